@@ -6,8 +6,10 @@
 package enrich
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/phalanx-ids/phalanx/internal/event"
@@ -20,6 +22,16 @@ import (
 // empty result, not an error.
 type Method func(value string, evt *event.Event) (map[string]string, error)
 
+// Method names, as parser statics spell them.
+const (
+	MethodParseDate     = "ParseDate"
+	MethodGeoIPCity     = "GeoIpCity"
+	MethodGeoIPASN      = "GeoIpASN"
+	MethodIPToRange     = "IpToRange"
+	MethodReverseDNS    = "reverse_dns"
+	MethodUnmarshalJSON = "UnmarshalJSON"
+)
+
 // Config is the enrichers' configuration.
 type Config struct {
 	// DataDir holds GeoLite2-City.mmdb and GeoLite2-ASN.mmdb (both optional).
@@ -28,30 +40,87 @@ type Config struct {
 	ReverseDNS bool
 	// Resolver is used by reverse_dns (nil: net.DefaultResolver).
 	Resolver *net.Resolver
+	// DNSTimeout bounds one reverse lookup (0: DefaultDNSTimeout).
+	DNSTimeout time.Duration
+	// DNSCacheTTL keeps answers, DNSNegativeTTL failures and empty answers
+	// (0: DefaultDNSCacheTTL, DefaultDNSNegativeTTL).
+	DNSCacheTTL    time.Duration
+	DNSNegativeTTL time.Duration
+	// DNSCacheSize bounds the reverse-DNS cache, least recently used out
+	// first (0: DefaultDNSCacheSize).
+	DNSCacheSize int
 	// Now is the clock (nil: time.Now). Yearless dates take its year.
 	Now    func() time.Time
 	Logger *slog.Logger
 }
 
 // Set is a loaded set of enrichment methods.
-type Set struct{}
+type Set struct {
+	geo     *GeoIP
+	rdns    *rdnsCache
+	methods map[string]Method
+}
 
-// New opens what cfg names (GeoIP databases, DNS cache).
-func New(cfg Config) (*Set, error) { panic("TODO") }
+// New opens what cfg names (GeoIP databases, DNS cache). Missing GeoIP files
+// are not errors (their methods enrich nothing); unreadable ones are.
+func New(cfg Config) (*Set, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("component", "enrich")
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+
+	geo := &GeoIP{}
+	if cfg.DataDir != "" {
+		g, err := OpenGeoIP(filepath.Join(cfg.DataDir, CityDBFile), filepath.Join(cfg.DataDir, ASNDBFile), logger)
+		if err != nil {
+			return nil, fmt.Errorf("enrich: %w", err)
+		}
+		geo = g
+	}
+
+	s := &Set{geo: geo}
+	var rdns Method = noopMethod
+	if cfg.ReverseDNS {
+		var res addrResolver = net.DefaultResolver
+		if cfg.Resolver != nil {
+			res = cfg.Resolver
+		}
+		s.rdns = newRDNSCache(res, cfg.DNSTimeout, cfg.DNSCacheTTL, cfg.DNSNegativeTTL, cfg.DNSCacheSize, now, logger)
+		rdns = reverseDNSMethod(s.rdns)
+	}
+	s.methods = map[string]Method{
+		MethodParseDate:     parseDateMethod(now),
+		MethodGeoIPCity:     geoIPCityMethod(geo, logger),
+		MethodGeoIPASN:      geoIPASNMethod(geo, logger),
+		MethodIPToRange:     ipToRangeMethod(geo, logger),
+		MethodReverseDNS:    rdns,
+		MethodUnmarshalJSON: unmarshalJSON,
+	}
+	return s, nil
+}
 
 // Method returns the method called name.
-func (s *Set) Method(name string) (Method, bool) { panic("TODO") }
+func (s *Set) Method(name string) (Method, bool) {
+	m, ok := s.methods[name]
+	return m, ok
+}
+
+// Names returns the method names the Set knows, in no fixed order.
+func (s *Set) Names() []string {
+	out := make([]string, 0, len(s.methods))
+	for k := range s.methods {
+		out = append(out, k)
+	}
+	return out
+}
 
 // GeoIP returns the GeoIP lookups (for the exprenv helpers); never nil.
-func (s *Set) GeoIP() *GeoIP { panic("TODO") }
+func (s *Set) GeoIP() *GeoIP { return s.geo }
 
-// Close releases the databases.
-func (s *Set) Close() error { panic("TODO") }
-
-// GeoIP wraps the optional City and ASN databases. It implements
-// exprenv.GeoIP.
-type GeoIP struct{}
-
-// ParseDate parses a log timestamp: format first if not empty, then the
-// known layouts, then a unix epoch. A layout without a year takes now's year.
-func ParseDate(s, format string, now time.Time) (time.Time, error) { panic("TODO") }
+// Close releases the databases. The Set must not be used afterwards.
+func (s *Set) Close() error { return s.geo.Close() }

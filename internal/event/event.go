@@ -58,11 +58,38 @@ func (r RuntimeAlert) GetSources() []string {
 	return out
 }
 
-// Appsec is a placeholder for WAF data; hub parsers do not use it.
+// Appsec is the WAF part of an event (AppSec is not built yet; the hub's
+// appsec-logs parser reads these fields and methods).
 type Appsec struct {
-	HasInBandMatches  bool `yaml:"HasInBandMatches,omitempty"`
-	HasOutBandMatches bool `yaml:"HasOutBandMatches,omitempty"`
+	HasInBandMatches  bool              `yaml:"HasInBandMatches,omitempty"`
+	HasOutBandMatches bool              `yaml:"HasOutBandMatches,omitempty"`
+	MatchedRules      []map[string]any  `yaml:"MatchedRules,omitempty"`
+	Vars              map[string]string `yaml:"Vars,omitempty"`
 }
+
+// GetName returns the name of the first matched rule ("" if none).
+func (a Appsec) GetName() string {
+	for _, r := range a.MatchedRules {
+		if n, ok := r["name"].(string); ok {
+			return n
+		}
+	}
+	return ""
+}
+
+// GetRuleIDs returns the ids of the matched rules.
+func (a Appsec) GetRuleIDs() []int {
+	var out []int
+	for _, r := range a.MatchedRules {
+		if id, ok := r["id"].(int); ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// GetVar returns a WAF variable ("" if unset).
+func (a Appsec) GetVar(name string) string { return a.Vars[name] }
 
 // Event is one log line (Type LOG) or one overflow (Type OVFLW) in flight.
 type Event struct {

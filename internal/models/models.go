@@ -111,10 +111,10 @@ func (a *Alert) GetValue() string {
 func (a *Alert) GetMeta(key string) string { return a.Meta.Get(key) }
 
 // GetScope returns the scope, "" if unset.
-func (s *Source) GetScope() string { return str(s.Scope) }
+func (s Source) GetScope() string { return str(s.Scope) }
 
 // GetValue returns the value, "" if unset.
-func (s *Source) GetValue() string { return str(s.Value) }
+func (s Source) GetValue() string { return str(s.Value) }
 
 // GetMeta returns the value of key, "" if absent.
 func (e *Event) GetMeta(key string) string { return e.Meta.Get(key) }

@@ -1,0 +1,102 @@
+// Package content assembles the detection content (grok patterns, data files,
+// expression helpers, enrichers, parsers, postoverflows) into a runtime that
+// replay, explain, hubtest and the daemon share.
+//
+// Decode -> provision -> validate happens in Build: every pattern, expression
+// and file is compiled before a Runtime is returned, so nothing fails later.
+//
+// Concurrency: a Runtime is immutable after Build and safe for concurrent
+// use (its parsers are; see package parse).
+package content
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/phalanx-ids/phalanx/internal/datafile"
+	"github.com/phalanx-ids/phalanx/internal/enrich"
+	"github.com/phalanx-ids/phalanx/internal/exprenv"
+	"github.com/phalanx-ids/phalanx/internal/grok"
+	"github.com/phalanx-ids/phalanx/internal/parse"
+)
+
+// Config says what to load.
+type Config struct {
+	// PatternDirs are grok pattern folders loaded after the embedded base patterns.
+	PatternDirs []string
+	// Parsers and PostOverflows are the parser files, with their stages.
+	Parsers       []parse.File
+	PostOverflows []parse.File
+	// DataDir holds installed data files and GeoIP databases; DataMirror, if
+	// set, is a hub data tree where missing files are looked up by source_url.
+	DataDir    string
+	DataMirror string
+	// ReverseDNS enables the reverse_dns enricher.
+	ReverseDNS bool
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Runtime is loaded content.
+type Runtime struct {
+	Parsers       *parse.Pipeline
+	PostOverflows *parse.Pipeline // nil when no postoverflow is loaded
+	Expr          *exprenv.Env
+	Enrich        *enrich.Set
+	Data          *datafile.Store
+	Stash         *exprenv.Stash
+	Logger        *slog.Logger
+}
+
+// Build loads and compiles everything cfg names.
+func Build(cfg Config) (*Runtime, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	data := datafile.NewStore(cfg.DataDir)
+	if cfg.DataMirror != "" {
+		data.SetMirror(cfg.DataMirror)
+	}
+	en, err := enrich.New(enrich.Config{DataDir: cfg.DataDir, ReverseDNS: cfg.ReverseDNS, Now: cfg.Now, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("content: %w", err)
+	}
+	stash := exprenv.NewStash()
+	env := exprenv.New(exprenv.Deps{Data: data, Stash: stash, GeoIP: en.GeoIP(), Logger: cfg.Logger, Now: cfg.Now})
+	rt := &Runtime{Expr: env, Enrich: en, Data: data, Stash: stash, Logger: cfg.Logger}
+
+	newLib := func() (*grok.Library, error) {
+		lib := grok.NewLibrary()
+		for _, d := range cfg.PatternDirs {
+			if err := lib.LoadDir(d); err != nil {
+				return nil, err
+			}
+		}
+		return lib, nil
+	}
+	lib, err := newLib()
+	if err != nil {
+		return nil, fmt.Errorf("content: %w", err)
+	}
+	opts := parse.Options{Grok: lib, Expr: env, Enrich: en, Data: data, Stash: stash, Logger: cfg.Logger}
+	if rt.Parsers, err = parse.Load(cfg.Parsers, opts); err != nil {
+		return nil, fmt.Errorf("content: parsers: %w", err)
+	}
+	if len(cfg.PostOverflows) > 0 {
+		// Postoverflows have a grok library of their own, as upstream.
+		if opts.Grok, err = newLib(); err != nil {
+			return nil, fmt.Errorf("content: %w", err)
+		}
+		if rt.PostOverflows, err = parse.Load(cfg.PostOverflows, opts); err != nil {
+			return nil, fmt.Errorf("content: postoverflows: %w", err)
+		}
+	}
+	return rt, nil
+}
+
+// Close releases the enrichers' databases.
+func (r *Runtime) Close() error { return r.Enrich.Close() }

@@ -1,0 +1,95 @@
+package enrich
+
+import (
+	"log/slog"
+	"sort"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/phalanx-ids/phalanx/internal/event"
+)
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestSetMethodRegistry(t *testing.T) {
+	t.Parallel()
+	set, err := New(Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, set.Close()) })
+	for _, name := range []string{"ParseDate", "GeoIpCity", "GeoIpASN", "IpToRange", "reverse_dns", "UnmarshalJSON"} {
+		m, ok := set.Method(name)
+		require.True(t, ok, name)
+		require.NotNil(t, m, name)
+	}
+	for _, name := range []string{"", "parsedate", "GeoIPCity", "Unknown"} {
+		_, ok := set.Method(name)
+		require.False(t, ok, name)
+	}
+	names := set.Names()
+	sort.Strings(names)
+	require.Equal(t, []string{"GeoIpASN", "GeoIpCity", "IpToRange", "ParseDate", "UnmarshalJSON", "reverse_dns"}, names)
+	require.NotNil(t, set.GeoIP())
+}
+
+func TestUnmarshalJSON(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		raw     string
+		before  map[string]any
+		want    map[string]any
+		wantErr string
+	}{
+		{name: "object", raw: `{"a":"b","n":42,"f":1.5,"t":true,"z":null,"arr":[1,"x"],"o":{"k":"v"}}`,
+			want: map[string]any{"a": "b", "n": float64(42), "f": 1.5, "t": true, "z": nil,
+				"arr": []any{float64(1), "x"}, "o": map[string]any{"k": "v"}}},
+		{name: "merges into existing keys", raw: `{"a":"new","o":{"k2":"v2"}}`,
+			before: map[string]any{"keep": "me", "a": "old", "o": map[string]any{"k1": "v1"}},
+			want:   map[string]any{"keep": "me", "a": "new", "o": map[string]any{"k2": "v2"}}},
+		{name: "invalid json", raw: `{"a":`, before: map[string]any{"keep": "me"},
+			want: map[string]any{"keep": "me"}, wantErr: "enrich: unmarshal json"},
+		{name: "not an object", raw: `[1,2]`, before: map[string]any{"keep": "me"},
+			want: map[string]any{"keep": "me"}, wantErr: "enrich: unmarshal json"},
+		{name: "trailing garbage", raw: `{"a":1} x`, before: map[string]any{},
+			want: map[string]any{}, wantErr: "enrich: unmarshal json"},
+		{name: "null changes nothing", raw: `null`, before: map[string]any{"keep": "me"},
+			want: map[string]any{"keep": "me"}},
+		{name: "nil map is created", raw: `{"a":"b"}`, want: map[string]any{"a": "b"}},
+	}
+	set, err := New(Config{})
+	require.NoError(t, err)
+	m, ok := set.Method(MethodUnmarshalJSON)
+	require.True(t, ok)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			evt := &event.Event{Line: event.Line{Raw: tc.raw}, Unmarshaled: tc.before}
+			out, err := m("ignored", evt)
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+			} else {
+				require.NoError(t, err)
+			}
+			require.Nil(t, out)
+			require.Equal(t, tc.want, evt.Unmarshaled)
+		})
+	}
+}
+
+func FuzzUnmarshalJSON(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"a":{"b":[1,2,{"c":null}]}}`, `[]`, `null`, `{`, `"x"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		evt := event.New(event.Line{Raw: raw})
+		evt.Unmarshaled["sentinel"] = "kept"
+		_, err := unmarshalJSON("", evt)
+		if err != nil {
+			require.Equal(t, map[string]any{"sentinel": "kept"}, evt.Unmarshaled, "a failed decode leaves evt untouched")
+			return
+		}
+		require.NotNil(t, evt.Unmarshaled)
+		require.Contains(t, evt.Unmarshaled, "sentinel")
+	})
+}

@@ -1,0 +1,181 @@
+package exprenv
+
+import (
+	"context"
+	"hash/maphash"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/phalanx-ids/phalanx/internal/datafile"
+)
+
+// dataHelpers: lookups in the data files of Deps.Data. A file that is not
+// loaded answers empty (upstream logs an error and does the same).
+func (e *Env) dataHelpers() []helper {
+	return []helper{
+		{"File", e.file, []any{new(func(string) []string)}},
+		{"RegexpInFile", e.regexpInFile, []any{new(func(string, string) bool)}},
+		{"FileMap", e.fileMap, []any{new(func(string) []map[string]string)}},
+		{"LookupFile", e.lookupFile, []any{new(func(string, string) string)}},
+		{"MatchKnownBot", e.matchKnownBot, []any{new(func(string, string, string, ...string) bool)}},
+	}
+}
+
+// File(name) []string: the lines of a string data file.
+func (e *Env) file(p ...any) (any, error) {
+	if e.d.Data != nil {
+		if s := e.d.Data.Strings(argStr(p, 0)); s != nil {
+			return s, nil
+		}
+	}
+	e.log.Debug("File: data file not loaded", "file", argStr(p, 0))
+	return []string{}, nil
+}
+
+// regexpCache returns the RegexpInFile result cache of a data file, or nil
+// when its spec asks for none (no cache/strategy/size/ttl, or cache: false).
+func (e *Env) regexpCache(name string) *lru[uint64, bool] {
+	if v, ok := e.reCaches.Load(name); ok {
+		c, _ := v.(*lru[uint64, bool])
+		return c
+	}
+	spec, ok := e.d.Data.Spec(name)
+	if !ok {
+		return nil
+	}
+	var c *lru[uint64, bool]
+	if (spec.Cache == nil || *spec.Cache) && (spec.Strategy != "" || spec.TTL != "" || spec.Size != nil) {
+		size := 50
+		if spec.Size != nil && *spec.Size > 0 {
+			size = *spec.Size
+		}
+		ttl, _ := time.ParseDuration(spec.TTL)
+		c = newLRU[uint64, bool](size, ttl, e.now)
+	}
+	v, _ := e.reCaches.LoadOrStore(name, c)
+	c, _ = v.(*lru[uint64, bool])
+	return c
+}
+
+// RegexpInFile(s, name) bool: whether any pattern of a regexp data file
+// matches s. Results are cached per file when its data spec configures a
+// cache (LRU; LFU/ARC map to LRU).
+func (e *Env) regexpInFile(p ...any) (any, error) {
+	s, name := argStr(p, 0), argStr(p, 1)
+	if e.d.Data == nil {
+		return false, nil
+	}
+	res := e.d.Data.Regexps(name)
+	if res == nil {
+		e.log.Debug("RegexpInFile: data file not loaded", "file", name)
+		return false, nil
+	}
+	c := e.regexpCache(name)
+	var h uint64
+	if c != nil {
+		h = maphash.String(e.seed, s)
+		if v, ok := c.Get(h); ok {
+			return v, nil
+		}
+	}
+	matched := false
+	for _, re := range res {
+		if re.MatchString(s) {
+			matched = true
+			break
+		}
+	}
+	if c != nil {
+		c.Set(h, matched)
+	}
+	return matched, nil
+}
+
+// FileMap(name) []map[string]string: the rows of a map data file.
+func (e *Env) fileMap(p ...any) (any, error) {
+	if e.d.Data != nil {
+		if rows := e.d.Data.MapRows(argStr(p, 0)); rows != nil {
+			return rows, nil
+		}
+	}
+	return []map[string]string{}, nil
+}
+
+// LookupFile(value, name) string: the tag of the first matching row of a
+// map data file (equals, then contains, then regex rows), "" if none.
+func (e *Env) lookupFile(p ...any) (any, error) {
+	if e.d.Data == nil {
+		return "", nil
+	}
+	tag, _ := e.d.Data.Lookup(argStr(p, 1), argStr(p, 0))
+	return tag, nil
+}
+
+// MatchKnownBot(ip, ua, path, files...) bool: whether the request comes
+// from a known bot of the named "bots" data files: the bot's user_agent and
+// paths regexps match, and the source is one of its IPs or ranges, or has a
+// forward-confirmed reverse DNS name matching its rdns regexps (needs
+// Deps.Resolver). Fails closed: bad address, unknown file or DNS failure
+// give false.
+func (e *Env) matchKnownBot(p ...any) (any, error) {
+	if e.d.Data == nil || len(p) < 4 {
+		return false, nil
+	}
+	addr, ok := datafile.ParseBotAddr(argStr(p, 0))
+	if !ok {
+		return false, nil
+	}
+	ua, path := argStr(p, 1), argStr(p, 2)
+	var rdns []*datafile.Bot
+	for _, name := range variadicStrs(p, 3) {
+		for _, b := range e.d.Data.Bots(name) {
+			if !b.Preconditions(ua, path) {
+				continue
+			}
+			if b.MatchAddr(addr) {
+				return true, nil
+			}
+			if b.NeedsRDNS() {
+				rdns = append(rdns, b)
+			}
+		}
+	}
+	if len(rdns) == 0 || e.d.Resolver == nil {
+		return false, nil
+	}
+	for _, name := range e.confirmedNames(addr) {
+		for _, b := range rdns {
+			if b.MatchName(name) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// confirmedNames returns the PTR names of addr that resolve back to addr
+// (lower case, no trailing dot).
+func (e *Env) confirmedNames(addr netip.Addr) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), e.d.DNSTimeout)
+	defer cancel()
+	names, err := e.d.Resolver.LookupAddr(ctx, addr.String())
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, n := range names {
+		n = strings.ToLower(strings.TrimSuffix(n, "."))
+		hosts, err := e.d.Resolver.LookupHost(ctx, n)
+		if err != nil {
+			continue
+		}
+		for _, h := range hosts {
+			if a, err := netip.ParseAddr(h); err == nil && a.WithZone("").Unmap() == addr {
+				out = append(out, n)
+				break
+			}
+		}
+	}
+	return out
+}

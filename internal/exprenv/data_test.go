@@ -1,0 +1,89 @@
+package exprenv
+
+import (
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/phalanx-ids/phalanx/internal/datafile"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func dataStore(t testing.TB) *datafile.Store {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		"ua.regex": "(?i)sqlmap\n^curl/\n",
+		"bots.json": `{"name":"g","user_agent":"googlebot","rdns":["(^|\\.)googlebot\\.com$"]}` + "\n" +
+			`{"name":"r","ranges":["10.0.0.0/8"]}` + "\n",
+	}
+	for n, b := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, n), []byte(b), 0o644))
+	}
+	s := datafile.NewStore(dir)
+	s.SetMirror(filepath.Join(hubDir(t), "data"))
+	for _, sp := range []datafile.Spec{
+		{DestFile: "ua.regex", Type: "regexp", Size: ptr(10), TTL: "10s"},
+		{DestFile: "bots.json", Type: "bots"},
+		{SourceURL: "https://hub-data.crowdsec.net/web/path_traversal.txt", DestFile: "http_path_traversal.txt", Type: "string"},
+		{SourceURL: "https://hub-data.crowdsec.net/web/technology_probing.json", DestFile: "technology_probing.json", Type: "map"},
+		{SourceURL: "https://hub-data.crowdsec.net/web/bad_user_agents.regex.txt", DestFile: "bad_user_agents.regex.txt", Type: "regexp"},
+	} {
+		require.NoError(t, s.Load(sp), sp.DestFile)
+	}
+	return s
+}
+
+func TestDataHelpers(t *testing.T) {
+	s := dataStore(t)
+	dns := fakeDNS{
+		ptr:   map[string][]string{"66.249.66.1": {"crawl-66-249-66-1.googlebot.com."}, "6.6.6.6": {"fake.googlebot.com."}},
+		hosts: map[string][]string{"crawl-66-249-66-1.googlebot.com": {"66.249.66.1"}, "fake.googlebot.com": {"7.7.7.7"}},
+	}
+	runCases(t, New(Deps{Data: s, Resolver: dns}), []exprCase{
+		{"file", `"../" in File("http_path_traversal.txt")`, true, false},
+		{"file any", `any(File("http_path_traversal.txt"), {"/a/%2e%2e%2fetc" contains #})`, true, false},
+		{"file unknown", `File("nope.txt")`, []string{}, false},
+		{"regexp in file", `RegexpInFile("SQLMap/1.0", "ua.regex")`, true, false},
+		{"regexp in file no", `RegexpInFile("Mozilla", "ua.regex")`, false, false},
+		{"regexp hub file", `RegexpInFile("Mozilla/5.0 (compatible; Nmap Scripting Engine)", "bad_user_agents.regex.txt")`, true, false},
+		{"regexp unknown", `RegexpInFile("x", "nope")`, false, false},
+		{"filemap", `len(FileMap("technology_probing.json")) > 10`, true, false},
+		{"filemap unknown", `FileMap("nope")`, []map[string]string{}, false},
+		{"lookup", `LookupFile("/ampps-admin/index.php", "technology_probing.json")`, "ampps-admin-login-panel-probing", false},
+		{"lookup none", `LookupFile("/nothing/here", "technology_probing.json")`, "", false},
+		{"bot by range", `MatchKnownBot("10.1.1.1", "x", "/", "bots.json")`, true, false},
+		{"bot by fcrdns", `MatchKnownBot("66.249.66.1", "Googlebot/2.1", "/", "bots.json")`, true, false},
+		{"bot rdns not confirmed", `MatchKnownBot("6.6.6.6", "Googlebot/2.1", "/", "bots.json")`, false, false},
+		{"bot ua mismatch", `MatchKnownBot("66.249.66.1", "curl", "/", "bots.json")`, false, false},
+		{"bot bad ip", `MatchKnownBot("x", "Googlebot", "/", "bots.json")`, false, false},
+		{"bot unknown file", `MatchKnownBot("10.1.1.1", "x", "/", "nope.json")`, false, false},
+	})
+	runCases(t, New(Deps{}), []exprCase{
+		{"no store file", `File("x")`, []string{}, false},
+		{"no store regexp", `RegexpInFile("x", "y")`, false, false},
+		{"no store lookup", `LookupFile("x", "y")`, "", false},
+		{"no store bots", `MatchKnownBot("10.0.0.1", "", "", "b")`, false, false},
+		{"no resolver", `MatchKnownBot("66.249.66.1", "Googlebot", "/", "bots.json")`, false, false},
+	})
+}
+
+func TestRegexpInFileCache(t *testing.T) {
+	s := dataStore(t)
+	var now atomic.Int64
+	e := New(Deps{Data: s, Now: func() time.Time { return time.Unix(now.Load(), 0) }})
+	c := e.regexpCache("ua.regex")
+	require.NotNil(t, c, "spec with size/ttl has a cache")
+	require.Nil(t, e.regexpCache("bad_user_agents.regex.txt"), "spec without cache settings has none")
+	for range 3 {
+		got, err := e.regexpInFile("curl/8.0", "ua.regex")
+		require.NoError(t, err)
+		require.Equal(t, true, got)
+	}
+	require.Equal(t, 1, c.Len())
+}

@@ -1,0 +1,169 @@
+package exprenv
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// netHelpers: address checks, ranges, DNS and GeoIP.
+func (e *Env) netHelpers() []helper {
+	return []helper{
+		{"IpInRange", ipInRange, []any{new(func(string, string) bool)}},
+		{"IpToRange", ipToRange, []any{new(func(string, string) string)}},
+		{"IsIPV4", isIPV4, []any{new(func(string) bool)}},
+		{"IsIPV6", isIPV6, []any{new(func(string) bool)}},
+		{"IsIP", isIP, []any{new(func(string) bool)}},
+		{"LookupHost", e.lookupHost, []any{new(func(string) []string)}},
+		{"GeoIPEnrich", e.geoIPEnrich, []any{new(func(string) map[string]any)}},
+		{"GeoIPASNEnrich", e.geoIPASNEnrich, []any{new(func(string) map[string]any)}},
+		{"GeoIPRangeEnrich", e.geoIPRangeEnrich, []any{new(func(string) *net.IPNet)}},
+		{"IPToCountry", e.ipToCountry, []any{new(func(string) string)}},
+	}
+}
+
+// parseIP parses an address as net.ParseIP would: no zone; 4-in-6 forms
+// are unmapped (net.IP treats them as IPv4).
+func parseIP(s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+// IpInRange(ip, cidr) bool; false for a bad IP or range.
+func ipInRange(p ...any) (any, error) {
+	a, ok := parseIP(argStr(p, 0))
+	if !ok {
+		return false, nil
+	}
+	pfx, err := netip.ParsePrefix(argStr(p, 1))
+	if err != nil {
+		return false, nil
+	}
+	if pa := pfx.Addr(); pa.Is4In6() {
+		// net.IPNet treats a 4-in-6 network as IPv4 (mask's last 32 bits).
+		pfx = netip.PrefixFrom(pa.Unmap(), max(0, pfx.Bits()-96))
+	}
+	return pfx.Contains(a), nil
+}
+
+// IpToRange(ip, "/24" or "24") string: the network of ip with that prefix
+// length, "" on bad input.
+func ipToRange(p ...any) (any, error) {
+	bits, err := strconv.Atoi(strings.TrimPrefix(argStr(p, 1), "/"))
+	if err != nil {
+		return "", nil
+	}
+	a, err := netip.ParseAddr(argStr(p, 0))
+	if err != nil {
+		return "", nil
+	}
+	pfx, err := a.Prefix(bits)
+	if err != nil {
+		return "", nil
+	}
+	return pfx.String(), nil
+}
+
+func isIPV4(p ...any) (any, error) {
+	a, ok := parseIP(argStr(p, 0))
+	return ok && a.Is4(), nil
+}
+
+func isIPV6(p ...any) (any, error) {
+	a, ok := parseIP(argStr(p, 0))
+	return ok && !a.Is4(), nil
+}
+
+func isIP(p ...any) (any, error) {
+	_, ok := parseIP(argStr(p, 0))
+	return ok, nil
+}
+
+// LookupHost(host) []string: the addresses of host; empty on failure or
+// without a Deps.Resolver.
+func (e *Env) lookupHost(p ...any) (any, error) {
+	if e.d.Resolver == nil {
+		return []string{}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), e.d.DNSTimeout)
+	defer cancel()
+	addrs, err := e.d.Resolver.LookupHost(ctx, argStr(p, 0))
+	if err != nil {
+		e.log.Debug("LookupHost failed", "host", argStr(p, 0), "err", err)
+		return []string{}, nil
+	}
+	return addrs, nil
+}
+
+func (e *Env) geoRecord(p []any, asn bool) map[string]any {
+	if e.d.GeoIP == nil {
+		return nil
+	}
+	a, ok := parseIP(argStr(p, 0))
+	if !ok {
+		return nil
+	}
+	var rec map[string]any
+	var err error
+	if asn {
+		rec, err = e.d.GeoIP.ASN(a)
+	} else {
+		rec, err = e.d.GeoIP.City(a)
+	}
+	if err != nil {
+		e.log.Debug("GeoIP lookup failed", "ip", a, "err", err)
+		return nil
+	}
+	return rec
+}
+
+// GeoIPEnrich(ip) map[string]any: the City record, nil if none.
+func (e *Env) geoIPEnrich(p ...any) (any, error) { return e.geoRecord(p, false), nil }
+
+// GeoIPASNEnrich(ip) map[string]any: the ASN record, nil if none.
+func (e *Env) geoIPASNEnrich(p ...any) (any, error) { return e.geoRecord(p, true), nil }
+
+// GeoIPRangeEnrich(ip) *net.IPNet: the database network holding ip, nil if
+// none.
+func (e *Env) geoIPRangeEnrich(p ...any) (any, error) {
+	if e.d.GeoIP == nil {
+		return (*net.IPNet)(nil), nil
+	}
+	a, ok := parseIP(argStr(p, 0))
+	if !ok {
+		return (*net.IPNet)(nil), nil
+	}
+	pfx, ok := e.d.GeoIP.Range(a)
+	if !ok {
+		return (*net.IPNet)(nil), nil
+	}
+	pfx = pfx.Masked()
+	return &net.IPNet{IP: net.IP(pfx.Addr().AsSlice()), Mask: net.CIDRMask(pfx.Bits(), pfx.Addr().BitLen())}, nil
+}
+
+// IPToCountry(ip) string: the ISO code of ip's country, "" if unknown.
+func (e *Env) ipToCountry(p ...any) (any, error) {
+	rec := e.geoRecord(p, false)
+	for _, k := range [...]string{"country", "registered_country", "represented_country"} {
+		if iso := nestedStr(rec[k], "iso_code"); iso != "" {
+			return iso, nil
+		}
+	}
+	return "", nil
+}
+
+func nestedStr(v any, key string) string {
+	switch m := v.(type) {
+	case map[string]any:
+		s, _ := m[key].(string)
+		return s
+	case map[string]string:
+		return m[key]
+	}
+	return ""
+}

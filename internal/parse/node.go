@@ -1,0 +1,332 @@
+package parse
+
+import (
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/grok"
+)
+
+// exprEnv is the environment every parser expression sees: {evt}.
+type exprEnv struct {
+	Evt *event.Event `expr:"evt"`
+}
+
+// condition is a compiled boolean expression (filter, whitelist entry).
+type condition struct {
+	src  string
+	prog *vm.Program
+	fast predicate
+}
+
+// node is a compiled parser node. It is immutable after Load except for its
+// atomic counters.
+type node struct {
+	name      string
+	stage     string
+	file      string
+	line      int
+	nextStage bool
+
+	filter   *condition
+	wl       *whitelist
+	grok     *grokStep
+	stashes  []stash
+	children []*node
+	statics  []static
+
+	hits, ok, ko atomic.Uint64
+}
+
+type grokStep struct {
+	pat     *grok.Pattern
+	label   string
+	noNames bool       // pattern has no semantic: it never yields data
+	applyOn string     // "Line.Raw", a Parsed key, or "" (expression)
+	input   *valueExpr // when applyOn == ""
+	statics []static
+}
+
+type whitelist struct {
+	reason string
+	ips    []netip.Addr
+	cidrs  []netip.Prefix
+	exprs  []condition
+}
+
+type stash struct {
+	name  string
+	key   *valueExpr
+	value *valueExpr
+}
+
+// runState is the per-Parse scratch: a reusable VM and the tracer.
+type runState struct {
+	p     *Pipeline
+	vm    vm.VM
+	dt    DetailTracer
+	stage string
+	path  []string
+}
+
+func (rs *runState) run(prog *vm.Program, evt *event.Event) (any, error) {
+	return rs.vm.Run(prog, exprEnv{Evt: evt})
+}
+
+func (rs *runState) step(s Step) {
+	if rs.dt != nil {
+		rs.dt.Step(rs.stage, rs.path, s)
+	}
+}
+
+// test evaluates c; errors and non-bool results are false.
+func (rs *runState) test(c *condition, evt *event.Event) (bool, error) {
+	if c.fast != nil {
+		return c.fast(evt), nil
+	}
+	out, err := rs.run(c.prog, evt)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.(bool)
+	if !ok {
+		return false, errBadResult
+	}
+	return b, nil
+}
+
+// process runs the node on evt (inventory section 3, node evaluation order).
+// An error means the event must be dropped.
+func (n *node) process(rs *runState, evt *event.Event) (bool, error) {
+	if rs.dt != nil {
+		rs.path = append(rs.path, n.name)
+		rs.dt.NodeStart(rs.stage, rs.path, evt)
+		defer func() { rs.path = rs.path[:len(rs.path)-1] }()
+	}
+	ok, err := n.run(rs, evt)
+	if rs.dt != nil {
+		if err != nil {
+			rs.step(Step{Kind: StepError, Detail: err.Error()})
+		}
+		rs.dt.NodeEnd(rs.stage, rs.path, ok && err == nil, evt)
+	}
+	return ok, err
+}
+
+func (n *node) run(rs *runState, evt *event.Event) (bool, error) {
+	// 1. filter
+	if n.filter != nil {
+		pass, err := rs.test(n.filter, evt)
+		if err != nil {
+			rs.p.logger.Warn("parse: filter failed", "node", n.name, "filter", n.filter.src, "error", err)
+		}
+		rs.step(Step{Kind: StepFilter, OK: pass, Detail: n.filter.src})
+		if !pass {
+			return false, nil
+		}
+	}
+	// 2. hits
+	n.hits.Add(1)
+	// 3. whitelist
+	whitelisted := false
+	if n.wl != nil {
+		whitelisted = n.wl.check(rs, evt)
+		rs.step(Step{Kind: StepWhitelist, OK: whitelisted, Detail: n.wl.reason})
+		if whitelisted && !evt.Whitelisted {
+			evt.Whitelisted = true
+			evt.WhitelistReason = n.wl.reason
+			if evt.Type == event.OVFLW {
+				evt.Overflow.Whitelisted = true
+			}
+		}
+	}
+	// 4. grok
+	state, grokOK := true, false
+	if n.grok != nil {
+		var err error
+		state, err = n.grok.process(rs, evt)
+		if err != nil {
+			return false, err
+		}
+		grokOK = state
+	}
+	// 5. stash
+	if grokOK || n.grok == nil {
+		for i := range n.stashes {
+			n.stashes[i].apply(rs, evt)
+		}
+	}
+	// 6. children
+	for _, c := range n.children {
+		ret, err := c.process(rs, evt)
+		if err != nil {
+			return false, err
+		}
+		if ret {
+			state = true
+			if n.nextStage {
+				break
+			}
+		} else if !grokOK {
+			state = false
+		}
+	}
+	// 7. failure
+	if !state {
+		n.ko.Add(1)
+		return false, nil
+	}
+	n.ok.Add(1)
+	// 8. statics, only for whitelisted events or nodes without whitelist
+	if whitelisted || n.wl == nil {
+		if err := applyStatics(rs, evt, n.statics); err != nil {
+			return false, err
+		}
+	}
+	// 9. next_stage
+	if n.nextStage {
+		idx := -1
+		for i, s := range rs.p.stages {
+			if s == evt.Stage {
+				idx = i
+				break
+			}
+		}
+		if idx+1 < len(rs.p.stages) {
+			evt.Stage = rs.p.stages[idx+1]
+			rs.step(Step{Kind: StepNextStage, OK: true, Value: evt.Stage})
+		}
+	}
+	return true, nil
+}
+
+func applyStatics(rs *runState, evt *event.Event, statics []static) error {
+	for i := range statics {
+		s := &statics[i]
+		v, written, err := s.apply(rs, evt)
+		if err != nil {
+			return err
+		}
+		if rs.dt != nil {
+			rs.step(Step{Kind: StepStatic, OK: written, Target: s.desc, Value: v})
+		}
+	}
+	return nil
+}
+
+func (g *grokStep) process(rs *runState, evt *event.Event) (bool, error) {
+	var in string
+	switch {
+	case g.applyOn == "Line.Raw":
+		in = evt.Line.Raw
+	case g.applyOn != "":
+		v, ok := evt.Parsed[g.applyOn]
+		if !ok {
+			rs.step(Step{Kind: StepGrok, Target: g.applyOn, Detail: "field missing: " + g.label})
+			return false, nil
+		}
+		in = v
+	case g.input.get != nil:
+		in = g.input.get(evt)
+	default:
+		out, err := rs.run(g.input.prog, evt)
+		if err != nil {
+			rs.p.logger.Warn("parse: grok expression failed", "expression", g.input.src, "error", err)
+			rs.step(Step{Kind: StepGrok, Target: g.input.src, Detail: "expression failed: " + err.Error()})
+			return false, nil
+		}
+		switch v := out.(type) {
+		case string, int, float64, float32:
+			in, _, _ = stringify(v)
+		default:
+			rs.p.logger.Error("parse: unexpected grok expression result", "expression", g.input.src, "type", typeName(out))
+		}
+	}
+	matched := !g.noNames && g.pat.MatchInto(in, evt.Parsed)
+	if rs.dt != nil {
+		target := g.applyOn
+		if target == "" {
+			target = g.input.src
+		}
+		rs.step(Step{Kind: StepGrok, OK: matched, Target: target, Value: in, Detail: g.label})
+	}
+	if !matched {
+		return false, nil
+	}
+	if err := applyStatics(rs, evt, g.statics); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (w *whitelist) check(rs *runState, evt *event.Event) bool {
+	if len(w.ips) > 0 || len(w.cidrs) > 0 {
+		for _, src := range evt.ParseIPSources() {
+			for _, ip := range w.ips {
+				if ip == src {
+					return true
+				}
+			}
+			for _, c := range w.cidrs {
+				if c.Contains(src) {
+					return true
+				}
+			}
+		}
+	}
+	for i := range w.exprs {
+		c := &w.exprs[i]
+		ok, err := rs.test(c, evt)
+		if err != nil {
+			if err == errBadResult {
+				rs.p.logger.Error("parse: whitelist expression returned a non-bool", "expression", c.src)
+				continue
+			}
+			rs.p.logger.Warn("parse: whitelist expression failed", "expression", c.src, "error", err)
+			return false
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *stash) apply(rs *runState, evt *event.Event) {
+	value, ok := rs.stashString(s.value, evt)
+	if !ok {
+		return
+	}
+	key, ok := rs.stashString(s.key, evt)
+	if !ok {
+		return
+	}
+	if err := rs.p.stash.Set(s.name, key, value); err != nil {
+		rs.p.logger.Warn("parse: stash set failed", "stash", s.name, "error", err)
+		return
+	}
+	rs.step(Step{Kind: StepStash, OK: true, Target: s.name, Value: key})
+}
+
+func (rs *runState) stashString(v *valueExpr, evt *event.Event) (string, bool) {
+	if v.get != nil {
+		return v.get(evt), true
+	}
+	out, err := rs.run(v.prog, evt)
+	if err != nil {
+		rs.p.logger.Warn("parse: stash expression failed", "expression", v.src, "error", err)
+	}
+	s, ok := out.(string)
+	if !ok {
+		rs.p.logger.Warn("parse: stash expression did not return a string", "expression", v.src, "type", typeName(out))
+	}
+	return s, ok
+}
+
+func typeName(v any) string {
+	return fmt.Sprintf("%T", v)
+}

@@ -1,0 +1,220 @@
+package parse
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/phalanx-ids/phalanx/internal/enrich"
+	"github.com/phalanx-ids/phalanx/internal/event"
+)
+
+// valueExpr is a compiled expression whose result is turned into a string
+// (statics, grok `expression:`). get, when set, is an equivalent direct read.
+type valueExpr struct {
+	src  string
+	prog *vm.Program
+	get  getter
+}
+
+type staticKind uint8
+
+const (
+	staticParsed staticKind = iota
+	staticMeta
+	staticEnriched
+	staticTarget
+	staticMethod
+)
+
+// static is a compiled `statics:` entry.
+type static struct {
+	kind       staticKind
+	key        string // map key (parsed/meta/enriched) or method name
+	desc       string // destination as shown in traces
+	set        setter // staticTarget
+	method     enrich.Method
+	parseDate  bool // method ParseDate: runs on empty values too
+	literal    string
+	hasLiteral bool
+	expr       *valueExpr
+}
+
+var errBadResult = errors.New("unexpected expression result type")
+
+// stringify converts an expression result as CrowdSec does: strings as is,
+// int as decimal, float with %f; nil, maps and arrays give skip=true; any
+// other type is an error.
+func stringify(out any) (s string, skip bool, err error) {
+	switch v := out.(type) {
+	case string:
+		return v, false, nil
+	case int:
+		return strconv.Itoa(v), false, nil
+	case float64:
+		return fmt.Sprintf("%f", v), false, nil
+	case float32:
+		return fmt.Sprintf("%f", v), false, nil
+	case nil, map[string]any, []any:
+		return "", true, nil
+	}
+	return "", true, fmt.Errorf("%w: %T", errBadResult, out)
+}
+
+// apply runs the static on evt. It reports the value and whether it was
+// written.
+func (s *static) apply(rs *runState, evt *event.Event) (string, bool, error) {
+	var value string
+	switch {
+	case s.hasLiteral:
+		value = s.literal
+	case s.expr != nil && s.expr.get != nil:
+		value = s.expr.get(evt)
+	case s.expr != nil:
+		out, err := rs.run(s.expr.prog, evt)
+		if err != nil {
+			rs.p.logger.Warn("parse: static expression failed", "expression", s.expr.src, "error", err)
+			return "", false, nil
+		}
+		v, _, err := stringify(out)
+		if err != nil {
+			return "", false, fmt.Errorf("parse: static %s: expression %q: %w", s.desc, s.expr.src, err)
+		}
+		value = v
+	}
+	if value == "" && !s.parseDate {
+		return "", false, nil
+	}
+	switch s.kind {
+	case staticParsed:
+		evt.Parsed[s.key] = value
+	case staticMeta:
+		evt.Meta[s.key] = value
+	case staticEnriched:
+		evt.Enriched[s.key] = value
+	case staticTarget:
+		if s.set == nil || !s.set(evt, value) {
+			rs.p.logger.Debug("parse: unable to set static target", "target", s.desc)
+			return value, false, nil
+		}
+	case staticMethod:
+		if s.method == nil {
+			return value, false, nil
+		}
+		ret, err := s.method(value, evt)
+		if err != nil {
+			rs.p.logger.Error("parse: enrichment method failed", "method", s.key, "error", err)
+		}
+		for k, v := range ret {
+			evt.Enriched[k] = v
+		}
+	}
+	return value, true, nil
+}
+
+// setter writes a string somewhere in an Event; false when the path cannot
+// be set on this event (nil pointer on the way, non-string leaf).
+type setter func(evt *event.Event, v string) bool
+
+var eventType = reflect.TypeFor[event.Event]()
+
+// compileTarget turns a `target:` path (with or without the leading "evt.")
+// into a setter. Like CrowdSec, a map on the path takes the next component as
+// key and ends the walk; pointers are followed but never allocated. Paths
+// that can never be set give an error (the caller logs it and keeps a no-op).
+func compileTarget(target string) (setter, error) {
+	path := strings.Split(strings.TrimPrefix(target, "evt."), ".")
+	switch {
+	case len(path) == 1:
+		switch path[0] {
+		case "StrTime":
+			return func(e *event.Event, v string) bool { e.StrTime = v; return true }, nil
+		case "StrTimeFormat":
+			return func(e *event.Event, v string) bool { e.StrTimeFormat = v; return true }, nil
+		case "MarshaledTime":
+			return func(e *event.Event, v string) bool { e.MarshaledTime = v; return true }, nil
+		}
+	case len(path) >= 2:
+		k := path[1]
+		switch path[0] {
+		case "Parsed":
+			return func(e *event.Event, v string) bool { e.Parsed[k] = v; return true }, nil
+		case "Meta":
+			return func(e *event.Event, v string) bool { e.Meta[k] = v; return true }, nil
+		case "Enriched":
+			return func(e *event.Event, v string) bool { e.Enriched[k] = v; return true }, nil
+		}
+	}
+	return reflectSetter(path)
+}
+
+// reflectSetter is the general case: it resolves the path against the
+// Event type once, then walks field indexes at run time.
+func reflectSetter(path []string) (setter, error) {
+	type step struct {
+		field int // struct field index, or -1 for a map key
+		key   string
+		deref bool // field is a pointer to follow
+	}
+	var steps []step
+	t := eventType
+	done := false
+	for i, f := range path {
+		switch t.Kind() {
+		case reflect.Map:
+			if t.Key().Kind() != reflect.String || t.Elem().Kind() != reflect.String {
+				return nil, fmt.Errorf("map %s does not hold strings", strings.Join(path[:i], "."))
+			}
+			steps = append(steps, step{field: -1, key: f})
+			done = true
+		case reflect.Struct:
+			sf, ok := t.FieldByName(f)
+			if !ok || len(sf.Index) != 1 || !sf.IsExported() {
+				return nil, fmt.Errorf("no field %q", strings.Join(path[:i+1], "."))
+			}
+			st := step{field: sf.Index[0]}
+			t = sf.Type
+			if t.Kind() == reflect.Pointer {
+				st.deref = true
+				t = t.Elem()
+			}
+			steps = append(steps, st)
+		default:
+			return nil, fmt.Errorf("%q is not a struct or map", strings.Join(path[:i], "."))
+		}
+		if done {
+			break
+		}
+	}
+	if !done && t.Kind() != reflect.String {
+		return nil, fmt.Errorf("%q is a %s, not a string", strings.Join(path, "."), t.Kind())
+	}
+	return func(e *event.Event, v string) bool {
+		cur := reflect.ValueOf(e).Elem()
+		for _, s := range steps {
+			if s.field < 0 {
+				if cur.IsNil() {
+					return false
+				}
+				cur.SetMapIndex(reflect.ValueOf(s.key), reflect.ValueOf(v))
+				return true
+			}
+			cur = cur.Field(s.field)
+			if s.deref {
+				if cur.IsNil() {
+					return false
+				}
+				cur = cur.Elem()
+			}
+		}
+		if !cur.CanSet() {
+			return false
+		}
+		cur.SetString(v)
+		return true
+	}, nil
+}

@@ -1,0 +1,232 @@
+package scenario
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/models"
+)
+
+// alertKind is the `kind` of alerts made by scenarios.
+const alertKind = "crowdsec"
+
+func marshalTime(t time.Time) string {
+	b, err := t.MarshalText()
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// buildOverflow makes the overflow event of a bucket, in CrowdSec's shape:
+// one APIAlert per source (sorted by source value), Alert = &APIAlerts[0].
+// It always returns an event; on a source error the event has no alert.
+func buildOverflow(w *worker, sc *scen, key string, first, last, ovfl time.Time, total int, q []*item) (*event.Event, error) {
+	ev := &event.Event{
+		Type:          event.OVFLW,
+		ExpectMode:    w.e.mode,
+		MarshaledTime: marshalTime(ovfl),
+		Overflow:      event.RuntimeAlert{Mapkey: sc.mapkey(key), Reprocess: sc.spec.Reprocess},
+	}
+	sources, scope, err := w.sources(sc, q)
+	if err != nil {
+		return ev, fmt.Errorf("scenario: %s: %w", sc.spec.Name, err)
+	}
+	ev.Overflow.Sources = sources
+	if len(sources) == 0 {
+		return ev, nil
+	}
+	name := sc.spec.Name
+	hash, version := sc.hash, sc.version
+	capacity := int32(sc.spec.Capacity)
+	count := int32(total)
+	leakspeed := sc.leakspeed.String()
+	start, stop := marshalTime(first), marshalTime(ovfl)
+	simulated := sc.simulated
+	srcStr := "UNKNOWN"
+	keys := make([]string, 0, len(sources))
+	for k := range sources {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if len(keys) > 1 {
+		srcStr = fmt.Sprintf("%d sources", len(keys))
+	} else {
+		srcStr = keys[0]
+	}
+	msg := fmt.Sprintf("%s %s performed '%s' (%d events over %s) at %s", scope, srcStr, name, total, ovfl.Sub(first), last)
+	base := models.Alert{
+		Scenario:        &name,
+		ScenarioHash:    &hash,
+		ScenarioVersion: &version,
+		Capacity:        &capacity,
+		EventsCount:     &count,
+		Leakspeed:       &leakspeed,
+		Message:         &msg,
+		StartAt:         &start,
+		StopAt:          &stop,
+		Simulated:       &simulated,
+		Events:          alertEvents(q),
+		Remediation:     sc.remediation,
+		Kind:            alertKind,
+	}
+	ev.Overflow.APIAlerts = make([]models.Alert, 0, len(keys))
+	for _, k := range keys {
+		a := base
+		src := sources[k]
+		a.Source = &src
+		ev.Overflow.APIAlerts = append(ev.Overflow.APIAlerts, a)
+	}
+	ev.Overflow.Alert = &ev.Overflow.APIAlerts[0]
+	return ev, nil
+}
+
+// alertEvents lists the queued events that have Meta, meta sorted by key.
+func alertEvents(q []*item) []*models.Event {
+	out := make([]*models.Event, 0, len(q))
+	var keys []string
+	for _, it := range q {
+		if it.meta == nil {
+			continue
+		}
+		keys = keys[:0]
+		for k := range it.meta {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		meta := make(models.Meta, 0, len(keys))
+		for _, k := range keys {
+			meta = append(meta, &models.MetaItem{Key: k, Value: it.meta[k]})
+		}
+		me := &models.Event{Meta: meta}
+		switch {
+		case it.mt != "":
+			ts := it.mt
+			me.Timestamp = &ts
+		case !it.etime.IsZero():
+			ts := marshalTime(it.etime)
+			me.Timestamp = &ts
+		}
+		out = append(out, me)
+	}
+	return out
+}
+
+// sources collects the alert sources from the queue, following CrowdSec:
+// Ip/Range scopes need a valid Meta.source_ip on every log event; other
+// scopes evaluate scope.expression; overflow events (reprocessed) carry
+// sources already.
+func (w *worker) sources(sc *scen, q []*item) (map[string]models.Source, string, error) {
+	out := map[string]models.Source{}
+	scope := ""
+	add := func(k string, s models.Source) error {
+		if scope == "" {
+			scope = *s.Scope
+		} else if *s.Scope != scope {
+			return fmt.Errorf("sources of several scopes: %s and %s", scope, *s.Scope)
+		}
+		out[k] = s
+		return nil
+	}
+	for _, it := range q {
+		if it.typ == event.OVFLW {
+			for k, v := range it.sources {
+				if v.Scope == nil {
+					continue
+				}
+				if *v.Scope == sc.scopeType {
+					if err := add(k, v); err != nil {
+						return nil, "", err
+					}
+					continue
+				}
+				if sc.scopeType != ScopeRange || *v.Scope != ScopeIP {
+					continue
+				}
+				s := models.Source{AsName: v.AsName, AsNumber: v.AsNumber, Cn: v.Cn, Latitude: v.Latitude, Longitude: v.Longitude, Range: v.Range}
+				st := sc.scopeType
+				s.Scope = &st
+				val := v.Range
+				if sc.scopeExpr != nil {
+					val = w.scopeValue(sc, it)
+				}
+				s.Value = &val
+				if val != "" {
+					if err := add(val, s); err != nil {
+						return nil, "", err
+					}
+				}
+			}
+			continue
+		}
+		switch sc.scopeType {
+		case ScopeIP, ScopeRange:
+			ip, ok := it.meta["source_ip"]
+			if !ok {
+				return nil, "", fmt.Errorf("scope is %s but Meta[source_ip] does not exist: %w", sc.scopeType, errNoSource)
+			}
+			if net.ParseIP(ip) == nil {
+				return nil, "", fmt.Errorf("scope is %s but %q is not a valid ip: %w", sc.scopeType, ip, errNoSource)
+			}
+			st := sc.scopeType
+			s := models.Source{IP: ip, Scope: &st}
+			if v, ok := it.enriched["ASNumber"]; ok {
+				s.AsNumber = v
+			} else if v, ok := it.enriched["ASNNumber"]; ok {
+				s.AsNumber = v
+			}
+			s.Cn = it.enriched["IsoCode"]
+			s.AsName = it.enriched["ASNOrg"]
+			if v, ok := it.enriched["Latitude"]; ok {
+				f, _ := strconv.ParseFloat(v, 32)
+				s.Latitude = float32(f)
+			}
+			if v, ok := it.enriched["Longitude"]; ok {
+				f, _ := strconv.ParseFloat(v, 32)
+				s.Longitude = float32(f)
+			}
+			if v := it.meta["SourceRange"]; v != "" {
+				_, n, err := net.ParseCIDR(v)
+				if err != nil {
+					return nil, "", fmt.Errorf("declared range %s of %s cannot be parsed: %w", v, ip, errNoSource)
+				}
+				s.Range = n.String()
+			}
+			val := s.IP
+			if sc.scopeType == ScopeRange {
+				val = s.Range
+				if sc.scopeExpr != nil {
+					val = w.scopeValue(sc, it)
+				}
+			}
+			s.Value = &val
+			if err := add(val, s); err != nil {
+				return nil, "", err
+			}
+		default:
+			val := w.scopeValue(sc, it)
+			st := sc.scopeType
+			if err := add(val, models.Source{Scope: &st, Value: &val}); err != nil {
+				return nil, "", err
+			}
+		}
+	}
+	return out, scope, nil
+}
+
+// scopeValue runs scope.expression on a queued event ("" unless a string).
+func (w *worker) scopeValue(sc *scen, it *item) string {
+	if sc.scopeExpr == nil || it.full == nil {
+		return ""
+	}
+	out, err := w.vm.Run(sc.scopeExpr, FilterEnv{Evt: it.full})
+	if err != nil {
+		return ""
+	}
+	s, _ := out.(string)
+	return s
+}

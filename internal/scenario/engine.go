@@ -1,0 +1,404 @@
+package scenario
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/phalanx-ids/phalanx/internal/event"
+)
+
+// Config configures an Engine.
+type Config struct {
+	// Workers is the number of goroutines evaluating scenarios. Scenarios
+	// are spread over the workers (each scenario, and so each of its
+	// buckets, lives in exactly one worker); every worker sees every event
+	// in input order. <= 1 means no goroutine: Pour does the work inline.
+	Workers int
+	// Mode is event.LIVE (wall clock) or event.TIMEMACHINE (the events'
+	// MarshaledTime).
+	Mode int
+	// Now is the wall clock (LIVE). Defaults to time.Now.
+	Now func() time.Time
+	// OnOverflow receives every overflow that produced an alert. See the
+	// Engine doc for the contract.
+	OnOverflow func(*event.Event)
+	// Lateness (TIMEMACHINE) is how far behind the newest event time an
+	// event may be and still find the buckets it would have found with
+	// in-order input: expired buckets are collected only once the newest
+	// event time is past their deadline by more than Lateness.
+	Lateness time.Duration
+	// Tick (LIVE) is how often expired buckets are collected and counters
+	// fire when no event arrives. Default 1s.
+	Tick time.Duration
+	// BatchSize bounds the events handed to the workers at once. Default 256.
+	BatchSize int
+
+	// DisableIndex and DisableNative turn off the scenario index and the
+	// native filter pre-check (diagnostics and equivalence tests).
+	DisableIndex  bool
+	DisableNative bool
+}
+
+// Engine pours events into the buckets of a Set and reports overflows.
+//
+// Concurrency contract:
+//   - Pour, Flush and Close may be called from any goroutine; calls are
+//     serialised. Pour takes ownership of the event: the caller must not
+//     modify it afterwards. The engine never modifies a poured event (filters
+//     that call SetMeta/SetParsed run on a private copy), so the caller may
+//     keep reading it, and may pour the same event into several engines.
+//   - OnOverflow is called from a worker goroutine (Workers > 1), or from
+//     inside Pour/Flush/Close (Workers <= 1), never concurrently with itself.
+//     It owns the overflow event it receives. It must not call Pour, Flush
+//     or Close (that would deadlock): to re-pour an overflow marked
+//     Overflow.Reprocess, hand it to the pouring goroutine (after
+//     postoverflows), which then calls Pour with it.
+//   - Ordering: events reach each bucket in Pour order, whatever Workers
+//     is, so the overflows produced (content and per-scenario order) do not
+//     depend on Workers. Overflows of scenarios that live in different
+//     workers may interleave in any order.
+//   - Stats may be called at any time from any goroutine.
+type Engine struct {
+	set   *Set
+	cfg   Config
+	mode  int
+	now   func() time.Time
+	emit  func(*event.Event)
+	emMu  sync.Mutex
+	mu    sync.Mutex // serialises Pour/Flush/Close
+	wm    time.Time  // newest event time seen (TIMEMACHINE) / last wall clock
+	cur   *batch
+	pool  sync.Pool
+	ws    []*worker
+	wg    sync.WaitGroup
+	async bool
+
+	closed   bool
+	stopTick chan struct{}
+
+	stats   []scenCounters
+	dropped dropCounters
+}
+
+type scenCounters struct {
+	poured, overflowed, underflowed, canceled    atomic.Int64
+	blackholed, ovflFiltered, noAlert, discarded atomic.Int64
+	instantiated, filterErr, groupbyErr, other   atomic.Int64
+	live                                         atomic.Int64
+}
+
+type dropCounters struct {
+	noTime, badTime, afterClose atomic.Int64
+	received                    atomic.Int64
+}
+
+// envelope is one event in flight with its bucket time and the watermark
+// (newest event time seen so far) at the time it was poured.
+type envelope struct {
+	evt *event.Event
+	t   time.Time
+	wm  time.Time
+}
+
+type batch struct {
+	envs    []envelope
+	refs    atomic.Int32
+	barrier *sync.WaitGroup
+	tick    bool // LIVE: collect with now = wm
+	wm      time.Time
+	final   bool // Close: collect at wm then discard everything
+}
+
+// NewEngine builds an engine over set and, if cfg.Workers > 1, starts its
+// workers (and in LIVE mode one ticker goroutine). Close stops them.
+func NewEngine(set *Set, cfg Config) *Engine {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = time.Second
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 256
+	}
+	n := cfg.Workers
+	if n < 1 {
+		n = 1
+	}
+	if n > len(set.scens) && len(set.scens) > 0 {
+		n = len(set.scens)
+	}
+	e := &Engine{set: set, cfg: cfg, mode: cfg.Mode, now: cfg.Now, async: cfg.Workers > 1 && n > 1}
+	e.emit = cfg.OnOverflow
+	if e.emit == nil {
+		e.emit = func(*event.Event) {}
+	}
+	e.stats = make([]scenCounters, len(set.scens))
+	e.pool.New = func() any { return &batch{envs: make([]envelope, 0, cfg.BatchSize)} }
+
+	// Spread scenarios over workers: round-robin inside each index group so
+	// that the scenarios an event reaches are split evenly.
+	owner := make([]int, len(set.scens))
+	groups := map[string][]int{}
+	var order []string
+	for _, sc := range set.scens {
+		g := "\x00fallback"
+		if sc.indexPred >= 0 && !cfg.DisableIndex {
+			p := sc.preds[sc.indexPred]
+			g = string(rune('0'+p.field.src)) + p.field.key + "\x00" + p.vals[0]
+		}
+		if _, ok := groups[g]; !ok {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], sc.idx)
+	}
+	next := 0
+	for _, g := range order {
+		for _, idx := range groups[g] {
+			owner[idx] = next % n
+			next++
+		}
+	}
+	e.ws = make([]*worker, n)
+	for i := range e.ws {
+		var mine []*scen
+		for _, sc := range set.scens {
+			if owner[sc.idx] == i {
+				mine = append(mine, sc)
+			}
+		}
+		e.ws[i] = newWorker(e, mine)
+	}
+	if e.async {
+		for _, w := range e.ws {
+			w.ch = make(chan *batch, 16)
+			e.wg.Add(1)
+			go w.run()
+		}
+	}
+	if cfg.Mode == event.LIVE {
+		e.stopTick = make(chan struct{})
+		go e.ticker()
+	}
+	return e
+}
+
+// Pour hands one event to the scenarios. In TIMEMACHINE mode an event
+// without a parsable MarshaledTime is not poured (counted in Stats).
+// Overflow events (Type OVFLW, e.g. reprocessed ones) are poured like any
+// other event.
+func (e *Engine) Pour(evt *event.Event) {
+	if evt == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		e.dropped.afterClose.Add(1)
+		return
+	}
+	var t time.Time
+	if e.mode == event.TIMEMACHINE {
+		if evt.MarshaledTime == "" {
+			e.dropped.noTime.Add(1)
+			return
+		}
+		var err error
+		t, err = time.Parse(time.RFC3339Nano, evt.MarshaledTime)
+		if err != nil {
+			e.dropped.badTime.Add(1)
+			return
+		}
+		if t.After(e.wm) {
+			e.wm = t
+		}
+	} else {
+		t = e.now().UTC()
+		e.wm = t
+	}
+	e.dropped.received.Add(1)
+	env := envelope{evt: evt, t: t, wm: e.wm}
+	if !e.async {
+		e.ws[0].process(&env)
+		return
+	}
+	if e.cur == nil {
+		e.cur = e.pool.Get().(*batch)
+	}
+	e.cur.envs = append(e.cur.envs, env)
+	if len(e.cur.envs) >= e.cfg.BatchSize || e.idle() {
+		e.send()
+	}
+}
+
+// idle reports whether every worker has an empty inbox.
+func (e *Engine) idle() bool {
+	for _, w := range e.ws {
+		if len(w.ch) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// send hands the current batch to every worker. Caller holds e.mu.
+func (e *Engine) send() {
+	b := e.cur
+	if b == nil || len(b.envs) == 0 {
+		return
+	}
+	e.cur = nil
+	b.refs.Store(int32(len(e.ws)))
+	for _, w := range e.ws {
+		w.ch <- b
+	}
+}
+
+func (e *Engine) release(b *batch) {
+	if b.refs.Add(-1) == 0 {
+		clear(b.envs)
+		b.envs = b.envs[:0]
+		e.pool.Put(b)
+	}
+}
+
+// control sends a control batch to every worker and waits for all of them
+// to handle it. Caller holds e.mu.
+func (e *Engine) control(mk func() *batch) {
+	if !e.async {
+		b := mk()
+		e.ws[0].control(b)
+		return
+	}
+	e.send()
+	var wg sync.WaitGroup
+	wg.Add(len(e.ws))
+	for _, w := range e.ws {
+		b := mk()
+		b.barrier = &wg
+		w.ch <- b
+	}
+	wg.Wait()
+}
+
+// Flush returns once every event poured so far has been processed and its
+// overflows reported.
+func (e *Engine) Flush() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	e.control(func() *batch { return &batch{} })
+}
+
+// Close ends the run. In TIMEMACHINE mode buckets whose deadline the last
+// event time has passed are collected first (counters that are due fire);
+// then, as CrowdSec does at the end of a replay or at shutdown, every
+// bucket still alive is dropped without an alert (counted as discarded).
+// Close stops the goroutines; later Pours are counted and ignored.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	wm := e.wm
+	if e.mode == event.LIVE {
+		wm = e.now().UTC()
+	}
+	e.control(func() *batch { return &batch{final: true, wm: wm} })
+	e.closed = true
+	if e.async {
+		for _, w := range e.ws {
+			close(w.ch)
+		}
+		e.wg.Wait()
+	}
+	if e.stopTick != nil {
+		close(e.stopTick)
+	}
+	return nil
+}
+
+// ticker (LIVE) periodically collects expired buckets and fires counters.
+func (e *Engine) ticker() {
+	t := time.NewTicker(e.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stopTick:
+			return
+		case <-t.C:
+			e.mu.Lock()
+			if !e.closed {
+				now := e.now().UTC()
+				e.control(func() *batch { return &batch{tick: true, wm: now} })
+			}
+			e.mu.Unlock()
+		}
+	}
+}
+
+func (e *Engine) report(ev *event.Event) {
+	e.emMu.Lock()
+	defer e.emMu.Unlock()
+	e.emit(ev)
+}
+
+// ScenarioStats are the bucket counters of one scenario.
+type ScenarioStats struct {
+	Poured           int64 // events accepted into a bucket (after distinct, cancel_on)
+	Instantiated     int64 // buckets created
+	Overflowed       int64 // overflows, before overflow_filter and blackhole
+	Underflowed      int64 // buckets that expired without overflowing
+	Canceled         int64 // buckets killed by cancel_on
+	Blackholed       int64 // overflows dropped by blackhole
+	OverflowFiltered int64 // overflows dropped by overflow_filter
+	NoAlert          int64 // overflows without a usable source (no alert)
+	Discarded        int64 // buckets dropped alive at Close
+	FilterErrors     int64 // filter runtime errors (event not poured)
+	GroupByErrors    int64 // groupby error, missing (nil) or non-string value (event not poured)
+	Live             int64 // buckets alive now
+}
+
+// Stats is a snapshot of the engine counters.
+type Stats struct {
+	Received int64 // events accepted by Pour
+	// Events not poured at all.
+	NoTime     int64 // TIMEMACHINE: no MarshaledTime
+	BadTime    int64 // TIMEMACHINE: unparsable MarshaledTime
+	AfterClose int64
+	Scenarios  map[string]ScenarioStats
+}
+
+// Stats returns a snapshot of the counters.
+func (e *Engine) Stats() Stats {
+	st := Stats{
+		Received:   e.dropped.received.Load(),
+		NoTime:     e.dropped.noTime.Load(),
+		BadTime:    e.dropped.badTime.Load(),
+		AfterClose: e.dropped.afterClose.Load(),
+		Scenarios:  make(map[string]ScenarioStats, len(e.stats)),
+	}
+	for i := range e.stats {
+		c := &e.stats[i]
+		name := e.set.scens[i].spec.Name
+		prev := st.Scenarios[name]
+		prev.Poured += c.poured.Load()
+		prev.Instantiated += c.instantiated.Load()
+		prev.Overflowed += c.overflowed.Load()
+		prev.Underflowed += c.underflowed.Load()
+		prev.Canceled += c.canceled.Load()
+		prev.Blackholed += c.blackholed.Load()
+		prev.OverflowFiltered += c.ovflFiltered.Load()
+		prev.NoAlert += c.noAlert.Load()
+		prev.Discarded += c.discarded.Load()
+		prev.FilterErrors += c.filterErr.Load()
+		prev.GroupByErrors += c.groupbyErr.Load()
+		prev.Live += c.live.Load()
+		st.Scenarios[name] = prev
+	}
+	return st
+}

@@ -1,0 +1,515 @@
+package scenario
+
+import (
+	"container/heap"
+	"math/bits"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/models"
+)
+
+// bkey identifies a bucket: scenario and partition (groupby value).
+type bkey struct {
+	sc  int
+	key string
+}
+
+// item is what a bucket queue keeps of a poured event: only the parts an
+// alert needs, unless the scenario's expressions read whole events (full).
+// Items are never modified after creation.
+type item struct {
+	meta     map[string]string
+	enriched map[string]string
+	mt       string    // MarshaledTime
+	etime    time.Time // evt.Time
+	typ      int
+	sources  map[string]models.Source // OVFLW events
+	full     *event.Event
+}
+
+func newItem(e *event.Event) *item {
+	return &item{meta: e.Meta, enriched: e.Enriched, mt: e.MarshaledTime, etime: e.Time, typ: e.Type, sources: e.Overflow.Sources}
+}
+
+// bucket is one live instance of a scenario for one partition.
+type bucket struct {
+	sc         *scen
+	key        string
+	tokens     float64
+	last       time.Time // limiter clock
+	first      time.Time
+	lastTs     time.Time
+	total      int
+	q          []*item
+	distinct   map[string]struct{}
+	guillotine []bool
+	deadline   time.Time
+	hidx       int
+}
+
+// allow is the token-bucket decision of golang.org/x/time/rate's
+// AllowN(t, 1) (burst = capacity, one token per leakspeed, starts full),
+// computed lazily from the time since the last successful take.
+func (b *bucket) allow(t time.Time) bool {
+	sc := b.sc
+	last := b.last
+	if t.Before(last) {
+		last = t
+	}
+	tokens := b.tokens + t.Sub(last).Seconds()*sc.limit
+	if tokens > sc.burst {
+		tokens = sc.burst
+	}
+	tokens--
+	if tokens < 0 {
+		// x/time/rate accepts when the wait rounds down to zero.
+		wait := time.Duration(float64(time.Second) * (-tokens / sc.limit))
+		if wait > 0 {
+			return false
+		}
+	}
+	b.last = t
+	b.tokens = tokens
+	return true
+}
+
+func (b *bucket) push(it *item) {
+	qs := b.sc.qsize
+	if qs >= 0 && len(b.q) > qs {
+		n := copy(b.q, b.q[len(b.q)-qs:])
+		clear(b.q[n:])
+		b.q = b.q[:n]
+	}
+	b.q = append(b.q, it)
+}
+
+// bheap orders buckets by deadline.
+type bheap []*bucket
+
+func (h bheap) Len() int           { return len(h) }
+func (h bheap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
+func (h bheap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hidx = i
+	h[j].hidx = j
+}
+func (h *bheap) Push(x any) {
+	b := x.(*bucket)
+	b.hidx = len(*h)
+	*h = append(*h, b)
+}
+func (h *bheap) Pop() any {
+	old := *h
+	n := len(old)
+	b := old[n-1]
+	old[n-1] = nil
+	*h = old[:n-1]
+	b.hidx = -1
+	return b
+}
+
+// index selects the scenarios of a worker an event can reach.
+type index struct {
+	words    int
+	fields   []fieldRef
+	maps     []map[string][]uint64
+	fallback []uint64
+}
+
+// worker owns a subset of the scenarios and all their buckets. Only its
+// goroutine touches its state (counters are atomics read by Stats).
+type worker struct {
+	e        *Engine
+	scens    []*scen
+	idx      index
+	buckets  map[bkey]*bucket
+	heap     bheap
+	bh       map[bkey]time.Time
+	bhSweep  int
+	vm       vm.VM
+	scratch  []uint64
+	ch       chan *batch
+	lateness time.Duration
+}
+
+func newWorker(e *Engine, scens []*scen) *worker {
+	w := &worker{e: e, scens: scens, buckets: map[bkey]*bucket{}, bh: map[bkey]time.Time{}, bhSweep: 1024, lateness: e.cfg.Lateness}
+	n := len(scens)
+	w.idx.words = (n + 63) / 64
+	w.idx.fallback = make([]uint64, w.idx.words)
+	w.scratch = make([]uint64, w.idx.words)
+	fpos := map[fieldRef]int{}
+	for i, sc := range scens {
+		if sc.indexPred < 0 || e.cfg.DisableIndex {
+			w.idx.fallback[i/64] |= 1 << (i % 64)
+			continue
+		}
+		p := sc.preds[sc.indexPred]
+		fi, ok := fpos[p.field]
+		if !ok {
+			fi = len(w.idx.fields)
+			fpos[p.field] = fi
+			w.idx.fields = append(w.idx.fields, p.field)
+			w.idx.maps = append(w.idx.maps, map[string][]uint64{})
+		}
+		for _, v := range p.vals {
+			bs := w.idx.maps[fi][v]
+			if bs == nil {
+				bs = make([]uint64, w.idx.words)
+				w.idx.maps[fi][v] = bs
+			}
+			bs[i/64] |= 1 << (i % 64)
+		}
+	}
+	return w
+}
+
+func (w *worker) run() {
+	defer w.e.wg.Done()
+	for b := range w.ch {
+		if b.barrier != nil {
+			w.control(b)
+			b.barrier.Done()
+			continue
+		}
+		for i := range b.envs {
+			w.process(&b.envs[i])
+		}
+		w.e.release(b)
+	}
+}
+
+func (w *worker) control(b *batch) {
+	switch {
+	case b.final:
+		w.collect(b.wm, w.e.mode == event.TIMEMACHINE)
+		for len(w.heap) > 0 {
+			bk := heap.Pop(&w.heap).(*bucket)
+			w.remove(bk)
+			w.e.stats[bk.sc.idx].discarded.Add(1)
+		}
+	case b.tick:
+		w.collect(b.wm, true)
+	}
+}
+
+// collect expires every bucket whose deadline is before now - lateness.
+func (w *worker) collect(now time.Time, useLateness bool) {
+	limit := now
+	if useLateness && w.e.mode == event.TIMEMACHINE {
+		limit = now.Add(-w.lateness)
+	}
+	for len(w.heap) > 0 && limit.After(w.heap[0].deadline) {
+		b := heap.Pop(&w.heap).(*bucket)
+		w.expire(b)
+	}
+}
+
+// remove forgets a bucket (already out of the heap or still in it).
+func (w *worker) remove(b *bucket) {
+	if b.hidx >= 0 {
+		heap.Remove(&w.heap, b.hidx)
+	}
+	delete(w.buckets, bkey{b.sc.idx, b.key})
+	w.e.stats[b.sc.idx].live.Add(-1)
+}
+
+// expire ends a bucket whose lifetime is over: counters emit their timed
+// overflow, every other type underflows silently.
+func (w *worker) expire(b *bucket) {
+	w.remove(b)
+	if b.sc.kind == kCounter {
+		w.overflow(b.sc, b.key, b.first, b.lastTs, b.deadline, b.total, b.q)
+		return
+	}
+	w.e.stats[b.sc.idx].underflowed.Add(1)
+}
+
+func (w *worker) candidates(e *event.Event) []uint64 {
+	s := w.scratch
+	copy(s, w.idx.fallback)
+	for i, f := range w.idx.fields {
+		if bs, ok := w.idx.maps[i][f.get(e)]; ok {
+			for j := range s {
+				s[j] |= bs[j]
+			}
+		}
+	}
+	return s
+}
+
+func (w *worker) process(env *envelope) {
+	if len(w.heap) > 0 {
+		w.collect(env.wm, true)
+	}
+	cand := w.candidates(env.evt)
+	var shared *item
+	for wi, word := range cand {
+		for word != 0 {
+			bit := bits.TrailingZeros64(word)
+			word &^= 1 << bit
+			sc := w.scens[wi*64+bit]
+			w.pourScenario(sc, env, &shared)
+		}
+	}
+}
+
+func (w *worker) runBool(p *vm.Program, env any) (bool, error) {
+	out, err := w.vm.Run(p, env)
+	if err != nil {
+		return false, err
+	}
+	b, _ := out.(bool)
+	return b, nil
+}
+
+func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
+	st := &w.e.stats[sc.idx]
+	evt := env.evt
+	if !w.e.cfg.DisableNative {
+		for i := range sc.preds {
+			if !sc.preds[i].eval(evt) {
+				return
+			}
+		}
+	}
+	cloned := false
+	if sc.mutates {
+		evt = evt.Clone()
+		cloned = true
+	}
+	if !sc.filterExact || w.e.cfg.DisableNative || cloned {
+		ok, err := w.runBool(sc.filter, FilterEnv{Evt: evt})
+		if err != nil {
+			st.filterErr.Add(1)
+			return
+		}
+		if !ok {
+			return
+		}
+	}
+	key := ""
+	if sc.groupby != nil {
+		if sc.groupbyNative != nil && !w.e.cfg.DisableNative {
+			key = sc.groupbyNative.eval(evt)
+		} else {
+			out, err := w.vm.Run(sc.groupby, FilterEnv{Evt: evt})
+			s, ok := out.(string)
+			if err != nil || !ok {
+				st.groupbyErr.Add(1)
+				return
+			}
+			key = s
+		}
+	}
+	var it *item
+	if cloned {
+		it = newItem(evt)
+	} else {
+		if *shared == nil {
+			*shared = newItem(evt)
+		}
+		it = *shared
+	}
+	if sc.needFull && it.full == nil {
+		it.full = evt
+	}
+	t := env.t
+
+	if sc.kind == kTrigger {
+		st.poured.Add(1)
+		st.instantiated.Add(1)
+		w.overflow(sc, key, t, t, t, 1, []*item{it})
+		return
+	}
+
+	bk := bkey{sc.idx, key}
+	b := w.buckets[bk]
+	if b != nil && t.After(b.deadline) {
+		w.expire(b)
+		b = nil
+	}
+	fresh := b == nil
+	if fresh {
+		b = &bucket{sc: sc, key: key, tokens: sc.burst, hidx: -1}
+	}
+	if sc.distinct != nil {
+		var v string
+		ok := true
+		if sc.distinctNat != nil && !w.e.cfg.DisableNative {
+			v = sc.distinctNat.eval(evt)
+		} else {
+			out, err := w.vm.Run(sc.distinct, FilterEnv{Evt: evt})
+			if err != nil {
+				ok = false // CrowdSec lets the event through on error
+			} else {
+				v, _ = out.(string)
+			}
+		}
+		if ok {
+			if _, dup := b.distinct[v]; dup {
+				return
+			}
+			if b.distinct == nil {
+				b.distinct = map[string]struct{}{}
+			}
+			b.distinct[v] = struct{}{}
+		}
+	}
+	if sc.cancelOn != nil {
+		if yes, err := w.runBool(sc.cancelOn, FilterEnv{Evt: evt}); err == nil && yes {
+			st.canceled.Add(1)
+			if fresh {
+				st.instantiated.Add(1)
+			} else {
+				w.remove(b)
+			}
+			return
+		}
+	}
+	if fresh {
+		st.instantiated.Add(1)
+		st.live.Add(1)
+		w.buckets[bk] = b
+	}
+
+	// Pour.
+	st.poured.Add(1)
+	b.total++
+	if b.first.IsZero() {
+		b.first = t
+	}
+	b.lastTs = t
+	over := false
+	if sc.limiter && !b.allow(t) {
+		over = true
+	}
+	b.push(it)
+	if !over && sc.condition != nil {
+		if yes, err := w.runBool(sc.condition, ConditionEnv{Evt: evt, Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})}); err == nil && yes {
+			over = true
+		}
+	}
+	if !over && len(sc.bayes) > 0 {
+		over = w.bayesian(b, evt)
+	}
+	if over {
+		w.remove(b)
+		w.overflow(sc, key, b.first, b.lastTs, t, b.total, b.q)
+		return
+	}
+	if sc.kind != kCounter || fresh {
+		b.deadline = b.lastTs.Add(sc.lifetime)
+		if sc.kind == kCounter {
+			b.deadline = b.first.Add(sc.lifetime)
+		}
+		if b.hidx < 0 {
+			heap.Push(&w.heap, b)
+		} else {
+			heap.Fix(&w.heap, b.hidx)
+		}
+	}
+}
+
+// bayesian recomputes the posterior from the prior over every condition.
+func (w *worker) bayesian(b *bucket, evt *event.Event) bool {
+	sc := b.sc
+	if b.guillotine == nil {
+		b.guillotine = make([]bool, len(sc.bayes))
+	}
+	post := sc.prior
+	var env ConditionEnv
+	for i, c := range sc.bayes {
+		if c.guillotine && b.guillotine[i] {
+			post = bayesUpdate(post, c.pe, c.pb)
+			continue
+		}
+		if env.Queue == nil {
+			env = ConditionEnv{Evt: evt, Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})}
+		}
+		yes, err := w.runBool(c.prog, env)
+		if err != nil {
+			continue
+		}
+		if yes {
+			post = bayesUpdate(post, c.pe, c.pb)
+			b.guillotine[i] = true
+		} else {
+			post = bayesUpdate(post, 1-c.pe, 1-c.pb)
+		}
+	}
+	return post > sc.thresh
+}
+
+func bayesUpdate(prior, pe, pb float32) float32 {
+	num := pe * prior
+	return num / (num + pb*(1-prior))
+}
+
+func (w *worker) queueView(b *bucket) *Queue {
+	q := &Queue{Queue: make([]*event.Event, len(b.q)), L: b.sc.qsize}
+	for i, it := range b.q {
+		q.Queue[i] = it.full
+	}
+	return q
+}
+
+func (w *worker) leakyView(b *bucket, ovfl time.Time) *Leaky {
+	return &Leaky{
+		Name: b.sc.spec.Name, Capacity: b.sc.spec.Capacity, Leakspeed: b.sc.leakspeed, Duration: b.sc.lifetime,
+		First_ts: b.first, Last_ts: b.lastTs, Ovflw_ts: ovfl, Total_count: b.total, Mapkey: b.sc.mapkey(b.key),
+	}
+}
+
+// overflow runs the overflow processors (overflow_filter, blackhole) and
+// reports the alert.
+func (w *worker) overflow(sc *scen, key string, first, last, ovfl time.Time, total int, q []*item) {
+	st := &w.e.stats[sc.idx]
+	st.overflowed.Add(1)
+	ev, err := buildOverflow(w, sc, key, first, last, ovfl, total, q)
+	if sc.ovflFilter != nil {
+		b := &bucket{sc: sc, key: key, first: first, lastTs: last, total: total, q: q}
+		sig := &ev.Overflow
+		yes, ferr := w.runBool(sc.ovflFilter, OverflowEnv{Queue: w.queueView(b), Signal: sig, Leaky: w.leakyView(b, ovfl)})
+		if ferr == nil && !yes {
+			st.ovflFiltered.Add(1)
+			return
+		}
+	}
+	if sc.blackhole > 0 {
+		bk := bkey{sc.idx, key}
+		if exp, ok := w.bh[bk]; ok && exp.After(ovfl) {
+			st.blackholed.Add(1)
+			return
+		}
+		w.bh[bk] = ovfl.Add(sc.blackhole)
+		if len(w.bh) >= w.bhSweep {
+			w.sweepBlackholes(ovfl)
+		}
+	}
+	if err != nil || ev.Overflow.Alert == nil {
+		st.noAlert.Add(1)
+		return
+	}
+	w.e.report(ev)
+}
+
+// sweepBlackholes drops expired blackhole entries; amortised O(1).
+func (w *worker) sweepBlackholes(now time.Time) {
+	limit := now
+	if w.e.mode == event.TIMEMACHINE {
+		limit = now.Add(-w.lateness)
+	}
+	for k, exp := range w.bh {
+		if !exp.After(limit) {
+			delete(w.bh, k)
+		}
+	}
+	w.bhSweep = 2 * len(w.bh)
+	if w.bhSweep < 1024 {
+		w.bhSweep = 1024
+	}
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every test of Phalanx on a fresh machine: installs what the tests need,
+# then vet, gofmt check, unit/integration tests (with the race detector on the
+# concurrent packages) and the hub's own test suite through `phalanx hubtest`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export GOFLAGS="${GOFLAGS:--mod=mod}"
+export TZ=UTC
+
+# The hub copy (../shared/hub) is test data; it is read-only and never copied here.
+if [ ! -d ../shared/hub ]; then
+  echo "scripts/test.sh: ../shared/hub is missing (the hub test data lives beside the repo)" >&2
+  exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== gofmt"
+unformatted="$(gofmt -l cmd internal)"
+if [ -n "$unformatted" ]; then
+  echo "gofmt needed on:" >&2
+  echo "$unformatted" >&2
+  exit 1
+fi
+
+echo "== go test"
+go test -count=1 -timeout 20m ./...
+
+echo "== go test -race (concurrent packages)"
+go test -count=1 -race -timeout 20m ./internal/parse/... ./internal/exprenv/... ./internal/scenario/... 2>&1 | tail -n 20
+
+echo "== fuzz smoke (10s per target)"
+scripts/fuzz.sh 10s
