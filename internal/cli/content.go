@@ -12,6 +12,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/defaults"
 	"github.com/phalanx-ids/phalanx/internal/hub"
 	"github.com/phalanx-ids/phalanx/internal/parse"
+	"github.com/phalanx-ids/phalanx/internal/scenario"
 )
 
 // contentFlags select the detection content: the embedded defaults, or a
@@ -28,8 +29,9 @@ func (f *contentFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.dataDir, "data-dir", "", "data directory (data files, GeoLite2-City.mmdb, GeoLite2-ASN.mmdb)")
 }
 
-// config turns the flags into a content.Config.
-func (f *contentFlags) config(a *app) (content.Config, error) {
+// config turns the flags into a content.Config; scenarios are loaded only
+// when withScenarios is set (explain does not need them).
+func (f *contentFlags) config(a *app, withScenarios bool) (content.Config, error) {
 	cfg := content.Config{DataDir: f.dataDir, Logger: a.logger()}
 	if f.hubDir == "" {
 		if len(f.collections) > 0 {
@@ -40,6 +42,11 @@ func (f *contentFlags) config(a *app) (content.Config, error) {
 			return cfg, err
 		}
 		cfg.Parsers = files
+		if withScenarios {
+			if cfg.Scenarios, cfg.ScenarioInfo, err = defaults.Scenarios(); err != nil {
+				return cfg, err
+			}
+		}
 		return cfg, nil
 	}
 	idx, err := hub.Open(f.hubDir)
@@ -50,21 +57,38 @@ func (f *contentFlags) config(a *app) (content.Config, error) {
 	if st, err := os.Stat(filepath.Join(f.hubDir, "data")); err == nil && st.IsDir() {
 		cfg.DataMirror = filepath.Join(f.hubDir, "data")
 	}
-	var parsers, posts []*hub.Item
+	var parsers, posts, scens []*hub.Item
 	if len(f.collections) > 0 {
 		set, err := idx.ResolveCollections(f.collections...)
 		if err != nil {
 			return cfg, err
 		}
-		parsers, posts = set.Parsers, set.PostOverflows
+		parsers, posts, scens = set.Parsers, set.PostOverflows, set.Scenarios
 	} else {
-		for _, n := range idx.Names(hub.Parsers) {
-			it, _ := idx.Get(hub.Parsers, n)
-			parsers = append(parsers, it)
+		all := func(typ string) []*hub.Item {
+			var out []*hub.Item
+			for _, n := range idx.Names(typ) {
+				it, _ := idx.Get(typ, n)
+				out = append(out, it)
+			}
+			return out
 		}
+		parsers, posts, scens = all(hub.Parsers), all(hub.PostOverflows), all(hub.Scenarios)
 	}
 	cfg.Parsers = itemFiles(idx, parsers)
-	cfg.PostOverflows = itemFiles(idx, posts)
+	if withScenarios {
+		cfg.PostOverflows = itemFiles(idx, posts)
+		cfg.ScenarioInfo = map[string]scenario.HubInfo{}
+		for _, it := range scens {
+			p := idx.FilePath(it)
+			h, err := hub.Hash(p)
+			if err != nil {
+				return cfg, err
+			}
+			cfg.Scenarios = append(cfg.Scenarios, scenario.Source{Name: p})
+			cfg.ScenarioInfo[it.Name] = scenario.HubInfo{Hash: h, Version: it.Version}
+		}
+	}
 	return cfg, nil
 }
 

@@ -70,7 +70,7 @@ func runExplain(ctx context.Context, a *app, f *explainFlags) error {
 		return err
 	}
 	labels["type"] = f.typ
-	cfg, err := f.content.config(a)
+	cfg, err := f.content.config(a, false)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
 	"github.com/phalanx-ids/phalanx/internal/grok"
 	"github.com/phalanx-ids/phalanx/internal/parse"
+	"github.com/phalanx-ids/phalanx/internal/scenario"
 )
 
 // Config says what to load.
@@ -28,6 +29,10 @@ type Config struct {
 	// Parsers and PostOverflows are the parser files, with their stages.
 	Parsers       []parse.File
 	PostOverflows []parse.File
+	// Scenarios are the scenario files; ScenarioInfo gives the hash and
+	// version of each scenario by name (they go into alerts).
+	Scenarios    []scenario.Source
+	ScenarioInfo map[string]scenario.HubInfo
 	// DataDir holds installed data files and GeoIP databases; DataMirror, if
 	// set, is a hub data tree where missing files are looked up by source_url.
 	DataDir    string
@@ -42,6 +47,7 @@ type Config struct {
 type Runtime struct {
 	Parsers       *parse.Pipeline
 	PostOverflows *parse.Pipeline // nil when no postoverflow is loaded
+	Scenarios     *scenario.Set   // nil when no scenario is loaded
 	Expr          *exprenv.Env
 	Enrich        *enrich.Set
 	Data          *datafile.Store
@@ -93,6 +99,12 @@ func Build(cfg Config) (*Runtime, error) {
 		}
 		if rt.PostOverflows, err = parse.Load(cfg.PostOverflows, opts); err != nil {
 			return nil, fmt.Errorf("content: postoverflows: %w", err)
+		}
+	}
+	if len(cfg.Scenarios) > 0 {
+		rt.Scenarios, err = scenario.LoadSources(cfg.Scenarios, scenario.Options{Compiler: env, Data: data, Hub: cfg.ScenarioInfo})
+		if err != nil {
+			return nil, fmt.Errorf("content: %w", err)
 		}
 	}
 	return rt, nil

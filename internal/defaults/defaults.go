@@ -4,7 +4,9 @@
 package defaults
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"path"
@@ -12,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/phalanx-ids/phalanx/internal/parse"
+	"github.com/phalanx-ids/phalanx/internal/scenario"
 )
 
 //go:embed content
@@ -28,6 +31,42 @@ func FS() fs.FS {
 
 // Parsers returns the embedded parser files with their stages, sorted.
 func Parsers() ([]parse.File, error) { return list("parsers") }
+
+// Version is the version given to embedded scenarios in alerts.
+const Version = "1.0"
+
+// Scenarios returns the embedded scenario files, and the hash (sha256 of the
+// file, as the hub's) and version of each scenario by name.
+func Scenarios() ([]scenario.Source, map[string]scenario.HubInfo, error) {
+	var out []scenario.Source
+	info := map[string]scenario.HubInfo{}
+	err := fs.WalkDir(FS(), "scenarios", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if ext := path.Ext(p); ext != ".yaml" && ext != ".yml" {
+			return nil
+		}
+		b, err := fs.ReadFile(FS(), p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		specs, err := scenario.ParseSpecs("embedded:"+p, b)
+		if err != nil {
+			return err
+		}
+		for _, s := range specs {
+			info[s.Name] = scenario.HubInfo{Hash: hex.EncodeToString(sum[:]), Version: Version}
+		}
+		out = append(out, scenario.Source{Name: "embedded:" + p, Data: b})
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("defaults: %w", err)
+	}
+	return out, info, nil
+}
 
 func list(kind string) ([]parse.File, error) {
 	var out []parse.File

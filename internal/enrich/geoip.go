@@ -58,7 +58,7 @@ func openMMDB(path string, logger *slog.Logger) (*maxminddb.Reader, error) {
 		return nil, nil
 	}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		logger.Warn("geoip database not found, its enrichment is disabled", "path", path)
+		logger.Info("geoip database not found, its enrichment is disabled", "path", path)
 		return nil, nil
 	}
 	r, err := maxminddb.Open(path)

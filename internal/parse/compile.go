@@ -134,7 +134,13 @@ func (c *compiler) node(cfg *NodeConfig, stage, parent string) (*node, error) {
 			continue
 		}
 		if err := c.opts.Data.Load(d); err != nil {
-			c.logger.Error("parse: data file not loaded", "file", c.file, "node", label, "dest_file", d.DestFile, "error", err)
+			// A missing binary file (a GeoIP database) only disables its
+			// enricher: say so quietly. A missing list changes results: warn.
+			log := c.logger.Warn
+			if d.Type == "" {
+				log = c.logger.Info
+			}
+			log("parse: data file not loaded", "file", c.file, "node", label, "dest_file", d.DestFile, "error", err)
 		}
 	}
 	return n, nil
@@ -157,7 +163,7 @@ func (c *compiler) patternSyntax(cfg *NodeConfig, label string) error {
 			return c.errf(k.Line, label, "pattern_syntax", "no grok library")
 		}
 		if !c.opts.Grok.AddIfMissing(k.Value, v.Value) {
-			c.logger.Warn("parse: grok pattern already registered, keeping the first", "file", c.file, "line", k.Line, "pattern", k.Value)
+			c.logger.Info("parse: grok pattern already registered, keeping the first", "file", c.file, "line", k.Line, "pattern", k.Value)
 		}
 	}
 	return nil

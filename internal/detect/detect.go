@@ -1,0 +1,256 @@
+// Package detect runs the detection pipeline over a stream of log lines:
+// lines are parsed in parallel, poured into the scenarios in input order,
+// and overflows go through the postoverflows and become alerts.
+//
+//	source -> batches -> parse workers -> reorder -> scenario engine
+//	       -> overflows -> postoverflows -> (reprocess) -> alerts
+//
+// Concurrency: a Runner runs one stream at a time (Run is not reentrant).
+// OnAlert is called from the goroutine that called Run, never concurrently,
+// in the order overflows were handled.
+package detect
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/phalanx-ids/phalanx/internal/content"
+	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/scenario"
+)
+
+// Config configures a Runner.
+type Config struct {
+	Runtime *content.Runtime
+	// ParseWorkers parse lines in parallel (default GOMAXPROCS).
+	ParseWorkers int
+	// BucketWorkers spread the scenarios over goroutines (default GOMAXPROCS).
+	BucketWorkers int
+	// Mode is event.TIMEMACHINE (replay: the logs' own time) or event.LIVE.
+	Mode int
+	// Now is the wall clock (default time.Now).
+	Now func() time.Time
+	// BatchSize is the number of lines handed to a parse worker at once.
+	BatchSize int
+	// OnAlert receives each overflow that is not whitelisted (one overflow
+	// may carry several APIAlerts, one per source). It owns the event.
+	OnAlert func(*event.Event)
+}
+
+// Stats counts what went through a run.
+type Stats struct {
+	Lines       int64 // lines read
+	Parsed      int64 // lines that went through every parser stage
+	Unparsed    int64 // lines no parser took (or dropped at a stage)
+	Whitelisted int64 // parsed lines dropped by a whitelist
+	Poured      int64 // events handed to the scenarios
+	Overflows   int64 // overflows reported by the scenarios
+	Suppressed  int64 // overflows whitelisted by a postoverflow
+	Reprocessed int64 // overflows poured back (reprocess: true)
+	Alerts      int64 // overflows handed to OnAlert
+}
+
+// Runner is a configured pipeline.
+type Runner struct {
+	cfg   Config
+	lines atomic.Int64
+}
+
+// New returns a Runner.
+func New(cfg Config) *Runner {
+	if cfg.ParseWorkers <= 0 {
+		cfg.ParseWorkers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.BucketWorkers <= 0 {
+		cfg.BucketWorkers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 512
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Runner{cfg: cfg}
+}
+
+// LinesRead returns the lines read so far by the running Run (for progress).
+func (r *Runner) LinesRead() int64 { return r.lines.Load() }
+
+// Source feeds lines to the pipeline: it calls emit for each line, in order,
+// and returns when the input is exhausted (or emit returns an error).
+type Source func(ctx context.Context, emit func(event.Line) error) error
+
+type batch struct {
+	seq                     int
+	lines                   []event.Line
+	events                  []*event.Event // parsed, not whitelisted, in input order
+	parsed, unparsed, white int64
+}
+
+// Run runs src through the pipeline until the input ends, then drains the
+// scenarios (buckets still alive at the end of a replay raise nothing, as
+// upstream) and returns the counters and the scenario engine's statistics.
+func (r *Runner) Run(ctx context.Context, src Source) (Stats, scenario.Stats, error) {
+	var st Stats
+	rt := r.cfg.Runtime
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var (
+		mu      sync.Mutex
+		pending []*event.Event
+	)
+	var eng *scenario.Engine
+	if rt.Scenarios != nil && rt.Scenarios.Len() > 0 {
+		eng = scenario.NewEngine(rt.Scenarios, scenario.Config{
+			Workers: r.cfg.BucketWorkers,
+			Mode:    r.cfg.Mode,
+			Now:     r.cfg.Now,
+			OnOverflow: func(ev *event.Event) {
+				mu.Lock()
+				pending = append(pending, ev)
+				mu.Unlock()
+			},
+		})
+	}
+	// drain handles the overflows reported so far, on the Run goroutine.
+	drain := func() {
+		for {
+			mu.Lock()
+			got := pending
+			pending = nil
+			mu.Unlock()
+			if len(got) == 0 {
+				return
+			}
+			for _, ov := range got {
+				st.Overflows++
+				if rt.PostOverflows != nil {
+					rt.PostOverflows.Parse(ov, nil)
+				}
+				if ov.Overflow.Whitelisted {
+					st.Suppressed++
+					continue
+				}
+				if ov.Overflow.Reprocess && eng != nil {
+					st.Reprocessed++
+					eng.Pour(ov.Clone())
+				}
+				st.Alerts++
+				if r.cfg.OnAlert != nil {
+					r.cfg.OnAlert(ov)
+				}
+			}
+		}
+	}
+
+	work := make(chan *batch, r.cfg.ParseWorkers*2)
+	done := make(chan *batch, r.cfg.ParseWorkers*2)
+	var wg sync.WaitGroup
+	for i := 0; i < r.cfg.ParseWorkers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range work {
+				r.parseBatch(b)
+				done <- b
+			}
+		}()
+	}
+	// reader
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(work)
+		seq := 0
+		cur := &batch{seq: seq, lines: make([]event.Line, 0, r.cfg.BatchSize)}
+		err := src(ctx, func(l event.Line) error {
+			r.lines.Add(1)
+			cur.lines = append(cur.lines, l)
+			if len(cur.lines) == r.cfg.BatchSize {
+				select {
+				case work <- cur:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				seq++
+				cur = &batch{seq: seq, lines: make([]event.Line, 0, r.cfg.BatchSize)}
+			}
+			return nil
+		})
+		if err == nil && len(cur.lines) > 0 {
+			select {
+			case work <- cur:
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+		}
+		readErr <- err
+	}()
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+
+	// collector: pour in input order.
+	next := 0
+	held := map[int]*batch{}
+	for b := range done {
+		held[b.seq] = b
+		for {
+			hb, ok := held[next]
+			if !ok {
+				break
+			}
+			delete(held, next)
+			next++
+			st.Lines += int64(len(hb.lines))
+			st.Parsed += hb.parsed
+			st.Unparsed += hb.unparsed
+			st.Whitelisted += hb.white
+			if eng != nil {
+				for _, ev := range hb.events {
+					eng.Pour(ev)
+					st.Poured++
+				}
+				drain()
+			}
+		}
+	}
+	err := <-readErr
+	var es scenario.Stats
+	if eng != nil {
+		if cerr := eng.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		drain()
+		es = eng.Stats()
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return st, es, err
+	}
+	return st, es, err
+}
+
+func (r *Runner) parseBatch(b *batch) {
+	p := r.cfg.Runtime.Parsers
+	for i := range b.lines {
+		evt := event.New(b.lines[i])
+		evt.ExpectMode = r.cfg.Mode
+		evt.Process = true
+		if !p.Parse(evt, nil) {
+			b.unparsed++
+			continue
+		}
+		b.parsed++
+		if evt.Whitelisted {
+			b.white++
+			continue
+		}
+		b.events = append(b.events, evt)
+	}
+	b.lines = b.lines[:len(b.lines):len(b.lines)]
+}
