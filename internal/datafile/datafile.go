@@ -57,6 +57,7 @@ type loaded struct {
 	path    string
 	strs    []string
 	regexps []*regexp.Regexp
+	reSet   *RegexpSet
 	rows    []map[string]string
 	index   *mapIndex
 	bots    []*Bot
@@ -183,6 +184,9 @@ func (l *loaded) read(r io.Reader, name string) error {
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("datafile: %s: line %d: %w", name, lineNo+1, err)
 	}
+	if l.spec.Type == "regexp" || l.spec.Type == "regex" {
+		l.reSet = NewRegexpSet(l.regexps)
+	}
 	if l.spec.Type == "map" {
 		idx, err := buildIndex(l.rows)
 		if err != nil {
@@ -231,6 +235,16 @@ func (s *Store) Strings(name string) []string {
 func (s *Store) Regexps(name string) []*regexp.Regexp {
 	if l := s.get(name); l != nil {
 		return l.regexps
+	}
+	return nil
+}
+
+// RegexpSet returns the indexed form of a regexp file (nil if not loaded):
+// RegexpSet(name).MatchString(s) is the same as trying every regexp of
+// Regexps(name) on s, faster.
+func (s *Store) RegexpSet(name string) *RegexpSet {
+	if l := s.get(name); l != nil {
+		return l.reSet
 	}
 	return nil
 }

@@ -33,6 +33,7 @@ type mapIndex struct {
 	equals   map[string]string // pattern -> tag (first row wins)
 	contains []string          // patterns, in file order
 	cTags    []string
+	cIndex   *Substrings // over contains
 	regexps  []*regexp.Regexp
 	rTags    []string
 }
@@ -59,10 +60,35 @@ func buildIndex(rows []map[string]string) (*mapIndex, error) {
 			return nil, errors.New("unreachable: row type checked at parse")
 		}
 	}
+	idx.cIndex = NewSubstrings(idx.contains, false)
 	return idx, nil
 }
 
 func (m *mapIndex) lookup(h string) (string, bool) {
+	if tag, ok := m.equals[h]; ok {
+		return tag, true
+	}
+	best, bestAt := -1, len(h)+1
+	// Leftmost occurrence, then the row listed first.
+	m.cIndex.Each(h, func(id, end int) bool {
+		if at := end - m.cIndex.Len(id); at < bestAt || (at == bestAt && id < best) {
+			best, bestAt = id, at
+		}
+		return true
+	})
+	if best >= 0 {
+		return m.cTags[best], true
+	}
+	for i, re := range m.regexps {
+		if re.MatchString(h) {
+			return m.rTags[i], true
+		}
+	}
+	return "", false
+}
+
+// lookupPlain is lookup without the contains index (the reference).
+func (m *mapIndex) lookupPlain(h string) (string, bool) {
 	if tag, ok := m.equals[h]; ok {
 		return tag, true
 	}

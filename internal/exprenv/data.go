@@ -80,10 +80,14 @@ func (e *Env) regexpInFile(p ...any) (any, error) {
 		}
 	}
 	matched := false
-	for _, re := range res {
-		if re.MatchString(s) {
-			matched = true
-			break
+	if set := e.d.Data.RegexpSet(name); set != nil && !e.d.PlainFilters {
+		matched = set.MatchString(s)
+	} else {
+		for _, re := range res {
+			if re.MatchString(s) {
+				matched = true
+				break
+			}
 		}
 	}
 	if c != nil {

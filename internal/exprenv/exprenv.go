@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"sync"
 	"time"
 
@@ -76,6 +77,11 @@ type Deps struct {
 	HTTP *http.Client
 	// Hostname overrides os.Hostname for the Hostname helper (tests).
 	Hostname func() (string, error)
+	// PlainFilters turns off the fast data-file filters (the AST patch of
+	// fastfilter.go and the RegexpInFile literal prefilter): every entry
+	// is then tried in turn. Results are the same either way; tests use it
+	// as the reference.
+	PlainFilters bool
 }
 
 // Env compiles expressions with the helper functions.
@@ -90,6 +96,10 @@ type Env struct {
 	xpaths    sync.Map // string -> *xpath.Expr (or error)
 	xmlDocs   *docCache
 	reCaches  sync.Map // data file name -> *lru[uint64, bool] (RegexpInFile)
+
+	helperOpts []expr.Option      // the helpers alone (no patch)
+	helperPtrs map[string]uintptr // helper name -> code pointer of its func
+	indexes    sync.Map           // indexKey -> *indexSlot (fast filters)
 }
 
 // New builds an environment over deps. When deps has both a Stash and a
@@ -108,8 +118,14 @@ func New(d Deps) *Env {
 	if e.d.DNSTimeout <= 0 {
 		e.d.DNSTimeout = 2 * time.Second
 	}
+	e.helperPtrs = make(map[string]uintptr)
 	for _, f := range e.helpers() {
-		e.opts = append(e.opts, expr.Function(f.name, f.fn, f.types...))
+		e.helperOpts = append(e.helperOpts, expr.Function(f.name, f.fn, f.types...))
+		e.helperPtrs[f.name] = reflect.ValueOf(f.fn).Pointer()
+	}
+	e.opts = append(e.opts, e.helperOpts...)
+	if !d.PlainFilters {
+		e.opts = append(e.opts, e.fastFilterOption())
 	}
 	return e
 }
@@ -161,7 +177,8 @@ func (e *Env) AssertOptions() []expr.Option {
 	return append(e.Options(), expr.Function("basename", basename, new(func(string) string)))
 }
 
-// Compile compiles src against env (a value of the environment's type, e.g.
+// Compile compiles src against env (see fastfilter.go for the data-file
+// filter rewrite it applies unless Deps.PlainFilters) (a value of the environment's type, e.g.
 // a struct with an `expr:"evt"` field or a map) with every helper.
 func (e *Env) Compile(src string, env any, extra ...expr.Option) (*vm.Program, error) {
 	opts := make([]expr.Option, 0, len(e.opts)+1+len(extra))

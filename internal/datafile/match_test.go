@@ -1,0 +1,312 @@
+package datafile
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Reference answers: the plain loops the indexes replace.
+
+func anyContains(pats []string, s string, fold bool) bool {
+	if fold {
+		s = asciiLower(s)
+	}
+	for _, p := range pats {
+		if fold {
+			p = asciiLower(p)
+		}
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		b[i] = foldByte(c, true)
+	}
+	return string(b)
+}
+
+func anyPrefix(pats []string, s string) bool {
+	for _, p := range pats {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func anySuffix(pats []string, s string) bool {
+	for _, p := range pats {
+		if strings.HasSuffix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func anyRegexp(res []*regexp.Regexp, s string) bool {
+	for _, re := range res {
+		if re.MatchString(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkMatchers compares every matcher built from pats with the reference.
+func checkMatchers(t *testing.T, pats []string, inputs []string) {
+	t.Helper()
+	sub, subF := NewSubstrings(pats, false), NewSubstrings(pats, true)
+	pre, suf, set := NewPrefixes(pats), NewSuffixes(pats), NewSet(pats)
+	for _, s := range inputs {
+		require.Equal(t, anyContains(pats, s, false), sub.MatchString(s), "contains %q in %q", pats, s)
+		require.Equal(t, anyContains(pats, s, true), subF.MatchString(s), "fold contains %q in %q", pats, s)
+		require.Equal(t, anyPrefix(pats, s), pre.MatchString(s), "prefix %q of %q", pats, s)
+		require.Equal(t, anySuffix(pats, s), suf.MatchString(s), "suffix %q of %q", pats, s)
+		in := false
+		for _, p := range pats {
+			in = in || p == s
+		}
+		require.Equal(t, in, set.MatchString(s), "set %q has %q", pats, s)
+		// Each reports exactly the occurrences.
+		var got []string
+		sub.Each(s, func(id, end int) bool {
+			got = append(got, s[end-sub.Len(id):end]+"="+pats[id])
+			return true
+		})
+		for _, g := range got {
+			a, b, _ := strings.Cut(g, "=")
+			require.Equal(t, b, a)
+		}
+	}
+}
+
+func TestMatchers(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		pats   []string
+		inputs []string
+	}{
+		{"none", nil, []string{"", "abc"}},
+		{"empty pattern matches all", []string{"", "x"}, []string{"", "abc", "x"}},
+		{"classic", []string{"he", "she", "his", "hers"}, []string{"ushers", "h", "hi", "his", "sh", "HERS", ""}},
+		{"overlap and dup", []string{"aa", "aa", "aaa", "a"}, []string{"b", "ba", "aaaa"}},
+		{"case", []string{"Admin", "/PHPMYADMIN"}, []string{"/admin", "/ADMIN", "/phpmyadmin/", "/Admin"}},
+		{"non ascii", []string{"é", "ſ", "K"}, []string{"e", "É", "s", "S", "k", "K", "aéb"}},
+		{"binary", []string{"\x00\xff", "\xff"}, []string{"\x00", "a\xff", "\x00\xffz"}},
+		{"suffixes", []string{".sql", ".sql.gz", ".git/config", "~"}, []string{"/a.sql", "/a.sql.gz", "/a.sql.gzz", "x~", ".git/config", "config"}},
+		{"prefixes", []string{"/admin", "/a", "/wp-"}, []string{"/", "/b", "/admin", "/a", "/wp", "/wp-login"}},
+	} {
+		t.Run(c.name, func(t *testing.T) { checkMatchers(t, c.pats, c.inputs) })
+	}
+}
+
+func TestSubstringsAllBytes(t *testing.T) {
+	// 256 distinct bytes: the alphabet falls back to one class per byte.
+	var pats []string
+	for b := range 256 {
+		pats = append(pats, string([]byte{byte(b), 'z'}))
+	}
+	checkMatchers(t, pats, []string{"", "z", "\x00z", "\xffz", "aZ", "Az", "zz"})
+}
+
+func FuzzMatchers(f *testing.F) {
+	f.Add("he\nshe\nhis\nhers", "ushers")
+	f.Add("\n.sql", "a.SQL")
+	f.Add("ab\nb\nabc", "xabcab")
+	f.Fuzz(func(t *testing.T, pats, s string) {
+		if len(pats) > 200 || len(s) > 200 {
+			return
+		}
+		checkMatchers(t, strings.Split(pats, "\n"), []string{s})
+	})
+}
+
+func TestRequiredLiterals(t *testing.T) {
+	for _, c := range []struct {
+		name, re string
+		want     []string
+	}{
+		{"word", `\bAhrefsBot\b`, []string{"AhrefsBot"}},
+		{"escaped space", `\bName\ Intelligence\b`, []string{"Name Intelligence"}},
+		{"dot splits", `\bFirefox/7.0\b`, []string{"Firefox/7"}},
+		{"alternation", `foo|barbaz`, []string{"foo", "barbaz"}},
+		{"alternation with no literal", `foo|.*`, nil},
+		{"star drops", `(abc)*def`, []string{"def"}},
+		{"plus keeps", `(abcd)+x`, []string{"abcd"}},
+		{"repeat min 0", `(abcd){0,2}`, nil},
+		{"repeat min 2", `(abcd){2,3}`, []string{"abcd"}},
+		{"class only", `[a-z]+`, nil},
+		{"fold ascii", `(?i)sqlmap`, []string{"qlmap"}}, // s folds to the long s
+		{"fold cut at k", `(?i)nikto`, []string{"ni"}},
+		{"fold plain", `(?i)curl/`, []string{"curl/"}},
+		{"anchors", `^/admin$`, []string{"/admin"}},
+		{"empty", ``, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := RequiredLiterals(regexp.MustCompile(c.re))
+			require.Equal(t, c.want, got)
+		})
+	}
+}
+
+// hubLines reads the entries of a hub data file.
+func hubLines(t testing.TB, rel string) []string {
+	t.Helper()
+	f, err := os.Open(filepath.Join(hubDir(t), "data", rel))
+	require.NoError(t, err)
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l := sc.Text(); l != "" && l[0] != '#' {
+			out = append(out, l)
+		}
+	}
+	require.NoError(t, sc.Err())
+	return out
+}
+
+func compileAll(t testing.TB, pats []string) []*regexp.Regexp {
+	var res []*regexp.Regexp
+	for _, p := range pats {
+		res = append(res, regexp.MustCompile(p))
+	}
+	return res
+}
+
+// userAgents: real and odd inputs for the regexp sets.
+func userAgents(t testing.TB, pats []string) []string {
+	uas := []string{
+		"", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36",
+		"curl/8.4.0", "sqlmap/1.7", "SQLMAP", "ſqlmap", "Nikto", "NIKTO", "niKto", "python-requests/2.31",
+		"Mozilla/5.0 (compatible; Nmap Scripting Engine; https://nmap.org/book/nse.html)",
+		"Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)", "Firefox/7.0", "Firefox/7x0",
+		"googlebot.com", "crawl-66-249-66-1.googlebot.com", "x.search.msn.com", "msnbot-1.search.msn.com",
+	}
+	// Every literal pattern, as is, upper-cased, embedded, and cut short.
+	for i, p := range pats {
+		if i%3 != 0 {
+			continue
+		}
+		lit := strings.NewReplacer(`\b`, "", `\ `, " ", `\.`, ".", `\`, "").Replace(p)
+		uas = append(uas, lit, strings.ToUpper(lit), "x "+lit+" y", "x"+lit+"y", lit[:len(lit)/2])
+	}
+	return uas
+}
+
+func TestRegexpSetHubFiles(t *testing.T) {
+	for _, rel := range []string{"web/bad_user_agents.regex.txt", "whitelists/benign_bots/search_engine_crawlers/rnds_seo_bots.regex"} {
+		t.Run(filepath.Base(rel), func(t *testing.T) {
+			pats := hubLines(t, rel)
+			res := compileAll(t, pats)
+			set := NewRegexpSet(res)
+			t.Logf("%d regexps, %d without literal", set.Len(), set.Always())
+			for _, ua := range userAgents(t, pats) {
+				require.Equal(t, anyRegexp(res, ua), set.MatchString(ua), "%q", ua)
+			}
+		})
+	}
+}
+
+func TestRegexpSetCases(t *testing.T) {
+	pats := []string{`(?i)sqlmap`, `(?i)\bnikto\b`, `^curl/`, `(?i)é+tude`, `x{0,3}`, `(?i)K`}
+	res := compileAll(t, pats)
+	set := NewRegexpSet(res)
+	for _, s := range []string{"", "sqlmap", "ſqlmap", "SQLMAP", "niKto", "ni\u212ato", "curl/1", "xcurl/", "ÉTUDE", "éétude", "\u212a", "k", "y"} {
+		require.Equal(t, anyRegexp(res, s), set.MatchString(s), "%q", s)
+	}
+	// A set with a never-literal regexp still answers through it.
+	res2 := compileAll(t, []string{`[0-9]{3}`, `abc`})
+	set2 := NewRegexpSet(res2)
+	require.Equal(t, 1, set2.Always())
+	require.True(t, set2.MatchString("x123"))
+	require.True(t, set2.MatchString("ABC") == anyRegexp(res2, "ABC"))
+}
+
+func FuzzRegexpSet(f *testing.F) {
+	f.Add(`(?i)sqlmap`, "ſQLmap")
+	f.Add(`\bfoo\ bar\b|baz+`, "xx foo bar")
+	f.Add(`(a|bc)+d`, "bcbcd")
+	f.Fuzz(func(t *testing.T, pattern, s string) {
+		if len(pattern) > 64 || len(s) > 128 {
+			return
+		}
+		var res []*regexp.Regexp
+		for _, p := range strings.Split(pattern, "\n") {
+			re, err := regexp.Compile(p)
+			if err != nil {
+				return
+			}
+			res = append(res, re)
+		}
+		require.Equal(t, anyRegexp(res, s), NewRegexpSet(res).MatchString(s), "%q on %q", pattern, s)
+	})
+}
+
+func TestMapLookupIndexMatchesPlain(t *testing.T) {
+	s := NewStore(t.TempDir())
+	s.SetMirror(filepath.Join(hubDir(t), "data"))
+	require.NoError(t, s.Load(Spec{SourceURL: "https://hub-data.crowdsec.net/web/technology_probing.json", DestFile: "tp.json", Type: "map"}))
+	idx := s.get("tp.json").index
+	inputs := []string{"", "/", "/ampps/", "/x/ampps/ampps-admin/index.php", "/wp-content/plugins/x", "/phpmyadmin/index.php"}
+	for _, p := range idx.contains {
+		inputs = append(inputs, p, "/pre"+p+"post", strings.ToUpper(p), p[:len(p)/2])
+	}
+	for i := 0; i+1 < len(idx.contains); i += 2 {
+		inputs = append(inputs, idx.contains[i+1]+idx.contains[i], idx.contains[i]+idx.contains[i+1])
+	}
+	for _, h := range inputs {
+		wt, wok := idx.lookupPlain(h)
+		gt, gok := idx.lookup(h)
+		require.Equal(t, wok, gok, "%q", h)
+		require.Equal(t, wt, gt, "%q", h)
+	}
+}
+
+func BenchmarkRegexpSet(b *testing.B) {
+	pats := hubLines(b, "web/bad_user_agents.regex.txt")
+	res := compileAll(b, pats)
+	set := NewRegexpSet(res)
+	ua := "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36"
+	b.Run("plain", func(b *testing.B) {
+		for b.Loop() {
+			anyRegexp(res, ua)
+		}
+	})
+	b.Run("set", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			set.MatchString(ua)
+		}
+	})
+}
+
+func BenchmarkLookup(b *testing.B) {
+	s := NewStore(b.TempDir())
+	s.SetMirror(filepath.Join(hubDir(b), "data"))
+	require.NoError(b, s.Load(Spec{SourceURL: "https://hub-data.crowdsec.net/web/technology_probing.json", DestFile: "tp.json", Type: "map"}))
+	idx := s.get("tp.json").index
+	const path = "/products/397?ref=home&page=2"
+	b.Run("plain", func(b *testing.B) {
+		for b.Loop() {
+			idx.lookupPlain(path)
+		}
+	})
+	b.Run("indexed", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			idx.lookup(path)
+		}
+	})
+}
