@@ -71,6 +71,10 @@ func TestReplayJSON(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &alerts))
 	got := map[string]string{}
 	for _, a := range alerts {
+		if a.GetScenario() == "phalanx/http-probing" {
+			require.Contains(t, a.GetMeta("target_uri"), `"/.git/config"`, "alert context")
+			require.Contains(t, a.GetMeta("status"), `"404"`, "alert context")
+		}
 		got[a.GetScenario()] = a.GetValue()
 		require.Equal(t, "Ip", a.GetScope())
 		require.NotNil(t, a.StartAt)

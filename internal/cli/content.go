@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/phalanx-ids/phalanx/internal/alertctx"
 	"github.com/phalanx-ids/phalanx/internal/content"
 	"github.com/phalanx-ids/phalanx/internal/defaults"
 	"github.com/phalanx-ids/phalanx/internal/hub"
@@ -46,6 +47,9 @@ func (f *contentFlags) config(a *app, withScenarios bool) (content.Config, error
 			if cfg.Scenarios, cfg.ScenarioInfo, err = defaults.Scenarios(); err != nil {
 				return cfg, err
 			}
+			if cfg.Contexts, err = defaults.Contexts(); err != nil {
+				return cfg, err
+			}
 		}
 		return cfg, nil
 	}
@@ -57,13 +61,13 @@ func (f *contentFlags) config(a *app, withScenarios bool) (content.Config, error
 	if st, err := os.Stat(filepath.Join(f.hubDir, "data")); err == nil && st.IsDir() {
 		cfg.DataMirror = filepath.Join(f.hubDir, "data")
 	}
-	var parsers, posts, scens []*hub.Item
+	var parsers, posts, scens, ctxs []*hub.Item
 	if len(f.collections) > 0 {
 		set, err := idx.ResolveCollections(f.collections...)
 		if err != nil {
 			return cfg, err
 		}
-		parsers, posts, scens = set.Parsers, set.PostOverflows, set.Scenarios
+		parsers, posts, scens, ctxs = set.Parsers, set.PostOverflows, set.Scenarios, set.Contexts
 	} else {
 		all := func(typ string) []*hub.Item {
 			var out []*hub.Item
@@ -73,11 +77,14 @@ func (f *contentFlags) config(a *app, withScenarios bool) (content.Config, error
 			}
 			return out
 		}
-		parsers, posts, scens = all(hub.Parsers), all(hub.PostOverflows), all(hub.Scenarios)
+		parsers, posts, scens, ctxs = all(hub.Parsers), all(hub.PostOverflows), all(hub.Scenarios), all(hub.Contexts)
 	}
 	cfg.Parsers = itemFiles(idx, parsers)
 	if withScenarios {
 		cfg.PostOverflows = itemFiles(idx, posts)
+		for _, it := range ctxs {
+			cfg.Contexts = append(cfg.Contexts, alertctx.Source{Name: idx.FilePath(it)})
+		}
 		cfg.ScenarioInfo = map[string]scenario.HubInfo{}
 		for _, it := range scens {
 			p := idx.FilePath(it)

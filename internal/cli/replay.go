@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -32,6 +33,7 @@ type replayFlags struct {
 	summaryOut bool
 	parseOnly  bool
 	statsFile  string
+	cpuProfile string
 }
 
 func newReplayCmd(a *app) *cobra.Command {
@@ -60,6 +62,7 @@ hub tree with --hub (and --collection to pick collections).`,
 	c.Flags().IntVarP(&f.workers, "workers", "w", 0, "parser and bucket workers (default: number of CPUs)")
 	c.Flags().BoolVar(&f.summaryOut, "summary", true, "print a summary on stderr at the end")
 	c.Flags().BoolVar(&f.parseOnly, "parse-only", false, "run the parsers only (no scenario): measures parsing")
+	c.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the replay to this file (go tool pprof)")
 	c.Flags().StringVar(&f.statsFile, "stats", "", "write the run's figures as JSON to this file (lines, seconds, lines_per_sec, peak_rss_bytes, ...)")
 	f.content.register(c)
 	return c
@@ -124,6 +127,17 @@ func runReplay(ctx context.Context, a *app, f *replayFlags, args []string) error
 			alerts = append(alerts, ov.Overflow.APIAlerts...)
 		},
 	})
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	stopProgress := startProgress(a, f.progress, read, total, r, start)
 	st, es, err := r.Run(ctx, func(ctx context.Context, emit func(event.Line) error) error {

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/phalanx-ids/phalanx/internal/alertctx"
 	"github.com/phalanx-ids/phalanx/internal/datafile"
 	"github.com/phalanx-ids/phalanx/internal/enrich"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
@@ -33,6 +34,8 @@ type Config struct {
 	// version of each scenario by name (they go into alerts).
 	Scenarios    []scenario.Source
 	ScenarioInfo map[string]scenario.HubInfo
+	// Contexts are alert context files (the hub's contexts/).
+	Contexts []alertctx.Source
 	// DataDir holds installed data files and GeoIP databases; DataMirror, if
 	// set, is a hub data tree where missing files are looked up by source_url.
 	DataDir    string
@@ -48,6 +51,7 @@ type Runtime struct {
 	Parsers       *parse.Pipeline
 	PostOverflows *parse.Pipeline // nil when no postoverflow is loaded
 	Scenarios     *scenario.Set   // nil when no scenario is loaded
+	Context       *alertctx.Set   // nil when no context is loaded
 	Expr          *exprenv.Env
 	Enrich        *enrich.Set
 	Data          *datafile.Store
@@ -100,6 +104,16 @@ func Build(cfg Config) (*Runtime, error) {
 		if rt.PostOverflows, err = parse.Load(cfg.PostOverflows, opts); err != nil {
 			return nil, fmt.Errorf("content: postoverflows: %w", err)
 		}
+	}
+	if len(cfg.Contexts) > 0 {
+		set, warns, err := alertctx.Load(cfg.Contexts, env, 0)
+		if err != nil {
+			return nil, fmt.Errorf("content: %w", err)
+		}
+		for _, w := range warns {
+			cfg.Logger.Info("content: alert context expression skipped", "error", w)
+		}
+		rt.Context = set
 	}
 	if len(cfg.Scenarios) > 0 {
 		rt.Scenarios, err = scenario.LoadSources(cfg.Scenarios, scenario.Options{Compiler: env, Data: data, Hub: cfg.ScenarioInfo})

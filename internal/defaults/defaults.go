@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/phalanx-ids/phalanx/internal/alertctx"
 	"github.com/phalanx-ids/phalanx/internal/parse"
 	"github.com/phalanx-ids/phalanx/internal/scenario"
 )
@@ -31,6 +32,26 @@ func FS() fs.FS {
 
 // Parsers returns the embedded parser files with their stages, sorted.
 func Parsers() ([]parse.File, error) { return list("parsers") }
+
+// Contexts returns the embedded alert context files.
+func Contexts() ([]alertctx.Source, error) {
+	var out []alertctx.Source
+	err := fs.WalkDir(FS(), "contexts", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(FS(), p)
+		if err != nil {
+			return err
+		}
+		out = append(out, alertctx.Source{Name: "embedded:" + p, Data: b})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("defaults: %w", err)
+	}
+	return out, nil
+}
 
 // Version is the version given to embedded scenarios in alerts.
 const Version = "1.0"

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/phalanx-ids/phalanx/internal/alertctx"
 	"github.com/phalanx-ids/phalanx/internal/content"
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/scenario"
@@ -139,6 +140,12 @@ func (r *Runner) Run(ctx context.Context, src Source) (Stats, scenario.Stats, er
 				if ov.Overflow.Reprocess && eng != nil {
 					st.Reprocessed++
 					eng.Pour(ov.Clone())
+				}
+				if rt.Context != nil {
+					for i := range ov.Overflow.APIAlerts {
+						a := &ov.Overflow.APIAlerts[i]
+						a.Meta = append(a.Meta, rt.Context.Meta(alertctx.FromAlert(a))...)
+					}
 				}
 				st.Alerts++
 				if r.cfg.OnAlert != nil {
