@@ -27,6 +27,14 @@ type Config struct {
 	// event may be and still find the buckets it would have found with
 	// in-order input: expired buckets are collected only once the newest
 	// event time is past their deadline by more than Lateness.
+	//
+	// A negative Lateness turns collection by event time off, which is
+	// CrowdSec's time-machine behaviour (its bucket GC is dead code): a
+	// bucket then ends only when it overflows, when an event poured into it
+	// finds it past its deadline (it is replaced by a fresh one), or at
+	// Close. Input whose time goes backwards (log files concatenated out of
+	// order, as hub tests do) then behaves as in CrowdSec, at the cost of
+	// memory: expired buckets nobody pours into again stay until Close.
 	Lateness time.Duration
 	// Tick (LIVE) is how often expired buckets are collected and counters
 	// fire when no event arrives. Default 1s.
@@ -96,9 +104,10 @@ type dropCounters struct {
 // envelope is one event in flight with its bucket time and the watermark
 // (newest event time seen so far) at the time it was poured.
 type envelope struct {
-	evt *event.Event
-	t   time.Time
-	wm  time.Time
+	evt  *event.Event
+	t    time.Time
+	wm   time.Time
+	wall bool // TIMEMACHINE event without a usable time: t is the wall clock, triggers only
 }
 
 type batch struct {
@@ -156,9 +165,16 @@ func NewEngine(set *Set, cfg Config) *Engine {
 	next := 0
 	for _, g := range order {
 		for _, idx := range groups[g] {
+			if set.scens[idx].alias != idx {
+				continue
+			}
 			owner[idx] = next % n
 			next++
 		}
+	}
+	// Scenarios sharing buckets live with the first of them.
+	for _, sc := range set.scens {
+		owner[sc.idx] = owner[sc.alias]
 	}
 	e.ws = make([]*worker, n)
 	for i := range e.ws {
@@ -185,7 +201,9 @@ func NewEngine(set *Set, cfg Config) *Engine {
 }
 
 // Pour hands one event to the scenarios. In TIMEMACHINE mode an event
-// without a parsable MarshaledTime is not poured (counted in Stats).
+// without a parsable MarshaledTime is counted in Stats (NoTime, BadTime)
+// and, as in CrowdSec, poured only into trigger scenarios, which date its
+// overflow with the wall clock (Config.Now).
 // Overflow events (Type OVFLW, e.g. reprocessed ones) are poured like any
 // other event.
 func (e *Engine) Pour(evt *event.Event) {
@@ -199,18 +217,27 @@ func (e *Engine) Pour(evt *event.Event) {
 		return
 	}
 	var t time.Time
+	wall := false
 	if e.mode == event.TIMEMACHINE {
-		if evt.MarshaledTime == "" {
-			e.dropped.noTime.Add(1)
-			return
-		}
 		var err error
-		t, err = time.Parse(time.RFC3339Nano, evt.MarshaledTime)
-		if err != nil {
-			e.dropped.badTime.Add(1)
-			return
+		switch {
+		case evt.MarshaledTime == "":
+			e.dropped.noTime.Add(1)
+			wall = true
+		default:
+			if t, err = time.Parse(time.RFC3339Nano, evt.MarshaledTime); err != nil {
+				e.dropped.badTime.Add(1)
+				wall = true
+			}
 		}
-		if t.After(e.wm) {
+		if wall {
+			// CrowdSec's trigger buckets take the wall clock when the event
+			// time cannot be read; every other bucket type refuses the event.
+			if !e.set.hasTrigger {
+				return
+			}
+			t = e.now().UTC()
+		} else if t.After(e.wm) {
 			e.wm = t
 		}
 	} else {
@@ -218,7 +245,7 @@ func (e *Engine) Pour(evt *event.Event) {
 		e.wm = t
 	}
 	e.dropped.received.Add(1)
-	env := envelope{evt: evt, t: t, wm: e.wm}
+	env := envelope{evt: evt, t: t, wm: e.wm, wall: wall}
 	if !e.async {
 		e.ws[0].process(&env)
 		return
@@ -294,7 +321,8 @@ func (e *Engine) Flush() {
 }
 
 // Close ends the run. In TIMEMACHINE mode buckets whose deadline the last
-// event time has passed are collected first (counters that are due fire);
+// event time has passed by more than Lateness are collected first
+// (counters that are due fire; nothing is collected if Lateness < 0);
 // then, as CrowdSec does at the end of a replay or at shutdown, every
 // bucket still alive is dropped without an alert (counted as discarded).
 // Close stops the goroutines; later Pours are counted and ignored.
@@ -365,10 +393,12 @@ type ScenarioStats struct {
 
 // Stats is a snapshot of the engine counters.
 type Stats struct {
-	Received int64 // events accepted by Pour
-	// Events not poured at all.
-	NoTime     int64 // TIMEMACHINE: no MarshaledTime
-	BadTime    int64 // TIMEMACHINE: unparsable MarshaledTime
+	Received int64 // events accepted by Pour (poured into some scenario's filter)
+	// TIMEMACHINE events without a usable time: poured into trigger
+	// scenarios only (counted in Received if the set has any), dropped
+	// otherwise.
+	NoTime     int64 // no MarshaledTime
+	BadTime    int64 // unparsable MarshaledTime
 	AfterClose int64
 	Scenarios  map[string]ScenarioStats
 }

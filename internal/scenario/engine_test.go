@@ -58,7 +58,8 @@ func TestCases(t *testing.T) {
 			set, err := LoadBytes(name+".yaml", []byte(tc.Scenarios), Options{Compiler: testCompiler()})
 			require.NoError(t, err)
 			for _, workers := range []int{1, 2} {
-				got, eng := runStream(t, set, Config{Workers: workers, Mode: event.TIMEMACHINE}, tc.expand(t), tc.Reprocess)
+				cfg := Config{Workers: workers, Mode: event.TIMEMACHINE, Lateness: mustDur(t, tc.Lateness), Now: func() time.Time { return wallClock }}
+				got, eng := runStream(t, set, cfg, tc.expand(t), tc.Reprocess)
 				if workers > 1 {
 					// Order across scenarios is free with several workers.
 					sort.SliceStable(got, func(i, j int) bool {

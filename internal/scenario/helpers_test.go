@@ -50,7 +50,14 @@ type caseFile struct {
 	Stats     map[string]map[string]int64
 	NoTime    int64 `yaml:"no_time"`
 	Reprocess bool  `yaml:"reprocess"`
+	// Lateness is Config.Lateness (Go duration; negative turns collection
+	// by event time off).
+	Lateness string `yaml:"lateness"`
 }
+
+// wallClock is Config.Now in the timed cases: events without a time reach
+// trigger scenarios at this instant.
+var wallClock = base.Add(100 * time.Hour)
 
 type caseEvent struct {
 	At       string            `yaml:"at"` // offset from base (Go duration)

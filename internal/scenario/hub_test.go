@@ -12,7 +12,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/phalanx-ids/phalanx/internal/datafile"
 	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/exprenv"
 )
 
 func hubScenarioFiles(t testing.TB, match func(string) bool) []string {
@@ -67,8 +69,13 @@ func webScenarios(t testing.TB) *Set {
 		return strings.Contains(p, "/crowdsecurity/") && (strings.HasPrefix(b, "http-") || strings.HasPrefix(b, "ssh") ||
 			strings.HasPrefix(b, "nginx") || strings.HasPrefix(b, "CVE-") || strings.Contains(b, "cve"))
 	})
-	set, err := Load(files, Options{Compiler: testCompiler()})
+	// The hub's data files, as in production: filters over File() data
+	// then run on real lists (and exprenv's data-file fast paths apply).
+	store := datafile.NewStore(t.TempDir())
+	store.SetMirror(filepath.Join(hubDir(t), "data"))
+	set, err := Load(files, Options{Compiler: exprenv.New(exprenv.Deps{Data: store}), Data: store})
 	require.NoError(t, err)
+	require.Empty(t, set.Warnings)
 	return set
 }
 

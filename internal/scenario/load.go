@@ -123,10 +123,16 @@ type bayesCond struct {
 
 // scen is a compiled scenario. Immutable once built.
 type scen struct {
-	idx  int
-	spec Spec
-	file string
-	kind kind
+	idx int
+	// alias is the index of the first scenario with the same name and
+	// filter (idx itself if none): CrowdSec's bucket key hashes name,
+	// filter and partition, so such scenarios pour into shared buckets.
+	// shared says whether any other scenario has the same alias.
+	alias  int
+	shared bool
+	spec   Spec
+	file   string
+	kind   kind
 
 	leakspeed, duration, blackhole time.Duration
 	lifetime                       time.Duration // bucket lifetime after its last pour (first pour for counters)
@@ -138,7 +144,9 @@ type scen struct {
 	filter      *vm.Program
 	preds       []pred
 	filterExact bool
-	indexPred   int // index in preds of the conjunct used by the index, -1 if none
+	nat         nbool   // the whole filter, native (nil: use the VM)
+	natPre      []nbool // native necessary conditions, checked before the VM
+	indexPred   int     // index in preds of the conjunct used by the index, -1 if none
 
 	groupby       *vm.Program
 	groupbyNative strExpr
@@ -165,7 +173,10 @@ type scen struct {
 // Set is a loaded, compiled set of scenarios. Immutable and safe for
 // concurrent use; one Set can back several Engines.
 type Set struct {
-	scens []*scen
+	scens      []*scen
+	hasTrigger bool
+	byMapkey   map[string]int // name + filter -> first scenario (load time only)
+	slots      slotTable      // memo slots of native string transforms
 	// Warnings are non-fatal load problems (missing data files...).
 	Warnings []error
 	// Skipped names documents not loaded because of their `format:`.
@@ -228,7 +239,10 @@ func (set *Set) add(file string, data []byte, opts Options) error {
 			set.Skipped = append(set.Skipped, specs[i].Name)
 			continue
 		}
-		sc, warns, err := compile(specs[i], file, opts)
+		if set.slots == nil {
+			set.slots = slotTable{}
+		}
+		sc, warns, err := compile(specs[i], file, opts, set.slots)
 		if err != nil {
 			name := specs[i].Name
 			if name == "" {
@@ -237,13 +251,26 @@ func (set *Set) add(file string, data []byte, opts Options) error {
 			return fmt.Errorf("scenario: %s: %s: %w", file, name, err)
 		}
 		sc.idx = len(set.scens)
+		sc.alias = sc.idx
+		mk := sc.spec.Name + "\x00" + sc.spec.Filter
+		if first, ok := set.byMapkey[mk]; ok {
+			sc.alias = first
+			sc.shared = true
+			set.scens[first].shared = true
+		} else {
+			if set.byMapkey == nil {
+				set.byMapkey = map[string]int{}
+			}
+			set.byMapkey[mk] = sc.idx
+		}
 		set.scens = append(set.scens, sc)
+		set.hasTrigger = set.hasTrigger || sc.kind == kTrigger
 		set.Warnings = append(set.Warnings, warns...)
 	}
 	return nil
 }
 
-func compile(spec Spec, file string, opts Options) (*scen, []error, error) {
+func compile(spec Spec, file string, opts Options, slots slotTable) (*scen, []error, error) {
 	d, err := spec.validate()
 	if err != nil {
 		return nil, nil, err
@@ -280,6 +307,12 @@ func compile(spec Spec, file string, opts Options) (*scen, []error, error) {
 		return nil, nil, err
 	}
 	sc.preds, sc.filterExact = analyzeFilter(spec.Filter)
+	if !sc.mutates {
+		sc.nat = compileNative(spec.Filter, slots)
+	}
+	if sc.nat == nil {
+		sc.natPre = nativeConjuncts(spec.Filter, slots)
+	}
 	if sc.groupby, err = compileField("groupby", spec.GroupBy, fenv); err != nil {
 		return nil, nil, err
 	}

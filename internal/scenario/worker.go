@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"container/heap"
+	"maps"
 	"math/bits"
 	"time"
 
@@ -130,6 +131,7 @@ type worker struct {
 	bh       map[bkey]time.Time
 	bhSweep  int
 	vm       vm.VM
+	nc       nctx
 	scratch  []uint64
 	ch       chan *batch
 	lateness time.Duration
@@ -137,6 +139,7 @@ type worker struct {
 
 func newWorker(e *Engine, scens []*scen) *worker {
 	w := &worker{e: e, scens: scens, buckets: map[bkey]*bucket{}, bh: map[bkey]time.Time{}, bhSweep: 1024, lateness: e.cfg.Lateness}
+	w.nc.memo = make([]memoSlot, len(e.set.slots))
 	n := len(scens)
 	w.idx.words = (n + 63) / 64
 	w.idx.fallback = make([]uint64, w.idx.words)
@@ -200,6 +203,9 @@ func (w *worker) control(b *batch) {
 func (w *worker) collect(now time.Time, useLateness bool) {
 	limit := now
 	if useLateness && w.e.mode == event.TIMEMACHINE {
+		if w.lateness < 0 {
+			return
+		}
 		limit = now.Add(-w.lateness)
 	}
 	for len(w.heap) > 0 && limit.After(w.heap[0].deadline) {
@@ -213,7 +219,7 @@ func (w *worker) remove(b *bucket) {
 	if b.hidx >= 0 {
 		heap.Remove(&w.heap, b.hidx)
 	}
-	delete(w.buckets, bkey{b.sc.idx, b.key})
+	delete(w.buckets, bkey{b.sc.alias, b.key})
 	w.e.stats[b.sc.idx].live.Add(-1)
 }
 
@@ -245,6 +251,11 @@ func (w *worker) process(env *envelope) {
 	if len(w.heap) > 0 {
 		w.collect(env.wm, true)
 	}
+	w.nc.evt = env.evt
+	if w.nc.gen++; w.nc.gen == 0 {
+		clear(w.nc.memo)
+		w.nc.gen = 1
+	}
 	cand := w.candidates(env.evt)
 	var shared *item
 	for wi, word := range cand {
@@ -267,21 +278,39 @@ func (w *worker) runBool(p *vm.Program, env any) (bool, error) {
 }
 
 func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
+	if env.wall && sc.kind != kTrigger {
+		return
+	}
 	st := &w.e.stats[sc.idx]
 	evt := env.evt
+	filtered := false
 	if !w.e.cfg.DisableNative {
-		for i := range sc.preds {
-			if !sc.preds[i].eval(evt) {
+		if sc.nat != nil {
+			ok, err := sc.nat(&w.nc)
+			if err != nil {
+				st.filterErr.Add(1)
 				return
+			}
+			if !ok {
+				return
+			}
+			filtered = true
+		} else {
+			// Necessary conditions: one false (or failing) means the
+			// filter cannot be true.
+			for _, p := range sc.natPre {
+				if ok, err := p(&w.nc); err != nil || !ok {
+					return
+				}
 			}
 		}
 	}
 	cloned := false
 	if sc.mutates {
-		evt = evt.Clone()
+		evt = cloneForWrite(evt)
 		cloned = true
 	}
-	if !sc.filterExact || w.e.cfg.DisableNative || cloned {
+	if !filtered {
 		ok, err := w.runBool(sc.filter, FilterEnv{Evt: evt})
 		if err != nil {
 			st.filterErr.Add(1)
@@ -305,6 +334,31 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 			key = s
 		}
 	}
+	t := env.t
+
+	// The bucket: scenarios with the same name and filter share their
+	// buckets (CrowdSec keys buckets by a hash of name, filter and
+	// partition). The scenario that created a bucket rules it: its
+	// distinct, cancel_on, capacity, condition and overflow settings apply
+	// to every event poured into it.
+	bk := bkey{sc.alias, key}
+	var b *bucket
+	if sc.kind != kTrigger || sc.shared {
+		b = w.buckets[bk]
+		if b != nil && t.After(b.deadline) {
+			w.expire(b)
+			b = nil
+		}
+	}
+	fresh := b == nil
+	if !fresh {
+		sc = b.sc
+		st = &w.e.stats[sc.idx]
+		if env.wall && sc.kind != kTrigger {
+			return
+		}
+	}
+
 	var it *item
 	if cloned {
 		it = newItem(evt)
@@ -317,7 +371,6 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 	if sc.needFull && it.full == nil {
 		it.full = evt
 	}
-	t := env.t
 
 	if sc.kind == kTrigger {
 		st.poured.Add(1)
@@ -326,13 +379,6 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 		return
 	}
 
-	bk := bkey{sc.idx, key}
-	b := w.buckets[bk]
-	if b != nil && t.After(b.deadline) {
-		w.expire(b)
-		b = nil
-	}
-	fresh := b == nil
 	if fresh {
 		b = &bucket{sc: sc, key: key, tokens: sc.burst, hidx: -1}
 	}
@@ -500,7 +546,7 @@ func (w *worker) overflow(sc *scen, key string, first, last, ovfl time.Time, tot
 // sweepBlackholes drops expired blackhole entries; amortised O(1).
 func (w *worker) sweepBlackholes(now time.Time) {
 	limit := now
-	if w.e.mode == event.TIMEMACHINE {
+	if w.e.mode == event.TIMEMACHINE && w.lateness > 0 {
 		limit = now.Add(-w.lateness)
 	}
 	for k, exp := range w.bh {
@@ -512,4 +558,13 @@ func (w *worker) sweepBlackholes(now time.Time) {
 	if w.bhSweep < 1024 {
 		w.bhSweep = 1024
 	}
+}
+
+// cloneForWrite copies an event for a filter that calls SetMeta/SetParsed:
+// only the maps those write are copied; the rest is shared read-only.
+func cloneForWrite(e *event.Event) *event.Event {
+	c := *e
+	c.Meta = maps.Clone(e.Meta)
+	c.Parsed = maps.Clone(e.Parsed)
+	return &c
 }
