@@ -1,0 +1,254 @@
+package syslog
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/phalanx-ids/phalanx/internal/acquire"
+	"github.com/phalanx-ids/phalanx/internal/event"
+)
+
+var now = time.Date(2024, time.March, 5, 10, 0, 0, 0, time.UTC)
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		in   string
+		want string // Line(UTC), or "error"
+		fmt  string
+	}{
+		{"rfc3164 classic", "<34>Oct 11 22:14:15 mymachine su[123]: 'su root' failed", "Oct 11 22:14:15 mymachine su[123]: 'su root' failed", "rfc3164"},
+		{"rfc3164 space padded day", "<13>Mar  5 09:01:02 web sshd[42]: Failed password for root", "Mar  5 09:01:02 web sshd[42]: Failed password for root", "rfc3164"},
+		{"rfc3164 zero padded day", "<13>Mar 05 09:01:02 web sshd: hi", "Mar  5 09:01:02 web sshd: hi", "rfc3164"},
+		{"rfc3164 no host", "<13>Mar  5 09:01:02 sshd[42]: hello", "Mar  5 09:01:02  sshd[42]: hello", "rfc3164"},
+		{"rfc3164 no tag", "<13>Mar  5 09:01:02 host just a message", "Mar  5 09:01:02 host just a message", "rfc3164"},
+		{"rfc3164 rfc3339 time", "<13>2024-03-05T09:01:02.123+00:00 host app[7]: m", "Mar  5 09:01:02 host app[7]: m", "rfc3164"},
+		{"rfc5424 full", `<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog 1234 ID47 [exampleSDID@32473 iut="3" eventSource="Appl]ication"] BOM'su root' failed`, "Oct 11 22:14:15 mymachine.example.com evntslog[1234]: BOM'su root' failed", "rfc5424"},
+		{"rfc5424 nil values", "<13>1 2024-03-05T09:01:02Z host app - - - the msg", "Mar  5 09:01:02 host app: the msg", "rfc5424"},
+		{"rfc5424 bom", "<13>1 2024-03-05T09:01:02Z host app 9 - - \xef\xbb\xbfbom msg", "Mar  5 09:01:02 host app[9]: bom msg", "rfc5424"},
+		{"rfc5424 no msg", "<13>1 2024-03-05T09:01:02Z host app 9 ID -", "Mar  5 09:01:02 host app[9]: ", "rfc5424"},
+		{"no pri", "Mar  5 09:01:02 host app: x", "error", ""},
+		{"bad pri", "<999>Mar  5 09:01:02 host app: x", "error", ""},
+		{"bad time", "<13>Foo  5 09:01:02 host app: x", "error", ""},
+		{"empty", "", "error", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m, err := Parse([]byte(tc.in), now, time.UTC)
+			if tc.want == "error" {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.fmt, m.Format)
+			require.Equal(t, tc.want, m.Line(time.UTC))
+		})
+	}
+}
+
+func TestRFC3164YearRollover(t *testing.T) {
+	jan := time.Date(2025, time.January, 1, 0, 0, 5, 0, time.UTC)
+	m, err := ParseRFC3164([]byte("<13>Dec 31 23:59:59 h a: x"), jan, time.UTC)
+	require.NoError(t, err)
+	require.Equal(t, 2024, m.Time.Year())
+}
+
+func TestReadFrame(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		in   string
+		max  int
+		want []string
+		err  bool
+	}{
+		{"newline", "<13>a\n<13>b\n", 100, []string{"<13>a", "<13>b"}, false},
+		{"octet counting", "5 <13>a6 <13>bc", 100, []string{"<13>a", "<13>bc"}, false},
+		{"mixed and blank lines", "\n\n5 <13>a<13>b\n", 100, []string{"<13>a", "<13>b"}, false},
+		{"newline cut at max", "<13>abcdefgh\n<13>x\n", 6, []string{"<13>ab", "<13>x"}, false},
+		{"octet count too big", "50 <13>a", 10, nil, true},
+		{"last message without newline", "<13>a", 100, []string{"<13>a"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := bufio.NewReader(strings.NewReader(tc.in))
+			var got []string
+			var err error
+			for {
+				var m []byte
+				m, err = ReadFrame(r, tc.max)
+				if len(m) > 0 {
+					got = append(got, string(m))
+				}
+				if err != nil {
+					break
+				}
+			}
+			require.Equal(t, tc.want, got)
+			if tc.err {
+				require.ErrorContains(t, err, "max_message_len")
+			}
+		})
+	}
+}
+
+type sink struct {
+	mu    sync.Mutex
+	lines []event.Line
+	ch    chan struct{}
+}
+
+func (s *sink) emit(l event.Line) error {
+	s.mu.Lock()
+	s.lines = append(s.lines, l)
+	s.mu.Unlock()
+	select {
+	case s.ch <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (s *sink) wait(t *testing.T, n int) []event.Line {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		s.mu.Lock()
+		if len(s.lines) >= n {
+			out := append([]event.Line(nil), s.lines...)
+			s.mu.Unlock()
+			return out
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.ch:
+		case <-deadline:
+			t.Fatalf("timeout waiting for %d lines", n)
+		}
+	}
+}
+
+func TestServerUDPAndTCP(t *testing.T) {
+	t.Parallel()
+	port := 0
+	src, err := New(&Config{
+		CommonConfig:  acquire.CommonConfig{Labels: map[string]string{"type": "syslog"}, Mode: acquire.ModeTail},
+		ListenPort:    &port,
+		MaxMessageLen: 512,
+	}, acquire.Deps{})
+	require.NoError(t, err)
+	src.loc = time.UTC
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := &sink{ch: make(chan struct{}, 1)}
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, s.emit) }()
+	udpAddr, tcpAddr, err := src.Addrs(ctx)
+	require.NoError(t, err)
+
+	u, err := net.Dial("udp", udpAddr.String())
+	require.NoError(t, err)
+	_, err = u.Write([]byte("<38>Mar  5 09:01:02 web sshd[42]: Failed password for root from 1.2.3.4 port 22 ssh2"))
+	require.NoError(t, err)
+	got := s.wait(t, 1)
+	require.Equal(t, "Mar  5 09:01:02 web sshd[42]: Failed password for root from 1.2.3.4 port 22 ssh2", got[0].Raw)
+	require.Equal(t, "127.0.0.1", got[0].Src)
+	require.Equal(t, "syslog", got[0].Module)
+	require.Equal(t, "syslog", got[0].Labels["type"])
+	_, err = u.Write([]byte("not syslog at all")) // dropped
+	require.NoError(t, err)
+	require.NoError(t, u.Close())
+
+	c, err := net.Dial("tcp", tcpAddr.String())
+	require.NoError(t, err)
+	m1 := "<13>1 2024-03-05T09:01:02Z host app 9 - - octet counted"
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %s", len(m1), m1)
+	b.WriteString("<13>Mar  5 09:01:03 host app: newline framed\n")
+	for i := range 100 {
+		fmt.Fprintf(&b, "<13>Mar  5 09:01:04 host app: n%d\n", i)
+	}
+	_, err = c.Write([]byte(b.String()))
+	require.NoError(t, err)
+	got = s.wait(t, 103)
+	require.Equal(t, "Mar  5 09:01:02 host app[9]: octet counted", got[1].Raw)
+	require.Equal(t, "Mar  5 09:01:03 host app: newline framed", got[2].Raw)
+	for i := range 100 {
+		require.Equal(t, fmt.Sprintf("Mar  5 09:01:04 host app: n%d", i), got[3+i].Raw)
+	}
+	// cancel with a connection still open: Run returns
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("syslog server did not stop")
+	}
+	require.NoError(t, c.Close())
+}
+
+func TestNewErrors(t *testing.T) {
+	bad := 70000
+	cases := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"protocol", Config{Protocol: "sctp"}, "protocol"},
+		{"port", Config{ListenPort: &bad}, "listen_port"},
+		{"cat", Config{CommonConfig: acquire.CommonConfig{Mode: "cat"}}, "cat mode"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(&tc.cfg, acquire.Deps{})
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"<34>Oct 11 22:14:15 mymachine su[123]: 'su root' failed",
+		`<165>1 2003-10-11T22:14:15.003Z host app 1 ID [a b="c\"]"][d] msg`,
+		"<13>2024-03-05T09:01:02Z host app: m",
+		"<13>1 - - - - - -",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := Parse(b, now, time.UTC)
+		if err != nil {
+			return
+		}
+		_ = m.Line(time.UTC)
+		if m.Priority < 0 || m.Priority > 191 {
+			t.Fatalf("priority %d", m.Priority)
+		}
+	})
+}
+
+func FuzzReadFrame(f *testing.F) {
+	f.Add([]byte("5 <13>a<13>b\n12 x"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := bufio.NewReader(strings.NewReader(string(b)))
+		for range 1000 {
+			m, err := ReadFrame(r, 64)
+			if len(m) > 64 {
+				t.Fatalf("frame of %d bytes > max", len(m))
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+}
