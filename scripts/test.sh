@@ -31,5 +31,5 @@ go test -count=1 -timeout 20m ./...
 echo "== go test -race (concurrent packages)"
 go test -count=1 -race -timeout 20m ./internal/parse/... ./internal/exprenv/... ./internal/scenario/... ./internal/detect/... 2>&1 | tail -n 20
 
-echo "== fuzz smoke (10s per target)"
-scripts/fuzz.sh 10s
+echo "== fuzz smoke (5s per target)"
+scripts/fuzz.sh 5s

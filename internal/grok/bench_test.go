@@ -7,17 +7,27 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
-func benchLines(b *testing.B, name string) []string {
+// benchLines returns 300 genlogs lines ("bench_nginx.log" or
+// "bench_sshd.log"), generated at test time by shared/bench/genlogs.
+func benchLines(b testing.TB, name string) []string {
 	b.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", name))
+	kind := "nginx"
+	if strings.Contains(name, "sshd") {
+		kind = "sshd"
+	}
+	path, _ := testutil.GenLogs(b, kind, 20000, 1)
+	raw, err := os.ReadFile(path)
 	require.NoError(b, err)
-	return strings.Split(strings.TrimSpace(string(raw)), "\n")
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	return lines[:300]
 }
 
 // parserGroks loads one hub parser file and returns its library and groks.
-func parserGroks(b *testing.B, rel string) (*Library, []string) {
+func parserGroks(b testing.TB, rel string) (*Library, []string) {
 	b.Helper()
 	lib := hubLibrary(b)
 	syntaxes, groks := hubGroks(b, filepath.Join(hubDir(b), "parsers", rel))
@@ -32,7 +42,7 @@ func parserGroks(b *testing.B, rel string) (*Library, []string) {
 }
 
 // sshdMessages strips the syslog header as the syslog-logs parser would.
-func sshdMessages(b *testing.B, lines []string) []string {
+func sshdMessages(b testing.TB, lines []string) []string {
 	b.Helper()
 	p := hubLibrary(b).MustCompile(`^%{SYSLOGLINE}`)
 	out := make([]string, 0, len(lines))

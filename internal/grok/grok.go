@@ -15,6 +15,11 @@
 //     string) and an earlier group of the same name did.
 //   - Matching is unanchored unless the pattern anchors itself.
 //
+// Engine: after a required-literal prefilter, patterns run on a memoised
+// backtracker (backtrack.go) that returns exactly Go's regexp submatches;
+// inputs too long for its visited table (prog × line length over
+// maxVisitBits) run on Go's regexp with the start-position scan (start.go).
+//
 // Concurrency: a Library is not safe for concurrent mutation (load it, then
 // compile). A compiled *Pattern is immutable and safe for concurrent use.
 package grok
@@ -31,6 +36,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 //go:embed base.patterns
@@ -51,11 +57,14 @@ var nameRe = regexp.MustCompile(`^\w+$`)
 // Library is a set of named pattern definitions.
 type Library struct {
 	defs map[string]string
+	// scratch holds the backtracking engine's per-call state, shared by
+	// every pattern compiled from this library and its clones.
+	scratch *sync.Pool
 }
 
 // NewLibrary returns a library holding the embedded base patterns.
 func NewLibrary() *Library {
-	l := &Library{defs: make(map[string]string, 128)}
+	l := &Library{defs: make(map[string]string, 128), scratch: newScratchPool()}
 	if err := l.addLines("base.patterns", strings.NewReader(basePatterns), nil); err != nil {
 		// The embedded file is covered by tests; a failure is a build defect.
 		panic(err)
@@ -64,12 +73,14 @@ func NewLibrary() *Library {
 }
 
 // NewEmptyLibrary returns a library without any pattern.
-func NewEmptyLibrary() *Library { return &Library{defs: map[string]string{}} }
+func NewEmptyLibrary() *Library {
+	return &Library{defs: map[string]string{}, scratch: newScratchPool()}
+}
 
 // Clone returns an independent copy of the library (e.g. to add a parser
 // node's pattern_syntax without touching the shared one).
 func (l *Library) Clone() *Library {
-	c := &Library{defs: make(map[string]string, len(l.defs))}
+	c := &Library{defs: make(map[string]string, len(l.defs)), scratch: l.scratch}
 	for k, v := range l.defs {
 		c.defs[k] = v
 	}
@@ -320,9 +331,14 @@ func (l *Library) compile(pattern string) (*Pattern, error) {
 	if err != nil {
 		return nil, err
 	}
+	bt, err := compileBacktrack(final, l.scratch)
+	if err != nil {
+		return nil, err
+	}
 	p := &Pattern{
 		src:      pattern,
 		re:       re,
+		bt:       bt,
 		literals: requiredLiterals(ast),
 		scan:     newStartScan(ast, final),
 	}
@@ -374,6 +390,7 @@ func prune(re *syntax.Regexp, bound map[int]string, order *[]string) *syntax.Reg
 type Pattern struct {
 	src      string
 	re       *regexp.Regexp
+	bt       *btProg  // backtracking engine; nil: Go's regexp only
 	names    []string // semantic names, capture order
 	groups   []int    // submatch index of each name
 	literals []string // substrings every match contains (prefilter)
@@ -394,10 +411,26 @@ func (p *Pattern) MatchInto(s string, dst map[string]string) bool {
 	if len(p.names) == 0 || !p.prefilter(s) {
 		return false
 	}
+	if p.bt != nil && p.bt.fits(len(s)) {
+		sc := p.bt.get(len(s))
+		ok := p.bt.find(s, sc)
+		if ok {
+			p.fill(s, sc.caps, dst)
+		}
+		p.bt.release(sc)
+		return ok
+	}
 	loc := p.find(s)
 	if loc == nil {
 		return false
 	}
+	p.fill(s, loc, dst)
+	return true
+}
+
+// fill writes the semantic captures of loc (a submatch index vector) into
+// dst.
+func (p *Pattern) fill(s string, loc []int, dst map[string]string) {
 	for i, n := range p.names {
 		g := p.groups[i] * 2
 		if loc[g] < 0 {
@@ -406,12 +439,20 @@ func (p *Pattern) MatchInto(s string, dst map[string]string) bool {
 			dst[n] = s[loc[g]:loc[g+1]]
 		}
 	}
-	return true
 }
 
 // Match reports whether s matches the pattern's regular expression.
 func (p *Pattern) Match(s string) bool {
-	return p.prefilter(s) && p.re.MatchString(s)
+	if !p.prefilter(s) {
+		return false
+	}
+	if p.bt != nil && p.bt.fits(len(s)) {
+		sc := p.bt.get(len(s))
+		ok := p.bt.find(s, sc)
+		p.bt.release(sc)
+		return ok
+	}
+	return p.re.MatchString(s)
 }
 
 func (p *Pattern) find(s string) []int {

@@ -1,0 +1,779 @@
+package grok
+
+import (
+	"fmt"
+	"math/bits"
+	"regexp/syntax"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+// The backtracking engine.
+//
+// Go's regexp runs programs of more than 500 instructions (every grok that
+// references IPORHOST, IPV6 or HOSTNAME) on its Pike VM, which costs tens of
+// microseconds per access-log line. This engine executes the same
+// regexp/syntax program by depth-first backtracking, which yields exactly
+// Go's leftmost-first submatches (Go documents its results as those of a
+// backtracking engine), and memoises failed (instruction, position) states
+// so that the worst case stays linear in prog_len × (input_len+1).
+//
+// Differences from Go's own backtracker: no instruction limit; byte-level
+// bitmaps for ASCII classes (UTF-8 is decoded only for bytes >= 0x80); runs
+// of literal bytes fused into one comparison; each alternation branch
+// guarded by the set of bytes it can start with (a branch that cannot
+// match the next byte is never pushed); loops over one class (x*, x+, x*?)
+// scanned in a tight byte loop; memoisation only at join points
+// (instructions with several predecessors: loop heads and the ends of
+// alternations), which is enough for linearity since every other state has
+// a single predecessor; and a visited bitset cleared word by word from a
+// dirty list rather than in full. The visited state is checked when a
+// state is executed, not when it is pushed, so the first (highest
+// priority) arrival at a state is the one explored. When the visited table
+// would exceed maxVisitBits the caller falls back to Go's regexp.
+
+// maxVisitBits caps the visited table (memo points × (len+1)); above it the
+// pattern's Go regexp runs instead (2 MiB of bits per scratch).
+const maxVisitBits = 1 << 24
+
+type btOp uint8
+
+const (
+	btFail btOp = iota
+	btMatch
+	btClass // one rune from a class
+	btLit   // a run of ASCII bytes
+	btAlt   // try out, then arg
+	btCap   // record position in slot arg
+	btEmpty // empty-width assertion arg (syntax.EmptyOp)
+	// btStar is a greedy loop over one class (out: the class instruction,
+	// whose out is this instruction; arg: the exit), btLazy the non-greedy
+	// one (out: the exit; arg: the class instruction). Both scan runs of
+	// ASCII bytes in a tight loop instead of alternating btAlt/btClass.
+	btStar
+	btLazy
+)
+
+// btInst is one instruction of a compiled program, kept small so that
+// programs of thousands of instructions stay in cache; class bitmaps,
+// literals and branch guards live in deduplicated side tables (aux).
+type btInst struct {
+	op   btOp
+	memo int32  // index in the visited table, or -1
+	out  uint32 // next instruction
+	arg  uint32 // btAlt: alternative; btCap: slot; btEmpty: condition
+	aux  uint32 // btClass: class; btLit: literal; btAlt, btStar, btLazy: guard
+}
+
+// btClassSet is a rune class: a bitmap for ASCII and a matcher for the rest.
+type btClassSet struct {
+	ascii [2]uint64
+	hi    bool         // some rune >= 0x80 (or U+FFFD) may match
+	rune  *syntax.Inst // matcher for runes >= 0x80 (nil when !hi)
+}
+
+// btGuard holds the bytes each branch of an alternation can start with; a
+// branch whose set misses the next byte is not tried.
+type btGuard struct {
+	out, arg byteSet
+}
+
+// btNode is the build-time form of an instruction.
+type btNode struct {
+	op    btOp
+	memo  int32
+	out   uint32
+	arg   uint32
+	class btClassSet
+	lit   string
+	guard btGuard
+}
+
+// byteSet is a set of bytes; any means "always try" (the branch can match
+// without consuming, or its closure was too large to walk).
+type byteSet struct {
+	bits [4]uint64
+	any  bool
+}
+
+func (b *byteSet) add(c byte)      { b.bits[c>>6] |= 1 << (c & 63) }
+func (b *byteSet) has(c byte) bool { return b.bits[c>>6]&(1<<(c&63)) != 0 }
+func (b *byteSet) allows(s string, pos int) bool {
+	return b.any || pos < len(s) && b.has(s[pos])
+}
+
+// btProg is a compiled backtracking program. It is immutable after
+// compilation and safe for concurrent use; per-call state lives in a
+// btScratch taken from pool.
+type btProg struct {
+	inst     []btInst
+	classes  []btClassSet
+	lits     []string
+	guards   []btGuard
+	start    uint32
+	nmemo    int
+	ncap     int // number of capture slots (2 × groups, group 0 included)
+	anchored bool
+	nullable bool      // can match the empty string: every position is a candidate
+	first    [256]bool // bytes a match can start with
+	pool     *sync.Pool
+}
+
+// btScratch is the per-call state of the executor.
+type btScratch struct {
+	visited []uint64
+	dirty   []int32
+	stack   []btJob
+	caps    []int
+}
+
+// btJob is a backtracking point: resume at pc/pos; or (slot >= 0) restore
+// a capture slot to pos; or (slot <= -2) try the exit of the btStar at pc
+// at positions pos down to lo = -2-slot.
+type btJob struct {
+	pc   uint32
+	slot int32
+	pos  int
+}
+
+// newScratchPool returns a pool of scratch states usable by any btProg.
+func newScratchPool() *sync.Pool {
+	return &sync.Pool{New: func() any { return &btScratch{} }}
+}
+
+// compileBacktrack compiles expr (parsed and simplified exactly as
+// regexp.Compile does) for the backtracking executor.
+func compileBacktrack(expr string, pool *sync.Pool) (*btProg, error) {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return nil, fmt.Errorf("grok: backtrack: %w", err)
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return nil, fmt.Errorf("grok: backtrack: %w", err)
+	}
+	if pool == nil {
+		pool = newScratchPool()
+	}
+	n := len(prog.Inst)
+	nodes := make([]btNode, n+1)
+	bp := &btProg{
+		ncap:     2 * (1 + re.MaxCap()),
+		anchored: prog.StartCond()&syntax.EmptyBeginText != 0,
+		pool:     pool,
+	}
+	failPC := uint32(n) // a shared fail instruction (also for Nop cycles)
+	nodes[failPC] = btNode{op: btFail, memo: -1}
+
+	// resolve skips Nop chains.
+	resolve := func(pc uint32) uint32 {
+		for i := 0; i <= n; i++ {
+			if prog.Inst[pc].Op != syntax.InstNop {
+				return pc
+			}
+			pc = prog.Inst[pc].Out
+		}
+		return failPC
+	}
+
+	// Reachable instructions and their in-degree (the start counts as one).
+	indeg := make([]int, n+1)
+	seen := make([]bool, n+1)
+	bp.start = resolve(uint32(prog.Start))
+	indeg[bp.start]++
+	stack := []uint32{bp.start}
+	edge := func(to uint32) {
+		indeg[to]++
+		if !seen[to] {
+			stack = append(stack, to)
+		}
+	}
+	for len(stack) > 0 {
+		pc := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[pc] || pc == failPC {
+			continue
+		}
+		seen[pc] = true
+		in := &prog.Inst[pc]
+		switch in.Op {
+		case syntax.InstMatch, syntax.InstFail:
+		case syntax.InstAlt, syntax.InstAltMatch:
+			edge(resolve(in.Out))
+			edge(resolve(in.Arg))
+		default:
+			edge(resolve(in.Out))
+		}
+	}
+
+	for pc := 0; pc < n; pc++ {
+		if !seen[pc] {
+			continue
+		}
+		in := &prog.Inst[pc]
+		bi := &nodes[pc]
+		bi.memo = -1
+		if indeg[pc] > 1 {
+			bi.memo = int32(bp.nmemo)
+			bp.nmemo++
+		}
+		switch in.Op {
+		case syntax.InstMatch:
+			bi.op = btMatch
+		case syntax.InstFail:
+			bi.op = btFail
+		case syntax.InstAlt, syntax.InstAltMatch:
+			bi.op = btAlt
+			bi.out, bi.arg = resolve(in.Out), resolve(in.Arg)
+		case syntax.InstCapture:
+			bi.op = btCap
+			bi.out, bi.arg = resolve(in.Out), in.Arg
+		case syntax.InstEmptyWidth:
+			bi.op = btEmpty
+			bi.out, bi.arg = resolve(in.Out), in.Arg
+		case syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
+			bi.op = btClass
+			bi.out = resolve(in.Out)
+			cl := &bi.class
+			switch in.Op {
+			case syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
+				cl.ascii = [2]uint64{^uint64(0), ^uint64(0)}
+				if in.Op == syntax.InstRuneAnyNotNL {
+					cl.ascii[0] &^= 1 << '\n'
+				}
+				cl.hi = true
+			default:
+				for c := 0; c < utf8.RuneSelf; c++ {
+					if in.MatchRune(rune(c)) {
+						cl.ascii[c>>6] |= 1 << (c & 63)
+					}
+				}
+				cl.hi = matchesNonASCII(in)
+			}
+			if cl.hi {
+				cl.rune = in
+			}
+		default:
+			return nil, fmt.Errorf("grok: backtrack: unexpected instruction %v", in.Op)
+		}
+	}
+
+	// Fuse runs of plain ASCII single-byte instructions into literals.
+	isByte := func(pc uint32) (byte, bool) {
+		if pc == failPC {
+			return 0, false
+		}
+		in := &prog.Inst[pc]
+		if in.Op != syntax.InstRune1 || in.Rune[0] >= utf8.RuneSelf {
+			return 0, false
+		}
+		return byte(in.Rune[0]), true
+	}
+	for pc := 0; pc < n; pc++ {
+		c, ok := isByte(uint32(pc))
+		if !seen[pc] || !ok {
+			continue
+		}
+		var b strings.Builder
+		b.WriteByte(c)
+		next := nodes[pc].out
+		for indeg[next] == 1 {
+			c, ok := isByte(next)
+			if !ok {
+				break
+			}
+			b.WriteByte(c)
+			next = nodes[next].out
+		}
+		if b.Len() > 1 {
+			bi := &nodes[pc]
+			bi.op, bi.lit, bi.out = btLit, b.String(), next
+		}
+	}
+
+	first := firstSet(nodes, bp.start, make([]uint32, len(nodes)), 1, -1)
+	bp.nullable = first.any
+	for c := range 256 {
+		bp.first[c] = first.has(byte(c))
+	}
+	computeGuards(nodes, seen)
+	markLoops(nodes, seen)
+	bp.pack(nodes)
+	return bp, nil
+}
+
+// markLoops turns single-class loops (x* / x+ / x*? / x+? over one rune
+// class) into btStar / btLazy.
+func markLoops(nodes []btNode, reachable []bool) {
+	loopClass := func(l, c uint32) bool {
+		return nodes[c].op == btClass && nodes[c].out == l && nodes[l].memo >= 0
+	}
+	for pc := range nodes {
+		nd := &nodes[pc]
+		if !reachable[pc] || nd.op != btAlt {
+			continue
+		}
+		switch {
+		case loopClass(uint32(pc), nd.out):
+			nd.op = btStar
+		case loopClass(uint32(pc), nd.arg):
+			nd.op = btLazy
+		}
+	}
+}
+
+// pack builds the compact instruction array and its side tables.
+func (bp *btProg) pack(nodes []btNode) {
+	bp.inst = make([]btInst, len(nodes))
+	classIdx := map[btClassSet]uint32{}
+	litIdx := map[string]uint32{}
+	guardIdx := map[btGuard]uint32{}
+	for pc := range nodes {
+		nd := &nodes[pc]
+		in := btInst{op: nd.op, memo: nd.memo, out: nd.out, arg: nd.arg}
+		switch nd.op {
+		case btClass:
+			i, ok := classIdx[nd.class]
+			if !ok {
+				i = uint32(len(bp.classes))
+				bp.classes = append(bp.classes, nd.class)
+				classIdx[nd.class] = i
+			}
+			in.aux = i
+		case btLit:
+			i, ok := litIdx[nd.lit]
+			if !ok {
+				i = uint32(len(bp.lits))
+				bp.lits = append(bp.lits, nd.lit)
+				litIdx[nd.lit] = i
+			}
+			in.aux = i
+		case btAlt, btStar, btLazy:
+			i, ok := guardIdx[nd.guard]
+			if !ok {
+				i = uint32(len(bp.guards))
+				bp.guards = append(bp.guards, nd.guard)
+				guardIdx[nd.guard] = i
+			}
+			in.aux = i
+		}
+		bp.inst[pc] = in
+	}
+}
+
+// maxGuardWalk bounds the empty-width closure walked for one alternation
+// branch; a larger closure is not guarded (always tried).
+const maxGuardWalk = 512
+
+// computeGuards fills the branch sets of every reachable alternation.
+func computeGuards(nodes []btNode, reachable []bool) {
+	mark := make([]uint32, len(nodes))
+	gen := uint32(1)
+	for pc := range nodes {
+		nd := &nodes[pc]
+		if !reachable[pc] || nd.op != btAlt {
+			continue
+		}
+		gen++
+		nd.guard.out = firstSet(nodes, nd.out, mark, gen, maxGuardWalk)
+		gen++
+		nd.guard.arg = firstSet(nodes, nd.arg, mark, gen, maxGuardWalk)
+	}
+}
+
+// firstSet returns the bytes a match of the program from pc can start
+// with, walking the empty-width closure of pc; any is set when the closure
+// reaches a match (the branch can succeed without consuming) or exceeds
+// limit instructions (limit < 0: unbounded). mark is a visited table
+// stamped with gen.
+func firstSet(nodes []btNode, pc uint32, mark []uint32, gen uint32, limit int) byteSet {
+	var set byteSet
+	stack := []uint32{pc}
+	walked := 0
+	for len(stack) > 0 {
+		pc := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if mark[pc] == gen {
+			continue
+		}
+		mark[pc] = gen
+		walked++
+		if limit >= 0 && walked > limit {
+			return byteSet{any: true}
+		}
+		in := &nodes[pc]
+		switch in.op {
+		case btMatch:
+			set.any = true
+		case btAlt:
+			stack = append(stack, in.arg, in.out)
+		case btCap, btEmpty:
+			stack = append(stack, in.out)
+		case btLit:
+			set.add(in.lit[0])
+		case btClass:
+			set.bits[0] |= in.class.ascii[0]
+			set.bits[1] |= in.class.ascii[1]
+			if in.class.hi {
+				set.bits[2], set.bits[3] = ^uint64(0), ^uint64(0)
+			}
+		}
+	}
+	return set
+}
+
+// findIndex returns the submatch index vector of the leftmost match of s
+// (as regexp.FindStringSubmatchIndex), or nil. ok is false when s is too
+// long for the visited-table cap.
+func (bp *btProg) findIndex(s string) (loc []int, ok bool) {
+	if !bp.fits(len(s)) {
+		return nil, false
+	}
+	sc := bp.get(len(s))
+	if bp.find(s, sc) {
+		loc = append([]int(nil), sc.caps...)
+	}
+	bp.release(sc)
+	return loc, true
+}
+
+// fits reports whether a match on an input of length n stays under the
+// visited-table cap.
+func (bp *btProg) fits(n int) bool {
+	return n < 1<<30 && (bp.nmemo == 0 || uint64(bp.nmemo)*uint64(n+1) <= maxVisitBits)
+}
+
+// firstVisited returns the first set bit in [a, b], or -1.
+func (sc *btScratch) firstVisited(a, b int) int {
+	if a > b {
+		return -1
+	}
+	v := sc.visited
+	wa, wb := a>>6, b>>6
+	for w := wa; w <= wb; w++ {
+		x := v[w]
+		if w == wa {
+			x &= ^uint64(0) << (a & 63)
+		}
+		if w == wb {
+			x &= ^uint64(0) >> (63 - b&63)
+		}
+		if x != 0 {
+			return w<<6 + bits.TrailingZeros64(x)
+		}
+	}
+	return -1
+}
+
+// setVisited sets the bits [a, b] (a <= b).
+func (sc *btScratch) setVisited(a, b int) {
+	v := sc.visited
+	wa, wb := a>>6, b>>6
+	for w := wa; w <= wb; w++ {
+		m := ^uint64(0)
+		if w == wa {
+			m &= ^uint64(0) << (a & 63)
+		}
+		if w == wb {
+			m &= ^uint64(0) >> (63 - b&63)
+		}
+		if v[w] == 0 {
+			sc.dirty = append(sc.dirty, int32(w))
+		}
+		v[w] |= m
+	}
+}
+
+// visit marks a visited-table bit; it returns false when the bit was set.
+func (sc *btScratch) visit(bit int) bool {
+	w, m := bit>>6, uint64(1)<<(bit&63)
+	old := sc.visited[w]
+	if old&m != 0 {
+		return false
+	}
+	if old == 0 {
+		sc.dirty = append(sc.dirty, int32(w))
+	}
+	sc.visited[w] = old | m
+	return true
+}
+
+// get returns a scratch sized for an input of length n; put it back with
+// release.
+func (bp *btProg) get(n int) *btScratch {
+	sc := bp.pool.Get().(*btScratch)
+	words := (bp.nmemo*(n+1) + 63) / 64
+	if cap(sc.visited) < words {
+		sc.visited = make([]uint64, words)
+	}
+	sc.visited = sc.visited[:words]
+	if cap(sc.caps) < bp.ncap {
+		sc.caps = make([]int, bp.ncap)
+	}
+	sc.caps = sc.caps[:bp.ncap]
+	return sc
+}
+
+// release clears the visited bits that were set and returns sc to the pool.
+func (bp *btProg) release(sc *btScratch) {
+	v := sc.visited
+	for _, w := range sc.dirty {
+		v[w] = 0
+	}
+	sc.dirty = sc.dirty[:0]
+	sc.stack = sc.stack[:0]
+	bp.pool.Put(sc)
+}
+
+// find runs the leftmost-first search of s. On a match it returns true and
+// sc.caps holds the submatch positions (-1 for groups that did not
+// participate). The caller must have checked fits(len(s)).
+func (bp *btProg) find(s string, sc *btScratch) bool {
+	if bp.anchored {
+		return bp.try(s, 0, sc)
+	}
+	for pos := 0; pos <= len(s); {
+		if pos == len(s) {
+			return bp.nullable && bp.try(s, pos, sc)
+		}
+		c := s[pos]
+		if bp.nullable || bp.first[c] {
+			if bp.try(s, pos, sc) {
+				return true
+			}
+		}
+		if c < utf8.RuneSelf {
+			pos++
+		} else {
+			_, w := utf8.DecodeRuneInString(s[pos:])
+			pos += w
+		}
+	}
+	return false
+}
+
+// try runs the backtracking search anchored at pos.
+func (bp *btProg) try(s string, pos int, sc *btScratch) bool {
+	caps := sc.caps
+	for i := range caps {
+		caps[i] = -1
+	}
+	if len(caps) > 0 {
+		caps[0] = pos
+	}
+	insts, classes, guards := bp.inst, bp.classes, bp.guards
+	stride := len(s) + 1
+	stack := append(sc.stack[:0], btJob{pc: bp.start, slot: -1, pos: pos})
+	for len(stack) > 0 {
+		j := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if j.slot >= 0 {
+			caps[j.slot] = j.pos
+			continue
+		}
+		pc, pos := j.pc, j.pos
+		if j.slot <= -2 {
+			// Pending exits of a greedy star, longest first.
+			in := &insts[pc]
+			g := &guards[in.aux]
+			lo := int(-2 - j.slot)
+			for pos >= lo && !g.arg.allows(s, pos) {
+				pos--
+			}
+			if pos < lo {
+				continue
+			}
+			if pos > lo {
+				stack = append(stack, btJob{pc: pc, slot: j.slot, pos: pos - 1})
+			}
+			pc = in.arg
+		}
+	exec:
+		for {
+			in := &insts[pc]
+			if in.memo >= 0 && !sc.visit(int(in.memo)*stride+pos) {
+				break
+			}
+			switch in.op {
+			case btClass:
+				if pos >= len(s) {
+					goto fail
+				}
+				cl := &classes[in.aux]
+				if c := s[pos]; c < utf8.RuneSelf {
+					if cl.ascii[c>>6]&(1<<(c&63)) == 0 {
+						goto fail
+					}
+					pos++
+				} else {
+					if !cl.hi {
+						goto fail
+					}
+					r, w := utf8.DecodeRuneInString(s[pos:])
+					if !cl.rune.MatchRune(r) {
+						goto fail
+					}
+					pos += w
+				}
+				pc = in.out
+			case btLit:
+				lit := bp.lits[in.aux]
+				if !strings.HasPrefix(s[pos:], lit) {
+					goto fail
+				}
+				pos += len(lit)
+				pc = in.out
+			case btAlt:
+				g := &guards[in.aux]
+				okOut, okArg := g.out.allows(s, pos), g.arg.allows(s, pos)
+				switch {
+				case okOut && okArg:
+					stack = append(stack, btJob{pc: in.arg, slot: -1, pos: pos})
+					pc = in.out
+				case okOut:
+					pc = in.out
+				case okArg:
+					pc = in.arg
+				default:
+					goto fail
+				}
+			case btStar:
+				// At (L, pos), L already marked. Consume the longest run of
+				// ASCII class bytes, marking the class and loop states.
+				ci := &insts[in.out]
+				cl := &classes[ci.aux]
+				lo := pos
+				for pos < len(s) {
+					c := s[pos]
+					if c >= utf8.RuneSelf || cl.ascii[c>>6]&(1<<(c&63)) == 0 {
+						break
+					}
+					pos++
+				}
+				// The states the loop went through: C at lo..pos-1 and L at
+				// lo+1..pos, in the order C(lo), L(lo+1), C(lo+1), ... A
+				// state visited before stops the run there.
+				if pos > lo {
+					lBase := int(in.memo) * stride
+					cEnd := pos - 1 // C states lo..cEnd run
+					if f := sc.firstVisited(lBase+lo+1, lBase+pos); f >= 0 {
+						pos = f - lBase - 1 // C(pos) runs, L(pos+1) is pruned
+						cEnd = pos
+					}
+					if ci.memo >= 0 {
+						cBase := int(ci.memo) * stride
+						if g := sc.firstVisited(cBase+lo, cBase+cEnd); g >= 0 {
+							pos = g - cBase // C(pos) is pruned
+							cEnd = pos - 1
+						}
+						if cEnd >= lo {
+							sc.setVisited(cBase+lo, cBase+cEnd)
+						}
+					}
+					if pos > lo {
+						sc.setVisited(lBase+lo+1, lBase+pos)
+					}
+				}
+				if pos < len(s) && s[pos] >= utf8.RuneSelf {
+					// Leave the rune to the generic class instruction
+					// (which loops back here); exits lo..pos stay pending.
+					stack = append(stack, btJob{pc: pc, slot: int32(-2 - lo), pos: pos})
+					pc = in.out
+					continue
+				}
+				// Exits at pos, then pos-1 ... lo.
+				g := &guards[in.aux]
+				for pos >= lo && !g.arg.allows(s, pos) {
+					pos--
+				}
+				if pos < lo {
+					goto fail
+				}
+				if pos > lo {
+					stack = append(stack, btJob{pc: pc, slot: int32(-2 - lo), pos: pos - 1})
+				}
+				pc = in.arg
+			case btLazy:
+				// At (L, pos): the exit first, then one more class rune.
+				ci := &insts[in.arg]
+				cl := &classes[ci.aux]
+				g := &guards[in.aux]
+				for !g.out.allows(s, pos) {
+					if pos >= len(s) {
+						goto fail
+					}
+					c := s[pos]
+					if c >= utf8.RuneSelf {
+						pc = in.arg // generic class step, then back here
+						continue exec
+					}
+					if cl.ascii[c>>6]&(1<<(c&63)) == 0 {
+						goto fail
+					}
+					if ci.memo >= 0 && !sc.visit(int(ci.memo)*stride+pos) {
+						goto fail
+					}
+					if !sc.visit(int(in.memo)*stride + pos + 1) {
+						goto fail
+					}
+					pos++
+				}
+				stack = append(stack, btJob{pc: in.arg, slot: -1, pos: pos})
+				pc = in.out
+			case btCap:
+				if int(in.arg) < len(caps) {
+					stack = append(stack, btJob{slot: int32(in.arg), pos: caps[in.arg]})
+					caps[in.arg] = pos
+				}
+				pc = in.out
+			case btEmpty:
+				if syntax.EmptyOp(in.arg)&^emptyAt(s, pos) != 0 {
+					goto fail
+				}
+				pc = in.out
+			case btMatch:
+				if len(caps) > 1 {
+					caps[1] = pos
+				}
+				sc.stack = stack[:0]
+				return true
+			default:
+				goto fail
+			}
+		}
+	fail:
+	}
+	sc.stack = stack
+	return false
+}
+
+// emptyAt returns the empty-width conditions that hold at pos, as
+// syntax.EmptyOpContext on the runes around pos (word characters and
+// newlines are ASCII, so the bytes decide).
+func emptyAt(s string, pos int) syntax.EmptyOp {
+	var op syntax.EmptyOp
+	before, after := false, false
+	if pos == 0 {
+		op |= syntax.EmptyBeginText | syntax.EmptyBeginLine
+	} else {
+		if s[pos-1] == '\n' {
+			op |= syntax.EmptyBeginLine
+		}
+		before = isWordByte(s[pos-1])
+	}
+	if pos == len(s) {
+		op |= syntax.EmptyEndText | syntax.EmptyEndLine
+	} else {
+		if s[pos] == '\n' {
+			op |= syntax.EmptyEndLine
+		}
+		after = isWordByte(s[pos])
+	}
+	if before != after {
+		op |= syntax.EmptyWordBoundary
+	} else {
+		op |= syntax.EmptyNoWordBoundary
+	}
+	return op
+}

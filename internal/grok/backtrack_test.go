@@ -1,0 +1,285 @@
+package grok
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// checkSame compares the backtracker with Go's regexp on one input.
+func checkSame(t testing.TB, re *regexp.Regexp, bp *btProg, s string) {
+	t.Helper()
+	got, ok := bp.findIndex(s)
+	require.True(t, ok, "input of %d bytes over the visited cap", len(s))
+	want := re.FindStringSubmatchIndex(s)
+	if !equalLoc(got, want) {
+		t.Fatalf("%q on %q: backtrack %v, regexp %v", re.String(), s, got, want)
+	}
+}
+
+func equalLoc(a, b []int) bool {
+	if (a == nil) != (b == nil) || len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func mustBacktrack(t testing.TB, expr string) (*regexp.Regexp, *btProg) {
+	t.Helper()
+	re, err := regexp.Compile(expr)
+	require.NoError(t, err)
+	bp, err := compileBacktrack(expr, nil)
+	require.NoError(t, err)
+	return re, bp
+}
+
+func TestBacktrackCases(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		expr   string
+		inputs []string
+	}{
+		{"literal", `abc`, []string{"", "abc", "xxabcx", "ab", "aabcabc"}},
+		{"alternation priority", `(a|ab)(c|bcd)(d*)`, []string{"abcd", "abc", "xabcdd"}},
+		{"greedy vs lazy", `(a+?)(a*)(b??)(b?)`, []string{"aaabb", "a", "b"}},
+		{"empty loops", `(a*)*(b|)*(|c)+x`, []string{"aabx", "x", "ccx", "abab"}},
+		{"nested empty", `((a*)+)+b`, []string{"aaab", "b", strings.Repeat("a", 40)}},
+		{"word boundary", `\b(\w+)\b|\B-\B`, []string{"ab cd", " -- ", "é-x", "_a_", "-"}},
+		{"multiline anchors", `(?m)^(\w*)$`, []string{"ab\ncd", "\n\nx", "", "a\r\nb"}},
+		{"text anchors", `\A(a*)\z|^b$`, []string{"aaa", "b", "a\n", "\nb"}},
+		{"end anchored", `(x+)$`, []string{"axxbxx", "x\n", "xx"}},
+		{"dot and newline", `(.+)(?s:(.)).`, []string{"ab\ncd", "\n\n\n", "é\xffz"}},
+		{"fold case", `(?i)(k+)(Σ|ß)`, []string{"Kkk\u212aσ", "kẞ", "KS"}},
+		{"unicode classes", `(\pL+)\s(\p{Greek}*)\d`, []string{"héllo αβ3", "x 1", "\xff \xce3"}},
+		{"invalid utf8", `([^a]+)a(.)`, []string{"\xff\xfe\xfda\xc3", "\xe2\x82a\x80", "\xc3\xa9a\xe2\x82\xac"}},
+		{"negated ascii", `([^ ]*) ([^"]*)"`, []string{`a b"`, ` "`, "é\xff x\"y"}},
+		{"counted", `(\d{1,3}\.){3}\d{1,3}`, []string{"1.2.3.4", "1.2.3.", "300.1.1.1.1", "a1.22.333.4444"}},
+		{"empty pattern", ``, []string{"", "abc"}},
+		{"nullable", `a*`, []string{"", "baaa", "aab"}},
+		{"never", `a\bb|[^\x00-\x{10FFFF}]`, []string{"ab", "a b"}},
+		{"unused group", `(a){0}(b)`, []string{"b", "ab"}},
+		{"optional capture", `(a)?(b)?(c)`, []string{"c", "bc", "ac", "abc"}},
+		{"star runs", `(\w*)(\w+)x|([^ ]*)é( +)(\S+?)$`, []string{"abcx", "abc", "a\xffé  z\xc3", "ééé é", "ab é  cd"}},
+		{"star memo conflicts", `(?:[a-c]+|[a-z]+)+!|(?:a*b*)*c|(?:\d+\.?)+$`, []string{"abcxyz!", "abzab", "ababc", "1.2.3.4.", "1.2.a"}},
+		{"lazy runs", `(.*?)(\d+?)(.*?)$|"([^"]*?)"`, []string{"ab12cd", "x\"y\"", "é1é", "\xff9\xfe"}},
+		{"start set with alternation", `x(y)|(\d)z|é`, []string{"aaé", "1z", "9y xy", "\xc3"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			re, bp := mustBacktrack(t, tc.expr)
+			for _, in := range tc.inputs {
+				checkSame(t, re, bp, in)
+				// Every suffix and prefix too: exercises the anchors.
+				for i := 1; i < len(in); i++ {
+					checkSame(t, re, bp, in[i:])
+					checkSame(t, re, bp, in[:i])
+				}
+			}
+		})
+	}
+}
+
+// hubSampleLines returns up to perFile lines of every hubtest log, plus
+// truncated and byte-mutated variants (near misses exercise backtracking).
+func hubSampleLines(t testing.TB, perFile int) []string {
+	t.Helper()
+	logs, err := filepath.Glob(filepath.Join(hubDir(t), "tests", "*", "*.log"))
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var lines []string
+	for _, f := range logs {
+		raw, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for i, l := range strings.Split(string(raw), "\n") {
+			if i == perFile {
+				break
+			}
+			if l == "" || len(l) > 4096 {
+				continue
+			}
+			lines = append(lines, l, l[:len(l)/2])
+			b := []byte(l)
+			const noise = " .:-\"\xff["
+			b[rng.IntN(len(b))] = noise[rng.IntN(len(noise))]
+			lines = append(lines, string(b))
+		}
+	}
+	return lines
+}
+
+// TestBacktrackHubEquivalence runs every grok of the hub (parsers and
+// postoverflows) on the hubtest logs with both engines: the submatch index
+// vectors must be identical.
+func TestBacktrackHubEquivalence(t *testing.T) {
+	t.Parallel()
+	hub := hubDir(t)
+	lines := hubSampleLines(t, 3)
+	require.Greater(t, len(lines), 500)
+	total, matches := 0, 0
+	for _, dir := range []string{"parsers", "postoverflows"} {
+		lib := hubLibrary(t)
+		syntaxes, groks := hubGroks(t, filepath.Join(hub, dir))
+		for _, s := range syntaxes {
+			lib.AddIfMissing(s[0], s[1])
+		}
+		for _, g := range groks {
+			p, err := lib.Compile(g.pattern)
+			require.NoError(t, err)
+			require.NotNil(t, p.bt, g.pattern)
+			for _, l := range lines {
+				checkSame(t, p.re, p.bt, l)
+				if p.re.MatchString(l) {
+					matches++
+				}
+			}
+			total++
+		}
+	}
+	require.Greater(t, total, 200)
+	require.Greater(t, matches, 500)
+	t.Logf("%d groks x %d lines, %d matches", total, len(lines), matches)
+}
+
+// randomRegexp builds a small random regular expression over a tiny
+// alphabet, so that random inputs often match partially.
+func randomRegexp(rng *rand.Rand, depth int) string {
+	atoms := []string{"a", "b", "ab", ".", "[ab]", "[^a]", `\b`, `\B`, "^", "$", `\d`, "é", "(?i:a)", `\w`, " ", "(?m:^)", "(?m:$)", `\A`, `\z`}
+	if depth <= 0 {
+		return atoms[rng.IntN(len(atoms))]
+	}
+	sub := func() string { return randomRegexp(rng, depth-1) }
+	switch rng.IntN(9) {
+	case 0:
+		return sub() + sub()
+	case 1:
+		return sub() + "|" + sub()
+	case 2:
+		return "(" + sub() + ")"
+	case 3:
+		return "(?:" + sub() + ")*"
+	case 4:
+		return "(" + sub() + ")+?"
+	case 5:
+		return "(" + sub() + ")?"
+	case 6:
+		return "(?:" + sub() + "){1,3}"
+	case 7:
+		return "(" + sub() + sub() + ")*?"
+	default:
+		return sub() + sub() + sub()
+	}
+}
+
+func randomInput(rng *rand.Rand) string {
+	alphabet := []string{"a", "b", " ", "1", "\n", "é", "\xff", "A", "_"}
+	var b strings.Builder
+	n := rng.IntN(12)
+	for range n {
+		b.WriteString(alphabet[rng.IntN(len(alphabet))])
+	}
+	return b.String()
+}
+
+func TestBacktrackRandom(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(7, 11))
+	for range 3000 {
+		expr := randomRegexp(rng, 1+rng.IntN(4))
+		re, bp := mustBacktrack(t, expr)
+		for range 20 {
+			checkSame(t, re, bp, randomInput(rng))
+		}
+	}
+}
+
+// TestBacktrackHostile checks that pathological inputs stay linear. The time
+// bound only guards against a hang (exponential or quadratic blowup); speed
+// is measured by the benchmarks.
+func TestBacktrackHostile(t *testing.T) {
+	t.Parallel()
+	lib := hubLibrary(t)
+	syntaxes, groks := hubGroks(t, filepath.Join(hubDir(t), "parsers", "s01-parse", "crowdsecurity", "nginx-logs.yaml"))
+	for _, s := range syntaxes {
+		lib.AddIfMissing(s[0], s[1])
+	}
+	cases := []struct {
+		name    string
+		pattern string // grok
+		input   string
+	}{
+		{"nested quantifiers", `^(?:(?:a+)+)+%{INT:n}$`, strings.Repeat("a", 64<<10)},
+		{"counted blowup", `(?:a{1,10}){1,10}%{WORD:w}!`, strings.Repeat("a", 64<<10)},
+		{"ambiguous alternation", `^(?:a|a|aa)*%{WORD:w}:`, strings.Repeat("a", 64<<10)},
+		{"nginx on dots", groks[0].pattern, strings.Repeat("1.", 15<<10) + ` - x] "GET HTTP/1" "" "`},
+		{"nginx on near miss", groks[0].pattern, strings.Repeat(`1.2.3.4 - - [01/Mar/2024:00:00:00 +0000] "GET / HTTP/1.1" x `, 500)},
+		{"nginx over the cap", groks[0].pattern, strings.Repeat(`a.b - - [01/Mar/2024:00:00:00 +0000] "GET / HTTP/1.1" x `, 1200)},
+		{"syslog on spaces", `^%{SYSLOGLINE}`, "Mar  1 00:00:00 " + strings.Repeat(" ", 64<<10)},
+		{"invalid utf8", `%{DATA:a}\xff%{GREEDYDATA:b}é$`, strings.Repeat("\xff\xc3", 32<<10)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := lib.Compile(tc.pattern)
+			require.NoError(t, err)
+			require.NotNil(t, p.bt)
+			// Only the last case is too long for the visited table.
+			require.Equal(t, tc.name != "nginx over the cap", p.bt.fits(len(tc.input)))
+			start := time.Now()
+			got := map[string]string{}
+			ok := p.MatchInto(tc.input, got)
+			elapsed := time.Since(start)
+			t.Logf("%d bytes: %v", len(tc.input), elapsed)
+			require.Less(t, elapsed, time.Second, "%d bytes", len(tc.input))
+			// Same answer as Go's regexp.
+			want := p.re.FindStringSubmatchIndex(tc.input)
+			require.Equal(t, want != nil, ok)
+			if p.bt.fits(len(tc.input)) {
+				checkSame(t, p.re, p.bt, tc.input)
+			}
+			// And the same answer again with a reused scratch.
+			again := map[string]string{}
+			require.Equal(t, ok, p.MatchInto(tc.input, again))
+			require.Equal(t, got, again)
+		})
+	}
+}
+
+// FuzzBacktrack compares the backtracker with Go's regexp on fuzzed
+// pattern and input pairs.
+func FuzzBacktrack(f *testing.F) {
+	f.Add(`(a|ab)(c|bcd)(d*)`, "abcd")
+	f.Add(`(?m)^(\w*)$`, "ab\ncd")
+	f.Add(`\b(\w+)\b`, "é-x_a")
+	f.Add(`((a*)+)+b`, "aaaa")
+	f.Add(`(?i)(k+)(Σ|ß)`, "Kk\u212aσ")
+	f.Add(`([^a]+)a(.)`, "\xff\xfea\xc3")
+	f.Add(`(?U)(a+)(b*)c?`, "aabbc")
+	f.Fuzz(func(t *testing.T, expr, input string) {
+		if len(expr) > 256 || len(input) > 1024 {
+			return
+		}
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return
+		}
+		bp, err := compileBacktrack(expr, nil)
+		require.NoError(t, err)
+		if !bp.fits(len(input)) {
+			return
+		}
+		checkSame(t, re, bp, input)
+	})
+}

@@ -1,0 +1,58 @@
+package grok
+
+import (
+	"testing"
+)
+
+// withEngine returns a copy of p that runs on the named engine: "regexp"
+// (Go's regexp behind the prefilter and start scan, the previous
+// production path) or "backtrack".
+func withEngine(p *Pattern, engine string) *Pattern {
+	c := *p
+	if engine == "regexp" {
+		c.bt = nil
+	}
+	return &c
+}
+
+// BenchmarkGrokEngine compares both engines on the same patterns and lines,
+// matching and non-matching.
+func BenchmarkGrokEngine(b *testing.B) {
+	nginxLib, nginxGroks := parserGroks(b, "s01-parse/crowdsecurity/nginx-logs.yaml")
+	sshdLib, sshdGroks := parserGroks(b, "s01-parse/crowdsecurity/sshd-logs.yaml")
+	nginx := benchLines(b, "bench_nginx.log")
+	sshd := benchLines(b, "bench_sshd.log")
+	msgs := sshdMessages(b, sshd)
+	access := nginxLib.MustCompile(nginxGroks[0])
+	syslog := hubLibrary(b).MustCompile(`^%{SYSLOGLINE}`)
+	sshdPs := make([]*Pattern, 0, len(sshdGroks))
+	for _, g := range sshdGroks {
+		sshdPs = append(sshdPs, sshdLib.MustCompile(g))
+	}
+	for _, engine := range []string{"regexp", "backtrack"} {
+		a, s := withEngine(access, engine), withEngine(syslog, engine)
+		b.Run("nginx/"+engine+"/match", func(b *testing.B) { runMatch(b, a, nginx, true) })
+		b.Run("nginx/"+engine+"/nomatch", func(b *testing.B) { runMatch(b, a, sshd, false) })
+		b.Run("syslog/"+engine+"/match", func(b *testing.B) { runMatch(b, s, sshd, true) })
+		b.Run("syslog/"+engine+"/nomatch", func(b *testing.B) { runMatch(b, s, nginx, false) })
+		ps := make([]*Pattern, len(sshdPs))
+		for i, p := range sshdPs {
+			ps[i] = withEngine(p, engine)
+		}
+		run := func(b *testing.B, lines []string) {
+			dst := make(map[string]string, 32)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				l := lines[i%len(lines)]
+				for _, p := range ps {
+					if p.MatchInto(l, dst) {
+						break
+					}
+				}
+			}
+		}
+		b.Run("sshd/"+engine+"/match", func(b *testing.B) { run(b, msgs) })
+		b.Run("sshd/"+engine+"/nomatch", func(b *testing.B) { run(b, nginx) })
+	}
+}
