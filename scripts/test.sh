@@ -14,6 +14,13 @@ if [ ! -d ../shared/hub ]; then
   exit 1
 fi
 
+echo "== PostgreSQL test server (installed from Debian's packages if missing)"
+pgdir="$(mktemp -d)"
+chmod 755 "$pgdir"
+PHALANX_TEST_PG_DSN="$(scripts/pg.sh start "$pgdir")"
+export PHALANX_TEST_PG_DSN
+trap 'scripts/pg.sh stop "$pgdir" >/dev/null 2>&1 || true' EXIT
+
 echo "== go vet"
 go vet ./...
 

@@ -1,0 +1,71 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/store/sqlite"
+	"github.com/phalanx-ids/phalanx/internal/store/storetest"
+)
+
+func open(t testing.TB, path string) store.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), sqlite.Config{Path: path})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return open(t, filepath.Join(t.TempDir(), "phalanx.db"))
+	})
+}
+
+func TestShared(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T) (store.Store, store.Store) {
+		p := filepath.Join(t.TempDir(), "phalanx.db")
+		return open(t, p), open(t, p)
+	})
+}
+
+func TestReopenKeepsDataAndSchema(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "phalanx.db")
+	s := open(t, p)
+	require.NoError(t, s.CreateMachine(ctx, &store.Machine{ID: "m"}))
+	require.NoError(t, s.Close())
+	s = open(t, p)
+	_, err := s.GetMachine(ctx, "m")
+	require.NoError(t, err)
+}
+
+func TestOpenErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		path string
+	}{
+		{"empty path", ""},
+		{"directory missing", filepath.Join(t.TempDir(), "no", "such", "dir", "x.db")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := sqlite.Open(context.Background(), sqlite.Config{Path: tc.path})
+			require.Error(t, err)
+			require.Contains(t, err.Error(), "store/sqlite")
+		})
+	}
+}
+
+func BenchmarkIngest(b *testing.B) {
+	storetest.BenchIngest(b, open(b, filepath.Join(b.TempDir(), "bench.db")))
+}
+
+func BenchmarkListActiveDecisions(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "bench.db"))
+	storetest.BenchListActive(b, s, storetest.BenchDecisionCount())
+}
