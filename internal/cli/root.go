@@ -66,7 +66,8 @@ func NewRoot(in io.Reader, out, errw io.Writer) *cobra.Command {
 	root.SetErr(errw)
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newExplainCmd(a), newReplayCmd(a), newHubtestCmd(a))
+	root.AddCommand(newExplainCmd(a), newReplayCmd(a), newHubtestCmd(a), newRunCmd(a))
+	root.AddCommand(lapiNouns(a)...)
 	return root
 }
 

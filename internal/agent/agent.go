@@ -1,0 +1,351 @@
+// Package agent delivers the alerts of the live detection pipeline to a
+// Local API: alerts are collected in memory, written as batches (every
+// FlushInterval or BatchSize alerts) to a bounded on-disk Spool with fsync,
+// and pushed from the spool in order with apiclient. When the LAPI is down
+// or slow the batches wait in the spool and are delivered later; a restart
+// redelivers whatever was not acknowledged. The agent also sends a
+// heartbeat every HeartbeatInterval.
+//
+// Delivery is at-least-once: a batch is acknowledged in the spool only
+// after the LAPI answered 201, so a crash between the answer and the
+// acknowledgement pushes that batch again. A batch the LAPI refuses for good
+// (a 4xx other than 401, 403, 408, 429: the batch itself is bad) is dropped
+// and counted, so that one bad batch cannot block the queue forever.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/phalanx-ids/phalanx/internal/apiclient"
+	"github.com/phalanx-ids/phalanx/internal/models"
+)
+
+// Config is the agent's configuration (plain data).
+type Config struct {
+	// BatchSize: a batch is spooled as soon as it holds this many alerts
+	// (default 100).
+	BatchSize int
+	// FlushInterval: alerts wait at most this long in memory (default 1s).
+	FlushInterval time.Duration
+	// HeartbeatInterval between heartbeats (default 1m; < 0 disables).
+	HeartbeatInterval time.Duration
+	// SpoolDir is where batches wait for delivery (required).
+	SpoolDir string
+	// SpoolMaxBytes bounds the spool (default 64 MiB).
+	SpoolMaxBytes int64
+	// RetryMin and RetryMax bound the wait between failed pushes
+	// (defaults 1s and 30s).
+	RetryMin, RetryMax time.Duration
+	// DrainTimeout bounds how long Run keeps pushing after its context
+	// ends (default 10s). What is left stays in the spool.
+	DrainTimeout time.Duration
+}
+
+// Pusher is what the agent needs from a LAPI client; *apiclient.Client
+// implements it. Errors that apiclient.IsRetryable accepts, and 401/403,
+// are retried.
+type Pusher interface {
+	PushAlerts(ctx context.Context, alerts []*models.Alert) ([]string, error)
+	Heartbeat(ctx context.Context) error
+}
+
+var _ Pusher = (*apiclient.Client)(nil)
+
+// Deps are the agent's runtime dependencies.
+type Deps struct {
+	Client Pusher
+	Logger *slog.Logger
+	// Registerer receives the agent's metrics (nil: not exported).
+	Registerer prometheus.Registerer
+}
+
+// Agent collects alerts and delivers them.
+//
+// Concurrency: Add may be called from any goroutine at any time, also
+// before Run and after Run returned (the alerts are then spooled by Close).
+// Run is called once; Close after Run returned (or without Run).
+type Agent struct {
+	cfg   Config
+	deps  Deps
+	log   *slog.Logger
+	spool *Spool
+	m     *metrics
+
+	mu    sync.Mutex
+	buf   []*models.Alert
+	full  chan struct{}
+	acked chan struct{} // signalled after each delivered batch (tests, Flush)
+}
+
+// New opens the spool (recovering batches left by an earlier run) and
+// returns an agent. It starts nothing.
+func New(cfg Config, deps Deps) (*Agent, error) {
+	if cfg.SpoolDir == "" {
+		return nil, errors.New("agent: spool dir is required")
+	}
+	if deps.Client == nil {
+		return nil, errors.New("agent: a LAPI client is required")
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 100
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = time.Second
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = time.Minute
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = time.Second
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = max(30*time.Second, cfg.RetryMin)
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 10 * time.Second
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sp, err := OpenSpool(cfg.SpoolDir, SpoolOptions{MaxBytes: cfg.SpoolMaxBytes})
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, deps: deps, log: log, spool: sp, full: make(chan struct{}, 1), acked: make(chan struct{}, 1)}
+	if a.m, err = newMetrics(deps.Registerer, sp); err != nil {
+		_ = sp.Close()
+		return nil, err
+	}
+	if st := sp.Stats(); st.Records > 0 {
+		log.Info("agent: spooled alerts from an earlier run will be delivered", "batches", st.Records, "alerts", st.Items)
+	}
+	return a, nil
+}
+
+// Add queues alerts for delivery. It never blocks on the network.
+func (a *Agent) Add(alerts ...*models.Alert) {
+	if len(alerts) == 0 {
+		return
+	}
+	a.mu.Lock()
+	a.buf = append(a.buf, alerts...)
+	n := len(a.buf)
+	a.mu.Unlock()
+	a.m.received.Add(float64(len(alerts)))
+	if n >= a.cfg.BatchSize {
+		select {
+		case a.full <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// spoolBuffer writes the alerts collected so far as batches to the spool.
+func (a *Agent) spoolBuffer() error {
+	a.mu.Lock()
+	buf := a.buf
+	a.buf = nil
+	a.mu.Unlock()
+	for len(buf) > 0 {
+		n := min(len(buf), a.cfg.BatchSize)
+		b, err := json.Marshal(buf[:n])
+		if err != nil {
+			return fmt.Errorf("agent: encode alerts: %w", err)
+		}
+		if err := a.spool.Append(b, n); err != nil {
+			if errors.Is(err, ErrTooLarge) {
+				a.log.Error("agent: alert batch dropped", "alerts", n, "err", err)
+				buf = buf[n:]
+				continue
+			}
+			// Keep them in memory for the next try.
+			a.mu.Lock()
+			a.buf = append(buf, a.buf...)
+			a.mu.Unlock()
+			return err
+		}
+		buf = buf[n:]
+	}
+	return nil
+}
+
+// Run spools and delivers alerts until ctx ends, then drains: the alerts
+// in memory are spooled and the spool is pushed for at most DrainTimeout.
+// It returns nil unless the spool fails.
+func (a *Agent) Run(ctx context.Context) error {
+	sendCtx, stopSend := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSend()
+	draining := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.sender(sendCtx, draining)
+	}()
+	if a.cfg.HeartbeatInterval > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.heartbeats(ctx)
+		}()
+	}
+	tick := time.NewTicker(a.cfg.FlushInterval)
+	defer tick.Stop()
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-tick.C:
+		case <-a.full:
+		}
+		if err := a.spoolBuffer(); err != nil {
+			a.log.Error("agent: spool write failed; alerts kept in memory", "err", err)
+		}
+	}
+	if err := a.spoolBuffer(); err != nil {
+		runErr = err
+	}
+	close(draining)
+	// Drain: the sender stops once the spool is empty or the timeout hits.
+	timer := time.AfterFunc(a.cfg.DrainTimeout, stopSend)
+	wg.Wait()
+	timer.Stop()
+	if st := a.spool.Stats(); st.Records > 0 {
+		a.log.Warn("agent: alerts left in the spool, delivered at next start", "batches", st.Records, "alerts", st.Items)
+	}
+	return runErr
+}
+
+// sender pushes spooled batches in order. Once stop is closed (after the
+// last alerts were spooled) it returns as soon as the spool is empty, or
+// when ctx ends.
+func (a *Agent) sender(ctx context.Context, stop <-chan struct{}) {
+	wait := a.cfg.RetryMin
+	for {
+		rec, ok, err := a.spool.Peek()
+		if err != nil {
+			a.log.Error("agent: spool read failed", "err", err)
+			ok = false
+		}
+		if !ok {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-a.spool.NotEmpty():
+				continue
+			}
+		}
+		err = a.push(ctx, rec)
+		if err == nil {
+			wait = a.cfg.RetryMin
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		a.log.Warn("agent: push failed, will retry", "alerts", rec.Items, "retry_in", wait, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return
+		}
+		wait = min(wait*2, a.cfg.RetryMax)
+	}
+}
+
+// push delivers one record; a nil error means it left the spool
+// (delivered, or dropped as permanently refused).
+func (a *Agent) push(ctx context.Context, rec Record) error {
+	var alerts []*models.Alert
+	if err := json.Unmarshal(rec.Payload, &alerts); err != nil {
+		a.log.Error("agent: undecodable spooled batch dropped", "err", err)
+		a.m.rejected.Add(float64(rec.Items))
+		return a.spool.Ack(rec)
+	}
+	start := time.Now()
+	_, err := a.deps.Client.PushAlerts(ctx, alerts)
+	a.m.pushSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		a.m.pushErrors.Inc()
+		if permanent(err) {
+			a.log.Error("agent: LAPI refused an alert batch; dropped", "alerts", len(alerts), "err", err)
+			a.m.rejected.Add(float64(len(alerts)))
+			return a.spool.Ack(rec)
+		}
+		return err
+	}
+	a.m.pushed.Add(float64(len(alerts)))
+	if err := a.spool.Ack(rec); err != nil {
+		return err
+	}
+	select {
+	case a.acked <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// permanent says whether the LAPI refused the batch itself.
+func permanent(err error) bool {
+	if apiclient.IsRetryable(err) {
+		return false
+	}
+	st := apiclient.StatusCode(err)
+	switch {
+	case st == 0, st == http.StatusUnauthorized, st == http.StatusForbidden,
+		st == http.StatusRequestTimeout, st == http.StatusTooManyRequests, st >= 500:
+		return false
+	}
+	return st >= 400
+}
+
+func (a *Agent) heartbeats(ctx context.Context) {
+	t := time.NewTicker(a.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			hctx, cancel := context.WithTimeout(ctx, a.cfg.HeartbeatInterval)
+			if err := a.deps.Client.Heartbeat(hctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("agent: heartbeat failed", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// Stats is a snapshot of the agent.
+type Stats struct {
+	Buffered int // alerts in memory, not yet spooled
+	Spool    SpoolStats
+}
+
+// Stats returns a snapshot.
+func (a *Agent) Stats() Stats {
+	a.mu.Lock()
+	n := len(a.buf)
+	a.mu.Unlock()
+	return Stats{Buffered: n, Spool: a.spool.Stats()}
+}
+
+// Close spools any alert still in memory and closes the spool.
+func (a *Agent) Close() error {
+	err := a.spoolBuffer()
+	return errors.Join(err, a.spool.Close())
+}

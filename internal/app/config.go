@@ -1,0 +1,258 @@
+package app
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/phalanx-ids/phalanx/internal/apiclient"
+	"github.com/phalanx-ids/phalanx/internal/lapi"
+)
+
+// Config is the daemon's configuration file (YAML, decoded strictly: an
+// unknown key is an error naming the line and the field). Every field has
+// a default; the zero Config is a working single-machine daemon (see
+// Defaults and testdata/phalanx.yaml for a commented example).
+//
+// Config is plain data: App.New compiles it, and Reload compiles a new one
+// before touching the running daemon.
+type Config struct {
+	// DataDir holds the database, the agent's credentials and spool, and
+	// the acquisition positions. Default /var/lib/phalanx as root, else
+	// $XDG_DATA_HOME/phalanx (~/.local/share/phalanx).
+	DataDir string `yaml:"data_dir"`
+	// LogLevel: debug, info, warn, error (default info).
+	LogLevel string `yaml:"log_level"`
+
+	LAPI    LAPIConfig    `yaml:"lapi"`
+	Agent   AgentConfig   `yaml:"agent"`
+	Metrics MetricsConfig `yaml:"metrics"`
+}
+
+// LAPIConfig configures the Local API server. The server's own settings
+// (listen_uri, tls, trusted_ips, jwt_secret, flush, auto_registration...)
+// are inlined from lapi.Config.
+type LAPIConfig struct {
+	// Enabled runs the LAPI in this process (default true; --no-lapi).
+	Enabled     *bool `yaml:"enabled"`
+	lapi.Config `yaml:",inline"`
+	Database    DatabaseConfig `yaml:"database"`
+	// ProfilesPath is a CrowdSec profiles.yaml; empty: the built-in
+	// profiles (ban 4h for Ip and Range alerts with remediation).
+	ProfilesPath string `yaml:"profiles_path"`
+	// SimulationPath is a CrowdSec simulation.yaml; empty: no simulation.
+	SimulationPath string `yaml:"simulation_path"`
+}
+
+// DatabaseConfig selects the store.
+type DatabaseConfig struct {
+	// Type: sqlite (default) or postgres (aliases postgresql, pgx).
+	Type string `yaml:"type"`
+	// DBPath is the SQLite file; default <data_dir>/phalanx.db.
+	DBPath string `yaml:"db_path"`
+	// DSN is the PostgreSQL connection string
+	// (postgres://user:pass@host:5432/db?sslmode=disable).
+	DSN string `yaml:"dsn"`
+}
+
+// AgentConfig configures the log processor and its link to a LAPI.
+type AgentConfig struct {
+	// Enabled runs the agent in this process (default true; --no-agent).
+	Enabled *bool `yaml:"enabled"`
+	// LAPI is the Local API the agent pushes to, with the machine
+	// credentials (keys of CrowdSec's local_api_credentials.yaml: url,
+	// login, password). Empty with a local LAPI: the agent registers itself
+	// in the local store and keeps its credentials in
+	// <data_dir>/local_api_credentials.yaml.
+	LAPI apiclient.Config `yaml:"lapi"`
+	// CredentialsPath is a local_api_credentials.yaml to read LAPI from
+	// instead (fields set in LAPI win).
+	CredentialsPath string `yaml:"credentials_path"`
+	// AcquisitionPath (a CrowdSec acquis.yaml) and AcquisitionDir (*.yaml
+	// inside) name the datasources. Both empty: the log files of the
+	// services found on this machine (see Discover).
+	AcquisitionPath string `yaml:"acquisition_path"`
+	AcquisitionDir  string `yaml:"acquisition_dir"`
+	// HubDir is a hub tree (parsers/, scenarios/, patterns/, data/); empty:
+	// the embedded content. Collections picks hub collections (default:
+	// every parser, scenario and postoverflow of the hub).
+	HubDir      string   `yaml:"hub_dir"`
+	Collections []string `yaml:"collections"`
+	// ParseWorkers and BucketWorkers (default: 1 each when 0; CrowdSec's
+	// parser_routines / buckets_routines).
+	ParseWorkers  int `yaml:"parse_workers"`
+	BucketWorkers int `yaml:"bucket_workers"`
+	// SpoolDir keeps alert batches the LAPI has not acknowledged yet;
+	// default <data_dir>/spool. SpoolMaxBytes bounds it (default 64 MiB):
+	// when full, the oldest batches are dropped (and counted).
+	SpoolDir      string `yaml:"spool_dir"`
+	SpoolMaxBytes int64  `yaml:"spool_max_bytes"`
+	// BatchSize and FlushInterval: alerts are pushed every FlushInterval
+	// (default 1s) or as soon as BatchSize (default 100) are waiting.
+	BatchSize     int           `yaml:"batch_size"`
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// HeartbeatInterval (default 1m).
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// RetryMaxInterval caps the wait between failed pushes while the LAPI
+	// is unreachable (default 30s; the wait starts at 1s and doubles).
+	RetryMaxInterval time.Duration `yaml:"retry_max_interval"`
+}
+
+// MetricsConfig configures the Prometheus endpoint.
+type MetricsConfig struct {
+	// Enabled serves /metrics (default true).
+	Enabled *bool `yaml:"enabled"`
+	// ListenAddr serves /metrics on an address of its own; empty: on the
+	// LAPI listener (or, with no LAPI, not served).
+	ListenAddr string `yaml:"listen_addr"`
+}
+
+// Overrides are the command line settings that win over the file.
+type Overrides struct {
+	DataDir string
+	Listen  string
+	NoAgent bool
+	NoLAPI  bool
+}
+
+// Apply sets the overrides on c.
+func (o Overrides) Apply(c *Config) {
+	f := false
+	if o.DataDir != "" {
+		c.DataDir = o.DataDir
+	}
+	if o.Listen != "" {
+		c.LAPI.ListenURI = o.Listen
+	}
+	if o.NoAgent {
+		c.Agent.Enabled = &f
+	}
+	if o.NoLAPI {
+		c.LAPI.Enabled = &f
+	}
+}
+
+// LoadConfig reads and strictly decodes a config file. ${VAR} references
+// are expanded from the environment first.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("app: config: %w", err)
+	}
+	return ParseConfig(path, b)
+}
+
+var yamlLineRe = regexp.MustCompile(`line (\d+): (.*)`)
+
+// ParseConfig strictly decodes a config file's bytes (named path in errors).
+func ParseConfig(path string, data []byte) (Config, error) {
+	var c Config
+	data = []byte(os.Expand(string(data), func(k string) string { return os.Getenv(k) }))
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return c, nil // empty file: defaults
+		}
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			msgs := make([]string, 0, len(te.Errors))
+			for _, e := range te.Errors {
+				if m := yamlLineRe.FindStringSubmatch(e); m != nil {
+					msgs = append(msgs, fmt.Sprintf("%s:%s: %s", path, m[1], strings.Replace(m[2], "not found in type", "is unknown in", 1)))
+				} else {
+					msgs = append(msgs, path+": "+e)
+				}
+			}
+			return c, fmt.Errorf("app: config: %s", strings.Join(msgs, "; "))
+		}
+		return c, fmt.Errorf("app: config: %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// DefaultDataDir is /var/lib/phalanx for root, else
+// $XDG_DATA_HOME/phalanx (default ~/.local/share/phalanx).
+func DefaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/phalanx"
+	}
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "phalanx")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return filepath.Join(os.TempDir(), "phalanx-"+fmt.Sprint(os.Getuid()))
+	}
+	return filepath.Join(home, ".local", "share", "phalanx")
+}
+
+// resolved is a Config with defaults applied and checked.
+type resolved struct {
+	Config
+	lapiOn, agentOn, metricsOn bool
+}
+
+func on(b *bool) bool { return b == nil || *b }
+
+// resolve applies defaults and checks the combination of settings.
+func (c Config) resolve() (*resolved, error) {
+	r := &resolved{Config: c}
+	if r.DataDir == "" {
+		r.DataDir = DefaultDataDir()
+	}
+	if abs, err := filepath.Abs(r.DataDir); err == nil {
+		r.DataDir = abs
+	}
+	switch r.LogLevel {
+	case "":
+		r.LogLevel = "info"
+	case "debug", "info", "warn", "error":
+	default:
+		return nil, fmt.Errorf("app: config: log_level %q: want debug, info, warn or error", r.LogLevel)
+	}
+	r.lapiOn, r.agentOn, r.metricsOn = on(c.LAPI.Enabled), on(c.Agent.Enabled), on(c.Metrics.Enabled)
+	if !r.lapiOn && !r.agentOn {
+		return nil, errors.New("app: config: both the agent and the LAPI are disabled: nothing to run")
+	}
+	if r.LAPI.ListenURI == "" {
+		r.LAPI.ListenURI = lapi.DefaultListen
+	}
+	db := &r.LAPI.Database
+	switch db.Type {
+	case "", "sqlite", "sqlite3":
+		db.Type = "sqlite"
+		if db.DBPath == "" {
+			db.DBPath = filepath.Join(r.DataDir, "phalanx.db")
+		}
+	case "postgres", "postgresql", "pgx":
+		db.Type = "postgres"
+		if db.DSN == "" && r.lapiOn {
+			return nil, errors.New("app: config: lapi.database.dsn: required for postgres")
+		}
+	default:
+		return nil, fmt.Errorf("app: config: lapi.database.type %q: want sqlite or postgres", db.Type)
+	}
+	a := &r.Agent
+	if a.SpoolDir == "" {
+		a.SpoolDir = filepath.Join(r.DataDir, "spool")
+	}
+	if a.ParseWorkers < 0 || a.BucketWorkers < 0 {
+		return nil, errors.New("app: config: agent.parse_workers and agent.bucket_workers must not be negative")
+	}
+	if len(a.Collections) > 0 && a.HubDir == "" {
+		return nil, errors.New("app: config: agent.collections needs agent.hub_dir")
+	}
+	if r.agentOn && !r.lapiOn && a.LAPI.URL == "" && a.CredentialsPath == "" {
+		return nil, errors.New("app: config: agent without a local LAPI: set agent.lapi.url (and login, password) or agent.credentials_path")
+	}
+	return r, nil
+}

@@ -1,0 +1,133 @@
+package app
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseConfig(t *testing.T) {
+	cases := []struct {
+		name    string
+		yaml    string
+		wantErr string
+		check   func(t *testing.T, r *resolved)
+	}{
+		{name: "empty file: defaults", yaml: "", check: func(t *testing.T, r *resolved) {
+			require.True(t, r.lapiOn)
+			require.True(t, r.agentOn)
+			require.Equal(t, "sqlite", r.LAPI.Database.Type)
+			require.Equal(t, filepath.Join(r.DataDir, "phalanx.db"), r.LAPI.Database.DBPath)
+			require.Equal(t, filepath.Join(r.DataDir, "spool"), r.Agent.SpoolDir)
+			require.Equal(t, "127.0.0.1:8080", r.LAPI.ListenURI)
+		}},
+		{name: "inline lapi keys", yaml: "data_dir: /tmp/x\nlapi:\n  listen_uri: 127.0.0.1:9\n  trusted_ips: [10.0.0.0/8]\n", check: func(t *testing.T, r *resolved) {
+			require.Equal(t, "127.0.0.1:9", r.LAPI.ListenURI)
+			require.Equal(t, []string{"10.0.0.0/8"}, r.LAPI.TrustedIPs)
+			require.Equal(t, "/tmp/x/phalanx.db", r.LAPI.Database.DBPath)
+		}},
+		{name: "unknown top key", yaml: "data_dir: /x\nbogus: 1\n", wantErr: "cfg.yaml:2: field bogus is unknown"},
+		{name: "unknown nested key", yaml: "agent:\n  parse_workers: 2\n  parse_worker: 3\n", wantErr: "cfg.yaml:3: field parse_worker is unknown"},
+		{name: "bad type", yaml: "agent:\n  batch_size: many\n", wantErr: "cfg.yaml:2"},
+		{name: "nothing to run", yaml: "lapi: {enabled: false}\nagent: {enabled: false}\n", wantErr: "nothing to run"},
+		{name: "agent alone needs a lapi", yaml: "lapi: {enabled: false}\n", wantErr: "agent.lapi.url"},
+		{name: "postgres needs a dsn", yaml: "lapi: {database: {type: postgres}}\n", wantErr: "dsn"},
+		{name: "bad db type", yaml: "lapi: {database: {type: mysql}}\n", wantErr: "want sqlite or postgres"},
+		{name: "collections need a hub", yaml: "agent: {collections: [a/b]}\n", wantErr: "hub_dir"},
+		{name: "env expansion", yaml: "data_dir: ${PHALANX_TEST_DIR}\n", check: func(t *testing.T, r *resolved) {
+			require.Equal(t, "/tmp/from-env", r.DataDir)
+		}},
+	}
+	t.Setenv("PHALANX_TEST_DIR", "/tmp/from-env")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseConfig("cfg.yaml", []byte(tc.yaml))
+			var r *resolved
+			if err == nil {
+				r, err = c.resolve()
+			}
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			tc.check(t, r)
+		})
+	}
+}
+
+// The commented example of the README and testdata decodes strictly.
+func TestExampleConfig(t *testing.T) {
+	c, err := LoadConfig("testdata/phalanx.yaml")
+	require.NoError(t, err)
+	r, err := c.resolve()
+	require.NoError(t, err)
+	require.Equal(t, "/etc/phalanx/acquis.yaml", r.Agent.AcquisitionPath)
+	require.Equal(t, "7d", r.LAPI.Flush.MaxAge)
+}
+
+func TestOverrides(t *testing.T) {
+	var c Config
+	Overrides{DataDir: "/d", Listen: "127.0.0.1:1", NoAgent: true}.Apply(&c)
+	r, err := c.resolve()
+	require.NoError(t, err)
+	require.Equal(t, "/d", r.DataDir)
+	require.Equal(t, "127.0.0.1:1", r.LAPI.ListenURI)
+	require.False(t, r.agentOn)
+	require.True(t, r.lapiOn)
+}
+
+func TestDiscover(t *testing.T) {
+	noJournal := func(string) (string, error) { return "", os.ErrNotExist }
+	journal := func(string) (string, error) { return "/usr/bin/journalctl", nil }
+	cases := []struct {
+		name     string
+		files    []string
+		lookPath func(string) (string, error)
+		want     []string
+	}{
+		{name: "bare machine", lookPath: noJournal, want: nil},
+		{name: "journald only", lookPath: journal, want: []string{"sshd: journald _SYSTEMD_UNIT=ssh.service + _SYSTEMD_UNIT=sshd.service (type syslog)"}},
+		{name: "nginx and auth.log", files: []string{"/var/log/nginx/access.log", "/var/log/nginx/site-access.log", "/var/log/auth.log"}, lookPath: journal,
+			want: []string{"nginx: ROOT/var/log/nginx/access.log, ROOT/var/log/nginx/site-access.log (type nginx)", "sshd: ROOT/var/log/auth.log (type syslog)"}},
+		{name: "rhel", files: []string{"/var/log/httpd/access_log", "/var/log/secure"}, lookPath: noJournal,
+			want: []string{"apache2: ROOT/var/log/httpd/access_log (type apache2)", "sshd: ROOT/var/log/secure (type syslog)"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			for _, f := range tc.files {
+				require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(root, f)), 0o755))
+				require.NoError(t, os.WriteFile(filepath.Join(root, f), nil, 0o644))
+			}
+			var got []string
+			for _, w := range Discover(root, tc.lookPath) {
+				got = append(got, w.String())
+			}
+			for i := range tc.want {
+				tc.want[i] = strings.ReplaceAll(tc.want[i], "ROOT", root)
+			}
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// A fresh machine with no config: the App discovers the logs under its
+// root, loads them through the acquisition registry, and says what it
+// watches.
+func TestFreshMachineDiscovery(t *testing.T) {
+	root := t.TempDir()
+	log := filepath.Join(root, "var/log/nginx/access.log")
+	require.NoError(t, os.MkdirAll(filepath.Dir(log), 0o755))
+	require.NoError(t, os.WriteFile(log, nil, 0o644))
+	var c Config
+	c.DataDir = filepath.Join(root, "data")
+	c.LAPI.ListenURI = "127.0.0.1:0"
+	a, err := New(c, WithLogger(testLogger(t)), WithDiscovery(root, nil))
+	require.NoError(t, err)
+	defer a.Close()
+	require.Equal(t, []string{"file " + log + " (type nginx)"}, a.Watching())
+}

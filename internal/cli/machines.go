@@ -1,0 +1,259 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/crypto/bcrypt"
+	"gopkg.in/yaml.v3"
+
+	"github.com/phalanx-ids/phalanx/internal/store"
+)
+
+// machines: agents registered with the LAPI, managed in the local database
+// as cscli does.
+func newMachinesCmd(a *app) *cobra.Command {
+	f := &localFlags{}
+	c := &cobra.Command{
+		Use:     "machines [action]",
+		Aliases: []string{"machine"},
+		Short:   "Manage the machines (agents) of the Local API (local database)",
+		Args:    cobra.ArbitraryArgs,
+		RunE:    nounRun,
+	}
+	f.register(c)
+	c.AddCommand(newMachinesAddCmd(a, f), newMachinesListCmd(a, f), newMachinesValidateCmd(a, f), newMachinesDeleteCmd(a, f))
+	return c
+}
+
+// machineJSON is the -o json shape, with cscli's key names.
+type machineJSON struct {
+	MachineID     string   `json:"machineId"`
+	IPAddress     string   `json:"ipAddress"`
+	IsValidated   bool     `json:"isValidated,omitempty"`
+	Version       string   `json:"version"`
+	AuthType      string   `json:"auth_type"`
+	OSName        string   `json:"osname,omitempty"`
+	OSVersion     string   `json:"osversion,omitempty"`
+	Scenarios     []string `json:"scenarios,omitempty"`
+	CreatedAt     *string  `json:"created_at"`
+	UpdatedAt     *string  `json:"updated_at"`
+	LastPush      *string  `json:"last_push"`
+	LastHeartbeat *string  `json:"last_heartbeat"`
+}
+
+func newMachinesListCmd(a *app, f *localFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the machines",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withStore(cmd, f, func(ctx context.Context, e localEnv, st store.Store) error {
+				ms, err := st.ListMachines(ctx)
+				if err != nil {
+					return err
+				}
+				return printMachines(a, e.Output, ms)
+			})
+		},
+	}
+}
+
+func machineOS(m *store.Machine) string {
+	if m.OSName == "" && m.OSVersion == "" {
+		return ""
+	}
+	return strings.TrimSpace(m.OSName + "/" + m.OSVersion)
+}
+
+func printMachines(a *app, output string, ms []*store.Machine) error {
+	switch output {
+	case "json":
+		out := make([]machineJSON, 0, len(ms))
+		for _, m := range ms {
+			out = append(out, machineJSON{
+				MachineID: m.ID, IPAddress: m.IPAddress, IsValidated: m.IsValidated, Version: m.Version,
+				AuthType: m.AuthType, OSName: m.OSName, OSVersion: m.OSVersion, Scenarios: m.Scenarios,
+				CreatedAt: jsonTime(m.CreatedAt), UpdatedAt: jsonTime(m.UpdatedAt),
+				LastPush: jsonTime(m.LastPush), LastHeartbeat: jsonTime(m.LastHeartbeat),
+			})
+		}
+		return writeJSON(a.out, out)
+	case "raw":
+		rows := make([][]string, 0, len(ms))
+		for _, m := range ms {
+			rows = append(rows, []string{m.ID, m.IPAddress, fmtTime(m.UpdatedAt), validatedWord(m.IsValidated),
+				m.Version, m.AuthType, fmtTime(m.LastHeartbeat), machineOS(m)})
+		}
+		return writeCSV(a.out, []string{"machine_id", "ip_address", "updated_at", "validated", "version", "auth_type", "last_heartbeat", "os"}, rows)
+	}
+	t := &table{header: []string{"Name", "IP Address", "Last Update", "Status", "Version", "OS", "Auth Type", "Last Heartbeat"}}
+	for _, m := range ms {
+		t.add(m.ID, m.IPAddress, fmtTime(m.UpdatedAt), validatedWord(m.IsValidated), m.Version, machineOS(m), m.AuthType, fmtTime(m.LastHeartbeat))
+	}
+	t.render(a.out)
+	return nil
+}
+
+func validatedWord(v bool) string {
+	if v {
+		return "validated"
+	}
+	return "pending"
+}
+
+// randomString returns n characters of [A-Za-z0-9] from crypto/rand.
+func randomString(n int) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (Go >= 1.24)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+func newMachinesAddCmd(a *app, f *localFlags) *cobra.Command {
+	var password, file, url string
+	var auto, force bool
+	c := &cobra.Command{
+		Use:   "add [NAME]",
+		Short: "Add a validated machine and write its credentials file",
+		Example: `  phalanx machines add web1 --password 'S3cret' -f /etc/phalanx/web1.yaml
+  phalanx machines add --auto -f -`,
+		Args: usageArgs(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+			}
+			switch {
+			case name == "" && !auto:
+				return &usageError{errors.New("machines add: give a machine name, or use --auto")}
+			case name == "":
+				name = "phalanx-" + strings.ToLower(randomString(16))
+			}
+			if password == "" {
+				if !auto {
+					return &usageError{errors.New("machines add: give a password with --password, or use --auto")}
+				}
+				password = randomString(32)
+			}
+			if len(password) > 72 {
+				return &usageError{errors.New("machines add: password longer than 72 bytes")}
+			}
+			return withStore(cmd, f, func(ctx context.Context, e localEnv, st store.Store) error {
+				dump := file
+				if dump == "" {
+					dump = e.Credentials
+				}
+				if dump != "-" && !force {
+					if _, err := os.Stat(dump); err == nil {
+						return fmt.Errorf("machines add: credentials file %s already exists: remove it, use --force, or give another file with -f", dump)
+					}
+				}
+				hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+				if err != nil {
+					return fmt.Errorf("machines add: hash password: %w", err)
+				}
+				now := time.Now().UTC()
+				err = st.CreateMachine(ctx, &store.Machine{ID: name, PasswordHash: string(hash), IsValidated: true,
+					AuthType: "password", IPAddress: "127.0.0.1", CreatedAt: now, UpdatedAt: now})
+				if errors.Is(err, store.ErrExists) && force {
+					_, err = st.UpdateMachine(ctx, name, func(m *store.Machine) error {
+						m.PasswordHash, m.IsValidated, m.UpdatedAt = string(hash), true, now
+						return nil
+					})
+				}
+				if errors.Is(err, store.ErrExists) {
+					return fmt.Errorf("machines add: machine %q already exists (use --force to reset its password)", name)
+				}
+				if err != nil {
+					return fmt.Errorf("machines add: %w", err)
+				}
+				fmt.Fprintf(a.err, "Machine '%s' successfully added to the local API.\n", name)
+				u := url
+				if u == "" {
+					u = e.LAPIURL
+				}
+				if u == "" {
+					u = defaultLAPIURL
+				}
+				b, err := yaml.Marshal(credentials{URL: u, Login: name, Password: password})
+				if err != nil {
+					return err
+				}
+				if dump == "-" {
+					_, err = a.out.Write(b)
+					return err
+				}
+				if err := os.WriteFile(dump, b, 0o600); err != nil {
+					return fmt.Errorf("machines add: write credentials: %w", err)
+				}
+				fmt.Fprintf(a.err, "API credentials written to '%s'.\n", dump)
+				return nil
+			})
+		},
+	}
+	c.Flags().StringVarP(&password, "password", "p", "", "machine password")
+	c.Flags().BoolVarP(&auto, "auto", "a", false, "generate the password (and the name when none is given)")
+	c.Flags().StringVarP(&file, "file", "f", "", "where to write the credentials (default: the install's credentials file; - for stdout)")
+	c.Flags().StringVarP(&url, "url", "u", "", "LAPI URL written in the credentials")
+	c.Flags().BoolVar(&force, "force", false, "overwrite an existing credentials file and reset an existing machine's password")
+	return c
+}
+
+func newMachinesValidateCmd(a *app, f *localFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate NAME",
+		Short: "Validate a machine that registered itself",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd, f, func(ctx context.Context, _ localEnv, st store.Store) error {
+				_, err := st.UpdateMachine(ctx, args[0], func(m *store.Machine) error {
+					m.IsValidated = true
+					m.UpdatedAt = time.Now().UTC()
+					return nil
+				})
+				if notFound(err) {
+					return fmt.Errorf("machine '%s' not found", args[0])
+				}
+				if err != nil {
+					return fmt.Errorf("machines validate: %w", err)
+				}
+				fmt.Fprintf(a.err, "machine '%s' validated successfully\n", args[0])
+				return nil
+			})
+		},
+	}
+}
+
+func newMachinesDeleteCmd(a *app, f *localFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete NAME...",
+		Aliases: []string{"remove"},
+		Short:   "Delete machines",
+		Args:    usageArgs(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd, f, func(ctx context.Context, _ localEnv, st store.Store) error {
+				for _, name := range args {
+					err := st.DeleteMachine(ctx, name)
+					if notFound(err) {
+						return fmt.Errorf("machine '%s' not found", name)
+					}
+					if err != nil {
+						return fmt.Errorf("machines delete: %w", err)
+					}
+					fmt.Fprintf(a.err, "machine '%s' deleted successfully\n", name)
+				}
+				return nil
+			})
+		},
+	}
+}

@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	daemon "github.com/phalanx-ids/phalanx/internal/app"
+)
+
+type runFlags struct {
+	config  string
+	dataDir string
+	listen  string
+	noAgent bool
+	noLAPI  bool
+}
+
+func newRunCmd(a *app) *cobra.Command {
+	f := &runFlags{}
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "Run the daemon: the agent (live detection) and the Local API",
+		Long: `Run starts the daemon: the agent, which follows logs live and pushes the
+alerts it raises, and the Local API, which stores alerts, decides, and serves
+decisions to bouncers (CrowdSec's v1 protocol). With no config file it keeps
+its data in /var/lib/phalanx (root) or $XDG_DATA_HOME/phalanx, uses SQLite and
+the embedded content, and watches the logs of the services it recognises.
+
+SIGHUP reloads the config file and the content (a bad config is refused and
+the running one kept); SIGTERM or SIGINT stops it cleanly.`,
+		Example: `  phalanx run
+  phalanx run -c /etc/phalanx/phalanx.yaml
+  phalanx run --data-dir /tmp/p2 --listen 127.0.0.1:8081
+  phalanx run --no-lapi -c agent.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDaemon(cmd, a, f)
+		},
+	}
+	c.Flags().StringVarP(&f.config, "config", "c", "", "config file (YAML); default: built-in defaults")
+	c.Flags().StringVar(&f.dataDir, "data-dir", "", "data directory (overrides data_dir)")
+	c.Flags().StringVar(&f.listen, "listen", "", "LAPI listen address host:port (overrides lapi.listen_uri)")
+	c.Flags().BoolVar(&f.noAgent, "no-agent", false, "run the Local API only")
+	c.Flags().BoolVar(&f.noLAPI, "no-lapi", false, "run the agent only, pushing to the LAPI of agent.lapi")
+	return c
+}
+
+func (f *runFlags) load() (daemon.Config, error) {
+	var cfg daemon.Config
+	if f.config != "" {
+		var err error
+		if cfg, err = daemon.LoadConfig(f.config); err != nil {
+			return cfg, err
+		}
+	}
+	daemon.Overrides{DataDir: f.dataDir, Listen: f.listen, NoAgent: f.noAgent, NoLAPI: f.noLAPI}.Apply(&cfg)
+	return cfg, nil
+}
+
+func runDaemon(cmd *cobra.Command, a *app, f *runFlags) error {
+	if f.noAgent && f.noLAPI {
+		return &usageError{fmt.Errorf("--no-agent and --no-lapi together leave nothing to run")}
+	}
+	cfg, err := f.load()
+	if err != nil {
+		return err
+	}
+	var log *slog.Logger
+	if cmd.Flags().Changed("log-level") || cmd.Root().PersistentFlags().Changed("log-level") {
+		log = a.logger()
+	} else {
+		lvl := slog.LevelInfo
+		_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+		log = slog.New(slog.NewTextHandler(a.err, &slog.HandlerOptions{Level: lvl}))
+	}
+	d, err := daemon.New(cfg, daemon.WithLogger(log), daemon.WithUserAgent("phalanx/"+runVersion))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if u := d.LAPIURL(); u != "" {
+		fmt.Fprintf(a.out, "Local API listening on %s\n", u)
+	}
+	if u := d.MetricsURL(); u != "" {
+		fmt.Fprintf(a.out, "Metrics on %s\n", u)
+	}
+	if !f.noAgent && (cfg.Agent.Enabled == nil || *cfg.Agent.Enabled) {
+		ws := d.Watching()
+		if len(ws) == 0 {
+			fmt.Fprintln(a.out, "Watching nothing: no acquisition configured and no known log found")
+		}
+		for _, w := range ws {
+			fmt.Fprintf(a.out, "Watching %s\n", w)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				ncfg, err := f.load()
+				if err == nil {
+					err = d.Reload(ncfg)
+				}
+				if err != nil {
+					log.Error("reload refused, keeping the running configuration", "err", err)
+					continue
+				}
+				log.Info("reloaded", "watching", d.Watching())
+			}
+		}
+	}()
+	if err := d.Run(ctx); err != nil {
+		return err
+	}
+	return d.Close()
+}
+
+// runVersion is the version the agent announces in its User-Agent.
+const runVersion = "dev"

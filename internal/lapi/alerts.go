@@ -1,0 +1,447 @@
+package lapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/profile"
+	"github.com/phalanx-ids/phalanx/internal/store"
+)
+
+// NormalizeScope returns CrowdSec's spelling of the well-known scopes
+// (ip -> Ip, range -> Range, country -> Country, as -> AS); other scopes
+// are returned unchanged.
+func NormalizeScope(scope string) string {
+	switch strings.ToLower(scope) {
+	case "ip":
+		return "Ip"
+	case "range":
+		return "Range"
+	case "country":
+		return "Country"
+	case "as":
+		return "AS"
+	}
+	return scope
+}
+
+// normalizeValue canonicalises the value of an Ip or Range scope (mapped
+// IPv4 unmapped, ranges masked); other scopes are unchanged.
+func normalizeValue(scope, value string) (string, error) {
+	switch scope {
+	case "Ip":
+		a, err := netip.ParseAddr(strings.TrimSpace(value))
+		if err != nil || a.Zone() != "" {
+			return "", fmt.Errorf("%q is not an IP address", value)
+		}
+		return a.Unmap().String(), nil
+	case "Range":
+		p, err := netip.ParsePrefix(strings.TrimSpace(value))
+		if err != nil {
+			return "", fmt.Errorf("%q is not a CIDR range", value)
+		}
+		a, bits := p.Addr(), p.Bits()
+		if a.Is4In6() && bits >= 96 {
+			a, bits = a.Unmap(), bits-96
+		}
+		return netip.PrefixFrom(a, bits).Masked().String(), nil
+	}
+	return value, nil
+}
+
+// validateAlert checks the swagger's required fields and normalises
+// scopes and values in place.
+func validateAlert(i int, a *models.Alert) error {
+	if a == nil {
+		return fmt.Errorf("alert %d: null alert", i)
+	}
+	missing := func(f string) error { return fmt.Errorf("alert %d: %s is required", i, f) }
+	switch {
+	case a.Scenario == nil:
+		return missing("scenario")
+	case a.ScenarioHash == nil:
+		return missing("scenario_hash")
+	case a.ScenarioVersion == nil:
+		return missing("scenario_version")
+	case a.Message == nil:
+		return missing("message")
+	case a.EventsCount == nil:
+		return missing("events_count")
+	case a.StartAt == nil:
+		return missing("start_at")
+	case a.StopAt == nil:
+		return missing("stop_at")
+	case a.Capacity == nil:
+		return missing("capacity")
+	case a.Leakspeed == nil:
+		return missing("leakspeed")
+	case a.Simulated == nil:
+		return missing("simulated")
+	case a.Events == nil:
+		return missing("events")
+	case a.Source == nil:
+		return missing("source")
+	case a.Source.Scope == nil:
+		return missing("source.scope")
+	case a.Source.Value == nil:
+		return missing("source.value")
+	}
+	for j, ev := range a.Events {
+		if ev == nil || ev.Timestamp == nil {
+			return fmt.Errorf("alert %d: event %d: timestamp is required", i, j)
+		}
+	}
+	scope := NormalizeScope(*a.Source.Scope)
+	value, err := normalizeValue(scope, *a.Source.Value)
+	if err != nil {
+		return fmt.Errorf("alert %d: source: %w", i, err)
+	}
+	a.Source.Scope, a.Source.Value = &scope, &value
+	if scope == "Ip" && a.Source.IP != "" {
+		if v, err := normalizeValue("Ip", a.Source.IP); err == nil {
+			a.Source.IP = v
+		}
+	}
+	for j, d := range a.Decisions {
+		if d == nil {
+			return fmt.Errorf("alert %d: decision %d: null decision", i, j)
+		}
+		switch {
+		case d.Type == nil || *d.Type == "":
+			return fmt.Errorf("alert %d: decision %d: type is required", i, j)
+		case d.Scope == nil || *d.Scope == "":
+			return fmt.Errorf("alert %d: decision %d: scope is required", i, j)
+		case d.Value == nil || *d.Value == "":
+			return fmt.Errorf("alert %d: decision %d: value is required", i, j)
+		case (d.Duration == nil || *d.Duration == "") && d.Until == "":
+			return fmt.Errorf("alert %d: decision %d: duration is required", i, j)
+		}
+		ds := NormalizeScope(*d.Scope)
+		dv, err := normalizeValue(ds, *d.Value)
+		if err != nil {
+			return fmt.Errorf("alert %d: decision %d: %w", i, j, err)
+		}
+		d.Scope, d.Value = &ds, &dv
+		if d.Origin == nil || *d.Origin == "" {
+			o := "cscli"
+			d.Origin = &o
+		}
+		if d.Scenario == nil {
+			sc := a.GetScenario()
+			d.Scenario = &sc
+		}
+	}
+	return nil
+}
+
+// POST /v1/alerts: allowlist check, profiles, one store batch; 201 + ids.
+func (s *Server) postAlerts(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var in models.AddAlertsRequest
+	if err := decodeBody(r, s.cfg.MaxBodyAuth, &in); err != nil {
+		return err
+	}
+	for i, a := range in {
+		if err := validateAlert(i, a); err != nil {
+			return errorf(http.StatusUnprocessableEntity, "%v", err)
+		}
+	}
+	now := s.now()
+	dec := s.profiles.Load().d
+	keep := make([]*models.Alert, 0, len(in))
+	type notif struct {
+		a     *models.Alert
+		names []string
+	}
+	var notifs []notif
+	for _, a := range in {
+		if len(a.Decisions) == 0 {
+			if m, ok := s.allowlisted(a, now); ok {
+				s.log.Info("lapi: alert dropped: source is allowlisted", "scenario", a.GetScenario(),
+					"source", a.GetValue(), "allowlist", m.list, "item", m.item, "reason", m.reason)
+				s.met.allowlisted.Inc()
+				continue
+			}
+		}
+		out, err := dec.Evaluate(a)
+		if err != nil {
+			var ee *profile.EvalError
+			if errors.As(err, &ee) {
+				return errorf(http.StatusInternalServerError, "%v", err)
+			}
+			return err
+		}
+		if len(a.Decisions) == 0 && len(out.Decisions) > 0 {
+			a.Decisions = out.Decisions
+		}
+		for _, d := range a.Decisions {
+			if err := setUntil(d, now); err != nil {
+				return errorf(http.StatusUnprocessableEntity, "alert %q: %v", a.GetScenario(), err)
+			}
+		}
+		if len(out.Notifications) > 0 {
+			notifs = append(notifs, notif{a, out.Notifications})
+		}
+		keep = append(keep, a)
+	}
+	ids := models.AddAlertsResponse{}
+	if len(keep) > 0 {
+		got, err := s.st.CreateAlerts(r.Context(), c.machine, keep)
+		if err != nil {
+			if errors.Is(err, store.ErrInvalid) {
+				return errorf(http.StatusUnprocessableEntity, "%v", err)
+			}
+			return err
+		}
+		for _, id := range got {
+			ids = append(ids, strconv.FormatInt(id, 10))
+		}
+		if err := s.Sync(r.Context()); err != nil {
+			s.log.Warn("lapi: index sync after alerts", "err", err)
+		}
+	}
+	for _, n := range notifs {
+		if s.notify != nil {
+			s.notify(n.a, n.names)
+		} else {
+			s.log.Debug("lapi: notification (no notifier configured)", "scenario", n.a.GetScenario(), "notifications", n.names)
+		}
+	}
+	writeJSON(w, http.StatusCreated, ids)
+	return nil
+}
+
+// setUntil fixes a decision's end from its duration at now (the server's
+// clock), keeping an explicit until.
+func setUntil(d *models.Decision, now time.Time) error {
+	if d.Until != "" {
+		if _, err := time.Parse(time.RFC3339Nano, d.Until); err != nil {
+			return fmt.Errorf("decision until %q: not an RFC 3339 time", d.Until)
+		}
+		return nil
+	}
+	dur, err := store.ParseDuration(*d.Duration)
+	if err != nil {
+		return fmt.Errorf("decision duration %q: not a duration", *d.Duration)
+	}
+	d.Until = now.Add(dur).UTC().Format(time.RFC3339Nano)
+	return nil
+}
+
+type allowMatch struct{ list, item, reason string }
+
+// allowlisted is the one allowlist check of the LAPI: the source of an Ip
+// or Range alert against every allowlist.
+func (s *Server) allowlisted(a *models.Alert, now time.Time) (allowMatch, bool) {
+	scope := a.GetScope()
+	if scope != "Ip" && scope != "Range" {
+		return allowMatch{}, false
+	}
+	m, ok := s.allow.Check(a.GetValue(), now)
+	if !ok {
+		return allowMatch{}, false
+	}
+	return allowMatch{list: m.List, item: m.Value, reason: m.Reason()}, true
+}
+
+// alertFilter parses the query of GET/DELETE /v1/alerts.
+func (s *Server) alertFilter(q url.Values, forDelete bool) (store.AlertFilter, error) {
+	now := s.now()
+	f := store.AlertFilter{Now: now, Limit: 100}
+	if forDelete {
+		f.Limit = 0
+		f.IncludeSimulated = true
+	}
+	var err error
+	for k, vs := range q {
+		v := vs[len(vs)-1]
+		switch k {
+		case "scope":
+			f.Scope = NormalizeScope(v)
+		case "value":
+			f.Value = v
+		case "scenario":
+			f.Scenario = v
+		case "ip":
+			f.IP = v
+		case "range":
+			f.Range = v
+		case "since":
+			f.Since, err = timeArg(v, now)
+		case "until":
+			f.Until, err = timeArg(v, now)
+		case "created_before":
+			f.CreatedBefore, err = timeArg(v, now)
+		case "simulated":
+			f.IncludeSimulated, err = strconv.ParseBool(v)
+		case "has_active_decision":
+			var b bool
+			b, err = strconv.ParseBool(v)
+			f.HasActiveDecision = &b
+		case "decision_type":
+			f.DecisionType = v
+		case "origin":
+			f.Origin = v
+		case "include_capi":
+			var b bool
+			if b, err = strconv.ParseBool(v); err == nil && !b {
+				f.ExcludeOrigins = []string{"CAPI", "lists"}
+			}
+		case "contains":
+			var b bool
+			b, err = strconv.ParseBool(v)
+			f.Contains = &b
+		case "kind":
+			f.Kind = v
+		case "limit":
+			if !forDelete {
+				var n int
+				n, err = strconv.Atoi(v)
+				if err == nil && n < 0 {
+					err = errors.New("negative")
+				}
+				f.Limit = n
+			}
+		case "sort":
+			f.SortAsc = strings.EqualFold(v, "asc")
+		case "alert_source":
+			f.Origin = v
+		case "with_decisions":
+		default:
+			continue
+		}
+		if err != nil {
+			return f, errorf(http.StatusBadRequest, "invalid value for %s: %q", k, v)
+		}
+	}
+	if f.IP != "" || f.Range != "" {
+		v := f.IP
+		if v == "" {
+			v = f.Range
+		}
+		if _, err := store.ParseIPRange(v); err != nil {
+			return f, errorf(http.StatusBadRequest, "unable to parse %q: not an IP or range", v)
+		}
+	}
+	return f, nil
+}
+
+// timeArg parses a duration back from now ("4h", "2d") or a date.
+func timeArg(v string, now time.Time) (time.Time, error) {
+	if d, err := store.ParseDuration(v); err == nil {
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02-15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, errors.New("not a duration or a date")
+}
+
+// GET|HEAD /v1/alerts.
+func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	f, err := s.alertFilter(r.URL.Query(), false)
+	if err != nil {
+		return err
+	}
+	alerts, err := s.st.ListAlerts(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	if alerts == nil {
+		alerts = []*models.Alert{}
+	}
+	writeJSON(w, http.StatusOK, alerts)
+	return nil
+}
+
+func (s *Server) trusted(c *caller) error {
+	if c.ip.IsValid() && inPrefixes(s.cfg.trusted, c.ip) {
+		return nil
+	}
+	return errorf(http.StatusForbidden, "access forbidden from this IP (%s)", ipString(c.ip))
+}
+
+// DELETE /v1/alerts (trusted IPs only).
+func (s *Server) deleteAlerts(w http.ResponseWriter, r *http.Request, c *caller) error {
+	if err := s.trusted(c); err != nil {
+		return err
+	}
+	f, err := s.alertFilter(r.URL.Query(), true)
+	if err != nil {
+		return err
+	}
+	n, err := s.st.DeleteAlerts(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	if err := s.Sync(r.Context()); err != nil {
+		s.log.Warn("lapi: index sync after delete", "err", err)
+	}
+	writeJSON(w, http.StatusOK, models.DeleteAlertsResponse{NbDeleted: strconv.FormatInt(n, 10)})
+	return nil
+}
+
+func pathID(r *http.Request, name string) (int64, error) {
+	v := r.PathValue(name)
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errorf(http.StatusBadRequest, "%s: %q is not an id", name, v)
+	}
+	return id, nil
+}
+
+// GET|HEAD /v1/alerts/{alert_id}.
+func (s *Server) getAlert(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	id, err := pathID(r, "alert_id")
+	if err != nil {
+		return err
+	}
+	a, err := s.st.GetAlert(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "object not found")
+	}
+	if err != nil {
+		return err
+	}
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	writeJSON(w, http.StatusOK, a)
+	return nil
+}
+
+// DELETE /v1/alerts/{alert_id} (trusted IPs only).
+func (s *Server) deleteAlert(w http.ResponseWriter, r *http.Request, c *caller) error {
+	if err := s.trusted(c); err != nil {
+		return err
+	}
+	id, err := pathID(r, "alert_id")
+	if err != nil {
+		return err
+	}
+	err = s.st.DeleteAlert(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "object not found")
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.Sync(r.Context()); err != nil {
+		s.log.Warn("lapi: index sync after delete", "err", err)
+	}
+	writeJSON(w, http.StatusOK, models.DeleteAlertsResponse{NbDeleted: "1"})
+	return nil
+}

@@ -1,0 +1,183 @@
+package lapi_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/phalanx-ids/phalanx/internal/lapi"
+	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/store/storetest"
+)
+
+// BenchmarkIngest: alerts per second through POST /v1/alerts (batches of
+// 50 overflows, profiles deciding a ban each), 4 agents in parallel.
+func BenchmarkIngest(b *testing.B) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		b.Run(backend, func(b *testing.B) {
+			var st store.Store
+			if backend == "sqlite" {
+				st = openSQLite(b)
+			} else {
+				st = openPG(b, pgDSN(b))
+			}
+			srv := startServer(b, st, lapi.Config{JWTSecret: testSecret}, lapi.Deps{})
+			const agents, batch = 4, 50
+			for i := range agents {
+				addMachine(b, st, fmt.Sprintf("agent%d", i), "pw", true)
+			}
+			clients := make([]func([]*models.Alert) error, agents)
+			for i := range agents {
+				c := agentClient(b, srv.url, fmt.Sprintf("agent%d", i), "pw")
+				clients[i] = func(a []*models.Alert) error {
+					_, err := c.PushAlerts(context.Background(), a)
+					return err
+				}
+			}
+			var seq atomic.Int64
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			var next atomic.Int64
+			errs := make(chan error, agents)
+			for i := range agents {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for next.Add(1) <= int64(b.N) {
+						alerts := make([]*models.Alert, batch)
+						for j := range alerts {
+							n := seq.Add(1)
+							alerts[j] = overflow("crowdsecurity/ssh-bf", fmt.Sprintf("10.%d.%d.%d", n>>16&255, n>>8&255, n&255))
+						}
+						if err := clients[i](alerts); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N*batch)/time.Since(start).Seconds(), "alerts/s")
+		})
+	}
+}
+
+// BenchmarkStreamStartup: a bouncer's startup=true pull with
+// storetest.BenchDecisionCount() (default 1,000,000) active decisions.
+func BenchmarkStreamStartup(b *testing.B) {
+	n := storetest.BenchDecisionCount()
+	st := openSQLite(b)
+	t0 := time.Now()
+	storetest.SeedDecisions(b, st, n)
+	b.Logf("seeded %d decisions in %s", n, time.Since(t0).Round(time.Millisecond))
+	t0 = time.Now()
+	srv := startServer(b, st, lapi.Config{}, lapi.Deps{})
+	b.Logf("index built from the store in %s", time.Since(t0).Round(time.Millisecond))
+	key := addBouncer(b, st, "fw")
+	client := &http.Client{}
+	b.ResetTimer()
+	var bytes int64
+	var worst time.Duration
+	for range b.N {
+		start := time.Now()
+		req, _ := http.NewRequest("GET", srv.url+"/v1/decisions/stream?startup=true", nil)
+		req.Header.Set("X-Api-Key", key)
+		resp, err := client.Do(req)
+		require.NoError(b, err)
+		k, err := io.Copy(io.Discard, resp.Body)
+		require.NoError(b, err)
+		_ = resp.Body.Close()
+		require.Equal(b, http.StatusOK, resp.StatusCode)
+		bytes = k
+		worst = max(worst, time.Since(start))
+	}
+	b.ReportMetric(float64(bytes), "bytes/stream")
+	b.ReportMetric(worst.Seconds(), "s/stream(max)")
+	b.ReportMetric(float64(n), "decisions")
+}
+
+// BenchmarkPoll1000: incremental pulls of 1,000 bouncers (8 at a time)
+// over 100,000 active decisions while new decisions arrive; reports the
+// latency p50/p99 of one pull.
+func BenchmarkPoll1000(b *testing.B) {
+	const bouncers = 1000
+	st := openSQLite(b)
+	storetest.SeedDecisions(b, st, 100_000)
+	srv := startServer(b, st, lapi.Config{}, lapi.Deps{})
+	keys := make([]string, bouncers)
+	for i := range keys {
+		keys[i] = addBouncer(b, st, fmt.Sprintf("b%04d", i))
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	client := &http.Client{Transport: tr}
+	defer tr.CloseIdleConnections()
+	pull := func(key string, startup bool) time.Duration {
+		start := time.Now()
+		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/decisions/stream?startup=%t", srv.url, startup), nil)
+		req.Header.Set("X-Api-Key", key)
+		req.Header.Set("User-Agent", "cs-firewall-bouncer/v0.0.31")
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Error(err)
+			return 0
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Errorf("status %d", resp.StatusCode)
+		}
+		return time.Since(start)
+	}
+	// Every bouncer starts, then pulls once, so that auth is warm.
+	for _, k := range keys[:bouncers] {
+		pull(k, true)
+	}
+	for _, k := range keys {
+		pull(k, false)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // a trickle of new decisions
+		for i := 0; ctx.Err() == nil; i++ {
+			_, _ = st.CreateAlerts(ctx, "", []*models.Alert{decided("x", "Ip", "192.0.2.1",
+				storetest.Dec{Type: "ban", Scope: "Ip", Value: fmt.Sprintf("172.16.%d.%d", i>>8&255, i&255), Origin: "cscli", Duration: "1h"})})
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	lat := make([]time.Duration, b.N)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				lat[i] = pull(keys[i%bouncers], false)
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "ms-p50")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "ms-p99")
+}
