@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,6 +90,7 @@ type batch struct {
 	seq                     int
 	lines                   []event.Line
 	events                  []*event.Event // parsed, not whitelisted, in input order
+	fields                  []string       // the scenarios' fields of events[i]: [i*nf, (i+1)*nf)
 	parsed, unparsed, white int64
 }
 
@@ -160,13 +162,22 @@ func (r *Runner) Run(ctx context.Context, src Source) (Stats, scenario.Stats, er
 	var wg sync.WaitGroup
 	for i := 0; i < r.cfg.ParseWorkers; i++ {
 		wg.Add(1)
-		go func() {
+		go pprof.Do(ctx, pprof.Labels("phalanx", "parse-worker"), func(context.Context) {
 			defer wg.Done()
 			for b := range work {
 				r.parseBatch(b)
+				if eng != nil {
+					// Read the fields the scenarios test here, in parallel
+					// and while the event is hot, not once per bucket worker.
+					nf := eng.FieldCount()
+					b.fields = make([]string, nf*len(b.events))
+					for i, ev := range b.events {
+						eng.ReadFields(ev, b.fields[i*nf:(i+1)*nf:(i+1)*nf])
+					}
+				}
 				done <- b
 			}
-		}()
+		})
 	}
 	// reader
 	readErr := make(chan error, 1)
@@ -219,8 +230,9 @@ func (r *Runner) Run(ctx context.Context, src Source) (Stats, scenario.Stats, er
 			st.Unparsed += hb.unparsed
 			st.Whitelisted += hb.white
 			if eng != nil {
-				for _, ev := range hb.events {
-					eng.Pour(ev)
+				nf := eng.FieldCount()
+				for i, ev := range hb.events {
+					eng.PourFields(ev, hb.fields[i*nf:(i+1)*nf:(i+1)*nf])
 					st.Poured++
 				}
 				drain()
@@ -244,12 +256,20 @@ func (r *Runner) Run(ctx context.Context, src Source) (Stats, scenario.Stats, er
 
 func (r *Runner) parseBatch(b *batch) {
 	p := r.cfg.Runtime.Parsers
+	var spare *event.Event // an unparsed line's event, reused for the next line
 	for i := range b.lines {
-		evt := event.New(b.lines[i])
+		evt := spare
+		spare = nil
+		if evt == nil {
+			evt = event.New(b.lines[i])
+		} else {
+			evt.Reset(b.lines[i])
+		}
 		evt.ExpectMode = r.cfg.Mode
 		evt.Process = true
 		if !p.Parse(evt, nil) {
 			b.unparsed++
+			spare = evt
 			continue
 		}
 		b.parsed++

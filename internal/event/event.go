@@ -124,6 +124,19 @@ func New(l Line) *Event {
 	}
 }
 
+// Reset makes e a fresh log event for l, as New(l) would, reusing the
+// storage of its maps (cleared). Only for an event nothing else refers to
+// any more (for example a line no parser took).
+func (e *Event) Reset(l Line) {
+	p, en, u, m := e.Parsed, e.Enriched, e.Unmarshaled, e.Meta
+	clear(p)
+	clear(en)
+	clear(u)
+	clear(m)
+	*e = Event{Type: LOG, Line: l, Parsed: p, Enriched: en, Unmarshaled: u, Meta: m}
+	e.Init()
+}
+
 // Init makes sure every map is non-nil.
 func (e *Event) Init() {
 	if e.Parsed == nil {

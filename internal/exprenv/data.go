@@ -62,21 +62,25 @@ func (e *Env) regexpCache(name string) *lru[uint64, bool] {
 // matches s. Results are cached per file when its data spec configures a
 // cache (LRU; LFU/ARC map to LRU).
 func (e *Env) regexpInFile(p ...any) (any, error) {
-	s, name := argStr(p, 0), argStr(p, 1)
+	return e.regexpMatch(argStr(p, 0), argStr(p, 1)), nil
+}
+
+// regexpMatch is RegexpInFile(s, name).
+func (e *Env) regexpMatch(s, name string) bool {
 	if e.d.Data == nil {
-		return false, nil
+		return false
 	}
 	res := e.d.Data.Regexps(name)
 	if res == nil {
 		e.log.Debug("RegexpInFile: data file not loaded", "file", name)
-		return false, nil
+		return false
 	}
 	c := e.regexpCache(name)
 	var h uint64
 	if c != nil {
 		h = maphash.String(e.seed, s)
 		if v, ok := c.Get(h); ok {
-			return v, nil
+			return v
 		}
 	}
 	matched := false
@@ -93,7 +97,7 @@ func (e *Env) regexpInFile(p ...any) (any, error) {
 	if c != nil {
 		c.Set(h, matched)
 	}
-	return matched, nil
+	return matched
 }
 
 // FileMap(name) []map[string]string: the rows of a map data file.

@@ -34,19 +34,35 @@ func parseIP(s string) (netip.Addr, bool) {
 	return a.Unmap(), true
 }
 
+// ParseIP parses an address as the IP helpers (IsIPV6, IpInRange...) do,
+// for Go code that evaluates their calls natively (the parser's fast
+// paths): IsIPV6(s) is ok && !a.Is4(); IpInRange(s, r) is ok && the
+// ParseRange(r) prefix contains a.
+func ParseIP(s string) (a netip.Addr, ok bool) { return parseIP(s) }
+
+// ParseRange parses a range as IpInRange does; ok false: IpInRange is
+// false for every address.
+func ParseRange(cidr string) (netip.Prefix, bool) {
+	pfx, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	if pa := pfx.Addr(); pa.Is4In6() {
+		// net.IPNet treats a 4-in-6 network as IPv4 (mask's last 32 bits).
+		pfx = netip.PrefixFrom(pa.Unmap(), max(0, pfx.Bits()-96))
+	}
+	return pfx, true
+}
+
 // IpInRange(ip, cidr) bool; false for a bad IP or range.
 func ipInRange(p ...any) (any, error) {
 	a, ok := parseIP(argStr(p, 0))
 	if !ok {
 		return false, nil
 	}
-	pfx, err := netip.ParsePrefix(argStr(p, 1))
-	if err != nil {
+	pfx, ok := ParseRange(argStr(p, 1))
+	if !ok {
 		return false, nil
-	}
-	if pa := pfx.Addr(); pa.Is4In6() {
-		// net.IPNet treats a 4-in-6 network as IPv4 (mask's last 32 bits).
-		pfx = netip.PrefixFrom(pa.Unmap(), max(0, pfx.Bits()-96))
 	}
 	return pfx.Contains(a), nil
 }

@@ -71,6 +71,22 @@ func medianInterval(p ...any) (any, error) {
 	if err != nil {
 		return time.Duration(0), err
 	}
+	return medianGap(ts), nil
+}
+
+// MedianInterval is the MedianInterval helper for Go callers (the scenario
+// engine's native conditions): the median gap between the sorted times,
+// an error for fewer than two. times is not modified.
+func MedianInterval(times []time.Time) (time.Duration, error) {
+	ts, err := sortedTimes("MedianInterval", []any{times})
+	if err != nil {
+		return 0, err
+	}
+	return medianGap(ts), nil
+}
+
+// medianGap: ts sorted, at least two.
+func medianGap(ts []time.Time) time.Duration {
 	gaps := make([]time.Duration, len(ts)-1)
 	for i := 1; i < len(ts); i++ {
 		gaps[i-1] = ts[i].Sub(ts[i-1])
@@ -78,9 +94,9 @@ func medianInterval(p ...any) (any, error) {
 	slices.Sort(gaps)
 	n := len(gaps)
 	if n%2 == 1 {
-		return gaps[n/2], nil
+		return gaps[n/2]
 	}
-	return (gaps[n/2-1] + gaps[n/2]) / 2, nil
+	return (gaps[n/2-1] + gaps[n/2]) / 2
 }
 
 // AverageInterval(times) time.Duration: the mean gap between the sorted

@@ -53,7 +53,8 @@ func (c *compiler) value(src string, line int, node, field string) (*valueExpr, 
 	if err != nil {
 		return nil, c.wrapf(line, node, field, err, "compile %q", src)
 	}
-	return &valueExpr{src: src, prog: prog, get: fastGetter(src)}, nil
+	get, numeric := fastGetter(src)
+	return &valueExpr{src: src, prog: prog, get: get, numeric: numeric}, nil
 }
 
 // node compiles cfg (a top-level node when parent is "").

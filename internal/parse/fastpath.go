@@ -1,12 +1,15 @@
 package parse
 
 import (
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/parser"
 
 	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/exprenv"
 )
 
 // Fast paths: the common hub expression shapes (a plain event field, and
@@ -16,14 +19,83 @@ import (
 
 type getter func(*event.Event) string
 
-// fastGetter recognises `evt.<path>` where the path is a string field or a
-// string-map entry of the Event.
-func fastGetter(src string) getter {
+// fastGetter recognises string-valued expressions (strOf): fields, literals,
+// concatenations, conditionals, Upper/Lower; and a top-level len(S), whose
+// value is an int (numeric is then true: only its decimal form is known).
+func fastGetter(src string) (g getter, numeric bool) {
 	tree, err := parser.Parse(src)
 	if err != nil {
+		return nil, false
+	}
+	if g := lenOf(tree.Node); g != nil {
+		return g, true
+	}
+	return strOf(tree.Node), false
+}
+
+// strOf compiles the string expressions statics commonly compute:
+//
+//	evt.<path> (getterOf), 'literal', S + S, P ? S : S (P a predOf),
+//	Upper(S), Lower(S)
+func strOf(n ast.Node) getter {
+	if g := getterOf(n); g != nil {
+		return g
+	}
+	switch t := n.(type) {
+	case *ast.StringNode:
+		v := t.Value
+		return func(*event.Event) string { return v }
+	case *ast.BinaryNode:
+		if t.Operator != "+" {
+			return nil
+		}
+		l, r := strOf(t.Left), strOf(t.Right)
+		if l == nil || r == nil {
+			return nil
+		}
+		return func(e *event.Event) string { return l(e) + r(e) }
+	case *ast.ConditionalNode:
+		c, a, b := predOf(t.Cond), strOf(t.Exp1), strOf(t.Exp2)
+		if c == nil || a == nil || b == nil {
+			return nil
+		}
+		return func(e *event.Event) string {
+			if c(e) {
+				return a(e)
+			}
+			return b(e)
+		}
+	case *ast.CallNode:
+		id, ok := t.Callee.(*ast.IdentifierNode)
+		if !ok || len(t.Arguments) != 1 {
+			return nil
+		}
+		arg := strOf(t.Arguments[0])
+		if arg == nil {
+			return nil
+		}
+		switch id.Value {
+		case "Upper": // exprenv's Upper and Lower are strings.ToUpper/ToLower
+			return func(e *event.Event) string { return strings.ToUpper(arg(e)) }
+		case "Lower":
+			return func(e *event.Event) string { return strings.ToLower(arg(e)) }
+		}
+	}
+	return nil
+}
+
+// lenOf compiles a top-level len(S): expr returns an int (it counts runes),
+// which statics and grok inputs stringify as a decimal.
+func lenOf(n ast.Node) getter {
+	t, ok := n.(*ast.BuiltinNode)
+	if !ok || t.Name != "len" || len(t.Arguments) != 1 {
 		return nil
 	}
-	return getterOf(tree.Node)
+	arg := strOf(t.Arguments[0])
+	if arg == nil {
+		return nil
+	}
+	return func(e *event.Event) string { return strconv.Itoa(utf8.RuneCountInString(arg(e))) }
 }
 
 func memberChain(n ast.Node) ([]string, bool) {
@@ -117,6 +189,18 @@ func fastPredicate(src string) predicate {
 
 func predOf(n ast.Node) predicate {
 	switch t := n.(type) {
+	case *ast.BoolNode:
+		v := t.Value
+		return func(*event.Event) bool { return v }
+	case *ast.VariableDeclaratorNode:
+		// let x = P; B  ->  B with P in place of x (P is pure: re-running
+		// it gives the same value).
+		if predOf(t.Value) == nil || !substitute(&t.Expr, t.Name, t.Value) {
+			return nil
+		}
+		return predOf(t.Expr)
+	case *ast.CallNode:
+		return ipCallOf(t)
 	case *ast.UnaryNode:
 		if t.Operator != "not" && t.Operator != "!" {
 			return nil
@@ -141,7 +225,10 @@ func predOf(n ast.Node) predicate {
 			}
 			return func(e *event.Event) bool { return l(e) || r(e) }
 		case "in":
-			g := getterOf(t.Left)
+			if key, ok := t.Left.(*ast.StringNode); ok {
+				return hasKeyOf(key.Value, t.Right)
+			}
+			g := strOf(t.Left)
 			arr, ok := t.Right.(*ast.ArrayNode)
 			if g == nil || !ok {
 				return nil
@@ -164,7 +251,7 @@ func predOf(n ast.Node) predicate {
 				return false
 			}
 		}
-		g := getterOf(t.Left)
+		g := strOf(t.Left)
 		lit, ok := t.Right.(*ast.StringNode)
 		if g == nil || !ok {
 			return nil
@@ -185,3 +272,88 @@ func predOf(n ast.Node) predicate {
 	}
 	return nil
 }
+
+// hasKeyOf compiles 'key' in evt.Parsed / evt.Meta / evt.Enriched.
+func hasKeyOf(key string, m ast.Node) predicate {
+	path, ok := memberChain(m)
+	if !ok || len(path) != 1 {
+		return nil
+	}
+	switch path[0] {
+	case "Parsed":
+		return func(e *event.Event) bool { _, ok := e.Parsed[key]; return ok }
+	case "Meta":
+		return func(e *event.Event) bool { _, ok := e.Meta[key]; return ok }
+	case "Enriched":
+		return func(e *event.Event) bool { _, ok := e.Enriched[key]; return ok }
+	}
+	return nil
+}
+
+// ipCallOf compiles IsIPV6(S) and IpInRange(S, 'literal range') with
+// exprenv's address parsing (the geoip-enrich filter, run on every event).
+func ipCallOf(t *ast.CallNode) predicate {
+	id, ok := t.Callee.(*ast.IdentifierNode)
+	if !ok || len(t.Arguments) == 0 {
+		return nil
+	}
+	arg := strOf(t.Arguments[0])
+	if arg == nil {
+		return nil
+	}
+	switch {
+	case id.Value == "IsIPV6" && len(t.Arguments) == 1:
+		return func(e *event.Event) bool {
+			a, ok := exprenv.ParseIP(arg(e))
+			return ok && !a.Is4()
+		}
+	case id.Value == "IpInRange" && len(t.Arguments) == 2:
+		lit, ok := t.Arguments[1].(*ast.StringNode)
+		if !ok {
+			return nil
+		}
+		pfx, ok := exprenv.ParseRange(lit.Value)
+		if !ok {
+			return func(*event.Event) bool { return false }
+		}
+		return func(e *event.Event) bool {
+			a, ok := exprenv.ParseIP(arg(e))
+			return ok && pfx.Contains(a)
+		}
+	}
+	return nil
+}
+
+// substitute replaces, in body, the identifier name (a variable, not a
+// called function) by val. It refuses (false) when body declares name
+// again or uses closures (# in predicates), where scoping gets subtle.
+func substitute(body *ast.Node, name string, val ast.Node) bool {
+	ok := true
+	callees := map[ast.Node]bool{}
+	ast.Find(*body, func(n ast.Node) bool {
+		switch t := n.(type) {
+		case *ast.VariableDeclaratorNode:
+			if t.Name == name {
+				ok = false
+			}
+		case *ast.PredicateNode, *ast.PointerNode:
+			ok = false
+		case *ast.CallNode:
+			callees[t.Callee] = true
+		}
+		return false
+	})
+	if !ok {
+		return false
+	}
+	ast.Walk(body, visitFunc(func(n *ast.Node) {
+		if id, isID := (*n).(*ast.IdentifierNode); isID && id.Value == name && !callees[*n] {
+			ast.Patch(n, val)
+		}
+	}))
+	return true
+}
+
+type visitFunc func(*ast.Node)
+
+func (f visitFunc) Visit(n *ast.Node) { f(n) }

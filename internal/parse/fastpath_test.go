@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/expr-lang/expr/vm"
@@ -21,10 +22,22 @@ func fastEvents() []*event.Event {
 		e.StrTime = "Mar  1 00:00:00"
 		return e
 	}
-	return []*event.Event{
+	out := []*event.Event{
 		mk("nginx", "syslog", "a"), mk("nginx-error", "nginx", ""), mk("sshd", "syslog", "x y"),
 		mk("sshd-session", "unifi", "é"), mk("", "", ""), mk("-", "syslog", "z"), mk("NGINX", "Syslog", "q"),
 	}
+	// addresses for the IP helpers; "-" removes the key
+	for _, ip := range []string{"127.0.0.1", "10.1.2.3", "172.31.0.1", "172.32.0.1", "192.168.1.1", "::1", "fd00::1",
+		"fc00::1", "2001:db8::1", "::ffff:10.0.0.1", "::ffff:8.8.8.8", "fe80::1%eth0", "", "garbage", "1.2.3", "-"} {
+		e := mk("nginx", "nginx", ip)
+		if ip == "-" {
+			delete(e.Meta, "source_ip")
+		} else {
+			e.Meta["source_ip"] = ip
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // TestFastPredicateMatchesVM checks every fast filter against expr's result.
@@ -52,10 +65,28 @@ func TestFastPredicateMatchesVM(t *testing.T) {
 		{"evt.Enriched.MarshaledTime != '' && evt.Line.Raw == 'a'", true},
 		{"evt.Parsed.nothere == ''", true},
 		{"evt.Line.Module == 'file' && evt.Line.Src endsWith '.log'", true},
-		{"Upper(evt.Parsed.program) == 'NGINX'", false},
+		{"Upper(evt.Parsed.program) == 'NGINX'", true},
+		{"Lower(evt.Line.Labels.type) in ['syslog', 'nginx']", true},
+		{"evt.Parsed.program + evt.Line.Raw startsWith 'nginxa'", true},
+		{"(evt.Line.Raw == 'a' ? 'x' : evt.Parsed.program) == 'x'", true},
+		{"Upper(evt.Parsed.program) == evt.Parsed.program", false},
 		{"evt.Parsed.program matches '^ng'", false},
 		{"evt.Parsed?.program == 'nginx'", false},
 		{"len(evt.Parsed.program) > 3", false},
+		{"true && evt.Parsed.program == 'nginx'", true},
+		{"'source_ip' in evt.Meta", true},
+		{"'program' in evt.Parsed && !('x' in evt.Enriched)", true},
+		{"IsIPV6(evt.Meta.source_ip)", true},
+		{"IpInRange(evt.Meta.source_ip, '10.0.0.0/8')", true},
+		{"IpInRange(evt.Meta.source_ip, '::ffff:10.0.0.0/104')", true},
+		{"IpInRange(evt.Meta.source_ip, 'not a range')", true},
+		{"IpInRange(evt.Meta.source_ip, evt.Parsed.program)", false},
+		{"let v = IsIPV6(evt.Meta.source_ip); v || evt.Parsed.program == 'sshd'", true},
+		{"let v = IsIPV6(evt.Meta.source_ip); let w = true; v && w", true},
+		{"let v = IsIPV6(evt.Meta.source_ip); any([1], {v})", false},
+		{"let v = evt.Parsed.program; v == 'nginx'", false},
+		// the hub's geoip-enrich filter, verbatim
+		{geoipFilter, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.src, func(t *testing.T) {
@@ -85,14 +116,21 @@ func TestFastGetterMatchesVM(t *testing.T) {
 		"evt.Enriched.MarshaledTime", "evt.Line.Raw", "evt.Line.Src", "evt.Line.Module",
 		"evt.Line.Labels.type", "evt.Line.Labels.nothere", "evt.StrTime", "evt.StrTimeFormat",
 		"evt.MarshaledTime", "evt.Stage", "evt.WhitelistReason",
+		// computed values (the hub's http-logs statics and variations)
+		"'lit'", "evt.Parsed.program + evt.Line.Raw", "evt.Line.Raw + '-' + evt.Parsed.nothere",
+		"evt.Line.Labels.type in ['syslog', 'nginx'] ? 'false' : 'true'",
+		"Upper(evt.Parsed.program) in ['NGINX', 'SSHD'] ? 'true' : 'false'",
+		"Lower(Upper(evt.Line.Raw))", "Upper(evt.Line.Raw)",
+		"len(evt.Line.Raw)", "len(evt.Parsed.nothere)", "len(Upper(evt.Parsed.program) + 'é')",
 	}
 	for _, src := range srcs {
 		t.Run(src, func(t *testing.T) {
 			t.Parallel()
 			prog, err := opts.Expr.Compile(src, exprEnv{})
 			require.NoError(t, err)
-			g := fastGetter(src)
+			g, numeric := fastGetter(src)
 			require.NotNil(t, g)
+			require.Equal(t, strings.HasPrefix(src, "len("), numeric)
 			for _, e := range fastEvents() {
 				out, err := vm.Run(prog, exprEnv{Evt: e})
 				require.NoError(t, err)
@@ -106,8 +144,10 @@ func TestFastGetterMatchesVM(t *testing.T) {
 			}
 		})
 	}
-	for _, src := range []string{"evt.Unmarshaled.x", "evt.Parsed", "evt.Overflow.Alert.Source.Value", "evt.Time", "Upper(evt.StrTime)"} {
-		require.Nil(t, fastGetter(src), src)
+	for _, src := range []string{"evt.Unmarshaled.x", "evt.Parsed", "evt.Overflow.Alert.Source.Value", "evt.Time",
+		"Trim(evt.StrTime)", "evt.Parsed.a + 1", "len(evt.Parsed.a) + 1", "evt.StrTime == '' ? 1 : 'a'", "evt.Parsed.x ? 'a' : 'b'"} {
+		g, _ := fastGetter(src)
+		require.Nil(t, g, src)
 	}
 }
 
@@ -158,3 +198,14 @@ func TestCompileTarget(t *testing.T) {
 	require.True(t, set(e, "1.2.3.4"))
 	require.Equal(t, "1.2.3.4", val)
 }
+
+const geoipFilter = `let ipv6Check = IsIPV6(evt.Meta.source_ip);
+"source_ip" in evt.Meta &&
+(
+  not ipv6Check &&
+  not (IpInRange(evt.Meta.source_ip, "127.0.0.0/8") || IpInRange(evt.Meta.source_ip, "192.168.0.0/16") || IpInRange(evt.Meta.source_ip, "172.16.0.0/12") || IpInRange(evt.Meta.source_ip, "10.0.0.0/8"))
+) ||
+(
+  ipv6Check &&
+  not (IpInRange(evt.Meta.source_ip, "::1/128") || IpInRange(evt.Meta.source_ip, "fd00::/8") || IpInRange(evt.Meta.source_ip, "fc00::/7"))
+)`

@@ -313,7 +313,7 @@ func (s *stash) apply(rs *runState, evt *event.Event) {
 }
 
 func (rs *runState) stashString(v *valueExpr, evt *event.Event) (string, bool) {
-	if v.get != nil {
+	if v.get != nil && !v.numeric {
 		return v.get(evt), true
 	}
 	out, err := rs.run(v.prog, evt)

@@ -19,6 +19,10 @@ type valueExpr struct {
 	src  string
 	prog *vm.Program
 	get  getter
+	// numeric: the expression's value is an int and get gives its decimal
+	// form (right for statics and grok inputs, which stringify; not for a
+	// stash, which wants a string).
+	numeric bool
 }
 
 type staticKind uint8

@@ -1,6 +1,10 @@
 package scenario
 
 import (
+	"context"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,6 +109,7 @@ type dropCounters struct {
 // (newest event time seen so far) at the time it was poured.
 type envelope struct {
 	evt  *event.Event
+	vals []string // the fields ReadFields read (nil: read on demand)
 	t    time.Time
 	wm   time.Time
 	wall bool // TIMEMACHINE event without a usable time: t is the wall clock, triggers only
@@ -162,14 +167,22 @@ func NewEngine(set *Set, cfg Config) *Engine {
 		}
 		groups[g] = append(groups[g], sc.idx)
 	}
-	next := 0
+	// Inside each group, a scenario goes to the worker with the least
+	// estimated cost so far (scenarioCost), so that both are equally busy.
+	load := make([]int, n)
 	for _, g := range order {
 		for _, idx := range groups[g] {
 			if set.scens[idx].alias != idx {
 				continue
 			}
-			owner[idx] = next % n
-			next++
+			best := 0
+			for i := range load {
+				if load[i] < load[best] {
+					best = i
+				}
+			}
+			owner[idx] = best
+			load[best] += scenarioCost(set.scens[idx])
 		}
 	}
 	// Scenarios sharing buckets live with the first of them.
@@ -187,10 +200,13 @@ func NewEngine(set *Set, cfg Config) *Engine {
 		e.ws[i] = newWorker(e, mine)
 	}
 	if e.async {
-		for _, w := range e.ws {
+		for i, w := range e.ws {
 			w.ch = make(chan *batch, 16)
 			e.wg.Add(1)
-			go w.run()
+			// Labelled so that CPU profiles split the time per worker
+			// (go tool pprof -tags).
+			labels := pprof.Labels("phalanx", "scenario-worker-"+strconv.Itoa(i))
+			go pprof.Do(context.Background(), labels, func(context.Context) { w.run() })
 		}
 	}
 	if cfg.Mode == event.LIVE {
@@ -200,15 +216,61 @@ func NewEngine(set *Set, cfg Config) *Engine {
 	return e
 }
 
+// scenarioCost is a rough relative cost of pouring an event the index
+// lets through into sc, to balance the workers: a native filter is cheap,
+// data-file lookups less so, the VM and event copies (SetMeta) costly.
+func scenarioCost(sc *scen) int {
+	c := 1
+	if strings.Contains(sc.spec.Filter, "File(") {
+		c += 3
+	}
+	if sc.nat == nil {
+		c += 6
+	}
+	if sc.mutates {
+		c += 6
+	}
+	if sc.condition != nil || len(sc.bayes) > 0 {
+		c += 3
+	}
+	return c
+}
+
 // Pour hands one event to the scenarios. In TIMEMACHINE mode an event
 // without a parsable MarshaledTime is counted in Stats (NoTime, BadTime)
 // and, as in CrowdSec, poured only into trigger scenarios, which date its
 // overflow with the wall clock (Config.Now).
 // Overflow events (Type OVFLW, e.g. reprocessed ones) are poured like any
 // other event.
-func (e *Engine) Pour(evt *event.Event) {
+func (e *Engine) Pour(evt *event.Event) { e.PourFields(evt, nil) }
+
+// FieldCount is the length of the vector ReadFields fills.
+func (e *Engine) FieldCount() int {
+	if e.set.slots == nil {
+		return 0
+	}
+	return len(e.set.slots.fields)
+}
+
+// ReadFields copies into dst (length FieldCount) the event fields the
+// scenarios' index and native filters read, so that PourFields does not
+// look them up in the event's maps (once per worker). It only reads evt and
+// may be called from any goroutine, concurrently with anything but a write
+// to evt: a pipeline calls it where the event was parsed, in parallel.
+func (e *Engine) ReadFields(evt *event.Event, dst []string) {
+	if e.set.slots != nil {
+		e.set.slots.read(evt, dst[:len(e.set.slots.fields)])
+	}
+}
+
+// PourFields is Pour for an event whose fields ReadFields read into vals
+// (nil: none read). Neither evt nor vals may change afterwards.
+func (e *Engine) PourFields(evt *event.Event, vals []string) {
 	if evt == nil {
 		return
+	}
+	if len(vals) != e.FieldCount() {
+		vals = nil
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -245,7 +307,7 @@ func (e *Engine) Pour(evt *event.Event) {
 		e.wm = t
 	}
 	e.dropped.received.Add(1)
-	env := envelope{evt: evt, t: t, wm: e.wm, wall: wall}
+	env := envelope{evt: evt, vals: vals, t: t, wm: e.wm, wall: wall}
 	if !e.async {
 		e.ws[0].process(&env)
 		return

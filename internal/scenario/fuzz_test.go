@@ -70,14 +70,14 @@ func FuzzNativeFilter(f *testing.F) {
 		"let r = Lower(evt.Parsed.q); r matches '^/[a-z]+\\\\.php$' ? evt.Meta.p == r : not (r contains 'x')",
 	}
 	c := testCompiler()
-	set := &Set{slots: slotTable{}}
+	set := &Set{slots: newSlotTable()}
 	var progs []*scen
 	for _, src := range filters {
 		p, err := c.Compile(src, FilterEnv{})
 		if err != nil {
 			f.Fatal(err)
 		}
-		nat := compileNative(src, set.slots)
+		nat := compileNative(src, set.slots, nil)
 		if nat == nil {
 			f.Fatalf("not native: %s", src)
 		}

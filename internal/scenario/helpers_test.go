@@ -130,6 +130,13 @@ func (c caseFile) expand(t testing.TB) []*event.Event {
 // emission order, re-pouring reprocess overflows when asked.
 func runStream(t testing.TB, set *Set, cfg Config, events []*event.Event, reprocess bool) ([]*event.Event, *Engine) {
 	t.Helper()
+	return runStreamFields(t, set, cfg, events, reprocess, false)
+}
+
+// runStreamFields is runStream; readFields: events are poured with
+// PourFields after ReadFields, as the detect pipeline does.
+func runStreamFields(t testing.TB, set *Set, cfg Config, events []*event.Event, reprocess, readFields bool) ([]*event.Event, *Engine) {
+	t.Helper()
 	var got, pending []*event.Event
 	cfg.OnOverflow = func(e *event.Event) {
 		got = append(got, e)
@@ -139,7 +146,13 @@ func runStream(t testing.TB, set *Set, cfg Config, events []*event.Event, reproc
 	}
 	eng := NewEngine(set, cfg)
 	for _, e := range events {
-		eng.Pour(e)
+		if readFields {
+			vals := make([]string, eng.FieldCount())
+			eng.ReadFields(e, vals)
+			eng.PourFields(e, vals)
+		} else {
+			eng.Pour(e)
+		}
 		for guard := 0; reprocess && guard < 100; guard++ {
 			eng.Flush()
 			if len(pending) == 0 {

@@ -135,19 +135,22 @@ func TestIndexNeverChangesResults(t *testing.T) {
 	require.Greater(t, set.Len(), 30)
 	evs := nginxStream(6000, 200, 42)
 	type variant struct {
-		name string
-		cfg  Config
+		name       string
+		cfg        Config
+		readFields bool
 	}
 	variants := []variant{
-		{"plain", Config{Workers: 1, DisableIndex: true, DisableNative: true}},
-		{"index", Config{Workers: 1}},
-		{"index-2workers", Config{Workers: 2}},
-		{"noindex-native-2workers", Config{Workers: 2, DisableIndex: true}},
+		{"plain", Config{Workers: 1, DisableIndex: true, DisableNative: true}, false},
+		{"index", Config{Workers: 1}, false},
+		{"index-2workers", Config{Workers: 2}, false},
+		{"noindex-native-2workers", Config{Workers: 2, DisableIndex: true}, false},
+		{"index-2workers-readfields", Config{Workers: 2}, true},
+		{"noindex-native-readfields", Config{Workers: 1, DisableIndex: true}, true},
 	}
 	var ref []string
 	for _, v := range variants {
 		v.cfg.Mode = event.TIMEMACHINE
-		got, eng := runStream(t, set, v.cfg, evs, true)
+		got, eng := runStreamFields(t, set, v.cfg, evs, true, v.readFields)
 		s := summary(got)
 		if ref == nil {
 			ref = s

@@ -153,7 +153,9 @@ type scen struct {
 	distinct      *vm.Program
 	distinctNat   strExpr
 	cancelOn      *vm.Program
+	cancelNat     nbool // cancel_on, native (nil: VM)
 	condition     *vm.Program
+	condNat       ncond // condition, native (nil: VM)
 	ovflFilter    *vm.Program
 	bayes         []bayesCond
 	prior, thresh float32
@@ -161,8 +163,9 @@ type scen struct {
 	scopeType string
 	scopeExpr *vm.Program
 
-	mutates     bool // an expression calls SetMeta/SetParsed: evaluate on a private copy
-	needFull    bool // queue keeps whole events (expressions read them)
+	mutates     bool  // an expression calls SetMeta/SetParsed: evaluate on a private copy
+	writes      uint8 // which maps (writesMeta, writesParsed): only those are copied
+	needFull    bool  // queue keeps whole events (expressions read them)
 	remediation bool
 	hash        string
 	version     string
@@ -176,7 +179,7 @@ type Set struct {
 	scens      []*scen
 	hasTrigger bool
 	byMapkey   map[string]int // name + filter -> first scenario (load time only)
-	slots      slotTable      // memo slots of native string transforms
+	slots      *slotTable     // memo slots and fields of native code
 	// Warnings are non-fatal load problems (missing data files...).
 	Warnings []error
 	// Skipped names documents not loaded because of their `format:`.
@@ -240,7 +243,7 @@ func (set *Set) add(file string, data []byte, opts Options) error {
 			continue
 		}
 		if set.slots == nil {
-			set.slots = slotTable{}
+			set.slots = newSlotTable()
 		}
 		sc, warns, err := compile(specs[i], file, opts, set.slots)
 		if err != nil {
@@ -249,6 +252,11 @@ func (set *Set) add(file string, data []byte, opts Options) error {
 				name = fmt.Sprintf("document %d", i+1)
 			}
 			return fmt.Errorf("scenario: %s: %s: %w", file, name, err)
+		}
+		for pi := range sc.preds {
+			if sc.preds[pi].positive() {
+				set.slots.field(sc.preds[pi].field) // the index reads it
+			}
 		}
 		sc.idx = len(set.scens)
 		sc.alias = sc.idx
@@ -270,7 +278,7 @@ func (set *Set) add(file string, data []byte, opts Options) error {
 	return nil
 }
 
-func compile(spec Spec, file string, opts Options, slots slotTable) (*scen, []error, error) {
+func compile(spec Spec, file string, opts Options, slots *slotTable) (*scen, []error, error) {
 	d, err := spec.validate()
 	if err != nil {
 		return nil, nil, err
@@ -300,27 +308,31 @@ func compile(spec Spec, file string, opts Options, slots slotTable) (*scen, []er
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", field, err)
 		}
-		sc.mutates = sc.mutates || mutates(src)
+		sc.writes |= writesOf(src)
+		sc.mutates = sc.writes != 0
 		return p, nil
 	}
 	if sc.filter, err = compileField("filter", spec.Filter, fenv, expr.AsBool()); err != nil {
 		return nil, nil, err
 	}
 	sc.preds, sc.filterExact = analyzeFilter(spec.Filter)
+	dm, _ := c.(DataMatcher)
 	if !sc.mutates {
-		sc.nat = compileNative(spec.Filter, slots)
+		sc.nat = compileNative(spec.Filter, slots, dm)
 	}
 	if sc.nat == nil {
-		sc.natPre = nativeConjuncts(spec.Filter, slots)
+		sc.natPre = nativeConjuncts(spec.Filter, slots, dm)
 	}
 	if sc.groupby, err = compileField("groupby", spec.GroupBy, fenv); err != nil {
 		return nil, nil, err
 	}
 	sc.groupbyNative = analyzeString(spec.GroupBy)
+	sc.groupbyNative.bind(slots)
 	if sc.distinct, err = compileField("distinct", spec.Distinct, fenv); err != nil {
 		return nil, nil, err
 	}
 	sc.distinctNat = analyzeString(spec.Distinct)
+	sc.distinctNat.bind(slots)
 	if sc.cancelOn, err = compileField("cancel_on", spec.CancelOn, fenv, expr.AsBool()); err != nil {
 		return nil, nil, err
 	}
@@ -344,6 +356,14 @@ func compile(spec Spec, file string, opts Options, slots slotTable) (*scen, []er
 		sc.bayes = append(sc.bayes, bayesCond{prog: p, pe: bc.ProbGivenEvil, pb: bc.ProbGivenBenign, guillotine: bc.Guillotine})
 	}
 	sc.prior, sc.thresh = spec.BayesianPrior, spec.BayesianThreshold
+	if sc.cancelOn != nil && !sc.mutates {
+		// Native only without SetMeta/SetParsed anywhere: it reads the
+		// poured event, not the private copy those scenarios write.
+		sc.cancelNat = compileNative(spec.CancelOn, slots, dm)
+	}
+	if sc.condition != nil {
+		sc.condNat = compileCondition(spec.Condition, dm)
+	}
 
 	switch spec.Type {
 	case TypeLeaky:
@@ -432,26 +452,44 @@ func (sc *scen) mapkey(partition string) string {
 
 // mutates reports whether an expression may write to the event (SetMeta,
 // SetParsed). Unparsable input counts as mutating, to be safe.
-func mutates(src string) bool {
+func mutates(src string) bool { return writesOf(src) != 0 }
+
+// Event maps an expression may write.
+const (
+	writesMeta uint8 = 1 << iota
+	writesParsed
+)
+
+// writesOf returns the maps an expression may write: SetMeta writes Meta,
+// SetParsed Parsed (both when src does not parse).
+func writesOf(src string) uint8 {
 	tree, err := parser.Parse(src)
 	if err != nil {
-		return true
+		return writesMeta | writesParsed
 	}
-	found := false
+	var w uint8
+	mark := func(name string) {
+		switch name {
+		case "SetMeta":
+			w |= writesMeta
+		case "SetParsed":
+			w |= writesParsed
+		}
+	}
 	ast.Find(tree.Node, func(n ast.Node) bool {
 		switch t := n.(type) {
 		case *ast.MemberNode:
-			if s, ok := t.Property.(*ast.StringNode); ok && (s.Value == "SetMeta" || s.Value == "SetParsed") {
-				found = true
+			if s, ok := t.Property.(*ast.StringNode); ok {
+				mark(s.Value)
 			}
 		case *ast.CallNode:
-			if id, ok := t.Callee.(*ast.IdentifierNode); ok && (id.Value == "SetMeta" || id.Value == "SetParsed") {
-				found = true
+			if id, ok := t.Callee.(*ast.IdentifierNode); ok {
+				mark(id.Value)
 			}
 		}
-		return found
+		return false
 	})
-	return found
+	return w
 }
 
 // foldConst replaces Upper('lit') / Lower('lit') by their value at compile

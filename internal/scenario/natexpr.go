@@ -18,22 +18,27 @@ import (
 //
 //	and/or/not, `C ? A : B` / `if C {A} else {B}`, `let x = S; B`, true/false
 //	S == S, S != S, S in ['lit', ...], S contains/startsWith/endsWith S,
-//	S matches 'literal regexp', int(S) <op> integer literal
+//	S matches 'literal regexp', int(S) <op> integer literal,
+//	any(File('f'), {S op T(#)}), RegexpInFile(S, 'f')   (with a DataMatcher)
 //
 // where S is a string: a literal, evt.Meta.<key>, evt.Parsed.<key>, a let
 // variable, or Upper/Lower/PathUnescape/QueryUnescape of an S (calls on
-// literals are folded at compile time). Transforms of fields are computed at
-// most once per event and shared by every scenario of a worker (memo slots).
+// literals are folded at compile time). Field reads and transforms of fields
+// are computed at most once per event and shared by every scenario of a
+// worker (memo slots): an event meets dozens of filters reading the same few
+// keys, and a slot read is cheaper than a map lookup.
 //
 // Semantics follow expr and the exprenv helpers exactly (a missing map key
 // reads as ""; int() of a non-integer string is a run-time error; the helper
 // functions mirror exprenv's). TestNativeExprMatchesVM and the engine
 // equivalence tests check it; anything else is left to the VM.
 
-// nctx is the per-worker evaluation state: the event and the memo of
-// transformed strings, valid while gen matches.
+// nctx is the per-worker evaluation state: the event, its fields when read
+// ahead (vals, by field number; nil: read on demand) and the memo of fields
+// and transformed strings, valid while gen matches.
 type nctx struct {
 	evt  *event.Event
+	vals []string
 	gen  uint32
 	memo []memoSlot
 }
@@ -52,6 +57,7 @@ type sexpr struct {
 	isLit bool
 	lit   string
 	field fieldRef
+	fno   int // field number (fields only)
 	fn    func(string) string
 	arg   *sexpr
 	slot  int
@@ -61,14 +67,19 @@ func (s *sexpr) eval(c *nctx) string {
 	switch {
 	case s.isLit:
 		return s.lit
-	case s.fn == nil:
-		return s.field.get(c.evt)
+	case c.vals != nil && s.fn == nil:
+		return c.vals[s.fno]
 	}
 	m := &c.memo[s.slot]
 	if m.gen == c.gen {
 		return m.v
 	}
-	v := s.fn(s.arg.eval(c))
+	var v string
+	if s.fn == nil {
+		v = s.field.get(c.evt)
+	} else {
+		v = s.fn(s.arg.eval(c))
+	}
 	m.gen, m.v = c.gen, v
 	return v
 }
@@ -95,23 +106,83 @@ var strFuncs = map[string]func(string) string{
 	},
 }
 
-// slotTable numbers the transformed strings of a Set; scenarios share the
-// slot of an identical transform.
-type slotTable map[string]int
+// slotTable numbers the memo slots of a Set's native string expressions,
+// event fields and transforms of them (scenarios share the slot of an
+// identical one), and numbers the fields: Engine.ReadFields fills a vector
+// with their values, by field number. Written at load time only.
+type slotTable struct {
+	ids     map[string]int
+	fields  []fieldRef
+	fieldNo map[fieldRef]int
+}
+
+func newSlotTable() *slotTable {
+	return &slotTable{ids: map[string]int{}, fieldNo: map[fieldRef]int{}}
+}
+
+// slot returns the memo slot of a canonical string expression.
+func (t *slotTable) slot(key string) int {
+	slot, ok := t.ids[key]
+	if !ok {
+		slot = len(t.ids)
+		t.ids[key] = slot
+	}
+	return slot
+}
+
+// field returns the memo slot and the field number of f.
+func (t *slotTable) field(f fieldRef) (slot, fno int) {
+	fno, ok := t.fieldNo[f]
+	if !ok {
+		fno = len(t.fields)
+		t.fieldNo[f] = fno
+		t.fields = append(t.fields, f)
+	}
+	return t.slot(fieldKey(f)), fno
+}
+
+func fieldKey(f fieldRef) string {
+	src := "M"
+	if f.src == srcParsed {
+		src = "P"
+	}
+	return src + strconv.Quote(f.key)
+}
+
+// read fills dst (len(t.fields)) with the fields of e, by field number.
+// Transforms are left to the workers (computed on demand, memoised): they
+// allocate, and many are only needed for some events (a 404...).
+func (t *slotTable) read(e *event.Event, dst []string) {
+	for i, f := range t.fields {
+		dst[i] = f.get(e)
+	}
+}
+
+// DataMatcher gives the native evaluator the data-file helpers of the
+// expression compiler (*exprenv.Env implements it), answering exactly as
+// the compiled programs do. Implementations are safe for concurrent use.
+type DataMatcher interface {
+	// FileMatch answers any(File(file), {x op T(#)}) (T given by its
+	// source, "#" for the entry itself); ok false: leave it to the VM.
+	FileMatch(file, op, transform string) (match func(x string) bool, ok bool)
+	// RegexpInFileMatch answers RegexpInFile(x, file).
+	RegexpInFileMatch(file string) func(x string) bool
+}
 
 // natCompiler compiles one expression.
 type natCompiler struct {
-	slots slotTable
+	slots *slotTable
 	scope map[string]*sexpr
+	data  DataMatcher // nil: data-file helpers are left to the VM
 }
 
 // compileNative compiles a whole filter, or returns nil.
-func compileNative(src string, slots slotTable) nbool {
+func compileNative(src string, slots *slotTable, data DataMatcher) nbool {
 	tree, err := parser.Parse(src)
 	if err != nil {
 		return nil
 	}
-	c := &natCompiler{slots: slots}
+	c := &natCompiler{slots: slots, data: data}
 	f, ok := c.boolean(tree.Node)
 	if !ok {
 		return nil
@@ -123,12 +194,12 @@ func compileNative(src string, slots slotTable) nbool {
 // it to be true: the operands of top-level ands, and the condition of a
 // top-level `C ? A : false`. Those that compile are returned (a pre-check:
 // if one is false, the filter is false; its other parts are not run).
-func nativeConjuncts(src string, slots slotTable) []nbool {
+func nativeConjuncts(src string, slots *slotTable, data DataMatcher) []nbool {
 	tree, err := parser.Parse(src)
 	if err != nil {
 		return nil
 	}
-	c := &natCompiler{slots: slots}
+	c := &natCompiler{slots: slots, data: data}
 	var out []nbool
 	var walk func(n ast.Node)
 	walk = func(n ast.Node) {
@@ -204,8 +275,96 @@ func (c *natCompiler) boolean(n ast.Node) (nbool, bool) {
 		return body, ok
 	case *ast.BinaryNode:
 		return c.binary(t)
+	case *ast.BuiltinNode:
+		return c.anyFile(t)
+	case *ast.CallNode:
+		return c.regexpInFile(t)
 	}
 	return nil, false
+}
+
+// helper reports whether n calls the unshadowed helper name.
+func (c *natCompiler) helper(n *ast.CallNode, name string, nargs int) bool {
+	id, ok := n.Callee.(*ast.IdentifierNode)
+	if !ok || id.Value != name || len(n.Arguments) != nargs {
+		return false
+	}
+	_, shadowed := c.scope[name]
+	return !shadowed
+}
+
+// anyFile compiles any(File('f'), {S op T(#)}) (and {T(#) == S}) to one
+// lookup in the data matcher's index of the file.
+func (c *natCompiler) anyFile(n *ast.BuiltinNode) (nbool, bool) {
+	if c.data == nil || n.Name != "any" || len(n.Arguments) != 2 {
+		return nil, false
+	}
+	call, ok := n.Arguments[0].(*ast.CallNode)
+	if !ok || !c.helper(call, "File", 1) {
+		return nil, false
+	}
+	file, ok := call.Arguments[0].(*ast.StringNode)
+	if !ok {
+		return nil, false
+	}
+	pred, ok := n.Arguments[1].(*ast.PredicateNode)
+	if !ok {
+		return nil, false
+	}
+	b, ok := pred.Node.(*ast.BinaryNode)
+	if !ok {
+		return nil, false
+	}
+	x, t := b.Left, b.Right
+	switch b.Operator {
+	case "contains", "startsWith", "endsWith":
+	case "==":
+		if c.entryTransform(x) {
+			x, t = t, x
+		}
+	default:
+		return nil, false
+	}
+	if !c.entryTransform(t) {
+		return nil, false
+	}
+	s, ok := c.str(x) // never reads # (str has no case for it)
+	if !ok {
+		return nil, false
+	}
+	match, ok := c.data.FileMatch(file.Value, b.Operator, t.String())
+	if !ok {
+		return nil, false
+	}
+	return func(ctx *nctx) (bool, error) { return match(s.eval(ctx)), nil }, true
+}
+
+// entryTransform: n is # or Upper/Lower calls over # (pure, string-typed).
+func (c *natCompiler) entryTransform(n ast.Node) bool {
+	switch t := n.(type) {
+	case *ast.PointerNode:
+		return t.Name == ""
+	case *ast.CallNode:
+		return (c.helper(t, "Upper", 1) || c.helper(t, "Lower", 1)) && c.entryTransform(t.Arguments[0])
+	}
+	return false
+}
+
+// regexpInFile compiles RegexpInFile(S, 'f').
+func (c *natCompiler) regexpInFile(n *ast.CallNode) (nbool, bool) {
+	if c.data == nil || !c.helper(n, "RegexpInFile", 2) {
+		return nil, false
+	}
+	file, ok := n.Arguments[1].(*ast.StringNode)
+	if !ok {
+		return nil, false
+	}
+	s, ok := c.str(n.Arguments[0])
+	if !ok {
+		return nil, false
+	}
+	match := c.data.RegexpInFileMatch(file.Value)
+	return func(ctx *nctx) (bool, error) { return match(s.eval(ctx)), nil }, true
 }
 
 func (c *natCompiler) binary(t *ast.BinaryNode) (nbool, bool) {
@@ -384,12 +543,7 @@ func (c *natCompiler) str(n ast.Node) (*sexpr, bool) {
 			return &sexpr{key: strconv.Quote(v), isLit: true, lit: v}, true
 		}
 		key := id.Value + "(" + arg.key + ")"
-		slot, ok := c.slots[key]
-		if !ok {
-			slot = len(c.slots)
-			c.slots[key] = slot
-		}
-		return &sexpr{key: key, fn: fn, arg: arg, slot: slot}, true
+		return &sexpr{key: key, fn: fn, arg: arg, slot: c.slots.slot(key)}, true
 	}
 	if _, shadowed := c.scope["evt"]; shadowed {
 		return nil, false
@@ -398,9 +552,6 @@ func (c *natCompiler) str(n ast.Node) (*sexpr, bool) {
 	if !ok {
 		return nil, false
 	}
-	src := "M"
-	if f.src == srcParsed {
-		src = "P"
-	}
-	return &sexpr{key: src + strconv.Quote(f.key), field: f}, true
+	slot, fno := c.slots.field(f)
+	return &sexpr{key: fieldKey(f), field: f, fno: fno, slot: slot}, true
 }

@@ -20,7 +20,9 @@ import (
 
 // filterVocabulary returns the fields a filter reads and the literals it
 // holds, to build events that take its branches.
-func filterVocabulary(src string) (fields []fieldRef, lits []string) {
+// Data files the filter reads (File / RegexpInFile) add a sample of
+// their entries (store may be nil).
+func filterVocabulary(src string, store *datafile.Store) (fields []fieldRef, lits []string) {
 	tree, err := parser.Parse(src)
 	if err != nil {
 		return nil, nil
@@ -30,6 +32,13 @@ func filterVocabulary(src string) (fields []fieldRef, lits []string) {
 		switch t := n.(type) {
 		case *ast.StringNode:
 			lits = append(lits, t.Value)
+			if store != nil {
+				for i, e := range store.Strings(t.Value) {
+					if i%7 == 0 || i < 5 {
+						lits = append(lits, e)
+					}
+				}
+			}
 		case *ast.IntegerNode:
 			lits = append(lits, strconv.Itoa(t.Value), strconv.Itoa(t.Value+1), strconv.Itoa(t.Value-1))
 		}
@@ -90,34 +99,50 @@ func vocabularyEvents(r *rand.Rand, n int, fields []fieldRef, lits []string) []*
 // TestNativeExprMatchesVM checks, for every hub scenario, that the native
 // filter (when the whole filter compiles) gives the VM's answer, error
 // included, and that no native necessary condition rejects an event the
-// VM accepts.
+// VM accepts. The VM side runs with exprenv's plain filters (every data
+// file entry tried in turn), so the native data-file lookups are checked
+// against the loops they replace.
 func TestNativeExprMatchesVM(t *testing.T) {
 	files := hubScenarioFiles(t, nil)
 	store := datafile.NewStore(t.TempDir())
 	store.SetMirror(filepath.Join(hubDir(t), "data"))
 	set, err := Load(files, Options{Compiler: exprenv.New(exprenv.Deps{Data: store}), Data: store})
 	require.NoError(t, err)
+	plain, err := Load(files, Options{Compiler: exprenv.New(exprenv.Deps{Data: store, PlainFilters: true}), Data: store})
+	require.NoError(t, err)
+	require.Equal(t, set.Len(), plain.Len())
 	w := newWorker(NewEngine(set, Config{Mode: event.TIMEMACHINE}), set.scens)
 	r := rand.New(rand.NewPCG(3, 4))
-	full, pre, accepted := 0, 0, 0
-	for _, sc := range set.scens {
+	full, pre, accepted, dataFiles := 0, 0, 0, 0
+	for si, sc := range set.scens {
 		if sc.nat == nil && len(sc.natPre) == 0 {
 			continue
 		}
 		if sc.nat != nil {
 			full++
+			if strings.Contains(sc.spec.Filter, "File(") {
+				dataFiles++
+			}
 		} else {
 			pre++
 		}
-		fields, lits := filterVocabulary(sc.spec.Filter)
-		for _, e := range vocabularyEvents(r, 300, fields, lits) {
-			w.nc.evt = e
+		ref := plain.scens[si]
+		require.Equal(t, sc.spec.Name, ref.spec.Name)
+		fields, lits := filterVocabulary(sc.spec.Filter, store)
+		for i, e := range vocabularyEvents(r, 300, fields, lits) {
+			// Every other event with its slots read ahead (Engine.ReadFields),
+			// as the detect pipeline pours them; the others computed on demand.
+			w.nc.evt, w.nc.vals = e, nil
+			if i%2 == 1 {
+				w.nc.vals = make([]string, len(set.slots.fields))
+				set.slots.read(e, w.nc.vals)
+			}
 			w.nc.gen++
 			ve := e
 			if sc.mutates {
-				ve = cloneForWrite(e)
+				ve = cloneForWrite(e, sc.writes)
 			}
-			want, werr := w.runBool(sc.filter, FilterEnv{Evt: ve})
+			want, werr := w.runBool(ref.filter, FilterEnv{Evt: ve})
 			if sc.nat != nil {
 				got, gerr := sc.nat(&w.nc)
 				require.Equal(t, werr != nil, gerr != nil, "%s: error on %v %v: vm %v native %v", sc.spec.Name, e.Meta, e.Parsed, werr, gerr)
@@ -135,8 +160,9 @@ func TestNativeExprMatchesVM(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d scenarios fully native, %d with native pre-checks, %d accepted events checked", full, pre, accepted)
+	t.Logf("%d scenarios fully native (%d with data files), %d with native pre-checks, %d accepted events checked", full, dataFiles, pre, accepted)
 	require.Greater(t, full, 500)
+	require.Greater(t, dataFiles, 10)
 	require.Greater(t, accepted, 1000)
 }
 

@@ -199,36 +199,48 @@ func fieldOf(n ast.Node) (fieldRef, bool) {
 type strPart struct {
 	lit   string
 	field fieldRef
+	fno   int // the field's number (slotTable), for evalVals
 }
 
 // strExpr is a native string expression: a + concatenation of string
 // literals and field references (e.g. `evt.Meta.source_ip + '/' + ...`).
 type strExpr []strPart
 
-func (s strExpr) eval(e *event.Event) string {
-	if len(s) == 1 {
-		if s[0].field.src == 0 {
-			return s[0].lit
+func (s strExpr) eval(e *event.Event) string { return s.evalVals(e, nil) }
+
+// evalVals is eval with the fields read from vals (Engine.ReadFields of e)
+// when not nil.
+func (s strExpr) evalVals(e *event.Event, vals []string) string {
+	get := func(p *strPart) string {
+		switch {
+		case p.field.src == 0:
+			return p.lit
+		case vals != nil:
+			return vals[p.fno]
 		}
-		return s[0].field.get(e)
+		return p.field.get(e)
+	}
+	if len(s) == 1 {
+		return get(&s[0])
 	}
 	n := 0
-	for _, p := range s {
-		if p.field.src == 0 {
-			n += len(p.lit)
-		} else {
-			n += len(p.field.get(e))
-		}
+	for i := range s {
+		n += len(get(&s[i]))
 	}
 	b := make([]byte, 0, n)
-	for _, p := range s {
-		if p.field.src == 0 {
-			b = append(b, p.lit...)
-		} else {
-			b = append(b, p.field.get(e)...)
-		}
+	for i := range s {
+		b = append(b, get(&s[i])...)
 	}
 	return string(b)
+}
+
+// bind numbers the fields of s (slotTable).
+func (s strExpr) bind(slots *slotTable) {
+	for i := range s {
+		if s[i].field.src != 0 {
+			_, s[i].fno = slots.field(s[i].field)
+		}
+	}
 }
 
 // analyzeString returns a native form of a string expression, or nil.

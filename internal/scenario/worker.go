@@ -112,12 +112,18 @@ func (h *bheap) Pop() any {
 	return b
 }
 
-// index selects the scenarios of a worker an event can reach.
+// index selects the scenarios of a worker an event can reach. Every
+// positive native conjunct of a filter (field == 'v', field in [...]) on an
+// indexed field constrains its scenario: an event reaches the scenarios
+// that every field either does not constrain (free) or allows with the
+// event's value (maps).
 type index struct {
-	words    int
-	fields   []fieldRef
-	maps     []map[string][]uint64
-	fallback []uint64
+	words  int
+	all    []uint64 // every scenario of the worker
+	fields []fieldRef
+	fnos   []int                 // field numbers of fields (slotTable)
+	free   [][]uint64            // per field: the scenarios it does not constrain
+	maps   []map[string][]uint64 // per field: value -> constrained scenarios allowing it
 }
 
 // worker owns a subset of the scenarios and all their buckets. Only its
@@ -139,35 +145,72 @@ type worker struct {
 
 func newWorker(e *Engine, scens []*scen) *worker {
 	w := &worker{e: e, scens: scens, buckets: map[bkey]*bucket{}, bh: map[bkey]time.Time{}, bhSweep: 1024, lateness: e.cfg.Lateness}
-	w.nc.memo = make([]memoSlot, len(e.set.slots))
+	if e.set.slots != nil {
+		w.nc.memo = make([]memoSlot, len(e.set.slots.ids))
+	}
 	n := len(scens)
 	w.idx.words = (n + 63) / 64
-	w.idx.fallback = make([]uint64, w.idx.words)
 	w.scratch = make([]uint64, w.idx.words)
-	fpos := map[fieldRef]int{}
-	for i, sc := range scens {
-		if sc.indexPred < 0 || e.cfg.DisableIndex {
-			w.idx.fallback[i/64] |= 1 << (i % 64)
-			continue
-		}
-		p := sc.preds[sc.indexPred]
-		fi, ok := fpos[p.field]
-		if !ok {
-			fi = len(w.idx.fields)
-			fpos[p.field] = fi
-			w.idx.fields = append(w.idx.fields, p.field)
-			w.idx.maps = append(w.idx.maps, map[string][]uint64{})
-		}
-		for _, v := range p.vals {
-			bs := w.idx.maps[fi][v]
-			if bs == nil {
-				bs = make([]uint64, w.idx.words)
-				w.idx.maps[fi][v] = bs
-			}
-			bs[i/64] |= 1 << (i % 64)
-		}
+	w.idx.all = make([]uint64, w.idx.words)
+	for i := range n {
+		w.idx.all[i/64] |= 1 << (i % 64)
+	}
+	if !e.cfg.DisableIndex {
+		w.idx.build(scens, e.set.slots)
 	}
 	return w
+}
+
+// build indexes the usable conjuncts of scens: all positive ones, or only
+// the chosen one (indexPred) for a filter that writes the event (a later
+// conjunct could read what SetMeta wrote).
+func (x *index) build(scens []*scen, slots *slotTable) {
+	type cons map[fieldRef]map[string]bool
+	per := make([]cons, len(scens))
+	fpos := map[fieldRef]int{}
+	for i, sc := range scens {
+		c := cons{}
+		for pi := range sc.preds {
+			p := &sc.preds[pi]
+			if !p.positive() || (sc.mutates && pi != sc.indexPred) {
+				continue
+			}
+			allowed := map[string]bool{}
+			for _, v := range p.vals {
+				if prev, ok := c[p.field]; !ok || prev[v] {
+					allowed[v] = true // intersection with earlier conjuncts on the field
+				}
+			}
+			c[p.field] = allowed
+			if _, ok := fpos[p.field]; !ok {
+				fpos[p.field] = len(x.fields)
+				x.fields = append(x.fields, p.field)
+				x.fnos = append(x.fnos, slots.fieldNo[p.field]) // registered at load
+			}
+		}
+		per[i] = c
+	}
+	x.free = make([][]uint64, len(x.fields))
+	x.maps = make([]map[string][]uint64, len(x.fields))
+	for fi, f := range x.fields {
+		x.free[fi] = make([]uint64, x.words)
+		x.maps[fi] = map[string][]uint64{}
+		for i := range scens {
+			allowed, ok := per[i][f]
+			if !ok {
+				x.free[fi][i/64] |= 1 << (i % 64)
+				continue
+			}
+			for v := range allowed {
+				bs := x.maps[fi][v]
+				if bs == nil {
+					bs = make([]uint64, x.words)
+					x.maps[fi][v] = bs
+				}
+				bs[i/64] |= 1 << (i % 64)
+			}
+		}
+	}
 }
 
 func (w *worker) run() {
@@ -234,13 +277,24 @@ func (w *worker) expire(b *bucket) {
 	w.e.stats[b.sc.idx].underflowed.Add(1)
 }
 
-func (w *worker) candidates(e *event.Event) []uint64 {
+func (w *worker) candidates(e *event.Event, vals []string) []uint64 {
 	s := w.scratch
-	copy(s, w.idx.fallback)
+	copy(s, w.idx.all)
 	for i, f := range w.idx.fields {
-		if bs, ok := w.idx.maps[i][f.get(e)]; ok {
+		var v string
+		if vals != nil {
+			v = vals[w.idx.fnos[i]]
+		} else {
+			v = f.get(e)
+		}
+		free := w.idx.free[i]
+		if bs, ok := w.idx.maps[i][v]; ok {
 			for j := range s {
-				s[j] |= bs[j]
+				s[j] &= free[j] | bs[j]
+			}
+		} else {
+			for j := range s {
+				s[j] &= free[j]
 			}
 		}
 	}
@@ -252,11 +306,12 @@ func (w *worker) process(env *envelope) {
 		w.collect(env.wm, true)
 	}
 	w.nc.evt = env.evt
+	w.nc.vals = env.vals
 	if w.nc.gen++; w.nc.gen == 0 {
 		clear(w.nc.memo)
 		w.nc.gen = 1
 	}
-	cand := w.candidates(env.evt)
+	cand := w.candidates(env.evt, env.vals)
 	var shared *item
 	for wi, word := range cand {
 		for word != 0 {
@@ -266,6 +321,15 @@ func (w *worker) process(env *envelope) {
 			w.pourScenario(sc, env, &shared)
 		}
 	}
+}
+
+// fieldVals returns the fields read ahead for the poured event, or nil when
+// the expression runs on a private copy (cloned), which may differ.
+func (w *worker) fieldVals(cloned bool) []string {
+	if cloned {
+		return nil
+	}
+	return w.nc.vals
 }
 
 func (w *worker) runBool(p *vm.Program, env any) (bool, error) {
@@ -307,7 +371,7 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 	}
 	cloned := false
 	if sc.mutates {
-		evt = cloneForWrite(evt)
+		evt = cloneForWrite(evt, sc.writes)
 		cloned = true
 	}
 	if !filtered {
@@ -323,7 +387,7 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 	key := ""
 	if sc.groupby != nil {
 		if sc.groupbyNative != nil && !w.e.cfg.DisableNative {
-			key = sc.groupbyNative.eval(evt)
+			key = sc.groupbyNative.evalVals(evt, w.fieldVals(cloned))
 		} else {
 			out, err := w.vm.Run(sc.groupby, FilterEnv{Evt: evt})
 			s, ok := out.(string)
@@ -386,7 +450,7 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 		var v string
 		ok := true
 		if sc.distinctNat != nil && !w.e.cfg.DisableNative {
-			v = sc.distinctNat.eval(evt)
+			v = sc.distinctNat.evalVals(evt, w.fieldVals(cloned))
 		} else {
 			out, err := w.vm.Run(sc.distinct, FilterEnv{Evt: evt})
 			if err != nil {
@@ -406,7 +470,14 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 		}
 	}
 	if sc.cancelOn != nil {
-		if yes, err := w.runBool(sc.cancelOn, FilterEnv{Evt: evt}); err == nil && yes {
+		var yes bool
+		var err error
+		if sc.cancelNat != nil && !w.e.cfg.DisableNative {
+			yes, err = sc.cancelNat(&w.nc)
+		} else {
+			yes, err = w.runBool(sc.cancelOn, FilterEnv{Evt: evt})
+		}
+		if err == nil && yes {
 			st.canceled.Add(1)
 			if fresh {
 				st.instantiated.Add(1)
@@ -435,7 +506,14 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 	}
 	b.push(it)
 	if !over && sc.condition != nil {
-		if yes, err := w.runBool(sc.condition, ConditionEnv{Evt: evt, Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})}); err == nil && yes {
+		var yes bool
+		var err error
+		if sc.condNat != nil && !w.e.cfg.DisableNative {
+			yes, err = sc.condNat(b.q)
+		} else {
+			yes, err = w.runBool(sc.condition, ConditionEnv{Evt: evt, Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})})
+		}
+		if err == nil && yes {
 			over = true
 		}
 	}
@@ -561,10 +639,15 @@ func (w *worker) sweepBlackholes(now time.Time) {
 }
 
 // cloneForWrite copies an event for a filter that calls SetMeta/SetParsed:
-// only the maps those write are copied; the rest is shared read-only.
-func cloneForWrite(e *event.Event) *event.Event {
+// only the maps those write (writes) are copied; the rest is shared
+// read-only.
+func cloneForWrite(e *event.Event, writes uint8) *event.Event {
 	c := *e
-	c.Meta = maps.Clone(e.Meta)
-	c.Parsed = maps.Clone(e.Parsed)
+	if writes&writesMeta != 0 {
+		c.Meta = maps.Clone(e.Meta)
+	}
+	if writes&writesParsed != 0 {
+		c.Parsed = maps.Clone(e.Parsed)
+	}
 	return &c
 }

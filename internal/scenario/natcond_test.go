@@ -1,0 +1,84 @@
+package scenario
+
+import (
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/phalanx-ids/phalanx/internal/datafile"
+	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/exprenv"
+)
+
+// TestNativeConditionMatchesVM compares, for every hub scenario with a
+// native condition or cancel_on, the native answer with the VM's on random
+// queues and events.
+func TestNativeConditionMatchesVM(t *testing.T) {
+	files := hubScenarioFiles(t, nil)
+	store := datafile.NewStore(t.TempDir())
+	store.SetMirror(filepath.Join(hubDir(t), "data"))
+	set, err := Load(files, Options{Compiler: exprenv.New(exprenv.Deps{Data: store}), Data: store})
+	require.NoError(t, err)
+	w := newWorker(NewEngine(set, Config{Mode: event.TIMEMACHINE}), set.scens)
+	r := rand.New(rand.NewPCG(5, 6))
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	conds, cancels, trues := 0, 0, 0
+	for _, sc := range set.scens {
+		if sc.condNat != nil {
+			conds++
+			_, lits := filterVocabulary(sc.spec.Condition, nil)
+			for range 400 {
+				q := make([]*item, r.IntN(16))
+				at := base
+				for i := range q {
+					e := event.New(event.Line{Raw: "x"})
+					if r.IntN(4) > 0 {
+						e.Meta["log_type"] = "ssh_failed-auth" // the hub conditions' value
+					} else if len(lits) > 0 {
+						e.Meta["log_type"] = lits[r.IntN(len(lits))]
+					}
+					at = at.Add(time.Duration(r.IntN(1500)) * time.Second)
+					if r.IntN(5) == 0 {
+						at = at.Add(-time.Duration(r.IntN(3000)) * time.Second) // out of order
+					}
+					e.Time = at
+					q[i] = &item{full: e}
+				}
+				b := &bucket{sc: sc, q: q}
+				want, werr := w.runBool(sc.condition, ConditionEnv{Evt: lastEvent(q), Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})})
+				got, gerr := sc.condNat(q)
+				require.Equal(t, werr != nil, gerr != nil, "%s: vm %v native %v", sc.spec.Name, werr, gerr)
+				require.Equal(t, want, got, sc.spec.Name)
+				if want {
+					trues++
+				}
+			}
+		}
+		if sc.cancelNat != nil {
+			cancels++
+			fields, lits := filterVocabulary(sc.spec.CancelOn, nil)
+			for _, e := range vocabularyEvents(r, 200, fields, lits) {
+				w.nc.evt, w.nc.vals = e, nil
+				w.nc.gen++
+				want, werr := w.runBool(sc.cancelOn, FilterEnv{Evt: e})
+				got, gerr := sc.cancelNat(&w.nc)
+				require.Equal(t, werr != nil, gerr != nil, sc.spec.Name)
+				require.Equal(t, want, got, sc.spec.Name)
+			}
+		}
+	}
+	t.Logf("%d native conditions (%d true), %d native cancel_on", conds, trues, cancels)
+	require.GreaterOrEqual(t, conds, 2)
+	require.Greater(t, trues, 50)
+	require.GreaterOrEqual(t, cancels, 2)
+}
+
+func lastEvent(q []*item) *event.Event {
+	if len(q) == 0 {
+		return nil
+	}
+	return q[len(q)-1].full
+}
