@@ -58,8 +58,9 @@ type Stats struct {
 
 // Runner is a configured pipeline.
 type Runner struct {
-	cfg   Config
-	lines atomic.Int64
+	cfg    Config
+	lines  atomic.Int64
+	engine atomic.Pointer[scenario.Engine]
 }
 
 // New returns a Runner.
@@ -81,6 +82,16 @@ func New(cfg Config) *Runner {
 
 // LinesRead returns the lines read so far by the running Run (for progress).
 func (r *Runner) LinesRead() int64 { return r.lines.Load() }
+
+// ScenarioStats returns the scenario engine's counters of the running Run
+// (zero when no Run is in progress or no scenario is loaded). Safe to call
+// from any goroutine, e.g. a metrics collector.
+func (r *Runner) ScenarioStats() scenario.Stats {
+	if eng := r.engine.Load(); eng != nil {
+		return eng.Stats()
+	}
+	return scenario.Stats{}
+}
 
 // Source feeds lines to the pipeline: it calls emit for each line, in order,
 // and returns when the input is exhausted (or emit returns an error).
@@ -108,6 +119,7 @@ func (r *Runner) Run(ctx context.Context, src Source) (Stats, scenario.Stats, er
 		pending []*event.Event
 	)
 	var eng *scenario.Engine
+	defer r.engine.Store(nil)
 	if rt.Scenarios != nil && rt.Scenarios.Len() > 0 {
 		eng = scenario.NewEngine(rt.Scenarios, scenario.Config{
 			Workers: r.cfg.BucketWorkers,
@@ -119,6 +131,7 @@ func (r *Runner) Run(ctx context.Context, src Source) (Stats, scenario.Stats, er
 				mu.Unlock()
 			},
 		})
+		r.engine.Store(eng)
 	}
 	// drain handles the overflows reported so far, on the Run goroutine.
 	drain := func() {
@@ -213,10 +226,34 @@ func (r *Runner) Run(ctx context.Context, src Source) (Stats, scenario.Stats, er
 		close(done)
 	}()
 
-	// collector: pour in input order.
+	// collector: pour in input order. In live mode a ticker also drains the
+	// overflows that the engine raises on its own (expiring counters,
+	// workers finishing after the last line), so they do not wait for the
+	// next line to arrive.
 	next := 0
 	held := map[int]*batch{}
-	for b := range done {
+	var tick <-chan time.Time
+	if r.cfg.Mode == event.LIVE && eng != nil {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		var b *batch
+		select {
+		case <-tick:
+			drain()
+			continue
+		case got, ok := <-done:
+			if !ok {
+				b = nil
+			} else {
+				b = got
+			}
+		}
+		if b == nil {
+			break
+		}
 		held[b.seq] = b
 		for {
 			hb, ok := held[next]

@@ -168,3 +168,39 @@ func TestRunCancelled(t *testing.T) {
 	})
 	require.ErrorIs(t, err, context.Canceled)
 }
+
+// TestLiveAlertsWithoutMoreInput: in live mode an overflow raised by a
+// bucket worker reaches OnAlert while the source is idle (no next line to
+// carry it), within the collector's drain tick.
+func TestLiveAlertsWithoutMoreInput(t *testing.T) {
+	rt := hubRuntime(t, "crowdsecurity/linux")
+	got := make(chan string, 16)
+	r := detect.New(detect.Config{Runtime: rt, Mode: event.LIVE, ParseWorkers: 2, BucketWorkers: 2, BatchSize: 1,
+		OnAlert: func(ev *event.Event) { got <- ev.Overflow.Alert.GetScenario() }})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := r.Run(ctx, func(ctx context.Context, emit func(event.Line) error) error {
+			now := time.Now()
+			for i := 0; i < 6; i++ {
+				raw := fmt.Sprintf("%s web01 sshd[%d]: Failed password for root from 203.0.113.9 port %d ssh2", now.Format(time.Stamp), 100+i, 4000+i)
+				if err := emit(event.Line{Raw: raw, Src: "auth.log", Module: "file", Time: now, Labels: map[string]string{"type": "syslog"}}); err != nil {
+					return err
+				}
+			}
+			<-ctx.Done() // idle source: no more lines
+			return nil
+		})
+		done <- err
+	}()
+	select {
+	case sc := <-got:
+		require.Equal(t, "crowdsecurity/ssh-bf", sc)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the overflow did not reach OnAlert while the source was idle")
+	}
+	require.Positive(t, r.ScenarioStats().Received)
+	cancel()
+	require.NoError(t, <-done)
+}
