@@ -21,6 +21,31 @@ PHALANX_TEST_PG_DSN="$(scripts/pg.sh start "$pgdir")"
 export PHALANX_TEST_PG_DSN
 trap 'scripts/pg.sh stop "$pgdir" >/dev/null 2>&1 || true' EXIT
 
+echo "== Firewall tools for the firewall bouncer's tests (installed from Debian's packages if missing)"
+# The firewall tests (internal/bouncer/firewall) run as root in network
+# namespaces joined by veth pairs, programming nftables through netlink and
+# iptables/ipset through their binaries.
+fwmissing=""
+for tool in nft:nftables iptables:iptables ipset:ipset ip:iproute2; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || fwmissing="$fwmissing ${tool#*:}"
+done
+if [ -n "$fwmissing" ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $fwmissing >/dev/null
+fi
+
+echo "== Chromium for the HTTP bouncer's browser test (installed from Debian's packages if missing)"
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "scripts/test.sh: chromium is not installed and installing needs root" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -q chromium >&2; then
+    apt-get update -q >&2
+    apt-get install -y -q chromium >&2
+  fi
+fi
+
 echo "== go vet"
 go vet ./...
 

@@ -24,6 +24,8 @@ func newBouncersCmd(a *app) *cobra.Command {
 	}
 	f.register(c)
 	c.AddCommand(newBouncersAddCmd(a, f), newBouncersListCmd(a, f), newBouncersDeleteCmd(a, f))
+	// The remediation components run as `phalanx bouncer KIND` (bouncer is an alias).
+	c.AddCommand(newBouncerHTTPCmd(a), newBouncerFirewallCmd(a))
 	return c
 }
 

@@ -1,0 +1,271 @@
+package firewall
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/phalanx-ids/phalanx/internal/apiclient"
+	"github.com/phalanx-ids/phalanx/internal/bouncer"
+	"github.com/phalanx-ids/phalanx/internal/bouncer/bouncertest"
+)
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// running is a firewall bouncer running against a LAPI behind a proxy.
+type running struct {
+	fw    *Firewall
+	reg   *prometheus.Registry
+	lapi  *bouncertest.LAPI
+	proxy *bouncertest.Flaky
+	stop  func() error
+}
+
+func startFirewall(t *testing.T, tp topo, yaml string) *running {
+	t.Helper()
+	l := bouncertest.StartLAPI(t, "")
+	key := l.BouncerKey(t, "fw")
+	proxy := bouncertest.StartFlaky(t, l.URL)
+	cfg, err := ParseConfig("test.yaml", []byte(yaml))
+	require.NoError(t, err)
+	cfg.APIURL = proxy.URL
+	cfg.APIKey = apiclient.Secret(key)
+	cfg.NetNS = tp.srv
+	cfg.UpdateFrequency = 200 * time.Millisecond
+	cfg.RetryMaxInterval = 200 * time.Millisecond
+	cfg.Timeout = time.Second
+	reg := prometheus.NewRegistry()
+	fw, err := New(cfg, WithLogger(testLogger(t)), WithRegisterer(reg))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fw.Run(ctx) }()
+	r := &running{fw: fw, reg: reg, lapi: l, proxy: proxy}
+	var stopped bool
+	var runErr error
+	r.stop = func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("firewall did not stop")
+			}
+		}
+		return runErr
+	}
+	t.Cleanup(func() { _ = r.stop() })
+	return r
+}
+
+func eventually(t *testing.T, cond func() bool, msg string) {
+	t.Helper()
+	require.Eventually(t, cond, 15*time.Second, 50*time.Millisecond, msg)
+}
+
+// TestFirewallEnforces is the end-to-end test, for each backend: traffic
+// from an attacker namespace to a server namespace stops once a decision
+// on its address (IPv4, a range containing it, IPv6) is added at a real
+// LAPI and flows again once it is deleted or expires; the last good set is
+// kept while the LAPI is unreachable; drift is repaired; counters move;
+// the table goes away on exit.
+func TestFirewallEnforces(t *testing.T) {
+	cases := []struct {
+		name, yaml, backend string
+		sabotage            []string // commands (in the server ns) that remove enforcement
+		listTable           []string
+	}{
+		{
+			name: "nftables drop", backend: "nftables",
+			yaml:      "api_url: http://x/\napi_key: k\nmode: nftables\ndeny_action: DROP\nchains: [input, forward]\nresync_interval: 500ms\n",
+			sabotage:  []string{"nft", "delete", "table", "inet", "phalanx"},
+			listTable: []string{"nft", "list", "tables"},
+		},
+		{
+			name: "iptables reject", backend: "iptables",
+			yaml:      "api_url: http://x/\napi_key: k\nmode: iptables\ndeny_action: REJECT\niptables_chains: [INPUT]\nresync_interval: 500ms\n",
+			sabotage:  []string{"ipset", "flush", "phalanx-v4"},
+			listTable: []string{"ipset", "list", "-n"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tp := newTopo(t)
+			tp.serve(t)
+			require.True(t, tp.reach(t, false), "no firewall yet: IPv4 flows")
+			require.True(t, tp.reach(t, true), "no firewall yet: IPv6 flows")
+
+			r := startFirewall(t, tp, tc.yaml)
+			require.Equal(t, tc.backend, r.fw.Backend())
+			<-r.fw.Stream().Ready()
+			require.True(t, tp.reach(t, false))
+
+			// An address decision.
+			r.lapi.Add(t, "Ip", attV4, "ban", "4h")
+			eventually(t, func() bool { return !tp.reach(t, false) }, "an Ip ban stops IPv4 traffic")
+			require.True(t, tp.reach(t, true), "IPv6 is not banned")
+			r.lapi.Delete(t, attV4)
+			eventually(t, func() bool { return tp.reach(t, false) }, "deleting the decision lets traffic flow")
+
+			// A range containing it, and a nested one that must survive
+			// the outer one's deletion.
+			r.lapi.Add(t, "Range", "10.99.0.0/16", "ban", "4h")
+			r.lapi.Add(t, "Range", "10.99.0.0/24", "ban", "4h")
+			eventually(t, func() bool { return !tp.reach(t, false) }, "a Range ban stops traffic")
+			r.lapi.Delete(t, "10.99.0.0/16")
+			time.Sleep(time.Second)
+			require.False(t, tp.reach(t, false), "the nested range still applies")
+			r.lapi.Delete(t, "10.99.0.0/24")
+			eventually(t, func() bool { return tp.reach(t, false) }, "deleting the ranges lets traffic flow")
+
+			// IPv6, then the LAPI disappears: the ban stays.
+			r.lapi.Add(t, "Ip", attV6, "ban", "4h")
+			eventually(t, func() bool { return !tp.reach(t, true) }, "an IPv6 ban stops IPv6 traffic")
+			require.True(t, tp.reach(t, false))
+			fails := r.fw.Stream().Stats().Failures
+			r.proxy.SetMode(bouncertest.FlakyDown)
+			eventually(t, func() bool { return r.fw.Stream().Stats().Failures >= fails+3 }, "pulls fail")
+			require.False(t, tp.reach(t, true), "enforcement is kept while the LAPI is unreachable")
+			r.proxy.SetMode(bouncertest.FlakyOK)
+			r.lapi.Delete(t, attV6)
+			eventually(t, func() bool { return tp.reach(t, true) }, "the LAPI back, the deletion applies")
+
+			// Expiry.
+			r.lapi.Add(t, "Ip", attV4, "ban", "3s")
+			eventually(t, func() bool { return !tp.reach(t, false) }, "a short ban applies")
+			eventually(t, func() bool { return tp.reach(t, false) }, "the ban expires")
+
+			// Drift: someone removes the enforcement; the resync repairs it.
+			r.lapi.Add(t, "Ip", attV4, "ban", "4h")
+			eventually(t, func() bool { return !tp.reach(t, false) }, "ban again")
+			tp.inSrv(t, tc.sabotage...)
+			eventually(t, func() bool {
+				return promtest.ToFloat64(r.fw.met.drift.WithLabelValues("table"))+
+					promtest.ToFloat64(r.fw.met.drift.WithLabelValues("missing")) > 0
+			}, "the resync notices the drift")
+			eventually(t, func() bool { return !tp.reach(t, false) }, "the resync restores the ban")
+
+			// Counters.
+			eventually(t, func() bool {
+				tp.reach(t, false)
+				return r.fw.met.packets.Load() > 0
+			}, "dropped packets are counted")
+			require.Equal(t, 3, promtest.CollectAndCount(r.reg, "fw_bouncer_dropped_packets", "fw_bouncer_dropped_bytes", "fw_bouncer_banned_ips"))
+
+			require.NoError(t, r.stop())
+			require.NotContains(t, tp.inSrv(t, tc.listTable...), "phalanx", "the table is removed on exit")
+			require.True(t, tp.reach(t, false))
+		})
+	}
+}
+
+// TestFirewallFailClosed: with fail_mode closed and the LAPI unreachable
+// at start, new inbound connections are refused until the first snapshot.
+func TestFirewallFailClosed(t *testing.T) {
+	for _, backend := range []string{"nftables", "iptables"} {
+		t.Run(backend, func(t *testing.T) {
+			tp := newTopo(t)
+			tp.serve(t)
+			l := bouncertest.StartLAPI(t, "")
+			key := l.BouncerKey(t, "fw")
+			proxy := bouncertest.StartFlaky(t, l.URL)
+			proxy.SetMode(bouncertest.FlakyError)
+			cfg, err := ParseConfig("t", []byte("api_url: "+proxy.URL+"\napi_key: "+key+"\nmode: "+backend+
+				"\nfail_mode: closed\nupdate_frequency: 200ms\nretry_max_interval: 200ms\nnetns: "+tp.srv+"\n"))
+			require.NoError(t, err)
+			fw, err := New(cfg, WithLogger(testLogger(t)))
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- fw.Run(ctx) }()
+			defer func() { cancel(); require.NoError(t, <-done) }()
+			eventually(t, func() bool { return fw.Stream().Stats().Failures >= 2 }, "pulls fail")
+			require.False(t, tp.reach(t, false), "fail closed: nothing gets in before the first snapshot")
+			require.False(t, tp.reach(t, true))
+			proxy.SetMode(bouncertest.FlakyOK)
+			<-fw.Stream().Ready()
+			eventually(t, func() bool { return tp.reach(t, false) && tp.reach(t, true) }, "the snapshot lifts the rule")
+		})
+	}
+}
+
+// TestBackendBatches drives a backend directly: elements with timeouts,
+// intervals, read back, atomic batches.
+func TestBackendBatches(t *testing.T) {
+	for _, backend := range []string{"nftables", "iptables"} {
+		t.Run(backend, func(t *testing.T) {
+			tp := newTopo(t)
+			cfg := Config{Backend: backend, NetNS: tp.srv, Config: bouncer.Config{APIURL: "http://x/", APIKey: "k"}}.WithDefaults()
+			be, err := NewBackend(cfg, testLogger(t))
+			require.NoError(t, err)
+			defer func() { require.NoError(t, be.Close(true)) }()
+			require.NoError(t, be.Init(false))
+			st, err := be.Read()
+			require.NoError(t, err)
+			require.True(t, st.Intact)
+			require.Empty(t, st.Elems)
+			add := []Elem{
+				{Prefix: mustPrefix("192.0.2.1/32"), Timeout: time.Hour},
+				{Prefix: mustPrefix("198.51.100.0/24"), Timeout: time.Hour},
+				{Prefix: mustPrefix("2001:db8::1/128"), Timeout: time.Hour},
+				{Prefix: mustPrefix("2001:db8:1::/48"), Timeout: time.Hour},
+				{Prefix: mustPrefix("203.0.113.7/32"), Timeout: 1500 * time.Millisecond},
+				{Prefix: mustPrefix("203.0.113.128/25"), Timeout: 1500 * time.Millisecond},
+				{Prefix: mustPrefix("2001:db8:2::/64"), Timeout: 1500 * time.Millisecond},
+			}
+			require.NoError(t, be.Apply(Batch{Add: add}))
+			st, err = be.Read()
+			require.NoError(t, err)
+			require.Len(t, st.Elems, len(add))
+			for _, e := range add {
+				require.Contains(t, st.Elems, e.Prefix)
+			}
+			require.NoError(t, be.Apply(Batch{Del: []netipPrefix{mustPrefix("198.51.100.0/24"), mustPrefix("2001:db8::1/128")}}))
+			require.Eventually(t, func() bool {
+				st, err = be.Read()
+				return err == nil && len(st.Elems) == 2
+			}, 5*time.Second, 100*time.Millisecond, "deleted and expired elements are gone: %v", st.Elems)
+			require.Contains(t, st.Elems, mustPrefix("192.0.2.1/32"))
+			require.Contains(t, st.Elems, mustPrefix("2001:db8:1::/48"))
+		})
+	}
+}
+
+func TestNftablesMissingTableIsDrift(t *testing.T) {
+	tp := newTopo(t)
+	cfg := Config{Backend: "nftables", NetNS: tp.srv, Config: bouncer.Config{APIURL: "http://x/", APIKey: "k"}}.WithDefaults()
+	be, err := NewBackend(cfg, testLogger(t))
+	require.NoError(t, err)
+	defer be.Close(false)
+	st, err := be.Read()
+	require.NoError(t, err)
+	require.False(t, st.Intact, "no table yet")
+	require.NoError(t, be.Init(false))
+	out, err := exec.Command("ip", "netns", "exec", tp.srv, "nft", "list", "table", "inet", "phalanx").CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Contains(t, string(out), "flags interval,timeout")
+	require.Contains(t, string(out), "ip saddr @v4-addrs counter packets 0 bytes 0 drop")
+	require.Contains(t, string(out), "ip6 saddr @v6-nets counter packets 0 bytes 0 drop")
+}
+
+type netipPrefix = netip.Prefix
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }

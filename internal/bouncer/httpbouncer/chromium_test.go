@@ -1,0 +1,115 @@
+package httpbouncer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// newBrowser launches headless Chromium (installed by scripts/test.sh) on
+// a fresh profile; a missing browser fails the test.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	_, err := os.Stat(chromiumPath)
+	require.NoError(t, err, "headless Chromium is required (scripts/test.sh installs Debian's chromium)")
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+	}
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); acancel() })
+	ctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(tcancel)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("about:blank"))) // starts the browser
+	return ctx
+}
+
+// TestChromiumSolvesChallenge: a browser with a captcha decision at a real
+// LAPI loads a protected page, the page's script solves the proof of work,
+// the answer is verified, the cookie set and the upstream page shown.
+func TestChromiumSolvesChallenge(t *testing.T) {
+	l := startLAPI(t)
+	l.decide(t, "captcha", "Ip", "127.0.0.1")
+	up := newUpstream(t)
+	p, base := startProxy(t, l.url, l.key, up.URL, nil, 16)
+	require.Eventually(t, func() bool { return p.Stream().Set().Len() == 1 }, 5*time.Second, 10*time.Millisecond)
+	code, body := get(t, clientFrom("127.0.0.1"), base+"/protected?q=1", "")
+	require.Equal(t, 403, code)
+	require.Contains(t, body, "Checking your browser")
+
+	ctx := newBrowser(t)
+	start := time.Now()
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/protected?q=1"),
+		chromedp.WaitVisible("#upstream-content"),
+	))
+	text, err := chromedp.Run(ctx, chromedp.Text("#upstream-content"))
+	require.NoError(t, err)
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{base}})
+	require.NoError(t, err)
+	cookies := res.Cookies
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	require.NoError(t, err)
+	require.Equal(t, base+"/protected?q=1", loc, "redirected back to the page asked for")
+	t.Logf("challenge solved and upstream shown in %v (difficulty 16 bits)", time.Since(start))
+	require.Equal(t, "hello from upstream /protected", text)
+	var pass *network.Cookie
+	for _, c := range cookies {
+		if c.Name == DefaultCookieName {
+			pass = c
+		}
+	}
+	require.NotNil(t, pass, "pass cookie set")
+	require.True(t, pass.HTTPOnly)
+	require.Equal(t, uint64(1), p.Bouncer().Stats().Solved)
+
+	// The cookie keeps working: a reload goes straight to the upstream.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+"/again"), chromedp.WaitVisible("#upstream-content")))
+	text, err = chromedp.Run(ctx, chromedp.Text("#upstream-content"))
+	require.NoError(t, err)
+	require.Equal(t, "hello from upstream /again", text)
+	require.Equal(t, uint64(1), p.Bouncer().Stats().Solved)
+	require.GreaterOrEqual(t, p.Bouncer().Stats().Passed, uint64(2))
+}
+
+// TestChromiumSHA256 checks the page's JavaScript SHA-256 against Go's on
+// inputs around the block boundaries.
+func TestChromiumSHA256(t *testing.T) {
+	b, err := New(Options{Source: SetSource(newSet(t, "captcha 127.0.0.1")), Challenge: ChallengeOptions{Difficulty: 32}})
+	require.NoError(t, err)
+	srv := httptest.NewServer(b.Wrap(http.NotFoundHandler()))
+	t.Cleanup(srv.Close)
+	ctx := newBrowser(t)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitReady("#pow")))
+	for _, n := range []int{0, 1, 3, 55, 56, 63, 64, 65, 119, 120, 128, 200} {
+		in := strings.Repeat("v1.ab", 50)[:n]
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`phalanxSHA256(`+jsString(in)+`)`))
+		require.NoError(t, err)
+		sum := sha256.Sum256([]byte(in))
+		require.Equal(t, hex.EncodeToString(sum[:]), got, "length %d", n)
+	}
+}
+
+func jsString(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }

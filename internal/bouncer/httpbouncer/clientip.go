@@ -1,0 +1,125 @@
+package httpbouncer
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// ClientIP finds the address a request comes from: the direct peer
+// (RemoteAddr), or, when the peer is a trusted proxy, the X-Forwarded-For
+// chain walked right to left skipping trusted proxies. The first untrusted
+// hop is the client. An entry that does not parse ends the walk: the client
+// is then the nearest trusted hop (only a trusted proxy could have written
+// past it). When every hop is trusted, the leftmost one is the client.
+// IPv4-mapped IPv6 addresses are unmapped.
+//
+// Concurrency: immutable after NewClientIP; safe for concurrent use.
+type ClientIP struct {
+	trusted []netip.Prefix
+}
+
+// NewClientIP compiles the trusted proxies (addresses or CIDR prefixes).
+func NewClientIP(trusted []string) (*ClientIP, error) {
+	c := &ClientIP{}
+	for _, s := range trusted {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		var p netip.Prefix
+		if strings.Contains(s, "/") {
+			var err error
+			if p, err = netip.ParsePrefix(s); err != nil {
+				return nil, fmt.Errorf("httpbouncer: trusted proxy %q: %w", s, err)
+			}
+			if p.Addr().Is4In6() {
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
+			p = p.Masked()
+		} else {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("httpbouncer: trusted proxy %q: %w", s, err)
+			}
+			a = a.Unmap()
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.trusted = append(c.trusted, p)
+	}
+	return c, nil
+}
+
+func (c *ClientIP) isTrusted(a netip.Addr) bool {
+	for _, p := range c.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Resolve returns the client address of r; ok is false when RemoteAddr does
+// not hold an IP (a unix socket peer, for instance).
+func (c *ClientIP) Resolve(r *http.Request) (netip.Addr, bool) {
+	peer, ok := parsePeer(r.RemoteAddr)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	if len(c.trusted) == 0 || !c.isTrusted(peer) {
+		return peer, true
+	}
+	hdrs := r.Header["X-Forwarded-For"]
+	client := peer
+	// Walk the headers last to first, each one right to left.
+	for i := len(hdrs) - 1; i >= 0; i-- {
+		h := hdrs[i]
+		for h != "" {
+			var part string
+			if j := strings.LastIndexByte(h, ','); j >= 0 {
+				part, h = h[j+1:], h[:j]
+			} else {
+				part, h = h, ""
+			}
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			a, ok := parseHost(part)
+			if !ok {
+				return client, true
+			}
+			client = a
+			if !c.isTrusted(a) {
+				return a, true
+			}
+		}
+	}
+	return client, true
+}
+
+// parsePeer parses a RemoteAddr ("ip:port" as net/http sets it).
+func parsePeer(s string) (netip.Addr, bool) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone(""), true
+	}
+	return parseHost(s)
+}
+
+// parseHost parses "ip", "ip:port", "[ipv6]" or "[ipv6]:port" and unmaps
+// IPv4-mapped addresses.
+func parseHost(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap().WithZone(""), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone(""), true
+	}
+	if len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' {
+		if a, err := netip.ParseAddr(s[1 : len(s)-1]); err == nil {
+			return a.Unmap().WithZone(""), true
+		}
+	}
+	return netip.Addr{}, false
+}
