@@ -21,11 +21,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -38,7 +40,9 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/agent"
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/exprenv"
 	"github.com/phalanx-ids/phalanx/internal/lapi"
+	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/profile"
 	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/store/postgres"
@@ -175,11 +179,12 @@ func (a *App) startLAPI(ctx context.Context, r *resolved) error {
 	if err != nil {
 		return fmt.Errorf("app: store: %w", err)
 	}
-	prof, err := loadProfiles(r, a.log)
+	prof, err := loadProfiles(r, a.log, a.st)
 	if err != nil {
 		return err
 	}
-	if a.srv, err = lapi.New(r.LAPI.Config, lapi.Deps{Store: a.st, Profiles: prof, Logger: a.log, Registerer: a.reg}); err != nil {
+	deps := lapi.Deps{Store: a.st, Profiles: prof, Logger: a.log, Registerer: a.reg, Notify: a.notify}
+	if a.srv, err = lapi.New(r.LAPI.Config, deps); err != nil {
 		return fmt.Errorf("app: %w", err)
 	}
 	if a.ln, err = net.Listen("tcp", r.LAPI.ListenURI); err != nil {
@@ -211,22 +216,52 @@ func dialable(addr net.Addr) string {
 	return net.JoinHostPort(ip.String(), fmt.Sprint(ta.Port))
 }
 
-func loadProfiles(r *resolved, log *slog.Logger) (*profile.Set, error) {
-	var sim profile.Simulation
-	if p := r.LAPI.SimulationPath; p != "" {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("app: simulation: %w", err)
-		}
-		if sim, err = profile.ParseSimulation(p, b); err != nil {
-			return nil, fmt.Errorf("app: %w", err)
-		}
+// notify handles the notifications profiles ask for (lapi.Deps.Notify):
+// no notification plugins yet, so they are logged.
+func (a *App) notify(al *models.Alert, names []string) {
+	args := []any{"notifications", names, "scenario", al.GetScenario(), "alert_id", al.ID}
+	if al.Source != nil {
+		args = append(args, "scope", al.Source.GetScope(), "value", al.Source.GetValue())
 	}
-	opts := profile.Options{Simulation: sim, Logger: log}
-	var (
-		set *profile.Set
-		err error
-	)
+	args = append(args, "decisions", len(al.Decisions))
+	a.log.Info("app: notification", args...)
+}
+
+// SimulationFile is the name, in the data dir, of the simulation.yaml read
+// when simulation_path is empty (`phalanx simulation enable` writes it).
+const SimulationFile = "simulation.yaml"
+
+// readSimulation reads r's simulation.yaml: simulation_path, else
+// <data_dir>/simulation.yaml when it exists; no file: no simulation.
+func readSimulation(r *resolved) (profile.Simulation, error) {
+	p, must := r.LAPI.SimulationPath, true
+	if p == "" {
+		p, must = filepath.Join(r.DataDir, SimulationFile), false
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		if !must && errors.Is(err, fs.ErrNotExist) {
+			return profile.Simulation{}, nil
+		}
+		return profile.Simulation{}, fmt.Errorf("app: simulation: %w", err)
+	}
+	sim, err := profile.ParseSimulation(p, b)
+	if err != nil {
+		return profile.Simulation{}, fmt.Errorf("app: %w", err)
+	}
+	return sim, nil
+}
+
+// loadProfiles compiles the profiles with the simulation and an expression
+// env whose decision helpers (GetDecisionsCount...) read st.
+func loadProfiles(r *resolved, log *slog.Logger, st store.Store) (*profile.Set, error) {
+	sim, err := readSimulation(r)
+	if err != nil {
+		return nil, err
+	}
+	env := exprenv.New(exprenv.Deps{Decisions: &lapi.DecisionCounter{Store: st}, Logger: log})
+	opts := profile.Options{Simulation: sim, Logger: log, Env: env}
+	var set *profile.Set
 	if p := r.LAPI.ProfilesPath; p != "" {
 		set, err = profile.LoadFile(p, opts)
 	} else {
@@ -554,7 +589,7 @@ func (a *App) Reload(cfg Config) error {
 
 	var prof *profile.Set
 	if r.lapiOn {
-		if prof, err = loadProfiles(r, a.log); err != nil {
+		if prof, err = loadProfiles(r, a.log, a.st); err != nil {
 			return fmt.Errorf("app: reload: %w", err)
 		}
 	}

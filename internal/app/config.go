@@ -48,7 +48,8 @@ type LAPIConfig struct {
 	// ProfilesPath is a CrowdSec profiles.yaml; empty: the built-in
 	// profiles (ban 4h for Ip and Range alerts with remediation).
 	ProfilesPath string `yaml:"profiles_path"`
-	// SimulationPath is a CrowdSec simulation.yaml; empty: no simulation.
+	// SimulationPath is a CrowdSec simulation.yaml; empty: <data_dir>/simulation.yaml
+	// when it exists (where `phalanx simulation` writes), else no simulation.
 	SimulationPath string `yaml:"simulation_path"`
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -201,28 +202,54 @@ func (s *Server) authBouncer(r *http.Request, c *caller) error {
 	}
 	hash := store.HashAPIKey(key)
 	ck := "k\x00" + hash + "\x00" + ipString(c.ip) + "\x00" + ua
-	if v, ok := s.auth.get(ck); ok {
+	if v, ok, refresh := s.auth.getRefresh(ck); ok {
+		if refresh {
+			// Refresh ahead of expiry in the background, so that a
+			// bouncer polling often never waits for the database.
+			ip := c.ip
+			s.bg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if _, err := s.lookupKey(ctx, ck, hash, ip, ua); err != nil {
+					s.auth.refreshFailed(ck)
+					s.log.Debug("lapi: refresh bouncer key", "err", err)
+				}
+			})
+		}
 		if v == "" {
 			return errForbidden
 		}
 		c.bouncer = v
 		return nil
 	}
-	rows, err := s.st.BouncersByKeyHash(ctx, hash)
+	name, err := s.lookupKey(ctx, ck, hash, c.ip, ua)
 	if err != nil {
 		return err
+	}
+	if name == "" {
+		return errForbidden
+	}
+	c.bouncer = name
+	return nil
+}
+
+// lookupKey finds the bouncer of an API key hash used from ip ("": none)
+// and caches the answer under ck.
+func (s *Server) lookupKey(ctx context.Context, ck, hash string, ip netip.Addr, ua string) (string, error) {
+	rows, err := s.st.BouncersByKeyHash(ctx, hash)
+	if err != nil {
+		return "", err
 	}
 	if len(rows) == 0 {
 		s.auth.put(ck, "")
-		return errForbidden
+		return "", nil
 	}
-	name, err := s.bouncerForIP(ctx, rows, c.ip, ua)
+	name, err := s.bouncerForIP(ctx, rows, ip, ua)
 	if err != nil {
-		return err
+		return "", err
 	}
 	s.auth.put(ck, name)
-	c.bouncer = name
-	return nil
+	return name, nil
 }
 
 func (s *Server) bouncerForIP(ctx context.Context, rows []*store.Bouncer, ip interface{ String() string }, ua string) (string, error) {
@@ -309,8 +336,9 @@ type authCache struct {
 }
 
 type authCacheEntry struct {
-	v   string
-	exp time.Time
+	v          string
+	exp        time.Time
+	refreshing bool // a refresh-ahead lookup is running
 }
 
 func newAuthCache(ttl time.Duration) *authCache {
@@ -328,6 +356,38 @@ func (a *authCache) get(k string) (string, bool) {
 		return "", false
 	}
 	return e.v, true
+}
+
+// getRefresh is get, and also says whether the caller should refresh the
+// entry in the background: it is in the last quarter of its life and no
+// refresh is running. An entry is never served past its expiry.
+func (a *authCache) getRefresh(k string) (v string, ok, refresh bool) {
+	if a.ttl <= 0 {
+		return "", false, false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e, found := a.m[k]
+	now := time.Now()
+	if !found || now.After(e.exp) {
+		return "", false, false
+	}
+	if !e.refreshing && e.exp.Sub(now) < a.ttl/4 {
+		e.refreshing = true
+		a.m[k] = e
+		refresh = true
+	}
+	return e.v, true, refresh
+}
+
+// refreshFailed lets a later get retry the refresh of k.
+func (a *authCache) refreshFailed(k string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if e, ok := a.m[k]; ok {
+		e.refreshing = false
+		a.m[k] = e
+	}
 }
 
 func (a *authCache) put(k, v string) {

@@ -1,9 +1,9 @@
 package lapi
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -64,11 +64,11 @@ func (s *Server) streamDecisions(w http.ResponseWriter, r *http.Request, c *call
 	}
 	now := s.now()
 	s.stateMu.Lock()
-	st := s.pullState[c.bouncer]
+	st, known := s.pullState[c.bouncer]
 	s.stateMu.Unlock()
 	var sinceVer uint64
 	var since time.Time
-	if st != nil {
+	if known {
 		sinceVer, since = st.ver, st.at
 	} else if !startup {
 		b, err := s.st.GetBouncer(r.Context(), c.bouncer)
@@ -81,7 +81,7 @@ func (s *Server) streamDecisions(w http.ResponseWriter, r *http.Request, c *call
 	}
 	res := s.idx.pull(&f, startup, sinceVer, since, now)
 	s.stateMu.Lock()
-	s.pullState[c.bouncer] = &bouncerPull{ver: res.ver, at: now}
+	s.pullState[c.bouncer] = bouncerPull{ver: res.ver, at: now}
 	s.pulls[c.bouncer] = now
 	s.stateMu.Unlock()
 	s.met.pull(c.bouncer, startup)
@@ -91,60 +91,90 @@ func (s *Server) streamDecisions(w http.ResponseWriter, r *http.Request, c *call
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 64<<10)
-	n := now.UnixNano()
-	buf := make([]byte, 0, 512)
-	write := func(list []*entry) {
-		for i, e := range list {
-			buf = buf[:0]
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			buf = appendDecision(buf, e, n)
-			_, _ = bw.Write(buf)
-		}
+	bp, _ := s.bufs.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, 0, 4096)
+		bp = &b
 	}
-	_, _ = bw.WriteString(`{"new":[`)
-	write(res.fresh)
-	_, _ = bw.WriteString(`],"deleted":[`)
-	write(res.gone)
-	_, _ = bw.WriteString("]}\n")
-	return bw.Flush()
+	sw := streamWriter{w: w, now: now.UnixNano(), buf: (*bp)[:0]}
+	defer func() {
+		if cap(sw.buf) <= 2*streamBuf {
+			*bp = sw.buf[:0]
+			s.bufs.Put(bp)
+		}
+	}()
+	sw.buf = append(sw.buf, `{"new":[`...)
+	sw.list(res.fresh)
+	sw.buf = append(sw.buf, `],"deleted":[`...)
+	sw.list(res.gone)
+	sw.buf = append(sw.buf, "]}\n"...)
+	return sw.flush()
 }
 
-// appendDecision writes a stream decision as CrowdSec does: duration is
-// the time left (negative for deleted decisions), rounded to the second.
-func appendDecision(b []byte, e *entry, now int64) []byte {
-	b = append(b, `{"duration":"`...)
-	b = append(b, time.Duration(e.until-now).Round(time.Second).String()...)
-	b = append(b, `","id":`...)
-	b = strconv.AppendInt(b, e.id, 10)
-	b = append(b, `,"origin":`...)
-	b = appendJSONString(b, e.origin)
-	b = append(b, `,"scenario":`...)
-	b = appendJSONString(b, e.scenario)
-	b = append(b, `,"scope":`...)
-	b = appendJSONString(b, e.scope)
-	b = append(b, `,"type":`...)
-	b = appendJSONString(b, e.typ)
-	if e.uuid != "" {
-		b = append(b, `,"uuid":`...)
-		b = appendJSONString(b, e.uuid)
+// streamBuf is the size of the chunks a stream answer is written in.
+const streamBuf = 256 << 10
+
+// streamWriter writes stream decisions from their pre-encoded JSON; the
+// duration (time left, rounded to the second, as CrowdSec) is the only
+// part computed per answer, and consecutive decisions ending in the same
+// second share its text.
+type streamWriter struct {
+	w     io.Writer
+	now   int64
+	buf   []byte
+	err   error
+	lastD time.Duration
+	lastS string
+}
+
+func (s *streamWriter) list(list []*entry) {
+	for i, e := range list {
+		if i > 0 {
+			s.buf = append(s.buf, ',')
+		}
+		s.buf = s.appendDecision(s.buf, e)
+		if len(s.buf) >= streamBuf-512 {
+			_ = s.flush()
+		}
 	}
-	b = append(b, `,"value":`...)
-	b = appendJSONString(b, e.value)
-	return append(b, '}')
+}
+
+func (s *streamWriter) appendDecision(b []byte, e *entry) []byte {
+	d := time.Duration(e.until - s.now).Round(time.Second)
+	if d != s.lastD || s.lastS == "" {
+		s.lastD, s.lastS = d, d.String()
+	}
+	b = append(b, `{"duration":"`...)
+	b = append(b, s.lastS...)
+	return append(b, e.tail...)
+}
+
+func (s *streamWriter) flush() error {
+	if s.err == nil && len(s.buf) > 0 {
+		_, s.err = s.w.Write(s.buf)
+	}
+	s.buf = s.buf[:0]
+	return s.err
+}
+
+// plainJSON says whether s is its own JSON string body (ASCII needing no
+// escape, as encoding/json would write it).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // appendJSONString appends s as a JSON string; plain ASCII is copied,
 // anything else goes through encoding/json.
 func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
+	if !plainJSON(s) {
+		q, _ := json.Marshal(s)
+		return append(b, q...)
 	}
 	b = append(b, '"')
 	b = append(b, s...)

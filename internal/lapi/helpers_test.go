@@ -7,14 +7,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
@@ -23,32 +20,20 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/lapi"
 	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/store/postgres"
+	"github.com/phalanx-ids/phalanx/internal/store/postgres/pgtest"
 	"github.com/phalanx-ids/phalanx/internal/store/sqlite"
 )
 
 const agentUA = "crowdsec/v1.7.5"
 
-// pgServer is the package run's PostgreSQL server (PHALANX_TEST_PG_DSN, or
+// pg is the package run's PostgreSQL server (PHALANX_TEST_PG_DSN, or
 // started by scripts/pg.sh on first use and stopped by TestMain).
-type pgServer struct {
-	dsn     string
-	dir     string
-	script  string
-	err     error
-	started atomic.Bool
-	schemas atomic.Int64
-}
-
-// pg is written once by TestMain / the first pgDSN call (under
-// testing's sequential start) and only read after.
-var pg pgServer
+var pg pgtest.Server
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if pg.dir != "" {
-		stop := exec.Command("bash", pg.script, "stop", pg.dir)
-		stop.Stderr = os.Stderr
-		_ = stop.Run()
+	if err := pg.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 	}
 	os.Exit(code)
 }
@@ -70,46 +55,10 @@ func findUp(t testing.TB, rel string) string {
 	}
 }
 
-// pgDSN returns a DSN on a fresh schema of the test PostgreSQL server.
+// pgDSN returns the DSN of a fresh database of the test PostgreSQL server.
 func pgDSN(t testing.TB) string {
 	t.Helper()
-	if !pg.started.Load() {
-		pg.started.Store(true)
-		pg.dsn = os.Getenv("PHALANX_TEST_PG_DSN")
-		if pg.dsn == "" {
-			pg.script = findUp(t, "scripts/pg.sh")
-			dir, err := os.MkdirTemp("", "phalanx-lapi-pg.")
-			require.NoError(t, err)
-			cmd := exec.Command("bash", pg.script, "start", dir)
-			cmd.Stderr = os.Stderr
-			out, err := cmd.Output()
-			pg.dir = dir
-			if err != nil {
-				pg.err = fmt.Errorf("pg.sh start: %w", err)
-			}
-			pg.dsn = strings.TrimSpace(string(out))
-		}
-	}
-	require.NoError(t, pg.err)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, pg.dsn)
-	require.NoError(t, err)
-	defer func() { _ = conn.Close(ctx) }()
-	name := fmt.Sprintf("lapi%d_%d", os.Getpid(), pg.schemas.Add(1))
-	_, err = conn.Exec(ctx, "CREATE SCHEMA "+name)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), pg.dsn)
-		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP SCHEMA "+name+" CASCADE")
-			_ = c.Close(context.Background())
-		}
-	})
-	sep := "?"
-	if strings.Contains(pg.dsn, "?") {
-		sep = "&"
-	}
-	return pg.dsn + sep + "search_path=" + name
+	return pg.DSN(t)
 }
 
 func openPG(t testing.TB, dsn string) store.Store {

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,15 @@ type entry struct {
 	until     int64 // unix ns
 	addVer    uint64
 	rng       store.IPRange
+	// tail is the decision's stream JSON after the duration's value:
+	// `","id":1,...,"value":"..."}`; uuid and value share its bytes when
+	// they need no escaping.
+	tail string
+	// grp is the group of value; pos the entry's place in index.dense.
+	// Both change only under the index's write lock (grp is set before
+	// the entry is published).
+	grp *group
+	pos int
 }
 
 // event is one change of the index: a decision added, or gone (expired or
@@ -40,32 +50,59 @@ type event struct {
 	gone bool
 }
 
-// group holds the active decisions of one value.
+// group holds the active decisions of one value. The list is replaced,
+// never changed in place (under the index's write lock), so that readers
+// without the lock see a consistent one.
 type group struct {
-	entries []*entry
+	members atomic.Pointer[[]*entry]
+}
+
+// list returns the group's active entries (do not modify).
+func (g *group) list() []*entry {
+	if p := g.members.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// logView is a published, immutable view of the change log: readers load
+// it without the lock (RCU). log may share its array with later views;
+// elements up to len(log) are never written again.
+type logView struct {
+	log   []event
+	floor uint64 // changes with a version <= floor may be missing
+	ver   uint64 // the index version when published (the last event's)
 }
 
 // index is the in-memory view of the decisions: every active one, plus a
 // log of the changes applied since it was built (adds and removals), so
 // that an incremental pull reads only what changed.
 //
-// Concurrency: every method is safe for concurrent use; reads take a read
-// lock, changes the write lock. Natural expiries are applied lazily by
+// Concurrency: every method is safe for concurrent use; changes take the
+// write lock; full walks (startup pulls, live queries) the read lock;
+// incremental pulls take no lock: they read the published logView and the
+// groups' copy-on-write lists. Natural expiries are applied lazily by
 // sweep (called before reads and by the follower).
 type index struct {
 	mu      sync.RWMutex
 	ver     uint64
 	byID    map[int64]*entry
 	byValue map[string]*group
-	ranges  map[int64]*entry // active entries spanning more than one address
-	exp     expHeap
-	log     []event
+	// dense holds every active entry (unordered, swap-removed): full walks
+	// read it instead of iterating maps.
+	dense  []*entry
+	ranges map[int64]*entry // active entries spanning more than one address
+	exp    expHeap
+	log    []event
 	// logFloor: changes with a version <= logFloor may be missing from log.
 	logFloor uint64
 	strs     map[string]string // interned low-cardinality strings
+	scratch  []byte            // encode buffer (under the write lock)
 	counts   map[[2]string]int // active, non-simulated: (origin, type) -> n
 	// nextExp is the earliest until in exp (unix ns), read without the lock.
-	nextExp       atomic.Int64
+	nextExp atomic.Int64
+	// view is the log as of the last change (see logView).
+	view          atomic.Pointer[logView]
 	deletedWindow time.Duration
 	maxLog        int
 }
@@ -82,7 +119,14 @@ func newIndex(deletedWindow time.Duration) *index {
 		ver:           1, // versions recorded by pulls are never 0
 	}
 	ix.nextExp.Store(1<<63 - 1)
+	ix.publish()
 	return ix
+}
+
+// publish makes the current log visible to lock-free readers. Called with
+// the write lock held, after every change of the log.
+func (ix *index) publish() {
+	ix.view.Store(&logView{log: ix.log[:len(ix.log):len(ix.log)], floor: ix.logFloor, ver: ix.ver})
 }
 
 func (ix *index) intern(s string) string {
@@ -105,7 +149,46 @@ func (ix *index) newEntry(d *store.Decision) *entry {
 	if r, ok, err := store.DecisionRange(d.Scope, d.Value); err == nil && ok {
 		e.rng, e.hasRange = r, true
 	}
+	ix.scratch = e.encode(ix.scratch)
 	return e
+}
+
+// encode fills e.tail (the stream JSON of e after the duration) and
+// points e.uuid and e.value into it when they are stored verbatim. buf is
+// scratch space (returned, possibly grown, for reuse).
+func (e *entry) encode(buf []byte) []byte {
+	b := append(buf[:0], `","id":`...)
+	b = strconv.AppendInt(b, e.id, 10)
+	b = append(b, `,"origin":`...)
+	b = appendJSONString(b, e.origin)
+	b = append(b, `,"scenario":`...)
+	b = appendJSONString(b, e.scenario)
+	b = append(b, `,"scope":`...)
+	b = appendJSONString(b, e.scope)
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, e.typ)
+	uuidAt, valueAt := -1, -1
+	if e.uuid != "" {
+		b = append(b, `,"uuid":`...)
+		if plainJSON(e.uuid) {
+			uuidAt = len(b) + 1
+		}
+		b = appendJSONString(b, e.uuid)
+	}
+	b = append(b, `,"value":`...)
+	if plainJSON(e.value) {
+		valueAt = len(b) + 1
+	}
+	b = appendJSONString(b, e.value)
+	b = append(b, '}')
+	e.tail = string(b)
+	if uuidAt >= 0 {
+		e.uuid = e.tail[uuidAt : uuidAt+len(e.uuid)]
+	}
+	if valueAt >= 0 {
+		e.value = e.tail[valueAt : valueAt+len(e.value)]
+	}
+	return b
 }
 
 // load inserts active decisions without logging them (index build).
@@ -150,11 +233,13 @@ func (ix *index) apply(ds []*store.Decision, now time.Time) {
 			// report it as deleted so that no bouncer keeps it.
 			ix.ver++
 			e := ix.newEntry(d)
+			e.grp = ix.byValue[e.value]
 			ix.log = append(ix.log, event{ver: ix.ver, at: max(until, n-int64(time.Second)), e: e, gone: true})
 		}
 	}
 	ix.updateNextExp()
 	ix.trimLog(n)
+	ix.publish()
 }
 
 func (ix *index) insert(e *entry, ver uint64) {
@@ -165,7 +250,24 @@ func (ix *index) insert(e *entry, ver uint64) {
 		g = &group{}
 		ix.byValue[e.value] = g
 	}
-	g.entries = append(g.entries, e)
+	if old := g.list(); len(old) == 0 {
+		// one allocation for the common single-decision group
+		one := &struct {
+			list []*entry
+			arr  [1]*entry
+		}{}
+		one.arr[0] = e
+		one.list = one.arr[:]
+		g.members.Store(&one.list)
+	} else {
+		list := make([]*entry, len(old)+1)
+		copy(list, old)
+		list[len(old)] = e
+		g.members.Store(&list)
+	}
+	e.grp = g
+	e.pos = len(ix.dense)
+	ix.dense = append(ix.dense, e)
 	if e.hasRange && e.rng.Start != e.rng.End {
 		ix.ranges[e.id] = e
 	}
@@ -180,14 +282,20 @@ func (ix *index) insert(e *entry, ver uint64) {
 func (ix *index) remove(e *entry, until, now int64) {
 	delete(ix.byID, e.id)
 	delete(ix.ranges, e.id)
-	if g := ix.byValue[e.value]; g != nil {
-		for i, x := range g.entries {
-			if x == e {
-				g.entries = append(g.entries[:i], g.entries[i+1:]...)
-				break
+	last := ix.dense[len(ix.dense)-1]
+	ix.dense[e.pos], last.pos = last, e.pos
+	ix.dense[len(ix.dense)-1] = nil
+	ix.dense = ix.dense[:len(ix.dense)-1]
+	if g := e.grp; g != nil {
+		old := g.list()
+		list := make([]*entry, 0, len(old))
+		for _, x := range old {
+			if x != e {
+				list = append(list, x)
 			}
 		}
-		if len(g.entries) == 0 {
+		g.members.Store(&list)
+		if len(list) == 0 && ix.byValue[e.value] == g {
 			delete(ix.byValue, e.value)
 		}
 	}
@@ -219,6 +327,7 @@ func (ix *index) sweep(now time.Time) {
 	}
 	ix.updateNextExp()
 	ix.trimLog(n)
+	ix.publish()
 }
 
 func (ix *index) updateNextExp() {
@@ -319,34 +428,23 @@ func (f *streamFilter) match(e *entry) bool {
 // dkey is CrowdSec's dedup key: the longest decision per (value, type, scope).
 type dkey struct{ value, typ, scope string }
 
-// best appends to out, for each (type, scope) of g, the matching entry
-// with the latest until (ties: the highest id).
-func (f *streamFilter) best(g *group, out []*entry) []*entry {
-	start := len(out)
-	for _, e := range g.entries {
-		if !f.match(e) {
+// wins says whether e (matching f) is what the stream serves for its
+// (value, type, scope): with dedup, the matching entry of its group with
+// the latest until (ties: the highest id).
+func (f *streamFilter) wins(e *entry) bool {
+	members := e.grp.list()
+	if f.dedupDisabled || len(members) == 1 {
+		return true
+	}
+	for _, o := range members {
+		if o == e || o.typ != e.typ || o.scope != e.scope {
 			continue
 		}
-		if f.dedupDisabled {
-			out = append(out, e)
-			continue
-		}
-		replaced := false
-		for i := start; i < len(out); i++ {
-			o := out[i]
-			if o.typ == e.typ && o.scope == e.scope {
-				if e.until > o.until || (e.until == o.until && e.id > o.id) {
-					out[i] = e
-				}
-				replaced = true
-				break
-			}
-		}
-		if !replaced {
-			out = append(out, e)
+		if (o.until > e.until || (o.until == e.until && o.id > e.id)) && f.match(o) {
+			return false
 		}
 	}
-	return out
+	return true
 }
 
 // pullResult is what a stream pull returns.
@@ -361,33 +459,36 @@ type pullResult struct {
 // sinceVer; else the changes since the time since (minus 2s, as CrowdSec).
 func (ix *index) pull(f *streamFilter, startup bool, sinceVer uint64, since time.Time, now time.Time) pullResult {
 	ix.sweep(now)
+	if v := ix.view.Load(); !startup && sinceVer > 0 && sinceVer >= v.floor && sinceVer <= v.ver {
+		// incremental: lock-free, from the published log
+		i := sort.Search(len(v.log), func(i int) bool { return v.log[i].ver > sinceVer })
+		res := pullResult{ver: v.ver}
+		res.fresh, res.gone = changes(f, v.log[i:], sinceVer)
+		return res
+	}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	res := pullResult{ver: ix.ver}
 	n := now.UnixNano()
 	switch {
 	case startup || (sinceVer == 0 && since.IsZero()):
-		res.fresh = make([]*entry, 0, len(ix.byID))
-		for _, g := range ix.byValue {
-			res.fresh = f.best(g, res.fresh)
+		res.fresh = make([]*entry, 0, len(ix.dense))
+		for _, e := range ix.dense {
+			if f.match(e) && f.wins(e) {
+				res.fresh = append(res.fresh, e)
+			}
 		}
 		res.gone = ix.goneSince(f, 0, n-int64(ix.deletedWindow), n)
-	case sinceVer > 0 && sinceVer >= ix.logFloor:
+	case sinceVer > 0 && sinceVer >= ix.logFloor && sinceVer <= ix.ver:
 		i := sort.Search(len(ix.log), func(i int) bool { return ix.log[i].ver > sinceVer })
-		res.fresh, res.gone = ix.changes(f, ix.log[i:], sinceVer, n)
+		res.fresh, res.gone = changes(f, ix.log[i:], sinceVer)
 	default:
 		floor := since.Add(-2 * time.Second).UnixNano()
-		for _, g := range ix.byValue {
-			start := len(res.fresh)
-			res.fresh = f.best(g, res.fresh)
-			// keep only the groups with a decision created since floor
-			kept := res.fresh[:start]
-			for _, e := range res.fresh[start:] {
-				if e.created > floor || e.addVer > 0 && ix.addedAfter(e, floor) {
-					kept = append(kept, e)
-				}
+		// the best decisions created (or added here) since floor
+		for _, e := range ix.dense {
+			if f.match(e) && f.wins(e) && (e.created > floor || e.addVer > 0 && ix.addedAfter(e, floor)) {
+				res.fresh = append(res.fresh, e)
 			}
-			res.fresh = kept
 		}
 		res.gone = ix.goneSince(f, 0, floor, n)
 	}
@@ -432,7 +533,7 @@ func (ix *index) activeMatch(f *streamFilter, k dkey) bool {
 	if g == nil {
 		return false
 	}
-	for _, e := range g.entries {
+	for _, e := range g.list() {
 		if e.typ == k.typ && e.scope == k.scope && f.match(e) {
 			return true
 		}
@@ -442,57 +543,85 @@ func (ix *index) activeMatch(f *streamFilter, k dkey) bool {
 
 // changes turns log events into a stream answer: for each touched key,
 // the current best active decision when it was added or replaces a
-// removed one, else the removed decision.
-func (ix *index) changes(f *streamFilter, evs []event, sinceVer uint64, _ int64) (fresh, gone []*entry) {
-	type touch struct {
-		removed *entry
+// removed one, else the removed decision. It reads only the events and
+// the groups they point to (no lock: see logView).
+func changes(f *streamFilter, evs []event, sinceVer uint64) (fresh, gone []*entry) {
+	if len(evs) == 0 {
+		return nil, nil
 	}
-	touched := make(map[dkey]*touch)
-	var order []dkey
+	type touch struct {
+		k       dkey
+		removed *entry
+		grp     *group // of the latest event with one
+	}
+	var touched []touch
+	var pos map[dkey]int // index in touched; built only for long logs
+	const linear = 16
 	for _, ev := range evs {
 		if !f.match(ev.e) {
 			continue
 		}
 		k := dkey{ev.e.value, ev.e.typ, ev.e.scope}
-		t := touched[k]
-		if t == nil {
-			t = &touch{}
-			touched[k] = t
-			order = append(order, k)
+		at := -1
+		if pos != nil {
+			if i, ok := pos[k]; ok {
+				at = i
+			}
+		} else {
+			for i := range touched {
+				if touched[i].k == k {
+					at = i
+					break
+				}
+			}
 		}
+		if at < 0 {
+			at = len(touched)
+			touched = append(touched, touch{k: k})
+			if pos != nil {
+				pos[k] = at
+			} else if len(touched) > linear {
+				pos = make(map[dkey]int, len(evs))
+				for i, t := range touched {
+					pos[t.k] = i
+				}
+			}
+		}
+		t := &touched[at]
 		if ev.gone {
 			t.removed = ev.e
 		}
+		if ev.e.grp != nil {
+			t.grp = ev.e.grp
+		}
 	}
-	var buf []*entry
-	for _, k := range order {
-		t := touched[k]
+	for i := range touched {
+		t := &touched[i]
+		k := t.k
 		var best *entry
-		if g := ix.byValue[k.value]; g != nil {
-			buf = buf[:0]
-			for _, e := range g.entries {
-				if e.typ == k.typ && e.scope == k.scope && f.match(e) {
-					buf = append(buf, e)
+		n := 0
+		if t.grp != nil {
+			for _, e := range t.grp.list() {
+				if e.typ != k.typ || e.scope != k.scope || !f.match(e) {
+					continue
 				}
-			}
-			for _, e := range buf {
+				n++
+				if f.dedupDisabled {
+					if e.addVer > sinceVer {
+						fresh = append(fresh, e)
+					}
+					continue
+				}
 				if best == nil || e.until > best.until || (e.until == best.until && e.id > best.id) {
 					best = e
 				}
 			}
-			if f.dedupDisabled {
-				for _, e := range buf {
-					if e.addVer > sinceVer {
-						fresh = append(fresh, e)
-					}
-				}
-				if t.removed != nil && len(buf) == 0 {
-					gone = append(gone, t.removed)
-				}
-				continue
-			}
 		}
 		switch {
+		case f.dedupDisabled:
+			if t.removed != nil && n == 0 {
+				gone = append(gone, t.removed)
+			}
 		case best != nil && (best.addVer > sinceVer || t.removed != nil):
 			fresh = append(fresh, best)
 		case best == nil && t.removed != nil:
@@ -538,7 +667,7 @@ func (ix *index) live(q *liveQuery, now time.Time) []*entry {
 	switch {
 	case q.value != "":
 		if g := ix.byValue[q.value]; g != nil {
-			for _, e := range g.entries {
+			for _, e := range g.list() {
 				add(e)
 			}
 		}
@@ -547,7 +676,7 @@ func (ix *index) live(q *liveQuery, now time.Time) []*entry {
 		if q.rng.Start == q.rng.End {
 			a := netip.AddrFrom16(q.rng.Start).Unmap()
 			if g := ix.byValue[a.String()]; g != nil {
-				for _, e := range g.entries {
+				for _, e := range g.list() {
 					if e.rng.Start == e.rng.End {
 						add(e)
 					}
@@ -558,7 +687,7 @@ func (ix *index) live(q *liveQuery, now time.Time) []*entry {
 			add(e)
 		}
 	default:
-		for _, e := range ix.byID {
+		for _, e := range ix.dense {
 			add(e)
 		}
 	}

@@ -90,18 +90,22 @@ type Server struct {
 	stateMu    sync.Mutex // guards pulls, heartbeats, pullState
 	pulls      map[string]time.Time
 	heartbeats map[string]time.Time
-	pullState  map[string]*bouncerPull
+	pullState  map[string]bouncerPull
 
 	started atomic.Bool
+	// bufs recycles stream answer buffers (*[]byte, at most 2*streamBuf).
+	bufs sync.Pool
+	// bg runs the request-spawned background work (auth refresh-ahead);
+	// Run waits for it before returning.
+	bg sync.WaitGroup
 }
 
 type deciderBox struct{ d Decider }
 
 // bouncerPull is what the server remembers of a bouncer's last stream pull.
 type bouncerPull struct {
-	ver  uint64
-	at   time.Time
-	gone bool // the index was rebuilt since: ver is meaningless
+	ver uint64
+	at  time.Time
 }
 
 // New validates cfg, loads TLS material, and builds the decision index
@@ -121,7 +125,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{
 		cfg: set, st: deps.Store, allow: deps.Allowlists, log: deps.Logger, now: deps.Clock,
 		notify: deps.Notify, pulls: map[string]time.Time{}, heartbeats: map[string]time.Time{},
-		pullState: map[string]*bouncerPull{},
+		pullState: map[string]bouncerPull{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -301,6 +305,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	stopBG()
 	wg.Wait()
+	s.bg.Wait()
 	s.flushState(sctx)
 	if err != nil {
 		return fmt.Errorf("lapi: serve: %w", err)

@@ -84,9 +84,10 @@ type backend struct {
 	closed atomic.Bool
 }
 
-func (b *backend) Name() string             { return "store/postgres" }
-func (b *backend) Placeholder(n int) string { return "$" + strconv.Itoa(n) }
-func (b *backend) LockSuffix() string       { return " FOR UPDATE" }
+func (b *backend) Name() string                { return "store/postgres" }
+func (b *backend) Placeholder(n int) string    { return "$" + strconv.Itoa(n) }
+func (b *backend) SeqPlaceholder(n int) string { return "$" + strconv.Itoa(n) }
+func (b *backend) LockSuffix() string          { return " FOR UPDATE" }
 
 func (b *backend) IsUnique(err error) bool {
 	var pe *pgconn.PgError

@@ -4,106 +4,30 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"sync/atomic"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/store/postgres"
+	"github.com/phalanx-ids/phalanx/internal/store/postgres/pgtest"
 	"github.com/phalanx-ids/phalanx/internal/store/storetest"
 )
 
-// testServer is the package run's PostgreSQL server: from
-// PHALANX_TEST_PG_DSN, or started by scripts/pg.sh in TestMain.
-type testServer struct {
-	dsn     string
-	schemas atomic.Int64
-}
-
-// server is set once by TestMain before any test runs and only read after.
-var server testServer
+// pg is the package run's PostgreSQL server: PHALANX_TEST_PG_DSN, or
+// started by scripts/pg.sh on first use and stopped by TestMain.
+var pg pgtest.Server
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	code := m.Run()
+	if err := pg.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	os.Exit(code)
 }
 
-func run(m *testing.M) int {
-	server.dsn = os.Getenv("PHALANX_TEST_PG_DSN")
-	if server.dsn == "" {
-		script, err := findScript()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "postgres tests:", err)
-			return 1
-		}
-		dir, err := os.MkdirTemp("", "phalanx-pg.")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "postgres tests:", err)
-			return 1
-		}
-		cmd := exec.Command("bash", script, "start", dir)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.Output()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "postgres tests: %s start: %v\n", script, err)
-			return 1
-		}
-		defer func() {
-			stop := exec.Command("bash", script, "stop", dir)
-			stop.Stderr = os.Stderr
-			_ = stop.Run()
-		}()
-		server.dsn = strings.TrimSpace(string(out))
-	}
-	return m.Run()
-}
-
-// findScript walks up from the package directory to scripts/pg.sh.
-func findScript() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		p := filepath.Join(dir, "scripts", "pg.sh")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("scripts/pg.sh not found above the package directory")
-		}
-		dir = parent
-	}
-}
-
-// freshDSN creates an empty schema and returns a DSN whose search_path is it.
-func freshDSN(t testing.TB) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, server.dsn)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	name := fmt.Sprintf("t%d_%d", os.Getpid(), server.schemas.Add(1))
-	_, err = conn.Exec(ctx, "CREATE SCHEMA "+name)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), server.dsn)
-		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP SCHEMA "+name+" CASCADE")
-			_ = c.Close(context.Background())
-		}
-	})
-	sep := "?"
-	if strings.Contains(server.dsn, "?") {
-		sep = "&"
-	}
-	return server.dsn + sep + "search_path=" + name
-}
+// freshDSN returns the DSN of a new empty database.
+func freshDSN(t testing.TB) string { return pg.DSN(t) }
 
 func open(t testing.TB, dsn string) store.Store {
 	t.Helper()

@@ -113,9 +113,10 @@ type writeReq struct {
 	done chan error
 }
 
-func (b *backend) Name() string             { return "store/sqlite" }
-func (b *backend) Placeholder(n int) string { return "?" + strconv.Itoa(n) }
-func (b *backend) LockSuffix() string       { return "" }
+func (b *backend) Name() string              { return "store/sqlite" }
+func (b *backend) Placeholder(n int) string  { return "?" + strconv.Itoa(n) }
+func (b *backend) SeqPlaceholder(int) string { return "?" }
+func (b *backend) LockSuffix() string        { return "" }
 
 func (b *backend) Read() sqlcore.Querier { return &querier{q: b.r, closed: &b.closed} }
 

@@ -33,12 +33,23 @@ func scanMachine(r Rows) (*store.Machine, error) {
 	return &m, nil
 }
 
+// placeholders returns the n bind parameters of a VALUES list (the only
+// parameters of its statement).
 func (e *Engine) placeholders(n int) string {
-	ps := make([]string, n)
-	for i := range ps {
-		ps[i] = e.b.Placeholder(i + 1)
+	return e.seqPlaceholders(n, 0)
+}
+
+// seqPlaceholders returns "p(first+1), ..., p(first+n)" in the sequential
+// form (SeqPlaceholder).
+func (e *Engine) seqPlaceholders(n, first int) string {
+	var sb strings.Builder
+	for i := range n {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(e.b.SeqPlaceholder(first + i + 1))
 	}
-	return strings.Join(ps, ", ")
+	return sb.String()
 }
 
 // setList returns "a = $1, b = $2..." for the columns.

@@ -193,10 +193,13 @@ func (e *Engine) CreateAlerts(ctx context.Context, machineID string, alerts []*m
 }
 
 func (e *Engine) insertDecisions(ctx context.Context, q Querier, decs []newDecision, alertIDs []int64, firstSeq, nowNS int64) error {
+	const cols = 13
+	var sb strings.Builder
+	args := make([]any, 0, cols*min(decisionChunk, len(decs)))
 	for off := 0; off < len(decs); off += decisionChunk {
 		chunk := decs[off:min(off+decisionChunk, len(decs))]
-		b := e.builder()
-		var sb strings.Builder
+		sb.Reset()
+		args = args[:0]
 		sb.WriteString("INSERT INTO decisions (" + decisionCols + ") VALUES ")
 		for i, d := range chunk {
 			if i > 0 {
@@ -206,10 +209,13 @@ func (e *Engine) insertDecisions(ctx context.Context, q Querier, decs []newDecis
 			if alertIDs != nil {
 				alertID = alertIDs[d.alertIndex]
 			}
-			sb.WriteString(b.in([]any{d.uuid, alertID, firstSeq + int64(off+i), nowNS, d.until, d.origin, d.typ, d.scope,
-				d.value, d.scen, boolArg(d.simulated), blob(d.start), blob(d.end)}))
+			sb.WriteByte('(')
+			sb.WriteString(e.seqPlaceholders(cols, len(args)))
+			sb.WriteByte(')')
+			args = append(args, d.uuid, alertID, firstSeq+int64(off+i), nowNS, d.until, d.origin, d.typ, d.scope,
+				d.value, d.scen, boolArg(d.simulated), blob(d.start), blob(d.end))
 		}
-		if _, err := q.Exec(ctx, sb.String(), b.args...); err != nil {
+		if _, err := q.Exec(ctx, sb.String(), args...); err != nil {
 			return err
 		}
 	}

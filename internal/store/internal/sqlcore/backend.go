@@ -39,6 +39,11 @@ type Backend interface {
 	Name() string
 	// Placeholder returns the n-th (1-based) bind parameter.
 	Placeholder(n int) string
+	// SeqPlaceholder returns the n-th bind parameter of a statement whose
+	// parameters all appear once, in binding order ("?" for SQLite, whose
+	// driver resolves numbered parameters in quadratic time, "$n" for
+	// PostgreSQL). A statement must not mix the two forms.
+	SeqPlaceholder(n int) string
 	// Read returns a querier for reads (a pool).
 	Read() Querier
 	// Write runs fn in a write transaction (committed when fn returns nil).
