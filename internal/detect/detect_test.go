@@ -17,9 +17,6 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/content"
 	"github.com/phalanx-ids/phalanx/internal/detect"
 	"github.com/phalanx-ids/phalanx/internal/event"
-	"github.com/phalanx-ids/phalanx/internal/hub"
-	"github.com/phalanx-ids/phalanx/internal/parse"
-	"github.com/phalanx-ids/phalanx/internal/scenario"
 	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
@@ -27,32 +24,9 @@ import (
 // resolved recursively, data files from the hub's data mirror.
 func hubRuntime(t testing.TB, collections ...string) *content.Runtime {
 	t.Helper()
-	root := testutil.Hub(t)
-	idx, err := hub.Open(root)
+	cfg, err := content.Select(testutil.Hub(t), collections, true)
 	require.NoError(t, err)
-	set, err := idx.ResolveCollections(collections...)
-	require.NoError(t, err)
-	files := func(items []*hub.Item) []parse.File {
-		var out []parse.File
-		for _, it := range items {
-			out = append(out, parse.File{Stage: it.Stage, Path: idx.FilePath(it)})
-		}
-		return out
-	}
-	cfg := content.Config{
-		PatternDirs:   []string{filepath.Join(root, "patterns")},
-		Parsers:       files(set.Parsers),
-		PostOverflows: files(set.PostOverflows),
-		DataDir:       t.TempDir(),
-		DataMirror:    filepath.Join(root, "data"),
-		ScenarioInfo:  map[string]scenario.HubInfo{},
-	}
-	for _, it := range set.Scenarios {
-		h, err := hub.Hash(idx.FilePath(it))
-		require.NoError(t, err)
-		cfg.Scenarios = append(cfg.Scenarios, scenario.Source{Name: idx.FilePath(it)})
-		cfg.ScenarioInfo[it.Name] = scenario.HubInfo{Hash: h, Version: it.Version}
-	}
+	cfg.DataDir = t.TempDir()
 	rt, err := content.Build(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { rt.Close() })

@@ -1,0 +1,106 @@
+package content
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/phalanx-ids/phalanx/internal/alertctx"
+	"github.com/phalanx-ids/phalanx/internal/defaults"
+	"github.com/phalanx-ids/phalanx/internal/hub"
+	"github.com/phalanx-ids/phalanx/internal/parse"
+	"github.com/phalanx-ids/phalanx/internal/scenario"
+)
+
+// Select returns the files of the detection content: Phalanx's embedded
+// defaults when hubDir is empty, else a hub tree — the collections named
+// (resolved recursively) or, with none, every item of the hub. Scenarios,
+// postoverflows and alert contexts are included only when withScenarios is
+// set (explain needs parsers only). The caller adds DataDir, Logger, Now.
+func Select(hubDir string, collections []string, withScenarios bool) (Config, error) {
+	var cfg Config
+	if hubDir == "" {
+		if len(collections) > 0 {
+			return cfg, fmt.Errorf("content: collections need a hub directory")
+		}
+		var err error
+		if cfg.Parsers, err = defaults.Parsers(); err != nil {
+			return cfg, err
+		}
+		if withScenarios {
+			if cfg.Scenarios, cfg.ScenarioInfo, err = defaults.Scenarios(); err != nil {
+				return cfg, err
+			}
+			if cfg.Contexts, err = defaults.Contexts(); err != nil {
+				return cfg, err
+			}
+		}
+		return cfg, nil
+	}
+	idx, err := hub.Open(hubDir)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.PatternDirs = []string{filepath.Join(hubDir, "patterns")}
+	if st, err := os.Stat(filepath.Join(hubDir, "data")); err == nil && st.IsDir() {
+		cfg.DataMirror = filepath.Join(hubDir, "data")
+	}
+	var parsers, posts, scens, ctxs []*hub.Item
+	if len(collections) > 0 {
+		set, err := idx.ResolveCollections(collections...)
+		if err != nil {
+			return cfg, err
+		}
+		parsers, posts, scens, ctxs = set.Parsers, set.PostOverflows, set.Scenarios, set.Contexts
+	} else {
+		all := func(typ string) []*hub.Item {
+			var out []*hub.Item
+			for _, n := range idx.Names(typ) {
+				it, _ := idx.Get(typ, n)
+				out = append(out, it)
+			}
+			return out
+		}
+		parsers, posts, scens, ctxs = all(hub.Parsers), all(hub.PostOverflows), all(hub.Scenarios), all(hub.Contexts)
+	}
+	cfg.Parsers = itemFiles(idx, parsers)
+	if !withScenarios {
+		return cfg, nil
+	}
+	cfg.PostOverflows = itemFiles(idx, posts)
+	for _, it := range ctxs {
+		cfg.Contexts = append(cfg.Contexts, alertctx.Source{Name: idx.FilePath(it)})
+	}
+	cfg.ScenarioInfo = map[string]scenario.HubInfo{}
+	for _, it := range scens {
+		p := idx.FilePath(it)
+		h, err := hub.Hash(p)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Scenarios = append(cfg.Scenarios, scenario.Source{Name: p})
+		cfg.ScenarioInfo[it.Name] = scenario.HubInfo{Hash: h, Version: it.Version}
+	}
+	return cfg, nil
+}
+
+// itemFiles lists hub items as parser files, sorted by stage then file name.
+func itemFiles(idx *hub.Index, items []*hub.Item) []parse.File {
+	out := make([]parse.File, 0, len(items))
+	for _, it := range items {
+		p := idx.FilePath(it)
+		st := it.Stage
+		if st == "" {
+			st = hub.StageOf(p)
+		}
+		out = append(out, parse.File{Stage: st, Path: p})
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Stage != out[j].Stage {
+			return out[i].Stage < out[j].Stage
+		}
+		return filepath.Base(out[i].Path) < filepath.Base(out[j].Path)
+	})
+	return out
+}
