@@ -13,6 +13,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
 // alerts: through the LAPI with the install's machine credentials, as cscli.
@@ -26,7 +27,7 @@ func newAlertsCmd(a *app) *cobra.Command {
 		RunE:    nounRun,
 	}
 	f.register(c)
-	c.AddCommand(newAlertsListCmd(a, f), newAlertsInspectCmd(a, f), newAlertsDeleteCmd(a, f))
+	c.AddCommand(newAlertsListCmd(a, f), newAlertsInspectCmd(a, f), newAlertsDeleteCmd(a, f), newAlertsFlushCmd(a, f))
 	return c
 }
 
@@ -288,5 +289,45 @@ func newAlertsDeleteCmd(a *app, f *localFlags) *cobra.Command {
 	sel.registerTarget(c)
 	c.Flags().Int64Var(&id, "id", 0, "alert id")
 	c.Flags().BoolVarP(&all, "all", "a", false, "delete every alert")
+	return c
+}
+
+// newAlertsFlushCmd applies the alert retention policy to the local
+// database, as cscli does (alerts with an active decision are kept).
+func newAlertsFlushCmd(a *app, f *localFlags) *cobra.Command {
+	var maxItems int
+	var maxAge string
+	c := &cobra.Command{
+		Use:   "flush",
+		Short: "Delete old alerts: keep at most --max-items, none older than --max-age (local database)",
+		Example: `  phalanx alerts flush
+  phalanx alerts flush --max-items 1000 --max-age 2d`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if maxItems < 0 {
+				return &usageError{fmt.Errorf("alerts flush: --max-items: %d is negative", maxItems)}
+			}
+			var age time.Duration
+			if maxAge != "" {
+				d, err := store.ParseDuration(maxAge)
+				if err != nil || d <= 0 {
+					return &usageError{fmt.Errorf("alerts flush: --max-age: %q is not a positive duration (e.g. 12h, 7d)", maxAge)}
+				}
+				age = d
+			}
+			return withStore(cmd, f, func(ctx context.Context, _ localEnv, st store.Store) error {
+				fmt.Fprintln(a.err, "Flushing alerts. !! This may take a long time !!")
+				res, err := st.Flush(ctx, time.Now().UTC(), store.FlushPolicy{AlertsMaxAge: age, AlertsMaxItems: maxItems})
+				if err != nil {
+					return fmt.Errorf("alerts flush: %w", err)
+				}
+				fmt.Fprintf(a.err, "%d alert(s) deleted\n", res.Alerts)
+				fmt.Fprintln(a.out, "Alerts flushed")
+				return nil
+			})
+		},
+	}
+	c.Flags().IntVar(&maxItems, "max-items", 5000, "keep at most this many alerts (0: no limit)")
+	c.Flags().StringVar(&maxAge, "max-age", "7d", `delete the alerts older than this ("" : no limit)`)
 	return c
 }

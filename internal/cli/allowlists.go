@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -27,7 +29,8 @@ func newAllowlistsCmd(a *app) *cobra.Command {
 	}
 	f.register(c)
 	c.AddCommand(newAllowlistsCreateCmd(a, f), newAllowlistsListCmd(a, f), newAllowlistsInspectCmd(a, f),
-		newAllowlistsAddCmd(a, f), newAllowlistsRemoveCmd(a, f), newAllowlistsDeleteCmd(a, f), newAllowlistsCheckCmd(a, f))
+		newAllowlistsAddCmd(a, f), newAllowlistsRemoveCmd(a, f), newAllowlistsDeleteCmd(a, f), newAllowlistsCheckCmd(a, f),
+		newAllowlistsImportCmd(a, f))
 	return c
 }
 
@@ -348,4 +351,80 @@ func newAllowlistsCheckCmd(a *app, f *localFlags) *cobra.Command {
 			})
 		},
 	}
+}
+
+// newAllowlistsImportCmd adds the values of a CSV file (allowlist.ParseCSV:
+// value, optional expiration and comment columns) to an allowlist; values
+// already in it are replaced (their comment and expiration updated).
+func newAllowlistsImportCmd(a *app, f *localFlags) *cobra.Command {
+	var input string
+	c := &cobra.Command{
+		Use:   "import NAME -i FILE",
+		Short: "Add the values of a CSV file (value,expiration,comment) to an allowlist",
+		Example: `  phalanx allowlists import lan -i lan.csv
+  printf 'value,comment\n10.0.0.0/8,office\n' | phalanx allowlists import lan -i -`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			var r io.Reader = a.in
+			src := "stdin"
+			if input != "-" {
+				fh, err := os.Open(input)
+				if err != nil {
+					return fmt.Errorf("allowlists import: %w", err)
+				}
+				defer fh.Close()
+				r, src = fh, input
+			}
+			now := time.Now().UTC()
+			parsed, err := allowlist.ParseCSV(r, now)
+			if err != nil {
+				return fmt.Errorf("allowlists import: %s: %w", src, err)
+			}
+			return withStore(cmd, f, func(ctx context.Context, _ localEnv, st store.Store) error {
+				if _, err := st.GetAllowlist(ctx, name); notFound(err) {
+					return allowlistNotFound(name)
+				} else if err != nil {
+					return fmt.Errorf("allowlists import: %w", err)
+				}
+				if len(parsed) == 0 {
+					fmt.Fprintln(a.out, "no new values for allowlist")
+					return nil
+				}
+				seen := make(map[string]int, len(parsed))
+				items := make([]store.AllowlistItem, 0, len(parsed))
+				for _, it := range parsed {
+					si := store.AllowlistItem{Value: it.Value, Comment: it.Comment, CreatedAt: it.CreatedAt, Expiration: it.Expiration}
+					if i, dup := seen[it.Value]; dup {
+						items[i] = si // the last line wins
+						continue
+					}
+					seen[it.Value] = len(items)
+					items = append(items, si)
+				}
+				n, err := st.AddAllowlistItems(ctx, name, items)
+				if err != nil {
+					return fmt.Errorf("allowlists import: %w", err)
+				}
+				fmt.Fprintf(a.out, "imported %d values to allowlist %s\n", n, name)
+				var active []store.AllowlistItem
+				for _, it := range items {
+					if !it.Expired(now) {
+						active = append(active, it)
+					}
+				}
+				expired, err := expireAllowlisted(ctx, st, now, active)
+				if err != nil {
+					return fmt.Errorf("allowlists import: expire decisions: %w", err)
+				}
+				if expired > 0 {
+					fmt.Fprintf(a.err, "%d active decisions on allowlisted values expired\n", expired)
+				}
+				return nil
+			})
+		},
+	}
+	c.Flags().StringVarP(&input, "input", "i", "", "CSV file to import (- for stdin)")
+	_ = c.MarkFlagRequired("input")
+	return c
 }

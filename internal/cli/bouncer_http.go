@@ -4,10 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/phalanx-ids/phalanx/internal/bouncer/httpbouncer"
@@ -28,7 +33,8 @@ The config file takes the keys of CrowdSec's bouncers (api_url, api_key,
 update_frequency, cert_path, key_path, ca_cert_path, scopes, origins...) and
 listen_addr, upstream, trusted_proxies, fallback_remediation,
 listen_cert_path/listen_key_path (HTTPS) and captcha (difficulty,
-secret_path, pass_duration, cookie_name, path).`,
+secret_path, pass_duration, cookie_name, path) and prometheus (enabled,
+listen_addr, listen_port: /metrics, default 127.0.0.1:60602).`,
 		Example: `  phalanx bouncers add web -o raw > key
   cat > http-bouncer.yaml <<EOF
   api_url: http://127.0.0.1:8080/
@@ -37,6 +43,7 @@ secret_path, pass_duration, cookie_name, path).`,
   listen_addr: 0.0.0.0:8081
   upstream: http://127.0.0.1:3000
   trusted_proxies: [127.0.0.1]
+  prometheus: {enabled: true, listen_addr: 127.0.0.1, listen_port: 60602}
   EOF
   phalanx bouncer http -c http-bouncer.yaml`,
 		Args: usageArgs(cobra.NoArgs),
@@ -48,9 +55,23 @@ secret_path, pass_duration, cookie_name, path).`,
 			if err != nil {
 				return err
 			}
-			p, err := httpbouncer.NewProxy(cfg, httpbouncer.WithProxyLogger(a.logger()))
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			p, err := httpbouncer.NewProxy(cfg, httpbouncer.WithProxyLogger(a.logger()), httpbouncer.WithProxyRegisterer(reg))
 			if err != nil {
 				return err
+			}
+			if cfg.Prometheus.Enabled {
+				mln, err := net.Listen("tcp", cfg.Prometheus.Listen())
+				if err != nil {
+					return fmt.Errorf("bouncer http: metrics: listen: %w", err)
+				}
+				mux := http.NewServeMux()
+				mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+				srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+				go func() { _ = srv.Serve(mln) }()
+				defer srv.Close()
+				fmt.Fprintf(a.err, "bouncer http: metrics on http://%s/metrics\n", mln.Addr())
 			}
 			ln, err := net.Listen("tcp", cfg.ListenAddr)
 			if err != nil {

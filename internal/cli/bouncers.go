@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,7 +24,8 @@ func newBouncersCmd(a *app) *cobra.Command {
 		RunE:    nounRun,
 	}
 	f.register(c)
-	c.AddCommand(newBouncersAddCmd(a, f), newBouncersListCmd(a, f), newBouncersDeleteCmd(a, f))
+	c.AddCommand(newBouncersAddCmd(a, f), newBouncersListCmd(a, f), newBouncersDeleteCmd(a, f),
+		newBouncersInspectCmd(a, f), newBouncersPruneCmd(a, f))
 	// The remediation components run as `phalanx bouncer KIND` (bouncer is an alias).
 	c.AddCommand(newBouncerHTTPCmd(a), newBouncerFirewallCmd(a))
 	return c
@@ -60,9 +62,7 @@ func newBouncersListCmd(a *app, f *localFlags) *cobra.Command {
 				case "json":
 					out := make([]bouncerJSON, 0, len(bs))
 					for _, b := range bs {
-						out = append(out, bouncerJSON{Name: b.Name, IPAddress: b.IPAddress, Type: b.Type, Version: b.Version,
-							AuthType: b.AuthType, AutoCreated: b.AutoCreated, OSName: b.OSName, OSVersion: b.OSVersion,
-							CreatedAt: jsonTime(b.CreatedAt), UpdatedAt: jsonTime(b.UpdatedAt), LastPull: jsonTime(b.LastPull)})
+						out = append(out, bouncerToJSON(b))
 					}
 					return writeJSON(a.out, out)
 				case "raw":
@@ -159,4 +159,118 @@ func newBouncersDeleteCmd(a *app, f *localFlags) *cobra.Command {
 			})
 		},
 	}
+}
+
+func bouncerToJSON(b *store.Bouncer) bouncerJSON {
+	return bouncerJSON{Name: b.Name, IPAddress: b.IPAddress, Type: b.Type, Version: b.Version,
+		AuthType: b.AuthType, AutoCreated: b.AutoCreated, OSName: b.OSName, OSVersion: b.OSVersion,
+		CreatedAt: jsonTime(b.CreatedAt), UpdatedAt: jsonTime(b.UpdatedAt), LastPull: jsonTime(b.LastPull)}
+}
+
+func bouncerOS(b *store.Bouncer) string {
+	if b.OSName == "" && b.OSVersion == "" {
+		return ""
+	}
+	return strings.TrimSpace(b.OSName + "/" + b.OSVersion)
+}
+
+func newBouncersInspectCmd(a *app, f *localFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect NAME",
+		Short: "Show one bouncer",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd, f, func(ctx context.Context, e localEnv, st store.Store) error {
+				b, err := st.GetBouncer(ctx, args[0])
+				if notFound(err) {
+					return fmt.Errorf("bouncer '%s' not found", args[0])
+				}
+				if err != nil {
+					return fmt.Errorf("bouncers inspect: %w", err)
+				}
+				rows := [][]string{
+					{"Name", b.Name},
+					{"Created At", fmtTime(b.CreatedAt)},
+					{"Last Update", fmtTime(b.UpdatedAt)},
+					{"Revoked?", "false"},
+					{"IP Address", b.IPAddress},
+					{"Type", b.Type},
+					{"Version", b.Version},
+					{"Last Pull", fmtTime(b.LastPull)},
+					{"Auth type", b.AuthType},
+					{"OS", bouncerOS(b)},
+					{"Auto Created", yesNo(b.AutoCreated)},
+				}
+				return printInspect(a, e.Output, "Bouncer: "+b.Name, rows, bouncerToJSON(b))
+			})
+		},
+	}
+}
+
+// bouncerPruneWarn is the duration under which prune asks again: bouncers
+// poll every 10s or so.
+const bouncerPruneWarn = 2 * time.Minute
+
+func newBouncersPruneCmd(a *app, f *localFlags) *cobra.Command {
+	var duration time.Duration
+	var force bool
+	c := &cobra.Command{
+		Use:   "prune",
+		Short: "Delete the bouncers that have not pulled for a duration",
+		Example: `  phalanx bouncers prune
+  phalanx bouncers prune --duration 24h --force`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if duration <= 0 {
+				return &usageError{fmt.Errorf("bouncers prune: --duration must be positive, got %s", duration)}
+			}
+			return withStore(cmd, f, func(ctx context.Context, e localEnv, st store.Store) error {
+				if duration < bouncerPruneWarn && !force &&
+					!confirm(a, "The duration you provided is less than 2 minutes. This may remove active bouncers. Continue?") {
+					fmt.Fprintln(a.out, "User aborted prune. No changes were made.")
+					return nil
+				}
+				bs, err := st.ListBouncers(ctx)
+				if err != nil {
+					return fmt.Errorf("bouncers prune: %w", err)
+				}
+				since := time.Now().UTC().Add(-duration)
+				var prune []*store.Bouncer
+				for _, b := range bs {
+					if inactiveSince(b.LastPull, b.CreatedAt, since) {
+						prune = append(prune, b)
+					}
+				}
+				if len(prune) == 0 {
+					fmt.Fprintln(a.out, "No bouncers to prune.")
+					return nil
+				}
+				t := &table{header: []string{"Name", "IP Address", "Last API pull", "Type", "Version", "Auth Type"}}
+				for _, b := range prune {
+					t.add(b.Name, b.IPAddress, fmtTime(b.LastPull), b.Type, b.Version, b.AuthType)
+				}
+				t.render(a.out)
+				if !force && !confirm(a, "You are about to PERMANENTLY remove the above bouncers from the database. These will NEED to be registered again. Continue?") {
+					fmt.Fprintln(a.out, "User aborted prune. No changes were made.")
+					return nil
+				}
+				deleted := 0
+				for _, b := range prune {
+					err := st.DeleteBouncer(ctx, b.Name)
+					if notFound(err) {
+						continue // deleted meanwhile
+					}
+					if err != nil {
+						return fmt.Errorf("bouncers prune: delete %s: %w", b.Name, err)
+					}
+					deleted++
+				}
+				fmt.Fprintf(a.err, "Successfully deleted %d bouncers\n", deleted)
+				return nil
+			})
+		},
+	}
+	c.Flags().DurationVarP(&duration, "duration", "d", time.Hour, "delete the bouncers that have not pulled for this long")
+	c.Flags().BoolVar(&force, "force", false, "do not ask for confirmation")
+	return c
 }

@@ -28,7 +28,8 @@ func newMachinesCmd(a *app) *cobra.Command {
 		RunE:    nounRun,
 	}
 	f.register(c)
-	c.AddCommand(newMachinesAddCmd(a, f), newMachinesListCmd(a, f), newMachinesValidateCmd(a, f), newMachinesDeleteCmd(a, f))
+	c.AddCommand(newMachinesAddCmd(a, f), newMachinesListCmd(a, f), newMachinesValidateCmd(a, f), newMachinesDeleteCmd(a, f),
+		newMachinesInspectCmd(a, f), newMachinesPruneCmd(a, f))
 	return c
 }
 
@@ -256,4 +257,127 @@ func newMachinesDeleteCmd(a *app, f *localFlags) *cobra.Command {
 			})
 		},
 	}
+}
+
+func machineToJSON(m *store.Machine) machineJSON {
+	return machineJSON{
+		MachineID: m.ID, IPAddress: m.IPAddress, IsValidated: m.IsValidated, Version: m.Version,
+		AuthType: m.AuthType, OSName: m.OSName, OSVersion: m.OSVersion, Scenarios: m.Scenarios,
+		CreatedAt: jsonTime(m.CreatedAt), UpdatedAt: jsonTime(m.UpdatedAt),
+		LastPush: jsonTime(m.LastPush), LastHeartbeat: jsonTime(m.LastHeartbeat),
+	}
+}
+
+func newMachinesInspectCmd(a *app, f *localFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect NAME",
+		Short: "Show one machine",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd, f, func(ctx context.Context, e localEnv, st store.Store) error {
+				m, err := st.GetMachine(ctx, args[0])
+				if notFound(err) {
+					return fmt.Errorf("machine '%s' not found", args[0])
+				}
+				if err != nil {
+					return fmt.Errorf("machines inspect: %w", err)
+				}
+				rows := [][]string{
+					{"Name", m.ID},
+					{"IP Address", m.IPAddress},
+					{"Created At", fmtTime(m.CreatedAt)},
+					{"Last Update", fmtTime(m.UpdatedAt)},
+					{"Last Push", fmtTime(m.LastPush)},
+					{"Last Heartbeat", fmtTime(m.LastHeartbeat)},
+					{"Validated?", yesNo(m.IsValidated)},
+					{"Version", m.Version},
+					{"OS", machineOS(m)},
+					{"Auth type", m.AuthType},
+					{"Scenarios", strings.Join(m.Scenarios, ",")},
+				}
+				return printInspect(a, e.Output, "Machine: "+m.ID, rows, machineToJSON(m))
+			})
+		},
+	}
+}
+
+// machinePruneWarn is the duration under which prune asks again: active
+// agents heartbeat every 30s or so.
+const machinePruneWarn = 2 * time.Minute
+
+func newMachinesPruneCmd(a *app, f *localFlags) *cobra.Command {
+	var duration time.Duration
+	var notValidatedOnly, force bool
+	c := &cobra.Command{
+		Use:   "prune",
+		Short: "Delete the machines not validated, and those without heartbeat for a duration",
+		Example: `  phalanx machines prune
+  phalanx machines prune --duration 1h --force
+  phalanx machines prune --not-validated-only --force`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if duration <= 0 {
+				return &usageError{fmt.Errorf("machines prune: --duration must be positive, got %s", duration)}
+			}
+			return withStore(cmd, f, func(ctx context.Context, e localEnv, st store.Store) error {
+				if duration < machinePruneWarn && !notValidatedOnly && !force &&
+					!confirm(a, "The duration you provided is less than 2 minutes. This may remove active machines. Continue?") {
+					fmt.Fprintln(a.out, "User aborted prune. No changes were made.")
+					return nil
+				}
+				ms, err := st.ListMachines(ctx)
+				if err != nil {
+					return fmt.Errorf("machines prune: %w", err)
+				}
+				since := time.Now().UTC().Add(-duration)
+				var prune []*store.Machine
+				for _, m := range ms {
+					switch {
+					case !m.IsValidated:
+						prune = append(prune, m)
+					case notValidatedOnly:
+					case inactiveSince(m.LastHeartbeat, m.CreatedAt, since):
+						prune = append(prune, m)
+					}
+				}
+				if len(prune) == 0 {
+					fmt.Fprintln(a.out, "No machines to prune.")
+					return nil
+				}
+				if err := printMachines(a, e.Output, prune); err != nil {
+					return err
+				}
+				if !force && !confirm(a, "You are about to PERMANENTLY remove the above machines from the database. These will NEED to be validated again. Continue?") {
+					fmt.Fprintln(a.out, "User aborted prune. No changes were made.")
+					return nil
+				}
+				deleted := 0
+				for _, m := range prune {
+					err := st.DeleteMachine(ctx, m.ID)
+					if notFound(err) {
+						continue // deleted meanwhile
+					}
+					if err != nil {
+						return fmt.Errorf("machines prune: delete %s: %w", m.ID, err)
+					}
+					deleted++
+				}
+				fmt.Fprintf(a.err, "successfully deleted %d machines\n", deleted)
+				return nil
+			})
+		},
+	}
+	c.Flags().DurationVarP(&duration, "duration", "d", 10*time.Minute, "delete validated machines without heartbeat for this long")
+	c.Flags().BoolVar(&notValidatedOnly, "not-validated-only", false, "only delete the machines not validated")
+	c.Flags().BoolVar(&force, "force", false, "do not ask for confirmation")
+	return c
+}
+
+// inactiveSince says whether something last seen at last (zero: never,
+// then judged by its creation time) was inactive since since.
+func inactiveSince(last, created, since time.Time) bool {
+	if last.IsZero() {
+		return created.Before(since)
+	}
+	return last.Before(since)
 }

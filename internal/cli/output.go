@@ -145,3 +145,51 @@ func nounRun(cmd *cobra.Command, args []string) error {
 	}
 	return cmd.Help()
 }
+
+// yesNo prints a boolean for humans.
+func yesNo(v bool) string {
+	if v {
+		return "yes"
+	}
+	return "no"
+}
+
+// printInspect prints one object: a key/value table titled title for
+// humans, asJSON for -o json, and the rows as key,value CSV for -o raw.
+func printInspect(a *app, output, title string, rows [][]string, asJSON any) error {
+	switch output {
+	case "json":
+		return writeJSON(a.out, asJSON)
+	case "raw":
+		return writeCSV(a.out, []string{"key", "value"}, rows)
+	}
+	t := &table{title: title, rows: rows}
+	t.render(a.out)
+	return nil
+}
+
+// confirm asks a yes/no question on stderr and reads the answer from
+// stdin: only "y" or "yes" (any case) says yes; end of input says no. It
+// reads one line byte by byte, leaving the rest of stdin to later questions.
+func confirm(a *app, question string) bool {
+	fmt.Fprintf(a.err, "%s [y/N] ", question)
+	var line []byte
+	b := make([]byte, 1)
+	for len(line) < 64 {
+		n, err := a.in.Read(b)
+		if n == 1 {
+			if b[0] == '\n' {
+				break
+			}
+			line = append(line, b[0])
+		}
+		if err != nil {
+			break
+		}
+	}
+	switch strings.ToLower(strings.TrimSpace(string(line))) {
+	case "y", "yes":
+		return true
+	}
+	return false
+}

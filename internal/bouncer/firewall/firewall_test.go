@@ -177,6 +177,40 @@ func TestFirewallEnforces(t *testing.T) {
 	}
 }
 
+// TestFirewallSlowLAPI: a LAPI that answers slower than the bouncer's
+// request timeout (1s here) makes pulls fail without crashing anything:
+// the last good set stays enforced, decisions made meanwhile apply once
+// the LAPI answers in time again, and the bouncer stops promptly with a
+// pull hanging.
+func TestFirewallSlowLAPI(t *testing.T) {
+	tp := newTopo(t)
+	tp.serve(t)
+	r := startFirewall(t, tp, "api_url: http://x/\napi_key: k\nmode: nftables\ndeny_action: DROP\n")
+	<-r.fw.Stream().Ready()
+	r.lapi.Add(t, "Ip", attV4, "ban", "4h")
+	eventually(t, func() bool { return !tp.reach(t, false) }, "an Ip ban stops IPv4 traffic")
+
+	// Written before the mode switch that makes the proxy read it.
+	r.proxy.Delay = 1500 * time.Millisecond
+	fails := r.fw.Stream().Stats().Failures
+	r.proxy.SetMode(bouncertest.FlakySlow)
+	r.lapi.Add(t, "Ip", attV6, "ban", "4h")
+	eventually(t, func() bool { return r.fw.Stream().Stats().Failures >= fails+2 }, "slow pulls time out")
+	require.False(t, tp.reach(t, false), "the last good set is kept while the LAPI is slow")
+	require.True(t, tp.reach(t, true), "the IPv6 ban is not seen while every pull times out")
+
+	r.proxy.SetMode(bouncertest.FlakyOK)
+	eventually(t, func() bool { return !tp.reach(t, true) }, "the LAPI answering in time, the IPv6 ban applies")
+	require.False(t, tp.reach(t, false))
+
+	r.proxy.SetMode(bouncertest.FlakySlow)
+	hits := r.proxy.Hits()
+	eventually(t, func() bool { return r.proxy.Hits() > hits }, "a slow pull is in flight")
+	start := time.Now()
+	require.NoError(t, r.stop())
+	require.Less(t, time.Since(start), 5*time.Second, "stopping does not wait for the slow LAPI")
+}
+
 // TestFirewallFailClosed: with fail_mode closed and the LAPI unreachable
 // at start, new inbound connections are refused until the first snapshot.
 func TestFirewallFailClosed(t *testing.T) {

@@ -11,7 +11,10 @@
 // it; the middleware verifies it and sets a signed cookie (HMAC-SHA256 over
 // the client address and an expiry) then redirects back. Any other decision
 // type gets FallbackRemediation. Requests without a decision go straight to
-// the next handler: the cost is one client-address parse and one Lookup.
+// the next handler: the cost is one client-address parse, one Lookup and
+// one atomic add. Options.Registerer exposes the counters to Prometheus
+// (phalanx_http_bouncer_requests_total by outcome, and the active
+// decisions); the proxy strips its pass cookie before the upstream sees it.
 package httpbouncer
 
 import (
@@ -24,6 +27,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DecisionSource tells which remediation applies to an address.
@@ -70,6 +75,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Registerer, when set, gets the middleware's Prometheus metrics
+	// (requests by outcome; active decisions when Source has a Len() int
+	// method, as SetSource does). New fails if they are already registered.
+	Registerer prometheus.Registerer
 }
 
 // ChallengeOptions configure the proof-of-work challenge.
@@ -91,9 +100,12 @@ type ChallengeOptions struct {
 	Path string
 }
 
-// Stats count what the middleware did.
+// Stats count what the middleware did: Allowed requests went to the next
+// handler without a remediation, Passed ones went through a captcha
+// decision with a valid pass cookie, Solved and Failed count challenge
+// answers.
 type Stats struct {
-	Banned, Challenged, Solved, Failed, Passed uint64
+	Allowed, Banned, Challenged, Solved, Failed, Passed uint64
 }
 
 // Bouncer is the compiled middleware.
@@ -109,7 +121,7 @@ type Bouncer struct {
 	path     string
 	log      *slog.Logger
 
-	banned, challenged, solved, failed, passed atomic.Uint64
+	allowed, banned, challenged, solved, failed, passed atomic.Uint64
 }
 
 // New validates opts and builds a Bouncer.
@@ -168,6 +180,11 @@ func New(opts Options) (*Bouncer, error) {
 	}
 	b.ch = challenger{key: key, bits: c.Difficulty, challengeTTL: c.ChallengeTTL, passTTL: c.PassTTL, now: now}
 	b.cookie, b.path = c.CookieName, c.Path
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(newMetrics(b)); err != nil {
+			return nil, fmt.Errorf("httpbouncer: metrics: %w", err)
+		}
+	}
 	return b, nil
 }
 
@@ -187,7 +204,7 @@ func (b *Bouncer) Wrap(next http.Handler) http.Handler {
 
 // Stats returns the counters so far.
 func (b *Bouncer) Stats() Stats {
-	return Stats{Banned: b.banned.Load(), Challenged: b.challenged.Load(), Solved: b.solved.Load(),
+	return Stats{Allowed: b.allowed.Load(), Banned: b.banned.Load(), Challenged: b.challenged.Load(), Solved: b.solved.Load(),
 		Failed: b.failed.Load(), Passed: b.passed.Load()}
 }
 
@@ -226,6 +243,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ip, ok := b.ips.Resolve(r)
 	if !ok {
 		// Not an IP peer (a unix socket): nothing to look up.
+		b.allowed.Add(1)
 		h.next.ServeHTTP(w, r)
 		return
 	}
@@ -235,6 +253,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !found {
+		b.allowed.Add(1)
 		h.next.ServeHTTP(w, r)
 		return
 	}
@@ -249,6 +268,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		b.serveChallenge(w, r, ip, r.URL.RequestURI(), false)
 	default:
+		b.allowed.Add(1)
 		h.next.ServeHTTP(w, r)
 	}
 }

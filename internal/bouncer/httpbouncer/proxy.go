@@ -13,8 +13,10 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
 	"github.com/phalanx-ids/phalanx/internal/bouncer"
@@ -39,6 +41,35 @@ type ProxyConfig struct {
 	// ban (default), captcha or bypass.
 	FallbackRemediation string        `yaml:"fallback_remediation"`
 	Captcha             CaptchaConfig `yaml:"captcha"`
+	// Prometheus serves /metrics (CrowdSec's bouncer keys).
+	Prometheus PrometheusConfig `yaml:"prometheus"`
+}
+
+// PrometheusConfig is the prometheus block of CrowdSec's bouncers: when
+// Enabled, `phalanx bouncer http` serves /metrics on ListenAddr:ListenPort
+// (default 127.0.0.1:60602).
+type PrometheusConfig struct {
+	Enabled    bool   `yaml:"enabled"`
+	ListenAddr string `yaml:"listen_addr"`
+	ListenPort string `yaml:"listen_port"`
+}
+
+// Defaults of PrometheusConfig.
+const (
+	DefaultMetricsAddr = "127.0.0.1"
+	DefaultMetricsPort = "60602"
+)
+
+// Listen returns the host:port the metrics are served on.
+func (c PrometheusConfig) Listen() string {
+	host, port := c.ListenAddr, c.ListenPort
+	if host == "" {
+		host = DefaultMetricsAddr
+	}
+	if port == "" {
+		port = DefaultMetricsPort
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // CaptchaConfig configures the proof-of-work challenge.
@@ -112,7 +143,14 @@ type ProxyOption func(*proxyDeps)
 
 type proxyDeps struct {
 	logger *slog.Logger
+	reg    prometheus.Registerer
 	stream []bouncer.Option
+}
+
+// WithProxyRegisterer registers the proxy's metrics on r: the middleware's
+// (requests by outcome, active decisions) and the decision stream's pulls.
+func WithProxyRegisterer(r prometheus.Registerer) ProxyOption {
+	return func(d *proxyDeps) { d.reg = r }
 }
 
 // WithProxyLogger sets the logger (default: discard).
@@ -165,18 +203,25 @@ func NewProxy(cfg ProxyConfig, opts ...ProxyOption) (*Proxy, error) {
 		secret = bytes.TrimSpace(secret)
 	}
 	p.bouncer, err = New(Options{Source: SetSource(p.stream.Set()), TrustedProxies: cfg.TrustedProxies,
-		FallbackRemediation: cfg.FallbackRemediation, Logger: d.logger,
+		FallbackRemediation: cfg.FallbackRemediation, Logger: d.logger, Registerer: d.reg,
 		Challenge: ChallengeOptions{Secret: secret, Difficulty: cfg.Captcha.Difficulty, PassTTL: cfg.Captcha.PassDuration,
 			CookieName: cfg.Captcha.CookieName, Path: cfg.Captcha.Path}})
 	if err != nil {
 		return nil, err
 	}
+	if d.reg != nil {
+		if err := d.reg.Register(newStreamMetrics(p.stream)); err != nil {
+			return nil, fmt.Errorf("httpbouncer: metrics: %w", err)
+		}
+	}
 	up, _ := url.Parse(cfg.Upstream) // validated
+	cookie := p.bouncer.cookie
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(up)
 			pr.SetXForwarded()
 			pr.Out.Host = pr.In.Host
+			stripCookie(pr.Out.Header, cookie)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			p.log.Warn("httpbouncer: upstream", "err", err, "uri", r.URL.RequestURI())
@@ -192,6 +237,42 @@ func NewProxy(cfg ProxyConfig, opts ...ProxyOption) (*Proxy, error) {
 		p.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	return p, nil
+}
+
+// stripCookie removes the cookie named name from h's Cookie headers,
+// leaving the other cookies byte for byte: the pass is the bouncer's
+// business, not the upstream's.
+func stripCookie(h http.Header, name string) {
+	lines := h.Values("Cookie")
+	if len(lines) == 0 {
+		return
+	}
+	var kept []string
+	changed := false
+	for _, line := range lines {
+		var parts []string
+		for part := range strings.SplitSeq(line, ";") {
+			p := strings.TrimSpace(part)
+			if p == "" {
+				continue
+			}
+			if n, _, _ := strings.Cut(p, "="); strings.TrimSpace(n) == name {
+				changed = true
+				continue
+			}
+			parts = append(parts, p)
+		}
+		if len(parts) > 0 {
+			kept = append(kept, strings.Join(parts, "; "))
+		}
+	}
+	if !changed {
+		return
+	}
+	h.Del("Cookie")
+	for _, k := range kept {
+		h.Add("Cookie", k)
+	}
 }
 
 // Handler is the protected upstream (the middleware in front of the

@@ -19,3 +19,6 @@ func (s setSource) Lookup(addr netip.Addr) (string, bool) {
 	}
 	return d.Type, true
 }
+
+// Len is the number of decisions in the set (the active-decisions gauge).
+func (s setSource) Len() int { return s.s.Len() }
