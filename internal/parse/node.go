@@ -71,9 +71,32 @@ type runState struct {
 	dt    DetailTracer
 	stage string
 	path  []string
+
+	// The last `apply_on` input read from evt.Parsed (sshd has ~20 sibling
+	// grok nodes on Parsed.message): valid until anything may have written
+	// to the event (an expression run, statics, a grok match, a new event).
+	inKey    string
+	inVal    string
+	inOK     bool
+	inCached bool
+}
+
+// forget drops the cached apply_on input: evt may have changed.
+func (rs *runState) forget() { rs.inCached = false }
+
+// parsedInput returns evt.Parsed[key], from the cache when nothing may have
+// written to evt since the last read of the same key.
+func (rs *runState) parsedInput(evt *event.Event, key string) (string, bool) {
+	if rs.inCached && rs.inKey == key {
+		return rs.inVal, rs.inOK
+	}
+	v, ok := evt.Parsed[key]
+	rs.inKey, rs.inVal, rs.inOK, rs.inCached = key, v, ok, true
+	return v, ok
 }
 
 func (rs *runState) run(prog *vm.Program, evt *event.Event) (any, error) {
+	rs.forget() // expressions may call evt.SetParsed and friends
 	return rs.vm.Run(prog, exprEnv{Evt: evt})
 }
 
@@ -105,6 +128,7 @@ func (n *node) process(rs *runState, evt *event.Event) (bool, error) {
 	if rs.dt != nil {
 		rs.path = append(rs.path, n.name)
 		rs.dt.NodeStart(rs.stage, rs.path, evt)
+		rs.forget() // tracers see the event; trust no one
 		defer func() { rs.path = rs.path[:len(rs.path)-1] }()
 	}
 	ok, err := n.run(rs, evt)
@@ -205,6 +229,9 @@ func (n *node) run(rs *runState, evt *event.Event) (bool, error) {
 }
 
 func applyStatics(rs *runState, evt *event.Event, statics []static) error {
+	if len(statics) > 0 {
+		rs.forget()
+	}
 	for i := range statics {
 		s := &statics[i]
 		v, written, err := s.apply(rs, evt)
@@ -224,7 +251,7 @@ func (g *grokStep) process(rs *runState, evt *event.Event) (bool, error) {
 	case g.applyOn == "Line.Raw":
 		in = evt.Line.Raw
 	case g.applyOn != "":
-		v, ok := evt.Parsed[g.applyOn]
+		v, ok := rs.parsedInput(evt, g.applyOn)
 		if !ok {
 			rs.step(Step{Kind: StepGrok, Target: g.applyOn, Detail: "field missing: " + g.label})
 			return false, nil
@@ -247,6 +274,9 @@ func (g *grokStep) process(rs *runState, evt *event.Event) (bool, error) {
 		}
 	}
 	matched := !g.noNames && g.pat.MatchInto(in, evt.Parsed)
+	if matched {
+		rs.forget()
+	}
 	if rs.dt != nil {
 		target := g.applyOn
 		if target == "" {

@@ -213,6 +213,7 @@ func (p *Pipeline) parse(rs *runState, evt *event.Event, tr Tracer) bool {
 		evt.Time = p.now().UTC()
 	}
 	evt.Init()
+	rs.forget()
 	for i, stage := range p.stages {
 		if p.stageIndex(evt.Stage) > i {
 			continue // injected past this stage
@@ -231,6 +232,7 @@ func (p *Pipeline) parse(rs *runState, evt *event.Event, tr Tracer) bool {
 			}
 			if tr != nil {
 				tr.NodeDone(stage, n.name, ret, evt)
+				rs.forget()
 			}
 			if ret {
 				stageOK = true

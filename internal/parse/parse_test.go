@@ -108,6 +108,30 @@ statics:
 			want:  want{ok: true, parsed: map[string]string{"a": "FOO", "b": "BAR"}, trace: []string{"s00-raw/test/raw=true"}},
 		},
 		{
+			name: "apply_on input reread after a grok rewrote it",
+			files: []File{vf("s00-raw", "raw", rawStage), vf("s01-parse", "p", `name: test/p
+nodes:
+  - grok: {pattern: '^%{INT:n}$', apply_on: message}
+  - grok: {pattern: '^user %{WORD:message}$', apply_on: message}
+  - grok: {pattern: '^%{WORD:who}$', apply_on: message}
+`)},
+			evt: func() *event.Event { return logEvent("app user bob", "test") },
+			want: want{ok: true, stage: "s01-parse", parsed: map[string]string{"message": "bob", "who": "bob"}, absent: []string{"n"},
+				trace: []string{"s00-raw/test/raw=true", "s01-parse/test/p=true"}},
+		},
+		{
+			name: "apply_on input reread after statics rewrote it",
+			files: []File{vf("s00-raw", "raw", rawStage), vf("s01-parse", "p", `name: test/p
+nodes:
+  - grok: {pattern: '^%{INT:n}$', apply_on: message}
+  - statics: [{parsed: message, value: bob}]
+  - grok: {pattern: '^%{WORD:who}$', apply_on: message}
+`)},
+			evt: func() *event.Event { return logEvent("app user bob", "test") },
+			want: want{ok: true, stage: "s01-parse", parsed: map[string]string{"message": "bob", "who": "bob"}, absent: []string{"n"},
+				trace: []string{"s00-raw/test/raw=true", "s01-parse/test/p=true"}},
+		},
+		{
 			name: "skeleton node: a failing child after a success flips to false",
 			files: []File{vf("s00-raw", "raw", `name: test/raw
 nodes:
