@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 // Config is the LAPI side of a bouncer's configuration, with the keys of
@@ -115,7 +116,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("bouncer: config: mode %q: want stream or live", c.Mode)
 	}
 	for _, s := range c.Scopes {
-		if n := NormalizeScope(s); n != ScopeIP && n != ScopeRange {
+		if n := models.NormalizeScope(s); n != ScopeIP && n != ScopeRange {
 			return fmt.Errorf("bouncer: config: scope %q: only Ip and Range are enforced", s)
 		}
 	}

@@ -56,18 +56,6 @@ func (d *Decision) String() string {
 	return d.Type + " " + d.Scope + " " + d.Prefix.String() + " (" + d.Origin + "/" + d.Scenario + ")"
 }
 
-// NormalizeScope maps the spellings the LAPI accepts (ip, IP, range) to
-// ScopeIP and ScopeRange; other scopes are returned unchanged.
-func NormalizeScope(s string) string {
-	switch strings.ToLower(s) {
-	case "ip":
-		return ScopeIP
-	case "range":
-		return ScopeRange
-	}
-	return s
-}
-
 // ParsePrefix reads an address or a CIDR network, IPv4 or IPv6, and
 // normalises it: IPv4-mapped IPv6 becomes IPv4, the host bits are masked,
 // an address becomes a /32 or /128.
@@ -103,7 +91,7 @@ func FromModel(m *models.Decision, now time.Time) (*Decision, error) {
 	if m == nil || m.Value == nil || m.Scope == nil {
 		return nil, errors.New("bouncer: decision without scope or value")
 	}
-	scope := NormalizeScope(*m.Scope)
+	scope := models.NormalizeScope(*m.Scope)
 	if scope != ScopeIP && scope != ScopeRange {
 		return nil, fmt.Errorf("bouncer: decision %d scope %q: %w", m.ID, *m.Scope, ErrUnsupportedScope)
 	}

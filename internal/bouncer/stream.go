@@ -246,7 +246,7 @@ func (s *Stream) convert(ms []*models.Decision, now time.Time, active bool) []*D
 
 func (s *Stream) wantScope(scope string) bool {
 	for _, sc := range s.cfg.Scopes {
-		if NormalizeScope(sc) == scope {
+		if models.NormalizeScope(sc) == scope {
 			return true
 		}
 	}

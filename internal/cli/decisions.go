@@ -31,21 +31,6 @@ func newDecisionsCmd(a *app) *cobra.Command {
 	return c
 }
 
-// normScope writes the well-known scopes as CrowdSec does (ip -> Ip).
-func normScope(s string) string {
-	switch strings.ToLower(s) {
-	case "ip":
-		return "Ip"
-	case "range":
-		return "Range"
-	case "country":
-		return "Country"
-	case "as":
-		return "AS"
-	}
-	return s
-}
-
 // durationFlag checks a --since/--until value (days allowed) and returns it
 // in Go syntax for the LAPI.
 func durationFlag(name, v string) (string, error) {
@@ -98,7 +83,7 @@ func (s *selection) alertFilter() (apiclient.AlertFilter, error) {
 		return apiclient.AlertFilter{}, err
 	}
 	return apiclient.AlertFilter{
-		IP: s.ip, Range: s.rng, Scope: normScope(s.scope), Value: s.value, Scenario: s.scenario,
+		IP: s.ip, Range: s.rng, Scope: models.NormalizeScope(s.scope), Value: s.value, Scenario: s.scenario,
 		DecisionType: s.typ, Origin: s.origin, Since: since, Until: until, Contains: s.contains(),
 	}, nil
 }
@@ -241,7 +226,7 @@ func (s *selection) target() (target, error) {
 	case s.rng != "":
 		return target{"Range", s.rng}, nil
 	case s.value != "":
-		scope := normScope(s.scope)
+		scope := models.NormalizeScope(s.scope)
 		if scope == "" {
 			scope = "Ip"
 		}
@@ -384,7 +369,7 @@ func newDecisionsDeleteCmd(a *app, f *localFlags) *cobra.Command {
 					}
 				} else {
 					n, err = cl.DeleteDecisions(ctx, apiclient.DecisionFilter{
-						IP: sel.ip, Range: sel.rng, Scope: normScope(sel.scope), Value: sel.value, Type: sel.typ,
+						IP: sel.ip, Range: sel.rng, Scope: models.NormalizeScope(sel.scope), Value: sel.value, Type: sel.typ,
 						Scenario: sel.scenario, Origin: sel.origin, Contains: sel.contains(),
 					})
 				}

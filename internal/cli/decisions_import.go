@@ -111,7 +111,7 @@ func parseImport(r io.Reader, format string, def importDefaults) ([]importedDeci
 		d := &recs[i]
 		d.Value = strings.TrimSpace(d.Value)
 		d.Duration, d.Type, d.Reason, d.Origin = or(d.Duration, def.duration), or(d.Type, def.typ), or(d.Reason, def.reason), or(d.Origin, def.origin)
-		d.Scope = normScope(or(d.Scope, def.scope))
+		d.Scope = models.NormalizeScope(or(d.Scope, def.scope))
 		if d.Value == "" {
 			return nil, fmt.Errorf("decision %d: empty value", i+1)
 		}

@@ -15,23 +15,6 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
-// NormalizeScope returns CrowdSec's spelling of the well-known scopes
-// (ip -> Ip, range -> Range, country -> Country, as -> AS); other scopes
-// are returned unchanged.
-func NormalizeScope(scope string) string {
-	switch strings.ToLower(scope) {
-	case "ip":
-		return "Ip"
-	case "range":
-		return "Range"
-	case "country":
-		return "Country"
-	case "as":
-		return "AS"
-	}
-	return scope
-}
-
 // normalizeValue canonicalises the value of an Ip or Range scope (mapped
 // IPv4 unmapped, ranges masked); other scopes are unchanged.
 func normalizeValue(scope, value string) (string, error) {
@@ -98,7 +81,7 @@ func validateAlert(i int, a *models.Alert) error {
 			return fmt.Errorf("alert %d: event %d: timestamp is required", i, j)
 		}
 	}
-	scope := NormalizeScope(*a.Source.Scope)
+	scope := models.NormalizeScope(*a.Source.Scope)
 	value, err := normalizeValue(scope, *a.Source.Value)
 	if err != nil {
 		return fmt.Errorf("alert %d: source: %w", i, err)
@@ -123,7 +106,7 @@ func validateAlert(i int, a *models.Alert) error {
 		case (d.Duration == nil || *d.Duration == "") && d.Until == "":
 			return fmt.Errorf("alert %d: decision %d: duration is required", i, j)
 		}
-		ds := NormalizeScope(*d.Scope)
+		ds := models.NormalizeScope(*d.Scope)
 		dv, err := normalizeValue(ds, *d.Value)
 		if err != nil {
 			return fmt.Errorf("alert %d: decision %d: %w", i, j, err)
@@ -263,7 +246,7 @@ func (s *Server) alertFilter(q url.Values, forDelete bool) (store.AlertFilter, e
 		v := vs[len(vs)-1]
 		switch k {
 		case "scope":
-			f.Scope = NormalizeScope(v)
+			f.Scope = models.NormalizeScope(v)
 		case "value":
 			f.Value = v
 		case "scenario":

@@ -31,7 +31,7 @@ func bouncerFilter(q url.Values, defaultScopes []string) (streamFilter, error) {
 	if v, ok := q["scopes"]; ok {
 		f.scopes = nil
 		for _, x := range splitList(strings.Join(v, ",")) {
-			f.scopes = append(f.scopes, NormalizeScope(x))
+			f.scopes = append(f.scopes, models.NormalizeScope(x))
 		}
 	}
 	f.origins = splitList(q.Get("origins"))
@@ -191,7 +191,7 @@ func (s *Server) liveDecisions(w http.ResponseWriter, r *http.Request, c *caller
 	f.dedupDisabled = true
 	if v := q.Get("scope"); v != "" && q.Get("scopes") == "" {
 		for _, x := range splitList(v) {
-			f.scopes = append(f.scopes, NormalizeScope(x))
+			f.scopes = append(f.scopes, models.NormalizeScope(x))
 		}
 	}
 	f.typ = q.Get("type")
@@ -270,7 +270,7 @@ func decisionFilter(q url.Values) (store.DecisionFilter, error) {
 		v := vs[len(vs)-1]
 		switch k {
 		case "scope":
-			f.Scope = NormalizeScope(v)
+			f.Scope = models.NormalizeScope(v)
 		case "value":
 			f.Value = v
 		case "type":
