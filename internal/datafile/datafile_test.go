@@ -8,26 +8,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-)
 
-// hubDir walks up from the package directory to shared/hub; the test fails
-// (not skips) without it.
-func hubDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		p := filepath.Join(dir, "shared", "hub")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/hub not found above the package directory")
-		}
-		dir = parent
-	}
-}
+	"github.com/phalanx-ids/phalanx/internal/testutil"
+)
 
 func write(t *testing.T, dir, name, body string) {
 	t.Helper()
@@ -173,7 +156,7 @@ func TestBots(t *testing.T) {
 }
 
 func TestMirror(t *testing.T) {
-	hub := hubDir(t)
+	hub := testutil.Hub(t)
 	dataDir := t.TempDir()
 	s := NewStore(dataDir)
 	spec := Spec{SourceURL: "https://hub-data.crowdsec.net/web/path_traversal.txt", DestFile: "http_path_traversal.txt", Type: "string"}
@@ -196,7 +179,7 @@ func TestMirror(t *testing.T) {
 // TestHubDataFiles loads every data file that hub items declare and the
 // mirror holds, with the declared type.
 func TestHubDataFiles(t *testing.T) {
-	hub := hubDir(t)
+	hub := testutil.Hub(t)
 	s := NewStore(t.TempDir())
 	s.SetMirror(filepath.Join(hub, "data"))
 	for _, spec := range []Spec{

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 // Reference answers: the plain loops the indexes replace.
@@ -158,7 +160,7 @@ func TestRequiredLiterals(t *testing.T) {
 // hubLines reads the entries of a hub data file.
 func hubLines(t testing.TB, rel string) []string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(hubDir(t), "data", rel))
+	f, err := os.Open(filepath.Join(testutil.Hub(t), "data", rel))
 	require.NoError(t, err)
 	defer f.Close()
 	var out []string
@@ -251,7 +253,7 @@ func FuzzRegexpSet(f *testing.F) {
 
 func TestMapLookupIndexMatchesPlain(t *testing.T) {
 	s := NewStore(t.TempDir())
-	s.SetMirror(filepath.Join(hubDir(t), "data"))
+	s.SetMirror(filepath.Join(testutil.Hub(t), "data"))
 	require.NoError(t, s.Load(Spec{SourceURL: "https://hub-data.crowdsec.net/web/technology_probing.json", DestFile: "tp.json", Type: "map"}))
 	idx := s.get("tp.json").index
 	inputs := []string{"", "/", "/ampps/", "/x/ampps/ampps-admin/index.php", "/wp-content/plugins/x", "/phpmyadmin/index.php"}
@@ -289,7 +291,7 @@ func BenchmarkRegexpSet(b *testing.B) {
 
 func BenchmarkLookup(b *testing.B) {
 	s := NewStore(b.TempDir())
-	s.SetMirror(filepath.Join(hubDir(b), "data"))
+	s.SetMirror(filepath.Join(testutil.Hub(b), "data"))
 	require.NoError(b, s.Load(Spec{SourceURL: "https://hub-data.crowdsec.net/web/technology_probing.json", DestFile: "tp.json", Type: "map"}))
 	idx := s.get("tp.json").index
 	const path = "/products/397?ref=home&page=2"

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 var testNow = time.Date(2026, time.March, 1, 12, 0, 0, 0, time.UTC)
@@ -167,31 +168,12 @@ func TestParseDateFastPathEdges(t *testing.T) {
 	}
 }
 
-// hubRoot walks up from the package directory to find shared/hub. It fails
-// (never skips) when the hub copy is missing.
-func hubRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		p := filepath.Join(dir, "shared", "hub")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("shared/hub not found above the package directory")
-		}
-		dir = parent
-	}
-}
-
 // TestParseDateHubLogs takes the timestamps of the hub's test logs (syslog,
 // common log format, ISO 8601 prefixes) and checks that each parses, the
 // same way as the reference.
 func TestParseDateHubLogs(t *testing.T) {
 	t.Parallel()
-	logs, err := filepath.Glob(filepath.Join(hubRoot(t), "tests", "*", "*.log"))
+	logs, err := filepath.Glob(filepath.Join(testutil.Hub(t), "tests", "*", "*.log"))
 	require.NoError(t, err)
 	require.NotEmpty(t, logs)
 	extract := []*regexp.Regexp{

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/datafile"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -26,7 +27,7 @@ func dataStore(t testing.TB) *datafile.Store {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, n), []byte(b), 0o644))
 	}
 	s := datafile.NewStore(dir)
-	s.SetMirror(filepath.Join(hubDir(t), "data"))
+	s.SetMirror(filepath.Join(testutil.Hub(t), "data"))
 	for _, sp := range []datafile.Spec{
 		{DestFile: "ua.regex", Type: "regexp", Size: ptr(10), TTL: "10s"},
 		{DestFile: "bots.json", Type: "bots"},

@@ -75,7 +75,7 @@ func logRequests(t testing.TB, path string, max int) []httpReq {
 func hubRequests(t testing.TB) []httpReq {
 	sample, _ := testutil.GenLogs(t, "nginx", 20000, 3)
 	reqs := logRequests(t, sample, 2000)
-	logs, err := filepath.Glob(filepath.Join(hubDir(t), "tests", "*", "*.log"))
+	logs, err := filepath.Glob(filepath.Join(testutil.Hub(t), "tests", "*", "*.log"))
 	require.NoError(t, err)
 	require.NotEmpty(t, logs)
 	for _, l := range logs {
@@ -111,7 +111,7 @@ func syntheticRequests(t testing.TB, s *datafile.Store, files []string) []httpRe
 // hubDataStore loads every data file the hub items declare, from the hub
 // data mirror (files absent from it are skipped).
 func hubDataStore(t testing.TB) (*datafile.Store, []string) {
-	hub := hubDir(t)
+	hub := testutil.Hub(t)
 	s := datafile.NewStore(t.TempDir())
 	s.SetMirror(filepath.Join(hub, "data"))
 	var strs []string
@@ -138,7 +138,7 @@ func hubDataStore(t testing.TB) (*datafile.Store, []string) {
 
 // hubFilterExprs returns the hub expressions that read data files.
 func hubFilterExprs(t *testing.T) []hubExpr {
-	hub := hubDir(t)
+	hub := testutil.Hub(t)
 	var exprs []hubExpr
 	for _, f := range hubYAMLs(t, filepath.Join(hub, "scenarios")) {
 		rel, _ := filepath.Rel(hub, f)

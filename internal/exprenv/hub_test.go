@@ -13,26 +13,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
-
-// hubDir walks up from the package directory to shared/hub; the test fails
-// (not skips) without it.
-func hubDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		p := filepath.Join(dir, "shared", "hub")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/hub not found above the package directory")
-		}
-		dir = parent
-	}
-}
 
 // hubExpr is one expression found in a hub file.
 type hubExpr struct {
@@ -143,7 +125,7 @@ func firstLine(s string) string {
 // TestHubParserExpressionsCompile compiles every expression of every hub
 // parser and postoverflow.
 func TestHubParserExpressionsCompile(t *testing.T) {
-	hub := hubDir(t)
+	hub := testutil.Hub(t)
 	var exprs []hubExpr
 	for _, sub := range []string{"parsers", "postoverflows"} {
 		for _, f := range hubYAMLs(t, filepath.Join(hub, sub)) {
@@ -181,7 +163,7 @@ var scenarioKnownFailures = map[string]string{}
 // TestHubScenarioExpressionsCompile compiles every expression of every hub
 // scenario, with {evt} or the condition / overflow_filter environments.
 func TestHubScenarioExpressionsCompile(t *testing.T) {
-	hub := hubDir(t)
+	hub := testutil.Hub(t)
 	var exprs []hubExpr
 	for _, f := range hubYAMLs(t, filepath.Join(hub, "scenarios")) {
 		rel, _ := filepath.Rel(hub, f)

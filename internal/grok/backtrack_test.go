@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 // checkSame compares the backtracker with Go's regexp on one input.
@@ -96,7 +98,7 @@ func TestBacktrackCases(t *testing.T) {
 // truncated and byte-mutated variants (near misses exercise backtracking).
 func hubSampleLines(t testing.TB, perFile int) []string {
 	t.Helper()
-	logs, err := filepath.Glob(filepath.Join(hubDir(t), "tests", "*", "*.log"))
+	logs, err := filepath.Glob(filepath.Join(testutil.Hub(t), "tests", "*", "*.log"))
 	require.NoError(t, err)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var lines []string
@@ -125,7 +127,7 @@ func hubSampleLines(t testing.TB, perFile int) []string {
 // vectors must be identical.
 func TestBacktrackHubEquivalence(t *testing.T) {
 	t.Parallel()
-	hub := hubDir(t)
+	hub := testutil.Hub(t)
 	lines := hubSampleLines(t, 3)
 	require.Greater(t, len(lines), 500)
 	total, matches := 0, 0
@@ -211,7 +213,7 @@ func TestBacktrackRandom(t *testing.T) {
 func TestBacktrackHostile(t *testing.T) {
 	t.Parallel()
 	lib := hubLibrary(t)
-	syntaxes, groks := hubGroks(t, filepath.Join(hubDir(t), "parsers", "s01-parse", "crowdsecurity", "nginx-logs.yaml"))
+	syntaxes, groks := hubGroks(t, filepath.Join(testutil.Hub(t), "parsers", "s01-parse", "crowdsecurity", "nginx-logs.yaml"))
 	for _, s := range syntaxes {
 		lib.AddIfMissing(s[0], s[1])
 	}

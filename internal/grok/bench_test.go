@@ -30,7 +30,7 @@ func benchLines(b testing.TB, name string) []string {
 func parserGroks(b testing.TB, rel string) (*Library, []string) {
 	b.Helper()
 	lib := hubLibrary(b)
-	syntaxes, groks := hubGroks(b, filepath.Join(hubDir(b), "parsers", rel))
+	syntaxes, groks := hubGroks(b, filepath.Join(testutil.Hub(b), "parsers", rel))
 	for _, s := range syntaxes {
 		lib.AddIfMissing(s[0], s[1])
 	}

@@ -7,32 +7,15 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-)
 
-// hubDir walks up from the package directory to find shared/hub. It fails
-// (never skips) when the hub copy is missing.
-func hubDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		cand := filepath.Join(dir, "shared", "hub")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("shared/hub not found above the package directory")
-		}
-		dir = parent
-	}
-}
+	"github.com/phalanx-ids/phalanx/internal/testutil"
+)
 
 // hubLibrary returns the base library plus the hub's pattern directory.
 func hubLibrary(t testing.TB) *Library {
 	t.Helper()
 	l := NewLibrary()
-	require.NoError(t, l.LoadDir(filepath.Join(hubDir(t), "patterns")))
+	require.NoError(t, l.LoadDir(filepath.Join(testutil.Hub(t), "patterns")))
 	return l
 }
 

@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 // hubNode is the part of a parser node that carries grok.
@@ -89,7 +91,7 @@ func hubGroks(t testing.TB, root string) (syntaxes [][2]string, groks []hubGrok)
 // does (one grok host per parser and postoverflow set).
 func TestHubPatternsResolve(t *testing.T) {
 	t.Parallel()
-	hub := hubDir(t)
+	hub := testutil.Hub(t)
 	base := hubLibrary(t)
 
 	// Every pattern file definition compiles.
@@ -140,7 +142,7 @@ func TestHubPatternsResolve(t *testing.T) {
 // (server: ...) group wins, as the hubtest nginx_http-logs asserts.
 func TestHubNginxErrorLogDuplicate(t *testing.T) {
 	t.Parallel()
-	hub := hubDir(t)
+	hub := testutil.Hub(t)
 	lib := hubLibrary(t)
 	syntaxes, groks := hubGroks(t, filepath.Join(hub, "parsers", "s01-parse", "crowdsecurity", "nginx-logs.yaml"))
 	for _, s := range syntaxes {
@@ -214,7 +216,7 @@ func referenceMatch(t testing.TB, lib *Library, pattern string) func(string) map
 // logs with both the pruned (production) regexp and the reference one.
 func TestHubPrunedEquivalence(t *testing.T) {
 	t.Parallel()
-	hub := hubDir(t)
+	hub := testutil.Hub(t)
 	lib := hubLibrary(t)
 	syntaxes, groks := hubGroks(t, filepath.Join(hub, "parsers"))
 	for _, s := range syntaxes {

@@ -14,24 +14,8 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
 	"github.com/phalanx-ids/phalanx/internal/grok"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
-
-// hubDir finds shared/hub by walking up from the package directory; it fails
-// (never skips) when the hub copy is missing.
-func hubDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	require.NoError(tb, err)
-	for {
-		cand := filepath.Join(dir, "shared", "hub")
-		if st, err := os.Stat(filepath.Join(cand, "parsers")); err == nil && st.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(tb, parent, dir, "shared/hub not found above the package directory")
-		dir = parent
-	}
-}
 
 var testNow = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
@@ -39,7 +23,7 @@ var testNow = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 // enrichers, a data store and a stash.
 func testOptions(tb testing.TB) Options {
 	tb.Helper()
-	hub := hubDir(tb)
+	hub := testutil.Hub(tb)
 	lib := grok.NewLibrary()
 	require.NoError(tb, lib.LoadDir(filepath.Join(hub, "patterns")))
 	store := datafile.NewStore(filepath.Join(hub, "data"))
@@ -56,7 +40,7 @@ func testOptions(tb testing.TB) Options {
 // hubFiles returns the named hub parser files (paths relative to hub/parsers).
 func hubFiles(tb testing.TB, rel ...string) []File {
 	tb.Helper()
-	hub := hubDir(tb)
+	hub := testutil.Hub(tb)
 	out := make([]File, 0, len(rel))
 	for _, r := range rel {
 		p := filepath.Join(hub, "parsers", r)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 // knownLoadGaps are hub files that cannot load yet because of a gap in
@@ -22,7 +23,7 @@ var knownLoadGaps = map[string]string{}
 // the failures.
 func TestLoadHub(t *testing.T) {
 	t.Parallel()
-	hub := hubDir(t)
+	hub := testutil.Hub(t)
 	for _, kind := range []string{"parsers", "postoverflows"} {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
@@ -56,7 +57,7 @@ func TestLoadHub(t *testing.T) {
 // TestLoadHubTestLocalParsers loads the parsers the hubtest cases carry.
 func TestLoadHubTestLocalParsers(t *testing.T) {
 	t.Parallel()
-	hub := hubDir(t)
+	hub := testutil.Hub(t)
 	dirs, err := filepath.Glob(filepath.Join(hub, "tests", "*", "parsers"))
 	require.NoError(t, err)
 	for _, d := range dirs {

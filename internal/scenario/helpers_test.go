@@ -3,7 +3,6 @@ package scenario
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -15,25 +14,6 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
 )
-
-// hubDir walks up from the package directory to find shared/hub; the test
-// fails (never skips) when it is missing.
-func hubDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		cand := filepath.Join(dir, "shared", "hub")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("shared/hub not found above %s", dir)
-		}
-		dir = parent
-	}
-}
 
 func testCompiler() Compiler { return exprenv.New(exprenv.Deps{}) }
 

@@ -15,11 +15,12 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/datafile"
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 func hubScenarioFiles(t testing.TB, match func(string) bool) []string {
 	t.Helper()
-	root := filepath.Join(hubDir(t), "scenarios")
+	root := filepath.Join(testutil.Hub(t), "scenarios")
 	var files []string
 	require.NoError(t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -72,7 +73,7 @@ func webScenarios(t testing.TB) *Set {
 	// The hub's data files, as in production: filters over File() data
 	// then run on real lists (and exprenv's data-file fast paths apply).
 	store := datafile.NewStore(t.TempDir())
-	store.SetMirror(filepath.Join(hubDir(t), "data"))
+	store.SetMirror(filepath.Join(testutil.Hub(t), "data"))
 	set, err := Load(files, Options{Compiler: exprenv.New(exprenv.Deps{Data: store}), Data: store})
 	require.NoError(t, err)
 	require.Empty(t, set.Warnings)

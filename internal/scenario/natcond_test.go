@@ -11,6 +11,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/datafile"
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 // TestNativeConditionMatchesVM compares, for every hub scenario with a
@@ -19,7 +20,7 @@ import (
 func TestNativeConditionMatchesVM(t *testing.T) {
 	files := hubScenarioFiles(t, nil)
 	store := datafile.NewStore(t.TempDir())
-	store.SetMirror(filepath.Join(hubDir(t), "data"))
+	store.SetMirror(filepath.Join(testutil.Hub(t), "data"))
 	set, err := Load(files, Options{Compiler: exprenv.New(exprenv.Deps{Data: store}), Data: store})
 	require.NoError(t, err)
 	w := newWorker(NewEngine(set, Config{Mode: event.TIMEMACHINE}), set.scens)

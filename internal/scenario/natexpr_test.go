@@ -16,6 +16,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/datafile"
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 // filterVocabulary returns the fields a filter reads and the literals it
@@ -105,7 +106,7 @@ func vocabularyEvents(r *rand.Rand, n int, fields []fieldRef, lits []string) []*
 func TestNativeExprMatchesVM(t *testing.T) {
 	files := hubScenarioFiles(t, nil)
 	store := datafile.NewStore(t.TempDir())
-	store.SetMirror(filepath.Join(hubDir(t), "data"))
+	store.SetMirror(filepath.Join(testutil.Hub(t), "data"))
 	set, err := Load(files, Options{Compiler: exprenv.New(exprenv.Deps{Data: store}), Data: store})
 	require.NoError(t, err)
 	plain, err := Load(files, Options{Compiler: exprenv.New(exprenv.Deps{Data: store, PlainFilters: true}), Data: store})

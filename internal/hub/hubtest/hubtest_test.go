@@ -14,25 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/hub"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
-
-// sharedHub finds shared/hub by walking up from the package directory.
-func sharedHub(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		p := filepath.Join(dir, "shared", "hub")
-		if st, err := os.Stat(filepath.Join(p, "index.json")); err == nil && !st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/hub not found above the package directory: the hub test data must sit beside the repository")
-		}
-		dir = parent
-	}
-}
 
 // knownFailures reads testdata/known-failures.tsv: case<TAB>half<TAB>reason.
 func knownFailures(t *testing.T) map[string]string {
@@ -64,7 +47,7 @@ func TestHubSuite(t *testing.T) {
 	if testing.Short() {
 		t.Log("-short: the hub suite still runs; it is the main compatibility test")
 	}
-	root := sharedHub(t)
+	root := testutil.Hub(t)
 	idx, err := hub.Open(root)
 	require.NoError(t, err)
 	tests := filepath.Join(root, "tests")
@@ -158,7 +141,7 @@ func TestNormalise(t *testing.T) {
 }
 
 func TestResolveItem(t *testing.T) {
-	root := sharedHub(t)
+	root := testutil.Hub(t)
 	idx, err := hub.Open(root)
 	require.NoError(t, err)
 	c := &caseRun{opts: Options{Hub: idx}, dir: filepath.Join(root, "tests", "geoip-enrich")}
