@@ -5,15 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/phalanx-ids/phalanx/internal/bouncer/firewall"
@@ -78,8 +73,7 @@ func runFirewall(ctx context.Context, a *app, cfg firewall.Config) error {
 		log = a.logger()
 		a.logLevel = lvl
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := newBouncerRegistry()
 	fw, err := firewall.New(cfg, firewall.WithLogger(log), firewall.WithRegisterer(reg))
 	if err != nil {
 		return err
@@ -94,16 +88,11 @@ func runFirewall(ctx context.Context, a *app, cfg firewall.Config) error {
 		if port == "" {
 			port = "60601"
 		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+		closeMetrics, err := serveBouncerMetrics(a, "bouncer firewall", net.JoinHostPort(host, port), reg)
 		if err != nil {
-			return fmt.Errorf("bouncer firewall: metrics: listen: %w", err)
+			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
-		fmt.Fprintf(a.err, "bouncer firewall: metrics on http://%s/metrics\n", ln.Addr())
+		defer closeMetrics()
 	}
 	fmt.Fprintf(a.err, "bouncer firewall: %s, table %s, chains %v, %s; decisions from %s every %s\n",
 		fw.Backend(), cfg.Table, cfg.Chains, cfg.DenyAction, cfg.APIURL, cfg.UpdateFrequency)

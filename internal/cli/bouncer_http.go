@@ -4,15 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/phalanx-ids/phalanx/internal/bouncer/httpbouncer"
@@ -55,23 +50,17 @@ listen_addr, listen_port: /metrics, default 127.0.0.1:60602).`,
 			if err != nil {
 				return err
 			}
-			reg := prometheus.NewRegistry()
-			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			reg := newBouncerRegistry()
 			p, err := httpbouncer.NewProxy(cfg, httpbouncer.WithProxyLogger(a.logger()), httpbouncer.WithProxyRegisterer(reg))
 			if err != nil {
 				return err
 			}
 			if cfg.Prometheus.Enabled {
-				mln, err := net.Listen("tcp", cfg.Prometheus.Listen())
+				closeMetrics, err := serveBouncerMetrics(a, "bouncer http", cfg.Prometheus.Listen(), reg)
 				if err != nil {
-					return fmt.Errorf("bouncer http: metrics: listen: %w", err)
+					return err
 				}
-				mux := http.NewServeMux()
-				mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-				srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-				go func() { _ = srv.Serve(mln) }()
-				defer srv.Close()
-				fmt.Fprintf(a.err, "bouncer http: metrics on http://%s/metrics\n", mln.Addr())
+				defer closeMetrics()
 			}
 			ln, err := net.Listen("tcp", cfg.ListenAddr)
 			if err != nil {
