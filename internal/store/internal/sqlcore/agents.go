@@ -68,13 +68,7 @@ func (e *Engine) CreateMachine(ctx context.Context, m *store.Machine) error {
 		return e.errf(store.ErrInvalid, "create machine: empty id")
 	}
 	c := *m
-	now := e.now()
-	if c.CreatedAt.IsZero() {
-		c.CreatedAt = now
-	}
-	if c.UpdatedAt.IsZero() {
-		c.UpdatedAt = now
-	}
+	stampNew(e.now(), &c.CreatedAt, &c.UpdatedAt)
 	if c.AuthType == "" {
 		c.AuthType = "password"
 	}
@@ -82,13 +76,7 @@ func (e *Engine) CreateMachine(ctx context.Context, m *store.Machine) error {
 		_, err := q.Exec(ctx, "INSERT INTO machines ("+machineCols+") VALUES ("+e.placeholders(14)+")", machineArgs(&c)...)
 		return err
 	})
-	if err != nil {
-		if e.b.IsUnique(err) {
-			err = store.ErrExists
-		}
-		return e.errf(ctxErr(ctx, err), "create machine %q", m.ID)
-	}
-	return nil
+	return e.createErr(ctx, err, "machine", m.ID)
 }
 
 func (e *Engine) getMachine(ctx context.Context, q Querier, id string, forUpdate string) (*store.Machine, error) {
@@ -237,13 +225,7 @@ func (e *Engine) CreateBouncer(ctx context.Context, b *store.Bouncer) error {
 		return e.errf(store.ErrInvalid, "create bouncer: empty name")
 	}
 	c := *b
-	now := e.now()
-	if c.CreatedAt.IsZero() {
-		c.CreatedAt = now
-	}
-	if c.UpdatedAt.IsZero() {
-		c.UpdatedAt = now
-	}
+	stampNew(e.now(), &c.CreatedAt, &c.UpdatedAt)
 	if c.AuthType == "" {
 		c.AuthType = "api-key"
 	}
@@ -251,13 +233,7 @@ func (e *Engine) CreateBouncer(ctx context.Context, b *store.Bouncer) error {
 		_, err := q.Exec(ctx, "INSERT INTO bouncers ("+bouncerCols+") VALUES ("+e.placeholders(13)+")", bouncerArgs(&c)...)
 		return err
 	})
-	if err != nil {
-		if e.b.IsUnique(err) {
-			err = store.ErrExists
-		}
-		return e.errf(ctxErr(ctx, err), "create bouncer %q", b.Name)
-	}
-	return nil
+	return e.createErr(ctx, err, "bouncer", b.Name)
 }
 
 func (e *Engine) listBouncers(ctx context.Context, q Querier, where string, args ...any) ([]*store.Bouncer, error) {

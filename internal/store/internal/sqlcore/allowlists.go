@@ -18,12 +18,7 @@ func (e *Engine) CreateAllowlist(ctx context.Context, a *store.Allowlist) error 
 	}
 	now := e.now()
 	created, updated := a.CreatedAt, a.UpdatedAt
-	if created.IsZero() {
-		created = now
-	}
-	if updated.IsZero() {
-		updated = now
-	}
+	stampNew(now, &created, &updated)
 	err = e.b.Write(ctx, func(q Querier) error {
 		id, err := queryInt(ctx, q, "INSERT INTO allowlists (name, description, created_at, updated_at) VALUES ("+
 			e.placeholders(4)+") RETURNING id", a.Name, a.Description, ns(created), ns(updated))
@@ -33,13 +28,7 @@ func (e *Engine) CreateAllowlist(ctx context.Context, a *store.Allowlist) error 
 		_, err = e.putItems(ctx, q, id, items, now)
 		return err
 	})
-	if err != nil {
-		if e.b.IsUnique(err) {
-			err = store.ErrExists
-		}
-		return e.errf(ctxErr(ctx, err), "create allowlist %q", a.Name)
-	}
-	return nil
+	return e.createErr(ctx, err, "allowlist", a.Name)
 }
 
 type preparedItem struct {

@@ -32,6 +32,28 @@ func (e *Engine) errf(err error, format string, args ...any) error {
 	return fmt.Errorf("%s: %s: %w", e.b.Name(), fmt.Sprintf(format, args...), err)
 }
 
+// createErr names a failed insert of the kind what called name, mapping a
+// unique violation to store.ErrExists; nil stays nil.
+func (e *Engine) createErr(ctx context.Context, err error, what, name string) error {
+	if err == nil {
+		return nil
+	}
+	if e.b.IsUnique(err) {
+		err = store.ErrExists
+	}
+	return e.errf(ctxErr(ctx, err), "create %s %q", what, name)
+}
+
+// stampNew sets zero creation and update times to now.
+func stampNew(now time.Time, created, updated *time.Time) {
+	if created.IsZero() {
+		*created = now
+	}
+	if updated.IsZero() {
+		*updated = now
+	}
+}
+
 // builder accumulates WHERE conditions and bind arguments.
 type builder struct {
 	ph    func(int) string
