@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
@@ -66,7 +66,7 @@ func ParseCSV(r io.Reader, now time.Time) ([]Item, error) {
 		}
 		it := Item{Value: v, Comment: field(rec, "comment"), CreatedAt: now}
 		if e := field(rec, "expiration"); e != "" {
-			d, err := ParseDuration(e)
+			d, err := duration.Parse(e)
 			if err != nil {
 				return nil, fmt.Errorf("allowlist: csv: line %d: expiration: %w", line, err)
 			}
@@ -74,25 +74,6 @@ func ParseCSV(r io.Reader, now time.Time) ([]Item, error) {
 		}
 		out = append(out, it)
 	}
-}
-
-// ParseDuration parses a Go duration that may start with a number of days
-// ("7d", "1d12h"), as cscli's -e flag and the CSV expiration column accept.
-func ParseDuration(s string) (time.Duration, error) {
-	days, rest, ok := strings.Cut(s, "d")
-	n, err := strconv.Atoi(days)
-	if !ok || err != nil {
-		return time.ParseDuration(s)
-	}
-	d := time.Duration(n) * 24 * time.Hour
-	if rest == "" {
-		return d, nil
-	}
-	r, err := time.ParseDuration(rest)
-	if err != nil {
-		return 0, err
-	}
-	return d + r, nil
 }
 
 // FromModel converts a wire allowlist (GET /v1/allowlists/{name}, or the

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phalanx-ids/phalanx/internal/allowlist"
+	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
@@ -171,7 +172,7 @@ func newAllowlistsAddCmd(a *app, f *localFlags) *cobra.Command {
 			now := time.Now().UTC()
 			var exp time.Time
 			if expiration != "" {
-				d, err := allowlist.ParseDuration(expiration)
+				d, err := duration.Parse(expiration)
 				if err != nil {
 					return &usageError{fmt.Errorf("--expiration: %w", err)}
 				}

@@ -1,9 +1,9 @@
 package exprenv
 
 import (
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/phalanx-ids/phalanx/internal/duration"
 )
 
 // stateHelpers: the stash and the DB-backed decision counts. Without a
@@ -84,7 +84,7 @@ func (e *Env) getDecisionsSinceCount(p ...any) (any, error) {
 	if e.d.Decisions == nil {
 		return 0, nil
 	}
-	d, err := ParseDurationWithDays(argStr(p, 1))
+	d, err := duration.Parse(argStr(p, 1))
 	if err != nil {
 		e.log.Debug("GetDecisionsSinceCount: bad duration", "err", err)
 		return 0, nil
@@ -112,26 +112,4 @@ func (e *Env) getActiveDecisionsTimeLeft(p ...any) (any, error) {
 		return time.Duration(0), nil
 	}
 	return e.d.Decisions.ActiveDecisionsTimeLeft(argStr(p, 0))
-}
-
-// ParseDurationWithDays parses a Go duration that may start with a number
-// of days ("2d", "1d12h").
-func ParseDurationWithDays(s string) (time.Duration, error) {
-	days, rest, ok := strings.Cut(s, "d")
-	if !ok {
-		return time.ParseDuration(s)
-	}
-	n, err := strconv.Atoi(days)
-	if err != nil {
-		return time.ParseDuration(s)
-	}
-	d := time.Duration(n) * 24 * time.Hour
-	if rest == "" {
-		return d, nil
-	}
-	r, err := time.ParseDuration(rest)
-	if err != nil {
-		return 0, err
-	}
-	return d + r, nil
 }

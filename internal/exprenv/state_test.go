@@ -66,16 +66,6 @@ func TestStateHelpers(t *testing.T) {
 	})
 }
 
-func TestParseDurationWithDays(t *testing.T) {
-	for in, want := range map[string]time.Duration{"1h": time.Hour, "2d": 48 * time.Hour, "1d12h": 36 * time.Hour, "90s": 90 * time.Second} {
-		got, err := ParseDurationWithDays(in)
-		require.NoError(t, err, in)
-		require.Equal(t, want, got, in)
-	}
-	_, err := ParseDurationWithDays("1dx")
-	require.Error(t, err)
-}
-
 func TestStash(t *testing.T) {
 	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }

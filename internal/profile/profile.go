@@ -22,6 +22,7 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
 	"github.com/phalanx-ids/phalanx/internal/models"
 )
@@ -211,7 +212,7 @@ func compile(cfg Config, env *exprenv.Env) (*compiled, error) {
 // duration string when it uses days ("1d" -> "24h0m0s"), unchanged
 // otherwise, so that every decision duration parses with time.ParseDuration.
 func normDuration(s string) (string, error) {
-	d, err := exprenv.ParseDurationWithDays(s)
+	d, err := duration.Parse(s)
 	if err != nil {
 		return "", err
 	}
