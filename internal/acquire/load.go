@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
+	"github.com/phalanx-ids/phalanx/internal/yamlerr"
 )
 
 // Source is one datasource of an acquis.yaml document, provisioned and
@@ -193,45 +193,8 @@ type transformEnv struct {
 	Evt *event.Event `expr:"evt"`
 }
 
-var (
-	yamlLineRe       = regexp.MustCompile(`line (\d+): (.*)`)
-	fieldNotFoundRe  = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
-	errYAMLMsgPrefix = "yaml: "
-)
-
 // YAMLError is a syntax or schema error of an acquis file, with file, line
 // and (for unknown keys) the field. It unwraps to the yaml.v3 error.
-type YAMLError struct {
-	msg string
-	err error
-}
+type YAMLError = yamlerr.Error
 
-func (e *YAMLError) Error() string { return e.msg }
-func (e *YAMLError) Unwrap() error { return e.err }
-
-func yamlError(path string, err error) error {
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msgs := make([]string, 0, len(te.Errors))
-		for _, e := range te.Errors {
-			if m := yamlLineRe.FindStringSubmatch(e); m != nil {
-				msgs = append(msgs, fmt.Sprintf("%s:%s: %s", path, m[1], fieldMsg(m[2])))
-			} else {
-				msgs = append(msgs, path+": "+e)
-			}
-		}
-		return &YAMLError{msg: "acquire: " + strings.Join(msgs, "; "), err: err}
-	}
-	msg := strings.TrimPrefix(err.Error(), errYAMLMsgPrefix)
-	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-		return &YAMLError{msg: fmt.Sprintf("acquire: %s:%s: %s", path, m[1], m[2]), err: err}
-	}
-	return &YAMLError{msg: fmt.Sprintf("acquire: %s: %s", path, msg), err: err}
-}
-
-func fieldMsg(m string) string {
-	if f := fieldNotFoundRe.FindStringSubmatch(m); f != nil {
-		return fmt.Sprintf("field %s: unknown field (in %s)", f[1], f[2])
-	}
-	return m
-}
+func yamlError(path string, err error) error { return yamlerr.New("acquire", path, err, "") }

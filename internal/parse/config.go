@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/phalanx-ids/phalanx/internal/datafile"
+	"github.com/phalanx-ids/phalanx/internal/yamlerr"
 )
 
 // NodeConfig is one parser node as written in YAML (a top-level document or
@@ -176,8 +176,6 @@ func (c *NodeConfig) annotate(n *yaml.Node) {
 	}
 }
 
-var yamlLineRe = regexp.MustCompile(`line (\d+): (.*)`)
-
 // DecodeFile decodes the parser documents of one file, strictly (unknown
 // fields are errors). Documents with no name, description and author are
 // skipped. Errors name the file and the line.
@@ -212,44 +210,11 @@ func DecodeFile(path string, data []byte) ([]NodeConfig, error) {
 }
 
 // yamlError turns a yaml.v3 error into "parse: file:line: msg".
-func yamlError(path string, err error) error {
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msgs := make([]string, 0, len(te.Errors))
-		for _, e := range te.Errors {
-			if m := yamlLineRe.FindStringSubmatch(e); m != nil {
-				msgs = append(msgs, fmt.Sprintf("%s:%s: %s", path, m[1], fieldMsg(m[2])))
-			} else {
-				msgs = append(msgs, path+": "+e)
-			}
-		}
-		return &YAMLError{msg: "parse: " + strings.Join(msgs, "; "), err: err}
-	}
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-		return &YAMLError{msg: fmt.Sprintf("parse: %s:%s: %s", path, m[1], m[2]), err: err}
-	}
-	return &YAMLError{msg: fmt.Sprintf("parse: %s: %s", path, msg), err: err}
-}
+func yamlError(path string, err error) error { return yamlerr.New("parse", path, err, "parse.") }
 
 // YAMLError is a YAML syntax or schema error (unknown field, wrong type),
 // with file and line. It unwraps to the yaml.v3 error.
-type YAMLError struct {
-	msg string
-	err error
-}
-
-func (e *YAMLError) Error() string { return e.msg }
-func (e *YAMLError) Unwrap() error { return e.err }
-
-var fieldNotFoundRe = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
-
-func fieldMsg(m string) string {
-	if f := fieldNotFoundRe.FindStringSubmatch(m); f != nil {
-		return fmt.Sprintf("field %s: unknown field (in %s)", f[1], strings.TrimPrefix(f[2], "parse."))
-	}
-	return m
-}
+type YAMLError = yamlerr.Error
 
 // checkFormat reports whether format (default "1.0") is within [1.0, 3.0].
 func checkFormat(format string) (bool, error) {
