@@ -138,9 +138,9 @@ func TestMTLSAgent(t *testing.T) {
 		{name: "default OU allowed", certOU: []string{"agent-ou"}, wantLogin: true},
 		{name: "one of several OUs allowed", certOU: []string{"x", "agent-ou"}, wantLogin: true},
 		{name: "configured OU allowed", agentsOU: []string{"my-agents"}, certOU: []string{"my-agents"}, wantLogin: true},
-		{name: "default OU not allowed when configured", agentsOU: []string{"my-agents"}, certOU: []string{"agent-ou"}, wantStatus: http.StatusForbidden},
-		{name: "bouncer OU refused", certOU: []string{"bouncer-ou"}, wantStatus: http.StatusForbidden},
-		{name: "no OU refused", wantStatus: http.StatusForbidden},
+		{name: "default OU not allowed when configured", agentsOU: []string{"my-agents"}, certOU: []string{"agent-ou"}, wantStatus: http.StatusUnauthorized},
+		{name: "bouncer OU refused", certOU: []string{"bouncer-ou"}, wantStatus: http.StatusUnauthorized},
+		{name: "no OU refused", wantStatus: http.StatusUnauthorized},
 		{name: "untrusted CA refused", certOU: []string{"agent-ou"}, rogue: true},
 	}
 	for _, tc := range tests {
