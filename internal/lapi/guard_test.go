@@ -25,6 +25,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/lapi"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
+	"github.com/phalanx-ids/phalanx/internal/netguard/guardtest"
 	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/store/storetest"
 )
@@ -421,4 +422,34 @@ func TestLongStreamOutlivesWriteTimeout(t *testing.T) {
 	var sr models.DecisionsStreamResponse
 	require.NoError(t, json.Unmarshal(body.Bytes(), &sr))
 	require.Len(t, sr.New, n)
+}
+
+// The slow-client attacks of issue 8 item 2 against the LAPI, over HTTP
+// and HTTPS: silent connections, huge unfinished headers, trickled bodies,
+// idle keep-alive connections and a connection flood from one address.
+func TestServerResistsSlowClients(t *testing.T) {
+	t.Parallel()
+	limits := netguard.Config{ReadHeaderTimeout: 300 * time.Millisecond, ReadTimeout: time.Second,
+		IdleTimeout: 300 * time.Millisecond, MaxConnsPerAddress: 4}
+	target := func(addr string, tc *tls.Config) guardtest.Target {
+		return guardtest.Target{Addr: addr, TLS: tc, Request: "GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+			Method: "POST", Path: "/v1/watchers", ReadHeaderTimeout: limits.ReadHeaderTimeout,
+			ReadTimeout: limits.ReadTimeout, IdleTimeout: limits.IdleTimeout,
+			MaxHeaderBytes: 16 << 10, MaxConnsPerAddress: limits.MaxConnsPerAddress}
+	}
+	t.Run("http", func(t *testing.T) {
+		t.Parallel()
+		srv := startServer(t, openSQLite(t), lapi.Config{Limits: limits}, lapi.Deps{})
+		guardtest.Suite(t, target(strings.TrimPrefix(srv.url, "http://"), nil))
+	})
+	t.Run("https", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		ca := newTestCA(t, dir, "ca")
+		cert, key := ca.issue(t, "server", "lapi", nil, true)
+		srv := startServer(t, openSQLite(t), lapi.Config{Limits: limits, TLS: lapi.TLSConfig{CertFile: cert, KeyFile: key}}, lapi.Deps{})
+		pool := x509.NewCertPool()
+		pool.AddCert(ca.cert)
+		guardtest.Suite(t, target(strings.TrimPrefix(srv.url, "https://"), &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}))
+	})
 }

@@ -327,12 +327,12 @@ func (w *extendWriter) Flush() {
 func (w *extendWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // AllowFrom serves h only to clients whose TCP peer address is in ps;
-// others get 403. For endpoints that must not be public (/metrics lists
-// machine ids).
-func (g *Guard) AllowFrom(ps []netip.Prefix, h http.Handler) http.Handler {
+// others get 403 (text). For endpoints that must not be public (/metrics
+// lists machine ids).
+func AllowFrom(ps []netip.Prefix, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !Contains(ps, PeerAddr(r)) {
-			g.render(w, r, http.StatusForbidden, "forbidden")
+			http.Error(w, "forbidden: this endpoint is served to configured addresses only", http.StatusForbidden)
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/netguard"
+	"github.com/phalanx-ids/phalanx/internal/netguard/guardtest"
 )
 
 // The attack: a client sends its headers, then the body one byte at a
@@ -30,32 +31,18 @@ func TestTrickledBodyIsCut(t *testing.T) {
 			_, err := io.Copy(io.Discard, r.Body)
 			bodyErr <- err
 		}))
-	c := dialFrom(t, "127.0.0.1", s.addr)
+	c := guardtest.DialFrom(t, "127.0.0.1", s.addr)
 	_, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
 	require.NoError(t, err)
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				if _, err := c.Write([]byte("a")); err != nil {
-					return
-				}
-			}
-		}
-	}()
+	stop := guardtest.Trickle(c, 20*time.Millisecond)
+	defer stop()
 	select {
 	case err := <-bodyErr:
 		require.Error(t, err, "the handler must see the body cut")
 	case <-time.After(20 * time.Second):
 		t.Fatal("a trickled body held the request past read_timeout")
 	}
-	require.True(t, closedBy(c, 20*time.Second), "the connection must be closed")
+	require.True(t, guardtest.ClosedWithin(c, 20*time.Second), "the connection must be closed")
 }
 
 // The attack: many connections each send a huge header block that never
@@ -75,7 +62,7 @@ func TestUnfinishedLargeHeadersRefused(t *testing.T) {
 	cs := make([]net.Conn, conns)
 	var wg sync.WaitGroup
 	for i := range cs {
-		cs[i] = dialFrom(t, "127.0.0.1", s.addr)
+		cs[i] = guardtest.DialFrom(t, "127.0.0.1", s.addr)
 		wg.Go(func() {
 			_ = cs[i].SetWriteDeadline(time.Now().Add(30 * time.Second))
 			_, _ = cs[i].Write(payload) // fails once the server refuses
@@ -90,9 +77,9 @@ func TestUnfinishedLargeHeadersRefused(t *testing.T) {
 	require.Less(t, grown, int64(16<<20), "the server must not keep unfinished headers beyond max_header_bytes")
 
 	for i, c := range cs {
-		st := readStatus(c, 20*time.Second)
+		st := guardtest.ReadStatus(c, 20*time.Second)
 		if st == 0 {
-			require.True(t, closedBy(c, 20*time.Second), "connection %d: neither refused nor cut", i)
+			require.True(t, guardtest.ClosedWithin(c, 20*time.Second), "connection %d: neither refused nor cut", i)
 			continue
 		}
 		require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, st, "connection %d", i)
@@ -105,10 +92,10 @@ func TestConnectionLimits(t *testing.T) {
 		t.Parallel()
 		s := serve(t, netguard.Config{MaxConns: 100, MaxConnsPerAddress: 3, Exempt: []string{}}, http.HandlerFunc(okHandler))
 		for range 3 {
-			dialFrom(t, "127.0.0.2", s.addr)
+			guardtest.DialFrom(t, "127.0.0.2", s.addr)
 		}
 		require.Eventually(t, func() bool { return s.g.OpenConns() == 3 }, 10*time.Second, 5*time.Millisecond)
-		require.True(t, refusedAtOnce(t, "127.0.0.2", s.addr), "a fourth connection from one address is closed at once")
+		require.True(t, guardtest.RefusedAtOnce(t, "127.0.0.2", s.addr), "a fourth connection from one address is closed at once")
 		require.Equal(t, 3, s.g.OpenConns())
 		require.Equal(t, 1.0, metricValue(t, s, "phalanx_http_connections_refused_total", "reason", "max_conns_per_address"))
 		// Another address is served.
@@ -119,17 +106,17 @@ func TestConnectionLimits(t *testing.T) {
 		// max_conns 8: 7 for anyone, the last one for exempt addresses.
 		s := serve(t, netguard.Config{MaxConns: 8, MaxConnsPerAddress: -1, Exempt: []string{"127.0.0.9"}}, http.HandlerFunc(okHandler))
 		for i := range 7 {
-			dialFrom(t, fmt.Sprintf("127.0.1.%d", i+1), s.addr)
+			guardtest.DialFrom(t, fmt.Sprintf("127.0.1.%d", i+1), s.addr)
 		}
 		require.Eventually(t, func() bool { return s.g.OpenConns() == 7 }, 10*time.Second, 5*time.Millisecond)
-		require.True(t, refusedAtOnce(t, "127.0.1.100", s.addr), "connection over max_conns is closed at once")
+		require.True(t, guardtest.RefusedAtOnce(t, "127.0.1.100", s.addr), "connection over max_conns is closed at once")
 		require.Equal(t, 1.0, metricValue(t, s, "phalanx_http_connections_refused_total", "reason", "max_conns"))
 		require.Equal(t, http.StatusOK, get(t, "127.0.0.9", "http://"+s.addr+"/"), "an exempt address uses the reserve")
 	})
 	t.Run("slots come back when connections close", func(t *testing.T) {
 		t.Parallel()
 		s := serve(t, netguard.Config{MaxConns: 100, MaxConnsPerAddress: 2, Exempt: []string{}}, http.HandlerFunc(okHandler))
-		a, b := dialFrom(t, "127.0.0.4", s.addr), dialFrom(t, "127.0.0.4", s.addr)
+		a, b := guardtest.DialFrom(t, "127.0.0.4", s.addr), guardtest.DialFrom(t, "127.0.0.4", s.addr)
 		require.Eventually(t, func() bool { return s.g.OpenConns() == 2 }, 10*time.Second, 5*time.Millisecond)
 		require.NoError(t, a.Close())
 		require.NoError(t, b.Close())
@@ -145,14 +132,14 @@ func TestIdleConnectionsReaped(t *testing.T) {
 	t.Parallel()
 	s := serve(t, netguard.Config{ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: 300 * time.Millisecond},
 		http.HandlerFunc(okHandler))
-	silent := dialFrom(t, "127.0.0.1", s.addr)
-	require.True(t, closedBy(silent, 20*time.Second), "a connection that never sends is closed")
+	silent := guardtest.DialFrom(t, "127.0.0.1", s.addr)
+	require.True(t, guardtest.ClosedWithin(silent, 20*time.Second), "a connection that never sends is closed")
 
-	kept := dialFrom(t, "127.0.0.1", s.addr)
+	kept := guardtest.DialFrom(t, "127.0.0.1", s.addr)
 	_, err := io.WriteString(kept, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, readStatus(kept, 10*time.Second))
-	require.True(t, closedBy(kept, 20*time.Second), "an idle keep-alive connection is closed")
+	require.Equal(t, http.StatusOK, guardtest.ReadStatus(kept, 10*time.Second))
+	require.True(t, guardtest.ClosedWithin(kept, 20*time.Second), "an idle keep-alive connection is closed")
 	require.Eventually(t, func() bool { return s.g.OpenConns() == 0 }, 10*time.Second, 5*time.Millisecond)
 }
 

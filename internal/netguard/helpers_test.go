@@ -3,14 +3,11 @@ package netguard_test
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -52,69 +49,6 @@ func serve(t *testing.T, cfg netguard.Config, h http.Handler) *served {
 		}
 	})
 	return s
-}
-
-// dialFrom connects to addr from the loopback address src (127.0.0.x).
-func dialFrom(t *testing.T, src, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-// refusedAtOnce connects from src and reports whether the server closed
-// the connection (the dial itself may see the reset).
-func refusedAtOnce(t *testing.T, src, addr string) bool {
-	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		return errors.Is(err, syscall.ECONNRESET)
-	}
-	defer func() { _ = c.Close() }()
-	return closedBy(c, 10*time.Second)
-}
-
-// closedBy waits (up to d) for the server to close c: a read returns
-// EOF or a reset. It returns false if c is still open after d.
-func closedBy(c net.Conn, d time.Duration) bool {
-	_ = c.SetReadDeadline(time.Now().Add(d))
-	buf := make([]byte, 4096)
-	for {
-		_, err := c.Read(buf)
-		if err == nil {
-			continue
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return false
-		}
-		return true
-	}
-}
-
-// readStatus reads an HTTP answer's status from c (0 if none arrives
-// within d).
-func readStatus(c net.Conn, d time.Duration) int {
-	_ = c.SetReadDeadline(time.Now().Add(d))
-	var buf bytes.Buffer
-	b := make([]byte, 512)
-	for {
-		n, err := c.Read(b)
-		buf.Write(b[:n])
-		if bytes.Contains(buf.Bytes(), []byte("\r\n")) {
-			var proto string
-			var code int
-			if _, serr := fmt.Sscanf(buf.String(), "%s %d", &proto, &code); serr == nil {
-				return code
-			}
-		}
-		if err != nil {
-			return 0
-		}
-	}
 }
 
 type syncBuffer struct {
