@@ -123,12 +123,6 @@ type MetricsConfig struct {
 	Limits netguard.Config `yaml:"limits"`
 }
 
-// metricsLimits are the defaults of a metrics listener: few clients,
-// scraping every few seconds.
-func metricsLimits() netguard.Config {
-	return netguard.Config{MaxConns: 64, MaxConnsPerAddress: 8, RequestRate: 5, RequestBurst: 20}
-}
-
 // Overrides are the command line settings that win over the file.
 type Overrides struct {
 	DataDir string
@@ -249,7 +243,7 @@ func (c Config) resolve() (*resolved, error) {
 	if r.metricsAllowed, err = netguard.ParsePrefixes(allowed); err != nil {
 		return nil, fmt.Errorf("app: config: metrics.allowed_ips: %w", err)
 	}
-	r.Metrics.Limits = r.Metrics.Limits.Or(metricsLimits())
+	r.Metrics.Limits = r.Metrics.Limits.Or(netguard.MetricsDefaults())
 	db := &r.LAPI.Database
 	switch db.Type {
 	case "", "sqlite", "sqlite3":

@@ -74,6 +74,12 @@ func Defaults() Config {
 	}
 }
 
+// MetricsDefaults are the defaults of a metrics endpoint a few scrapers
+// read every few seconds: 64 connections, 8 per address, 5 requests/s.
+func MetricsDefaults() Config {
+	return Config{MaxConns: 64, MaxConnsPerAddress: 8, RequestRate: 5, RequestBurst: 20}
+}
+
 // Or returns c with its zero fields taken from d (a server's defaults).
 func (c Config) Or(d Config) Config {
 	pick := func(a, b int) int {

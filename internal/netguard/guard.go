@@ -111,6 +111,10 @@ func nofile() uint64 {
 // extend by).
 func (g *Guard) WriteTimeout() time.Duration { return g.lim.write }
 
+// IdleTimeout is how long a connection may stay silent (a listener that
+// is not HTTP applies it to its reads).
+func (g *Guard) IdleTimeout() time.Duration { return g.lim.idle }
+
 // MaxConns is the global connection limit in force (0: none).
 func (g *Guard) MaxConns() int { return g.lim.maxConns }
 

@@ -35,8 +35,9 @@ type Target struct {
 	// body, e.g. "GET /health HTTP/1.1\r\nHost: x\r\n\r\n". Default: GET /.
 	Request string
 	// Method and Path of the request with a body the trickle attack sends
-	// (default POST /).
-	Method, Path string
+	// (default POST /), with Header (raw header lines, each ending in
+	// "\r\n": the credentials a route needs to read the body).
+	Method, Path, Header string
 	// ReadHeaderTimeout, ReadTimeout and IdleTimeout the server uses.
 	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
 	// MaxHeaderBytes the server uses.
@@ -83,7 +84,8 @@ func Suite(t *testing.T, tg Target) {
 	})
 	t.Run("trickled body cut", func(t *testing.T) {
 		c := tg.Dial(t, Attacker)
-		_, err := fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n[", tg.Method, tg.Path)
+		_, err := fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: x\r\n%sContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n[",
+			tg.Method, tg.Path, tg.Header)
 		require.NoError(t, err)
 		stop := Trickle(c, 20*time.Millisecond)
 		defer stop()
