@@ -27,6 +27,11 @@ type abuseGuard struct {
 	loginAddr *netguard.Backoff[netip.Prefix]
 	loginID   *netguard.Backoff[string]
 	hashes    chan struct{} // a slot per bcrypt computation running
+	// known is one more slot, only for a login from the address the
+	// machine last logged in from: a flood of tries from elsewhere (ids
+	// sprayed from many addresses keep every shared slot busy) does not
+	// lock installed agents out.
+	known chan struct{}
 
 	logs       *netguard.Limiter[struct{}] // failed-login log lines
 	suppressed atomic.Int64                // lines not written since the last one
@@ -48,6 +53,7 @@ func newAbuseGuard(set *settings) *abuseGuard {
 		loginAddr: netguard.NewBackoff[netip.Prefix](pol),
 		loginID:   netguard.NewBackoff[string](pol),
 		hashes:    make(chan struct{}, set.MaxConcurrentHashes),
+		known:     make(chan struct{}, 1),
 		logs:      netguard.NewLimiter[struct{}](1, 20, 1),
 		dummy: sync.OnceValue(func() []byte {
 			pw := make([]byte, 32)
@@ -73,26 +79,36 @@ var errHashBusy = &apiError{status: http.StatusTooManyRequests, code: true, retr
 	msg: "too many logins and registrations in progress, retry later"}
 
 // hash runs fn (bcrypt work) in a slot, or fails at once with 429 when
-// none is free.
-func (a *abuseGuard) hash(fn func()) error {
+// none is free. known: the request comes from the machine's own last
+// address and may also take the reserved slot.
+func (a *abuseGuard) hash(known bool, fn func()) error {
+	slot := a.hashes
 	select {
 	case a.hashes <- struct{}{}:
 	default:
-		return errHashBusy
+		if !known {
+			return errHashBusy
+		}
+		select {
+		case a.known <- struct{}{}:
+			slot = a.known
+		default:
+			return errHashBusy
+		}
 	}
-	defer func() { <-a.hashes }()
+	defer func() { <-slot }()
 	fn()
 	return nil
 }
 
 // compare checks password against hash (the dummy hash when hash is nil)
 // in a bcrypt slot; ok is false for the dummy.
-func (a *abuseGuard) compare(hash []byte, password string) (ok bool, err error) {
+func (a *abuseGuard) compare(hash []byte, password string, known bool) (ok bool, err error) {
 	real := hash != nil
 	if !real {
 		hash = a.dummy()
 	}
-	err = a.hash(func() {
+	err = a.hash(known, func() {
 		a.compares.Add(1)
 		ok = bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
 	})

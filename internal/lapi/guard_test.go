@@ -295,20 +295,33 @@ func TestLoginUnknownIDComparesAHash(t *testing.T) {
 }
 
 // Concurrent bcrypt work is bounded: beyond the slots, logins and
-// registrations get 429 at once instead of queueing CPU work.
+// registrations get 429 at once instead of queueing CPU work. A machine
+// logging in from its own last address has one more slot, so a spray of
+// tries from elsewhere does not lock installed agents out.
 func TestHashSlotsBounded(t *testing.T) {
 	t.Parallel()
 	st := openSQLite(t)
 	srv := startServer(t, st, lapi.Config{MaxConcurrentHashes: 1}, lapi.Deps{})
 	addMachine(t, st, "agent", "right-password", true)
-	release := lapi.HoldHashSlots(srv.Server)
-	r := do(t, "POST", srv.url+"/v1/watchers/login", strings.NewReader(loginBody("agent", "right-password")))
-	require.Equal(t, http.StatusTooManyRequests, r.status, string(r.body))
+	url := srv.url + "/v1/watchers/login"
+	r := doFrom(t, "127.0.0.4", "POST", url, loginBody("agent", "right-password"))
+	require.Equal(t, http.StatusOK, r.status, "the agent's address is now known: %s", r.body)
+
+	release := lapi.HoldHashSlots(srv.Server, false)
+	r = doFrom(t, "127.0.0.5", "POST", url, loginBody("agent", "right-password"))
+	require.Equal(t, http.StatusTooManyRequests, r.status, "from another address: %s", r.body)
 	require.Equal(t, "1", r.header.Get("Retry-After"))
 	r = do(t, "POST", srv.url+"/v1/watchers", strings.NewReader(registerBody("newbie", "pw-123456")))
 	require.Equal(t, http.StatusTooManyRequests, r.status, string(r.body))
+	r = doFrom(t, "127.0.0.4", "POST", url, loginBody("agent", "right-password"))
+	require.Equal(t, http.StatusOK, r.status, "from its own address, the reserved slot: %s", r.body)
 	release()
-	r = do(t, "POST", srv.url+"/v1/watchers/login", strings.NewReader(loginBody("agent", "right-password")))
+
+	release = lapi.HoldHashSlots(srv.Server, true)
+	r = doFrom(t, "127.0.0.4", "POST", url, loginBody("agent", "right-password"))
+	require.Equal(t, http.StatusTooManyRequests, r.status, "every slot taken: %s", r.body)
+	release()
+	r = doFrom(t, "127.0.0.5", "POST", url, loginBody("agent", "right-password"))
 	require.Equal(t, http.StatusOK, r.status, string(r.body))
 }
 

@@ -51,7 +51,7 @@ func (s *Server) registerMachine(w http.ResponseWriter, r *http.Request, c *call
 	}
 	var hash []byte
 	var herr error
-	if err := s.abuse.hash(func() { hash, herr = bcrypt.GenerateFromPassword([]byte(*req.Password), bcrypt.DefaultCost) }); err != nil {
+	if err := s.abuse.hash(false, func() { hash, herr = bcrypt.GenerateFromPassword([]byte(*req.Password), bcrypt.DefaultCost) }); err != nil {
 		return err
 	}
 	if herr != nil {
@@ -165,7 +165,8 @@ const maxLoginIDLen = 256
 // Retry-After after login.free_failures failures, doubling up to
 // login.max_backoff; the id's own last address is not throttled per id),
 // runs its bcrypt compare in a bounded slot (429 at once when none is
-// free), and compares against a dummy hash when the id is unknown, so that
+// free; a login from the machine's own last address has one more slot),
+// and compares against a dummy hash when the id is unknown, so that
 // the answer time does not say which ids exist.
 func (s *Server) login(w http.ResponseWriter, r *http.Request, c *caller) error {
 	now := s.now()
@@ -246,7 +247,7 @@ func (s *Server) passwordLogin(ctx context.Context, c *caller, id, password stri
 	if m != nil && m.AuthType != "tls" && m.PasswordHash != "" {
 		hash = []byte(m.PasswordHash)
 	}
-	ok, err := s.abuse.compare(hash, password)
+	ok, err := s.abuse.compare(hash, password, fromOwnAddress)
 	if err != nil {
 		return nil, err
 	}
