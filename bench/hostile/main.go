@@ -200,9 +200,7 @@ func run(o options) error {
 	// Let the attack build up, then measure.
 	peak := &peaks{}
 	stopSample := sample(url, atk, peak)
-	if err := sleepCtx(ctx, o.warmup); err != nil {
-		return err
-	}
+	time.Sleep(o.warmup)
 	fmt.Fprintf(os.Stderr, "hostile: attack built up: %d hostile connections held\n", atk.held.Load())
 	peak.resetHeld()
 	mctx, mcancel := context.WithTimeout(ctx, o.duration)
@@ -256,17 +254,6 @@ func waitHealthy(url string, d time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return errors.New("the LAPI did not come up")
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 type attackStats struct {
@@ -424,7 +411,7 @@ func hostileConn(ctx context.Context, kind string, src net.IP, addr, pad string,
 		<-dialSem
 		if err != nil {
 			st.refused.Add(1)
-			_ = sleepCtx(ctx, 200*time.Millisecond)
+			time.Sleep(200 * time.Millisecond)
 			continue
 		}
 		opened := time.Now()
@@ -455,7 +442,7 @@ func hostileConn(ctx context.Context, kind string, src net.IP, addr, pad string,
 		}
 		if time.Since(opened) < 500*time.Millisecond && kind != "bigheader" {
 			st.refused.Add(1)
-			_ = sleepCtx(ctx, 200*time.Millisecond) // refused at once: do not spin
+			time.Sleep(200 * time.Millisecond) // refused at once: do not spin
 		} else {
 			st.cut.Add(1)
 		}
@@ -523,7 +510,7 @@ func runAgents(ctx context.Context, o options, url string) *agentStats {
 				if err != nil {
 					ag.loginErr.Add(1)
 					c.Close()
-					_ = sleepCtx(ctx, 100*time.Millisecond)
+					time.Sleep(100 * time.Millisecond)
 					continue
 				}
 				ag.add(&ag.login, time.Since(t0))
@@ -541,7 +528,7 @@ func runAgents(ctx context.Context, o options, url string) *agentStats {
 					} else {
 						ag.add(&ag.push, time.Since(t0))
 					}
-					_ = sleepCtx(ctx, 20*time.Millisecond)
+					time.Sleep(20 * time.Millisecond)
 				}
 				c.Close()
 			}

@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,26 +27,10 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/netguard/guardtest"
 	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/store/storetest"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func logTo(b *syncBuffer) *slog.Logger {
+func logTo(b *testutil.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
@@ -60,19 +43,7 @@ func doFrom(t testing.TB, src, method, url, body string, headers ...string) rawR
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, url, rd)
-	require.NoError(t, err)
-	req.Header.Set("User-Agent", agentUA)
-	for _, h := range headers {
-		k, v, _ := strings.Cut(h, ": ")
-		req.Header.Set(k, v)
-	}
-	resp, err := hc.Do(req)
-	require.NoError(t, err)
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return rawResp{status: resp.StatusCode, header: resp.Header, body: b}
+	return doWith(t, hc, method, url, rd, headers...)
 }
 
 func registerBody(id, pw string) string {
@@ -90,7 +61,7 @@ func loginBody(id, pw string) string {
 func TestRegistrationMachineIDs(t *testing.T) {
 	t.Parallel()
 	st := openSQLite(t)
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	srv := startServer(t, st, lapi.Config{Registration: lapi.RegistrationLimits{Rate: netguard.Off, MaxPending: -1}},
 		lapi.Deps{Logger: logTo(logs)})
 	tests := []struct {
@@ -235,7 +206,7 @@ func TestRemoteRegistration(t *testing.T) {
 func TestLoginThrottle(t *testing.T) {
 	t.Parallel()
 	st := openSQLite(t)
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	srv := startServer(t, st, lapi.Config{Login: lapi.LoginLimits{FreeFailures: 3, MaxBackoff: time.Hour}}, lapi.Deps{Logger: logTo(logs)})
 	addMachine(t, st, "agent", "right-password", true)
 	url := srv.url + "/v1/watchers/login"
@@ -330,16 +301,19 @@ func TestHashSlotsBounded(t *testing.T) {
 func TestFailedLoginLog(t *testing.T) {
 	t.Parallel()
 	st := openSQLite(t)
-	logs := &syncBuffer{}
-	srv := startServer(t, st, lapi.Config{Login: lapi.LoginLimits{FreeFailures: 1000}}, lapi.Deps{Logger: logTo(logs)})
+	logs := &testutil.Buffer{}
+	// The clock stands still: the log's budget (a burst of 20, then about
+	// one line a second) does not refill during the test.
+	frozen := time.Now()
+	srv := startServer(t, st, lapi.Config{Login: lapi.LoginLimits{FreeFailures: 1000}},
+		lapi.Deps{Logger: logTo(logs), Clock: func() time.Time { return frozen }})
 	hostile := "x\nlevel=ERROR msg=\"fake\" \x1b]0;pwned\a" + strings.Repeat("y", 10000)
-	for range 40 {
+	for range 25 {
 		r := do(t, "POST", srv.url+"/v1/watchers/login", strings.NewReader(loginBody(hostile, "pw")))
 		require.Equal(t, http.StatusUnauthorized, r.status, string(r.body))
 	}
 	lines := regexp.MustCompile(`(?m)^.*lapi: failed login.*$`).FindAllString(logs.String(), -1)
-	require.NotEmpty(t, lines)
-	require.Less(t, len(lines), 40, "rate limited")
+	require.Len(t, lines, 20, "25 failures, 20 lines: rate limited")
 	for _, l := range lines {
 		require.NotContains(t, l, "\x1b")
 		require.Less(t, len(l), 600)
@@ -385,7 +359,7 @@ func TestJWTWithoutExpRefused(t *testing.T) {
 func TestInternalErrorHidden(t *testing.T) {
 	t.Parallel()
 	st := openSQLite(t)
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	srv := startServer(t, st, lapi.Config{JWTSecret: testSecret}, lapi.Deps{Logger: logTo(logs)})
 	addMachine(t, st, "agent", "pw", true)
 	tok := login(t, srv.url, "agent", "pw")
@@ -407,9 +381,9 @@ func TestInternalErrorHidden(t *testing.T) {
 func TestLongStreamOutlivesWriteTimeout(t *testing.T) {
 	t.Parallel()
 	st := openSQLite(t)
-	const n = 100_000
+	const n = 50_000
 	storetest.SeedDecisions(t, st, n)
-	srv := startServer(t, st, lapi.Config{Limits: netguard.Config{WriteTimeout: 300 * time.Millisecond}}, lapi.Deps{})
+	srv := startServer(t, st, lapi.Config{Limits: netguard.Config{WriteTimeout: 2 * time.Second}}, lapi.Deps{})
 	key := addBouncer(t, st, "fw")
 	req, err := http.NewRequest("GET", srv.url+"/v1/decisions/stream?startup=true", nil)
 	require.NoError(t, err)
@@ -418,20 +392,21 @@ func TestLongStreamOutlivesWriteTimeout(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { _ = resp.Body.Close() }()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	// A slow reader: 256 KiB every 20 ms, several times write_timeout in all.
+	// A slow reader: 64 KiB every 20 ms (a 256 KiB chunk in 80 ms), several
+	// times write_timeout in all.
 	var body bytes.Buffer
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	start := time.Now()
 	for {
 		<-tick.C
-		k, err := io.CopyN(&body, resp.Body, 256<<10)
+		k, err := io.CopyN(&body, resp.Body, 64<<10)
 		if err == io.EOF || (err == nil && k == 0) {
 			break
 		}
 		require.NoError(t, err, "after %d bytes", body.Len())
 	}
-	t.Logf("read %d bytes in %s (write_timeout 300ms)", body.Len(), time.Since(start).Round(time.Millisecond))
+	t.Logf("read %d bytes in %s (write_timeout 2s)", body.Len(), time.Since(start).Round(time.Millisecond))
 	var sr models.DecisionsStreamResponse
 	require.NoError(t, json.Unmarshal(body.Bytes(), &sr))
 	require.Len(t, sr.New, n)

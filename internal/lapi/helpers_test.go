@@ -163,6 +163,12 @@ type rawResp struct {
 // do sends a raw request; headers are "Key: value" strings.
 func do(t testing.TB, method, url string, body io.Reader, headers ...string) rawResp {
 	t.Helper()
+	return doWith(t, http.DefaultClient, method, url, body, headers...)
+}
+
+// doWith is do through hc (User-Agent agentUA unless headers set one).
+func doWith(t testing.TB, hc *http.Client, method, url string, body io.Reader, headers ...string) rawResp {
+	t.Helper()
 	req, err := http.NewRequest(method, url, body)
 	require.NoError(t, err)
 	req.Header.Set("User-Agent", agentUA)
@@ -170,7 +176,7 @@ func do(t testing.TB, method, url string, body io.Reader, headers ...string) raw
 		k, v, _ := strings.Cut(h, ": ")
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	require.NoError(t, err)
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)

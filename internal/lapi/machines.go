@@ -206,6 +206,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *caller) error 
 		}
 		id = m.ID
 	}
+	now = s.now() // the token is issued now, after the (slow) compare
 	_, err := s.st.UpdateMachine(ctx, id, func(m *store.Machine) error {
 		if req.Scenarios != nil && !slices.Equal(req.Scenarios, m.Scenarios) {
 			m.Scenarios = req.Scenarios

@@ -1,13 +1,11 @@
 package netguard_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/netguard"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 // served is a guarded server running on a loopback port.
@@ -22,13 +21,13 @@ type served struct {
 	g    *netguard.Guard
 	addr string
 	reg  *prometheus.Registry
-	log  *syncBuffer
+	log  *testutil.Buffer
 }
 
 // serve runs h behind a Guard of cfg on 127.0.0.1:0 until the test ends.
 func serve(t *testing.T, cfg netguard.Config, h http.Handler) *served {
 	t.Helper()
-	s := &served{reg: prometheus.NewRegistry(), log: &syncBuffer{}}
+	s := &served{reg: prometheus.NewRegistry(), log: &testutil.Buffer{}}
 	g, err := netguard.New(cfg, netguard.Deps{Name: "test", Registerer: s.reg,
 		Logger: slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	require.NoError(t, err)
@@ -49,23 +48,6 @@ func serve(t *testing.T, cfg netguard.Config, h http.Handler) *served {
 		}
 	})
 	return s
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func okHandler(w http.ResponseWriter, r *http.Request) {
