@@ -383,12 +383,23 @@ func TestLongStreamOutlivesWriteTimeout(t *testing.T) {
 	st := openSQLite(t)
 	const n = 50_000
 	storetest.SeedDecisions(t, st, n)
-	srv := startServer(t, st, lapi.Config{Limits: netguard.Config{WriteTimeout: 2 * time.Second}}, lapi.Deps{})
+	// Small socket buffers on both sides: what the kernel holds after the
+	// server's last write drains in well under write_timeout.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := startServerOn(t, smallBuffers{ln}, st, lapi.Config{Limits: netguard.Config{WriteTimeout: 2 * time.Second}}, lapi.Deps{})
 	key := addBouncer(t, st, "fw")
 	req, err := http.NewRequest("GET", srv.url+"/v1/decisions/stream?startup=true", nil)
 	require.NoError(t, err)
 	req.Header.Set("X-Api-Key", key)
-	resp, err := http.DefaultClient.Do(req)
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			_ = c.(*net.TCPConn).SetReadBuffer(32 << 10)
+		}
+		return c, err
+	}
+	resp, err := (&http.Client{Transport: &http.Transport{DialContext: dial}}).Do(req)
 	require.NoError(t, err)
 	defer func() { _ = resp.Body.Close() }()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -440,4 +451,15 @@ func TestServerResistsSlowClients(t *testing.T) {
 		pool.AddCert(ca.cert)
 		guardtest.Suite(t, target(strings.TrimPrefix(srv.url, "https://"), &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}))
 	})
+}
+
+// smallBuffers gives accepted connections a 32 KiB send buffer.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(32 << 10)
+	}
+	return c, err
 }

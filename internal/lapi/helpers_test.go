@@ -88,14 +88,20 @@ type testServer struct {
 // startServer runs a LAPI over st on 127.0.0.1:0 until the test ends.
 func startServer(t testing.TB, st store.Store, cfg lapi.Config, deps lapi.Deps) *testServer {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	return startServerOn(t, ln, st, cfg, deps)
+}
+
+// startServerOn is startServer on ln.
+func startServerOn(t testing.TB, ln net.Listener, st store.Store, cfg lapi.Config, deps lapi.Deps) *testServer {
+	t.Helper()
 	deps.Store = st
 	reg := prometheus.NewRegistry()
 	if deps.Registerer == nil {
 		deps.Registerer = reg
 	}
 	srv, err := lapi.New(cfg, deps)
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -197,7 +197,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *caller) error 
 		if err := decodeBody(r, s.cfg.MaxBodyUnauth, &req); err != nil {
 			return err
 		}
-		if req.MachineID == nil || req.Password == nil {
+		// An empty id cannot exist (registration refuses it): no compare.
+		if req.MachineID == nil || req.Password == nil || *req.MachineID == "" || *req.Password == "" {
 			return loginError("missing machine_id or password")
 		}
 		m, err := s.passwordLogin(ctx, c, *req.MachineID, *req.Password, now)
