@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -583,7 +584,12 @@ func restartNeeded(o, n *resolved) []string {
 	chk("lapi.listen_uri", o.LAPI.ListenURI != n.LAPI.ListenURI)
 	chk("lapi.database", o.LAPI.Database != n.LAPI.Database)
 	chk("metrics", o.Metrics.ListenAddr != n.Metrics.ListenAddr || o.metricsOn != n.metricsOn ||
-		!slices.Equal(o.metricsAllowed, n.metricsAllowed))
+		!slices.Equal(o.metricsAllowed, n.metricsAllowed) || !reflect.DeepEqual(o.Metrics.Limits, n.Metrics.Limits))
+	// The server's own settings (limits, registration, login, tls,
+	// trusted_ips...) are compiled when it starts.
+	ol, nl := o.LAPI.Config, n.LAPI.Config
+	ol.ListenURI, nl.ListenURI = "", ""
+	chk("lapi (server settings)", !reflect.DeepEqual(ol, nl))
 	chk("agent.lapi", o.Agent.LAPI.URL != n.Agent.LAPI.URL || o.Agent.LAPI.MachineID != n.Agent.LAPI.MachineID ||
 		o.Agent.LAPI.Password != n.Agent.LAPI.Password || o.Agent.CredentialsPath != n.Agent.CredentialsPath)
 	chk("agent.spool_dir", o.Agent.SpoolDir != n.Agent.SpoolDir)

@@ -82,3 +82,32 @@ func TestMetricsListenerResistsSlowClients(t *testing.T) {
 		ReadHeaderTimeout: 300 * time.Millisecond, ReadTimeout: time.Second, IdleTimeout: 300 * time.Millisecond,
 		MaxHeaderBytes: 32 << 10, MaxConnsPerAddress: 3})
 }
+
+// The server's limits are compiled when it starts: a reload says a
+// restart is needed instead of pretending to apply them.
+func TestReloadReportsServerSettings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		change func(c *Config)
+		want   []string
+	}{
+		{name: "nothing", change: func(*Config) {}},
+		{name: "lapi limits", change: func(c *Config) { c.LAPI.Limits.MaxConns = 10 }, want: []string{"lapi (server settings)"}},
+		{name: "login limits", change: func(c *Config) { c.LAPI.Login.FreeFailures = 2 }, want: []string{"lapi (server settings)"}},
+		{name: "metrics allowed_ips", change: func(c *Config) { c.Metrics.AllowedIPs = []string{"10.0.0.0/8"} }, want: []string{"metrics"}},
+		{name: "metrics limits", change: func(c *Config) { c.Metrics.Limits.MaxConns = 10 }, want: []string{"metrics"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := lapiOnly(t)
+			o, err := c.resolve()
+			require.NoError(t, err)
+			tc.change(&c)
+			n, err := c.resolve()
+			require.NoError(t, err)
+			require.Equal(t, tc.want, restartNeeded(o, n))
+		})
+	}
+}
