@@ -148,7 +148,7 @@ func New(cfg Config, opts ...Option) (_ *App, err error) {
 			Registerer: a.reg, Render: netguard.RenderText}); err != nil {
 			return nil, fmt.Errorf("app: metrics: %w", err)
 		}
-		if a.metricsLn, err = net.Listen("tcp", r.Metrics.ListenAddr); err != nil {
+		if a.metricsLn, err = netguard.Listen(ctx, "tcp", r.Metrics.ListenAddr); err != nil {
 			return nil, fmt.Errorf("app: metrics: listen: %w", err)
 		}
 	}
@@ -198,7 +198,7 @@ func (a *App) startLAPI(ctx context.Context, r *resolved) error {
 	if a.srv, err = lapi.New(r.LAPI.Config, deps); err != nil {
 		return fmt.Errorf("app: %w", err)
 	}
-	if a.ln, err = net.Listen("tcp", r.LAPI.ListenURI); err != nil {
+	if a.ln, err = netguard.Listen(ctx, "tcp", r.LAPI.ListenURI); err != nil {
 		return fmt.Errorf("app: lapi: listen: %w", err)
 	}
 	scheme := "http"

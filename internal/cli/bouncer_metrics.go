@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 
@@ -38,7 +37,7 @@ func serveMetricsLimited(a *app, name, addr string, reg *prometheus.Registry, li
 	if err != nil {
 		return nil, fmt.Errorf("%s: metrics: %w", name, err)
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := netguard.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: metrics: listen: %w", name, err)
 	}

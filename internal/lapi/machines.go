@@ -61,7 +61,7 @@ func (s *Server) registerMachine(w http.ResponseWriter, r *http.Request, c *call
 	m := &store.Machine{ID: id, PasswordHash: string(hash), IPAddress: ipString(c.ip),
 		IsValidated: auto, AuthType: "password", CreatedAt: now, UpdatedAt: now}
 	s.abuse.regMu.Lock()
-	err := s.createMachineCapped(r, m)
+	err := s.createMachineCapped(ctx, m)
 	s.abuse.regMu.Unlock()
 	if err != nil {
 		return err
@@ -80,8 +80,7 @@ func (s *Server) registerMachine(w http.ResponseWriter, r *http.Request, c *call
 // createMachineCapped stores m unless MaxPending machines already wait for
 // validation (auto-registered machines are validated: never capped).
 // Callers hold regMu.
-func (s *Server) createMachineCapped(r *http.Request, m *store.Machine) error {
-	ctx := r.Context()
+func (s *Server) createMachineCapped(ctx context.Context, m *store.Machine) error {
 	if max := s.cfg.Registration.MaxPending; max > 0 && !m.IsValidated {
 		all, err := s.st.ListMachines(ctx)
 		if err != nil {

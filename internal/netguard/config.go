@@ -37,9 +37,9 @@ type Config struct {
 	// for this long. Default 30s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxConns bounds the connections open at once; excess connections are
-	// closed as soon as they are accepted. Default 4096 (a connection that
+	// closed as soon as they are accepted. Default 3072 (a connection that
 	// holds unfinished 16 KiB headers costs about 48 KiB, twice that until
-	// the garbage collector runs: 4096 keep a server under ~256 MB), lowered
+	// the garbage collector runs: 3072 keep a server near 200 MB), lowered
 	// to half of RLIMIT_NOFILE when that is smaller.
 	MaxConns int `yaml:"max_conns"`
 	// MaxConnsPerAddress bounds the connections of one client address (an
@@ -68,7 +68,7 @@ func Defaults() Config {
 		ReadTimeout:        30 * time.Second,
 		WriteTimeout:       60 * time.Second,
 		IdleTimeout:        30 * time.Second,
-		MaxConns:           4096,
+		MaxConns:           3072,
 		MaxConnsPerAddress: 64,
 		RequestRate:        Off,
 		MaxAddresses:       65536,

@@ -21,7 +21,7 @@ func TestConfigYAML(t *testing.T) {
 	}{
 		{name: "empty: defaults", yaml: "{}", check: func(t *testing.T, c netguard.Config, g *netguard.Guard) {
 			require.Equal(t, 60*time.Second, g.WriteTimeout())
-			require.LessOrEqual(t, g.MaxConns(), 4096)
+			require.LessOrEqual(t, g.MaxConns(), 3072)
 			require.Positive(t, g.MaxConns())
 		}},
 		{name: "every key", yaml: `

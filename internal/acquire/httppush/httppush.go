@@ -229,14 +229,13 @@ func (s *Source) Addr(ctx context.Context) (net.Addr, error) {
 // Run serves until ctx is cancelled, then shuts the server down (requests
 // in flight get up to 5 s to finish).
 func (s *Source) Run(ctx context.Context, emit acquire.Emit) error {
-	var lc net.ListenConfig
 	var ln net.Listener
 	var err error
 	if s.cfg.ListenSocket != "" {
 		_ = os.Remove(s.cfg.ListenSocket)
-		ln, err = lc.Listen(ctx, "unix", s.cfg.ListenSocket)
+		ln, err = netguard.Listen(ctx, "unix", s.cfg.ListenSocket)
 	} else {
-		ln, err = lc.Listen(ctx, "tcp", s.cfg.ListenAddr)
+		ln, err = netguard.Listen(ctx, "tcp", s.cfg.ListenAddr)
 	}
 	if err != nil {
 		return fmt.Errorf("http: listen: %w", err)

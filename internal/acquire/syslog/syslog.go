@@ -176,7 +176,7 @@ func (s *Source) Run(ctx context.Context, emit acquire.Emit) error {
 			_, p, _ := net.SplitHostPort(pc.LocalAddr().String())
 			port = net.JoinHostPort(host, p)
 		}
-		l, err := lc.Listen(ctx, "tcp", port)
+		l, err := netguard.Listen(ctx, "tcp", port)
 		if err != nil {
 			return fmt.Errorf("syslog: listen tcp %s: %w", port, err)
 		}
