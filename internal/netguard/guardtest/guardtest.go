@@ -25,7 +25,9 @@ import (
 
 // Target is a running server to attack. The server must be configured
 // with the limits given here (short timeouts keep the suite fast), and
-// with the attacker's address not exempt: Suite attacks from 127.0.0.77.
+// with the attackers' addresses not exempt: Suite attacks from
+// 127.0.0.71 to 127.0.0.75, one address per attack (a connection the
+// server is still closing must not count against the next attack).
 type Target struct {
 	// Addr is host:port.
 	Addr string
@@ -46,8 +48,8 @@ type Target struct {
 	MaxConnsPerAddress int
 }
 
-// Attacker is the source address Suite attacks from.
-const Attacker = "127.0.0.77"
+// attacker is the source address of Suite's n-th attack.
+func attacker(n int) string { return fmt.Sprintf("127.0.0.%d", 71+n) }
 
 // Suite runs every attack against tg as subtests:
 //   - silent: a connection that never sends is closed after read_header_timeout;
@@ -70,11 +72,11 @@ func Suite(t *testing.T, tg Target) {
 	// a server would fall back to (read_header_timeout 10s).
 	margin := func(d time.Duration) time.Duration { return 5*d + 5*time.Second }
 	t.Run("silent connection closed", func(t *testing.T) {
-		c := tg.Dial(t, Attacker)
+		c := tg.Dial(t, attacker(0))
 		require.True(t, ClosedWithin(c, margin(tg.ReadHeaderTimeout)), "a connection that sends nothing must be closed")
 	})
 	t.Run("unfinished large headers refused", func(t *testing.T) {
-		c := tg.Dial(t, Attacker)
+		c := tg.Dial(t, attacker(1))
 		pad := bytes.Repeat([]byte("a"), 4*tg.MaxHeaderBytes+(64<<10))
 		go func() {
 			_ = c.SetWriteDeadline(time.Now().Add(margin(tg.ReadHeaderTimeout)))
@@ -83,7 +85,7 @@ func Suite(t *testing.T, tg Target) {
 		require.Equal(t, 431, ReadStatus(c, margin(0)), "headers past max_header_bytes are refused before read_header_timeout")
 	})
 	t.Run("trickled body cut", func(t *testing.T) {
-		c := tg.Dial(t, Attacker)
+		c := tg.Dial(t, attacker(2))
 		_, err := fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: x\r\n%sContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n[",
 			tg.Method, tg.Path, tg.Header)
 		require.NoError(t, err)
@@ -92,7 +94,7 @@ func Suite(t *testing.T, tg Target) {
 		require.True(t, ClosedWithin(c, margin(tg.ReadTimeout)), "a trickled body must be cut after read_timeout")
 	})
 	t.Run("idle keep-alive closed", func(t *testing.T) {
-		c := tg.Dial(t, Attacker)
+		c := tg.Dial(t, attacker(3))
 		_, err := io.WriteString(c, tg.Request)
 		require.NoError(t, err)
 		require.NotZero(t, ReadStatus(c, margin(0)), "the request is answered")
@@ -100,7 +102,7 @@ func Suite(t *testing.T, tg Target) {
 	})
 	if tg.MaxConnsPerAddress > 0 {
 		t.Run("connection flood from one address", func(t *testing.T) {
-			const src = "127.0.0.78"
+			src := attacker(4)
 			for range tg.MaxConnsPerAddress {
 				c := tg.Dial(t, src)
 				_ = c // held open until the test ends
