@@ -117,3 +117,20 @@ func TestAddrKey(t *testing.T) {
 	}
 	require.False(t, netguard.AddrKey(netip.Addr{}).IsValid())
 }
+
+// BenchmarkLimiterAllow: one Allow over a full table (65,536 addresses),
+// each call a different address (the table evicts at every call).
+func BenchmarkLimiterAllow(b *testing.B) {
+	l := netguard.NewLimiter[netip.Prefix](50, 200, 65536)
+	now := time.Now()
+	keys := make([]netip.Prefix, 1<<17)
+	for i := range keys {
+		keys[i] = netguard.AddrKey(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		l.Allow(keys[i&(len(keys)-1)], now)
+		i++
+	}
+}
