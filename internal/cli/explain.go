@@ -113,18 +113,18 @@ func runExplain(ctx context.Context, a *app, f *explainFlags) error {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "line %d: %s\n", i+1, l)
+		fmt.Fprintf(w, "line %d: %s\n", i+1, esc(l))
 		tr.print(w, f.verbose, rt.Parsers.Stages())
 		switch {
 		case ok && evt.Whitelisted:
 			white++
-			fmt.Fprintf(w, "=> whitelisted: %s\n", evt.WhitelistReason)
+			fmt.Fprintf(w, "=> whitelisted: %s\n", esc(evt.WhitelistReason))
 		case ok:
 			parsed++
-			fmt.Fprintf(w, "=> parsed%s\n", summaryMeta(evt))
+			fmt.Fprintf(w, "=> parsed%s\n", esc(summaryMeta(evt)))
 		default:
 			dropped++
-			fmt.Fprintf(w, "=> dropped: %s\n", tr.dropReason(rt.Parsers.Stages()))
+			fmt.Fprintf(w, "=> dropped: %s\n", esc(tr.dropReason(rt.Parsers.Stages())))
 		}
 	}
 	if len(lines) > 1 {
@@ -159,16 +159,16 @@ func (t *explainTracer) print(w io.Writer, verbose bool, stages []string) {
 			continue
 		}
 		if s.stage != last {
-			fmt.Fprintf(w, "  %s\n", s.stage)
+			fmt.Fprintf(w, "  %s\n", esc(s.stage))
 			last = s.stage
 		}
 		mark := "✓"
 		if !s.success {
 			mark = "✗"
 		}
-		fmt.Fprintf(w, "    %s %s\n", mark, s.node)
+		fmt.Fprintf(w, "    %s %s\n", mark, esc(s.node))
 		for _, c := range s.changes {
-			fmt.Fprintf(w, "        %s\n", c)
+			fmt.Fprintf(w, "        %s\n", esc(c))
 		}
 	}
 }

@@ -100,7 +100,7 @@ func newSimulationStatusCmd(a *app, f *localFlags) *cobra.Command {
 				}
 			}
 			for _, sc := range s.Exclusions {
-				fmt.Fprintf(a.out, "  - %s\n", sc)
+				fmt.Fprintf(a.out, "  - %s\n", esc(sc))
 			}
 			return nil
 		},
