@@ -14,14 +14,22 @@ import (
 
 // bouncers: remediation components and their API keys, managed in the local
 // database as cscli does.
-func newBouncersCmd(a *app) *cobra.Command {
+func newBouncersCmd(a *app) *cobra.Command { return newBouncersNoun(a, "bouncers", false) }
+
+// newBouncerCmd is the same noun under its singular name, which is how the
+// remediation components are run (`phalanx bouncer http`). It is a command
+// of its own rather than an alias so that help and usage print the path
+// typed (`phalanx bouncer http`), not `phalanx bouncers http`.
+func newBouncerCmd(a *app) *cobra.Command { return newBouncersNoun(a, "bouncer", true) }
+
+func newBouncersNoun(a *app, name string, hidden bool) *cobra.Command {
 	f := &localFlags{}
 	c := &cobra.Command{
-		Use:     "bouncers [action]",
-		Aliases: []string{"bouncer"},
-		Short:   "Manage the bouncers (API keys) of the Local API (local database)",
-		Args:    cobra.ArbitraryArgs,
-		RunE:    nounRun,
+		Use:    name + " [action]",
+		Short:  "Manage the bouncers (API keys) of the Local API (local database); run one: phalanx bouncer http|firewall",
+		Args:   cobra.ArbitraryArgs,
+		RunE:   nounRun,
+		Hidden: hidden,
 	}
 	f.register(c)
 	c.AddCommand(newBouncersAddCmd(a, f), newBouncersListCmd(a, f), newBouncersDeleteCmd(a, f),

@@ -25,7 +25,7 @@ func newHubtestCmd(a *app) *cobra.Command {
 
 type hubtestFlags struct {
 	hubDir, testsDir, jsonOut string
-	all, verbose              bool
+	all, verbose, strict      bool
 	jobs                      int
 }
 
@@ -37,7 +37,12 @@ func newHubtestRunCmd(a *app) *cobra.Command {
 		Long: `Run installs each case's parsers, scenarios and postoverflows from the hub,
 feeds its log file through them and evaluates its assertion files unchanged.
 It prints one line per case and a summary "N passed, N failed"; it exits 3
-when a case failed.`,
+when a case failed.
+
+Verdicts are upstream's: like CrowdSec's runner, a false line of
+scenario.assert that is not of the form "X == ..." (e.g. "1.2.3.4" in
+results[0].Overflow.GetSources()) does not fail the case; such lines are
+reported as ignored_assertions (listed with -v), and --strict fails on them.`,
 		Example: `  phalanx hubtest run --hub ../shared/hub --tests ../shared/hub/tests --all
   phalanx hubtest run --hub ../shared/hub --tests ../shared/hub/tests ssh-bf nginx-http-probing --json out.json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -48,7 +53,8 @@ when a case failed.`,
 	c.Flags().StringVar(&f.testsDir, "tests", "", "folder of hubtest cases (default: HUB/tests)")
 	c.Flags().BoolVar(&f.all, "all", false, "run every case")
 	c.Flags().StringVar(&f.jsonOut, "json", "", "write the results as JSON to this file")
-	c.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "print the failing assertions")
+	c.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "print the failing (and the ignored) assertions")
+	c.Flags().BoolVar(&f.strict, "strict", false, "also fail on the false assertions upstream ignores (not of the form X == ...)")
 	c.Flags().IntVarP(&f.jobs, "jobs", "j", runtime.GOMAXPROCS(0), "cases run in parallel")
 	return c
 }
@@ -75,7 +81,7 @@ func runHubtest(ctx context.Context, a *app, f *hubtestFlags, names []string) er
 	if f.jobs < 1 {
 		f.jobs = 1
 	}
-	opts := hubtest.Options{Hub: idx, TestsDir: f.testsDir, Logger: a.logger()}
+	opts := hubtest.Options{Hub: idx, TestsDir: f.testsDir, Logger: a.logger(), Strict: f.strict}
 	results := make([]hubtest.Result, len(names))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -103,16 +109,25 @@ func runHubtest(ctx context.Context, a *app, f *hubtestFlags, names []string) er
 			failed++
 			verdict = "FAIL"
 		}
-		fmt.Fprintf(a.out, "%s %-45s parser=%s scenario=%s", verdict, r.Name, r.Parser, r.Scenario)
+		fmt.Fprintf(a.out, "%s %-45s parser=%s scenario=%s", verdict, esc(r.Name), r.Parser, r.Scenario)
 		if r.Error != "" {
 			fmt.Fprintf(a.out, " error=%q", r.Error)
 		} else if len(r.Failures) > 0 {
 			fmt.Fprintf(a.out, " failed_assertions=%d", len(r.Failures))
 		}
+		if len(r.Ignored) > 0 {
+			fmt.Fprintf(a.out, " ignored_assertions=%d", len(r.Ignored))
+		}
 		fmt.Fprintln(a.out)
 		if f.verbose {
 			for _, l := range r.Failures {
-				fmt.Fprintf(a.out, "    %s\n", l)
+				fmt.Fprintf(a.out, "    %s\n", esc(l))
+			}
+			for _, l := range r.Ignored {
+				if f.strict {
+					break // already listed with the failures
+				}
+				fmt.Fprintf(a.out, "    ignored (upstream does not count it): %s\n", esc(l))
 			}
 		}
 	}
