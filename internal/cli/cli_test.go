@@ -152,3 +152,32 @@ func TestHubtestRun(t *testing.T) {
 	}
 	require.Equal(t, "pass", res[1]["scenario"])
 }
+
+func TestHubtestLint(t *testing.T) {
+	hubDir := testutil.Hub(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		out  []string
+		err  string
+	}{
+		{"embedded", []string{"hubtest", "lint"}, ExitOK, []string{"parser files, 0 warnings\n"}, ""},
+		{"embedded strict", []string{"hubtest", "lint", "--strict", "phalanx/sshd"}, ExitOK, []string{"1 parser files, 0 warnings\n"}, ""},
+		{"hub sshd", []string{"hubtest", "lint", "--hub", hubDir, "crowdsecurity/sshd-logs"}, ExitOK,
+			[]string{"WARN ", "grok SSHD_INVALID_USER: address \"sshd_client_ip\" is captured after the user-controlled field %{USERNAME:sshd_invalid_user}", "1 parser files, 10 warnings\n"}, ""},
+		{"hub sshd strict", []string{"hubtest", "lint", "--hub", hubDir, "--strict", "crowdsecurity/sshd-logs"}, ExitFailure, []string{"WARN "}, "10 warnings"},
+		{"unknown item", []string{"hubtest", "lint", "--hub", hubDir, "nobody/nothing"}, ExitUsage, nil, `"nobody/nothing": no such parser or file`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := runCLI(t, "", tc.args...)
+			require.Equal(t, tc.code, code, errs)
+			for _, o := range tc.out {
+				require.Contains(t, out, o)
+			}
+			if tc.err != "" {
+				require.Contains(t, errs, tc.err)
+			}
+		})
+	}
+}
