@@ -99,16 +99,7 @@ func Pattern(lib *grok.Library, pattern string) ([]Finding, error) {
 	for _, s := range a.walk(re, []state{{}}) {
 		open = append(open, s.open...)
 	}
-	// One finding per address: an unanchored path ("" spoiler) first.
-	sort.Slice(open, func(i, j int) bool {
-		if open[i].addr != open[j].addr {
-			return open[i].addr < open[j].addr
-		}
-		if open[i].spoiler != open[j].spoiler {
-			return open[i].spoiler < open[j].spoiler
-		}
-		return open[i].field < open[j].field
-	})
+	sortPending(open) // one finding per address: an unanchored path ("" spoiler) first
 	var fs []Finding
 	for i, p := range open {
 		if i > 0 && open[i-1].addr == p.addr {
@@ -302,15 +293,16 @@ func dedupe(in []state) []state {
 	return []state{m}
 }
 
+// sortPending orders by address, then spoiler ("" first), then field.
 func sortPending(ps []pending) {
 	sort.Slice(ps, func(i, j int) bool {
 		if ps[i].addr != ps[j].addr {
 			return ps[i].addr < ps[j].addr
 		}
-		if ps[i].field != ps[j].field {
-			return ps[i].field < ps[j].field
+		if ps[i].spoiler != ps[j].spoiler {
+			return ps[i].spoiler < ps[j].spoiler
 		}
-		return ps[i].spoiler < ps[j].spoiler
+		return ps[i].field < ps[j].field
 	})
 }
 
