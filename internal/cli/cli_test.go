@@ -181,3 +181,22 @@ func TestHubtestLint(t *testing.T) {
 		})
 	}
 }
+
+// TestExplainWarnsInjection: explain flags a parser open to log injection
+// where it matched (the hub's sshd parser keeps CrowdSec's behaviour and
+// takes the address from the user name); the embedded parser takes the
+// attacker's and has nothing to flag.
+func TestExplainWarnsInjection(t *testing.T) {
+	const line = "Mar  1 10:00:00 web01 sshd[1]: Invalid user admin from 198.51.100.77 port 22 from 203.0.113.66 port 40001"
+	code, out, errs := runCLI(t, "", "explain", "--hub", testutil.Hub(t), "--collection", "crowdsecurity/linux", "--collection", "crowdsecurity/sshd",
+		"--type", "syslog", "--log", line)
+	require.Equal(t, ExitOK, code, errs)
+	require.Contains(t, out, `+ Meta.source_ip = "198.51.100.77"`)
+	require.Contains(t, out, "    ✓ crowdsecurity/sshd-logs\n")
+	require.Contains(t, out, "! 10 pattern(s) of this parser can take the address from text the client wrote (log injection; see phalanx hubtest lint)")
+
+	code, out, errs = runCLI(t, "", "explain", "--type", "syslog", "--log", line)
+	require.Equal(t, ExitOK, code, errs)
+	require.Contains(t, out, `+ Meta.source_ip = "203.0.113.66"`)
+	require.NotContains(t, out, "log injection")
+}
