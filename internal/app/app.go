@@ -53,6 +53,7 @@ import (
 type Option func(*options)
 
 type options struct {
+	files        FilePolicy
 	logger       *slog.Logger
 	discoverRoot string
 	lookPath     func(string) (string, error)
@@ -68,6 +69,10 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 func WithDiscovery(root string, lookPath func(string) (string, error)) Option {
 	return func(o *options) { o.discoverRoot, o.lookPath = root, lookPath }
 }
+
+// WithFilePolicy sets how credentials files that any local user can change
+// are treated (default: refused; see FilePolicy).
+func WithFilePolicy(p FilePolicy) Option { return func(o *options) { o.files = p } }
 
 // WithUserAgent sets the agent's User-Agent (name/version; default
 // phalanx/dev).
@@ -104,6 +109,8 @@ type App struct {
 	stopPipe context.CancelFunc
 	ran      bool
 	closed   bool
+
+	wroteRunState bool // set by New, cleared by Close (runstate.go)
 }
 
 // New provisions the daemon described by cfg. Nothing runs until Run.
@@ -151,6 +158,9 @@ func New(cfg Config, opts ...Option) (_ *App, err error) {
 		if a.pipe, err = a.buildPipeline(r); err != nil {
 			return nil, err
 		}
+	}
+	if err := a.writeRunState(); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
@@ -278,14 +288,14 @@ func loadProfiles(r *resolved, log *slog.Logger, st store.Store) (*profile.Set, 
 func (a *App) startAgent(ctx context.Context, r *resolved) error {
 	cc := r.Agent.LAPI
 	if r.Agent.CredentialsPath != "" {
-		file, err := readCredentials(r.Agent.CredentialsPath)
+		file, err := readCredentials(r.Agent.CredentialsPath, a.opts.files)
 		if err != nil {
 			return err
 		}
 		cc = mergeCredentials(cc, file)
 	}
 	if cc.URL == "" {
-		creds, err := ensureLocalMachine(ctx, a.st, r.DataDir, a.lapiURL)
+		creds, err := ensureLocalMachine(ctx, a.st, r.DataDir, a.lapiURL, a.opts.files)
 		if err != nil {
 			return err
 		}
@@ -652,6 +662,7 @@ func (a *App) Close() error {
 		return nil
 	}
 	a.closed = true
+	a.removeRunState()
 	pipe, pending := a.pipe, a.pending
 	a.pipe, a.pending = nil, nil
 	ran := a.ran

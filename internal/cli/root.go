@@ -79,7 +79,7 @@ func Main(args []string, in io.Reader, out, errw io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(errw, "phalanx:", err)
+	fmt.Fprintln(errw, "phalanx:", esc(err.Error()))
 	var fe *failureError
 	var ue *usageError
 	switch {
