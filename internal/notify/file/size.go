@@ -29,9 +29,15 @@ func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 // ParseSize parses a Size (see Size).
 func ParseSize(raw string) (Size, error) {
 	t := strings.ToUpper(strings.TrimSpace(raw))
-	num := strings.TrimRight(t, "KMGIB ")
-	unit := strings.TrimSpace(t[len(num):])
-	mult := int64(0)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '-' && r != '+' })
+	if i < 0 {
+		i = len(t)
+	}
+	num, unit := t[:i], strings.TrimSpace(t[i:])
+	if num == "" {
+		return 0, fmt.Errorf("size %q: not a size", raw)
+	}
+	var mult int64
 	switch unit {
 	case "":
 		mult = 1 << 20
@@ -46,7 +52,7 @@ func ParseSize(raw string) (Size, error) {
 	default:
 		return 0, fmt.Errorf("size %q: unknown unit %q (want B, KB, MB or GB)", raw, unit)
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || n < 0 || n > (1<<62)/mult {
 		return 0, fmt.Errorf("size %q: not a size", raw)
 	}
