@@ -200,9 +200,10 @@ func (d *Dispatcher) Prepare(set *Set, required []string) (*Update, error) {
 	return u, nil
 }
 
-// Discard closes what Prepare provisioned. Idempotent; no-op after Commit.
+// Discard closes what Prepare provisioned. Idempotent; no-op after Commit
+// and on nil.
 func (u *Update) Discard() {
-	if u.done {
+	if u == nil || u.done {
 		return
 	}
 	u.done = true
@@ -211,12 +212,12 @@ func (u *Update) Discard() {
 	}
 }
 
-// Commit applies the update: new notifications start, changed ones switch
+// Commit applies the update (no-op on nil, after Discard or a Commit): new notifications start, changed ones switch
 // to their new configuration keeping their queue (the message being
 // delivered finishes with the old one), removed ones deliver what they hold
 // within the retire timeout and stop.
 func (u *Update) Commit() {
-	if u.done {
+	if u == nil || u.done {
 		return
 	}
 	u.done = true
