@@ -3,14 +3,12 @@ package app
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,77 +16,21 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
-// hookReceiver is a webhook on loopback recording request bodies. While
-// down it answers 503; while held, requests wait.
-type hookReceiver struct {
-	*httptest.Server
-	mu     sync.Mutex
-	bodies []string
-	tries  int
-	down   bool
-	gate   chan struct{}
-}
+// hookReceiver is a webhook on loopback; while down it answers 503.
+type hookReceiver struct{ *testutil.Webhook }
 
-func newHookReceiver(t *testing.T) *hookReceiver {
-	r := &hookReceiver{}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		b, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		r.tries++
-		gate, down := r.gate, r.down
-		r.mu.Unlock()
-		if gate != nil {
-			select {
-			case <-gate:
-			case <-req.Context().Done():
-				return
-			}
-		}
-		if down {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		r.mu.Lock()
-		r.bodies = append(r.bodies, string(b))
-		r.mu.Unlock()
-	}))
-	t.Cleanup(r.Close)
-	return r
-}
+func newHookReceiver(t *testing.T) *hookReceiver { return &hookReceiver{testutil.NewWebhook(t, nil)} }
 
-func (r *hookReceiver) got() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.bodies...)
-}
+func (r *hookReceiver) got() []string { return r.Bodies() }
 
-func (r *hookReceiver) attempts() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.tries
-}
-
-func (r *hookReceiver) setDown(v bool) {
-	r.mu.Lock()
-	r.down = v
-	r.mu.Unlock()
-}
-
-func (r *hookReceiver) hold() (release func()) {
-	g := make(chan struct{})
-	r.mu.Lock()
-	r.gate = g
-	r.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			r.mu.Lock()
-			r.gate = nil
-			r.mu.Unlock()
-			close(g)
-		})
+func (r *hookReceiver) setDown(down bool) {
+	if down {
+		r.SetStatus(func(int) int { return http.StatusServiceUnavailable })
+	} else {
+		r.SetStatus(nil)
 	}
 }
 
@@ -173,7 +115,7 @@ func TestNotificationReceiverDown(t *testing.T) {
 	for i := range 5 {
 		pushAlert(t, a.LAPIURL(), "m1", "m1-password", testAlert(i))
 	}
-	waitFor(t, func() bool { return rcv.attempts() >= 2 }, "failed attempts while down")
+	waitFor(t, func() bool { return rcv.Requests() >= 2 }, "failed attempts while down")
 	rcv.setDown(false)
 	waitFor(t, func() bool { return strings.Count(strings.Join(rcv.got(), ""), ";") == 5 }, "all delivered")
 	for i := range 5 {
@@ -188,11 +130,11 @@ func TestNotificationReceiverDown(t *testing.T) {
 // and logged; ingestion goes on.
 func TestNotificationQueueBound(t *testing.T) {
 	rcv := newHookReceiver(t)
-	release := rcv.hold()
+	release := rcv.Hold()
 	defer release()
 	a, _, logs, _ := notifyDaemon(t, httpDefault(rcv.URL, lineFormat, "queue_size: 3\n"))
 	pushAlert(t, a.LAPIURL(), "m1", "m1-password", testAlert(0))
-	waitFor(t, func() bool { return rcv.attempts() == 1 }, "first in flight")
+	waitFor(t, func() bool { return rcv.Requests() == 1 }, "first in flight")
 	var batch []*models.Alert
 	for i := 1; i < 10; i++ {
 		batch = append(batch, testAlert(i))
@@ -211,13 +153,13 @@ func TestNotificationQueueBound(t *testing.T) {
 // running configuration stays.
 func TestNotificationReload(t *testing.T) {
 	first, second := newHookReceiver(t), newHookReceiver(t)
-	release := first.hold()
+	release := first.Hold()
 	defer release()
 	a, cfg, _, _ := notifyDaemon(t, httpDefault(first.URL, lineFormat, ""))
 	for i := range 3 {
 		pushAlert(t, a.LAPIURL(), "m1", "m1-password", testAlert(i))
 	}
-	waitFor(t, func() bool { return first.attempts() == 1 }, "first in flight")
+	waitFor(t, func() bool { return first.Requests() == 1 }, "first in flight")
 
 	writeFile(t, cfg.LAPI.NotificationDir, "http.yaml", httpDefault("<HTTP_url>", lineFormat, ""))
 	require.ErrorContains(t, a.Reload(cfg), "http.yaml:1: http_default: url")

@@ -93,6 +93,16 @@ func loadNotifications(a *app, f *localFlags) (notifEnv, error) {
 	return n, nil
 }
 
+// loadOne loads the notifications and finds name among them.
+func loadOne(a *app, f *localFlags, name string) (notifEnv, *notify.Spec, error) {
+	n, err := loadNotifications(a, f)
+	if err != nil {
+		return n, nil, err
+	}
+	s, err := n.lookup(name)
+	return n, s, err
+}
+
 func (n notifEnv) lookup(name string) (*notify.Spec, error) {
 	s, ok := n.set.Lookup(name)
 	if !ok {
@@ -195,11 +205,7 @@ func newNotificationsInspectCmd(a *app, f *localFlags) *cobra.Command {
 		Short: "Show a notification's configuration (secrets redacted)",
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := loadNotifications(a, f)
-			if err != nil {
-				return err
-			}
-			s, err := n.lookup(args[0])
+			n, s, err := loadOne(a, f, args[0])
 			if err != nil {
 				return err
 			}
@@ -237,11 +243,7 @@ func newNotificationsTestCmd(a *app, f *localFlags) *cobra.Command {
 			"--alert takes JSON fields that replace the generated alert's.",
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := loadNotifications(a, f)
-			if err != nil {
-				return err
-			}
-			s, err := n.lookup(args[0])
+			n, s, err := loadOne(a, f, args[0])
 			if err != nil {
 				return err
 			}

@@ -2,38 +2,24 @@ package cli
 
 import (
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/notify"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 // TestNotifications runs list, inspect and test against the files of
 // testdata/notifications (CrowdSec's format), a real webhook on loopback
 // and a real file.
 func TestNotifications(t *testing.T) {
-	var mu sync.Mutex
-	var bodies []string
-	status := http.StatusOK
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		defer mu.Unlock()
-		if status == http.StatusOK {
-			bodies = append(bodies, r.URL.Path+" "+string(b))
-		}
-		w.WriteHeader(status)
-	}))
-	defer srv.Close()
+	srv := testutil.NewWebhook(t, nil)
 	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
 	require.NoError(t, err)
 	t.Setenv("PHX_TEST_HOOK_PORT", port)
@@ -42,9 +28,11 @@ func TestNotifications(t *testing.T) {
 	conf := filepath.Join(t.TempDir(), "phalanx.yaml")
 	require.NoError(t, os.WriteFile(conf, []byte("data_dir: "+t.TempDir()+"\nlapi:\n  notification_dir: testdata/notifications\n  profiles_path: testdata/notifications-profiles.yaml\n"), 0o600))
 	received := func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), bodies...)
+		var out []string
+		for _, r := range srv.Delivered() {
+			out = append(out, r.Path+" "+r.Body)
+		}
+		return out
 	}
 
 	runSteps(t, []string{"-c", conf}, []step{
@@ -79,9 +67,7 @@ func TestNotifications(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &line), "one JSON line")
 	require.Equal(t, notify.TestScenario, line["scenario"])
 
-	mu.Lock()
-	status = http.StatusServiceUnavailable
-	mu.Unlock()
+	srv.SetStatus(func(int) int { return http.StatusServiceUnavailable })
 	code, out, _ := runCLI(t, "", "notifications", "test", "http_default", "-c", conf, "-o", "json")
 	require.Equal(t, ExitFailure, code)
 	var res map[string]any

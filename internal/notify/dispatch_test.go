@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -21,82 +20,24 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/notify"
 	"github.com/phalanx-ids/phalanx/internal/notify/builtin"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
-// receiver is a real HTTP webhook receiver on loopback. Each request is
-// answered by status(n) (n counts requests from 1; nil: 200), after
-// waiting for gate when it is set.
-type receiver struct {
-	*httptest.Server
-	mu     sync.Mutex
-	bodies [][]byte
-	n      int
-	status func(n int) int
-	gate   chan struct{}
-}
+// receiver is a real webhook on loopback (testutil.Webhook) whose bodies
+// are the http type's default format: a JSON array of alerts.
+type receiver struct{ *testutil.Webhook }
 
 func newReceiver(t *testing.T, status func(n int) int) *receiver {
-	r := &receiver{status: status}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		r.n++
-		n, gate := r.n, r.gate
-		r.mu.Unlock()
-		if gate != nil {
-			select {
-			case <-gate:
-			case <-req.Context().Done():
-				return
-			}
-		}
-		code := http.StatusOK
-		if r.status != nil {
-			code = r.status(n)
-		}
-		if code/100 == 2 {
-			r.mu.Lock()
-			r.bodies = append(r.bodies, body)
-			r.mu.Unlock()
-		}
-		w.WriteHeader(code)
-	}))
-	t.Cleanup(r.Close)
-	return r
-}
-
-// hold makes requests wait until the returned release is called.
-func (r *receiver) hold() (release func()) {
-	g := make(chan struct{})
-	r.mu.Lock()
-	r.gate = g
-	r.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			r.mu.Lock()
-			r.gate = nil
-			r.mu.Unlock()
-			close(g)
-		})
-	}
-}
-
-func (r *receiver) requests() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.n
+	return &receiver{testutil.NewWebhook(t, status)}
 }
 
 // messages returns the delivered bodies, each decoded as a JSON array of
 // alerts (the http type's default format).
 func (r *receiver) messages(t *testing.T) [][]*models.Alert {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([][]*models.Alert, 0, len(r.bodies))
-	for _, b := range r.bodies {
+	var out [][]*models.Alert
+	for _, b := range r.Bodies() {
 		var as []*models.Alert
-		require.NoError(t, json.Unmarshal(b, &as), string(b))
+		require.NoError(t, json.Unmarshal([]byte(b), &as), b)
 		out = append(out, as)
 	}
 	return out
@@ -270,7 +211,7 @@ func TestGrouping(t *testing.T) {
 		for i := range 5 {
 			h.d.Notify(alert(i), []string{"hook"})
 		}
-		require.Equal(t, 0, rcv.requests(), "nothing before the window ends")
+		require.Equal(t, 0, rcv.Requests(), "nothing before the window ends")
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		require.NoError(t, h.d.Close(ctx), "the drain cuts the window short")
@@ -337,7 +278,7 @@ func TestRetries(t *testing.T) {
 		h.apply(t, httpConf("hook", rcv.URL, ""))
 		h.d.Notify(alert(1), []string{"hook"})
 		eventually(t, func() bool { return len(rcv.messages(t)) == 1 }, "delivered")
-		require.Equal(t, 4, rcv.requests())
+		require.Equal(t, 4, rcv.Requests())
 		require.Equal(t, 3.0, h.metric(t, "phalanx_notification_failures_total", "notification", "hook"))
 		require.Equal(t, 3.0, h.metric(t, "phalanx_notification_retries_total", "notification", "hook"))
 		require.Equal(t, 1.0, h.metric(t, "phalanx_notification_deliveries_total", "notification", "hook"))
@@ -353,7 +294,7 @@ func TestRetries(t *testing.T) {
 		eventually(t, func() bool {
 			return h.metric(t, "phalanx_notification_dropped_alerts_total", "reason", notify.DropRejected) == 2
 		}, "both dropped")
-		require.Equal(t, 2, rcv.requests(), "one attempt each")
+		require.Equal(t, 2, rcv.Requests(), "one attempt each")
 		require.Equal(t, 0.0, h.metric(t, "phalanx_notification_retries_total", "notification", "hook"))
 		require.Contains(t, h.log(), "400 Bad Request")
 	})
@@ -366,7 +307,7 @@ func TestRetries(t *testing.T) {
 		eventually(t, func() bool {
 			return h.metric(t, "phalanx_notification_dropped_alerts_total", "reason", notify.DropRetries) == 1
 		}, "dropped")
-		require.Equal(t, 3, rcv.requests())
+		require.Equal(t, 3, rcv.Requests())
 		require.Contains(t, h.log(), "max_retry")
 	})
 	t.Run("a format failing on the alerts drops them", func(t *testing.T) {
@@ -378,7 +319,7 @@ func TestRetries(t *testing.T) {
 		eventually(t, func() bool {
 			return h.metric(t, "phalanx_notification_dropped_alerts_total", "reason", notify.DropRender) == 1
 		}, "dropped")
-		require.Equal(t, 0, rcv.requests())
+		require.Equal(t, 0, rcv.Requests())
 	})
 }
 
@@ -387,16 +328,7 @@ func TestRetries(t *testing.T) {
 // back everything is delivered, once and in order.
 func TestReceiverDownLosesNothing(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	down := true
-	rcv := newReceiver(t, func(int) int {
-		mu.Lock()
-		defer mu.Unlock()
-		if down {
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	})
+	rcv := newReceiver(t, func(int) int { return http.StatusServiceUnavailable })
 	h := newHarness(t)
 	h.apply(t, httpConf("hook", rcv.URL, "group_threshold: 10\ngroup_wait: 1ms\nqueue_size: 1000\n"))
 	for i := range 100 {
@@ -407,9 +339,7 @@ func TestReceiverDownLosesNothing(t *testing.T) {
 	for i := 100; i < 150; i++ { // more arrive while it is down
 		h.d.Notify(alert(i), []string{"hook"})
 	}
-	mu.Lock()
-	down = false
-	mu.Unlock()
+	rcv.SetStatus(nil)
 	eventually(t, func() bool { return len(rcv.scenarios(t)) == 150 }, "everything delivered")
 	require.Equal(t, wantScenarios(0, 150), rcv.scenarios(t))
 	require.Equal(t, 0.0, h.metric(t, "phalanx_notification_dropped_alerts_total"))
@@ -435,12 +365,12 @@ func TestConnectionRefusedIsRetried(t *testing.T) {
 func TestQueueBound(t *testing.T) {
 	t.Parallel()
 	rcv := newReceiver(t, nil)
-	release := rcv.hold()
+	release := rcv.Hold()
 	defer release()
 	h := newHarness(t)
 	h.apply(t, httpConf("hook", rcv.URL, "queue_size: 10\n"))
 	h.d.Notify(alert(0), []string{"hook"})
-	eventually(t, func() bool { return rcv.requests() == 1 }, "first message in flight")
+	eventually(t, func() bool { return rcv.Requests() == 1 }, "first message in flight")
 	for i := 1; i < 25; i++ {
 		h.d.Notify(alert(i), []string{"hook"}) // never blocks
 	}
@@ -501,7 +431,7 @@ func TestPrepare(t *testing.T) {
 func TestReloadKeepsQueue(t *testing.T) {
 	t.Parallel()
 	oldRcv, newRcv := newReceiver(t, nil), newReceiver(t, nil)
-	release := oldRcv.hold()
+	release := oldRcv.Hold()
 	defer release()
 	gone := newReceiver(t, nil)
 	h := newHarness(t)
@@ -509,7 +439,7 @@ func TestReloadKeepsQueue(t *testing.T) {
 	for i := range 5 {
 		h.d.Notify(alert(i), []string{"hook", "gone", "same"})
 	}
-	eventually(t, func() bool { return oldRcv.requests() == 1 }, "first message in flight")
+	eventually(t, func() bool { return oldRcv.Requests() == 1 }, "first message in flight")
 	// Reload: hook changes receiver, gone is removed, same is unchanged.
 	h.apply(t, httpConf("hook", newRcv.URL, "")+"---\n"+httpConf("same", newRcv.URL, "group_wait: 1h\n"))
 	require.Equal(t, []string{"hook", "same"}, h.d.Names())
@@ -526,14 +456,14 @@ func TestReloadKeepsQueue(t *testing.T) {
 func TestCloseDeadline(t *testing.T) {
 	t.Parallel()
 	rcv := newReceiver(t, nil)
-	release := rcv.hold() // the receiver never answers
+	release := rcv.Hold() // the receiver never answers
 	defer release()
 	h := newHarness(t)
 	h.apply(t, httpConf("hook", rcv.URL, "timeout: 1h\n"))
 	for i := range 4 {
 		h.d.Notify(alert(i), []string{"hook"})
 	}
-	eventually(t, func() bool { return rcv.requests() == 1 }, "in flight")
+	eventually(t, func() bool { return rcv.Requests() == 1 }, "in flight")
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	err := h.d.Close(ctx)

@@ -25,29 +25,20 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	lbl := []string{"notification"}
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phalanx_notification_" + name, Help: help},
+			append([]string{"notification"}, labels...))
+	}
 	m := &metrics{
-		queued: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "phalanx_notification_alerts_queued_total", Help: "Alerts accepted into a notification's queue.",
-		}, lbl),
-		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "phalanx_notification_deliveries_total", Help: "Messages delivered to the receiver.",
-		}, lbl),
-		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "phalanx_notification_delivered_alerts_total", Help: "Alerts in the messages delivered.",
-		}, lbl),
-		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "phalanx_notification_failures_total", Help: "Delivery attempts that failed (retryable or not).",
-		}, lbl),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "phalanx_notification_retries_total", Help: "Delivery attempts after the first for a message.",
-		}, lbl),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "phalanx_notification_dropped_alerts_total", Help: "Alerts given up, by reason.",
-		}, []string{"notification", "reason"}),
+		queued:     counter("alerts_queued_total", "Alerts accepted into a notification's queue."),
+		deliveries: counter("deliveries_total", "Messages delivered to the receiver."),
+		delivered:  counter("delivered_alerts_total", "Alerts in the messages delivered."),
+		failures:   counter("failures_total", "Delivery attempts that failed (retryable or not)."),
+		retries:    counter("retries_total", "Delivery attempts after the first for a message."),
+		dropped:    counter("dropped_alerts_total", "Alerts given up, by reason.", "reason"),
 		depth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "phalanx_notification_queue_depth", Help: "Alerts waiting for delivery (queued or being delivered).",
-		}, lbl),
+		}, []string{"notification"}),
 	}
 	if reg == nil {
 		return m, nil

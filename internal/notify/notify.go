@@ -88,6 +88,34 @@ type Module struct {
 	DefaultFormat string
 }
 
+// Define builds a Module from a type's own config and notifier types: id
+// ("notify.<type>"), the default format, a constructor of configs carrying
+// the type's defaults, and the notifier's constructor.
+func Define[C Config, N Notifier](id, defaultFormat string, newConfig func() C, newN func(C, Deps) (N, error)) Module {
+	return Module{
+		ID:            id,
+		NewConfig:     func() Config { return newConfig() },
+		New:           typed(newN),
+		DefaultFormat: defaultFormat,
+	}
+}
+
+// typed adapts a constructor over a type's own config to Module.New.
+func typed[C Config, N Notifier](newN func(C, Deps) (N, error)) func(Config, Deps) (Notifier, error) {
+	return func(c Config, d Deps) (Notifier, error) {
+		cfg, ok := c.(C)
+		if !ok {
+			var want C
+			return nil, fmt.Errorf("config is %T, want %T", c, want)
+		}
+		n, err := newN(cfg, d)
+		if err != nil {
+			return nil, err // not n: a nil *T in an interface is not nil
+		}
+		return n, nil
+	}
+}
+
 // IDPrefix starts every notifier module ID.
 const IDPrefix = "notify."
 

@@ -160,6 +160,7 @@ const (
 
 func (w *worker) run() {
 	defer close(w.done)
+	defer w.kill() // releases the context
 	defer w.shutdown()
 	var batch []*models.Alert
 	attempt := 0

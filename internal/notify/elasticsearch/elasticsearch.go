@@ -14,13 +14,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/phalanx-ids/phalanx/internal/notify"
@@ -61,23 +61,15 @@ type Config struct {
 
 // Module returns the elasticsearch notifier module.
 func Module() notify.Module {
-	return notify.Module{
-		ID:            ID,
-		NewConfig:     func() notify.Config { return &Config{Index: DefaultIndex, Mode: ModeBulk} },
-		New:           New,
-		DefaultFormat: DefaultFormat,
-	}
+	return notify.Define(ID, DefaultFormat, func() *Config { return &Config{Index: DefaultIndex, Mode: ModeBulk} }, New)
 }
 
 // Notifier writes documents to Elasticsearch.
 type Notifier struct {
-	base   *url.URL
-	index  string
-	mode   string
-	user   string
-	pass   string
-	apiKey string
-	client *http.Client
+	*outbound.Endpoint
+	index string
+	mode  string
+	auth  string // Authorization header value
 }
 
 var _ notify.Notifier = (*Notifier)(nil)
@@ -90,16 +82,7 @@ var _ notify.Notifier = (*Notifier)(nil)
 // _ids make that idempotent). Not retryable: other statuses (400 mapping
 // errors, 401/403 credentials), items refused for another reason, output
 // that is not JSON objects, TLS verification errors.
-func New(c notify.Config, _ notify.Deps) (notify.Notifier, error) {
-	cfg, ok := c.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("elasticsearch: config is %T", c)
-	}
-	u, err := outbound.CheckURL("url", cfg.URL)
-	if err != nil {
-		return nil, err
-	}
-	u.Path = strings.TrimSuffix(u.Path, "/")
+func New(cfg *Config, _ notify.Deps) (*Notifier, error) {
 	if err := checkIndex(cfg.Index); err != nil {
 		return nil, err
 	}
@@ -114,11 +97,19 @@ func New(c notify.Config, _ notify.Deps) (notify.Notifier, error) {
 	if cfg.Password != "" && cfg.Username == "" {
 		return nil, errors.New("password without username")
 	}
-	cl, err := outbound.NewClient(cfg.TLS, "")
+	ep, err := outbound.NewEndpoint("url", cfg.URL, cfg.TLS, "")
 	if err != nil {
 		return nil, err
 	}
-	return &Notifier{base: u, index: cfg.Index, mode: cfg.Mode, user: cfg.Username, pass: cfg.Password, apiKey: cfg.APIKey, client: cl}, nil
+	ep.URL.Path = strings.TrimSuffix(ep.URL.Path, "/")
+	n := &Notifier{Endpoint: ep, index: cfg.Index, mode: cfg.Mode}
+	switch {
+	case cfg.APIKey != "":
+		n.auth = "ApiKey " + cfg.APIKey
+	case cfg.Username != "":
+		n.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+cfg.Password))
+	}
+	return n, nil
 }
 
 // checkIndex applies Elasticsearch's index name rules.
@@ -188,33 +179,24 @@ func (n *Notifier) Send(ctx context.Context, msg notify.Message) (bool, error) {
 	return n.bulk(ctx, docs)
 }
 
-func (n *Notifier) request(ctx context.Context, method, path string, body []byte, ctype string) (*http.Request, error) {
-	u := *n.base
+// send makes one request to path under the cluster's URL.
+func (n *Notifier) send(ctx context.Context, method, path string, body []byte, ctype string) ([]byte, bool, error) {
+	u := *n.URL
 	u.Path += path
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
+	h := http.Header{"Content-Type": {ctype}}
+	if n.auth != "" {
+		h.Set("Authorization", n.auth)
+	}
+	ans, retry, err := n.Endpoint.Send(ctx, method, &u, body, h)
 	if err != nil {
-		return nil, fmt.Errorf("elasticsearch: %w", err)
+		return nil, retry, fmt.Errorf("elasticsearch: %w", err)
 	}
-	req.Header.Set("Content-Type", ctype)
-	req.Header.Set("User-Agent", "phalanx-notify")
-	switch {
-	case n.apiKey != "":
-		req.Header.Set("Authorization", "ApiKey "+n.apiKey)
-	case n.user != "":
-		req.SetBasicAuth(n.user, n.pass)
-	}
-	return req, nil
+	return ans, false, nil
 }
 
 func (n *Notifier) put(ctx context.Context, d doc) (bool, error) {
-	req, err := n.request(ctx, http.MethodPut, "/"+n.index+"/_doc/"+d.id, d.body, "application/json")
-	if err != nil {
-		return false, err
-	}
-	if _, retry, err := outbound.Do(n.client, req); err != nil {
-		return retry, fmt.Errorf("elasticsearch: %w", err)
-	}
-	return false, nil
+	_, retry, err := n.send(ctx, http.MethodPut, "/"+n.index+"/_doc/"+d.id, d.body, "application/json")
+	return retry, err
 }
 
 // bulkAnswer is the part of the bulk API's answer read.
@@ -233,13 +215,9 @@ func (n *Notifier) bulk(ctx context.Context, docs []doc) (bool, error) {
 		b.Write(d.body)
 		b.WriteByte('\n')
 	}
-	req, err := n.request(ctx, http.MethodPost, "/_bulk", b.Bytes(), "application/x-ndjson")
+	ans, retry, err := n.send(ctx, http.MethodPost, "/_bulk", b.Bytes(), "application/x-ndjson")
 	if err != nil {
-		return false, err
-	}
-	ans, retry, err := outbound.Do(n.client, req)
-	if err != nil {
-		return retry, fmt.Errorf("elasticsearch: %w", err)
+		return retry, err
 	}
 	var a bulkAnswer
 	if err := json.Unmarshal(ans, &a); err != nil {
@@ -265,10 +243,4 @@ func (n *Notifier) bulk(ctx context.Context, docs []doc) (bool, error) {
 		}
 	}
 	return retryable, fmt.Errorf("elasticsearch: bulk: %d of %d documents refused%s", failed, len(docs), outbound.Snippet(first))
-}
-
-// Close releases idle connections.
-func (n *Notifier) Close() error {
-	n.client.CloseIdleConnections()
-	return nil
 }

@@ -2,7 +2,6 @@ package elasticsearch_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,12 +9,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/notify"
 	"github.com/phalanx-ids/phalanx/internal/notify/elasticsearch"
+	"github.com/phalanx-ids/phalanx/internal/notify/notifytest"
 )
 
 // cluster answers the bulk and index APIs as Elasticsearch documents them,
@@ -113,12 +112,7 @@ func send(t *testing.T, cfg *elasticsearch.Config, text string) (bool, error) {
 	if cfg.Mode == "" {
 		cfg.Mode = elasticsearch.ModeBulk
 	}
-	n, err := elasticsearch.New(cfg, notify.Deps{})
-	require.NoError(t, err)
-	defer n.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return n.Send(ctx, notify.Message{Name: "es", Text: text})
+	return notifytest.Once(t, elasticsearch.New, cfg, text)
 }
 
 const twoDocs = "{\"scenario\":\"a\",\"n\":1}\n{\"scenario\":\"b\",\"n\":2}\n"

@@ -76,12 +76,7 @@ type Config struct {
 
 // Module returns the email notifier module.
 func Module() notify.Module {
-	return notify.Module{
-		ID:            ID,
-		NewConfig:     func() notify.Config { return &Config{} },
-		New:           New,
-		DefaultFormat: DefaultFormat,
-	}
+	return notify.Define(ID, DefaultFormat, func() *Config { return &Config{} }, New)
 }
 
 // Notifier sends mails through one SMTP server.
@@ -105,11 +100,7 @@ var _ notify.Notifier = (*Notifier)(nil)
 // rejected), a server without STARTTLS when starttls is asked for,
 // authentication offered over an unencrypted connection to a remote host,
 // TLS verification errors.
-func New(c notify.Config, _ notify.Deps) (notify.Notifier, error) {
-	cfg, ok := c.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("email: config is %T", c)
-	}
+func New(cfg *Config, _ notify.Deps) (*Notifier, error) {
 	cfg = withDefaults(*cfg)
 	n := &Notifier{cfg: *cfg, now: time.Now}
 	if cfg.SMTPHost == "" {
@@ -211,7 +202,8 @@ func (n *Notifier) Send(ctx context.Context, msg notify.Message) (bool, error) {
 		deadline = dl
 	}
 	_ = conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	raw := conn
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) }) // unblock on cancel
 	defer stop()
 	if n.cfg.EncryptionType == EncSSLTLS {
 		tc := tls.Client(conn, n.tls)

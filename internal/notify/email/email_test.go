@@ -2,7 +2,6 @@ package email_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/md5" //nolint:gosec // CRAM-MD5 is MD5 by definition
 	"crypto/tls"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/notify"
 	"github.com/phalanx-ids/phalanx/internal/notify/email"
+	"github.com/phalanx-ids/phalanx/internal/notify/notifytest"
 	"github.com/phalanx-ids/phalanx/internal/notify/outbound"
 	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
@@ -216,12 +216,7 @@ func config(ms *mailServer, enc, auth string, ca string) *email.Config {
 
 func send(t *testing.T, cfg *email.Config, body string) (bool, error) {
 	t.Helper()
-	n, err := email.New(cfg, notify.Deps{})
-	require.NoError(t, err)
-	defer n.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return n.Send(ctx, notify.Message{Name: "mail", Text: body})
+	return notifytest.Once(t, email.New, cfg, body)
 }
 
 const body = "<html><body>\n<p>192.0.2.1 will get <b>ban</b> for 4h — ça marche.</p>\n" +

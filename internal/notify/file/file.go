@@ -60,12 +60,7 @@ type Rotate struct {
 
 // Module returns the file notifier module.
 func Module() notify.Module {
-	return notify.Module{
-		ID:            ID,
-		NewConfig:     func() notify.Config { return &Config{} },
-		New:           New,
-		DefaultFormat: DefaultFormat,
-	}
+	return notify.Define(ID, DefaultFormat, func() *Config { return &Config{} }, New)
 }
 
 // Notifier appends messages to a file.
@@ -85,11 +80,7 @@ var _ notify.Notifier = (*Notifier)(nil)
 // file's size goes (a short write is truncated back). Write, reopen and
 // rotation errors are retryable (a full disk may get space back); none is
 // permanent, since the file opened at start.
-func New(c notify.Config, _ notify.Deps) (notify.Notifier, error) {
-	cfg, ok := c.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("file: config is %T", c)
-	}
+func New(cfg *Config, _ notify.Deps) (*Notifier, error) {
 	if cfg.LogPath == "" {
 		return nil, errors.New("log_path: missing")
 	}

@@ -3,7 +3,6 @@ package file_test
 import (
 	"bufio"
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/notify"
 	"github.com/phalanx-ids/phalanx/internal/notify/file"
+	"github.com/phalanx-ids/phalanx/internal/notify/notifytest"
 )
 
 func open(t *testing.T, cfg *file.Config) notify.Notifier {
@@ -30,7 +30,7 @@ func open(t *testing.T, cfg *file.Config) notify.Notifier {
 
 func write(t *testing.T, n notify.Notifier, text string) {
 	t.Helper()
-	retry, err := n.Send(context.Background(), notify.Message{Name: "f", Text: text})
+	retry, err := notifytest.Send(t, n, text)
 	require.NoError(t, err)
 	require.False(t, retry)
 }

@@ -4,6 +4,7 @@
 package outbound
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -101,6 +102,59 @@ func NewClient(t TLS, socket string) (*http.Client, error) {
 	}
 	return &http.Client{Transport: tr}, nil
 }
+
+// Endpoint is a receiver's URL with the HTTP client that reaches it.
+type Endpoint struct {
+	URL    *url.URL
+	Client *http.Client
+}
+
+// NewEndpoint checks raw (an http(s) URL; key names it in errors) and
+// builds its client (see NewClient).
+func NewEndpoint(key, raw string, t TLS, socket string) (*Endpoint, error) {
+	u, err := CheckURL(key, raw)
+	if err != nil {
+		return nil, err
+	}
+	c, err := NewClient(t, socket)
+	if err != nil {
+		return nil, err
+	}
+	return &Endpoint{URL: u, Client: c}, nil
+}
+
+// Send makes one request to u (nil: the endpoint's URL) with body and
+// header (Content-Type among them), and returns the answer as Do does.
+func (e *Endpoint) Send(ctx context.Context, method string, u *url.URL, body []byte, header http.Header) ([]byte, bool, error) {
+	if u == nil {
+		u = e.URL
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, false, fmt.Errorf("%s %s: %w", method, notify.RedactURL(u.String()), err)
+	}
+	req.Header = header.Clone()
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", UserAgent)
+	}
+	if h := req.Header.Get("Host"); h != "" {
+		req.Host = h
+		req.Header.Del("Host")
+	}
+	return Do(e.Client, req)
+}
+
+// Close releases idle connections.
+func (e *Endpoint) Close() error {
+	e.Client.CloseIdleConnections()
+	return nil
+}
+
+// UserAgent of the notifiers' requests unless a header sets one.
+const UserAgent = "phalanx-notify"
 
 // maxAnswer is how much of an answer is read (the rest is discarded).
 const maxAnswer = 64 << 10

@@ -5,13 +5,11 @@
 package slack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/phalanx-ids/phalanx/internal/notify"
@@ -39,12 +37,7 @@ type Config struct {
 
 // Module returns the slack notifier module.
 func Module() notify.Module {
-	return notify.Module{
-		ID:            ID,
-		NewConfig:     func() notify.Config { return &Config{} },
-		New:           New,
-		DefaultFormat: DefaultFormat,
-	}
+	return notify.Define(ID, DefaultFormat, func() *Config { return &Config{} }, New)
 }
 
 // payload is Slack's incoming-webhook message.
@@ -58,9 +51,8 @@ type payload struct {
 
 // Notifier posts to a Slack incoming webhook.
 type Notifier struct {
-	url    *url.URL
-	base   payload
-	client *http.Client
+	*outbound.Endpoint
+	base payload
 }
 
 var _ notify.Notifier = (*Notifier)(nil)
@@ -72,20 +64,12 @@ var _ notify.Notifier = (*Notifier)(nil)
 // retryable: 400 invalid_payload / no_text, 403 action_prohibited, 404
 // channel_not_found, 410 channel_is_archived, and an empty rendered text
 // (Slack refuses it).
-func New(c notify.Config, _ notify.Deps) (notify.Notifier, error) {
-	cfg, ok := c.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("slack: config is %T", c)
-	}
-	u, err := outbound.CheckURL("webhook", cfg.Webhook)
+func New(cfg *Config, _ notify.Deps) (*Notifier, error) {
+	ep, err := outbound.NewEndpoint("webhook", cfg.Webhook, outbound.TLS{}, "")
 	if err != nil {
 		return nil, err
 	}
-	cl, err := outbound.NewClient(outbound.TLS{}, "")
-	if err != nil {
-		return nil, err
-	}
-	return &Notifier{url: u, client: cl, base: payload{
+	return &Notifier{Endpoint: ep, base: payload{
 		Channel: cfg.Channel, Username: cfg.Username, IconEmoji: cfg.IconEmoji, IconURL: cfg.IconURL,
 	}}, nil
 }
@@ -101,20 +85,9 @@ func (n *Notifier) Send(ctx context.Context, msg notify.Message) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("slack: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.url.String(), bytes.NewReader(body))
-	if err != nil {
-		return false, fmt.Errorf("slack: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "phalanx-notify")
-	if _, retry, err := outbound.Do(n.client, req); err != nil {
+	h := http.Header{"Content-Type": {"application/json"}}
+	if _, retry, err := n.Endpoint.Send(ctx, http.MethodPost, nil, body, h); err != nil {
 		return retry, fmt.Errorf("slack: %w", err)
 	}
 	return false, nil
-}
-
-// Close releases idle connections.
-func (n *Notifier) Close() error {
-	n.client.CloseIdleConnections()
-	return nil
 }

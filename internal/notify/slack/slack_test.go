@@ -1,18 +1,17 @@
 package slack_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/notify"
+	"github.com/phalanx-ids/phalanx/internal/notify/notifytest"
 	"github.com/phalanx-ids/phalanx/internal/notify/slack"
 )
 
@@ -46,12 +45,7 @@ func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func send(t *testing.T, cfg *slack.Config, text string) (bool, error) {
 	t.Helper()
 	cfg.Name = "s"
-	n, err := slack.New(cfg, notify.Deps{})
-	require.NoError(t, err)
-	defer n.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return n.Send(ctx, notify.Message{Name: "s", Text: text})
+	return notifytest.Once(t, slack.New, cfg, text)
 }
 
 // TestPayload checks the body against Slack's incoming-webhook format: a

@@ -11,12 +11,11 @@
 package splunk
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -53,12 +52,7 @@ type Config struct {
 
 // Module returns the splunk notifier module.
 func Module() notify.Module {
-	return notify.Module{
-		ID:            ID,
-		NewConfig:     func() notify.Config { return &Config{} },
-		New:           New,
-		DefaultFormat: DefaultFormat,
-	}
+	return notify.Define(ID, DefaultFormat, func() *Config { return &Config{} }, New)
 }
 
 // event is HEC's JSON event.
@@ -79,10 +73,9 @@ type answer struct {
 
 // Notifier sends events to a Splunk HTTP Event Collector.
 type Notifier struct {
-	url    *url.URL
-	token  string
+	*outbound.Endpoint
+	header http.Header
 	base   event
-	client *http.Client
 	now    func() time.Time
 }
 
@@ -94,26 +87,19 @@ var _ notify.Notifier = (*Notifier)(nil)
 // Retryable: no answer, 408, 429, 5xx (503 "server is busy", code 9). Not
 // retryable: 400 (invalid data, code 5-6...), 401/403 (token missing,
 // invalid or disabled, codes 2-4, 1), TLS verification errors.
-func New(c notify.Config, _ notify.Deps) (notify.Notifier, error) {
-	cfg, ok := c.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("splunk: config is %T", c)
-	}
-	u, err := outbound.CheckURL("url", cfg.URL)
+func New(cfg *Config, _ notify.Deps) (*Notifier, error) {
+	ep, err := outbound.NewEndpoint("url", cfg.URL, cfg.TLS, "")
 	if err != nil {
 		return nil, err
 	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = CollectorPath
+	if ep.URL.Path == "" || ep.URL.Path == "/" {
+		ep.URL.Path = CollectorPath
 	}
 	if strings.TrimSpace(cfg.Token) == "" {
-		return nil, fmt.Errorf("token: missing")
+		return nil, errors.New("token: missing")
 	}
-	cl, err := outbound.NewClient(cfg.TLS, "")
-	if err != nil {
-		return nil, err
-	}
-	return &Notifier{url: u, token: cfg.Token, client: cl, now: time.Now, base: event{
+	h := http.Header{"Authorization": {"Splunk " + cfg.Token}, "Content-Type": {"application/json"}}
+	return &Notifier{Endpoint: ep, header: h, now: time.Now, base: event{
 		Host: cfg.Host, Source: cfg.Source, SourceType: cfg.SourceType, Index: cfg.Index,
 	}}, nil
 }
@@ -132,14 +118,7 @@ func (n *Notifier) Send(ctx context.Context, msg notify.Message) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("splunk: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.url.String(), bytes.NewReader(body))
-	if err != nil {
-		return false, fmt.Errorf("splunk: %w", err)
-	}
-	req.Header.Set("Authorization", "Splunk "+n.token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "phalanx-notify")
-	ans, retry, err := outbound.Do(n.client, req)
+	ans, retry, err := n.Endpoint.Send(ctx, http.MethodPost, nil, body, n.header)
 	if err != nil {
 		return retry, fmt.Errorf("splunk: %w", err)
 	}
@@ -148,10 +127,4 @@ func (n *Notifier) Send(ctx context.Context, msg notify.Message) (bool, error) {
 		return false, fmt.Errorf("splunk: collector answered code %d%s", *a.Code, outbound.Snippet([]byte(a.Text)))
 	}
 	return false, nil
-}
-
-// Close releases idle connections.
-func (n *Notifier) Close() error {
-	n.client.CloseIdleConnections()
-	return nil
 }

@@ -1,7 +1,6 @@
 package splunk_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/notify"
+	"github.com/phalanx-ids/phalanx/internal/notify/notifytest"
 	"github.com/phalanx-ids/phalanx/internal/notify/splunk"
 )
 
@@ -61,12 +61,7 @@ func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func send(t *testing.T, cfg *splunk.Config, text string) (bool, error) {
 	t.Helper()
 	cfg.Name = "sp"
-	n, err := splunk.New(cfg, notify.Deps{})
-	require.NoError(t, err)
-	defer n.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return n.Send(ctx, notify.Message{Name: "sp", Text: text})
+	return notifytest.Once(t, splunk.New, cfg, text)
 }
 
 func TestEvent(t *testing.T) {

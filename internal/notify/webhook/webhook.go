@@ -11,7 +11,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -49,21 +48,14 @@ type Config struct {
 
 // Module returns the http notifier module.
 func Module() notify.Module {
-	return notify.Module{
-		ID:            ID,
-		NewConfig:     func() notify.Config { return &Config{Method: http.MethodPost} },
-		New:           New,
-		DefaultFormat: DefaultFormat,
-	}
+	return notify.Define(ID, DefaultFormat, func() *Config { return &Config{Method: http.MethodPost} }, New)
 }
 
 // Notifier posts messages to a webhook.
 type Notifier struct {
-	url     *url.URL
+	*outbound.Endpoint
 	method  string
 	headers http.Header
-	host    string
-	client  *http.Client
 }
 
 var _ notify.Notifier = (*Notifier)(nil)
@@ -74,15 +66,7 @@ var _ notify.Notifier = (*Notifier)(nil)
 // (refused, reset, timeout), 408, 425, 429 and 5xx. Not retryable: any
 // other status (the receiver refused the message: CrowdSec's plugin only
 // logs it, Phalanx counts it as a failure) and TLS verification errors.
-func New(c notify.Config, _ notify.Deps) (notify.Notifier, error) {
-	cfg, ok := c.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("http: config is %T", c)
-	}
-	u, err := outbound.CheckURL("url", cfg.URL)
-	if err != nil {
-		return nil, err
-	}
+func New(cfg *Config, _ notify.Deps) (*Notifier, error) {
 	method := strings.ToUpper(cfg.Method)
 	if method == "" {
 		method = http.MethodPost
@@ -90,21 +74,15 @@ func New(c notify.Config, _ notify.Deps) (notify.Notifier, error) {
 	if !validToken(method) {
 		return nil, fmt.Errorf("method %q: not an HTTP method", cfg.Method)
 	}
-	n := &Notifier{url: u, method: method, headers: http.Header{}}
+	n := &Notifier{method: method, headers: http.Header{}}
 	for k, v := range cfg.Headers {
 		if !validToken(k) || strings.ContainsAny(v, "\r\n\x00") {
 			return nil, fmt.Errorf("headers: %q: not a valid header", k)
 		}
-		if http.CanonicalHeaderKey(k) == "Host" {
-			n.host = v
-			continue
-		}
 		n.headers.Add(k, v)
 	}
-	if n.headers.Get("User-Agent") == "" {
-		n.headers.Set("User-Agent", "phalanx-notify")
-	}
-	if n.client, err = outbound.NewClient(cfg.TLS, cfg.UnixSocket); err != nil {
+	var err error
+	if n.Endpoint, err = outbound.NewEndpoint("url", cfg.URL, cfg.TLS, cfg.UnixSocket); err != nil {
 		return nil, err
 	}
 	return n, nil
@@ -129,15 +107,7 @@ func (n *Notifier) Send(ctx context.Context, msg notify.Message) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("http: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, n.method, u.String(), bytes.NewReader(body))
-	if err != nil {
-		return false, fmt.Errorf("http: %s %s: %w", n.method, notify.RedactURL(u.String()), err)
-	}
-	req.Header = n.headers.Clone()
-	if n.host != "" {
-		req.Host = n.host
-	}
-	if _, retry, err := outbound.Do(n.client, req); err != nil {
+	if _, retry, err := n.Endpoint.Send(ctx, n.method, u, body, n.headers); err != nil {
 		return retry, fmt.Errorf("http: %w", err)
 	}
 	return false, nil
@@ -145,7 +115,7 @@ func (n *Notifier) Send(ctx context.Context, msg notify.Message) (bool, error) {
 
 // shape applies CrowdSec's url_query_params/request_body convention.
 func (n *Notifier) shape(text string) (*url.URL, []byte, error) {
-	u := *n.url
+	u := *n.URL
 	t := strings.TrimSpace(text)
 	if !strings.HasPrefix(t, "{") || !json.Valid([]byte(t)) {
 		return &u, []byte(text), nil
@@ -186,10 +156,4 @@ func (n *Notifier) shape(text string) (*url.URL, []byte, error) {
 		}
 	}
 	return &u, out, nil
-}
-
-// Close releases idle connections.
-func (n *Notifier) Close() error {
-	n.client.CloseIdleConnections()
-	return nil
 }

@@ -1,7 +1,6 @@
 package webhook_test
 
 import (
-	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/notify"
+	"github.com/phalanx-ids/phalanx/internal/notify/notifytest"
 	"github.com/phalanx-ids/phalanx/internal/notify/outbound"
 	"github.com/phalanx-ids/phalanx/internal/notify/webhook"
 	"github.com/phalanx-ids/phalanx/internal/testutil"
@@ -72,9 +72,7 @@ func build(t *testing.T, cfg *webhook.Config) notify.Notifier {
 
 func send(t *testing.T, n notify.Notifier, text string) (bool, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return n.Send(ctx, notify.Message{Name: "h", Text: text})
+	return notifytest.Send(t, n, text)
 }
 
 func TestRequest(t *testing.T) {
