@@ -86,7 +86,8 @@ func (c *CommonConfig) check() error {
 // levelOff is above every level slog emits.
 const levelOff = slog.Level(1 << 10)
 
-// parseLevel maps a CrowdSec log_level to a slog level; ok=false for "".
+// parseLevel maps a CrowdSec log_level to a slog level (0 for "": the
+// daemon's level applies).
 func parseLevel(s string) (slog.Level, error) {
 	switch strings.ToLower(s) {
 	case "":

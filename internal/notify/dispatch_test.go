@@ -473,3 +473,23 @@ func TestCloseDeadline(t *testing.T) {
 	h.d.Notify(alert(9), []string{"hook"})
 	require.Equal(t, 1.0, h.metric(t, "phalanx_notification_dropped_alerts_total", "reason", notify.DropClosed))
 }
+
+// TestLogLevel: a notification's log_level quiets its own messages only.
+func TestLogLevel(t *testing.T) {
+	t.Parallel()
+	rcv := newReceiver(t, func(n int) int {
+		if n%2 == 1 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	h := newHarness(t)
+	h.apply(t, httpConf("quiet", rcv.URL, "log_level: error\n")+"---\n"+httpConf("loud", rcv.URL, "log_level: debug\n"))
+	h.d.Notify(alert(1), []string{"quiet"})
+	eventually(t, func() bool { return len(rcv.Bodies()) == 1 }, "quiet delivered")
+	h.d.Notify(alert(2), []string{"loud"})
+	eventually(t, func() bool { return len(rcv.Bodies()) == 2 }, "loud delivered")
+	require.NotContains(t, h.log(), "notification=quiet", "warn and debug lines below error are dropped")
+	require.Contains(t, h.log(), "level=WARN msg=\"notify: delivery failed, will retry\" notification=loud")
+	require.Contains(t, h.log(), "level=DEBUG msg=\"notify: delivered\" notification=loud")
+}

@@ -97,10 +97,11 @@ func (s *Spec) logger(base *slog.Logger) *slog.Logger {
 		base = slog.New(slog.DiscardHandler)
 	}
 	l := base.With("notification", s.Name(), "type", s.Module.Type())
-	if lvl, _ := parseLevel(s.Common().LogLevel); s.Common().LogLevel != "" {
-		l = slog.New(&levelHandler{min: lvl, h: l.Handler()})
+	if s.Common().LogLevel == "" {
+		return l
 	}
-	return l
+	lvl, _ := parseLevel(s.Common().LogLevel) // checked at load
+	return slog.New(&levelHandler{min: lvl, h: l.Handler()})
 }
 
 // sameAs reports whether o configures exactly what s does.
