@@ -215,10 +215,17 @@ func newNotificationsInspectCmd(a *app, f *localFlags) *cobra.Command {
 			if n.output != "human" {
 				return printInspect(a, n.output, "", rows, j)
 			}
+			// The format is a block of its own below the table.
+			rows = slices.DeleteFunc(rows, func(r []string) bool { return r[0] == "format" })
 			for i := range rows {
 				rows[i] = escapeCells(rows[i])
 			}
-			return printInspect(a, n.output, "Notification: "+escapeControl(s.Name()), rows, j)
+			if err := printInspect(a, n.output, "Notification: "+escapeControl(s.Name()), rows, j); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.out, "format:")
+			printBlock(a, s.Common().Format)
+			return nil
 		},
 	}
 }
@@ -304,9 +311,7 @@ func sendOnce(ctx context.Context, a *app, s *notify.Spec, text string, al *mode
 func printTestResult(a *app, res testResult) {
 	name := escapeControl(res.Name)
 	fmt.Fprintf(a.out, "Message rendered by %s (%s):\n", name, res.Type)
-	for _, line := range strings.Split(strings.TrimRight(res.Message, "\n"), "\n") {
-		fmt.Fprintf(a.out, "  | %s\n", escapeControl(line))
-	}
+	printBlock(a, res.Message)
 	switch {
 	case res.Sent:
 		fmt.Fprintf(a.out, "Sent: %s accepted the test alert.\n", name)
@@ -314,6 +319,14 @@ func printTestResult(a *app, res testResult) {
 		fmt.Fprintf(a.out, "Not sent (a temporary failure: the daemon would retry): %s\n", escapeControl(res.Error))
 	default:
 		fmt.Fprintf(a.out, "Not sent (the daemon would not retry): %s\n", escapeControl(res.Error))
+	}
+}
+
+// printBlock prints text indented, line by line, control characters
+// escaped.
+func printBlock(a *app, text string) {
+	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		fmt.Fprintf(a.out, "  | %s\n", escapeControl(line))
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
@@ -33,6 +35,10 @@ type worker struct {
 	dropping bool // the queue was full at the last enqueue
 	dropRun  int  // alerts dropped since dropping began
 
+	// The metrics of the enqueue path, with their label resolved.
+	mQueued, mFull prometheus.Counter
+	mDepth         prometheus.Gauge
+
 	wake chan struct{} // capacity 1: "something changed"
 	hard context.Context
 	kill context.CancelFunc // ends deliveries now
@@ -49,7 +55,10 @@ func newWorker(d *Dispatcher, s *Spec, n Notifier) *worker {
 	hard, kill := context.WithCancel(context.Background())
 	w := &worker{name: s.Name(), d: d, spec: s, n: n, lg: s.logger(d.log),
 		wake: make(chan struct{}, 1), hard: hard, kill: kill, done: make(chan struct{})}
-	d.met.depth.WithLabelValues(w.name).Set(0)
+	w.mQueued = d.met.queued.WithLabelValues(w.name)
+	w.mFull = d.met.dropped.WithLabelValues(w.name, DropQueueFull)
+	w.mDepth = d.met.depth.WithLabelValues(w.name)
+	w.mDepth.Set(0)
 	return w
 }
 
@@ -88,7 +97,7 @@ func (w *worker) enqueue(a *models.Alert) {
 		w.dropRun++
 		lg := w.lg
 		w.mu.Unlock()
-		w.d.met.dropped.WithLabelValues(w.name, DropQueueFull).Inc()
+		w.mFull.Inc()
 		if first {
 			lg.Warn("notify: queue full: dropping new alerts until it drains (counted in phalanx_notification_dropped_alerts_total)", "queue_size", limit)
 		}
@@ -102,8 +111,8 @@ func (w *worker) enqueue(a *models.Alert) {
 	depth := len(w.queue) + w.inflight
 	lg := w.lg
 	w.mu.Unlock()
-	w.d.met.queued.WithLabelValues(w.name).Inc()
-	w.d.met.depth.WithLabelValues(w.name).Set(float64(depth))
+	w.mQueued.Inc()
+	w.mDepth.Set(float64(depth))
 	if recovered > 0 {
 		lg.Warn("notify: queue accepting alerts again", "dropped", recovered)
 	}
@@ -336,7 +345,7 @@ func (w *worker) finish(n int) {
 	w.inflight -= n
 	depth := len(w.queue) + w.inflight
 	w.mu.Unlock()
-	w.d.met.depth.WithLabelValues(w.name).Set(float64(depth))
+	w.mDepth.Set(float64(depth))
 }
 
 // lose counts n alerts given up at shutdown.
@@ -363,7 +372,7 @@ func (w *worker) shutdown() {
 	if lost := w.lost.Load(); lost > 0 {
 		lg.Error("notify: stopped before delivering everything: alerts dropped", "alerts", lost)
 	}
-	w.d.met.depth.WithLabelValues(w.name).Set(0)
+	w.mDepth.Set(0)
 	for _, c := range []Notifier{n, pending} {
 		if c != nil {
 			if err := c.Close(); err != nil {
