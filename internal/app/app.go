@@ -42,7 +42,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
 	"github.com/phalanx-ids/phalanx/internal/lapi"
-	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/notify"
 	"github.com/phalanx-ids/phalanx/internal/profile"
 	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/store/postgres"
@@ -100,6 +100,7 @@ type App struct {
 	lapiURL   string
 	client    *apiclient.Client
 	agent     *agent.Agent
+	notifier  *notify.Dispatcher
 
 	reloadMu sync.Mutex // serialises Reload
 	mu       sync.Mutex // guards the fields below
@@ -193,6 +194,9 @@ func (a *App) startLAPI(ctx context.Context, r *resolved) error {
 	if err != nil {
 		return err
 	}
+	if err := a.startNotify(r, prof); err != nil {
+		return err
+	}
 	deps := lapi.Deps{Store: a.st, Profiles: prof, Logger: a.log, Registerer: a.reg, Notify: a.notify}
 	if a.srv, err = lapi.New(r.LAPI.Config, deps); err != nil {
 		return fmt.Errorf("app: %w", err)
@@ -224,17 +228,6 @@ func dialable(addr net.Addr) string {
 		}
 	}
 	return net.JoinHostPort(ip.String(), fmt.Sprint(ta.Port))
-}
-
-// notify handles the notifications profiles ask for (lapi.Deps.Notify):
-// no notification plugins yet, so they are logged.
-func (a *App) notify(al *models.Alert, names []string) {
-	args := []any{"notifications", names, "scenario", al.GetScenario(), "alert_id", al.ID}
-	if al.Source != nil {
-		args = append(args, "scope", al.Source.GetScope(), "value", al.Source.GetValue())
-	}
-	args = append(args, "decisions", len(al.Decisions))
-	a.log.Info("app: notification", args...)
 }
 
 // SimulationFile is the name, in the data dir, of the simulation.yaml read
@@ -456,6 +449,7 @@ func (a *App) Run(ctx context.Context) error {
 	agentWG.Wait()
 	stopLAPI()
 	lapiWG.Wait()
+	a.closeNotify()
 	return runErr
 }
 
@@ -598,10 +592,15 @@ func (a *App) Reload(cfg Config) error {
 	r.metricsOn = old.metricsOn
 
 	var prof *profile.Set
+	var notif *notify.Update
 	if r.lapiOn {
 		if prof, err = loadProfiles(r, a.log, a.st); err != nil {
 			return fmt.Errorf("app: reload: %w", err)
 		}
+		if notif, err = a.prepareNotify(r, prof); err != nil {
+			return fmt.Errorf("app: reload: %w", err)
+		}
+		defer notif.Discard() // no-op once committed
 	}
 	var np *pipeline
 	if r.agentOn {
@@ -610,6 +609,7 @@ func (a *App) Reload(cfg Config) error {
 		}
 	}
 	if prof != nil {
+		notif.Commit()
 		a.srv.SetProfiles(prof)
 	}
 	a.mu.Lock()
@@ -675,6 +675,9 @@ func (a *App) Close() error {
 	}
 	if a.agent != nil {
 		errs = append(errs, a.agent.Close())
+	}
+	if !ran {
+		a.closeNotify()
 	}
 	if a.client != nil {
 		a.client.Close()

@@ -52,6 +52,10 @@ type LAPIConfig struct {
 	// SimulationPath is a CrowdSec simulation.yaml; empty: <data_dir>/simulation.yaml
 	// when it exists (where `phalanx simulation` writes), else no simulation.
 	SimulationPath string `yaml:"simulation_path"`
+	// NotificationDir holds the notification files (CrowdSec's format, one
+	// or more per file: see internal/notify); empty: <data_dir>/notifications
+	// when it exists.
+	NotificationDir string `yaml:"notification_dir"`
 }
 
 // DatabaseConfig selects the store.
