@@ -164,12 +164,12 @@ func newNotificationsListCmd(a *app, f *localFlags) *cobra.Command {
 				return writeCSV(a.out, header, rows)
 			}
 			if len(rows) == 0 {
-				fmt.Fprintf(a.out, "No notification in %s\n", escapeControl(n.dir))
+				fmt.Fprintf(a.out, "No notification in %s\n", esc(n.dir))
 				return nil
 			}
 			t := &table{header: header}
 			for _, r := range rows {
-				t.add(escapeCells(r)...)
+				t.add(r...)
 			}
 			t.render(a.out)
 			return nil
@@ -217,10 +217,7 @@ func newNotificationsInspectCmd(a *app, f *localFlags) *cobra.Command {
 			}
 			// The format is a block of its own below the table.
 			rows = slices.DeleteFunc(rows, func(r []string) bool { return r[0] == "format" })
-			for i := range rows {
-				rows[i] = escapeCells(rows[i])
-			}
-			if err := printInspect(a, n.output, "Notification: "+escapeControl(s.Name()), rows, j); err != nil {
+			if err := printInspect(a, n.output, "Notification: "+s.Name(), rows, j); err != nil {
 				return err
 			}
 			fmt.Fprintln(a.out, "format:")
@@ -283,7 +280,7 @@ func newNotificationsTestCmd(a *app, f *localFlags) *cobra.Command {
 				printTestResult(a, res)
 			}
 			if !res.Sent {
-				return &failureError{msg: fmt.Sprintf("notification %s: not sent", escapeControl(s.Name()))}
+				return &failureError{msg: fmt.Sprintf("notification %s: not sent", esc(s.Name()))}
 			}
 			return nil
 		},
@@ -309,16 +306,16 @@ func sendOnce(ctx context.Context, a *app, s *notify.Spec, text string, al *mode
 }
 
 func printTestResult(a *app, res testResult) {
-	name := escapeControl(res.Name)
+	name := esc(res.Name)
 	fmt.Fprintf(a.out, "Message rendered by %s (%s):\n", name, res.Type)
 	printBlock(a, res.Message)
 	switch {
 	case res.Sent:
 		fmt.Fprintf(a.out, "Sent: %s accepted the test alert.\n", name)
 	case res.Retryable:
-		fmt.Fprintf(a.out, "Not sent (a temporary failure: the daemon would retry): %s\n", escapeControl(res.Error))
+		fmt.Fprintf(a.out, "Not sent (a temporary failure: the daemon would retry): %s\n", esc(res.Error))
 	default:
-		fmt.Fprintf(a.out, "Not sent (the daemon would not retry): %s\n", escapeControl(res.Error))
+		fmt.Fprintf(a.out, "Not sent (the daemon would not retry): %s\n", esc(res.Error))
 	}
 }
 
@@ -326,14 +323,6 @@ func printTestResult(a *app, res testResult) {
 // escaped.
 func printBlock(a *app, text string) {
 	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
-		fmt.Fprintf(a.out, "  | %s\n", escapeControl(line))
+		fmt.Fprintf(a.out, "  | %s\n", esc(line))
 	}
-}
-
-func escapeCells(cells []string) []string {
-	out := make([]string, len(cells))
-	for i, c := range cells {
-		out[i] = escapeControl(c)
-	}
-	return out
 }

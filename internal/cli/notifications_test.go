@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -96,21 +95,4 @@ func TestNotificationsEmpty(t *testing.T) {
 	code, _, errs = runCLI(t, "", "notifications", "test", "x", "--data-dir", dir)
 	require.Equal(t, ExitError, code)
 	require.Contains(t, errs, `notification "x": none is configured in`)
-}
-
-func TestEscapeControl(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ name, in, want string }{
-		{"plain text is kept", "http_default é ✓", "http_default é ✓"},
-		{"escape sequences", "\x1b[2J\x1b]0;title\x07", `\x1b[2J\x1b]0;title\a`},
-		{"newlines and tabs", "a\nb\tc\r", `a\nb\tc\r`},
-		{"C1 and DEL", "x\u0085y\x7f", `x\u0085y\x7f`},
-		{"bidi override", "abc\u202edcba", `abc\u202edcba`},
-		{"invalid UTF-8", "a\xffb", `a\xffb`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, escapeControl(tc.in))
-			require.False(t, strings.ContainsAny(escapeControl(tc.in), "\x1b\n\r\x07"))
-		})
-	}
 }

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -281,31 +279,4 @@ func confirm(a *app, question string) bool {
 		return true
 	}
 	return false
-}
-
-// escapeControl makes s safe to print on a terminal: control characters
-// (C0 including newlines, DEL, C1), bidirectional overrides and invalid
-// UTF-8 are written as Go escapes (\n, \x1b, \u202e); the rest is kept.
-func escapeControl(s string) string {
-	unsafe := func(r rune) bool {
-		return r < 0x20 || (r >= 0x7f && r < 0xa0) || unicode.Is(unicode.Bidi_Control, r)
-	}
-	if utf8.ValidString(s) && !strings.ContainsFunc(s, unsafe) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n == 1:
-			fmt.Fprintf(&b, "\\x%02x", s[i])
-		case unsafe(r):
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteString(s[i : i+n])
-		}
-		i += n
-	}
-	return b.String()
 }
