@@ -325,6 +325,10 @@ func TestParseCSV(t *testing.T) {
 		{name: "no value column", in: "ip\n1.2.3.4\n", err: "line 1: no value column"},
 		{name: "bad value", in: "value\n1.2.3.4\nfoo\n", err: "line 3: bad address"},
 		{name: "bad expiration", in: "value,expiration\n1.2.3.4,soon\n", err: "line 2: expiration"},
+		{name: "negative expiration", in: "value,expiration\n1.2.3.4,-5h\n", err: `line 2: expiration: duration: "-5h": not positive`},
+		{name: "zero expiration", in: "value,expiration\n1.2.3.4,0s\n", err: `line 2: expiration: duration: "0s": not positive`},
+		{name: "NaN expiration", in: "value,expiration\n1.2.3.4,NaNd\n", err: `line 2: expiration: duration: "NaNd": not a duration`},
+		{name: "overflowing expiration", in: "value,expiration\n1.2.3.4,9999999999d\n", err: `line 2: expiration: duration: "9999999999d": out of range`},
 		{name: "empty", in: "", err: "empty input"},
 	}
 	for _, tc := range cases {

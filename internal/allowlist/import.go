@@ -66,7 +66,7 @@ func ParseCSV(r io.Reader, now time.Time) ([]Item, error) {
 		}
 		it := Item{Value: v, Comment: field(rec, "comment"), CreatedAt: now}
 		if e := field(rec, "expiration"); e != "" {
-			d, err := duration.Parse(e)
+			d, err := duration.Positive(e)
 			if err != nil {
 				return nil, fmt.Errorf("allowlist: csv: line %d: expiration: %w", line, err)
 			}

@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
+	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
-	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
 // decisions: through the LAPI with the install's machine credentials, as
@@ -37,9 +37,9 @@ func durationFlag(name, v string) (string, error) {
 	if v == "" {
 		return "", nil
 	}
-	d, err := store.ParseDuration(v)
+	d, err := duration.Positive(v)
 	if err != nil {
-		return "", &usageError{fmt.Errorf("invalid argument %q for --%s: want a duration such as 4h or 2d12h", v, name)}
+		return "", &usageError{fmt.Errorf("invalid argument %q for --%s: %w", v, name, err)}
 	}
 	return d.String(), nil
 }
@@ -282,7 +282,7 @@ func manualAlert(login, scenario string, src target, ds []*models.Decision, now 
 
 func newDecisionsAddCmd(a *app, f *localFlags) *cobra.Command {
 	var sel selection
-	var duration, reason, typ string
+	var dur, reason, typ string
 	var bypass bool
 	c := &cobra.Command{
 		Use:   "add",
@@ -296,8 +296,8 @@ func newDecisionsAddCmd(a *app, f *localFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := store.ParseDuration(duration); err != nil {
-				return &usageError{fmt.Errorf("invalid argument %q for --duration", duration)}
+			if _, err := duration.Positive(dur); err != nil {
+				return &usageError{fmt.Errorf("invalid argument %q for --duration: %w", dur, err)}
 			}
 			if typ == "" {
 				return &usageError{errors.New("--type cannot be empty")}
@@ -317,7 +317,7 @@ func newDecisionsAddCmd(a *app, f *localFlags) *cobra.Command {
 					why = fmt.Sprintf("manual '%s' from '%s'", typ, login)
 				}
 				origin := "cscli"
-				d := &models.Decision{Origin: &origin, Type: &typ, Scope: &tg.scope, Value: &tg.value, Duration: &duration, Scenario: &why}
+				d := &models.Decision{Origin: &origin, Type: &typ, Scope: &tg.scope, Value: &tg.value, Duration: &dur, Scenario: &why}
 				if _, err := cl.PushAlerts(ctx, []*models.Alert{manualAlert(login, why, tg, []*models.Decision{d}, time.Now())}); err != nil {
 					return fmt.Errorf("decisions add: %w", err)
 				}
@@ -330,7 +330,7 @@ func newDecisionsAddCmd(a *app, f *localFlags) *cobra.Command {
 	c.Flags().StringVarP(&sel.rng, "range", "r", "", "range (shorthand for --scope range --value RANGE)")
 	c.Flags().StringVar(&sel.scope, "scope", "ip", "scope of the decision")
 	c.Flags().StringVarP(&sel.value, "value", "v", "", "value of the scope")
-	c.Flags().StringVarP(&duration, "duration", "d", "4h", "decision duration (4h, 1d12h)")
+	c.Flags().StringVarP(&dur, "duration", "d", "4h", "decision duration (4h, 1d12h)")
 	c.Flags().StringVarP(&typ, "type", "t", "ban", "decision type (ban, captcha, throttle...)")
 	c.Flags().StringVarP(&reason, "reason", "R", "", "decision reason (default: manual 'TYPE' from 'LOGIN')")
 	c.Flags().BoolVar(&bypass, "bypass-allowlist", false, "add the decision even if the value is allowlisted")

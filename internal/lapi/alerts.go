@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/profile"
 	"github.com/phalanx-ids/phalanx/internal/store"
@@ -209,7 +210,7 @@ func setUntil(d *models.Decision, now time.Time) error {
 		}
 		return nil
 	}
-	dur, err := store.ParseDuration(*d.Duration)
+	dur, err := duration.Positive(*d.Duration)
 	if err != nil {
 		return fmt.Errorf("decision duration %q: not a duration", *d.Duration)
 	}
@@ -317,7 +318,7 @@ func (s *Server) alertFilter(q url.Values, forDelete bool) (store.AlertFilter, e
 
 // timeArg parses a duration back from now ("4h", "2d") or a date.
 func timeArg(v string, now time.Time) (time.Time, error) {
-	if d, err := store.ParseDuration(v); err == nil {
+	if d, err := duration.Positive(v); err == nil {
 		return now.Add(-d), nil
 	}
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02-15:04:05", "2006-01-02"} {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
@@ -223,16 +224,16 @@ func (f FlushConfig) policy(deletedWindow time.Duration) (store.FlushPolicy, err
 		return p, fmt.Errorf("lapi: config: flush.max_items: %d is negative", f.MaxItems)
 	}
 	if f.MaxAge != "" {
-		d, err := store.ParseDuration(f.MaxAge)
-		if err != nil || d <= 0 {
-			return p, fmt.Errorf("lapi: config: flush.max_age: %q is not a positive duration", f.MaxAge)
+		d, err := duration.Positive(f.MaxAge)
+		if err != nil {
+			return p, fmt.Errorf("lapi: config: flush.max_age: %w", err)
 		}
 		p.AlertsMaxAge = d
 	}
 	if f.DecisionsExpiredFor != "" {
-		d, err := store.ParseDuration(f.DecisionsExpiredFor)
-		if err != nil || d <= 0 {
-			return p, fmt.Errorf("lapi: config: flush.decisions_expired_for: %q is not a positive duration", f.DecisionsExpiredFor)
+		d, err := duration.Positive(f.DecisionsExpiredFor)
+		if err != nil {
+			return p, fmt.Errorf("lapi: config: flush.decisions_expired_for: %w", err)
 		}
 		p.DecisionsExpiredFor = d
 	}

@@ -6,9 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
-	"time"
 )
 
 // IPRange is an inclusive range of addresses as 16-byte big-endian values
@@ -91,33 +89,4 @@ func NewUUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
-// ParseDuration parses a Go duration that may also use a "d" (24h) unit,
-// as CrowdSec's decision durations do ("1d12h", "7d").
-func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	neg := strings.HasPrefix(s, "-")
-	rest := strings.TrimPrefix(s, "-")
-	if i := strings.IndexByte(rest, 'd'); i > 0 {
-		days, err := strconv.ParseFloat(rest[:i], 64)
-		if err == nil {
-			var tail time.Duration
-			if rest[i+1:] != "" {
-				tail, err = time.ParseDuration(rest[i+1:])
-			}
-			if err == nil {
-				d := time.Duration(days*float64(24*time.Hour)) + tail
-				if neg {
-					d = -d
-				}
-				return d, nil
-			}
-		}
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("store: bad duration %q: %w", s, ErrInvalid)
-	}
-	return d, nil
 }

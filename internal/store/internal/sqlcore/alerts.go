@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
@@ -111,9 +112,9 @@ func prepareDecision(d *models.Decision, alertSim bool, now time.Time, idx int) 
 		}
 		nd.until = u
 	case d.Duration != nil && *d.Duration != "":
-		dur, err := store.ParseDuration(*d.Duration)
+		dur, err := duration.Positive(*d.Duration)
 		if err != nil {
-			return nd, err
+			return nd, fmt.Errorf("decision on %q: %w: %w", nd.value, err, store.ErrInvalid)
 		}
 		nd.until = now.Add(dur).UnixNano()
 	default:
