@@ -1,7 +1,6 @@
 package store
 
 import (
-	"crypto/rand"
 	"crypto/sha512"
 	"encoding/hex"
 	"fmt"
@@ -85,15 +84,6 @@ func HashAPIKey(key string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// NewUUID returns a random (version 4) UUID.
-func NewUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go >= 1.24)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
 
 // minTime and maxTime bound the times the stores keep (int64 Unix
 // nanoseconds cover 1678 to 2262; an agent's clock or a client may send

@@ -98,7 +98,7 @@ func prepareDecision(d *models.Decision, stopAt string, alertSim bool, now time.
 		value: deref(d.Value), scen: deref(d.Scenario), simulated: alertSim, alertIndex: idx,
 	}
 	if nd.uuid == "" {
-		nd.uuid = store.NewUUID()
+		nd.uuid = models.NewUUID()
 	}
 	if d.Simulated != nil {
 		nd.simulated = *d.Simulated || alertSim
@@ -274,7 +274,7 @@ func alertArgs(a *models.Alert, machineID string, nowNS int64) ([]any, error) {
 	}
 	uuid := a.UUID
 	if uuid == "" {
-		uuid = store.NewUUID()
+		uuid = models.NewUUID()
 	}
 	src := a.Source
 	if src == nil {
