@@ -84,7 +84,6 @@ func HashAPIKey(key string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-
 // minTime and maxTime bound the times the stores keep (int64 Unix
 // nanoseconds cover 1678 to 2262; an agent's clock or a client may send
 // anything): earlier or later times are refused with ErrInvalid.
