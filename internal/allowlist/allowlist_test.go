@@ -355,7 +355,8 @@ func TestModelRoundTrip(t *testing.T) {
 	back, err := FromModel(m)
 	require.NoError(t, err)
 	require.Equal(t, l, back)
-	require.Nil(t, ToModel(l, false).Items)
+	require.NotNil(t, ToModel(l, false).Items)
+	require.Empty(t, ToModel(l, false).Items)
 
 	_, err = FromModel(&models.GetAllowlistResponse{Name: "x", Items: []*models.AllowlistItem{{Value: "x"}}})
 	require.ErrorContains(t, err, `allowlist: "x": item 1: bad address`)

@@ -117,6 +117,7 @@ func ToModel(l List, withContent bool) *models.GetAllowlistResponse {
 		Name: l.Name, AllowlistID: l.ID, Description: l.Description, ConsoleManaged: l.ConsoleManaged,
 		CreatedAt: formatWireTime(l.CreatedAt), UpdatedAt: formatWireTime(l.UpdatedAt),
 	}
+	m.Items = []*models.AllowlistItem{} // CrowdSec sends [] without content
 	if withContent {
 		m.Items = make([]*models.AllowlistItem, len(l.Items))
 		for i, it := range l.Items {

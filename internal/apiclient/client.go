@@ -182,11 +182,14 @@ type call struct {
 	method string
 	path   string // below the base URL, e.g. "/v1/alerts"
 	query  url.Values
-	body   any // JSON-encoded when non-nil
-	auth   authKind
-	bearer string
-	ok     []int // accepted statuses, default {200}
-	out    any   // decoded from a JSON answer when non-nil
+	// emptyQuery sends "?" when query is empty (cscli's DELETE
+	// /v1/decisions? for --all).
+	emptyQuery bool
+	body       any // JSON-encoded when non-nil
+	auth       authKind
+	bearer     string
+	ok         []int // accepted statuses, default {200}
+	out        any   // decoded from a JSON answer when non-nil
 }
 
 const (
@@ -279,6 +282,8 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte, token string
 	u := c.base + cl.path
 	if len(cl.query) > 0 {
 		u += "?" + cl.query.Encode()
+	} else if cl.emptyQuery {
+		u += "?"
 	}
 	fail := func(status int, err error) *Error {
 		return &Error{Op: cl.op, Method: cl.method, Path: cl.path, Status: status, Err: err}

@@ -13,6 +13,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
 // decisions: through the LAPI with the install's machine credentials, as
@@ -118,6 +119,43 @@ func activeOnly(alerts []*models.Alert, now time.Time) []*models.Alert {
 	return out
 }
 
+// onTarget keeps, with --ip or --range, the decisions whose range contains
+// the target (with --contained: lies in it), and the alerts that have one:
+// the LAPI answers the alerts having such a decision with all their
+// decisions (an import's alert can carry thousands).
+func (s *selection) onTarget(alerts []*models.Alert) []*models.Alert {
+	target := s.ip
+	if target == "" {
+		target = s.rng
+	}
+	if target == "" {
+		return alerts
+	}
+	tr, err := store.ParseIPRange(target)
+	if err != nil {
+		return alerts // the LAPI refused it already
+	}
+	out := alerts[:0]
+	for _, al := range alerts {
+		var ds []*models.Decision
+		for _, d := range al.Decisions {
+			r, ok, err := store.DecisionRange(deref(d.Scope), deref(d.Value))
+			if err != nil || !ok {
+				continue
+			}
+			if (!s.contained && r.Contains(tr)) || (s.contained && tr.Contains(r)) {
+				ds = append(ds, d)
+			}
+		}
+		if len(ds) > 0 {
+			cp := *al
+			cp.Decisions = ds
+			out = append(out, &cp)
+		}
+	}
+	return out
+}
+
 func sourceAS(s *models.Source) string {
 	if s == nil || s.AsNumber == "" {
 		return ""
@@ -158,7 +196,7 @@ func newDecisionsListCmd(a *app, f *localFlags) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("decisions list: %w", err)
 				}
-				alerts = activeOnly(alerts, time.Now())
+				alerts = sel.onTarget(activeOnly(alerts, time.Now()))
 				return printDecisions(a, e.Output, alerts, machine)
 			})
 		},
@@ -333,7 +371,7 @@ func newDecisionsAddCmd(a *app, f *localFlags) *cobra.Command {
 	c.Flags().StringVarP(&dur, "duration", "d", "4h", "decision duration (4h, 1d12h)")
 	c.Flags().StringVarP(&typ, "type", "t", "ban", "decision type (ban, captcha, throttle...)")
 	c.Flags().StringVarP(&reason, "reason", "R", "", "decision reason (default: manual 'TYPE' from 'LOGIN')")
-	c.Flags().BoolVar(&bypass, "bypass-allowlist", false, "add the decision even if the value is allowlisted")
+	c.Flags().BoolVar(&bypass, "bypass-allowlist", false, "skip the CLI's allowlist check (the LAPI still refuses decisions on allowlisted values)")
 	return c
 }
 
@@ -370,7 +408,7 @@ func newDecisionsDeleteCmd(a *app, f *localFlags) *cobra.Command {
 				} else {
 					n, err = cl.DeleteDecisions(ctx, apiclient.DecisionFilter{
 						IP: sel.ip, Range: sel.rng, Scope: models.NormalizeScope(sel.scope), Value: sel.value, Type: sel.typ,
-						Scenario: sel.scenario, Origin: sel.origin, Contains: sel.contains(),
+						Scenario: sel.scenario, Origin: sel.origin, Contains: sel.contains(), All: all,
 					})
 				}
 				if err != nil {

@@ -5,9 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -206,4 +211,63 @@ func measuredProfile(b *testing.B) func() {
 		pprof.StopCPUProfile()
 		_ = f.Close()
 	}
+}
+
+// BenchmarkIndexMemory: what the decision index costs per active decision,
+// built by lapi.New from a store of storetest.BenchDecisionCount()
+// (default 1,000,000) decisions: live heap after GC (B/decision-heap), RSS
+// growth (B/decision-rss) and the process RSS once built (MB-rss), then the
+// time of a startup stream over it (s/stream). Run with -benchtime=1x.
+func BenchmarkIndexMemory(b *testing.B) {
+	n := storetest.BenchDecisionCount()
+	st := openSQLite(b)
+	t0 := time.Now()
+	storetest.SeedDecisions(b, st, n)
+	b.Logf("seeded %d decisions in %s", n, time.Since(t0).Round(time.Millisecond))
+	key := addBouncer(b, st, "fw")
+	for b.Loop() {
+		heap0, rss0 := settledMemory(b)
+		t0 := time.Now()
+		srv, err := lapi.New(lapi.Config{}, lapi.Deps{Store: st})
+		require.NoError(b, err)
+		built := time.Since(t0)
+		heap1, rss1 := settledMemory(b)
+		b.ReportMetric(float64(heap1-heap0)/float64(n), "B/decision-heap")
+		b.ReportMetric(float64(rss1-rss0)/float64(n), "B/decision-rss")
+		b.ReportMetric(float64(rss1)/(1<<20), "MB-rss")
+		b.ReportMetric(built.Seconds(), "s/build")
+		hs := httptest.NewServer(srv.Handler())
+		start := time.Now()
+		req, _ := http.NewRequest("GET", hs.URL+"/v1/decisions/stream?startup=true", nil)
+		req.Header.Set("X-Api-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(b, err)
+		k, err := io.Copy(io.Discard, resp.Body)
+		require.NoError(b, err)
+		_ = resp.Body.Close()
+		b.ReportMetric(time.Since(start).Seconds(), "s/stream")
+		b.ReportMetric(float64(k)/float64(n), "B/decision-stream")
+		hs.Close()
+		runtime.KeepAlive(srv)
+	}
+}
+
+// settledMemory returns the live heap and the process RSS after a GC that
+// returned freed memory to the OS.
+func settledMemory(b *testing.B) (heap, rss uint64) {
+	b.Helper()
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	status, err := os.ReadFile("/proc/self/status")
+	require.NoError(b, err)
+	for line := range strings.SplitSeq(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			require.NoError(b, err)
+			rss = kb << 10
+		}
+	}
+	return ms.HeapAlloc, rss
 }

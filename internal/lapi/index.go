@@ -454,8 +454,8 @@ type pullResult struct {
 }
 
 // pull computes a stream answer. startup: every active decision (deduped)
-// and the gone ones of the deleted window without an active replacement.
-// Otherwise, with sinceVer > 0 known to this index: the changes after
+// and nothing deleted (CrowdSec answers "deleted": [] there: a bouncer
+// starting from nothing has nothing to remove). Otherwise, with sinceVer > 0 known to this index: the changes after
 // sinceVer; else the changes since the time since (minus 2s, as CrowdSec).
 func (ix *index) pull(f *streamFilter, startup bool, sinceVer uint64, since time.Time, now time.Time) pullResult {
 	ix.sweep(now)
@@ -478,7 +478,9 @@ func (ix *index) pull(f *streamFilter, startup bool, sinceVer uint64, since time
 				res.fresh = append(res.fresh, e)
 			}
 		}
-		res.gone = ix.goneSince(f, 0, n-int64(ix.deletedWindow), n)
+		if !startup { // first pull without startup=true: what ended lately
+			res.gone = ix.goneSince(f, 0, n-int64(ix.deletedWindow), n)
+		}
 	case sinceVer > 0 && sinceVer >= ix.logFloor && sinceVer <= ix.ver:
 		i := sort.Search(len(ix.log), func(i int) bool { return ix.log[i].ver > sinceVer })
 		res.fresh, res.gone = changes(f, ix.log[i:], sinceVer)
