@@ -146,7 +146,7 @@ func (s *streamWriter) appendDecision(b []byte, e *entry) []byte {
 	}
 	b = append(b, `{"duration":"`...)
 	b = append(b, s.lastS...)
-	return append(b, e.tail...)
+	return e.appendTail(b)
 }
 
 func (s *streamWriter) flush() error {
@@ -258,8 +258,8 @@ func (s *Server) liveDecisions(w http.ResponseWriter, r *http.Request, c *caller
 }
 
 func (e *entry) model(now time.Time) *models.Decision {
-	d := store.Decision{ID: e.id, UUID: e.uuid, Origin: e.origin, Type: e.typ, Scope: e.scope,
-		Value: e.value, Scenario: e.scenario, Simulated: e.simulated, Until: time.Unix(0, e.until)}
+	d := store.Decision{ID: e.id, UUID: e.uuidString(), Origin: e.m.origin, Type: e.m.typ, Scope: e.m.scope,
+		Value: e.value, Scenario: e.m.scenario, Simulated: e.m.simulated, Until: time.Unix(0, e.until)}
 	return d.Model(now)
 }
 
