@@ -358,6 +358,8 @@ func TestModelRoundTrip(t *testing.T) {
 	require.NotNil(t, ToModel(l, false).Items)
 	require.Empty(t, ToModel(l, false).Items)
 
+	_, err = FromModel(&models.GetAllowlistResponse{Name: "y", Items: []*models.AllowlistItem{{Value: "10.0.0.1", Expiration: "9999-12-31T00:00:00.000Z"}}})
+	require.ErrorContains(t, err, `allowlist: "y": item 1: expiration: store: time 9999-12-31T00:00:00Z is out of range`)
 	_, err = FromModel(&models.GetAllowlistResponse{Name: "x", Items: []*models.AllowlistItem{{Value: "x"}}})
 	require.ErrorContains(t, err, `allowlist: "x": item 1: bad address`)
 	zero, err := FromModel(&models.GetAllowlistResponse{Name: "z", CreatedAt: "0001-01-01T00:00:00.000Z"})
