@@ -2,6 +2,7 @@ package lapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -270,4 +271,57 @@ func settledMemory(b *testing.B) (heap, rss uint64) {
 		}
 	}
 	return ms.HeapAlloc, rss
+}
+
+// BenchmarkOversizedPost: one authenticated POST /v1/alerts of 146,000
+// small alerts (49 MiB, under the body limit), as in issue 8: the time of
+// the request, the bytes allocated meanwhile (MB-alloc) and the answer's
+// status. Run with -benchtime=1x.
+func BenchmarkOversizedPost(b *testing.B) {
+	const n = 146000
+	st := openSQLite(b)
+	srv := startServer(b, st, lapi.Config{}, lapi.Deps{})
+	addMachine(b, st, "agent", "pw", true)
+	agent := agentClient(b, srv.url, "agent", "pw")
+	require.NoError(b, agent.Login(context.Background()))
+	var body strings.Builder
+	body.WriteString("[")
+	for i := range n {
+		if i > 0 {
+			body.WriteString(",")
+		}
+		fmt.Fprintf(&body, `{"scenario":"crowdsecurity/ssh-bf","scenario_hash":"h","scenario_version":"1","message":"m","events_count":1,`+
+			`"start_at":"2026-01-01T00:00:00Z","stop_at":"2026-01-01T00:00:01Z","capacity":5,"leakspeed":"10s","simulated":false,`+
+			`"remediation":true,"events":[],"source":{"scope":"Ip","value":"10.%d.%d.%d","ip":"10.%d.%d.%d"}}`,
+			i>>16&255, i>>8&255, i&255, i>>16&255, i>>8&255, i&255)
+	}
+	body.WriteString("]")
+	tok := loginToken(b, srv.url, "agent", "pw")
+	for b.Loop() {
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		start := time.Now()
+		req, _ := http.NewRequest("POST", srv.url+"/v1/alerts", strings.NewReader(body.String()))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("User-Agent", agentUA)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(b, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		b.ReportMetric(time.Since(start).Seconds(), "s/request")
+		runtime.ReadMemStats(&m1)
+		b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/(1<<20), "MB-alloc")
+		b.ReportMetric(float64(resp.StatusCode), "status")
+		b.ReportMetric(float64(body.Len())/(1<<20), "MiB-body")
+	}
+}
+
+func loginToken(b *testing.B, url, id, pw string) string {
+	b.Helper()
+	r := do(b, "POST", url+"/v1/watchers/login", strings.NewReader(`{"machine_id":"`+id+`","password":"`+pw+`"}`))
+	require.Equal(b, http.StatusOK, r.status, string(r.body))
+	var auth models.WatcherAuthResponse
+	require.NoError(b, json.Unmarshal(r.body, &auth))
+	return auth.Token
 }
