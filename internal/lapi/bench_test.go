@@ -2,7 +2,6 @@ package lapi_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -296,7 +295,7 @@ func BenchmarkOversizedPost(b *testing.B) {
 			i>>16&255, i>>8&255, i&255, i>>16&255, i>>8&255, i&255)
 	}
 	body.WriteString("]")
-	tok := loginToken(b, srv.url, "agent", "pw")
+	tok := login(b, srv.url, "agent", "pw")
 	for b.Loop() {
 		var m0, m1 runtime.MemStats
 		runtime.ReadMemStats(&m0)
@@ -315,13 +314,4 @@ func BenchmarkOversizedPost(b *testing.B) {
 		b.ReportMetric(float64(resp.StatusCode), "status")
 		b.ReportMetric(float64(body.Len())/(1<<20), "MiB-body")
 	}
-}
-
-func loginToken(b *testing.B, url, id, pw string) string {
-	b.Helper()
-	r := do(b, "POST", url+"/v1/watchers/login", strings.NewReader(`{"machine_id":"`+id+`","password":"`+pw+`"}`))
-	require.Equal(b, http.StatusOK, r.status, string(r.body))
-	var auth models.WatcherAuthResponse
-	require.NoError(b, json.Unmarshal(r.body, &auth))
-	return auth.Token
 }
