@@ -172,7 +172,7 @@ func newAllowlistsAddCmd(a *app, f *localFlags) *cobra.Command {
 			now := time.Now().UTC()
 			var exp time.Time
 			if expiration != "" {
-				d, err := duration.Parse(expiration)
+				d, err := duration.Positive(expiration)
 				if err != nil {
 					return &usageError{fmt.Errorf("--expiration: %w", err)}
 				}

@@ -74,6 +74,7 @@ type Server struct {
 	profiles atomic.Pointer[deciderBox]
 	allow    *allowlist.Set
 	ownAllow bool
+	never    *neverBan
 	log      *slog.Logger
 	now      func() time.Time
 	notify   func(*models.Alert, []string)
@@ -156,6 +157,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			return nil, err
 		}
 	}
+	s.never = &neverBan{}
+	s.never.addListen(set.ListenURI)
 	s.idx = newIndex(set.DeletedWindow)
 	if err := s.rebuild(ctx); err != nil {
 		return nil, err
@@ -268,6 +271,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("lapi: run: already running")
 	}
+	s.never.addListen(ln.Addr().String())
 	if s.tlsConf != nil {
 		ln = tls.NewListener(ln, s.tlsConf)
 	}
@@ -338,6 +342,7 @@ func (s *Server) background(ctx context.Context) {
 		case <-pulls.C:
 			s.flushState(ctx)
 		case <-allow.C:
+			s.never.refresh()
 			if s.ownAllow {
 				if err := s.reloadAllowlists(ctx); err != nil && ctx.Err() == nil {
 					s.log.Warn("lapi: reload allowlists; keeping the previous ones", "err", err)

@@ -11,8 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/phalanx-ids/phalanx/internal/backoff"
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/retry"
 )
 
 // Options configure a Dispatcher.
@@ -24,9 +24,7 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Backoff between attempts of a message (default 1s doubling up to 1m,
 	// CrowdSec's base).
-	Backoff backoff.Policy
-	// Jitter (nil: backoff.HalfJitter).
-	Jitter func(time.Duration) time.Duration
+	Backoff retry.Policy
 	// RetireTimeout bounds how long a notification removed by a reload
 	// keeps delivering what it holds (default 10s).
 	RetireTimeout time.Duration
@@ -60,8 +58,7 @@ const (
 type Dispatcher struct {
 	log     *slog.Logger
 	met     *metrics
-	policy  backoff.Policy
-	jitter  func(time.Duration) time.Duration
+	policy  retry.Policy
 	retireT time.Duration
 
 	mu       sync.RWMutex // guards workers, closed, retiring
@@ -85,9 +82,6 @@ func NewDispatcher(o Options) (*Dispatcher, error) {
 	if o.Backoff.Max <= 0 {
 		o.Backoff.Max = DefaultBackoffMax
 	}
-	if o.Jitter == nil {
-		o.Jitter = backoff.HalfJitter
-	}
 	if o.RetireTimeout <= 0 {
 		o.RetireTimeout = DefaultRetireTimeout
 	}
@@ -96,7 +90,7 @@ func NewDispatcher(o Options) (*Dispatcher, error) {
 		return nil, err
 	}
 	return &Dispatcher{
-		log: o.Logger, met: m, policy: o.Backoff, jitter: o.Jitter, retireT: o.RetireTimeout,
+		log: o.Logger, met: m, policy: o.Backoff, retireT: o.RetireTimeout,
 		workers: map[string]*worker{}, retiring: map[*worker]struct{}{}, warned: map[string]bool{},
 	}, nil
 }

@@ -16,10 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/phalanx-ids/phalanx/internal/backoff"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/notify"
 	"github.com/phalanx-ids/phalanx/internal/notify/builtin"
+	"github.com/phalanx-ids/phalanx/internal/retry"
 	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
@@ -93,7 +93,7 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{reg: prometheus.NewRegistry()}
 	d, err := notify.NewDispatcher(notify.Options{
 		Logger:     slog.New(slog.NewTextHandler(h, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Registerer: h.reg, Backoff: backoff.Policy{Base: time.Millisecond, Max: 20 * time.Millisecond},
+		Registerer: h.reg, Backoff: retry.Policy{Base: time.Millisecond, Max: 20 * time.Millisecond},
 		RetireTimeout: 5 * time.Second,
 	})
 	require.NoError(t, err)

@@ -164,7 +164,7 @@ type outcome int
 const (
 	delivered outcome = iota
 	givenUp           // not retryable: dropped
-	retry
+	retryLater
 )
 
 func (w *worker) run() {
@@ -196,7 +196,7 @@ func (w *worker) run() {
 			batch = nil
 			continue
 		}
-		t := time.NewTimer(w.d.policy.Delay(attempt, w.d.jitter))
+		t := time.NewTimer(w.d.policy.Delay(attempt, 0))
 		select {
 		case <-t.C:
 		case <-w.hard.Done():
@@ -336,7 +336,7 @@ func (w *worker) attempt(batch []*models.Alert, attempt int) outcome {
 		return givenUp
 	}
 	lg.Warn("notify: delivery failed, will retry", "alerts", len(batch), "attempt", attempt, "err", err)
-	return retry
+	return retryLater
 }
 
 // finish releases the in-flight count of a message done with.

@@ -2,9 +2,11 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -102,4 +104,22 @@ func TestFileMode(t *testing.T) {
 	require.Equal(t, os.FileMode(0o640), mode(old))
 	_, err := s.GetMachine(ctx, "nobody")
 	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+// TestMigrateDuplicateUUIDs: a database written before alert uuids were
+// unique (duplicates included) migrates without losing a row.
+func TestMigrateDuplicateUUIDs(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", p)
+	require.NoError(t, err)
+	v1, err := os.ReadFile("migrations/0001_init.sql")
+	require.NoError(t, err)
+	_, err = db.Exec(string(v1))
+	require.NoError(t, err)
+	_, err = db.Exec("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL); INSERT INTO schema_version VALUES (1, 0);")
+	require.NoError(t, err)
+	_, err = db.Exec(storetest.DuplicateUUIDsV1(time.Now()))
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	storetest.CheckUUIDMigration(t, open(t, p))
 }
