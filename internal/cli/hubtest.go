@@ -10,8 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	daemon "github.com/phalanx-ids/phalanx/internal/app"
 	"github.com/phalanx-ids/phalanx/internal/hub"
 	"github.com/phalanx-ids/phalanx/internal/hub/hubtest"
+	"github.com/phalanx-ids/phalanx/internal/hub/install"
 )
 
 func newHubtestCmd(a *app) *cobra.Command {
@@ -24,9 +26,9 @@ func newHubtestCmd(a *app) *cobra.Command {
 }
 
 type hubtestFlags struct {
-	hubDir, testsDir, jsonOut string
-	all, verbose              bool
-	jobs                      int
+	hubDir, testsDir, jsonOut, dataDir string
+	all, verbose                       bool
+	jobs                               int
 }
 
 func newHubtestRunCmd(a *app) *cobra.Command {
@@ -37,15 +39,21 @@ func newHubtestRunCmd(a *app) *cobra.Command {
 		Long: `Run installs each case's parsers, scenarios and postoverflows from the hub,
 feeds its log file through them and evaluates its assertion files unchanged.
 It prints one line per case and a summary "N passed, N failed"; it exits 3
-when a case failed.`,
+when a case failed.
+
+Without --hub it runs against the content installed in the data dir (the
+files "phalanx hub" downloaded, its grok patterns and data files): the cases
+must then name installed items, and --tests is required.`,
 		Example: `  phalanx hubtest run --hub ../shared/hub --tests ../shared/hub/tests --all
-  phalanx hubtest run --hub ../shared/hub --tests ../shared/hub/tests ssh-bf nginx-http-probing --json out.json`,
+  phalanx hubtest run --hub ../shared/hub --tests ../shared/hub/tests ssh-bf nginx-http-probing --json out.json
+  phalanx hubtest run --data-dir /var/lib/phalanx --tests ../shared/hub/tests ssh-bf`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runHubtest(cmd.Context(), a, f, args)
 		},
 	}
-	c.Flags().StringVar(&f.hubDir, "hub", "", "hub directory (required)")
-	c.Flags().StringVar(&f.testsDir, "tests", "", "folder of hubtest cases (default: HUB/tests)")
+	c.Flags().StringVar(&f.hubDir, "hub", "", "hub directory; default: the content installed in the data dir")
+	c.Flags().StringVar(&f.dataDir, "data-dir", "", "data directory of the install used without --hub (default /var/lib/phalanx as root, else $XDG_DATA_HOME/phalanx)")
+	c.Flags().StringVar(&f.testsDir, "tests", "", "folder of hubtest cases (default: HUB/tests; required without --hub)")
 	c.Flags().BoolVar(&f.all, "all", false, "run every case")
 	c.Flags().StringVar(&f.jsonOut, "json", "", "write the results as JSON to this file")
 	c.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "print the failing assertions")
@@ -54,8 +62,16 @@ when a case failed.`,
 }
 
 func runHubtest(ctx context.Context, a *app, f *hubtestFlags, names []string) error {
+	dataDir := ""
 	if f.hubDir == "" {
-		return &usageError{fmt.Errorf("--hub is required")}
+		if f.testsDir == "" {
+			return &usageError{fmt.Errorf("--tests is required without --hub")}
+		}
+		inst := install.New(pick(f.dataDir, daemon.DefaultDataDir()), nil)
+		f.hubDir, dataDir = inst.HubPath(), inst.DataPath()
+		if _, err := inst.Index(); err != nil {
+			return err
+		}
 	}
 	if f.testsDir == "" {
 		f.testsDir = f.hubDir + "/tests"
@@ -75,7 +91,7 @@ func runHubtest(ctx context.Context, a *app, f *hubtestFlags, names []string) er
 	if f.jobs < 1 {
 		f.jobs = 1
 	}
-	opts := hubtest.Options{Hub: idx, TestsDir: f.testsDir, Logger: a.logger()}
+	opts := hubtest.Options{Hub: idx, TestsDir: f.testsDir, DataDir: dataDir, Logger: a.logger()}
 	results := make([]hubtest.Result, len(names))
 	next := make(chan int)
 	var wg sync.WaitGroup

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -24,6 +25,12 @@ type table struct {
 func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
 
 func (t *table) render(w io.Writer) {
+	t.title = termSafe(t.title)
+	for _, r := range t.rows {
+		for i := range r {
+			r[i] = termSafe(r[i])
+		}
+	}
 	ncol := len(t.header)
 	for _, r := range t.rows {
 		ncol = max(ncol, len(r))
@@ -192,4 +199,27 @@ func confirm(a *app, question string) bool {
 		return true
 	}
 	return false
+}
+
+// termSafe escapes the control characters of s (a terminal would act on
+// them: ANSI sequences, carriage returns) as \xNN or \uNNNN; the rest is
+// kept as is.
+func termSafe(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case r < 0x100 && unicode.IsControl(r):
+			fmt.Fprintf(&b, "\\x%02x", r)
+		case unicode.IsControl(r):
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

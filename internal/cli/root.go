@@ -68,6 +68,7 @@ func NewRoot(in io.Reader, out, errw io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(newExplainCmd(a), newReplayCmd(a), newHubtestCmd(a), newRunCmd(a))
 	root.AddCommand(lapiNouns(a)...)
+	root.AddCommand(hubNouns(a)...)
 	return root
 }
 
