@@ -202,10 +202,7 @@ func changeItems(ctx context.Context, a *app, f *hubFlags, o changeOpts, plan fu
 	if err != nil {
 		return err
 	}
-	if err := in.EnsureIndex(ctx); err != nil {
-		return err
-	}
-	st, err := in.Scan()
+	st, err := in.PlanningState(ctx, o.dryRun)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	daemon "github.com/phalanx-ids/phalanx/internal/app"
+	"github.com/phalanx-ids/phalanx/internal/version"
 )
 
 type runFlags struct {
@@ -78,7 +79,7 @@ func runDaemon(cmd *cobra.Command, a *app, f *runFlags) error {
 		_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
 		log = slog.New(slog.NewTextHandler(a.err, &slog.HandlerOptions{Level: lvl}))
 	}
-	d, err := daemon.New(cfg, daemon.WithLogger(log), daemon.WithUserAgent("phalanx/"+runVersion))
+	d, err := daemon.New(cfg, daemon.WithLogger(log), daemon.WithUserAgent(version.UserAgent()))
 	if err != nil {
 		return err
 	}
@@ -127,6 +128,3 @@ func runDaemon(cmd *cobra.Command, a *app, f *runFlags) error {
 	}
 	return d.Close()
 }
-
-// runVersion is the version the agent announces in its User-Agent.
-const runVersion = "dev"

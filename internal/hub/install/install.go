@@ -194,3 +194,29 @@ func (in *Install) lock() (func(), error) {
 		f.Close()
 	}, nil
 }
+
+// PlanningState scans the install for planning a change. With no cached
+// index, the index is fetched: cached (Update) unless dryRun, in memory
+// only with dryRun, so that a dry run writes nothing.
+func (in *Install) PlanningState(ctx context.Context, dryRun bool) (*State, error) {
+	if !dryRun {
+		if err := in.ensureIndex(ctx); err != nil {
+			return nil, err
+		}
+	}
+	st, err := in.Scan()
+	if err != nil {
+		return nil, err
+	}
+	if st.Index == nil {
+		if err := in.needSource(); err != nil {
+			return nil, err
+		}
+		_, idx, err := in.src.Index(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("install: %w", err)
+		}
+		st.Index = idx
+	}
+	return st, nil
+}

@@ -52,6 +52,16 @@ type Plan struct {
 // Empty reports a plan with nothing to change.
 func (p *Plan) Empty() bool { return len(p.Actions) == 0 }
 
+// DataItemsPending reports the items whose data files Apply would check
+// (missing files are fetched even when no item changes).
+func (p *Plan) DataItemsPending() []hub.Ref {
+	out := make([]hub.Ref, len(p.data))
+	for i, d := range p.data {
+		out[i] = d.ref
+	}
+	return out
+}
+
 // dataItem is an item whose data files Apply fetches, and its install
 // path (relative to the data dir).
 type dataItem struct {
