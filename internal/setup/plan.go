@@ -112,7 +112,9 @@ func (p *Plan) Empty() bool {
 		len(p.Enable)+len(p.Start)+len(p.Reload)+len(p.Restart) == 0
 }
 
-func (p *Plan) note(format string, args ...any) { p.Notes = append(p.Notes, fmt.Sprintf(format, args...)) }
+func (p *Plan) note(format string, args ...any) {
+	p.Notes = append(p.Notes, fmt.Sprintf(format, args...))
+}
 
 // addFile plans writing content at p (inside the machine) unless it is
 // already there; a file that differs is replaced only with force.

@@ -157,7 +157,7 @@ func (s *OfflineSystemd) Enable(_ context.Context, units ...string) error {
 }
 
 func (s *OfflineSystemd) IsActive(context.Context, string) (bool, error) { return false, nil }
-func (s *OfflineSystemd) DaemonReload(context.Context) error            { return nil }
-func (s *OfflineSystemd) Start(context.Context, ...string) error        { return nil }
-func (s *OfflineSystemd) Reload(context.Context, ...string) error       { return nil }
-func (s *OfflineSystemd) Restart(context.Context, ...string) error      { return nil }
+func (s *OfflineSystemd) DaemonReload(context.Context) error             { return nil }
+func (s *OfflineSystemd) Start(context.Context, ...string) error         { return nil }
+func (s *OfflineSystemd) Reload(context.Context, ...string) error        { return nil }
+func (s *OfflineSystemd) Restart(context.Context, ...string) error       { return nil }
