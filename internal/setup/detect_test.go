@@ -246,3 +246,19 @@ func TestOfflineSystemd(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, active, "nothing runs under a root")
 }
+
+func FuzzParseRules(f *testing.F) {
+	f.Add(DefaultRulesYAML())
+	f.Add([]byte("version: 1\nservices:\n  - name: x\n    detect: {files: ['/etc/[x']}\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := ParseRules("fuzz.yaml", b)
+		if err != nil {
+			return
+		}
+		for _, s := range r.Services {
+			if err := s.check(); err != nil {
+				t.Fatalf("accepted a service that does not check: %v", err)
+			}
+		}
+	})
+}
