@@ -164,13 +164,7 @@ requests. Tainted items (edited locally) are left as they are unless --force.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return changeItems(cmd.Context(), a, f, o, func(in *install.Install, st *install.State) (*install.Plan, error) {
-				var refs []hub.Ref
-				for _, s := range st.Installed("") {
-					if !s.Local {
-						refs = append(refs, s.Ref)
-					}
-				}
-				return in.PlanUpgrade(st, refs, o.force)
+				return in.PlanUpgrade(st, installedRefs(st, ""), o.force)
 			})
 		},
 	}

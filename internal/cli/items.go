@@ -47,7 +47,7 @@ func toRefs(typ string, names []string) []hub.Ref {
 	return out
 }
 
-// installedRefs are the installed hub (not local) items of a type.
+// installedRefs are the installed hub (not local) items of a type ("": all).
 func installedRefs(st *install.State, typ string) []hub.Ref {
 	var out []hub.Ref
 	for _, s := range st.Installed(typ) {
@@ -77,35 +77,27 @@ func newItemsInstallCmd(a *app, f *hubFlags, typ string) *cobra.Command {
 }
 
 func newItemsRemoveCmd(a *app, f *hubFlags, typ string) *cobra.Command {
-	var o changeOpts
-	c := &cobra.Command{
-		Use:   "remove NAME... | --all",
-		Short: "Remove " + typ + " (a collection takes what no other installed collection needs)",
-		Args: usageArgs(func(cmd *cobra.Command, args []string) error {
-			if o.all == (len(args) > 0) {
-				return fmt.Errorf("give names or --all (not both)")
-			}
-			return nil
-		}),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return changeItems(cmd.Context(), a, f, o, func(in *install.Install, st *install.State) (*install.Plan, error) {
-				refs := toRefs(typ, args)
-				if o.all {
-					refs = installedRefs(st, typ)
-				}
-				return in.PlanRemove(st, refs, o.force)
-			})
-		},
-	}
-	o.register(c, true)
-	return c
+	return newItemsChangeAllCmd(a, f, typ, "remove", "Remove "+typ+" (a collection takes what no other installed collection needs)",
+		func(in *install.Install, st *install.State, refs []hub.Ref, force bool) (*install.Plan, error) {
+			return in.PlanRemove(st, refs, force)
+		})
 }
 
 func newItemsUpgradeCmd(a *app, f *hubFlags, typ string) *cobra.Command {
+	return newItemsChangeAllCmd(a, f, typ, "upgrade", "Upgrade "+typ+" to the cached index's version (tainted ones only with --force)",
+		func(in *install.Install, st *install.State, refs []hub.Ref, force bool) (*install.Plan, error) {
+			return in.PlanUpgrade(st, refs, force)
+		})
+}
+
+// newItemsChangeAllCmd is an action on the items named, or --all the
+// installed ones of the type.
+func newItemsChangeAllCmd(a *app, f *hubFlags, typ, verb, short string,
+	plan func(*install.Install, *install.State, []hub.Ref, bool) (*install.Plan, error)) *cobra.Command {
 	var o changeOpts
 	c := &cobra.Command{
-		Use:   "upgrade NAME... | --all",
-		Short: "Upgrade " + typ + " to the cached index's version (tainted ones only with --force)",
+		Use:   verb + " NAME... | --all",
+		Short: short,
 		Args: usageArgs(func(cmd *cobra.Command, args []string) error {
 			if o.all == (len(args) > 0) {
 				return fmt.Errorf("give names or --all (not both)")
@@ -118,7 +110,7 @@ func newItemsUpgradeCmd(a *app, f *hubFlags, typ string) *cobra.Command {
 				if o.all {
 					refs = installedRefs(st, typ)
 				}
-				return in.PlanUpgrade(st, refs, o.force)
+				return plan(in, st, refs, o.force)
 			})
 		},
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -145,7 +144,7 @@ func TestSetupEndToEnd(t *testing.T) {
 	cfg.LAPI.ListenURI = "127.0.0.1:0"
 	cfg.Agent.FlushInterval = 100 * time.Millisecond
 	cfg.Agent.AcquisitionDir = chrootAcquisition(t, root, filepath.Join(root, cfg.Agent.AcquisitionDir))
-	d, err := daemon.New(cfg, daemon.WithLogger(testLog(t)))
+	d, err := daemon.New(cfg, daemon.WithLogger(testutil.Logger(t)))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -271,16 +270,4 @@ func decisionsFor(t *testing.T, lapiURL, key string) map[string]*models.Decision
 		out[*d.Value] = d
 	}
 	return out
-}
-
-// testLog sends a daemon's log to the test log.
-func testLog(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
