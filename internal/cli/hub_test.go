@@ -64,3 +64,35 @@ func TestHubCommands(t *testing.T) {
 		{name: "clean again", args: []string{"scenarios", "inspect", "crowdsecurity/ssh-bf", "-o", "json"}, out: []string{`"status": "enabled"`, `"tainted": false`}},
 	})
 }
+
+// TestInstalledContentByDefault: replay, explain and hubtest run what is
+// installed in the data dir; --embedded and --hub override.
+func TestInstalledContentByDefault(t *testing.T) {
+	srv := testutil.NewHubServer(t)
+	dir := t.TempDir()
+	code, out, errs := runCLI(t, "", "collections", "install", "crowdsecurity/linux", "--data-dir", dir, "--hub-url", srv.URL)
+	require.Equal(t, ExitOK, code, out+errs)
+	auth := filepath.Join("..", "..", "examples", "auth.log")
+
+	code, out, errs = runCLI(t, "", "replay", "--type", "syslog", "--data-dir", dir, auth)
+	require.Equal(t, ExitOK, code, errs)
+	require.Contains(t, out, "crowdsecurity/ssh-bf")
+	require.NotContains(t, out, "phalanx/ssh-bruteforce")
+
+	code, out, errs = runCLI(t, "", "replay", "--type", "syslog", "--data-dir", dir, "--embedded", auth)
+	require.Equal(t, ExitOK, code, errs)
+	require.Contains(t, out, "phalanx/ssh-bruteforce")
+
+	code, out, errs = runCLI(t, "", "explain", "--type", "syslog", "--data-dir", dir,
+		"--log", "Mar  1 10:00:09 web01 sshd[1]: Failed password for root from 203.0.113.9 port 40001 ssh2")
+	require.Equal(t, ExitOK, code, errs)
+	require.Contains(t, out, "crowdsecurity/sshd-logs")
+
+	tests := filepath.Join(testutil.Hub(t), "tests")
+	code, out, errs = runCLI(t, "", "hubtest", "run", "--data-dir", dir, "--tests", tests, "ssh-bf")
+	require.Equal(t, ExitOK, code, out+errs)
+	require.Contains(t, out, "PASS ssh-bf")
+	code, _, errs = runCLI(t, "", "hubtest", "run", "--data-dir", t.TempDir(), "--tests", tests, "ssh-bf")
+	require.Equal(t, ExitError, code)
+	require.Contains(t, errs, "no hub index")
+}
