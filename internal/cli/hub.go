@@ -132,7 +132,7 @@ func newHubUpdateCmd(a *app, f *hubFlags) *cobra.Command {
 			if res.Changed {
 				what = "updated"
 			}
-			fmt.Fprintf(a.out, "Hub index %s: %d items from %s\n", what, res.Items, termSafe(e.HubURL))
+			fmt.Fprintf(a.out, "Hub index %s: %d items from %s\n", what, res.Items, esc(e.HubURL))
 			return nil
 		},
 	}
@@ -246,15 +246,15 @@ func printChange(a *app, output string, dryRun bool, p *install.Plan, res *insta
 		if x.Version != "" && x.Kind != install.Disable {
 			line += " (" + x.Version + ")"
 		}
-		fmt.Fprintln(a.out, termSafe(line))
+		fmt.Fprintln(a.out, esc(line))
 	}
 	for _, d := range res.Data {
 		if d.Status != install.DataPresent {
-			fmt.Fprintln(a.out, termSafe("data file "+d.File+": "+d.Status+" ("+d.URL+")"))
+			fmt.Fprintln(a.out, esc("data file "+d.File+": "+d.Status+" ("+d.URL+")"))
 		}
 	}
 	for _, n := range p.Notes {
-		fmt.Fprintln(a.out, termSafe("note: "+n))
+		fmt.Fprintln(a.out, esc("note: "+n))
 	}
 	switch {
 	case len(actions) == 0 && len(p.Notes) == 0 && !dataChanged(res):

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -96,23 +95,4 @@ func TestInstalledContentByDefault(t *testing.T) {
 	code, _, errs = runCLI(t, "", "hubtest", "run", "--data-dir", t.TempDir(), "--tests", tests, "ssh-bf")
 	require.Equal(t, ExitError, code)
 	require.Contains(t, errs, "no hub index")
-}
-
-func TestTermSafe(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"crowdsecurity/nginx":   "crowdsecurity/nginx",
-		"évasion":               "évasion",
-		"red\x1b[31mtext":       `red\x1b[31mtext`,
-		"line\rover":            `line\x0dover`,
-		"bad\xffbyte":           `bad\xffbyte`,
-		"c1\u0085next":          `c1\x85next`,
-		"tab\tand\nnewline":     `tab\x09and\x0anewline`,
-		"replacement \uFFFD ok": "replacement \uFFFD ok",
-	} {
-		require.Equal(t, want, termSafe(in), "%q", in)
-	}
-	var b strings.Builder
-	(&table{header: []string{"Name"}, rows: [][]string{{"x\x1b]0;pwned\x07"}}}).render(&b)
-	require.NotContains(t, b.String(), "\x1b")
 }

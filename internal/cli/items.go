@@ -204,7 +204,7 @@ func listItems(a *app, f *hubFlags, types, names []string, all bool) error {
 		if len(types) == 1 {
 			what, noun = types[0], types[0]
 		}
-		fmt.Fprintf(a.out, "No %s installed in %s (phalanx %s install NAME; list -a shows the index).\n", what, termSafe(e.DataDir), noun)
+		fmt.Fprintf(a.out, "No %s installed in %s (phalanx %s install NAME; list -a shows the index).\n", what, esc(e.DataDir), noun)
 	}
 	return nil
 }
