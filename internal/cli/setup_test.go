@@ -7,11 +7,13 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,7 +83,8 @@ func snapshot(t *testing.T, root string) map[string]string {
 // acquisition, the units (enabled) and the firewall bouncer's config with
 // a registered key; a second run changes nothing; a daemon started from
 // that data dir bans an SSH brute force and an HTTP scan appended to those
-// logs, and the bouncer's key fetches the decisions.
+// logs, the bouncer's key fetches the decisions, and a local webhook gets
+// the notifications.
 func TestSetupEndToEnd(t *testing.T) {
 	root := fakeRoot(t)
 	srv := testutil.NewHubServer(t)
@@ -144,6 +147,23 @@ func TestSetupEndToEnd(t *testing.T) {
 	cfg.LAPI.ListenURI = "127.0.0.1:0"
 	cfg.Agent.FlushInterval = 100 * time.Millisecond
 	cfg.Agent.AcquisitionDir = chrootAcquisition(t, root, filepath.Join(root, cfg.Agent.AcquisitionDir))
+	// Bans also notify a local webhook (profiles.yaml and a notification
+	// file, in CrowdSec's formats).
+	hook := newWebhook(t)
+	require.NoError(t, os.MkdirAll(filepath.Join(cfg.DataDir, "notifications"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(cfg.DataDir, "notifications", "webhook.yaml"), []byte(
+		"type: http\nname: webhook\nformat: |\n  {{.|toJson}}\nurl: "+hook.URL+"\nmethod: POST\ngroup_wait: 100ms\n"), 0o644))
+	cfg.LAPI.ProfilesPath = filepath.Join(t.TempDir(), "profiles.yaml")
+	require.NoError(t, os.WriteFile(cfg.LAPI.ProfilesPath, []byte(`name: ban_and_notify
+filters:
+  - Alert.Remediation == true && Alert.GetScope() == "Ip"
+decisions:
+  - type: ban
+    duration: 4h
+notifications:
+  - webhook
+on_success: break
+`), 0o644))
 	d, err := daemon.New(cfg, daemon.WithLogger(testutil.Logger(t)))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -188,6 +208,41 @@ func TestSetupEndToEnd(t *testing.T) {
 	require.Contains(t, *got["198.51.100.10"].Scenario, "crowdsecurity/ssh")
 	require.Contains(t, *got["203.0.113.50"].Scenario, "crowdsecurity/http")
 	require.Equal(t, "ban", *got["203.0.113.50"].Type)
+	t.Logf("decisions: %s by %s, %s by %s", "198.51.100.10", *got["198.51.100.10"].Scenario, "203.0.113.50", *got["203.0.113.50"].Scenario)
+
+	deadline = time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && !(strings.Contains(hook.body(), "198.51.100.10") && strings.Contains(hook.body(), "203.0.113.50")) {
+		time.Sleep(50 * time.Millisecond) // polling what the webhook received, with a deadline
+	}
+	require.Contains(t, hook.body(), "198.51.100.10", "the SSH ban was notified")
+	require.Contains(t, hook.body(), "203.0.113.50", "the HTTP ban was notified")
+}
+
+// webhook records the bodies POSTed to it.
+type webhook struct {
+	URL    string
+	mu     sync.Mutex
+	bodies []string
+}
+
+func newWebhook(t *testing.T) *webhook {
+	t.Helper()
+	w := &webhook{}
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.mu.Lock()
+		w.bodies = append(w.bodies, string(b))
+		w.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	w.URL = srv.URL
+	return w
+}
+
+func (w *webhook) body() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.bodies, "\n")
 }
 
 // chrootAcquisition copies the acquisition files of dir with their paths
