@@ -1,8 +1,6 @@
-// Package atomicfile replaces files so that a reader sees the old content
-// or the new one, never a half-written file: the content goes to a
-// temporary file in the same directory, is synced, then renamed over the
-// target. A failure leaves the target untouched and removes the temporary
-// file.
+// Package atomicfile writes the files the hub install and setup own:
+// secfile's atomic writes (temporary file, sync, rename; a failure leaves
+// the target as it was), creating the parent folders (0755) first.
 package atomicfile
 
 import (
@@ -10,81 +8,38 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/phalanx-ids/phalanx/internal/secfile"
 )
 
-// WriteFile writes data to path with mode perm, creating the parent
-// directories (0755) if needed.
+func parent(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	return nil
+}
+
+// WriteFile writes data to path with mode perm.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
-	return Write(path, perm, func(w io.Writer) error {
-		_, err := w.Write(data)
+	if err := parent(path); err != nil {
 		return err
-	})
+	}
+	return secfile.WriteFile(path, data, perm)
 }
 
-// Write streams fill's output to path with mode perm. check, if not nil,
-// runs on the complete temporary file before it replaces path (a corrupt
-// download is refused there).
-func Write(path string, perm os.FileMode, fill func(io.Writer) error, check ...func(tmp string) error) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("atomicfile: %w", err)
+// Write streams fill's output to path with mode perm; check, if not nil,
+// runs on the complete temporary file before it replaces path.
+func Write(path string, perm os.FileMode, fill func(io.Writer) error, check func(tmp string) error) error {
+	if err := parent(path); err != nil {
+		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("atomicfile: %w", err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err := fill(f); err != nil {
-		return fmt.Errorf("atomicfile: write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("atomicfile: sync %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("atomicfile: write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp, perm); err != nil {
-		return fmt.Errorf("atomicfile: %w", err)
-	}
-	for _, c := range check {
-		if err := c(tmp); err != nil {
-			return err
-		}
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("atomicfile: %w", err)
-	}
-	ok = true
-	return nil
+	return secfile.Write(path, perm, fill, check)
 }
 
-// Symlink makes path a symbolic link to target, replacing whatever path
-// was (a file or another link) in one rename.
+// Symlink makes path a symbolic link to target, replacing what was there.
 func Symlink(target, path string) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("atomicfile: %w", err)
+	if err := parent(path); err != nil {
+		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".lnk-*")
-	if err != nil {
-		return fmt.Errorf("atomicfile: %w", err)
-	}
-	tmp := f.Name()
-	_ = f.Close()
-	_ = os.Remove(tmp)
-	if err := os.Symlink(target, tmp); err != nil {
-		return fmt.Errorf("atomicfile: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("atomicfile: %w", err)
-	}
-	return nil
+	return secfile.Symlink(target, path)
 }

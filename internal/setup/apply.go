@@ -110,7 +110,7 @@ func copyFile(src, dst string, perm os.FileMode) error {
 	return atomicfile.Write(dst, perm, func(w io.Writer) error {
 		_, err := io.Copy(w, in)
 		return err
-	})
+	}, nil)
 }
 
 // Protected describes what the machine is protected for, once set up.
