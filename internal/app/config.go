@@ -36,6 +36,17 @@ type Config struct {
 	LAPI    LAPIConfig    `yaml:"lapi"`
 	Agent   AgentConfig   `yaml:"agent"`
 	Metrics MetricsConfig `yaml:"metrics"`
+	Hub     HubConfig     `yaml:"hub"`
+}
+
+// HubConfig says where `phalanx hub`, the item commands and `phalanx
+// setup` fetch hub content (the daemon itself fetches nothing: it runs
+// what is installed under the data dir).
+type HubConfig struct {
+	// URL is CrowdSec's public hub by default; any other http(s) URL or a
+	// directory is a mirror laid out like the hub repository (see
+	// internal/hub/source).
+	URL string `yaml:"url"`
 }
 
 // LAPIConfig configures the Local API server. The server's own settings
@@ -88,8 +99,10 @@ type AgentConfig struct {
 	AcquisitionPath string `yaml:"acquisition_path"`
 	AcquisitionDir  string `yaml:"acquisition_dir"`
 	// HubDir is a hub tree (parsers/, scenarios/, patterns/, data/); empty:
-	// the embedded content. Collections picks hub collections (default:
-	// every parser, scenario and postoverflow of the hub).
+	// the items installed under the data dir (`phalanx hub`, `phalanx
+	// setup`), or the embedded content when none is. Collections picks hub
+	// collections of HubDir (default: every parser, scenario and
+	// postoverflow of the hub).
 	HubDir      string   `yaml:"hub_dir"`
 	Collections []string `yaml:"collections"`
 	// ParseWorkers and BucketWorkers (default: 1 each when 0; CrowdSec's

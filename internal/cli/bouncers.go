@@ -39,6 +39,26 @@ func newBouncersNoun(a *app, name string, hidden bool) *cobra.Command {
 	return c
 }
 
+// addBouncer registers a bouncer with its API key (what `bouncers add`
+// and `setup` do).
+func addBouncer(ctx context.Context, st store.Store, name, key string) error {
+	hash := store.HashAPIKey(key)
+	if others, err := st.BouncersByKeyHash(ctx, hash); err != nil {
+		return fmt.Errorf("bouncers add: %w", err)
+	} else if len(others) > 0 {
+		return fmt.Errorf("bouncers add: that API key is already used by bouncer %q", others[0].Name)
+	}
+	now := time.Now().UTC()
+	err := st.CreateBouncer(ctx, &store.Bouncer{Name: name, KeyHash: hash, AuthType: "api-key", CreatedAt: now, UpdatedAt: now})
+	if errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("bouncers add: bouncer %s already exists", name)
+	}
+	if err != nil {
+		return fmt.Errorf("bouncers add: %w", err)
+	}
+	return nil
+}
+
 // bouncerJSON is the -o json shape, with cscli's key names.
 type bouncerJSON struct {
 	Name        string  `json:"name"`
@@ -108,20 +128,10 @@ func newBouncersAddCmd(a *app, f *localFlags) *cobra.Command {
 				return &usageError{fmt.Errorf("bouncers add: %w", err)}
 			}
 			return withStore(cmd, f, func(ctx context.Context, e localEnv, st store.Store) error {
-				hash := store.HashAPIKey(key)
-				if others, err := st.BouncersByKeyHash(ctx, hash); err != nil {
-					return fmt.Errorf("bouncers add: %w", err)
-				} else if len(others) > 0 {
-					return fmt.Errorf("bouncers add: that API key is already used by bouncer %q", others[0].Name)
+				if err := addBouncer(ctx, st, name, key); err != nil {
+					return err
 				}
-				now := time.Now().UTC()
-				err := st.CreateBouncer(ctx, &store.Bouncer{Name: name, KeyHash: hash, AuthType: "api-key", CreatedAt: now, UpdatedAt: now})
-				if errors.Is(err, store.ErrExists) {
-					return fmt.Errorf("bouncers add: bouncer %s already exists", name)
-				}
-				if err != nil {
-					return fmt.Errorf("bouncers add: %w", err)
-				}
+				var err error
 				switch e.Output {
 				case "raw":
 					_, err = fmt.Fprintln(a.out, key)

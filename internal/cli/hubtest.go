@@ -12,10 +12,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	daemon "github.com/phalanx-ids/phalanx/internal/app"
 	"github.com/phalanx-ids/phalanx/internal/content"
 	"github.com/phalanx-ids/phalanx/internal/grok"
 	"github.com/phalanx-ids/phalanx/internal/hub"
 	"github.com/phalanx-ids/phalanx/internal/hub/hubtest"
+	"github.com/phalanx-ids/phalanx/internal/hub/install"
 	"github.com/phalanx-ids/phalanx/internal/hub/lint"
 	"github.com/phalanx-ids/phalanx/internal/parse"
 )
@@ -30,9 +32,9 @@ func newHubtestCmd(a *app) *cobra.Command {
 }
 
 type hubtestFlags struct {
-	hubDir, testsDir, jsonOut string
-	all, verbose, strict      bool
-	jobs                      int
+	hubDir, testsDir, jsonOut, dataDir string
+	all, verbose, strict               bool
+	jobs                               int
 }
 
 func newHubtestRunCmd(a *app) *cobra.Command {
@@ -48,15 +50,21 @@ when a case failed.
 Verdicts are upstream's: like CrowdSec's runner, a false line of
 scenario.assert that is not of the form "X == ..." (e.g. "1.2.3.4" in
 results[0].Overflow.GetSources()) does not fail the case; such lines are
-reported as ignored_assertions (listed with -v), and --strict fails on them.`,
+reported as ignored_assertions (listed with -v), and --strict fails on them.
+
+Without --hub it runs against the content installed in the data dir (the
+files "phalanx hub" downloaded, its grok patterns and data files): the cases
+must then name installed items, and --tests is required.`,
 		Example: `  phalanx hubtest run --hub ../shared/hub --tests ../shared/hub/tests --all
-  phalanx hubtest run --hub ../shared/hub --tests ../shared/hub/tests ssh-bf nginx-http-probing --json out.json`,
+  phalanx hubtest run --hub ../shared/hub --tests ../shared/hub/tests ssh-bf nginx-http-probing --json out.json
+  phalanx hubtest run --data-dir /var/lib/phalanx --tests ../shared/hub/tests ssh-bf`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runHubtest(cmd.Context(), a, f, args)
 		},
 	}
-	c.Flags().StringVar(&f.hubDir, "hub", "", "hub directory (required)")
-	c.Flags().StringVar(&f.testsDir, "tests", "", "folder of hubtest cases (default: HUB/tests)")
+	c.Flags().StringVar(&f.hubDir, "hub", "", "hub directory; default: the content installed in the data dir")
+	c.Flags().StringVar(&f.dataDir, "data-dir", "", "data directory of the install used without --hub (default /var/lib/phalanx as root, else $XDG_DATA_HOME/phalanx)")
+	c.Flags().StringVar(&f.testsDir, "tests", "", "folder of hubtest cases (default: HUB/tests; required without --hub)")
 	c.Flags().BoolVar(&f.all, "all", false, "run every case")
 	c.Flags().StringVar(&f.jsonOut, "json", "", "write the results as JSON to this file")
 	c.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "print the failing (and the ignored) assertions")
@@ -66,8 +74,16 @@ reported as ignored_assertions (listed with -v), and --strict fails on them.`,
 }
 
 func runHubtest(ctx context.Context, a *app, f *hubtestFlags, names []string) error {
+	dataDir := ""
 	if f.hubDir == "" {
-		return &usageError{fmt.Errorf("--hub is required")}
+		if f.testsDir == "" {
+			return &usageError{fmt.Errorf("--tests is required without --hub")}
+		}
+		inst := install.New(pick(f.dataDir, daemon.DefaultDataDir()), nil)
+		f.hubDir, dataDir = inst.HubPath(), inst.DataPath()
+		if _, err := inst.Index(); err != nil {
+			return err
+		}
 	}
 	if f.testsDir == "" {
 		f.testsDir = f.hubDir + "/tests"
@@ -87,7 +103,7 @@ func runHubtest(ctx context.Context, a *app, f *hubtestFlags, names []string) er
 	if f.jobs < 1 {
 		f.jobs = 1
 	}
-	opts := hubtest.Options{Hub: idx, TestsDir: f.testsDir, Logger: a.logger(), Strict: f.strict}
+	opts := hubtest.Options{Hub: idx, TestsDir: f.testsDir, DataDir: dataDir, Logger: a.logger(), Strict: f.strict}
 	results := make([]hubtest.Result, len(names))
 	next := make(chan int)
 	var wg sync.WaitGroup

@@ -24,6 +24,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/store/postgres"
 	"github.com/phalanx-ids/phalanx/internal/store/sqlite"
+	"github.com/phalanx-ids/phalanx/internal/version"
 )
 
 // File names inside the data dir (the daemon's defaults).
@@ -200,7 +201,7 @@ func (e localEnv) client(a *app) (*apiclient.Client, daemon.Credentials, error) 
 	}
 	cl, err := apiclient.New(apiclient.Config{
 		URL: pick(e.LAPIURL, c.URL, defaultLAPIURL), MachineID: c.Login, Password: apiclient.Secret(c.Password),
-		UserAgent: "phalanx-cli/dev", Retry: apiclient.RetryConfig{MaxAttempts: 2},
+		UserAgent: "phalanx-cli/" + version.Get().Version, Retry: apiclient.RetryConfig{MaxAttempts: 2},
 	}, apiclient.WithLogger(a.logger()))
 	if err != nil {
 		return nil, c, err

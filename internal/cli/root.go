@@ -69,6 +69,8 @@ func NewRoot(in io.Reader, out, errw io.Writer) *cobra.Command {
 	root.AddCommand(newExplainCmd(a), newReplayCmd(a), newHubtestCmd(a), newRunCmd(a))
 	root.AddCommand(lapiNouns(a)...)
 	root.AddCommand(newNotificationsCmd(a))
+	root.AddCommand(hubNouns(a)...)
+	root.AddCommand(newVersionCmd(a), newSetupCmd(a))
 	return root
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	daemon "github.com/phalanx-ids/phalanx/internal/app"
+	"github.com/phalanx-ids/phalanx/internal/version"
 )
 
 type runFlags struct {
@@ -92,7 +93,7 @@ func runDaemon(cmd *cobra.Command, a *app, f *runFlags) error {
 		_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
 		log = slog.New(slog.NewTextHandler(a.err, &slog.HandlerOptions{Level: lvl}))
 	}
-	d, err := daemon.New(cfg, daemon.WithLogger(log), daemon.WithUserAgent("phalanx/"+runVersion), daemon.WithFilePolicy(f.files()))
+	d, err := daemon.New(cfg, daemon.WithLogger(log), daemon.WithUserAgent(version.UserAgent()), daemon.WithFilePolicy(f.files()))
 	if err != nil {
 		return err
 	}
@@ -141,6 +142,3 @@ func runDaemon(cmd *cobra.Command, a *app, f *runFlags) error {
 	}
 	return d.Close()
 }
-
-// runVersion is the version the agent announces in its User-Agent.
-const runVersion = "dev"

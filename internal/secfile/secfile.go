@@ -7,6 +7,7 @@ package secfile
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,6 +18,16 @@ import (
 // synced, then renamed over path. A reader sees the old content or the
 // new, never a part; a crash leaves at worst a stray temporary file.
 func WriteFile(path string, data []byte, perm fs.FileMode) error {
+	return Write(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}, nil)
+}
+
+// Write is WriteFile for content streamed by fill (a download). check, if
+// not nil, runs on the complete temporary file before it replaces path: an
+// error there (a corrupt download) leaves path as it was.
+func Write(path string, perm fs.FileMode, fill func(io.Writer) error, check func(tmp string) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -34,7 +45,7 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 	if err := f.Chmod(perm); err != nil {
 		return fmt.Errorf("secfile: %w", err)
 	}
-	if _, err := f.Write(data); err != nil {
+	if err := fill(f); err != nil {
 		return fmt.Errorf("secfile: write %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
@@ -43,15 +54,47 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("secfile: write %s: %w", path, err)
 	}
+	if check != nil {
+		if err := check(tmp); err != nil {
+			return err
+		}
+	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("secfile: %w", err)
 	}
 	ok = true
+	syncDir(dir)
+	return nil
+}
+
+// Symlink makes path a symbolic link to target, replacing whatever path
+// was (a file or another link) in one rename.
+func Symlink(target, path string) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".lnk-*")
+	if err != nil {
+		return fmt.Errorf("secfile: %w", err)
+	}
+	tmp := f.Name()
+	_ = f.Close()
+	_ = os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return fmt.Errorf("secfile: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("secfile: %w", err)
+	}
+	syncDir(dir)
+	return nil
+}
+
+// syncDir makes a rename in dir survive a power loss.
+func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // the rename itself survives a power loss
+		_ = d.Sync()
 		_ = d.Close()
 	}
-	return nil
 }
 
 // ErrWorldWritable is wrapped by CheckNotWorldWritable's errors.

@@ -2,6 +2,7 @@ package hubtest
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,6 +34,7 @@ const (
 type Options struct {
 	Hub      *hub.Index // the hub tree (parsers/, scenarios/, patterns/, data/)
 	TestsDir string     // folder of cases
+	DataDir  string     // installed data files (an install's <data_dir>/data); default: none, the hub's data/ mirror only
 	Now      func() time.Time
 	Logger   *slog.Logger
 	// Strict fails a case on the false scenario assertions that upstream's
@@ -152,7 +154,7 @@ func run(ctx context.Context, opts Options, name string, res *Result) error {
 		PatternDirs:   []string{filepath.Join(opts.Hub.Root(), "patterns")},
 		Parsers:       parsers,
 		PostOverflows: posts,
-		DataDir:       c.tmp,
+		DataDir:       cmp.Or(opts.DataDir, c.tmp),
 		DataMirror:    filepath.Join(opts.Hub.Root(), "data"),
 		Now:           opts.Now,
 		Logger:        opts.Logger,
