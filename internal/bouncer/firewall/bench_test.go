@@ -14,6 +14,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/bouncer"
+	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/bouncer/bouncertest"
 )
 
@@ -115,7 +116,7 @@ func BenchmarkNftablesApply100k(b *testing.B) {
 	defer be.Close(true)
 	var batch Batch
 	for _, d := range benchDecisions(n) {
-		p, err := bouncer.ParsePrefix(d.Value)
+		p, err := models.ParseIPOrRange(d.Value)
 		require.NoError(b, err)
 		batch.Add = append(batch.Add, Elem{Prefix: p, Timeout: 4 * time.Hour})
 	}

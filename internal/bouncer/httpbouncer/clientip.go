@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 // ClientIP finds the address a request comes from: the direct peer
@@ -28,23 +30,9 @@ func NewClientIP(trusted []string) (*ClientIP, error) {
 		if s == "" {
 			continue
 		}
-		var p netip.Prefix
-		if strings.Contains(s, "/") {
-			var err error
-			if p, err = netip.ParsePrefix(s); err != nil {
-				return nil, fmt.Errorf("httpbouncer: trusted proxy %q: %w", s, err)
-			}
-			if p.Addr().Is4In6() {
-				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-			}
-			p = p.Masked()
-		} else {
-			a, err := netip.ParseAddr(s)
-			if err != nil {
-				return nil, fmt.Errorf("httpbouncer: trusted proxy %q: %w", s, err)
-			}
-			a = a.Unmap()
-			p = netip.PrefixFrom(a, a.BitLen())
+		p, err := models.ParseIPOrRange(s)
+		if err != nil {
+			return nil, fmt.Errorf("httpbouncer: trusted proxy %q: %w", s, err)
 		}
 		c.trusted = append(c.trusted, p)
 	}

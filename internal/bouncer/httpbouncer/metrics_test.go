@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/bouncer"
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 // TestMetrics drives every outcome through the middleware and reads them
@@ -82,7 +83,7 @@ phalanx_http_bouncer_active_decisions 4
 
 func mustPrefix(t *testing.T, s string) netip.Prefix {
 	t.Helper()
-	p, err := bouncer.ParsePrefix(s)
+	p, err := models.ParseIPOrRange(s)
 	require.NoError(t, err)
 	return p
 }

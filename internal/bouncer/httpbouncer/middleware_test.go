@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/bouncer"
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 // newSet returns a bouncer.Set holding decisions "type value" (value an
@@ -24,7 +25,7 @@ func newSet(t testing.TB, decisions ...string) *bouncer.Set {
 	s := bouncer.NewSet(nil)
 	for i, d := range decisions {
 		typ, val, _ := strings.Cut(d, " ")
-		p, err := bouncer.ParsePrefix(val)
+		p, err := models.ParseIPOrRange(val)
 		require.NoError(t, err)
 		scope := bouncer.ScopeIP
 		if !p.IsSingleIP() {
