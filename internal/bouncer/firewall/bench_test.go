@@ -14,8 +14,8 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/bouncer"
-	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/bouncer/bouncertest"
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 // benchDecisions is 100,000 decisions: 90% IPv4 addresses, 5% IPv6
