@@ -75,7 +75,7 @@ func startDaemon(t *testing.T, addr string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func addMachine(t *testing.T, st store.Store, id, password string) {
+func addMachine(t testing.TB, st store.Store, id, password string) {
 	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	require.NoError(t, err)

@@ -110,8 +110,8 @@ func TestSimulationFromDataDir(t *testing.T) {
 
 // TestDurationExprCountsPastDecisions: a profile's duration_expr with
 // GetDecisionsCount sees the decisions already stored: each new alert on
-// the same address gets a longer ban. The profile's notification is
-// logged, not dropped.
+// the same address gets a longer ban. The profile's notification reaches
+// its (Slack) receiver.
 func TestDurationExprCountsPastDecisions(t *testing.T) {
 	cfg := lapiOnly(t)
 	cfg.LAPI.ProfilesPath = writeFile(t, t.TempDir(), "profiles.yaml", `name: escalate
@@ -125,8 +125,10 @@ notifications:
   - slack_default
 on_success: break
 `)
-	logs := &logBuffer{}
-	a, err := New(cfg, WithLogger(logs.logger()))
+	slackHook := newHookReceiver(t)
+	cfg.LAPI.NotificationDir = t.TempDir()
+	writeFile(t, cfg.LAPI.NotificationDir, "slack.yaml", "type: slack\nname: slack_default\nwebhook: "+slackHook.URL+"\n")
+	a, err := New(cfg, WithLogger(testLogger(t)))
 	require.NoError(t, err)
 	startApp(t, a)
 	addMachine(t, a.Store(), "m1", "m1-password")
@@ -141,8 +143,8 @@ on_success: break
 		got = append(got, d.Until.Sub(d.CreatedAt).Round(time.Hour))
 	}
 	require.Equal(t, []time.Duration{4 * time.Hour, 8 * time.Hour, 12 * time.Hour}, got)
-	require.Contains(t, logs.String(), "app: notification")
-	require.Contains(t, logs.String(), "slack_default")
+	waitFor(t, func() bool { return len(slackHook.got()) == 3 }, "one Slack message per alert")
+	require.Contains(t, slackHook.got()[0], `"text":"`+al.Source.IP+` will get ban for 4h`)
 }
 
 // TestReplicasOnPostgres: two LAPI-only daemons on one PostgreSQL

@@ -199,7 +199,7 @@ func printAlertDetails(a *app, al *models.Alert, details bool) {
 		{"End", deref(al.StopAt)},
 		{"UUID", al.UUID},
 	} {
-		fmt.Fprintf(w, " - %-13s: %s\n", kv[0], kv[1])
+		fmt.Fprintf(w, " - %-13s: %s\n", kv[0], esc(kv[1]))
 	}
 	if len(al.Meta) > 0 {
 		fmt.Fprintln(w)

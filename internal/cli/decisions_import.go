@@ -208,7 +208,7 @@ func importDecisions(ctx context.Context, a *app, cl *apiclient.Client, login, i
 	var ds []*models.Decision
 	for _, r := range recs {
 		if reasons := hits[r.Value]; len(reasons) > 0 && (r.Scope == "Ip" || r.Scope == "Range") {
-			fmt.Fprintf(a.out, "Value %s is allowlisted by [%s]\n", r.Value, strings.Join(reasons, ", "))
+			fmt.Fprintf(a.out, "Value %s is allowlisted by [%s]\n", esc(r.Value), esc(strings.Join(reasons, ", ")))
 			continue
 		}
 		r := r

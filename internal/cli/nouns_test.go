@@ -119,11 +119,11 @@ func TestMachines(t *testing.T) {
 	require.Equal(t, "web1", ms[0]["machineId"])
 	require.Equal(t, true, ms[0]["isValidated"])
 
-	var cr credentials
+	var cr daemon.Credentials
 	b, err := os.ReadFile(creds)
 	require.NoError(t, err)
 	require.NoError(t, yaml.Unmarshal(b, &cr))
-	require.Equal(t, credentials{URL: "http://127.0.0.1:8081/", Login: "web1", Password: "S3cret-pw"}, cr)
+	require.Equal(t, daemon.Credentials{URL: "http://127.0.0.1:8081/", Login: "web1", Password: "S3cret-pw"}, cr)
 	st, err := os.Stat(creds)
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
@@ -136,10 +136,16 @@ func TestBouncers(t *testing.T) {
 		{name: "add with key", args: []string{"bouncers", "add", "nginx", "-k", "0123456789abcdef0123456789abcdef"}, gold: "bouncers-add.golden"},
 		{name: "add raw", args: []string{"bouncers", "add", "fw1", "-o", "raw"}},
 		{name: "add duplicate", args: []string{"bouncers", "add", "nginx"}, code: ExitError, err: []string{"bouncer nginx already exists"}},
+		{name: "one-character key", args: []string{"bouncers", "add", "short", "-k", "x"}, code: ExitUsage, err: []string{"API key too short (1 characters): at least 16 are required"}},
+		{name: "15-character key", args: []string{"bouncers", "add", "short", "-k", "0123456789abcde"}, code: ExitUsage, err: []string{"too short"}},
+		{name: "key with a space", args: []string{"bouncers", "add", "short", "-k", "0123456789 abcdef"}, code: ExitUsage, err: []string{"character 11"}},
+		{name: "key with a control character", args: []string{"bouncers", "add", "short", "-k", "0123456789abcdef\x1b"}, code: ExitUsage, err: []string{"character 17"}},
 		{name: "key reuse", args: []string{"bouncers", "add", "other", "-k", "0123456789abcdef0123456789abcdef"}, code: ExitError, err: []string{`already used by bouncer "nginx"`}},
 		{name: "list", args: []string{"bouncers", "list"}, gold: "bouncers-list.golden"},
 		{name: "delete", args: []string{"bouncers", "delete", "fw1"}, err: []string{"bouncer 'fw1' deleted successfully"}},
 		{name: "delete unknown", args: []string{"bouncers", "delete", "fw1"}, code: ExitError, err: []string{"bouncer 'fw1' not found"}},
+		{name: "16-character key", args: []string{"bouncers", "add", "ok16", "-k", "0123456789abcdeF"}},
+		{name: "cscli's older 43-character key", args: []string{"bouncers", "add", "ok43", "-k", "lq3bHpvrQKCS2S/IpmGcHhKqJ9Wm8Ux7oE+qKXc+ZQk"}},
 	})
 	// -o raw prints only the key, and the store holds its hash.
 	code, out, errs := runCLI(t, "", "bouncers", "add", "fw9", "-o", "raw", "--data-dir", dir)
@@ -325,6 +331,9 @@ func TestCommonFlags(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfg, []byte("data_dir: "+dir+"\nlapi:\n  listen_uri: 127.0.0.1:18080\nmetrics:\n  listen_addr: 0.0.0.0:16060\n"), 0o644))
 	badCfg := filepath.Join(t.TempDir(), "bad.yaml")
 	require.NoError(t, os.WriteFile(badCfg, []byte("nope: 1\n"), 0o644))
+	wwCfg := filepath.Join(t.TempDir(), "ww.yaml")
+	require.NoError(t, os.WriteFile(wwCfg, []byte("data_dir: "+dir+"\n"), 0o644))
+	require.NoError(t, os.Chmod(wwCfg, 0o666))
 	runSteps(t, nil, []step{
 		{name: "bad output", args: []string{"machines", "list", "-o", "yaml", "--data-dir", dir}, code: ExitUsage, err: []string{`output format "yaml"`}},
 		{name: "missing database", args: []string{"bouncers", "list", "--data-dir", t.TempDir()}, code: ExitError, err: []string{dbFileName, "start the daemon once"}},
@@ -332,6 +341,10 @@ func TestCommonFlags(t *testing.T) {
 		{name: "db flag", args: []string{"bouncers", "list", "-o", "json", "--db", filepath.Join(dir, dbFileName)}, out: []string{"[]"}},
 		{name: "config metrics url", args: []string{"metrics", "-c", cfg}, code: ExitError, err: []string{"http://127.0.0.1:16060/metrics"}},
 		{name: "config strict", args: []string{"bouncers", "list", "-c", badCfg}, code: ExitError, err: []string{"nope"}},
+		{name: "world-writable config refused", args: []string{"bouncers", "list", "-c", wwCfg}, code: ExitError,
+			err: []string{wwCfg + " is world-writable (mode 0666)", "--allow-world-writable"}},
+		{name: "world-writable config allowed", args: []string{"bouncers", "list", "-o", "json", "-c", wwCfg, "--allow-world-writable"}, out: []string{"[]"}},
+		{name: "run refuses it too", args: []string{"run", "-c", wwCfg}, code: ExitError, err: []string{"is world-writable"}},
 		{name: "noun alone prints help", args: []string{"machines"}, out: []string{"Available Commands:"}},
 		{name: "unknown action", args: []string{"decisions", "lsit"}, code: ExitUsage, err: []string{`unknown command "lsit" for "phalanx decisions"`}},
 		{name: "unknown flag", args: []string{"alerts", "list", "--nope"}, code: ExitUsage},

@@ -186,6 +186,7 @@ func (s *Server) postAlerts(w http.ResponseWriter, r *http.Request, c *caller) e
 		}
 	}
 	for _, n := range notifs {
+		n.a.MachineID = c.machine // the authenticated sender, as CrowdSec's templates show it
 		if s.notify != nil {
 			s.notify(n.a, n.names)
 		} else {
