@@ -2,20 +2,18 @@ package httpbouncer
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 // recordingUpstream is a real upstream that keeps the forwarding headers
@@ -112,27 +110,6 @@ func TestProxyForwardsClient(t *testing.T) {
 	}
 }
 
-// tlsFiles writes the httptest package's certificate (127.0.0.1,
-// example.com) and key as PEM files.
-func tlsFiles(t *testing.T) (certPath, keyPath string, pool *x509.CertPool) {
-	t.Helper()
-	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
-	srv.StartTLS()
-	defer srv.Close()
-	c := srv.TLS.Certificates[0]
-	keyDER, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
-	require.NoError(t, err)
-	dir := t.TempDir()
-	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	require.NoError(t, os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o600))
-	require.NoError(t, os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
-	leaf, err := x509.ParseCertificate(c.Certificate[0])
-	require.NoError(t, err)
-	pool = x509.NewCertPool()
-	pool.AddCert(leaf)
-	return certPath, keyPath, pool
-}
-
 // TestPassCookieSecure: the pass cookie is Secure when the client asked
 // over HTTPS (TLS to the bouncer, or X-Forwarded-Proto from a trusted
 // proxy), and only then (a Secure cookie over plain HTTP would never come
@@ -148,15 +125,16 @@ func TestPassCookieSecure(t *testing.T) {
 			Captcha: CaptchaConfig{Difficulty: bits}}
 	}
 	p, plain := startProxyConfig(t, cfg(l.key))
-	certPath, keyPath, pool := tlsFiles(t)
+	pki := testutil.NewPKI(t)
+	srvCert := pki.Server(t, "bouncer")
 	tcfg := cfg(l.newKey(t, "web-tls"))
-	tcfg.ListenCertPath, tcfg.ListenKeyPath = certPath, keyPath
+	tcfg.ListenCertPath, tcfg.ListenKeyPath = srvCert.CertFile, srvCert.KeyFile
 	tp, secure := startProxyConfig(t, tcfg)
 	for _, px := range []*Proxy{p, tp} {
 		require.Eventually(t, func() bool { return px.Stream().Set().Len() == 2 }, 10*time.Second, 10*time.Millisecond)
 	}
 	tlsClient := clientFrom("127.0.0.2")
-	tlsClient.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	tlsClient.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: pki.Pool, MinVersion: tls.VersionTLS12}
 
 	cases := []struct {
 		name   string
