@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"reflect"
 	"strconv"
@@ -19,26 +18,23 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
-// normalizeValue canonicalises the value of an Ip or Range scope (mapped
-// IPv4 unmapped, ranges masked); other scopes are unchanged.
+// normalizeValue canonicalises the value of an Ip or Range scope
+// (models.ParseIP / ParseRange: mapped IPv4 unmapped, ranges masked);
+// other scopes are unchanged.
 func normalizeValue(scope, value string) (string, error) {
 	switch scope {
 	case "Ip":
-		a, err := netip.ParseAddr(strings.TrimSpace(value))
-		if err != nil || a.Zone() != "" {
+		a, err := models.ParseIP(strings.TrimSpace(value))
+		if err != nil {
 			return "", fmt.Errorf("%q is not an IP address", value)
 		}
-		return a.Unmap().String(), nil
+		return a.String(), nil
 	case "Range":
-		p, err := netip.ParsePrefix(strings.TrimSpace(value))
+		p, err := models.ParseRange(strings.TrimSpace(value))
 		if err != nil {
 			return "", fmt.Errorf("%q is not a CIDR range", value)
 		}
-		a, bits := p.Addr(), p.Bits()
-		if a.Is4In6() && bits >= 96 {
-			a, bits = a.Unmap(), bits-96
-		}
-		return netip.PrefixFrom(a, bits).Masked().String(), nil
+		return p.String(), nil
 	}
 	return value, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/phalanx-ids/phalanx/internal/duration"
+	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
@@ -326,29 +327,13 @@ func prefixLen(v *int, def, bits int, name string) (int, error) {
 	return *v, nil
 }
 
-// parsePrefixes parses IPs and CIDRs (mapped IPv4 unmapped).
+// parsePrefixes parses IPs and CIDRs (models.ParseIPOrRange).
 func parsePrefixes(in []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(in))
 	for _, v := range in {
-		v = strings.TrimSpace(v)
-		var p netip.Prefix
-		if strings.Contains(v, "/") {
-			pp, err := netip.ParsePrefix(v)
-			if err != nil {
-				return nil, fmt.Errorf("%q is not an IP or CIDR", v)
-			}
-			a, bits := pp.Addr(), pp.Bits()
-			if a.Is4In6() && bits >= 96 {
-				a, bits = a.Unmap(), bits-96
-			}
-			p = netip.PrefixFrom(a, bits).Masked()
-		} else {
-			a, err := netip.ParseAddr(v)
-			if err != nil {
-				return nil, fmt.Errorf("%q is not an IP or CIDR", v)
-			}
-			a = a.Unmap()
-			p = netip.PrefixFrom(a, a.BitLen())
+		p, err := models.ParseIPOrRange(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP or CIDR", strings.TrimSpace(v))
 		}
 		out = append(out, p)
 	}

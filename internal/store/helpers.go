@@ -4,7 +4,6 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -24,40 +23,24 @@ func (r IPRange) Contains(o IPRange) bool {
 	return string(r.Start[:]) <= string(o.Start[:]) && string(o.End[:]) <= string(r.End[:])
 }
 
-// ParseIPRange parses an IP address or a CIDR, IPv4 or IPv6; an
-// IPv4-mapped IPv6 address (or a mapped prefix of length >= 96) is the IPv4
-// one. Zones are refused.
+// ParseIPRange parses an IP address or a CIDR, IPv4 or IPv6, as
+// models.ParseIPOrRange reads it (an IPv4-mapped address or network of
+// /96 or longer is the IPv4 one; zones are refused); surrounding spaces
+// are trimmed.
 func ParseIPRange(s string) (IPRange, error) {
 	s = strings.TrimSpace(s)
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return IPRange{}, fmt.Errorf("store: %q is not an IP or CIDR: %w", s, ErrInvalid)
-		}
-		addr, bits := p.Addr(), p.Bits()
-		if addr.Is4In6() && bits >= 96 {
-			addr, bits = addr.Unmap(), bits-96
-		}
-		p = netip.PrefixFrom(addr, bits).Masked()
-		start := p.Addr().As16()
-		end := start
-		host := 128 - bits
-		if addr.Is4() {
-			host = 32 - bits
-		}
-		for i := 15; i >= 0 && host > 0; i-- {
-			n := min(host, 8)
-			end[i] |= byte(1<<n - 1)
-			host -= n
-		}
-		return IPRange{Start: start, End: end}, nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
+	p, err := models.ParseIPOrRange(s)
+	if err != nil {
 		return IPRange{}, fmt.Errorf("store: %q is not an IP or CIDR: %w", s, ErrInvalid)
 	}
-	b := a.Unmap().As16()
-	return IPRange{Start: b, End: b}, nil
+	start := p.Addr().As16()
+	end := start
+	for i, host := 15, p.Addr().BitLen()-p.Bits(); i >= 0 && host > 0; i-- {
+		n := min(host, 8)
+		end[i] |= byte(1<<n - 1)
+		host -= n
+	}
+	return IPRange{Start: start, End: end}, nil
 }
 
 // rangeScope says whether decisions of this scope carry an address range.
