@@ -8,9 +8,17 @@
 //
 // Delivery is at-least-once: a batch is acknowledged in the spool only
 // after the LAPI answered 201, so a crash between the answer and the
-// acknowledgement pushes that batch again. A batch the LAPI refuses for good
-// (a 4xx other than 401, 403, 408, 429: the batch itself is bad) is dropped
+// acknowledgement, or an answer lost on the way, pushes that batch again.
+// Every alert gets a UUID when it is added (before it is spooled), so the
+// repeated push carries the same UUIDs and Phalanx's LAPI, idempotent by
+// alert UUID, stores nothing twice. A batch the LAPI refuses for good (a
+// 4xx other than 401, 403, 408, 429: the batch itself is bad) is dropped
 // and counted, so that one bad batch cannot block the queue forever.
+//
+// Retry policy: the sender is the only retry loop of a push (the client is
+// called under apiclient.SingleAttempt): after a failure it waits as
+// package retry says, from RetryMin doubling up to RetryMax with jitter,
+// honouring the LAPI's Retry-After.
 package agent
 
 import (
@@ -27,6 +35,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/retry"
 )
 
 // Config is the agent's configuration (plain data).
@@ -51,7 +60,8 @@ type Config struct {
 }
 
 // Pusher is what the agent needs from a LAPI client; *apiclient.Client
-// implements it. Errors that apiclient.IsRetryable accepts, and 401/403,
+// implements it. PushAlerts is called under apiclient.SingleAttempt (the
+// agent retries); errors that apiclient.IsRetryable accepts, and 401/403,
 // are retried.
 type Pusher interface {
 	PushAlerts(ctx context.Context, alerts []*models.Alert) ([]string, error)
@@ -132,10 +142,16 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	return a, nil
 }
 
-// Add queues alerts for delivery. It never blocks on the network.
+// Add queues alerts for delivery. It never blocks on the network. Alerts
+// without a UUID get one (set on the caller's alert).
 func (a *Agent) Add(alerts ...*models.Alert) {
 	if len(alerts) == 0 {
 		return
+	}
+	for _, al := range alerts {
+		if al != nil && al.UUID == "" {
+			al.UUID = models.NewUUID()
+		}
 	}
 	a.mu.Lock()
 	a.buf = append(a.buf, alerts...)
@@ -232,7 +248,7 @@ loop:
 // last alerts were spooled) it returns as soon as the spool is empty, or
 // when ctx ends.
 func (a *Agent) sender(ctx context.Context, stop <-chan struct{}) {
-	wait := a.cfg.RetryMin
+	backoff := retry.Policy{Base: a.cfg.RetryMin, Max: a.cfg.RetryMax}.Backoff()
 	for {
 		rec, ok, err := a.spool.Peek()
 		if err != nil {
@@ -251,19 +267,17 @@ func (a *Agent) sender(ctx context.Context, stop <-chan struct{}) {
 		}
 		err = a.push(ctx, rec)
 		if err == nil {
-			wait = a.cfg.RetryMin
+			backoff.Reset()
 			continue
 		}
 		if ctx.Err() != nil {
 			return
 		}
+		wait := backoff.Next(apiclient.RetryAfter(err))
 		a.log.Warn("agent: push failed, will retry", "alerts", rec.Items, "retry_in", wait, "err", err)
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
+		if retry.Sleep(ctx, wait) != nil {
 			return
 		}
-		wait = min(wait*2, a.cfg.RetryMax)
 	}
 }
 
@@ -277,7 +291,7 @@ func (a *Agent) push(ctx context.Context, rec Record) error {
 		return a.spool.Ack(rec)
 	}
 	start := time.Now()
-	_, err := a.deps.Client.PushAlerts(ctx, alerts)
+	_, err := a.deps.Client.PushAlerts(apiclient.SingleAttempt(ctx), alerts)
 	a.m.pushSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		a.m.pushErrors.Inc()

@@ -325,6 +325,10 @@ func TestParseCSV(t *testing.T) {
 		{name: "no value column", in: "ip\n1.2.3.4\n", err: "line 1: no value column"},
 		{name: "bad value", in: "value\n1.2.3.4\nfoo\n", err: "line 3: bad address"},
 		{name: "bad expiration", in: "value,expiration\n1.2.3.4,soon\n", err: "line 2: expiration"},
+		{name: "negative expiration", in: "value,expiration\n1.2.3.4,-5h\n", err: `line 2: expiration: duration: "-5h": not positive`},
+		{name: "zero expiration", in: "value,expiration\n1.2.3.4,0s\n", err: `line 2: expiration: duration: "0s": not positive`},
+		{name: "NaN expiration", in: "value,expiration\n1.2.3.4,NaNd\n", err: `line 2: expiration: duration: "NaNd": not a duration`},
+		{name: "overflowing expiration", in: "value,expiration\n1.2.3.4,9999999999d\n", err: `line 2: expiration: duration: "9999999999d": out of range`},
 		{name: "empty", in: "", err: "empty input"},
 	}
 	for _, tc := range cases {
@@ -351,8 +355,11 @@ func TestModelRoundTrip(t *testing.T) {
 	back, err := FromModel(m)
 	require.NoError(t, err)
 	require.Equal(t, l, back)
-	require.Nil(t, ToModel(l, false).Items)
+	require.NotNil(t, ToModel(l, false).Items)
+	require.Empty(t, ToModel(l, false).Items)
 
+	_, err = FromModel(&models.GetAllowlistResponse{Name: "y", Items: []*models.AllowlistItem{{Value: "10.0.0.1", Expiration: "9999-12-31T00:00:00.000Z"}}})
+	require.ErrorContains(t, err, `allowlist: "y": item 1: expiration: store: time 9999-12-31T00:00:00Z is out of range`)
 	_, err = FromModel(&models.GetAllowlistResponse{Name: "x", Items: []*models.AllowlistItem{{Value: "x"}}})
 	require.ErrorContains(t, err, `allowlist: "x": item 1: bad address`)
 	zero, err := FromModel(&models.GetAllowlistResponse{Name: "z", CreatedAt: "0001-01-01T00:00:00.000Z"})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
 // wireTime is the date-time format of the LAPI (go-openapi strfmt,
@@ -66,7 +67,7 @@ func ParseCSV(r io.Reader, now time.Time) ([]Item, error) {
 		}
 		it := Item{Value: v, Comment: field(rec, "comment"), CreatedAt: now}
 		if e := field(rec, "expiration"); e != "" {
-			d, err := duration.Parse(e)
+			d, err := duration.Positive(e)
 			if err != nil {
 				return nil, fmt.Errorf("allowlist: csv: line %d: expiration: %w", line, err)
 			}
@@ -117,6 +118,7 @@ func ToModel(l List, withContent bool) *models.GetAllowlistResponse {
 		Name: l.Name, AllowlistID: l.ID, Description: l.Description, ConsoleManaged: l.ConsoleManaged,
 		CreatedAt: formatWireTime(l.CreatedAt), UpdatedAt: formatWireTime(l.UpdatedAt),
 	}
+	m.Items = []*models.AllowlistItem{} // CrowdSec sends [] without content
 	if withContent {
 		m.Items = make([]*models.AllowlistItem, len(l.Items))
 		for i, it := range l.Items {
@@ -127,18 +129,13 @@ func ToModel(l List, withContent bool) *models.GetAllowlistResponse {
 	return m
 }
 
+// parseWireTime reads a wire date ("" and go-openapi's zero date are the
+// zero time); store.ParseTime refuses what the store cannot hold.
 func parseWireTime(s string) (time.Time, error) {
-	if s == "" {
+	if strings.HasPrefix(s, "0001-01-01T") {
 		return time.Time{}, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, err
-	}
-	if t.Year() <= 1 {
-		return time.Time{}, nil
-	}
-	return t, nil
+	return store.ParseTime(s)
 }
 
 func formatWireTime(t time.Time) string {

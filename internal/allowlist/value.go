@@ -5,14 +5,17 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 // ParseValue parses an allowlist value or a value to check: an IPv4 or
 // IPv6 address (a /32 or /128) or a CIDR range. The result is normalised:
 // host bits are masked off ("10.1.2.3/8" is 10.0.0.0/8) and IPv4-mapped
 // IPv6 forms are turned into IPv4 ("::ffff:1.2.3.4" is 1.2.3.4/32,
-// "::ffff:10.0.0.0/104" is 10.0.0.0/8). Zones ("fe80::1%eth0") are refused:
-// an allowlist names addresses, not interfaces.
+// "::ffff:10.0.0.0/104" is 10.0.0.0/8), as models.ParseIPOrRange reads
+// them. Zones ("fe80::1%eth0") are refused: an allowlist names addresses,
+// not interfaces.
 func ParseValue(s string) (netip.Prefix, error) {
 	p, err := parseValue(s)
 	if err != nil {
@@ -26,26 +29,14 @@ func parseValue(s string) (netip.Prefix, error) {
 	if s == "" {
 		return netip.Prefix{}, errors.New("empty value")
 	}
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
+	p, err := models.ParseIPOrRange(s)
+	if err != nil {
+		if strings.Contains(s, "/") {
 			return netip.Prefix{}, fmt.Errorf("bad range %q: %w", s, err)
 		}
-		a, bits := p.Addr(), p.Bits()
-		if a.Is4In6() && bits >= 96 {
-			a, bits = a.Unmap(), bits-96
-		}
-		return netip.PrefixFrom(a, bits).Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("bad address %q: %w", s, err)
 	}
-	if a.Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("bad address %q: zones are not allowed", s)
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
+	return p, nil
 }
 
 // u128 is an address as a 128-bit number (IPv4 uses the low 32 bits).

@@ -82,11 +82,18 @@ func setList(q url.Values, k string, v []string) {
 }
 
 // PushAlerts sends alerts (POST /v1/alerts) and returns the ids the LAPI
-// gave them, in order. Retries make delivery at-least-once: an attempt whose
-// answer was lost may have been stored.
+// gave them, in order. An alert without a UUID gets one first (set on the
+// caller's alert), so that every attempt carries the same UUID: Phalanx's
+// LAPI stores an alert UUID once, so a retry after an attempt whose answer
+// was lost (stored, but the client timed out) creates no duplicate.
 func (c *Client) PushAlerts(ctx context.Context, alerts []*models.Alert) ([]string, error) {
 	if alerts == nil {
 		alerts = []*models.Alert{}
+	}
+	for _, a := range alerts {
+		if a != nil && a.UUID == "" {
+			a.UUID = models.NewUUID()
+		}
 	}
 	var ids models.AddAlertsResponse
 	_, err := c.do(ctx, call{

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/phalanx-ids/phalanx/internal/retry"
 )
 
 // Client talks CrowdSec's v1 Local API protocol. Build it with New.
@@ -48,7 +50,7 @@ type Client struct {
 // does no network I/O: the first machine call logs in.
 func New(cfg Config, opts ...Option) (*Client, error) {
 	cfg = cfg.withDefaults()
-	d := deps{logger: slog.New(slog.DiscardHandler), now: time.Now, jitter: halfJitter}
+	d := deps{logger: slog.New(slog.DiscardHandler), now: time.Now, jitter: retry.HalfJitter}
 	for _, o := range opts {
 		o(&d)
 	}
@@ -180,11 +182,14 @@ type call struct {
 	method string
 	path   string // below the base URL, e.g. "/v1/alerts"
 	query  url.Values
-	body   any // JSON-encoded when non-nil
-	auth   authKind
-	bearer string
-	ok     []int // accepted statuses, default {200}
-	out    any   // decoded from a JSON answer when non-nil
+	// emptyQuery sends "?" when query is empty (cscli's DELETE
+	// /v1/decisions? for --all).
+	emptyQuery bool
+	body       any // JSON-encoded when non-nil
+	auth       authKind
+	bearer     string
+	ok         []int // accepted statuses, default {200}
+	out        any   // decoded from a JSON answer when non-nil
 }
 
 const (
@@ -249,13 +254,13 @@ func (c *Client) do(ctx context.Context, cl call) (int, error) {
 			attempt--
 			continue
 		}
-		if !e.retryable || attempt >= c.cfg.Retry.MaxAttempts {
+		if !e.retryable || attempt >= c.maxAttempts(ctx) {
 			return status, e
 		}
-		wait := backoff(c.cfg.Retry, attempt+1, e.retryAfter, c.jitter)
+		wait := c.policy().Delay(attempt, e.retryAfter)
 		c.log.Warn("lapi request failed, retrying", "op", cl.op, "path", cl.path,
 			"attempt", attempt, "wait", wait, "err", e.Error())
-		if err := sleep(ctx, wait); err != nil {
+		if err := retry.Sleep(ctx, wait); err != nil {
 			e.retryable = false
 			e.Err = errors.Join(e.Err, err)
 			return status, e
@@ -277,6 +282,8 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte, token string
 	u := c.base + cl.path
 	if len(cl.query) > 0 {
 		u += "?" + cl.query.Encode()
+	} else if cl.emptyQuery {
+		u += "?"
 	}
 	fail := func(status int, err error) *Error {
 		return &Error{Op: cl.op, Method: cl.method, Path: cl.path, Status: status, Err: err}

@@ -2,6 +2,7 @@ package apiclient
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -28,6 +29,12 @@ type DecisionFilter struct {
 	// DeleteDecisions only.
 	Scenario string
 	Origin   string
+	// All (DeleteDecisions, with no other field) expires every decision.
+	// It is sent as cscli sends --all, an empty query ("DELETE
+	// /v1/decisions?"), which Phalanx's LAPI takes as an explicit "all"
+	// (a filterless request without it deletes nothing) and CrowdSec's as
+	// no filter.
+	All bool
 }
 
 func (f DecisionFilter) values(forDelete bool) url.Values {
@@ -102,12 +109,21 @@ func (c *Client) DecisionsStream(ctx context.Context, f StreamFilter) (*models.D
 }
 
 // DeleteDecisions expires the decisions matching f (DELETE /v1/decisions,
-// machine JWT) and returns how many.
+// machine JWT; the LAPI allows it from its trusted IPs only) and returns how
+// many. A filter with no field set and All false is refused here: the LAPI
+// would refuse it too.
 func (c *Client) DeleteDecisions(ctx context.Context, f DecisionFilter) (int, error) {
+	q := f.values(true)
+	if f.All && len(q) > 0 {
+		return 0, configError("delete decisions", errors.New("All cannot be combined with filters"))
+	}
+	if !f.All && len(q) == 0 {
+		return 0, configError("delete decisions", errors.New("no filter: set a filter or All"))
+	}
 	var out models.DeleteDecisionResponse
 	_, err := c.do(ctx, call{
 		op: "delete decisions", method: http.MethodDelete, path: "/v1/decisions", auth: authJWT,
-		query: f.values(true), out: &out,
+		query: q, emptyQuery: f.All, out: &out,
 	})
 	if err != nil {
 		return 0, err

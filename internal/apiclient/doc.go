@@ -15,10 +15,13 @@
 //     causes one fresh login and one more try of that call.
 //   - Retry policy: every call is tried up to RetryConfig.MaxAttempts times
 //     when it fails with a retryable error (IsRetryable: transport errors,
-//     timeouts of an attempt, HTTP 429 and 5xx), with exponential backoff
-//     and jitter, honouring Retry-After. 4xx answers, TLS certificate
-//     errors, malformed answers and the caller's context ending are final.
-//     POST /v1/alerts is therefore at-least-once.
+//     timeouts of an attempt, HTTP 429 and 5xx), waiting as package retry
+//     says (exponential backoff with jitter, honouring Retry-After). 4xx
+//     answers, TLS certificate errors, malformed answers and the caller's
+//     context ending are final. A caller with its own retry loop passes
+//     SingleAttempt(ctx). POST /v1/alerts gives every alert a UUID before
+//     the first attempt, so a retry after a lost answer is recognised by
+//     Phalanx's LAPI (idempotent by UUID) and stores nothing twice.
 //   - Errors are *Error values: operation, method, path, status, the LAPI's
 //     message; errors.Is works with ErrUnauthorized, ErrForbidden and
 //     ErrNotFound. Neither errors nor logs ever contain the password, the

@@ -92,6 +92,16 @@ func IsRetryable(err error) bool {
 	return false
 }
 
+// RetryAfter returns the wait the LAPI asked for (Retry-After) in the answer
+// carried by err, 0 if none.
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.retryAfter
+	}
+	return 0
+}
+
 // StatusCode returns the HTTP status carried by err, 0 if none.
 func StatusCode(err error) int {
 	var e *Error

@@ -86,7 +86,7 @@ func FuzzDecodeAnswer(f *testing.F) {
 		check(err)
 		_, err = c.GetAlert(ctx, 1)
 		check(err)
-		n, err := c.DeleteDecisions(ctx, DecisionFilter{})
+		n, err := c.DeleteDecisions(ctx, DecisionFilter{All: true})
 		check(err)
 		require.GreaterOrEqual(t, n, 0)
 		_, err = c.CheckAllowlists(ctx, []string{"192.0.2.1"})

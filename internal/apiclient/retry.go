@@ -2,48 +2,30 @@ package apiclient
 
 import (
 	"context"
-	"math/rand/v2"
-	"time"
+
+	"github.com/phalanx-ids/phalanx/internal/retry"
 )
 
-// backoff returns how long to wait before attempt number next (2 = first
-// retry): BaseDelay·2^(next-2) capped at MaxDelay, jittered into [d/2, d]. A
-// server's Retry-After wins when it is longer and still within MaxDelay.
-func backoff(rc RetryConfig, next int, retryAfter time.Duration, jitter func(time.Duration) time.Duration) time.Duration {
-	d := rc.BaseDelay
-	for i := 2; i < next && d < rc.MaxDelay; i++ {
-		d *= 2
-	}
-	if d > rc.MaxDelay {
-		d = rc.MaxDelay
-	}
-	d = jitter(d)
-	if retryAfter > d {
-		d = min(retryAfter, rc.MaxDelay)
-	}
-	return d
+// policy is the client's retry policy (package retry) from its config.
+func (c *Client) policy() retry.Policy {
+	return retry.Policy{Base: c.cfg.Retry.BaseDelay, Max: c.cfg.Retry.MaxDelay, Jitter: c.jitter}
 }
 
-// halfJitter returns a random duration in [d/2, d].
-func halfJitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
+type singleAttemptKey struct{}
+
+// SingleAttempt returns a context under which Client calls are sent once,
+// whatever Config.Retry says: for a caller that runs its own retry loop
+// (the agent's spool), so that two retry loops never nest. A failure still
+// says whether it is worth retrying (IsRetryable); a 401 still causes one
+// fresh login and one more try.
+func SingleAttempt(ctx context.Context) context.Context {
+	return context.WithValue(ctx, singleAttemptKey{}, true)
 }
 
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
+// maxAttempts is the attempt budget of a call under ctx.
+func (c *Client) maxAttempts(ctx context.Context) int {
+	if ctx.Value(singleAttemptKey{}) != nil {
+		return 1
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return c.cfg.Retry.MaxAttempts
 }

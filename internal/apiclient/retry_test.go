@@ -2,6 +2,7 @@ package apiclient
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 // TestErrorMapping: each failure ends in an *Error whose retryability,
@@ -207,39 +210,6 @@ func TestRetryPolicy(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	t.Parallel()
-	rc := RetryConfig{MaxAttempts: 10, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}
-	id := func(d time.Duration) time.Duration { return d }
-	tests := []struct {
-		name       string
-		next       int
-		retryAfter time.Duration
-		want       time.Duration
-	}{
-		{name: "first retry", next: 2, want: 100 * time.Millisecond},
-		{name: "second retry doubles", next: 3, want: 200 * time.Millisecond},
-		{name: "fourth retry", next: 5, want: 800 * time.Millisecond},
-		{name: "capped", next: 9, want: time.Second},
-		{name: "far attempt does not overflow", next: 1000, want: time.Second},
-		{name: "retry-after longer wins", next: 2, retryAfter: 300 * time.Millisecond, want: 300 * time.Millisecond},
-		{name: "retry-after shorter ignored", next: 3, retryAfter: 10 * time.Millisecond, want: 200 * time.Millisecond},
-		{name: "retry-after capped", next: 2, retryAfter: time.Hour, want: time.Second},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			require.Equal(t, tc.want, backoff(rc, tc.next, tc.retryAfter, id))
-			for range 200 {
-				got := backoff(rc, tc.next, 0, halfJitter)
-				base := backoff(rc, tc.next, 0, id)
-				require.GreaterOrEqual(t, got, base/2)
-				require.LessOrEqual(t, got, base)
-			}
-		})
-	}
-}
-
 func TestParseRetryAfter(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
@@ -261,4 +231,53 @@ func TestParseRetryAfter(t *testing.T) {
 			require.Equal(t, tc.want, parseRetryAfter(tc.in, now))
 		})
 	}
+}
+
+// TestPushAlertsUUIDStable: an alert without a UUID gets one before the
+// first attempt, and every retry sends the same one (what lets the LAPI
+// recognise a retry of a push it already stored).
+func TestPushAlertsUUIDStable(t *testing.T) {
+	t.Parallel()
+	f := newFakeLAPI(t)
+	var tries atomic.Int32
+	f.on("POST /v1/alerts", func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		if tries.Add(1) < 3 {
+			writeJSON(w, http.StatusServiceUnavailable, `{"message":"busy"}`)
+			return
+		}
+		writeJSON(w, http.StatusCreated, `["1"]`)
+	})
+	c := newTestClient(t, testConfig(f.srv.URL))
+	alerts := decodeFixture[[]*models.Alert](t, "alerts_push_request.json")
+	alerts[0].UUID = ""
+	ids, err := c.PushAlerts(t.Context(), alerts)
+	require.NoError(t, err)
+	require.Equal(t, []string{"1"}, ids)
+	require.NotEmpty(t, alerts[0].UUID, "the caller's alert carries the UUID sent")
+	sent := f.requests(http.MethodPost, "/v1/alerts")
+	require.Len(t, sent, 3)
+	for _, r := range sent {
+		var got []*models.Alert
+		require.NoError(t, json.Unmarshal(r.Body, &got))
+		require.Equal(t, alerts[0].UUID, got[0].UUID)
+	}
+}
+
+// TestSingleAttempt: under SingleAttempt a retryable failure is returned
+// after one try, still marked retryable (the caller's loop retries).
+func TestSingleAttempt(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		writeJSON(w, http.StatusServiceUnavailable, `{"message":"busy"}`)
+	}))
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, testConfig(srv.URL))
+	_, err := c.Decisions(SingleAttempt(t.Context()), DecisionFilter{})
+	require.True(t, IsRetryable(err))
+	require.EqualValues(t, 1, hits.Load())
+	_, err = c.Decisions(t.Context(), DecisionFilter{})
+	require.Error(t, err)
+	require.EqualValues(t, 4, hits.Load(), "without it, the configured 3 attempts")
 }

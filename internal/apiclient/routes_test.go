@@ -173,7 +173,9 @@ func TestRoutes(t *testing.T) {
 		},
 		{
 			name: "delete decisions bad count", pattern: "DELETE /v1/decisions", status: http.StatusOK, fixture: "nb_deleted_bad.json",
-			call:     func(ctx context.Context, c *Client) (any, error) { return c.DeleteDecisions(ctx, DecisionFilter{}) },
+			call: func(ctx context.Context, c *Client) (any, error) {
+				return c.DeleteDecisions(ctx, DecisionFilter{All: true})
+			},
 			wantAuth: "jwt", wantQuery: url.Values{}, wantErr: &Error{Op: "delete decisions", Method: "DELETE", Path: "/v1/decisions", Status: 200},
 		},
 		{
@@ -311,4 +313,27 @@ func cut2(pattern string) (method, path string, ok bool) {
 		}
 	}
 	return "", pattern, false
+}
+
+// TestDeleteAllDecisions: All is sent as cscli sends --all, the path with
+// an empty query ("/v1/decisions?"); no filter and no All, or All with a
+// filter, is refused before anything is sent.
+func TestDeleteAllDecisions(t *testing.T) {
+	t.Parallel()
+	f := newFakeLAPI(t)
+	var uri string
+	f.on("DELETE /v1/decisions", func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		uri = r.RequestURI
+		writeJSON(w, http.StatusOK, `{"nbDeleted":"3"}`)
+	})
+	c := newTestClient(t, testConfig(f.srv.URL))
+	n, err := c.DeleteDecisions(t.Context(), DecisionFilter{All: true})
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	require.Equal(t, "/v1/decisions?", uri)
+	_, err = c.DeleteDecisions(t.Context(), DecisionFilter{})
+	require.ErrorContains(t, err, "no filter")
+	_, err = c.DeleteDecisions(t.Context(), DecisionFilter{All: true, IP: "192.0.2.1"})
+	require.ErrorContains(t, err, "cannot be combined")
+	require.Len(t, f.requests(http.MethodDelete, "/v1/decisions"), 1)
 }

@@ -44,8 +44,8 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
 	"github.com/phalanx-ids/phalanx/internal/lapi"
-	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
+	"github.com/phalanx-ids/phalanx/internal/notify"
 	"github.com/phalanx-ids/phalanx/internal/profile"
 	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/store/postgres"
@@ -56,6 +56,7 @@ import (
 type Option func(*options)
 
 type options struct {
+	files        FilePolicy
 	logger       *slog.Logger
 	discoverRoot string
 	lookPath     func(string) (string, error)
@@ -71,6 +72,10 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 func WithDiscovery(root string, lookPath func(string) (string, error)) Option {
 	return func(o *options) { o.discoverRoot, o.lookPath = root, lookPath }
 }
+
+// WithFilePolicy sets how credentials files that any local user can change
+// are treated (default: refused; see FilePolicy).
+func WithFilePolicy(p FilePolicy) Option { return func(o *options) { o.files = p } }
 
 // WithUserAgent sets the agent's User-Agent (name/version; default
 // phalanx/dev).
@@ -99,6 +104,7 @@ type App struct {
 	lapiURL      string
 	client       *apiclient.Client
 	agent        *agent.Agent
+	notifier     *notify.Dispatcher
 
 	reloadMu sync.Mutex // serialises Reload
 	mu       sync.Mutex // guards the fields below
@@ -108,6 +114,8 @@ type App struct {
 	stopPipe context.CancelFunc
 	ran      bool
 	closed   bool
+
+	wroteRunState bool // set by New, cleared by Close (runstate.go)
 }
 
 // New provisions the daemon described by cfg. Nothing runs until Run.
@@ -160,6 +168,9 @@ func New(cfg Config, opts ...Option) (_ *App, err error) {
 			return nil, err
 		}
 	}
+	if err := a.writeRunState(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -189,6 +200,9 @@ func (a *App) startLAPI(ctx context.Context, r *resolved) error {
 	}
 	prof, err := loadProfiles(r, a.log, a.st)
 	if err != nil {
+		return err
+	}
+	if err := a.startNotify(r, prof); err != nil {
 		return err
 	}
 	deps := lapi.Deps{Store: a.st, Profiles: prof, Logger: a.log, Registerer: a.reg, Notify: a.notify}
@@ -225,17 +239,6 @@ func dialable(addr net.Addr) string {
 		}
 	}
 	return net.JoinHostPort(ip.String(), fmt.Sprint(ta.Port))
-}
-
-// notify handles the notifications profiles ask for (lapi.Deps.Notify):
-// no notification plugins yet, so they are logged.
-func (a *App) notify(al *models.Alert, names []string) {
-	args := []any{"notifications", names, "scenario", al.GetScenario(), "alert_id", al.ID}
-	if al.Source != nil {
-		args = append(args, "scope", al.Source.GetScope(), "value", al.Source.GetValue())
-	}
-	args = append(args, "decisions", len(al.Decisions))
-	a.log.Info("app: notification", args...)
 }
 
 // SimulationFile is the name, in the data dir, of the simulation.yaml read
@@ -289,14 +292,14 @@ func loadProfiles(r *resolved, log *slog.Logger, st store.Store) (*profile.Set, 
 func (a *App) startAgent(ctx context.Context, r *resolved) error {
 	cc := r.Agent.LAPI
 	if r.Agent.CredentialsPath != "" {
-		file, err := readCredentials(r.Agent.CredentialsPath)
+		file, err := readCredentials(r.Agent.CredentialsPath, a.opts.files)
 		if err != nil {
 			return err
 		}
 		cc = mergeCredentials(cc, file)
 	}
 	if cc.URL == "" {
-		creds, err := ensureLocalMachine(ctx, a.st, r.DataDir, a.lapiURL)
+		creds, err := ensureLocalMachine(ctx, a.st, r.DataDir, a.lapiURL, a.opts.files)
 		if err != nil {
 			return err
 		}
@@ -457,6 +460,7 @@ func (a *App) Run(ctx context.Context) error {
 	agentWG.Wait()
 	stopLAPI()
 	lapiWG.Wait()
+	a.closeNotify()
 	return runErr
 }
 
@@ -535,10 +539,15 @@ func (a *App) Reload(cfg Config) error {
 	r.metricsOn, r.metricsAllowed = old.metricsOn, old.metricsAllowed
 
 	var prof *profile.Set
+	var notif *notify.Update
 	if r.lapiOn {
 		if prof, err = loadProfiles(r, a.log, a.st); err != nil {
 			return fmt.Errorf("app: reload: %w", err)
 		}
+		if notif, err = a.prepareNotify(r, prof); err != nil {
+			return fmt.Errorf("app: reload: %w", err)
+		}
+		defer notif.Discard() // no-op once committed
 	}
 	var np *pipeline
 	if r.agentOn {
@@ -547,6 +556,7 @@ func (a *App) Reload(cfg Config) error {
 		}
 	}
 	if prof != nil {
+		notif.Commit()
 		a.srv.SetProfiles(prof)
 	}
 	a.mu.Lock()
@@ -605,6 +615,7 @@ func (a *App) Close() error {
 		return nil
 	}
 	a.closed = true
+	a.removeRunState()
 	pipe, pending := a.pipe, a.pending
 	a.pipe, a.pending = nil, nil
 	ran := a.ran
@@ -617,6 +628,9 @@ func (a *App) Close() error {
 	}
 	if a.agent != nil {
 		errs = append(errs, a.agent.Close())
+	}
+	if !ran {
+		a.closeNotify()
 	}
 	if a.client != nil {
 		a.client.Close()

@@ -46,7 +46,7 @@ func TestEndToEnd(t *testing.T) {
 	require.NotEmpty(t, alerts[0].MachineID, "the alert was pushed by the local machine")
 
 	// The credentials file lets local clients log in as the agent.
-	creds, err := readCredentials(filepath.Join(e.data, CredentialsFile))
+	creds, err := readCredentials(filepath.Join(e.data, CredentialsFile), FilePolicy{})
 	require.NoError(t, err)
 	require.Equal(t, a.LAPIURL(), creds.URL)
 	require.Equal(t, alerts[0].MachineID, creds.MachineID)

@@ -17,6 +17,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/lapi"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
+	"github.com/phalanx-ids/phalanx/internal/secfile"
 )
 
 // Config is the daemon's configuration file (YAML, decoded strictly: an
@@ -37,6 +38,17 @@ type Config struct {
 	LAPI    LAPIConfig    `yaml:"lapi"`
 	Agent   AgentConfig   `yaml:"agent"`
 	Metrics MetricsConfig `yaml:"metrics"`
+	Hub     HubConfig     `yaml:"hub"`
+}
+
+// HubConfig says where `phalanx hub`, the item commands and `phalanx
+// setup` fetch hub content (the daemon itself fetches nothing: it runs
+// what is installed under the data dir).
+type HubConfig struct {
+	// URL is CrowdSec's public hub by default; any other http(s) URL or a
+	// directory is a mirror laid out like the hub repository (see
+	// internal/hub/source).
+	URL string `yaml:"url"`
 }
 
 // LAPIConfig configures the Local API server. The server's own settings
@@ -53,6 +65,10 @@ type LAPIConfig struct {
 	// SimulationPath is a CrowdSec simulation.yaml; empty: <data_dir>/simulation.yaml
 	// when it exists (where `phalanx simulation` writes), else no simulation.
 	SimulationPath string `yaml:"simulation_path"`
+	// NotificationDir holds the notification files (CrowdSec's format, one
+	// or more per file: see internal/notify); empty: <data_dir>/notifications
+	// when it exists.
+	NotificationDir string `yaml:"notification_dir"`
 }
 
 // DatabaseConfig selects the store.
@@ -85,8 +101,10 @@ type AgentConfig struct {
 	AcquisitionPath string `yaml:"acquisition_path"`
 	AcquisitionDir  string `yaml:"acquisition_dir"`
 	// HubDir is a hub tree (parsers/, scenarios/, patterns/, data/); empty:
-	// the embedded content. Collections picks hub collections (default:
-	// every parser, scenario and postoverflow of the hub).
+	// the items installed under the data dir (`phalanx hub`, `phalanx
+	// setup`), or the embedded content when none is. Collections picks hub
+	// collections of HubDir (default: every parser, scenario and
+	// postoverflow of the hub).
 	HubDir      string   `yaml:"hub_dir"`
 	Collections []string `yaml:"collections"`
 	// ParseWorkers and BucketWorkers (default: 1 each when 0; CrowdSec's
@@ -148,9 +166,45 @@ func (o Overrides) Apply(c *Config) {
 	}
 }
 
+// FilePolicy says how to treat the files Phalanx reads secrets and
+// settings from (the config file, credentials files) when any local user
+// can change them: world-writable, or in a world-writable folder without
+// the sticky bit. The zero value refuses them, with an error naming the
+// file: a daemon whose config anyone can change runs anyone's settings
+// (another LAPI URL, other logs, a login that becomes a validated
+// machine). AllowWorldWritable (the --allow-world-writable flag) reads
+// them anyway.
+type FilePolicy struct {
+	AllowWorldWritable bool
+}
+
+// check returns an error when path is world-writable and the policy
+// refuses it; other problems (a missing file) are left to the reader.
+func (p FilePolicy) check(path string) error {
+	if p.AllowWorldWritable {
+		return nil
+	}
+	if err := secfile.CheckNotWorldWritable(path); errors.Is(err, secfile.ErrWorldWritable) {
+		return fmt.Errorf("%w; refusing to read it (chmod o-w, or run with --allow-world-writable)", err)
+	}
+	return nil
+}
+
+// policyOf is the policy of an optional argument (default: refuse).
+func policyOf(p []FilePolicy) FilePolicy {
+	if len(p) > 0 {
+		return p[0]
+	}
+	return FilePolicy{}
+}
+
 // LoadConfig reads and strictly decodes a config file. ${VAR} references
-// are expanded from the environment first.
-func LoadConfig(path string) (Config, error) {
+// are expanded from the environment first. A file any local user can
+// change is refused unless the policy allows it.
+func LoadConfig(path string, policy ...FilePolicy) (Config, error) {
+	if err := policyOf(policy).check(path); err != nil {
+		return Config{}, fmt.Errorf("app: config: %w", err)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("app: config: %w", err)

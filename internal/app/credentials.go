@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
+	"github.com/phalanx-ids/phalanx/internal/secfile"
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
@@ -22,22 +24,54 @@ import (
 // local_api_credentials.yaml: url, login, password).
 const CredentialsFile = "local_api_credentials.yaml"
 
-type credentials struct {
+// Credentials is a machine credentials file (CrowdSec's
+// local_api_credentials.yaml).
+type Credentials struct {
 	URL      string `yaml:"url"`
 	Login    string `yaml:"login"`
 	Password string `yaml:"password"`
 }
 
-func readCredentials(path string) (apiclient.Config, error) {
+// ReadCredentials reads a credentials file. A file that any local user
+// can change is refused unless the policy allows it (see FilePolicy).
+func ReadCredentials(path string, policy ...FilePolicy) (Credentials, error) {
+	var c Credentials
+	if err := policyOf(policy).check(path); err != nil {
+		return c, fmt.Errorf("app: credentials: %w", err)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return apiclient.Config{}, fmt.Errorf("app: credentials: %w", err)
+		return c, fmt.Errorf("app: credentials: %w", err)
 	}
-	var c credentials
 	if err := yaml.Unmarshal(b, &c); err != nil {
-		return apiclient.Config{}, fmt.Errorf("app: credentials %s: %w", path, err)
+		return c, fmt.Errorf("app: credentials %s: %w", path, err)
 	}
-	return apiclient.Config{URL: c.URL, MachineID: c.Login, Password: apiclient.Secret(c.Password)}, nil
+	return c, nil
+}
+
+// WriteCredentials writes a credentials file: atomically, mode 0600.
+func WriteCredentials(path string, c Credentials) error {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("app: credentials: %w", err)
+	}
+	if err := secfile.WriteFile(path, b, 0o600); err != nil {
+		return fmt.Errorf("app: credentials: %w", err)
+	}
+	return nil
+}
+
+// client is the apiclient view of the credentials.
+func (c Credentials) client() apiclient.Config {
+	return apiclient.Config{URL: c.URL, MachineID: c.Login, Password: apiclient.Secret(c.Password)}
+}
+
+func readCredentials(path string, policy FilePolicy) (apiclient.Config, error) {
+	c, err := ReadCredentials(path, policy)
+	if err != nil {
+		return apiclient.Config{}, err
+	}
+	return c.client(), nil
 }
 
 // mergeCredentials fills the empty url/login/password of c from file.
@@ -58,18 +92,16 @@ func mergeCredentials(c, file apiclient.Config) apiclient.Config {
 // the local store, with the credentials kept in <dataDir>/CredentialsFile
 // (created with a new machine id and random password on first start; the
 // url is rewritten to the LAPI's current address).
-func ensureLocalMachine(ctx context.Context, st store.Store, dataDir, url string) (apiclient.Config, error) {
+func ensureLocalMachine(ctx context.Context, st store.Store, dataDir, url string, policy FilePolicy) (apiclient.Config, error) {
 	if st == nil {
 		return apiclient.Config{}, errors.New("app: agent: no LAPI to register with")
 	}
 	path := filepath.Join(dataDir, CredentialsFile)
-	var c credentials
-	if b, err := os.ReadFile(path); err == nil {
-		if err := yaml.Unmarshal(b, &c); err != nil {
-			return apiclient.Config{}, fmt.Errorf("app: credentials %s: %w", path, err)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return apiclient.Config{}, fmt.Errorf("app: credentials: %w", err)
+	// Whoever can write this file picks a login and password that become a
+	// validated machine: refuse one that any local user can change.
+	c, err := ReadCredentials(path, policy)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return apiclient.Config{}, err
 	}
 	if c.Login == "" || c.Password == "" {
 		c.Login = machineID()
@@ -106,15 +138,11 @@ func ensureLocalMachine(ctx context.Context, st store.Store, dataDir, url string
 	}
 	if c.URL != url {
 		c.URL = url
-		b, err := yaml.Marshal(c)
-		if err != nil {
-			return apiclient.Config{}, fmt.Errorf("app: credentials: %w", err)
-		}
-		if err := writeFileAtomic(path, b, 0o600); err != nil {
-			return apiclient.Config{}, fmt.Errorf("app: credentials: %w", err)
+		if err := WriteCredentials(path, c); err != nil {
+			return apiclient.Config{}, err
 		}
 	}
-	return apiclient.Config{URL: c.URL, MachineID: c.Login, Password: apiclient.Secret(c.Password)}, nil
+	return c.client(), nil
 }
 
 func machineID() string {
@@ -136,24 +164,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -1,13 +1,10 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -110,8 +107,8 @@ func TestSimulationFromDataDir(t *testing.T) {
 
 // TestDurationExprCountsPastDecisions: a profile's duration_expr with
 // GetDecisionsCount sees the decisions already stored: each new alert on
-// the same address gets a longer ban. The profile's notification is
-// logged, not dropped.
+// the same address gets a longer ban. The profile's notification reaches
+// its (Slack) receiver.
 func TestDurationExprCountsPastDecisions(t *testing.T) {
 	cfg := lapiOnly(t)
 	cfg.LAPI.ProfilesPath = writeFile(t, t.TempDir(), "profiles.yaml", `name: escalate
@@ -125,8 +122,10 @@ notifications:
   - slack_default
 on_success: break
 `)
-	logs := &logBuffer{}
-	a, err := New(cfg, WithLogger(logs.logger()))
+	slackHook := newHookReceiver(t)
+	cfg.LAPI.NotificationDir = t.TempDir()
+	writeFile(t, cfg.LAPI.NotificationDir, "slack.yaml", "type: slack\nname: slack_default\nwebhook: "+slackHook.URL+"\n")
+	a, err := New(cfg, WithLogger(testLogger(t)))
 	require.NoError(t, err)
 	startApp(t, a)
 	addMachine(t, a.Store(), "m1", "m1-password")
@@ -141,8 +140,8 @@ on_success: break
 		got = append(got, d.Until.Sub(d.CreatedAt).Round(time.Hour))
 	}
 	require.Equal(t, []time.Duration{4 * time.Hour, 8 * time.Hour, 12 * time.Hour}, got)
-	require.Contains(t, logs.String(), "app: notification")
-	require.Contains(t, logs.String(), "slack_default")
+	waitFor(t, func() bool { return len(slackHook.got()) == 3 }, "one Slack message per alert")
+	require.Contains(t, slackHook.got()[0], `"text":"`+al.Source.IP+` will get ban for 4h`)
 }
 
 // TestReplicasOnPostgres: two LAPI-only daemons on one PostgreSQL
@@ -190,26 +189,4 @@ func TestReplicasOnPostgres(t *testing.T) {
 			require.NotNil(t, streamDecisions(t, apps[tc.see].LAPIURL(), key)[ip], "startup pull of the other replica")
 		})
 	}
-}
-
-// logBuffer collects a logger's text output (safe for concurrent use).
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }

@@ -56,35 +56,6 @@ func (d *Decision) String() string {
 	return d.Type + " " + d.Scope + " " + d.Prefix.String() + " (" + d.Origin + "/" + d.Scenario + ")"
 }
 
-// ParsePrefix reads an address or a CIDR network, IPv4 or IPv6, and
-// normalises it: IPv4-mapped IPv6 becomes IPv4, the host bits are masked,
-// an address becomes a /32 or /128.
-func ParsePrefix(s string) (netip.Prefix, error) {
-	s = strings.TrimSpace(s)
-	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return netip.Prefix{}, err
-		}
-		a = a.Unmap().WithZone("")
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	a := p.Addr()
-	bits := p.Bits()
-	if a.Is4In6() {
-		if bits < 96 {
-			return netip.Prefix{}, fmt.Errorf("%q: mapped IPv4 prefix shorter than /96", s)
-		}
-		a = a.Unmap()
-		bits -= 96
-	}
-	return netip.PrefixFrom(a, bits).Masked(), nil
-}
-
 // FromModel converts a LAPI decision received at now. Scopes other than Ip
 // and Range give ErrUnsupportedScope; a bad value or duration is an error.
 func FromModel(m *models.Decision, now time.Time) (*Decision, error) {
@@ -95,7 +66,7 @@ func FromModel(m *models.Decision, now time.Time) (*Decision, error) {
 	if scope != ScopeIP && scope != ScopeRange {
 		return nil, fmt.Errorf("bouncer: decision %d scope %q: %w", m.ID, *m.Scope, ErrUnsupportedScope)
 	}
-	p, err := ParsePrefix(*m.Value)
+	p, err := models.ParseIPOrRange(strings.TrimSpace(*m.Value))
 	if err != nil {
 		return nil, fmt.Errorf("bouncer: decision %d value %q: %w", m.ID, *m.Value, err)
 	}

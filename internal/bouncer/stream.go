@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/retry"
 )
 
 // Checker answers whether an address is under a decision. Stream and Live
@@ -64,7 +64,7 @@ func WithClientOptions(o ...apiclient.Option) Option {
 }
 
 func newDeps(opts []Option) deps {
-	d := deps{logger: slog.New(slog.DiscardHandler), now: time.Now, jitter: halfJitter}
+	d := deps{logger: slog.New(slog.DiscardHandler), now: time.Now, jitter: retry.HalfJitter}
 	for _, o := range opts {
 		o(&d)
 	}
@@ -184,7 +184,7 @@ func (s *Stream) Run(ctx context.Context, updates chan<- Update) error {
 			}
 			fails++
 			startup = true
-			wait = backoff(fails, s.cfg.RetryMaxInterval, s.d.jitter)
+			wait = retry.Policy{Base: time.Second, Max: s.cfg.RetryMaxInterval, Jitter: s.d.jitter}.Delay(fails, 0)
 			s.d.logger.Warn("bouncer: decisions pull failed, keeping the last good set",
 				"err", err, "retry_in", wait, "decisions", s.set.Len())
 			if gone := s.set.Sweep(s.d.now()); len(gone) > 0 && !first {
@@ -193,7 +193,7 @@ func (s *Stream) Run(ctx context.Context, updates chan<- Update) error {
 				}
 			}
 		}
-		if sleep(ctx, wait) != nil {
+		if retry.Sleep(ctx, wait) != nil {
 			return nil
 		}
 	}
@@ -251,32 +251,4 @@ func (s *Stream) wantScope(scope string) bool {
 		}
 	}
 	return false
-}
-
-// backoff is 1s·2^(n-1) capped at maxWait, jittered into [d/2, d].
-func backoff(n int, maxWait time.Duration, jitter func(time.Duration) time.Duration) time.Duration {
-	d := time.Second
-	for i := 1; i < n && d < maxWait; i++ {
-		d *= 2
-	}
-	return jitter(min(d, maxWait))
-}
-
-func halfJitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/bouncer"
 	"github.com/phalanx-ids/phalanx/internal/bouncer/bouncertest"
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 func values(ds []*bouncer.Decision) []string {
@@ -212,3 +213,40 @@ func TestLive(t *testing.T) {
 	_, err = live.Check(ctx, netip.MustParseAddr("192.0.2.33"))
 	require.ErrorContains(t, err, "bouncer: live query 192.0.2.33")
 }
+
+// TestMappedValuesAgree: IPv4-mapped values read the same at the LAPI
+// (what it stores and streams) and in a bouncer reading the raw value (as
+// it does from a LAPI that stores values verbatim, like CrowdSec's).
+func TestMappedValuesAgree(t *testing.T) {
+	l := bouncertest.StartLAPI(t, "")
+	key := l.BouncerKey(t, "mapped")
+	raw := []bouncertest.Dec{
+		{Scope: "Ip", Value: "::ffff:192.0.2.40"},
+		{Scope: "Range", Value: "::ffff:10.0.0.0/104"},
+		{Scope: "Range", Value: "::ffff:0:0/80"},
+		{Scope: "Range", Value: "::ffff:192.0.2.0/90"},
+	}
+	l.AddMany(t, raw)
+	s, err := bouncer.NewStream(bouncer.Config{APIURL: l.URL, APIKey: apiclient.Secret(key), UpdateFrequency: 100 * time.Millisecond})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = s.Run(ctx, nil) }()
+	select {
+	case <-s.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("no snapshot")
+	}
+	var direct []string
+	for _, d := range raw {
+		m := &models.Decision{Scope: &d.Scope, Value: &d.Value, Duration: ptr("1h")}
+		got, err := bouncer.FromModel(m, time.Now())
+		require.NoError(t, err, "the bouncer reads %s", d.Value)
+		direct = append(direct, got.Prefix.String())
+	}
+	sort.Strings(direct)
+	require.Equal(t, []string{"10.0.0.0/8", "192.0.2.40/32", "::/80", "::ffc0:0:0/90"}, direct)
+	require.Equal(t, direct, values(s.Set().Snapshot()), "the LAPI streams what the bouncer reads")
+}
+
+func ptr(s string) *string { return &s }

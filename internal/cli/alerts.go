@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
+	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
@@ -199,7 +200,7 @@ func printAlertDetails(a *app, al *models.Alert, details bool) {
 		{"End", deref(al.StopAt)},
 		{"UUID", al.UUID},
 	} {
-		fmt.Fprintf(w, " - %-13s: %s\n", kv[0], kv[1])
+		fmt.Fprintf(w, " - %-13s: %s\n", kv[0], esc(kv[1]))
 	}
 	if len(al.Meta) > 0 {
 		fmt.Fprintln(w)
@@ -309,9 +310,9 @@ func newAlertsFlushCmd(a *app, f *localFlags) *cobra.Command {
 			}
 			var age time.Duration
 			if maxAge != "" {
-				d, err := store.ParseDuration(maxAge)
-				if err != nil || d <= 0 {
-					return &usageError{fmt.Errorf("alerts flush: --max-age: %q is not a positive duration (e.g. 12h, 7d)", maxAge)}
+				d, err := duration.Positive(maxAge)
+				if err != nil {
+					return &usageError{fmt.Errorf("alerts flush: --max-age: %w", err)}
 				}
 				age = d
 			}

@@ -172,7 +172,7 @@ func newAllowlistsAddCmd(a *app, f *localFlags) *cobra.Command {
 			now := time.Now().UTC()
 			var exp time.Time
 			if expiration != "" {
-				d, err := duration.Parse(expiration)
+				d, err := duration.Positive(expiration)
 				if err != nil {
 					return &usageError{fmt.Errorf("--expiration: %w", err)}
 				}
@@ -198,9 +198,9 @@ func newAllowlistsAddCmd(a *app, f *localFlags) *cobra.Command {
 						if strings.Contains(v, "/") {
 							what = "ip range"
 						}
-						fmt.Fprintf(a.err, "invalid %s '%s': %v\n", what, v, err)
+						fmt.Fprintf(a.err, "invalid %s '%s': %s\n", what, esc(v), esc(err.Error()))
 					case have[v]:
-						fmt.Fprintf(a.err, "value %s already in allowlist\n", v)
+						fmt.Fprintf(a.err, "value %s already in allowlist\n", esc(v))
 					default:
 						have[v] = true
 						items = append(items, store.AllowlistItem{Value: v, Comment: comment, CreatedAt: now, Expiration: exp})
@@ -343,10 +343,10 @@ func newAllowlistsCheckCmd(a *app, f *localFlags) *cobra.Command {
 				}
 				for _, r := range res {
 					if len(r.Allowlists) == 0 {
-						fmt.Fprintf(a.out, "%s is not allowlisted\n", r.Target)
+						fmt.Fprintf(a.out, "%s is not allowlisted\n", esc(r.Target))
 						continue
 					}
-					fmt.Fprintf(a.out, "%s is allowlisted by: %s\n", r.Target, strings.Join(r.Allowlists, ", "))
+					fmt.Fprintf(a.out, "%s is allowlisted by: %s\n", esc(r.Target), esc(strings.Join(r.Allowlists, ", ")))
 				}
 				return nil
 			})

@@ -14,14 +14,22 @@ import (
 
 // bouncers: remediation components and their API keys, managed in the local
 // database as cscli does.
-func newBouncersCmd(a *app) *cobra.Command {
+func newBouncersCmd(a *app) *cobra.Command { return newBouncersNoun(a, "bouncers", false) }
+
+// newBouncerCmd is the same noun under its singular name, which is how the
+// remediation components are run (`phalanx bouncer http`). It is a command
+// of its own rather than an alias so that help and usage print the path
+// typed (`phalanx bouncer http`), not `phalanx bouncers http`.
+func newBouncerCmd(a *app) *cobra.Command { return newBouncersNoun(a, "bouncer", true) }
+
+func newBouncersNoun(a *app, name string, hidden bool) *cobra.Command {
 	f := &localFlags{}
 	c := &cobra.Command{
-		Use:     "bouncers [action]",
-		Aliases: []string{"bouncer"},
-		Short:   "Manage the bouncers (API keys) of the Local API (local database)",
-		Args:    cobra.ArbitraryArgs,
-		RunE:    nounRun,
+		Use:    name + " [action]",
+		Short:  "Manage the bouncers (API keys) of the Local API (local database); run one: phalanx bouncer http|firewall",
+		Args:   cobra.ArbitraryArgs,
+		RunE:   nounRun,
+		Hidden: hidden,
 	}
 	f.register(c)
 	c.AddCommand(newBouncersAddCmd(a, f), newBouncersListCmd(a, f), newBouncersDeleteCmd(a, f),
@@ -29,6 +37,26 @@ func newBouncersCmd(a *app) *cobra.Command {
 	// The remediation components run as `phalanx bouncer KIND` (bouncer is an alias).
 	c.AddCommand(newBouncerHTTPCmd(a), newBouncerFirewallCmd(a))
 	return c
+}
+
+// addBouncer registers a bouncer with its API key (what `bouncers add`
+// and `setup` do).
+func addBouncer(ctx context.Context, st store.Store, name, key string) error {
+	hash := store.HashAPIKey(key)
+	if others, err := st.BouncersByKeyHash(ctx, hash); err != nil {
+		return fmt.Errorf("bouncers add: %w", err)
+	} else if len(others) > 0 {
+		return fmt.Errorf("bouncers add: that API key is already used by bouncer %q", others[0].Name)
+	}
+	now := time.Now().UTC()
+	err := st.CreateBouncer(ctx, &store.Bouncer{Name: name, KeyHash: hash, AuthType: "api-key", CreatedAt: now, UpdatedAt: now})
+	if errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("bouncers add: bouncer %s already exists", name)
+	}
+	if err != nil {
+		return fmt.Errorf("bouncers add: %w", err)
+	}
+	return nil
 }
 
 // bouncerJSON is the -o json shape, with cscli's key names.
@@ -95,23 +123,15 @@ func newBouncersAddCmd(a *app, f *localFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if key == "" {
-				key = randomString(32)
+				key = randomString(generatedKeyLen)
+			} else if err := checkAPIKey(key); err != nil {
+				return &usageError{fmt.Errorf("bouncers add: %w", err)}
 			}
 			return withStore(cmd, f, func(ctx context.Context, e localEnv, st store.Store) error {
-				hash := store.HashAPIKey(key)
-				if others, err := st.BouncersByKeyHash(ctx, hash); err != nil {
-					return fmt.Errorf("bouncers add: %w", err)
-				} else if len(others) > 0 {
-					return fmt.Errorf("bouncers add: that API key is already used by bouncer %q", others[0].Name)
+				if err := addBouncer(ctx, st, name, key); err != nil {
+					return err
 				}
-				now := time.Now().UTC()
-				err := st.CreateBouncer(ctx, &store.Bouncer{Name: name, KeyHash: hash, AuthType: "api-key", CreatedAt: now, UpdatedAt: now})
-				if errors.Is(err, store.ErrExists) {
-					return fmt.Errorf("bouncers add: bouncer %s already exists", name)
-				}
-				if err != nil {
-					return fmt.Errorf("bouncers add: %w", err)
-				}
+				var err error
 				switch e.Output {
 				case "raw":
 					_, err = fmt.Fprintln(a.out, key)
@@ -119,22 +139,39 @@ func newBouncersAddCmd(a *app, f *localFlags) *cobra.Command {
 				case "json":
 					return writeJSON(a.out, key)
 				}
-				url := e.LAPIURL
-				if url == "" {
-					if cr, err := readCredentials(e.Credentials); err == nil && cr.URL != "" {
-						url = cr.URL
-					} else {
-						url = defaultLAPIURL
-					}
-				}
+				url := e.lapiURL()
 				fmt.Fprintf(a.out, "API key for '%s':\n\n   %s\n\nPlease keep this key since you will not be able to retrieve it!\n\n", name, key)
 				fmt.Fprintf(a.out, "Bouncer configuration:\n\napi_url: %s\napi_key: %s\n", url, key)
 				return nil
 			})
 		},
 	}
-	c.Flags().StringVarP(&key, "key", "k", "", "API key for the bouncer (default: generated)")
+	c.Flags().StringVarP(&key, "key", "k", "", fmt.Sprintf("API key for the bouncer (default: generated; at least %d printable ASCII characters, no space)", minAPIKeyLen))
 	return c
+}
+
+// generatedKeyLen is the length of the keys bouncers add generates (as
+// cscli's: 32 characters of [A-Za-z0-9], about 190 bits).
+const generatedKeyLen = 32
+
+// minAPIKeyLen is the shortest key bouncers add -k accepts. Every key
+// CrowdSec's cscli generates is longer (32 characters, 43 in older
+// versions); 16 characters of [A-Za-z0-9] are 95 bits, out of reach of
+// guessing over the network, while a one-character key is not.
+const minAPIKeyLen = 16
+
+// checkAPIKey checks a key given with -k: long enough, and printable ASCII
+// without spaces (it travels in the X-Api-Key header and in YAML files).
+func checkAPIKey(k string) error {
+	if len(k) < minAPIKeyLen {
+		return fmt.Errorf("API key too short (%d characters): at least %d are required", len(k), minAPIKeyLen)
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] <= ' ' || k[i] > '~' {
+			return fmt.Errorf("API key: character %d is not printable ASCII (or is a space)", i+1)
+		}
+	}
+	return nil
 }
 
 func newBouncersDeleteCmd(a *app, f *localFlags) *cobra.Command {

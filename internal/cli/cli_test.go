@@ -152,3 +152,51 @@ func TestHubtestRun(t *testing.T) {
 	}
 	require.Equal(t, "pass", res[1]["scenario"])
 }
+
+func TestHubtestLint(t *testing.T) {
+	hubDir := testutil.Hub(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		out  []string
+		err  string
+	}{
+		{"embedded", []string{"hubtest", "lint"}, ExitOK, []string{"parser files, 0 warnings\n"}, ""},
+		{"embedded strict", []string{"hubtest", "lint", "--strict", "phalanx/sshd"}, ExitOK, []string{"1 parser files, 0 warnings\n"}, ""},
+		{"hub sshd", []string{"hubtest", "lint", "--hub", hubDir, "crowdsecurity/sshd-logs"}, ExitOK,
+			[]string{"WARN ", "grok SSHD_INVALID_USER: address \"sshd_client_ip\" is captured after the user-controlled field %{USERNAME:sshd_invalid_user}", "1 parser files, 10 warnings\n"}, ""},
+		{"hub sshd strict", []string{"hubtest", "lint", "--hub", hubDir, "--strict", "crowdsecurity/sshd-logs"}, ExitFailure, []string{"WARN "}, "10 warnings"},
+		{"unknown item", []string{"hubtest", "lint", "--hub", hubDir, "nobody/nothing"}, ExitUsage, nil, `"nobody/nothing": no such parser or file`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := runCLI(t, "", tc.args...)
+			require.Equal(t, tc.code, code, errs)
+			for _, o := range tc.out {
+				require.Contains(t, out, o)
+			}
+			if tc.err != "" {
+				require.Contains(t, errs, tc.err)
+			}
+		})
+	}
+}
+
+// TestExplainWarnsInjection: explain flags a parser open to log injection
+// where it matched (the hub's sshd parser keeps CrowdSec's behaviour and
+// takes the address from the user name); the embedded parser takes the
+// attacker's and has nothing to flag.
+func TestExplainWarnsInjection(t *testing.T) {
+	const line = "Mar  1 10:00:00 web01 sshd[1]: Invalid user admin from 198.51.100.77 port 22 from 203.0.113.66 port 40001"
+	code, out, errs := runCLI(t, "", "explain", "--hub", testutil.Hub(t), "--collection", "crowdsecurity/linux", "--collection", "crowdsecurity/sshd",
+		"--type", "syslog", "--log", line)
+	require.Equal(t, ExitOK, code, errs)
+	require.Contains(t, out, `+ Meta.source_ip = "198.51.100.77"`)
+	require.Contains(t, out, "    ✓ crowdsecurity/sshd-logs\n")
+	require.Contains(t, out, "! 10 pattern(s) of this parser can take the address from text the client wrote (log injection; see phalanx hubtest lint)")
+
+	code, out, errs = runCLI(t, "", "explain", "--type", "syslog", "--log", line)
+	require.Equal(t, ExitOK, code, errs)
+	require.Contains(t, out, `+ Meta.source_ip = "203.0.113.66"`)
+	require.NotContains(t, out, "log injection")
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
+	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
@@ -37,9 +38,9 @@ func durationFlag(name, v string) (string, error) {
 	if v == "" {
 		return "", nil
 	}
-	d, err := store.ParseDuration(v)
+	d, err := duration.Positive(v)
 	if err != nil {
-		return "", &usageError{fmt.Errorf("invalid argument %q for --%s: want a duration such as 4h or 2d12h", v, name)}
+		return "", &usageError{fmt.Errorf("invalid argument %q for --%s: %w", v, name, err)}
 	}
 	return d.String(), nil
 }
@@ -118,6 +119,43 @@ func activeOnly(alerts []*models.Alert, now time.Time) []*models.Alert {
 	return out
 }
 
+// onTarget keeps, with --ip or --range, the decisions whose range contains
+// the target (with --contained: lies in it), and the alerts that have one:
+// the LAPI answers the alerts having such a decision with all their
+// decisions (an import's alert can carry thousands).
+func (s *selection) onTarget(alerts []*models.Alert) []*models.Alert {
+	target := s.ip
+	if target == "" {
+		target = s.rng
+	}
+	if target == "" {
+		return alerts
+	}
+	tr, err := store.ParseIPRange(target)
+	if err != nil {
+		return alerts // the LAPI refused it already
+	}
+	out := alerts[:0]
+	for _, al := range alerts {
+		var ds []*models.Decision
+		for _, d := range al.Decisions {
+			r, ok, err := store.DecisionRange(deref(d.Scope), deref(d.Value))
+			if err != nil || !ok {
+				continue
+			}
+			if (!s.contained && r.Contains(tr)) || (s.contained && tr.Contains(r)) {
+				ds = append(ds, d)
+			}
+		}
+		if len(ds) > 0 {
+			cp := *al
+			cp.Decisions = ds
+			out = append(out, &cp)
+		}
+	}
+	return out
+}
+
 func sourceAS(s *models.Source) string {
 	if s == nil || s.AsNumber == "" {
 		return ""
@@ -158,7 +196,7 @@ func newDecisionsListCmd(a *app, f *localFlags) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("decisions list: %w", err)
 				}
-				alerts = activeOnly(alerts, time.Now())
+				alerts = sel.onTarget(activeOnly(alerts, time.Now()))
 				return printDecisions(a, e.Output, alerts, machine)
 			})
 		},
@@ -282,7 +320,7 @@ func manualAlert(login, scenario string, src target, ds []*models.Decision, now 
 
 func newDecisionsAddCmd(a *app, f *localFlags) *cobra.Command {
 	var sel selection
-	var duration, reason, typ string
+	var dur, reason, typ string
 	var bypass bool
 	c := &cobra.Command{
 		Use:   "add",
@@ -296,8 +334,8 @@ func newDecisionsAddCmd(a *app, f *localFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := store.ParseDuration(duration); err != nil {
-				return &usageError{fmt.Errorf("invalid argument %q for --duration", duration)}
+			if _, err := duration.Positive(dur); err != nil {
+				return &usageError{fmt.Errorf("invalid argument %q for --duration: %w", dur, err)}
 			}
 			if typ == "" {
 				return &usageError{errors.New("--type cannot be empty")}
@@ -317,7 +355,7 @@ func newDecisionsAddCmd(a *app, f *localFlags) *cobra.Command {
 					why = fmt.Sprintf("manual '%s' from '%s'", typ, login)
 				}
 				origin := "cscli"
-				d := &models.Decision{Origin: &origin, Type: &typ, Scope: &tg.scope, Value: &tg.value, Duration: &duration, Scenario: &why}
+				d := &models.Decision{Origin: &origin, Type: &typ, Scope: &tg.scope, Value: &tg.value, Duration: &dur, Scenario: &why}
 				if _, err := cl.PushAlerts(ctx, []*models.Alert{manualAlert(login, why, tg, []*models.Decision{d}, time.Now())}); err != nil {
 					return fmt.Errorf("decisions add: %w", err)
 				}
@@ -330,10 +368,10 @@ func newDecisionsAddCmd(a *app, f *localFlags) *cobra.Command {
 	c.Flags().StringVarP(&sel.rng, "range", "r", "", "range (shorthand for --scope range --value RANGE)")
 	c.Flags().StringVar(&sel.scope, "scope", "ip", "scope of the decision")
 	c.Flags().StringVarP(&sel.value, "value", "v", "", "value of the scope")
-	c.Flags().StringVarP(&duration, "duration", "d", "4h", "decision duration (4h, 1d12h)")
+	c.Flags().StringVarP(&dur, "duration", "d", "4h", "decision duration (4h, 1d12h)")
 	c.Flags().StringVarP(&typ, "type", "t", "ban", "decision type (ban, captcha, throttle...)")
 	c.Flags().StringVarP(&reason, "reason", "R", "", "decision reason (default: manual 'TYPE' from 'LOGIN')")
-	c.Flags().BoolVar(&bypass, "bypass-allowlist", false, "add the decision even if the value is allowlisted")
+	c.Flags().BoolVar(&bypass, "bypass-allowlist", false, "skip the CLI's allowlist check (the LAPI still refuses decisions on allowlisted values)")
 	return c
 }
 
@@ -370,7 +408,7 @@ func newDecisionsDeleteCmd(a *app, f *localFlags) *cobra.Command {
 				} else {
 					n, err = cl.DeleteDecisions(ctx, apiclient.DecisionFilter{
 						IP: sel.ip, Range: sel.rng, Scope: models.NormalizeScope(sel.scope), Value: sel.value, Type: sel.typ,
-						Scenario: sel.scenario, Origin: sel.origin, Contains: sel.contains(),
+						Scenario: sel.scenario, Origin: sel.origin, Contains: sel.contains(), All: all,
 					})
 				}
 				if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
+	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
@@ -115,8 +116,8 @@ func parseImport(r io.Reader, format string, def importDefaults) ([]importedDeci
 		if d.Value == "" {
 			return nil, fmt.Errorf("decision %d: empty value", i+1)
 		}
-		if _, err := store.ParseDuration(d.Duration); err != nil {
-			return nil, fmt.Errorf("decision %d (%s): bad duration %q", i+1, d.Value, d.Duration)
+		if _, err := duration.Positive(d.Duration); err != nil {
+			return nil, fmt.Errorf("decision %d (%s): %w", i+1, d.Value, err)
 		}
 		if _, _, err := store.DecisionRange(d.Scope, d.Value); err != nil {
 			return nil, fmt.Errorf("decision %d: %q is not a valid %s", i+1, d.Value, d.Scope)
@@ -208,7 +209,7 @@ func importDecisions(ctx context.Context, a *app, cl *apiclient.Client, login, i
 	var ds []*models.Decision
 	for _, r := range recs {
 		if reasons := hits[r.Value]; len(reasons) > 0 && (r.Scope == "Ip" || r.Scope == "Range") {
-			fmt.Fprintf(a.out, "Value %s is allowlisted by [%s]\n", r.Value, strings.Join(reasons, ", "))
+			fmt.Fprintf(a.out, "Value %s is allowlisted by [%s]\n", esc(r.Value), esc(strings.Join(reasons, ", ")))
 			continue
 		}
 		r := r

@@ -16,6 +16,9 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/content"
 	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/grok"
+	"github.com/phalanx-ids/phalanx/internal/hub/lint"
+	"github.com/phalanx-ids/phalanx/internal/parse"
 )
 
 type explainFlags struct {
@@ -79,6 +82,10 @@ func runExplain(ctx context.Context, a *app, f *explainFlags) error {
 		return err
 	}
 	defer rt.Close()
+	risky, err := injectionRisks(cfg)
+	if err != nil {
+		return err
+	}
 
 	src := "explain"
 	var lines []string
@@ -108,23 +115,23 @@ func runExplain(ctx context.Context, a *app, f *explainFlags) error {
 		}
 		evt := event.New(event.Line{Raw: l, Src: src, Time: time.Now(), Labels: lab, Process: true, Module: "file"})
 		evt.ExpectMode = event.TIMEMACHINE
-		tr := &explainTracer{prev: evt.Clone()}
+		tr := &explainTracer{prev: evt.Clone(), risky: risky}
 		ok := rt.Parsers.Parse(evt, tr)
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "line %d: %s\n", i+1, l)
+		fmt.Fprintf(w, "line %d: %s\n", i+1, esc(l))
 		tr.print(w, f.verbose, rt.Parsers.Stages())
 		switch {
 		case ok && evt.Whitelisted:
 			white++
-			fmt.Fprintf(w, "=> whitelisted: %s\n", evt.WhitelistReason)
+			fmt.Fprintf(w, "=> whitelisted: %s\n", esc(evt.WhitelistReason))
 		case ok:
 			parsed++
-			fmt.Fprintf(w, "=> parsed%s\n", summaryMeta(evt))
+			fmt.Fprintf(w, "=> parsed%s\n", esc(summaryMeta(evt)))
 		default:
 			dropped++
-			fmt.Fprintf(w, "=> dropped: %s\n", tr.dropReason(rt.Parsers.Stages()))
+			fmt.Fprintf(w, "=> dropped: %s\n", esc(tr.dropReason(rt.Parsers.Stages())))
 		}
 	}
 	if len(lines) > 1 {
@@ -136,6 +143,7 @@ func runExplain(ctx context.Context, a *app, f *explainFlags) error {
 // explainTracer records, for each top-level node, its outcome and what it
 // changed in the event (a before/after diff of the maps and time fields).
 type explainTracer struct {
+	risky map[string]int // node -> patterns open to log injection (hubtest lint)
 	prev  *event.Event
 	steps []explainStep
 }
@@ -159,16 +167,19 @@ func (t *explainTracer) print(w io.Writer, verbose bool, stages []string) {
 			continue
 		}
 		if s.stage != last {
-			fmt.Fprintf(w, "  %s\n", s.stage)
+			fmt.Fprintf(w, "  %s\n", esc(s.stage))
 			last = s.stage
 		}
 		mark := "✓"
 		if !s.success {
 			mark = "✗"
 		}
-		fmt.Fprintf(w, "    %s %s\n", mark, s.node)
+		fmt.Fprintf(w, "    %s %s\n", mark, esc(s.node))
 		for _, c := range s.changes {
-			fmt.Fprintf(w, "        %s\n", c)
+			fmt.Fprintf(w, "        %s\n", esc(c))
+		}
+		if n := t.risky[s.node]; n > 0 && s.success {
+			fmt.Fprintf(w, "        ! %d pattern(s) of this parser can take the address from text the client wrote (log injection; see phalanx hubtest lint)\n", n)
 		}
 	}
 }
@@ -192,6 +203,26 @@ func (t *explainTracer) dropReason(stages []string) string {
 		}
 	}
 	return fmt.Sprintf("no parser of stage %s matched (tried %s)", lastStage, strings.Join(tried, ", "))
+}
+
+// injectionRisks counts, per parser node, the grok patterns of the content
+// that hubtest lint warns about.
+func injectionRisks(cfg content.Config) (map[string]int, error) {
+	lib := grok.NewLibrary()
+	for _, d := range cfg.PatternDirs {
+		if err := lib.LoadDir(d); err != nil {
+			return nil, err
+		}
+	}
+	fs, err := lint.Files(lib, append(append([]parse.File{}, cfg.Parsers...), cfg.PostOverflows...))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, f := range fs {
+		out[f.Node]++
+	}
+	return out, nil
 }
 
 func diffEvents(a, b *event.Event) []string {

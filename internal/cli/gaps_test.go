@@ -159,7 +159,7 @@ func TestAlertsFlush(t *testing.T) {
 		return out
 	}
 	runSteps(t, []string{"--data-dir", dir}, []step{
-		{name: "bad max-age", args: []string{"alerts", "flush", "--max-age", "old"}, code: ExitUsage, err: []string{`--max-age: "old" is not a positive duration`}},
+		{name: "bad max-age", args: []string{"alerts", "flush", "--max-age", "old"}, code: ExitUsage, err: []string{`--max-age: duration: "old": not a duration`}},
 		{name: "negative max-items", args: []string{"alerts", "flush", "--max-items", "-1"}, code: ExitUsage, err: []string{"--max-items: -1 is negative"}},
 		{name: "bad max-items", args: []string{"alerts", "flush", "--max-items", "many"}, code: ExitUsage},
 		{name: "defaults keep recent alerts", args: []string{"alerts", "flush"}, out: []string{"Alerts flushed\n"},

@@ -17,7 +17,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	daemon "github.com/phalanx-ids/phalanx/internal/app"
@@ -25,6 +24,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/store/postgres"
 	"github.com/phalanx-ids/phalanx/internal/store/sqlite"
+	"github.com/phalanx-ids/phalanx/internal/version"
 )
 
 // File names inside the data dir (the daemon's defaults).
@@ -42,6 +42,9 @@ type localFlags struct {
 	lapiURL     string
 	credentials string
 	output      string
+	// allowWorldWritable reads config and credentials files that any
+	// local user can change (refused by default: daemon.FilePolicy).
+	allowWorldWritable bool
 }
 
 func (f *localFlags) register(c *cobra.Command) {
@@ -52,17 +55,19 @@ func (f *localFlags) register(c *cobra.Command) {
 	p.StringVar(&f.lapiURL, "lapi-url", "", "Local API URL (default: the url of the credentials file)")
 	p.StringVar(&f.credentials, "credentials", "", "machine credentials file (url, login, password; default DATA_DIR/"+daemon.CredentialsFile+")")
 	p.StringVarP(&f.output, "output", "o", "human", "output format: human, json, raw")
+	p.BoolVar(&f.allowWorldWritable, "allow-world-writable", false, "read config and credentials files that any local user can change")
 }
 
 // localEnv is the resolved install: plain data.
 type localEnv struct {
 	DataDir     string
 	DB          string // SQLite path or postgres DSN
-	LAPIURL     string // "" = the url of the credentials file
+	LAPIURL     string // "" = the url of the credentials file (see lapiURL)
 	Credentials string
 	Simulation  string
 	MetricsURL  string
 	Output      string
+	Files       daemon.FilePolicy
 }
 
 func pick(vals ...string) string {
@@ -95,9 +100,10 @@ func (f *localFlags) resolve() (localEnv, error) {
 		return localEnv{}, &usageError{fmt.Errorf("output format %q: want human, json or raw", f.output)}
 	}
 	var file localEnv
+	files := daemon.FilePolicy{AllowWorldWritable: f.allowWorldWritable}
 	scheme, listen, metricsListen := "http", lapi.DefaultListen, ""
 	if f.config != "" {
-		cfg, err := daemon.LoadConfig(f.config)
+		cfg, err := daemon.LoadConfig(f.config, files)
 		if err != nil {
 			return localEnv{}, err
 		}
@@ -119,24 +125,33 @@ func (f *localFlags) resolve() (localEnv, error) {
 		file.Simulation = cfg.LAPI.SimulationPath
 		metricsListen = cfg.Metrics.ListenAddr
 	}
-	e := localEnv{Output: f.output}
+	e := localEnv{Output: f.output, Files: files}
 	e.DataDir = pick(f.dataDir, file.DataDir, daemon.DefaultDataDir())
 	e.DB = pick(f.db, file.DB, filepath.Join(e.DataDir, dbFileName))
-	e.LAPIURL = pick(f.lapiURL, file.LAPIURL)
 	e.Credentials = pick(f.credentials, file.Credentials, filepath.Join(e.DataDir, daemon.CredentialsFile))
 	e.Simulation = pick(file.Simulation, filepath.Join(e.DataDir, simulationFileName))
+	// A daemon running on the data dir says where it serves (phalanx run
+	// --listen ...): that beats the config's guess, but not a flag, nor the
+	// url of a credentials file given explicitly (another LAPI's).
+	run, running := daemon.ReadRunState(e.DataDir)
 	switch {
+	case f.lapiURL != "":
+		e.LAPIURL = f.lapiURL
+	case running && run.LAPIURL != "" && f.credentials == "":
+		e.LAPIURL = run.LAPIURL
+	default:
+		e.LAPIURL = file.LAPIURL
+	}
+	switch {
+	case running && run.MetricsURL != "":
+		e.MetricsURL = run.MetricsURL
 	case metricsListen != "":
 		e.MetricsURL = httpURL("http", metricsListen, "/metrics")
 	case f.config != "":
 		e.MetricsURL = httpURL(scheme, listen, "/metrics")
 	default:
-		// The daemon serves /metrics on the LAPI listener by default, and
-		// keeps that listener's URL in its credentials file.
-		e.MetricsURL = httpURL(scheme, listen, "/metrics")
-		if cr, err := readCredentials(e.Credentials); err == nil && cr.URL != "" {
-			e.MetricsURL = strings.TrimSuffix(cr.URL, "/") + "/metrics"
-		}
+		// The daemon serves /metrics on the LAPI listener by default.
+		e.MetricsURL = strings.TrimSuffix(e.lapiURL(), "/") + "/metrics"
 	}
 	return e, nil
 }
@@ -157,43 +172,36 @@ func (e localEnv) openStore(ctx context.Context) (store.Store, error) {
 	return sqlite.Open(ctx, sqlite.Config{Path: e.DB, MaxReaders: 1})
 }
 
-// credentials is the machine credentials file (CrowdSec's local_api_credentials.yaml).
-type credentials struct {
-	URL      string `yaml:"url" json:"url"`
-	Login    string `yaml:"login" json:"login"`
-	Password string `yaml:"password" json:"password"`
-}
-
-func readCredentials(path string) (credentials, error) {
-	var c credentials
-	b, err := os.ReadFile(path)
+// credentials reads the install's machine credentials (login and
+// password required).
+func (e localEnv) credentials() (daemon.Credentials, error) {
+	c, err := daemon.ReadCredentials(e.Credentials, e.Files)
 	if err != nil {
-		return c, fmt.Errorf("credentials: %w", err)
-	}
-	if err := yaml.Unmarshal(b, &c); err != nil {
-		return c, fmt.Errorf("credentials %s: %w", path, err)
+		return c, err
 	}
 	if c.Login == "" || c.Password == "" {
-		return c, fmt.Errorf("credentials %s: login and password are required", path)
+		return c, fmt.Errorf("credentials %s: login and password are required", e.Credentials)
 	}
 	return c, nil
 }
 
+// lapiURL is the Local API's URL: --lapi-url, else the running daemon's,
+// else the config's, else the url of the credentials file, else the
+// default.
+func (e localEnv) lapiURL() string {
+	cr, _ := daemon.ReadCredentials(e.Credentials, e.Files)
+	return pick(e.LAPIURL, cr.URL, defaultLAPIURL)
+}
+
 // client builds a LAPI client with the machine credentials of the install.
-func (e localEnv) client(a *app) (*apiclient.Client, credentials, error) {
-	c, err := readCredentials(e.Credentials)
+func (e localEnv) client(a *app) (*apiclient.Client, daemon.Credentials, error) {
+	c, err := e.credentials()
 	if err != nil {
 		return nil, c, err
 	}
-	if e.LAPIURL != "" {
-		c.URL = e.LAPIURL
-	}
-	if c.URL == "" {
-		c.URL = defaultLAPIURL
-	}
 	cl, err := apiclient.New(apiclient.Config{
-		URL: c.URL, MachineID: c.Login, Password: apiclient.Secret(c.Password),
-		UserAgent: "phalanx-cli/dev", Retry: apiclient.RetryConfig{MaxAttempts: 2},
+		URL: pick(e.LAPIURL, c.URL, defaultLAPIURL), MachineID: c.Login, Password: apiclient.Secret(c.Password),
+		UserAgent: "phalanx-cli/" + version.Get().Version, Retry: apiclient.RetryConfig{MaxAttempts: 2},
 	}, apiclient.WithLogger(a.logger()))
 	if err != nil {
 		return nil, c, err
@@ -237,6 +245,6 @@ func notFound(err error) bool {
 
 // lapiNouns are the commands about the Local API's state.
 func lapiNouns(a *app) []*cobra.Command {
-	return []*cobra.Command{newMachinesCmd(a), newBouncersCmd(a), newDecisionsCmd(a), newAlertsCmd(a),
+	return []*cobra.Command{newMachinesCmd(a), newBouncersCmd(a), newBouncerCmd(a), newDecisionsCmd(a), newAlertsCmd(a),
 		newAllowlistsCmd(a), newSimulationCmd(a), newMetricsCmd(a)}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
 
+	daemon "github.com/phalanx-ids/phalanx/internal/app"
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
@@ -125,9 +127,20 @@ func newMachinesAddCmd(a *app, f *localFlags) *cobra.Command {
 	var auto, force bool
 	c := &cobra.Command{
 		Use:   "add [NAME]",
-		Short: "Add a validated machine and write its credentials file",
+		Short: "Add a validated machine and give its credentials",
+		Long: `Add creates a validated machine in the local database and gives its
+credentials (url, login, password: CrowdSec's local_api_credentials.yaml) for
+the agent that will use them.
+
+They are written to the file given with -f (- for standard output; an
+existing file is kept unless --force). Without -f they go to the install's
+credentials file only if it does not exist yet (the first machine of a fresh
+install, as cscli does); when it exists it is the local agent's, and it is
+left alone: the credentials are printed on standard output instead. The url is
+--url, else where the daemon of the data dir listens.`,
 		Example: `  phalanx machines add web1 --password 'S3cret' -f /etc/phalanx/web1.yaml
-  phalanx machines add --auto -f -`,
+  phalanx machines add --auto -f -
+  phalanx machines add web2 --auto > web2-credentials.yaml`,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := ""
@@ -151,12 +164,18 @@ func newMachinesAddCmd(a *app, f *localFlags) *cobra.Command {
 			}
 			return withStore(cmd, f, func(ctx context.Context, e localEnv, st store.Store) error {
 				dump := file
-				if dump == "" {
+				switch {
+				case dump == "-":
+				case dump != "":
+					if _, err := os.Stat(dump); err == nil && !force {
+						return fmt.Errorf("machines add: credentials file %s already exists: remove it, use --force, or give another file with -f (-f - for standard output)", dump)
+					}
+				default:
+					// The install's credentials are the local agent's: never
+					// replaced unless named with -f.
 					dump = e.Credentials
-				}
-				if dump != "-" && !force {
-					if _, err := os.Stat(dump); err == nil {
-						return fmt.Errorf("machines add: credentials file %s already exists: remove it, use --force, or give another file with -f", dump)
+					if _, err := os.Lstat(dump); !errors.Is(err, fs.ErrNotExist) {
+						dump = "-"
 					}
 				}
 				hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
@@ -178,35 +197,32 @@ func newMachinesAddCmd(a *app, f *localFlags) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("machines add: %w", err)
 				}
-				fmt.Fprintf(a.err, "Machine '%s' successfully added to the local API.\n", name)
-				u := url
-				if u == "" {
-					u = e.LAPIURL
-				}
-				if u == "" {
-					u = defaultLAPIURL
-				}
-				b, err := yaml.Marshal(credentials{URL: u, Login: name, Password: password})
-				if err != nil {
-					return err
-				}
+				fmt.Fprintf(a.err, "Machine '%s' successfully added to the local API.\n", esc(name))
+				cr := daemon.Credentials{URL: pick(url, e.lapiURL()), Login: name, Password: password}
 				if dump == "-" {
+					if file == "" {
+						fmt.Fprintf(a.err, "The local agent's credentials file %s is left as it is; the new machine's credentials follow (-f FILE writes them to a file).\n", esc(e.Credentials))
+					}
+					b, err := yaml.Marshal(cr)
+					if err != nil {
+						return err
+					}
 					_, err = a.out.Write(b)
 					return err
 				}
-				if err := os.WriteFile(dump, b, 0o600); err != nil {
-					return fmt.Errorf("machines add: write credentials: %w", err)
+				if err := daemon.WriteCredentials(dump, cr); err != nil {
+					return fmt.Errorf("machines add: %w", err)
 				}
-				fmt.Fprintf(a.err, "API credentials written to '%s'.\n", dump)
+				fmt.Fprintf(a.err, "API credentials written to '%s'.\n", esc(dump))
 				return nil
 			})
 		},
 	}
 	c.Flags().StringVarP(&password, "password", "p", "", "machine password")
 	c.Flags().BoolVarP(&auto, "auto", "a", false, "generate the password (and the name when none is given)")
-	c.Flags().StringVarP(&file, "file", "f", "", "where to write the credentials (default: the install's credentials file; - for stdout)")
-	c.Flags().StringVarP(&url, "url", "u", "", "LAPI URL written in the credentials")
-	c.Flags().BoolVar(&force, "force", false, "overwrite an existing credentials file and reset an existing machine's password")
+	c.Flags().StringVarP(&file, "file", "f", "", "where to write the credentials (- for standard output; default: see above)")
+	c.Flags().StringVarP(&url, "url", "u", "", "LAPI URL written in the credentials (default: where the daemon listens)")
+	c.Flags().BoolVar(&force, "force", false, "overwrite the file given with -f, and reset an existing machine's password")
 	return c
 }
 

@@ -119,11 +119,11 @@ func TestMachines(t *testing.T) {
 	require.Equal(t, "web1", ms[0]["machineId"])
 	require.Equal(t, true, ms[0]["isValidated"])
 
-	var cr credentials
+	var cr daemon.Credentials
 	b, err := os.ReadFile(creds)
 	require.NoError(t, err)
 	require.NoError(t, yaml.Unmarshal(b, &cr))
-	require.Equal(t, credentials{URL: "http://127.0.0.1:8081/", Login: "web1", Password: "S3cret-pw"}, cr)
+	require.Equal(t, daemon.Credentials{URL: "http://127.0.0.1:8081/", Login: "web1", Password: "S3cret-pw"}, cr)
 	st, err := os.Stat(creds)
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
@@ -136,10 +136,16 @@ func TestBouncers(t *testing.T) {
 		{name: "add with key", args: []string{"bouncers", "add", "nginx", "-k", "0123456789abcdef0123456789abcdef"}, gold: "bouncers-add.golden"},
 		{name: "add raw", args: []string{"bouncers", "add", "fw1", "-o", "raw"}},
 		{name: "add duplicate", args: []string{"bouncers", "add", "nginx"}, code: ExitError, err: []string{"bouncer nginx already exists"}},
+		{name: "one-character key", args: []string{"bouncers", "add", "short", "-k", "x"}, code: ExitUsage, err: []string{"API key too short (1 characters): at least 16 are required"}},
+		{name: "15-character key", args: []string{"bouncers", "add", "short", "-k", "0123456789abcde"}, code: ExitUsage, err: []string{"too short"}},
+		{name: "key with a space", args: []string{"bouncers", "add", "short", "-k", "0123456789 abcdef"}, code: ExitUsage, err: []string{"character 11"}},
+		{name: "key with a control character", args: []string{"bouncers", "add", "short", "-k", "0123456789abcdef\x1b"}, code: ExitUsage, err: []string{"character 17"}},
 		{name: "key reuse", args: []string{"bouncers", "add", "other", "-k", "0123456789abcdef0123456789abcdef"}, code: ExitError, err: []string{`already used by bouncer "nginx"`}},
 		{name: "list", args: []string{"bouncers", "list"}, gold: "bouncers-list.golden"},
 		{name: "delete", args: []string{"bouncers", "delete", "fw1"}, err: []string{"bouncer 'fw1' deleted successfully"}},
 		{name: "delete unknown", args: []string{"bouncers", "delete", "fw1"}, code: ExitError, err: []string{"bouncer 'fw1' not found"}},
+		{name: "16-character key", args: []string{"bouncers", "add", "ok16", "-k", "0123456789abcdeF"}},
+		{name: "cscli's older 43-character key", args: []string{"bouncers", "add", "ok43", "-k", "lq3bHpvrQKCS2S/IpmGcHhKqJ9Wm8Ux7oE+qKXc+ZQk"}},
 	})
 	// -o raw prints only the key, and the store holds its hash.
 	code, out, errs := runCLI(t, "", "bouncers", "add", "fw9", "-o", "raw", "--data-dir", dir)
@@ -270,14 +276,24 @@ func TestLAPINouns(t *testing.T) {
 		{name: "empty list json", args: []string{"decisions", "list", "-o", "json"}, out: []string{"[]\n"}},
 		{name: "add needs a value", args: []string{"decisions", "add"}, code: ExitUsage, err: []string{"missing arguments, a value is required (--ip, --range or --scope and --value)"}},
 		{name: "add bad duration", args: []string{"decisions", "add", "-i", "1.2.3.4", "-d", "soon"}, code: ExitUsage, err: []string{`"soon"`}},
+		{name: "add NaN duration", args: []string{"decisions", "add", "-i", "1.2.3.4", "-d", "NaNd"}, code: ExitUsage, err: []string{`duration: "NaNd": not a duration`}},
+		{name: "add negative duration", args: []string{"decisions", "add", "-i", "1.2.3.4", "-d=-5h"}, code: ExitUsage, err: []string{`duration: "-5h": not positive`}},
+		{name: "add zero duration", args: []string{"decisions", "add", "-i", "1.2.3.4", "-d", "0s"}, code: ExitUsage, err: []string{`duration: "0s": not positive`}},
+		{name: "add overflowing duration", args: []string{"decisions", "add", "-i", "1.2.3.4", "-d", "9999999999d"}, code: ExitUsage, err: []string{`duration: "9999999999d": out of range`}},
 		{name: "add", args: []string{"decisions", "add", "-i", "1.2.3.4"}, err: []string{"Decision successfully added"}},
 		{name: "add range", args: []string{"decisions", "add", "-r", "10.0.0.0/16", "-d", "1d", "-t", "captcha", "-R", "scanner"}},
 		{name: "allowlist", args: []string{"allowlists", "create", "lan", "-d", "lan"}},
 		{name: "allowlist add", args: []string{"allowlists", "add", "lan", "192.168.0.0/16"}, after: func() { time.Sleep(10 * allowlistReload) }},
 		{name: "add allowlisted", args: []string{"decisions", "add", "-i", "192.168.1.1"}, code: ExitError,
 			err: []string{"192.168.1.1 is allowlisted by item 192.168.0.0/16 from lan, use --bypass-allowlist to add the decision anyway"}},
-		{name: "add bypass", args: []string{"decisions", "add", "-i", "192.168.1.1", "--bypass-allowlist"}},
-		{name: "list", args: []string{"decisions", "list"}, out: []string{" ID ", "Ip:1.2.3.4", "manual 'ban' from 'cli'", "Range:10.0.0.0/16", "scanner", "captcha", "Ip:192.168.1.1"}},
+		{name: "add bypass refused by the LAPI", args: []string{"decisions", "add", "-i", "192.168.1.1", "--bypass-allowlist"}, code: ExitError,
+			err: []string{"422", "no decision stored: 192.168.1.1 is allowlisted by 192.168.0.0/16 from lan"}},
+		{name: "add loopback refused", args: []string{"decisions", "add", "-i", "127.0.0.1"}, code: ExitError,
+			err: []string{"no decision stored: 127.0.0.1 is a loopback address, never banned"}},
+		{name: "add a /4 refused", args: []string{"decisions", "add", "-r", "16.0.0.0/4"}, code: ExitError,
+			err: []string{"no decision stored: 16.0.0.0/4 is wider than /8"}},
+		{name: "list", args: []string{"decisions", "list"}, out: []string{" ID ", "Ip:1.2.3.4", "manual 'ban' from 'cli'", "Range:10.0.0.0/16", "scanner", "captcha"},
+			notIn: []string{"192.168.1.1", "127.0.0.1", "16.0.0.0/4"}},
 		{name: "list machine", args: []string{"decisions", "list", "-m"}, out: []string{"Machine", " cli "}},
 		{name: "list by ip", args: []string{"decisions", "list", "-i", "10.0.3.3", "-o", "raw"},
 			out: []string{"id,source,ip,reason,action,country,as,events_count,expiration,simulated,alert_id\n2,cscli,Range:10.0.0.0/16,scanner,captcha,,,1,"}, notIn: []string{"1.2.3.4"}},
@@ -297,6 +313,10 @@ func TestLAPINouns(t *testing.T) {
 		{name: "import invalid json", stdin: `{"value":"1.2.3.4"}`, args: []string{"decisions", "import", "-i", "-", "--format", "json"}, code: ExitError, err: []string{"json: cannot unmarshal object"}},
 		{name: "list imports", args: []string{"decisions", "list", "--origin", "cscli-import", "-o", "raw"},
 			out: []string{"cscli-import,Ip:5.5.5.5,bad,captcha", "cscli-import,Range:5.5.5.0/24,manual,ban", "Ip:6.6.6.1", "Ip:6.6.6.2", "Country:FR"}, notIn: []string{"7.7.7.7"}},
+		{name: "list imported by ip", args: []string{"decisions", "list", "-i", "5.5.5.5", "-o", "raw"},
+			out: []string{"cscli-import,Ip:5.5.5.5,bad,captcha", "cscli-import,Range:5.5.5.0/24,manual,ban"}},
+		{name: "list imported by ip shows that ip only", args: []string{"decisions", "list", "-i", "6.6.6.1", "-o", "raw"},
+			out: []string{"Ip:6.6.6.1"}, notIn: []string{"6.6.6.2"}},
 		{name: "list lists hidden", args: []string{"decisions", "list", "-o", "raw"}, notIn: []string{"7.7.7.7"}},
 		{name: "list all", args: []string{"decisions", "list", "-a", "-o", "raw"}, out: []string{"7.7.7.7"}},
 		{name: "delete needs a filter", args: []string{"decisions", "delete"}, code: ExitUsage, err: []string{"at least one filter or --all must be specified"}},
@@ -305,6 +325,8 @@ func TestLAPINouns(t *testing.T) {
 		{name: "delete by id", args: []string{"decisions", "delete", "--id", "2", "-o", "json"}, out: []string{`"nbDeleted": 1`}},
 		{name: "delete unknown id", args: []string{"decisions", "delete", "--id", "999"}, code: ExitError, err: []string{"decision 999 not found"}},
 		{name: "deleted are gone", args: []string{"decisions", "list", "-o", "raw"}, notIn: []string{"1.2.3.4", "10.0.0.0/16"}},
+		{name: "delete all", args: []string{"decisions", "delete", "--all"}, err: []string{"6 decision(s) deleted"}},
+		{name: "all gone", args: []string{"decisions", "list", "-a"}, out: []string{"No active decisions"}},
 		{name: "alerts list", args: []string{"alerts", "list"}, out: []string{" ID ", "Ip:1.2.3.4", "Range:10.0.0.0/16", "import:stdin", "ban:2"}},
 		{name: "alerts list by scenario", args: []string{"alerts", "list", "-s", "scanner", "-o", "raw"},
 			out: []string{"id,scope,value,reason,country,as,decisions,created_at\n2,Range,10.0.0.0/16,scanner,,,captcha:1,"}},
@@ -325,6 +347,9 @@ func TestCommonFlags(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfg, []byte("data_dir: "+dir+"\nlapi:\n  listen_uri: 127.0.0.1:18080\nmetrics:\n  listen_addr: 0.0.0.0:16060\n"), 0o644))
 	badCfg := filepath.Join(t.TempDir(), "bad.yaml")
 	require.NoError(t, os.WriteFile(badCfg, []byte("nope: 1\n"), 0o644))
+	wwCfg := filepath.Join(t.TempDir(), "ww.yaml")
+	require.NoError(t, os.WriteFile(wwCfg, []byte("data_dir: "+dir+"\n"), 0o644))
+	require.NoError(t, os.Chmod(wwCfg, 0o666))
 	runSteps(t, nil, []step{
 		{name: "bad output", args: []string{"machines", "list", "-o", "yaml", "--data-dir", dir}, code: ExitUsage, err: []string{`output format "yaml"`}},
 		{name: "missing database", args: []string{"bouncers", "list", "--data-dir", t.TempDir()}, code: ExitError, err: []string{dbFileName, "start the daemon once"}},
@@ -332,6 +357,10 @@ func TestCommonFlags(t *testing.T) {
 		{name: "db flag", args: []string{"bouncers", "list", "-o", "json", "--db", filepath.Join(dir, dbFileName)}, out: []string{"[]"}},
 		{name: "config metrics url", args: []string{"metrics", "-c", cfg}, code: ExitError, err: []string{"http://127.0.0.1:16060/metrics"}},
 		{name: "config strict", args: []string{"bouncers", "list", "-c", badCfg}, code: ExitError, err: []string{"nope"}},
+		{name: "world-writable config refused", args: []string{"bouncers", "list", "-c", wwCfg}, code: ExitError,
+			err: []string{wwCfg + " is world-writable (mode 0666)", "--allow-world-writable"}},
+		{name: "world-writable config allowed", args: []string{"bouncers", "list", "-o", "json", "-c", wwCfg, "--allow-world-writable"}, out: []string{"[]"}},
+		{name: "run refuses it too", args: []string{"run", "-c", wwCfg}, code: ExitError, err: []string{"is world-writable"}},
 		{name: "noun alone prints help", args: []string{"machines"}, out: []string{"Available Commands:"}},
 		{name: "unknown action", args: []string{"decisions", "lsit"}, code: ExitUsage, err: []string{`unknown command "lsit" for "phalanx decisions"`}},
 		{name: "unknown flag", args: []string{"alerts", "list", "--nope"}, code: ExitUsage},

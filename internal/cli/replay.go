@@ -262,7 +262,7 @@ func printAlertTable(w io.Writer, al []models.Alert) {
 		if a.StopAt != nil {
 			last = *a.StopAt
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", a.GetScenario(), src, geo, a.GetEventsCount(), first, last)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", esc(a.GetScenario()), esc(src), esc(geo), a.GetEventsCount(), esc(first), esc(last))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d alerts\n", len(al))

@@ -68,6 +68,9 @@ func NewRoot(in io.Reader, out, errw io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(newExplainCmd(a), newReplayCmd(a), newHubtestCmd(a), newRunCmd(a))
 	root.AddCommand(lapiNouns(a)...)
+	root.AddCommand(newNotificationsCmd(a))
+	root.AddCommand(hubNouns(a)...)
+	root.AddCommand(newVersionCmd(a), newSetupCmd(a))
 	return root
 }
 
@@ -79,7 +82,7 @@ func Main(args []string, in io.Reader, out, errw io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(errw, "phalanx:", err)
+	fmt.Fprintln(errw, "phalanx:", esc(err.Error()))
 	var fe *failureError
 	var ue *usageError
 	switch {

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	daemon "github.com/phalanx-ids/phalanx/internal/app"
+	"github.com/phalanx-ids/phalanx/internal/version"
 )
 
 type runFlags struct {
@@ -18,6 +19,13 @@ type runFlags struct {
 	listen  string
 	noAgent bool
 	noLAPI  bool
+	// allowWorldWritable reads config and credentials files that any
+	// local user can change (refused by default: daemon.FilePolicy).
+	allowWorldWritable bool
+}
+
+func (f *runFlags) files() daemon.FilePolicy {
+	return daemon.FilePolicy{AllowWorldWritable: f.allowWorldWritable}
 }
 
 func newRunCmd(a *app) *cobra.Command {
@@ -32,7 +40,13 @@ its data in /var/lib/phalanx (root) or $XDG_DATA_HOME/phalanx, uses SQLite and
 the embedded content, and watches the logs of the services it recognises.
 
 SIGHUP reloads the config file and the content (a bad config is refused and
-the running one kept); SIGTERM or SIGINT stops it cleanly.`,
+the running one kept); SIGTERM or SIGINT stops it cleanly.
+
+The daemon records where it serves in DATA_DIR/` + daemon.RunStateFile + ` while it runs,
+so that the other commands, given the same data dir, reach it wherever it
+listens. It refuses a config or credentials file that any local user can change
+(world-writable, or in a world-writable folder without the sticky bit) unless
+--allow-world-writable is given.`,
 		Example: `  phalanx run
   phalanx run -c /etc/phalanx/phalanx.yaml
   phalanx run --data-dir /tmp/p2 --listen 127.0.0.1:8081
@@ -47,6 +61,7 @@ the running one kept); SIGTERM or SIGINT stops it cleanly.`,
 	c.Flags().StringVar(&f.listen, "listen", "", "LAPI listen address host:port (overrides lapi.listen_uri)")
 	c.Flags().BoolVar(&f.noAgent, "no-agent", false, "run the Local API only")
 	c.Flags().BoolVar(&f.noLAPI, "no-lapi", false, "run the agent only, pushing to the LAPI of agent.lapi")
+	c.Flags().BoolVar(&f.allowWorldWritable, "allow-world-writable", false, "read config and credentials files that any local user can change")
 	return c
 }
 
@@ -54,7 +69,7 @@ func (f *runFlags) load() (daemon.Config, error) {
 	var cfg daemon.Config
 	if f.config != "" {
 		var err error
-		if cfg, err = daemon.LoadConfig(f.config); err != nil {
+		if cfg, err = daemon.LoadConfig(f.config, f.files()); err != nil {
 			return cfg, err
 		}
 	}
@@ -78,7 +93,7 @@ func runDaemon(cmd *cobra.Command, a *app, f *runFlags) error {
 		_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
 		log = slog.New(slog.NewTextHandler(a.err, &slog.HandlerOptions{Level: lvl}))
 	}
-	d, err := daemon.New(cfg, daemon.WithLogger(log), daemon.WithUserAgent("phalanx/"+runVersion))
+	d, err := daemon.New(cfg, daemon.WithLogger(log), daemon.WithUserAgent(version.UserAgent()), daemon.WithFilePolicy(f.files()))
 	if err != nil {
 		return err
 	}
@@ -127,6 +142,3 @@ func runDaemon(cmd *cobra.Command, a *app, f *runFlags) error {
 	}
 	return d.Close()
 }
-
-// runVersion is the version the agent announces in its User-Agent.
-const runVersion = "dev"

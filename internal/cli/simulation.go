@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phalanx-ids/phalanx/internal/profile"
+	"github.com/phalanx-ids/phalanx/internal/secfile"
 )
 
 // simulation: the simulation.yaml file of the install (global mode and
@@ -39,27 +40,12 @@ func loadSimulation(path string) (profile.Simulation, error) {
 	return profile.ParseSimulation(path, b)
 }
 
-// saveSimulation writes the file atomically (temp file + rename).
+// saveSimulation writes the file atomically (0644: no secret in it).
 func saveSimulation(path string, s profile.Simulation) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("simulation: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".simulation-*.yaml")
-	if err != nil {
-		return fmt.Errorf("simulation: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(s.Marshal()); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("simulation: write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("simulation: write %s: %w", tmp.Name(), err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("simulation: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := secfile.WriteFile(path, s.Marshal(), 0o644); err != nil {
 		return fmt.Errorf("simulation: %w", err)
 	}
 	return nil
@@ -100,7 +86,7 @@ func newSimulationStatusCmd(a *app, f *localFlags) *cobra.Command {
 				}
 			}
 			for _, sc := range s.Exclusions {
-				fmt.Fprintf(a.out, "  - %s\n", sc)
+				fmt.Fprintf(a.out, "  - %s\n", esc(sc))
 			}
 			return nil
 		},

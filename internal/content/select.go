@@ -9,6 +9,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/alertctx"
 	"github.com/phalanx-ids/phalanx/internal/defaults"
 	"github.com/phalanx-ids/phalanx/internal/hub"
+	"github.com/phalanx-ids/phalanx/internal/hub/install"
 	"github.com/phalanx-ids/phalanx/internal/parse"
 	"github.com/phalanx-ids/phalanx/internal/scenario"
 )
@@ -96,11 +97,74 @@ func itemFiles(idx *hub.Index, items []*hub.Item) []parse.File {
 		}
 		out = append(out, parse.File{Stage: st, Path: p})
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Stage != out[j].Stage {
-			return out[i].Stage < out[j].Stage
-		}
-		return filepath.Base(out[i].Path) < filepath.Base(out[j].Path)
-	})
+	sortFiles(out)
 	return out
+}
+
+// sortFiles orders parser files as the engine loads them: by stage, then
+// by file name.
+func sortFiles(files []parse.File) {
+	sort.SliceStable(files, func(i, j int) bool {
+		if files[i].Stage != files[j].Stage {
+			return files[i].Stage < files[j].Stage
+		}
+		return filepath.Base(files[i].Path) < filepath.Base(files[j].Path)
+	})
+}
+
+// SelectInstalled returns the content installed under dataDir by
+// `phalanx hub` and `phalanx setup` (see package install): every installed
+// parser, postoverflow, scenario and alert context, local items included,
+// with the grok patterns of <data_dir>/hub/patterns. ok is false when no
+// item is installed: callers then run the embedded defaults. A broken
+// link among the installed items is an error. The caller sets DataDir
+// (<data_dir>/data), Logger and Now.
+func SelectInstalled(dataDir string, withScenarios bool) (cfg Config, ok bool, err error) {
+	inst := install.New(dataDir, nil)
+	st, err := inst.Scan()
+	if err != nil {
+		return cfg, false, fmt.Errorf("content: %w", err)
+	}
+	var parsers, posts []parse.File
+	for _, s := range st.Installed("") {
+		if s.Broken {
+			return cfg, false, fmt.Errorf("content: installed %s %s: %s leads to no file (phalanx %s install --force %s)", s.Type, s.Name, s.Path, s.Type, s.Name)
+		}
+		switch s.Type {
+		case hub.Parsers:
+			parsers = append(parsers, parse.File{Stage: filepath.Base(filepath.Dir(s.Path)), Path: s.Path})
+		case hub.PostOverflows:
+			posts = append(posts, parse.File{Stage: filepath.Base(filepath.Dir(s.Path)), Path: s.Path})
+		case hub.Scenarios:
+			if cfg.ScenarioInfo == nil {
+				cfg.ScenarioInfo = map[string]scenario.HubInfo{}
+			}
+			v := s.LocalVersion
+			if s.Tainted {
+				v = "?" // as CrowdSec reports an edited scenario
+			}
+			cfg.Scenarios = append(cfg.Scenarios, scenario.Source{Name: s.Path})
+			cfg.ScenarioInfo[s.Name] = scenario.HubInfo{Hash: s.Hash, Version: v}
+		case hub.Contexts:
+			cfg.Contexts = append(cfg.Contexts, alertctx.Source{Name: s.Path})
+		default:
+			continue
+		}
+		ok = true
+	}
+	if !ok {
+		return Config{}, false, nil
+	}
+	if st, err := os.Stat(inst.PatternsPath()); err == nil && st.IsDir() {
+		cfg.PatternDirs = []string{inst.PatternsPath()}
+	}
+	sortFiles(parsers)
+	sortFiles(posts)
+	cfg.Parsers = parsers
+	if !withScenarios {
+		cfg.Scenarios, cfg.ScenarioInfo, cfg.Contexts = nil, nil, nil
+		return cfg, true, nil
+	}
+	cfg.PostOverflows = posts
+	return cfg, true, nil
 }

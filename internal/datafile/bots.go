@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 // Bot is one entry of a "bots" data file (one JSON line): a known crawler
@@ -60,18 +62,18 @@ func parseBot(line string) (*Bot, error) {
 	}
 	b.ips = make(map[netip.Addr]struct{}, len(b.IPs))
 	for _, s := range b.IPs {
-		a, err := netip.ParseAddr(s)
+		a, err := models.ParseIP(s)
 		if err != nil {
 			return nil, fmt.Errorf("bot %q: ip: %w", b.Name, err)
 		}
-		b.ips[a.Unmap()] = struct{}{}
+		b.ips[a] = struct{}{}
 	}
 	for _, s := range b.Ranges {
-		p, err := netip.ParsePrefix(s)
+		p, err := models.ParseRange(s)
 		if err != nil {
 			return nil, fmt.Errorf("bot %q: range: %w", b.Name, err)
 		}
-		b.ranges = append(b.ranges, p.Masked())
+		b.ranges = append(b.ranges, p)
 	}
 	for _, s := range b.RDNS {
 		if s == "" {

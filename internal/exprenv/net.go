@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 // netHelpers: address checks, ranges, DNS and GeoIP.
@@ -24,14 +26,11 @@ func (e *Env) netHelpers() []helper {
 	}
 }
 
-// parseIP parses an address as net.ParseIP would: no zone; 4-in-6 forms
-// are unmapped (net.IP treats them as IPv4).
+// parseIP parses an address as net.ParseIP would (models.ParseIP): no
+// zone; 4-in-6 forms are unmapped (net.IP treats them as IPv4).
 func parseIP(s string) (netip.Addr, bool) {
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
-		return netip.Addr{}, false
-	}
-	return a.Unmap(), true
+	a, err := models.ParseIP(s)
+	return a, err == nil
 }
 
 // ParseIP parses an address as the IP helpers (IsIPV6, IpInRange...) do,
@@ -40,18 +39,13 @@ func parseIP(s string) (netip.Addr, bool) {
 // ParseRange(r) prefix contains a.
 func ParseIP(s string) (a netip.Addr, ok bool) { return parseIP(s) }
 
-// ParseRange parses a range as IpInRange does; ok false: IpInRange is
-// false for every address.
+// ParseRange parses a range as IpInRange does (net.ParseCIDR, read by
+// models.ParseRange: a 4-in-6 network of /96 or longer is the IPv4 one, a
+// shorter one an IPv6 network that holds no IPv4 address); ok false:
+// IpInRange is false for every address.
 func ParseRange(cidr string) (netip.Prefix, bool) {
-	pfx, err := netip.ParsePrefix(cidr)
-	if err != nil {
-		return netip.Prefix{}, false
-	}
-	if pa := pfx.Addr(); pa.Is4In6() {
-		// net.IPNet treats a 4-in-6 network as IPv4 (mask's last 32 bits).
-		pfx = netip.PrefixFrom(pa.Unmap(), max(0, pfx.Bits()-96))
-	}
-	return pfx, true
+	pfx, err := models.ParseRange(cidr)
+	return pfx, err == nil
 }
 
 // IpInRange(ip, cidr) bool; false for a bad IP or range.

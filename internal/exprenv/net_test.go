@@ -66,6 +66,10 @@ func TestNetHelpers(t *testing.T) {
 		{"mapped ip in v4 range", `IpInRange("::ffff:10.0.0.1", "10.0.0.0/8")`, true, false},
 		{"v4 in mapped range", `IpInRange("10.0.0.1", "::ffff:10.0.0.0/104")`, true, false},
 		{"v6 not in mapped range", `IpInRange("2001:db8::1", "::ffff:0:0/96")`, false, false},
+		// net.ParseCIDR masks a 4-in-6 network shorter than /96 into an
+		// IPv6 one (::/80 here): it holds no IPv4 address.
+		{"v4 not in short mapped range", `IpInRange("10.0.0.1", "::ffff:10.0.0.0/80")`, false, false},
+		{"v6 in short mapped range", `IpInRange("::1", "::ffff:10.0.0.0/80")`, true, false},
 		{"zone rejected", `IpInRange("fe80::1%eth0", "fe80::/10")`, false, false},
 		{"to range slash", `IpToRange("192.168.42.1", "/16")`, "192.168.0.0/16", false},
 		{"to range bare", `IpToRange("192.168.0.1", "24")`, "192.168.0.0/24", false},

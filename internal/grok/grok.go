@@ -250,6 +250,7 @@ type expander struct {
 	lib  *Library
 	next int
 	size int
+	refs []Ref // every reference expanded, by marker id (see Expand)
 }
 
 // expand returns the regex for pattern with every reference wrapped in a
@@ -285,6 +286,11 @@ func (e *expander) expand(pattern string, stack []string) (string, map[string]in
 		}
 		id := e.next
 		e.next++
+		sem := ""
+		if m[4] >= 0 {
+			sem = pattern[m[4]:m[5]]
+		}
+		e.refs = append(e.refs, Ref{Group: markerPrefix + strconv.Itoa(id), Pattern: name, Semantic: sem})
 		e.size += m[0] - prev + 20
 		b.WriteString(pattern[prev:m[0]])
 		b.WriteString("(?P<" + markerPrefix + strconv.Itoa(id) + ">")

@@ -1,47 +1,51 @@
 package lapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/profile"
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
-// normalizeValue canonicalises the value of an Ip or Range scope (mapped
-// IPv4 unmapped, ranges masked); other scopes are unchanged.
+// normalizeValue canonicalises the value of an Ip or Range scope
+// (models.ParseIP / ParseRange: mapped IPv4 unmapped, ranges masked);
+// other scopes are unchanged.
 func normalizeValue(scope, value string) (string, error) {
 	switch scope {
 	case "Ip":
-		a, err := netip.ParseAddr(strings.TrimSpace(value))
-		if err != nil || a.Zone() != "" {
+		a, err := models.ParseIP(strings.TrimSpace(value))
+		if err != nil {
 			return "", fmt.Errorf("%q is not an IP address", value)
 		}
-		return a.Unmap().String(), nil
+		return a.String(), nil
 	case "Range":
-		p, err := netip.ParsePrefix(strings.TrimSpace(value))
+		p, err := models.ParseRange(strings.TrimSpace(value))
 		if err != nil {
 			return "", fmt.Errorf("%q is not a CIDR range", value)
 		}
-		a, bits := p.Addr(), p.Bits()
-		if a.Is4In6() && bits >= 96 {
-			a, bits = a.Unmap(), bits-96
-		}
-		return netip.PrefixFrom(a, bits).Masked().String(), nil
+		return p.String(), nil
 	}
 	return value, nil
 }
 
-// validateAlert checks the swagger's required fields and normalises
-// scopes and values in place.
-func validateAlert(i int, a *models.Alert) error {
+// maxUUIDLen bounds the uuid a client may give an alert.
+const maxUUIDLen = 64
+
+// validateAlert checks the swagger's required fields and the limits, and
+// normalises scopes and values in place. Explicit decisions must have a
+// duration or until that gives a valid end (store.DecisionUntil at now).
+func (s *Server) validateAlert(i int, a *models.Alert, now time.Time) error {
 	if a == nil {
 		return fmt.Errorf("alert %d: null alert", i)
 	}
@@ -76,9 +80,22 @@ func validateAlert(i int, a *models.Alert) error {
 	case a.Source.Value == nil:
 		return missing("source.value")
 	}
+	if n := len(a.Events); n > s.cfg.MaxEventsPerAlert {
+		return fmt.Errorf("alert %d: %d events, more than max_events_per_alert (%d)", i, n, s.cfg.MaxEventsPerAlert)
+	}
+	if len(a.UUID) > maxUUIDLen || strings.ContainsFunc(a.UUID, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return fmt.Errorf("alert %d: uuid: at most %d printable characters without spaces", i, maxUUIDLen)
+	}
 	for j, ev := range a.Events {
 		if ev == nil || ev.Timestamp == nil {
 			return fmt.Errorf("alert %d: event %d: timestamp is required", i, j)
+		}
+	}
+	for _, f := range []struct {
+		name, v string
+	}{{"start_at", *a.StartAt}, {"stop_at", *a.StopAt}} {
+		if _, err := store.ParseTime(f.v); err != nil {
+			return fmt.Errorf("alert %d: %s: %w", i, f.name, err)
 		}
 	}
 	scope := models.NormalizeScope(*a.Source.Scope)
@@ -106,6 +123,9 @@ func validateAlert(i int, a *models.Alert) error {
 		case (d.Duration == nil || *d.Duration == "") && d.Until == "":
 			return fmt.Errorf("alert %d: decision %d: duration is required", i, j)
 		}
+		if _, err := store.DecisionUntil(*a.StopAt, d, now); err != nil {
+			return fmt.Errorf("alert %d: decision %d: %w", i, j, err)
+		}
 		ds := models.NormalizeScope(*d.Scope)
 		dv, err := normalizeValue(ds, *d.Value)
 		if err != nil {
@@ -124,27 +144,70 @@ func validateAlert(i int, a *models.Alert) error {
 	return nil
 }
 
-// POST /v1/alerts: allowlist check, profiles, one store batch; 201 + ids.
-func (s *Server) postAlerts(w http.ResponseWriter, r *http.Request, c *caller) error {
-	var in models.AddAlertsRequest
-	if err := decodeBody(r, s.cfg.MaxBodyAuth, &in); err != nil {
+// alertBatch decodes the body of POST /v1/alerts, stopping at the first
+// alert past max (tooMany is then set), so that an oversized batch costs
+// no more than reading it.
+type alertBatch struct {
+	max     int
+	tooMany bool
+	alerts  models.AddAlertsRequest
+}
+
+func (b *alertBatch) UnmarshalJSON(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil {
 		return err
 	}
-	for i, a := range in {
-		if err := validateAlert(i, a); err != nil {
+	if tok == nil { // JSON null: no alerts
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return &json.UnmarshalTypeError{Value: "object", Type: reflect.TypeFor[models.AddAlertsRequest]()}
+	}
+	for dec.More() {
+		if len(b.alerts) == b.max {
+			b.tooMany = true
+			return fmt.Errorf("more than %d alerts", b.max)
+		}
+		var a *models.Alert
+		if err := dec.Decode(&a); err != nil {
+			return err
+		}
+		b.alerts = append(b.alerts, a)
+	}
+	_, err = dec.Token()
+	return err
+}
+
+// POST /v1/alerts: validation, allowlist, profiles, the decision guard, one
+// store batch; 201 + ids. Alerts that asked only for refused decisions are
+// dropped; 422 when every alert of the request was.
+func (s *Server) postAlerts(w http.ResponseWriter, r *http.Request, c *caller) error {
+	in := alertBatch{max: s.cfg.MaxAlertsPerRequest}
+	if err := decodeBody(r, s.cfg.MaxBodyAuth, &in); err != nil {
+		if in.tooMany {
+			return errorf(http.StatusUnprocessableEntity, "too many alerts in one request: more than max_alerts_per_request (%d)", in.max)
+		}
+		return err
+	}
+	now := s.now()
+	for i, a := range in.alerts {
+		if err := s.validateAlert(i, a, now); err != nil {
 			return errorf(http.StatusUnprocessableEntity, "%v", err)
 		}
 	}
-	now := s.now()
 	dec := s.profiles.Load().d
-	keep := make([]*models.Alert, 0, len(in))
+	keep := make([]*models.Alert, 0, len(in.alerts))
 	type notif struct {
 		a     *models.Alert
 		names []string
 	}
 	var notifs []notif
-	for _, a := range in {
-		if len(a.Decisions) == 0 {
+	var refused []string // of alerts that asked only for refused decisions
+	for _, a := range in.alerts {
+		explicit := len(a.Decisions) > 0
+		if !explicit {
 			if m, ok := s.allowlisted(a, now); ok {
 				s.log.Info("lapi: alert dropped: source is allowlisted", "scenario", a.GetScenario(),
 					"source", a.GetValue(), "allowlist", m.list, "item", m.item, "reason", m.reason)
@@ -160,25 +223,32 @@ func (s *Server) postAlerts(w http.ResponseWriter, r *http.Request, c *caller) e
 			}
 			return err
 		}
-		if len(a.Decisions) == 0 && len(out.Decisions) > 0 {
+		if !explicit && len(out.Decisions) > 0 {
 			a.Decisions = out.Decisions
 		}
-		for _, d := range a.Decisions {
-			if err := setUntil(d, now); err != nil {
-				return errorf(http.StatusUnprocessableEntity, "alert %q: %v", a.GetScenario(), err)
-			}
+		var why []string
+		a.Decisions, why = s.guardDecisions(a, c, now)
+		if explicit && len(a.Decisions) == 0 {
+			refused = append(refused, why...)
+			continue
 		}
 		if len(out.Notifications) > 0 {
 			notifs = append(notifs, notif{a, out.Notifications})
 		}
 		keep = append(keep, a)
 	}
+	if len(keep) == 0 && len(refused) > 0 {
+		return errorf(http.StatusUnprocessableEntity, "no decision stored: %s", joinCapped(refused, 5))
+	}
 	ids := models.AddAlertsResponse{}
 	if len(keep) > 0 {
 		got, err := s.st.CreateAlerts(r.Context(), c.machine, keep)
 		if err != nil {
-			if errors.Is(err, store.ErrInvalid) {
+			switch {
+			case errors.Is(err, store.ErrInvalid):
 				return errorf(http.StatusUnprocessableEntity, "%v", err)
+			case errors.Is(err, store.ErrExists):
+				return errorf(http.StatusUnprocessableEntity, "an alert uuid of this request was pushed by another machine")
 			}
 			return err
 		}
@@ -190,6 +260,7 @@ func (s *Server) postAlerts(w http.ResponseWriter, r *http.Request, c *caller) e
 		}
 	}
 	for _, n := range notifs {
+		n.a.MachineID = c.machine // the authenticated sender, as CrowdSec's templates show it
 		if s.notify != nil {
 			s.notify(n.a, n.names)
 		} else {
@@ -200,21 +271,37 @@ func (s *Server) postAlerts(w http.ResponseWriter, r *http.Request, c *caller) e
 	return nil
 }
 
-// setUntil fixes a decision's end from its duration at now (the server's
-// clock), keeping an explicit until.
-func setUntil(d *models.Decision, now time.Time) error {
-	if d.Until != "" {
-		if _, err := time.Parse(time.RFC3339Nano, d.Until); err != nil {
-			return fmt.Errorf("decision until %q: not an RFC 3339 time", d.Until)
+// guardDecisions returns the decisions of a that the guard lets through;
+// each refused one is logged and counted, and its reason returned.
+func (s *Server) guardDecisions(a *models.Alert, c *caller, now time.Time) (kept []*models.Decision, why []string) {
+	kept = a.Decisions[:0:0]
+	for _, d := range a.Decisions {
+		rf := s.guard(d, now)
+		if rf.reason == "" {
+			kept = append(kept, d)
+			continue
 		}
-		return nil
+		s.met.refused.WithLabelValues(rf.reason).Inc()
+		s.log.Warn("lapi: decision refused", "reason", rf.reason, "detail", rf.msg, "type", deref(d.Type),
+			"origin", deref(d.Origin), "scenario", a.GetScenario(), "machine", c.machine, "from", ipString(c.ip))
+		why = append(why, rf.msg)
 	}
-	dur, err := store.ParseDuration(*d.Duration)
-	if err != nil {
-		return fmt.Errorf("decision duration %q: not a duration", *d.Duration)
+	return kept, why
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
 	}
-	d.Until = now.Add(dur).UTC().Format(time.RFC3339Nano)
-	return nil
+	return *p
+}
+
+// joinCapped joins at most n messages, saying how many more there were.
+func joinCapped(msgs []string, n int) string {
+	if len(msgs) <= n {
+		return strings.Join(msgs, "; ")
+	}
+	return strings.Join(msgs[:n], "; ") + fmt.Sprintf("; and %d more", len(msgs)-n)
 }
 
 type allowMatch struct{ list, item, reason string }
@@ -236,10 +323,10 @@ func (s *Server) allowlisted(a *models.Alert, now time.Time) (allowMatch, bool) 
 // alertFilter parses the query of GET/DELETE /v1/alerts.
 func (s *Server) alertFilter(q url.Values, forDelete bool) (store.AlertFilter, error) {
 	now := s.now()
-	f := store.AlertFilter{Now: now, Limit: 100}
+	// Simulated alerts are included unless simulated=false (CrowdSec).
+	f := store.AlertFilter{Now: now, Limit: 100, IncludeSimulated: true}
 	if forDelete {
 		f.Limit = 0
-		f.IncludeSimulated = true
 	}
 	var err error
 	for k, vs := range q {
@@ -289,6 +376,10 @@ func (s *Server) alertFilter(q url.Values, forDelete bool) (store.AlertFilter, e
 				if err == nil && n < 0 {
 					err = errors.New("negative")
 				}
+				// 0 is CrowdSec's "no limit": the cap, as anything above it.
+				if n == 0 || n > s.cfg.MaxAlertsLimit {
+					n = s.cfg.MaxAlertsLimit
+				}
 				f.Limit = n
 			}
 		case "sort":
@@ -317,12 +408,12 @@ func (s *Server) alertFilter(q url.Values, forDelete bool) (store.AlertFilter, e
 
 // timeArg parses a duration back from now ("4h", "2d") or a date.
 func timeArg(v string, now time.Time) (time.Time, error) {
-	if d, err := store.ParseDuration(v); err == nil {
+	if d, err := duration.Positive(v); err == nil {
 		return now.Add(-d), nil
 	}
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02-15:04:05", "2006-01-02"} {
 		if t, err := time.Parse(layout, v); err == nil {
-			return t, nil
+			return t, store.CheckTime(t)
 		}
 	}
 	return time.Time{}, errors.New("not a duration or a date")
@@ -342,8 +433,11 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request, _ *caller) e
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	if alerts == nil {
-		alerts = []*models.Alert{}
+	for _, a := range alerts {
+		wireAlert(a)
+	}
+	if len(alerts) == 0 {
+		alerts = nil // CrowdSec answers null, not []
 	}
 	writeJSON(w, http.StatusOK, alerts)
 	return nil
@@ -402,7 +496,7 @@ func (s *Server) getAlert(w http.ResponseWriter, r *http.Request, _ *caller) err
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	writeJSON(w, http.StatusOK, a)
+	writeJSON(w, http.StatusOK, wireAlert(a))
 	return nil
 }
 

@@ -250,15 +250,18 @@ func TestAutoRegistration(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	st := openSQLite(t)
 	for name, cfg := range map[string]lapi.Config{
-		"short secret":        {JWTSecret: "short"},
-		"bad trusted ip":      {TrustedIPs: []string{"nope"}},
-		"auto reg no token":   {AutoRegistration: lapi.AutoRegistration{Enabled: true, AllowedRanges: []string{"10.0.0.0/8"}}},
-		"auto reg no ranges":  {AutoRegistration: lapi.AutoRegistration{Enabled: true, Token: strings.Repeat("t", 40)}},
-		"tls cert only":       {TLS: lapi.TLSConfig{CertFile: "/nonexistent.pem"}},
-		"tls missing files":   {TLS: lapi.TLSConfig{CertFile: "/nonexistent.pem", KeyFile: "/nonexistent.key"}},
-		"bad verification":    {TLS: lapi.TLSConfig{ClientVerification: "Sometimes"}},
-		"bad flush max age":   {Flush: lapi.FlushConfig{MaxAge: "soon"}},
-		"negative flush size": {Flush: lapi.FlushConfig{MaxItems: -1}},
+		"short secret":       {JWTSecret: "short"},
+		"bad trusted ip":     {TrustedIPs: []string{"nope"}},
+		"auto reg no token":  {AutoRegistration: lapi.AutoRegistration{Enabled: true, AllowedRanges: []string{"10.0.0.0/8"}}},
+		"auto reg no ranges": {AutoRegistration: lapi.AutoRegistration{Enabled: true, Token: strings.Repeat("t", 40)}},
+		"tls cert only":      {TLS: lapi.TLSConfig{CertFile: "/nonexistent.pem"}},
+		"tls missing files":  {TLS: lapi.TLSConfig{CertFile: "/nonexistent.pem", KeyFile: "/nonexistent.key"}},
+		"bad verification":   {TLS: lapi.TLSConfig{ClientVerification: "Sometimes"}},
+		"bad flush max age":  {Flush: lapi.FlushConfig{MaxAge: "soon"}},
+		"negative flush age": {Flush: lapi.FlushConfig{MaxAge: "-1h"}},
+		"NaN flush age":      {Flush: lapi.FlushConfig{MaxAge: "NaNd"}},
+		"v4 prefix too long": {MinDecisionPrefix: lapi.PrefixLengths{IPv4: ptr(33)}},
+		"v6 prefix negative": {MinDecisionPrefix: lapi.PrefixLengths{IPv6: ptr(-1)}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := lapi.New(cfg, lapi.Deps{Store: st})

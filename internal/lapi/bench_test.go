@@ -5,9 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -205,5 +210,108 @@ func measuredProfile(b *testing.B) func() {
 	return func() {
 		pprof.StopCPUProfile()
 		_ = f.Close()
+	}
+}
+
+// BenchmarkIndexMemory: what the decision index costs per active decision,
+// built by lapi.New from a store of storetest.BenchDecisionCount()
+// (default 1,000,000) decisions: live heap after GC (B/decision-heap), RSS
+// growth (B/decision-rss) and the process RSS once built (MB-rss), then the
+// time of a startup stream over it (s/stream). Run with -benchtime=1x.
+func BenchmarkIndexMemory(b *testing.B) {
+	n := storetest.BenchDecisionCount()
+	st := openSQLite(b)
+	t0 := time.Now()
+	storetest.SeedDecisions(b, st, n)
+	b.Logf("seeded %d decisions in %s", n, time.Since(t0).Round(time.Millisecond))
+	key := addBouncer(b, st, "fw")
+	for b.Loop() {
+		heap0, rss0 := settledMemory(b)
+		t0 := time.Now()
+		srv, err := lapi.New(lapi.Config{}, lapi.Deps{Store: st})
+		require.NoError(b, err)
+		built := time.Since(t0)
+		heap1, rss1 := settledMemory(b)
+		b.ReportMetric(float64(heap1-heap0)/float64(n), "B/decision-heap")
+		b.ReportMetric(float64(rss1-rss0)/float64(n), "B/decision-rss")
+		b.ReportMetric(float64(rss1)/(1<<20), "MB-rss")
+		b.ReportMetric(built.Seconds(), "s/build")
+		hs := httptest.NewServer(srv.Handler())
+		start := time.Now()
+		req, _ := http.NewRequest("GET", hs.URL+"/v1/decisions/stream?startup=true", nil)
+		req.Header.Set("X-Api-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(b, err)
+		k, err := io.Copy(io.Discard, resp.Body)
+		require.NoError(b, err)
+		_ = resp.Body.Close()
+		b.ReportMetric(time.Since(start).Seconds(), "s/stream")
+		b.ReportMetric(float64(k)/float64(n), "B/decision-stream")
+		hs.Close()
+		runtime.KeepAlive(srv)
+	}
+}
+
+// settledMemory returns the live heap and the process RSS after a GC that
+// returned freed memory to the OS.
+func settledMemory(b *testing.B) (heap, rss uint64) {
+	b.Helper()
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	status, err := os.ReadFile("/proc/self/status")
+	require.NoError(b, err)
+	for line := range strings.SplitSeq(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			require.NoError(b, err)
+			rss = kb << 10
+		}
+	}
+	return ms.HeapAlloc, rss
+}
+
+// BenchmarkOversizedPost: one authenticated POST /v1/alerts of 146,000
+// small alerts (49 MiB, under the body limit), as in issue 8: the time of
+// the request, the bytes allocated meanwhile (MB-alloc) and the answer's
+// status. Run with -benchtime=1x.
+func BenchmarkOversizedPost(b *testing.B) {
+	const n = 146000
+	st := openSQLite(b)
+	srv := startServer(b, st, lapi.Config{}, lapi.Deps{})
+	addMachine(b, st, "agent", "pw", true)
+	agent := agentClient(b, srv.url, "agent", "pw")
+	require.NoError(b, agent.Login(context.Background()))
+	var body strings.Builder
+	body.WriteString("[")
+	for i := range n {
+		if i > 0 {
+			body.WriteString(",")
+		}
+		fmt.Fprintf(&body, `{"scenario":"crowdsecurity/ssh-bf","scenario_hash":"h","scenario_version":"1","message":"m","events_count":1,`+
+			`"start_at":"2026-01-01T00:00:00Z","stop_at":"2026-01-01T00:00:01Z","capacity":5,"leakspeed":"10s","simulated":false,`+
+			`"remediation":true,"events":[],"source":{"scope":"Ip","value":"10.%d.%d.%d","ip":"10.%d.%d.%d"}}`,
+			i>>16&255, i>>8&255, i&255, i>>16&255, i>>8&255, i&255)
+	}
+	body.WriteString("]")
+	tok := login(b, srv.url, "agent", "pw")
+	for b.Loop() {
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		start := time.Now()
+		req, _ := http.NewRequest("POST", srv.url+"/v1/alerts", strings.NewReader(body.String()))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("User-Agent", agentUA)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(b, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		b.ReportMetric(time.Since(start).Seconds(), "s/request")
+		runtime.ReadMemStats(&m1)
+		b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/(1<<20), "MB-alloc")
+		b.ReportMetric(float64(resp.StatusCode), "status")
+		b.ReportMetric(float64(body.Len())/(1<<20), "MiB-body")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
@@ -29,9 +30,25 @@ const (
 	DefaultFlushInterval   = time.Minute
 	DefaultAllowlistReload = 10 * time.Second
 	DefaultShutdownTimeout = 10 * time.Second
-	minSecretLen           = 64
-	defaultAgentsOU        = "agent-ou"
-	defaultBouncersOU      = "bouncer-ou"
+	// DefaultMaxAlertsPerRequest bounds POST /v1/alerts. Phalanx's agent
+	// sends batch_size (100) alerts; CrowdSec's sends what accumulated in a
+	// second (more after an outage: it re-queues failed batches whole).
+	DefaultMaxAlertsPerRequest = 10000
+	// DefaultMaxEventsPerAlert bounds an alert's events: a bucket sends its
+	// queue (capacity + 1, 1001 for the widest hub scenario).
+	DefaultMaxEventsPerAlert = 10000
+	// DefaultMaxAlertsLimit caps GET /v1/alerts ?limit (limit=0, "all",
+	// gets this many); without limit the answer holds 100 (CrowdSec).
+	DefaultMaxAlertsLimit = 10000
+	// DefaultMinPrefixV4 / V6: decisions on wider ranges are refused.
+	DefaultMinPrefixV4 = 8
+	DefaultMinPrefixV6 = 32
+	// DefaultFlushMaxItems / MaxAge: retention (CrowdSec's shipped config).
+	DefaultFlushMaxItems = 5000
+	DefaultFlushMaxAge   = "7d"
+	minSecretLen         = 64
+	defaultAgentsOU      = "agent-ou"
+	defaultBouncersOU    = "bouncer-ou"
 )
 
 // Config is the LAPI's configuration: plain data (YAML keys follow
@@ -91,6 +108,28 @@ type Config struct {
 	AllowlistReload time.Duration `yaml:"allowlist_reload"`
 	// ShutdownTimeout bounds the graceful shutdown of Run. Default 10s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MaxAlertsPerRequest bounds the alerts of one POST /v1/alerts, and
+	// MaxEventsPerAlert the events of each (beyond: 422 naming the cap).
+	// Defaults 10000 and 10000.
+	MaxAlertsPerRequest int `yaml:"max_alerts_per_request"`
+	MaxEventsPerAlert   int `yaml:"max_events_per_alert"`
+	// MaxAlertsLimit caps the limit of GET /v1/alerts (limit=0 or larger
+	// gets this many). Default 10000.
+	MaxAlertsLimit int `yaml:"max_alerts_limit"`
+	// MinDecisionPrefix: decisions on ranges wider than these prefix
+	// lengths are refused (default /8 for IPv4, /32 for IPv6; 0 accepts
+	// every range, 0.0.0.0/0 included).
+	MinDecisionPrefix PrefixLengths `yaml:"min_decision_prefix"`
+	// DisableNeverBan lets decisions ban the built-in never-ban list
+	// (loopback, this host's addresses, the LAPI's listen address). For
+	// test labs that play attackers from loopback; never in production.
+	DisableNeverBan bool `yaml:"disable_never_ban"`
+}
+
+// PrefixLengths are prefix lengths per address family (nil: default).
+type PrefixLengths struct {
+	IPv4 *int `yaml:"ipv4"`
+	IPv6 *int `yaml:"ipv6"`
 }
 
 // TLSConfig enables HTTPS and mTLS (CrowdSec's api.server.tls).
@@ -166,9 +205,11 @@ func serverLimits() netguard.Config {
 type FlushConfig struct {
 	// Interval between flushes; default 1m. Negative disables flushing.
 	Interval time.Duration `yaml:"interval"`
-	// MaxItems keeps at most this many alerts; 0: no limit.
+	// MaxItems keeps at most this many alerts; 0: default 5000; negative:
+	// no limit.
 	MaxItems int `yaml:"max_items"`
-	// MaxAge removes alerts older than this ("7d" accepted); empty: no limit.
+	// MaxAge removes alerts older than this ("7d" accepted); empty:
+	// default 7d; "0": no limit.
 	MaxAge string `yaml:"max_age"`
 	// DecisionsExpiredFor removes decisions expired for longer than this;
 	// empty: DeletedWindow.
@@ -183,6 +224,8 @@ type settings struct {
 	autoRanges  []netip.Prefix
 	flushPolicy store.FlushPolicy
 	remoteReg   remoteRegistration
+	minV4       int // MinDecisionPrefix resolved
+	minV6       int
 }
 
 // remoteRegistration is what POST /v1/watchers accepts from non-loopback
@@ -265,6 +308,22 @@ func (c Config) compile(getenv func(string) string) (*settings, error) {
 		s.MaxConcurrentHashes = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	s.Limits = s.Limits.Or(serverLimits())
+	if s.MaxAlertsPerRequest <= 0 {
+		s.MaxAlertsPerRequest = DefaultMaxAlertsPerRequest
+	}
+	if s.MaxEventsPerAlert <= 0 {
+		s.MaxEventsPerAlert = DefaultMaxEventsPerAlert
+	}
+	if s.MaxAlertsLimit <= 0 {
+		s.MaxAlertsLimit = DefaultMaxAlertsLimit
+	}
+	var err error
+	if s.minV4, err = c.MinDecisionPrefix.IPv4OrDefault(); err != nil {
+		return nil, err
+	}
+	if s.minV6, err = c.MinDecisionPrefix.IPv6OrDefault(); err != nil {
+		return nil, err
+	}
 	if len(s.TLS.AgentsAllowedOU) == 0 {
 		s.TLS.AgentsAllowedOU = []string{defaultAgentsOU}
 	}
@@ -290,7 +349,6 @@ func (c Config) compile(getenv func(string) string) (*settings, error) {
 	if trusted == nil {
 		trusted = []string{"127.0.0.1", "::1"}
 	}
-	var err error
 	if s.trusted, err = netguard.ParsePrefixes(trusted); err != nil {
 		return nil, fmt.Errorf("lapi: config: trusted_ips: %w", err)
 	}
@@ -319,24 +377,53 @@ func (c Config) compile(getenv func(string) string) (*settings, error) {
 
 func (f FlushConfig) policy(deletedWindow time.Duration) (store.FlushPolicy, error) {
 	p := store.FlushPolicy{AlertsMaxItems: f.MaxItems, DecisionsExpiredFor: deletedWindow}
-	if f.MaxItems < 0 {
-		return p, fmt.Errorf("lapi: config: flush.max_items: %d is negative", f.MaxItems)
+	switch {
+	case f.MaxItems == 0:
+		p.AlertsMaxItems = DefaultFlushMaxItems
+	case f.MaxItems < 0:
+		p.AlertsMaxItems = 0
 	}
-	if f.MaxAge != "" {
-		d, err := store.ParseDuration(f.MaxAge)
-		if err != nil || d <= 0 {
-			return p, fmt.Errorf("lapi: config: flush.max_age: %q is not a positive duration", f.MaxAge)
+	age := f.MaxAge
+	if age == "" {
+		age = DefaultFlushMaxAge
+	}
+	if d, err := duration.Parse(age); err != nil || d != 0 {
+		if err == nil {
+			err = duration.Check(d, age)
+		}
+		if err != nil {
+			return p, fmt.Errorf("lapi: config: flush.max_age: %w", err)
 		}
 		p.AlertsMaxAge = d
 	}
 	if f.DecisionsExpiredFor != "" {
-		d, err := store.ParseDuration(f.DecisionsExpiredFor)
-		if err != nil || d <= 0 {
-			return p, fmt.Errorf("lapi: config: flush.decisions_expired_for: %q is not a positive duration", f.DecisionsExpiredFor)
+		d, err := duration.Positive(f.DecisionsExpiredFor)
+		if err != nil {
+			return p, fmt.Errorf("lapi: config: flush.decisions_expired_for: %w", err)
 		}
 		p.DecisionsExpiredFor = d
 	}
 	return p, nil
+}
+
+// IPv4OrDefault returns the IPv4 prefix length (default 8), checked.
+func (p PrefixLengths) IPv4OrDefault() (int, error) {
+	return prefixLen(p.IPv4, DefaultMinPrefixV4, 32, "ipv4")
+}
+
+// IPv6OrDefault returns the IPv6 prefix length (default 32), checked.
+func (p PrefixLengths) IPv6OrDefault() (int, error) {
+	return prefixLen(p.IPv6, DefaultMinPrefixV6, 128, "ipv6")
+}
+
+func prefixLen(v *int, def, bits int, name string) (int, error) {
+	if v == nil {
+		return def, nil
+	}
+	if *v < 0 || *v > bits {
+		return 0, fmt.Errorf("lapi: config: min_decision_prefix.%s: %d is not a prefix length (0 to %d)", name, *v, bits)
+	}
+	return *v, nil
 }
 
 // inPrefixes reports whether a is in one of ps.

@@ -146,7 +146,7 @@ func (s *streamWriter) appendDecision(b []byte, e *entry) []byte {
 	}
 	b = append(b, `{"duration":"`...)
 	b = append(b, s.lastS...)
-	return append(b, e.tail...)
+	return e.appendTail(b)
 }
 
 func (s *streamWriter) flush() error {
@@ -258,17 +258,25 @@ func (s *Server) liveDecisions(w http.ResponseWriter, r *http.Request, c *caller
 }
 
 func (e *entry) model(now time.Time) *models.Decision {
-	d := store.Decision{ID: e.id, UUID: e.uuid, Origin: e.origin, Type: e.typ, Scope: e.scope,
-		Value: e.value, Scenario: e.scenario, Simulated: e.simulated, Until: time.Unix(0, e.until)}
+	d := store.Decision{ID: e.id, UUID: e.uuidString(), Origin: e.m.origin, Type: e.m.typ, Scope: e.m.scope,
+		Value: e.value, Scenario: e.m.scenario, Simulated: e.m.simulated, Until: time.Unix(0, e.until)}
 	return d.Model(now)
 }
 
-// decisionFilter parses the query of DELETE /v1/decisions.
-func decisionFilter(q url.Values) (store.DecisionFilter, error) {
-	var f store.DecisionFilter
+// decisionFilter parses the query of DELETE /v1/decisions; all says
+// whether the request asked explicitly for every decision (all=true).
+// filtered is false when no filter parameter was given.
+func decisionFilter(q url.Values) (f store.DecisionFilter, filtered, all bool, err error) {
 	for k, vs := range q {
 		v := vs[len(vs)-1]
 		switch k {
+		case "all":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return f, false, false, errorf(http.StatusBadRequest, "invalid value for all: %q", v)
+			}
+			all = b
+			continue
 		case "scope":
 			f.Scope = models.NormalizeScope(v)
 		case "value":
@@ -286,9 +294,15 @@ func decisionFilter(q url.Values) (store.DecisionFilter, error) {
 		case "contains":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return f, errorf(http.StatusBadRequest, "invalid value for contains: %q", v)
+				return f, false, false, errorf(http.StatusBadRequest, "invalid value for contains: %q", v)
 			}
 			f.Contains = &b
+			continue // a modifier of ip/range, not a filter
+		default:
+			continue
+		}
+		if v != "" {
+			filtered = true
 		}
 	}
 	for _, v := range []string{f.IP, f.Range} {
@@ -296,7 +310,7 @@ func decisionFilter(q url.Values) (store.DecisionFilter, error) {
 			continue
 		}
 		if _, err := store.ParseIPRange(v); err != nil {
-			return f, errorf(http.StatusBadRequest, "unable to parse %q: not an IP or range", v)
+			return f, false, false, errorf(http.StatusBadRequest, "unable to parse %q: not an IP or range", v)
 		}
 	}
 	if (f.Scope == "Ip" || f.Scope == "Range") && f.Value != "" {
@@ -304,14 +318,35 @@ func decisionFilter(q url.Values) (store.DecisionFilter, error) {
 			f.Value = v
 		}
 	}
-	return f, nil
+	return f, filtered, all, nil
 }
 
-// DELETE /v1/decisions: expires (until = now) the matching decisions.
-func (s *Server) deleteDecisions(w http.ResponseWriter, r *http.Request, _ *caller) error {
-	f, err := decisionFilter(r.URL.Query())
+// explicitAll says whether an unfiltered DELETE /v1/decisions asked for
+// every decision: all=true, or cscli's `decisions delete --all`, which
+// sends the path with an empty query ("/v1/decisions?"). A bare path (what
+// a client that forgot its filter, or CrowdSec's bouncer library StopStream,
+// sends) asks for nothing.
+func explicitAll(r *http.Request, all bool) bool {
+	return all || (r.URL.ForceQuery && r.URL.RawQuery == "")
+}
+
+// DELETE /v1/decisions (trusted IPs only): expires (until = now) the
+// matching decisions. Without a filter, only an explicit "all" (see
+// explicitAll) expires every decision; otherwise 422 and nothing changes.
+func (s *Server) deleteDecisions(w http.ResponseWriter, r *http.Request, c *caller) error {
+	if err := s.trusted(c); err != nil {
+		return err
+	}
+	f, filtered, all, err := decisionFilter(r.URL.Query())
 	if err != nil {
 		return err
+	}
+	switch {
+	case filtered && all:
+		return errorf(http.StatusBadRequest, "all=true cannot be combined with filters")
+	case !filtered && !explicitAll(r, all):
+		return errorf(http.StatusUnprocessableEntity,
+			"no filter given: pass a filter (ip, range, scope/value, type, scenario, origin) or all=true to delete every decision")
 	}
 	n, err := s.st.ExpireDecisions(r.Context(), s.now(), f)
 	if err != nil {
@@ -327,8 +362,11 @@ func (s *Server) deleteDecisions(w http.ResponseWriter, r *http.Request, _ *call
 	return nil
 }
 
-// DELETE /v1/decisions/{decision_id}.
-func (s *Server) deleteDecision(w http.ResponseWriter, r *http.Request, _ *caller) error {
+// DELETE /v1/decisions/{decision_id} (trusted IPs only).
+func (s *Server) deleteDecision(w http.ResponseWriter, r *http.Request, c *caller) error {
+	if err := s.trusted(c); err != nil {
+		return err
+	}
 	id, err := pathID(r, "decision_id")
 	if err != nil {
 		return err

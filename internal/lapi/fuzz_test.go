@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
+	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
 // FuzzAppendJSONString: the stream's string encoder round-trips through
@@ -31,24 +32,51 @@ func FuzzAppendJSONString(f *testing.F) {
 }
 
 // FuzzValidateAlert: any JSON body is either refused or normalised
-// without panicking, and a normalised Ip source is canonical.
+// without panicking; the alert and event caps hold (at most max alerts
+// decoded, tooMany exactly when the array is longer; no accepted alert
+// over the event cap); a normalised Ip source is canonical; an accepted
+// decision has a valid end.
 func FuzzValidateAlert(f *testing.F) {
-	f.Add(`[{"scenario":"a","scenario_hash":"h","scenario_version":"1","message":"m","events_count":1,"start_at":"x","stop_at":"y","capacity":1,"leakspeed":"1s","simulated":false,"events":[],"source":{"scope":"ip","value":"::ffff:1.2.3.4"}}]`)
+	f.Add(`[{"scenario":"a","scenario_hash":"h","scenario_version":"1","message":"m","events_count":1,"start_at":"2026-01-01T00:00:00Z","stop_at":"2026-01-01T00:00:01Z","capacity":1,"leakspeed":"1s","simulated":false,"events":[],"source":{"scope":"ip","value":"::ffff:1.2.3.4"}}]`)
 	f.Add(`[{"source":{"scope":"range","value":"10.0.0.1/8"},"decisions":[{"type":"ban","scope":"ip","value":"1.2.3.4","duration":"1h"}]}]`)
+	f.Add(`[{"scenario":"a","scenario_hash":"h","scenario_version":"1","message":"m","events_count":1,"start_at":"2026-01-01T00:00:00Z","stop_at":"2026-01-01T00:00:01Z","capacity":1,"leakspeed":"1s","simulated":false,"events":[{"timestamp":"t","meta":[]},{"timestamp":"t","meta":[]},{"timestamp":"t","meta":[]}],"source":{"scope":"ip","value":"1.2.3.4"},"decisions":[{"type":"ban","scope":"ip","value":"1.2.3.4","duration":"NaNd"}]}]`)
 	f.Add(`[null]`)
+	f.Add(`[{},{},{},{}]`)
+	f.Add(`null`)
+	const maxAlerts, maxEvents = 3, 2
+	s := &Server{cfg: &settings{Config: Config{MaxEventsPerAlert: maxEvents}}}
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body string) {
-		var in models.AddAlertsRequest
-		if json.Unmarshal([]byte(body), &in) != nil {
+		var raw []json.RawMessage
+		rawErr := json.Unmarshal([]byte(body), &raw)
+		b := alertBatch{max: maxAlerts}
+		err := json.Unmarshal([]byte(body), &b)
+		if len(b.alerts) > maxAlerts {
+			t.Fatalf("decoded %d alerts, cap %d", len(b.alerts), maxAlerts)
+		}
+		if rawErr == nil && b.tooMany != (len(raw) > maxAlerts) {
+			t.Fatalf("tooMany = %v with %d alerts (err %v)", b.tooMany, len(raw), err)
+		}
+		if err != nil {
 			return
 		}
-		for i, a := range in {
-			if validateAlert(i, a) != nil {
+		for i, a := range b.alerts {
+			if s.validateAlert(i, a, now) != nil {
 				continue
+			}
+			if len(a.Events) > maxEvents {
+				t.Fatalf("alert with %d events accepted, cap %d", len(a.Events), maxEvents)
 			}
 			if a.GetScope() == "Ip" {
 				v, err := normalizeValue("Ip", a.GetValue())
 				if err != nil || v != a.GetValue() {
 					t.Fatalf("normalised Ip %q is not canonical (%q, %v)", a.GetValue(), v, err)
+				}
+			}
+			for _, d := range a.Decisions {
+				u, err := store.DecisionUntil(*a.StopAt, d, now)
+				if err != nil || store.CheckTime(u) != nil {
+					t.Fatalf("accepted decision %+v has no valid end: %v", d, err)
 				}
 			}
 		}

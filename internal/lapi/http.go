@@ -125,7 +125,7 @@ func (s *Server) wrap(route string, kind authKind, long bool, fn handlerFunc) ht
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		if long {
-			rw = netguard.ExtendWrites(rw, s.guard.WriteTimeout())
+			rw = netguard.ExtendWrites(rw, s.ng.WriteTimeout())
 		}
 		w := &statusWriter{ResponseWriter: rw}
 		c := &caller{ip: netguard.PeerAddr(r)}

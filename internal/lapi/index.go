@@ -2,6 +2,7 @@ package lapi
 
 import (
 	"container/heap"
+	"hash/maphash"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -13,32 +14,198 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
-// entry is one decision as the index holds it. Entries are immutable once
-// published: an expiry publishes a copy (in a gone event) instead of
-// changing the active entry, so readers may use entries without the lock.
+// entry is one decision as the index holds it, in about 110 bytes: the
+// strings most decisions share (origin, type, scope, scenario) live once
+// in a decMeta, the uuid and the address range are kept as bytes, and the
+// stream JSON is written from these at pull time (see appendTail).
+//
+// Entries are immutable once published: an expiry publishes a copy (in a
+// gone event) instead of changing the active entry, so readers may use
+// entries without the lock.
 type entry struct {
-	id        int64
-	uuid      string
-	origin    string
-	typ       string
-	scope     string
-	value     string
-	scenario  string
-	simulated bool
-	hasRange  bool
-	created   int64 // unix ns
-	until     int64 // unix ns
-	addVer    uint64
-	rng       store.IPRange
-	// tail is the decision's stream JSON after the duration's value:
-	// `","id":1,...,"value":"..."}`; uuid and value share its bytes when
-	// they need no escaping.
-	tail string
+	id      int64
+	created int64 // unix ns
+	until   int64 // unix ns
+	addVer  uint64
+	m       *decMeta
 	// grp is the group of value; pos the entry's place in index.dense.
 	// Both change only under the index's write lock (grp is set before
-	// the entry is published).
-	grp *group
-	pos int
+	// the entry is published; readers without the lock read grp only).
+	grp   *group
+	value string
+	// uuid is the decision's UUID when canonical (oddUUID nil); oddUUID
+	// holds any other text (an empty uuid has neither).
+	uuid    [16]byte
+	oddUUID *string
+	// addr/bits: the address range of an Ip/Range decision, as a prefix
+	// of the 16-byte form (IPv4 mapped: bits 96 + IPv4 length); bits is
+	// noRange for other scopes.
+	addr [16]byte
+	pos  int32
+	bits uint8
+}
+
+const noRange = 0xff
+
+// decMeta is what many decisions share. Immutable once made.
+type decMeta struct {
+	origin, typ, scope, scenario string
+	simulated                    bool
+	// frag is the stream JSON of the fields after the id:
+	// `,"origin":"…","scenario":"…","scope":"…","type":"…"`.
+	frag string
+}
+
+type metaKey struct {
+	origin, typ, scope, scenario string
+	simulated                    bool
+}
+
+// maxMetas bounds the decMeta intern table (decisions with unique
+// scenarios then get their own decMeta: correct, just larger).
+const maxMetas = 100000
+
+func (ix *index) meta(d *store.Decision) *decMeta {
+	k := metaKey{d.Origin, d.Type, d.Scope, d.Scenario, d.Simulated}
+	if m, ok := ix.metas[k]; ok {
+		return m
+	}
+	b := append(ix.scratch[:0], `,"origin":`...)
+	b = appendJSONString(b, d.Origin)
+	b = append(b, `,"scenario":`...)
+	b = appendJSONString(b, d.Scenario)
+	b = append(b, `,"scope":`...)
+	b = appendJSONString(b, d.Scope)
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, d.Type)
+	ix.scratch = b
+	m := &decMeta{origin: d.Origin, typ: d.Type, scope: d.Scope, scenario: d.Scenario, simulated: d.Simulated, frag: string(b)}
+	if len(ix.metas) < maxMetas {
+		ix.metas[k] = m
+	}
+	return m
+}
+
+func (ix *index) newEntry(d *store.Decision) *entry {
+	e := &entry{id: d.ID, m: ix.meta(d), value: strings.Clone(d.Value), created: d.CreatedAt.UnixNano(),
+		until: d.Until.UnixNano(), bits: noRange}
+	if u, ok := parseUUID(d.UUID); ok {
+		e.uuid = u
+	} else if d.UUID != "" {
+		odd := strings.Clone(d.UUID)
+		e.oddUUID = &odd
+	}
+	if r, ok, err := store.DecisionRange(d.Scope, d.Value); err == nil && ok {
+		e.addr, e.bits = r.Start, rangeBits(r)
+	}
+	return e
+}
+
+// rangeBits returns the prefix length of r in the 16-byte form.
+func rangeBits(r store.IPRange) uint8 {
+	bits := 0
+	for i := range 16 {
+		x := r.Start[i] ^ r.End[i]
+		if x != 0 {
+			for x&0x80 == 0 {
+				bits++
+				x <<= 1
+			}
+			return uint8(bits)
+		}
+		bits += 8
+	}
+	return 128
+}
+
+// hasRange says whether the decision is about an address range (Ip/Range).
+func (e *entry) hasRange() bool { return e.bits != noRange }
+
+// single says whether the decision is about one address.
+func (e *entry) single() bool { return e.bits == 128 }
+
+// rng returns the address range of an Ip/Range decision.
+func (e *entry) rng() store.IPRange {
+	r := store.IPRange{Start: e.addr, End: e.addr}
+	host := 128 - int(e.bits)
+	for i := 15; i >= 0 && host > 0; i-- {
+		n := min(host, 8)
+		r.End[i] |= byte(1<<n - 1)
+		host -= n
+	}
+	return r
+}
+
+// uuidString returns the decision's UUID as stored.
+func (e *entry) uuidString() string {
+	if e.oddUUID != nil {
+		return *e.oddUUID
+	}
+	if e.uuid == ([16]byte{}) {
+		return ""
+	}
+	return string(appendUUID(nil, e.uuid))
+}
+
+// appendTail appends the stream JSON of e after the duration's value:
+// `","id":1,"origin":…,"uuid":"…","value":"…"}`.
+func (e *entry) appendTail(b []byte) []byte {
+	b = append(b, `","id":`...)
+	b = strconv.AppendInt(b, e.id, 10)
+	b = append(b, e.m.frag...)
+	switch {
+	case e.oddUUID != nil:
+		b = append(b, `,"uuid":`...)
+		b = appendJSONString(b, *e.oddUUID)
+	case e.uuid != [16]byte{}:
+		b = append(b, `,"uuid":"`...)
+		b = appendUUID(b, e.uuid)
+		b = append(b, '"')
+	}
+	b = append(b, `,"value":`...)
+	b = appendJSONString(b, e.value)
+	return append(b, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// parseUUID reads a canonical (lower-case, 8-4-4-4-12) UUID; ok is false
+// for anything else, the all-zero UUID included.
+func parseUUID(s string) (u [16]byte, ok bool) {
+	if len(s) != 36 {
+		return u, false
+	}
+	j := 0
+	for i := 0; i < 36; i++ {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if s[i] != '-' {
+				return u, false
+			}
+			continue
+		}
+		hi := strings.IndexByte(hexDigits, s[i])
+		lo := -1
+		if i+1 < 36 {
+			lo = strings.IndexByte(hexDigits, s[i+1])
+		}
+		if hi < 0 || lo < 0 {
+			return u, false
+		}
+		u[j] = byte(hi<<4 | lo)
+		j++
+		i++
+	}
+	return u, u != [16]byte{}
+}
+
+func appendUUID(b []byte, u [16]byte) []byte {
+	for i, x := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, hexDigits[x>>4], hexDigits[x&0xf])
+	}
+	return b
 }
 
 // event is one change of the index: a decision added, or gone (expired or
@@ -86,8 +253,8 @@ type logView struct {
 type index struct {
 	mu      sync.RWMutex
 	ver     uint64
-	byID    map[int64]*entry
-	byValue map[string]*group
+	byID    *table[int64, *entry]  // active entries by decision id
+	byValue *table[string, *group] // groups (never empty) by value
 	// dense holds every active entry (unordered, swap-removed): full walks
 	// read it instead of iterating maps.
 	dense  []*entry
@@ -96,9 +263,9 @@ type index struct {
 	log    []event
 	// logFloor: changes with a version <= logFloor may be missing from log.
 	logFloor uint64
-	strs     map[string]string // interned low-cardinality strings
-	scratch  []byte            // encode buffer (under the write lock)
-	counts   map[[2]string]int // active, non-simulated: (origin, type) -> n
+	metas    map[metaKey]*decMeta // interned shared parts of decisions
+	scratch  []byte               // encode buffer (under the write lock)
+	counts   map[[2]string]int    // active, non-simulated: (origin, type) -> n
 	// nextExp is the earliest until in exp (unix ns), read without the lock.
 	nextExp atomic.Int64
 	// view is the log as of the last change (see logView).
@@ -109,86 +276,41 @@ type index struct {
 
 func newIndex(deletedWindow time.Duration) *index {
 	ix := &index{
-		byID:          make(map[int64]*entry),
-		byValue:       make(map[string]*group),
+		byID:          newTable(entryID, hashID),
 		ranges:        make(map[int64]*entry),
-		strs:          make(map[string]string),
+		metas:         make(map[metaKey]*decMeta),
 		counts:        make(map[[2]string]int),
 		deletedWindow: deletedWindow,
 		maxLog:        4 << 20,
 		ver:           1, // versions recorded by pulls are never 0
 	}
+	seed := maphash.MakeSeed()
+	ix.byValue = newTable(groupValue, func(v string) uint64 { return maphash.String(seed, v) })
 	ix.nextExp.Store(1<<63 - 1)
 	ix.publish()
 	return ix
+}
+
+func entryID(e *entry) int64 { return e.id }
+
+// groupValue is the value of a group's members (a group in the table has
+// at least one).
+func groupValue(g *group) string { return g.list()[0].value }
+
+// hashID mixes a decision id (splitmix64's finalizer).
+func hashID(id int64) uint64 {
+	x := uint64(id)
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // publish makes the current log visible to lock-free readers. Called with
 // the write lock held, after every change of the log.
 func (ix *index) publish() {
 	ix.view.Store(&logView{log: ix.log[:len(ix.log):len(ix.log)], floor: ix.logFloor, ver: ix.ver})
-}
-
-func (ix *index) intern(s string) string {
-	if v, ok := ix.strs[s]; ok {
-		return v
-	}
-	if len(ix.strs) > 100000 { // bounded: stop interning rather than grow forever
-		return s
-	}
-	ix.strs[s] = s
-	return s
-}
-
-func (ix *index) newEntry(d *store.Decision) *entry {
-	e := &entry{
-		id: d.ID, uuid: d.UUID, origin: ix.intern(d.Origin), typ: ix.intern(d.Type),
-		scope: ix.intern(d.Scope), value: d.Value, scenario: ix.intern(d.Scenario),
-		simulated: d.Simulated, created: d.CreatedAt.UnixNano(), until: d.Until.UnixNano(),
-	}
-	if r, ok, err := store.DecisionRange(d.Scope, d.Value); err == nil && ok {
-		e.rng, e.hasRange = r, true
-	}
-	ix.scratch = e.encode(ix.scratch)
-	return e
-}
-
-// encode fills e.tail (the stream JSON of e after the duration) and
-// points e.uuid and e.value into it when they are stored verbatim. buf is
-// scratch space (returned, possibly grown, for reuse).
-func (e *entry) encode(buf []byte) []byte {
-	b := append(buf[:0], `","id":`...)
-	b = strconv.AppendInt(b, e.id, 10)
-	b = append(b, `,"origin":`...)
-	b = appendJSONString(b, e.origin)
-	b = append(b, `,"scenario":`...)
-	b = appendJSONString(b, e.scenario)
-	b = append(b, `,"scope":`...)
-	b = appendJSONString(b, e.scope)
-	b = append(b, `,"type":`...)
-	b = appendJSONString(b, e.typ)
-	uuidAt, valueAt := -1, -1
-	if e.uuid != "" {
-		b = append(b, `,"uuid":`...)
-		if plainJSON(e.uuid) {
-			uuidAt = len(b) + 1
-		}
-		b = appendJSONString(b, e.uuid)
-	}
-	b = append(b, `,"value":`...)
-	if plainJSON(e.value) {
-		valueAt = len(b) + 1
-	}
-	b = appendJSONString(b, e.value)
-	b = append(b, '}')
-	e.tail = string(b)
-	if uuidAt >= 0 {
-		e.uuid = e.tail[uuidAt : uuidAt+len(e.uuid)]
-	}
-	if valueAt >= 0 {
-		e.value = e.tail[valueAt : valueAt+len(e.value)]
-	}
-	return b
 }
 
 // load inserts active decisions without logging them (index build).
@@ -200,7 +322,7 @@ func (ix *index) load(ds []*store.Decision, now time.Time) {
 		if d.Until.UnixNano() <= n {
 			continue
 		}
-		if _, ok := ix.byID[d.ID]; ok {
+		if _, ok := ix.byID.get(d.ID); ok {
 			continue
 		}
 		ix.insert(ix.newEntry(d), 0)
@@ -219,7 +341,7 @@ func (ix *index) apply(ds []*store.Decision, now time.Time) {
 	n := now.UnixNano()
 	for _, d := range ds {
 		until := d.Until.UnixNano()
-		old, known := ix.byID[d.ID]
+		old, known := ix.byID.get(d.ID)
 		switch {
 		case until > n && !known:
 			ix.ver++
@@ -233,7 +355,7 @@ func (ix *index) apply(ds []*store.Decision, now time.Time) {
 			// report it as deleted so that no bouncer keeps it.
 			ix.ver++
 			e := ix.newEntry(d)
-			e.grp = ix.byValue[e.value]
+			e.grp, _ = ix.byValue.get(e.value)
 			ix.log = append(ix.log, event{ver: ix.ver, at: max(until, n-int64(time.Second)), e: e, gone: true})
 		}
 	}
@@ -244,11 +366,10 @@ func (ix *index) apply(ds []*store.Decision, now time.Time) {
 
 func (ix *index) insert(e *entry, ver uint64) {
 	e.addVer = ver
-	ix.byID[e.id] = e
-	g := ix.byValue[e.value]
-	if g == nil {
+	ix.byID.put(e)
+	g, known := ix.byValue.get(e.value)
+	if !known {
 		g = &group{}
-		ix.byValue[e.value] = g
 	}
 	if old := g.list(); len(old) == 0 {
 		// one allocation for the common single-decision group
@@ -265,22 +386,25 @@ func (ix *index) insert(e *entry, ver uint64) {
 		list[len(old)] = e
 		g.members.Store(&list)
 	}
+	if !known {
+		ix.byValue.put(g) // now that it has its member (the table's key)
+	}
 	e.grp = g
-	e.pos = len(ix.dense)
+	e.pos = int32(len(ix.dense))
 	ix.dense = append(ix.dense, e)
-	if e.hasRange && e.rng.Start != e.rng.End {
+	if e.hasRange() && !e.single() {
 		ix.ranges[e.id] = e
 	}
 	heap.Push(&ix.exp, e)
-	if !e.simulated {
-		ix.counts[[2]string{e.origin, e.typ}]++
+	if !e.m.simulated {
+		ix.counts[[2]string{e.m.origin, e.m.typ}]++
 	}
 }
 
 // remove takes e out of the active set and logs its end (until, at the
 // latest now).
 func (ix *index) remove(e *entry, until, now int64) {
-	delete(ix.byID, e.id)
+	ix.byID.del(e.id)
 	delete(ix.ranges, e.id)
 	last := ix.dense[len(ix.dense)-1]
 	ix.dense[e.pos], last.pos = last, e.pos
@@ -294,13 +418,13 @@ func (ix *index) remove(e *entry, until, now int64) {
 				list = append(list, x)
 			}
 		}
-		g.members.Store(&list)
-		if len(list) == 0 && ix.byValue[e.value] == g {
-			delete(ix.byValue, e.value)
+		if cur, _ := ix.byValue.get(e.value); len(list) == 0 && cur == g {
+			ix.byValue.del(e.value) // while g still has its member (the table's key)
 		}
+		g.members.Store(&list)
 	}
-	if !e.simulated {
-		k := [2]string{e.origin, e.typ}
+	if !e.m.simulated {
+		k := [2]string{e.m.origin, e.m.typ}
 		if ix.counts[k]--; ix.counts[k] <= 0 {
 			delete(ix.counts, k)
 		}
@@ -321,7 +445,7 @@ func (ix *index) sweep(now time.Time) {
 	defer ix.mu.Unlock()
 	for len(ix.exp) > 0 && ix.exp[0].until <= n {
 		e := heap.Pop(&ix.exp).(*entry)
-		if ix.byID[e.id] == e {
+		if cur, _ := ix.byID.get(e.id); cur == e {
 			ix.remove(e, e.until, e.until)
 		}
 	}
@@ -330,9 +454,15 @@ func (ix *index) sweep(now time.Time) {
 	ix.publish()
 }
 
+// current says whether e is the active entry of its decision.
+func (ix *index) current(e *entry) bool {
+	cur, ok := ix.byID.get(e.id)
+	return ok && cur == e
+}
+
 func (ix *index) updateNextExp() {
 	// Entries removed by apply stay in the heap until popped; skip them.
-	for len(ix.exp) > 0 && ix.byID[ix.exp[0].id] != ix.exp[0] {
+	for len(ix.exp) > 0 && !ix.current(ix.exp[0]) {
 		heap.Pop(&ix.exp)
 	}
 	if len(ix.exp) == 0 {
@@ -384,19 +514,20 @@ func (f *streamFilter) scopeOK(scope string) bool {
 }
 
 func (f *streamFilter) match(e *entry) bool {
-	if e.simulated && !f.withSimulated {
+	m := e.m
+	if m.simulated && !f.withSimulated {
 		return false
 	}
-	if !f.scopeOK(e.scope) {
+	if !f.scopeOK(m.scope) {
 		return false
 	}
-	if f.typ != "" && e.typ != f.typ {
+	if f.typ != "" && m.typ != f.typ {
 		return false
 	}
 	if len(f.origins) > 0 {
 		ok := false
 		for _, o := range f.origins {
-			if e.origin == o {
+			if m.origin == o {
 				ok = true
 				break
 			}
@@ -408,7 +539,7 @@ func (f *streamFilter) match(e *entry) bool {
 	if len(f.containing) > 0 {
 		ok := false
 		for _, w := range f.containing {
-			if strings.Contains(e.scenario, w) {
+			if strings.Contains(m.scenario, w) {
 				ok = true
 				break
 			}
@@ -418,7 +549,7 @@ func (f *streamFilter) match(e *entry) bool {
 		}
 	}
 	for _, w := range f.notContaining {
-		if strings.Contains(e.scenario, w) {
+		if strings.Contains(m.scenario, w) {
 			return false
 		}
 	}
@@ -437,7 +568,7 @@ func (f *streamFilter) wins(e *entry) bool {
 		return true
 	}
 	for _, o := range members {
-		if o == e || o.typ != e.typ || o.scope != e.scope {
+		if o == e || o.m.typ != e.m.typ || o.m.scope != e.m.scope {
 			continue
 		}
 		if (o.until > e.until || (o.until == e.until && o.id > e.id)) && f.match(o) {
@@ -454,8 +585,8 @@ type pullResult struct {
 }
 
 // pull computes a stream answer. startup: every active decision (deduped)
-// and the gone ones of the deleted window without an active replacement.
-// Otherwise, with sinceVer > 0 known to this index: the changes after
+// and nothing deleted (CrowdSec answers "deleted": [] there: a bouncer
+// starting from nothing has nothing to remove). Otherwise, with sinceVer > 0 known to this index: the changes after
 // sinceVer; else the changes since the time since (minus 2s, as CrowdSec).
 func (ix *index) pull(f *streamFilter, startup bool, sinceVer uint64, since time.Time, now time.Time) pullResult {
 	ix.sweep(now)
@@ -478,7 +609,9 @@ func (ix *index) pull(f *streamFilter, startup bool, sinceVer uint64, since time
 				res.fresh = append(res.fresh, e)
 			}
 		}
-		res.gone = ix.goneSince(f, 0, n-int64(ix.deletedWindow), n)
+		if !startup { // first pull without startup=true: what ended lately
+			res.gone = ix.goneSince(f, 0, n-int64(ix.deletedWindow), n)
+		}
 	case sinceVer > 0 && sinceVer >= ix.logFloor && sinceVer <= ix.ver:
 		i := sort.Search(len(ix.log), func(i int) bool { return ix.log[i].ver > sinceVer })
 		res.fresh, res.gone = changes(f, ix.log[i:], sinceVer)
@@ -515,7 +648,7 @@ func (ix *index) goneSince(f *streamFilter, _ uint64, floor, now int64) []*entry
 		if !ev.gone || ev.at > now || !f.match(ev.e) {
 			continue
 		}
-		k := dkey{ev.e.value, ev.e.typ, ev.e.scope}
+		k := dkey{ev.e.value, ev.e.m.typ, ev.e.m.scope}
 		if _, dup := seen[k]; dup {
 			continue
 		}
@@ -529,12 +662,12 @@ func (ix *index) goneSince(f *streamFilter, _ uint64, floor, now int64) []*entry
 }
 
 func (ix *index) activeMatch(f *streamFilter, k dkey) bool {
-	g := ix.byValue[k.value]
-	if g == nil {
+	g, ok := ix.byValue.get(k.value)
+	if !ok {
 		return false
 	}
 	for _, e := range g.list() {
-		if e.typ == k.typ && e.scope == k.scope && f.match(e) {
+		if e.m.typ == k.typ && e.m.scope == k.scope && f.match(e) {
 			return true
 		}
 	}
@@ -561,7 +694,7 @@ func changes(f *streamFilter, evs []event, sinceVer uint64) (fresh, gone []*entr
 		if !f.match(ev.e) {
 			continue
 		}
-		k := dkey{ev.e.value, ev.e.typ, ev.e.scope}
+		k := dkey{ev.e.value, ev.e.m.typ, ev.e.m.scope}
 		at := -1
 		if pos != nil {
 			if i, ok := pos[k]; ok {
@@ -602,7 +735,7 @@ func changes(f *streamFilter, evs []event, sinceVer uint64) (fresh, gone []*entr
 		n := 0
 		if t.grp != nil {
 			for _, e := range t.grp.list() {
-				if e.typ != k.typ || e.scope != k.scope || !f.match(e) {
+				if e.m.typ != k.typ || e.m.scope != k.scope || !f.match(e) {
 					continue
 				}
 				n++
@@ -652,13 +785,13 @@ func (ix *index) live(q *liveQuery, now time.Time) []*entry {
 			return
 		}
 		if q.rng != nil {
-			if !e.hasRange {
+			if !e.hasRange() {
 				return
 			}
-			if q.contains && !e.rng.Contains(*q.rng) {
+			if q.contains && !e.rng().Contains(*q.rng) {
 				return
 			}
-			if !q.contains && !q.rng.Contains(e.rng) {
+			if !q.contains && !q.rng.Contains(e.rng()) {
 				return
 			}
 		}
@@ -666,7 +799,7 @@ func (ix *index) live(q *liveQuery, now time.Time) []*entry {
 	}
 	switch {
 	case q.value != "":
-		if g := ix.byValue[q.value]; g != nil {
+		if g, ok := ix.byValue.get(q.value); ok {
 			for _, e := range g.list() {
 				add(e)
 			}
@@ -675,9 +808,9 @@ func (ix *index) live(q *liveQuery, now time.Time) []*entry {
 		// single-address decisions are found by value, wider ones scanned
 		if q.rng.Start == q.rng.End {
 			a := netip.AddrFrom16(q.rng.Start).Unmap()
-			if g := ix.byValue[a.String()]; g != nil {
+			if g, ok := ix.byValue.get(a.String()); ok {
 				for _, e := range g.list() {
-					if e.rng.Start == e.rng.End {
+					if e.single() {
 						add(e)
 					}
 				}
@@ -700,7 +833,7 @@ func (ix *index) active(id int64, now time.Time) bool {
 	ix.sweep(now)
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	_, ok := ix.byID[id]
+	_, ok := ix.byID.get(id)
 	return ok
 }
 
@@ -719,7 +852,7 @@ func (ix *index) countsSnapshot() map[[2]string]int {
 func (ix *index) size() int {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return len(ix.byID)
+	return ix.byID.len()
 }
 
 // expHeap orders entries by until.

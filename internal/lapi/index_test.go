@@ -63,20 +63,20 @@ func TestIndexIncrementalMatchesStartup(t *testing.T) {
 						view = map[key]int64{}
 					}
 					for _, e := range res.gone {
-						delete(view, key{e.value, e.typ})
+						delete(view, key{e.value, e.m.typ})
 					}
 					for _, e := range res.fresh {
-						view[key{e.value, e.typ}] = e.id
+						view[key{e.value, e.m.typ}] = e.id
 					}
 					ver = res.ver
 				}
 			}
 			res := ix.pull(f, false, ver, time.Time{}, now)
 			for _, e := range res.gone {
-				delete(view, key{e.value, e.typ})
+				delete(view, key{e.value, e.m.typ})
 			}
 			for _, e := range res.fresh {
-				view[key{e.value, e.typ}] = e.id
+				view[key{e.value, e.m.typ}] = e.id
 			}
 			want := map[key]int64{}
 			for _, d := range active {
@@ -87,16 +87,16 @@ func TestIndexIncrementalMatchesStartup(t *testing.T) {
 			}
 			startup := map[key]int64{}
 			for _, e := range ix.pull(f, true, 0, time.Time{}, now).fresh {
-				_, dup := startup[key{e.value, e.typ}]
-				require.False(t, dup, "startup answer has %s/%s twice", e.value, e.typ)
-				startup[key{e.value, e.typ}] = e.id
+				_, dup := startup[key{e.value, e.m.typ}]
+				require.False(t, dup, "startup answer has %s/%s twice", e.value, e.m.typ)
+				startup[key{e.value, e.m.typ}] = e.id
 			}
 			require.Equal(t, want, startup, "startup pull")
 			require.Equal(t, want, view, "incremental pulls")
 			require.Equal(t, len(active), ix.size())
 			require.Len(t, ix.dense, len(active))
 			for i, e := range ix.dense {
-				require.Equal(t, i, e.pos)
+				require.EqualValues(t, i, e.pos)
 			}
 		})
 	}
@@ -123,7 +123,7 @@ func TestIndexConcurrentPulls(t *testing.T) {
 				}
 				res := ix.pull(f, false, ver, time.Time{}, now)
 				for _, e := range append(res.fresh, res.gone...) {
-					_ = e.tail + e.value
+					_ = string(e.appendTail(nil)) + e.value
 				}
 				ver = res.ver
 			}
@@ -152,6 +152,12 @@ func TestEntryEncode(t *testing.T) {
 	}{
 		"plain": {store.Decision{ID: 7, UUID: "u-1", Origin: "cscli", Type: "ban", Scope: "Ip", Value: "192.0.2.1", Scenario: "manual"},
 			`","id":7,"origin":"cscli","scenario":"manual","scope":"Ip","type":"ban","uuid":"u-1","value":"192.0.2.1"}`},
+		"canonical uuid": {store.Decision{ID: 10, UUID: "3ad4f9a0-8c5b-4e0e-9d5b-1c2b3a4d5e6f", Origin: "crowdsec", Type: "ban", Scope: "Ip", Value: "2001:db8::1", Scenario: "s"},
+			`","id":10,"origin":"crowdsec","scenario":"s","scope":"Ip","type":"ban","uuid":"3ad4f9a0-8c5b-4e0e-9d5b-1c2b3a4d5e6f","value":"2001:db8::1"}`},
+		"upper-case uuid kept as sent": {store.Decision{ID: 11, UUID: "3AD4F9A0-8C5B-4E0E-9D5B-1C2B3A4D5E6F", Origin: "crowdsec", Type: "ban", Scope: "Ip", Value: "192.0.2.2", Scenario: "s"},
+			`","id":11,"origin":"crowdsec","scenario":"s","scope":"Ip","type":"ban","uuid":"3AD4F9A0-8C5B-4E0E-9D5B-1C2B3A4D5E6F","value":"192.0.2.2"}`},
+		"zero uuid kept as sent": {store.Decision{ID: 12, UUID: "00000000-0000-0000-0000-000000000000", Origin: "o", Type: "ban", Scope: "Ip", Value: "192.0.2.3", Scenario: "s"},
+			`","id":12,"origin":"o","scenario":"s","scope":"Ip","type":"ban","uuid":"00000000-0000-0000-0000-000000000000","value":"192.0.2.3"}`},
 		"no uuid": {store.Decision{ID: 8, Origin: "crowdsec", Type: "ban", Scope: "Range", Value: "10.0.0.0/8", Scenario: "a/b"},
 			`","id":8,"origin":"crowdsec","scenario":"a/b","scope":"Range","type":"ban","value":"10.0.0.0/8"}`},
 		"escaped": {store.Decision{ID: 9, Origin: "x", Type: "ban", Scope: "Username", Value: "a\"<b>\\é", Scenario: "s"},
@@ -160,9 +166,52 @@ func TestEntryEncode(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			e := newIndex(time.Hour).newEntry(&tc.d)
-			require.Equal(t, tc.want, e.tail)
+			require.Equal(t, tc.want, string(e.appendTail(nil)))
 			require.Equal(t, tc.d.Value, e.value)
-			require.Equal(t, tc.d.UUID, e.uuid)
+			require.Equal(t, tc.d.UUID, e.uuidString())
 		})
 	}
+}
+
+// TestEntryRange: the compact range of an entry gives back the decision's
+// range, for addresses and prefixes of both families.
+func TestEntryRange(t *testing.T) {
+	ix := newIndex(time.Hour)
+	for _, tc := range []struct {
+		scope, value string
+		single       bool
+	}{
+		{"Ip", "192.0.2.1", true}, {"Ip", "::ffff:192.0.2.1", true}, {"Ip", "2001:db8::1", true},
+		{"Range", "192.0.2.0/24", false}, {"Range", "10.0.0.0/8", false}, {"Range", "0.0.0.0/0", false},
+		{"Range", "2001:db8::/32", false}, {"Range", "::/0", false}, {"Range", "192.0.2.7/32", true},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			e := ix.newEntry(&store.Decision{ID: 1, Scope: tc.scope, Value: tc.value})
+			want, ok, err := store.DecisionRange(tc.scope, tc.value)
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.True(t, e.hasRange())
+			require.Equal(t, want, e.rng())
+			require.Equal(t, tc.single, e.single())
+		})
+	}
+	require.False(t, ix.newEntry(&store.Decision{ID: 2, Scope: "Country", Value: "FR"}).hasRange())
+}
+
+// FuzzParseUUID: a parsed UUID prints back to its input; anything else is
+// kept as sent.
+func FuzzParseUUID(f *testing.F) {
+	for _, s := range []string{"3ad4f9a0-8c5b-4e0e-9d5b-1c2b3a4d5e6f", "u-1", "", "3AD4F9A0-8C5B-4E0E-9D5B-1C2B3A4D5E6F", "00000000-0000-0000-0000-000000000000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		u, ok := parseUUID(s)
+		if ok && string(appendUUID(nil, u)) != s {
+			t.Fatalf("parseUUID(%q) prints back as %q", s, appendUUID(nil, u))
+		}
+		e := newIndex(time.Hour).newEntry(&store.Decision{ID: 1, UUID: s, Scope: "Ip", Value: "192.0.2.1"})
+		if e.uuidString() != s {
+			t.Fatalf("uuid %q kept as %q", s, e.uuidString())
+		}
+	})
 }

@@ -19,6 +19,7 @@ type metrics struct {
 	liveKO      *prometheus.CounterVec   // bouncer
 	pulls       *prometheus.CounterVec   // bouncer, startup
 	allowlisted prometheus.Counter
+	refused     *prometheus.CounterVec // reason
 	active      *activeCollector
 }
 
@@ -49,6 +50,9 @@ func newMetrics(ix *index) *metrics {
 		allowlisted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cs_lapi_alerts_allowlisted_total", Help: "Alerts dropped because their source is allowlisted.",
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cs_lapi_decisions_refused_total", Help: "Decisions refused (allowlist, never_ban, prefix) and not stored.",
+		}, []string{"reason"}),
 		active: &activeCollector{ix: ix, desc: prometheus.NewDesc("cs_active_decisions",
 			"Active (non-simulated) decisions per origin and action.", []string{"origin", "action"}, nil)},
 	}
@@ -57,7 +61,7 @@ func newMetrics(ix *index) *metrics {
 func (m *metrics) register(r prometheus.Registerer) error {
 	var errs []error
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.machineReqs, m.bouncerReqs,
-		m.liveOK, m.liveKO, m.pulls, m.allowlisted, m.active} {
+		m.liveOK, m.liveKO, m.pulls, m.allowlisted, m.refused, m.active} {
 		errs = append(errs, r.Register(c))
 	}
 	return errors.Join(errs...)

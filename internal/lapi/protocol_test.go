@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -168,10 +169,14 @@ func TestProtocol(t *testing.T) {
 	require.Empty(t, s4.New)
 	require.Equal(t, []string{"Ip:192.0.2.1:ban"}, values(s4.Deleted))
 	require.True(t, strings.HasPrefix(*s4.Deleted[0].Duration, "-") || *s4.Deleted[0].Duration == "0s")
-	// A restarting bouncer gets the deletion too, next to the active ones.
+	// A restarting bouncer gets the active ones only: "deleted": [] at
+	// startup, as CrowdSec answers.
+	r = do(t, "GET", srv.url+"/v1/decisions/stream?startup=true", nil, "X-Api-Key: "+key)
+	require.Equal(t, http.StatusOK, r.status)
+	require.Contains(t, string(r.body), `"deleted":[]`)
 	s5, err := bouncer.DecisionsStream(ctx, apiclient.StreamFilter{Startup: true})
 	require.NoError(t, err)
-	require.Equal(t, []string{"Ip:192.0.2.1:ban"}, values(s5.Deleted))
+	require.Empty(t, s5.Deleted)
 	require.Len(t, s5.New, 3)
 
 	// Delete by id; unknown id is 404.
@@ -237,4 +242,85 @@ func doJWT(t testing.TB, tok, method, url string, body *strings.Reader) rawResp 
 		return do(t, method, url, nil, "Authorization: Bearer "+tok)
 	}
 	return do(t, method, url, body, "Authorization: Bearer "+tok, "Content-Type: application/json")
+}
+
+// TestWireShapes pins what CrowdSec's LAPI answers, byte for byte where it
+// matters to clients: empty lists as [] or null as CrowdSec sends them,
+// and its time formats.
+func TestWireShapes(t *testing.T) {
+	sw := loadSwagger(t)
+	st := openSQLite(t)
+	ctx := context.Background()
+	require.NoError(t, st.CreateAllowlist(ctx, &store.Allowlist{Name: "lan", Items: []store.AllowlistItem{{Value: "192.168.0.0/16"}}}))
+	srv := startServer(t, st, lapi.Config{}, lapi.Deps{})
+	m := newMachine(t, srv, "127.0.0.1", "agent")
+	key := addBouncer(t, st, "fw")
+	goTime := regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? \+0000 UTC$`)
+
+	pin := func(name, method, path, body, def, want string) {
+		t.Helper()
+		var r rawResp
+		if strings.HasPrefix(path, "/v1/decisions") && method == "GET" {
+			r = do(t, method, srv.url+path, nil, "X-Api-Key: "+key)
+		} else {
+			r = m.raw(method, path, body)
+		}
+		require.Equal(t, http.StatusOK, r.status, "%s: %s", name, r.body)
+		if def != "" {
+			sw.check(t, def, r.body)
+		}
+		require.Equal(t, want, strings.TrimSpace(string(r.body)), name)
+	}
+	pin("no alerts", "GET", "/v1/alerts", "", "GetAlertsResponse", `null`)
+	pin("stream, nothing", "GET", "/v1/decisions/stream?startup=true", "", "DecisionsStreamResponse", `{"new":[],"deleted":[]}`)
+	pin("live, nothing", "GET", "/v1/decisions?ip=192.0.2.1", "", "GetDecisionsResponse", `null`)
+	pin("allowlist without content", "GET", "/v1/allowlists/lan", "", "GetAllowlistResponse",
+		`{"name":"lan","allowlist_id":"1","items":[],"created_at":"`+mustAllowlist(t, st, "lan").created+`","updated_at":"`+mustAllowlist(t, st, "lan").updated+`"}`)
+	pin("bulk check, no match", "POST", "/v1/allowlists/check", `{"targets":["203.0.113.1"]}`, "BulkCheckAllowlistResponse", `{"results":[]}`)
+
+	// An alert without events, labels or decisions (not a remediation one).
+	bare := overflow("crowdsecurity/ssh-bf", "203.0.113.60")
+	bare.Events, bare.Labels, bare.Remediation = []*models.Event{}, nil, false
+	start := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	bare.StartAt, bare.StopAt = ptr(start.Format(time.RFC3339)), ptr(start.Add(time.Second).Format(time.RFC3339))
+	full := overflow("crowdsecurity/ssh-bf", "203.0.113.61")
+	r := m.post(bare, full)
+	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+	var ids []string
+	require.NoError(t, json.Unmarshal(r.body, &ids))
+
+	r = m.raw("GET", "/v1/alerts/"+ids[0], "")
+	require.Equal(t, http.StatusOK, r.status)
+	sw.check(t, "Alert", r.body)
+	var got map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(r.body, &got))
+	for _, k := range []string{"events", "decisions", "labels"} {
+		require.Equal(t, "null", string(got[k]), k)
+	}
+	require.Equal(t, `"2026-03-01 10:00:00 +0000 UTC"`, string(got["start_at"]))
+	require.Equal(t, `"2026-03-01 10:00:01 +0000 UTC"`, string(got["stop_at"]))
+	var created string
+	require.NoError(t, json.Unmarshal(got["created_at"], &created))
+	_, err := time.Parse(time.RFC3339, created)
+	require.NoError(t, err, "created_at stays RFC 3339")
+
+	r = m.raw("GET", "/v1/alerts/"+ids[1], "")
+	require.Equal(t, http.StatusOK, r.status)
+	var a models.Alert
+	require.NoError(t, json.Unmarshal(r.body, &a))
+	require.NotEmpty(t, a.Events)
+	for _, ev := range a.Events {
+		require.Regexp(t, goTime, *ev.Timestamp, "event timestamps as CrowdSec prints them")
+	}
+	require.Regexp(t, goTime, *a.StartAt)
+	require.Len(t, a.Decisions, 1)
+}
+
+type allowlistTimes struct{ created, updated string }
+
+func mustAllowlist(t testing.TB, st store.Store, name string) allowlistTimes {
+	t.Helper()
+	l, err := st.GetAllowlist(context.Background(), name)
+	require.NoError(t, err)
+	return allowlistTimes{l.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00"), l.UpdatedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")}
 }

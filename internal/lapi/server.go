@@ -79,15 +79,16 @@ type Server struct {
 	profiles atomic.Pointer[deciderBox]
 	allow    *allowlist.Set
 	ownAllow bool
+	never    *neverBan
 	log      *slog.Logger
 	now      func() time.Time
 	notify   func(*models.Alert, []string)
 	met      *metrics
 	idx      *index
 	tlsConf  *tls.Config
-	handler  http.Handler // routes behind the guard's middleware
-	routes   http.Handler // routes alone (Run's guard adds the middleware)
-	guard    *netguard.Guard
+	handler  http.Handler    // routes behind the guard's middleware
+	routes   http.Handler    // routes alone (Run's guard adds the middleware)
+	ng       *netguard.Guard // the HTTP server's hardening
 	abuse    *abuseGuard
 
 	syncMu sync.Mutex // serialises index catch-up; guards seq
@@ -164,6 +165,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			return nil, err
 		}
 	}
+	s.never = &neverBan{}
+	s.never.addListen(set.ListenURI)
 	s.idx = newIndex(set.DeletedWindow)
 	if err := s.rebuild(ctx); err != nil {
 		return nil, err
@@ -174,13 +177,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			return nil, fmt.Errorf("lapi: new: metrics: %w", err)
 		}
 	}
-	if s.guard, err = netguard.New(set.Limits, netguard.Deps{Name: "lapi", Logger: s.log,
+	if s.ng, err = netguard.New(set.Limits, netguard.Deps{Name: "lapi", Logger: s.log,
 		Registerer: deps.Registerer}); err != nil {
 		return nil, fmt.Errorf("lapi: new: %w", err)
 	}
 	s.abuse = newAbuseGuard(set)
 	s.routes = s.mux(deps.Extra)
-	s.handler = s.guard.Handler(s.routes)
+	s.handler = s.ng.Handler(s.routes)
 	return s, nil
 }
 
@@ -284,6 +287,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("lapi: run: already running")
 	}
+	s.never.addListen(ln.Addr().String())
 	bgCtx, stopBG := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -292,7 +296,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		s.background(bgCtx)
 	}()
 	s.log.Info("lapi: serving", "addr", ln.Addr().String(), "tls", s.tlsConf != nil)
-	err := s.guard.Serve(ctx, ln, s.routes, netguard.ServeOptions{TLS: s.tlsConf, Grace: s.cfg.ShutdownTimeout})
+	err := s.ng.Serve(ctx, ln, s.routes, netguard.ServeOptions{TLS: s.tlsConf, Grace: s.cfg.ShutdownTimeout})
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
 	stopBG()
@@ -327,6 +331,7 @@ func (s *Server) background(ctx context.Context) {
 		case <-pulls.C:
 			s.flushState(ctx)
 		case <-allow.C:
+			s.never.refresh()
 			if s.ownAllow {
 				if err := s.reloadAllowlists(ctx); err != nil && ctx.Err() == nil {
 					s.log.Warn("lapi: reload allowlists; keeping the previous ones", "err", err)

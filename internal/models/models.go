@@ -6,7 +6,9 @@
 // The types are plain data: none is safe for concurrent mutation.
 package models
 
-// Alert is one alert as stored and served by the LAPI.
+// Alert is one alert as stored and served by the LAPI. Like CrowdSec's
+// model, decisions, events and labels are always present on the wire (null
+// when empty).
 type Alert struct {
 	ID              int64       `json:"id,omitempty" yaml:"id,omitempty"`
 	UUID            string      `json:"uuid,omitempty" yaml:"uuid,omitempty"`
@@ -24,10 +26,10 @@ type Alert struct {
 	Simulated       *bool       `json:"simulated" yaml:"simulated,omitempty"`
 	Events          []*Event    `json:"events" yaml:"events,omitempty"`
 	Remediation     bool        `json:"remediation,omitempty" yaml:"remediation,omitempty"`
-	Decisions       []*Decision `json:"decisions,omitempty" yaml:"decisions,omitempty"`
+	Decisions       []*Decision `json:"decisions" yaml:"decisions,omitempty"`
 	Source          *Source     `json:"source" yaml:"source,omitempty"`
 	Meta            Meta        `json:"meta,omitempty" yaml:"meta,omitempty"`
-	Labels          []string    `json:"labels,omitempty" yaml:"labels,omitempty"`
+	Labels          []string    `json:"labels" yaml:"labels,omitempty"`
 	Kind            string      `json:"kind,omitempty" yaml:"kind,omitempty"`
 }
 

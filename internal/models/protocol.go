@@ -82,7 +82,7 @@ type GetAllowlistResponse struct {
 	Name           string           `json:"name,omitempty"`
 	AllowlistID    string           `json:"allowlist_id,omitempty"`
 	Description    string           `json:"description,omitempty"`
-	Items          []*AllowlistItem `json:"items,omitempty"`
+	Items          []*AllowlistItem `json:"items"` // [] without content (CrowdSec)
 	CreatedAt      string           `json:"created_at,omitempty"`
 	UpdatedAt      string           `json:"updated_at,omitempty"`
 	ConsoleManaged bool             `json:"console_managed,omitempty"`

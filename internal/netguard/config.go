@@ -11,7 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/phalanx-ids/phalanx/internal/allowlist"
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 // Config is the YAML configuration of a guarded server: plain data, the
@@ -194,14 +194,16 @@ func (c Config) compile(nofile uint64) (limits, error) {
 	return l, nil
 }
 
-// ParsePrefixes parses addresses and CIDRs (IPv4-mapped IPv6 forms as
-// IPv4, host bits masked), for access lists such as Config.Exempt.
+// ParsePrefixes parses addresses and CIDRs as models.ParseIPOrRange does
+// (IPv4-mapped IPv6 forms as IPv4, host bits masked), for access lists
+// such as Config.Exempt, the LAPI's trusted_ips, metrics.allowed_ips.
 func ParsePrefixes(in []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(in))
 	for _, s := range in {
-		p, err := allowlist.ParseValue(s)
+		s = strings.TrimSpace(s)
+		p, err := models.ParseIPOrRange(s)
 		if err != nil {
-			return nil, fmt.Errorf("%q is not an address or CIDR", s)
+			return nil, fmt.Errorf("%q is not an IP or CIDR", s)
 		}
 		out = append(out, p)
 	}

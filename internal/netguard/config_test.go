@@ -53,7 +53,7 @@ exempt: [10.0.0.0/8, "::1"]
 		{name: "header limit too large", yaml: "max_header_bytes: 10485760", wantErr: "max_header_bytes"},
 		{name: "negative timeout", yaml: "read_timeout: -1s", wantErr: "read_timeout: -1s: must be positive"},
 		{name: "header timeout beyond read timeout", yaml: "read_header_timeout: 1m\nread_timeout: 10s", wantErr: "longer than read_timeout"},
-		{name: "bad exempt", yaml: "exempt: [not-an-ip]", wantErr: `exempt: "not-an-ip" is not an address or CIDR`},
+		{name: "bad exempt", yaml: "exempt: [not-an-ip]", wantErr: `exempt: "not-an-ip" is not an IP or CIDR`},
 		{name: "bad rate unit", yaml: "request_rate: 5/d", wantErr: "unit must be s, m or h"},
 		{name: "negative rate", yaml: "request_rate: -5/s", wantErr: "must be positive"},
 		{name: "rate not a number", yaml: "request_rate: lots", wantErr: "want N/s"},

@@ -3,7 +3,6 @@ package netguard_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"testing"
@@ -29,7 +28,7 @@ func serve(t *testing.T, cfg netguard.Config, h http.Handler) *served {
 	t.Helper()
 	s := &served{reg: prometheus.NewRegistry(), log: &testutil.Buffer{}}
 	g, err := netguard.New(cfg, netguard.Deps{Name: "test", Registerer: s.reg,
-		Logger: slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		Logger: s.log.Logger()})
 	require.NoError(t, err)
 	s.g = g
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

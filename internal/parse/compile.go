@@ -3,11 +3,12 @@ package parse
 import (
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 // compiler turns NodeConfigs of one file into runtime nodes.
@@ -307,21 +308,18 @@ func (c *compiler) stash(sc *StashConfig, label string) (stash, error) {
 func (c *compiler) whitelist(wc *WhitelistConfig, label string) (*whitelist, error) {
 	w := &whitelist{reason: wc.Reason}
 	for i, s := range wc.IP {
-		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		a, err := models.ParseIP(strings.TrimSpace(s))
 		if err != nil {
 			return nil, c.wrapf(wc.pos.item("ip", i), label, "whitelist.ip", err, "bad ip %q", s)
 		}
-		w.ips = append(w.ips, a.Unmap())
+		w.ips = append(w.ips, a)
 	}
 	for i, s := range wc.CIDR {
-		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		p, err := models.ParseRange(strings.TrimSpace(s))
 		if err != nil {
 			return nil, c.wrapf(wc.pos.item("cidr", i), label, "whitelist.cidr", err, "bad cidr %q", s)
 		}
-		if p.Addr().Is4In6() && p.Bits() >= 96 {
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-		}
-		w.cidrs = append(w.cidrs, p.Masked())
+		w.cidrs = append(w.cidrs, p)
 	}
 	for i, s := range wc.Expression {
 		cond, err := c.condition(s, wc.pos.item("expression", i), label, "whitelist.expression")

@@ -200,7 +200,7 @@ func compile(cfg Config, env *exprenv.Env) (*compiled, error) {
 		}
 		norm, err := normDuration(d.Duration)
 		if err != nil {
-			return nil, fmt.Errorf("decision %d: duration: %w", i+1, err)
+			return nil, fmt.Errorf("decision %d: %w", i+1, err)
 		}
 		d.Duration = norm
 		c.decisions = append(c.decisions, d)
@@ -212,12 +212,9 @@ func compile(cfg Config, env *exprenv.Env) (*compiled, error) {
 // duration string when it uses days ("1d" -> "24h0m0s"), unchanged
 // otherwise, so that every decision duration parses with time.ParseDuration.
 func normDuration(s string) (string, error) {
-	d, err := duration.Parse(s)
+	d, err := duration.Positive(s)
 	if err != nil {
 		return "", err
-	}
-	if d <= 0 {
-		return "", fmt.Errorf("%q is not positive", s)
 	}
 	if strings.Contains(s, "d") {
 		return d.String(), nil

@@ -1,14 +1,14 @@
 package store
 
 import (
-	"crypto/rand"
 	"crypto/sha512"
 	"encoding/hex"
 	"fmt"
-	"net/netip"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/phalanx-ids/phalanx/internal/duration"
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 // IPRange is an inclusive range of addresses as 16-byte big-endian values
@@ -23,40 +23,24 @@ func (r IPRange) Contains(o IPRange) bool {
 	return string(r.Start[:]) <= string(o.Start[:]) && string(o.End[:]) <= string(r.End[:])
 }
 
-// ParseIPRange parses an IP address or a CIDR, IPv4 or IPv6; an
-// IPv4-mapped IPv6 address (or a mapped prefix of length >= 96) is the IPv4
-// one. Zones are refused.
+// ParseIPRange parses an IP address or a CIDR, IPv4 or IPv6, as
+// models.ParseIPOrRange reads it (an IPv4-mapped address or network of
+// /96 or longer is the IPv4 one; zones are refused); surrounding spaces
+// are trimmed.
 func ParseIPRange(s string) (IPRange, error) {
 	s = strings.TrimSpace(s)
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return IPRange{}, fmt.Errorf("store: %q is not an IP or CIDR: %w", s, ErrInvalid)
-		}
-		addr, bits := p.Addr(), p.Bits()
-		if addr.Is4In6() && bits >= 96 {
-			addr, bits = addr.Unmap(), bits-96
-		}
-		p = netip.PrefixFrom(addr, bits).Masked()
-		start := p.Addr().As16()
-		end := start
-		host := 128 - bits
-		if addr.Is4() {
-			host = 32 - bits
-		}
-		for i := 15; i >= 0 && host > 0; i-- {
-			n := min(host, 8)
-			end[i] |= byte(1<<n - 1)
-			host -= n
-		}
-		return IPRange{Start: start, End: end}, nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
+	p, err := models.ParseIPOrRange(s)
+	if err != nil {
 		return IPRange{}, fmt.Errorf("store: %q is not an IP or CIDR: %w", s, ErrInvalid)
 	}
-	b := a.Unmap().As16()
-	return IPRange{Start: b, End: b}, nil
+	start := p.Addr().As16()
+	end := start
+	for i, host := 15, p.Addr().BitLen()-p.Bits(); i >= 0 && host > 0; i-- {
+		n := min(host, 8)
+		end[i] |= byte(1<<n - 1)
+		host -= n
+	}
+	return IPRange{Start: start, End: end}, nil
 }
 
 // rangeScope says whether decisions of this scope carry an address range.
@@ -83,41 +67,69 @@ func HashAPIKey(key string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// NewUUID returns a random (version 4) UUID.
-func NewUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go >= 1.24)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+// minTime and maxTime bound the times the stores keep (int64 Unix
+// nanoseconds cover 1678 to 2262; an agent's clock or a client may send
+// anything): earlier or later times are refused with ErrInvalid.
+func minTime() time.Time { return time.Unix(0, 0) }
+func maxTime() time.Time { return time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC) }
+
+// CheckTime says whether t can be stored: between 1970 and 2200.
+func CheckTime(t time.Time) error {
+	if t.Before(minTime()) || !t.Before(maxTime()) {
+		return fmt.Errorf("store: time %s is out of range (1970 to 2200): %w", t.UTC().Format(time.RFC3339), ErrInvalid)
+	}
+	return nil
 }
 
-// ParseDuration parses a Go duration that may also use a "d" (24h) unit,
-// as CrowdSec's decision durations do ("1d12h", "7d").
-func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	neg := strings.HasPrefix(s, "-")
-	rest := strings.TrimPrefix(s, "-")
-	if i := strings.IndexByte(rest, 'd'); i > 0 {
-		days, err := strconv.ParseFloat(rest[:i], 64)
-		if err == nil {
-			var tail time.Duration
-			if rest[i+1:] != "" {
-				tail, err = time.ParseDuration(rest[i+1:])
-			}
-			if err == nil {
-				d := time.Duration(days*float64(24*time.Hour)) + tail
-				if neg {
-					d = -d
-				}
-				return d, nil
-			}
+// ParseTime parses an RFC 3339 time of the wire ("" is the zero time) and
+// checks it with CheckTime.
+func ParseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("store: time %q is not RFC 3339: %w", s, ErrInvalid)
+	}
+	return t, CheckTime(t)
+}
+
+// DecisionUntil returns when decision d of an alert stopped at stopAt (the
+// alert's stop_at, RFC 3339) ends: d.Until when set, else stop_at plus
+// d.Duration, as CrowdSec computes it, so that an alert replayed from old
+// logs gives decisions that are already over. A stop_at later than now
+// counts as now (a skewed or lying clock cannot lengthen a decision); an
+// empty one is now. The duration follows duration.Positive (days allowed,
+// 0 < d <= 100 years); the result must pass CheckTime. Errors wrap
+// ErrInvalid and name what is wrong.
+func DecisionUntil(stopAt string, d *models.Decision, now time.Time) (time.Time, error) {
+	if d.Until != "" {
+		u, err := ParseTime(d.Until)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("until: %w", err)
+		}
+		if u.After(now.Add(duration.Max)) {
+			return time.Time{}, fmt.Errorf("store: until %s is more than 100 years ahead: %w", d.Until, ErrInvalid)
+		}
+		return u, nil
+	}
+	if d.Duration == nil || *d.Duration == "" {
+		return time.Time{}, fmt.Errorf("store: neither until nor duration: %w", ErrInvalid)
+	}
+	dur, err := duration.Positive(*d.Duration)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: %w", err, ErrInvalid)
+	}
+	base := now
+	if stopAt != "" {
+		stop, err := ParseTime(stopAt)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("stop_at: %w", err)
+		}
+		if stop.Before(now) {
+			base = stop
 		}
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("store: bad duration %q: %w", s, ErrInvalid)
-	}
-	return d, nil
+	u := base.Add(dur)
+	return u, CheckTime(u)
 }

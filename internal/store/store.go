@@ -84,10 +84,17 @@ type Store interface {
 
 	// CreateAlerts stores alerts pushed by machineID ("" for none) with their
 	// events, meta, source and decisions, all in one transaction, and
-	// returns the new alert ids in input order. A decision's end is its
-	// Until (RFC 3339) when set, else now + Duration (Go syntax, "d" days
-	// accepted); decisions of scope Ip/Range must carry a valid IP/CIDR.
-	// The machine's last_push is set to now. Empty alert UUIDs are generated.
+	// returns the alert ids in input order. A decision's end is
+	// DecisionUntil (the alert's stop_at + Duration, as CrowdSec; or an
+	// explicit Until); decisions of scope Ip/Range must carry a valid
+	// IP/CIDR; times must pass CheckTime. The machine's last_push is set to
+	// now. Empty alert UUIDs are generated.
+	//
+	// Idempotent by alert UUID (unique in the schema): an alert whose UUID
+	// is already stored, by the same machine, is not stored again, nor are
+	// its decisions; its existing id is returned. So a push retried after
+	// its answer was lost creates nothing twice. The same UUID pushed by
+	// another machine is ErrExists (the whole batch fails).
 	CreateAlerts(ctx context.Context, machineID string, alerts []*models.Alert) ([]int64, error)
 	// GetAlert returns one alert with events, meta and decisions, or ErrNotFound.
 	GetAlert(ctx context.Context, id int64) (*models.Alert, error)
@@ -263,9 +270,11 @@ type AlertFilter struct {
 	Scope    string // source scope (case-insensitive)
 	Value    string // source value
 	Scenario string
-	// IP or Range (an IP or CIDR, v4 or v6) select by the alert source's
-	// address range: alerts whose range contains it (Contains nil or true)
-	// or is contained in it (Contains false).
+	// IP or Range (an IP or CIDR, v4 or v6) select through the alert's
+	// decisions, as CrowdSec does: alerts having a decision of scope
+	// Ip/Range whose range contains it (Contains nil or true) or is
+	// contained in it (Contains false). The alert's own source is not
+	// looked at (an alert without decisions never matches).
 	IP       string
 	Range    string
 	Contains *bool

@@ -4,7 +4,6 @@
 package testutil
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,25 +78,4 @@ func GenLogs(t testing.TB, kind string, n, seed int) (logPath, truthPath string)
 		t.Fatal(err)
 	}
 	return logPath, truthPath
-}
-
-// Buffer is a bytes.Buffer safe for concurrent use: a log or an output a
-// server writes from its goroutines while the test reads it.
-type Buffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write appends p.
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns what was written so far.
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -48,6 +48,7 @@ func StartLAPI(t testing.TB, listen string) *LAPI {
 	cfg.DataDir = t.TempDir()
 	cfg.Agent.Enabled = &off
 	cfg.LAPI.ListenURI = listen
+	cfg.LAPI.DisableNeverBan = true // bouncer tests ban loopback clients
 	a, err := app.New(cfg, app.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

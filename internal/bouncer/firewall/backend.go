@@ -9,7 +9,9 @@ import (
 
 // Backend programs one packet filter: a table (or chains) of its own with
 // an address set per family and kind (single addresses; networks), and a
-// drop or reject rule per configured hook matching the sets.
+// drop or reject rule per configured hook matching the sets. Before those,
+// each hook accepts loopback traffic and established or related traffic
+// from the LAPI's addresses (a set per family, see SetLAPI).
 //
 // Concurrency: a Backend is used by one goroutine at a time (the Firewall
 // serialises every call).
@@ -22,10 +24,15 @@ type Backend interface {
 	// Name is "nftables" or "iptables".
 	Name() string
 	// Init creates the table/chains/sets/rules, replacing any left over
-	// from an earlier run (their elements are dropped). failClosed adds a
-	// rule dropping every new inbound connection (but loopback's) until
+	// from an earlier run (their elements are dropped; the LAPI set gets
+	// the addresses of the last SetLAPI). failClosed adds a rule dropping
+	// every new inbound connection (but loopback's) until
 	// SetFailClosed(false).
 	Init(failClosed bool) error
+	// SetLAPI replaces the LAPI's addresses, whose established and related
+	// traffic is accepted before the drop rules. Before Init it only
+	// records them.
+	SetLAPI(addrs []netip.Addr) error
 	// Apply runs one batch: deletes, then adds. nftables applies a batch
 	// as one atomic transaction.
 	Apply(b Batch) error

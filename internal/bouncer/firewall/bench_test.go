@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/bouncer"
 	"github.com/phalanx-ids/phalanx/internal/bouncer/bouncertest"
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 // benchDecisions is 100,000 decisions: 90% IPv4 addresses, 5% IPv6
@@ -115,7 +117,7 @@ func BenchmarkNftablesApply100k(b *testing.B) {
 	defer be.Close(true)
 	var batch Batch
 	for _, d := range benchDecisions(n) {
-		p, err := bouncer.ParsePrefix(d.Value)
+		p, err := models.ParseIPOrRange(d.Value)
 		require.NoError(b, err)
 		batch.Add = append(batch.Add, Elem{Prefix: p, Timeout: 4 * time.Hour})
 	}
@@ -124,5 +126,36 @@ func BenchmarkNftablesApply100k(b *testing.B) {
 		start := time.Now()
 		require.NoError(b, be.Apply(batch))
 		b.ReportMetric(time.Since(start).Seconds(), "s-per-100k")
+	}
+}
+
+// BenchmarkDesired100k measures computing what the kernel should hold
+// from 100,000 decisions (benchDecisions, plus ranges holding loopback and
+// the LAPI), with the protected holes and without (the cost of carving).
+func BenchmarkDesired100k(b *testing.B) {
+	decs := append(benchDecisions(100_000), bouncertest.Dec{Scope: "Range", Value: "0.0.0.0/0"},
+		bouncertest.Dec{Scope: "Range", Value: "10.0.0.0/8"}, bouncertest.Dec{Scope: "Ip", Value: "127.0.0.1"})
+	now := time.Now()
+	st, err := bouncer.NewStream(bouncer.Config{APIURL: "http://10.1.2.3:8080/", APIKey: "k"})
+	require.NoError(b, err)
+	for i, d := range decs {
+		p, err := models.ParseIPOrRange(d.Value)
+		require.NoError(b, err)
+		st.Set().Add(&bouncer.Decision{ID: int64(i + 1), Type: "ban", Scope: d.Scope, Value: d.Value, Prefix: p, Until: now.Add(time.Hour)})
+	}
+	for _, bc := range []struct {
+		name  string
+		holes []hole
+	}{{"without-holes", nil}, {"with-holes", holes([]netip.Addr{netip.MustParseAddr("10.1.2.3")})}} {
+		b.Run(bc.name, func(b *testing.B) {
+			f := &Firewall{stream: st, types: map[string]bool{"ban": true}, holes: bc.holes, reported: map[netip.Prefix]string{},
+				log: testLogger(b), met: newMetrics(nil)}
+			b.ReportAllocs()
+			for b.Loop() {
+				if len(f.desired(now)) < 90_000 {
+					b.Fatal("decisions lost")
+				}
+			}
+		})
 	}
 }

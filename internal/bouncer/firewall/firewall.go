@@ -30,6 +30,9 @@ import (
 // unreachable nothing is removed but what expires. On exit the table is
 // removed unless KeepOnExit.
 //
+// Loopback and the LAPI's addresses (api_url's host, resolved at start and
+// again at each resync) are never dropped: see protect.go.
+//
 // Concurrency: Run may be called once; Stats is safe for concurrent use.
 type Firewall struct {
 	cfg    Config
@@ -39,6 +42,12 @@ type Firewall struct {
 	now    func() time.Time
 	met    *metrics
 	types  map[string]bool
+
+	lapiHost string
+	lookup   resolver
+	lapi     []netip.Addr            // the LAPI's addresses, last resolved
+	holes    []hole                  // what the sets never cover
+	reported map[netip.Prefix]string // decisions (prefixes) already logged as protected
 
 	installed   map[netip.Prefix]time.Time // what the kernel holds, with its end
 	applied     chan struct{}              // closed once the first snapshot is in the kernel
@@ -54,6 +63,7 @@ type deps struct {
 	now     func() time.Time
 	backend Backend
 	bopts   []bouncer.Option
+	lookup  resolver
 }
 
 // WithLogger sets the logger (default: discard).
@@ -96,9 +106,13 @@ func New(cfg Config, opts ...Option) (*Firewall, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	d := deps{log: slog.New(slog.DiscardHandler), now: time.Now}
+	d := deps{log: slog.New(slog.DiscardHandler), now: time.Now, lookup: defaultResolver}
 	for _, o := range opts {
 		o(&d)
+	}
+	host, err := lapiHost(cfg.APIURL)
+	if err != nil {
+		return nil, err
 	}
 	st, err := bouncer.NewStream(cfg.Config, append([]bouncer.Option{bouncer.WithLogger(d.log), bouncer.WithClock(d.now)}, d.bopts...)...)
 	if err != nil {
@@ -111,7 +125,8 @@ func New(cfg Config, opts ...Option) (*Firewall, error) {
 		}
 	}
 	f := &Firewall{cfg: cfg, be: be, stream: st, log: d.log, now: d.now, types: map[string]bool{},
-		installed: map[netip.Prefix]time.Time{}, applied: make(chan struct{})}
+		installed: map[netip.Prefix]time.Time{}, applied: make(chan struct{}),
+		lapiHost: host, lookup: d.lookup, holes: holes(nil), reported: map[netip.Prefix]string{}}
 	for _, t := range cfg.SupportedDecisionsTypes {
 		f.types[t] = true
 	}
@@ -129,7 +144,7 @@ func New(cfg Config, opts ...Option) (*Firewall, error) {
 func (f *Firewall) Backend() string { return f.be.Name() }
 
 // Applied is closed once the first snapshot from the LAPI has been
-// written to the kernel.
+// written to the kernel (and the fail-closed rule, if any, lifted).
 func (f *Firewall) Applied() <-chan struct{} { return f.applied }
 
 // Stream returns the decision stream (its Set is what is enforced).
@@ -139,6 +154,7 @@ func (f *Firewall) Stream() *bouncer.Stream { return f.stream }
 // be created or the LAPI refuses the credentials at the first pull.
 func (f *Firewall) Run(ctx context.Context) (err error) {
 	failClosed := f.cfg.FailMode == "closed"
+	f.refreshLAPI(ctx)
 	if err := f.be.Init(failClosed); err != nil {
 		_ = f.be.Close(false)
 		return err
@@ -186,12 +202,12 @@ func (f *Firewall) Run(ctx context.Context) (err error) {
 			ok := f.reconcile()
 			if !ready && ok {
 				ready = true
-				close(f.applied)
 				if failClosed {
 					if err := f.be.SetFailClosed(false); err != nil {
 						f.log.Error("firewall: cannot lift the fail-closed rule", "err", err)
 					}
 				}
+				close(f.applied)
 			}
 		case <-tick.C:
 			if !f.nextUncover.IsZero() && !f.now().Before(f.nextUncover) {
@@ -199,14 +215,48 @@ func (f *Firewall) Run(ctx context.Context) (err error) {
 			}
 			f.readCounters()
 		case <-resync.C:
+			f.refreshLAPI(ctx)
 			f.resync(failClosed && !ready)
 		}
 	}
 }
 
+// lapiLookupTimeout bounds one resolution of the LAPI's host name.
+const lapiLookupTimeout = 5 * time.Second
+
+// refreshLAPI resolves the LAPI's host and, when its addresses changed,
+// hands them to the backend and to desired. A failed lookup keeps the last
+// addresses.
+func (f *Firewall) refreshLAPI(ctx context.Context) {
+	if f.lapiHost == "" || (f.lapi != nil && isAddr(f.lapiHost)) {
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, lapiLookupTimeout)
+	defer cancel()
+	addrs, err := resolveLAPI(lctx, f.lookup, f.lapiHost)
+	if err != nil {
+		f.log.Warn("firewall: cannot resolve the LAPI's address: its established traffic is not exempted until it resolves",
+			"err", err, "known", f.lapi)
+		return
+	}
+	if slices.Equal(addrs, f.lapi) {
+		return
+	}
+	f.lapi, f.holes = addrs, holes(addrs)
+	f.log.Info("firewall: the LAPI's addresses are never dropped", "lapi", addrs)
+	if err := f.be.SetLAPI(addrs); err != nil {
+		f.log.Warn("firewall: updating the LAPI addresses failed", "err", err)
+	}
+}
+
+func isAddr(host string) bool {
+	_, err := netip.ParseAddr(host)
+	return err == nil
+}
+
 // desired computes what the kernel should hold from the stream's set:
 // every address, and the outermost networks (nested networks are added
-// when the one around them ends).
+// when the one around them ends), minus the protected holes.
 func (f *Firewall) desired(now time.Time) map[netip.Prefix]time.Time {
 	snap := f.stream.Set().Snapshot()
 	want := make(map[netip.Prefix]time.Time, len(snap))
@@ -250,6 +300,42 @@ func (f *Firewall) desired(now time.Time) map[netip.Prefix]time.Time {
 			chosen[d.Prefix] = d.Until
 			want[d.Prefix] = d.Until
 		}
+	}
+	return f.protect(want)
+}
+
+// protect takes the holes out of want: prefixes overlapping one are
+// replaced by the pieces around it (none for an address in a hole). Each
+// decision prefix affected is logged and counted once, until it leaves
+// the set.
+func (f *Firewall) protect(want map[netip.Prefix]time.Time) map[netip.Prefix]time.Time {
+	var hit map[netip.Prefix]string
+	var pieces []netip.Prefix
+	for p, u := range want {
+		reason := overlapping(p, f.holes)
+		if reason == "" {
+			continue
+		}
+		if hit == nil {
+			hit = map[netip.Prefix]string{}
+		}
+		hit[p] = reason
+		delete(want, p)
+		pieces = carve(pieces[:0], p, f.holes)
+		for _, q := range pieces {
+			if cur, ok := want[q]; !ok || u.After(cur) {
+				want[q] = u
+			}
+		}
+		if _, seen := f.reported[p]; !seen {
+			f.met.protected.WithLabelValues(reason).Inc()
+			f.log.Warn("firewall: a decision covers a protected address: the sets leave it out",
+				"decision", p, "reason", reason, "installed_as", slices.Clone(pieces))
+		}
+	}
+	f.reported = hit
+	if f.reported == nil {
+		f.reported = map[netip.Prefix]string{}
 	}
 	return want
 }

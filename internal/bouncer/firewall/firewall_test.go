@@ -31,11 +31,12 @@ func testLogger(t testing.TB) *slog.Logger {
 
 // running is a firewall bouncer running against a LAPI behind a proxy.
 type running struct {
-	fw    *Firewall
-	reg   *prometheus.Registry
-	lapi  *bouncertest.LAPI
-	proxy *bouncertest.Flaky
-	stop  func() error
+	fw     *Firewall
+	reg    *prometheus.Registry
+	lapi   *bouncertest.LAPI
+	proxy  *bouncertest.Flaky
+	kernel *kernel
+	stop   func() error
 }
 
 func startFirewall(t *testing.T, tp topo, yaml string) *running {
@@ -51,13 +52,21 @@ func startFirewall(t *testing.T, tp topo, yaml string) *running {
 	cfg.UpdateFrequency = 200 * time.Millisecond
 	cfg.RetryMaxInterval = 200 * time.Millisecond
 	cfg.Timeout = time.Second
+	return runFirewall(t, cfg, l, proxy)
+}
+
+// runFirewall runs a firewall bouncer configured by cfg until the test
+// ends, and waits for its first snapshot in the kernel.
+func runFirewall(t *testing.T, cfg Config, l *bouncertest.LAPI, proxy *bouncertest.Flaky, opts ...Option) *running {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	fw, err := New(cfg, WithLogger(testLogger(t)), WithRegisterer(reg))
+	fw, err := New(cfg, append([]Option{WithLogger(testLogger(t)), WithRegisterer(reg)}, opts...)...)
 	require.NoError(t, err)
+	k := newKernel(t, cfg) // before Run: it only records the LAPI's addresses
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- fw.Run(ctx) }()
-	r := &running{fw: fw, reg: reg, lapi: l, proxy: proxy}
+	r := &running{fw: fw, reg: reg, lapi: l, proxy: proxy, kernel: k}
 	var stopped bool
 	var runErr error
 	r.stop = func() error {
@@ -66,19 +75,25 @@ func startFirewall(t *testing.T, tp topo, yaml string) *running {
 			cancel()
 			select {
 			case runErr = <-done:
-			case <-time.After(20 * time.Second):
+			case <-time.After(waitDeadline):
 				t.Fatal("firewall did not stop")
 			}
 		}
 		return runErr
 	}
 	t.Cleanup(func() { _ = r.stop() })
+	select {
+	case <-fw.Applied():
+	case <-time.After(waitDeadline):
+		t.Fatal("firewall: the first snapshot never reached the kernel")
+	}
 	return r
 }
 
+// eventually waits (in the test's goroutine) until cond holds.
 func eventually(t *testing.T, cond func() bool, msg string) {
 	t.Helper()
-	require.Eventually(t, cond, 15*time.Second, 50*time.Millisecond, msg)
+	require.True(t, pollUntil(cond), msg)
 }
 
 // TestFirewallEnforces is the end-to-end test, for each backend: traffic
@@ -87,6 +102,10 @@ func eventually(t *testing.T, cond func() bool, msg string) {
 // LAPI and flows again once it is deleted or expires; the last good set is
 // kept while the LAPI is unreachable; drift is repaired; counters move;
 // the table goes away on exit.
+//
+// It waits for what it can observe (the kernel's sets read back through a
+// backend of its own, the rules' counters, the stream's counters), never
+// for a fixed time: a loaded machine makes it slower, not wrong.
 func TestFirewallEnforces(t *testing.T) {
 	cases := []struct {
 		name, yaml, backend string
@@ -110,69 +129,79 @@ func TestFirewallEnforces(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tp := newTopo(t)
 			tp.serve(t)
-			require.True(t, tp.reach(t, false), "no firewall yet: IPv4 flows")
-			require.True(t, tp.reach(t, true), "no firewall yet: IPv6 flows")
+			require.True(t, tp.reachable(t, false), "no firewall yet: IPv4 flows")
+			require.True(t, tp.reachable(t, true), "no firewall yet: IPv6 flows")
 
 			r := startFirewall(t, tp, tc.yaml)
+			k := r.kernel
 			require.Equal(t, tc.backend, r.fw.Backend())
-			<-r.fw.Stream().Ready()
-			require.True(t, tp.reach(t, false))
+			require.True(t, tp.reachable(t, false))
+			att4, att6 := attV4+"/32", attV6+"/128"
 
 			// An address decision.
 			r.lapi.Add(t, "Ip", attV4, "ban", "4h")
-			eventually(t, func() bool { return !tp.reach(t, false) }, "an Ip ban stops IPv4 traffic")
-			require.True(t, tp.reach(t, true), "IPv6 is not banned")
+			k.waitFor(t, func(st State) bool { return holds(st, att4) }, "the Ip decision reaches the kernel")
+			require.True(t, tp.dropped(t, k, false), "an Ip ban stops IPv4 traffic")
+			require.True(t, tp.reachable(t, true), "IPv6 is not banned")
 			r.lapi.Delete(t, attV4)
-			eventually(t, func() bool { return tp.reach(t, false) }, "deleting the decision lets traffic flow")
+			k.waitFor(t, func(st State) bool { return !holds(st, att4) }, "the deletion reaches the kernel")
+			require.True(t, tp.reachable(t, false), "deleting the decision lets traffic flow")
 
 			// A range containing it, and a nested one that must survive
 			// the outer one's deletion.
 			r.lapi.Add(t, "Range", "10.99.0.0/16", "ban", "4h")
 			r.lapi.Add(t, "Range", "10.99.0.0/24", "ban", "4h")
-			eventually(t, func() bool { return !tp.reach(t, false) }, "a Range ban stops traffic")
+			k.waitFor(t, func(st State) bool { return holds(st, "10.99.0.0/16") && !holds(st, "10.99.0.0/24") },
+				"the outer range is installed, the nested one held back")
+			require.True(t, tp.dropped(t, k, false), "a Range ban stops traffic")
 			r.lapi.Delete(t, "10.99.0.0/16")
-			time.Sleep(time.Second)
-			require.False(t, tp.reach(t, false), "the nested range still applies")
+			k.waitFor(t, func(st State) bool { return !holds(st, "10.99.0.0/16") && holds(st, "10.99.0.0/24") },
+				"the nested range replaces the outer one")
+			require.True(t, tp.dropped(t, k, false), "the nested range still applies")
 			r.lapi.Delete(t, "10.99.0.0/24")
-			eventually(t, func() bool { return tp.reach(t, false) }, "deleting the ranges lets traffic flow")
+			k.waitFor(t, func(st State) bool { return len(st.Elems) == 0 }, "the ranges leave the kernel")
+			require.True(t, tp.reachable(t, false), "deleting the ranges lets traffic flow")
 
 			// IPv6, then the LAPI disappears: the ban stays.
 			r.lapi.Add(t, "Ip", attV6, "ban", "4h")
-			eventually(t, func() bool { return !tp.reach(t, true) }, "an IPv6 ban stops IPv6 traffic")
-			require.True(t, tp.reach(t, false))
+			k.waitFor(t, func(st State) bool { return holds(st, att6) }, "the IPv6 decision reaches the kernel")
+			require.True(t, tp.dropped(t, k, true), "an IPv6 ban stops IPv6 traffic")
+			require.True(t, tp.reachable(t, false))
 			fails := r.fw.Stream().Stats().Failures
 			r.proxy.SetMode(bouncertest.FlakyDown)
 			eventually(t, func() bool { return r.fw.Stream().Stats().Failures >= fails+3 }, "pulls fail")
-			require.False(t, tp.reach(t, true), "enforcement is kept while the LAPI is unreachable")
+			require.True(t, holds(k.state(t), att6), "the set is kept while the LAPI is unreachable")
+			require.True(t, tp.dropped(t, k, true), "enforcement is kept while the LAPI is unreachable")
 			r.proxy.SetMode(bouncertest.FlakyOK)
 			r.lapi.Delete(t, attV6)
-			eventually(t, func() bool { return tp.reach(t, true) }, "the LAPI back, the deletion applies")
+			k.waitFor(t, func(st State) bool { return !holds(st, att6) }, "the LAPI back, the deletion applies")
+			require.True(t, tp.reachable(t, true))
 
-			// Expiry.
-			r.lapi.Add(t, "Ip", attV4, "ban", "3s")
-			eventually(t, func() bool { return !tp.reach(t, false) }, "a short ban applies")
-			eventually(t, func() bool { return tp.reach(t, false) }, "the ban expires")
+			// Expiry: the element leaves the kernel with no deletion.
+			r.lapi.Add(t, "Ip", attV4, "ban", "5s")
+			k.waitFor(t, func(st State) bool { return holds(st, att4) }, "a short ban applies")
+			k.waitFor(t, func(st State) bool { return !holds(st, att4) }, "the ban expires")
+			require.True(t, tp.reachable(t, false), "traffic flows once the ban expired")
 
 			// Drift: someone removes the enforcement; the resync repairs it.
 			r.lapi.Add(t, "Ip", attV4, "ban", "4h")
-			eventually(t, func() bool { return !tp.reach(t, false) }, "ban again")
+			k.waitFor(t, func(st State) bool { return holds(st, att4) }, "ban again")
+			require.True(t, tp.dropped(t, k, false))
 			tp.inSrv(t, tc.sabotage...)
 			eventually(t, func() bool {
 				return promtest.ToFloat64(r.fw.met.drift.WithLabelValues("table"))+
 					promtest.ToFloat64(r.fw.met.drift.WithLabelValues("missing")) > 0
 			}, "the resync notices the drift")
-			eventually(t, func() bool { return !tp.reach(t, false) }, "the resync restores the ban")
+			k.waitFor(t, func(st State) bool { return st.Intact && holds(st, att4) }, "the resync restores the ban")
+			require.True(t, tp.dropped(t, k, false), "the restored ban stops traffic")
 
-			// Counters.
-			eventually(t, func() bool {
-				tp.reach(t, false)
-				return r.fw.met.packets.Load() > 0
-			}, "dropped packets are counted")
+			// Counters (read by the Run loop every second).
+			eventually(t, func() bool { return r.fw.met.packets.Load() > 0 }, "dropped packets are counted")
 			require.Equal(t, 3, promtest.CollectAndCount(r.reg, "fw_bouncer_dropped_packets", "fw_bouncer_dropped_bytes", "fw_bouncer_banned_ips"))
 
 			require.NoError(t, r.stop())
 			require.NotContains(t, tp.inSrv(t, tc.listTable...), "phalanx", "the table is removed on exit")
-			require.True(t, tp.reach(t, false))
+			require.True(t, tp.reachable(t, false))
 		})
 	}
 }
@@ -186,9 +215,10 @@ func TestFirewallSlowLAPI(t *testing.T) {
 	tp := newTopo(t)
 	tp.serve(t)
 	r := startFirewall(t, tp, "api_url: http://x/\napi_key: k\nmode: nftables\ndeny_action: DROP\n")
-	<-r.fw.Stream().Ready()
+	k := r.kernel
 	r.lapi.Add(t, "Ip", attV4, "ban", "4h")
-	eventually(t, func() bool { return !tp.reach(t, false) }, "an Ip ban stops IPv4 traffic")
+	k.waitFor(t, func(st State) bool { return holds(st, attV4+"/32") }, "the Ip decision reaches the kernel")
+	require.True(t, tp.dropped(t, k, false), "an Ip ban stops IPv4 traffic")
 
 	// Written before the mode switch that makes the proxy read it.
 	r.proxy.Delay = 1500 * time.Millisecond
@@ -196,12 +226,14 @@ func TestFirewallSlowLAPI(t *testing.T) {
 	r.proxy.SetMode(bouncertest.FlakySlow)
 	r.lapi.Add(t, "Ip", attV6, "ban", "4h")
 	eventually(t, func() bool { return r.fw.Stream().Stats().Failures >= fails+2 }, "slow pulls time out")
-	require.False(t, tp.reach(t, false), "the last good set is kept while the LAPI is slow")
-	require.True(t, tp.reach(t, true), "the IPv6 ban is not seen while every pull times out")
+	require.True(t, tp.dropped(t, k, false), "the last good set is kept while the LAPI is slow")
+	require.False(t, holds(k.state(t), attV6+"/128"), "the IPv6 ban is not seen while every pull times out")
+	require.True(t, tp.reachable(t, true))
 
 	r.proxy.SetMode(bouncertest.FlakyOK)
-	eventually(t, func() bool { return !tp.reach(t, true) }, "the LAPI answering in time, the IPv6 ban applies")
-	require.False(t, tp.reach(t, false))
+	k.waitFor(t, func(st State) bool { return holds(st, attV6+"/128") }, "the LAPI answering in time, the IPv6 ban applies")
+	require.True(t, tp.dropped(t, k, true))
+	require.True(t, tp.dropped(t, k, false))
 
 	r.proxy.SetMode(bouncertest.FlakySlow)
 	hits := r.proxy.Hits()
@@ -232,11 +264,20 @@ func TestFirewallFailClosed(t *testing.T) {
 			go func() { done <- fw.Run(ctx) }()
 			defer func() { cancel(); require.NoError(t, <-done) }()
 			eventually(t, func() bool { return fw.Stream().Stats().Failures >= 2 }, "pulls fail")
-			require.False(t, tp.reach(t, false), "fail closed: nothing gets in before the first snapshot")
-			require.False(t, tp.reach(t, true))
+			// The rule is in place since before the first pull.
+			require.False(t, tp.connect(t, false, time.Second), "fail closed: nothing gets in before the first snapshot")
+			require.False(t, tp.connect(t, true, time.Second))
 			proxy.SetMode(bouncertest.FlakyOK)
-			<-fw.Stream().Ready()
-			eventually(t, func() bool { return tp.reach(t, false) && tp.reach(t, true) }, "the snapshot lifts the rule")
+			eventually(t, func() bool {
+				select {
+				case <-fw.Applied():
+					return true
+				default:
+					return false
+				}
+			}, "the first snapshot is applied")
+			require.True(t, tp.reachable(t, false), "the snapshot lifts the rule")
+			require.True(t, tp.reachable(t, true))
 		})
 	}
 }
@@ -298,6 +339,9 @@ func TestNftablesMissingTableIsDrift(t *testing.T) {
 	require.Contains(t, string(out), "flags interval,timeout")
 	require.Contains(t, string(out), "ip saddr @v4-addrs counter packets 0 bytes 0 drop")
 	require.Contains(t, string(out), "ip6 saddr @v6-nets counter packets 0 bytes 0 drop")
+	// Loopback and the LAPI's established traffic come first.
+	require.Regexp(t, `(?s)iifname "lo" accept\s+ip saddr @lapi-v4 ct state established,related accept\s+`+
+		`ip6 saddr @lapi-v6 ct state established,related accept\s+jump failclosed\s+ip saddr @v4-addrs`, string(out))
 }
 
 type netipPrefix = netip.Prefix

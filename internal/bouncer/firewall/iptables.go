@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,13 +16,17 @@ import (
 // iptBackend is the fallback for hosts without nftables: ipset sets of type
 // hash:net (addresses and networks, per-element timeouts) matched by
 // iptables/ip6tables rules in chains of its own, jumped to from INPUT
-// and/or FORWARD. It runs the iptables, ip6tables and ipset binaries; a
-// batch is one `ipset restore` (not atomic across the batch, but one
-// process and one netlink conversation).
+// and/or FORWARD. The chain first RETURNs loopback traffic and established
+// or related traffic from the LAPI (ipset <table>-lapi-v4/-v6, hash:ip) to
+// the built-in chain, whose own rules then decide; then it jumps to the
+// fail-closed chain and drops what the sets match. It runs the iptables,
+// ip6tables and ipset binaries; a batch is one `ipset restore` (not atomic
+// across the batch, but one process and one netlink conversation).
 type iptBackend struct {
 	cfg   BackendConfig
 	chain string // e.g. PHALANX
 	run   func(stdin []byte, args ...string) ([]byte, error)
+	lapi  []netip.Addr
 }
 
 // ipset's largest timeout (seconds).
@@ -59,16 +64,17 @@ func newIptables(cfg BackendConfig) (*iptBackend, error) {
 func (b *iptBackend) Name() string { return "iptables" }
 
 type ipFamily struct {
-	v6   bool
-	tool string // iptables or ip6tables
-	set  string
-	fam  string // ipset family
+	v6      bool
+	tool    string // iptables or ip6tables
+	set     string
+	lapiSet string
+	fam     string // ipset family
 }
 
 func (b *iptBackend) families() []ipFamily {
-	fs := []ipFamily{{tool: "iptables", set: b.cfg.Table + "-v4", fam: "inet"}}
+	fs := []ipFamily{{tool: "iptables", set: b.cfg.Table + "-v4", lapiSet: b.cfg.Table + "-lapi-v4", fam: "inet"}}
 	if !b.cfg.DisableIPv6 {
-		fs = append(fs, ipFamily{v6: true, tool: "ip6tables", set: b.cfg.Table + "-v6", fam: "inet6"})
+		fs = append(fs, ipFamily{v6: true, tool: "ip6tables", set: b.cfg.Table + "-v6", lapiSet: b.cfg.Table + "-lapi-v6", fam: "inet6"})
 	}
 	return fs
 }
@@ -91,6 +97,7 @@ func (b *iptBackend) teardown() {
 			_, _ = b.run(nil, f.tool, "-w", "-X", c)
 		}
 		_, _ = b.run(nil, "ipset", "destroy", f.set)
+		_, _ = b.run(nil, "ipset", "destroy", f.lapiSet)
 	}
 }
 
@@ -101,9 +108,14 @@ func (b *iptBackend) Init(failClosed bool) error {
 			"timeout", "0", "maxelem", "16777216", "hashsize", "65536"); err != nil {
 			return fmt.Errorf("firewall: iptables: %w", err)
 		}
+		if _, err := b.run(nil, "ipset", "create", f.lapiSet, "hash:ip", "family", f.fam); err != nil {
+			return fmt.Errorf("firewall: iptables: %w", err)
+		}
 		cmds := [][]string{
 			{"-N", b.failChain()},
 			{"-N", b.chain},
+			{"-A", b.chain, "-i", "lo", "-j", "RETURN"},
+			{"-A", b.chain, "-m", "set", "--match-set", f.lapiSet, "src", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"},
 			{"-A", b.chain, "-j", b.failChain()},
 			append([]string{"-A", b.chain, "-m", "set", "--match-set", f.set, "src"}, b.target(f)...),
 		}
@@ -118,6 +130,33 @@ func (b *iptBackend) Init(failClosed bool) error {
 				return fmt.Errorf("firewall: iptables: %w", err)
 			}
 		}
+	}
+	return b.writeLAPI()
+}
+
+func (b *iptBackend) SetLAPI(addrs []netip.Addr) error {
+	b.lapi = slices.Clone(addrs)
+	for _, f := range b.families() {
+		if _, err := b.run(nil, "ipset", "list", "-n", f.lapiSet); err != nil {
+			return nil // before Init: recorded only
+		}
+	}
+	return b.writeLAPI()
+}
+
+// writeLAPI replaces the LAPI sets' content with b.lapi.
+func (b *iptBackend) writeLAPI() error {
+	var buf bytes.Buffer
+	for _, f := range b.families() {
+		fmt.Fprintf(&buf, "flush %s\n", f.lapiSet)
+		for _, a := range b.lapi {
+			if a.Is6() == f.v6 {
+				fmt.Fprintf(&buf, "add %s %s\n", f.lapiSet, a)
+			}
+		}
+	}
+	if _, err := b.run(buf.Bytes(), "ipset", "restore", "-exist"); err != nil {
+		return fmt.Errorf("firewall: iptables: lapi addresses: %w", err)
 	}
 	return nil
 }
@@ -217,7 +256,11 @@ func (b *iptBackend) Read() (State, error) {
 			}
 		}
 		rules, err := b.run(nil, f.tool, "-w", "-S", b.chain)
-		if err != nil || !strings.Contains(string(rules), "--match-set "+f.set+" src") {
+		if err != nil || !strings.Contains(string(rules), "--match-set "+f.set+" src") ||
+			!strings.Contains(string(rules), "--match-set "+f.lapiSet+" src") || !strings.Contains(string(rules), "-i lo -j RETURN") {
+			st.Intact = false
+		}
+		if !b.lapiIntact(f) {
 			st.Intact = false
 		}
 		for _, h := range b.cfg.Hooks {
@@ -227,6 +270,35 @@ func (b *iptBackend) Read() (State, error) {
 		}
 	}
 	return st, nil
+}
+
+// lapiIntact reports whether the LAPI set of f holds b.lapi's addresses of
+// its family, and only them.
+func (b *iptBackend) lapiIntact(f ipFamily) bool {
+	out, err := b.run(nil, "ipset", "save", f.lapiSet)
+	if err != nil {
+		return false
+	}
+	n := 0
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 || fields[0] != "add" {
+			continue
+		}
+		a, err := netip.ParseAddr(fields[2])
+		if err != nil || !slices.Contains(b.lapi, a) {
+			return false
+		}
+		n++
+	}
+	want := 0
+	for _, a := range b.lapi {
+		if a.Is6() == f.v6 {
+			want++
+		}
+	}
+	return n == want
 }
 
 func (b *iptBackend) Counters() (Counters, error) {

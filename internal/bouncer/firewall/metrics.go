@@ -19,6 +19,7 @@ type metrics struct {
 	batches      prometheus.Counter
 	applySeconds prometheus.Histogram
 	drift        *prometheus.CounterVec
+	protected    *prometheus.CounterVec
 
 	descPackets, descBytes, descBanned, descPulls, descPullFail, descLastPull *prometheus.Desc
 }
@@ -30,6 +31,8 @@ func newMetrics(f *Firewall) *metrics {
 		batches:      prometheus.NewCounter(prometheus.CounterOpts{Name: "phalanx_firewall_batches_total", Help: "Transactions applied to the firewall."}),
 		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "phalanx_firewall_apply_seconds", Help: "Time to bring the kernel in step after a change.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)}),
 		drift:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phalanx_firewall_drift_total", Help: "Drift found and repaired by resyncs, by kind (table, missing, extra)."}, []string{"kind"}),
+		protected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phalanx_firewall_protected_decisions_total",
+			Help: "Decisions covering a loopback or LAPI address, which the sets leave out (an Ip decision is skipped, a Range one installed around them), by reason (loopback, lapi)."}, []string{"reason"}),
 		descPackets:  prometheus.NewDesc("fw_bouncer_dropped_packets", "Packets dropped or rejected by the bouncer's rules.", nil, nil),
 		descBytes:    prometheus.NewDesc("fw_bouncer_dropped_bytes", "Bytes dropped or rejected by the bouncer's rules.", nil, nil),
 		descBanned:   prometheus.NewDesc("fw_bouncer_banned_ips", "Elements (addresses and networks) in the firewall sets.", nil, nil),
@@ -48,6 +51,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.batches.Describe(ch)
 	m.applySeconds.Describe(ch)
 	m.drift.Describe(ch)
+	m.protected.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -67,4 +71,5 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.batches.Collect(ch)
 	m.applySeconds.Collect(ch)
 	m.drift.Collect(ch)
+	m.protected.Collect(ch)
 }

@@ -2,13 +2,17 @@ package firewall
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,6 +40,7 @@ var nsSeq atomic.Int64
 // fd99::1) and an attacker (10.99.0.2, fd99::2).
 type topo struct {
 	srv, att string
+	attIf    string // the attacker's end of the veth pair
 }
 
 const (
@@ -54,8 +59,8 @@ func newTopo(t testing.TB) topo {
 	t.Helper()
 	requireRoot(t)
 	n := nsSeq.Add(1)
-	tp := topo{srv: fmt.Sprintf("phx%ds%d", os.Getpid(), n), att: fmt.Sprintf("phx%da%d", os.Getpid(), n)}
 	vs, va := fmt.Sprintf("pv%ds%d", os.Getpid()%100000, n), fmt.Sprintf("pv%da%d", os.Getpid()%100000, n)
+	tp := topo{srv: fmt.Sprintf("phx%ds%d", os.Getpid(), n), att: fmt.Sprintf("phx%da%d", os.Getpid(), n), attIf: va}
 	sh(t, "ip", "netns", "add", tp.srv)
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", tp.srv).Run() })
 	sh(t, "ip", "netns", "add", tp.att)
@@ -76,33 +81,70 @@ func newTopo(t testing.TB) topo {
 	return tp
 }
 
-// inNS runs fn on an OS thread switched into the named namespace.
+// withNetNS runs fn on an OS thread switched into the named namespace.
 // Sockets created by fn stay in that namespace.
-func inNS(t testing.TB, name string, fn func()) {
-	t.Helper()
+func withNetNS(name string, fn func()) error {
 	runtime.LockOSThread()
 	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	require.NoError(t, err)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
 	defer unix.Close(orig)
 	target, err := unix.Open(filepath.Join("/run/netns", name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	require.NoError(t, err)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
 	defer unix.Close(target)
-	require.NoError(t, unix.Setns(target, unix.CLONE_NEWNET))
+	if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
 	defer func() {
 		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread() // else the thread dies with the goroutine
 		}
 	}()
 	fn()
+	return nil
+}
+
+// inNS is withNetNS failing the test on error.
+func inNS(t testing.TB, name string, fn func()) {
+	t.Helper()
+	require.NoError(t, withNetNS(name, fn))
+}
+
+// dialIn returns a DialContext whose connections start from inside the
+// namespace ns (for an http.Transport).
+func dialIn(ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		var err error
+		if nerr := withNetNS(ns, func() {
+			c, err = (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, network, addr)
+		}); nerr != nil {
+			return nil, nerr
+		}
+		return c, err
+	}
 }
 
 // serve listens on port 8080 (IPv4 and IPv6) in the server namespace and
 // answers "ok" to every connection.
 func (tp topo) serve(t testing.TB) {
 	t.Helper()
+	serveOn(t, tp.srv, srvV4+":8080", "["+srvV6+"]:8080")
+}
+
+// serveOn listens on addrs inside namespace ns and answers "ok" to every
+// connection, until the test ends.
+func serveOn(t testing.TB, ns string, addrs ...string) {
+	t.Helper()
 	var lns []net.Listener
-	inNS(t, tp.srv, func() {
-		for _, a := range []string{srvV4 + ":8080", "[" + srvV6 + "]:8080"} {
+	inNS(t, ns, func() {
+		for _, a := range addrs {
 			ln, err := net.Listen("tcp", a)
 			require.NoError(t, err)
 			lns = append(lns, ln)
@@ -123,30 +165,182 @@ func (tp topo) serve(t testing.TB) {
 	}
 }
 
-// reach tries one connection from the attacker namespace to the server.
-func (tp topo) reach(t testing.TB, v6 bool) bool {
+// connect tries one connection from the attacker namespace to the server
+// and reads its greeting, within timeout.
+func (tp topo) connect(t testing.TB, v6 bool, timeout time.Duration) bool {
 	t.Helper()
 	addr := srvV4 + ":8080"
 	if v6 {
 		addr = "[" + srvV6 + "]:8080"
 	}
+	return connectFrom(t, tp.att, addr, timeout)
+}
+
+// connectFrom tries one connection from namespace ns to addr and reads
+// its greeting, within timeout.
+func connectFrom(t testing.TB, ns, addr string, timeout time.Duration) bool {
+	t.Helper()
 	var conn net.Conn
 	var err error
-	inNS(t, tp.att, func() {
-		d := net.Dialer{Timeout: 300 * time.Millisecond}
+	inNS(t, ns, func() {
+		d := net.Dialer{Timeout: timeout}
 		conn, err = d.Dial("tcp", addr)
 	})
 	if err != nil {
 		return false
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	_ = conn.SetDeadline(time.Now().Add(timeout))
 	line, err := bufio.NewReader(conn).ReadString('\n')
 	return err == nil && line == "ok\n"
+}
+
+// reachable reports whether a connection from the attacker gets through.
+// The timeout is generous: a connection nothing drops is answered at
+// once; the time only bounds a stall of a loaded machine.
+func (tp topo) reachable(t testing.TB, v6 bool) bool {
+	t.Helper()
+	return tp.connect(t, v6, 15*time.Second)
+}
+
+// dropped reports whether a connection from the attacker was stopped by
+// the bouncer's rules: it failed and their counters moved meanwhile (so a
+// connection that is merely slow under load does not count).
+func (tp topo) dropped(t testing.TB, k *kernel, v6 bool) bool {
+	t.Helper()
+	before := k.packets(t)
+	if tp.connect(t, v6, time.Second) {
+		return false
+	}
+	return k.packets(t) > before
 }
 
 // inSrv runs a command in the server namespace and returns its output.
 func (tp topo) inSrv(t testing.TB, args ...string) string {
 	t.Helper()
 	return sh(t, append([]string{"ip", "netns", "exec", tp.srv}, args...)...)
+}
+
+// kernel reads what a firewall programmed through a backend of its own
+// (a Backend serves one goroutine at a time: the firewall's stays with its
+// Run loop).
+type kernel struct{ be Backend }
+
+func newKernel(t testing.TB, cfg Config) *kernel {
+	t.Helper()
+	be, err := NewBackend(cfg, testLogger(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = be.Close(false) })
+	// The LAPI addresses the firewall installs, for Read's intactness.
+	host, err := lapiHost(cfg.APIURL)
+	require.NoError(t, err)
+	lapi, err := resolveLAPI(context.Background(), defaultResolver, host)
+	require.NoError(t, err)
+	require.NoError(t, be.SetLAPI(lapi))
+	return &kernel{be: be}
+}
+
+// state is the kernel's content (empty when the table is missing).
+func (k *kernel) state(t testing.TB) State {
+	t.Helper()
+	st, err := k.be.Read()
+	require.NoError(t, err)
+	return st
+}
+
+// packets is what the drop rules counted so far (0 without a table).
+func (k *kernel) packets(t testing.TB) uint64 {
+	t.Helper()
+	c, err := k.be.Counters()
+	if err != nil {
+		return 0
+	}
+	return c.Packets
+}
+
+// holds reports whether every prefix is an element of the sets.
+func holds(st State, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if _, ok := st.Elems[netip.MustParsePrefix(p)]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// waitKernel waits until the kernel's content satisfies cond.
+func (k *kernel) waitFor(t testing.TB, cond func(State) bool, msg string) {
+	t.Helper()
+	var last State
+	ok := pollUntil(func() bool { last = k.state(t); return cond(last) })
+	require.True(t, ok, "%s (kernel holds %v)", msg, last.Elems)
+}
+
+// waitDeadline bounds every wait for an observable condition: generous,
+// so that a loaded machine only makes the tests slower, never wrong.
+const waitDeadline = 90 * time.Second
+
+// pollUntil polls cond every 100ms until it holds (true) or waitDeadline
+// passes (false).
+func pollUntil(cond func() bool) bool {
+	end := time.Now().Add(waitDeadline)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(end) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// relay forwards the TCP connections it accepts on an address inside a
+// namespace to a target reached from the test's own namespace.
+type relay struct {
+	mu       sync.Mutex
+	conns    []net.Conn
+	accepted atomic.Int64
+}
+
+func startRelay(t testing.TB, ns, listen, target string) *relay {
+	t.Helper()
+	var ln net.Listener
+	inNS(t, ns, func() {
+		var err error
+		ln, err = net.Listen("tcp", listen)
+		require.NoError(t, err)
+	})
+	r := &relay{}
+	t.Cleanup(func() { _ = ln.Close(); r.cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			r.accepted.Add(1)
+			up, err := net.DialTimeout("tcp", target, 10*time.Second)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			r.mu.Lock()
+			r.conns = append(r.conns, c, up)
+			r.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
+			go func() { _, _ = io.Copy(c, up); _ = c.Close() }()
+		}
+	}()
+	return r
+}
+
+// cut closes every connection relayed so far.
+func (r *relay) cut() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.conns {
+		_ = c.Close()
+	}
+	r.conns = nil
 }

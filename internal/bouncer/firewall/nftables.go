@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/google/nftables"
@@ -16,14 +17,19 @@ import (
 
 // nftBackend programs nftables through netlink: table "inet <Table>", sets
 // v4-addrs, v4-nets (interval), v6-addrs, v6-nets (interval), all with
-// per-element timeouts, a base chain per hook with one counted rule per set,
-// and a "failclosed" chain jumped to first from each base chain.
+// per-element timeouts, sets lapi-v4 and lapi-v6 (the LAPI's addresses),
+// and a base chain per hook: `iifname "lo" accept`, `ip saddr @lapi-v4 ct
+// state established,related accept` (and ip6), a jump to the "failclosed"
+// chain, then one counted drop rule per set.
 type nftBackend struct {
-	cfg   BackendConfig
-	conn  *nftables.Conn
-	nsFd  int
-	table *nftables.Table
-	sets  map[setKind]*nftables.Set
+	cfg      BackendConfig
+	conn     *nftables.Conn
+	nsFd     int
+	table    *nftables.Table
+	sets     map[setKind]*nftables.Set
+	lapiSets map[bool]*nftables.Set // by v6
+	lapi     []netip.Addr
+	inited   bool
 }
 
 type setKind struct {
@@ -74,6 +80,10 @@ func newNftables(cfg BackendConfig) (*nftBackend, error) {
 			kt = nftables.TypeIP6Addr
 		}
 		b.sets[k] = &nftables.Set{Table: b.table, Name: k.name(), KeyType: kt, HasTimeout: true, Interval: k.net}
+	}
+	b.lapiSets = map[bool]*nftables.Set{false: {Table: b.table, Name: "lapi-v4", KeyType: nftables.TypeIPAddr}}
+	if !cfg.DisableIPv6 {
+		b.lapiSets[true] = &nftables.Set{Table: b.table, Name: "lapi-v6", KeyType: nftables.TypeIP6Addr}
 	}
 	// Probe: listing tables fails without nf_tables support.
 	if _, err := conn.ListTablesOfFamily(nftables.TableFamilyINet); err != nil {
@@ -142,12 +152,23 @@ func (b *nftBackend) Init(failClosed bool) error {
 			return fmt.Errorf("firewall: nftables: add set %s: %w", k.name(), err)
 		}
 	}
+	for v6, set := range b.lapiSets {
+		if err := b.conn.AddSet(set, b.lapiElements(v6)); err != nil {
+			return fmt.Errorf("firewall: nftables: add set %s: %w", set.Name, err)
+		}
+	}
 	fc := b.conn.AddChain(b.failChain())
 	if failClosed {
 		b.addFailRule(fc)
 	}
 	for _, h := range b.cfg.Hooks {
 		c := b.conn.AddChain(b.baseChain(h))
+		b.conn.AddRule(&nftables.Rule{Table: b.table, Chain: c, Exprs: loRule()})
+		for _, v6 := range []bool{false, true} {
+			if set := b.lapiSets[v6]; set != nil {
+				b.conn.AddRule(&nftables.Rule{Table: b.table, Chain: c, Exprs: lapiRule(set, v6)})
+			}
+		}
 		b.conn.AddRule(&nftables.Rule{Table: b.table, Chain: c, Exprs: []expr.Any{
 			&expr.Verdict{Kind: expr.VerdictJump, Chain: fc.Name},
 		}})
@@ -158,35 +179,100 @@ func (b *nftBackend) Init(failClosed bool) error {
 	if err := b.conn.Flush(); err != nil {
 		return fmt.Errorf("firewall: nftables: create table inet %s: %w", b.cfg.Table, err)
 	}
+	b.inited = true
 	return nil
+}
+
+// rulesPerHook is the number of rules of a base chain: loopback, the LAPI
+// per family, the jump to failclosed, a drop per set.
+func (b *nftBackend) rulesPerHook() int { return 1 + len(b.lapiSets) + 1 + len(b.kinds()) }
+
+// lapiElements are the LAPI's addresses of one family.
+func (b *nftBackend) lapiElements(v6 bool) []nftables.SetElement {
+	var els []nftables.SetElement
+	for _, a := range b.lapi {
+		if a.Is6() == v6 {
+			els = append(els, nftables.SetElement{Key: a.AsSlice()})
+		}
+	}
+	return els
+}
+
+func (b *nftBackend) SetLAPI(addrs []netip.Addr) error {
+	b.lapi = slices.Clone(addrs)
+	if !b.inited {
+		return nil
+	}
+	for v6, set := range b.lapiSets {
+		b.conn.FlushSet(set)
+		if els := b.lapiElements(v6); len(els) > 0 {
+			if err := b.conn.SetAddElements(set, els); err != nil {
+				return fmt.Errorf("firewall: nftables: lapi addresses: %w", err)
+			}
+		}
+	}
+	if err := b.conn.Flush(); err != nil {
+		return fmt.Errorf("firewall: nftables: lapi addresses: %w", err)
+	}
+	return nil
+}
+
+// saddrIn is `meta nfproto ipvX ip(6) saddr @set`.
+func saddrIn(set *nftables.Set, v6 bool) []expr.Any {
+	proto, off, size := byte(unix.NFPROTO_IPV4), uint32(12), uint32(4)
+	if v6 {
+		proto, off, size = unix.NFPROTO_IPV6, 8, 16
+	}
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: size},
+		&expr.Lookup{SourceRegister: 1, SetName: set.Name, SetID: set.ID},
+	}
 }
 
 // setRule is `meta nfproto ipvX ip(6) saddr @set counter drop|reject`.
 func (b *nftBackend) setRule(k setKind) []expr.Any {
-	proto, off, size := byte(unix.NFPROTO_IPV4), uint32(12), uint32(4)
-	if k.v6 {
-		proto, off, size = unix.NFPROTO_IPV6, 8, 16
-	}
-	ex := []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: size},
-		&expr.Lookup{SourceRegister: 1, SetName: b.sets[k].Name, SetID: b.sets[k].ID},
-		&expr.Counter{},
-	}
+	ex := append(saddrIn(b.sets[k], k.v6), &expr.Counter{})
 	if b.cfg.Action == ActionReject {
 		return append(ex, &expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_ADMIN_PROHIBITED})
 	}
 	return append(ex, &expr.Verdict{Kind: expr.VerdictDrop})
 }
 
+// lapiRule is `meta nfproto ipvX ip(6) saddr @lapi-vX ct state
+// established,related accept`.
+func lapiRule(set *nftables.Set, v6 bool) []expr.Any {
+	return append(saddrIn(set, v6),
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: le32(expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED), Xor: le32(0)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: le32(0)},
+		&expr.Verdict{Kind: expr.VerdictAccept},
+	)
+}
+
+// ifname is an interface name as iifname compares it (IFNAMSIZ bytes).
+func ifname(n string) []byte {
+	b := make([]byte, unix.IFNAMSIZ)
+	copy(b, n)
+	return b
+}
+
+// loRule is `iifname "lo" accept`.
+func loRule() []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname("lo")},
+		&expr.Verdict{Kind: expr.VerdictAccept},
+	}
+}
+
 // addFailRule is `iifname != "lo" ct state new drop`.
 func (b *nftBackend) addFailRule(c *nftables.Chain) {
-	lo := make([]byte, 16)
-	copy(lo, "lo")
 	b.conn.AddRule(&nftables.Rule{Table: b.table, Chain: c, Exprs: []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: lo},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname("lo")},
 		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
 			Mask: le32(expr.CtStateBitNEW), Xor: le32(0)},
@@ -294,9 +380,21 @@ func (b *nftBackend) Read() (State, error) {
 		}
 		readElements(k, els, st.Elems)
 	}
+	for v6, set := range b.lapiSets {
+		els, err := b.conn.GetSetElements(set)
+		if err != nil || len(els) != len(b.lapiElements(v6)) {
+			intact = false
+			continue
+		}
+		for _, e := range els {
+			if a, ok := netip.AddrFromSlice(e.Key); !ok || !slices.Contains(b.lapi, a.Unmap()) {
+				intact = false
+			}
+		}
+	}
 	for _, h := range b.cfg.Hooks {
 		rules, err := b.conn.GetRules(b.table, b.baseChain(h))
-		if err != nil || len(rules) != 1+len(b.kinds()) {
+		if err != nil || len(rules) != b.rulesPerHook() {
 			intact = false
 		}
 	}

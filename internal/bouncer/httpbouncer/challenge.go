@@ -56,20 +56,25 @@ func (c *challenger) mac(tag string, ip netip.Addr, rest ...string) []byte {
 	return m.Sum(nil)
 }
 
-// issue returns a fresh challenge for ip: "v1.<unix issue time>.<random
-// hex>.<mac>".
-func (c *challenger) issue(ip netip.Addr) string {
+// issue returns a fresh challenge for ip that sends it back to redirect
+// once solved: "v1.<unix issue time>.<random hex>.<mac>", the MAC covering
+// the address, the time, the random part and redirect (which travels
+// beside the challenge, in the answer form).
+func (c *challenger) issue(ip netip.Addr, redirect string) string {
 	var rnd [12]byte
 	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never fails (Go >= 1.24)
 	issued := strconv.FormatInt(c.now().Unix(), 10)
 	r := hex.EncodeToString(rnd[:])
-	sum := c.mac(macTagChallenge, ip, issued, r)
+	sum := c.mac(macTagChallenge, ip, issued, r, redirect)
 	return challengeVersion + "." + issued + "." + r + "." + base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
-// verify checks that challenge was issued to ip, is still fresh, and that
-// SHA-256(challenge || nonce) starts with c.bits zero bits.
-func (c *challenger) verify(ip netip.Addr, challenge, nonce string) error {
+// verify checks that challenge was issued to ip with this redirect
+// (ErrChallengeForged otherwise: a redirect changed after issue is
+// refused), is still fresh, and that SHA-256(challenge || nonce) starts
+// with c.bits zero bits. The MAC is checked before the time and the work:
+// ErrChallengeExpired and ErrWorkInsufficient mean redirect is authentic.
+func (c *challenger) verify(ip netip.Addr, challenge, nonce, redirect string) error {
 	parts := strings.Split(challenge, ".")
 	if len(parts) != 4 || parts[0] != challengeVersion || nonce == "" || len(nonce) > maxNonceLen {
 		return fmt.Errorf("httpbouncer: verify: %w", ErrChallengeMalformed)
@@ -82,7 +87,7 @@ func (c *challenger) verify(ip netip.Addr, challenge, nonce string) error {
 	if err != nil {
 		return fmt.Errorf("httpbouncer: verify: %w", ErrChallengeMalformed)
 	}
-	want := c.mac(macTagChallenge, ip, parts[1], parts[2])[:16]
+	want := c.mac(macTagChallenge, ip, parts[1], parts[2], redirect)[:16]
 	if !hmac.Equal(got, want) {
 		return fmt.Errorf("httpbouncer: verify: %w", ErrChallengeForged)
 	}

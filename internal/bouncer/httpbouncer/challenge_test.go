@@ -33,7 +33,7 @@ func TestChallengeVerify(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	c := testChallenger(&now)
 	ip := netip.MustParseAddr("198.51.100.9")
-	ch := c.issue(ip)
+	ch := c.issue(ip, "/target?x=1")
 	nonce := solve(t, ch, 8)
 	bad := "0"
 	for leadingZeroBits(ch, bad) >= 8 {
@@ -46,6 +46,7 @@ func TestChallengeVerify(t *testing.T) {
 		ip        string
 		challenge string
 		nonce     string
+		redirect  string // default /target?x=1
 		advance   time.Duration
 		want      error
 	}{
@@ -54,6 +55,8 @@ func TestChallengeVerify(t *testing.T) {
 		{name: "other client", c: c, ip: "198.51.100.10", challenge: ch, nonce: nonce, want: ErrChallengeForged},
 		{name: "other key", c: other, ip: "198.51.100.9", challenge: ch, nonce: nonce, want: ErrChallengeForged},
 		{name: "expired", c: c, ip: "198.51.100.9", challenge: ch, nonce: nonce, advance: 6 * time.Minute, want: ErrChallengeExpired},
+		{name: "tampered redirect", c: c, ip: "198.51.100.9", challenge: ch, nonce: nonce, redirect: "/elsewhere", want: ErrChallengeForged},
+		{name: "redirect dropped", c: c, ip: "198.51.100.9", challenge: ch, nonce: nonce, redirect: "-", want: ErrChallengeForged},
 		{name: "tampered time", c: c, ip: "198.51.100.9", challenge: strings.Replace(ch, "v1.18", "v1.19", 1), nonce: nonce, want: ErrChallengeForged},
 		{name: "empty nonce", c: c, ip: "198.51.100.9", challenge: ch, want: ErrChallengeMalformed},
 		{name: "long nonce", c: c, ip: "198.51.100.9", challenge: ch, nonce: strings.Repeat("1", 65), want: ErrChallengeMalformed},
@@ -66,7 +69,14 @@ func TestChallengeVerify(t *testing.T) {
 			cc := *tc.c
 			at := now.Add(tc.advance)
 			cc.now = func() time.Time { return at }
-			err := cc.verify(netip.MustParseAddr(tc.ip), tc.challenge, tc.nonce)
+			redirect := tc.redirect
+			switch redirect {
+			case "":
+				redirect = "/target?x=1"
+			case "-":
+				redirect = ""
+			}
+			err := cc.verify(netip.MustParseAddr(tc.ip), tc.challenge, tc.nonce, redirect)
 			if tc.want == nil {
 				require.NoError(t, err)
 				return
@@ -111,11 +121,11 @@ func FuzzChallengeAnswer(f *testing.F) {
 	now := time.Unix(1_800_000_000, 0)
 	c := testChallenger(&now)
 	ip := netip.MustParseAddr("198.51.100.9")
-	f.Add(c.issue(ip), "1")
-	f.Add("v1.1.2.3", "")
-	f.Add("...", "x")
-	f.Fuzz(func(t *testing.T, ch, nonce string) {
-		_ = c.verify(ip, ch, nonce)
+	f.Add(c.issue(ip, "/"), "1", "/")
+	f.Add("v1.1.2.3", "", "")
+	f.Add("...", "x", "//evil")
+	f.Fuzz(func(t *testing.T, ch, nonce, redirect string) {
+		_ = c.verify(ip, ch, nonce, redirect)
 		_ = c.validPass(ip, ch+nonce)
 	})
 }

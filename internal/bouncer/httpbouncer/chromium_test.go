@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"html"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -113,3 +116,54 @@ func TestChromiumSHA256(t *testing.T) {
 }
 
 func jsString(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
+
+// TestChromiumOpenRedirect performs the open-redirect attack in a real
+// browser: a page on another origin posts a junk answer to the challenge
+// path with a redirect that browsers read as "//<evil origin>/landed"
+// ("/./\\<evil>": Go's path cleaning used to leave "/\\<evil>", read "//";
+// "/<TAB>/<evil>": tabs are stripped). The browser, under a captcha
+// decision, solves the challenge it gets back and must land on the
+// protected site, not on the attacker's. (Chromium also applies the
+// challenge page's CSP form-action 'self' to the redirect that follows the
+// form, so before the fix it stopped on the challenge page rather than
+// reach the attacker: this test then fails "stuck"; browsers that do not
+// apply form-action to redirects followed.)
+func TestChromiumOpenRedirect(t *testing.T) {
+	l := startLAPI(t)
+	l.decide(t, "captcha", "Ip", "127.0.0.1")
+	up := newUpstream(t)
+	p, base := startProxy(t, l.url, l.key, up.URL, nil, 12)
+	require.Eventually(t, func() bool { return p.Stream().Set().Len() == 1 }, 5*time.Second, 10*time.Millisecond)
+
+	evil := http.NewServeMux()
+	evilSrv := httptest.NewServer(evil)
+	t.Cleanup(evilSrv.Close)
+	evilHost := strings.TrimPrefix(evilSrv.URL, "http://")
+	evil.HandleFunc("/landed", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, `<!DOCTYPE html><p id="attacker">attacker page</p>`)
+	})
+	evil.HandleFunc("/attack", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, `<!DOCTYPE html><form id="f" method="POST" action="`+base+DefaultChallengePath+`">
+<input type="hidden" name="challenge" value="v1.1.2.3"><input type="hidden" name="nonce" value="1">
+<input type="hidden" name="redirect" value="`+html.EscapeString(r.URL.Query().Get("to"))+`"></form>
+<script>document.getElementById("f").submit()</script>`)
+	})
+
+	ctx := newBrowser(t)
+	for i, payload := range []string{"/./\\" + evilHost + "/landed", "/\t/" + evilHost + "/landed"} {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := chromedp.Do(wctx, chromedp.Navigate(evilSrv.URL+"/attack?to="+url.QueryEscape(payload)),
+			chromedp.WaitVisible(chromedp.CSS("#upstream-content, #attacker")))
+		cancel()
+		loc, lerr := chromedp.Run(ctx, chromedp.Location())
+		require.NoError(t, lerr)
+		require.NoError(t, err, "%q: the browser is stuck at %s", payload, loc)
+		require.Equal(t, base+"/", loc, "%q: the browser stays on the protected site", payload)
+		text, err := chromedp.Run(ctx, chromedp.Text("#upstream-content"))
+		require.NoError(t, err)
+		require.Equal(t, "hello from upstream /", text)
+		require.Equal(t, uint64(i+1), p.Bouncer().Stats().Solved)
+	}
+}

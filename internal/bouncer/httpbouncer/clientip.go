@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 // ClientIP finds the address a request comes from: the direct peer
@@ -28,23 +30,9 @@ func NewClientIP(trusted []string) (*ClientIP, error) {
 		if s == "" {
 			continue
 		}
-		var p netip.Prefix
-		if strings.Contains(s, "/") {
-			var err error
-			if p, err = netip.ParsePrefix(s); err != nil {
-				return nil, fmt.Errorf("httpbouncer: trusted proxy %q: %w", s, err)
-			}
-			if p.Addr().Is4In6() {
-				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-			}
-			p = p.Masked()
-		} else {
-			a, err := netip.ParseAddr(s)
-			if err != nil {
-				return nil, fmt.Errorf("httpbouncer: trusted proxy %q: %w", s, err)
-			}
-			a = a.Unmap()
-			p = netip.PrefixFrom(a, a.BitLen())
+		p, err := models.ParseIPOrRange(s)
+		if err != nil {
+			return nil, fmt.Errorf("httpbouncer: trusted proxy %q: %w", s, err)
 		}
 		c.trusted = append(c.trusted, p)
 	}
@@ -62,10 +50,18 @@ func (c *ClientIP) isTrusted(a netip.Addr) bool {
 
 // Resolve returns the client address of r; ok is false when RemoteAddr does
 // not hold an IP (a unix socket peer, for instance).
-func (c *ClientIP) Resolve(r *http.Request) (netip.Addr, bool) {
+func (c *ClientIP) Resolve(r *http.Request) (netip.Addr, bool) { return c.walk(r, nil) }
+
+// walk resolves the client address of r. hop, when not nil, is called with
+// each address on the way from the direct peer (first) back to the client
+// (last): the path the request is known to have taken.
+func (c *ClientIP) walk(r *http.Request, hop func(netip.Addr)) (netip.Addr, bool) {
 	peer, ok := parsePeer(r.RemoteAddr)
 	if !ok {
 		return netip.Addr{}, false
+	}
+	if hop != nil {
+		hop(peer)
 	}
 	if len(c.trusted) == 0 || !c.isTrusted(peer) {
 		return peer, true
@@ -91,12 +87,37 @@ func (c *ClientIP) Resolve(r *http.Request) (netip.Addr, bool) {
 				return client, true
 			}
 			client = a
+			if hop != nil {
+				hop(a)
+			}
 			if !c.isTrusted(a) {
 				return a, true
 			}
 		}
 	}
 	return client, true
+}
+
+// IsHTTPS reports whether the client asked over HTTPS: r came over TLS,
+// or r comes from a trusted proxy (the direct peer) whose
+// X-Forwarded-Proto (its last value: the one the nearest proxy wrote) is
+// https. An untrusted peer's X-Forwarded-Proto is ignored.
+func (c *ClientIP) IsHTTPS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	vals := r.Header.Values("X-Forwarded-Proto")
+	if len(vals) == 0 {
+		return false
+	}
+	if peer, ok := parsePeer(r.RemoteAddr); !ok || !c.isTrusted(peer) {
+		return false
+	}
+	last := vals[len(vals)-1]
+	if j := strings.LastIndexByte(last, ','); j >= 0 {
+		last = last[j+1:]
+	}
+	return strings.EqualFold(strings.TrimSpace(last), "https")
 }
 
 // parsePeer parses a RemoteAddr ("ip:port" as net/http sets it).

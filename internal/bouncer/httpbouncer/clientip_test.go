@@ -3,6 +3,8 @@ package httpbouncer
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -86,6 +88,25 @@ func FuzzClientIP(f *testing.F) {
 		a, ok := c.Resolve(r)
 		if ok && (!a.IsValid() || a.Is4In6() || a.Zone() != "") {
 			t.Fatalf("resolved %v from %q %q", a, remote, xff)
+		}
+		// What the upstream is told: the client first, every entry an
+		// address, X-Real-IP the client.
+		out := http.Header{}
+		setForwarded(c, r, out)
+		if !ok {
+			if out.Get("X-Forwarded-For") != "" || out.Get("X-Real-Ip") != "" {
+				t.Fatalf("forwarded %v for a non-IP peer %q", out, remote)
+			}
+			return
+		}
+		entries := strings.Split(out.Get("X-Forwarded-For"), ", ")
+		if out.Get("X-Real-Ip") != a.String() || entries[0] != a.String() {
+			t.Fatalf("forwarded %v, resolved %v", out, a)
+		}
+		for _, e := range entries {
+			if _, err := netip.ParseAddr(e); err != nil {
+				t.Fatalf("forwarded entry %q: %v", e, err)
+			}
 		}
 	})
 }

@@ -61,9 +61,18 @@ func startLAPI(t *testing.T) *realLAPI {
 		require.NoError(t, a.Close())
 	}
 	t.Cleanup(stop)
-	key := "http-bouncer-test-key-0123456789"
-	require.NoError(t, a.Store().CreateBouncer(context.Background(), &store.Bouncer{Name: "web", KeyHash: store.HashAPIKey(key), AuthType: "api-key"}))
-	return &realLAPI{st: a.Store(), url: a.LAPIURL(), key: key, stop: stop}
+	l := &realLAPI{st: a.Store(), url: a.LAPIURL(), stop: stop}
+	l.key = l.newKey(t, "web")
+	return l
+}
+
+// newKey creates a bouncer named name (each running bouncer needs its
+// own: the LAPI keeps the stream's state per bouncer) and returns its key.
+func (l *realLAPI) newKey(t *testing.T, name string) string {
+	t.Helper()
+	key := "http-bouncer-test-key-" + name + "-0123456789"
+	require.NoError(t, l.st.CreateBouncer(context.Background(), &store.Bouncer{Name: name, KeyHash: store.HashAPIKey(key), AuthType: "api-key"}))
+	return key
 }
 
 // decide adds a decision as the LAPI's agents would (an alert carrying it).
@@ -128,11 +137,22 @@ const pullEvery = 200 * time.Millisecond
 // startProxy runs the HTTP bouncer against lapiURL in front of upstream.
 func startProxy(t *testing.T, lapiURL, key, upstream string, trusted []string, difficulty int) (*Proxy, string) {
 	t.Helper()
-	cfg := ProxyConfig{
-		Config: bouncer.Config{APIURL: lapiURL, APIKey: bouncerSecret(key), UpdateFrequency: pullEvery,
-			Timeout: 500 * time.Millisecond, RetryMaxInterval: 300 * time.Millisecond, UserAgent: "phalanx-http-bouncer/test"},
+	return startProxyConfig(t, ProxyConfig{
+		Config:   bouncerConfig(lapiURL, key),
 		Upstream: upstream, TrustedProxies: trusted, Captcha: CaptchaConfig{Difficulty: difficulty},
-	}
+	})
+}
+
+// bouncerConfig is the LAPI side of a test proxy: quick pulls and retries.
+func bouncerConfig(lapiURL, key string) bouncer.Config {
+	return bouncer.Config{APIURL: lapiURL, APIKey: bouncerSecret(key), UpdateFrequency: pullEvery,
+		Timeout: 500 * time.Millisecond, RetryMaxInterval: 300 * time.Millisecond, UserAgent: "phalanx-http-bouncer/test"}
+}
+
+// startProxyConfig runs the HTTP bouncer configured by cfg on a loopback
+// port; the URL is https:// when cfg has a listen certificate.
+func startProxyConfig(t *testing.T, cfg ProxyConfig) (*Proxy, string) {
+	t.Helper()
 	p, err := NewProxy(cfg)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -154,7 +174,11 @@ func startProxy(t *testing.T, lapiURL, key, upstream string, trusted []string, d
 	case <-time.After(10 * time.Second):
 		t.Fatal("proxy: no first snapshot from the LAPI")
 	}
-	return p, "http://" + ln.Addr().String()
+	scheme := "http://"
+	if cfg.ListenCertPath != "" {
+		scheme = "https://"
+	}
+	return p, scheme + ln.Addr().String()
 }
 
 func newUpstream(t *testing.T) *httptest.Server {

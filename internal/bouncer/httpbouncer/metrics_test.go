@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/bouncer"
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 // TestMetrics drives every outcome through the middleware and reads them
@@ -50,8 +51,8 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, 403, do(http.MethodGet, "/", "203.0.113.9:1", nil).Code)
 	w := do(http.MethodGet, "/", "198.51.100.2:1", nil)
 	ch := challengeRE.FindStringSubmatch(w.Body.String())[1]
-	do(http.MethodPost, DefaultChallengePath, "198.51.100.2:1", url.Values{"challenge": {ch}, "nonce": {"wrong"}})
-	w = do(http.MethodPost, DefaultChallengePath, "198.51.100.2:1", url.Values{"challenge": {ch}, "nonce": {solve(t, ch, 8)}})
+	do(http.MethodPost, DefaultChallengePath, "198.51.100.2:1", url.Values{"challenge": {ch}, "nonce": {"wrong"}, "redirect": {"/"}})
+	w = do(http.MethodPost, DefaultChallengePath, "198.51.100.2:1", url.Values{"challenge": {ch}, "nonce": {solve(t, ch, 8)}, "redirect": {"/"}})
 	require.Equal(t, http.StatusSeeOther, w.Code)
 	require.Equal(t, 200, do(http.MethodGet, "/", "198.51.100.2:1", nil, w.Result().Cookies()...).Code)
 
@@ -82,7 +83,7 @@ phalanx_http_bouncer_active_decisions 4
 
 func mustPrefix(t *testing.T, s string) netip.Prefix {
 	t.Helper()
-	p, err := bouncer.ParsePrefix(s)
+	p, err := models.ParseIPOrRange(s)
 	require.NoError(t, err)
 	return p
 }

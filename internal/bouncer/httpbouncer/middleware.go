@@ -9,17 +9,24 @@
 // challenge: the page's script finds a nonce such that
 // SHA-256(challenge || nonce) starts with Difficulty zero bits and posts
 // it; the middleware verifies it and sets a signed cookie (HMAC-SHA256 over
-// the client address and an expiry) then redirects back. Any other decision
+// the client address and an expiry; Secure when the client asked over
+// HTTPS) then redirects back to the page asked for: a local path only
+// (safeRedirect), bound into the challenge's MAC so that an answer cannot
+// carry another target, and only for an address under a captcha decision.
+// Any other decision
 // type gets FallbackRemediation. Requests without a decision go straight to
 // the next handler: the cost is one client-address parse, one Lookup and
 // one atomic add. Options.Registerer exposes the counters to Prometheus
 // (phalanx_http_bouncer_requests_total by outcome, and the active
-// decisions); the proxy strips its pass cookie before the upstream sees it.
+// decisions); the proxy strips its pass cookie before the upstream sees it
+// and tells the upstream who the client is (setForwarded: X-Real-IP,
+// X-Forwarded-For, X-Forwarded-Proto).
 package httpbouncer
 
 import (
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -303,13 +310,14 @@ func (b *Bouncer) serveBan(w http.ResponseWriter, r *http.Request, ip netip.Addr
 
 func (b *Bouncer) serveChallenge(w http.ResponseWriter, r *http.Request, ip netip.Addr, redirect string, failed bool) {
 	b.challenged.Add(1)
-	ch := b.ch.issue(ip)
+	redirect = safeRedirect(redirect)
+	ch := b.ch.issue(ip, redirect)
 	noStore(w)
 	w.Header().Set("X-Phalanx-Remediation", RemedyCaptcha)
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusForbidden, map[string]any{"remediation": RemedyCaptcha, "ip": ip.String(),
 			"challenge": ch, "difficulty": b.ch.bits, "answer_url": b.path, "redirect": redirect,
-			"message": "solve: find nonce such that sha256(challenge || nonce) has difficulty leading zero bits; POST challenge, nonce, redirect as a form"})
+			"message": "solve: find nonce such that sha256(challenge || nonce) has difficulty leading zero bits; POST challenge, nonce and redirect (unchanged) as a form"})
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -318,12 +326,31 @@ func (b *Bouncer) serveChallenge(w http.ResponseWriter, r *http.Request, ip neti
 	_ = challengePage.Execute(w, challengeData{IP: ip.String(), Challenge: ch, Bits: b.ch.bits, Action: b.path, Redirect: redirect, Failed: failed})
 }
 
-// maxAnswerBody bounds the answer form.
-const maxAnswerBody = 4 << 10
+// maxAnswerBody bounds the answer form (a redirect of maxRedirect bytes
+// percent-encoded, the challenge and the nonce).
+const maxAnswerBody = 8 << 10
 
+// serveAnswer verifies a posted answer. Only an address under a captcha
+// decision has a challenge to answer: a banned one gets the ban page, any
+// other a refusal (an answer posted cross-site by a visitor without a
+// decision must not become a redirect). The redirect is the one the
+// challenge was issued with (bound by its MAC); after a refused answer the
+// new challenge keeps it only when the MAC proved it authentic.
 func (b *Bouncer) serveAnswer(w http.ResponseWriter, r *http.Request, ip netip.Addr, typ string, found bool) {
-	if found && b.remedy(typ) == RemedyBan {
+	remedy := ""
+	if found {
+		remedy = b.remedy(typ)
+	}
+	switch remedy {
+	case RemedyBan:
 		b.serveBan(w, r, ip)
+		return
+	case RemedyCaptcha:
+	default:
+		b.failed.Add(1)
+		b.log.Debug("httpbouncer: challenge answer from an address without a captcha decision", "ip", ip)
+		noStore(w)
+		http.Error(w, "no challenge is pending for this address", http.StatusForbidden)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxAnswerBody)
@@ -331,28 +358,22 @@ func (b *Bouncer) serveAnswer(w http.ResponseWriter, r *http.Request, ip netip.A
 		http.Error(w, "bad challenge answer", http.StatusBadRequest)
 		return
 	}
-	redirect := safeRedirect(r.PostForm.Get("redirect"))
-	if err := b.ch.verify(ip, r.PostForm.Get("challenge"), r.PostForm.Get("nonce")); err != nil {
+	target := r.PostForm.Get("redirect")
+	if err := b.ch.verify(ip, r.PostForm.Get("challenge"), r.PostForm.Get("nonce"), target); err != nil {
 		b.failed.Add(1)
 		b.log.Info("httpbouncer: challenge answer refused", "ip", ip, "err", err)
-		b.serveChallenge(w, r, ip, redirect, true)
+		if !errors.Is(err, ErrChallengeExpired) && !errors.Is(err, ErrWorkInsufficient) {
+			target = "/" // not proved authentic
+		}
+		b.serveChallenge(w, r, ip, target, true)
 		return
 	}
 	b.solved.Add(1)
 	val, exp := b.ch.pass(ip)
 	http.SetCookie(w, &http.Cookie{Name: b.cookie, Value: val, Path: "/", Expires: exp, MaxAge: int(exp.Sub(b.ch.now()) / time.Second),
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: b.ips.IsHTTPS(r), SameSite: http.SameSiteLaxMode})
 	noStore(w)
-	http.Redirect(w, r, redirect, http.StatusSeeOther)
-}
-
-// safeRedirect keeps only a local path (no scheme, no host: no open
-// redirect).
-func safeRedirect(s string) string {
-	if s == "" || s[0] != '/' || strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") || strings.ContainsAny(s, "\r\n") {
-		return "/"
-	}
-	return s
+	seeOther(w, safeRedirect(target))
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -228,11 +228,11 @@ func NewProxy(cfg ProxyConfig, opts ...ProxyOption) (*Proxy, error) {
 		}
 	}
 	up, _ := url.Parse(cfg.Upstream) // validated
-	cookie := p.bouncer.cookie
+	cookie, ips := p.bouncer.cookie, p.bouncer.ips
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(up)
-			pr.SetXForwarded()
+			setForwarded(ips, pr.In, pr.Out.Header)
 			pr.Out.Host = pr.In.Host
 			stripCookie(pr.Out.Header, cookie)
 		},

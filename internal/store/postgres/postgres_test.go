@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/store"
@@ -89,4 +91,23 @@ func BenchmarkIngest(b *testing.B) {
 func BenchmarkListActiveDecisions(b *testing.B) {
 	s := open(b, freshDSN(b))
 	storetest.BenchListActive(b, s, storetest.BenchDecisionCount())
+}
+
+// TestMigrateDuplicateUUIDs: a database written before alert uuids were
+// unique (duplicates included) migrates without losing a row.
+func TestMigrateDuplicateUUIDs(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshDSN(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	v1, err := os.ReadFile("migrations/0001_init.sql")
+	require.NoError(t, err)
+	for _, q := range []string{string(v1),
+		"CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL); INSERT INTO schema_version VALUES (1, 0);",
+		storetest.DuplicateUUIDsV1(time.Now())} {
+		_, err = conn.Exec(ctx, q)
+		require.NoError(t, err)
+	}
+	require.NoError(t, conn.Close(ctx))
+	storetest.CheckUUIDMigration(t, open(t, dsn))
 }

@@ -13,6 +13,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -61,6 +63,9 @@ func Open(ctx context.Context, cfg Config) (store.Store, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 256
 	}
+	if err := restrictMode(cfg.Path); err != nil {
+		return nil, fmt.Errorf("store/sqlite: open %s: %w", cfg.Path, err)
+	}
 	sync := "NORMAL"
 	if cfg.SyncFull {
 		sync = "FULL"
@@ -94,6 +99,33 @@ func Open(ctx context.Context, cfg Config) (store.Store, error) {
 		return nil, err
 	}
 	return sqlcore.New(b), nil
+}
+
+// restrictMode makes the database owner-only before SQLite opens it: it
+// holds password hashes, API key hashes and alert data, and SQLite would
+// create it (and its -wal and -shm files, which take the database's mode)
+// 0644. A missing file is created empty with mode 0600 (an empty file is
+// an empty database); an existing one readable or writable by others is
+// narrowed to its owner and group (0644 becomes 0640), with its -wal and
+// -shm. A file of another owner is left alone (chmod is not allowed).
+func restrictMode(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if err != nil || st.Mode().Perm()&0o007 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, st.Mode().Perm()&^0o007); err != nil && !errors.Is(err, fs.ErrPermission) {
+			return err
+		}
+	}
+	return nil
 }
 
 // backend implements sqlcore.Backend.

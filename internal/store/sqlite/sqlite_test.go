@@ -2,8 +2,11 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -68,4 +71,55 @@ func BenchmarkIngest(b *testing.B) {
 func BenchmarkListActiveDecisions(b *testing.B) {
 	s := open(b, filepath.Join(b.TempDir(), "bench.db"))
 	storetest.BenchListActive(b, s, storetest.BenchDecisionCount())
+}
+
+// TestFileMode: the database holds password and API key hashes and alert
+// data: created 0600 (with its -wal and -shm), and an existing database
+// readable by everyone (0644, as earlier versions made it) is narrowed to
+// 0640 when opened.
+func TestFileMode(t *testing.T) {
+	ctx := context.Background()
+	mode := func(p string) os.FileMode {
+		st, err := os.Stat(p)
+		require.NoError(t, err)
+		return st.Mode().Perm()
+	}
+	p := filepath.Join(t.TempDir(), "phalanx.db")
+	s := open(t, p)
+	require.NoError(t, s.CreateMachine(ctx, &store.Machine{ID: "m", PasswordHash: "h"}))
+	for _, f := range []string{p, p + "-wal", p + "-shm"} {
+		require.Equal(t, os.FileMode(0o600), mode(f), f)
+	}
+	require.NoError(t, s.Close())
+
+	old := filepath.Join(t.TempDir(), "old.db")
+	s = open(t, old)
+	require.NoError(t, s.Close())
+	for _, f := range []string{old, old + "-wal", old + "-shm"} {
+		if _, err := os.Stat(f); err == nil {
+			require.NoError(t, os.Chmod(f, 0o644))
+		}
+	}
+	s = open(t, old)
+	require.Equal(t, os.FileMode(0o640), mode(old))
+	_, err := s.GetMachine(ctx, "nobody")
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+// TestMigrateDuplicateUUIDs: a database written before alert uuids were
+// unique (duplicates included) migrates without losing a row.
+func TestMigrateDuplicateUUIDs(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", p)
+	require.NoError(t, err)
+	v1, err := os.ReadFile("migrations/0001_init.sql")
+	require.NoError(t, err)
+	_, err = db.Exec(string(v1))
+	require.NoError(t, err)
+	_, err = db.Exec("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL); INSERT INTO schema_version VALUES (1, 0);")
+	require.NoError(t, err)
+	_, err = db.Exec(storetest.DuplicateUUIDsV1(time.Now()))
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	storetest.CheckUUIDMigration(t, open(t, p))
 }

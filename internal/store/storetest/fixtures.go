@@ -15,10 +15,12 @@ func sp(s string) *string { return &s }
 func bp(b bool) *bool     { return &b }
 func i32(i int32) *int32  { return &i }
 
-// Dec describes a decision of a test alert.
+// Dec describes a decision of a test alert. Until, when set, is sent
+// instead of the duration (an already expired decision: Until in the past).
 type Dec struct {
 	Type, Scope, Value, Origin, Duration string
 	Simulated                            bool
+	Until                                time.Time
 }
 
 // Alert builds a test alert on scope/value with 2 events and the decisions.
@@ -67,10 +69,14 @@ func Alert(scenario, scope, value string, start time.Time, decs ...Dec) *models.
 		if d.Duration == "" {
 			d.Duration = "4h"
 		}
-		a.Decisions = append(a.Decisions, &models.Decision{
+		md := &models.Decision{
 			Origin: sp(d.Origin), Type: sp(d.Type), Scope: sp(d.Scope), Value: sp(d.Value),
 			Duration: sp(d.Duration), Scenario: sp(scenario), Simulated: bp(d.Simulated),
-		})
+		}
+		if !d.Until.IsZero() {
+			md.Until = d.Until.UTC().Format(time.RFC3339Nano)
+		}
+		a.Decisions = append(a.Decisions, md)
 	}
 	return a
 }

@@ -32,6 +32,9 @@ func Run(t *testing.T, newStore NewStore) {
 		{"alerts_filters", testAlertFilters},
 		{"alerts_delete", testAlertDelete},
 		{"alerts_invalid_is_atomic", testAlertInvalid},
+		{"alerts_idempotent_by_uuid", testAlertIdempotent},
+		{"alerts_until_from_stop_at", testAlertUntil},
+		{"alerts_ip_through_decisions", testAlertIPThroughDecisions},
 		{"decisions_filters", testDecisionFilters},
 		{"decisions_expire", testDecisionExpire},
 		{"decisions_changed_since", testChangedSince},
@@ -73,7 +76,10 @@ func RunShared(t *testing.T, newShared NewShared) {
 	})
 }
 
-var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+// t0 is an hour ago: alerts started at t0 stopped (t0 + 1m) in the past,
+// so their decisions end at stop_at + duration; those started hours after
+// t0 stop in the future, which counts as now.
+var t0 = time.Now().UTC().Truncate(time.Second).Add(-time.Hour)
 
 func testMachines(t *testing.T, s store.Store) {
 	ctx := context.Background()
@@ -201,11 +207,17 @@ func testAlertRoundtrip(t *testing.T, s store.Store) {
 	require.Equal(t, "192.0.2.7", *d.Value)
 	require.Equal(t, "crowdsecurity/ssh-bf", *d.Scenario)
 	require.Equal(t, "crowdsec", *d.Origin)
+	// until = the alert's stop_at + duration (CrowdSec's rule), not now + duration.
+	stop, err := time.Parse(time.RFC3339, *in.StopAt)
+	require.NoError(t, err)
+	ds0, err := s.ListDecisions(ctx, store.DecisionFilter{AlertID: ids[0]})
+	require.NoError(t, err)
+	require.Len(t, ds0, 2)
+	require.True(t, ds0[0].Until.Equal(stop.Add(4*time.Hour)), "until %s, stop_at %s", ds0[0].Until, stop)
+	require.True(t, ds0[1].Until.Equal(stop.Add(24*time.Hour)), "until %s, stop_at %s", ds0[1].Until, stop)
 	dur, err := time.ParseDuration(*d.Duration)
 	require.NoError(t, err)
-	require.InDelta(t, 4*time.Hour, dur, float64(time.Minute))
-	dur, _ = time.ParseDuration(*got.Decisions[1].Duration)
-	require.InDelta(t, 24*time.Hour, dur, float64(time.Minute))
+	require.InDelta(t, time.Until(stop.Add(4*time.Hour)), dur, float64(time.Minute))
 
 	m, err := s.GetMachine(ctx, "agent1")
 	require.NoError(t, err)
@@ -240,7 +252,7 @@ func seedAlerts(t *testing.T, s store.Store) map[string]int64 {
 		a    *models.Alert
 	}{
 		{"v4", Alert("ssh-bf", "Ip", "192.0.2.1", t0, Dec{})},
-		{"v4-expired", Alert("ssh-bf", "Ip", "192.0.2.2", t0.Add(time.Hour), Dec{Duration: "-1h"})},
+		{"v4-expired", Alert("ssh-bf", "Ip", "192.0.2.2", t0.Add(time.Hour), Dec{Until: time.Now().Add(-time.Hour)})},
 		{"v4-range", Alert("http-scan", "Range", "198.51.100.0/24", t0.Add(2*time.Hour), Dec{Type: "captcha"})},
 		{"v6", Alert("http-scan", "Ip", "2001:db8::1", t0.Add(3*time.Hour), Dec{Origin: "cscli"})},
 		{"v6-range", Alert("http-probe", "Range", "2001:db8::/32", t0.Add(4*time.Hour), Dec{Origin: "CAPI"})},
@@ -353,6 +365,13 @@ func testAlertInvalid(t *testing.T, s store.Store) {
 		{"bad ip decision", Alert("x", "Ip", "999.1.1.1", t0, Dec{})},
 		{"bad range decision", Alert("x", "Range", "10.0.0.0/99", t0, Dec{})},
 		{"bad duration", Alert("x", "Ip", "10.0.0.1", t0, Dec{Duration: "soon"})},
+		{"NaN duration", Alert("x", "Ip", "10.0.0.1", t0, Dec{Duration: "NaNd"})},
+		{"negative duration", Alert("x", "Ip", "10.0.0.1", t0, Dec{Duration: "-5h"})},
+		{"zero duration", Alert("x", "Ip", "10.0.0.1", t0, Dec{Duration: "0s"})},
+		{"overflowing duration", Alert("x", "Ip", "10.0.0.1", t0, Dec{Duration: "9999999999d"})},
+		{"until beyond year 2200", Alert("x", "Ip", "10.0.0.1", t0, Dec{Until: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)})},
+		{"until before 1970", Alert("x", "Ip", "10.0.0.1", t0, Dec{Until: time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)})},
+		{"stop_at beyond year 2200", Alert("x", "Ip", "10.0.0.1", time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), Dec{})},
 		{"bad start_at", func() *models.Alert { a := Alert("x", "Ip", "10.0.0.1", t0); a.StartAt = sp("yesterday"); return a }()},
 	}
 	for _, tc := range cases {
@@ -379,7 +398,7 @@ func seedDecisions(t *testing.T, s store.Store) map[string]int64 {
 		{"range4", Alert("crowdsecurity/http-scan", "Range", "192.0.2.0/24", t0, Dec{Origin: "cscli"})},
 		{"ip6", Alert("crowdsecurity/ssh-bf", "Ip", "2001:db8::5", t0, Dec{Origin: "CAPI"})},
 		{"range6", Alert("crowdsecurity/http-probe", "Range", "2001:db8:1::/48", t0, Dec{Origin: "lists"})},
-		{"expired", Alert("crowdsecurity/ssh-bf", "Ip", "192.0.2.9", t0, Dec{Duration: "-1m"})},
+		{"expired", Alert("crowdsecurity/ssh-bf", "Ip", "192.0.2.9", t0, Dec{Until: time.Now().Add(-time.Minute)})},
 		{"simulated", Alert("crowdsecurity/ssh-slow", "Ip", "192.0.2.10", t0, Dec{Simulated: true})},
 		{"country", Alert("geo", "Country", "RU", t0, Dec{})},
 		{"mapped", Alert("x/mapped", "Ip", "::ffff:203.0.113.5", t0, Dec{})},
@@ -673,8 +692,8 @@ func testFlush(t *testing.T, s store.Store) {
 	// 6 alerts: 2 with an active decision, 2 with an expired one (one
 	// expired long ago), 2 without decisions.
 	_, err := s.CreateAlerts(ctx, "", []*models.Alert{
-		Alert("s", "Ip", "10.0.0.1", t0, Dec{Duration: "-72h"}),
-		Alert("s", "Ip", "10.0.0.2", t0, Dec{Duration: "-1m"}),
+		Alert("s", "Ip", "10.0.0.1", t0, Dec{Until: now.Add(-72 * time.Hour)}),
+		Alert("s", "Ip", "10.0.0.2", t0, Dec{Until: now.Add(-time.Minute)}),
 		Alert("s", "Ip", "10.0.0.3", t0),
 		Alert("s", "Ip", "10.0.0.4", t0, Dec{}),
 		Alert("s", "Ip", "10.0.0.5", t0),
@@ -879,4 +898,113 @@ func testFollow(t *testing.T, a, b store.Store) {
 	for _, d := range all {
 		require.True(t, seen[d.Seq], "change %d of %s was missed", d.Seq, d.Value)
 	}
+}
+
+// testAlertIdempotent: a repeated push of the same alert uuid (a retry
+// whose first answer was lost) stores nothing twice and answers the first
+// ids; another machine cannot reuse the uuid.
+func testAlertIdempotent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	require.NoError(t, s.CreateMachine(ctx, &store.Machine{ID: "agent1"}))
+	require.NoError(t, s.CreateMachine(ctx, &store.Machine{ID: "agent2"}))
+	mk := func(uuid, ip string) *models.Alert {
+		a := Alert("crowdsecurity/ssh-bf", "Ip", ip, t0, Dec{}, Dec{Type: "captcha"})
+		a.UUID = uuid
+		return a
+	}
+	first, err := s.CreateAlerts(ctx, "agent1", []*models.Alert{mk("u-1", "192.0.2.1"), mk("u-2", "192.0.2.2")})
+	require.NoError(t, err)
+	seq, err := s.DecisionSeq(ctx)
+	require.NoError(t, err)
+
+	again, err := s.CreateAlerts(ctx, "agent1", []*models.Alert{mk("u-1", "192.0.2.1"), mk("u-3", "192.0.2.3"), mk("u-2", "192.0.2.2")})
+	require.NoError(t, err)
+	require.Equal(t, first[0], again[0])
+	require.Equal(t, first[1], again[2])
+	require.NotContains(t, first, again[1])
+
+	all, err := s.ListAlerts(ctx, store.AlertFilter{IncludeSimulated: true})
+	require.NoError(t, err)
+	require.Len(t, all, 3, "the repeated alerts are stored once")
+	ds, err := s.ListDecisions(ctx, store.DecisionFilter{})
+	require.NoError(t, err)
+	require.Len(t, ds, 6, "and their decisions once")
+	changed, err := s.DecisionsChangedSince(ctx, seq, 0)
+	require.NoError(t, err)
+	require.Len(t, changed, 2, "only the new alert's decisions are changes")
+
+	// A uuid repeated inside one batch: stored once, both get its id.
+	ids, err := s.CreateAlerts(ctx, "agent1", []*models.Alert{mk("u-4", "192.0.2.4"), mk("u-4", "192.0.2.4")})
+	require.NoError(t, err)
+	require.Equal(t, ids[0], ids[1])
+	ds, err = s.ListDecisions(ctx, store.DecisionFilter{Value: "192.0.2.4"})
+	require.NoError(t, err)
+	require.Len(t, ds, 2)
+
+	// Another machine reusing a uuid: refused, nothing of its batch stored.
+	_, err = s.CreateAlerts(ctx, "agent2", []*models.Alert{mk("u-5", "192.0.2.5"), mk("u-1", "192.0.2.1")})
+	require.ErrorIs(t, err, store.ErrExists)
+	ds, err = s.ListDecisions(ctx, store.DecisionFilter{Value: "192.0.2.5"})
+	require.NoError(t, err)
+	require.Empty(t, ds)
+}
+
+// testAlertUntil: a decision ends at its alert's stop_at + duration, so a
+// replayed old alert gives an already expired decision; a stop_at in the
+// future counts as now.
+func testAlertUntil(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	now := time.Now()
+	old := now.Add(-90 * 24 * time.Hour).UTC().Truncate(time.Second)
+	future := now.Add(30 * 24 * time.Hour)
+	ids, err := s.CreateAlerts(ctx, "", []*models.Alert{
+		Alert("replayed", "Ip", "192.0.2.1", old, Dec{}),
+		Alert("future", "Ip", "192.0.2.2", future, Dec{}),
+	})
+	require.NoError(t, err)
+	ds, err := s.ListDecisions(ctx, store.DecisionFilter{AlertID: ids[0]})
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	require.True(t, ds[0].Until.Equal(old.Add(time.Minute+4*time.Hour)), ds[0].Until)
+	require.False(t, ds[0].Active(now), "a decision of a replayed old alert is already over")
+	ds, err = s.ListDecisions(ctx, store.DecisionFilter{AlertID: ids[1]})
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	require.WithinDuration(t, now.Add(4*time.Hour), ds[0].Until, time.Minute, "a future stop_at counts as now")
+}
+
+// testAlertIPThroughDecisions: ip/range filters match the alerts' decisions
+// (an import's decisions are found by their address), not their sources.
+func testAlertIPThroughDecisions(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	imp := Alert("import", "cscli-import", "list.csv", t0,
+		Dec{Scope: "Ip", Value: "192.0.2.50"}, Dec{Scope: "Range", Value: "198.51.100.0/24"})
+	bare := Alert("no-decision", "Ip", "192.0.2.60", t0)
+	ids, err := s.CreateAlerts(ctx, "", []*models.Alert{imp, bare})
+	require.NoError(t, err)
+	f := false
+	for _, tc := range []struct {
+		name string
+		f    store.AlertFilter
+		want []int64
+	}{
+		{"ip of an imported decision", store.AlertFilter{IP: "192.0.2.50"}, []int64{ids[0]}},
+		{"ip inside an imported range", store.AlertFilter{IP: "198.51.100.9"}, []int64{ids[0]}},
+		{"range containing a decision", store.AlertFilter{Range: "192.0.2.0/24", Contains: &f}, []int64{ids[0]}},
+		{"source of an alert without decisions", store.AlertFilter{IP: "192.0.2.60"}, nil},
+		{"no match", store.AlertFilter{IP: "203.0.113.1"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.ListAlerts(ctx, tc.f)
+			require.NoError(t, err)
+			var gotIDs []int64
+			for _, a := range got {
+				gotIDs = append(gotIDs, a.ID)
+			}
+			require.Equal(t, tc.want, gotIDs)
+		})
+	}
+	n, err := s.DeleteAlerts(ctx, store.AlertFilter{IP: "192.0.2.50"})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "deleting by ip deletes the import's alert")
 }

@@ -3,7 +3,9 @@ package sqlcore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,13 +38,11 @@ func deref[T any](p *T) T {
 	return *p
 }
 
+// parseTime parses a wire time for storage ("" is 0).
 func parseTime(s string) (int64, error) {
-	if s == "" {
-		return 0, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return 0, fmt.Errorf("time %q: %w", s, store.ErrInvalid)
+	t, err := store.ParseTime(s)
+	if err != nil || t.IsZero() {
+		return 0, err
 	}
 	return t.UnixNano(), nil
 }
@@ -92,33 +92,22 @@ type newDecision struct {
 	alertIndex                      int
 }
 
-func prepareDecision(d *models.Decision, alertSim bool, now time.Time, idx int) (newDecision, error) {
+func prepareDecision(d *models.Decision, stopAt string, alertSim bool, now time.Time, idx int) (newDecision, error) {
 	nd := newDecision{
 		uuid: d.UUID, origin: deref(d.Origin), typ: deref(d.Type), scope: deref(d.Scope),
 		value: deref(d.Value), scen: deref(d.Scenario), simulated: alertSim, alertIndex: idx,
 	}
 	if nd.uuid == "" {
-		nd.uuid = store.NewUUID()
+		nd.uuid = models.NewUUID()
 	}
 	if d.Simulated != nil {
 		nd.simulated = *d.Simulated || alertSim
 	}
-	switch {
-	case d.Until != "":
-		u, err := parseTime(d.Until)
-		if err != nil {
-			return nd, err
-		}
-		nd.until = u
-	case d.Duration != nil && *d.Duration != "":
-		dur, err := store.ParseDuration(*d.Duration)
-		if err != nil {
-			return nd, err
-		}
-		nd.until = now.Add(dur).UnixNano()
-	default:
-		return nd, fmt.Errorf("decision on %q has neither until nor duration: %w", nd.value, store.ErrInvalid)
+	until, err := store.DecisionUntil(stopAt, d, now)
+	if err != nil {
+		return nd, fmt.Errorf("decision on %q: %w", nd.value, err)
 	}
+	nd.until = until.UnixNano()
 	r, ok, err := store.DecisionRange(nd.scope, nd.value)
 	if err != nil {
 		return nd, err
@@ -151,30 +140,49 @@ func (e *Engine) CreateAlerts(ctx context.Context, machineID string, alerts []*m
 			if d == nil {
 				continue
 			}
-			nd, err := prepareDecision(d, deref(a.Simulated), now, i)
+			nd, err := prepareDecision(d, deref(a.StopAt), deref(a.Simulated), now, i)
 			if err != nil {
 				return nil, e.errf(err, "create alerts: alert %d", i)
 			}
 			decs = append(decs, nd)
 		}
 	}
-	insAlert := "INSERT INTO alerts (" + alertCols + ") VALUES (" + e.placeholders(alertNCols) + ") RETURNING id"
+	// An alert whose uuid is already stored is not stored again (nor its
+	// decisions): a retry of a push whose answer was lost gets the ids of
+	// the first one.
+	insAlert := "INSERT INTO alerts (" + alertCols + ") VALUES (" + e.placeholders(alertNCols) +
+		") ON CONFLICT (uuid) DO NOTHING RETURNING id"
+	byUUID := "SELECT id, machine_id FROM alerts WHERE uuid = " + e.b.Placeholder(1)
 	var ids []int64
 	err := e.b.Write(ctx, func(q Querier) error {
 		ids = make([]int64, len(alerts))
+		known := make([]bool, len(alerts))
 		for i, args := range rows {
 			id, err := queryInt(ctx, q, insAlert, args...)
+			if errors.Is(err, store.ErrNotFound) {
+				id, err = e.existingAlert(ctx, q, byUUID, args[0].(string), machineID)
+				known[i] = true
+			}
 			if err != nil {
 				return err
 			}
 			ids[i] = id
 		}
-		if len(decs) > 0 {
-			first, err := e.b.AllocSeq(ctx, q, int64(len(decs)))
+		fresh := decs
+		if slices.Contains(known, true) {
+			fresh = make([]newDecision, 0, len(decs))
+			for _, d := range decs {
+				if !known[d.alertIndex] {
+					fresh = append(fresh, d)
+				}
+			}
+		}
+		if len(fresh) > 0 {
+			first, err := e.b.AllocSeq(ctx, q, int64(len(fresh)))
 			if err != nil {
 				return err
 			}
-			if err := e.insertDecisions(ctx, q, decs, ids, first, nowNS); err != nil {
+			if err := e.insertDecisions(ctx, q, fresh, ids, first, nowNS); err != nil {
 				return err
 			}
 		}
@@ -190,6 +198,27 @@ func (e *Engine) CreateAlerts(ctx context.Context, machineID string, alerts []*m
 		return nil, e.errf(ctxErr(ctx, err), "create alerts")
 	}
 	return ids, nil
+}
+
+// existingAlert returns the id of the stored alert with that uuid, pushed
+// by machineID; ErrExists when another machine pushed it.
+func (e *Engine) existingAlert(ctx context.Context, q Querier, sql, uuid, machineID string) (int64, error) {
+	var id int64
+	owner := ""
+	found := false
+	err := queryAll(ctx, q, sql, []any{uuid}, func(r Rows) error {
+		found = true
+		return r.Scan(&id, &owner)
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case !found:
+		return 0, fmt.Errorf("alert uuid %q: conflicting insert vanished: %w", uuid, store.ErrInvalid)
+	case owner != machineID:
+		return 0, fmt.Errorf("alert uuid %q: pushed by another machine: %w", uuid, store.ErrExists)
+	}
+	return id, nil
 }
 
 func (e *Engine) insertDecisions(ctx context.Context, q Querier, decs []newDecision, alertIDs []int64, firstSeq, nowNS int64) error {
@@ -245,7 +274,7 @@ func alertArgs(a *models.Alert, machineID string, nowNS int64) ([]any, error) {
 	}
 	uuid := a.UUID
 	if uuid == "" {
-		uuid = store.NewUUID()
+		uuid = models.NewUUID()
 	}
 	src := a.Source
 	if src == nil {
@@ -328,8 +357,16 @@ func (e *Engine) alertWhere(b *builder, f store.AlertFilter) error {
 	if f.Scenario != "" {
 		b.where("scenario = " + b.arg(f.Scenario))
 	}
-	if err := rangeWhere(b, "source_start_ip", "source_end_ip", f.IP, f.Range, f.Contains); err != nil {
+	// ip/range match through the alert's decisions, as CrowdSec does: an
+	// imported decision (whose alert's source is something else) is found
+	// by its own address.
+	inner := &builder{ph: b.ph, args: b.args}
+	if err := rangeWhere(inner, "d.start_ip", "d.end_ip", f.IP, f.Range, f.Contains); err != nil {
 		return err
+	}
+	if len(inner.conds) > 0 {
+		b.args = inner.args
+		b.where("EXISTS (SELECT 1 FROM decisions d WHERE d.alert_id = alerts.id AND " + strings.Join(inner.conds, " AND ") + ")")
 	}
 	if !f.Since.IsZero() {
 		b.where("started_at >= " + b.arg(f.Since.UnixNano()))

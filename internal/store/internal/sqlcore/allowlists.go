@@ -2,6 +2,7 @@ package sqlcore
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/phalanx-ids/phalanx/internal/store"
@@ -42,6 +43,13 @@ func prepareItems(items []store.AllowlistItem) ([]preparedItem, error) {
 		r, err := store.ParseIPRange(it.Value)
 		if err != nil {
 			return nil, err
+		}
+		for _, t := range []time.Time{it.CreatedAt, it.Expiration} {
+			if !t.IsZero() {
+				if err := store.CheckTime(t); err != nil {
+					return nil, fmt.Errorf("item %q: %w", it.Value, err)
+				}
+			}
 		}
 		out[i] = preparedItem{it, r}
 	}

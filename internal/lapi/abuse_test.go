@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -29,10 +28,6 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/store/storetest"
 	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
-
-func logTo(b *testutil.Buffer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
 
 // doFrom sends a raw request from the loopback address src (127.0.0.x).
 func doFrom(t testing.TB, src, method, url, body string, headers ...string) rawResp {
@@ -63,7 +58,7 @@ func TestRegistrationMachineIDs(t *testing.T) {
 	st := openSQLite(t)
 	logs := &testutil.Buffer{}
 	srv := startServer(t, st, lapi.Config{Registration: lapi.RegistrationLimits{Rate: netguard.Off, MaxPending: -1}},
-		lapi.Deps{Logger: logTo(logs)})
+		lapi.Deps{Logger: logs.Logger()})
 	tests := []struct {
 		name, id string
 		want     int
@@ -207,7 +202,7 @@ func TestLoginThrottle(t *testing.T) {
 	t.Parallel()
 	st := openSQLite(t)
 	logs := &testutil.Buffer{}
-	srv := startServer(t, st, lapi.Config{Login: lapi.LoginLimits{FreeFailures: 3, MaxBackoff: time.Hour}}, lapi.Deps{Logger: logTo(logs)})
+	srv := startServer(t, st, lapi.Config{Login: lapi.LoginLimits{FreeFailures: 3, MaxBackoff: time.Hour}}, lapi.Deps{Logger: logs.Logger()})
 	addMachine(t, st, "agent", "right-password", true)
 	url := srv.url + "/v1/watchers/login"
 	// The agent logs in from its address, which the server remembers.
@@ -306,7 +301,7 @@ func TestFailedLoginLog(t *testing.T) {
 	// one line a second) does not refill during the test.
 	frozen := time.Now()
 	srv := startServer(t, st, lapi.Config{Login: lapi.LoginLimits{FreeFailures: 1000}},
-		lapi.Deps{Logger: logTo(logs), Clock: func() time.Time { return frozen }})
+		lapi.Deps{Logger: logs.Logger(), Clock: func() time.Time { return frozen }})
 	hostile := "x\nlevel=ERROR msg=\"fake\" \x1b]0;pwned\a" + strings.Repeat("y", 10000)
 	for range 25 {
 		r := do(t, "POST", srv.url+"/v1/watchers/login", strings.NewReader(loginBody(hostile, "pw")))
@@ -360,7 +355,7 @@ func TestInternalErrorHidden(t *testing.T) {
 	t.Parallel()
 	st := openSQLite(t)
 	logs := &testutil.Buffer{}
-	srv := startServer(t, st, lapi.Config{JWTSecret: testSecret}, lapi.Deps{Logger: logTo(logs)})
+	srv := startServer(t, st, lapi.Config{JWTSecret: testSecret}, lapi.Deps{Logger: logs.Logger()})
 	addMachine(t, st, "agent", "pw", true)
 	tok := login(t, srv.url, "agent", "pw")
 	r := do(t, "GET", srv.url+"/v1/alerts", nil, "Authorization: Bearer "+tok)

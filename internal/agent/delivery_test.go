@@ -1,0 +1,136 @@
+package agent_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/phalanx-ids/phalanx/internal/agent"
+	"github.com/phalanx-ids/phalanx/internal/apiclient"
+	"github.com/phalanx-ids/phalanx/internal/lapi"
+	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/store/sqlite"
+	"github.com/phalanx-ids/phalanx/internal/store/storetest"
+)
+
+// lossyLAPI is a real LAPI (SQLite) behind a handler that lets the first
+// `lose` POST /v1/alerts go through (the alerts are stored, the answer
+// written to a recorder) and then cuts the connection instead of
+// answering: the ambiguous failure of a timeout after commit.
+type lossyLAPI struct {
+	st     store.Store
+	url    string
+	lose   int32
+	posts  atomic.Int32
+	forget atomic.Int32
+}
+
+func newLossyLAPI(t *testing.T, lose int32) *lossyLAPI {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "lapi.db")})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	h, err := bcrypt.GenerateFromPassword([]byte("pw-agent-1"), bcrypt.MinCost)
+	require.NoError(t, err)
+	require.NoError(t, st.CreateMachine(context.Background(), &store.Machine{ID: "agent1", PasswordHash: string(h),
+		IsValidated: true, AuthType: "password"}))
+	srv, err := lapi.New(lapi.Config{}, lapi.Deps{Store: st})
+	require.NoError(t, err)
+	l := &lossyLAPI{st: st, lose: lose}
+	inner := srv.Handler()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/alerts" {
+			inner.ServeHTTP(w, r)
+			return
+		}
+		l.posts.Add(1)
+		if l.forget.Load() >= l.lose {
+			inner.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		inner.ServeHTTP(rec, r)
+		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+		l.forget.Add(1)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		require.NoError(t, err)
+		_ = conn.Close() // stored, but the agent never hears it
+	}))
+	t.Cleanup(hs.Close)
+	l.url = hs.URL
+	return l
+}
+
+func (l *lossyLAPI) client(t *testing.T) *apiclient.Client {
+	t.Helper()
+	c, err := apiclient.New(apiclient.Config{URL: l.url, UserAgent: "crowdsec/v1.7.5", MachineID: "agent1",
+		Password: "pw-agent-1", Retry: apiclient.RetryConfig{MaxAttempts: 4, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond}})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return c
+}
+
+func (l *lossyLAPI) requireStoredOnce(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	alerts, err := l.st.ListAlerts(ctx, store.AlertFilter{IncludeSimulated: true})
+	require.NoError(t, err)
+	require.Len(t, alerts, 1, "the alert is stored once")
+	ds, err := l.st.ListDecisions(ctx, store.DecisionFilter{})
+	require.NoError(t, err)
+	require.Len(t, ds, 1, "its decision is made once")
+	require.EqualValues(t, l.lose, l.forget.Load(), "answers were lost")
+	require.Greater(t, l.posts.Load(), l.lose, "and the push was repeated")
+}
+
+func overflow(ip string) *models.Alert {
+	a := storetest.Alert("crowdsecurity/ssh-bf", "Ip", ip, time.Now().Add(-time.Minute))
+	a.Decisions = nil
+	return a
+}
+
+// TestLostAnswerClientRetry: the client's own retry after a lost answer
+// to POST /v1/alerts creates no duplicate alert or decision.
+func TestLostAnswerClientRetry(t *testing.T) {
+	l := newLossyLAPI(t, 2)
+	ids, err := l.client(t).PushAlerts(t.Context(), []*models.Alert{overflow("192.0.2.10")})
+	require.NoError(t, err)
+	require.Len(t, ids, 1)
+	l.requireStoredOnce(t)
+}
+
+// TestLostAnswerAgentRetry: the agent's spool loop re-pushes a batch whose
+// answer was lost; the batch read back from the spool carries the same
+// alert UUIDs, so nothing is stored twice.
+func TestLostAnswerAgentRetry(t *testing.T) {
+	l := newLossyLAPI(t, 2)
+	a, err := agent.New(agent.Config{SpoolDir: t.TempDir(), FlushInterval: 10 * time.Millisecond,
+		RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond, HeartbeatInterval: -1},
+		agent.Deps{Client: l.client(t)})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	a.Add(overflow("192.0.2.11"))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := a.Stats()
+		if st.Buffered == 0 && st.Spool.Records == 0 && l.forget.Load() == l.lose {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the agent did not deliver: %+v", st)
+		time.Sleep(5 * time.Millisecond) // polling an observable condition, not synchronising
+	}
+	cancel()
+	require.NoError(t, <-done)
+	require.NoError(t, a.Close())
+	l.requireStoredOnce(t)
+}

@@ -1,0 +1,4 @@
+package notify
+
+// Due is due, for the external tests.
+var Due = due
