@@ -116,7 +116,8 @@ func (c *Client) TokenExpiry(ctx context.Context) (time.Time, error) {
 
 // Login logs the machine in now (POST /v1/watchers/login) and keeps the JWT.
 // Other machine calls log in by themselves; Login is for checking
-// credentials early (403: wrong credentials or machine not validated).
+// credentials early (401, as CrowdSec answers: wrong credentials or machine
+// not validated; 429 with Retry-After while failed logins are throttled).
 func (c *Client) Login(ctx context.Context) error {
 	if err := c.lock(ctx); err != nil {
 		return err

@@ -175,8 +175,8 @@ func TestLoginRefused(t *testing.T) {
 		wantIs    error
 		wantLogin int // login requests sent
 	}{
-		{name: "wrong password", machine: testMachine, password: "nope-SECRET", wantIs: ErrForbidden, wantLogin: 1},
-		{name: "unknown machine", machine: "other", password: testPassword, wantIs: ErrForbidden, wantLogin: 1},
+		{name: "wrong password", machine: testMachine, password: "nope-SECRET", wantIs: ErrUnauthorized, wantLogin: 1},
+		{name: "unknown machine", machine: "other", password: testPassword, wantIs: ErrUnauthorized, wantLogin: 1},
 		{name: "no machine configured", machine: "", password: "", wantLogin: 0},
 	}
 	for _, tc := range tests {

@@ -247,7 +247,7 @@ func (f *fakeLAPI) issue() string {
 func (f *fakeLAPI) login(w http.ResponseWriter, r *http.Request) {
 	name, version, _ := strings.Cut(r.UserAgent(), "/")
 	if name == "" || version == "" {
-		writeJSON(w, http.StatusForbidden, `{"message":"bad user agent"}`)
+		writeJSON(w, http.StatusUnauthorized, `{"code":401,"message":"bad user agent"}`)
 		return
 	}
 	var req models.WatcherAuthRequest
@@ -256,7 +256,7 @@ func (f *fakeLAPI) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if *req.MachineID != testMachine || *req.Password != testPassword {
-		writeJSON(w, http.StatusForbidden, readFixtureString(f.t, "error_login.json"))
+		writeJSON(w, http.StatusUnauthorized, readFixtureString(f.t, "error_login.json"))
 		return
 	}
 	f.mu.Lock()

@@ -28,6 +28,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,6 +44,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
 	"github.com/phalanx-ids/phalanx/internal/lapi"
+	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/notify"
 	"github.com/phalanx-ids/phalanx/internal/profile"
 	"github.com/phalanx-ids/phalanx/internal/store"
@@ -93,14 +96,15 @@ type App struct {
 	acqMetrics *acquire.Metrics
 	pipeMet    *pipelineCollector
 
-	st        store.Store
-	srv       *lapi.Server
-	ln        net.Listener
-	metricsLn net.Listener
-	lapiURL   string
-	client    *apiclient.Client
-	agent     *agent.Agent
-	notifier  *notify.Dispatcher
+	st           store.Store
+	srv          *lapi.Server
+	ln           net.Listener
+	metricsLn    net.Listener
+	metricsGuard *netguard.Guard
+	lapiURL      string
+	client       *apiclient.Client
+	agent        *agent.Agent
+	notifier     *notify.Dispatcher
 
 	reloadMu sync.Mutex // serialises Reload
 	mu       sync.Mutex // guards the fields below
@@ -148,7 +152,11 @@ func New(cfg Config, opts ...Option) (_ *App, err error) {
 		}
 	}
 	if r.metricsOn && r.Metrics.ListenAddr != "" {
-		if a.metricsLn, err = net.Listen("tcp", r.Metrics.ListenAddr); err != nil {
+		if a.metricsGuard, err = netguard.New(r.Metrics.Limits, netguard.Deps{Name: "metrics", Logger: a.log,
+			Registerer: a.reg, Render: netguard.RenderText}); err != nil {
+			return nil, fmt.Errorf("app: metrics: %w", err)
+		}
+		if a.metricsLn, err = netguard.Listen(ctx, "tcp", r.Metrics.ListenAddr); err != nil {
 			return nil, fmt.Errorf("app: metrics: listen: %w", err)
 		}
 	}
@@ -198,10 +206,13 @@ func (a *App) startLAPI(ctx context.Context, r *resolved) error {
 		return err
 	}
 	deps := lapi.Deps{Store: a.st, Profiles: prof, Logger: a.log, Registerer: a.reg, Notify: a.notify}
+	if r.metricsOn && r.Metrics.ListenAddr == "" && !r.LAPI.TLS.Enabled() {
+		deps.Extra = map[string]http.Handler{"GET /metrics": a.metricsHandler(r)}
+	}
 	if a.srv, err = lapi.New(r.LAPI.Config, deps); err != nil {
 		return fmt.Errorf("app: %w", err)
 	}
-	if a.ln, err = net.Listen("tcp", r.LAPI.ListenURI); err != nil {
+	if a.ln, err = netguard.Listen(ctx, "tcp", r.LAPI.ListenURI); err != nil {
 		return fmt.Errorf("app: lapi: listen: %w", err)
 	}
 	scheme := "http"
@@ -399,18 +410,18 @@ func (a *App) Run(ctx context.Context) error {
 		lapiWG.Add(1)
 		go func() {
 			defer lapiWG.Done()
-			if err := a.serveLAPI(lapiCtx, r); err != nil {
+			if err := a.srv.Run(lapiCtx, a.ln); err != nil {
 				fatal <- err
 			}
 		}()
 	}
 	if a.metricsLn != nil {
-		srv := &http.Server{Handler: a.metricsMux(nil), ReadHeaderTimeout: 10 * time.Second}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.metricsHandler(r))
 		lapiWG.Add(1)
 		go func() {
 			defer lapiWG.Done()
-			go func() { <-lapiCtx.Done(); _ = srv.Close() }()
-			if err := srv.Serve(a.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := a.metricsGuard.Serve(lapiCtx, a.metricsLn, mux, netguard.ServeOptions{Grace: time.Second}); err != nil {
 				fatal <- fmt.Errorf("app: metrics: %w", err)
 			}
 		}()
@@ -493,75 +504,11 @@ func (a *App) pipelines(ctx context.Context) {
 	}
 }
 
-// serveLAPI serves the LAPI on its listener, with /metrics on the same
-// listener when no metrics address of its own is set.
-func (a *App) serveLAPI(ctx context.Context, r *resolved) error {
-	if !r.metricsOn || a.metricsLn != nil || r.LAPI.TLS.Enabled() {
-		return a.srv.Run(ctx, a.ln)
-	}
-	// lapi.Server.Run serves its own handler only: run its background
-	// work on a listener that never accepts, and serve the real listener
-	// with /metrics added.
-	idle := newIdleListener(a.ln.Addr())
-	bg := make(chan error, 1)
-	go func() { bg <- a.srv.Run(ctx, idle) }()
-	srv := &http.Server{
-		Handler:           a.metricsMux(a.srv.Handler()),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(a.ln) }()
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-serveErr:
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), lapi.DefaultShutdownTimeout)
-	defer cancel()
-	if serr := srv.Shutdown(sctx); serr != nil {
-		_ = srv.Close()
-	}
-	berr := <-bg
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("app: lapi: %w", err)
-	}
-	return berr
+// metricsHandler serves the registry to metrics.allowed_ips only (it names
+// machines and bouncers).
+func (a *App) metricsHandler(r *resolved) http.Handler {
+	return netguard.AllowFrom(r.metricsAllowed, promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
 }
-
-func (a *App) metricsMux(rest http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
-	if rest != nil {
-		mux.Handle("/", rest)
-	}
-	return mux
-}
-
-// idleListener accepts nothing until closed.
-type idleListener struct {
-	addr net.Addr
-	once sync.Once
-	done chan struct{}
-}
-
-func newIdleListener(addr net.Addr) *idleListener {
-	return &idleListener{addr: addr, done: make(chan struct{})}
-}
-
-func (l *idleListener) Accept() (net.Conn, error) {
-	<-l.done
-	return nil, net.ErrClosed
-}
-
-func (l *idleListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *idleListener) Addr() net.Addr { return l.addr }
 
 // Reload applies cfg to the running daemon: content, acquisition, profiles
 // and simulation. Everything is built first; on any error the running
@@ -589,7 +536,7 @@ func (a *App) Reload(cfg Config) error {
 	r.DataDir, r.lapiOn, r.agentOn = old.DataDir, old.lapiOn, old.agentOn
 	r.LAPI.ListenURI, r.LAPI.Database, r.Metrics = old.LAPI.ListenURI, old.LAPI.Database, old.Metrics
 	r.Agent.LAPI, r.Agent.CredentialsPath, r.Agent.SpoolDir = old.Agent.LAPI, old.Agent.CredentialsPath, old.Agent.SpoolDir
-	r.metricsOn = old.metricsOn
+	r.metricsOn, r.metricsAllowed = old.metricsOn, old.metricsAllowed
 
 	var prof *profile.Set
 	var notif *notify.Update
@@ -646,7 +593,13 @@ func restartNeeded(o, n *resolved) []string {
 	chk("agent.enabled", o.agentOn != n.agentOn)
 	chk("lapi.listen_uri", o.LAPI.ListenURI != n.LAPI.ListenURI)
 	chk("lapi.database", o.LAPI.Database != n.LAPI.Database)
-	chk("metrics", o.Metrics.ListenAddr != n.Metrics.ListenAddr || o.metricsOn != n.metricsOn)
+	chk("metrics", o.Metrics.ListenAddr != n.Metrics.ListenAddr || o.metricsOn != n.metricsOn ||
+		!slices.Equal(o.metricsAllowed, n.metricsAllowed) || !reflect.DeepEqual(o.Metrics.Limits, n.Metrics.Limits))
+	// The server's own settings (limits, registration, login, tls,
+	// trusted_ips...) are compiled when it starts.
+	ol, nl := o.LAPI.Config, n.LAPI.Config
+	ol.ListenURI, nl.ListenURI = "", ""
+	chk("lapi (server settings)", !reflect.DeepEqual(ol, nl))
 	chk("agent.lapi", o.Agent.LAPI.URL != n.Agent.LAPI.URL || o.Agent.LAPI.MachineID != n.Agent.LAPI.MachineID ||
 		o.Agent.LAPI.Password != n.Agent.LAPI.Password || o.Agent.CredentialsPath != n.Agent.CredentialsPath)
 	chk("agent.spool_dir", o.Agent.SpoolDir != n.Agent.SpoolDir)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/lapi"
+	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/secfile"
 )
 
@@ -132,6 +134,11 @@ type MetricsConfig struct {
 	// ListenAddr serves /metrics on an address of its own; empty: on the
 	// LAPI listener (or, with no LAPI, not served).
 	ListenAddr string `yaml:"listen_addr"`
+	// AllowedIPs (addresses or CIDRs) may read /metrics, which names
+	// machines and bouncers; others get 403. Default 127.0.0.1, ::1.
+	AllowedIPs []string `yaml:"allowed_ips"`
+	// Limits harden the metrics listener of its own (internal/netguard).
+	Limits netguard.Config `yaml:"limits"`
 }
 
 // Overrides are the command line settings that win over the file.
@@ -254,6 +261,7 @@ func DefaultDataDir() string {
 type resolved struct {
 	Config
 	lapiOn, agentOn, metricsOn bool
+	metricsAllowed             []netip.Prefix
 }
 
 func on(b *bool) bool { return b == nil || *b }
@@ -281,6 +289,15 @@ func (c Config) resolve() (*resolved, error) {
 	if r.LAPI.ListenURI == "" {
 		r.LAPI.ListenURI = lapi.DefaultListen
 	}
+	allowed := c.Metrics.AllowedIPs
+	if allowed == nil {
+		allowed = []string{"127.0.0.1", "::1"}
+	}
+	var err error
+	if r.metricsAllowed, err = netguard.ParsePrefixes(allowed); err != nil {
+		return nil, fmt.Errorf("app: config: metrics.allowed_ips: %w", err)
+	}
+	r.Metrics.Limits = r.Metrics.Limits.Or(netguard.MetricsDefaults())
 	db := &r.LAPI.Database
 	switch db.Type {
 	case "", "sqlite", "sqlite3":

@@ -70,7 +70,7 @@ const lineFormat = `{{range .}}{{.Scenario}} {{.Source.Value}} {{(index .Decisio
 
 // notifyDaemon starts a LAPI-only daemon whose profiles notify
 // http_default, configured by notification.
-func notifyDaemon(t *testing.T, notification string) (*App, Config, *logBuffer, func() error) {
+func notifyDaemon(t *testing.T, notification string) (*App, Config, *testutil.Buffer, func() error) {
 	t.Helper()
 	cfg := lapiOnly(t)
 	dir := t.TempDir()
@@ -78,8 +78,8 @@ func notifyDaemon(t *testing.T, notification string) (*App, Config, *logBuffer, 
 	cfg.LAPI.NotificationDir = filepath.Join(dir, "notifications")
 	require.NoError(t, os.MkdirAll(cfg.LAPI.NotificationDir, 0o700))
 	writeFile(t, cfg.LAPI.NotificationDir, "http.yaml", notification)
-	logs := &logBuffer{}
-	a, err := New(cfg, WithLogger(logs.logger()))
+	logs := &testutil.Buffer{}
+	a, err := New(cfg, WithLogger(logs.Logger()))
 	require.NoError(t, err)
 	stop := startApp(t, a)
 	addMachine(t, a.Store(), "m1", "m1-password")

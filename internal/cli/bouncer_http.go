@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -11,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phalanx-ids/phalanx/internal/bouncer/httpbouncer"
+	"github.com/phalanx-ids/phalanx/internal/netguard"
 )
 
 // bouncer http: the reverse proxy of internal/bouncer/httpbouncer, a
@@ -62,7 +62,7 @@ listen_addr, listen_port: /metrics, default 127.0.0.1:60602).`,
 				}
 				defer closeMetrics()
 			}
-			ln, err := net.Listen("tcp", cfg.ListenAddr)
+			ln, err := netguard.Listen(cmd.Context(), "tcp", cfg.ListenAddr)
 			if err != nil {
 				return fmt.Errorf("bouncer http: listen: %w", err)
 			}

@@ -12,36 +12,17 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/bouncer/bouncertest"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
-// lockedBuffer is an io.Writer the command writes from its goroutines
-// while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // waitFor returns the first submatch of re in w's output.
-func waitFor(t *testing.T, w *lockedBuffer, re *regexp.Regexp) string {
+func waitFor(t *testing.T, w *testutil.Buffer, re *regexp.Regexp) string {
 	t.Helper()
 	var got string
 	require.Eventually(t, func() bool {
@@ -96,7 +77,7 @@ prometheus:
 `, lapi.URL, key, up.URL)), 0o600))
 
 	var out bytes.Buffer
-	errw := &lockedBuffer{}
+	errw := &testutil.Buffer{}
 	root := NewRoot(strings.NewReader(""), &out, errw)
 	root.SetArgs([]string{"bouncer", "http", "-c", cfg})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -13,6 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
@@ -32,9 +33,18 @@ func (s *Server) issueToken(machineID string, now time.Time) (string, time.Time,
 	return tok, exp, err
 }
 
+// tokenSkew is the clock difference tolerated between a token's times and
+// ours.
+const tokenSkew = time.Minute
+
 // parseToken verifies the signature and, unless allowExpired, the expiry.
+// Every token must carry exp (gin-jwt refuses tokens without it too), and
+// no exp may lie further ahead than a token this server issues now: a
+// token without end, or with an end years away, is refused even when its
+// signature is good.
 func (s *Server) parseToken(raw string, allowExpired bool) (*tokenClaims, error) {
-	opts := []jwt.ParserOption{jwt.WithValidMethods([]string{"HS256"}), jwt.WithTimeFunc(s.now)}
+	opts := []jwt.ParserOption{jwt.WithValidMethods([]string{"HS256"}), jwt.WithTimeFunc(s.now),
+		jwt.WithExpirationRequired()}
 	if allowExpired {
 		opts = append(opts, jwt.WithoutClaimsValidation())
 	}
@@ -44,7 +54,16 @@ func (s *Server) parseToken(raw string, allowExpired bool) (*tokenClaims, error)
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			return nil, &apiError{status: http.StatusUnauthorized, msg: "Token is expired", code: true}
 		}
+		if errors.Is(err, jwt.ErrTokenRequiredClaimMissing) {
+			return nil, &apiError{status: http.StatusUnauthorized, msg: "missing exp field", code: true}
+		}
 		return nil, &apiError{status: http.StatusUnauthorized, msg: "invalid token", code: true}
+	}
+	if c.ExpiresAt == nil {
+		return nil, &apiError{status: http.StatusUnauthorized, msg: "missing exp field", code: true}
+	}
+	if c.ExpiresAt.After(s.now().Add(s.cfg.JWTValidity + tokenSkew)) {
+		return nil, &apiError{status: http.StatusUnauthorized, msg: "invalid token: expiry too far ahead", code: true}
 	}
 	if c.ID == "" {
 		return nil, &apiError{status: http.StatusUnauthorized, msg: "invalid token: no identity", code: true}
@@ -157,7 +176,7 @@ func (s *Server) certMachine(ctx context.Context, cert *x509.Certificate, c *cal
 	if err := s.machineActive(ctx, id); err != nil {
 		return "", err
 	}
-	s.log.Info("lapi: machine created from client certificate", "machine", id)
+	s.log.Info("lapi: machine created from client certificate", "machine", netguard.Clip(id))
 	return id, nil
 }
 
@@ -286,7 +305,7 @@ func (s *Server) bouncerForIP(ctx context.Context, rows []*store.Bouncer, ip int
 		return "", err
 	}
 	if err == nil {
-		s.log.Info("lapi: bouncer key used from a new address; bouncer created", "bouncer", name, "from", orig.Name)
+		s.log.Info("lapi: bouncer key used from a new address; bouncer created", "bouncer", netguard.Clip(name), "from", netguard.Clip(orig.Name))
 	}
 	return name, nil
 }

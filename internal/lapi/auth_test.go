@@ -59,6 +59,8 @@ func TestEveryRouteRefusesBadCredentials(t *testing.T) {
 		"unknown machine":    {"Authorization: Bearer " + signed(t, testSecret, jwt.MapClaims{"id": "ghost", "exp": now.Add(time.Hour).Unix(), "orig_iat": now.Unix()})},
 		"unvalidated":        {"Authorization: Bearer " + signed(t, testSecret, jwt.MapClaims{"id": "pending", "exp": now.Add(time.Hour).Unix(), "orig_iat": now.Unix()})},
 		"alg none":           {"Authorization: Bearer " + noneToken(t)},
+		"no exp":             {"Authorization: Bearer " + signed(t, testSecret, jwt.MapClaims{"id": "agent", "orig_iat": now.Unix()})},
+		"exp in ten years":   {"Authorization: Bearer " + signed(t, testSecret, jwt.MapClaims{"id": "agent", "exp": now.AddDate(10, 0, 0).Unix(), "orig_iat": now.Unix()})},
 		"wrong api key":      {"X-Api-Key: wrong-key"},
 		"empty api key":      {"X-Api-Key: "},
 		"key on jwt route":   {"X-Api-Key: " + bouncerKey},
@@ -117,7 +119,8 @@ func TestEveryRouteRefusesBadCredentials(t *testing.T) {
 		}
 	}
 	// Login refuses wrong passwords, unknown and unvalidated machines, and
-	// a User-Agent that is not name/version.
+	// a User-Agent that is not name/version: 401 {"code": 401, ...}, as
+	// CrowdSec answers.
 	for name, tc := range map[string]struct{ body, ua string }{
 		"wrong password": {`{"machine_id":"agent","password":"nope"}`, agentUA},
 		"unknown":        {`{"machine_id":"ghost","password":"pw"}`, agentUA},
@@ -126,7 +129,8 @@ func TestEveryRouteRefusesBadCredentials(t *testing.T) {
 	} {
 		t.Run("login/"+name, func(t *testing.T) {
 			r := do(t, "POST", srv.url+"/v1/watchers/login", strings.NewReader(tc.body), "User-Agent: "+tc.ua)
-			require.Equal(t, http.StatusForbidden, r.status, string(r.body))
+			require.Equal(t, http.StatusUnauthorized, r.status, string(r.body))
+			require.Contains(t, string(r.body), `"code":401`)
 		})
 	}
 	// Nothing was changed by the refused requests.

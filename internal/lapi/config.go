@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
+	"runtime"
 	"time"
 
 	"github.com/phalanx-ids/phalanx/internal/duration"
-	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
@@ -73,10 +73,23 @@ type Config struct {
 	MaxBodyUnauth int64 `yaml:"max_body_unauth"`
 	MaxBodyAuth   int64 `yaml:"max_body_auth"`
 	// DisableRemoteRegistration refuses POST /v1/watchers from non-loopback
-	// clients (CrowdSec's disable_remote_lapi_registration).
-	DisableRemoteRegistration bool             `yaml:"disable_remote_lapi_registration"`
+	// clients (CrowdSec's disable_remote_lapi_registration). Unset: refused,
+	// except with a valid auto-registration token from its allowed ranges;
+	// false: remote machines may register (and wait for validation).
+	DisableRemoteRegistration *bool            `yaml:"disable_remote_lapi_registration"`
 	AutoRegistration          AutoRegistration `yaml:"auto_registration"`
-	Flush                     FlushConfig      `yaml:"flush"`
+	// Registration bounds what unauthenticated clients can register.
+	Registration RegistrationLimits `yaml:"registration"`
+	// Login throttles failed logins.
+	Login LoginLimits `yaml:"login"`
+	// MaxConcurrentHashes bounds the bcrypt work running at once (logins
+	// and registrations); a request beyond it gets 429 at once. Default:
+	// half the CPUs, at least 1.
+	MaxConcurrentHashes int `yaml:"max_concurrent_hashes"`
+	// Limits harden the HTTP server (see internal/netguard): header size,
+	// deadlines, connection limits, per-address request rate.
+	Limits netguard.Config `yaml:"limits"`
+	Flush  FlushConfig     `yaml:"flush"`
 	// PullFlushInterval is how often bouncer last-pull times and machine
 	// heartbeats kept in memory are written to the store. Default 10s.
 	PullFlushInterval time.Duration `yaml:"pull_flush_interval"`
@@ -147,6 +160,46 @@ type AutoRegistration struct {
 	AllowedRanges []string `yaml:"allowed_ranges"`
 }
 
+// RegistrationLimits bound POST /v1/watchers.
+type RegistrationLimits struct {
+	// MaxPending is how many machines may wait for validation at once;
+	// registrations beyond it are refused (403). Default 100; negative: no
+	// cap.
+	MaxPending int `yaml:"max_pending"`
+	// Rate and Burst: registrations per client address (429 beyond).
+	// Default 5/m, burst 5.
+	Rate  netguard.Rate `yaml:"rate"`
+	Burst int           `yaml:"burst"`
+}
+
+// LoginLimits throttle failed logins, per client address and per machine
+// id: after FreeFailures failures the next try must wait 1s, then twice
+// as long after each further failure, up to MaxBackoff (429 with
+// Retry-After meanwhile). A success resets the count. The per-id throttle
+// does not apply to the address the machine last logged in from.
+type LoginLimits struct {
+	FreeFailures int           `yaml:"free_failures"` // default 5
+	MaxBackoff   time.Duration `yaml:"max_backoff"`   // default 5m
+}
+
+// Defaults of the abuse limits.
+const (
+	DefaultMaxPending        = 100
+	DefaultRegistrationRate  = netguard.Rate(5.0 / 60)
+	DefaultRegistrationBurst = 5
+	DefaultLoginFreeFailures = 5
+	DefaultLoginMaxBackoff   = 5 * time.Minute
+	// MaxMachineIDLen bounds a machine id chosen at registration.
+	MaxMachineIDLen = 128
+)
+
+// serverLimits are the LAPI's defaults for netguard: small headers (its
+// clients send a JWT or an API key, nothing more) and a request rate per
+// address that no legitimate agent or bouncer comes near.
+func serverLimits() netguard.Config {
+	return netguard.Config{MaxHeaderBytes: 16 << 10, RequestRate: 50, RequestBurst: 200}
+}
+
 // FlushConfig is the retention policy applied every Interval
 // (CrowdSec's db_config.flush).
 type FlushConfig struct {
@@ -170,9 +223,20 @@ type settings struct {
 	trusted     []netip.Prefix
 	autoRanges  []netip.Prefix
 	flushPolicy store.FlushPolicy
+	remoteReg   remoteRegistration
 	minV4       int // MinDecisionPrefix resolved
 	minV6       int
 }
+
+// remoteRegistration is what POST /v1/watchers accepts from non-loopback
+// clients.
+type remoteRegistration int
+
+const (
+	remoteRegToken   remoteRegistration = iota // default: with a valid auto-registration token only
+	remoteRegAllowed                           // disable_remote_lapi_registration: false
+	remoteRegOff                               // disable_remote_lapi_registration: true
+)
 
 func (c Config) compile(getenv func(string) string) (*settings, error) {
 	s := &settings{Config: c}
@@ -209,6 +273,41 @@ func (c Config) compile(getenv func(string) string) (*settings, error) {
 	if s.Flush.Interval == 0 {
 		s.Flush.Interval = DefaultFlushInterval
 	}
+	switch d := c.DisableRemoteRegistration; {
+	case d == nil:
+		s.remoteReg = remoteRegToken
+	case *d:
+		s.remoteReg = remoteRegOff
+	default:
+		s.remoteReg = remoteRegAllowed
+	}
+	r := &s.Registration
+	if r.MaxPending == 0 {
+		r.MaxPending = DefaultMaxPending
+	}
+	if r.Rate == 0 {
+		r.Rate = DefaultRegistrationRate
+	}
+	if r.Burst <= 0 {
+		r.Burst = DefaultRegistrationBurst
+	}
+	l := &s.Login
+	if l.FreeFailures == 0 {
+		l.FreeFailures = DefaultLoginFreeFailures
+	}
+	if l.FreeFailures < 0 {
+		return nil, fmt.Errorf("lapi: config: login.free_failures: %d is negative", l.FreeFailures)
+	}
+	if l.MaxBackoff == 0 {
+		l.MaxBackoff = DefaultLoginMaxBackoff
+	}
+	if l.MaxBackoff < time.Second {
+		return nil, fmt.Errorf("lapi: config: login.max_backoff: %s: want at least 1s", l.MaxBackoff)
+	}
+	if s.MaxConcurrentHashes <= 0 {
+		s.MaxConcurrentHashes = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	s.Limits = s.Limits.Or(serverLimits())
 	if s.MaxAlertsPerRequest <= 0 {
 		s.MaxAlertsPerRequest = DefaultMaxAlertsPerRequest
 	}
@@ -250,10 +349,10 @@ func (c Config) compile(getenv func(string) string) (*settings, error) {
 	if trusted == nil {
 		trusted = []string{"127.0.0.1", "::1"}
 	}
-	if s.trusted, err = parsePrefixes(trusted); err != nil {
+	if s.trusted, err = netguard.ParsePrefixes(trusted); err != nil {
 		return nil, fmt.Errorf("lapi: config: trusted_ips: %w", err)
 	}
-	if s.autoRanges, err = parsePrefixes(c.AutoRegistration.AllowedRanges); err != nil {
+	if s.autoRanges, err = netguard.ParsePrefixes(c.AutoRegistration.AllowedRanges); err != nil {
 		return nil, fmt.Errorf("lapi: config: auto_registration.allowed_ranges: %w", err)
 	}
 	if c.AutoRegistration.Enabled {
@@ -327,25 +426,5 @@ func prefixLen(v *int, def, bits int, name string) (int, error) {
 	return *v, nil
 }
 
-// parsePrefixes parses IPs and CIDRs (models.ParseIPOrRange).
-func parsePrefixes(in []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(in))
-	for _, v := range in {
-		p, err := models.ParseIPOrRange(strings.TrimSpace(v))
-		if err != nil {
-			return nil, fmt.Errorf("%q is not an IP or CIDR", strings.TrimSpace(v))
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-func inPrefixes(ps []netip.Prefix, a netip.Addr) bool {
-	a = a.Unmap()
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
+// inPrefixes reports whether a is in one of ps.
+func inPrefixes(ps []netip.Prefix, a netip.Addr) bool { return netguard.Contains(ps, a) }

@@ -2,9 +2,11 @@ package lapi
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
@@ -77,6 +79,25 @@ func FuzzValidateAlert(f *testing.F) {
 					t.Fatalf("accepted decision %+v has no valid end: %v", d, err)
 				}
 			}
+		}
+	})
+}
+
+// FuzzCheckMachineID: an accepted machine id is short, has no '@' (kept
+// for certificate machines) and is logged as it is (nothing to escape).
+func FuzzCheckMachineID(f *testing.F) {
+	for _, s := range []string{"3923f4ccdd84438581a2397ba488a6a454dpH1qIzAz4gKBg", "edge-1.example.com", "cn@10.0.0.1", "a\nb", "\x1b[2J", "nœud", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		if checkMachineID(id) != nil {
+			return
+		}
+		if len(id) > MaxMachineIDLen || strings.ContainsAny(id, "@ \n\r\t\\/") {
+			t.Fatalf("accepted %q", id)
+		}
+		if netguard.Clip(id) != id {
+			t.Fatalf("accepted %q, which needs escaping in logs", id)
 		}
 	})
 }

@@ -88,14 +88,20 @@ type testServer struct {
 // startServer runs a LAPI over st on 127.0.0.1:0 until the test ends.
 func startServer(t testing.TB, st store.Store, cfg lapi.Config, deps lapi.Deps) *testServer {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	return startServerOn(t, ln, st, cfg, deps)
+}
+
+// startServerOn is startServer on ln.
+func startServerOn(t testing.TB, ln net.Listener, st store.Store, cfg lapi.Config, deps lapi.Deps) *testServer {
+	t.Helper()
 	deps.Store = st
 	reg := prometheus.NewRegistry()
 	if deps.Registerer == nil {
 		deps.Registerer = reg
 	}
 	srv, err := lapi.New(cfg, deps)
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -163,6 +169,12 @@ type rawResp struct {
 // do sends a raw request; headers are "Key: value" strings.
 func do(t testing.TB, method, url string, body io.Reader, headers ...string) rawResp {
 	t.Helper()
+	return doWith(t, http.DefaultClient, method, url, body, headers...)
+}
+
+// doWith is do through hc (User-Agent agentUA unless headers set one).
+func doWith(t testing.TB, hc *http.Client, method, url string, body io.Reader, headers ...string) rawResp {
+	t.Helper()
 	req, err := http.NewRequest(method, url, body)
 	require.NoError(t, err)
 	req.Header.Set("User-Agent", agentUA)
@@ -170,7 +182,7 @@ func do(t testing.TB, method, url string, body io.Reader, headers ...string) raw
 		k, v, _ := strings.Cut(h, ": ")
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	require.NoError(t, err)
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)

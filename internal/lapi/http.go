@@ -7,12 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/phalanx-ids/phalanx/internal/netguard"
 )
 
 // authKind is how a route authenticates its caller.
@@ -34,9 +35,10 @@ type caller struct {
 
 // apiError is an error answer: status and the message of ErrorResponse.
 type apiError struct {
-	status int
-	msg    string
-	code   bool // add "code" (gin-jwt shape)
+	status     int
+	msg        string
+	code       bool          // add "code" (gin-jwt shape)
+	retryAfter time.Duration // > 0: a Retry-After header (429)
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -75,11 +77,24 @@ func (w *statusWriter) Flush() {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-func (s *Server) routes() http.Handler {
+// longAnswers are the routes whose answers may take longer than the
+// server's write timeout (a stream of a million decisions): their write
+// deadline moves with each write.
+var longAnswers = map[string]bool{
+	"GET /v1/decisions/stream": true,
+	"GET /v1/decisions":        true,
+	"GET /v1/alerts":           true,
+}
+
+// mux routes every LAPI path, and extra.
+func (s *Server) mux(extra map[string]http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	for pattern, h := range extra {
+		mux.Handle(pattern, h)
+	}
 	h := func(pattern string, kind authKind, fn handlerFunc) {
 		_, route, _ := strings.Cut(pattern, " ")
-		mux.Handle(pattern, s.wrap(route, kind, fn))
+		mux.Handle(pattern, s.wrap(route, kind, longAnswers[pattern], fn))
 	}
 	h("GET /health", authNone, s.health)
 	h("POST /v1/watchers", authNone, s.registerMachine)
@@ -105,11 +120,15 @@ func (s *Server) routes() http.Handler {
 }
 
 // wrap authenticates, bounds the body, records metrics and renders errors.
-func (s *Server) wrap(route string, kind authKind, fn handlerFunc) http.Handler {
+// A long route's write deadline moves with each write.
+func (s *Server) wrap(route string, kind authKind, long bool, fn handlerFunc) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if long {
+			rw = netguard.ExtendWrites(rw, s.ng.WriteTimeout())
+		}
 		w := &statusWriter{ResponseWriter: rw}
-		c := &caller{ip: remoteIP(r)}
+		c := &caller{ip: netguard.PeerAddr(r)}
 		limit := s.cfg.MaxBodyUnauth
 		err := s.authenticate(r, kind, c)
 		if err == nil {
@@ -138,11 +157,16 @@ func (s *Server) writeError(w *statusWriter, r *http.Request, route string, err 
 		ae = &apiError{status: http.StatusRequestEntityTooLarge,
 			msg: fmt.Sprintf("request body too large (limit %d bytes)", mbe.Limit)}
 	default:
-		s.log.Error("lapi: request failed", "route", route, "method", r.Method, "err", err)
-		ae = &apiError{status: http.StatusInternalServerError, msg: err.Error()}
+		// The cause stays in the log, under the request id the client gets.
+		s.log.Error("lapi: request failed", "route", route, "method", r.Method,
+			"request_id", netguard.RequestID(r.Context()), "err", err)
+		ae = &apiError{status: http.StatusInternalServerError, msg: netguard.InternalErrorMessage(r.Context())}
 	}
 	if w.status != 0 { // answer already started: nothing more can be said
 		return
+	}
+	if ae.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((ae.retryAfter+time.Second-1)/time.Second)))
 	}
 	body := map[string]any{"message": ae.msg}
 	if ae.code {
@@ -228,18 +252,6 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	k, err := l.r.Read(p)
 	l.n -= int64(k)
 	return k, err
-}
-
-func remoteIP(r *http.Request) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return a.Unmap().WithZone("")
 }
 
 func ipString(a netip.Addr) string {

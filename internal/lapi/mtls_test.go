@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -138,9 +137,9 @@ func TestMTLSAgent(t *testing.T) {
 		{name: "default OU allowed", certOU: []string{"agent-ou"}, wantLogin: true},
 		{name: "one of several OUs allowed", certOU: []string{"x", "agent-ou"}, wantLogin: true},
 		{name: "configured OU allowed", agentsOU: []string{"my-agents"}, certOU: []string{"my-agents"}, wantLogin: true},
-		{name: "default OU not allowed when configured", agentsOU: []string{"my-agents"}, certOU: []string{"agent-ou"}, wantStatus: http.StatusForbidden},
-		{name: "bouncer OU refused", certOU: []string{"bouncer-ou"}, wantStatus: http.StatusForbidden},
-		{name: "no OU refused", wantStatus: http.StatusForbidden},
+		{name: "default OU not allowed when configured", agentsOU: []string{"my-agents"}, certOU: []string{"agent-ou"}, wantStatus: http.StatusUnauthorized},
+		{name: "bouncer OU refused", certOU: []string{"bouncer-ou"}, wantStatus: http.StatusUnauthorized},
+		{name: "no OU refused", wantStatus: http.StatusUnauthorized},
 		{name: "untrusted CA refused", certOU: []string{"agent-ou"}, rogue: true},
 	}
 	for _, tc := range tests {
@@ -262,17 +261,11 @@ func certGet(t *testing.T, env *mtlsEnv, name, cn string, ous []string, path str
 
 func rawGet(t *testing.T, hc *http.Client, url string, kv ...string) rawResp {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	require.NoError(t, err)
+	var headers []string
 	for i := 0; i+1 < len(kv); i += 2 {
-		req.Header.Set(kv[i], kv[i+1])
+		headers = append(headers, kv[i]+": "+kv[i+1])
 	}
-	resp, err := hc.Do(req)
-	require.NoError(t, err)
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return rawResp{status: resp.StatusCode, header: resp.Header, body: b}
+	return doWith(t, hc, http.MethodGet, url, nil, headers...)
 }
 
 // fromClient is an HTTP client whose connections leave from ip.

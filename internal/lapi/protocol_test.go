@@ -57,7 +57,7 @@ func TestProtocol(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, validated)
 	err = agent.Login(ctx)
-	require.ErrorIs(t, err, apiclient.ErrForbidden)
+	require.ErrorIs(t, err, apiclient.ErrUnauthorized)
 	_, err = st.UpdateMachine(ctx, "agent1", func(m *store.Machine) error { m.IsValidated = true; return nil })
 	require.NoError(t, err)
 

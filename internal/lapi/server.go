@@ -29,6 +29,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/allowlist"
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/profile"
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
@@ -60,6 +61,10 @@ type Deps struct {
 	// notifications (called synchronously after the alert is stored; must
 	// not block). nil: notifications are logged at debug level.
 	Notify func(alert *models.Alert, notifications []string)
+	// Extra are more routes served on the LAPI's listener (ServeMux
+	// patterns, e.g. "GET /metrics"), behind the same connection limits
+	// and request ids but outside the LAPI's authentication.
+	Extra map[string]http.Handler
 }
 
 // Server is the Local API.
@@ -81,7 +86,10 @@ type Server struct {
 	met      *metrics
 	idx      *index
 	tlsConf  *tls.Config
-	handler  http.Handler
+	handler  http.Handler    // routes behind the guard's middleware
+	routes   http.Handler    // routes alone (Run's guard adds the middleware)
+	ng       *netguard.Guard // the HTTP server's hardening
+	abuse    *abuseGuard
 
 	syncMu sync.Mutex // serialises index catch-up; guards seq
 	seq    int64
@@ -169,7 +177,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			return nil, fmt.Errorf("lapi: new: metrics: %w", err)
 		}
 	}
-	s.handler = s.routes()
+	if s.ng, err = netguard.New(set.Limits, netguard.Deps{Name: "lapi", Logger: s.log,
+		Registerer: deps.Registerer}); err != nil {
+		return nil, fmt.Errorf("lapi: new: %w", err)
+	}
+	s.abuse = newAbuseGuard(set)
+	s.routes = s.mux(deps.Extra)
+	s.handler = s.ng.Handler(s.routes)
 	return s, nil
 }
 
@@ -183,7 +197,9 @@ func (s *Server) SetProfiles(d Decider) {
 // Allowlists returns the allowlist set the server checks.
 func (s *Server) Allowlists() *allowlist.Set { return s.allow }
 
-// Handler returns the HTTP handler of every route.
+// Handler returns the HTTP handler of every route (with request ids, panic
+// recovery and the per-address request rate; the connection limits and
+// deadlines come with Run).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // rebuild loads every active decision, then catches up with the changes
@@ -272,16 +288,6 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		return errors.New("lapi: run: already running")
 	}
 	s.never.addListen(ln.Addr().String())
-	if s.tlsConf != nil {
-		ln = tls.NewListener(ln, s.tlsConf)
-	}
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
 	bgCtx, stopBG := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -289,32 +295,15 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		defer wg.Done()
 		s.background(bgCtx)
 	}()
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
 	s.log.Info("lapi: serving", "addr", ln.Addr().String(), "tls", s.tlsConf != nil)
-
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-serveErr:
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		}
-	}
+	err := s.ng.Serve(ctx, ln, s.routes, netguard.ServeOptions{TLS: s.tlsConf, Grace: s.cfg.ShutdownTimeout})
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
-	if serr := srv.Shutdown(sctx); serr != nil {
-		s.log.Warn("lapi: shutdown", "err", serr)
-		_ = srv.Close()
-	}
 	stopBG()
 	wg.Wait()
 	s.bg.Wait()
 	s.flushState(sctx)
-	if err != nil {
-		return fmt.Errorf("lapi: serve: %w", err)
-	}
-	return nil
+	return err
 }
 
 func (s *Server) background(ctx context.Context) {

@@ -9,6 +9,10 @@
 // certificates signed by tls.ca_cert). Answers: custom_status_code (200 by
 // default) with custom_headers on success, 401 bad credentials, 405 not a
 // POST, 413 body over max_body_size, 400 unreadable body, 503 shutting down.
+//
+// The server is hardened by internal/netguard (`limits`): `timeout` is its
+// read timeout (the whole request) and write timeout unless `limits` sets
+// them; connections are limited in total and per client address.
 package httppush
 
 import (
@@ -32,6 +36,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/acquire"
 	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/netguard"
 )
 
 // Name is the `source` value of this module.
@@ -64,6 +69,9 @@ type Config struct {
 	CustomHeaders        map[string]string `yaml:"custom_headers"`
 	MaxBodySize          int64             `yaml:"max_body_size"`
 	Timeout              time.Duration     `yaml:"timeout"`
+	// Limits harden the server (internal/netguard); zero fields take the
+	// datasource's defaults (read and write timeouts from Timeout).
+	Limits netguard.Config `yaml:"limits"`
 }
 
 // BasicAuth credentials.
@@ -103,6 +111,7 @@ type Source struct {
 	status  int
 	maxBody int64
 	timeout time.Duration
+	guard   *netguard.Guard
 	log     *slog.Logger
 	now     func() time.Time
 
@@ -169,6 +178,12 @@ func New(cfg *Config, d acquire.Deps) (*Source, error) {
 	if s.timeout <= 0 {
 		s.timeout = DefaultTimeout
 	}
+	limits := cfg.Limits.Or(netguard.Config{ReadHeaderTimeout: min(10*time.Second, s.timeout),
+		ReadTimeout: s.timeout, WriteTimeout: s.timeout})
+	var err error
+	if s.guard, err = netguard.New(limits, netguard.Deps{Name: "httppush", Logger: s.log, Render: netguard.RenderText}); err != nil {
+		return nil, fmt.Errorf("http: %w", err)
+	}
 	return s, nil
 }
 
@@ -214,20 +229,16 @@ func (s *Source) Addr(ctx context.Context) (net.Addr, error) {
 // Run serves until ctx is cancelled, then shuts the server down (requests
 // in flight get up to 5 s to finish).
 func (s *Source) Run(ctx context.Context, emit acquire.Emit) error {
-	var lc net.ListenConfig
 	var ln net.Listener
 	var err error
 	if s.cfg.ListenSocket != "" {
 		_ = os.Remove(s.cfg.ListenSocket)
-		ln, err = lc.Listen(ctx, "unix", s.cfg.ListenSocket)
+		ln, err = netguard.Listen(ctx, "unix", s.cfg.ListenSocket)
 	} else {
-		ln, err = lc.Listen(ctx, "tcp", s.cfg.ListenAddr)
+		ln, err = netguard.Listen(ctx, "tcp", s.cfg.ListenAddr)
 	}
 	if err != nil {
 		return fmt.Errorf("http: listen: %w", err)
-	}
-	if s.tls != nil {
-		ln = tls.NewListener(ln, s.tls)
 	}
 	s.mu.Lock()
 	s.addr = ln.Addr()
@@ -240,24 +251,9 @@ func (s *Source) Run(ctx context.Context, emit acquire.Emit) error {
 	h := &handler{s: s, emit: emit, ctx: ctx, cancel: cancel}
 	mux := http.NewServeMux()
 	mux.Handle(s.cfg.Path, h)
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: s.timeout,
-		ReadTimeout:       s.timeout,
-		WriteTimeout:      s.timeout,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	if err := s.guard.Serve(ctx, ln, mux, netguard.ServeOptions{TLS: s.tls, Grace: 5 * time.Second}); err != nil {
+		return fmt.Errorf("http: %w", err)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		return fmt.Errorf("http: serve: %w", err)
-	}
-	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer scancel()
-	_ = srv.Shutdown(sctx)
-	<-errc
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.err

@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -25,6 +26,8 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/acquire"
 	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/netguard"
+	"github.com/phalanx-ids/phalanx/internal/netguard/guardtest"
 )
 
 type sink struct {
@@ -255,4 +258,29 @@ func FuzzSplit(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The slow-client attacks against the push endpoint (authenticated, so
+// that the trickled body reaches the handler's read).
+func TestResistsSlowClients(t *testing.T) {
+	t.Parallel()
+	cfg := Config{AuthType: AuthHeaders, Headers: map[string]string{"X-Key": "k"},
+		Limits: netguard.Config{ReadHeaderTimeout: 300 * time.Millisecond, ReadTimeout: time.Second,
+			IdleTimeout: 300 * time.Millisecond, MaxConnsPerAddress: 3}}
+	url, _ := start(t, cfg)
+	guardtest.Suite(t, guardtest.Target{Addr: strings.TrimPrefix(url, "http://"), Header: "X-Key: k\r\n",
+		ReadHeaderTimeout: 300 * time.Millisecond, ReadTimeout: time.Second, IdleTimeout: 300 * time.Millisecond,
+		MaxHeaderBytes: 32 << 10, MaxConnsPerAddress: 3})
+}
+
+// Without limits, timeout bounds the whole request (CrowdSec's key).
+func TestTimeoutCutsTrickledBody(t *testing.T) {
+	t.Parallel()
+	url, _ := start(t, Config{AuthType: AuthHeaders, Headers: map[string]string{"X-Key": "k"}, Timeout: time.Second})
+	c := guardtest.DialFrom(t, "127.0.0.1", strings.TrimPrefix(url, "http://"))
+	_, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nX-Key: k\r\nContent-Length: 100000\r\n\r\n")
+	require.NoError(t, err)
+	stop := guardtest.Trickle(c, 20*time.Millisecond)
+	defer stop()
+	require.True(t, guardtest.ClosedWithin(c, 15*time.Second))
 }

@@ -9,6 +9,10 @@
 // max_message_len are cut (UDP, newline framing) or dropped (octet counting).
 // Unparsable messages are dropped unless disable_rfc_parser is set, in
 // which case every message is emitted as received.
+//
+// TCP connections are limited by internal/netguard (`limits`: max_conns
+// 1024, max_conns_per_address 64, and idle_timeout 5m: a connection
+// silent for that long is closed; the HTTP keys do not apply).
 package syslog
 
 import (
@@ -25,6 +29,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/acquire"
 	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/netguard"
 )
 
 // Name is the `source` value of this module.
@@ -46,6 +51,16 @@ type Config struct {
 	ListenPort       *int   `yaml:"listen_port"`
 	MaxMessageLen    int    `yaml:"max_message_len"`
 	DisableRFCParser bool   `yaml:"disable_rfc_parser"`
+	// Limits bound the TCP connections (max_conns, max_conns_per_address,
+	// idle_timeout, exempt); see the package doc for the defaults.
+	Limits netguard.Config `yaml:"limits"`
+}
+
+// tcpLimits are the TCP server's netguard defaults: each connection holds
+// a 64 KiB buffer, senders keep long-lived connections.
+func tcpLimits() netguard.Config {
+	return netguard.Config{MaxConns: 1024, MaxConnsPerAddress: 64, IdleTimeout: 5 * time.Minute,
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute}
 }
 
 // Module returns the registry entry of the syslog datasource.
@@ -74,6 +89,7 @@ type Source struct {
 	log    *slog.Logger
 	now    func() time.Time
 	loc    *time.Location
+	guard  *netguard.Guard
 
 	mu      sync.Mutex
 	bound   chan struct{}
@@ -116,6 +132,10 @@ func New(cfg *Config, d acquire.Deps) (*Source, error) {
 	if s.maxLen <= 0 {
 		s.maxLen = DefaultMaxMessageLen
 	}
+	var err error
+	if s.guard, err = netguard.New(cfg.Limits.Or(tcpLimits()), netguard.Deps{Name: "syslog", Logger: s.log}); err != nil {
+		return nil, fmt.Errorf("syslog: %w", err)
+	}
 	return s, nil
 }
 
@@ -156,11 +176,11 @@ func (s *Source) Run(ctx context.Context, emit acquire.Emit) error {
 			_, p, _ := net.SplitHostPort(pc.LocalAddr().String())
 			port = net.JoinHostPort(host, p)
 		}
-		l, err := lc.Listen(ctx, "tcp", port)
+		l, err := netguard.Listen(ctx, "tcp", port)
 		if err != nil {
 			return fmt.Errorf("syslog: listen tcp %s: %w", port, err)
 		}
-		ln = l
+		ln = s.guard.Listener(l)
 		defer ln.Close()
 	}
 	s.mu.Lock()
@@ -275,7 +295,9 @@ func (s *Source) serveTCP(ctx context.Context, ln net.Listener, send func(event.
 func (s *Source) serveConn(c net.Conn, send func(event.Line) bool) {
 	from := hostOf(c.RemoteAddr())
 	r := bufio.NewReaderSize(c, 64*1024)
+	idle := s.guard.IdleTimeout()
 	for {
+		_ = c.SetReadDeadline(time.Now().Add(idle))
 		msg, err := ReadFrame(r, s.maxLen)
 		if len(msg) > 0 {
 			if l, ok := s.line(msg, from); ok && !send(l) {

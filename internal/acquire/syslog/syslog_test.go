@@ -14,6 +14,8 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/acquire"
 	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/netguard"
+	"github.com/phalanx-ids/phalanx/internal/netguard/guardtest"
 )
 
 var now = time.Date(2024, time.March, 5, 10, 0, 0, 0, time.UTC)
@@ -251,4 +253,43 @@ func FuzzReadFrame(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The TCP server bounds its connections (each holds a 64 KiB buffer): per
+// address, and silent ones are closed after idle_timeout.
+func TestTCPConnectionLimits(t *testing.T) {
+	t.Parallel()
+	port := 0
+	src, err := New(&Config{
+		CommonConfig: acquire.CommonConfig{Labels: map[string]string{"type": "syslog"}, Mode: acquire.ModeTail},
+		Protocol:     "tcp", ListenPort: &port,
+		Limits: netguard.Config{MaxConnsPerAddress: 2, IdleTimeout: 300 * time.Millisecond, Exempt: []string{}},
+	}, acquire.Deps{})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &sink{ch: make(chan struct{}, 1)}
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, s.emit) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("syslog server did not stop")
+		}
+	})
+	_, tcpAddr, err := src.Addrs(ctx)
+	require.NoError(t, err)
+	addr := tcpAddr.String()
+
+	a := guardtest.DialFrom(t, "127.0.0.2", addr)
+	guardtest.DialFrom(t, "127.0.0.2", addr)
+	require.Eventually(t, func() bool { return guardtest.RefusedAtOnce(t, "127.0.0.2", addr) }, 10*time.Second, 20*time.Millisecond,
+		"a third connection from one address is closed at once")
+	// The others still deliver.
+	_, err = a.Write([]byte("<13>Mar  5 09:01:03 host app: still here\n"))
+	require.NoError(t, err)
+	require.Equal(t, "Mar  5 09:01:03 host app: still here", s.wait(t, 1)[0].Raw)
+	// Silent connections are closed after idle_timeout.
+	require.True(t, guardtest.ClosedWithin(a, 10*time.Second))
 }

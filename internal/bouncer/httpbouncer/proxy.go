@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/phalanx-ids/phalanx/internal/bouncer"
+	"github.com/phalanx-ids/phalanx/internal/netguard"
 )
 
 // ProxyConfig is the file of `phalanx bouncer http -c FILE`: the CrowdSec
@@ -43,6 +44,17 @@ type ProxyConfig struct {
 	Captcha             CaptchaConfig `yaml:"captcha"`
 	// Prometheus serves /metrics (CrowdSec's bouncer keys).
 	Prometheus PrometheusConfig `yaml:"prometheus"`
+	// Limits harden the proxy's server against hostile clients
+	// (internal/netguard); see ProxyLimits for the defaults.
+	Limits netguard.Config `yaml:"limits"`
+}
+
+// ProxyLimits are the proxy's netguard defaults: larger headers (browser
+// cookies), more connections per address (browsers open several, offices
+// share an address), no request rate (the application's business). Answers
+// may stream for longer than write_timeout as long as the client reads.
+func ProxyLimits() netguard.Config {
+	return netguard.Config{MaxHeaderBytes: 64 << 10, MaxConnsPerAddress: 256, RequestRate: netguard.Off}
 }
 
 // PrometheusConfig is the prometheus block of CrowdSec's bouncers: when
@@ -177,6 +189,7 @@ type Proxy struct {
 	bouncer *Bouncer
 	handler http.Handler
 	tls     *tls.Config
+	guard   *netguard.Guard
 }
 
 // NewProxy compiles cfg: the stream, the middleware, the upstream and the
@@ -235,6 +248,10 @@ func NewProxy(cfg ProxyConfig, opts ...ProxyOption) (*Proxy, error) {
 			return nil, fmt.Errorf("httpbouncer: listen certificate: %w", err)
 		}
 		p.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if p.guard, err = netguard.New(cfg.Limits.Or(ProxyLimits()), netguard.Deps{Name: "httpbouncer", Logger: d.logger,
+		Registerer: d.reg, Render: netguard.RenderText}); err != nil {
+		return nil, fmt.Errorf("httpbouncer: %w", err)
 	}
 	return p, nil
 }
@@ -298,11 +315,10 @@ func (p *Proxy) Config() ProxyConfig { return p.cfg }
 func (p *Proxy) Run(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if p.tls != nil {
-		ln = tls.NewListener(ln, p.tls)
-	}
-	srv := &http.Server{Handler: p.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)}
+	// Proxied answers stream: the write deadline moves with each write.
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.handler.ServeHTTP(netguard.ExtendWrites(w, p.guard.WriteTimeout()), r)
+	})
 	errc := make(chan error, 2)
 	go func() {
 		err := p.stream.Run(ctx, nil)
@@ -312,13 +328,12 @@ func (p *Proxy) Run(ctx context.Context, ln net.Listener) error {
 		errc <- err
 	}()
 	go func() {
-		err := srv.Serve(ln)
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		} else if err != nil {
-			err = fmt.Errorf("httpbouncer: serve: %w", err)
+		err := p.guard.Serve(ctx, ln, h, netguard.ServeOptions{TLS: p.tls, Grace: 10 * time.Second})
+		if err != nil {
+			err = fmt.Errorf("httpbouncer: %w", err)
 		}
 		errc <- err
+		cancel() // the server stopped: stop the stream too
 	}()
 	var first error
 	pending := 2
@@ -327,12 +342,7 @@ func (p *Proxy) Run(ctx context.Context, ln net.Listener) error {
 	case first = <-errc:
 		pending--
 	}
-	cancel()
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	if err := srv.Shutdown(sctx); err != nil && first == nil {
-		first = fmt.Errorf("httpbouncer: shutdown: %w", err)
-	}
+	cancel() // the server shuts down gracefully (requests in flight get 10s)
 	for ; pending > 0; pending-- {
 		if err := <-errc; err != nil && first == nil {
 			first = err
