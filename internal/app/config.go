@@ -18,6 +18,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/lapi"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/secfile"
+	"github.com/phalanx-ids/phalanx/internal/store/backends"
 )
 
 // Config is the daemon's configuration file (YAML, decoded strictly: an
@@ -71,16 +72,10 @@ type LAPIConfig struct {
 	NotificationDir string `yaml:"notification_dir"`
 }
 
-// DatabaseConfig selects the store.
-type DatabaseConfig struct {
-	// Type: sqlite (default) or postgres (aliases postgresql, pgx).
-	Type string `yaml:"type"`
-	// DBPath is the SQLite file; default <data_dir>/phalanx.db.
-	DBPath string `yaml:"db_path"`
-	// DSN is the PostgreSQL connection string
-	// (postgres://user:pass@host:5432/db?sslmode=disable).
-	DSN string `yaml:"dsn"`
-}
+// DatabaseConfig selects the store: type (sqlite, the default, or
+// postgres), db_path (default <data_dir>/phalanx.db), dsn, max_open_conns,
+// busy_timeout. internal/store/backends holds the rules.
+type DatabaseConfig = backends.Config
 
 // AgentConfig configures the log processor and its link to a LAPI.
 type AgentConfig struct {
@@ -299,19 +294,18 @@ func (c Config) resolve() (*resolved, error) {
 	}
 	r.Metrics.Limits = r.Metrics.Limits.Or(netguard.MetricsDefaults())
 	db := &r.LAPI.Database
-	switch db.Type {
-	case "", "sqlite", "sqlite3":
-		db.Type = "sqlite"
+	if *db, err = db.Normalize(); err != nil {
+		return nil, fmt.Errorf("app: config: lapi.database.type: %w", err)
+	}
+	switch backends.Kind(db.Type) {
+	case backends.SQLite:
 		if db.DBPath == "" {
 			db.DBPath = filepath.Join(r.DataDir, "phalanx.db")
 		}
-	case "postgres", "postgresql", "pgx":
-		db.Type = "postgres"
+	case backends.Postgres:
 		if db.DSN == "" && r.lapiOn {
 			return nil, errors.New("app: config: lapi.database.dsn: required for postgres")
 		}
-	default:
-		return nil, fmt.Errorf("app: config: lapi.database.type %q: want sqlite or postgres", db.Type)
 	}
 	a := &r.Agent
 	if a.SpoolDir == "" {
