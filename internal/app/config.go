@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -19,6 +17,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/secfile"
 	"github.com/phalanx-ids/phalanx/internal/store/backends"
+	"github.com/phalanx-ids/phalanx/internal/yamlerr"
 )
 
 // Config is the daemon's configuration file (YAML, decoded strictly: an
@@ -207,8 +206,6 @@ func LoadConfig(path string, policy ...FilePolicy) (Config, error) {
 	return ParseConfig(path, b)
 }
 
-var yamlLineRe = regexp.MustCompile(`line (\d+): (.*)`)
-
 // ParseConfig strictly decodes a config file's bytes (named path in errors).
 func ParseConfig(path string, data []byte) (Config, error) {
 	var c Config
@@ -219,19 +216,7 @@ func ParseConfig(path string, data []byte) (Config, error) {
 		if errors.Is(err, io.EOF) {
 			return c, nil // empty file: defaults
 		}
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			msgs := make([]string, 0, len(te.Errors))
-			for _, e := range te.Errors {
-				if m := yamlLineRe.FindStringSubmatch(e); m != nil {
-					msgs = append(msgs, fmt.Sprintf("%s:%s: %s", path, m[1], strings.Replace(m[2], "not found in type", "is unknown in", 1)))
-				} else {
-					msgs = append(msgs, path+": "+e)
-				}
-			}
-			return c, fmt.Errorf("app: config: %s", strings.Join(msgs, "; "))
-		}
-		return c, fmt.Errorf("app: config: %s: %w", path, err)
+		return c, yamlerr.New("app: config", path, err, "app.")
 	}
 	return c, nil
 }
