@@ -7,3 +7,6 @@ package grok
 // detector finds nothing in them and slows them ~10x); the normal stage
 // runs them whole.
 const raceStride = 6
+
+// raceSlowdown scales the time bounds of the hostile-input tests.
+const raceSlowdown = 10
