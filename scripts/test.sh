@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of Phalanx on a fresh machine: installs what the tests need,
-# then vet, gofmt check, unit/integration tests (with the race detector on the
-# concurrent packages) and the hub's own test suite through `phalanx hubtest`.
+# then vet, gofmt check, unit/integration tests, the same tests again under the
+# race detector (every package), the fuzz smoke and the package check. Each
+# stage fails the script when anything in it fails; the counts printed are
+# those of go test's JSON events (scripts/testcount), skipped tests by name.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,24 +68,31 @@ echo "== go vet"
 go vet ./...
 
 echo "== gofmt"
-unformatted="$(gofmt -l cmd internal)"
+unformatted="$(gofmt -l cmd internal scripts)"
 if [ -n "$unformatted" ]; then
   echo "gofmt needed on:" >&2
   echo "$unformatted" >&2
   exit 1
 fi
 
-echo "== go test"
-go test -count=1 -timeout 20m ./... 2>&1 | tee /tmp/phalanx-test.log
-pkgs_ok=$(grep -c '^ok ' /tmp/phalanx-test.log || true)
+tools="$(mktemp -d)"
+tally="$tools/tally"
+trap 'scripts/pg.sh stop "$pgdir" >/dev/null 2>&1 || true; rm -rf "$tools"' EXIT
+go build -o "$tools/testcount" ./scripts/testcount
 
-echo "== go test -race (concurrent packages)"
-go test -count=1 -race -timeout 20m ./internal/parse/... ./internal/exprenv/... ./internal/scenario/... ./internal/detect/... ./internal/notify/... 2>&1 | tail -n 20
+# Each stage is timed (bash's time keyword, on stderr).
+stage() { echo "== $1"; }
 
-echo "== fuzz smoke (5s per target)"
-scripts/fuzz.sh 5s
+stage "go test"
+time go test -count=1 -timeout 20m -json ./... 2>&1 | tee /tmp/phalanx-test.json | "$tools/testcount" -stage "go test" -tally "$tally"
 
-echo "== packages (.deb, .rpm) and unit files"
-scripts/package-check.sh
+stage "go test -race (every package)"
+time go test -count=1 -race -timeout 25m -json ./... 2>&1 | tee /tmp/phalanx-test-race.json | "$tools/testcount" -stage "go test -race" -tally "$tally"
 
-echo "test: ${pkgs_ok} passed, 0 failed"
+stage "fuzz smoke (5s per target)"
+time scripts/fuzz.sh 5s
+
+stage "packages (.deb, .rpm) and unit files"
+time scripts/package-check.sh
+
+"$tools/testcount" -sum "$tally"

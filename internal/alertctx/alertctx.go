@@ -20,6 +20,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/yamlerr"
 )
 
 // DefaultMaxValueLen bounds the JSON list of one key, as upstream's default.
@@ -78,7 +79,7 @@ func Load(srcs []Source, c Compiler, maxLen int) (*Set, []error, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(&fc); err != nil {
-			return nil, nil, fmt.Errorf("alertctx: %s: %w", s.Name, err)
+			return nil, nil, yamlerr.New("alertctx", s.Name, err, "alertctx.")
 		}
 		for k, exprs := range fc.Context {
 			merged[k] = append(merged[k], exprs...)

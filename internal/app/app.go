@@ -48,8 +48,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/notify"
 	"github.com/phalanx-ids/phalanx/internal/profile"
 	"github.com/phalanx-ids/phalanx/internal/store"
-	"github.com/phalanx-ids/phalanx/internal/store/postgres"
-	"github.com/phalanx-ids/phalanx/internal/store/sqlite"
+	"github.com/phalanx-ids/phalanx/internal/store/backends"
 )
 
 // Option injects a runtime dependency into New.
@@ -189,12 +188,7 @@ func level(s string) slog.Level {
 // startLAPI opens the store, builds the server and binds its listener.
 func (a *App) startLAPI(ctx context.Context, r *resolved) error {
 	var err error
-	switch r.LAPI.Database.Type {
-	case "postgres":
-		a.st, err = postgres.Open(ctx, postgres.Config{DSN: r.LAPI.Database.DSN})
-	default:
-		a.st, err = sqlite.Open(ctx, sqlite.Config{Path: r.LAPI.Database.DBPath})
-	}
+	a.st, err = backends.Open(ctx, r.LAPI.Database)
 	if err != nil {
 		return fmt.Errorf("app: store: %w", err)
 	}

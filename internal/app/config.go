@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -18,6 +16,8 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/lapi"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/secfile"
+	"github.com/phalanx-ids/phalanx/internal/store/backends"
+	"github.com/phalanx-ids/phalanx/internal/yamlerr"
 )
 
 // Config is the daemon's configuration file (YAML, decoded strictly: an
@@ -71,16 +71,10 @@ type LAPIConfig struct {
 	NotificationDir string `yaml:"notification_dir"`
 }
 
-// DatabaseConfig selects the store.
-type DatabaseConfig struct {
-	// Type: sqlite (default) or postgres (aliases postgresql, pgx).
-	Type string `yaml:"type"`
-	// DBPath is the SQLite file; default <data_dir>/phalanx.db.
-	DBPath string `yaml:"db_path"`
-	// DSN is the PostgreSQL connection string
-	// (postgres://user:pass@host:5432/db?sslmode=disable).
-	DSN string `yaml:"dsn"`
-}
+// DatabaseConfig selects the store: type (sqlite, the default, or
+// postgres), db_path (default <data_dir>/phalanx.db), dsn, max_open_conns,
+// busy_timeout. internal/store/backends holds the rules.
+type DatabaseConfig = backends.Config
 
 // AgentConfig configures the log processor and its link to a LAPI.
 type AgentConfig struct {
@@ -212,8 +206,6 @@ func LoadConfig(path string, policy ...FilePolicy) (Config, error) {
 	return ParseConfig(path, b)
 }
 
-var yamlLineRe = regexp.MustCompile(`line (\d+): (.*)`)
-
 // ParseConfig strictly decodes a config file's bytes (named path in errors).
 func ParseConfig(path string, data []byte) (Config, error) {
 	var c Config
@@ -224,19 +216,7 @@ func ParseConfig(path string, data []byte) (Config, error) {
 		if errors.Is(err, io.EOF) {
 			return c, nil // empty file: defaults
 		}
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			msgs := make([]string, 0, len(te.Errors))
-			for _, e := range te.Errors {
-				if m := yamlLineRe.FindStringSubmatch(e); m != nil {
-					msgs = append(msgs, fmt.Sprintf("%s:%s: %s", path, m[1], strings.Replace(m[2], "not found in type", "is unknown in", 1)))
-				} else {
-					msgs = append(msgs, path+": "+e)
-				}
-			}
-			return c, fmt.Errorf("app: config: %s", strings.Join(msgs, "; "))
-		}
-		return c, fmt.Errorf("app: config: %s: %w", path, err)
+		return c, yamlerr.New("app: config", path, err, "app.")
 	}
 	return c, nil
 }
@@ -299,19 +279,18 @@ func (c Config) resolve() (*resolved, error) {
 	}
 	r.Metrics.Limits = r.Metrics.Limits.Or(netguard.MetricsDefaults())
 	db := &r.LAPI.Database
-	switch db.Type {
-	case "", "sqlite", "sqlite3":
-		db.Type = "sqlite"
+	if *db, err = db.Normalize(); err != nil {
+		return nil, fmt.Errorf("app: config: lapi.database.type: %w", err)
+	}
+	switch backends.Kind(db.Type) {
+	case backends.SQLite:
 		if db.DBPath == "" {
 			db.DBPath = filepath.Join(r.DataDir, "phalanx.db")
 		}
-	case "postgres", "postgresql", "pgx":
-		db.Type = "postgres"
+	case backends.Postgres:
 		if db.DSN == "" && r.lapiOn {
 			return nil, errors.New("app: config: lapi.database.dsn: required for postgres")
 		}
-	default:
-		return nil, fmt.Errorf("app: config: lapi.database.type %q: want sqlite or postgres", db.Type)
 	}
 	a := &r.Agent
 	if a.SpoolDir == "" {

@@ -29,8 +29,8 @@ func TestParseConfig(t *testing.T) {
 			require.Equal(t, []string{"10.0.0.0/8"}, r.LAPI.TrustedIPs)
 			require.Equal(t, "/tmp/x/phalanx.db", r.LAPI.Database.DBPath)
 		}},
-		{name: "unknown top key", yaml: "data_dir: /x\nbogus: 1\n", wantErr: "cfg.yaml:2: field bogus is unknown"},
-		{name: "unknown nested key", yaml: "agent:\n  parse_workers: 2\n  parse_worker: 3\n", wantErr: "cfg.yaml:3: field parse_worker is unknown"},
+		{name: "unknown top key", yaml: "data_dir: /x\nbogus: 1\n", wantErr: "cfg.yaml:2: field bogus: unknown field (in Config)"},
+		{name: "unknown nested key", yaml: "agent:\n  parse_workers: 2\n  parse_worker: 3\n", wantErr: "cfg.yaml:3: field parse_worker: unknown field (in AgentConfig)"},
 		{name: "bad type", yaml: "agent:\n  batch_size: many\n", wantErr: "cfg.yaml:2"},
 		{name: "nothing to run", yaml: "lapi: {enabled: false}\nagent: {enabled: false}\n", wantErr: "nothing to run"},
 		{name: "agent alone needs a lapi", yaml: "lapi: {enabled: false}\n", wantErr: "agent.lapi.url"},

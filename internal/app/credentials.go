@@ -17,6 +17,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/secfile"
 	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/yamlerr"
 )
 
 // CredentialsFile is the name, in the data dir, of the local agent's
@@ -44,7 +45,7 @@ func ReadCredentials(path string, policy ...FilePolicy) (Credentials, error) {
 		return c, fmt.Errorf("app: credentials: %w", err)
 	}
 	if err := yaml.Unmarshal(b, &c); err != nil {
-		return c, fmt.Errorf("app: credentials %s: %w", path, err)
+		return c, yamlerr.New("app: credentials", path, err, "app.")
 	}
 	return c, nil
 }

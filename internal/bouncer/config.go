@@ -12,6 +12,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/yamlerr"
 )
 
 // Config is the LAPI side of a bouncer's configuration, with the keys of
@@ -166,7 +167,7 @@ func ParseConfig(name string, data []byte) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("bouncer: config %s: %w", name, err)
+		return Config{}, yamlerr.New("bouncer: config", name, err, "bouncer.")
 	}
 	c = c.WithDefaults()
 	if err := c.Validate(); err != nil {

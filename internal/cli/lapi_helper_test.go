@@ -14,7 +14,26 @@ import (
 
 // testLAPI is the real Local API (internal/lapi) serving the data dir's
 // SQLite database on a loopback port.
-type testLAPI struct{ url string }
+type testLAPI struct {
+	url string
+	srv *lapi.Server
+}
+
+// waitAllowlisted waits (polling, with a deadline) until the LAPI's
+// allowlists, re-read from the database, cover value.
+func (l *testLAPI) waitAllowlisted(t *testing.T, value string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, ok := l.srv.Allowlists().Check(value, time.Now()); ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the LAPI never allowlisted %s", value)
+		}
+		time.Sleep(allowlistReload / 4) // polling, with a deadline
+	}
+}
 
 // allowlistReload is how often the test LAPI re-reads the allowlists the
 // CLI writes in the database.
@@ -41,5 +60,5 @@ func startTestLAPI(t *testing.T, dbPath string) *testLAPI {
 		}
 		require.NoError(t, st.Close())
 	})
-	return &testLAPI{url: "http://" + ln.Addr().String() + "/"}
+	return &testLAPI{url: "http://" + ln.Addr().String() + "/", srv: srv}
 }

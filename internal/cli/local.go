@@ -22,8 +22,7 @@ import (
 	daemon "github.com/phalanx-ids/phalanx/internal/app"
 	"github.com/phalanx-ids/phalanx/internal/lapi"
 	"github.com/phalanx-ids/phalanx/internal/store"
-	"github.com/phalanx-ids/phalanx/internal/store/postgres"
-	"github.com/phalanx-ids/phalanx/internal/store/sqlite"
+	"github.com/phalanx-ids/phalanx/internal/store/backends"
 	"github.com/phalanx-ids/phalanx/internal/version"
 )
 
@@ -61,8 +60,8 @@ func (f *localFlags) register(c *cobra.Command) {
 // localEnv is the resolved install: plain data.
 type localEnv struct {
 	DataDir     string
-	DB          string // SQLite path or postgres DSN
-	LAPIURL     string // "" = the url of the credentials file (see lapiURL)
+	DB          backends.Config // --db, else the config file's lapi.database
+	LAPIURL     string          // "" = the url of the credentials file (see lapiURL)
 	Credentials string
 	Simulation  string
 	MetricsURL  string
@@ -108,12 +107,7 @@ func (f *localFlags) resolve() (localEnv, error) {
 			return localEnv{}, err
 		}
 		file.DataDir = cfg.DataDir
-		switch db := cfg.LAPI.Database; db.Type {
-		case "postgres", "postgresql", "pgx":
-			file.DB = db.DSN
-		default:
-			file.DB = db.DBPath
-		}
+		file.DB = cfg.LAPI.Database
 		if cfg.LAPI.TLS.Enabled() {
 			scheme = "https"
 		}
@@ -127,7 +121,13 @@ func (f *localFlags) resolve() (localEnv, error) {
 	}
 	e := localEnv{Output: f.output, Files: files}
 	e.DataDir = pick(f.dataDir, file.DataDir, daemon.DefaultDataDir())
-	e.DB = pick(f.db, file.DB, filepath.Join(e.DataDir, dbFileName))
+	e.DB = file.DB
+	if f.db != "" {
+		e.DB = backends.FromTarget(f.db)
+	}
+	if k, _ := e.DB.Kind(); k == backends.SQLite {
+		e.DB.DBPath = pick(e.DB.DBPath, filepath.Join(e.DataDir, dbFileName))
+	}
 	e.Credentials = pick(f.credentials, file.Credentials, filepath.Join(e.DataDir, daemon.CredentialsFile))
 	e.Simulation = pick(file.Simulation, filepath.Join(e.DataDir, simulationFileName))
 	// A daemon running on the data dir says where it serves (phalanx run
@@ -156,20 +156,19 @@ func (f *localFlags) resolve() (localEnv, error) {
 	return e, nil
 }
 
-func isPostgres(db string) bool {
-	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
-}
-
-// openStore opens the local database. A missing SQLite file is an error
+// openStore opens the local database (--db: a postgres:// URL or a SQLite
+// file, internal/store/backends's rules; else the config's lapi.database). A missing SQLite file is an error
 // (the CLI does not create a database the daemon has never opened).
 func (e localEnv) openStore(ctx context.Context) (store.Store, error) {
-	if isPostgres(e.DB) {
-		return postgres.Open(ctx, postgres.Config{DSN: e.DB, MaxConns: 2})
+	c := e.DB
+	c.MaxOpenConns = 2
+	if k, _ := c.Kind(); k == backends.SQLite {
+		c.MaxOpenConns = 1
+		if _, err := os.Stat(c.DBPath); err != nil {
+			return nil, fmt.Errorf("database %s: %w (start the daemon once, or give --data-dir/--db)", c.DBPath, err)
+		}
 	}
-	if _, err := os.Stat(e.DB); err != nil {
-		return nil, fmt.Errorf("database %s: %w (start the daemon once, or give --data-dir/--db)", e.DB, err)
-	}
-	return sqlite.Open(ctx, sqlite.Config{Path: e.DB, MaxReaders: 1})
+	return backends.Open(ctx, c)
 }
 
 // credentials reads the install's machine credentials (login and

@@ -56,11 +56,11 @@ type step struct {
 	stdin string
 	args  []string
 	code  int
-	out   []string // substrings of stdout
-	err   []string // substrings of stderr
-	gold  string   // golden file for stdout (times made stable)
-	notIn []string // not in stdout
-	after func()   // run after the command (wait for a background reload)
+	out   []string         // substrings of stdout
+	err   []string         // substrings of stderr
+	gold  string           // golden file for stdout (times made stable)
+	notIn []string         // not in stdout
+	after func(*testing.T) // run after the command (wait for a background reload)
 }
 
 func runSteps(t *testing.T, common []string, steps []step) {
@@ -83,7 +83,7 @@ func runSteps(t *testing.T, common []string, steps []step) {
 				golden(t, s.gold, stable(out))
 			}
 			if s.after != nil {
-				s.after()
+				s.after(t)
 			}
 		})
 		if !ok {
@@ -283,7 +283,7 @@ func TestLAPINouns(t *testing.T) {
 		{name: "add", args: []string{"decisions", "add", "-i", "1.2.3.4"}, err: []string{"Decision successfully added"}},
 		{name: "add range", args: []string{"decisions", "add", "-r", "10.0.0.0/16", "-d", "1d", "-t", "captcha", "-R", "scanner"}},
 		{name: "allowlist", args: []string{"allowlists", "create", "lan", "-d", "lan"}},
-		{name: "allowlist add", args: []string{"allowlists", "add", "lan", "192.168.0.0/16"}, after: func() { time.Sleep(10 * allowlistReload) }},
+		{name: "allowlist add", args: []string{"allowlists", "add", "lan", "192.168.0.0/16"}, after: func(t *testing.T) { lapi.waitAllowlisted(t, "192.168.1.1") }},
 		{name: "add allowlisted", args: []string{"decisions", "add", "-i", "192.168.1.1"}, code: ExitError,
 			err: []string{"192.168.1.1 is allowlisted by item 192.168.0.0/16 from lan, use --bypass-allowlist to add the decision anyway"}},
 		{name: "add bypass refused by the LAPI", args: []string{"decisions", "add", "-i", "192.168.1.1", "--bypass-allowlist"}, code: ExitError,

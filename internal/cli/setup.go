@@ -12,8 +12,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/setup"
 	"github.com/phalanx-ids/phalanx/internal/store"
-	"github.com/phalanx-ids/phalanx/internal/store/postgres"
-	"github.com/phalanx-ids/phalanx/internal/store/sqlite"
+	"github.com/phalanx-ids/phalanx/internal/store/backends"
 	"github.com/phalanx-ids/phalanx/internal/version"
 	"github.com/phalanx-ids/phalanx/packaging"
 )
@@ -225,18 +224,25 @@ Check it:
 type storeRegistrar struct{ db setup.DB }
 
 func (r storeRegistrar) open(ctx context.Context) (store.Store, error) {
-	if r.db.DSN != "" {
-		return postgres.Open(ctx, postgres.Config{DSN: r.db.DSN, MaxConns: 2})
+	c := r.db
+	c.MaxOpenConns = 2
+	if r.sqlite() {
+		c.MaxOpenConns = 1
+		if err := os.MkdirAll(filepath.Dir(c.DBPath), 0o700); err != nil {
+			return nil, err
+		}
 	}
-	if err := os.MkdirAll(filepath.Dir(r.db.Path), 0o700); err != nil {
-		return nil, err
-	}
-	return sqlite.Open(ctx, sqlite.Config{Path: r.db.Path, MaxReaders: 1})
+	return backends.Open(ctx, c)
+}
+
+func (r storeRegistrar) sqlite() bool {
+	k, _ := r.db.Kind()
+	return k == backends.SQLite
 }
 
 func (r storeRegistrar) Has(ctx context.Context, name string) (bool, error) {
-	if r.db.DSN == "" {
-		if _, err := os.Stat(r.db.Path); errors.Is(err, os.ErrNotExist) {
+	if r.sqlite() {
+		if _, err := os.Stat(r.db.DBPath); errors.Is(err, os.ErrNotExist) {
 			return false, nil // no database yet: nothing registered
 		}
 	}

@@ -292,7 +292,7 @@ func waitRead(t *testing.T, metricsURL, path string, line func() string) {
 			}
 		}
 		appendTo(t, path, line())
-		time.Sleep(200 * time.Millisecond) // give the tailer a poll before the next probe line
+		time.Sleep(200 * time.Millisecond) // polling the metrics, with a deadline (one probe line per tailer poll)
 	}
 	t.Fatalf("the daemon never read %s", path)
 }

@@ -137,7 +137,10 @@ func TestBacktrackHubEquivalence(t *testing.T) {
 		for _, s := range syntaxes {
 			lib.AddIfMissing(s[0], s[1])
 		}
-		for _, g := range groks {
+		for i, g := range groks {
+			if i%raceStride != 0 {
+				continue
+			}
 			p, err := lib.Compile(g.pattern)
 			require.NoError(t, err)
 			require.NotNil(t, p.bt, g.pattern)
@@ -150,8 +153,8 @@ func TestBacktrackHubEquivalence(t *testing.T) {
 			total++
 		}
 	}
-	require.Greater(t, total, 200)
-	require.Greater(t, matches, 500)
+	require.Greater(t, total, 200/raceStride)
+	require.Greater(t, matches, 500/raceStride)
 	t.Logf("%d groks x %d lines, %d matches", total, len(lines), matches)
 }
 
@@ -244,7 +247,9 @@ func TestBacktrackHostile(t *testing.T) {
 			ok := p.MatchInto(tc.input, got)
 			elapsed := time.Since(start)
 			t.Logf("%d bytes: %v", len(tc.input), elapsed)
-			require.Less(t, elapsed, time.Second, "%d bytes", len(tc.input))
+			// A linear match takes milliseconds; an exponential one, ages.
+			// The race detector slows the matcher ~10x (raceSlowdown).
+			require.Less(t, elapsed, raceSlowdown*time.Second, "%d bytes", len(tc.input))
 			// Same answer as Go's regexp.
 			want := p.re.FindStringSubmatchIndex(tc.input)
 			require.Equal(t, want != nil, ok)

@@ -239,7 +239,10 @@ func TestHubPrunedEquivalence(t *testing.T) {
 	}
 	require.Greater(t, len(lines), 150)
 	matched := 0
-	for _, g := range groks {
+	for i, g := range groks {
+		if i%raceStride != 0 {
+			continue
+		}
 		p, err := lib.Compile(g.pattern)
 		require.NoError(t, err)
 		ref := referenceMatch(t, lib, g.pattern)
@@ -254,6 +257,6 @@ func TestHubPrunedEquivalence(t *testing.T) {
 			}
 		}
 	}
-	require.Greater(t, matched, 200)
-	t.Logf("%d groks x %d lines, %d matches agree", len(groks), len(lines), matched)
+	require.Greater(t, matched, 200/raceStride)
+	t.Logf("%d groks x %d lines, %d matches agree", len(groks)/raceStride, len(lines), matched)
 }

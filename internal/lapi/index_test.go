@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,44 +104,109 @@ func TestIndexIncrementalMatchesStartup(t *testing.T) {
 }
 
 // TestIndexConcurrentPulls: lock-free incremental pulls run while the
-// index changes (run with -race).
+// index changes (run with -race). Every puller applies each answer to its
+// view as a bouncer does; each answer is a consistent snapshot: versions
+// never go back, no (value, type) twice among the new ones, and no decision
+// deleted before the pull began comes as new. After the writer stops, one
+// more pull leaves every puller with exactly the active decisions (each
+// added decision present once, no deleted one) that a startup pull gives.
 func TestIndexConcurrentPulls(t *testing.T) {
+	const adds, values, pullers = 3000, 50, 4
 	now := time.Unix(1_700_000_000, 0)
 	ix := newIndex(time.Hour)
 	f := &streamFilter{scopes: []string{"Ip"}}
+	type key struct{ value, typ string }
+	deleted := func(id int64) bool { return (id-1)%3 == 0 } // the writer deletes every third
+	var deletedUpTo atomic.Int64                            // the highest id whose deletion is applied
+	deletedUpTo.Store(-1)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
-	for range 4 {
+	views := make([]map[key]int64, pullers)
+	vers := make([]uint64, pullers)
+	errs := make(chan error, pullers)
+	apply := func(view map[key]int64, res pullResult) {
+		for _, e := range res.gone {
+			delete(view, key{e.value, e.m.typ})
+		}
+		for _, e := range res.fresh {
+			view[key{e.value, e.m.typ}] = e.id
+		}
+	}
+	for p := range pullers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var ver uint64 = 1
+			view, ver, pulls := map[key]int64{}, uint64(0), 0
+			defer func() { views[p], vers[p] = view, ver }()
 			for {
 				select {
 				case <-stop:
+					if pulls == 0 {
+						errs <- fmt.Errorf("puller %d never pulled", p)
+					}
 					return
 				default:
 				}
-				res := ix.pull(f, false, ver, time.Time{}, now)
-				for _, e := range append(res.fresh, res.gone...) {
-					_ = string(e.appendTail(nil)) + e.value
+				before := deletedUpTo.Load()
+				res := ix.pull(f, pulls == 0, ver, time.Time{}, now)
+				pulls++
+				if res.ver < ver {
+					errs <- fmt.Errorf("puller %d: version went back from %d to %d", p, ver, res.ver)
+					return
 				}
+				seen := map[key]bool{}
+				for _, e := range res.fresh {
+					k := key{e.value, e.m.typ}
+					if seen[k] {
+						errs <- fmt.Errorf("puller %d: %v twice in one answer", p, k)
+						return
+					}
+					seen[k] = true
+					if deleted(e.id) && e.id <= before {
+						errs <- fmt.Errorf("puller %d: decision %d deleted before the pull came as new", p, e.id)
+						return
+					}
+					_ = string(e.appendTail(nil)) // the encoded bytes are read while the writer runs
+				}
+				apply(view, res)
 				ver = res.ver
 			}
 		}()
 	}
-	for i := range 3000 {
-		d := &store.Decision{ID: int64(i + 1), Origin: "crowdsec", Type: "ban", Scope: "Ip",
-			Value: fmt.Sprintf("198.51.100.%d", i%50), CreatedAt: now, Until: now.Add(time.Hour)}
+	for i := range adds {
+		id := int64(i + 1)
+		d := &store.Decision{ID: id, Origin: "crowdsec", Type: "ban", Scope: "Ip",
+			Value: fmt.Sprintf("198.51.100.%d", i%values), CreatedAt: now, Until: now.Add(time.Hour)}
 		ix.apply([]*store.Decision{d}, now)
-		if i%3 == 0 {
+		if deleted(id) {
 			c := *d
 			c.Until = now.Add(-time.Second)
 			ix.apply([]*store.Decision{&c}, now)
+			deletedUpTo.Store(id)
 		}
 	}
 	close(stop)
 	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	// The active decisions: per value, the last one not deleted (same
+	// until for all: the highest id wins).
+	want := map[key]int64{}
+	for id := int64(1); id <= adds; id++ {
+		if !deleted(id) {
+			want[key{fmt.Sprintf("198.51.100.%d", (id-1)%values), "ban"}] = id
+		}
+	}
+	require.Len(t, want, values)
+	startup := map[key]int64{}
+	apply(startup, ix.pull(f, true, 0, time.Time{}, now))
+	require.Equal(t, want, startup, "startup pull")
+	for p := range pullers {
+		apply(views[p], ix.pull(f, false, vers[p], time.Time{}, now))
+		require.Equal(t, want, views[p], "puller %d's view after its last pull", p)
+	}
 }
 
 // TestEntryEncode: the pre-encoded JSON of a decision, with strings that

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
+
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/phalanx-ids/phalanx/internal/yamlerr"
 )
 
 // Config is one profile as written in profiles.yaml (one YAML document).
@@ -115,35 +117,7 @@ func mapValue(m *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
-var yamlLineRe = regexp.MustCompile(`^line (\d+): (.*)$`)
-
 // yamlError turns a yaml.v3 error into "component: file:line: msg".
 func yamlError(component, file string, err error) error {
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msgs := make([]string, 0, len(te.Errors))
-		for _, e := range te.Errors {
-			if m := yamlLineRe.FindStringSubmatch(e); m != nil {
-				msgs = append(msgs, fmt.Sprintf("%s:%s: %s", file, m[1], m[2]))
-			} else {
-				msgs = append(msgs, file+": "+e)
-			}
-		}
-		return fmt.Errorf("%s: %s: %w", component, strings.Join(msgs, "; "), err)
-	}
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-		return &syntaxError{msg: fmt.Sprintf("%s: %s:%s: %s", component, file, m[1], m[2]), err: err}
-	}
-	return &syntaxError{msg: fmt.Sprintf("%s: %s: %s", component, file, msg), err: err}
+	return yamlerr.New(component, file, err, "profile.")
 }
-
-// syntaxError is a YAML syntax error with its location; it unwraps to the
-// yaml.v3 error.
-type syntaxError struct {
-	msg string
-	err error
-}
-
-func (e *syntaxError) Error() string { return e.msg }
-func (e *syntaxError) Unwrap() error { return e.err }

@@ -435,7 +435,7 @@ func TestSimulation(t *testing.T) {
 		{name: "on with exclusions", in: "simulation: on\nexclusions:\n  - a\n  - b\n", want: Simulation{Enabled: true, Exclusions: []string{"a", "b"}}},
 		{name: "true", in: "simulation: true\n", want: Simulation{Enabled: true}},
 		{name: "empty", in: "", want: Simulation{}},
-		{name: "unknown key", in: "simulation: off\nexclude: [a]\n", err: "simulation: simulation.yaml:2: field exclude not found"},
+		{name: "unknown key", in: "simulation: off\nexclude: [a]\n", err: "simulation: simulation.yaml:2: field exclude: unknown field (in Simulation)"},
 		{name: "bad bool", in: "simulation: sometimes\n", err: "simulation: simulation.yaml:1: cannot unmarshal"},
 	}
 	for _, tc := range cases {

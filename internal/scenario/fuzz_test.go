@@ -28,7 +28,7 @@ func TestLoadErrors(t *testing.T) {
 		yaml string
 		want string
 	}{
-		"unknown field":   {"type: leaky\nname: a\ndescription: d\nfilter: 'true'\ncapacity: 1\nleakspeed: 1s\nbogus: 1\n", "field bogus not found"},
+		"unknown field":   {"type: leaky\nname: a\ndescription: d\nfilter: 'true'\ncapacity: 1\nleakspeed: 1s\nbogus: 1\n", "bad.yaml:7: field bogus: unknown field (in Spec)"},
 		"unknown type":    {"type: leakyy\nname: a\ndescription: d\nfilter: 'true'\n", "type: unknown bucket type"},
 		"bad filter":      {"type: trigger\nname: a\ndescription: d\nfilter: evt.Meta.x ==\n", "bad.yaml: a: filter:"},
 		"non-bool filter": {"type: trigger\nname: a\ndescription: d\nfilter: evt.Meta.x\n", "filter:"},

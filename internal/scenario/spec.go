@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/phalanx-ids/phalanx/internal/datafile"
+	"github.com/phalanx-ids/phalanx/internal/yamlerr"
 )
 
 // Bucket types (the `type:` field).
@@ -95,7 +96,7 @@ func ParseSpecs(name string, data []byte) ([]Spec, error) {
 			return out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("scenario: %s: document %d: %w", name, doc, err)
+			return nil, fmt.Errorf("%w (document %d)", yamlerr.New("scenario", name, err, "scenario."), doc)
 		}
 		if reflect.ValueOf(s).IsZero() {
 			continue

@@ -17,6 +17,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/hub/install"
 	"github.com/phalanx-ids/phalanx/internal/hub/source"
 	"github.com/phalanx-ids/phalanx/internal/lapi"
+	"github.com/phalanx-ids/phalanx/internal/store/backends"
 	"github.com/phalanx-ids/phalanx/packaging"
 )
 
@@ -46,12 +47,10 @@ type Options struct {
 	UserAgent string
 }
 
-// DB is where the LAPI keeps bouncers: a SQLite file (a path on this host)
-// or a PostgreSQL DSN.
-type DB struct {
-	Path string
-	DSN  string
-}
+// DB is where the LAPI keeps bouncers: the config's lapi.database, its
+// SQLite file as a path on this host (internal/store/backends picks the
+// backend).
+type DB = backends.Config
 
 // Registrar registers bouncers in the LAPI's database, as `phalanx
 // bouncers add` does. Has must not create the database.
@@ -155,9 +154,9 @@ func NewPlan(ctx context.Context, o Options) (*Plan, error) {
 		listen = lapi.DefaultListen
 	}
 	p.LAPIURL = "http://" + strings.Replace(listen, "0.0.0.0:", "127.0.0.1:", 1) + "/"
-	p.db = DB{Path: m.Path(pathOr(cfg.LAPI.Database.DBPath, path.Join(p.DataDir, "phalanx.db")))}
-	if t := cfg.LAPI.Database.Type; t == "postgres" || t == "postgresql" || t == "pgx" {
-		p.db = DB{DSN: cfg.LAPI.Database.DSN}
+	p.db = cfg.LAPI.Database
+	if k, _ := p.db.Kind(); k == backends.SQLite {
+		p.db.DBPath = m.Path(pathOr(p.db.DBPath, path.Join(p.DataDir, "phalanx.db")))
 	}
 
 	// The binary the units run.

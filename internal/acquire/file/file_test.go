@@ -5,9 +5,11 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,6 +106,52 @@ func running(t *testing.T, src *Source, c *collector) func() error {
 
 func newSrc(t *testing.T, cfg Config, stateDir string) *Source {
 	t.Helper()
+	s, _ := newWatchedSrc(t, cfg, stateDir)
+	return s
+}
+
+// follows reports the files a Source starts following (its "file:
+// following" log records).
+type follows struct{ paths chan string }
+
+func (f follows) Enabled(context.Context, slog.Level) bool { return true }
+func (f follows) WithAttrs([]slog.Attr) slog.Handler       { return f }
+func (f follows) WithGroup(string) slog.Handler            { return f }
+func (f follows) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "file: following" {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "path" {
+				select {
+				case f.paths <- a.Value.String():
+				default: // the test does not wait for this one
+				}
+			}
+			return true
+		})
+	}
+	return nil
+}
+
+// wait waits until the source follows path.
+func (f follows) wait(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case p := <-f.paths:
+			if p == path {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("the source never followed %s", path)
+		}
+	}
+}
+
+// newWatchedSrc is newSrc with the files it follows reported.
+func newWatchedSrc(t *testing.T, cfg Config, stateDir string) (*Source, follows) {
+	t.Helper()
+	f := follows{paths: make(chan string, 64)}
 	if cfg.Labels == nil {
 		cfg.Labels = map[string]string{"type": "test"}
 	}
@@ -116,9 +164,9 @@ func newSrc(t *testing.T, cfg Config, stateDir string) *Source {
 	if cfg.DiscoveryPollInterval == 0 {
 		cfg.DiscoveryPollInterval = 20 * time.Millisecond
 	}
-	s, err := New(&cfg, acquire.Deps{StateDir: stateDir})
+	s, err := New(&cfg, acquire.Deps{StateDir: stateDir, Logger: slog.New(f)})
 	require.NoError(t, err)
-	return s
+	return s, f
 }
 
 func appendTo(t *testing.T, path, s string) {
@@ -227,14 +275,14 @@ func TestTailFromEndPartialAndNewFiles(t *testing.T) {
 	dir := t.TempDir()
 	a := filepath.Join(dir, "a.log")
 	appendTo(t, a, "old1\nold2\n")
-	src := newSrc(t, Config{Filename: filepath.Join(dir, "*.log")}, "")
+	src, follows := newWatchedSrc(t, Config{Filename: filepath.Join(dir, "*.log")}, "")
 	c := newCollector()
 	stop := running(t, src, c)
-	time.Sleep(30 * time.Millisecond) // let it open a.log at its end
+	follows.wait(t, a) // it opened a.log at its end
 	appendTo(t, a, "new1\npart")
 	require.Equal(t, []string{"new1"}, c.waitFor(t, 1))
-	time.Sleep(30 * time.Millisecond)
-	require.Len(t, c.raws(), 1, "partial line must be held")
+	// The partial line is held: completed, it arrives whole (a "part" line
+	// emitted early would be the second line).
 	appendTo(t, a, "ial\n")
 	require.Equal(t, []string{"new1", "partial"}, c.waitFor(t, 2))
 	// a file that appears later is read from its start
@@ -250,8 +298,9 @@ func TestRestartResumesFromState(t *testing.T) {
 	appendTo(t, a, "before-first-start\n")
 	cfg := Config{Filename: a}
 	c := newCollector()
-	stop := running(t, newSrc(t, cfg, state), c)
-	time.Sleep(30 * time.Millisecond)
+	src, follows := newWatchedSrc(t, cfg, state)
+	stop := running(t, src, c)
+	follows.wait(t, a)
 	appendTo(t, a, "l1\nl2\nhalf")
 	c.waitFor(t, 2)
 	require.NoError(t, stop())
@@ -260,9 +309,11 @@ func TestRestartResumesFromState(t *testing.T) {
 	c2 := newCollector()
 	stop2 := running(t, newSrc(t, cfg, state), c2)
 	require.Equal(t, []string{"half-done", "l3"}, c2.waitFor(t, 2))
-	time.Sleep(30 * time.Millisecond)
+	// A line written now comes next: nothing was read twice before it.
+	appendTo(t, a, "l4\n")
+	require.Equal(t, []string{"half-done", "l3", "l4"}, c2.waitFor(t, 3))
 	require.NoError(t, stop2())
-	require.Equal(t, []string{"half-done", "l3"}, c2.raws())
+	require.Equal(t, []string{"half-done", "l3", "l4"}, c2.raws())
 	require.Equal(t, []string{"l1", "l2"}, c.raws())
 
 	// rotated while stopped: the new file is read from 0
@@ -312,7 +363,7 @@ func TestRotations1000(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
 	appendTo(t, path, "")
-	src := newSrc(t, Config{Filename: path, PollInterval: time.Millisecond, RotationGrace: 2 * time.Second}, "")
+	src, follows := newWatchedSrc(t, Config{Filename: path, PollInterval: time.Millisecond, RotationGrace: 2 * time.Second}, "")
 
 	var seenGen atomic.Int64
 	seenGen.Store(-1)
@@ -324,7 +375,7 @@ func TestRotations1000(t *testing.T) {
 		}
 	}
 	stop := running(t, src, c)
-	time.Sleep(20 * time.Millisecond)
+	follows.wait(t, path)
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	seq := 0
@@ -384,10 +435,14 @@ func TestRotations1000(t *testing.T) {
 		}
 	}
 	require.NoError(t, f.Close())
-	got := c.waitFor(t, seq)
-	time.Sleep(50 * time.Millisecond)
+	// A last line after every numbered one: once it is read, so is the
+	// current file's every line before it.
+	appendTo(t, path, "end\n")
+	c.waitFor(t, seq+1)
 	require.NoError(t, stop())
-	got = c.raws()
+	got := c.raws()
+	require.Contains(t, got, "end")
+	got = slices.DeleteFunc(got, func(l string) bool { return l == "end" })
 	t.Logf("%d lines, %d renames, %d copytruncates", seq, renames, truncs)
 	require.Len(t, got, seq, "every line exactly once")
 	seen := make([]bool, seq)

@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/phalanx-ids/phalanx/internal/bouncer"
+	"github.com/phalanx-ids/phalanx/internal/yamlerr"
 )
 
 // Config is the firewall bouncer's YAML: the LAPI keys of bouncer.Config
@@ -106,7 +107,7 @@ func LoadConfig(path string) (Config, error) {
 func ParseConfig(name string, data []byte) (Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return Config{}, fmt.Errorf("firewall: config %s: %w", name, err)
+		return Config{}, yamlerr.New("firewall: config", name, err, "firewall.")
 	}
 	var c Config
 	if len(root.Content) == 1 && root.Content[0].Kind == yaml.MappingNode {
@@ -125,6 +126,7 @@ func ParseConfig(name string, data []byte) (Config, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(rest))
 		dec.KnownFields(true)
 		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			// rest is re-encoded: its lines are not the file's (no yamlerr here).
 			return Config{}, fmt.Errorf("firewall: config %s: %w", name, err)
 		}
 	}

@@ -314,7 +314,7 @@ func TestParseProxyConfig(t *testing.T) {
 		{name: "minimal", yaml: "api_url: http://127.0.0.1:8080/\napi_key: k\nupstream: http://127.0.0.1:3000\n"},
 		{name: "crowdsec keys", yaml: "api_url: https://lapi:8080/\napi_key: k\nupdate_frequency: 5s\ncert_path: c.pem\nkey_path: k.pem\nca_cert_path: ca.pem\nscopes: [ip, range]\norigins: [crowdsec]\nupstream: https://app\nlisten_addr: 0.0.0.0:80\ntrusted_proxies: [10.0.0.0/8]\ncaptcha:\n  difficulty: 16\n"},
 		{name: "prometheus block", yaml: "api_url: http://x/\napi_key: k\nupstream: http://a\nprometheus:\n  enabled: true\n  listen_addr: 0.0.0.0\n  listen_port: 60602\n"},
-		{name: "unknown key", yaml: "api_url: http://x/\napi_key: k\nupstream: http://a\nlisten: x\n", err: "field listen not found"},
+		{name: "unknown key", yaml: "api_url: http://x/\napi_key: k\nupstream: http://a\nlisten: x\n", err: "test.yaml:4: field listen: unknown field (in ProxyConfig)"},
 		{name: "no upstream", yaml: "api_url: http://x/\napi_key: k\n", err: `upstream ""`},
 		{name: "no key", yaml: "api_url: http://x/\nupstream: http://a\n", err: "api_key"},
 		{name: "live mode", yaml: "api_url: http://x/\napi_key: k\nupstream: http://a\nmode: live\n", err: "stream mode only"},

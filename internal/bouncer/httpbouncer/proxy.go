@@ -21,6 +21,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/bouncer"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
+	"github.com/phalanx-ids/phalanx/internal/yamlerr"
 )
 
 // ProxyConfig is the file of `phalanx bouncer http -c FILE`: the CrowdSec
@@ -109,7 +110,7 @@ func ParseProxyConfig(name string, data []byte) (ProxyConfig, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return ProxyConfig{}, fmt.Errorf("httpbouncer: config %s: %w", name, err)
+		return ProxyConfig{}, yamlerr.New("httpbouncer: config", name, err, "httpbouncer.")
 	}
 	c.Config = c.Config.WithDefaults()
 	if c.UserAgent == "phalanx-bouncer/dev" {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/phalanx-ids/phalanx/internal/yamlerr"
 )
 
 // CaseConfig is a case's config.yaml, decoded loosely (unknown keys ignored).
@@ -31,7 +33,7 @@ func readCaseConfig(dir string) (*CaseConfig, error) {
 	}
 	var c CaseConfig
 	if err := yaml.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("hubtest: %s: %w", filepath.Join(dir, "config.yaml"), err)
+		return nil, yamlerr.New("hubtest", filepath.Join(dir, "config.yaml"), err, "hubtest.")
 	}
 	return &c, nil
 }
