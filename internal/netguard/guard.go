@@ -134,7 +134,7 @@ func Listen(ctx context.Context, network, addr string) (net.Listener, error) {
 // Listener wraps ln with the connection limits. Wrap the plain listener
 // (TLS goes around it) so that refused connections cost no handshake.
 func (g *Guard) Listener(ln net.Listener) net.Listener {
-	return &limitListener{Listener: ln, l: g.conns}
+	return g.newLimitListener(ln, false)
 }
 
 // Server returns an *http.Server with the guard's header limit and
