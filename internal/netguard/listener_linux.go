@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"syscall"
 )
 
@@ -58,30 +59,16 @@ func (ln *limitListener) acceptRaw() (net.Conn, error) {
 		nfd  = -1
 		key  netip.Prefix
 		aerr error
+		err  error
 	)
-	err := ln.raw.Read(func(fd uintptr) bool {
-		for {
-			s, sa, err := syscall.Accept4(int(fd), syscall.SOCK_CLOEXEC)
-			switch err {
-			case nil:
-			case syscall.EAGAIN:
-				return false // wait for the next connection
-			case syscall.EINTR, syscall.ECONNABORTED:
-				continue
-			default:
-				aerr = os.NewSyscallError("accept4", err)
-				return true
-			}
-			k, reason := ln.l.admit(sockaddrAddr(sa))
-			if reason == "" {
-				nfd, key = s, k
-				return true
-			}
-			ln.l.g.met.refused(reason)
-			_ = syscall.SetsockoptLinger(s, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1})
-			_ = syscall.Close(s)
+	for nfd < 0 && aerr == nil && err == nil {
+		err = ln.raw.Read(func(fd uintptr) bool { return ln.drain(int(fd), &nfd, &key, &aerr) })
+		if nfd < 0 && aerr == nil && err == nil {
+			// A batch of refusals is done: let the goroutines serving
+			// admitted clients run before the next batch.
+			runtime.Gosched()
 		}
-	})
+	}
 	if errors.Is(err, os.ErrClosed) {
 		err = net.ErrClosed // closed by Close: what a closed net.Listener answers
 	}
@@ -102,6 +89,40 @@ func (ln *limitListener) acceptRaw() (net.Conn, error) {
 	}
 	ln.l.g.met.opened()
 	return &countedConn{Conn: c, l: ln.l, key: key}, nil
+}
+
+// refuseBatch is how many connections drain refuses before it yields.
+const refuseBatch = 32
+
+// drain accepts from the listener descriptor fd until it admits a
+// connection (*nfd, *key), fails (*aerr), has refused refuseBatch (true,
+// nothing set: the caller yields and comes back) or finds the backlog
+// empty (false: wait for the next connection). It is RawConn.Read's
+// callback.
+func (ln *limitListener) drain(fd int, nfd *int, key *netip.Prefix, aerr *error) bool {
+	for refused := 0; refused < refuseBatch; {
+		s, sa, err := syscall.Accept4(fd, syscall.SOCK_CLOEXEC)
+		switch err {
+		case nil:
+		case syscall.EAGAIN:
+			return false
+		case syscall.EINTR, syscall.ECONNABORTED:
+			continue
+		default:
+			*aerr = os.NewSyscallError("accept4", err)
+			return true
+		}
+		k, reason := ln.l.admit(sockaddrAddr(sa))
+		if reason == "" {
+			*nfd, *key = s, k
+			return true
+		}
+		ln.l.g.met.refused(reason)
+		_ = syscall.SetsockoptLinger(s, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1})
+		_ = syscall.Close(s)
+		refused++
+	}
+	return true
 }
 
 // sockaddrAddr is the IP address of sa (invalid when not IP), IPv4-mapped
