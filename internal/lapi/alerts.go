@@ -14,7 +14,6 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
-	"github.com/phalanx-ids/phalanx/internal/profile"
 	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
@@ -218,11 +217,9 @@ func (s *Server) postAlerts(w http.ResponseWriter, r *http.Request, c *caller) e
 		}
 		out, err := dec.Evaluate(a)
 		if err != nil {
-			var ee *profile.EvalError
-			if errors.As(err, &ee) {
-				return errorf(http.StatusInternalServerError, "%v", err)
-			}
-			return err
+			// A profile that fails on an alert is an internal error: logged
+			// with the request id, answered with a generic message.
+			return fmt.Errorf("profiles: %w", err)
 		}
 		if !explicit && len(out.Decisions) > 0 {
 			a.Decisions = out.Decisions
