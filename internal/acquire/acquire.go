@@ -21,6 +21,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
 )
@@ -86,6 +88,9 @@ type Deps struct {
 	StateDir string
 	// Expr compiles transforms (nil: a helper environment with no deps).
 	Expr *exprenv.Env
+	// Registerer receives the metrics of datasources that serve (the
+	// netguard metrics of httppush and syslog); nil: not registered.
+	Registerer prometheus.Registerer
 }
 
 func (d Deps) logger() *slog.Logger {

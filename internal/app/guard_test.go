@@ -111,3 +111,33 @@ func TestReloadReportsServerSettings(t *testing.T) {
 		})
 	}
 }
+
+// The servers datasources run (http push, syslog) export their netguard
+// metrics on the daemon's /metrics.
+func TestMetricsOfDatasourceServers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.config()
+	c.Agent.AcquisitionPath = writeFile(t, e.dir, "acquis-servers.yaml", `source: http
+listen_addr: 127.0.0.1:0
+path: /push
+auth_type: headers
+headers: {X-Key: secret-value}
+labels: {type: push}
+---
+source: syslog
+listen_addr: 127.0.0.1
+listen_port: 0
+protocol: tcp
+labels: {type: syslog}
+`)
+	a, err := New(c, WithLogger(testLogger(t)))
+	require.NoError(t, err)
+	startApp(t, a)
+	require.Eventually(t, func() bool {
+		status, body := getFrom(t, "127.0.0.1", a.MetricsURL())
+		return status == http.StatusOK &&
+			strings.Contains(body, `phalanx_http_connections_open{server="httppush"}`) &&
+			strings.Contains(body, `phalanx_http_connections_open{server="syslog"}`)
+	}, 15*time.Second, 100*time.Millisecond, "the datasources' netguard metrics are not on /metrics")
+}

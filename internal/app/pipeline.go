@@ -43,7 +43,8 @@ func (a *App) buildPipeline(r *resolved) (*pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	deps := acquire.Deps{Logger: a.log, StateDir: filepath.Join(r.DataDir, "acquis-state"), Expr: rt.Expr}
+	deps := acquire.Deps{Logger: a.log, StateDir: filepath.Join(r.DataDir, "acquis-state"), Expr: rt.Expr,
+		Registerer: a.reg}
 	var srcs []*acquire.Source
 	if r.Agent.AcquisitionPath != "" || r.Agent.AcquisitionDir != "" {
 		paths, err := acquire.Paths(r.Agent.AcquisitionPath, r.Agent.AcquisitionDir)

@@ -15,6 +15,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // alerts: through the LAPI with the install's machine credentials, as cscli.
@@ -200,7 +201,7 @@ func printAlertDetails(a *app, al *models.Alert, details bool) {
 		{"End", deref(al.StopAt)},
 		{"UUID", al.UUID},
 	} {
-		fmt.Fprintf(w, " - %-13s: %s\n", kv[0], esc(kv[1]))
+		fmt.Fprintf(w, " - %-13s: %s\n", kv[0], textsafe.Terminal(kv[1]))
 	}
 	if len(al.Meta) > 0 {
 		fmt.Fprintln(w)

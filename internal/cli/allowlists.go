@@ -16,6 +16,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // allowlists: centralized allowlists in the local database, as cscli's.
@@ -198,9 +199,9 @@ func newAllowlistsAddCmd(a *app, f *localFlags) *cobra.Command {
 						if strings.Contains(v, "/") {
 							what = "ip range"
 						}
-						fmt.Fprintf(a.err, "invalid %s '%s': %s\n", what, esc(v), esc(err.Error()))
+						fmt.Fprintf(a.err, "invalid %s '%s': %s\n", what, textsafe.Terminal(v), textsafe.Terminal(err.Error()))
 					case have[v]:
-						fmt.Fprintf(a.err, "value %s already in allowlist\n", esc(v))
+						fmt.Fprintf(a.err, "value %s already in allowlist\n", textsafe.Terminal(v))
 					default:
 						have[v] = true
 						items = append(items, store.AllowlistItem{Value: v, Comment: comment, CreatedAt: now, Expiration: exp})
@@ -343,10 +344,10 @@ func newAllowlistsCheckCmd(a *app, f *localFlags) *cobra.Command {
 				}
 				for _, r := range res {
 					if len(r.Allowlists) == 0 {
-						fmt.Fprintf(a.out, "%s is not allowlisted\n", esc(r.Target))
+						fmt.Fprintf(a.out, "%s is not allowlisted\n", textsafe.Terminal(r.Target))
 						continue
 					}
-					fmt.Fprintf(a.out, "%s is allowlisted by: %s\n", esc(r.Target), esc(strings.Join(r.Allowlists, ", ")))
+					fmt.Fprintf(a.out, "%s is allowlisted by: %s\n", textsafe.Terminal(r.Target), textsafe.Terminal(strings.Join(r.Allowlists, ", ")))
 				}
 				return nil
 			})

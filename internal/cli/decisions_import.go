@@ -20,6 +20,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // importedDecision is one record of `decisions import`: CSV columns or JSON
@@ -209,7 +210,7 @@ func importDecisions(ctx context.Context, a *app, cl *apiclient.Client, login, i
 	var ds []*models.Decision
 	for _, r := range recs {
 		if reasons := hits[r.Value]; len(reasons) > 0 && (r.Scope == "Ip" || r.Scope == "Range") {
-			fmt.Fprintf(a.out, "Value %s is allowlisted by [%s]\n", esc(r.Value), esc(strings.Join(reasons, ", ")))
+			fmt.Fprintf(a.out, "Value %s is allowlisted by [%s]\n", textsafe.Terminal(r.Value), textsafe.Terminal(strings.Join(reasons, ", ")))
 			continue
 		}
 		r := r

@@ -7,64 +7,14 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
-
-func TestEsc(t *testing.T) {
-	for _, tc := range []struct{ name, in, want string }{
-		{"plain", "web-1.example", "web-1.example"},
-		{"empty", "", ""},
-		{"colour", "\x1b[31mred\x1b[0m", `\x1b[31mred\x1b[0m`},
-		{"title change (OSC)", "\x1b]0;pwned\x07", `\x1b]0;pwned\x07`},
-		{"fake row", "a\r\n b  127.0.0.1", `a\r\n b  127.0.0.1`},
-		{"tab", "a\tb", `a\tb`},
-		{"nul and DEL", "a\x00b\x7f", `a\x00b\x7f`},
-		{"C1 CSI", "a\u009b31mb", `a\u009b31mb`},
-		{"C1 NEL", "a\u0085b", `a\u0085b`},
-		{"bidi override", "invoice\u202egnp.exe", `invoice\u202egnp.exe`},
-		{"bidi isolates", "\u2066x\u2069\u2067\u2068", `\u2066x\u2069\u2067\u2068`},
-		{"bidi marks", "\u200e\u200f\u061c", `\u200e\u200f\u061c`},
-		{"embeddings", "\u202a\u202b\u202c\u202d", `\u202a\u202b\u202c\u202d`},
-		{"line separators", "a\u2028b\u2029", `a\u2028b\u2029`},
-		{"not UTF-8", "a\xffb\xc3", `a\xffb\xc3`},
-		{"8-bit CSI byte", "a\x9bb", `a\x9bb`},
-		{"replacement char kept", "a\uFFFDb", "a\uFFFDb"},
-		{"non-ASCII text kept", "Zürich 東京 🙂 ‎", "Zürich 東京 🙂 ‎"[:len("Zürich 東京 🙂 ")] + `\u200e`},
-		{"backslashes kept", `C:\logs\x1b`, `C:\logs\x1b`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, esc(tc.in))
-		})
-	}
-}
-
-// FuzzEsc: the output is UTF-8 without any character a terminal acts on,
-// and escaping is idempotent.
-func FuzzEsc(f *testing.F) {
-	for _, s := range []string{"", "plain", "\x1b[31m\r\n", "\u202e\u2066", "\xff\x9b", "\u0085\u2028"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		out := esc(s)
-		if !utf8.ValidString(out) {
-			t.Fatalf("esc(%q) = %q: not UTF-8", s, out)
-		}
-		for i, r := range out {
-			if mustEscape(r, utf8.RuneLen(r)) {
-				t.Fatalf("esc(%q) = %q: %U left at %d", s, out, r, i)
-			}
-		}
-		if again := esc(out); again != out {
-			t.Fatalf("esc not idempotent: %q -> %q", out, again)
-		}
-	})
-}
 
 // hostile is text a remote party controls: a terminal title change, colours,
 // a CR/LF that fakes a table row, C1 CSI and bidi overrides.
@@ -82,7 +32,7 @@ func requireEscaped(t *testing.T, out string) {
 	for _, l := range strings.Split(out, "\n") {
 		require.False(t, strings.HasPrefix(strings.TrimSpace(l), "fake-row"), "a newline in the data made a row:\n%s", out)
 	}
-	require.Contains(t, out, esc(hostile))
+	require.Contains(t, out, textsafe.Terminal(hostile))
 }
 
 // TestHostileTextIsEscaped: a machine id registered without credentials

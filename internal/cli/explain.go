@@ -19,6 +19,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/grok"
 	"github.com/phalanx-ids/phalanx/internal/hub/lint"
 	"github.com/phalanx-ids/phalanx/internal/parse"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 type explainFlags struct {
@@ -120,18 +121,18 @@ func runExplain(ctx context.Context, a *app, f *explainFlags) error {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "line %d: %s\n", i+1, esc(l))
+		fmt.Fprintf(w, "line %d: %s\n", i+1, textsafe.Terminal(l))
 		tr.print(w, f.verbose, rt.Parsers.Stages())
 		switch {
 		case ok && evt.Whitelisted:
 			white++
-			fmt.Fprintf(w, "=> whitelisted: %s\n", esc(evt.WhitelistReason))
+			fmt.Fprintf(w, "=> whitelisted: %s\n", textsafe.Terminal(evt.WhitelistReason))
 		case ok:
 			parsed++
-			fmt.Fprintf(w, "=> parsed%s\n", esc(summaryMeta(evt)))
+			fmt.Fprintf(w, "=> parsed%s\n", textsafe.Terminal(summaryMeta(evt)))
 		default:
 			dropped++
-			fmt.Fprintf(w, "=> dropped: %s\n", esc(tr.dropReason(rt.Parsers.Stages())))
+			fmt.Fprintf(w, "=> dropped: %s\n", textsafe.Terminal(tr.dropReason(rt.Parsers.Stages())))
 		}
 	}
 	if len(lines) > 1 {
@@ -167,16 +168,16 @@ func (t *explainTracer) print(w io.Writer, verbose bool, stages []string) {
 			continue
 		}
 		if s.stage != last {
-			fmt.Fprintf(w, "  %s\n", esc(s.stage))
+			fmt.Fprintf(w, "  %s\n", textsafe.Terminal(s.stage))
 			last = s.stage
 		}
 		mark := "✓"
 		if !s.success {
 			mark = "✗"
 		}
-		fmt.Fprintf(w, "    %s %s\n", mark, esc(s.node))
+		fmt.Fprintf(w, "    %s %s\n", mark, textsafe.Terminal(s.node))
 		for _, c := range s.changes {
-			fmt.Fprintf(w, "        %s\n", esc(c))
+			fmt.Fprintf(w, "        %s\n", textsafe.Terminal(c))
 		}
 		if n := t.risky[s.node]; n > 0 && s.success {
 			fmt.Fprintf(w, "        ! %d pattern(s) of this parser can take the address from text the client wrote (log injection; see phalanx hubtest lint)\n", n)

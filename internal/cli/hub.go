@@ -16,6 +16,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/hub"
 	"github.com/phalanx-ids/phalanx/internal/hub/install"
 	"github.com/phalanx-ids/phalanx/internal/hub/source"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 	"github.com/phalanx-ids/phalanx/internal/version"
 )
 
@@ -132,7 +133,7 @@ func newHubUpdateCmd(a *app, f *hubFlags) *cobra.Command {
 			if res.Changed {
 				what = "updated"
 			}
-			fmt.Fprintf(a.out, "Hub index %s: %d items from %s\n", what, res.Items, esc(e.HubURL))
+			fmt.Fprintf(a.out, "Hub index %s: %d items from %s\n", what, res.Items, textsafe.Terminal(e.HubURL))
 			return nil
 		},
 	}
@@ -246,15 +247,15 @@ func printChange(a *app, output string, dryRun bool, p *install.Plan, res *insta
 		if x.Version != "" && x.Kind != install.Disable {
 			line += " (" + x.Version + ")"
 		}
-		fmt.Fprintln(a.out, esc(line))
+		fmt.Fprintln(a.out, textsafe.Terminal(line))
 	}
 	for _, d := range res.Data {
 		if d.Status != install.DataPresent {
-			fmt.Fprintln(a.out, esc("data file "+d.File+": "+d.Status+" ("+d.URL+")"))
+			fmt.Fprintln(a.out, textsafe.Terminal("data file "+d.File+": "+d.Status+" ("+d.URL+")"))
 		}
 	}
 	for _, n := range p.Notes {
-		fmt.Fprintln(a.out, esc("note: "+n))
+		fmt.Fprintln(a.out, textsafe.Terminal("note: "+n))
 	}
 	switch {
 	case len(actions) == 0 && len(p.Notes) == 0 && !dataChanged(res):

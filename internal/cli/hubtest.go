@@ -20,6 +20,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/hub/install"
 	"github.com/phalanx-ids/phalanx/internal/hub/lint"
 	"github.com/phalanx-ids/phalanx/internal/parse"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 func newHubtestCmd(a *app) *cobra.Command {
@@ -131,7 +132,7 @@ func runHubtest(ctx context.Context, a *app, f *hubtestFlags, names []string) er
 			failed++
 			verdict = "FAIL"
 		}
-		fmt.Fprintf(a.out, "%s %-45s parser=%s scenario=%s", verdict, esc(r.Name), r.Parser, r.Scenario)
+		fmt.Fprintf(a.out, "%s %-45s parser=%s scenario=%s", verdict, textsafe.Terminal(r.Name), r.Parser, r.Scenario)
 		if r.Error != "" {
 			fmt.Fprintf(a.out, " error=%q", r.Error)
 		} else if len(r.Failures) > 0 {
@@ -143,13 +144,13 @@ func runHubtest(ctx context.Context, a *app, f *hubtestFlags, names []string) er
 		fmt.Fprintln(a.out)
 		if f.verbose {
 			for _, l := range r.Failures {
-				fmt.Fprintf(a.out, "    %s\n", esc(l))
+				fmt.Fprintf(a.out, "    %s\n", textsafe.Terminal(l))
 			}
 			for _, l := range r.Ignored {
 				if f.strict {
 					break // already listed with the failures
 				}
-				fmt.Fprintf(a.out, "    ignored (upstream does not count it): %s\n", esc(l))
+				fmt.Fprintf(a.out, "    ignored (upstream does not count it): %s\n", textsafe.Terminal(l))
 			}
 		}
 	}
@@ -224,7 +225,7 @@ func runHubtestLint(a *app, f *hubtestLintFlags, items []string) error {
 		return err
 	}
 	for _, x := range fs {
-		fmt.Fprintln(a.out, "WARN "+esc(x.String()))
+		fmt.Fprintln(a.out, "WARN "+textsafe.Terminal(x.String()))
 	}
 	fmt.Fprintf(a.out, "%d parser files, %d warnings\n", len(files), len(fs))
 	if f.strict && len(fs) > 0 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/hub"
 	"github.com/phalanx-ids/phalanx/internal/hub/install"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // hubNouns are the item nouns.
@@ -204,7 +205,7 @@ func listItems(a *app, f *hubFlags, types, names []string, all bool) error {
 		if len(types) == 1 {
 			what, noun = types[0], types[0]
 		}
-		fmt.Fprintf(a.out, "No %s installed in %s (phalanx %s install NAME; list -a shows the index).\n", what, esc(e.DataDir), noun)
+		fmt.Fprintf(a.out, "No %s installed in %s (phalanx %s install NAME; list -a shows the index).\n", what, textsafe.Terminal(e.DataDir), noun)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	daemon "github.com/phalanx-ids/phalanx/internal/app"
 	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // machines: agents registered with the LAPI, managed in the local database
@@ -197,11 +198,11 @@ left alone: the credentials are printed on standard output instead. The url is
 				if err != nil {
 					return fmt.Errorf("machines add: %w", err)
 				}
-				fmt.Fprintf(a.err, "Machine '%s' successfully added to the local API.\n", esc(name))
+				fmt.Fprintf(a.err, "Machine '%s' successfully added to the local API.\n", textsafe.Terminal(name))
 				cr := daemon.Credentials{URL: pick(url, e.lapiURL()), Login: name, Password: password}
 				if dump == "-" {
 					if file == "" {
-						fmt.Fprintf(a.err, "The local agent's credentials file %s is left as it is; the new machine's credentials follow (-f FILE writes them to a file).\n", esc(e.Credentials))
+						fmt.Fprintf(a.err, "The local agent's credentials file %s is left as it is; the new machine's credentials follow (-f FILE writes them to a file).\n", textsafe.Terminal(e.Credentials))
 					}
 					b, err := yaml.Marshal(cr)
 					if err != nil {
@@ -213,7 +214,7 @@ left alone: the credentials are printed on standard output instead. The url is
 				if err := daemon.WriteCredentials(dump, cr); err != nil {
 					return fmt.Errorf("machines add: %w", err)
 				}
-				fmt.Fprintf(a.err, "API credentials written to '%s'.\n", esc(dump))
+				fmt.Fprintf(a.err, "API credentials written to '%s'.\n", textsafe.Terminal(dump))
 				return nil
 			})
 		},

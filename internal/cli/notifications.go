@@ -20,6 +20,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/notify"
 	"github.com/phalanx-ids/phalanx/internal/notify/builtin"
 	"github.com/phalanx-ids/phalanx/internal/profile"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // notifications: the notification files of the install (CrowdSec's
@@ -164,7 +165,7 @@ func newNotificationsListCmd(a *app, f *localFlags) *cobra.Command {
 				return writeCSV(a.out, header, rows)
 			}
 			if len(rows) == 0 {
-				fmt.Fprintf(a.out, "No notification in %s\n", esc(n.dir))
+				fmt.Fprintf(a.out, "No notification in %s\n", textsafe.Terminal(n.dir))
 				return nil
 			}
 			t := &table{header: header}
@@ -280,7 +281,7 @@ func newNotificationsTestCmd(a *app, f *localFlags) *cobra.Command {
 				printTestResult(a, res)
 			}
 			if !res.Sent {
-				return &failureError{msg: fmt.Sprintf("notification %s: not sent", esc(s.Name()))}
+				return &failureError{msg: fmt.Sprintf("notification %s: not sent", textsafe.Terminal(s.Name()))}
 			}
 			return nil
 		},
@@ -306,16 +307,16 @@ func sendOnce(ctx context.Context, a *app, s *notify.Spec, text string, al *mode
 }
 
 func printTestResult(a *app, res testResult) {
-	name := esc(res.Name)
+	name := textsafe.Terminal(res.Name)
 	fmt.Fprintf(a.out, "Message rendered by %s (%s):\n", name, res.Type)
 	printBlock(a, res.Message)
 	switch {
 	case res.Sent:
 		fmt.Fprintf(a.out, "Sent: %s accepted the test alert.\n", name)
 	case res.Retryable:
-		fmt.Fprintf(a.out, "Not sent (a temporary failure: the daemon would retry): %s\n", esc(res.Error))
+		fmt.Fprintf(a.out, "Not sent (a temporary failure: the daemon would retry): %s\n", textsafe.Terminal(res.Error))
 	default:
-		fmt.Fprintf(a.out, "Not sent (the daemon would not retry): %s\n", esc(res.Error))
+		fmt.Fprintf(a.out, "Not sent (the daemon would not retry): %s\n", textsafe.Terminal(res.Error))
 	}
 }
 
@@ -323,6 +324,6 @@ func printTestResult(a *app, res testResult) {
 // escaped.
 func printBlock(a *app, text string) {
 	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
-		fmt.Fprintf(a.out, "  | %s\n", esc(line))
+		fmt.Fprintf(a.out, "  | %s\n", textsafe.Terminal(line))
 	}
 }

@@ -10,78 +10,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
-
-// esc makes a value safe to print on a terminal: every character that a
-// terminal would act on instead of showing is written as an escape, so
-// that data from the network or from logs (machine ids, user names, log
-// lines) can neither run terminal sequences (colours, title changes,
-// cursor moves, OSC 52 clipboard writes) nor fake table rows:
-//
-//   - C0 controls and DEL: \n, \r, \t, else \xHH (ESC is \x1b);
-//   - C1 controls (U+0080-U+009F), which some terminals take as CSI/OSC: \u0085...;
-//   - Unicode bidirectional controls (U+061C, U+200E, U+200F, U+202A-U+202E,
-//     U+2066-U+2069), which reorder what is shown: \u202e...;
-//   - line and paragraph separators (U+2028, U+2029);
-//   - bytes that are not UTF-8: \xHH.
-//
-// Backslashes are left as they are (a Windows path stays readable), so
-// the escapes are for reading, not for decoding. Every human-format path
-// of the CLI prints external text through esc (table cells do it
-// themselves); -o json and -o raw stay faithful to the data.
-func esc(s string) string {
-	i := 0
-	for i < len(s) {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if mustEscape(r, size) {
-			break
-		}
-		i += size
-	}
-	if i == len(s) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 8)
-	b.WriteString(s[:i])
-	for i < len(s) {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case !mustEscape(r, size):
-			b.WriteString(s[i : i+size])
-		case r == utf8.RuneError:
-			fmt.Fprintf(&b, "\\x%02x", s[i])
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x80:
-			fmt.Fprintf(&b, "\\x%02x", r)
-		default:
-			fmt.Fprintf(&b, "\\u%04x", r)
-		}
-		i += size
-	}
-	return b.String()
-}
-
-// mustEscape reports whether the rune r (size bytes of input) is one esc
-// rewrites.
-func mustEscape(r rune, size int) bool {
-	switch {
-	case r == utf8.RuneError && size <= 1:
-		return true // not UTF-8 (a real U+FFFD is 3 bytes and is shown)
-	case r < 0x20, r == 0x7f, r >= 0x80 && r <= 0x9f:
-		return true
-	case r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
-		return true
-	case r == 0x2028, r == 0x2029:
-		return true
-	}
-	return false
-}
 
 // table is a human table in cscli's layout: a dashed rule, the header, a
 // rule, the rows, a rule; cells padded and separated by two spaces. A table
@@ -154,14 +85,14 @@ func (t *table) render(w io.Writer) {
 
 // escaped returns a copy of t with every cell, header and title escaped.
 func (t *table) escaped() *table {
-	e := &table{title: esc(t.title), header: make([]string, len(t.header)), rows: make([][]string, len(t.rows))}
+	e := &table{title: textsafe.Terminal(t.title), header: make([]string, len(t.header)), rows: make([][]string, len(t.rows))}
 	for i, h := range t.header {
-		e.header[i] = esc(h)
+		e.header[i] = textsafe.Terminal(h)
 	}
 	for i, r := range t.rows {
 		e.rows[i] = make([]string, len(r))
 		for j, c := range r {
-			e.rows[i][j] = esc(c)
+			e.rows[i][j] = textsafe.Terminal(c)
 		}
 	}
 	return e

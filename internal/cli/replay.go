@@ -21,6 +21,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/detect"
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 type replayFlags struct {
@@ -262,7 +263,7 @@ func printAlertTable(w io.Writer, al []models.Alert) {
 		if a.StopAt != nil {
 			last = *a.StopAt
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", esc(a.GetScenario()), esc(src), esc(geo), a.GetEventsCount(), esc(first), esc(last))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", textsafe.Terminal(a.GetScenario()), textsafe.Terminal(src), textsafe.Terminal(geo), a.GetEventsCount(), textsafe.Terminal(first), textsafe.Terminal(last))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d alerts\n", len(al))

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 
 	"github.com/spf13/cobra"
+
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // Exit codes scripts can rely on.
@@ -82,7 +84,7 @@ func Main(args []string, in io.Reader, out, errw io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(errw, "phalanx:", esc(err.Error()))
+	fmt.Fprintln(errw, "phalanx:", textsafe.Terminal(err.Error()))
 	var fe *failureError
 	var ue *usageError
 	switch {

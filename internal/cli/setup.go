@@ -13,6 +13,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/setup"
 	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/store/backends"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 	"github.com/phalanx-ids/phalanx/internal/version"
 	"github.com/phalanx-ids/phalanx/packaging"
 )
@@ -114,7 +115,7 @@ func runSetup(ctx context.Context, a *app, f *setupFlags) error {
 	printDetection(a, p.Detection)
 	if p.Empty() {
 		for _, n := range p.Notes {
-			fmt.Fprintln(a.out, esc("note: "+n))
+			fmt.Fprintln(a.out, textsafe.Terminal("note: "+n))
 		}
 		fmt.Fprintln(a.out, "\nNothing to do: this machine is set up.")
 		printProtected(a, p)
@@ -132,10 +133,10 @@ func runSetup(ctx context.Context, a *app, f *setupFlags) error {
 	if res != nil {
 		fmt.Fprintln(a.out)
 		for _, d := range res.Done {
-			fmt.Fprintln(a.out, esc("done: "+d))
+			fmt.Fprintln(a.out, textsafe.Terminal("done: "+d))
 		}
 		for _, w := range res.Warnings {
-			fmt.Fprintln(a.out, esc("warning: "+w))
+			fmt.Fprintln(a.out, textsafe.Terminal("warning: "+w))
 		}
 	}
 	if err != nil {
@@ -150,7 +151,7 @@ func printDetection(a *app, d *setup.Detection) {
 	if d.Live {
 		live = "processes and ports: read"
 	}
-	fmt.Fprintf(a.out, "Detected on %s (%s; journald: %s):\n", esc(d.Root), live, yesNo(d.Journald))
+	fmt.Fprintf(a.out, "Detected on %s (%s; journald: %s):\n", textsafe.Terminal(d.Root), live, yesNo(d.Journald))
 	t := &table{header: []string{"Service", "Evidence", "Collections"}}
 	for _, s := range d.Services {
 		t.add(s.Name, strings.Join(s.Evidence, ", "), strings.Join(s.Collections, ", "))
@@ -158,14 +159,16 @@ func printDetection(a *app, d *setup.Detection) {
 	t.render(a.out)
 	for _, s := range d.Services {
 		for _, w := range s.Warnings {
-			fmt.Fprintln(a.out, esc("warning: "+s.Name+": "+w))
+			fmt.Fprintln(a.out, textsafe.Terminal("warning: "+s.Name+": "+w))
 		}
 	}
 }
 
 func printPlan(a *app, p *setup.Plan) {
 	fmt.Fprintln(a.out, "\nThe plan:")
-	step := func(format string, args ...any) { fmt.Fprintln(a.out, esc("  - "+fmt.Sprintf(format, args...))) }
+	step := func(format string, args ...any) {
+		fmt.Fprintln(a.out, textsafe.Terminal("  - "+fmt.Sprintf(format, args...)))
+	}
 	if p.CopyBinary {
 		step("install this binary as %s", p.Binary)
 	}
@@ -201,14 +204,14 @@ func printPlan(a *app, p *setup.Plan) {
 		}
 	}
 	for _, n := range append(append([]string{}, p.Hub.Notes...), p.Notes...) {
-		fmt.Fprintln(a.out, esc("  note: "+n))
+		fmt.Fprintln(a.out, textsafe.Terminal("  note: "+n))
 	}
 }
 
 func printProtected(a *app, p *setup.Plan) {
 	fmt.Fprintln(a.out, "\nProtected now:")
 	for _, l := range p.Protected() {
-		fmt.Fprintln(a.out, esc("  "+l))
+		fmt.Fprintln(a.out, textsafe.Terminal("  "+l))
 	}
 	fmt.Fprintf(a.out, `
 Check it:

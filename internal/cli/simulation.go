@@ -12,6 +12,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/profile"
 	"github.com/phalanx-ids/phalanx/internal/secfile"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // simulation: the simulation.yaml file of the install (global mode and
@@ -86,7 +87,7 @@ func newSimulationStatusCmd(a *app, f *localFlags) *cobra.Command {
 				}
 			}
 			for _, sc := range s.Exclusions {
-				fmt.Fprintf(a.out, "  - %s\n", esc(sc))
+				fmt.Fprintf(a.out, "  - %s\n", textsafe.Terminal(sc))
 			}
 			return nil
 		},

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -88,21 +87,10 @@ func parseBot(line string) (*Bot, error) {
 	return b, nil
 }
 
-// ParseBotAddr parses a source as HTTP contexts give it: "ip", "ip:port" or
-// "[v6]:port"; the zone is dropped and 4-in-6 addresses unmapped.
-func ParseBotAddr(s string) (netip.Addr, bool) {
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		host, _, serr := net.SplitHostPort(s)
-		if serr != nil {
-			return netip.Addr{}, false
-		}
-		if a, err = netip.ParseAddr(host); err != nil {
-			return netip.Addr{}, false
-		}
-	}
-	return a.WithZone("").Unmap(), true
-}
+// ParseBotAddr parses a source as HTTP contexts give it ("ip", "ip:port",
+// "[v6]", "[v6]:port"): models.ParseHostAddr, under the name the expr
+// helpers call.
+func ParseBotAddr(s string) (netip.Addr, bool) { return models.ParseHostAddr(s) }
 
 // Preconditions reports whether ua and path pass the bot's optional
 // user_agent and paths regexps.

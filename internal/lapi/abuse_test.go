@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -24,6 +25,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/netguard/guardtest"
+	"github.com/phalanx-ids/phalanx/internal/profile"
 	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/store/storetest"
 	"github.com/phalanx-ids/phalanx/internal/testutil"
@@ -457,4 +459,29 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 		_ = tc.SetWriteBuffer(32 << 10)
 	}
 	return c, err
+}
+
+// failingProfiles is a Decider whose evaluation fails with an internal
+// detail that must not reach the client.
+type failingProfiles struct{}
+
+func (failingProfiles) Evaluate(*models.Alert) (*profile.Outcome, error) {
+	return nil, &profile.EvalError{Profile: "default_ip_remediation", Err: errors.New("expr: secret-internal-detail")}
+}
+
+// Item 21 of issue 8: a profile that fails on an alert answers 500 with a
+// generic message and the request id, not the evaluation error's text.
+func TestProfileErrorHidden(t *testing.T) {
+	t.Parallel()
+	st := openSQLite(t)
+	logs := &testutil.Buffer{}
+	srv := startServer(t, st, lapi.Config{JWTSecret: testSecret}, lapi.Deps{Logger: logs.Logger(), Profiles: failingProfiles{}})
+	addMachine(t, st, "agent", "pw", true)
+	tok := login(t, srv.url, "agent", "pw")
+	r := doJWT(t, tok, "POST", srv.url+"/v1/alerts", mustJSON(t, []*models.Alert{overflow("crowdsecurity/ssh-bf", "192.0.2.1")}))
+	require.Equal(t, http.StatusInternalServerError, r.status, string(r.body))
+	id := r.header.Get("X-Request-Id")
+	require.JSONEq(t, `{"message":"internal server error (request id `+id+`)"}`, string(r.body))
+	require.NotContains(t, string(r.body), "secret-internal-detail")
+	require.Regexp(t, `request_id=`+id+` err=.*secret-internal-detail`, logs.String())
 }

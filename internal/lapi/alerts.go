@@ -14,8 +14,8 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
-	"github.com/phalanx-ids/phalanx/internal/profile"
 	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // normalizeValue canonicalises the value of an Ip or Range scope
@@ -209,19 +209,17 @@ func (s *Server) postAlerts(w http.ResponseWriter, r *http.Request, c *caller) e
 		explicit := len(a.Decisions) > 0
 		if !explicit {
 			if m, ok := s.allowlisted(a, now); ok {
-				s.log.Info("lapi: alert dropped: source is allowlisted", "scenario", a.GetScenario(),
-					"source", a.GetValue(), "allowlist", m.list, "item", m.item, "reason", m.reason)
+				s.log.Info("lapi: alert dropped: source is allowlisted", "scenario", textsafe.Log(a.GetScenario()),
+					"source", textsafe.Log(a.GetValue()), "allowlist", m.list, "item", m.item, "reason", m.reason)
 				s.met.allowlisted.Inc()
 				continue
 			}
 		}
 		out, err := dec.Evaluate(a)
 		if err != nil {
-			var ee *profile.EvalError
-			if errors.As(err, &ee) {
-				return errorf(http.StatusInternalServerError, "%v", err)
-			}
-			return err
+			// A profile that fails on an alert is an internal error: logged
+			// with the request id, answered with a generic message.
+			return fmt.Errorf("profiles: %w", err)
 		}
 		if !explicit && len(out.Decisions) > 0 {
 			a.Decisions = out.Decisions
@@ -264,7 +262,7 @@ func (s *Server) postAlerts(w http.ResponseWriter, r *http.Request, c *caller) e
 		if s.notify != nil {
 			s.notify(n.a, n.names)
 		} else {
-			s.log.Debug("lapi: notification (no notifier configured)", "scenario", n.a.GetScenario(), "notifications", n.names)
+			s.log.Debug("lapi: notification (no notifier configured)", "scenario", textsafe.Log(n.a.GetScenario()), "notifications", n.names)
 		}
 	}
 	writeJSON(w, http.StatusCreated, ids)
@@ -282,8 +280,8 @@ func (s *Server) guardDecisions(a *models.Alert, c *caller, now time.Time) (kept
 			continue
 		}
 		s.met.refused.WithLabelValues(rf.reason).Inc()
-		s.log.Warn("lapi: decision refused", "reason", rf.reason, "detail", rf.msg, "type", deref(d.Type),
-			"origin", deref(d.Origin), "scenario", a.GetScenario(), "machine", c.machine, "from", ipString(c.ip))
+		s.log.Warn("lapi: decision refused", "reason", rf.reason, "detail", textsafe.Log(rf.msg), "type", textsafe.Log(deref(d.Type)),
+			"origin", textsafe.Log(deref(d.Origin)), "scenario", textsafe.Log(a.GetScenario()), "machine", c.machine, "from", ipString(c.ip))
 		why = append(why, rf.msg)
 	}
 	return kept, why

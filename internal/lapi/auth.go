@@ -13,8 +13,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // Claims of a machine token (the shape gin-jwt gives CrowdSec's tokens).
@@ -176,7 +176,7 @@ func (s *Server) certMachine(ctx context.Context, cert *x509.Certificate, c *cal
 	if err := s.machineActive(ctx, id); err != nil {
 		return "", err
 	}
-	s.log.Info("lapi: machine created from client certificate", "machine", netguard.Clip(id))
+	s.log.Info("lapi: machine created from client certificate", "machine", textsafe.Log(id))
 	return id, nil
 }
 
@@ -305,7 +305,7 @@ func (s *Server) bouncerForIP(ctx context.Context, rows []*store.Bouncer, ip int
 		return "", err
 	}
 	if err == nil {
-		s.log.Info("lapi: bouncer key used from a new address; bouncer created", "bouncer", netguard.Clip(name), "from", netguard.Clip(orig.Name))
+		s.log.Info("lapi: bouncer key used from a new address; bouncer created", "bouncer", textsafe.Log(name), "from", textsafe.Log(orig.Name))
 	}
 	return name, nil
 }

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // FuzzAppendJSONString: the stream's string encoder round-trips through
@@ -96,7 +96,7 @@ func FuzzCheckMachineID(f *testing.F) {
 		if len(id) > MaxMachineIDLen || strings.ContainsAny(id, "@ \n\r\t\\/") {
 			t.Fatalf("accepted %q", id)
 		}
-		if netguard.Clip(id) != id {
+		if textsafe.Log(id) != id {
 			t.Fatalf("accepted %q, which needs escaping in logs", id)
 		}
 	})

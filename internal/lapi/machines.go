@@ -14,6 +14,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // POST /v1/watchers: 201 (waits for validation) or 202 (auto-registered).
@@ -68,11 +69,11 @@ func (s *Server) registerMachine(w http.ResponseWriter, r *http.Request, c *call
 	}
 	s.auth.forgetMachine(m.ID)
 	if auto {
-		s.log.Info("lapi: machine auto-registered", "machine", netguard.Clip(m.ID), "ip", m.IPAddress)
+		s.log.Info("lapi: machine auto-registered", "machine", textsafe.Log(m.ID), "ip", m.IPAddress)
 		w.WriteHeader(http.StatusAccepted)
 		return nil
 	}
-	s.log.Info("lapi: machine registered, waiting for validation", "machine", netguard.Clip(m.ID), "ip", m.IPAddress)
+	s.log.Info("lapi: machine registered, waiting for validation", "machine", textsafe.Log(m.ID), "ip", m.IPAddress)
 	w.WriteHeader(http.StatusCreated)
 	return nil
 }
@@ -94,7 +95,7 @@ func (s *Server) createMachineCapped(ctx context.Context, m *store.Machine) erro
 		}
 		if pending >= max {
 			s.log.Warn("lapi: registration refused: too many machines wait for validation",
-				"pending", pending, "machine", netguard.Clip(m.ID), "ip", m.IPAddress)
+				"pending", pending, "machine", textsafe.Log(m.ID), "ip", m.IPAddress)
 			return errorf(http.StatusForbidden, "registration refused: %d machines already wait for validation", pending)
 		}
 	}
@@ -262,7 +263,7 @@ func (s *Server) passwordLogin(ctx context.Context, c *caller, id, password stri
 		case hash == nil:
 			reason = "machine authenticates by certificate"
 		}
-		s.abuse.logFailure(s.log, now, "machine", netguard.Clip(id), "ip", ipString(c.ip), "reason", reason)
+		s.abuse.logFailure(s.log, now, "machine", textsafe.Log(id), "ip", ipString(c.ip), "reason", reason)
 		return nil, loginError("incorrect Username or Password")
 	}
 	s.abuse.loginAddr.Reset(addrKey)

@@ -69,3 +69,25 @@ func NormalizePrefix(p netip.Prefix) netip.Prefix {
 	}
 	return p
 }
+
+// ParseHostAddr parses a peer or client address as servers and HTTP
+// contexts give it: "ip", "ip:port", "[ipv6]" or "[ipv6]:port" (a
+// net/http RemoteAddr, an X-Forwarded-For element, a log's source).
+// IPv4-mapped IPv6 addresses are unmapped and zones dropped (a peer is
+// counted, allowlisted and banned by its address, not its interface). It
+// is the one parser of such addresses: the LAPI's and the bouncers' peers,
+// forwarded addresses and the bot-detection helpers use it.
+func ParseHostAddr(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap().WithZone(""), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone(""), true
+	}
+	if len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' {
+		if a, err := netip.ParseAddr(s[1 : len(s)-1]); err == nil {
+			return a.Unmap().WithZone(""), true
+		}
+	}
+	return netip.Addr{}, false
+}

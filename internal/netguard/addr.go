@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 // AddrKey is the key per-address limits count a client under: an IPv4
@@ -24,15 +26,8 @@ func AddrKey(a netip.Addr) netip.Prefix {
 
 // PeerAddr is the TCP peer address of r (invalid for Unix sockets).
 func PeerAddr(r *http.Request) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		a, err := netip.ParseAddr(r.RemoteAddr)
-		if err != nil {
-			return netip.Addr{}
-		}
-		return a.Unmap().WithZone("")
-	}
-	return ap.Addr().Unmap().WithZone("")
+	a, _ := models.ParseHostAddr(r.RemoteAddr)
+	return a
 }
 
 // connAddr is the peer address of a connection (invalid when not IP).
@@ -43,11 +38,8 @@ func connAddr(c net.Conn) netip.Addr {
 	case nil:
 		return netip.Addr{}
 	default:
-		ap, err := netip.ParseAddrPort(a.String())
-		if err != nil {
-			return netip.Addr{}
-		}
-		return ap.Addr().Unmap().WithZone("")
+		p, _ := models.ParseHostAddr(a.String())
+		return p
 	}
 }
 

@@ -4,7 +4,8 @@
 // request rate limit, and a middleware that gives every request an id,
 // recovers panics and keeps internal errors out of answers. It also holds
 // the building blocks servers use for their own throttles (Limiter,
-// Backoff) and for logging client-supplied strings (Clip). See README.md.
+// Backoff); client-supplied strings are logged through internal/textsafe.
+// See README.md.
 package netguard
 
 import (
@@ -26,6 +27,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // Deps are a Guard's runtime dependencies.
@@ -134,7 +137,7 @@ func Listen(ctx context.Context, network, addr string) (net.Listener, error) {
 // Listener wraps ln with the connection limits. Wrap the plain listener
 // (TLS goes around it) so that refused connections cost no handshake.
 func (g *Guard) Listener(ln net.Listener) net.Listener {
-	return &limitListener{Listener: ln, l: g.conns}
+	return g.newLimitListener(ln, false)
 }
 
 // Server returns an *http.Server with the guard's header limit and
@@ -260,7 +263,7 @@ func (g *Guard) Handler(h http.Handler) http.Handler {
 			}
 			g.met.panics.Inc()
 			g.log.Error("netguard: handler panic", "server", g.name, "request_id", id, "method", r.Method,
-				"path", Clip(r.URL.Path), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				"path", textsafe.Log(r.URL.Path), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			if w.started {
 				panic(http.ErrAbortHandler) // cut the connection: the answer is broken
 			}

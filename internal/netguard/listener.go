@@ -3,8 +3,10 @@ package netguard
 import (
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // connLimiter counts the open connections, in total and per address.
@@ -71,14 +73,42 @@ func (l *connLimiter) open() int {
 
 // limitListener closes the connections the limits refuse as soon as they
 // are accepted, and hands the others on.
+//
+// Concurrency: Accept may be called from several goroutines (http.Server
+// calls it from one).
 type limitListener struct {
 	net.Listener
 	l *connLimiter
+	// raw is a duplicate of a TCP listener's descriptor, accepted from
+	// directly (acceptRaw) so that a refused connection costs three
+	// system calls; nil: through net (other listeners, other systems).
+	raw     syscall.RawConn
+	rawFile *os.File
+}
+
+func (g *Guard) newLimitListener(ln net.Listener, viaNet bool) *limitListener {
+	l := &limitListener{Listener: ln, l: g.conns}
+	if !viaNet {
+		l.rawFile, l.raw = rawListener(ln)
+	}
+	return l
+}
+
+// Close closes the listener (and the duplicate descriptor of the raw
+// path, which wakes a blocked Accept).
+func (ln *limitListener) Close() error {
+	if ln.rawFile != nil {
+		_ = ln.rawFile.Close()
+	}
+	return ln.Listener.Close()
 }
 
 // Accept returns the next admitted connection; refused ones are closed
 // (with a reset, freeing the socket at once) and counted, never returned.
 func (ln *limitListener) Accept() (net.Conn, error) {
+	if ln.raw != nil {
+		return ln.acceptRaw()
+	}
 	for {
 		c, err := ln.Listener.Accept()
 		if err != nil {

@@ -36,6 +36,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/acquire"
 	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
 )
 
@@ -181,7 +182,7 @@ func New(cfg *Config, d acquire.Deps) (*Source, error) {
 	limits := cfg.Limits.Or(netguard.Config{ReadHeaderTimeout: min(10*time.Second, s.timeout),
 		ReadTimeout: s.timeout, WriteTimeout: s.timeout})
 	var err error
-	if s.guard, err = netguard.New(limits, netguard.Deps{Name: "httppush", Logger: s.log, Render: netguard.RenderText}); err != nil {
+	if s.guard, err = netguard.New(limits, netguard.Deps{Name: "httppush", Logger: s.log, Registerer: d.Registerer, Render: netguard.RenderText}); err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}
 	return s, nil
@@ -293,12 +294,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	from := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(from); err == nil {
-		from = host
-	}
-	if from == "" || from == "@" {
-		from = s.cfg.ListenSocket
+	from := s.cfg.ListenSocket
+	if a, ok := models.ParseHostAddr(r.RemoteAddr); ok {
+		from = a.String()
 	}
 	now := s.now()
 	h.mu.Lock()

@@ -133,7 +133,7 @@ func New(cfg *Config, d acquire.Deps) (*Source, error) {
 		s.maxLen = DefaultMaxMessageLen
 	}
 	var err error
-	if s.guard, err = netguard.New(cfg.Limits.Or(tcpLimits()), netguard.Deps{Name: "syslog", Logger: s.log}); err != nil {
+	if s.guard, err = netguard.New(cfg.Limits.Or(tcpLimits()), netguard.Deps{Name: "syslog", Logger: s.log, Registerer: d.Registerer}); err != nil {
 		return nil, fmt.Errorf("syslog: %w", err)
 	}
 	return s, nil

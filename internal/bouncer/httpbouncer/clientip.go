@@ -56,7 +56,7 @@ func (c *ClientIP) Resolve(r *http.Request) (netip.Addr, bool) { return c.walk(r
 // each address on the way from the direct peer (first) back to the client
 // (last): the path the request is known to have taken.
 func (c *ClientIP) walk(r *http.Request, hop func(netip.Addr)) (netip.Addr, bool) {
-	peer, ok := parsePeer(r.RemoteAddr)
+	peer, ok := models.ParseHostAddr(r.RemoteAddr)
 	if !ok {
 		return netip.Addr{}, false
 	}
@@ -82,7 +82,7 @@ func (c *ClientIP) walk(r *http.Request, hop func(netip.Addr)) (netip.Addr, bool
 			if part == "" {
 				continue
 			}
-			a, ok := parseHost(part)
+			a, ok := models.ParseHostAddr(part)
 			if !ok {
 				return client, true
 			}
@@ -110,7 +110,7 @@ func (c *ClientIP) IsHTTPS(r *http.Request) bool {
 	if len(vals) == 0 {
 		return false
 	}
-	if peer, ok := parsePeer(r.RemoteAddr); !ok || !c.isTrusted(peer) {
+	if peer, ok := models.ParseHostAddr(r.RemoteAddr); !ok || !c.isTrusted(peer) {
 		return false
 	}
 	last := vals[len(vals)-1]
@@ -118,29 +118,4 @@ func (c *ClientIP) IsHTTPS(r *http.Request) bool {
 		last = last[j+1:]
 	}
 	return strings.EqualFold(strings.TrimSpace(last), "https")
-}
-
-// parsePeer parses a RemoteAddr ("ip:port" as net/http sets it).
-func parsePeer(s string) (netip.Addr, bool) {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap().WithZone(""), true
-	}
-	return parseHost(s)
-}
-
-// parseHost parses "ip", "ip:port", "[ipv6]" or "[ipv6]:port" and unmaps
-// IPv4-mapped addresses.
-func parseHost(s string) (netip.Addr, bool) {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.Unmap().WithZone(""), true
-	}
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap().WithZone(""), true
-	}
-	if len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' {
-		if a, err := netip.ParseAddr(s[1 : len(s)-1]); err == nil {
-			return a.Unmap().WithZone(""), true
-		}
-	}
-	return netip.Addr{}, false
 }
