@@ -21,9 +21,9 @@ type list struct {
 
 	mu      sync.RWMutex
 	entries map[string]centralstore.Listing
-	cursor  int64                     // last feed id applied
+	cursor  int64                    // last feed id applied
 	recent  []centralstore.FeedEvent // the last maxRecent events, by id
-	changed chan struct{}             // closed and replaced at every change
+	changed chan struct{}            // closed and replaced at every change
 	loaded  bool
 	refMu   sync.Mutex // one refresh at a time
 }

@@ -339,7 +339,11 @@ func TestC5CustomAndTaintedDoNotCount(t *testing.T) {
 	seed, b, d, consumer := crowd(t, c)
 	seed.report("1.2.3.4")
 	b.report("1.2.3.4", func(m map[string]any) { m["scenario_hash"] = "0000"; m["scenario_trust"] = "tainted" })
-	d.report("1.2.3.4", func(m map[string]any) { m["scenario"] = "me/custom"; m["scenario_hash"] = ""; m["scenario_trust"] = "custom" })
+	d.report("1.2.3.4", func(m map[string]any) {
+		m["scenario"] = "me/custom"
+		m["scenario_hash"] = ""
+		m["scenario_trust"] = "custom"
+	})
 	require.False(t, consumer.listedSoon("1.2.3.4", 500*time.Millisecond))
 	sigs, _ := c.st.SignalsOf(context.Background(), "1.2.3.4", time.Time{})
 	require.Len(t, sigs, 3, "kept for the reporter's record")
