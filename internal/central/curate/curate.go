@@ -784,7 +784,13 @@ func (e *Engine) Delist(ip netip.Addr) {
 		st.reports = nil
 	}
 	e.hold[ip] = now.Add(e.cfg.DelistHold)
-	e.unlist(ip, "delisted")
+	if _, ok := e.listed[ip]; ok {
+		e.unlist(ip, "delisted")
+	} else {
+		// Not listed here (or listed by state this engine never saw):
+		// the deletion still goes out, so that every copy drops it.
+		e.emit(Change{Op: Delete, IP: ip, Reason: "delisted", At: now})
+	}
 	e.withdraw()
 }
 
