@@ -43,7 +43,7 @@ type central struct {
 	st    *centralstore.Store
 }
 
-func startCentral(t *testing.T, cfg Config) *central {
+func startCentral(t testing.TB, cfg Config) *central {
 	t.Helper()
 	if cfg.DB == "" && cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
@@ -74,14 +74,14 @@ func startCentral(t *testing.T, cfg Config) *central {
 // install is a CAPI client playing one LAPI from a given egress address
 // (X-Forwarded-For through the trusted loopback proxy).
 type install struct {
-	t      *testing.T
+	t      testing.TB
 	c      *central
 	id, pw string
 	egress string
 	token  string
 }
 
-func (c *central) do(t *testing.T, method, path, egress, token string, body any) (int, []byte) {
+func (c *central) do(t testing.TB, method, path, egress, token string, body any) (int, []byte) {
 	t.Helper()
 	var rd *bytes.Reader
 	if body != nil {
@@ -111,7 +111,7 @@ var idSeq struct {
 	n int
 }
 
-func (c *central) newInstall(t *testing.T, egress string, scenarios ...string) *install {
+func (c *central) newInstall(t testing.TB, egress string, scenarios ...string) *install {
 	idSeq.Lock()
 	idSeq.n++
 	id := fmt.Sprintf("%032d%016d", idSeq.n, time.Now().UnixNano()%1e16)
@@ -140,7 +140,7 @@ func (in *install) enroll(key string) {
 	in.login()
 }
 
-func (c *central) org(t *testing.T, name string, seed bool) string {
+func (c *central) org(t testing.TB, name string, seed bool) string {
 	key := fmt.Sprintf("key%x%d", name, time.Now().UnixNano())
 	_, err := c.st.AddOrg(context.Background(), name, seed, KeyHash(key))
 	require.NoError(t, err)
@@ -210,7 +210,7 @@ func (in *install) listedSoon(ip string, within time.Duration) bool {
 
 // crowd: a seed install and two enrolled installs of other organisations
 // on other /16s, plus a consumer.
-func crowd(t *testing.T, c *central) (seed, b, d, consumer *install) {
+func crowd(t testing.TB, c *central) (seed, b, d, consumer *install) {
 	seed = c.newInstall(t, "11.1.1.10")
 	seed.enroll(c.org(t, "operator", true))
 	b = c.newInstall(t, "12.1.1.10")
