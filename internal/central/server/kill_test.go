@@ -3,10 +3,10 @@ package server
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
-	"net/http"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
 )
 
 // TestHelperCentralProcess is not a test: TestKill9KeepsAcknowledgedSignals
