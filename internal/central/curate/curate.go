@@ -529,6 +529,7 @@ func clusterKeys(in *inst) (org string, wide netip.Prefix) {
 type tally struct {
 	score     float64
 	clusters  int
+	evidence  float64 // clusters weighted by their evidence class
 	trusted   bool
 	seedSaw   bool
 	scenarios []string
@@ -543,8 +544,9 @@ type tally struct {
 func (e *Engine) tallyOf(st *ipState, now time.Time, skip int32) tally {
 	floor := now.Add(-e.cfg.Window).Unix()
 	type member struct {
-		idx  int32
-		vote float64
+		idx   int32
+		vote  float64
+		class float64
 	}
 	var ms []member
 	scen := map[int32]struct{}{}
@@ -560,7 +562,7 @@ func (e *Engine) tallyOf(st *ipState, now time.Time, skip int32) tally {
 		}
 		t.reports++
 		scen[r.scenario] = struct{}{}
-		ms = append(ms, member{r.install, v})
+		ms = append(ms, member{r.install, v, ClassWeight(e.scen[r.scenario])})
 		if in.Seed && v > 0 {
 			t.seedSaw = true
 		}
@@ -588,11 +590,13 @@ func (e *Engine) tallyOf(st *ipState, now time.Time, skip int32) tally {
 		}
 	}
 	best := map[int]float64{}
+	class := map[int]float64{}
 	tr := map[int]bool{}
 	t.clusterOf = map[int32]int{}
 	for i, m := range ms {
 		root := find(i)
 		best[root] = max(best[root], m.vote)
+		class[root] = max(class[root], m.class)
 		if e.trusted(e.installs[m.idx], now) {
 			tr[root] = true
 		}
@@ -603,6 +607,7 @@ func (e *Engine) tallyOf(st *ipState, now time.Time, skip int32) tally {
 			continue
 		}
 		t.clusters++
+		t.evidence += class[root]
 		t.score += v
 		if tr[root] {
 			t.trusted = true
@@ -616,7 +621,10 @@ func (e *Engine) tallyOf(st *ipState, now time.Time, skip int32) tally {
 }
 
 func (e *Engine) qualifies(ip netip.Addr, t tally, now time.Time) bool {
-	if t.clusters < e.cfg.MinClusters || t.score < e.cfg.MinScore || !t.trusted {
+	// FP-prone classes (generic HTTP probing, crawling) need twice the
+	// clusters, spoofable ones (port scans) five times: evidence sums
+	// each cluster's best class weight.
+	if t.evidence < float64(e.cfg.MinClusters)-1e-9 || t.score < e.cfg.MinScore || !t.trusted {
 		return false
 	}
 	if until, ok := e.hold[ip]; ok && now.Before(until) && !t.seedSaw {
@@ -671,8 +679,8 @@ func (e *Engine) evaluate(ip netip.Addr, st *ipState, now time.Time) {
 	e.confirm(st, t, now)
 }
 
-// confirm credits the reporters of a listed address whose report was not
-// decisive: the listing holds without them, or a seed saw it.
+// confirm credits the reporters of a listed address that a seed also
+// reported.
 func (e *Engine) confirm(st *ipState, t tally, now time.Time) {
 	if e.replay {
 		return
@@ -686,11 +694,10 @@ func (e *Engine) confirm(st *ipState, t tally, now time.Time) {
 		if in.Seed || e.weight(in, now) == 0 {
 			continue
 		}
+		// Trust flows from the seeds only (Cheng-Friedman): a listing
+		// carried by other installs confirms nobody, or a colluding group
+		// that once got a victim listed would vouch for itself.
 		ok := t.seedSaw
-		if !ok {
-			without := e.tallyOf(st, now, r.install)
-			ok = without.clusters >= e.cfg.MinClusters && without.trusted
-		}
 		if ok {
 			r.confirmed = true
 			e.forget(in, now)
