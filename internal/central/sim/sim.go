@@ -133,7 +133,7 @@ func Run(cfg Config) Result {
 	}
 	canaries := benign[:50]
 	eng.SetCanaries(canaries)
-	victims := benign[100:150] // coordinated poisoners' victims (not canaries)
+	victims := benign[100:150]  // coordinated poisoners' victims (not canaries)
 	crawlers := benign[200:220] // unknown crawlers: correlated honest FPs
 
 	type attackerTrack struct {
