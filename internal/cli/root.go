@@ -72,7 +72,7 @@ func NewRoot(in io.Reader, out, errw io.Writer) *cobra.Command {
 	root.AddCommand(lapiNouns(a)...)
 	root.AddCommand(newNotificationsCmd(a))
 	root.AddCommand(hubNouns(a)...)
-	root.AddCommand(newVersionCmd(a), newSetupCmd(a))
+	root.AddCommand(newVersionCmd(a), newSetupCmd(a), newCentralCmd(a))
 	return root
 }
 

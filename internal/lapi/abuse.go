@@ -26,12 +26,11 @@ type abuseGuard struct {
 	regMu     sync.Mutex                      // serialises counting pending machines and inserting one
 	loginAddr *netguard.Backoff[netip.Prefix]
 	loginID   *netguard.Backoff[string]
-	hashes    chan struct{} // a slot per bcrypt computation running
-	// known is one more slot, only for a login from the address the
-	// machine last logged in from: a flood of tries from elsewhere (ids
-	// sprayed from many addresses keep every shared slot busy) does not
-	// lock installed agents out.
-	known chan struct{}
+	// hashes bounds the bcrypt work; its reserved slot is only for a
+	// login from the address the machine last logged in from: a flood of
+	// tries from elsewhere (ids sprayed from many addresses keep every
+	// shared slot busy) does not lock installed agents out.
+	hashes *netguard.Work
 
 	logs       *netguard.Limiter[struct{}] // failed-login log lines
 	suppressed atomic.Int64                // lines not written since the last one
@@ -52,8 +51,7 @@ func newAbuseGuard(set *settings) *abuseGuard {
 		regRate:   reg,
 		loginAddr: netguard.NewBackoff[netip.Prefix](pol),
 		loginID:   netguard.NewBackoff[string](pol),
-		hashes:    make(chan struct{}, set.MaxConcurrentHashes),
-		known:     make(chan struct{}, 1),
+		hashes:    netguard.NewWork(set.MaxConcurrentHashes),
 		logs:      netguard.NewLimiter[struct{}](1, 20, 1),
 		dummy: sync.OnceValue(func() []byte {
 			pw := make([]byte, 32)
@@ -82,22 +80,9 @@ var errHashBusy = &apiError{status: http.StatusTooManyRequests, code: true, retr
 // none is free. known: the request comes from the machine's own last
 // address and may also take the reserved slot.
 func (a *abuseGuard) hash(known bool, fn func()) error {
-	slot := a.hashes
-	select {
-	case a.hashes <- struct{}{}:
-	default:
-		if !known {
-			return errHashBusy
-		}
-		select {
-		case a.known <- struct{}{}:
-			slot = a.known
-		default:
-			return errHashBusy
-		}
+	if err := a.hashes.Do(known, fn); err != nil {
+		return errHashBusy
 	}
-	defer func() { <-slot }()
-	fn()
 	return nil
 }
 

@@ -6,19 +6,5 @@ func HashCompares(s *Server) int64 { return s.abuse.compares.Load() }
 // HoldHashSlots takes every shared bcrypt slot of s (and, with known, the
 // slot reserved for machines' own addresses) until release is called.
 func HoldHashSlots(s *Server, known bool) (release func()) {
-	n := cap(s.abuse.hashes)
-	for range n {
-		s.abuse.hashes <- struct{}{}
-	}
-	if known {
-		s.abuse.known <- struct{}{}
-	}
-	return func() {
-		for range n {
-			<-s.abuse.hashes
-		}
-		if known {
-			<-s.abuse.known
-		}
-	}
+	return s.abuse.hashes.Hold(known)
 }

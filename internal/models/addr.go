@@ -91,3 +91,39 @@ func ParseHostAddr(s string) (netip.Addr, bool) {
 	}
 	return netip.Addr{}, false
 }
+
+// nonGlobal are the special-purpose networks (IANA registries) that never
+// name a host on the public Internet: private, shared (CGNAT), loopback,
+// link-local, documentation, benchmarking, multicast, reserved, unique
+// local, discard, NAT64/6to4/Teredo relays, ORCHID.
+var nonGlobal = func() []netip.Prefix {
+	var ps []netip.Prefix
+	for _, s := range []string{
+		"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+		"192.0.0.0/24", "192.0.2.0/24", "192.31.196.0/24", "192.52.193.0/24", "192.88.99.0/24",
+		"192.168.0.0/16", "192.175.48.0/24", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
+		"224.0.0.0/4", "240.0.0.0/4",
+		"::/8", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32",
+		"2002::/16", "3fff::/20", "5f00::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+	} {
+		ps = append(ps, netip.MustParsePrefix(s))
+	}
+	return ps
+}()
+
+// IsGlobal reports whether a is a global unicast address: one that can
+// name a host on the public Internet (not private, loopback, link-local,
+// documentation, multicast or otherwise reserved). IPv4-mapped addresses
+// are judged as IPv4.
+func IsGlobal(a netip.Addr) bool {
+	if !a.IsValid() || a.Zone() != "" {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range nonGlobal {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	return true
+}

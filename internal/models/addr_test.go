@@ -97,3 +97,18 @@ func FuzzParseIPOrRange(f *testing.F) {
 		}
 	})
 }
+
+func TestIsGlobal(t *testing.T) {
+	for s, want := range map[string]bool{
+		"1.2.3.4": true, "8.8.8.8": true, "2606:4700::1111": true, "::ffff:1.2.3.4": true,
+		"10.1.2.3": false, "192.168.1.1": false, "172.20.0.1": false, "100.64.1.1": false,
+		"127.0.0.1": false, "169.254.1.1": false, "192.0.2.1": false, "198.51.100.7": false,
+		"203.0.113.9": false, "0.1.2.3": false, "240.0.0.1": false, "255.255.255.255": false,
+		"224.0.0.1": false, "::1": false, "fe80::1": false, "fd00::1": false, "2001:db8::1": false,
+		"::ffff:10.0.0.1": false, "ff02::1": false,
+	} {
+		if got := IsGlobal(netip.MustParseAddr(s)); got != want {
+			t.Errorf("IsGlobal(%s) = %v, want %v", s, got, want)
+		}
+	}
+}

@@ -1,0 +1,125 @@
+package centralstore_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	. "github.com/phalanx-ids/phalanx/internal/central/centralstore"
+	"github.com/phalanx-ids/phalanx/internal/central/centralstore/cstest"
+)
+
+// stores returns the backends to test: SQLite always, PostgreSQL when
+// PHALANX_TEST_PG_DSN is set (each test in its own schema).
+func stores(t *testing.T) map[string]*Store {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]*Store{}
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "central.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	out["sqlite"] = s
+	if dsn := os.Getenv("PHALANX_TEST_PG_DSN"); dsn != "" {
+		out["postgres"] = cstest.PGForTest(t, dsn)
+	}
+	return out
+}
+
+func TestStore(t *testing.T) {
+	ctx := context.Background()
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			now := time.Now().UTC().Truncate(time.Millisecond)
+			require.NoError(t, s.Register(ctx, "m1", "hash", now))
+			require.ErrorIs(t, s.Register(ctx, "m1", "hash", now), ErrExists)
+			id, err := s.AddOrg(ctx, "acme", true, "kh")
+			require.NoError(t, err)
+			_, err = s.AddOrg(ctx, "acme", false, "kh2")
+			require.ErrorIs(t, err, ErrExists)
+			o, err := s.OrgByKey(ctx, "kh")
+			require.NoError(t, err)
+			require.True(t, o.Seed)
+			require.NoError(t, s.Enroll(ctx, "m1", id, "box", now))
+			require.NoError(t, s.Login(ctx, "m1", "1.2.3.0/24", "eh", []string{"a/b"}, now))
+			in, err := s.GetInstall(ctx, "m1")
+			require.NoError(t, err)
+			require.Equal(t, "acme", in.OrgName)
+			require.True(t, in.Seed)
+			require.Equal(t, []string{"a/b"}, in.Scenarios)
+
+			sig := Signal{MachineID: "m1", UUID: "u1", IP: "5.6.7.8", Scenario: "a/b", ReceivedAt: now}
+			n, err := s.InsertSignals(ctx, []Signal{sig, {MachineID: "m1", UUID: "u2", IP: "5.6.7.9", ReceivedAt: now}})
+			require.NoError(t, err)
+			require.Equal(t, 2, n)
+			n, err = s.InsertSignals(ctx, []Signal{sig})
+			require.NoError(t, err)
+			require.Equal(t, 0, n, "a retried uuid is not stored twice")
+			got, err := s.SignalsAfter(ctx, 0, 10)
+			require.NoError(t, err)
+			require.Len(t, got, 2)
+			require.Equal(t, "5.6.7.8", got[0].IP)
+
+			l := Listing{IP: "5.6.7.8", Tier: "community", Scenarios: []string{"a/b"}, ListedAt: now, ExpiresAt: now.Add(time.Hour), LastEscalation: now}
+			require.NoError(t, s.ApplyChanges(ctx, []Listing{l}, []FeedEvent{{Op: "add", IP: l.IP, Tier: l.Tier, Scenarios: l.Scenarios, ExpiresAt: l.ExpiresAt, At: now}},
+				[]Reputation{{MachineID: "m1", Alpha: 3, Beta: 4}}))
+			ls, err := s.Listings(ctx)
+			require.NoError(t, err)
+			require.Equal(t, []Listing{l}, ls)
+			require.NoError(t, s.ApplyChanges(ctx, nil, []FeedEvent{{Op: "delete", IP: l.IP, At: now}}, nil))
+			ls, err = s.Listings(ctx)
+			require.NoError(t, err)
+			require.Empty(t, ls)
+			evs, err := s.FeedAfter(ctx, 0, 10)
+			require.NoError(t, err)
+			require.Len(t, evs, 2)
+			require.Less(t, evs[0].ID, evs[1].ID)
+			in, _ = s.GetInstall(ctx, "m1")
+			require.Equal(t, 3.0, in.Alpha)
+
+			v0, _ := s.ConfigVersion(ctx)
+			require.NoError(t, s.AddCanary(ctx, "9.9.9.9"))
+			require.NoError(t, s.AddAllow(ctx, []AllowEntry{{CIDR: "66.249.64.0/19", Reason: "googlebot"}}))
+			require.NoError(t, s.AddDelist(ctx, "5.6.7.8", "appeal"))
+			v1, _ := s.ConfigVersion(ctx)
+			require.NotEqual(t, v0, v1)
+			ds, err := s.PendingDelists(ctx)
+			require.NoError(t, err)
+			require.Len(t, ds, 1)
+			require.NoError(t, s.DelistDone(ctx, ds[0].ID, now))
+			ds, _ = s.PendingDelists(ctx)
+			require.Empty(t, ds)
+
+			l1, ok, err := s.TryCuratorLock(ctx)
+			require.NoError(t, err)
+			require.True(t, ok)
+			if s.Postgres() {
+				_, ok2, err := s.TryCuratorLock(ctx)
+				require.NoError(t, err)
+				require.False(t, ok2, "one curator at a time")
+			}
+			l1.Release()
+		})
+	}
+}
+
+func TestInsertSignalsBatch(t *testing.T) {
+	ctx := context.Background()
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			var sigs []Signal
+			for i := range 1200 {
+				sigs = append(sigs, Signal{MachineID: "m", UUID: fmt.Sprint(i), IP: "1.1.1.1", ReceivedAt: time.Now()})
+			}
+			n, err := s.InsertSignals(ctx, sigs)
+			require.NoError(t, err)
+			require.Equal(t, 1200, n)
+			c, _ := s.CountSignals(ctx)
+			require.EqualValues(t, 1200, c)
+		})
+	}
+}

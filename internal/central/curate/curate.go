@@ -1,0 +1,895 @@
+// Package curate is the curation engine of the Phalanx central: it turns
+// the signals installs report into the community blocklist, ruling out
+// false positives and poisoning. It is pure and in-process: no I/O, an
+// injected clock, deterministic for a given input sequence (the simulator
+// and the server drive the same code).
+//
+// The rules (see README.md and ../../../README.md "Run a crowd"):
+//
+//   - a signal counts only when its address is global, not allowlisted,
+//     not a canary, not a member's egress address, and its scenario is a
+//     hub scenario whose hash matches the index for that version
+//     (custom, tainted and manual signals are recorded, weight 0);
+//   - reporters are grouped into clusters (same organisation, same /16 or
+//     IPv6 /32: a /24 is inside it): one vote per cluster per address;
+//   - an install's weight is its trust (Beta reputation α/(α+β), prior
+//     1/(1+4)), capped for anonymous installs, 1 for seeds, 0 while
+//     quarantined; a canary report or an upheld appeal refutes the
+//     reporter (β += RefutePenalty) and quarantines it;
+//   - an address is listed when at least MinClusters clusters vote, their
+//     weights sum to MinScore, and one of them is trusted (a seed, or an
+//     enrolled install with TrustedConfirmations confirmed reports);
+//   - a listing lives FirstTTL, doubled for each EscalateAfter period with
+//     fresh qualifying evidence, capped at MaxTTL, and is deleted when it
+//     expires or when its evidence is withdrawn (quarantine, delisting,
+//     allowlist, canary).
+package curate
+
+import (
+	"crypto/sha256"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/phalanx-ids/phalanx/internal/models"
+)
+
+// Config holds the engine's thresholds. The zero value of a field takes
+// Defaults' value.
+type Config struct {
+	// MinClusters independent clusters must vote (default 3).
+	MinClusters int `yaml:"min_clusters"`
+	// MinScore is the least sum of cluster votes (default 1.0).
+	MinScore float64 `yaml:"min_score"`
+	// MinVote is the least vote a cluster must give to count (default 0.15).
+	MinVote float64 `yaml:"min_vote"`
+	// Window: reports older than this no longer count (default 24h).
+	Window time.Duration `yaml:"window"`
+	// FirstTTL, EscalateAfter, MaxTTL: escalating listing lifetime
+	// (defaults 4h, 24h, 168h).
+	FirstTTL      time.Duration `yaml:"first_ttl"`
+	EscalateAfter time.Duration `yaml:"escalate_after"`
+	MaxTTL        time.Duration `yaml:"max_ttl"`
+	// QuarantineFor is how long a refuted install weighs nothing (default 168h).
+	QuarantineFor time.Duration `yaml:"quarantine_for"`
+	// DelistHold: after a delisting, only a seed's report lists the
+	// address again within this time (default 168h).
+	DelistHold time.Duration `yaml:"delist_hold"`
+	// TrustedConfirmations: confirmed reports that make an enrolled
+	// install trusted (default 10), with trust at least TrustedMinTrust
+	// (default 0.5).
+	TrustedConfirmations int     `yaml:"trusted_confirmations"`
+	TrustedMinTrust      float64 `yaml:"trusted_min_trust"`
+	// AnonymousCap caps the weight of installs never enrolled (default 0.4).
+	AnonymousCap float64 `yaml:"anonymous_cap"`
+	// RefutePenalty is added to β on a refutation (default 10).
+	RefutePenalty float64 `yaml:"refute_penalty"`
+	// Forget multiplies α and β (towards the prior) once a day (default 0.99).
+	Forget float64 `yaml:"forget"`
+	// ReportsPerAddress bounds the reports kept per address (default 64):
+	// more reporters than this add nothing a listing needs.
+	ReportsPerAddress int `yaml:"reports_per_address"`
+}
+
+// Defaults are the production thresholds.
+func Defaults() Config {
+	return Config{MinClusters: 3, MinScore: 1.0, MinVote: 0.15, Window: 24 * time.Hour,
+		FirstTTL: 4 * time.Hour, EscalateAfter: 24 * time.Hour, MaxTTL: 7 * 24 * time.Hour,
+		QuarantineFor: 7 * 24 * time.Hour, DelistHold: 7 * 24 * time.Hour,
+		TrustedConfirmations: 10, TrustedMinTrust: 0.5, AnonymousCap: 0.4, RefutePenalty: 10,
+		Forget: 0.99, ReportsPerAddress: 64}
+}
+
+// Or fills c's zero fields from d.
+func (c Config) Or(d Config) Config {
+	if c.MinClusters == 0 {
+		c.MinClusters = d.MinClusters
+	}
+	if c.MinScore == 0 {
+		c.MinScore = d.MinScore
+	}
+	if c.MinVote == 0 {
+		c.MinVote = d.MinVote
+	}
+	for _, p := range []struct{ a, b *time.Duration }{{&c.Window, &d.Window}, {&c.FirstTTL, &d.FirstTTL},
+		{&c.EscalateAfter, &d.EscalateAfter}, {&c.MaxTTL, &d.MaxTTL}, {&c.QuarantineFor, &d.QuarantineFor},
+		{&c.DelistHold, &d.DelistHold}} {
+		if *p.a == 0 {
+			*p.a = *p.b
+		}
+	}
+	if c.TrustedConfirmations == 0 {
+		c.TrustedConfirmations = d.TrustedConfirmations
+	}
+	if c.TrustedMinTrust == 0 {
+		c.TrustedMinTrust = d.TrustedMinTrust
+	}
+	if c.AnonymousCap == 0 {
+		c.AnonymousCap = d.AnonymousCap
+	}
+	if c.RefutePenalty == 0 {
+		c.RefutePenalty = d.RefutePenalty
+	}
+	if c.Forget == 0 {
+		c.Forget = d.Forget
+	}
+	if c.ReportsPerAddress == 0 {
+		c.ReportsPerAddress = d.ReportsPerAddress
+	}
+	return c
+}
+
+// Prior of the Beta reputation: a new install has trust 1/(1+4) = 0.2.
+const (
+	PriorAlpha = 1.0
+	PriorBeta  = 4.0
+)
+
+// Install is what the engine knows of a reporter. The engine keeps its
+// own copy; UpsertInstall replaces the identity fields and keeps the
+// reputation unless Restore is set.
+type Install struct {
+	ID string
+	// Org is the organisation ("" while anonymous: registered, never enrolled).
+	Org string
+	// Seed: the organisation is a seed (the operator's own sensors).
+	Seed bool
+	// Net is the install's egress network (/24 or /48), for clustering.
+	Net netip.Prefix
+	// Egress are hashes (EgressKey) of the install's egress addresses.
+	Egress []EgressKey
+	// Reputation, persisted by the caller (DirtyInstalls).
+	Alpha, Beta      float64
+	Confirmed        int
+	QuarantinedUntil time.Time
+	// ForgotAt is when the forgetting factor was last applied.
+	ForgotAt time.Time
+}
+
+// EgressKey is a salted hash of an egress address: the engine refuses
+// reports of members' own addresses without holding the addresses.
+type EgressKey [16]byte
+
+// HashEgress is the EgressKey of a under salt.
+func HashEgress(salt []byte, a netip.Addr) EgressKey {
+	h := sha256.New()
+	h.Write(salt)
+	b := a.Unmap().AsSlice()
+	h.Write(b)
+	var k EgressKey
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
+// Signal is one report, stripped to what curation uses.
+type Signal struct {
+	Install  string
+	IP       netip.Addr
+	Scenario string
+	Version  string
+	Hash     string
+	// Trust is the client's label: certified, custom, tainted, manual
+	// ("" is taken as certified: the hash check decides).
+	Trust string
+	// At is when the central received it (not the reporter's clock).
+	At time.Time
+}
+
+// Verdict is what the engine did with a signal.
+type Verdict string
+
+// Verdicts.
+const (
+	Counted      Verdict = "counted"       // eligible, counts toward listing
+	Recorded     Verdict = "recorded"      // kept for the record, weight 0 (custom/tainted/manual/unknown hash)
+	NonGlobal    Verdict = "non_global"    // refused: not a global address
+	Allowlisted  Verdict = "allowlisted"   // refused: allowlisted
+	CanaryHit    Verdict = "canary"        // refused and the reporter refuted
+	MemberEgress Verdict = "member_egress" // refused: a member's own address
+	UnknownInst  Verdict = "unknown_install"
+)
+
+// Op is a change of the list.
+type Op string
+
+// Ops.
+const (
+	Add    Op = "add"    // a new entry, or an entry whose expiry or tier changed
+	Delete Op = "delete" // the entry is gone
+)
+
+// Change is one change of the community list, in order.
+type Change struct {
+	Op        Op
+	IP        netip.Addr
+	Tier      string
+	Scenarios []string
+	ExpiresAt time.Time
+	Reason    string
+	At        time.Time
+}
+
+// Listing is an entry of the community list.
+type Listing struct {
+	IP             netip.Addr
+	Tier           string
+	Scenarios      []string
+	ListedAt       time.Time
+	ExpiresAt      time.Time
+	Level          int
+	LastEscalation time.Time
+}
+
+// HashChecker says whether hash is the published hash of a hub scenario
+// at version. nil: every signal labelled certified is trusted.
+type HashChecker func(scenario, version, hash string) bool
+
+// ClassWeight is the weight of a scenario's evidence (1 for brute force
+// and exploits, less for FP-prone or spoofable classes).
+func ClassWeight(scenario string) float64 {
+	s := strings.ToLower(scenario)
+	switch {
+	case strings.Contains(s, "portscan") || strings.Contains(s, "port-scan"):
+		return 0.2
+	case strings.Contains(s, "http-probing") || strings.Contains(s, "crawl") || strings.Contains(s, "bad-user-agent"):
+		return 0.5
+	}
+	return 1
+}
+
+type inst struct {
+	Install
+	idx int32
+}
+
+type report struct {
+	install   int32
+	scenario  int32
+	eligible  bool
+	confirmed bool
+	first     int64 // unix seconds
+	last      int64
+	count     int32
+}
+
+type ipState struct {
+	reports []report
+	listing *Listing
+}
+
+// Engine is the curation state.
+//
+// Concurrency: not safe for concurrent use; the central serialises every
+// call through one goroutine (the curator), the simulator is sequential.
+type Engine struct {
+	cfg   Config
+	now   func() time.Time
+	check HashChecker
+
+	installs []*inst
+	byID     map[string]int32
+	egress   map[EgressKey]struct{}
+
+	scen    []string
+	scenIdx map[string]int32
+
+	ips   map[netip.Addr]*ipState
+	hold  map[netip.Addr]time.Time // delisted: needs a seed until then
+	allow []netip.Prefix
+	canry map[netip.Addr]struct{}
+
+	listed  map[netip.Addr]*Listing
+	changes []Change
+	dirty   map[int32]struct{}
+	replay  bool
+	sweepAt time.Time
+	salt    []byte
+
+	pendingWithdraw bool
+}
+
+// New returns an engine with cfg (zero fields from Defaults), clock now
+// and hash checker check.
+func New(cfg Config, now func() time.Time, check HashChecker) *Engine {
+	if now == nil {
+		now = time.Now
+	}
+	return &Engine{cfg: cfg.Or(Defaults()), now: now, check: check, byID: map[string]int32{},
+		egress: map[EgressKey]struct{}{}, scenIdx: map[string]int32{}, ips: map[netip.Addr]*ipState{},
+		hold: map[netip.Addr]time.Time{}, canry: map[netip.Addr]struct{}{}, listed: map[netip.Addr]*Listing{},
+		dirty: map[int32]struct{}{}}
+}
+
+// Config is the configuration in force.
+func (e *Engine) Config() Config { return e.cfg }
+
+// SetSalt sets the salt of the egress hashes (HashEgress).
+func (e *Engine) SetSalt(salt []byte) { e.salt = slices.Clone(salt) }
+
+// SetHashChecker replaces the hub index check.
+func (e *Engine) SetHashChecker(c HashChecker) { e.check = c }
+
+// SetReplay turns replay mode on or off: while on (rebuilding state from
+// stored signals after a restart), reputations are not changed (they were
+// persisted when the signals first came).
+func (e *Engine) SetReplay(on bool) { e.replay = on }
+
+// UpsertInstall adds an install or updates its identity (org, seed,
+// network, egress). With restore, the reputation fields are taken from
+// in too (loading persisted state); otherwise a new install starts at the
+// prior and an existing one keeps its reputation.
+func (e *Engine) UpsertInstall(in Install, restore bool) {
+	if i, ok := e.byID[in.ID]; ok {
+		cur := e.installs[i]
+		if restore {
+			cur.Install = in
+		} else {
+			cur.Org, cur.Seed, cur.Net = in.Org, in.Seed, in.Net
+			if len(in.Egress) > 0 {
+				cur.Egress = in.Egress
+			}
+		}
+		for _, k := range cur.Egress {
+			e.egress[k] = struct{}{}
+		}
+		return
+	}
+	if !restore || (in.Alpha == 0 && in.Beta == 0) {
+		in.Alpha, in.Beta = PriorAlpha, PriorBeta
+	}
+	if in.ForgotAt.IsZero() {
+		in.ForgotAt = e.now()
+	}
+	idx := int32(len(e.installs))
+	e.installs = append(e.installs, &inst{Install: in, idx: idx})
+	e.byID[in.ID] = idx
+	for _, k := range in.Egress {
+		e.egress[k] = struct{}{}
+	}
+}
+
+// Install returns the engine's view of an install.
+func (e *Engine) Install(id string) (Install, bool) {
+	i, ok := e.byID[id]
+	if !ok {
+		return Install{}, false
+	}
+	return e.installs[i].Install, true
+}
+
+// SetAllowlist replaces the allowlist; listed addresses it covers are
+// deleted.
+func (e *Engine) SetAllowlist(ps []netip.Prefix) {
+	e.allow = slices.Clone(ps)
+	for ip := range e.listed {
+		if e.allowed(ip) {
+			e.unlist(ip, "allowlisted")
+		}
+	}
+}
+
+// SetCanaries replaces the canaries; listed canaries are deleted and
+// their reporters refuted.
+func (e *Engine) SetCanaries(ips []netip.Addr) {
+	e.canry = make(map[netip.Addr]struct{}, len(ips))
+	for _, ip := range ips {
+		e.canry[ip.Unmap()] = struct{}{}
+	}
+	for ip := range e.canry {
+		if st := e.ips[ip]; st != nil {
+			for _, r := range st.reports {
+				e.refute(r.install)
+			}
+			st.reports = nil
+		}
+		if _, ok := e.listed[ip]; ok {
+			e.unlist(ip, "canary")
+		}
+	}
+	e.withdraw()
+}
+
+func (e *Engine) allowed(ip netip.Addr) bool {
+	for _, p := range e.allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) scenario(s string) int32 {
+	if i, ok := e.scenIdx[s]; ok {
+		return i
+	}
+	i := int32(len(e.scen))
+	e.scen = append(e.scen, s)
+	e.scenIdx[s] = i
+	return i
+}
+
+// Ingest takes one signal and returns what was done with it. Changes of
+// the list it causes are queued (Changes).
+func (e *Engine) Ingest(s Signal) Verdict {
+	idx, ok := e.byID[s.Install]
+	if !ok {
+		return UnknownInst
+	}
+	ip := s.IP.Unmap()
+	switch {
+	case !models.IsGlobal(ip):
+		return NonGlobal
+	case e.allowed(ip):
+		return Allowlisted
+	}
+	if _, ok := e.canry[ip]; ok {
+		if !e.replay {
+			e.refute(idx)
+			e.withdraw()
+		}
+		return CanaryHit
+	}
+	if len(e.egress) > 0 {
+		if _, ok := e.egress[HashEgress(e.salt, ip)]; ok {
+			return MemberEgress
+		}
+	}
+	eligible := s.Trust == "" || s.Trust == "certified"
+	if eligible && e.check != nil {
+		eligible = e.check(s.Scenario, s.Version, s.Hash)
+	}
+	at := s.At
+	if at.IsZero() {
+		at = e.now()
+	}
+	st := e.ips[ip]
+	if st == nil {
+		st = &ipState{}
+		e.ips[ip] = st
+	}
+	sc := e.scenario(s.Scenario)
+	sec := at.Unix()
+	found := false
+	for k := range st.reports {
+		r := &st.reports[k]
+		if r.install == idx && r.scenario == sc {
+			r.last = max(r.last, sec)
+			r.count++
+			r.eligible = r.eligible || eligible
+			found = true
+			break
+		}
+	}
+	if !found {
+		if len(st.reports) >= e.cfg.ReportsPerAddress {
+			e.evictOldest(st)
+		}
+		st.reports = append(st.reports, report{install: idx, scenario: sc, eligible: eligible, first: sec, last: sec, count: 1})
+	}
+	if !eligible {
+		return Recorded
+	}
+	e.evaluate(ip, st, at)
+	return Counted
+}
+
+// evictOldest drops the report with the oldest last sighting.
+func (e *Engine) evictOldest(st *ipState) {
+	k := 0
+	for j := range st.reports {
+		if st.reports[j].last < st.reports[k].last {
+			k = j
+		}
+	}
+	st.reports = slices.Delete(st.reports, k, k+1)
+}
+
+// weight is an install's weight at now.
+func (e *Engine) weight(in *inst, now time.Time) float64 {
+	if now.Before(in.QuarantinedUntil) {
+		return 0
+	}
+	if in.Seed {
+		return 1
+	}
+	t := in.Alpha / (in.Alpha + in.Beta)
+	if in.Org == "" {
+		t = min(t, e.cfg.AnonymousCap)
+	}
+	return t
+}
+
+// trusted reports whether an install's vote can carry a listing.
+func (e *Engine) trusted(in *inst, now time.Time) bool {
+	if now.Before(in.QuarantinedUntil) || in.Org == "" {
+		return false
+	}
+	if in.Seed {
+		return true
+	}
+	return in.Confirmed >= e.cfg.TrustedConfirmations && in.Alpha/(in.Alpha+in.Beta) >= e.cfg.TrustedMinTrust
+}
+
+// clusterOf returns the keys that merge installs into one cluster: the
+// organisation and the wide network (/16, IPv6 /32) of the egress.
+func clusterKeys(in *inst) (org string, wide netip.Prefix) {
+	if in.Net.IsValid() {
+		bits := 16
+		if in.Net.Addr().Is6() {
+			bits = 32
+		}
+		wide, _ = in.Net.Addr().Prefix(bits)
+	}
+	return in.Org, wide
+}
+
+// tally is the evidence on an address.
+type tally struct {
+	score     float64
+	clusters  int
+	evidence  float64 // clusters weighted by their evidence class
+	trusted   bool
+	seedSaw   bool
+	scenarios []string
+	reports   int
+	// perInstall cluster id of each counted report's install (for
+	// confirmations).
+	clusterOf map[int32]int
+}
+
+// tallyOf computes the evidence of st at now, leaving out install skip
+// (-1: none).
+func (e *Engine) tallyOf(st *ipState, now time.Time, skip int32) tally {
+	floor := now.Add(-e.cfg.Window).Unix()
+	type member struct {
+		idx   int32
+		vote  float64
+		class float64
+	}
+	var ms []member
+	scen := map[int32]struct{}{}
+	var t tally
+	for _, r := range st.reports {
+		if !r.eligible || r.last < floor || r.install == skip {
+			continue
+		}
+		in := e.installs[r.install]
+		v := e.weight(in, now) * ClassWeight(e.scen[r.scenario])
+		if v <= 0 {
+			continue
+		}
+		t.reports++
+		scen[r.scenario] = struct{}{}
+		ms = append(ms, member{r.install, v, ClassWeight(e.scen[r.scenario])})
+		if in.Seed && v > 0 {
+			t.seedSaw = true
+		}
+	}
+	// Union the reporters sharing an organisation or a wide network.
+	parent := make([]int, len(ms))
+	for i := range parent {
+		parent[i] = i
+	}
+	var find func(int) int
+	find = func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	for i := range ms {
+		oi, wi := clusterKeys(e.installs[ms[i].idx])
+		for j := 0; j < i; j++ {
+			oj, wj := clusterKeys(e.installs[ms[j].idx])
+			if (oi != "" && oi == oj) || (wi.IsValid() && wi == wj) || ms[i].idx == ms[j].idx {
+				parent[find(i)] = find(j)
+			}
+		}
+	}
+	best := map[int]float64{}
+	class := map[int]float64{}
+	tr := map[int]bool{}
+	t.clusterOf = map[int32]int{}
+	for i, m := range ms {
+		root := find(i)
+		best[root] = max(best[root], m.vote)
+		class[root] = max(class[root], m.class)
+		if e.trusted(e.installs[m.idx], now) {
+			tr[root] = true
+		}
+		t.clusterOf[m.idx] = root
+	}
+	for root, v := range best {
+		if v < e.cfg.MinVote {
+			continue
+		}
+		t.clusters++
+		t.evidence += class[root]
+		t.score += v
+		if tr[root] {
+			t.trusted = true
+		}
+	}
+	for s := range scen {
+		t.scenarios = append(t.scenarios, e.scen[s])
+	}
+	sort.Strings(t.scenarios)
+	return t
+}
+
+func (e *Engine) qualifies(ip netip.Addr, t tally, now time.Time) bool {
+	// FP-prone classes (generic HTTP probing, crawling) need twice the
+	// clusters, spoofable ones (port scans) five times: evidence sums
+	// each cluster's best class weight.
+	if t.evidence < float64(e.cfg.MinClusters)-1e-9 || t.score < e.cfg.MinScore || !t.trusted {
+		return false
+	}
+	if until, ok := e.hold[ip]; ok && now.Before(until) && !t.seedSaw {
+		return false
+	}
+	return true
+}
+
+func tier(t tally, cfg Config) string {
+	if t.seedSaw && t.clusters >= cfg.MinClusters+1 {
+		return "confirmed"
+	}
+	return "community"
+}
+
+// evaluate re-decides ip after fresh evidence at now.
+func (e *Engine) evaluate(ip netip.Addr, st *ipState, now time.Time) {
+	t := e.tallyOf(st, now, -1)
+	l := e.listed[ip]
+	if !e.qualifies(ip, t, now) {
+		return
+	}
+	if l == nil {
+		l = &Listing{IP: ip, Tier: tier(t, e.cfg), Scenarios: t.scenarios, ListedAt: now,
+			ExpiresAt: now.Add(e.cfg.FirstTTL), LastEscalation: now}
+		e.listed[ip] = l
+		st.listing = l
+		e.emit(Change{Op: Add, IP: ip, Tier: l.Tier, Scenarios: l.Scenarios, ExpiresAt: l.ExpiresAt, Reason: "listed", At: now})
+		e.confirm(st, t, now)
+		return
+	}
+	changed := false
+	if now.Sub(l.LastEscalation) >= e.cfg.EscalateAfter {
+		l.Level++
+		l.LastEscalation = now
+		changed = true
+	}
+	ttl := min(e.cfg.FirstTTL<<l.Level, e.cfg.MaxTTL)
+	// Extended when less than half the TTL is left (or the level rose):
+	// not at every report, so that the stream does not churn.
+	if l.ExpiresAt.Sub(now) < ttl/2 || changed {
+		l.ExpiresAt = now.Add(ttl)
+		changed = true
+	}
+	if nt := tier(t, e.cfg); nt != l.Tier || !slices.Equal(t.scenarios, l.Scenarios) {
+		l.Tier, l.Scenarios = nt, t.scenarios
+		changed = true
+	}
+	if changed {
+		e.emit(Change{Op: Add, IP: ip, Tier: l.Tier, Scenarios: l.Scenarios, ExpiresAt: l.ExpiresAt, Reason: "extended", At: now})
+	}
+	e.confirm(st, t, now)
+}
+
+// confirm credits the reporters of a listed address that a seed also
+// reported.
+func (e *Engine) confirm(st *ipState, t tally, now time.Time) {
+	if e.replay {
+		return
+	}
+	for k := range st.reports {
+		r := &st.reports[k]
+		if r.confirmed || !r.eligible {
+			continue
+		}
+		in := e.installs[r.install]
+		if in.Seed || e.weight(in, now) == 0 {
+			continue
+		}
+		// Trust flows from the seeds only (Cheng-Friedman): a listing
+		// carried by other installs confirms nobody, or a colluding group
+		// that once got a victim listed would vouch for itself.
+		ok := t.seedSaw
+		if ok {
+			r.confirmed = true
+			e.forget(in, now)
+			in.Alpha++
+			in.Confirmed++
+			e.dirty[in.idx] = struct{}{}
+		}
+	}
+}
+
+// forget applies the daily forgetting factor to an install's reputation.
+func (e *Engine) forget(in *inst, now time.Time) {
+	days := int(now.Sub(in.ForgotAt) / (24 * time.Hour))
+	if days <= 0 {
+		return
+	}
+	f := 1.0
+	for range min(days, 3650) {
+		f *= e.cfg.Forget
+	}
+	in.Alpha = PriorAlpha + (in.Alpha-PriorAlpha)*f
+	in.Beta = PriorBeta + (in.Beta-PriorBeta)*f
+	in.ForgotAt = in.ForgotAt.Add(time.Duration(days) * 24 * time.Hour)
+}
+
+// refute penalises an install and quarantines it.
+func (e *Engine) refute(idx int32) {
+	if e.replay {
+		return
+	}
+	in := e.installs[idx]
+	now := e.now()
+	e.forget(in, now)
+	in.Beta += e.cfg.RefutePenalty
+	in.QuarantinedUntil = now.Add(e.cfg.QuarantineFor)
+	e.dirty[idx] = struct{}{}
+	e.pendingWithdraw = true
+}
+
+// withdraw re-checks every listing after a quarantine: entries that no
+// longer qualify go.
+func (e *Engine) withdraw() {
+	if !e.pendingWithdraw {
+		return
+	}
+	e.pendingWithdraw = false
+	now := e.now()
+	for _, ip := range e.sortedListed() {
+		st := e.ips[ip]
+		if st == nil || !e.qualifies(ip, e.tallyOf(st, now, -1), now) {
+			e.unlist(ip, "evidence withdrawn")
+		}
+	}
+}
+
+func (e *Engine) sortedListed() []netip.Addr {
+	ips := make([]netip.Addr, 0, len(e.listed))
+	for ip := range e.listed {
+		ips = append(ips, ip)
+	}
+	slices.SortFunc(ips, func(a, b netip.Addr) int { return a.Compare(b) })
+	return ips
+}
+
+func (e *Engine) unlist(ip netip.Addr, reason string) {
+	l := e.listed[ip]
+	if l == nil {
+		return
+	}
+	delete(e.listed, ip)
+	if st := e.ips[ip]; st != nil {
+		st.listing = nil
+	}
+	e.emit(Change{Op: Delete, IP: ip, Tier: l.Tier, Scenarios: l.Scenarios, Reason: reason, At: e.now()})
+}
+
+func (e *Engine) emit(c Change) { e.changes = append(e.changes, c) }
+
+// Delist removes ip at once (an upheld appeal), refutes its reporters and
+// holds it off the list for DelistHold unless a seed reports it.
+func (e *Engine) Delist(ip netip.Addr) {
+	ip = ip.Unmap()
+	now := e.now()
+	if st := e.ips[ip]; st != nil {
+		floor := now.Add(-e.cfg.Window).Unix()
+		for _, r := range st.reports {
+			if r.eligible && r.last >= floor && !e.installs[r.install].Seed {
+				e.refute(r.install)
+			}
+		}
+		st.reports = nil
+	}
+	e.hold[ip] = now.Add(e.cfg.DelistHold)
+	if _, ok := e.listed[ip]; ok {
+		e.unlist(ip, "delisted")
+	} else {
+		// Not listed here (or listed by state this engine never saw):
+		// the deletion still goes out, so that every copy drops it.
+		e.emit(Change{Op: Delete, IP: ip, Reason: "delisted", At: now})
+	}
+	e.withdraw()
+}
+
+// Tick expires listings and forgets stale state; call it every second or so.
+func (e *Engine) Tick() {
+	now := e.now()
+	for _, ip := range e.sortedListed() {
+		if l := e.listed[ip]; !now.Before(l.ExpiresAt) {
+			e.unlist(ip, "expired")
+		}
+	}
+	if now.Before(e.sweepAt) {
+		return
+	}
+	e.sweepAt = now.Add(time.Hour)
+	floor := now.Add(-e.cfg.Window).Unix()
+	for ip, st := range e.ips {
+		if st.listing != nil {
+			continue
+		}
+		st.reports = slices.DeleteFunc(st.reports, func(r report) bool { return r.last < floor })
+		if len(st.reports) == 0 {
+			delete(e.ips, ip)
+		}
+	}
+	for ip, until := range e.hold {
+		if !now.Before(until) {
+			delete(e.hold, ip)
+		}
+	}
+}
+
+// RestoreListing puts a persisted listing back (after a restart) without
+// emitting a change.
+func (e *Engine) RestoreListing(l Listing) {
+	ip := l.IP.Unmap()
+	l.IP = ip
+	e.listed[ip] = &l
+	st := e.ips[ip]
+	if st == nil {
+		st = &ipState{}
+		e.ips[ip] = st
+	}
+	st.listing = e.listed[ip]
+}
+
+// Changes returns and clears the queued list changes, in order.
+func (e *Engine) Changes() []Change {
+	c := e.changes
+	e.changes = nil
+	return c
+}
+
+// DirtyInstalls returns and clears the installs whose reputation changed.
+func (e *Engine) DirtyInstalls() []Install {
+	var out []Install
+	for idx := range e.dirty {
+		out = append(out, e.installs[idx].Install)
+	}
+	e.dirty = map[int32]struct{}{}
+	slices.SortFunc(out, func(a, b Install) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Listed returns the listing of ip, if any.
+func (e *Engine) Listed(ip netip.Addr) (Listing, bool) {
+	l := e.listed[ip.Unmap()]
+	if l == nil {
+		return Listing{}, false
+	}
+	return *l, true
+}
+
+// Len is the number of listed addresses; Tracked the addresses with state.
+func (e *Engine) Len() int     { return len(e.listed) }
+func (e *Engine) Tracked() int { return len(e.ips) }
+
+// Explanation is why an address is or is not listed (no reporter identity).
+type Explanation struct {
+	Reports   int
+	Clusters  int
+	Score     float64
+	Trusted   bool
+	Scenarios []string
+}
+
+// Explain returns the current evidence on ip.
+func (e *Engine) Explain(ip netip.Addr) Explanation {
+	st := e.ips[ip.Unmap()]
+	if st == nil {
+		return Explanation{}
+	}
+	t := e.tallyOf(st, e.now(), -1)
+	return Explanation{Reports: t.reports, Clusters: t.clusters, Score: t.score, Trusted: t.trusted, Scenarios: t.scenarios}
+}

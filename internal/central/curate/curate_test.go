@@ -1,0 +1,180 @@
+package curate
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+const goodHash = "aaaa"
+
+func check(scenario, version, hash string) bool { return hash == goodHash && version == "1.0" }
+
+func newEngine(t *testing.T) (*Engine, *clock) {
+	t.Helper()
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	return New(Config{}, c.now, check), c
+}
+
+// add registers installs: "org:net" pairs, org "" anonymous, org "seed" a seed.
+func add(e *Engine, id, org, net string) {
+	e.UpsertInstall(Install{ID: id, Org: org, Seed: org == "seed", Net: netip.MustParsePrefix(net)}, false)
+}
+
+func sig(id, ip string) Signal {
+	return Signal{Install: id, IP: netip.MustParseAddr(ip), Scenario: "crowdsecurity/ssh-bf", Version: "1.0", Hash: goodHash, Trust: "certified"}
+}
+
+func TestListing(t *testing.T) {
+	tests := []struct {
+		name     string
+		installs [][3]string // id, org, net
+		reports  []string    // install ids reporting 1.2.3.4
+		listed   bool
+	}{
+		{"three clusters with a seed", [][3]string{{"a", "seed", "11.0.0.0/24"}, {"b", "o2", "12.0.0.0/24"}, {"c", "o3", "13.0.0.0/24"}}, []string{"a", "b", "c"}, true},
+		{"two clusters", [][3]string{{"a", "seed", "11.0.0.0/24"}, {"b", "o2", "12.0.0.0/24"}}, []string{"a", "b"}, false},
+		{"no trusted reporter", [][3]string{{"a", "o1", "11.0.0.0/24"}, {"b", "o2", "12.0.0.0/24"}, {"c", "o3", "13.0.0.0/24"}}, []string{"a", "b", "c"}, false},
+		{"same org is one cluster", [][3]string{{"a", "seed", "11.0.0.0/24"}, {"b", "o2", "12.0.0.0/24"}, {"c", "o2", "13.0.0.0/24"}}, []string{"a", "b", "c"}, false},
+		{"same /16 is one cluster", [][3]string{{"a", "seed", "11.0.0.0/24"}, {"b", "o2", "12.0.0.0/24"}, {"c", "o3", "12.0.1.0/24"}}, []string{"a", "b", "c"}, false},
+		{"anonymous alone", [][3]string{{"a", "", "11.0.0.0/24"}, {"b", "", "12.0.0.0/24"}, {"c", "", "13.0.0.0/24"}, {"d", "", "14.0.0.0/24"}}, []string{"a", "b", "c", "d"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, _ := newEngine(t)
+			for _, in := range tc.installs {
+				add(e, in[0], in[1], in[2])
+			}
+			for _, id := range tc.reports {
+				require.Equal(t, Counted, e.Ingest(sig(id, "1.2.3.4")))
+			}
+			_, ok := e.Listed(netip.MustParseAddr("1.2.3.4"))
+			require.Equal(t, tc.listed, ok)
+		})
+	}
+}
+
+func crowd(e *Engine) {
+	add(e, "a", "seed", "11.0.0.0/24")
+	add(e, "b", "o2", "12.0.0.0/24")
+	add(e, "c", "o3", "13.0.0.0/24")
+}
+
+func TestRefusals(t *testing.T) {
+	e, _ := newEngine(t)
+	crowd(e)
+	e.SetAllowlist([]netip.Prefix{netip.MustParsePrefix("66.249.64.0/19")})
+	e.SetCanaries([]netip.Addr{netip.MustParseAddr("9.9.9.9")})
+	require.Equal(t, NonGlobal, e.Ingest(sig("a", "10.0.0.1")))
+	require.Equal(t, NonGlobal, e.Ingest(sig("a", "192.0.2.1")))
+	require.Equal(t, Allowlisted, e.Ingest(sig("a", "66.249.66.1")))
+	s := sig("b", "1.2.3.4")
+	s.Hash = "edited"
+	require.Equal(t, Recorded, e.Ingest(s))
+	s = sig("b", "1.2.3.4")
+	s.Trust = "custom"
+	require.Equal(t, Recorded, e.Ingest(s))
+	require.Equal(t, Counted, e.Ingest(sig("a", "1.2.3.4")))
+	require.Equal(t, Counted, e.Ingest(sig("c", "1.2.3.4")))
+	_, ok := e.Listed(netip.MustParseAddr("1.2.3.4"))
+	require.False(t, ok, "custom/tainted reports must not count")
+	// A canary report quarantines its reporter at once.
+	require.Equal(t, CanaryHit, e.Ingest(sig("b", "9.9.9.9")))
+	require.Equal(t, Counted, e.Ingest(sig("b", "1.2.3.4")))
+	_, ok = e.Listed(netip.MustParseAddr("1.2.3.4"))
+	require.False(t, ok, "a quarantined install's report must weigh nothing")
+	in, _ := e.Install("b")
+	require.True(t, in.QuarantinedUntil.After(e.now().Add(24*time.Hour)))
+}
+
+func TestEgressRefused(t *testing.T) {
+	e, _ := newEngine(t)
+	e.SetSalt([]byte("s"))
+	crowd(e)
+	add(e, "d", "o4", "14.0.0.0/24")
+	e.UpsertInstall(Install{ID: "d", Org: "o4", Net: netip.MustParsePrefix("14.0.0.0/24"),
+		Egress: []EgressKey{HashEgress([]byte("s"), netip.MustParseAddr("14.0.0.7"))}}, false)
+	require.Equal(t, MemberEgress, e.Ingest(sig("a", "14.0.0.7")))
+}
+
+func TestDelistAndExpiry(t *testing.T) {
+	e, c := newEngine(t)
+	crowd(e)
+	for _, id := range []string{"a", "b", "c"} {
+		e.Ingest(sig(id, "1.2.3.4"))
+	}
+	ch := e.Changes()
+	require.Len(t, ch, 1)
+	require.Equal(t, Add, ch[0].Op)
+	require.Equal(t, c.t.Add(4*time.Hour), ch[0].ExpiresAt)
+
+	// Expiry without fresh evidence.
+	c.t = c.t.Add(4*time.Hour + time.Second)
+	e.Tick()
+	ch = e.Changes()
+	require.Len(t, ch, 1)
+	require.Equal(t, Delete, ch[0].Op)
+	require.Equal(t, "expired", ch[0].Reason)
+
+	// Relisted; delisting refutes the non-seed reporters.
+	for _, id := range []string{"a", "b", "c"} {
+		e.Ingest(sig(id, "1.2.3.4"))
+	}
+	require.Len(t, e.Changes(), 1)
+	e.Delist(netip.MustParseAddr("1.2.3.4"))
+	ch = e.Changes()
+	require.Len(t, ch, 1)
+	require.Equal(t, "delisted", ch[0].Reason)
+	b, _ := e.Install("b")
+	require.Greater(t, b.Beta, PriorBeta+5)
+	a, _ := e.Install("a")
+	require.True(t, a.QuarantinedUntil.IsZero(), "the seed is not refuted")
+}
+
+func TestEscalationCapped(t *testing.T) {
+	e, c := newEngine(t)
+	crowd(e)
+	var last Change
+	adds := 0
+	for step := range 12 * 8 { // fresh reports every 3 h for 12 days
+		for _, id := range []string{"a", "b", "c"} {
+			e.Ingest(sig(id, "1.2.3.4"))
+		}
+		for _, ch := range e.Changes() {
+			require.Equal(t, Add, ch.Op, "step %d", step)
+			last = ch
+			adds++
+		}
+		c.t = c.t.Add(3 * time.Hour)
+		e.Tick()
+	}
+	require.Less(t, adds, 30, "extensions are not sent at every report")
+	require.Equal(t, 7*24*time.Hour, last.ExpiresAt.Sub(last.At), "TTL is capped")
+}
+
+func TestConfirmationsMakeTrusted(t *testing.T) {
+	e, _ := newEngine(t)
+	crowd(e)
+	add(e, "d", "o4", "14.0.0.0/24")
+	for i := range 12 {
+		ip := fmt.Sprintf("1.2.3.%d", i+1)
+		for _, id := range []string{"a", "b", "c", "d"} {
+			e.Ingest(sig(id, ip))
+		}
+	}
+	d, _ := e.Install("d")
+	require.GreaterOrEqual(t, d.Confirmed, 10)
+	// b, c and d, now trusted, list without the seed.
+	for _, id := range []string{"b", "c", "d"} {
+		e.Ingest(sig(id, "5.6.7.8"))
+	}
+	_, ok := e.Listed(netip.MustParseAddr("5.6.7.8"))
+	require.True(t, ok)
+}

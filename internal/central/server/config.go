@@ -1,0 +1,155 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/phalanx-ids/phalanx/internal/central/curate"
+	"github.com/phalanx-ids/phalanx/internal/netguard"
+	"github.com/phalanx-ids/phalanx/internal/yamlerr"
+)
+
+// Config is the central's configuration (`phalanx central run -c FILE`;
+// flags override it). Plain data.
+type Config struct {
+	// DataDir holds central.db (SQLite) when DB is empty.
+	DataDir string `yaml:"data_dir"`
+	// DB is a PostgreSQL DSN; empty: SQLite in DataDir.
+	DB string `yaml:"db"`
+	// Listen is host:port.
+	Listen string `yaml:"listen"`
+	// TLSCert and TLSKey serve HTTPS when set.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// TrustedProxies: when the TCP peer is in one of these, the client is
+	// the right-most address of X-Forwarded-For that is not.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// HubIndex is the hub index (index.json) whose scenario hashes count.
+	HubIndex string `yaml:"hub_index"`
+	// Curation thresholds.
+	Curation curate.Config `yaml:"curation"`
+	// Limits of the HTTP server (netguard).
+	Limits netguard.Config `yaml:"limits"`
+	// RegistrationRate: registrations per client /24 (IPv6 /48), e.g. "10/h".
+	RegistrationRate  netguard.Rate `yaml:"registration_rate"`
+	RegistrationBurst int           `yaml:"registration_burst"`
+	// SignalRate: signal requests per install ("10/s").
+	SignalRate  netguard.Rate `yaml:"signal_rate"`
+	SignalBurst int           `yaml:"signal_burst"`
+	// PullRate: stream pulls per install ("1/s"; one every 5 s must pass).
+	PullRate  netguard.Rate `yaml:"pull_rate"`
+	PullBurst int           `yaml:"pull_burst"`
+	// MaxSignals per request (default 1000); MaxBody in bytes (default 4 MiB).
+	MaxSignals int   `yaml:"max_signals"`
+	MaxBody    int64 `yaml:"max_body"`
+	// TokenTTL is the JWT lifetime (default 2h).
+	TokenTTL time.Duration `yaml:"token_ttl"`
+	// Poll is how often the curator and the list follow the database
+	// (other replicas, operator commands); default 500ms.
+	Poll time.Duration `yaml:"poll"`
+	// MaxWait bounds the long-poll wait of a stream pull (?wait=); default 50s.
+	MaxWait time.Duration `yaml:"max_wait"`
+	// MaxConcurrentHashes bounds bcrypt work (default 4).
+	MaxConcurrentHashes int `yaml:"max_concurrent_hashes"`
+	// FeedRetention and SignalRetention: how long feed events and raw
+	// signals are kept (default 7 days, 14 days).
+	FeedRetention   time.Duration `yaml:"feed_retention"`
+	SignalRetention time.Duration `yaml:"signal_retention"`
+}
+
+// LoadConfig reads a YAML configuration file.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("central: config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return c, yamlerr.New("central: config", path, err, "server.")
+	}
+	return c, nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.RegistrationRate == 0 {
+		c.RegistrationRate = 10.0 / 3600
+	}
+	if c.RegistrationBurst == 0 {
+		c.RegistrationBurst = 20
+	}
+	if c.SignalRate == 0 {
+		c.SignalRate = 10
+	}
+	if c.SignalBurst == 0 {
+		c.SignalBurst = 50
+	}
+	if c.PullRate == 0 {
+		c.PullRate = 1
+	}
+	if c.PullBurst == 0 {
+		c.PullBurst = 5
+	}
+	if c.MaxSignals == 0 {
+		c.MaxSignals = 1000
+	}
+	if c.MaxBody == 0 {
+		c.MaxBody = 4 << 20
+	}
+	if c.TokenTTL == 0 {
+		c.TokenTTL = 2 * time.Hour
+	}
+	if c.Poll == 0 {
+		c.Poll = 500 * time.Millisecond
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = 50 * time.Second
+	}
+	if c.MaxConcurrentHashes == 0 {
+		c.MaxConcurrentHashes = 4
+	}
+	if c.FeedRetention == 0 {
+		c.FeedRetention = 7 * 24 * time.Hour
+	}
+	if c.SignalRetention == 0 {
+		c.SignalRetention = 14 * 24 * time.Hour
+	}
+	c.Curation = c.Curation.Or(curate.Defaults())
+	return c
+}
+
+// clientAddr resolves the client of r: the TCP peer, or, when the peer
+// is a trusted proxy, the right-most address of X-Forwarded-For that is
+// not a trusted proxy (every address right of it was added by a proxy we
+// trust; anything left of it the client may have forged). A malformed
+// entry stops the walk: the last trusted hop's view (the proxy) is used.
+func clientAddr(trusted []netip.Prefix, r *http.Request) netip.Addr {
+	peer := netguard.PeerAddr(r)
+	if len(trusted) == 0 || !netguard.Contains(trusted, peer) {
+		return peer
+	}
+	var hops []string
+	for _, h := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(h, ",")...)
+	}
+	client := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return client
+		}
+		client = a.Unmap().WithZone("")
+		if !netguard.Contains(trusted, client) {
+			return client
+		}
+	}
+	return client
+}

@@ -1,0 +1,504 @@
+package server
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/phalanx-ids/phalanx/internal/central/centralstore"
+	"github.com/phalanx-ids/phalanx/internal/central/curate"
+	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/netguard"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
+)
+
+// apiError is an answer other than 200.
+type apiError struct {
+	status int
+	msg    string
+	retry  time.Duration
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func bad(format string, args ...any) error {
+	return &apiError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, machine string) error
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /v3/watchers", s.wrap(false, s.register))
+	mux.Handle("POST /v3/watchers/login", s.wrap(false, s.login))
+	mux.Handle("POST /v3/watchers/reset", s.wrap(false, func(w http.ResponseWriter, r *http.Request, _ string) error {
+		return &apiError{status: http.StatusForbidden, msg: "password reset is not supported: register a new machine"}
+	}))
+	mux.Handle("POST /v3/watchers/enroll", s.wrap(true, s.enroll))
+	mux.Handle("POST /v3/signals", s.wrap(true, s.signals))
+	mux.Handle("GET /v3/decisions/stream", s.wrap(true, s.stream))
+	mux.Handle("POST /v3/decisions/delete", s.wrap(true, s.accept(http.StatusOK)))
+	mux.Handle("POST /v3/decisions/sync", s.wrap(true, s.accept(http.StatusOK)))
+	mux.Handle("POST /v3/metrics", s.wrap(true, s.accept(http.StatusOK)))
+	mux.Handle("POST /v3/metrics/", s.wrap(true, s.accept(http.StatusOK)))
+	mux.Handle("POST /v3/usage-metrics", s.wrap(true, s.accept(http.StatusCreated)))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "not found"})
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// wrap authenticates (auth: a JWT is required) and renders errors; an
+// internal error's text never reaches the client.
+func (s *Server) wrap(auth bool, h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		machine := ""
+		var err error
+		if auth {
+			machine, err = s.authenticate(r)
+		}
+		if err == nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+			err = h(w, r, machine)
+		}
+		if err == nil {
+			return
+		}
+		var ae *apiError
+		if !errors.As(err, &ae) {
+			s.log.Error("central: request failed", "request_id", netguard.RequestID(r.Context()), "path", textsafe.Log(r.URL.Path), "err", err)
+			ae = &apiError{status: http.StatusInternalServerError, msg: netguard.InternalErrorMessage(r.Context())}
+		}
+		if ae.retry > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((ae.retry+time.Second-1)/time.Second)))
+		}
+		writeJSON(w, ae.status, map[string]any{"message": ae.msg})
+	})
+}
+
+type claims struct {
+	ID             string `json:"id"`
+	OrganizationID string `json:"organization_id,omitempty"`
+	jwt.RegisteredClaims
+}
+
+func (s *Server) authenticate(r *http.Request) (string, error) {
+	h := r.Header.Get("Authorization")
+	raw, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || raw == "" {
+		return "", &apiError{status: http.StatusUnauthorized, msg: "missing token"}
+	}
+	var c claims
+	_, err := jwt.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return s.secret, nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithTimeFunc(s.now), jwt.WithExpirationRequired())
+	if err != nil || c.ID == "" {
+		return "", &apiError{status: http.StatusUnauthorized, msg: "invalid or expired token"}
+	}
+	return c.ID, nil
+}
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &apiError{status: http.StatusRequestEntityTooLarge, msg: "request body too large"}
+		}
+		return bad("invalid JSON body: %s", textsafe.Log(err.Error()))
+	}
+	return nil
+}
+
+var machineIDRe = regexp.MustCompile(`^[a-zA-Z0-9]{16,64}$`)
+
+type credentials struct {
+	MachineID *string  `json:"machine_id"`
+	Password  *string  `json:"password"`
+	Scenarios []string `json:"scenarios"`
+}
+
+// egressNet is the /24 (IPv6 /48) clustering keeps of a reporter.
+func egressNet(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	bits := 24
+	if a.Is6() {
+		bits = 48
+	}
+	p, _ := a.Prefix(bits)
+	return p.String()
+}
+
+func netKey(a netip.Addr) netip.Prefix {
+	p, _ := netip.ParsePrefix(egressNet(a))
+	return p
+}
+
+// POST /v3/watchers {machine_id, password}: open registration, rate
+// limited per client /24 and bcrypt-bounded.
+func (s *Server) register(w http.ResponseWriter, r *http.Request, _ string) error {
+	addr := clientAddr(s.trusted, r)
+	if ok, wait := s.regRate.Allow(netKey(addr), s.now()); !ok {
+		return &apiError{status: http.StatusTooManyRequests, msg: "too many registrations from this network", retry: wait}
+	}
+	var c credentials
+	if err := decode(r, &c); err != nil {
+		return err
+	}
+	if c.MachineID == nil || !machineIDRe.MatchString(*c.MachineID) {
+		return bad("machine_id: want 16 to 64 letters and digits")
+	}
+	if c.Password == nil || len(*c.Password) < 8 || len(*c.Password) > 72 {
+		return bad("password: want 8 to 72 bytes")
+	}
+	var hash []byte
+	var herr error
+	if err := s.work.Do(false, func() { hash, herr = bcrypt.GenerateFromPassword([]byte(*c.Password), bcrypt.DefaultCost) }); err != nil {
+		return &apiError{status: http.StatusTooManyRequests, msg: err.Error(), retry: time.Second}
+	}
+	if herr != nil {
+		return herr
+	}
+	err := s.st.Register(r.Context(), *c.MachineID, string(hash), s.now())
+	if errors.Is(err, centralstore.ErrExists) {
+		return &apiError{status: http.StatusForbidden, msg: "machine_id already registered"}
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "OK"})
+	return nil
+}
+
+// POST /v3/watchers/login {machine_id, password, scenarios} -> {code, expire, token}.
+func (s *Server) login(w http.ResponseWriter, r *http.Request, _ string) error {
+	addr := clientAddr(s.trusted, r)
+	now := s.now()
+	key := netguard.AddrKey(addr)
+	if wait := s.loginAddr.Wait(key, now); wait > 0 {
+		return &apiError{status: http.StatusTooManyRequests, msg: "too many failed logins, retry later", retry: wait}
+	}
+	var c credentials
+	if err := decode(r, &c); err != nil {
+		return err
+	}
+	if c.MachineID == nil || c.Password == nil || !machineIDRe.MatchString(*c.MachineID) {
+		return &apiError{status: http.StatusForbidden, msg: "invalid machine_id or password"}
+	}
+	if len(c.Scenarios) > 5000 {
+		return bad("too many scenarios")
+	}
+	in, err := s.st.GetInstall(r.Context(), *c.MachineID)
+	if err != nil && !errors.Is(err, centralstore.ErrNotFound) {
+		return err
+	}
+	hash := []byte(in.PasswordHash)
+	known := err == nil
+	if !known {
+		hash = dummyHash
+	}
+	ok := false
+	own := known && in.Net == egressNet(addr)
+	if err := s.work.Do(own, func() { ok = bcrypt.CompareHashAndPassword(hash, []byte(*c.Password)) == nil }); err != nil {
+		return &apiError{status: http.StatusTooManyRequests, msg: err.Error(), retry: time.Second}
+	}
+	if !ok || !known {
+		s.loginAddr.Fail(key, now)
+		return &apiError{status: http.StatusForbidden, msg: "invalid machine_id or password"}
+	}
+	s.loginAddr.Reset(key)
+	eh := ""
+	if addr.IsValid() {
+		k := curate.HashEgress(s.salt, addr)
+		eh = hex.EncodeToString(k[:])
+	}
+	if err := s.st.Login(r.Context(), in.MachineID, egressNet(addr), eh, c.Scenarios, now); err != nil {
+		return err
+	}
+	s.cur.poke()
+	exp := now.Add(s.cfg.TokenTTL)
+	cl := claims{ID: in.MachineID, RegisteredClaims: jwt.RegisteredClaims{ExpiresAt: jwt.NewNumericDate(exp), IssuedAt: jwt.NewNumericDate(now)}}
+	if in.OrgID != 0 {
+		cl.OrganizationID = strconv.FormatInt(in.OrgID, 10)
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, cl).SignedString(s.secret)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"code": 200, "expire": exp.UTC().Format(time.RFC3339), "token": tok})
+	return nil
+}
+
+// dummyHash is compared against for unknown ids (same time as a wrong password).
+var dummyHash = func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("phalanx-central-dummy-password"), bcrypt.DefaultCost)
+	return h
+}()
+
+var attachKeyRe = regexp.MustCompile(`^[a-zA-Z0-9]{8,128}$`)
+
+// POST /v3/watchers/enroll {attachment_key, name, tags, overwrite}.
+func (s *Server) enroll(w http.ResponseWriter, r *http.Request, machine string) error {
+	var req struct {
+		AttachmentKey string   `json:"attachment_key"`
+		Name          string   `json:"name"`
+		Tags          []string `json:"tags"`
+		Overwrite     bool     `json:"overwrite"`
+	}
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if !attachKeyRe.MatchString(req.AttachmentKey) {
+		return bad("attachment_key: want letters and digits")
+	}
+	if len(req.Name) > 128 {
+		return bad("name: at most 128 bytes")
+	}
+	org, err := s.st.OrgByKey(r.Context(), KeyHash(req.AttachmentKey))
+	if errors.Is(err, centralstore.ErrNotFound) {
+		return &apiError{status: http.StatusForbidden, msg: "unknown attachment key"}
+	}
+	if err != nil {
+		return err
+	}
+	in, err := s.st.GetInstall(r.Context(), machine)
+	if err != nil {
+		return err
+	}
+	if in.OrgID != 0 && in.OrgID != org.ID && !req.Overwrite {
+		return &apiError{status: http.StatusForbidden, msg: "already enrolled in another organisation (use overwrite)"}
+	}
+	if err := s.st.Enroll(r.Context(), machine, org.ID, req.Name, s.now()); err != nil {
+		return err
+	}
+	s.cur.poke()
+	writeJSON(w, http.StatusOK, map[string]string{"message": "OK"})
+	return nil
+}
+
+// wireSignal is what is read of a CAPI signal: message, context, geo and
+// decisions are never decoded, so they are never stored.
+type wireSignal struct {
+	Scenario        string `json:"scenario"`
+	ScenarioHash    string `json:"scenario_hash"`
+	ScenarioVersion string `json:"scenario_version"`
+	ScenarioTrust   string `json:"scenario_trust"`
+	UUID            string `json:"uuid"`
+	StartAt         string `json:"start_at"`
+	StopAt          string `json:"stop_at"`
+	CreatedAt       string `json:"created_at"`
+	Source          *struct {
+		Scope string `json:"scope"`
+		Value string `json:"value"`
+		IP    string `json:"ip"`
+	} `json:"source"`
+}
+
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// POST /v3/signals [signal...]: stored (committed) before the answer.
+func (s *Server) signals(w http.ResponseWriter, r *http.Request, machine string) error {
+	if ok, wait := s.sigRate.Allow(machine, s.now()); !ok {
+		return &apiError{status: http.StatusTooManyRequests, msg: "too many signal requests", retry: wait}
+	}
+	var in []wireSignal
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if len(in) > s.cfg.MaxSignals {
+		return bad("too many signals in one request (%d, at most %d)", len(in), s.cfg.MaxSignals)
+	}
+	now := s.now()
+	out := make([]centralstore.Signal, 0, len(in))
+	for i, sg := range in {
+		if sg.Source == nil || sg.Scenario == "" {
+			return bad("signal %d: scenario and source are required", i)
+		}
+		if len(sg.Scenario) > 256 || len(sg.ScenarioHash) > 128 || len(sg.ScenarioVersion) > 64 || len(sg.UUID) > 128 || len(sg.ScenarioTrust) > 32 {
+			return bad("signal %d: field too long", i)
+		}
+		v := sg.Source.Value
+		if v == "" {
+			v = sg.Source.IP
+		}
+		scope := strings.ToLower(sg.Source.Scope)
+		if scope != "ip" && scope != "" {
+			continue // ranges, countries...: not curated
+		}
+		ip, err := models.ParseIP(v)
+		if err != nil {
+			return bad("signal %d: source value %q is not an IP address", i, textsafe.Log(v))
+		}
+		out = append(out, centralstore.Signal{MachineID: machine, UUID: sg.UUID, IP: ip.String(), Scenario: sg.Scenario,
+			ScenarioHash: sg.ScenarioHash, ScenarioVersion: sg.ScenarioVersion, ScenarioTrust: sg.ScenarioTrust,
+			StartAt: parseTime(sg.StartAt), StopAt: parseTime(sg.StopAt), CreatedAt: parseTime(sg.CreatedAt), ReceivedAt: now})
+	}
+	if _, err := s.st.InsertSignals(r.Context(), out); err != nil {
+		return err
+	}
+	s.cur.poke()
+	writeJSON(w, http.StatusOK, map[string]string{"message": "OK"})
+	return nil
+}
+
+type streamDecision struct {
+	Value    string `json:"value"`
+	Duration string `json:"duration"`
+}
+
+type streamNew struct {
+	Scenario  string           `json:"scenario"`
+	Scope     string           `json:"scope"`
+	Decisions []streamDecision `json:"decisions"`
+}
+
+type streamDeleted struct {
+	Scope     string   `json:"scope"`
+	Decisions []string `json:"decisions"`
+}
+
+type streamLinks struct {
+	Blocklists []any `json:"blocklists"`
+	Allowlists []any `json:"allowlists"`
+}
+
+type streamAnswer struct {
+	New     []streamNew     `json:"new"`
+	Deleted []streamDeleted `json:"deleted"`
+	Links   streamLinks     `json:"links"`
+}
+
+// GET /v3/decisions/stream[?startup=true][&community_pull=false][&wait=30s].
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, machine string) error {
+	if ok, wait := s.pullRate.Allow(machine, s.now()); !ok {
+		return &apiError{status: http.StatusTooManyRequests, msg: "too many pulls", retry: wait}
+	}
+	q := r.URL.Query()
+	startup := q.Get("startup") == "true"
+	community := q.Get("community_pull") != "false"
+	var wait time.Duration
+	if v := q.Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return bad("wait: want a duration such as 30s")
+		}
+		wait = min(d, s.cfg.MaxWait)
+	}
+	in, err := s.st.GetInstall(r.Context(), machine)
+	if err != nil {
+		if errors.Is(err, centralstore.ErrNotFound) {
+			return &apiError{status: http.StatusUnauthorized, msg: "unknown machine"}
+		}
+		return err
+	}
+	s.cursorMu.Lock()
+	cursor, pending := s.cursors[machine]
+	s.cursorMu.Unlock()
+	if !pending {
+		cursor = in.PullCursor
+	}
+	ans := streamAnswer{New: []streamNew{}, Deleted: []streamDeleted{}, Links: streamLinks{Blocklists: []any{}, Allowlists: []any{}}}
+	if !community {
+		writeJSON(w, http.StatusOK, ans)
+		return nil
+	}
+	etag := ""
+	if startup {
+		etag = fmt.Sprintf(`"%d-%x"`, s.list.Cursor(), KeyHash(strings.Join(in.Scenarios, ","))[:8])
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return nil
+		}
+	}
+	d := s.list.since(cursor, startup, in.Scenarios, s.now())
+	if !startup && len(d.added) == 0 && len(d.deleted) == 0 && wait > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		select {
+		case <-s.list.wait(d.cursor):
+		case <-ctx.Done():
+		}
+		cancel()
+		d = s.list.since(cursor, false, in.Scenarios, s.now())
+	}
+	s.cursorMu.Lock()
+	s.cursors[machine] = d.cursor
+	s.cursorMu.Unlock()
+	now := s.now()
+	groups := map[string]int{}
+	for _, e := range d.added {
+		sc := primaryScenario(e.Scenarios, in.Scenarios)
+		k, ok := groups[sc]
+		if !ok {
+			k = len(ans.New)
+			groups[sc] = k
+			ans.New = append(ans.New, streamNew{Scenario: sc, Scope: "ip"})
+		}
+		dur := e.ExpiresAt.Sub(now).Round(time.Second)
+		ans.New[k].Decisions = append(ans.New[k].Decisions, streamDecision{Value: e.IP, Duration: dur.String()})
+	}
+	if len(d.deleted) > 0 {
+		ans.Deleted = append(ans.Deleted, streamDeleted{Scope: "ip", Decisions: d.deleted})
+	}
+	if etag != "" {
+		w.Header().Set("ETag", etag)
+	}
+	w.Header().Set("X-Phalanx-Cursor", strconv.FormatInt(d.cursor, 10))
+	w = netguard.ExtendWrites(w, s.guard.WriteTimeout())
+	writeJSON(w, http.StatusOK, ans)
+	return nil
+}
+
+// primaryScenario is the entry's scenario the install declared (or its
+// first).
+func primaryScenario(entry, declared []string) string {
+	for _, e := range entry {
+		for _, d := range declared {
+			if e == d {
+				return e
+			}
+		}
+	}
+	if len(entry) > 0 {
+		return entry[0]
+	}
+	return "phalanx/community"
+}
+
+// accept reads and discards a JSON body (metrics, usage metrics,
+// decision deletions: nothing of them is kept).
+func (s *Server) accept(status int) handler {
+	return func(w http.ResponseWriter, r *http.Request, _ string) error {
+		var v any
+		if err := decode(r, &v); err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		writeJSON(w, status, map[string]string{"message": "OK"})
+		return nil
+	}
+}

@@ -1,0 +1,245 @@
+// Package server is the Phalanx central (`phalanx central run`): the CAPI
+// v3 subset stock CrowdSec LAPIs use (register, login, enroll, signals,
+// decisions stream, decisions delete, metrics, usage-metrics) over the
+// curation engine (internal/central/curate) and its storage
+// (internal/central/centralstore), behind internal/netguard.
+//
+// Native extension: GET /v3/decisions/stream?wait=30s long-polls: when
+// nothing changed since the install's last pull, the answer waits until
+// the list changes (or the wait ends), so a Phalanx LAPI pulling in a
+// loop sees a new listing within about a second.
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/phalanx-ids/phalanx/internal/central/centralstore"
+	"github.com/phalanx-ids/phalanx/internal/central/curate"
+	"github.com/phalanx-ids/phalanx/internal/hub"
+	"github.com/phalanx-ids/phalanx/internal/netguard"
+)
+
+// Deps are the central's runtime dependencies.
+type Deps struct {
+	Logger *slog.Logger
+	// Clock; nil: time.Now (tests drive expiry with a virtual clock).
+	Clock func() time.Time
+}
+
+// Server is a running central: New, then Run.
+//
+// Concurrency: Run once; Addr and Store are safe for concurrent use.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	st      *centralstore.Store
+	list    *list
+	cur     *curator
+	guard   *netguard.Guard
+	trusted []netip.Prefix
+	secret  []byte
+	salt    []byte
+
+	work      *netguard.Work
+	regRate   *netguard.Limiter[netip.Prefix]
+	loginAddr *netguard.Backoff[netip.Prefix]
+	sigRate   *netguard.Limiter[string]
+	pullRate  *netguard.Limiter[string]
+
+	cursorMu sync.Mutex
+	cursors  map[string]int64 // pull cursors to persist
+
+	ln   net.Listener
+	tlsc *tls.Config
+}
+
+// HashIndexChecker loads a hub index file and returns the check of
+// scenario hashes against it.
+func HashIndexChecker(path string) (curate.HashChecker, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("central: hub index: %w", err)
+	}
+	idx, err := hub.ParseIndex(raw)
+	if err != nil {
+		return nil, fmt.Errorf("central: hub index %s: %w", path, err)
+	}
+	return func(scenario, version, hash string) bool {
+		it, ok := idx.Get("scenarios", scenario)
+		if !ok {
+			return false
+		}
+		v, ok := it.Versions[version]
+		return ok && v.Digest != "" && equalFold(v.Digest, hash)
+	}, nil
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i]|0x20, b[i]|0x20
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// OpenStore opens the configured database (PostgreSQL DSN, or
+// DataDir/central.db).
+func OpenStore(ctx context.Context, cfg Config) (*centralstore.Store, error) {
+	if cfg.DB != "" {
+		return centralstore.Open(ctx, cfg.DB)
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("central: data dir or db required")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("central: data dir: %w", err)
+	}
+	return centralstore.Open(ctx, filepath.Join(cfg.DataDir, "central.db"))
+}
+
+// New opens the database, loads the hub index and binds the listener.
+func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
+	cfg = cfg.withDefaults()
+	s := &Server{cfg: cfg, log: deps.Logger, now: deps.Clock, cursors: map[string]int64{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	var err error
+	if s.trusted, err = netguard.ParsePrefixes(cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("central: trusted_proxies: %w", err)
+	}
+	var check curate.HashChecker
+	if cfg.HubIndex != "" {
+		if check, err = HashIndexChecker(cfg.HubIndex); err != nil {
+			return nil, err
+		}
+	} else {
+		s.log.Warn("central: no hub index: every signal labelled certified counts")
+	}
+	g, err := netguard.New(cfg.Limits.Or(netguard.Config{RequestRate: 20, RequestBurst: 100}), netguard.Deps{Name: "central",
+		Logger: s.log, Clock: s.now, ClientAddr: func(r *http.Request) netip.Addr { return clientAddr(s.trusted, r) }})
+	if err != nil {
+		return nil, err
+	}
+	s.guard = g
+	if s.st, err = OpenStore(ctx, cfg); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Server, error) {
+		_ = s.st.Close()
+		return nil, err
+	}
+	sec, err := s.st.Secret(ctx, "jwt_secret", 32)
+	if err != nil {
+		return fail(err)
+	}
+	salt, err := s.st.Secret(ctx, "egress_salt", 16)
+	if err != nil {
+		return fail(err)
+	}
+	s.secret, s.salt = []byte(sec), []byte(salt)
+	s.work = netguard.NewWork(cfg.MaxConcurrentHashes)
+	s.regRate = netguard.NewLimiter[netip.Prefix](float64(cfg.RegistrationRate), cfg.RegistrationBurst, 65536)
+	s.loginAddr = netguard.NewBackoff[netip.Prefix](netguard.BackoffPolicy{Free: 5, Base: time.Second, Max: 5 * time.Minute})
+	s.sigRate = netguard.NewLimiter[string](float64(cfg.SignalRate), cfg.SignalBurst, 200000)
+	s.pullRate = netguard.NewLimiter[string](float64(cfg.PullRate), cfg.PullBurst, 200000)
+	s.list = newList(s.st)
+	s.cur = &curator{st: s.st, cfg: cfg, now: s.now, log: s.log, check: check, salt: s.salt, wake: make(chan struct{}, 1),
+		after: func() { _ = s.list.refresh(context.Background()) }}
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fail(fmt.Errorf("central: tls: %w", err))
+		}
+		s.tlsc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if s.ln, err = netguard.Listen(ctx, "tcp", cfg.Listen); err != nil {
+		return fail(fmt.Errorf("central: listen: %w", err))
+	}
+	return s, nil
+}
+
+// Addr is the listening address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Store is the server's database.
+func (s *Server) Store() *centralstore.Store { return s.st }
+
+// Run serves until ctx ends, then closes the database.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.st.Close()
+	if err := s.list.refresh(ctx); err != nil {
+		return fmt.Errorf("central: load list: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.cur.run(ctx) }()
+	go func() { defer wg.Done(); s.follow(ctx) }()
+	err := s.guard.Serve(ctx, s.ln, s.routes(), netguard.ServeOptions{TLS: s.tlsc, Grace: 5 * time.Second})
+	cancel()
+	wg.Wait()
+	s.flushCursors(context.Background())
+	return err
+}
+
+// follow keeps the list in step with the database and persists pull
+// cursors.
+func (s *Server) follow(ctx context.Context) {
+	t := time.NewTicker(min(s.cfg.Poll, 250*time.Millisecond))
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.list.refresh(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("central: list refresh", "err", err)
+		}
+		if time.Since(last) >= time.Second {
+			last = time.Now()
+			s.flushCursors(ctx)
+		}
+	}
+}
+
+func (s *Server) flushCursors(ctx context.Context) {
+	s.cursorMu.Lock()
+	cs := s.cursors
+	s.cursors = map[string]int64{}
+	s.cursorMu.Unlock()
+	if err := s.st.SetPullCursors(ctx, cs); err != nil {
+		s.log.Warn("central: pull cursors", "err", err)
+	}
+}
+
+// KeyHash is how attachment keys are stored.
+func KeyHash(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(h[:])
+}

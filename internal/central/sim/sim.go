@@ -1,0 +1,302 @@
+// Package sim is a deterministic, seeded simulation of a crowd driving
+// the real curation engine (internal/central/curate) in-process with a
+// virtual clock: honest installs seeing mass scanners and targeted
+// attackers, honest false positives (correlated for unknown crawlers),
+// seeds, canaries, and poisoners with several strategies. It measures the
+// engine against a naive baseline ("listed when >= 3 installs report").
+package sim
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/phalanx-ids/phalanx/internal/central/curate"
+)
+
+// Strategy is a poisoners' strategy.
+type Strategy string
+
+// Strategies.
+const (
+	Naive       Strategy = "naive"       // random benign IPs
+	Coordinated Strategy = "coordinated" // the same victims, enrolled, many networks
+	SybilFarm   Strategy = "sybil-farm"  // the same victims, all in 2 networks
+	Spread      Strategy = "spread"      // the same victims, each its own org and /16
+	Sleeper     Strategy = "sleeper"     // honest through the warm-up, then coordinated
+)
+
+// Strategies lists every strategy.
+var Strategies = []Strategy{Naive, Coordinated, SybilFarm, Spread, Sleeper}
+
+// Config is one run.
+type Config struct {
+	Seed            uint64
+	Installs        int     // default 1000
+	WarmupDays      int     // default 30
+	Days            int     // measured days, default 7
+	AttackersPerDay int     // default 5000
+	Benign          int     // benign IPs, default 20000
+	PoisonShare     float64 // share of installs poisoning
+	Strategy        Strategy
+	Curation        curate.Config
+}
+
+func (c Config) withDefaults() Config {
+	if c.Installs == 0 {
+		c.Installs = 1000
+	}
+	if c.WarmupDays == 0 {
+		c.WarmupDays = 30
+	}
+	if c.Days == 0 {
+		c.Days = 7
+	}
+	if c.AttackersPerDay == 0 {
+		c.AttackersPerDay = 5000
+	}
+	if c.Benign == 0 {
+		c.Benign = 20000
+	}
+	if c.Strategy == "" {
+		c.Strategy = Coordinated
+	}
+	return c
+}
+
+// Result is what a run measured (over the measured days).
+type Result struct {
+	Strategy        Strategy
+	Share           float64
+	Eligible        int // attackers with >= 3 honest independent reporters
+	Recalled        int
+	P50, P99        time.Duration // from the 3rd independent honest report to listing
+	BenignListed    int           // distinct benign IPs listed
+	BaselineRecall  int           // attackers listed by the naive baseline
+	BaselineBenign  int
+	HonestQuarantin int // honest installs quarantined at the end
+	Honest          int
+	ListSize        int // entries at the end
+}
+
+type installSim struct {
+	id       string
+	poisoner bool
+	net      netip.Prefix
+	wide     string
+}
+
+// Run simulates cfg.
+func Run(cfg Config) Result {
+	cfg = cfg.withDefaults()
+	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := start
+	eng := curate.New(cfg.Curation, func() time.Time { return now }, nil)
+
+	// Installs.
+	var ins []installSim
+	nPoison := int(float64(cfg.Installs) * cfg.PoisonShare)
+	for i := range cfg.Installs {
+		is := installSim{id: fmt.Sprintf("i%04d", i), poisoner: i >= cfg.Installs-nPoison}
+		// Honest: spread over ~cfg.Installs/3 /16s.
+		w := rng.IntN(max(cfg.Installs/3, 3))
+		if is.poisoner && cfg.Strategy == SybilFarm {
+			w = 100000 + rng.IntN(2)
+		} else if is.poisoner && cfg.Strategy == Spread {
+			w = 200000 + i
+		}
+		a := netip.AddrFrom4([4]byte{byte(20 + w/256%200), byte(w % 256), byte(rng.IntN(256)), 0})
+		is.net = netip.PrefixFrom(a, 24)
+		is.wide = fmt.Sprint(w)
+		in := curate.Install{ID: is.id, Net: is.net}
+		switch {
+		case !is.poisoner && i < cfg.Installs/50: // 2% seeds
+			in.Org, in.Seed = "seed", true
+		case is.poisoner || rng.Float64() < 0.7:
+			in.Org = "org-" + is.id
+		}
+		eng.UpsertInstall(in, false)
+		ins = append(ins, is)
+	}
+	benign := make([]netip.Addr, cfg.Benign)
+	for i := range benign {
+		benign[i] = netip.AddrFrom4([4]byte{byte(150 + i/65536%50), byte(i / 256), byte(i), 7})
+	}
+	isBenign := map[netip.Addr]bool{}
+	for _, b := range benign {
+		isBenign[b] = true
+	}
+	canaries := benign[:50]
+	eng.SetCanaries(canaries)
+	victims := benign[100:150]  // coordinated poisoners' victims (not canaries)
+	crawlers := benign[200:220] // unknown crawlers: correlated honest FPs
+
+	type attackerTrack struct {
+		reporters map[int]bool // honest install indexes
+		wides     map[string]bool
+		third     time.Time
+		listedAt  time.Time
+		naive     map[int]bool
+	}
+	track := map[netip.Addr]*attackerTrack{}
+	naiveCount := map[netip.Addr]map[int]bool{}
+	baselineListed := map[netip.Addr]bool{}
+	benignListed := map[netip.Addr]bool{}
+	measureFrom := start.Add(time.Duration(cfg.WarmupDays) * 24 * time.Hour)
+	total := cfg.WarmupDays + cfg.Days
+	attackerSeq := 0
+	type event struct {
+		at       time.Time
+		ins      int
+		ip       netip.Addr
+		scenario string
+	}
+	for hour := range total * 24 {
+		hstart := start.Add(time.Duration(hour) * time.Hour)
+		var evs []event
+		emitAs := func(i int, ip netip.Addr, scenario string) {
+			evs = append(evs, event{at: hstart.Add(time.Duration(rng.IntN(3600)) * time.Second), ins: i, ip: ip, scenario: scenario})
+		}
+		emit := func(i int, ip netip.Addr) { emitAs(i, ip, "crowdsecurity/ssh-bf") }
+		// Attackers of this hour.
+		for range cfg.AttackersPerDay / 24 {
+			attackerSeq++
+			ip := netip.AddrFrom4([4]byte{byte(1 + attackerSeq/65536%100), byte(attackerSeq / 256), byte(attackerSeq), 1})
+			hits := 1 + rng.IntN(3)
+			if rng.Float64() < 0.3 { // mass scanner
+				hits = int(float64(cfg.Installs) * (0.2 + 0.6*rng.Float64()) / 10) // within this hour: a tenth
+			}
+			for range hits {
+				i := rng.IntN(cfg.Installs)
+				if rng.Float64() < 0.7 && (!ins[i].poisoner || (cfg.Strategy == Sleeper && hstart.Before(measureFrom)) || cfg.Strategy == Sleeper) {
+					emit(i, ip)
+				}
+			}
+		}
+		// Honest false positives.
+		for i := range ins {
+			if ins[i].poisoner {
+				continue
+			}
+			if rng.Float64() < 0.002 {
+				emit(i, benign[rng.IntN(len(benign))])
+			}
+		}
+		if hour%24 == 0 {
+			for _, cr := range crawlers {
+				for range cfg.Installs / 100 {
+					i := rng.IntN(cfg.Installs)
+					if !ins[i].poisoner {
+						emitAs(i, cr, "crowdsecurity/http-crawl-non_statics")
+					}
+				}
+			}
+		}
+		// Poisoners.
+		active := cfg.Strategy != Sleeper || !hstart.Before(measureFrom)
+		for i := range ins {
+			if !ins[i].poisoner || !active {
+				continue
+			}
+			switch cfg.Strategy {
+			case Naive:
+				emit(i, benign[rng.IntN(len(benign))])
+			default:
+				emit(i, victims[rng.IntN(len(victims))])
+			}
+		}
+		slices.SortStableFunc(evs, func(a, b event) int { return a.at.Compare(b.at) })
+		for _, ev := range evs {
+			now = ev.at
+			eng.Ingest(curate.Signal{Install: ins[ev.ins].id, IP: ev.ip, Scenario: ev.scenario, At: ev.at})
+			// Baseline: >= 3 distinct installs.
+			m := naiveCount[ev.ip]
+			if m == nil {
+				m = map[int]bool{}
+				naiveCount[ev.ip] = m
+			}
+			m[ev.ins] = true
+			if len(m) >= 3 && !baselineListed[ev.ip] && !ev.at.Before(measureFrom) {
+				baselineListed[ev.ip] = true
+			}
+			if !isBenign[ev.ip] && !ins[ev.ins].poisoner {
+				tr := track[ev.ip]
+				if tr == nil {
+					tr = &attackerTrack{reporters: map[int]bool{}, wides: map[string]bool{}}
+					track[ev.ip] = tr
+				}
+				tr.reporters[ev.ins] = true
+				tr.wides[ins[ev.ins].wide] = true
+				if len(tr.wides) >= 3 && tr.third.IsZero() {
+					tr.third = ev.at
+				}
+			}
+			for _, ch := range eng.Changes() {
+				if ch.Op != curate.Add || ch.At.Before(measureFrom) {
+					continue
+				}
+				if isBenign[ch.IP] {
+					benignListed[ch.IP] = true
+				} else if tr := track[ch.IP]; tr != nil && tr.listedAt.IsZero() {
+					tr.listedAt = ch.At
+				}
+			}
+		}
+		now = hstart.Add(time.Hour)
+		eng.Tick()
+		_ = eng.Changes()
+	}
+	res := Result{Strategy: cfg.Strategy, Share: cfg.PoisonShare, BenignListed: len(benignListed), ListSize: eng.Len()}
+	var lat []time.Duration
+	for ip, tr := range track {
+		if tr.third.IsZero() || tr.third.Before(measureFrom) {
+			continue
+		}
+		res.Eligible++
+		if !tr.listedAt.IsZero() {
+			res.Recalled++
+			lat = append(lat, max(0, tr.listedAt.Sub(tr.third)))
+		}
+		if baselineListed[ip] {
+			res.BaselineRecall++
+		}
+	}
+	for ip := range baselineListed {
+		if isBenign[ip] {
+			res.BaselineBenign++
+		}
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if len(lat) > 0 {
+		res.P50, res.P99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	}
+	for _, is := range ins {
+		if is.poisoner {
+			continue
+		}
+		res.Honest++
+		if in, ok := eng.Install(is.id); ok && in.QuarantinedUntil.After(now) {
+			res.HonestQuarantin++
+		}
+	}
+	return res
+}
+
+// Print writes results as a table.
+func Print(w io.Writer, rs []Result) {
+	fmt.Fprintf(w, "%-12s %6s %9s %8s %8s %7s %9s %9s %11s %9s\n", "strategy", "share", "recall", "p50", "p99", "benign", "base-rec", "base-ben", "honest-qua", "list")
+	for _, r := range rs {
+		rec, brec := 0.0, 0.0
+		if r.Eligible > 0 {
+			rec = 100 * float64(r.Recalled) / float64(r.Eligible)
+			brec = 100 * float64(r.BaselineRecall) / float64(r.Eligible)
+		}
+		fmt.Fprintf(w, "%-12s %5.0f%% %8.1f%% %8s %8s %7d %8.1f%% %9d %5d/%-5d %9d\n", r.Strategy, 100*r.Share, rec, r.P50, r.P99,
+			r.BenignListed, brec, r.BaselineBenign, r.HonestQuarantin, r.Honest, r.ListSize)
+	}
+}
