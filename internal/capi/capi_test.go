@@ -133,7 +133,9 @@ func TestToSignal(t *testing.T) {
 		skip    string
 		trust   string
 	}{
-		{"certified", func() *models.Alert { return withDecision(alert("u1", "203.0.113.7", "crowdsecurity/ssh-bf"), "crowdsec") }, capi.DefaultConsent(), "", capi.TrustCertified},
+		{"certified", func() *models.Alert {
+			return withDecision(alert("u1", "203.0.113.7", "crowdsecurity/ssh-bf"), "crowdsec")
+		}, capi.DefaultConsent(), "", capi.TrustCertified},
 		{"simulated", func() *models.Alert {
 			a := alert("u1", "203.0.113.7", "x/y")
 			a.Simulated = new(bool)
@@ -144,7 +146,9 @@ func TestToSignal(t *testing.T) {
 		{"custom refused", func() *models.Alert { a := alert("u1", "203.0.113.7", "me/mine"); a.ScenarioHash = sp(""); return a }, capi.Consent{ShareTainted: true}, capi.SkipCustom, ""},
 		{"tainted refused", func() *models.Alert { a := alert("u1", "203.0.113.7", "x/y"); a.ScenarioVersion = sp("?"); return a }, capi.Consent{ShareCustom: true}, capi.SkipTainted, ""},
 		{"tainted shared", func() *models.Alert { a := alert("u1", "203.0.113.7", "x/y"); a.ScenarioVersion = sp(""); return a }, capi.DefaultConsent(), "", capi.TrustTainted},
-		{"manual off by default", func() *models.Alert { return withDecision(alert("u1", "203.0.113.7", "manual 'ban' from 'x'"), "cscli") }, capi.DefaultConsent(), capi.SkipManual, ""},
+		{"manual off by default", func() *models.Alert {
+			return withDecision(alert("u1", "203.0.113.7", "manual 'ban' from 'x'"), "cscli")
+		}, capi.DefaultConsent(), capi.SkipManual, ""},
 		{"manual on", func() *models.Alert { return withDecision(alert("u1", "203.0.113.7", "manual"), "cscli") }, all, "", capi.TrustManual},
 		{"community decision", func() *models.Alert { return withDecision(alert("u1", "203.0.113.7", "x/y"), "CAPI") }, all, capi.SkipCommunity, ""},
 		{"blocklist decision", func() *models.Alert { return withDecision(alert("u1", "203.0.113.7", "x/y"), "lists") }, all, capi.SkipCommunity, ""},
