@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -64,6 +65,9 @@ func ReadCredentials(path string) (Credentials, error) {
 func WriteCredentials(path string, c Credentials) error {
 	b, err := yaml.Marshal(c)
 	if err != nil {
+		return fmt.Errorf("capi: credentials: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("capi: credentials: %w", err)
 	}
 	if err := secfile.WriteFile(path, b, 0o600); err != nil {

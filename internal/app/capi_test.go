@@ -1,0 +1,74 @@
+package app
+
+import (
+	"context"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/phalanx-ids/phalanx/internal/capi"
+	"github.com/phalanx-ids/phalanx/internal/capi/capitest"
+	"github.com/phalanx-ids/phalanx/internal/models"
+)
+
+// TestDaemonSharesAndPulls: a daemon whose data dir holds central API
+// credentials pushes the alerts it detects as signals and pulls the
+// community list into decisions of origin CAPI that its bouncers receive
+// and detection sees; without credentials it shares nothing.
+func TestDaemonSharesAndPulls(t *testing.T) {
+	central := capitest.New(t)
+	central.SetPullInterval("1s") // a Phalanx central's short interval
+	central.List("Ip", "203.0.113.77", "crowdsecurity/ssh-bf", "4h")
+	e := newEnv(t)
+	cfg := e.config()
+	creds, err := capi.Register(context.Background(), central.URL(), filepath.Join(e.data, capi.CredentialsFile), false, capi.ClientOptions{})
+	require.NoError(t, err)
+	a, err := New(cfg, WithLogger(testLogger(t)))
+	require.NoError(t, err)
+	require.NotNil(t, a.CAPI(), "credentials exist: the daemon shares")
+	startApp(t, a)
+	key := newBouncer(t, a.Store(), "fw")
+
+	// Pull: the community list reaches the bouncer stream and detection.
+	var st models.DecisionsStreamResponse
+	require.Eventually(t, func() bool {
+		st = models.DecisionsStreamResponse{}
+		return bouncerGet(t, a.LAPIURL(), key, "/v1/decisions/stream?startup=true&origins=CAPI", &st) == 200 && len(st.New) == 1
+	}, 10*time.Second, 100*time.Millisecond)
+	require.Equal(t, "203.0.113.77", *st.New[0].Value)
+	require.Equal(t, "CAPI", *st.New[0].Origin)
+	require.True(t, a.Community().Listed(netip.MustParseAddr("203.0.113.77")))
+	require.NotEmpty(t, central.Logins())
+	require.Equal(t, creds.Login, central.Logins()[0].MachineID)
+
+	// A new listing arrives within seconds (pull interval from the central).
+	start := time.Now()
+	central.List("Ip", "203.0.113.78", "crowdsecurity/http-probing", "4h")
+	require.Eventually(t, func() bool {
+		st = models.DecisionsStreamResponse{}
+		return bouncerGet(t, a.LAPIURL(), key, "/v1/decisions/stream?startup=true&origins=CAPI", &st) == 200 && len(st.New) == 2
+	}, 15*time.Second, 100*time.Millisecond)
+	t.Logf("new listing -> bouncer stream: %v", time.Since(start))
+
+	// Push: an SSH brute force detected here becomes a signal.
+	waitWatching(t, a, e.log)
+	appendLines(t, e.log, sshFailures("198.51.100.23", 8)...)
+	require.Eventually(t, func() bool { return len(central.Signals()) > 0 }, 15*time.Second, 100*time.Millisecond)
+	sig := central.Signals()[0]
+	require.Equal(t, "198.51.100.23", sig.Source.Value)
+	require.Equal(t, "phalanx/ssh-bruteforce", sig.Scenario)
+	require.NotEmpty(t, sig.UUID)
+	require.NotEmpty(t, sig.MachineID)
+}
+
+func TestDaemonWithoutCredentialsDoesNotShare(t *testing.T) {
+	e := newEnv(t)
+	a, err := New(e.config(), WithLogger(testLogger(t)))
+	require.NoError(t, err)
+	require.Nil(t, a.CAPI())
+	require.NotNil(t, a.Community())
+	require.NoError(t, a.Close())
+}
