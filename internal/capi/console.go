@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"gopkg.in/yaml.v3"
 
@@ -83,6 +84,9 @@ func WriteConsole(path string, c Consent) error {
 	b, err := yaml.Marshal(ConsoleConfig{ShareManualDecisions: f(c.ShareManualDecisions), ShareCustom: f(c.ShareCustom),
 		ShareTainted: f(c.ShareTainted), ShareContext: f(c.ShareContext), ConsoleManagement: f(false)})
 	if err != nil {
+		return fmt.Errorf("capi: console: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("capi: console: %w", err)
 	}
 	return secfile.WriteFile(path, b, 0o600)
