@@ -231,7 +231,7 @@ func (s *Service) PushNow(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		s.pushMu.Lock()
-		n, err := s.pushBatch(ctx, true)
+		n, err := s.pushBatch(ctx)
 		s.pushMu.Unlock()
 		total += n
 		if err != nil || n == 0 {
@@ -257,7 +257,7 @@ func (s *Service) pushOnce(ctx context.Context) (sent int, wait time.Duration, e
 	return n, 0, err
 }
 
-func (s *Service) pushBatch(ctx context.Context, _ bool) (int, error) {
+func (s *Service) pushBatch(ctx context.Context) (int, error) {
 	items, err := s.d.Store.OutboxPending(ctx, s.set.BatchMax)
 	if err != nil || len(items) == 0 {
 		return 0, err
