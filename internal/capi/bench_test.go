@@ -60,3 +60,33 @@ func BenchmarkPullFullList(b *testing.B) {
 		b.ReportMetric(float64(benchList)/(float64(b.Elapsed())/float64(b.N)/float64(time.Second)), "entries/s")
 	})
 }
+
+// BenchmarkShareCost: what sharing adds to POST /v1/alerts (ToSignal +
+// one outbox write for a batch of 100 alerts), against the baseline of
+// storing the same batch (CreateAlerts), both on one SQLite file.
+func BenchmarkShareCost(b *testing.B) {
+	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(b.TempDir(), "s.db")})
+	require.NoError(b, err)
+	defer st.Close()
+	batch := func() []*models.Alert {
+		out := make([]*models.Alert, 100)
+		for i := range out {
+			out[i] = alert(models.NewUUID(), benchIP(i), "crowdsecurity/ssh-bf")
+		}
+		return out
+	}
+	b.Run("baseline_store_alerts", func(b *testing.B) {
+		for b.Loop() {
+			_, err := st.CreateAlerts(context.Background(), "m", batch())
+			require.NoError(b, err)
+		}
+	})
+	b.Run("share", func(b *testing.B) {
+		svc, err := capi.New(capi.Settings{Credentials: capi.Credentials{URL: "http://127.0.0.1:1/", Login: "m", Password: "p"},
+			Sharing: true, Consent: capi.DefaultConsent()}, capi.Deps{Store: st})
+		require.NoError(b, err)
+		for b.Loop() {
+			require.NoError(b, svc.Share(context.Background(), "m", batch()))
+		}
+	})
+}
