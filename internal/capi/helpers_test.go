@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -19,6 +20,8 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/retry"
 	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/store/postgres"
+	"github.com/phalanx-ids/phalanx/internal/store/postgres/pgtest"
 	"github.com/phalanx-ids/phalanx/internal/store/sqlite"
 )
 
@@ -37,6 +40,7 @@ type install struct {
 	central *capitest.Server
 	creds   capi.Credentials
 	set     capi.Settings
+	pgDSN   string // non-empty: the store is this PostgreSQL database
 
 	st     store.Store
 	srv    *lapi.Server
@@ -51,10 +55,17 @@ type install struct {
 // runs unless run is false: tests then call PushNow / PullNow).
 func newInstall(t *testing.T, central *capitest.Server, run bool, tweak func(*capi.Settings)) *install {
 	t.Helper()
+	return newInstallOn(t, central, run, "", tweak)
+}
+
+// newInstallOn is newInstall on a PostgreSQL database (dsn) or, with "",
+// a SQLite file.
+func newInstallOn(t *testing.T, central *capitest.Server, run bool, dsn string, tweak func(*capi.Settings)) *install {
+	t.Helper()
 	dir := t.TempDir()
 	creds, err := capi.Register(context.Background(), central.URL(), filepath.Join(dir, capi.CredentialsFile), false, capi.ClientOptions{})
 	require.NoError(t, err)
-	in := &install{t: t, dir: dir, central: central, creds: creds}
+	in := &install{t: t, dir: dir, central: central, creds: creds, pgDSN: dsn}
 	in.set = capi.Settings{Credentials: creds, Consent: capi.DefaultConsent(), Sharing: true, PullCommunity: true,
 		PullBlocklists: true, PushRetry: retry.Policy{Base: 50 * time.Millisecond, Max: 300 * time.Millisecond}}
 	if tweak != nil {
@@ -67,7 +78,13 @@ func newInstall(t *testing.T, central *capitest.Server, run bool, tweak func(*ca
 func (in *install) start(run bool) {
 	t := in.t
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(in.dir, "phalanx.db")})
+	var st store.Store
+	var err error
+	if in.pgDSN != "" {
+		st, err = postgres.Open(ctx, postgres.Config{DSN: in.pgDSN})
+	} else {
+		st, err = sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(in.dir, "phalanx.db")})
+	}
 	require.NoError(t, err)
 	in.st = st
 	if _, err := st.GetMachine(ctx, agentID); err != nil {
@@ -139,6 +156,18 @@ func (in *install) bouncer() *apiclient.Client {
 }
 
 func sp(s string) *string { return &s }
+
+// pg is the package run's PostgreSQL server (PHALANX_TEST_PG_DSN, or one
+// started by scripts/pg.sh on first use, stopped by TestMain).
+var pg pgtest.Server
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if err := pg.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	os.Exit(code)
+}
 
 // alert is an agent's alert on ip (hub scenario with hash and version).
 func alert(uuid, ip, scenario string) *models.Alert {

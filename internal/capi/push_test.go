@@ -90,8 +90,20 @@ func TestPushConsent(t *testing.T) {
 // agent pushes some alerts again; the central comes back: everything
 // arrives, nothing twice.
 func TestPushAcrossOutageAndRestart(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			dsn := ""
+			if db == "postgres" {
+				dsn = pg.DSN(t)
+			}
+			testPushAcrossOutageAndRestart(t, dsn)
+		})
+	}
+}
+
+func testPushAcrossOutageAndRestart(t *testing.T, dsn string) {
 	central := capitest.New(t)
-	in := newInstall(t, central, true, nil)
+	in := newInstallOn(t, central, true, dsn, nil)
 	ctx := context.Background()
 	_, err := in.agent().PushAlerts(ctx, []*models.Alert{alert("before", "203.0.113.1", "crowdsecurity/ssh-bf")})
 	require.NoError(t, err)
