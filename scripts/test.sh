@@ -78,7 +78,7 @@ go test -count=1 -timeout 20m ./... 2>&1 | tee /tmp/phalanx-test.log
 pkgs_ok=$(grep -c '^ok ' /tmp/phalanx-test.log || true)
 
 echo "== go test -race (concurrent packages)"
-go test -count=1 -race -timeout 20m ./internal/parse/... ./internal/exprenv/... ./internal/scenario/... ./internal/detect/... ./internal/notify/... 2>&1 | tail -n 20
+go test -count=1 -race -timeout 20m ./internal/parse/... ./internal/exprenv/... ./internal/scenario/... ./internal/detect/... ./internal/notify/... ./internal/capi/... 2>&1 | tail -n 20
 
 echo "== fuzz smoke (5s per target)"
 scripts/fuzz.sh 5s
