@@ -145,3 +145,23 @@ func TestPushRetries503(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return len(central.Signals()) == 1 }, 10*time.Second, 20*time.Millisecond)
 }
+
+// A central that refuses large batches (413): the pusher halves its
+// batches until they pass; nothing is lost or sent twice.
+func TestPushShrinksRefusedBatches(t *testing.T) {
+	central := capitest.New(t)
+	central.MaxBatch(40)
+	in := newInstall(t, central, true, nil)
+	var batch []*models.Alert
+	for i := range 200 {
+		batch = append(batch, alert(fmt.Sprintf("shrink-%03d", i), ipN(i), "crowdsecurity/ssh-bf"))
+	}
+	_, err := in.agent().PushAlerts(context.Background(), batch)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(central.Signals()) == 200 }, 15*time.Second, 20*time.Millisecond)
+	got := uuids(central.Signals())
+	require.Len(t, got, 200)
+	for _, n := range central.Batches() {
+		require.LessOrEqual(t, n, 40)
+	}
+}

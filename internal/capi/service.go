@@ -74,6 +74,7 @@ type Service struct {
 	pullMu sync.Mutex
 	pushMu sync.Mutex
 
+	limit    int                  // signals per push now: BatchMax, halved on a refused batch (pushMu)
 	listMod  map[string]time.Time // blocklist name -> Last-Modified (pullMu)
 	interval time.Duration        // asked by the central (pullMu)
 }
@@ -102,7 +103,7 @@ func New(set Settings, d Deps) (*Service, error) {
 	if set.SentRetention <= 0 {
 		set.SentRetention = 7 * 24 * time.Hour
 	}
-	s := &Service{set: set, d: d, log: d.Logger, now: d.Now, wake: make(chan struct{}, 1), listMod: map[string]time.Time{}}
+	s := &Service{set: set, d: d, limit: set.BatchMax, log: d.Logger, now: d.Now, wake: make(chan struct{}, 1), listMod: map[string]time.Time{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -244,11 +245,11 @@ func (s *Service) PushNow(ctx context.Context) (int, error) {
 func (s *Service) pushOnce(ctx context.Context) (sent int, wait time.Duration, err error) {
 	s.pushMu.Lock()
 	defer s.pushMu.Unlock()
-	items, err := s.d.Store.OutboxPending(ctx, s.set.BatchMax)
+	items, err := s.d.Store.OutboxPending(ctx, s.limit)
 	if err != nil || len(items) == 0 {
 		return 0, 0, err
 	}
-	if len(items) < s.set.BatchMin {
+	if len(items) < min(s.set.BatchMin, s.limit) {
 		if age := s.now().Sub(items[0].CreatedAt); age < s.set.BatchWait {
 			return 0, s.set.BatchWait - age, nil
 		}
@@ -258,7 +259,7 @@ func (s *Service) pushOnce(ctx context.Context) (sent int, wait time.Duration, e
 }
 
 func (s *Service) pushBatch(ctx context.Context) (int, error) {
-	items, err := s.d.Store.OutboxPending(ctx, s.set.BatchMax)
+	items, err := s.d.Store.OutboxPending(ctx, s.limit)
 	if err != nil || len(items) == 0 {
 		return 0, err
 	}
@@ -272,7 +273,16 @@ func (s *Service) send(ctx context.Context, items []store.OutboxItem) (int, erro
 		batch[i], ids[i] = it.Payload, it.ID
 	}
 	if err := s.cl.PushSignals(ctx, batch); err != nil {
+		// A refusal that is not about load (400, 413...): send smaller
+		// batches, down to one signal, to get past what the central
+		// refuses; a lone refused signal is retried, never dropped.
+		if !Retryable(err) && len(items) > 1 {
+			s.limit = max(1, len(items)/2)
+		}
 		return 0, err
+	}
+	if len(items) == s.limit && s.limit < s.set.BatchMax {
+		s.limit = min(s.set.BatchMax, s.limit*2)
 	}
 	// The central has them; should this write fail, they are sent again
 	// (the central counts a uuid once).

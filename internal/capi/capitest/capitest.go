@@ -48,6 +48,7 @@ type Server struct {
 	interval string
 	failPush int // the next N signal pushes answer 503
 	failAll  int // the next N requests of any kind answer 503
+	maxBatch int // > 0: larger signal pushes answer 413
 }
 
 type machine struct {
@@ -271,6 +272,10 @@ func (s *Server) pushSignals(w http.ResponseWriter, r *http.Request, _ string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.maxBatch > 0 && len(in) > s.maxBatch {
+		reply(w, http.StatusRequestEntityTooLarge, capi.Message{Message: fmt.Sprintf("at most %d signals per request", s.maxBatch)})
+		return
+	}
 	if s.failPush > 0 {
 		s.failPush--
 		reply(w, http.StatusServiceUnavailable, capi.Message{Message: "try later"})
@@ -404,6 +409,13 @@ func (s *Server) FailPushes(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failPush = n
+}
+
+// MaxBatch makes signal pushes of more than n signals answer 413.
+func (s *Server) MaxBatch(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxBatch = n
 }
 
 // FailAll makes the next n requests, of any kind, answer 503.
