@@ -44,7 +44,8 @@ func (a *App) share(ctx context.Context, machine string, alerts []*models.Alert)
 func (a *App) startCAPI(set *capi.Settings) error {
 	var err error
 	a.capi, err = capi.New(*set, capi.Deps{Store: a.st, Allowlists: a.srv.Allowlists(), Refused: a.srv.Refused,
-		Synced: a.srv.Sync, Community: a.community, Scenarios: a.machineScenarios, Logger: a.log})
+		Synced: a.srv.Sync, Community: a.community, Scenarios: a.machineScenarios, Logger: a.log,
+		Registerer: a.reg})
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
 	}

@@ -62,6 +62,24 @@ func TestDaemonSharesAndPulls(t *testing.T) {
 	require.Equal(t, "phalanx/ssh-bruteforce", sig.Scenario)
 	require.NotEmpty(t, sig.UUID)
 	require.NotEmpty(t, sig.MachineID)
+	require.Eventually(t, func() bool { return gathered(t, a, "phalanx_capi_signals_pushed_total") >= 1 }, 5*time.Second, 50*time.Millisecond)
+	require.GreaterOrEqual(t, gathered(t, a, "phalanx_capi_community_entries"), 2.0)
+}
+
+// gathered sums the samples of a metric of the daemon's registry.
+func gathered(t *testing.T, a *App, name string) float64 {
+	mfs, err := a.Registry().Gather()
+	require.NoError(t, err)
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
 }
 
 func TestDaemonWithoutCredentialsDoesNotShare(t *testing.T) {

@@ -83,8 +83,10 @@ func (s *Service) PullNow(ctx context.Context, startup bool) (PullResult, error)
 	defer s.pullMu.Unlock()
 	st, info, err := s.cl.PullStream(ctx, startup, s.set.PullCommunity, s.set.PullBlocklists)
 	if err != nil {
+		s.met.pulls.WithLabelValues("error").Inc()
 		return PullResult{}, err
 	}
+	s.met.pulls.WithLabelValues("ok").Inc()
 	if info.Interval > 0 {
 		s.interval = info.Interval
 	}

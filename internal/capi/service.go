@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/phalanx-ids/phalanx/internal/allowlist"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/retry"
@@ -57,6 +59,8 @@ type Deps struct {
 	Community *Community
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// Registerer receives the service's metrics (nil: not registered).
+	Registerer prometheus.Registerer
 }
 
 // Service pushes signals from the outbox and pulls the community list.
@@ -71,6 +75,7 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 	wake   chan struct{}
+	met    *metrics
 	pullMu sync.Mutex
 	pushMu sync.Mutex
 
@@ -110,6 +115,12 @@ func New(set Settings, d Deps) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.met = newMetrics(d.Community)
+	if d.Registerer != nil {
+		if err := s.met.register(d.Registerer); err != nil {
+			return nil, fmt.Errorf("capi: new: metrics: %w", err)
+		}
+	}
 	var err error
 	s.cl, err = NewClient(set.Credentials, ClientOptions{HTTP: set.HTTP, UserAgent: set.UserAgent, Scenarios: d.Scenarios, Now: s.now})
 	if err != nil {
@@ -137,6 +148,7 @@ func (s *Service) Share(ctx context.Context, machine string, alerts []*models.Al
 		sig, why := ToSignal(a, machine, s.set.Consent, now)
 		if sig == nil {
 			s.log.Debug("capi: alert not shared", "scenario", a.GetScenario(), "reason", why)
+			s.met.skipped.WithLabelValues(why).Inc()
 			continue
 		}
 		if sig.UUID == "" {
@@ -151,9 +163,11 @@ func (s *Service) Share(ctx context.Context, machine string, alerts []*models.Al
 	if len(items) == 0 {
 		return nil
 	}
-	if _, err := s.d.Store.OutboxAdd(ctx, items); err != nil {
+	n, err := s.d.Store.OutboxAdd(ctx, items)
+	if err != nil {
 		return fmt.Errorf("capi: share: %w", err)
 	}
+	s.met.queued.Add(float64(n))
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -273,6 +287,7 @@ func (s *Service) send(ctx context.Context, items []store.OutboxItem) (int, erro
 		batch[i], ids[i] = it.Payload, it.ID
 	}
 	if err := s.cl.PushSignals(ctx, batch); err != nil {
+		s.met.pushFailures.Inc()
 		// A refusal that is not about load (400, 413...): send smaller
 		// batches, down to one signal, to get past what the central
 		// refuses; a lone refused signal is retried, never dropped.
@@ -289,6 +304,7 @@ func (s *Service) send(ctx context.Context, items []store.OutboxItem) (int, erro
 	if err := s.d.Store.OutboxMarkSent(ctx, ids, s.now()); err != nil {
 		return 0, err
 	}
+	s.met.pushed.Add(float64(len(items)))
 	s.log.Debug("capi: signals pushed", "count", len(items))
 	return len(items), nil
 }
