@@ -201,7 +201,8 @@ func (a *App) startLAPI(ctx context.Context, r *resolved) error {
 	if err != nil {
 		return fmt.Errorf("app: store: %w", err)
 	}
-	prof, err := loadProfiles(r, a.log, a.st)
+	a.community = capi.NewCommunity(nil)
+	prof, err := loadProfiles(r, a.log, a.st, a.community)
 	if err != nil {
 		return err
 	}
@@ -212,7 +213,6 @@ func (a *App) startLAPI(ctx context.Context, r *resolved) error {
 	if err != nil {
 		return err
 	}
-	a.community = capi.NewCommunity(nil)
 	deps := lapi.Deps{Store: a.st, Profiles: prof, Logger: a.log, Registerer: a.reg, Notify: a.notify, Share: a.share}
 	if r.metricsOn && r.Metrics.ListenAddr == "" && !r.LAPI.TLS.Enabled() {
 		deps.Extra = map[string]http.Handler{"GET /metrics": a.metricsHandler(r)}
@@ -282,13 +282,14 @@ func readSimulation(r *resolved) (profile.Simulation, error) {
 }
 
 // loadProfiles compiles the profiles with the simulation and an expression
-// env whose decision helpers (GetDecisionsCount...) read st.
-func loadProfiles(r *resolved, log *slog.Logger, st store.Store) (*profile.Set, error) {
+// env whose decision helpers (GetDecisionsCount...) read st and whose
+// IsInCommunityList reads comm.
+func loadProfiles(r *resolved, log *slog.Logger, st store.Store, comm *capi.Community) (*profile.Set, error) {
 	sim, err := readSimulation(r)
 	if err != nil {
 		return nil, err
 	}
-	env := exprenv.New(exprenv.Deps{Decisions: &lapi.DecisionCounter{Store: st}, Logger: log})
+	env := exprenv.New(exprenv.Deps{Decisions: &lapi.DecisionCounter{Store: st}, Community: comm, Logger: log})
 	opts := profile.Options{Simulation: sim, Logger: log, Env: env}
 	var set *profile.Set
 	if p := r.LAPI.ProfilesPath; p != "" {
@@ -569,7 +570,7 @@ func (a *App) Reload(cfg Config) error {
 	var prof *profile.Set
 	var notif *notify.Update
 	if r.lapiOn {
-		if prof, err = loadProfiles(r, a.log, a.st); err != nil {
+		if prof, err = loadProfiles(r, a.log, a.st, a.community); err != nil {
 			return fmt.Errorf("app: reload: %w", err)
 		}
 		if notif, err = a.prepareNotify(r, prof); err != nil {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -89,4 +90,50 @@ func TestDaemonWithoutCredentialsDoesNotShare(t *testing.T) {
 	require.Nil(t, a.CAPI())
 	require.NotNil(t, a.Community())
 	require.NoError(t, a.Close())
+}
+
+// TestProfileUsesCommunityList: profiles see IsInCommunityList too: a
+// profile bans community-listed attackers longer.
+func TestProfileUsesCommunityList(t *testing.T) {
+	central := capitest.New(t)
+	central.List("Ip", "10.0.0.7", "crowdsecurity/ssh-bf", "4h")
+	cfg := lapiOnly(t)
+	require.NoError(t, os.MkdirAll(cfg.DataDir, 0o700))
+	_, err := capi.Register(context.Background(), central.URL(), filepath.Join(cfg.DataDir, capi.CredentialsFile), false, capi.ClientOptions{})
+	require.NoError(t, err)
+	prof := filepath.Join(cfg.DataDir, "profiles.yaml")
+	require.NoError(t, os.WriteFile(prof, []byte(`name: known_attackers
+filters:
+  - Alert.Remediation == true && Alert.GetScope() == "Ip" && IsInCommunityList(Alert.GetValue())
+decisions:
+  - type: ban
+    duration: 48h
+on_success: break
+---
+name: default_ip_remediation
+filters:
+  - Alert.Remediation == true && Alert.GetScope() == "Ip"
+decisions:
+  - type: ban
+    duration: 4h
+on_success: break
+`), 0o600))
+	cfg.LAPI.ProfilesPath = prof
+	a, err := New(cfg, WithLogger(testLogger(t)))
+	require.NoError(t, err)
+	startApp(t, a)
+	require.Eventually(t, func() bool { return a.Community().Listed(netip.MustParseAddr("10.0.0.7")) }, 10*time.Second, 50*time.Millisecond)
+	addMachine(t, a.Store(), "m1", "m1-password")
+	pushAlert(t, a.LAPIURL(), "m1", "m1-password", testAlert(7), testAlert(8))
+	until := func(ip string) time.Duration {
+		for _, d := range decisionsOn(t, a.Store(), ip) {
+			if d.Origin == "crowdsec" {
+				return time.Until(d.Until)
+			}
+		}
+		t.Fatalf("no local decision on %s", ip)
+		return 0
+	}
+	require.InDelta(t, 48*time.Hour, until("10.0.0.7"), float64(time.Minute), "listed: the stricter profile")
+	require.InDelta(t, 4*time.Hour, until("10.0.0.8"), float64(time.Minute))
 }
