@@ -149,6 +149,7 @@ func TestToSignal(t *testing.T) {
 		{"manual off by default", func() *models.Alert {
 			return withDecision(alert("u1", "203.0.113.7", "manual 'ban' from 'x'"), "cscli")
 		}, capi.DefaultConsent(), capi.SkipManual, ""},
+		{"import is manual", func() *models.Alert { return withDecision(alert("u1", "203.0.113.7", "import"), "cscli-import") }, capi.DefaultConsent(), capi.SkipManual, ""},
 		{"manual on", func() *models.Alert { return withDecision(alert("u1", "203.0.113.7", "manual"), "cscli") }, all, "", capi.TrustManual},
 		{"community decision", func() *models.Alert { return withDecision(alert("u1", "203.0.113.7", "x/y"), "CAPI") }, all, capi.SkipCommunity, ""},
 		{"blocklist decision", func() *models.Alert { return withDecision(alert("u1", "203.0.113.7", "x/y"), "lists") }, all, capi.SkipCommunity, ""},

@@ -30,11 +30,15 @@ const (
 const CommunityMetaKey = "community_dependent"
 
 // ScenarioTrust computes a signal's scenario_trust as CrowdSec's client
-// does: manual for decisions added by hand, custom without a hub hash,
-// tainted without a version (or "?"), certified otherwise.
+// does: manual for decisions added by hand (origin cscli; and, in
+// Phalanx, cscli-import: an imported list is no detection), custom
+// without a hub hash, tainted without a version (or "?"), certified
+// otherwise.
 func ScenarioTrust(a *models.Alert) string {
-	if len(a.Decisions) > 0 && a.Decisions[0] != nil && deref(a.Decisions[0].Origin) == "cscli" {
-		return TrustManual
+	if len(a.Decisions) > 0 && a.Decisions[0] != nil {
+		if o := deref(a.Decisions[0].Origin); o == "cscli" || o == "cscli-import" {
+			return TrustManual
+		}
 	}
 	switch {
 	case deref(a.ScenarioHash) == "":
