@@ -66,8 +66,8 @@ type Deps struct {
 // Service pushes signals from the outbox and pulls the community list.
 //
 // Concurrency: Share may be called from any goroutine (the LAPI's
-// handlers); Run once; PullNow and PushNow from any goroutine (serialised
-// with Run's own pulls and pushes).
+// handlers); Run once; PullNow from any goroutine (serialised with Run's
+// own pulls).
 type Service struct {
 	set    Settings
 	d      Deps
@@ -240,21 +240,6 @@ func (s *Service) pushLoop(ctx context.Context) {
 	}
 }
 
-// PushNow sends what the outbox holds now, batch after batch, regardless
-// of BatchWait; it returns how many were sent.
-func (s *Service) PushNow(ctx context.Context) (int, error) {
-	total := 0
-	for {
-		s.pushMu.Lock()
-		n, err := s.pushBatch(ctx)
-		s.pushMu.Unlock()
-		total += n
-		if err != nil || n == 0 {
-			return total, err
-		}
-	}
-}
-
 // pushOnce sends one batch if one is due, or says how long until one is.
 func (s *Service) pushOnce(ctx context.Context) (sent int, wait time.Duration, err error) {
 	s.pushMu.Lock()
@@ -270,14 +255,6 @@ func (s *Service) pushOnce(ctx context.Context) (sent int, wait time.Duration, e
 	}
 	n, err := s.send(ctx, items)
 	return n, 0, err
-}
-
-func (s *Service) pushBatch(ctx context.Context) (int, error) {
-	items, err := s.d.Store.OutboxPending(ctx, s.limit)
-	if err != nil || len(items) == 0 {
-		return 0, err
-	}
-	return s.send(ctx, items)
 }
 
 func (s *Service) send(ctx context.Context, items []store.OutboxItem) (int, error) {
