@@ -41,6 +41,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/acquire/builtin"
 	"github.com/phalanx-ids/phalanx/internal/agent"
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
+	"github.com/phalanx-ids/phalanx/internal/capi"
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
 	"github.com/phalanx-ids/phalanx/internal/lapi"
@@ -104,6 +105,8 @@ type App struct {
 	client       *apiclient.Client
 	agent        *agent.Agent
 	notifier     *notify.Dispatcher
+	capi         *capi.Service   // nil unless registered with a central
+	community    *capi.Community // what the LAPI pulled; nil without LAPI
 
 	reloadMu sync.Mutex // serialises Reload
 	mu       sync.Mutex // guards the fields below
@@ -192,19 +195,31 @@ func (a *App) startLAPI(ctx context.Context, r *resolved) error {
 	if err != nil {
 		return fmt.Errorf("app: store: %w", err)
 	}
-	prof, err := loadProfiles(r, a.log, a.st)
+	a.community = capi.NewCommunity(nil)
+	prof, err := loadProfiles(r, a.log, a.st, a.community)
 	if err != nil {
 		return err
 	}
 	if err := a.startNotify(r, prof); err != nil {
 		return err
 	}
-	deps := lapi.Deps{Store: a.st, Profiles: prof, Logger: a.log, Registerer: a.reg, Notify: a.notify}
+	capiSet, err := prepareCAPI(r, a.opts.userAgent)
+	if err != nil {
+		return err
+	}
+	deps := lapi.Deps{Store: a.st, Profiles: prof, Logger: a.log, Registerer: a.reg, Notify: a.notify, Share: a.share}
 	if r.metricsOn && r.Metrics.ListenAddr == "" && !r.LAPI.TLS.Enabled() {
 		deps.Extra = map[string]http.Handler{"GET /metrics": a.metricsHandler(r)}
 	}
 	if a.srv, err = lapi.New(r.LAPI.Config, deps); err != nil {
 		return fmt.Errorf("app: %w", err)
+	}
+	if capiSet != nil {
+		if err := a.startCAPI(capiSet); err != nil {
+			return err
+		}
+	} else {
+		a.log.Debug("capi: no central API credentials; not sharing", "path", r.capi.CredentialsPath)
 	}
 	if a.ln, err = netguard.Listen(ctx, "tcp", r.LAPI.ListenURI); err != nil {
 		return fmt.Errorf("app: lapi: listen: %w", err)
@@ -261,13 +276,14 @@ func readSimulation(r *resolved) (profile.Simulation, error) {
 }
 
 // loadProfiles compiles the profiles with the simulation and an expression
-// env whose decision helpers (GetDecisionsCount...) read st.
-func loadProfiles(r *resolved, log *slog.Logger, st store.Store) (*profile.Set, error) {
+// env whose decision helpers (GetDecisionsCount...) read st and whose
+// IsInCommunityList reads comm.
+func loadProfiles(r *resolved, log *slog.Logger, st store.Store, comm *capi.Community) (*profile.Set, error) {
 	sim, err := readSimulation(r)
 	if err != nil {
 		return nil, err
 	}
-	env := exprenv.New(exprenv.Deps{Decisions: &lapi.DecisionCounter{Store: st}, Logger: log})
+	env := exprenv.New(exprenv.Deps{Decisions: &lapi.DecisionCounter{Store: st}, Community: comm, Logger: log})
 	opts := profile.Options{Simulation: sim, Logger: log, Env: env}
 	var set *profile.Set
 	if p := r.LAPI.ProfilesPath; p != "" {
@@ -421,6 +437,17 @@ func (a *App) Run(ctx context.Context) error {
 		}()
 	}
 
+	capiCtx, stopCAPI := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCAPI()
+	var capiWG sync.WaitGroup
+	if a.capi != nil {
+		capiWG.Add(1)
+		go func() {
+			defer capiWG.Done()
+			_ = a.capi.Run(capiCtx)
+		}()
+	}
+
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	var agentWG sync.WaitGroup
@@ -452,6 +479,8 @@ func (a *App) Run(ctx context.Context) error {
 	<-pipeDone
 	stopAgent()
 	agentWG.Wait()
+	stopCAPI() // what it did not push waits in the outbox
+	capiWG.Wait()
 	stopLAPI()
 	lapiWG.Wait()
 	a.closeNotify()
@@ -535,7 +564,7 @@ func (a *App) Reload(cfg Config) error {
 	var prof *profile.Set
 	var notif *notify.Update
 	if r.lapiOn {
-		if prof, err = loadProfiles(r, a.log, a.st); err != nil {
+		if prof, err = loadProfiles(r, a.log, a.st, a.community); err != nil {
 			return fmt.Errorf("app: reload: %w", err)
 		}
 		if notif, err = a.prepareNotify(r, prof); err != nil {
@@ -597,6 +626,7 @@ func restartNeeded(o, n *resolved) []string {
 	chk("agent.lapi", o.Agent.LAPI.URL != n.Agent.LAPI.URL || o.Agent.LAPI.MachineID != n.Agent.LAPI.MachineID ||
 		o.Agent.LAPI.Password != n.Agent.LAPI.Password || o.Agent.CredentialsPath != n.Agent.CredentialsPath)
 	chk("agent.spool_dir", o.Agent.SpoolDir != n.Agent.SpoolDir)
+	chk("capi", o.capi != n.capi)
 	return out
 }
 

@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
+	"github.com/phalanx-ids/phalanx/internal/capi"
 	"github.com/phalanx-ids/phalanx/internal/lapi"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/secfile"
@@ -39,6 +40,10 @@ type Config struct {
 	Agent   AgentConfig   `yaml:"agent"`
 	Metrics MetricsConfig `yaml:"metrics"`
 	Hub     HubConfig     `yaml:"hub"`
+	// CAPI is community sharing with a central API (CrowdSec's or a
+	// Phalanx central): active only when its credentials file exists
+	// (`phalanx capi register`).
+	CAPI capi.Config `yaml:"capi"`
 }
 
 // HubConfig says where `phalanx hub`, the item commands and `phalanx
@@ -242,6 +247,7 @@ type resolved struct {
 	Config
 	lapiOn, agentOn, metricsOn bool
 	metricsAllowed             []netip.Prefix
+	capi                       capi.Resolved
 }
 
 func on(b *bool) bool { return b == nil || *b }
@@ -291,6 +297,10 @@ func (c Config) resolve() (*resolved, error) {
 		if db.DSN == "" && r.lapiOn {
 			return nil, errors.New("app: config: lapi.database.dsn: required for postgres")
 		}
+	}
+	var err2 error
+	if r.capi, err2 = c.CAPI.Resolve(r.DataDir); err2 != nil {
+		return nil, fmt.Errorf("app: config: %w", err2)
 	}
 	a := &r.Agent
 	if a.SpoolDir == "" {

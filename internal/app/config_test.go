@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -67,6 +68,25 @@ func TestExampleConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "/etc/phalanx/acquis.yaml", r.Agent.AcquisitionPath)
 	require.Equal(t, "7d", r.LAPI.Flush.MaxAge)
+	require.True(t, r.capi.Sharing)
+	require.Equal(t, filepath.Join(r.DataDir, "online_api_credentials.yaml"), r.capi.CredentialsPath)
+	require.Zero(t, r.capi.PullInterval)
+}
+
+func TestCAPIConfig(t *testing.T) {
+	c, err := ParseConfig("x.yaml", []byte("data_dir: /d\ncapi: {pull_interval: 10s, sharing: false}\n"))
+	require.NoError(t, err)
+	r, err := c.resolve()
+	require.NoError(t, err)
+	require.Equal(t, 10*time.Second, r.capi.PullInterval)
+	require.False(t, r.capi.Sharing)
+	require.True(t, r.capi.PullCommunity)
+	c, err = ParseConfig("x.yaml", []byte("capi: {pull_interval: 100ms}\n"))
+	require.NoError(t, err)
+	_, err = c.resolve()
+	require.ErrorContains(t, err, "pull_interval")
+	_, err = ParseConfig("x.yaml", []byte("capi: {pul_interval: 10s}\n"))
+	require.ErrorContains(t, err, "pul_interval")
 }
 
 func TestOverrides(t *testing.T) {

@@ -39,6 +39,9 @@ func (a *App) buildPipeline(r *resolved) (*pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
+	if a.community != nil {
+		ccfg.Community = a.community
+	}
 	rt, err := content.Build(ccfg)
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)

@@ -188,7 +188,9 @@ func newDecisionsListCmd(a *app, f *localFlags) *cobra.Command {
 			}
 			yes, simu := true, !noSimu
 			af.HasActiveDecision = &yes
-			af.IncludeCAPI = &all
+			// Asking for the central's origins (--origin CAPI|lists) includes them.
+			withCAPI := all || strings.EqualFold(sel.origin, "CAPI") || sel.origin == "lists"
+			af.IncludeCAPI = &withCAPI
 			af.Simulated = &simu
 			af.Limit = &limit
 			return withClient(cmd, a, f, func(ctx context.Context, e localEnv, cl *apiclient.Client, _ string) error {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	daemon "github.com/phalanx-ids/phalanx/internal/app"
+	"github.com/phalanx-ids/phalanx/internal/capi"
 	"github.com/phalanx-ids/phalanx/internal/lapi"
 	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/store/backends"
@@ -65,8 +66,10 @@ type localEnv struct {
 	Credentials string
 	Simulation  string
 	MetricsURL  string
-	Output      string
-	Files       daemon.FilePolicy
+	// CAPI is the daemon's capi section, resolved (credentials and console paths).
+	CAPI   capi.Resolved
+	Output string
+	Files  daemon.FilePolicy
 }
 
 func pick(vals ...string) string {
@@ -99,6 +102,7 @@ func (f *localFlags) resolve() (localEnv, error) {
 		return localEnv{}, &usageError{fmt.Errorf("output format %q: want human, json or raw", f.output)}
 	}
 	var file localEnv
+	var capiCfg capi.Config
 	files := daemon.FilePolicy{AllowWorldWritable: f.allowWorldWritable}
 	scheme, listen, metricsListen := "http", lapi.DefaultListen, ""
 	if f.config != "" {
@@ -116,6 +120,7 @@ func (f *localFlags) resolve() (localEnv, error) {
 			file.LAPIURL = httpURL(scheme, listen, "/")
 		}
 		file.Credentials = cfg.Agent.CredentialsPath
+		capiCfg = cfg.CAPI
 		file.Simulation = cfg.LAPI.SimulationPath
 		metricsListen = cfg.Metrics.ListenAddr
 	}
@@ -130,6 +135,10 @@ func (f *localFlags) resolve() (localEnv, error) {
 	}
 	e.Credentials = pick(f.credentials, file.Credentials, filepath.Join(e.DataDir, daemon.CredentialsFile))
 	e.Simulation = pick(file.Simulation, filepath.Join(e.DataDir, simulationFileName))
+	var err error
+	if e.CAPI, err = capiCfg.Resolve(e.DataDir); err != nil {
+		return localEnv{}, err
+	}
 	// A daemon running on the data dir says where it serves (phalanx run
 	// --listen ...): that beats the config's guess, but not a flag, nor the
 	// url of a credentials file given explicitly (another LAPI's).
@@ -245,5 +254,5 @@ func notFound(err error) bool {
 // lapiNouns are the commands about the Local API's state.
 func lapiNouns(a *app) []*cobra.Command {
 	return []*cobra.Command{newMachinesCmd(a), newBouncersCmd(a), newBouncerCmd(a), newDecisionsCmd(a), newAlertsCmd(a),
-		newAllowlistsCmd(a), newSimulationCmd(a), newMetricsCmd(a)}
+		newAllowlistsCmd(a), newSimulationCmd(a), newMetricsCmd(a), newCAPICmd(a), newConsoleCmd(a)}
 }

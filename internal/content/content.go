@@ -42,8 +42,11 @@ type Config struct {
 	DataMirror string
 	// ReverseDNS enables the reverse_dns enricher.
 	ReverseDNS bool
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// Community is the community blocklist (IsInCommunityList, the
+	// CommunityList enricher); nil: nothing is listed.
+	Community exprenv.CommunityList
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // Runtime is loaded content.
@@ -71,12 +74,14 @@ func Build(cfg Config) (*Runtime, error) {
 	if cfg.DataMirror != "" {
 		data.SetMirror(cfg.DataMirror)
 	}
-	en, err := enrich.New(enrich.Config{DataDir: cfg.DataDir, ReverseDNS: cfg.ReverseDNS, Now: cfg.Now, Logger: cfg.Logger})
+	en, err := enrich.New(enrich.Config{DataDir: cfg.DataDir, ReverseDNS: cfg.ReverseDNS, Now: cfg.Now, Logger: cfg.Logger,
+		Community: cfg.Community})
 	if err != nil {
 		return nil, fmt.Errorf("content: %w", err)
 	}
 	stash := exprenv.NewStash()
-	env := exprenv.New(exprenv.Deps{Data: data, Stash: stash, GeoIP: en.GeoIP(), Logger: cfg.Logger, Now: cfg.Now})
+	env := exprenv.New(exprenv.Deps{Data: data, Stash: stash, GeoIP: en.GeoIP(), Logger: cfg.Logger, Now: cfg.Now,
+		Community: cfg.Community})
 	rt := &Runtime{Expr: env, Enrich: en, Data: data, Stash: stash, Logger: cfg.Logger}
 
 	newLib := func() (*grok.Library, error) {

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/phalanx-ids/phalanx/internal/event"
@@ -30,7 +32,17 @@ const (
 	MethodIPToRange     = "IpToRange"
 	MethodReverseDNS    = "reverse_dns"
 	MethodUnmarshalJSON = "UnmarshalJSON"
+	// MethodCommunityList sets community_listed ("true"/"false"): whether
+	// the address is on the community blocklist (Phalanx's; CrowdSec has
+	// no such enricher).
+	MethodCommunityList = "CommunityList"
 )
+
+// CommunityList answers whether an address is on the community blocklist;
+// *capi.Community implements it (concurrent-safe, cheap).
+type CommunityList interface {
+	Listed(ip netip.Addr) bool
+}
 
 // Config is the enrichers' configuration.
 type Config struct {
@@ -52,6 +64,9 @@ type Config struct {
 	// Now is the clock (nil: time.Now). Yearless dates take its year.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Community serves the CommunityList method; nil: every address is
+	// reported not listed.
+	Community CommunityList
 }
 
 // Set is a loaded set of enrichment methods.
@@ -100,6 +115,7 @@ func New(cfg Config) (*Set, error) {
 		MethodIPToRange:     ipToRangeMethod(geo, logger),
 		MethodReverseDNS:    rdns,
 		MethodUnmarshalJSON: unmarshalJSON,
+		MethodCommunityList: communityMethod(cfg.Community),
 	}
 	return s, nil
 }
@@ -124,3 +140,15 @@ func (s *Set) GeoIP() *GeoIP { return s.geo }
 
 // Close releases the databases. The Set must not be used afterwards.
 func (s *Set) Close() error { return s.geo.Close() }
+
+// communityMethod: community_listed for an address ("" for what is not one).
+func communityMethod(c CommunityList) Method {
+	return func(value string, _ *event.Event) (map[string]string, error) {
+		a, ok := parseIP(value)
+		if !ok {
+			return nil, nil
+		}
+		listed := c != nil && c.Listed(a)
+		return map[string]string{"community_listed": strconv.FormatBool(listed)}, nil
+	}
+}

@@ -2,6 +2,7 @@ package enrich
 
 import (
 	"log/slog"
+	"net/netip"
 	"sort"
 	"testing"
 
@@ -17,7 +18,7 @@ func TestSetMethodRegistry(t *testing.T) {
 	set, err := New(Config{})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, set.Close()) })
-	for _, name := range []string{"ParseDate", "GeoIpCity", "GeoIpASN", "IpToRange", "reverse_dns", "UnmarshalJSON"} {
+	for _, name := range []string{"ParseDate", "GeoIpCity", "GeoIpASN", "IpToRange", "reverse_dns", "UnmarshalJSON", "CommunityList"} {
 		m, ok := set.Method(name)
 		require.True(t, ok, name)
 		require.NotNil(t, m, name)
@@ -28,7 +29,7 @@ func TestSetMethodRegistry(t *testing.T) {
 	}
 	names := set.Names()
 	sort.Strings(names)
-	require.Equal(t, []string{"GeoIpASN", "GeoIpCity", "IpToRange", "ParseDate", "UnmarshalJSON", "reverse_dns"}, names)
+	require.Equal(t, []string{"CommunityList", "GeoIpASN", "GeoIpCity", "IpToRange", "ParseDate", "UnmarshalJSON", "reverse_dns"}, names)
 	require.NotNil(t, set.GeoIP())
 }
 
@@ -92,4 +93,35 @@ func FuzzUnmarshalJSON(f *testing.F) {
 		require.NotNil(t, evt.Unmarshaled)
 		require.Contains(t, evt.Unmarshaled, "sentinel")
 	})
+}
+
+type listed map[netip.Addr]bool
+
+func (l listed) Listed(a netip.Addr) bool { return l[a] }
+
+func TestCommunityListMethod(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		list  CommunityList
+		value string
+		want  map[string]string
+	}{
+		{"listed", listed{netip.MustParseAddr("203.0.113.5"): true}, "203.0.113.5", map[string]string{"community_listed": "true"}},
+		{"mapped form", listed{netip.MustParseAddr("203.0.113.5"): true}, "::ffff:203.0.113.5", map[string]string{"community_listed": "true"}},
+		{"not listed", listed{netip.MustParseAddr("203.0.113.5"): true}, "203.0.113.6", map[string]string{"community_listed": "false"}},
+		{"no list", nil, "203.0.113.5", map[string]string{"community_listed": "false"}},
+		{"not an address", listed{}, "example.org", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			set, err := New(Config{Community: tc.list})
+			require.NoError(t, err)
+			m, ok := set.Method(MethodCommunityList)
+			require.True(t, ok)
+			got, err := m(tc.value, nil)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+		})
+	}
 }

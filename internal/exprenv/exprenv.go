@@ -65,6 +65,8 @@ type Deps struct {
 	Stash     *Stash
 	GeoIP     GeoIP
 	Decisions Decisions
+	// Community serves IsInCommunityList; nil: it answers false.
+	Community CommunityList
 	Logger    *slog.Logger
 	Now       func() time.Time
 	// Resolver serves LookupHost and MatchKnownBot's reverse DNS checks.
@@ -151,6 +153,7 @@ func (e *Env) helpers() []helper {
 	hs = append(hs, e.miscHelpers()...)
 	hs = append(hs, e.httpHelpers()...)
 	hs = append(hs, e.wafHelpers()...)
+	hs = append(hs, e.communityHelpers()...)
 	return hs
 }
 

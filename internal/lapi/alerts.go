@@ -233,6 +233,9 @@ func (s *Server) postAlerts(w http.ResponseWriter, r *http.Request, c *caller) e
 		if len(out.Notifications) > 0 {
 			notifs = append(notifs, notif{a, out.Notifications})
 		}
+		if a.UUID == "" {
+			a.UUID = models.NewUUID() // the identity of its signal, if shared
+		}
 		keep = append(keep, a)
 	}
 	if len(keep) == 0 && len(refused) > 0 {
@@ -252,6 +255,11 @@ func (s *Server) postAlerts(w http.ResponseWriter, r *http.Request, c *caller) e
 		}
 		for _, id := range got {
 			ids = append(ids, strconv.FormatInt(id, 10))
+		}
+		if s.share != nil {
+			if err := s.share(r.Context(), c.machine, keep); err != nil {
+				return fmt.Errorf("share alerts: %w", err)
+			}
 		}
 		if err := s.Sync(r.Context()); err != nil {
 			s.log.Warn("lapi: index sync after alerts", "err", err)

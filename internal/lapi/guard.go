@@ -179,3 +179,15 @@ func (s *Server) guard(d *models.Decision, now time.Time) refusal {
 	}
 	return refusal{}
 }
+
+// Refused says why the decision guard refuses d ("" when it passes): a
+// range wider than min_decision_prefix, the never-ban list, an allowlist.
+// Refusals are counted in cs_lapi_decisions_refused_total. For decisions
+// that do not come through POST /v1/alerts (the community list).
+func (s *Server) Refused(d *models.Decision) string {
+	rf := s.guard(d, s.now())
+	if rf.reason != "" {
+		s.met.refused.WithLabelValues(rf.reason).Inc()
+	}
+	return rf.msg
+}

@@ -61,6 +61,12 @@ type Deps struct {
 	// notifications (called synchronously after the alert is stored; must
 	// not block). nil: notifications are logged at debug level.
 	Notify func(alert *models.Alert, notifications []string)
+	// Share receives the alerts of each POST /v1/alerts once they are
+	// stored (every alert has its uuid; a retried push delivers them
+	// again), before the request is answered: the central API outbox
+	// (internal/capi). An error answers 500, so the agent pushes again.
+	// nil: nothing is shared.
+	Share func(ctx context.Context, machine string, alerts []*models.Alert) error
 	// Extra are more routes served on the LAPI's listener (ServeMux
 	// patterns, e.g. "GET /metrics"), behind the same connection limits
 	// and request ids but outside the LAPI's authentication.
@@ -83,6 +89,7 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	notify   func(*models.Alert, []string)
+	share    func(context.Context, string, []*models.Alert) error
 	met      *metrics
 	idx      *index
 	tlsConf  *tls.Config
@@ -133,7 +140,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{
 		cfg: set, st: deps.Store, allow: deps.Allowlists, log: deps.Logger, now: deps.Clock,
-		notify: deps.Notify, pulls: map[string]time.Time{}, heartbeats: map[string]time.Time{},
+		notify: deps.Notify, share: deps.Share, pulls: map[string]time.Time{}, heartbeats: map[string]time.Time{},
 		pullState: map[string]bouncerPull{},
 	}
 	if s.log == nil {

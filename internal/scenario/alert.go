@@ -11,6 +11,10 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
+// CommunityMetaKey marks the alerts of scenarios that look at the
+// community blocklist (see communityDependent); capi.CommunityMetaKey.
+const CommunityMetaKey = "community_dependent"
+
 // alertKind is the `kind` of alerts made by scenarios.
 const alertKind = "crowdsec"
 
@@ -73,6 +77,9 @@ func buildOverflow(w *worker, sc *scen, key string, first, last, ovfl time.Time,
 		Events:          alertEvents(q),
 		Remediation:     sc.remediation,
 		Kind:            alertKind,
+	}
+	if sc.community {
+		base.Meta = models.Meta{{Key: CommunityMetaKey, Value: "true"}}
 	}
 	ev.Overflow.APIAlerts = make([]models.Alert, 0, len(keys))
 	for _, k := range keys {

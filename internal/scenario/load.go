@@ -170,6 +170,7 @@ type scen struct {
 	hash        string
 	version     string
 	simulated   bool
+	community   bool // looks at the community list: alerts carry CommunityMetaKey
 	mapkeyPfx   string
 }
 
@@ -408,6 +409,7 @@ func compile(spec Spec, file string, opts Options, slots *slotTable) (*scen, []e
 		sc.version = spec.Version
 	}
 	sc.simulated = spec.Simulated
+	sc.community = communityDependent(&spec)
 	if opts.Simulated != nil && opts.Simulated(spec.Name) {
 		sc.simulated = true
 	}
@@ -520,3 +522,21 @@ func (foldConst) Visit(node *ast.Node) {
 
 // errNoSource is returned when an overflow has no usable source.
 var errNoSource = errors.New("no source")
+
+// communityDependent says whether a scenario looks at the community
+// blocklist (IsInCommunityList, or the CommunityList enricher's
+// community_listed field) in its filter or conditions: its alerts say so
+// (meta community_dependent), and the LAPI never pushes them back to the
+// central (what the crowd listed must not confirm itself).
+func communityDependent(spec *Spec) bool {
+	exprs := []string{spec.Filter, spec.Condition, spec.OverflowFilter}
+	for _, b := range spec.BayesianConditions {
+		exprs = append(exprs, b.Condition)
+	}
+	for _, e := range exprs {
+		if strings.Contains(e, "IsInCommunityList") || strings.Contains(e, "community_listed") {
+			return true
+		}
+	}
+	return false
+}

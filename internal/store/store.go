@@ -153,6 +153,21 @@ type Store interface {
 	// Flush applies the retention policy p at now and says what it removed.
 	Flush(ctx context.Context, now time.Time, p FlushPolicy) (FlushResult, error)
 
+	// OutboxAdd queues signals for the central API and returns how many
+	// were new: an item whose UUID is already in the outbox (pending or
+	// sent, until purged) is skipped, so queueing twice sends once.
+	OutboxAdd(ctx context.Context, items []OutboxItem) (int, error)
+	// OutboxPending returns up to limit unsent items, oldest first.
+	OutboxPending(ctx context.Context, limit int) ([]OutboxItem, error)
+	// OutboxMarkSent records that the items with these ids were accepted
+	// by the central at time at.
+	OutboxMarkSent(ctx context.Context, ids []int64, at time.Time) error
+	// OutboxPurge removes the items sent before sentBefore and returns how
+	// many; pending items are never removed.
+	OutboxPurge(ctx context.Context, sentBefore time.Time) (int64, error)
+	// OutboxStats counts pending and sent items.
+	OutboxStats(ctx context.Context) (pending, sent int64, err error)
+
 	// Close stops the store; calls made after (or pending in a write batch
 	// at) Close return ErrClosed. Close is idempotent.
 	Close() error
@@ -322,6 +337,15 @@ type DecisionFilter struct {
 	ActiveAt               time.Time // non-zero: only decisions with until > ActiveAt
 	AfterID                int64     // id > AfterID, for paging
 	Limit                  int       // 0: no limit
+}
+
+// OutboxItem is one signal waiting for (or sent to) the central API.
+type OutboxItem struct {
+	ID        int64
+	UUID      string // the alert's uuid: the signal's identity
+	Payload   []byte // the signal as the central receives it (JSON)
+	CreatedAt time.Time
+	SentAt    time.Time // zero while pending
 }
 
 // FlushPolicy is the retention policy; zero fields disable their rule.

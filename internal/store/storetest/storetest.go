@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"allowlists", testAllowlists},
 		{"allowlists_check", testAllowlistCheck},
 		{"flush", testFlush},
+		{"outbox", testOutbox},
 		{"concurrent_writers", testConcurrent},
 		{"context_canceled", testCanceled},
 		{"closed", testClosed},

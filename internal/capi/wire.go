@@ -1,0 +1,145 @@
+// Package capi is the install side of community sharing: the client of a
+// central API speaking CrowdSec's CAPI v3 (shared/contracts/capi-swagger.yaml),
+// the credentials and consent files, the signal outbox pusher and the
+// community-blocklist puller that turns the central's stream into decisions
+// of origin CAPI and lists. See README.md.
+package capi
+
+// Wire types of the CAPI v3 subset Phalanx uses. Field names and shapes are
+// the swagger's.
+
+// RegisterRequest is POST /v3/watchers.
+type RegisterRequest struct {
+	MachineID string `json:"machine_id"`
+	Password  string `json:"password"`
+}
+
+// LoginRequest is POST /v3/watchers/login.
+type LoginRequest struct {
+	MachineID string   `json:"machine_id"`
+	Password  string   `json:"password"`
+	Scenarios []string `json:"scenarios"`
+}
+
+// LoginResponse is the answer to a login.
+type LoginResponse struct {
+	Code   int    `json:"code"`
+	Expire string `json:"expire"`
+	Token  string `json:"token"`
+}
+
+// EnrollRequest is POST /v3/watchers/enroll.
+type EnrollRequest struct {
+	AttachmentKey string   `json:"attachment_key"`
+	Name          string   `json:"name"`
+	Tags          []string `json:"tags"`
+	Overwrite     bool     `json:"overwrite"`
+}
+
+// Message is the success and error body ({message, errors}).
+type Message struct {
+	Message string `json:"message"`
+	Errors  string `json:"errors,omitempty"`
+}
+
+// Signal is one item of POST /v3/signals: an alert the LAPI accepted.
+type Signal struct {
+	Scenario        string           `json:"scenario"`
+	ScenarioHash    string           `json:"scenario_hash"`
+	ScenarioVersion string           `json:"scenario_version"`
+	ScenarioTrust   string           `json:"scenario_trust"`
+	Message         string           `json:"message"`
+	Source          *Source          `json:"source"`
+	StartAt         string           `json:"start_at"`
+	StopAt          string           `json:"stop_at"`
+	CreatedAt       string           `json:"created_at,omitempty"`
+	MachineID       string           `json:"machine_id,omitempty"`
+	UUID            string           `json:"uuid,omitempty"`
+	Decisions       []SignalDecision `json:"decisions"`
+	Context         []ContextItem    `json:"context,omitempty"`
+	Kind            string           `json:"kind,omitempty"`
+}
+
+// Source is a signal's source.
+type Source struct {
+	Scope     string  `json:"scope"`
+	Value     string  `json:"value"`
+	IP        string  `json:"ip,omitempty"`
+	Range     string  `json:"range,omitempty"`
+	AsNumber  string  `json:"as_number,omitempty"`
+	AsName    string  `json:"as_name,omitempty"`
+	Cn        string  `json:"cn,omitempty"`
+	Latitude  float32 `json:"latitude,omitempty"`
+	Longitude float32 `json:"longitude,omitempty"`
+}
+
+// SignalDecision is a decision carried by a signal.
+type SignalDecision struct {
+	ID        int64  `json:"id"`
+	UUID      string `json:"uuid,omitempty"`
+	Duration  string `json:"duration"`
+	Origin    string `json:"origin"`
+	Scenario  string `json:"scenario"`
+	Scope     string `json:"scope"`
+	Type      string `json:"type"`
+	Value     string `json:"value"`
+	Until     string `json:"until,omitempty"`
+	Simulated bool   `json:"simulated"`
+}
+
+// ContextItem is one key/value of a signal's context (share_context).
+type ContextItem struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Stream is the answer of GET /v3/decisions/stream.
+type Stream struct {
+	New     []NewGroup     `json:"new"`
+	Deleted []DeletedGroup `json:"deleted"`
+	Links   *Links         `json:"links,omitempty"`
+}
+
+// NewGroup is decisions of one scenario and scope to add.
+type NewGroup struct {
+	Scenario  string        `json:"scenario"`
+	Scope     string        `json:"scope"`
+	Decisions []NewDecision `json:"decisions"`
+}
+
+// NewDecision is one value with its duration (chosen by the central).
+type NewDecision struct {
+	Value    string `json:"value"`
+	Duration string `json:"duration"`
+}
+
+// DeletedGroup is values of one scope to remove.
+type DeletedGroup struct {
+	Scope     string   `json:"scope"`
+	Decisions []string `json:"decisions"`
+}
+
+// Links are the subscribed lists.
+type Links struct {
+	Blocklists []BlocklistLink `json:"blocklists,omitempty"`
+	Allowlists []AllowlistLink `json:"allowlists,omitempty"`
+}
+
+// BlocklistLink is a blocklist to fetch (plain text, one value per line).
+type BlocklistLink struct {
+	Name        string `json:"name"`
+	URL         string `json:"url"`
+	Remediation string `json:"remediation"`
+	Scope       string `json:"scope"`
+	Duration    string `json:"duration"`
+}
+
+// AllowlistLink is a centralized allowlist (JSON lines).
+type AllowlistLink struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	URL         string `json:"url"`
+	ID          string `json:"id"`
+	CreatedAt   string `json:"created_at"`
+	UpdatedAt   string `json:"updated_at"`
+}

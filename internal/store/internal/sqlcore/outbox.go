@@ -1,0 +1,128 @@
+package sqlcore
+
+import (
+	"context"
+	"time"
+
+	"github.com/phalanx-ids/phalanx/internal/store"
+)
+
+// OutboxAdd implements store.Store.
+func (e *Engine) OutboxAdd(ctx context.Context, items []store.OutboxItem) (int, error) {
+	if len(items) == 0 {
+		return 0, nil
+	}
+	for _, it := range items {
+		if it.UUID == "" {
+			return 0, e.errf(store.ErrInvalid, "outbox add: empty uuid")
+		}
+	}
+	now := e.now()
+	ins := "INSERT INTO capi_outbox (uuid, payload, created_at) VALUES (" + e.placeholders(3) + ") ON CONFLICT (uuid) DO NOTHING"
+	added := 0
+	err := e.b.Write(ctx, func(q Querier) error {
+		added = 0
+		for _, it := range items {
+			created := it.CreatedAt
+			if created.IsZero() {
+				created = now
+			}
+			n, err := q.Exec(ctx, ins, it.UUID, string(it.Payload), ns(created))
+			if err != nil {
+				return err
+			}
+			added += int(n)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, e.errf(ctxErr(ctx, err), "outbox add")
+	}
+	return added, nil
+}
+
+// OutboxPending implements store.Store.
+func (e *Engine) OutboxPending(ctx context.Context, limit int) ([]store.OutboxItem, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	b := e.builder()
+	sql := "SELECT id, uuid, payload, created_at FROM capi_outbox WHERE sent_at = 0 ORDER BY id LIMIT " + b.arg(limit)
+	var out []store.OutboxItem
+	err := queryAll(ctx, e.b.Read(), sql, b.args, func(r Rows) error {
+		var it store.OutboxItem
+		var payload string
+		var created int64
+		if err := r.Scan(&it.ID, &it.UUID, &payload, &created); err != nil {
+			return err
+		}
+		it.Payload, it.CreatedAt = []byte(payload), fromNS(created)
+		out = append(out, it)
+		return nil
+	})
+	if err != nil {
+		return nil, e.errf(ctxErr(ctx, err), "outbox pending")
+	}
+	return out, nil
+}
+
+// OutboxMarkSent implements store.Store.
+func (e *Engine) OutboxMarkSent(ctx context.Context, ids []int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := e.b.Write(ctx, func(q Querier) error {
+		for start := 0; start < len(ids); start += 500 {
+			chunk := ids[start:min(start+500, len(ids))]
+			b := e.builder()
+			vals := make([]any, len(chunk))
+			for i, id := range chunk {
+				vals[i] = id
+			}
+			sql := "UPDATE capi_outbox SET sent_at = " + b.arg(ns(at)) + ", attempts = attempts + 1 WHERE id IN " + b.in(vals)
+			if _, err := q.Exec(ctx, sql, b.args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return e.errf(ctxErr(ctx, err), "outbox mark sent")
+	}
+	return nil
+}
+
+// OutboxPurge implements store.Store.
+func (e *Engine) OutboxPurge(ctx context.Context, sentBefore time.Time) (int64, error) {
+	var n int64
+	err := e.b.Write(ctx, func(q Querier) error {
+		var err error
+		n, err = q.Exec(ctx, "DELETE FROM capi_outbox WHERE sent_at > 0 AND sent_at < "+e.b.Placeholder(1), ns(sentBefore))
+		return err
+	})
+	if err != nil {
+		return 0, e.errf(ctxErr(ctx, err), "outbox purge")
+	}
+	return n, nil
+}
+
+// OutboxStats implements store.Store.
+func (e *Engine) OutboxStats(ctx context.Context) (pending, sent int64, err error) {
+	err = queryAll(ctx, e.b.Read(), "SELECT sent_at = 0, COUNT(*) FROM capi_outbox GROUP BY sent_at = 0", nil, func(r Rows) error {
+		var isPending bool
+		var c int64
+		if err := r.Scan(&isPending, &c); err != nil {
+			return err
+		}
+		if isPending {
+			pending = c
+		} else {
+			sent = c
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, e.errf(ctxErr(ctx, err), "outbox stats")
+	}
+	return pending, sent, nil
+}

@@ -1,0 +1,68 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/phalanx-ids/phalanx/internal/store"
+)
+
+// testOutbox: items queue once by uuid (pending or sent), come back oldest
+// first, leave the pending set when marked sent, and only sent ones are
+// purged.
+func testOutbox(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	items := func(uuids ...string) []store.OutboxItem {
+		out := make([]store.OutboxItem, len(uuids))
+		for i, u := range uuids {
+			out[i] = store.OutboxItem{UUID: u, Payload: []byte(fmt.Sprintf(`{"uuid":%q}`, u))}
+		}
+		return out
+	}
+	n, err := s.OutboxAdd(ctx, items("a", "b", "c"))
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	n, err = s.OutboxAdd(ctx, items("b", "d"))
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "b is already queued")
+	_, err = s.OutboxAdd(ctx, items(""))
+	require.ErrorIs(t, err, store.ErrInvalid)
+
+	got, err := s.OutboxPending(ctx, 2)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, "a", got[0].UUID)
+	require.Equal(t, "b", got[1].UUID)
+	require.JSONEq(t, `{"uuid":"a"}`, string(got[0].Payload))
+	require.False(t, got[0].CreatedAt.IsZero())
+
+	sentAt := time.Now().Add(-time.Hour)
+	require.NoError(t, s.OutboxMarkSent(ctx, []int64{got[0].ID, got[1].ID}, sentAt))
+	pending, sent, err := s.OutboxStats(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), pending)
+	require.Equal(t, int64(2), sent)
+
+	n, err = s.OutboxAdd(ctx, items("a"))
+	require.NoError(t, err)
+	require.Zero(t, n, "a sent item is not queued again")
+
+	got, err = s.OutboxPending(ctx, 0)
+	require.NoError(t, err)
+	require.Equal(t, []string{"c", "d"}, []string{got[0].UUID, got[1].UUID})
+
+	purged, err := s.OutboxPurge(ctx, sentAt.Add(-time.Minute))
+	require.NoError(t, err)
+	require.Zero(t, purged, "sent after the cutoff")
+	purged, err = s.OutboxPurge(ctx, time.Now())
+	require.NoError(t, err)
+	require.Equal(t, int64(2), purged)
+	pending, sent, err = s.OutboxStats(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), pending)
+	require.Zero(t, sent)
+}
