@@ -403,6 +403,15 @@ func (e *Engine) alertWhere(b *builder, f store.AlertFilter) error {
 	if f.Kind != "" {
 		b.where("kind = " + b.arg(f.Kind))
 	}
+	if f.Country != "" {
+		b.where("source_cn = " + b.arg(f.Country))
+	}
+	if f.ASNumber != "" {
+		b.where("source_as_number = " + b.arg(f.ASNumber))
+	}
+	if f.BeforeID > 0 {
+		b.where("id < " + b.arg(f.BeforeID))
+	}
 	if f.IDs != nil {
 		if len(f.IDs) == 0 {
 			b.where("1 = 0")
