@@ -138,7 +138,6 @@ func newBouncersAddCmd(a *app, f *localFlags) *cobra.Command {
 	return c
 }
 
-
 // minAPIKeyLen is the shortest key bouncers add -k accepts. Every key
 // CrowdSec's cscli generates is longer (32 characters, 43 in older
 // versions); 16 characters of [A-Za-z0-9] are 95 bits, out of reach of
