@@ -246,5 +246,5 @@ func notFound(err error) bool {
 // lapiNouns are the commands about the Local API's state.
 func lapiNouns(a *app) []*cobra.Command {
 	return []*cobra.Command{newMachinesCmd(a), newBouncersCmd(a), newBouncerCmd(a), newDecisionsCmd(a), newAlertsCmd(a),
-		newAllowlistsCmd(a), newSimulationCmd(a), newMetricsCmd(a)}
+		newAllowlistsCmd(a), newSimulationCmd(a), newMetricsCmd(a), newDashboardCmd(a)}
 }
