@@ -125,8 +125,8 @@ func newDashboardUsersListCmd(a *app, f *localFlags) *cobra.Command {
 				}
 				if e.Output == "json" {
 					type userJSON struct {
-						Name      string `json:"name"`
-						Role      string `json:"role"`
+						Name      string  `json:"name"`
+						Role      string  `json:"role"`
 						CreatedAt *string `json:"created_at"`
 						LastLogin *string `json:"last_login"`
 					}

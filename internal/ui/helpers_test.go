@@ -60,12 +60,12 @@ func newEnv(t *testing.T) *env {
 
 // client is a browser-like client: cookies, no redirects followed.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	hc   *http.Client
 	base string
 }
 
-func (e *env) client(t *testing.T) *client {
+func (e *env) client(t testing.TB) *client {
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
 	return &client{t: t, base: e.url, hc: &http.Client{Jar: jar, Timeout: 10 * time.Second,
