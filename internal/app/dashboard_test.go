@@ -132,6 +132,13 @@ func TestDashboardInChromium(t *testing.T) {
 	require.Positive(t, bars, "the alerts chart has bars")
 	screenshot(t, ctx, "overview-desktop")
 
+	// The live feed shows a new alert without reloading.
+	appendLines(t, e.log, sshFailures("203.0.113.77", 8)...)
+	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible("#feed li.new")))
+	feed, err = chromedp.Run(ctx, chromedp.Text("#feed li.new"))
+	require.NoError(t, err)
+	require.Contains(t, feed, "203.0.113.77")
+
 	// Why is it blocked?
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"why"),
