@@ -38,7 +38,10 @@ const (
 	viewerPW = "viewer-password-1"
 )
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvClock(t, nil) }
+
+// newEnvClock is newEnv with the dashboard's clock (nil: time.Now).
+func newEnvClock(t *testing.T, clock func() time.Time) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "phalanx.db")})
@@ -49,7 +52,7 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	require.NoError(t, srv.Sync(ctx))
 	u, err := ui.New(ui.Settings{FeedPoll: 50 * time.Millisecond, SampleEvery: 20 * time.Millisecond},
-		ui.Deps{Store: st, Admin: srv, Gatherer: reg})
+		ui.Deps{Store: st, Admin: srv, Gatherer: reg, Clock: clock})
 	require.NoError(t, err)
 	require.NoError(t, ui.AddUser(ctx, st, "admin", ui.RoleAdmin, adminPW))
 	require.NoError(t, ui.AddUser(ctx, st, "viewer", ui.RoleViewer, viewerPW))
