@@ -73,6 +73,25 @@ func testStats(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	require.EqualValues(t, 4, st.Alerts)
 
+	// Whole hours are read from the per-hour rollup: the same counts.
+	hour := now.Truncate(time.Hour)
+	st, err = s.Stats(ctx, store.StatsQuery{Since: hour.Add(-2 * time.Hour), Until: hour.Add(2 * time.Hour), Step: time.Hour, Now: now})
+	require.NoError(t, err)
+	require.EqualValues(t, 3, st.Alerts)
+	require.Equal(t, []store.Count{{Key: "ssh-bf", Count: 2}, {Key: "http-probing", Count: 1}}, st.TopScenarios)
+	require.Equal(t, []store.Count{{Key: "AS64496 EXAMPLE", Count: 2}, {Key: "AS64500 OTHER", Count: 1}}, st.TopAS)
+	require.Equal(t, []store.SeriesPoint{{Bucket: 2, Key: "http-probing", Count: 1}, {Bucket: 2, Key: "ssh-bf", Count: 2}}, st.AlertSeries)
+	// A retried push (same uuids) counts nothing twice.
+	dup := Alert("ssh-bf", "Ip", "192.0.2.9", t0)
+	dup.UUID = "dup-uuid"
+	_, err = s.CreateAlerts(ctx, "", []*models.Alert{dup})
+	require.NoError(t, err)
+	_, err = s.CreateAlerts(ctx, "", []*models.Alert{dup})
+	require.NoError(t, err)
+	st, err = s.Stats(ctx, store.StatsQuery{Since: hour.Add(-2 * time.Hour), Until: hour.Add(2 * time.Hour), Step: time.Hour, Now: now})
+	require.NoError(t, err)
+	require.EqualValues(t, 4, st.Alerts)
+
 	// A range before anything was created counts nothing.
 	st, err = s.Stats(ctx, store.StatsQuery{Since: now.Add(-48 * time.Hour), Until: now.Add(-24 * time.Hour), Step: time.Hour})
 	require.NoError(t, err)
@@ -89,7 +108,10 @@ func testStats(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	require.Len(t, as, 1)
 	require.Equal(t, "192.0.2.3", as[0].Source.GetValue())
-	as, err = s.ListAlerts(ctx, store.AlertFilter{ASNumber: "64496"})
+	as, err = s.ListAlerts(ctx, store.AlertFilter{ASNumber: "64496", Value: "192.0.2.1"})
+	require.NoError(t, err)
+	require.Len(t, as, 1)
+	as, err = s.ListAlerts(ctx, store.AlertFilter{ASNumber: "64496", Scenario: "ssh-bf", IDs: []int64{as[0].ID, as[0].ID + 1}})
 	require.NoError(t, err)
 	require.Len(t, as, 2)
 	as, err = s.ListAlerts(ctx, store.AlertFilter{BeforeID: as[0].ID})
@@ -97,7 +119,7 @@ func testStats(t *testing.T, s store.Store) {
 	require.Len(t, as, 1)
 	require.Equal(t, "192.0.2.1", as[0].Source.GetValue())
 
-	ds, err := s.ListDecisions(ctx, store.DecisionFilter{Desc: true, Limit: 1})
+	ds, err := s.ListDecisions(ctx, store.DecisionFilter{Desc: true, Limit: 1, Origins: []string{"cscli", "crowdsec"}})
 	require.NoError(t, err)
 	require.Len(t, ds, 1)
 	require.Equal(t, "192.0.2.2", ds[0].Value)

@@ -123,14 +123,20 @@ func (e *Engine) Stats(ctx context.Context, sq store.StatsQuery) (*store.Stats, 
 		args = append(args, false)
 	}
 	rng := " WHERE created_at >= " + ph(1) + " AND created_at < " + ph(2) + sim
+	table, col, count := "alerts", "created_at", "COUNT(*)"
+	if sq.Step%time.Hour == 0 && since%hourNS == 0 {
+		// Whole hours: read the per-hour rollup.
+		table, col, count = "alert_rollup", "hour", "CAST(SUM(n) AS BIGINT)"
+		rng = " WHERE hour >= " + ph(1) + " AND hour < " + ph(2) + sim
+	}
 	// One pass over the range: per bucket, scenario, country and AS.
 	type key struct {
 		bucket        int64
 		scen, cn, asn string
 		asName        string
 	}
-	bucketExpr := "(created_at - " + ph(len(args)+1) + ") / " + ph(len(args)+2)
-	sql := "SELECT " + bucketExpr + " AS b, scenario, source_cn, source_as_number, source_as_name, COUNT(*) FROM alerts" + rng +
+	bucketExpr := "(" + col + " - " + ph(len(args)+1) + ") / " + ph(len(args)+2)
+	sql := "SELECT " + bucketExpr + " AS b, scenario, source_cn, source_as_number, source_as_name, " + count + " FROM " + table + rng +
 		" GROUP BY b, scenario, source_cn, source_as_number, source_as_name"
 	series := map[[2]any]int64{}
 	scen, cn, as := map[string]int64{}, map[string]int64{}, map[string]int64{}
