@@ -56,6 +56,12 @@ func parseRange(r *http.Request, now time.Time) (timeRange, error) {
 	}
 	span := tr.To.Sub(tr.From)
 	tr.Step = max(time.Minute, (span / 60).Round(time.Minute))
+	if span >= 24*time.Hour {
+		// Whole hours from a whole hour: the store reads its per-hour rollup.
+		tr.Step = max(time.Hour, (span / 60).Truncate(time.Hour))
+		tr.From = tr.From.Truncate(time.Hour)
+		span = tr.To.Sub(tr.From)
+	}
 	tr.Buckets = int((span + tr.Step - 1) / tr.Step)
 	tr.FromInput, tr.ToInput = tr.From.UTC().Format(inputLayout), tr.To.UTC().Format(inputLayout)
 	return tr, nil
