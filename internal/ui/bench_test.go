@@ -138,4 +138,3 @@ func BenchmarkPagesPostgres(b *testing.B) {
 	}
 	runPages(b, st)
 }
-
