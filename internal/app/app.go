@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +51,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/profile"
 	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/store/backends"
+	"github.com/phalanx-ids/phalanx/internal/ui"
 )
 
 // Option injects a runtime dependency into New.
@@ -107,6 +109,10 @@ type App struct {
 	notifier     *notify.Dispatcher
 	capi         *capi.Service   // nil unless registered with a central
 	community    *capi.Community // what the LAPI pulled; nil without LAPI
+	dash         *ui.UI
+	uiLn         net.Listener
+	uiGuard      *netguard.Guard
+	uiURL        string
 
 	reloadMu sync.Mutex // serialises Reload
 	mu       sync.Mutex // guards the fields below
@@ -207,9 +213,14 @@ func (a *App) startLAPI(ctx context.Context, r *resolved) error {
 	if err != nil {
 		return err
 	}
-	deps := lapi.Deps{Store: a.st, Profiles: prof, Logger: a.log, Registerer: a.reg, Notify: a.notify, Share: a.share}
+	deps := lapi.Deps{Store: a.st, Profiles: prof, Logger: a.log, Registerer: a.reg, Notify: a.notify, Share: a.share,
+		Extra: map[string]http.Handler{}}
 	if r.metricsOn && r.Metrics.ListenAddr == "" && !r.LAPI.TLS.Enabled() {
-		deps.Extra = map[string]http.Handler{"GET /metrics": a.metricsHandler(r)}
+		deps.Extra["GET /metrics"] = a.metricsHandler(r)
+	}
+	if r.uiOnLAPI {
+		// a.dash is set below, before anything serves.
+		deps.Extra[ui.Prefix] = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { a.dash.Handler().ServeHTTP(w, req) })
 	}
 	if a.srv, err = lapi.New(r.LAPI.Config, deps); err != nil {
 		return fmt.Errorf("app: %w", err)
@@ -229,8 +240,40 @@ func (a *App) startLAPI(ctx context.Context, r *resolved) error {
 		scheme = "https"
 	}
 	a.lapiURL = scheme + "://" + dialable(a.ln.Addr()) + "/"
+	if r.uiOn {
+		return a.startUI(ctx, r)
+	}
 	return nil
 }
+
+// startUI builds the dashboard and, with ui.listen, binds its listener.
+func (a *App) startUI(ctx context.Context, r *resolved) error {
+	set := ui.Settings{SessionIdle: r.UI.SessionIdle, SessionMax: r.UI.SessionMax, SecureCookies: r.uiOnLAPI && r.LAPI.TLS.Enabled()}
+	var err error
+	if a.dash, err = ui.New(set, ui.Deps{Store: a.st, Admin: a.srv, Gatherer: a.reg, Logger: a.log,
+		Scenarios: a.scenarioInfo, WriteTimeout: 30 * time.Second}); err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
+	switch {
+	case r.uiOnLAPI:
+		a.uiURL = a.lapiURL + strings.TrimPrefix(ui.Prefix, "/")
+	case r.UI.Listen != "":
+		if a.uiGuard, err = netguard.New(r.UI.Limits, netguard.Deps{Name: "ui", Logger: a.log, Registerer: a.reg,
+			Render: netguard.RenderText}); err != nil {
+			return fmt.Errorf("app: ui: %w", err)
+		}
+		if a.uiLn, err = netguard.Listen(ctx, "tcp", r.UI.Listen); err != nil {
+			return fmt.Errorf("app: ui: listen: %w", err)
+		}
+		a.uiURL = "http://" + dialable(a.uiLn.Addr()) + ui.Prefix
+	default:
+		a.log.Warn("app: dashboard not served: the LAPI listens beyond loopback; set ui.listen to a loopback address", "lapi", r.LAPI.ListenURI)
+	}
+	return nil
+}
+
+// DashboardURL is where the dashboard is served ("" when it is not).
+func (a *App) DashboardURL() string { return a.uiURL }
 
 // dialable turns a listening address into one a local client can dial
 // (0.0.0.0 and :: become loopback).
@@ -425,6 +468,25 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	if a.dash != nil {
+		lapiWG.Add(1)
+		go func() {
+			defer lapiWG.Done()
+			a.dash.Run(lapiCtx)
+		}()
+	}
+	if a.uiLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle(ui.Prefix, a.dash.Handler())
+		mux.Handle("GET /{$}", http.RedirectHandler(ui.Prefix, http.StatusSeeOther))
+		lapiWG.Add(1)
+		go func() {
+			defer lapiWG.Done()
+			if err := a.uiGuard.Serve(lapiCtx, a.uiLn, mux, netguard.ServeOptions{Grace: time.Second}); err != nil {
+				fatal <- fmt.Errorf("app: ui: %w", err)
+			}
+		}()
+	}
 	if a.metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", a.metricsHandler(r))
@@ -560,6 +622,7 @@ func (a *App) Reload(cfg Config) error {
 	r.LAPI.ListenURI, r.LAPI.Database, r.Metrics = old.LAPI.ListenURI, old.LAPI.Database, old.Metrics
 	r.Agent.LAPI, r.Agent.CredentialsPath, r.Agent.SpoolDir = old.Agent.LAPI, old.Agent.CredentialsPath, old.Agent.SpoolDir
 	r.metricsOn, r.metricsAllowed = old.metricsOn, old.metricsAllowed
+	r.UI, r.uiOn, r.uiOnLAPI = old.UI, old.uiOn, old.uiOnLAPI
 
 	var prof *profile.Set
 	var notif *notify.Update
@@ -616,6 +679,7 @@ func restartNeeded(o, n *resolved) []string {
 	chk("agent.enabled", o.agentOn != n.agentOn)
 	chk("lapi.listen_uri", o.LAPI.ListenURI != n.LAPI.ListenURI)
 	chk("lapi.database", o.LAPI.Database != n.LAPI.Database)
+	chk("ui", !reflect.DeepEqual(o.UI, n.UI))
 	chk("metrics", o.Metrics.ListenAddr != n.Metrics.ListenAddr || o.metricsOn != n.metricsOn ||
 		!slices.Equal(o.metricsAllowed, n.metricsAllowed) || !reflect.DeepEqual(o.Metrics.Limits, n.Metrics.Limits))
 	// The server's own settings (limits, registration, login, tls,
@@ -660,7 +724,7 @@ func (a *App) Close() error {
 		a.client.Close()
 	}
 	if !ran {
-		for _, l := range []net.Listener{a.ln, a.metricsLn} {
+		for _, l := range []net.Listener{a.ln, a.metricsLn, a.uiLn} {
 			if l != nil {
 				_ = l.Close()
 			}

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -44,6 +46,24 @@ type Config struct {
 	// Phalanx central): active only when its credentials file exists
 	// (`phalanx capi register`).
 	CAPI capi.Config `yaml:"capi"`
+	UI   UIConfig    `yaml:"ui"`
+}
+
+// UIConfig configures the dashboard (internal/ui), served with the LAPI.
+type UIConfig struct {
+	// Enabled serves the dashboard (default true; needs the LAPI here).
+	Enabled *bool `yaml:"enabled"`
+	// Listen serves it on an address of its own; empty: at /ui/ of the
+	// LAPI's listener when that listener is on loopback (else not served).
+	Listen string `yaml:"listen"`
+	// AllowRemote accepts a Listen address beyond loopback; without it,
+	// such an address is an error (the dashboard would face the network).
+	AllowRemote bool `yaml:"allow_remote"`
+	// SessionIdle (default 1h) and SessionMax (default 12h) end sessions.
+	SessionIdle time.Duration `yaml:"session_idle"`
+	SessionMax  time.Duration `yaml:"session_max"`
+	// Limits harden the listener of its own (internal/netguard).
+	Limits netguard.Config `yaml:"limits"`
 }
 
 // HubConfig says where `phalanx hub`, the item commands and `phalanx
@@ -248,6 +268,22 @@ type resolved struct {
 	lapiOn, agentOn, metricsOn bool
 	metricsAllowed             []netip.Prefix
 	capi                       capi.Resolved
+	// uiOn: the dashboard is served; uiOnLAPI: at /ui/ of the LAPI listener.
+	uiOn, uiOnLAPI bool
+}
+
+// loopbackHost says whether host:port (or a host) names only loopback:
+// a loopback IP or "localhost". An empty host (every interface) is not.
+func loopbackHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 func on(b *bool) bool { return b == nil || *b }
@@ -302,6 +338,20 @@ func (c Config) resolve() (*resolved, error) {
 	if r.capi, err2 = c.CAPI.Resolve(r.DataDir); err2 != nil {
 		return nil, fmt.Errorf("app: config: %w", err2)
 	}
+	r.uiOn = on(c.UI.Enabled) && r.lapiOn
+	if r.uiOn {
+		switch {
+		case c.UI.Listen != "" && !loopbackHost(c.UI.Listen) && !c.UI.AllowRemote:
+			return nil, fmt.Errorf("app: config: ui.listen %q is not a loopback address: the dashboard would face the network; "+
+				"set ui.allow_remote: true to accept that (put TLS in front), or listen on 127.0.0.1", c.UI.Listen)
+		case c.UI.Listen == "":
+			r.uiOnLAPI = loopbackHost(r.LAPI.ListenURI)
+		}
+	}
+	if c.UI.SessionIdle < 0 || c.UI.SessionMax < 0 {
+		return nil, errors.New("app: config: ui.session_idle and ui.session_max must not be negative")
+	}
+	r.UI.Limits = r.UI.Limits.Or(netguard.Defaults())
 	a := &r.Agent
 	if a.SpoolDir == "" {
 		a.SpoolDir = filepath.Join(r.DataDir, "spool")

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/phalanx-ids/phalanx/internal/ui"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,6 +25,12 @@ type pipeline struct {
 	set     *acquire.Set
 	runner  *detect.Runner
 	watches []string // what the sources read, for humans
+
+	// The scenario files, described for the dashboard on first use.
+	scenSrc  []scenario.Source
+	scenHub  map[string]scenario.HubInfo
+	defsOnce sync.Once
+	defs     map[string]ui.ScenarioInfo
 
 	// set by run
 	mu      sync.Mutex
@@ -68,7 +75,7 @@ func (a *App) buildPipeline(r *resolved) (*pipeline, error) {
 			}
 		}
 	}
-	p := &pipeline{rt: rt, set: acquire.NewSet(srcs, a.acqMetrics, a.log)}
+	p := &pipeline{rt: rt, set: acquire.NewSet(srcs, a.acqMetrics, a.log), scenSrc: ccfg.Scenarios, scenHub: ccfg.ScenarioInfo}
 	for _, s := range srcs {
 		p.watches = append(p.watches, describeSource(s))
 	}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -42,18 +41,7 @@ func newBouncersNoun(a *app, name string, hidden bool) *cobra.Command {
 // addBouncer registers a bouncer with its API key (what `bouncers add`
 // and `setup` do).
 func addBouncer(ctx context.Context, st store.Store, name, key string) error {
-	hash := store.HashAPIKey(key)
-	if others, err := st.BouncersByKeyHash(ctx, hash); err != nil {
-		return fmt.Errorf("bouncers add: %w", err)
-	} else if len(others) > 0 {
-		return fmt.Errorf("bouncers add: that API key is already used by bouncer %q", others[0].Name)
-	}
-	now := time.Now().UTC()
-	err := st.CreateBouncer(ctx, &store.Bouncer{Name: name, KeyHash: hash, AuthType: "api-key", CreatedAt: now, UpdatedAt: now})
-	if errors.Is(err, store.ErrExists) {
-		return fmt.Errorf("bouncers add: bouncer %s already exists", name)
-	}
-	if err != nil {
+	if err := store.AddBouncer(ctx, st, name, key, time.Now()); err != nil {
 		return fmt.Errorf("bouncers add: %w", err)
 	}
 	return nil
@@ -123,7 +111,7 @@ func newBouncersAddCmd(a *app, f *localFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if key == "" {
-				key = randomString(generatedKeyLen)
+				key = store.NewAPIKey()
 			} else if err := checkAPIKey(key); err != nil {
 				return &usageError{fmt.Errorf("bouncers add: %w", err)}
 			}
@@ -149,10 +137,6 @@ func newBouncersAddCmd(a *app, f *localFlags) *cobra.Command {
 	c.Flags().StringVarP(&key, "key", "k", "", fmt.Sprintf("API key for the bouncer (default: generated; at least %d printable ASCII characters, no space)", minAPIKeyLen))
 	return c
 }
-
-// generatedKeyLen is the length of the keys bouncers add generates (as
-// cscli's: 32 characters of [A-Za-z0-9], about 190 bits).
-const generatedKeyLen = 32
 
 // minAPIKeyLen is the shortest key bouncers add -k accepts. Every key
 // CrowdSec's cscli generates is longer (32 characters, 43 in older

@@ -254,5 +254,5 @@ func notFound(err error) bool {
 // lapiNouns are the commands about the Local API's state.
 func lapiNouns(a *app) []*cobra.Command {
 	return []*cobra.Command{newMachinesCmd(a), newBouncersCmd(a), newBouncerCmd(a), newDecisionsCmd(a), newAlertsCmd(a),
-		newAllowlistsCmd(a), newSimulationCmd(a), newMetricsCmd(a), newCAPICmd(a), newConsoleCmd(a)}
+		newAllowlistsCmd(a), newSimulationCmd(a), newMetricsCmd(a), newCAPICmd(a), newConsoleCmd(a), newDashboardCmd(a)}
 }

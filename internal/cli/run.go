@@ -104,6 +104,12 @@ func runDaemon(cmd *cobra.Command, a *app, f *runFlags) error {
 	if u := d.MetricsURL(); u != "" {
 		fmt.Fprintf(a.out, "Metrics on %s\n", u)
 	}
+	if u := d.DashboardURL(); u != "" {
+		fmt.Fprintf(a.out, "Dashboard on %s\n", u)
+		if us, err := d.Store().ListDashboardUsers(cmd.Context()); err == nil && len(us) == 0 {
+			fmt.Fprintln(a.out, "No dashboard user yet: create one with `phalanx dashboard users add NAME --role admin`")
+		}
+	}
 	if !f.noAgent && (cfg.Agent.Enabled == nil || *cfg.Agent.Enabled) {
 		ws := d.Watching()
 		if len(ws) == 0 {

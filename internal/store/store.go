@@ -150,6 +150,21 @@ type Store interface {
 	// or CIDR; mapped IPv4 is IPv4). ErrInvalid if it is neither.
 	CheckAllowlists(ctx context.Context, ipOrRange string, now time.Time) ([]AllowlistMatch, error)
 
+	// CreateDashboardUser adds a dashboard user; ErrExists if the name is taken.
+	CreateDashboardUser(ctx context.Context, u *DashboardUser) error
+	// GetDashboardUser returns one dashboard user or ErrNotFound.
+	GetDashboardUser(ctx context.Context, name string) (*DashboardUser, error)
+	// ListDashboardUsers returns every dashboard user ordered by name.
+	ListDashboardUsers(ctx context.Context) ([]*DashboardUser, error)
+	// TouchDashboardUser sets a user's last login; ErrNotFound if absent.
+	TouchDashboardUser(ctx context.Context, name string, at time.Time) error
+	// DeleteDashboardUser removes a dashboard user; ErrNotFound if absent.
+	DeleteDashboardUser(ctx context.Context, name string) error
+	// Stats counts alerts and decisions for the dashboard's overview;
+	// ErrInvalid for an empty range or a Step that makes more than 1000
+	// buckets.
+	Stats(ctx context.Context, q StatsQuery) (*Stats, error)
+
 	// Flush applies the retention policy p at now and says what it removed.
 	Flush(ctx context.Context, now time.Time, p FlushPolicy) (FlushResult, error)
 
@@ -307,9 +322,14 @@ type AlertFilter struct {
 	// origins (CrowdSec's include_capi=false is {"CAPI", "lists"}).
 	ExcludeOrigins []string
 	Kind           string
-	IDs            []int64
-	Now            time.Time // time for HasActiveDecision; zero: time.Now()
-	Limit          int       // 0: no limit
+	// Country (source country code) and ASNumber select on the alert's source.
+	Country  string
+	ASNumber string
+	// BeforeID keeps alerts with id < BeforeID (paging, newest first).
+	BeforeID int64
+	IDs      []int64
+	Now      time.Time // time for HasActiveDecision; zero: time.Now()
+	Limit    int       // 0: no limit
 	// SortAsc orders by id ascending; default is newest first.
 	SortAsc bool
 }
@@ -336,6 +356,8 @@ type DecisionFilter struct {
 	ExcludeSimulated       bool
 	ActiveAt               time.Time // non-zero: only decisions with until > ActiveAt
 	AfterID                int64     // id > AfterID, for paging
+	BeforeID               int64     // id < BeforeID, for paging newest first
+	Desc                   bool      // newest (highest id) first
 	Limit                  int       // 0: no limit
 }
 

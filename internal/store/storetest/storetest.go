@@ -39,6 +39,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"decisions_expire", testDecisionExpire},
 		{"decisions_changed_since", testChangedSince},
 		{"decisions_list_active", testListActive},
+		{"dashboard_users", testDashboardUsers},
+		{"stats", testStats},
 		{"allowlists", testAllowlists},
 		{"allowlists_check", testAllowlistCheck},
 		{"flush", testFlush},

@@ -186,6 +186,9 @@ func (e *Engine) CreateAlerts(ctx context.Context, machineID string, alerts []*m
 				return err
 			}
 		}
+		if err := e.rollup(ctx, q, rows, known); err != nil {
+			return err
+		}
 		if machineID != "" {
 			if _, err := q.Exec(ctx, "UPDATE machines SET last_push = "+e.b.Placeholder(1)+" WHERE machine_id = "+e.b.Placeholder(2),
 				nowNS, machineID); err != nil {
@@ -403,6 +406,15 @@ func (e *Engine) alertWhere(b *builder, f store.AlertFilter) error {
 	if f.Kind != "" {
 		b.where("kind = " + b.arg(f.Kind))
 	}
+	if f.Country != "" {
+		b.where("source_cn = " + b.arg(f.Country))
+	}
+	if f.ASNumber != "" {
+		b.where("source_as_number = " + b.arg(f.ASNumber))
+	}
+	if f.BeforeID > 0 {
+		b.where("id < " + b.arg(f.BeforeID))
+	}
 	if f.IDs != nil {
 		if len(f.IDs) == 0 {
 			b.where("1 = 0")
@@ -565,6 +577,39 @@ func (e *Engine) DeleteAlert(ctx context.Context, id int64) error {
 	}
 	if err != nil {
 		return e.errf(ctxErr(ctx, err), "delete alert %d", id)
+	}
+	return nil
+}
+
+// rollupKey is a row of alert_rollup.
+type rollupKey struct {
+	hour                 int64
+	scen, cn, asn, asNam string
+	sim                  bool
+}
+
+// hourNS is an hour in nanoseconds (alert_rollup's resolution).
+const hourNS = int64(3600_000_000_000)
+
+// rollup counts the newly stored alerts (rows not known) in alert_rollup.
+func (e *Engine) rollup(ctx context.Context, q Querier, rows [][]any, known []bool) error {
+	counts := map[rollupKey]int64{}
+	for i, r := range rows {
+		if known[i] {
+			continue
+		}
+		sim, _ := r[12].(bool)
+		k := rollupKey{hour: r[2].(int64) / hourNS * hourNS, scen: r[3].(string), cn: r[21].(string),
+			asn: r[19].(string), asNam: r[20].(string), sim: sim}
+		counts[k]++
+	}
+	const cols = "hour, scenario, source_cn, source_as_number, source_as_name, simulated"
+	sql := "INSERT INTO alert_rollup (" + cols + ", n) VALUES (" + e.placeholders(7) + ") ON CONFLICT (" + cols +
+		") DO UPDATE SET n = alert_rollup.n + excluded.n"
+	for k, n := range counts {
+		if _, err := q.Exec(ctx, sql, k.hour, k.scen, k.cn, k.asn, k.asNam, boolArg(k.sim), n); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -65,6 +65,9 @@ func decisionWhere(b *builder, f store.DecisionFilter) error {
 	if f.AfterID > 0 {
 		b.where("id > " + b.arg(f.AfterID))
 	}
+	if f.BeforeID > 0 {
+		b.where("id < " + b.arg(f.BeforeID))
+	}
 	return nil
 }
 
@@ -74,6 +77,9 @@ func (e *Engine) listDecisions(ctx context.Context, q Querier, f store.DecisionF
 		return err
 	}
 	sql := "SELECT " + decisionSelect + " FROM decisions" + b.clause() + " ORDER BY id"
+	if f.Desc {
+		sql += " DESC"
+	}
 	if f.Limit > 0 {
 		sql += " LIMIT " + b.arg(int64(f.Limit))
 	}

@@ -1,0 +1,210 @@
+package app
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/ui"
+)
+
+func TestDashboardConfig(t *testing.T) {
+	tests := []struct {
+		name     string
+		cfg      func(c *Config)
+		onLAPI   bool
+		on       bool
+		errorHas string
+	}{
+		{name: "default: on the loopback LAPI", cfg: func(c *Config) {}, onLAPI: true, on: true},
+		{name: "LAPI beyond loopback: not on it", cfg: func(c *Config) { c.LAPI.ListenURI = "0.0.0.0:8080" }, on: true},
+		{name: "own loopback listener", cfg: func(c *Config) { c.UI.Listen = "127.0.0.1:3000" }, on: true},
+		{name: "localhost", cfg: func(c *Config) { c.UI.Listen = "localhost:3000" }, on: true},
+		{name: "remote refused", cfg: func(c *Config) { c.UI.Listen = "0.0.0.0:3000" }, errorHas: "ui.allow_remote"},
+		{name: "all interfaces refused", cfg: func(c *Config) { c.UI.Listen = ":3000" }, errorHas: "not a loopback address"},
+		{name: "remote allowed", cfg: func(c *Config) { c.UI.Listen = "0.0.0.0:3000"; c.UI.AllowRemote = true }, on: true},
+		{name: "disabled", cfg: func(c *Config) { f := false; c.UI.Enabled = &f }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var c Config
+			c.DataDir = t.TempDir()
+			tc.cfg(&c)
+			r, err := c.resolve()
+			if tc.errorHas != "" {
+				require.ErrorContains(t, err, tc.errorHas)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.on, r.uiOn)
+			require.Equal(t, tc.onLAPI, r.uiOnLAPI)
+		})
+	}
+	_, err := ParseConfig("x.yaml", []byte("ui:\n  listen: 127.0.0.1:3000\n  session_idle: 30m\n"))
+	require.NoError(t, err)
+}
+
+const chromiumPath = "/usr/bin/chromium"
+
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	_, err := os.Stat(chromiumPath)
+	require.NoError(t, err, "headless Chromium is required (scripts/test.sh installs Debian's chromium)")
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+	}
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); acancel() })
+	ctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(tcancel)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("about:blank")))
+	return ctx
+}
+
+// screenshot writes the page to $PHALANX_UI_SCREENSHOTS/name.png when set
+// (not committed).
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	dir := os.Getenv("PHALANX_UI_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o600))
+}
+
+// TestDashboardInChromium: a real daemon tails a real log, detects an SSH
+// brute force and bans; in headless Chromium a user logs in, sees the
+// alert on the overview, finds the decision with "why is this IP
+// blocked?", adds a ban and deletes it (a bouncer's next pull no longer
+// has it); the overview is usable 375 px wide and from the keyboard.
+func TestDashboardInChromium(t *testing.T) {
+	e := newEnv(t)
+	a, err := New(e.config(), WithLogger(testLogger(t)))
+	require.NoError(t, err)
+	stop := startApp(t, a)
+	defer func() { require.NoError(t, stop()) }()
+	base := a.DashboardURL()
+	require.Equal(t, a.LAPIURL()+"ui/", base)
+	ctx0 := context.Background()
+	require.NoError(t, ui.AddUser(ctx0, a.Store(), "alice", ui.RoleAdmin, "alice-password"))
+	key := newBouncer(t, a.Store(), "fw")
+
+	waitWatching(t, a, e.log)
+	appendLines(t, e.log, sshFailures("203.0.113.9", 8)...)
+	require.Eventually(t, func() bool {
+		ds, err := a.Store().ListDecisions(ctx0, store.DecisionFilter{Value: "203.0.113.9"})
+		return err == nil && len(ds) > 0
+	}, 20*time.Second, 100*time.Millisecond, "no decision from the log")
+
+	ctx := newBrowser(t)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base),
+		chromedp.WaitVisible("#user"),
+		chromedp.SendKeys("#user", "alice"),
+		chromedp.SendKeys("#password", "alice-password"),
+		chromedp.Submit("#password"),
+		chromedp.WaitVisible("#feed"),
+	))
+	feed, err := chromedp.Run(ctx, chromedp.Text("#feed"))
+	require.NoError(t, err)
+	require.Contains(t, feed, "203.0.113.9")
+	require.Contains(t, feed, "ssh")
+	bars, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("figure.chart svg rect").length`))
+	require.NoError(t, err)
+	require.Positive(t, bars, "the alerts chart has bars")
+	screenshot(t, ctx, "overview-desktop")
+
+	// The live feed shows a new alert without reloading.
+	appendLines(t, e.log, sshFailures("203.0.113.77", 8)...)
+	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible("#feed li.new")))
+	feed, err = chromedp.Run(ctx, chromedp.Text("#feed li.new"))
+	require.NoError(t, err)
+	require.Contains(t, feed, "203.0.113.77")
+
+	// Why is it blocked?
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"why"),
+		chromedp.SendKeys("#ip", "203.0.113.9"),
+		chromedp.Submit("#ip"),
+		chromedp.WaitVisible("table.decisions"),
+	))
+	txt, err := chromedp.Run(ctx, chromedp.Text("main"))
+	require.NoError(t, err)
+	require.Contains(t, txt, "Active decisions covering 203.0.113.9")
+	require.Contains(t, txt, "ssh")
+	require.NotContains(t, txt, "is not blocked")
+	screenshot(t, ctx, "why-desktop")
+
+	// Add a ban, then delete it; confirm() dialogs are accepted.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"decisions"),
+		chromedp.SendKeys(`input[name="value"]`, "198.51.100.7"),
+		chromedp.Click("form.add button"),
+	))
+	waitFlash(t, ctx, "198.51.100.7")
+	require.Contains(t, streamDecisions(t, a.LAPIURL(), key), "198.51.100.7", "the bouncer pulls the new ban")
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`window.confirm = function () { return true; }; true`))
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(`input[aria-label$="on 198.51.100.7"]`),
+		chromedp.Click(`button[data-confirm="Delete the selected decisions?"]`),
+	))
+	waitFlash(t, ctx, "1 decision(s) deleted")
+	require.NotContains(t, streamDecisions(t, a.LAPIURL(), key), "198.51.100.7", "the bouncer's next pull drops it")
+	require.Contains(t, streamDecisions(t, a.LAPIURL(), key), "203.0.113.9")
+
+	// 375 px wide: nothing wider than the screen.
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(375, 800), chromedp.Navigate(base), chromedp.WaitVisible("#feed")))
+	for _, p := range []string{"", "alerts", "decisions", "why?ip=203.0.113.9"} {
+		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+p), chromedp.WaitVisible("main")))
+		w, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+		require.NoError(t, err)
+		require.LessOrEqual(t, w, 375, "page %q is %d px wide", p, w)
+		screenshot(t, ctx, "phone-"+strings.NewReplacer("?", "-", "=", "-").Replace(p))
+	}
+
+	// Keyboard: Tab reaches the skip link first, then the menu; Enter follows.
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"alerts"), chromedp.WaitVisible("main"),
+		chromedp.KeyEvent("\t")))
+	focused, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.className`))
+	require.NoError(t, err)
+	require.Equal(t, "skip", focused)
+	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("\t"), chromedp.KeyEvent("\t"), chromedp.KeyEvent("\r"), chromedp.WaitVisible("table.list")))
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	require.NoError(t, err)
+	require.True(t, strings.HasSuffix(loc, "/ui/alerts"), loc)
+}
+
+// waitFlash waits until the page shows a flash message containing want.
+// A form's submission navigates: the page that was there (and its flash)
+// may still answer for a moment, and queries fail while the new page
+// loads, so the text is polled across the navigation.
+func waitFlash(t *testing.T, ctx context.Context, want string) {
+	t.Helper()
+	expr := `(function(){var f=document.querySelector("p.flash");return f?f.textContent:""})()`
+	require.Eventually(t, func() bool {
+		txt, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+		if err != nil {
+			return false
+		}
+		return strings.Contains(txt, want)
+	}, 15*time.Second, 50*time.Millisecond, "flash %q never came", want)
+}
