@@ -7,6 +7,8 @@ package exprenv
 // index, built from the same entries with the same helpers), so a caller
 // may swap one for the other.
 
+import "reflect"
+
 // FileMatch returns a function answering
 //
 //	any(File(file), {x op T(#)})
@@ -42,4 +44,42 @@ func (e *Env) FileMatch(file, op, transform string) (match func(x string) bool, 
 // answers false). It is safe for concurrent use.
 func (e *Env) RegexpInFileMatch(file string) func(x string) bool {
 	return func(x string) bool { return e.regexpMatch(x, file) }
+}
+
+// StringFunc returns the registered helper name as a Go function of one
+// string, for evaluators that compile expressions without the VM: the
+// function calls the very helper the compiled programs call (no copy of
+// its semantics). ok is false when name is not a registered helper typed
+// func(string) string, or is not pure (its result must depend on its
+// argument only, so that a caller may evaluate it once per event and
+// share the result). The function is safe for concurrent use.
+func (e *Env) StringFunc(name string) (fn func(string) string, ok bool) {
+	if !pureHelpers[name] {
+		return nil, false
+	}
+	want := reflect.TypeOf(func(string) string { return "" })
+	for _, h := range e.helpers() {
+		if h.name != name {
+			continue
+		}
+		typed := false
+		for _, t := range h.types {
+			if reflect.TypeOf(t).Elem() == want {
+				typed = true
+			}
+		}
+		if !typed {
+			return nil, false
+		}
+		call := h.fn
+		return func(s string) string {
+			v, err := call(s)
+			if err != nil {
+				return ""
+			}
+			r, _ := v.(string)
+			return r
+		}, true
+	}
+	return nil, false
 }
