@@ -7,7 +7,10 @@ package exprenv
 // index, built from the same entries with the same helpers), so a caller
 // may swap one for the other.
 
-import "reflect"
+import (
+	"net/url"
+	"strings"
+)
 
 // FileMatch returns a function answering
 //
@@ -46,40 +49,33 @@ func (e *Env) RegexpInFileMatch(file string) func(x string) bool {
 	return func(x string) bool { return e.regexpMatch(x, file) }
 }
 
-// StringFunc returns the registered helper name as a Go function of one
-// string, for evaluators that compile expressions without the VM: the
-// function calls the very helper the compiled programs call (no copy of
-// its semantics). ok is false when name is not a registered helper typed
-// func(string) string, or is not pure (its result must depend on its
-// argument only, so that a caller may evaluate it once per event and
-// share the result). The function is safe for concurrent use.
+// stringFuncs are the pure helpers of one string: each is registered
+// (oneString) as exactly this Go function, and StringFunc hands out the
+// same function to native evaluators, so the two cannot disagree. Pure:
+// the result depends on the argument only.
+func stringFuncs() map[string]func(string) string {
+	return map[string]func(string) string{
+		"Upper":         strings.ToUpper,
+		"Lower":         strings.ToLower,
+		"TrimSpace":     strings.TrimSpace,
+		"PathUnescape":  pathUnescape,
+		"QueryUnescape": queryUnescape,
+		"PathEscape":    url.PathEscape,
+		"QueryEscape":   url.QueryEscape,
+	}
+}
+
+// oneString is the registered helper name of stringFuncs.
+func oneString(name string) helper {
+	f := stringFuncs()[name]
+	return helper{name, func(p ...any) (any, error) { return f(argStr(p, 0)), nil }, []any{new(func(string) string)}}
+}
+
+// StringFunc returns the registered pure helper name of one string as a
+// Go function, for evaluators that compile expressions without the VM: it
+// is the function the registered helper wraps (stringFuncs), not a copy.
+// ok is false for any other name. The function is safe for concurrent use.
 func (e *Env) StringFunc(name string) (fn func(string) string, ok bool) {
-	if !pureHelpers[name] {
-		return nil, false
-	}
-	want := reflect.TypeOf(func(string) string { return "" })
-	for _, h := range e.helpers() {
-		if h.name != name {
-			continue
-		}
-		typed := false
-		for _, t := range h.types {
-			if reflect.TypeOf(t).Elem() == want {
-				typed = true
-			}
-		}
-		if !typed {
-			return nil, false
-		}
-		call := h.fn
-		return func(s string) string {
-			v, err := call(s)
-			if err != nil {
-				return ""
-			}
-			r, _ := v.(string)
-			return r
-		}, true
-	}
-	return nil, false
+	fn, ok = stringFuncs()[name]
+	return fn, ok
 }

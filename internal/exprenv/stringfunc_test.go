@@ -28,11 +28,11 @@ func TestStringFuncIsTheHelper(t *testing.T) {
 			require.Equal(t, out, fn(in), "%s(%q)", name, in)
 		}
 	}
-	for _, name := range []string{"Upper", "Lower", "PathUnescape", "QueryUnescape", "TrimSpace"} {
+	for _, name := range []string{"Upper", "Lower", "PathUnescape", "QueryUnescape", "TrimSpace", "PathEscape", "QueryEscape"} {
 		_, ok := env.StringFunc(name)
 		require.True(t, ok, name)
 	}
-	require.Equal(t, 5, got, "the pure helpers of one string")
+	require.Equal(t, 7, got, "the pure helpers of one string")
 	for _, name := range []string{"Trim", "File", "LookupHost", "nothere", "SetInStash"} {
 		_, ok := env.StringFunc(name)
 		require.False(t, ok, name)
