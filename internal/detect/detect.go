@@ -5,6 +5,10 @@
 //	source -> batches -> parse workers -> reorder -> scenario engine
 //	       -> overflows -> postoverflows -> (reprocess) -> alerts
 //
+// Replay cuts the input into batches of Config.BatchSize lines; live input
+// (Config.CloseIdle, the daemon) closes a batch as soon as the source has
+// nothing more ready, so a line never waits for the next one to arrive.
+//
 // Concurrency: a Runner runs one stream at a time (Run is not reentrant).
 // OnAlert is called from the goroutine that called Run, never concurrently,
 // in the order overflows were handled.
