@@ -84,9 +84,9 @@ func (a *App) buildPipeline(r *resolved) (*pipeline, error) {
 		ParseWorkers:  r.Agent.ParseWorkers,
 		BucketWorkers: max(r.Agent.BucketWorkers, 1),
 		Mode:          event.LIVE,
-		// Live lines are handed to the parsers one at a time: detect
-		// batches would hold a quiet log's last lines back.
-		BatchSize: 1,
+		// A batch closes when the sources have no further line ready: a
+		// quiet log's last line is not held back, a busy one is batched.
+		CloseIdle: true,
 		OnAlert:   a.onAlert,
 	})
 	return p, nil

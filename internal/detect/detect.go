@@ -5,6 +5,10 @@
 //	source -> batches -> parse workers -> reorder -> scenario engine
 //	       -> overflows -> postoverflows -> (reprocess) -> alerts
 //
+// Replay cuts the input into batches of Config.BatchSize lines; live input
+// (Config.CloseIdle, the daemon) closes a batch as soon as the source has
+// nothing more ready, so a line never waits for the next one to arrive.
+//
 // Concurrency: a Runner runs one stream at a time (Run is not reentrant).
 // OnAlert is called from the goroutine that called Run, never concurrently,
 // in the order overflows were handled.
@@ -38,6 +42,12 @@ type Config struct {
 	Now func() time.Time
 	// BatchSize is the number of lines handed to a parse worker at once.
 	BatchSize int
+	// CloseIdle closes a batch as soon as the source has no further line
+	// ready, instead of when it holds BatchSize lines (live input: a quiet
+	// log's last line is parsed at once, never held back waiting for more,
+	// while a busy one still gets full batches). It costs one channel
+	// operation per line between the source and the batcher.
+	CloseIdle bool
 	// OnAlert receives each overflow that is not whitelisted (one overflow
 	// may carry several APIAlerts, one per source). It owns the event.
 	OnAlert func(*event.Event)
@@ -194,33 +204,11 @@ func (r *Runner) Run(ctx context.Context, src Source) (Stats, scenario.Stats, er
 	}
 	// reader
 	readErr := make(chan error, 1)
-	go func() {
-		defer close(work)
-		seq := 0
-		cur := &batch{seq: seq, lines: make([]event.Line, 0, r.cfg.BatchSize)}
-		err := src(ctx, func(l event.Line) error {
-			r.lines.Add(1)
-			cur.lines = append(cur.lines, l)
-			if len(cur.lines) == r.cfg.BatchSize {
-				select {
-				case work <- cur:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-				seq++
-				cur = &batch{seq: seq, lines: make([]event.Line, 0, r.cfg.BatchSize)}
-			}
-			return nil
-		})
-		if err == nil && len(cur.lines) > 0 {
-			select {
-			case work <- cur:
-			case <-ctx.Done():
-				err = ctx.Err()
-			}
-		}
-		readErr <- err
-	}()
+	if r.cfg.CloseIdle {
+		go func() { readErr <- r.readIdle(ctx, src, work) }()
+	} else {
+		go func() { readErr <- r.readFull(ctx, src, work) }()
+	}
 	go func() {
 		wg.Wait()
 		close(done)
@@ -317,4 +305,89 @@ func (r *Runner) parseBatch(b *batch) {
 		b.events = append(b.events, evt)
 	}
 	b.lines = b.lines[:len(b.lines):len(b.lines)]
+}
+
+// readFull reads src into batches of BatchSize lines (the last one
+// shorter) and closes work when the input ends.
+func (r *Runner) readFull(ctx context.Context, src Source, work chan<- *batch) error {
+	defer close(work)
+	seq := 0
+	cur := &batch{seq: seq, lines: make([]event.Line, 0, r.cfg.BatchSize)}
+	err := src(ctx, func(l event.Line) error {
+		r.lines.Add(1)
+		cur.lines = append(cur.lines, l)
+		if len(cur.lines) == r.cfg.BatchSize {
+			select {
+			case work <- cur:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			seq++
+			cur = &batch{seq: seq, lines: make([]event.Line, 0, r.cfg.BatchSize)}
+		}
+		return nil
+	})
+	if err == nil && len(cur.lines) > 0 {
+		select {
+		case work <- cur:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	return err
+}
+
+// readIdle reads src through a queue of BatchSize lines; a batcher takes
+// the first line waiting, then every line already queued (at most
+// BatchSize), and hands the batch on: a batch closes when the input has
+// nothing more ready. It closes work when the input ends.
+func (r *Runner) readIdle(ctx context.Context, src Source, work chan<- *batch) error {
+	queue := make(chan event.Line, r.cfg.BatchSize)
+	batched := make(chan struct{})
+	go func() {
+		defer close(batched)
+		defer close(work)
+		for seq := 0; ; seq++ {
+			l, ok := <-queue
+			if !ok {
+				return
+			}
+			cur := &batch{seq: seq, lines: make([]event.Line, 1, r.cfg.BatchSize)}
+			cur.lines[0] = l
+			open := true
+		fill:
+			for open && len(cur.lines) < r.cfg.BatchSize {
+				select {
+				case l, open = <-queue:
+					if open {
+						cur.lines = append(cur.lines, l)
+					}
+				default:
+					break fill
+				}
+			}
+			select {
+			case work <- cur:
+			case <-ctx.Done():
+				for range queue { // let the source's sends end
+				}
+				return
+			}
+			if !open {
+				return
+			}
+		}
+	}()
+	err := src(ctx, func(l event.Line) error {
+		r.lines.Add(1)
+		select {
+		case queue <- l:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(queue)
+	<-batched
+	return err
 }

@@ -101,6 +101,31 @@ func TestReplayFindsTheAttackers(t *testing.T) {
 	}
 }
 
+// TestCloseIdleSameAlerts: batches that close when the source has nothing
+// ready (live batching) give the alerts of full batches, in replay.
+func TestCloseIdleSameAlerts(t *testing.T) {
+	logPath, _ := testutil.GenLogs(t, "nginx", 20000, 1)
+	rt := hubRuntime(t, "crowdsecurity/linux", "crowdsecurity/nginx")
+	full, _ := run(t, rt, logPath, "nginx", 2)
+	var rows []string
+	r := detect.New(detect.Config{Runtime: rt, Mode: event.TIMEMACHINE, ParseWorkers: 2, BucketWorkers: 2, CloseIdle: true,
+		OnAlert: func(ev *event.Event) {
+			for _, a := range ev.Overflow.APIAlerts {
+				rows = append(rows, fmt.Sprintf("%s\t%s\t%d", a.GetScenario(), a.GetValue(), a.GetEventsCount()))
+			}
+		}})
+	src := &replay.Source{Path: logPath, Type: "nginx"}
+	st, _, err := r.Run(context.Background(), func(ctx context.Context, emit func(event.Line) error) error {
+		_, err := src.Read(ctx, emit)
+		return err
+	})
+	require.NoError(t, err)
+	require.EqualValues(t, 20000, st.Lines)
+	sort.Strings(rows)
+	require.NotEmpty(t, rows)
+	require.Equal(t, full, rows)
+}
+
 // TestSameAlertsAsCrowdSec replays the seed-2 sshd corpus and compares the
 // alerts, events_count included, with what real CrowdSec raised
 // (shared/bench/reference).
@@ -145,11 +170,13 @@ func TestRunCancelled(t *testing.T) {
 
 // TestLiveAlertsWithoutMoreInput: in live mode an overflow raised by a
 // bucket worker reaches OnAlert while the source is idle (no next line to
-// carry it), within the collector's drain tick.
+// carry it, no batch filling up), within the collector's drain tick.
 func TestLiveAlertsWithoutMoreInput(t *testing.T) {
 	rt := hubRuntime(t, "crowdsecurity/linux")
 	got := make(chan string, 16)
-	r := detect.New(detect.Config{Runtime: rt, Mode: event.LIVE, ParseWorkers: 2, BucketWorkers: 2, BatchSize: 1,
+	// CloseIdle with a large BatchSize: the six lines must not wait for
+	// the batch to fill.
+	r := detect.New(detect.Config{Runtime: rt, Mode: event.LIVE, ParseWorkers: 2, BucketWorkers: 2, BatchSize: 512, CloseIdle: true,
 		OnAlert: func(ev *event.Event) { got <- ev.Overflow.Alert.GetScenario() }})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -52,6 +52,7 @@ var pureHelpers = map[string]bool{
 	"Upper": true, "Lower": true, "TrimSpace": true, "Trim": true, "TrimLeft": true,
 	"TrimRight": true, "TrimPrefix": true, "TrimSuffix": true, "ToString": true,
 	"Replace": true, "ReplaceAll": true, "JsonExtract": true,
+	"PathUnescape": true, "QueryUnescape": true, "PathEscape": true, "QueryEscape": true,
 }
 
 // trueMethods are the event methods documented to always return true

@@ -7,6 +7,11 @@ package exprenv
 // index, built from the same entries with the same helpers), so a caller
 // may swap one for the other.
 
+import (
+	"net/url"
+	"strings"
+)
+
 // FileMatch returns a function answering
 //
 //	any(File(file), {x op T(#)})
@@ -42,4 +47,35 @@ func (e *Env) FileMatch(file, op, transform string) (match func(x string) bool, 
 // answers false). It is safe for concurrent use.
 func (e *Env) RegexpInFileMatch(file string) func(x string) bool {
 	return func(x string) bool { return e.regexpMatch(x, file) }
+}
+
+// stringFuncs are the pure helpers of one string: each is registered
+// (oneString) as exactly this Go function, and StringFunc hands out the
+// same function to native evaluators, so the two cannot disagree. Pure:
+// the result depends on the argument only.
+func stringFuncs() map[string]func(string) string {
+	return map[string]func(string) string{
+		"Upper":         strings.ToUpper,
+		"Lower":         strings.ToLower,
+		"TrimSpace":     strings.TrimSpace,
+		"PathUnescape":  pathUnescape,
+		"QueryUnescape": queryUnescape,
+		"PathEscape":    url.PathEscape,
+		"QueryEscape":   url.QueryEscape,
+	}
+}
+
+// oneString is the registered helper name of stringFuncs.
+func oneString(name string) helper {
+	f := stringFuncs()[name]
+	return helper{name, func(p ...any) (any, error) { return f(argStr(p, 0)), nil }, []any{new(func(string) string)}}
+}
+
+// StringFunc returns the registered pure helper name of one string as a
+// Go function, for evaluators that compile expressions without the VM: it
+// is the function the registered helper wraps (stringFuncs), not a copy.
+// ok is false for any other name. The function is safe for concurrent use.
+func (e *Env) StringFunc(name string) (fn func(string) string, ok bool) {
+	fn, ok = stringFuncs()[name]
+	return fn, ok
 }

@@ -9,9 +9,6 @@ import (
 // stringHelpers: thin wrappers over package strings, plus Atof, ToString,
 // Get, Sprintf and Match.
 func (e *Env) stringHelpers() []helper {
-	s1 := func(name string, f func(string) string) helper {
-		return helper{name, func(p ...any) (any, error) { return f(argStr(p, 0)), nil }, []any{new(func(string) string)}}
-	}
 	s2 := func(name string, f func(string, string) string) helper {
 		return helper{name, func(p ...any) (any, error) { return f(argStr(p, 0), argStr(p, 1)), nil }, []any{new(func(string, string) string)}}
 	}
@@ -25,9 +22,9 @@ func (e *Env) stringHelpers() []helper {
 		return helper{name, func(p ...any) (any, error) { return f(argStr(p, 0), argStr(p, 1)), nil }, []any{new(func(string, string) int)}}
 	}
 	return []helper{
-		s1("Upper", strings.ToUpper),
-		s1("Lower", strings.ToLower),
-		s1("TrimSpace", strings.TrimSpace),
+		oneString("Upper"),
+		oneString("Lower"),
+		oneString("TrimSpace"),
 		s2("Trim", strings.Trim),
 		s2("TrimLeft", strings.TrimLeft),
 		s2("TrimRight", strings.TrimRight),

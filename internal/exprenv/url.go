@@ -13,10 +13,10 @@ import (
 // urlHelpers: escaping, query parsing and the JA4H fingerprint.
 func (e *Env) urlHelpers() []helper {
 	return []helper{
-		{"PathUnescape", pathUnescape, []any{new(func(string) string)}},
-		{"QueryUnescape", queryUnescape, []any{new(func(string) string)}},
-		{"PathEscape", func(p ...any) (any, error) { return url.PathEscape(argStr(p, 0)), nil }, []any{new(func(string) string)}},
-		{"QueryEscape", func(p ...any) (any, error) { return url.QueryEscape(argStr(p, 0)), nil }, []any{new(func(string) string)}},
+		oneString("PathUnescape"),
+		oneString("QueryUnescape"),
+		oneString("PathEscape"),
+		oneString("QueryEscape"),
 		{"ParseUri", e.parseURI, []any{new(func(string) map[string][]string)}},
 		{"ParseQuery", func(p ...any) (any, error) { return ParseQuery(argStr(p, 0)), nil }, []any{new(func(string) url.Values)}},
 		{"ExtractQueryParam", extractQueryParam, []any{new(func(string, string) []string)}},
@@ -25,21 +25,19 @@ func (e *Env) urlHelpers() []helper {
 }
 
 // PathUnescape(s): s itself when it is not validly escaped.
-func pathUnescape(p ...any) (any, error) {
-	s := argStr(p, 0)
+func pathUnescape(s string) string {
 	if u, err := url.PathUnescape(s); err == nil {
-		return u, nil
+		return u
 	}
-	return s, nil
+	return s
 }
 
 // QueryUnescape(s): s itself when it is not validly escaped.
-func queryUnescape(p ...any) (any, error) {
-	s := argStr(p, 0)
+func queryUnescape(s string) string {
 	if u, err := url.QueryUnescape(s); err == nil {
-		return u, nil
+		return u
 	}
-	return s, nil
+	return s
 }
 
 // ParseUri(uri) map[string][]string: the query parameters of uri (empty

@@ -46,7 +46,7 @@ func (c *compiler) condition(src string, line int, node, field string) (*conditi
 	if err != nil {
 		return nil, c.wrapf(line, node, field, err, "compile %q", src)
 	}
-	return &condition{src: src, prog: prog, fast: fastPredicate(src)}, nil
+	return &condition{src: src, prog: prog, fast: fastPredicate(c.opts.Expr, src)}, nil
 }
 
 func (c *compiler) value(src string, line int, node, field string) (*valueExpr, error) {
@@ -54,7 +54,7 @@ func (c *compiler) value(src string, line int, node, field string) (*valueExpr, 
 	if err != nil {
 		return nil, c.wrapf(line, node, field, err, "compile %q", src)
 	}
-	get, numeric := fastGetter(src)
+	get, numeric := fastGetter(c.opts.Expr, src)
 	return &valueExpr{src: src, prog: prog, get: get, numeric: numeric}, nil
 }
 

@@ -19,25 +19,31 @@ import (
 
 type getter func(*event.Event) string
 
+// strHelpers gives the helpers of one string argument (*exprenv.Env's
+// StringFunc: the registered helper itself, no copy of its semantics).
+type strHelpers interface {
+	StringFunc(name string) (func(string) string, bool)
+}
+
 // fastGetter recognises string-valued expressions (strOf): fields, literals,
 // concatenations, conditionals, Upper/Lower; and a top-level len(S), whose
 // value is an int (numeric is then true: only its decimal form is known).
-func fastGetter(src string) (g getter, numeric bool) {
+func fastGetter(h strHelpers, src string) (g getter, numeric bool) {
 	tree, err := parser.Parse(src)
 	if err != nil {
 		return nil, false
 	}
-	if g := lenOf(tree.Node); g != nil {
+	if g := lenOf(h, tree.Node); g != nil {
 		return g, true
 	}
-	return strOf(tree.Node), false
+	return strOf(h, tree.Node), false
 }
 
 // strOf compiles the string expressions statics commonly compute:
 //
 //	evt.<path> (getterOf), 'literal', S + S, P ? S : S (P a predOf),
-//	Upper(S), Lower(S)
-func strOf(n ast.Node) getter {
+//	H(S) for a pure helper H of one string (Upper, Lower, PathUnescape...)
+func strOf(h strHelpers, n ast.Node) getter {
 	if g := getterOf(n); g != nil {
 		return g
 	}
@@ -49,13 +55,13 @@ func strOf(n ast.Node) getter {
 		if t.Operator != "+" {
 			return nil
 		}
-		l, r := strOf(t.Left), strOf(t.Right)
+		l, r := strOf(h, t.Left), strOf(h, t.Right)
 		if l == nil || r == nil {
 			return nil
 		}
 		return func(e *event.Event) string { return l(e) + r(e) }
 	case *ast.ConditionalNode:
-		c, a, b := predOf(t.Cond), strOf(t.Exp1), strOf(t.Exp2)
+		c, a, b := predOf(h, t.Cond), strOf(h, t.Exp1), strOf(h, t.Exp2)
 		if c == nil || a == nil || b == nil {
 			return nil
 		}
@@ -70,28 +76,30 @@ func strOf(n ast.Node) getter {
 		if !ok || len(t.Arguments) != 1 {
 			return nil
 		}
-		arg := strOf(t.Arguments[0])
+		arg := strOf(h, t.Arguments[0])
 		if arg == nil {
 			return nil
 		}
-		switch id.Value {
-		case "Upper": // exprenv's Upper and Lower are strings.ToUpper/ToLower
-			return func(e *event.Event) string { return strings.ToUpper(arg(e)) }
-		case "Lower":
-			return func(e *event.Event) string { return strings.ToLower(arg(e)) }
+		if h == nil {
+			return nil
 		}
+		fn, ok := h.StringFunc(id.Value)
+		if !ok {
+			return nil
+		}
+		return func(e *event.Event) string { return fn(arg(e)) }
 	}
 	return nil
 }
 
 // lenOf compiles a top-level len(S): expr returns an int (it counts runes),
 // which statics and grok inputs stringify as a decimal.
-func lenOf(n ast.Node) getter {
+func lenOf(h strHelpers, n ast.Node) getter {
 	t, ok := n.(*ast.BuiltinNode)
 	if !ok || t.Name != "len" || len(t.Arguments) != 1 {
 		return nil
 	}
-	arg := strOf(t.Arguments[0])
+	arg := strOf(h, t.Arguments[0])
 	if arg == nil {
 		return nil
 	}
@@ -179,15 +187,15 @@ type predicate func(*event.Event) bool
 // fastPredicate recognises filters built from field getters compared with
 // string literals (==, !=, startsWith, endsWith, contains, in [...]),
 // combined with not/!/&&/||/and/or.
-func fastPredicate(src string) predicate {
+func fastPredicate(h strHelpers, src string) predicate {
 	tree, err := parser.Parse(src)
 	if err != nil {
 		return nil
 	}
-	return predOf(tree.Node)
+	return predOf(h, tree.Node)
 }
 
-func predOf(n ast.Node) predicate {
+func predOf(h strHelpers, n ast.Node) predicate {
 	switch t := n.(type) {
 	case *ast.BoolNode:
 		v := t.Value
@@ -195,17 +203,17 @@ func predOf(n ast.Node) predicate {
 	case *ast.VariableDeclaratorNode:
 		// let x = P; B  ->  B with P in place of x (P is pure: re-running
 		// it gives the same value).
-		if predOf(t.Value) == nil || !substitute(&t.Expr, t.Name, t.Value) {
+		if predOf(h, t.Value) == nil || !substitute(&t.Expr, t.Name, t.Value) {
 			return nil
 		}
-		return predOf(t.Expr)
+		return predOf(h, t.Expr)
 	case *ast.CallNode:
-		return ipCallOf(t)
+		return ipCallOf(h, t)
 	case *ast.UnaryNode:
 		if t.Operator != "not" && t.Operator != "!" {
 			return nil
 		}
-		p := predOf(t.Node)
+		p := predOf(h, t.Node)
 		if p == nil {
 			return nil
 		}
@@ -213,13 +221,13 @@ func predOf(n ast.Node) predicate {
 	case *ast.BinaryNode:
 		switch t.Operator {
 		case "&&", "and":
-			l, r := predOf(t.Left), predOf(t.Right)
+			l, r := predOf(h, t.Left), predOf(h, t.Right)
 			if l == nil || r == nil {
 				return nil
 			}
 			return func(e *event.Event) bool { return l(e) && r(e) }
 		case "||", "or":
-			l, r := predOf(t.Left), predOf(t.Right)
+			l, r := predOf(h, t.Left), predOf(h, t.Right)
 			if l == nil || r == nil {
 				return nil
 			}
@@ -228,7 +236,7 @@ func predOf(n ast.Node) predicate {
 			if key, ok := t.Left.(*ast.StringNode); ok {
 				return hasKeyOf(key.Value, t.Right)
 			}
-			g := strOf(t.Left)
+			g := strOf(h, t.Left)
 			arr, ok := t.Right.(*ast.ArrayNode)
 			if g == nil || !ok {
 				return nil
@@ -251,7 +259,7 @@ func predOf(n ast.Node) predicate {
 				return false
 			}
 		}
-		g := strOf(t.Left)
+		g := strOf(h, t.Left)
 		lit, ok := t.Right.(*ast.StringNode)
 		if g == nil || !ok {
 			return nil
@@ -292,12 +300,12 @@ func hasKeyOf(key string, m ast.Node) predicate {
 
 // ipCallOf compiles IsIPV6(S) and IpInRange(S, 'literal range') with
 // exprenv's address parsing (the geoip-enrich filter, run on every event).
-func ipCallOf(t *ast.CallNode) predicate {
+func ipCallOf(h strHelpers, t *ast.CallNode) predicate {
 	id, ok := t.Callee.(*ast.IdentifierNode)
 	if !ok || len(t.Arguments) == 0 {
 		return nil
 	}
-	arg := strOf(t.Arguments[0])
+	arg := strOf(h, t.Arguments[0])
 	if arg == nil {
 		return nil
 	}

@@ -93,7 +93,7 @@ func TestFastPredicateMatchesVM(t *testing.T) {
 			t.Parallel()
 			prog, err := opts.Expr.Compile(tc.src, exprEnv{})
 			require.NoError(t, err)
-			fast := fastPredicate(tc.src)
+			fast := fastPredicate(opts.Expr, tc.src)
 			require.Equal(t, tc.fast, fast != nil)
 			if fast == nil {
 				return
@@ -128,7 +128,7 @@ func TestFastGetterMatchesVM(t *testing.T) {
 			t.Parallel()
 			prog, err := opts.Expr.Compile(src, exprEnv{})
 			require.NoError(t, err)
-			g, numeric := fastGetter(src)
+			g, numeric := fastGetter(opts.Expr, src)
 			require.NotNil(t, g)
 			require.Equal(t, strings.HasPrefix(src, "len("), numeric)
 			for _, e := range fastEvents() {
@@ -146,7 +146,7 @@ func TestFastGetterMatchesVM(t *testing.T) {
 	}
 	for _, src := range []string{"evt.Unmarshaled.x", "evt.Parsed", "evt.Overflow.Alert.Source.Value", "evt.Time",
 		"Trim(evt.StrTime)", "evt.Parsed.a + 1", "len(evt.Parsed.a) + 1", "evt.StrTime == '' ? 1 : 'a'", "evt.Parsed.x ? 'a' : 'b'"} {
-		g, _ := fastGetter(src)
+		g, _ := fastGetter(opts.Expr, src)
 		require.Nil(t, g, src)
 	}
 }

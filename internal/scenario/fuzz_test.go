@@ -77,7 +77,7 @@ func FuzzNativeFilter(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		nat := compileNative(src, set.slots, nil)
+		nat := compileNative(src, set.slots, c.(DataMatcher))
 		if nat == nil {
 			f.Fatalf("not native: %s", src)
 		}

@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"errors"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,15 +21,15 @@ import (
 //	any(File('f'), {S op T(#)}), RegexpInFile(S, 'f')   (with a DataMatcher)
 //
 // where S is a string: a literal, evt.Meta.<key>, evt.Parsed.<key>, a let
-// variable, or Upper/Lower/PathUnescape/QueryUnescape of an S (calls on
+// variable, or a pure one-string helper (Upper, Lower, PathUnescape...) of an S (calls on
 // literals are folded at compile time). Field reads and transforms of fields
 // are computed at most once per event and shared by every scenario of a
 // worker (memo slots): an event meets dozens of filters reading the same few
 // keys, and a slot read is cheaper than a map lookup.
 //
 // Semantics follow expr and the exprenv helpers exactly (a missing map key
-// reads as ""; int() of a non-integer string is a run-time error; the helper
-// functions mirror exprenv's). TestNativeExprMatchesVM and the engine
+// reads as ""; int() of a non-integer string is a run-time error; helper
+// calls go to the registered helper itself, DataMatcher.StringFunc). TestNativeExprMatchesVM and the engine
 // equivalence tests check it; anything else is left to the VM.
 
 // nctx is the per-worker evaluation state: the event, its fields when read
@@ -86,25 +85,6 @@ func (s *sexpr) eval(c *nctx) string {
 
 // errNativeInt is the run-time error of int() on a non-integer string.
 var errNativeInt = errors.New("invalid operation: int()")
-
-// strFuncs are the helpers compiled natively; each mirrors the exprenv
-// helper of the same name.
-var strFuncs = map[string]func(string) string{
-	"Upper": strings.ToUpper,
-	"Lower": strings.ToLower,
-	"PathUnescape": func(s string) string {
-		if u, err := url.PathUnescape(s); err == nil {
-			return u
-		}
-		return s
-	},
-	"QueryUnescape": func(s string) string {
-		if u, err := url.QueryUnescape(s); err == nil {
-			return u
-		}
-		return s
-	},
-}
 
 // slotTable numbers the memo slots of a Set's native string expressions,
 // event fields and transforms of them (scenarios share the slot of an
@@ -167,6 +147,9 @@ type DataMatcher interface {
 	FileMatch(file, op, transform string) (match func(x string) bool, ok bool)
 	// RegexpInFileMatch answers RegexpInFile(x, file).
 	RegexpInFileMatch(file string) func(x string) bool
+	// StringFunc returns the pure helper name of one string argument
+	// (the registered helper itself); ok false: leave it to the VM.
+	StringFunc(name string) (fn func(string) string, ok bool)
 }
 
 // natCompiler compiles one expression.
@@ -530,7 +513,10 @@ func (c *natCompiler) str(n ast.Node) (*sexpr, bool) {
 		if _, shadowed := c.scope[id.Value]; shadowed {
 			return nil, false
 		}
-		fn, ok := strFuncs[id.Value]
+		if c.data == nil {
+			return nil, false
+		}
+		fn, ok := c.data.StringFunc(id.Value)
 		if !ok {
 			return nil, false
 		}

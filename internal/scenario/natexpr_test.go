@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/parser"
 	"github.com/stretchr/testify/require"
@@ -165,20 +164,4 @@ func TestNativeExprMatchesVM(t *testing.T) {
 	require.Greater(t, full, 500)
 	require.Greater(t, dataFiles, 10)
 	require.Greater(t, accepted, 1000)
-}
-
-// TestNativeHelpersMatchExprenv compares the native string helpers with
-// exprenv's on awkward inputs.
-func TestNativeHelpersMatchExprenv(t *testing.T) {
-	inputs := []string{"", "abc", "ÀÉÎ straße", "%41%42", "%zz", "a+b%20c", "%", "%e2%82%ac", "a%2Fb", "\xff\xfe", "İ"}
-	env := exprenv.New(exprenv.Deps{})
-	for name, fn := range strFuncs {
-		p, err := env.Compile(name+"(x)", map[string]any{"x": ""})
-		require.NoError(t, err)
-		for _, in := range inputs {
-			out, err := expr.Run(p, map[string]any{"x": in})
-			require.NoError(t, err)
-			require.Equal(t, out, fn(in), "%s(%q)", name, in)
-		}
-	}
 }
