@@ -2,9 +2,9 @@
 # Runs every test of Phalanx on a fresh machine: installs what the tests need,
 # then vet, gofmt check, the unit/integration tests under the race detector
 # (every package but the hub suite, which runs without it), the fuzz smoke
-# and the package check. Each
-# stage fails the script when anything in it fails; the counts printed are
-# those of go test's JSON events (scripts/testcount), skipped tests by name.
+# and the package check. Each stage fails the script when anything in it
+# fails; the counts printed are those of go test's JSON events
+# (scripts/testcount), skipped tests by name.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
