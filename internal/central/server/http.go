@@ -398,6 +398,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, machine string) 
 	if ok, wait := s.pullRate.Allow(machine, s.now()); !ok {
 		return &apiError{status: http.StatusTooManyRequests, msg: "too many pulls", retry: wait}
 	}
+	w.Header().Set(PullIntervalHeader, s.cfg.PullInterval.String())
 	q := r.URL.Query()
 	startup := q.Get("startup") == "true"
 	community := q.Get("community_pull") != "false"
