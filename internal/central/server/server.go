@@ -29,6 +29,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/phalanx-ids/phalanx/internal/central/centralstore"
 	"github.com/phalanx-ids/phalanx/internal/central/curate"
 	"github.com/phalanx-ids/phalanx/internal/hub"
@@ -56,6 +58,9 @@ type Server struct {
 	trusted []netip.Prefix
 	secret  []byte
 	salt    []byte
+	// dummyHash is compared against for unknown ids (same time as a
+	// wrong password), at the configured cost.
+	dummyHash []byte
 
 	work      *netguard.Work
 	regRate   *netguard.Limiter[netip.Prefix]
@@ -166,6 +171,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		return fail(err)
 	}
 	s.secret, s.salt = []byte(sec), []byte(salt)
+	if s.dummyHash, err = bcrypt.GenerateFromPassword([]byte("phalanx-central-dummy-password"), cfg.BcryptCost); err != nil {
+		return fail(fmt.Errorf("central: bcrypt: %w", err))
+	}
 	s.work = netguard.NewWork(cfg.MaxConcurrentHashes)
 	s.regRate = netguard.NewLimiter[netip.Prefix](float64(cfg.RegistrationRate), cfg.RegistrationBurst, 65536)
 	s.loginAddr = netguard.NewBackoff[netip.Prefix](netguard.BackoffPolicy{Free: 5, Base: time.Second, Max: 5 * time.Minute})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/phalanx-ids/phalanx/internal/central/centralstore"
 )
@@ -58,6 +59,9 @@ func startCentral(t testing.TB, cfg Config) *central {
 	cfg.RegistrationBurst = 1000
 	cfg.PullRate, cfg.PullBurst = 100, 100
 	cfg.MaxConcurrentHashes = 8
+	if cfg.BcryptCost == 0 {
+		cfg.BcryptCost = bcrypt.MinCost // the cost is bcrypt's business; tests run many logins under -race
+	}
 	c := &vclock{t: time.Now().UTC()}
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := New(ctx, cfg, Deps{Clock: c.now})
