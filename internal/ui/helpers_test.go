@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"context"
+	"golang.org/x/crypto/bcrypt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -52,7 +53,7 @@ func newEnvClock(t *testing.T, clock func() time.Time) *env {
 	require.NoError(t, err)
 	require.NoError(t, srv.Sync(ctx))
 	u, err := ui.New(ui.Settings{FeedPoll: 50 * time.Millisecond, SampleEvery: 20 * time.Millisecond},
-		ui.Deps{Store: st, Admin: srv, Gatherer: reg, Clock: clock})
+		ui.Deps{Store: st, Admin: srv, Gatherer: reg, Clock: clock, PasswordCost: bcrypt.MinCost})
 	require.NoError(t, err)
 	require.NoError(t, ui.AddUser(ctx, st, "admin", ui.RoleAdmin, adminPW))
 	require.NoError(t, ui.AddUser(ctx, st, "viewer", ui.RoleViewer, viewerPW))
