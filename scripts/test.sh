@@ -2,9 +2,9 @@
 # Runs every test of Phalanx on a fresh machine: installs what the tests need,
 # then vet, gofmt check, the unit/integration tests under the race detector
 # (every package but the hub suite and the CLI), those two, grok and exprenv
-# without it, the fuzz smoke and the package check. Each stage fails the script when
-# anything in it fails; the counts printed are those of go test's JSON
-# events (scripts/testcount), skipped tests by name.
+# without it, the fuzz smoke and the package check. Each stage fails the
+# script when anything in it fails; the counts printed are those of go
+# test's JSON events (scripts/testcount), skipped tests by name.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -107,7 +107,7 @@ stage "go test (the hub suite, the CLI; grok and exprenv whole)"
 # shellcheck disable=SC2086
 time go test -count=1 -timeout 20m -json $plain_pkgs 2>&1 | tee /tmp/phalanx-test.json | "$tools/testcount" -stage "go test" -tally "$tally"
 
-stage "fuzz smoke (3s per target; 52 targets)"
+stage "fuzz smoke (3s per target)"
 time scripts/fuzz.sh 3s
 
 stage "packages (.deb, .rpm) and unit files"
