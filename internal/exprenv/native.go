@@ -79,3 +79,16 @@ func (e *Env) StringFunc(name string) (fn func(string) string, ok bool) {
 	fn, ok = stringFuncs()[name]
 	return fn, ok
 }
+
+// StringPredicate returns the registered pure helper name of one string
+// returning a bool (IsIPV4, IsIPV6, IsIP) as a Go function: the function
+// the registered helper wraps, not a copy. ok is false for any other name.
+// The function is safe for concurrent use.
+func (e *Env) StringPredicate(name string) (fn func(string) bool, ok bool) {
+	fn, ok = stringPredicates()[name]
+	return fn, ok
+}
+
+// RangeMatch returns IpInRange(x, cidr) as a function of x: the function
+// the registered helper calls. It is safe for concurrent use.
+func (e *Env) RangeMatch(cidr string) func(x string) bool { return inRange(cidr) }
