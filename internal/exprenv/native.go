@@ -1,7 +1,7 @@
 package exprenv
 
 // Native access to the data-file indexes, for evaluators that compile
-// filters to Go without the expression VM (the scenario engine's natexpr).
+// filters to Go without the expression VM (internal/natexpr).
 // Each function answers exactly what the VM would for the same expression
 // under this Env (fastfilter.go's exactness argument applies: the same
 // index, built from the same entries with the same helpers), so a caller

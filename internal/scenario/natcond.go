@@ -9,6 +9,7 @@ import (
 	"github.com/expr-lang/expr/parser"
 
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
+	"github.com/phalanx-ids/phalanx/internal/natexpr"
 )
 
 // Native conditions. A conditional scenario's condition runs on every pour
@@ -34,7 +35,7 @@ var medianCondRe = regexp.MustCompile(`^let ([A-Za-z_]\w*) = filter\(queue\.Queu
 // compileCondition returns the native form of a condition, or nil. Only
 // with exprenv's helpers (data != nil: the compiler is exprenv's, so
 // MedianInterval is exprenv.MedianInterval).
-func compileCondition(src string, data DataMatcher) ncond {
+func compileCondition(src string, data natexpr.Helpers) ncond {
 	if data == nil {
 		return nil
 	}

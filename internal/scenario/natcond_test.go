@@ -62,10 +62,9 @@ func TestNativeConditionMatchesVM(t *testing.T) {
 			cancels++
 			fields, lits := filterVocabulary(sc.spec.CancelOn, nil)
 			for _, e := range vocabularyEvents(r, 200, fields, lits) {
-				w.nc.evt, w.nc.vals = e, nil
-				w.nc.gen++
+				w.nc.Reset(e, nil)
 				want, werr := w.runBool(sc.cancelOn, FilterEnv{Evt: e})
-				got, gerr := sc.cancelNat(&w.nc)
+				got, gerr := sc.cancelNat(w.nc)
 				require.Equal(t, werr != nil, gerr != nil, sc.spec.Name)
 				require.Equal(t, want, got, sc.spec.Name)
 			}
