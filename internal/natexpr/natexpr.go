@@ -36,6 +36,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/expr-lang/expr/ast"
@@ -63,6 +64,8 @@ type Helpers interface {
 	FileMatch(file, op, transform string) (match func(x string) bool, ok bool)
 	// RegexpInFileMatch answers RegexpInFile(x, file).
 	RegexpInFileMatch(file string) func(x string) bool
+	// MedianInterval is the MedianInterval helper on times.
+	MedianInterval(times []time.Time) (time.Duration, error)
 }
 
 // Ctx is the evaluation state of one goroutine: the event, its fields when

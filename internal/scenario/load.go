@@ -156,7 +156,7 @@ type scen struct {
 	cancelOn      *vm.Program
 	cancelNat     natexpr.Bool // cancel_on, native (nil: VM)
 	condition     *vm.Program
-	condNat       ncond // condition, native (nil: VM)
+	condNat       natexpr.QueueCond // condition, native (nil: VM)
 	ovflFilter    *vm.Program
 	bayes         []bayesCond
 	prior, thresh float32
@@ -367,7 +367,7 @@ func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen,
 		sc.cancelNat = nc.Bool(spec.CancelOn)
 	}
 	if sc.condition != nil {
-		sc.condNat = compileCondition(spec.Condition, helpers)
+		sc.condNat = nc.Condition(spec.Condition)
 	}
 
 	switch spec.Type {

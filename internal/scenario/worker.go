@@ -140,6 +140,7 @@ type worker struct {
 	vm       vm.VM
 	nc       *natexpr.Ctx // memoised native evaluation of the poured event
 	sx       natexpr.Ctx  // native evaluation without memo (groupby, distinct)
+	qv       itemQueue    // the queue a native condition reads
 	scratch  []uint64
 	ch       chan *batch
 	lateness time.Duration
@@ -515,7 +516,9 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 		var yes bool
 		var err error
 		if sc.condNat != nil && !w.e.cfg.DisableNative {
-			yes, err = sc.condNat(b.q)
+			w.qv.q = b.q
+			yes, err = sc.condNat(&w.qv)
+			w.qv.q = nil
 		} else {
 			yes, err = w.runBool(sc.condition, ConditionEnv{Evt: evt, Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})})
 		}
@@ -657,3 +660,9 @@ func cloneForWrite(e *event.Event, writes uint8) *event.Event {
 	}
 	return &c
 }
+
+// itemQueue shows a bucket's queue to native conditions (natexpr.Queue).
+type itemQueue struct{ q []*item }
+
+func (v *itemQueue) Len() int              { return len(v.q) }
+func (v *itemQueue) At(i int) *event.Event { return v.q[i].full }

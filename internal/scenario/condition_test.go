@@ -50,7 +50,7 @@ func TestNativeConditionMatchesVM(t *testing.T) {
 				}
 				b := &bucket{sc: sc, q: q}
 				want, werr := w.runBool(sc.condition, ConditionEnv{Evt: lastEvent(q), Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})})
-				got, gerr := sc.condNat(q)
+				got, gerr := sc.condNat(&itemQueue{q: q})
 				require.Equal(t, werr != nil, gerr != nil, "%s: vm %v native %v", sc.spec.Name, werr, gerr)
 				require.Equal(t, want, got, sc.spec.Name)
 				if want {
