@@ -3,7 +3,7 @@ package exprenv
 // Native access to the data-file indexes, for evaluators that compile
 // filters to Go without the expression VM (internal/natexpr).
 // Each function answers exactly what the VM would for the same expression
-// under this Env (fastfilter.go's exactness argument applies: the same
+// under this Env (natexpr.FilePatch's exactness argument applies: the same
 // index, built from the same entries with the same helpers), so a caller
 // may swap one for the other.
 

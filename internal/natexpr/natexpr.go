@@ -18,6 +18,13 @@
 //	   any(File('file'), {S op T(#)}) (T: #, Upper(#), Lower(#))
 //	top-level len(S) as a value (Compiler.Value)
 //
+// Two more forms live here (one compiler, one package): a conditional
+// scenario's queue condition of the MedianInterval shape
+// (Compiler.Condition, cond.go), and, for the programs the VM still runs,
+// an AST patch replacing scans of data files by index lookups
+// (FilePatch, patch.go). Preds (preds.go) reads the field == literal
+// conjuncts a scenario index selects on.
+//
 // Helper semantics are not copied here: every helper call goes to the
 // function exprenv registers for it (Helpers, implemented by
 // *exprenv.Env), and data-file lookups to the index exprenv's own
