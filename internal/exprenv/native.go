@@ -10,6 +10,14 @@ package exprenv
 import (
 	"net/url"
 	"strings"
+
+	"github.com/phalanx-ids/phalanx/internal/natexpr"
+)
+
+// Env gives natexpr its helpers and data-file indexes.
+var (
+	_ natexpr.Helpers   = (*Env)(nil)
+	_ natexpr.DataIndex = (*Env)(nil)
 )
 
 // FileMatch returns a function answering

@@ -151,20 +151,33 @@ func FieldOf(n ast.Node) (Field, bool) {
 }
 
 // Table numbers the memo slots of native string expressions (event fields
-// and helper calls on them; identical ones share a slot) and numbers the
-// fields: Read fills a vector with their values, by field number, so that
-// many compiled expressions over one event read each field once. Written
-// at load time only (Compiler); read-only afterwards, then safe for
-// concurrent use.
+// and helper calls on them; identical ones share a slot) and the fields:
+// after Freeze, the fields worth reading ahead (those an index reads, or
+// that several expressions read) come first, and Read fills a vector with
+// their values by field number, so that many compiled expressions over one
+// event read each of them once, where the event was parsed. Other fields
+// are read on demand (memoised in a Ctx). Written at load time only
+// (Compiler, Ahead, Freeze); read-only afterwards, then safe for concurrent
+// use.
 type Table struct {
-	ids     map[string]int
-	fields  []Field
-	fieldNo map[Field]int
+	ids    map[string]int
+	fields []*fieldInfo // by number once frozen
+	byF    map[Field]*fieldInfo
+	ahead  int // fields [0, ahead) are read ahead (after Freeze)
+}
+
+// fieldInfo is one numbered field; compiled expressions hold it, so that
+// Freeze can renumber.
+type fieldInfo struct {
+	f    Field
+	fno  int
+	refs int  // references by compiled expressions
+	hot  bool // Ahead: always read ahead
 }
 
 // NewTable returns an empty table.
 func NewTable() *Table {
-	return &Table{ids: map[string]int{}, fieldNo: map[Field]int{}}
+	return &Table{ids: map[string]int{}, byF: map[Field]*fieldInfo{}}
 }
 
 // slot returns the memo slot of a canonical string expression.
@@ -177,33 +190,61 @@ func (t *Table) slot(key string) int {
 	return slot
 }
 
-// Field returns the field number of f, numbering it if new (load time).
-func (t *Table) Field(f Field) int {
-	_, fno := t.field(f)
-	return fno
-}
-
-func (t *Table) field(f Field) (slot, fno int) {
-	fno, ok := t.fieldNo[f]
+func (t *Table) info(f Field) *fieldInfo {
+	fi, ok := t.byF[f]
 	if !ok {
-		fno = len(t.fields)
-		t.fieldNo[f] = fno
-		t.fields = append(t.fields, f)
+		fi = &fieldInfo{f: f, fno: len(t.fields)}
+		t.byF[f] = fi
+		t.fields = append(t.fields, fi)
 	}
-	return t.slot(f.String()), fno
+	return fi
 }
 
-// NumFields is the length of the vector Read fills.
-func (t *Table) NumFields() int { return len(t.fields) }
+// Ahead marks f as read ahead (an index reads it for every event).
+func (t *Table) Ahead(f Field) { t.info(f).hot = true }
+
+// Field returns the field number of f (Freeze first: the numbers change).
+func (t *Table) Field(f Field) int { return t.info(f).fno }
+
+// Freeze numbers the fields: first those to read ahead (marked Ahead, or
+// read by two expressions or more), in first-use order, then the others.
+func (t *Table) Freeze() {
+	var hot, cold []*fieldInfo
+	for _, fi := range t.fields {
+		if fi.hot || fi.refs >= 2 {
+			hot = append(hot, fi)
+		} else {
+			cold = append(cold, fi)
+		}
+	}
+	t.fields = append(hot, cold...)
+	for i, fi := range t.fields {
+		fi.fno = i
+	}
+	t.ahead = len(hot)
+}
+
+// NumFields is the length of the vector Read fills (0 before Freeze).
+func (t *Table) NumFields() int { return t.ahead }
 
 // NumSlots is the number of memo slots (NewCtx).
 func (t *Table) NumSlots() int { return len(t.ids) }
 
-// Read fills dst (length NumFields) with the fields of e, by field number.
-// Helper calls on them are left to evaluation (computed on demand and
-// memoised): they allocate, and many are needed for some events only.
+// Read fills dst (length NumFields) with the fields of e read ahead, by
+// field number. Helper calls on them are left to evaluation (computed on
+// demand and memoised): they allocate, and many are needed for some events
+// only.
 func (t *Table) Read(e *event.Event, dst []string) {
-	for i, f := range t.fields {
-		dst[i] = f.Get(e)
+	for i, fi := range t.fields[:t.ahead] {
+		dst[i] = fi.f.Get(e)
 	}
+}
+
+// Fields returns the fields read ahead, by field number (diagnostics).
+func (t *Table) Fields() []Field {
+	out := make([]Field, t.ahead)
+	for i, fi := range t.fields[:t.ahead] {
+		out[i] = fi.f
+	}
+	return out
 }

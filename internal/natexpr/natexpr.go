@@ -146,8 +146,7 @@ type Str struct {
 	kind  strKind
 	key   string // canonical form (memo slot sharing); "" when not memoised
 	lit   string
-	field Field
-	fno   int
+	field *fieldInfo
 	slot  int
 	fn    func(string) string
 	arg   *Str
@@ -169,15 +168,15 @@ func (s *Str) Eval(c *Ctx) (string, error) {
 	case kLit:
 		return s.lit, nil
 	case kField:
-		if c.vals != nil {
-			return c.vals[s.fno], nil
+		if fno := s.field.fno; fno < len(c.vals) {
+			return c.vals[fno], nil
 		}
 		if c.memo == nil {
-			return s.field.Get(c.evt), nil
+			return s.field.f.Get(c.evt), nil
 		}
 		m := &c.memo[s.slot]
 		if m.gen != c.gen {
-			m.gen, m.v = c.gen, s.field.Get(c.evt)
+			m.gen, m.v = c.gen, s.field.f.Get(c.evt)
 		}
 		return m.v, nil
 	case kCall:
@@ -809,6 +808,8 @@ func (c *Compiler) str(n ast.Node) (*Str, bool) {
 	if !ok {
 		return nil, false
 	}
-	slot, fno := c.t.field(f)
-	return &Str{kind: kField, key: f.String(), field: f, fno: fno, slot: slot}, true
+	fi := c.t.info(f)
+	fi.refs++
+	key := f.String()
+	return &Str{kind: kField, key: key, field: fi, slot: c.t.slot(key)}, true
 }

@@ -1,6 +1,7 @@
 package natexpr_test
 
 import (
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -162,6 +163,7 @@ func TestBoolMatchesVM(t *testing.T) {
 			require.NoError(t, err)
 			tab := natexpr.NewTable()
 			b := natexpr.New(tab, env).Bool(tc.src)
+			aheadAll(tab, tc.src)
 			require.Equal(t, tc.native, b != nil)
 			if b == nil {
 				return
@@ -206,6 +208,7 @@ func TestValueMatchesVM(t *testing.T) {
 			require.NoError(t, err)
 			tab := natexpr.NewTable()
 			s := natexpr.New(tab, env).Value(src)
+			aheadAll(tab, src)
 			require.NotNil(t, s)
 			require.Equal(t, strings.HasPrefix(src, "len("), s.Numeric())
 			for _, e := range tableEvents() {
@@ -261,6 +264,8 @@ func FuzzNativeFilter(f *testing.F) {
 		}
 		progs, nats = append(progs, p), append(nats, nat)
 	}
+	tab.Ahead(natexpr.Field{Src: natexpr.SrcMeta, Key: "p"}) // some read ahead, some on demand
+	tab.Freeze()
 	f.Add("a", "/X%2E/", "/a%20b", "8")
 	f.Add("b", "%zz", "/a+b", "abc")
 	f.Add("", "", "", " 9")
@@ -279,6 +284,15 @@ func FuzzNativeFilter(f *testing.F) {
 			}
 		}
 	})
+}
+
+// aheadAll marks the fields src reads as read ahead and freezes t.
+func aheadAll(t *natexpr.Table, src string) {
+	fields, _ := vocabulary(src, datafile.NewStore(os.TempDir()))
+	for _, f := range fields {
+		t.Ahead(f)
+	}
+	t.Freeze()
 }
 
 func exprenvAsBool() []expr.Option { return []expr.Option{expr.AsBool()} }

@@ -218,7 +218,7 @@ func Load(files []string, opts Options) (*Set, error) {
 			return nil, err
 		}
 	}
-	return set, nil
+	return set.frozen(), nil
 }
 
 // LoadBytes compiles the scenario documents of one file held in memory.
@@ -227,7 +227,16 @@ func LoadBytes(name string, data []byte, opts Options) (*Set, error) {
 	if err := set.add(name, data, opts); err != nil {
 		return nil, err
 	}
-	return set, nil
+	return set.frozen(), nil
+}
+
+// frozen numbers the fields of native code once every scenario is
+// compiled (natexpr.Table.Freeze) and returns set.
+func (set *Set) frozen() *Set {
+	if set.slots != nil {
+		set.slots.Freeze()
+	}
+	return set
 }
 
 func (set *Set) add(file string, data []byte, opts Options) error {
@@ -257,7 +266,7 @@ func (set *Set) add(file string, data []byte, opts Options) error {
 		}
 		for pi := range sc.preds {
 			if sc.preds[pi].Positive() {
-				set.slots.Field(sc.preds[pi].Field) // the index reads it
+				set.slots.Ahead(sc.preds[pi].Field) // the index reads it
 			}
 		}
 		sc.idx = len(set.scens)
