@@ -1,6 +1,7 @@
 package natexpr
 
 import (
+	"math"
 	"strconv"
 
 	"github.com/expr-lang/expr/ast"
@@ -64,6 +65,24 @@ func (f Field) Get(e *event.Event) string {
 		return e.WhitelistReason
 	}
 	return ""
+}
+
+// getter returns Get for f as a direct read.
+func (f Field) getter() func(*event.Event) string {
+	k := f.Key
+	switch f.Src {
+	case SrcMeta:
+		return func(e *event.Event) string { return e.Meta[k] }
+	case SrcParsed:
+		return func(e *event.Event) string { return e.Parsed[k] }
+	case SrcEnriched:
+		return func(e *event.Event) string { return e.Enriched[k] }
+	case SrcLineLabels:
+		return func(e *event.Event) string { return e.Line.Labels[k] }
+	case SrcLineRaw:
+		return func(e *event.Event) string { return e.Line.Raw }
+	}
+	return f.Get
 }
 
 // String is a canonical form of f (distinct fields, distinct strings).
@@ -169,10 +188,11 @@ type Table struct {
 // fieldInfo is one numbered field; compiled expressions hold it, so that
 // Freeze can renumber.
 type fieldInfo struct {
-	f    Field
-	fno  int
-	refs int  // references by compiled expressions
-	hot  bool // Ahead: always read ahead
+	f     Field
+	fno   int
+	refs  int    // references by compiled expressions
+	hot   bool   // Ahead: always read ahead
+	users []*Str // the compiled reads of the field (Freeze numbers them)
 }
 
 // NewTable returns an empty table.
@@ -220,6 +240,12 @@ func (t *Table) Freeze() {
 	t.fields = append(hot, cold...)
 	for i, fi := range t.fields {
 		fi.fno = i
+		for _, u := range fi.users {
+			u.fno = i
+			if i >= len(hot) {
+				u.fno = math.MaxInt // read on demand
+			}
+		}
 	}
 	t.ahead = len(hot)
 }

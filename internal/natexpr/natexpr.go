@@ -40,6 +40,7 @@ package natexpr
 
 import (
 	"errors"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -146,7 +147,8 @@ type Str struct {
 	kind  strKind
 	key   string // canonical form (memo slot sharing); "" when not memoised
 	lit   string
-	field *fieldInfo
+	fno   int                       // field number (Table.Freeze; beyond the vector: not read ahead)
+	get   func(*event.Event) string // the field's direct read
 	slot  int
 	fn    func(string) string
 	arg   *Str
@@ -168,15 +170,18 @@ func (s *Str) Eval(c *Ctx) (string, error) {
 	case kLit:
 		return s.lit, nil
 	case kField:
-		if fno := s.field.fno; fno < len(c.vals) {
-			return c.vals[fno], nil
-		}
 		if c.memo == nil {
-			return s.field.f.Get(c.evt), nil
+			if s.fno < len(c.vals) {
+				return c.vals[s.fno], nil
+			}
+			return s.get(c.evt), nil
+		}
+		if s.fno < len(c.vals) {
+			return c.vals[s.fno], nil
 		}
 		m := &c.memo[s.slot]
 		if m.gen != c.gen {
-			m.gen, m.v = c.gen, s.field.f.Get(c.evt)
+			m.gen, m.v = c.gen, s.get(c.evt)
 		}
 		return m.v, nil
 	case kCall:
@@ -811,5 +816,7 @@ func (c *Compiler) str(n ast.Node) (*Str, bool) {
 	fi := c.t.info(f)
 	fi.refs++
 	key := f.String()
-	return &Str{kind: kField, key: key, field: fi, slot: c.t.slot(key)}, true
+	out := &Str{kind: kField, key: key, fno: math.MaxInt, get: f.getter(), slot: c.t.slot(key)}
+	fi.users = append(fi.users, out)
+	return out, true
 }
