@@ -160,7 +160,7 @@ func NewEngine(set *Set, cfg Config) *Engine {
 		g := "\x00fallback"
 		if sc.indexPred >= 0 && !cfg.DisableIndex {
 			p := sc.preds[sc.indexPred]
-			g = string(rune('0'+p.field.src)) + p.field.key + "\x00" + p.vals[0]
+			g = string(rune('0'+p.Field.Src)) + p.Field.Key + "\x00" + p.Vals[0]
 		}
 		if _, ok := groups[g]; !ok {
 			order = append(order, g)
@@ -249,7 +249,7 @@ func (e *Engine) FieldCount() int {
 	if e.set.slots == nil {
 		return 0
 	}
-	return len(e.set.slots.fields)
+	return e.set.slots.NumFields()
 }
 
 // ReadFields copies into dst (length FieldCount) the event fields the
@@ -259,7 +259,7 @@ func (e *Engine) FieldCount() int {
 // to evt: a pipeline calls it where the event was parsed, in parallel.
 func (e *Engine) ReadFields(evt *event.Event, dst []string) {
 	if e.set.slots != nil {
-		e.set.slots.read(evt, dst[:len(e.set.slots.fields)])
+		e.set.slots.Read(evt, dst[:e.set.slots.NumFields()])
 	}
 }
 
