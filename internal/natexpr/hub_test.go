@@ -291,7 +291,7 @@ func TestHubExpressionsMatchVM(t *testing.T) {
 	checked := 0
 	for _, cx := range all {
 		fields, lits := vocabulary(cx.x.src, store)
-		for _, e := range vocabularyEvents(r, 50, fields, lits) {
+		for _, e := range vocabularyEvents(r, 50/raceStride, fields, lits) {
 			want, werr := vm.Run(cx.prog, vmEnv{Evt: e})
 			for i, ctx := range contexts(tab, e) {
 				if cx.b != nil {

@@ -1,6 +1,6 @@
 //go:build !race
 
-package exprenv
+package natexpr_test
 
 // raceStride: see race_test.go.
 const raceStride = 1
