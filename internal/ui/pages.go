@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/phalanx-ids/phalanx/internal/duration"
+	"github.com/phalanx-ids/phalanx/internal/explain"
 	"github.com/phalanx-ids/phalanx/internal/lapi"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
@@ -233,6 +234,15 @@ type alertData struct {
 	Decisions []*store.Decision
 	Scenario  *ScenarioInfo
 	Now       time.Time
+	Lines     []rawLineView
+	// TraceNote says why the lines have no parser trace ("" when they do).
+	TraceNote string
+}
+
+// rawLineView is a raw log line of an alert with its parser trace.
+type rawLineView struct {
+	L     *models.RawLine
+	Trace *explain.Result
 }
 
 func (u *UI) alert(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -252,6 +262,30 @@ func (u *UI) alert(w http.ResponseWriter, r *http.Request, s *session) error {
 		return err
 	}
 	d := alertData{A: a, Row: rows([]*models.Alert{a})[0], Decisions: ds, Now: u.now()}
+	lines, err := u.st.AlertRawLines(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if len(lines) > 0 {
+		d.Lines = make([]rawLineView, len(lines))
+		for i, l := range lines {
+			d.Lines[i].L = l
+		}
+		switch {
+		case u.explain == nil:
+			d.TraceNote = "No parser trace: no agent runs in this process."
+		default:
+			tr, err := u.explain(r.Context(), lines)
+			if err != nil {
+				u.log.Warn("ui: explain", "alert", id, "err", err)
+				d.TraceNote = "No parser trace: the parsers could not be loaded (see the daemon's log)."
+				break
+			}
+			for i := range tr {
+				d.Lines[i].Trace = &tr[i]
+			}
+		}
+	}
 	if u.scens != nil {
 		if si, ok := u.scens(a.GetScenario()); ok {
 			d.Scenario = &si

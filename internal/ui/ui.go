@@ -32,6 +32,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/phalanx-ids/phalanx/internal/explain"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/store"
@@ -84,6 +85,9 @@ type Deps struct {
 	Gatherer prometheus.Gatherer
 	// Scenarios describes a scenario by name (nil or false: unknown).
 	Scenarios func(name string) (ScenarioInfo, bool)
+	// Explain traces raw log lines through the running parsers (the
+	// alert page's parser trace); nil: the lines are shown without trace.
+	Explain func(ctx context.Context, lines []*models.RawLine) ([]explain.Result, error)
 	// Logger; nil: discard.
 	Logger *slog.Logger
 	// Clock; nil: time.Now.
@@ -120,6 +124,7 @@ type UI struct {
 	admin   Admin
 	gather  prometheus.Gatherer
 	scens   func(string) (ScenarioInfo, bool)
+	explain func(context.Context, []*models.RawLine) ([]explain.Result, error)
 	log     *slog.Logger
 	now     func() time.Time
 	writeTO time.Duration
@@ -157,7 +162,7 @@ func New(set Settings, deps Deps) (*UI, error) {
 	if set.MaxSessions <= 0 {
 		set.MaxSessions = 10000
 	}
-	u := &UI{set: set, st: deps.Store, admin: deps.Admin, gather: deps.Gatherer, scens: deps.Scenarios,
+	u := &UI{set: set, st: deps.Store, admin: deps.Admin, gather: deps.Gatherer, scens: deps.Scenarios, explain: deps.Explain,
 		log: deps.Logger, now: deps.Clock, writeTO: deps.WriteTimeout, samples: newSampler(240)}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)

@@ -128,3 +128,52 @@ func testStats(t *testing.T, s store.Store) {
 	require.Len(t, ds, 1)
 	require.Equal(t, "192.0.2.1", ds[0].Value)
 }
+
+// testRawLines: the raw lines and profile of an alert are stored with it,
+// read back by AlertRawLines (never by ListAlerts/GetAlert), not stored
+// twice by a retried push, and gone with the alert.
+func testRawLines(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	now := time.Now()
+	a := Alert("crowdsecurity/ssh-bf", "Ip", "192.0.2.7", now, Dec{})
+	a.UUID = "raw-1"
+	a.Profile = "default_ip_remediation"
+	a.RawLines = []*models.RawLine{
+		{Time: "2026-01-02T03:04:05Z", Source: "/var/log/auth.log", Module: "file", Labels: map[string]string{"type": "syslog"},
+			Raw: "Jan  2 03:04:05 host sshd[1]: Failed password for root from 192.0.2.7 port 22 ssh2"},
+		{Raw: "line with \x1b[31mcontrol\x00 bytes and ünïcode", Truncated: true},
+	}
+	plain := Alert("crowdsecurity/ssh-bf", "Ip", "192.0.2.8", now)
+	ids, err := s.CreateAlerts(ctx, "", []*models.Alert{a, plain})
+	require.NoError(t, err)
+
+	got, err := s.AlertRawLines(ctx, ids[0])
+	require.NoError(t, err)
+	require.Equal(t, a.RawLines, got)
+	none, err := s.AlertRawLines(ctx, ids[1])
+	require.NoError(t, err)
+	require.Empty(t, none)
+
+	g, err := s.GetAlert(ctx, ids[0])
+	require.NoError(t, err)
+	require.Equal(t, "default_ip_remediation", g.Profile)
+	require.Nil(t, g.RawLines, "GetAlert does not return raw lines")
+	list, err := s.ListAlerts(ctx, store.AlertFilter{IncludeSimulated: true})
+	require.NoError(t, err)
+	for _, l := range list {
+		require.Nil(t, l.RawLines)
+	}
+
+	// A retried push (same uuid) stores nothing twice.
+	again, err := s.CreateAlerts(ctx, "", []*models.Alert{a})
+	require.NoError(t, err)
+	require.Equal(t, ids[0], again[0])
+	got, err = s.AlertRawLines(ctx, ids[0])
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+
+	require.NoError(t, s.DeleteAlert(ctx, ids[0]))
+	gone, err := s.AlertRawLines(ctx, ids[0])
+	require.NoError(t, err)
+	require.Empty(t, gone, "deleted with the alert")
+}

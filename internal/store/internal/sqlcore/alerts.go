@@ -16,9 +16,9 @@ import (
 const alertCols = "uuid, machine_id, created_at, scenario, scenario_hash, scenario_version, message, events_count, " +
 	"started_at, stopped_at, capacity, leakspeed, simulated, remediation, kind, " +
 	"source_scope, source_value, source_ip, source_range, source_as_number, source_as_name, source_cn, " +
-	"source_latitude, source_longitude, source_start_ip, source_end_ip, labels, meta, events"
+	"source_latitude, source_longitude, source_start_ip, source_end_ip, labels, meta, events, profile"
 
-const alertNCols = 29
+const alertNCols = 30
 
 const decisionCols = "uuid, alert_id, change_seq, created_at, until_at, origin, type, scope, value, scenario, simulated, start_ip, end_ip"
 
@@ -189,6 +189,9 @@ func (e *Engine) CreateAlerts(ctx context.Context, machineID string, alerts []*m
 		if err := e.rollup(ctx, q, rows, known); err != nil {
 			return err
 		}
+		if err := e.insertRawLines(ctx, q, alerts, ids, known); err != nil {
+			return err
+		}
 		if machineID != "" {
 			if _, err := q.Exec(ctx, "UPDATE machines SET last_push = "+e.b.Placeholder(1)+" WHERE machine_id = "+e.b.Placeholder(2),
 				nowNS, machineID); err != nil {
@@ -201,6 +204,41 @@ func (e *Engine) CreateAlerts(ctx context.Context, machineID string, alerts []*m
 		return nil, e.errf(ctxErr(ctx, err), "create alerts")
 	}
 	return ids, nil
+}
+
+// insertRawLines stores the raw lines of the newly stored alerts.
+func (e *Engine) insertRawLines(ctx context.Context, q Querier, alerts []*models.Alert, ids []int64, known []bool) error {
+	sql := "INSERT INTO alert_raw_lines (alert_id, lines) VALUES (" + e.placeholders(2) + ")"
+	for i, a := range alerts {
+		if known[i] || len(a.RawLines) == 0 {
+			continue
+		}
+		lines, err := jsonText(a.RawLines)
+		if err != nil {
+			return err
+		}
+		if _, err := q.Exec(ctx, sql, ids[i], lines); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AlertRawLines implements store.Store.
+func (e *Engine) AlertRawLines(ctx context.Context, id int64) ([]*models.RawLine, error) {
+	var out []*models.RawLine
+	err := queryAll(ctx, e.b.Read(), "SELECT lines FROM alert_raw_lines WHERE alert_id = "+e.b.Placeholder(1), []any{id},
+		func(r Rows) error {
+			var lines string
+			if err := r.Scan(&lines); err != nil {
+				return err
+			}
+			return json.Unmarshal([]byte(lines), &out)
+		})
+	if err != nil {
+		return nil, e.errf(ctxErr(ctx, err), "alert %d raw lines", id)
+	}
+	return out, nil
 }
 
 // existingAlert returns the id of the stored alert with that uuid, pushed
@@ -287,14 +325,14 @@ func alertArgs(a *models.Alert, machineID string, nowNS int64) ([]any, error) {
 	return []any{uuid, machineID, nowNS, deref(a.Scenario), deref(a.ScenarioHash), deref(a.ScenarioVersion), deref(a.Message),
 		int64(deref(a.EventsCount)), start, stop, int64(deref(a.Capacity)), deref(a.Leakspeed), boolArg(deref(a.Simulated)),
 		boolArg(a.Remediation), a.Kind, src.GetScope(), src.GetValue(), src.IP, src.Range, src.AsNumber, src.AsName, src.Cn,
-		float64(src.Latitude), float64(src.Longitude), blob(sStart), blob(sEnd), labels, meta, events}, nil
+		float64(src.Latitude), float64(src.Longitude), blob(sStart), blob(sEnd), labels, meta, events, a.Profile}, nil
 }
 
 // alertSelect reads alerts: id then alertCols without the address columns.
 const alertSelect = "id, uuid, machine_id, created_at, scenario, scenario_hash, scenario_version, message, events_count, " +
 	"started_at, stopped_at, capacity, leakspeed, simulated, remediation, kind, " +
 	"source_scope, source_value, source_ip, source_range, source_as_number, source_as_name, source_cn, " +
-	"source_latitude, source_longitude, labels, meta, events"
+	"source_latitude, source_longitude, labels, meta, events, profile"
 
 func scanAlert(r Rows) (*models.Alert, error) {
 	var (
@@ -309,7 +347,7 @@ func scanAlert(r Rows) (*models.Alert, error) {
 	)
 	if err := r.Scan(&a.ID, &a.UUID, &a.MachineID, &created, &scen, &hash, &ver, &msg, &count, &started, &stopped,
 		&capacity, &leak, &sim, &a.Remediation, &a.Kind, &scope, &value, &src.IP, &src.Range, &src.AsNumber,
-		&src.AsName, &src.Cn, &lat, &lon, &labels, &meta, &events); err != nil {
+		&src.AsName, &src.Cn, &lat, &lon, &labels, &meta, &events, &a.Profile); err != nil {
 		return nil, err
 	}
 	a.CreatedAt = fmtTime(created)
