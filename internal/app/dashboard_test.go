@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,7 +86,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if dir == "" {
 		return
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o600))
 }
@@ -116,6 +117,7 @@ func TestDashboardInChromium(t *testing.T) {
 
 	ctx := newBrowser(t)
 	require.NoError(t, chromedp.Do(ctx,
+		chromedp.EmulateViewport(1200, 800),
 		chromedp.Navigate(base),
 		chromedp.WaitVisible("#user"),
 		chromedp.SendKeys("#user", "alice"),
@@ -152,6 +154,28 @@ func TestDashboardInChromium(t *testing.T) {
 	require.Contains(t, txt, "ssh")
 	require.NotContains(t, txt, "is not blocked")
 	screenshot(t, ctx, "why-desktop")
+
+	// The alert behind it: the raw log lines with what each parser did,
+	// and the profile that made the decision.
+	ds, err := a.Store().ListDecisions(ctx0, store.DecisionFilter{Value: "203.0.113.9"})
+	require.NoError(t, err)
+	require.NotZero(t, ds[0].AlertID)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(fmt.Sprintf("%salerts/%d", base, ds[0].AlertID)),
+		chromedp.WaitVisible("#raw-lines"),
+	))
+	lines, err := chromedp.Run(ctx, chromedp.Text("#raw-lines"))
+	require.NoError(t, err)
+	require.Contains(t, lines, "Failed password for root from 203.0.113.9", "the raw line")
+	require.Contains(t, lines, `+ Meta.source_ip = "203.0.113.9"`, "the parser trace of the first line")
+	require.Contains(t, lines, "parsed: log_type=ssh_failed-auth")
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#raw-lines > li").length`))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, n, 5, "the lines that filled the bucket")
+	prof, err := chromedp.Run(ctx, chromedp.Text("#profile"))
+	require.NoError(t, err)
+	require.Equal(t, "default_ip_remediation", strings.TrimSpace(prof))
+	screenshot(t, ctx, "alert-desktop")
 
 	// Add a ban, then delete it; confirm() dialogs are accepted.
 	require.NoError(t, chromedp.Do(ctx,
