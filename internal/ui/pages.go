@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phalanx-ids/phalanx/internal/capi"
 	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/explain"
 	"github.com/phalanx-ids/phalanx/internal/lapi"
@@ -296,8 +297,13 @@ func (u *UI) alert(w http.ResponseWriter, r *http.Request, s *session) error {
 }
 
 type whyData struct {
-	Query     string
-	Searched  bool
+	Query    string
+	Searched bool
+	// Community are the active decisions pulled from the central: the
+	// community blocklist (origin CAPI; Scenario is the reason the central
+	// gives for the listing) and subscribed blocklists (origin lists;
+	// Scenario is the list's name).
+	Community []*store.Decision
 	Active    []*store.Decision
 	Past      []*store.Decision
 	Alerts    []alertRow
@@ -345,6 +351,9 @@ func (u *UI) why(w http.ResponseWriter, r *http.Request, s *session) error {
 		for _, dc := range ds {
 			if dc.Active(now) {
 				d.Active = append(d.Active, dc)
+				if dc.Origin == capi.OriginCAPI || dc.Origin == capi.OriginLists {
+					d.Community = append(d.Community, dc)
+				}
 			} else {
 				d.Past = append(d.Past, dc)
 			}

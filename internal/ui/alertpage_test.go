@@ -106,3 +106,37 @@ func TestAlertRawLinesWithoutTrace(t *testing.T) {
 		})
 	}
 }
+
+// TestWhyCommunityListing: for a decision pulled from the central, "why
+// blocked?" gives the reason the central lists the address for (the
+// decision's scenario), or the blocklist's name.
+func TestWhyCommunityListing(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC().Format(time.RFC3339)
+	one, zero, no := int32(1), int32(0), false
+	pulled := func(origin, scope, scen string, vals ...string) *models.Alert {
+		a := &models.Alert{Scenario: sp("update : +2/-0 IPs"), ScenarioHash: sp(""), ScenarioVersion: sp(""), Message: sp(""),
+			EventsCount: &one, StartAt: sp(now), StopAt: sp(now), Capacity: &zero, Leakspeed: sp("0"), Simulated: &no,
+			Events: []*models.Event{}, Source: &models.Source{Scope: sp(scope), Value: sp("")}}
+		for _, v := range vals {
+			a.Decisions = append(a.Decisions, &models.Decision{Origin: sp(origin), Type: sp("ban"), Scope: sp("Ip"), Value: sp(v),
+				Duration: sp("24h"), Scenario: sp(scen)})
+		}
+		return a
+	}
+	_, err := e.st.CreateAlerts(context.Background(), "", []*models.Alert{
+		pulled("CAPI", "crowdsecurity/community-blocklist", "crowdsecurity/http-probing", "203.0.113.50"),
+		pulled("lists", "lists:tor-exits", "tor-exits", "203.0.113.51"),
+	})
+	require.NoError(t, err)
+	c := e.client(t)
+	c.login("viewer", viewerPW)
+	_, body := c.get("why?ip=203.0.113.50")
+	require.Contains(t, body, `id="community"`)
+	require.Contains(t, body, "the central lists it for <strong>crowdsecurity/http-probing</strong>")
+	_, body = c.get("why?ip=203.0.113.51")
+	require.Contains(t, body, "subscribed blocklist <strong>tor-exits</strong>")
+	_, body = c.get("why?ip=203.0.113.52")
+	require.NotContains(t, body, `id="community"`)
+	require.Contains(t, body, "not-blocked")
+}
