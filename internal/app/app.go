@@ -251,7 +251,7 @@ func (a *App) startUI(ctx context.Context, r *resolved) error {
 	set := ui.Settings{SessionIdle: r.UI.SessionIdle, SessionMax: r.UI.SessionMax, SecureCookies: r.uiOnLAPI && r.LAPI.TLS.Enabled()}
 	var err error
 	if a.dash, err = ui.New(set, ui.Deps{Store: a.st, Admin: a.srv, Gatherer: a.reg, Logger: a.log,
-		Scenarios: a.scenarioInfo, Explain: a.explainLines, WriteTimeout: 30 * time.Second}); err != nil {
+		Scenarios: a.scenarioInfo, Explain: a.explainLines, Hub: a.hubStatus, WriteTimeout: 30 * time.Second}); err != nil {
 		return fmt.Errorf("app: %w", err)
 	}
 	switch {

@@ -177,6 +177,13 @@ func TestDashboardInChromium(t *testing.T) {
 	require.Equal(t, "default_ip_remediation", strings.TrimSpace(prof))
 	screenshot(t, ctx, "alert-desktop")
 
+	// The other parts: hub content, sharing, notifications.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+"status"), chromedp.WaitVisible("#notifications")))
+	txt, err = chromedp.Run(ctx, chromedp.Text("main"))
+	require.NoError(t, err)
+	require.Contains(t, txt, "the embedded defaults")
+	require.Contains(t, txt, "Not sharing")
+
 	// Add a ban, then delete it; confirm() dialogs are accepted.
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"decisions"),
@@ -197,7 +204,7 @@ func TestDashboardInChromium(t *testing.T) {
 
 	// 375 px wide: nothing wider than the screen.
 	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(375, 800), chromedp.Navigate(base), chromedp.WaitVisible("#feed")))
-	for _, p := range []string{"", "alerts", "decisions", "why?ip=203.0.113.9"} {
+	for _, p := range []string{"", "alerts", "decisions", "why?ip=203.0.113.9", "status"} {
 		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+p), chromedp.WaitVisible("main")))
 		w, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
 		require.NoError(t, err)

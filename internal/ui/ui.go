@@ -88,6 +88,9 @@ type Deps struct {
 	// Explain traces raw log lines through the running parsers (the
 	// alert page's parser trace); nil: the lines are shown without trace.
 	Explain func(ctx context.Context, lines []*models.RawLine) ([]explain.Result, error)
+	// Hub describes the detection content and the installed hub items for
+	// the status page (nil: not shown).
+	Hub func(ctx context.Context) (HubStatus, error)
 	// Logger; nil: discard.
 	Logger *slog.Logger
 	// Clock; nil: time.Now.
@@ -125,6 +128,7 @@ type UI struct {
 	gather  prometheus.Gatherer
 	scens   func(string) (ScenarioInfo, bool)
 	explain func(context.Context, []*models.RawLine) ([]explain.Result, error)
+	hub     hubFunc
 	log     *slog.Logger
 	now     func() time.Time
 	writeTO time.Duration
@@ -162,7 +166,7 @@ func New(set Settings, deps Deps) (*UI, error) {
 	if set.MaxSessions <= 0 {
 		set.MaxSessions = 10000
 	}
-	u := &UI{set: set, st: deps.Store, admin: deps.Admin, gather: deps.Gatherer, scens: deps.Scenarios, explain: deps.Explain,
+	u := &UI{set: set, st: deps.Store, admin: deps.Admin, gather: deps.Gatherer, scens: deps.Scenarios, explain: deps.Explain, hub: deps.Hub,
 		log: deps.Logger, now: deps.Clock, writeTO: deps.WriteTimeout, samples: newSampler(240)}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
@@ -243,6 +247,7 @@ func (u *UI) routes() http.Handler {
 	view("GET "+Prefix+"machines", u.machines)
 	view("GET "+Prefix+"bouncers", u.bouncers)
 	view("GET "+Prefix+"metrics", u.metricsPage)
+	view("GET "+Prefix+"status", u.status)
 	view("GET "+Prefix+"events", u.events)
 	change("POST "+Prefix+"logout", u.logout)
 	change("POST "+Prefix+"decisions", u.addDecision)
