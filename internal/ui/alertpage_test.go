@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/explain"
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/ui"
 )
 
@@ -139,4 +141,24 @@ func TestWhyCommunityListing(t *testing.T) {
 	_, body = c.get("why?ip=203.0.113.52")
 	require.NotContains(t, body, `id="community"`)
 	require.Contains(t, body, "not-blocked")
+}
+
+// TestOverviewActiveCount: the overview's active decisions come from the
+// LAPI's index (simulated ones aside) and follow a deletion at once.
+func TestOverviewActiveCount(t *testing.T) {
+	e := newEnv(t)
+	e.pushAlert(t, "crowdsecurity/ssh-bf", "192.0.2.7", nil)
+	e.pushAlert(t, "crowdsecurity/ssh-bf", "192.0.2.8", nil)
+	c := e.client(t)
+	c.login("admin", adminPW)
+	_, body := c.get("")
+	require.Contains(t, body, `<span class="big" id="active-count">2</span>`)
+	require.Contains(t, body, "<li>crowdsec: 2</li>")
+	ds, err := e.st.ListDecisions(context.Background(), store.DecisionFilter{Value: "192.0.2.7"})
+	require.NoError(t, err)
+	tok := c.csrf("decisions")
+	resp, _ := c.post("decisions/delete", url.Values{"csrf": {tok}, "id": {fmt.Sprint(ds[0].ID)}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, body = c.get("?range=30d")
+	require.Contains(t, body, `<span class="big" id="active-count">1</span>`)
 }

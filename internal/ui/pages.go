@@ -87,9 +87,15 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request, s *session) error 
 		return err
 	}
 	ctx := r.Context()
-	st, err := u.st.Stats(ctx, store.StatsQuery{Since: tr.From, Until: tr.To, Step: tr.Step, Now: u.now()})
+	st, err := u.st.Stats(ctx, store.StatsQuery{Since: tr.From, Until: tr.To, Step: tr.Step, Now: u.now(), SkipActive: true})
 	if err != nil {
 		return err
+	}
+	if st.ActiveByOrigin, err = u.admin.ActiveDecisionsByOrigin(ctx); err != nil {
+		return err
+	}
+	for _, c := range st.ActiveByOrigin {
+		st.ActiveDecisions += c.Count
 	}
 	d := overviewData{Range: tr, Stats: st, Acq: u.acquisition(),
 		Alerts:    stacked("Alerts by scenario", st.AlertSeries, tr.Buckets, tr.From, tr.Step),

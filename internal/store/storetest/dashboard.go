@@ -81,6 +81,14 @@ func testStats(t *testing.T, s store.Store) {
 	require.Equal(t, []store.Count{{Key: "ssh-bf", Count: 2}, {Key: "http-probing", Count: 1}}, st.TopScenarios)
 	require.Equal(t, []store.Count{{Key: "AS64496 EXAMPLE", Count: 2}, {Key: "AS64500 OTHER", Count: 1}}, st.TopAS)
 	require.Equal(t, []store.SeriesPoint{{Bucket: 2, Key: "http-probing", Count: 1}, {Bucket: 2, Key: "ssh-bf", Count: 2}}, st.AlertSeries)
+	// Decisions too (decision_rollup), by origin.
+	require.Equal(t, []store.SeriesPoint{{Bucket: 2, Key: "crowdsec", Count: 1}, {Bucket: 2, Key: "cscli", Count: 1}}, st.DecisionSeries)
+	require.EqualValues(t, 2, st.ActiveDecisions)
+	st, err = s.Stats(ctx, store.StatsQuery{Since: hour.Add(-2 * time.Hour), Until: hour.Add(2 * time.Hour), Step: 2 * time.Hour, Now: now, SkipActive: true})
+	require.NoError(t, err)
+	require.Equal(t, []store.SeriesPoint{{Bucket: 1, Key: "crowdsec", Count: 1}, {Bucket: 1, Key: "cscli", Count: 1}}, st.DecisionSeries)
+	require.Zero(t, st.ActiveDecisions, "SkipActive")
+	require.Empty(t, st.ActiveByOrigin)
 	// A retried push (same uuids) counts nothing twice.
 	dup := Alert("ssh-bf", "Ip", "192.0.2.9", t0)
 	dup.UUID = "dup-uuid"

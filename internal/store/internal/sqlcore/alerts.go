@@ -289,6 +289,18 @@ func (e *Engine) insertDecisions(ctx context.Context, q Querier, decs []newDecis
 			return err
 		}
 	}
+	// The per-hour rollup of decisions created, by origin.
+	byOrigin := map[string]int64{}
+	for _, d := range decs {
+		byOrigin[d.origin]++
+	}
+	sql := "INSERT INTO decision_rollup (hour, origin, n) VALUES (" + e.placeholders(3) + ") ON CONFLICT (hour, origin)" +
+		" DO UPDATE SET n = decision_rollup.n + excluded.n"
+	for o, n := range byOrigin {
+		if _, err := q.Exec(ctx, sql, nowNS/hourNS*hourNS, o, n); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

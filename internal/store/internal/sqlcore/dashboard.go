@@ -98,8 +98,9 @@ func (e *Engine) DeleteDashboardUser(ctx context.Context, name string) error {
 // maxBuckets bounds StatsQuery's series.
 const maxBuckets = 1000
 
-// Stats implements store.Store. Every count is one GROUP BY over the
-// covering indexes alerts_stats and decisions_created (migration 0003).
+// Stats implements store.Store. Every count is one GROUP BY: over the
+// per-hour rollups alert_rollup and decision_rollup for whole hours, else
+// over the covering indexes alerts_stats and decisions_created.
 func (e *Engine) Stats(ctx context.Context, sq store.StatsQuery) (*store.Stats, error) {
 	if !sq.Until.After(sq.Since) || sq.Step <= 0 || sq.Until.Sub(sq.Since)/sq.Step > maxBuckets {
 		return nil, e.errf(store.ErrInvalid, "stats: bad range or step")
@@ -172,6 +173,11 @@ func (e *Engine) Stats(ctx context.Context, sq store.StatsQuery) (*store.Stats, 
 
 	dsql := "SELECT (created_at - " + ph(3) + ") / " + ph(4) + " AS b, origin, COUNT(*) FROM decisions" +
 		" WHERE created_at >= " + ph(1) + " AND created_at < " + ph(2) + " GROUP BY b, origin"
+	if table == "alert_rollup" {
+		// Whole hours: the per-hour decision rollup.
+		dsql = "SELECT (hour - " + ph(3) + ") / " + ph(4) + " AS b, origin, CAST(SUM(n) AS BIGINT) FROM decision_rollup" +
+			" WHERE hour >= " + ph(1) + " AND hour < " + ph(2) + " GROUP BY b, origin"
+	}
 	err = queryAll(ctx, q, dsql, []any{since, until, since, step}, func(r Rows) error {
 		var p store.SeriesPoint
 		var b int64
@@ -186,6 +192,9 @@ func (e *Engine) Stats(ctx context.Context, sq store.StatsQuery) (*store.Stats, 
 		return nil, e.errf(ctxErr(ctx, err), "stats: decisions")
 	}
 	sortSeries(out.DecisionSeries)
+	if sq.SkipActive {
+		return out, nil
+	}
 	err = queryAll(ctx, q, "SELECT origin, COUNT(*) FROM decisions WHERE until_at > "+ph(1)+" GROUP BY origin ORDER BY origin",
 		[]any{sq.Now.UnixNano()}, func(r Rows) error {
 			var c store.Count

@@ -8,12 +8,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/lapi"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/profile"
+	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
 // TestRawLines: a Phalanx agent's alert carries raw log lines; the LAPI
@@ -120,4 +122,29 @@ func agentToken(t *testing.T, url string) string {
 	var auth models.WatcherAuthResponse
 	require.NoError(t, json.Unmarshal(r.body, &auth))
 	return auth.Token
+}
+
+// TestActiveDecisionsByOrigin: counted from the index, brought up to date
+// with the store first; simulated and expired decisions are not counted.
+func TestActiveDecisionsByOrigin(t *testing.T) {
+	st := openSQLite(t)
+	srv := startServer(t, st, lapi.Config{}, lapi.Deps{})
+	ctx := context.Background()
+	mk := func(ip, origin, dur string, sim bool) *models.Alert {
+		a := overflow("crowdsecurity/ssh-bf", ip)
+		a.StopAt = ptr(time.Now().UTC().Format(time.RFC3339))
+		a.Decisions = []*models.Decision{{Origin: ptr(origin), Type: ptr("ban"), Scope: ptr("Ip"), Value: ptr(ip), Duration: ptr(dur),
+			Scenario: ptr("s"), Simulated: ptr(sim)}}
+		return a
+	}
+	_, err := st.CreateAlerts(ctx, "", []*models.Alert{mk("192.0.2.1", "crowdsec", "4h", false), mk("192.0.2.2", "crowdsec", "4h", false),
+		mk("192.0.2.3", "CAPI", "4h", false), mk("192.0.2.4", "cscli", "4h", true), mk("192.0.2.5", "cscli", "5s", false)})
+	require.NoError(t, err)
+	got, err := srv.ActiveDecisionsByOrigin(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []store.Count{{Key: "CAPI", Count: 1}, {Key: "crowdsec", Count: 2}, {Key: "cscli", Count: 1}}, got)
+	require.Eventually(t, func() bool {
+		got, err = srv.ActiveDecisionsByOrigin(ctx)
+		return err == nil && len(got) == 2
+	}, 15*time.Second, 100*time.Millisecond, "the 5s decision expires: %v", got)
 }
