@@ -26,8 +26,9 @@ const explainIdle = 5 * time.Minute
 // Concurrency: lines may be called from any number of goroutines (one at a
 // time runs); close may be called at any time, once.
 type explainer struct {
-	cfg content.Config
-	log *slog.Logger
+	cfg  content.Config
+	log  *slog.Logger
+	idle time.Duration // explainIdle
 
 	mu     sync.Mutex
 	rt     *content.Runtime
@@ -39,7 +40,7 @@ type explainer struct {
 
 func newExplainer(cfg content.Config, log *slog.Logger) *explainer {
 	cfg.Scenarios = nil // parsers only
-	return &explainer{cfg: cfg, log: log}
+	return &explainer{cfg: cfg, log: log, idle: explainIdle}
 }
 
 var errExplainClosed = errors.New("app: explain: content replaced")
@@ -61,7 +62,11 @@ func (x *explainer) lines(ctx context.Context, ls []*models.RawLine) ([]explain.
 			x.log.Warn("app: explain: injection lint", "err", err)
 		}
 		x.rt, x.risks = rt, risks
-		x.timer = time.AfterFunc(explainIdle, x.expire)
+		if x.timer == nil {
+			x.timer = time.AfterFunc(x.idle, x.expire)
+		} else {
+			x.timer.Reset(x.idle)
+		}
 	}
 	x.last = time.Now()
 	out := make([]explain.Result, 0, len(ls))
@@ -84,14 +89,14 @@ func (x *explainer) lines(ctx context.Context, ls []*models.RawLine) ([]explain.
 	return out, nil
 }
 
-// expire releases the parsers when unused for explainIdle.
+// expire releases the parsers when unused for x.idle.
 func (x *explainer) expire() {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.rt == nil {
 		return
 	}
-	if left := explainIdle - time.Since(x.last); left > 0 {
+	if left := x.idle - time.Since(x.last); left > 0 {
 		x.timer.Reset(left)
 		return
 	}
