@@ -3,8 +3,13 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -241,4 +246,35 @@ func waitFlash(t *testing.T, ctx context.Context, want string) {
 		}
 		return strings.Contains(txt, want)
 	}, 15*time.Second, 50*time.Millisecond, "flash %q never came", want)
+}
+
+var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// dashboardGet logs in to a's dashboard as a new viewer and returns the
+// page at path.
+func dashboardGet(t *testing.T, a *App, path string) string {
+	t.Helper()
+	ctx := context.Background()
+	_ = a.Store().DeleteDashboardUser(ctx, "probe")
+	require.NoError(t, ui.AddUser(ctx, a.Store(), "probe", ui.RoleViewer, "probe-password"))
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	base := a.DashboardURL()
+	resp, err := hc.Get(base + "login")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	m := csrfRe.FindSubmatch(body)
+	require.NotNil(t, m)
+	resp, err = hc.PostForm(base+"login", url.Values{"csrf": {string(m[1])}, "user": {"probe"}, "password": {"probe-password"}})
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	resp, err = hc.Get(base + path)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	body, err = io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(body)
 }
