@@ -59,8 +59,12 @@ func parseRange(r *http.Request, now time.Time) (timeRange, error) {
 	}
 	span := tr.To.Sub(tr.From)
 	tr.Step = max(time.Minute, (span / 60).Round(time.Minute))
+	// Whole minutes from a whole minute: the store reads its per-minute
+	// rollup (ranges of the last day) ...
+	tr.From = tr.From.Truncate(time.Minute)
+	span = tr.To.Sub(tr.From)
 	if span >= 24*time.Hour {
-		// Whole hours from a whole hour: the store reads its per-hour rollup.
+		// ... or whole hours from a whole hour: its per-hour rollup.
 		tr.Step = max(time.Hour, (span / 60).Truncate(time.Hour))
 		tr.From = tr.From.Truncate(time.Hour)
 		span = tr.To.Sub(tr.From)

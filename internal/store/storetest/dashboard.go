@@ -89,6 +89,30 @@ func testStats(t *testing.T, s store.Store) {
 	require.Equal(t, []store.SeriesPoint{{Bucket: 1, Key: "crowdsec", Count: 1}, {Bucket: 1, Key: "cscli", Count: 1}}, st.DecisionSeries)
 	require.Zero(t, st.ActiveDecisions, "SkipActive")
 	require.Empty(t, st.ActiveByOrigin)
+	// Whole minutes of the last day: the per-minute rollups, the same counts.
+	minute := now.Truncate(time.Minute)
+	st, err = s.Stats(ctx, store.StatsQuery{Since: minute.Add(-30 * time.Minute), Until: minute.Add(30 * time.Minute), Step: time.Minute, Now: now})
+	require.NoError(t, err)
+	require.EqualValues(t, 3, st.Alerts)
+	require.Equal(t, []store.Count{{Key: "ssh-bf", Count: 2}, {Key: "http-probing", Count: 1}}, st.TopScenarios)
+	require.Equal(t, []store.Count{{Key: "FR", Count: 2}, {Key: "DE", Count: 1}}, st.TopCountries)
+	require.Equal(t, []store.SeriesPoint{{Bucket: 30, Key: "http-probing", Count: 1}, {Bucket: 30, Key: "ssh-bf", Count: 2}}, st.AlertSeries)
+	require.Equal(t, []store.SeriesPoint{{Bucket: 30, Key: "crowdsec", Count: 1}, {Bucket: 30, Key: "cscli", Count: 1}}, st.DecisionSeries)
+	st, err = s.Stats(ctx, store.StatsQuery{Since: minute.Add(-30 * time.Minute), Until: minute.Add(30 * time.Minute), Step: time.Minute,
+		Now: now, IncludeSimulated: true})
+	require.NoError(t, err)
+	require.EqualValues(t, 4, st.Alerts)
+	// Flush keeps the minutes of the last 48 hours: two days on, the range
+	// (read from the alerts then) still counts them, the rollup is gone.
+	_, err = s.Flush(ctx, now.Add(49*time.Hour), store.FlushPolicy{})
+	require.NoError(t, err)
+	st, err = s.Stats(ctx, store.StatsQuery{Since: minute.Add(-30 * time.Minute), Until: minute.Add(30 * time.Minute), Step: time.Minute,
+		Now: now.Add(49 * time.Hour)})
+	require.NoError(t, err)
+	require.EqualValues(t, 3, st.Alerts, "older than the minute rollups: read from the alerts")
+	st, err = s.Stats(ctx, store.StatsQuery{Since: minute.Add(-30 * time.Minute), Until: minute.Add(30 * time.Minute), Step: time.Minute, Now: now})
+	require.NoError(t, err)
+	require.Zero(t, st.Alerts, "the minute rollup was flushed (a clock going backwards would see it)")
 	// A retried push (same uuids) counts nothing twice.
 	dup := Alert("ssh-bf", "Ip", "192.0.2.9", t0)
 	dup.UUID = "dup-uuid"

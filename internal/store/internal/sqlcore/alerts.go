@@ -289,16 +289,21 @@ func (e *Engine) insertDecisions(ctx context.Context, q Querier, decs []newDecis
 			return err
 		}
 	}
-	// The per-hour rollup of decisions created, by origin.
+	// The per-hour and per-minute rollups of decisions created, by origin.
 	byOrigin := map[string]int64{}
 	for _, d := range decs {
 		byOrigin[d.origin]++
 	}
-	sql := "INSERT INTO decision_rollup (hour, origin, n) VALUES (" + e.placeholders(3) + ") ON CONFLICT (hour, origin)" +
-		" DO UPDATE SET n = decision_rollup.n + excluded.n"
-	for o, n := range byOrigin {
-		if _, err := q.Exec(ctx, sql, nowNS/hourNS*hourNS, o, n); err != nil {
-			return err
+	for _, t := range []struct {
+		table, col string
+		res        int64
+	}{{"decision_rollup", "hour", hourNS}, {"decision_rollup_minute", "minute", minuteNS}} {
+		sql := "INSERT INTO " + t.table + " (" + t.col + ", origin, n) VALUES (" + e.placeholders(3) + ") ON CONFLICT (" + t.col +
+			", origin) DO UPDATE SET n = " + t.table + ".n + excluded.n"
+		for o, n := range byOrigin {
+			if _, err := q.Exec(ctx, sql, nowNS/t.res*t.res, o, n); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -641,24 +646,36 @@ type rollupKey struct {
 // hourNS is an hour in nanoseconds (alert_rollup's resolution).
 const hourNS = int64(3600_000_000_000)
 
-// rollup counts the newly stored alerts (rows not known) in alert_rollup.
+// minuteNS is a minute in nanoseconds (the minute rollups' resolution).
+const minuteNS = int64(60_000_000_000)
+
+// MinuteRollupKeep is how long Flush keeps the per-minute rollups.
+const MinuteRollupKeep = 48 * time.Hour
+
+// rollup counts the newly stored alerts (rows not known) in alert_rollup
+// and alert_rollup_minute.
 func (e *Engine) rollup(ctx context.Context, q Querier, rows [][]any, known []bool) error {
-	counts := map[rollupKey]int64{}
-	for i, r := range rows {
-		if known[i] {
-			continue
+	for _, t := range []struct {
+		table, col string
+		res        int64
+	}{{"alert_rollup", "hour", hourNS}, {"alert_rollup_minute", "minute", minuteNS}} {
+		counts := map[rollupKey]int64{}
+		for i, r := range rows {
+			if known[i] {
+				continue
+			}
+			sim, _ := r[12].(bool)
+			k := rollupKey{hour: r[2].(int64) / t.res * t.res, scen: r[3].(string), cn: r[21].(string),
+				asn: r[19].(string), asNam: r[20].(string), sim: sim}
+			counts[k]++
 		}
-		sim, _ := r[12].(bool)
-		k := rollupKey{hour: r[2].(int64) / hourNS * hourNS, scen: r[3].(string), cn: r[21].(string),
-			asn: r[19].(string), asNam: r[20].(string), sim: sim}
-		counts[k]++
-	}
-	const cols = "hour, scenario, source_cn, source_as_number, source_as_name, simulated"
-	sql := "INSERT INTO alert_rollup (" + cols + ", n) VALUES (" + e.placeholders(7) + ") ON CONFLICT (" + cols +
-		") DO UPDATE SET n = alert_rollup.n + excluded.n"
-	for k, n := range counts {
-		if _, err := q.Exec(ctx, sql, k.hour, k.scen, k.cn, k.asn, k.asNam, boolArg(k.sim), n); err != nil {
-			return err
+		cols := t.col + ", scenario, source_cn, source_as_number, source_as_name, simulated"
+		sql := "INSERT INTO " + t.table + " (" + cols + ", n) VALUES (" + e.placeholders(7) + ") ON CONFLICT (" + cols +
+			") DO UPDATE SET n = " + t.table + ".n + excluded.n"
+		for k, n := range counts {
+			if _, err := q.Exec(ctx, sql, k.hour, k.scen, k.cn, k.asn, k.asNam, boolArg(k.sim), n); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
