@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"context"
+	"golang.org/x/crypto/bcrypt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -57,7 +58,7 @@ func newEnvWith(t *testing.T, set func(*ui.Deps)) *env {
 	srv, err := lapi.New(lapi.Config{JWTSecret: strings.Repeat("s", 64)}, lapi.Deps{Store: st, Registerer: reg})
 	require.NoError(t, err)
 	require.NoError(t, srv.Sync(ctx))
-	deps := ui.Deps{Store: st, Admin: srv, Gatherer: reg}
+	deps := ui.Deps{Store: st, Admin: srv, Gatherer: reg, PasswordCost: bcrypt.MinCost}
 	set(&deps)
 	u, err := ui.New(ui.Settings{FeedPoll: 50 * time.Millisecond, SampleEvery: 20 * time.Millisecond}, deps)
 	require.NoError(t, err)

@@ -102,6 +102,11 @@ type Deps struct {
 	// WriteTimeout is the server's write timeout, which the live feed
 	// extends per write (0: not extended).
 	WriteTimeout time.Duration
+	// PasswordCost is the bcrypt cost of the hash an unknown user's
+	// password is compared against; 0: bcrypt.DefaultCost (that of
+	// AddUser). Tests lower it: under the race detector one hash at the
+	// default cost takes about a second of CPU.
+	PasswordCost int
 }
 
 // Settings tune the dashboard; the zero value is the default.
@@ -179,7 +184,7 @@ func New(set Settings, deps Deps) (*UI, error) {
 		u.now = time.Now
 	}
 	u.sessions = newSessions(set.MaxSessions)
-	u.login = newLoginGuard(max(1, runtime.NumCPU()/2))
+	u.login = newLoginGuard(max(1, runtime.NumCPU()/2), deps.PasswordCost)
 	var err error
 	if u.pages, err = parsePages(); err != nil {
 		return nil, fmt.Errorf("ui: new: %w", err)

@@ -172,7 +172,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, _ string) erro
 	}
 	var hash []byte
 	var herr error
-	if err := s.work.Do(false, func() { hash, herr = bcrypt.GenerateFromPassword([]byte(*c.Password), bcrypt.DefaultCost) }); err != nil {
+	if err := s.work.Do(false, func() { hash, herr = bcrypt.GenerateFromPassword([]byte(*c.Password), s.cost) }); err != nil {
 		return &apiError{status: http.StatusTooManyRequests, msg: err.Error(), retry: time.Second}
 	}
 	if herr != nil {
@@ -214,7 +214,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ string) error {
 	hash := []byte(in.PasswordHash)
 	known := err == nil
 	if !known {
-		hash = dummyHash
+		hash = s.dummyHash
 	}
 	ok := false
 	own := known && in.Net == egressNet(addr)
@@ -247,12 +247,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ string) error {
 	writeJSON(w, http.StatusOK, map[string]any{"code": 200, "expire": exp.UTC().Format(time.RFC3339), "token": tok})
 	return nil
 }
-
-// dummyHash is compared against for unknown ids (same time as a wrong password).
-var dummyHash = func() []byte {
-	h, _ := bcrypt.GenerateFromPassword([]byte("phalanx-central-dummy-password"), bcrypt.DefaultCost)
-	return h
-}()
 
 var attachKeyRe = regexp.MustCompile(`^[a-zA-Z0-9]{8,128}$`)
 

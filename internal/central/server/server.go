@@ -30,6 +30,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/central/curate"
 	"github.com/phalanx-ids/phalanx/internal/hub"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Deps are the central's runtime dependencies.
@@ -37,22 +38,28 @@ type Deps struct {
 	Logger *slog.Logger
 	// Clock; nil: time.Now (tests drive expiry with a virtual clock).
 	Clock func() time.Time
+	// PasswordCost is the bcrypt cost of install passwords; 0:
+	// bcrypt.DefaultCost. Tests lower it: under the race detector one
+	// hash at the default cost takes about a second of CPU.
+	PasswordCost int
 }
 
 // Server is a running central: New, then Run.
 //
 // Concurrency: Run once; Addr and Store are safe for concurrent use.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	now     func() time.Time
-	st      *centralstore.Store
-	list    *list
-	cur     *curator
-	guard   *netguard.Guard
-	trusted []netip.Prefix
-	secret  []byte
-	salt    []byte
+	cfg       Config
+	cost      int    // bcrypt cost of new password hashes
+	dummyHash []byte // compared against for unknown ids
+	log       *slog.Logger
+	now       func() time.Time
+	st        *centralstore.Store
+	list      *list
+	cur       *curator
+	guard     *netguard.Guard
+	trusted   []netip.Prefix
+	secret    []byte
+	salt      []byte
 
 	work      *netguard.Work
 	regRate   *netguard.Limiter[netip.Prefix]
@@ -119,14 +126,23 @@ func OpenStore(ctx context.Context, cfg Config) (*centralstore.Store, error) {
 // New opens the database, loads the hub index and binds the listener.
 func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, log: deps.Logger, now: deps.Clock, cursors: map[string]int64{}}
+	s := &Server{cfg: cfg, log: deps.Logger, now: deps.Clock, cursors: map[string]int64{}, cost: deps.PasswordCost}
+	if s.cost == 0 {
+		s.cost = bcrypt.DefaultCost
+	}
+	// Unknown ids are compared against this hash: they take the time of
+	// a wrong password.
+	dummy, err := bcrypt.GenerateFromPassword([]byte("phalanx-central-dummy-password"), s.cost)
+	if err != nil {
+		return nil, fmt.Errorf("central: %w", err)
+	}
+	s.dummyHash = dummy
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	var err error
 	if s.trusted, err = netguard.ParsePrefixes(cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("central: trusted_proxies: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"golang.org/x/crypto/bcrypt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -60,7 +61,7 @@ func startCentral(t testing.TB, cfg Config) *central {
 	cfg.MaxConcurrentHashes = 8
 	c := &vclock{t: time.Now().UTC()}
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := New(ctx, cfg, Deps{Clock: c.now})
+	s, err := New(ctx, cfg, Deps{Clock: c.now, PasswordCost: bcrypt.MinCost})
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()

@@ -1,0 +1,6 @@
+//go:build !race
+
+package exprenv
+
+// raceStride: see race_test.go.
+const raceStride = 1
