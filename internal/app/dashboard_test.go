@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
@@ -80,7 +82,12 @@ func newBrowser(t *testing.T) context.Context {
 	t.Cleanup(func() { cancel(); acancel() })
 	ctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
 	t.Cleanup(tcancel)
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("about:blank")))
+	// Hidden scrollbars: the layout is as wide as the viewport, and full
+	// screenshots are not cut by the scrollbar's width.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("about:blank"), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetScrollbarsHidden, emulation.SetScrollbarsHiddenParams{Hidden: true})
+		return err
+	})))
 	return ctx
 }
 
@@ -137,6 +144,9 @@ func TestDashboardInChromium(t *testing.T) {
 	bars, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("figure.chart svg rect").length`))
 	require.NoError(t, err)
 	require.Positive(t, bars, "the alerts chart has bars")
+	sw, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, document.documentElement.clientWidth]`))
+	require.NoError(t, err)
+	require.LessOrEqual(t, sw[0], sw[1], "the overview fits the desktop width")
 	screenshot(t, ctx, "overview-desktop")
 
 	// The live feed shows a new alert without reloading.
