@@ -23,6 +23,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/central/curate"
 	"github.com/phalanx-ids/phalanx/internal/central/server"
 	"github.com/phalanx-ids/phalanx/internal/central/sim"
+	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
@@ -127,7 +128,7 @@ installs quarantined and the list size.`,
 }
 
 func newCentralRunCmd(a *app, f *centralFlags) *cobra.Command {
-	var listen, hubIndex string
+	var listen, hubIndex, pullInterval string
 	var proxies []string
 	c := &cobra.Command{
 		Use:   "run",
@@ -148,6 +149,13 @@ func newCentralRunCmd(a *app, f *centralFlags) *cobra.Command {
 				cfg.HubIndex = hubIndex
 			}
 			cfg.TrustedProxies = append(cfg.TrustedProxies, proxies...)
+			if pullInterval != "" {
+				d, err := duration.Positive(pullInterval)
+				if err != nil {
+					return fmt.Errorf("central: --pull-interval: %w", err)
+				}
+				cfg.PullInterval = d
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			s, err := server.New(ctx, cfg, server.Deps{Logger: a.logger()})
@@ -160,6 +168,7 @@ func newCentralRunCmd(a *app, f *centralFlags) *cobra.Command {
 	}
 	c.Flags().StringVar(&listen, "listen", "", "address to listen on (default 127.0.0.1:8090)")
 	c.Flags().StringVar(&hubIndex, "hub-index", "", "hub index.json whose scenario hashes count")
+	c.Flags().StringVar(&pullInterval, "pull-interval", "", "interval Phalanx installs are asked to pull at (default 10s)")
 	c.Flags().StringArrayVar(&proxies, "trusted-proxy", nil, "CIDR of a reverse proxy whose X-Forwarded-For is trusted (repeatable)")
 	return c
 }

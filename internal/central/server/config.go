@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -46,6 +47,11 @@ type Config struct {
 	// PullRate: stream pulls per install ("1/s"; one every 5 s must pass).
 	PullRate  netguard.Rate `yaml:"pull_rate"`
 	PullBurst int           `yaml:"pull_burst"`
+	// PullInterval is what stream answers ask Phalanx installs to pull
+	// at (header PullIntervalHeader; default 10s, at least 1s and at least
+	// one pull-rate period, so that an install pulling at it is never
+	// refused). CrowdSec installs ignore it and keep their 2 h.
+	PullInterval time.Duration `yaml:"pull_interval"`
 	// MaxSignals per request (default 1000); MaxBody in bytes (default 4 MiB).
 	MaxSignals int   `yaml:"max_signals"`
 	MaxBody    int64 `yaml:"max_body"`
@@ -98,6 +104,9 @@ func (c Config) withDefaults() Config {
 	if c.PullBurst == 0 {
 		c.PullBurst = 5
 	}
+	if c.PullInterval == 0 {
+		c.PullInterval = DefaultPullInterval
+	}
 	if c.MaxSignals == 0 {
 		c.MaxSignals = 1000
 	}
@@ -124,6 +133,29 @@ func (c Config) withDefaults() Config {
 	}
 	c.Curation = c.Curation.Or(curate.Defaults())
 	return c
+}
+
+// DefaultPullInterval is the pull interval the central asks for.
+const DefaultPullInterval = 10 * time.Second
+
+// PullIntervalHeader is the stream answer header carrying the pull
+// interval; it must equal capi.PullIntervalHeader (the install side reads
+// it; a test checks the two agree, without the central importing the
+// install side).
+const PullIntervalHeader = "X-Phalanx-Pull-Interval"
+
+// validate checks what defaults cannot fix.
+func (c Config) validate() error {
+	if c.PullInterval < time.Second {
+		return fmt.Errorf("central: config: pull_interval %s: at least 1s", c.PullInterval)
+	}
+	if c.PullRate < 0 || c.PullBurst < 0 {
+		return errors.New("central: config: pull_rate and pull_burst must be positive")
+	}
+	if period := time.Duration(float64(time.Second) / float64(c.PullRate)); c.PullInterval < period {
+		return fmt.Errorf("central: config: pull_interval %s is shorter than the pull rate allows (one pull every %s)", c.PullInterval, period.Round(time.Millisecond))
+	}
+	return nil
 }
 
 // clientAddr resolves the client of r: the TCP peer, or, when the peer

@@ -115,14 +115,41 @@ func (s *Server) authenticate(r *http.Request) (string, error) {
 	return c.ID, nil
 }
 
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(v); err != nil {
+// decode reads one JSON value from body into v; anything but white space
+// after it is refused.
+func decode(body io.Reader, v any) error {
+	dec := json.NewDecoder(body)
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = terr
+			if err == nil {
+				return bad("invalid JSON body: data after the JSON value")
+			}
+		}
+	}
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return &apiError{status: http.StatusRequestEntityTooLarge, msg: "request body too large"}
 		}
+		if errors.Is(err, io.EOF) {
+			return bad("invalid JSON body: empty")
+		}
 		return bad("invalid JSON body: %s", textsafe.Log(err.Error()))
+	}
+	return nil
+}
+
+// checkText refuses a client string that is longer than max bytes or
+// holds what a terminal would not show as text (control characters, NUL,
+// bytes that are not UTF-8...): such a value is never stored.
+func checkText(field, v string, max int) error {
+	if len(v) > max {
+		return bad("%s: at most %d bytes", field, max)
+	}
+	if textsafe.Terminal(v) != v {
+		return bad("%s: control characters or bytes that are not UTF-8", field)
 	}
 	return nil
 }
@@ -153,6 +180,48 @@ func netKey(a netip.Addr) netip.Prefix {
 	return p
 }
 
+// decodeRegister reads a registration body.
+func decodeRegister(body io.Reader) (credentials, error) {
+	var c credentials
+	if err := decode(body, &c); err != nil {
+		return c, err
+	}
+	if c.MachineID == nil || !machineIDRe.MatchString(*c.MachineID) {
+		return c, bad("machine_id: want 16 to 64 letters and digits")
+	}
+	if c.Password == nil || len(*c.Password) < 8 || len(*c.Password) > 72 {
+		return c, bad("password: want 8 to 72 bytes")
+	}
+	return c, nil
+}
+
+// decodeLogin reads a login body; a malformed identity is a failed login
+// (403), as a wrong password.
+func decodeLogin(body io.Reader) (credentials, error) {
+	var c credentials
+	if err := decode(body, &c); err != nil {
+		return c, err
+	}
+	if c.MachineID == nil || c.Password == nil || !machineIDRe.MatchString(*c.MachineID) {
+		return c, &apiError{status: http.StatusForbidden, msg: "invalid machine_id or password"}
+	}
+	if len(c.Scenarios) > maxScenarios {
+		return c, bad("too many scenarios (at most %d)", maxScenarios)
+	}
+	for i, sc := range c.Scenarios {
+		if err := checkText(fmt.Sprintf("scenarios[%d]", i), sc, maxScenarioLen); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// Bounds of what a client sends.
+const (
+	maxScenarios   = 5000
+	maxScenarioLen = 256
+)
+
 // POST /v3/watchers {machine_id, password}: open registration, rate
 // limited per client /24 and bcrypt-bounded.
 func (s *Server) register(w http.ResponseWriter, r *http.Request, _ string) error {
@@ -160,15 +229,9 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, _ string) erro
 	if ok, wait := s.regRate.Allow(netKey(addr), s.now()); !ok {
 		return &apiError{status: http.StatusTooManyRequests, msg: "too many registrations from this network", retry: wait}
 	}
-	var c credentials
-	if err := decode(r, &c); err != nil {
+	c, err := decodeRegister(r.Body)
+	if err != nil {
 		return err
-	}
-	if c.MachineID == nil || !machineIDRe.MatchString(*c.MachineID) {
-		return bad("machine_id: want 16 to 64 letters and digits")
-	}
-	if c.Password == nil || len(*c.Password) < 8 || len(*c.Password) > 72 {
-		return bad("password: want 8 to 72 bytes")
 	}
 	var hash []byte
 	var herr error
@@ -178,7 +241,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, _ string) erro
 	if herr != nil {
 		return herr
 	}
-	err := s.st.Register(r.Context(), *c.MachineID, string(hash), s.now())
+	err = s.st.Register(r.Context(), *c.MachineID, string(hash), s.now())
 	if errors.Is(err, centralstore.ErrExists) {
 		return &apiError{status: http.StatusForbidden, msg: "machine_id already registered"}
 	}
@@ -197,15 +260,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ string) error {
 	if wait := s.loginAddr.Wait(key, now); wait > 0 {
 		return &apiError{status: http.StatusTooManyRequests, msg: "too many failed logins, retry later", retry: wait}
 	}
-	var c credentials
-	if err := decode(r, &c); err != nil {
+	c, err := decodeLogin(r.Body)
+	if err != nil {
+		if ae, ok := err.(*apiError); ok && ae.status == http.StatusForbidden {
+			s.loginAddr.Fail(key, now)
+		}
 		return err
-	}
-	if c.MachineID == nil || c.Password == nil || !machineIDRe.MatchString(*c.MachineID) {
-		return &apiError{status: http.StatusForbidden, msg: "invalid machine_id or password"}
-	}
-	if len(c.Scenarios) > 5000 {
-		return bad("too many scenarios")
 	}
 	in, err := s.st.GetInstall(r.Context(), *c.MachineID)
 	if err != nil && !errors.Is(err, centralstore.ErrNotFound) {
@@ -250,22 +310,33 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ string) error {
 
 var attachKeyRe = regexp.MustCompile(`^[a-zA-Z0-9]{8,128}$`)
 
-// POST /v3/watchers/enroll {attachment_key, name, tags, overwrite}.
-func (s *Server) enroll(w http.ResponseWriter, r *http.Request, machine string) error {
-	var req struct {
-		AttachmentKey string   `json:"attachment_key"`
-		Name          string   `json:"name"`
-		Tags          []string `json:"tags"`
-		Overwrite     bool     `json:"overwrite"`
-	}
-	if err := decode(r, &req); err != nil {
-		return err
+type enrollRequest struct {
+	AttachmentKey string   `json:"attachment_key"`
+	Name          string   `json:"name"`
+	Tags          []string `json:"tags"`
+	Overwrite     bool     `json:"overwrite"`
+}
+
+// decodeEnroll reads an enrolment body (the tags are not kept).
+func decodeEnroll(body io.Reader) (enrollRequest, error) {
+	var req enrollRequest
+	if err := decode(body, &req); err != nil {
+		return req, err
 	}
 	if !attachKeyRe.MatchString(req.AttachmentKey) {
-		return bad("attachment_key: want letters and digits")
+		return req, bad("attachment_key: want 8 to 128 letters and digits")
 	}
-	if len(req.Name) > 128 {
-		return bad("name: at most 128 bytes")
+	if err := checkText("name", req.Name, 128); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+// POST /v3/watchers/enroll {attachment_key, name, tags, overwrite}.
+func (s *Server) enroll(w http.ResponseWriter, r *http.Request, machine string) error {
+	req, err := decodeEnroll(r.Body)
+	if err != nil {
+		return err
 	}
 	org, err := s.st.OrgByKey(r.Context(), KeyHash(req.AttachmentKey))
 	if errors.Is(err, centralstore.ErrNotFound) {
@@ -315,26 +386,30 @@ func parseTime(s string) time.Time {
 	return t
 }
 
-// POST /v3/signals [signal...]: stored (committed) before the answer.
-func (s *Server) signals(w http.ResponseWriter, r *http.Request, machine string) error {
-	if ok, wait := s.sigRate.Allow(machine, s.now()); !ok {
-		return &apiError{status: http.StatusTooManyRequests, msg: "too many signal requests", retry: wait}
-	}
+// decodeSignals reads a signals body of machine, received at now: at
+// most max signals; those of another scope than ip are skipped (ranges,
+// countries...: not curated); a malformed signal refuses the whole body.
+func decodeSignals(body io.Reader, machine string, max int, now time.Time) ([]centralstore.Signal, error) {
 	var in []wireSignal
-	if err := decode(r, &in); err != nil {
-		return err
+	if err := decode(body, &in); err != nil {
+		return nil, err
 	}
-	if len(in) > s.cfg.MaxSignals {
-		return bad("too many signals in one request (%d, at most %d)", len(in), s.cfg.MaxSignals)
+	if len(in) > max {
+		return nil, bad("too many signals in one request (%d, at most %d)", len(in), max)
 	}
-	now := s.now()
 	out := make([]centralstore.Signal, 0, len(in))
 	for i, sg := range in {
 		if sg.Source == nil || sg.Scenario == "" {
-			return bad("signal %d: scenario and source are required", i)
+			return nil, bad("signal %d: scenario and source are required", i)
 		}
-		if len(sg.Scenario) > 256 || len(sg.ScenarioHash) > 128 || len(sg.ScenarioVersion) > 64 || len(sg.UUID) > 128 || len(sg.ScenarioTrust) > 32 {
-			return bad("signal %d: field too long", i)
+		for _, f := range []struct {
+			name, v string
+			max     int
+		}{{"scenario", sg.Scenario, maxScenarioLen}, {"scenario_hash", sg.ScenarioHash, 128}, {"scenario_version", sg.ScenarioVersion, 64},
+			{"uuid", sg.UUID, 128}, {"scenario_trust", sg.ScenarioTrust, 32}} {
+			if err := checkText(fmt.Sprintf("signal %d: %s", i, f.name), f.v, f.max); err != nil {
+				return nil, err
+			}
 		}
 		v := sg.Source.Value
 		if v == "" {
@@ -342,15 +417,27 @@ func (s *Server) signals(w http.ResponseWriter, r *http.Request, machine string)
 		}
 		scope := strings.ToLower(sg.Source.Scope)
 		if scope != "ip" && scope != "" {
-			continue // ranges, countries...: not curated
+			continue
 		}
 		ip, err := models.ParseIP(v)
 		if err != nil {
-			return bad("signal %d: source value %q is not an IP address", i, textsafe.Log(v))
+			return nil, bad("signal %d: source value %q is not an IP address", i, textsafe.Log(v))
 		}
 		out = append(out, centralstore.Signal{MachineID: machine, UUID: sg.UUID, IP: ip.String(), Scenario: sg.Scenario,
 			ScenarioHash: sg.ScenarioHash, ScenarioVersion: sg.ScenarioVersion, ScenarioTrust: sg.ScenarioTrust,
 			StartAt: parseTime(sg.StartAt), StopAt: parseTime(sg.StopAt), CreatedAt: parseTime(sg.CreatedAt), ReceivedAt: now})
+	}
+	return out, nil
+}
+
+// POST /v3/signals [signal...]: stored (committed) before the answer.
+func (s *Server) signals(w http.ResponseWriter, r *http.Request, machine string) error {
+	if ok, wait := s.sigRate.Allow(machine, s.now()); !ok {
+		return &apiError{status: http.StatusTooManyRequests, msg: "too many signal requests", retry: wait}
+	}
+	out, err := decodeSignals(r.Body, machine, s.cfg.MaxSignals, s.now())
+	if err != nil {
+		return err
 	}
 	if _, err := s.st.InsertSignals(r.Context(), out); err != nil {
 		return err
@@ -392,6 +479,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, machine string) 
 	if ok, wait := s.pullRate.Allow(machine, s.now()); !ok {
 		return &apiError{status: http.StatusTooManyRequests, msg: "too many pulls", retry: wait}
 	}
+	w.Header().Set(PullIntervalHeader, s.cfg.PullInterval.String())
 	q := r.URL.Query()
 	startup := q.Get("startup") == "true"
 	community := q.Get("community_pull") != "false"
@@ -488,7 +576,7 @@ func primaryScenario(entry, declared []string) string {
 func (s *Server) accept(status int) handler {
 	return func(w http.ResponseWriter, r *http.Request, _ string) error {
 		var v any
-		if err := decode(r, &v); err != nil {
+		if err := decode(r.Body, &v); err != nil {
 			return err
 		}
 		_, _ = io.Copy(io.Discard, r.Body)

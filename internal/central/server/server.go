@@ -4,7 +4,10 @@
 // curation engine (internal/central/curate) and its storage
 // (internal/central/centralstore), behind internal/netguard.
 //
-// Native extension: GET /v3/decisions/stream?wait=30s long-polls: when
+// Native extensions: every stream answer carries PullIntervalHeader
+// (Config.PullInterval, default 10s), the interval a Phalanx install pulls
+// at (CrowdSec installs ignore it and keep their 2 h); and
+// GET /v3/decisions/stream?wait=30s long-polls: when
 // nothing changed since the install's last pull, the answer waits until
 // the list changes (or the wait ends), so a Phalanx LAPI pulling in a
 // loop sees a new listing within about a second.
@@ -126,6 +129,9 @@ func OpenStore(ctx context.Context, cfg Config) (*centralstore.Store, error) {
 // New opens the database, loads the hub index and binds the listener.
 func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	s := &Server{cfg: cfg, log: deps.Logger, now: deps.Clock, cursors: map[string]int64{}, cost: deps.PasswordCost}
 	if s.cost == 0 {
 		s.cost = bcrypt.DefaultCost
