@@ -46,10 +46,22 @@ type Config struct {
 	// BatchSize bounds the events handed to the workers at once. Default 256.
 	BatchSize int
 
+	// RawLines bounds the log lines an alert carries (models.Alert.RawLines):
+	// the tail of the events that filled the bucket. The zero value keeps
+	// none (replay, hubtest); the daemon's agent sets it.
+	RawLines RawLineLimit
+
 	// DisableIndex and DisableNative turn off the scenario index and the
 	// native filter pre-check (diagnostics and equivalence tests).
 	DisableIndex  bool
 	DisableNative bool
+}
+
+// RawLineLimit bounds the raw lines kept with an alert: at most MaxLines
+// lines (the newest) and MaxBytes bytes of them; a line longer than
+// MaxBytes is cut. MaxLines <= 0 keeps none.
+type RawLineLimit struct {
+	MaxLines, MaxBytes int
 }
 
 // Engine pours events into the buckets of a Set and reports overflows.

@@ -30,10 +30,23 @@ type item struct {
 	typ      int
 	sources  map[string]models.Source // OVFLW events
 	full     *event.Event
+	line     *rawLine // when the engine keeps raw lines (Config.RawLines)
 }
 
-func newItem(e *event.Event) *item {
-	return &item{meta: e.Meta, enriched: e.Enriched, mt: e.MarshaledTime, etime: e.Time, typ: e.Type, sources: e.Overflow.Sources}
+// rawLine is what an item keeps of the log line (strings and the labels
+// map are shared with the event, not copied).
+type rawLine struct {
+	raw, src, module string
+	labels           map[string]string
+	t                time.Time
+}
+
+func newItem(e *event.Event, keepRaw bool) *item {
+	it := &item{meta: e.Meta, enriched: e.Enriched, mt: e.MarshaledTime, etime: e.Time, typ: e.Type, sources: e.Overflow.Sources}
+	if keepRaw && e.Type == event.LOG && e.Line.Raw != "" {
+		it.line = &rawLine{raw: e.Line.Raw, src: e.Line.Src, module: e.Line.Module, labels: e.Line.Labels, t: e.Line.Time}
+	}
+	return it
 }
 
 // bucket is one live instance of a scenario for one partition.
@@ -432,10 +445,10 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 
 	var it *item
 	if cloned {
-		it = newItem(evt)
+		it = newItem(evt, w.e.cfg.RawLines.MaxLines > 0)
 	} else {
 		if *shared == nil {
-			*shared = newItem(evt)
+			*shared = newItem(evt, w.e.cfg.RawLines.MaxLines > 0)
 		}
 		it = *shared
 	}
@@ -626,6 +639,13 @@ func (w *worker) overflow(sc *scen, key string, first, last, ovfl time.Time, tot
 	if err != nil || ev.Overflow.Alert == nil {
 		st.noAlert.Add(1)
 		return
+	}
+	if lim := w.e.cfg.RawLines; lim.MaxLines > 0 {
+		if lines := rawLines(q, lim); len(lines) > 0 {
+			for i := range ev.Overflow.APIAlerts {
+				ev.Overflow.APIAlerts[i].RawLines = lines
+			}
+		}
 	}
 	w.e.report(ev)
 }
