@@ -251,7 +251,7 @@ func (a *App) startUI(ctx context.Context, r *resolved) error {
 	set := ui.Settings{SessionIdle: r.UI.SessionIdle, SessionMax: r.UI.SessionMax, SecureCookies: r.uiOnLAPI && r.LAPI.TLS.Enabled()}
 	var err error
 	if a.dash, err = ui.New(set, ui.Deps{Store: a.st, Admin: a.srv, Gatherer: a.reg, Logger: a.log,
-		Scenarios: a.scenarioInfo, WriteTimeout: 30 * time.Second}); err != nil {
+		Scenarios: a.scenarioInfo, Explain: a.explainLines, Hub: a.hubStatus, WriteTimeout: 30 * time.Second}); err != nil {
 		return fmt.Errorf("app: %w", err)
 	}
 	switch {
@@ -575,7 +575,7 @@ func (a *App) pipelines(ctx context.Context) {
 		a.mu.Lock()
 		if a.pending != nil || ctx.Err() != nil {
 			// Replaced (or stopping): release the old content.
-			if err := p.rt.Close(); err != nil {
+			if err := p.close(); err != nil {
 				a.log.Warn("app: release content", "err", err)
 			}
 			if a.pipe == p && a.pending != nil {
@@ -649,13 +649,13 @@ func (a *App) Reload(cfg Config) error {
 	a.cfg = r
 	if np != nil {
 		if a.pending != nil {
-			_ = a.pending.rt.Close()
+			_ = a.pending.close()
 		}
 		a.pending = np
 		if !a.ran {
 			// Not running yet: replace directly.
 			if a.pipe != nil {
-				_ = a.pipe.rt.Close()
+				_ = a.pipe.close()
 			}
 			a.pipe, a.pending = np, nil
 		} else if a.stopPipe != nil {
@@ -711,7 +711,7 @@ func (a *App) Close() error {
 	var errs []error
 	for _, p := range []*pipeline{pipe, pending} {
 		if p != nil && (!ran || !p.finished()) {
-			errs = append(errs, p.rt.Close())
+			errs = append(errs, p.close())
 		}
 	}
 	if a.agent != nil {

@@ -65,6 +65,14 @@ func TestDaemonSharesAndPulls(t *testing.T) {
 	require.NotEmpty(t, sig.MachineID)
 	require.Eventually(t, func() bool { return gathered(t, a, "phalanx_capi_signals_pushed_total") >= 1 }, 5*time.Second, 50*time.Millisecond)
 	require.GreaterOrEqual(t, gathered(t, a, "phalanx_capi_community_entries"), 2.0)
+
+	// The dashboard's status page shows it, and "why blocked?" the
+	// central's reason for a community decision.
+	page := dashboardGet(t, a, "status")
+	require.Regexp(t, `<dd id="signals-pushed">[1-9][0-9]*</dd>`, page)
+	require.Contains(t, page, `<dd id="community-size">2 entries</dd>`)
+	page = dashboardGet(t, a, "why?ip=203.0.113.78")
+	require.Contains(t, page, "the central lists it for <strong>crowdsecurity/http-probing</strong>")
 }
 
 // gathered sums the samples of a metric of the daemon's registry.

@@ -144,7 +144,24 @@ type AgentConfig struct {
 	// RetryMaxInterval caps the wait between failed pushes while the LAPI
 	// is unreachable (default 30s; the wait starts at 1s and doubles).
 	RetryMaxInterval time.Duration `yaml:"retry_max_interval"`
+	// RawLines bounds the log lines each alert carries to the LAPI, which
+	// keeps them with the alert (the dashboard shows them with their parser
+	// trace; never shared beyond the LAPI).
+	RawLines RawLinesConfig `yaml:"raw_lines"`
 }
+
+// RawLinesConfig bounds the raw log lines kept per alert: the newest
+// MaxLines (default 20; -1: none) within MaxBytes (default 16384).
+type RawLinesConfig struct {
+	MaxLines int `yaml:"max_lines"`
+	MaxBytes int `yaml:"max_bytes"`
+}
+
+// Defaults of RawLinesConfig.
+const (
+	DefaultRawLines     = 20
+	DefaultRawLineBytes = 16384
+)
 
 // MetricsConfig configures the Prometheus endpoint.
 type MetricsConfig struct {
@@ -358,6 +375,15 @@ func (c Config) resolve() (*resolved, error) {
 	}
 	if a.ParseWorkers < 0 || a.BucketWorkers < 0 {
 		return nil, errors.New("app: config: agent.parse_workers and agent.bucket_workers must not be negative")
+	}
+	switch {
+	case a.RawLines.MaxLines < -1 || a.RawLines.MaxBytes < 0:
+		return nil, errors.New("app: config: agent.raw_lines: max_lines must be -1 (none) or more, max_bytes 0 (default) or more")
+	case a.RawLines.MaxLines == 0:
+		a.RawLines.MaxLines = DefaultRawLines
+	}
+	if a.RawLines.MaxBytes == 0 {
+		a.RawLines.MaxBytes = DefaultRawLineBytes
 	}
 	if len(a.Collections) > 0 && a.HubDir == "" {
 		return nil, errors.New("app: config: agent.collections needs agent.hub_dir")

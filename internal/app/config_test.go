@@ -71,6 +71,31 @@ func TestExampleConfig(t *testing.T) {
 	require.True(t, r.capi.Sharing)
 	require.Equal(t, filepath.Join(r.DataDir, "online_api_credentials.yaml"), r.capi.CredentialsPath)
 	require.Zero(t, r.capi.PullInterval)
+	require.Equal(t, RawLinesConfig{MaxLines: 20, MaxBytes: 16384}, r.Agent.RawLines)
+}
+
+func TestRawLinesConfig(t *testing.T) {
+	for _, tc := range []struct {
+		yaml     string
+		want     RawLinesConfig
+		errorHas string
+	}{
+		{"{}", RawLinesConfig{MaxLines: DefaultRawLines, MaxBytes: DefaultRawLineBytes}, ""},
+		{"{max_lines: -1}", RawLinesConfig{MaxLines: -1, MaxBytes: DefaultRawLineBytes}, ""},
+		{"{max_lines: 5, max_bytes: 100}", RawLinesConfig{MaxLines: 5, MaxBytes: 100}, ""},
+		{"{max_lines: -2}", RawLinesConfig{}, "agent.raw_lines"},
+		{"{max_bytes: -1}", RawLinesConfig{}, "agent.raw_lines"},
+	} {
+		c, err := ParseConfig("x.yaml", []byte("agent: {raw_lines: "+tc.yaml+"}\n"))
+		require.NoError(t, err)
+		r, err := c.resolve()
+		if tc.errorHas != "" {
+			require.ErrorContains(t, err, tc.errorHas, tc.yaml)
+			continue
+		}
+		require.NoError(t, err, tc.yaml)
+		require.Equal(t, tc.want, r.Agent.RawLines, tc.yaml)
+	}
 }
 
 func TestCAPIConfig(t *testing.T) {

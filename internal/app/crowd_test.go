@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"golang.org/x/crypto/bcrypt"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/netip"
@@ -49,9 +50,9 @@ func TestCrowdEndToEnd(t *testing.T) {
 	// times, which takes seconds each under -race at the default cost).
 	ccfg := server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", TrustedProxies: []string{"127.0.0.1/32"},
 		HubIndex: filepath.Join(testutil.Hub(t), "index.json"), PullInterval: time.Second,
-		Poll: 100 * time.Millisecond, Curation: curate.Config{MinClusters: 2}, BcryptCost: 4}
+		Poll: 100 * time.Millisecond, Curation: curate.Config{MinClusters: 2}}
 	cctx, cancel := context.WithCancel(ctx)
-	central, err := server.New(cctx, ccfg, server.Deps{Logger: testLogger(t)})
+	central, err := server.New(cctx, ccfg, server.Deps{Logger: testLogger(t), PasswordCost: bcrypt.MinCost})
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- central.Run(cctx) }()

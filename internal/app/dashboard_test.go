@@ -2,12 +2,20 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
@@ -74,7 +82,12 @@ func newBrowser(t *testing.T) context.Context {
 	t.Cleanup(func() { cancel(); acancel() })
 	ctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
 	t.Cleanup(tcancel)
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("about:blank")))
+	// Hidden scrollbars: the layout is as wide as the viewport, and full
+	// screenshots are not cut by the scrollbar's width.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("about:blank"), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetScrollbarsHidden, emulation.SetScrollbarsHiddenParams{Hidden: true})
+		return err
+	})))
 	return ctx
 }
 
@@ -85,7 +98,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if dir == "" {
 		return
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o600))
 }
@@ -116,6 +129,7 @@ func TestDashboardInChromium(t *testing.T) {
 
 	ctx := newBrowser(t)
 	require.NoError(t, chromedp.Do(ctx,
+		chromedp.EmulateViewport(1200, 800),
 		chromedp.Navigate(base),
 		chromedp.WaitVisible("#user"),
 		chromedp.SendKeys("#user", "alice"),
@@ -130,6 +144,9 @@ func TestDashboardInChromium(t *testing.T) {
 	bars, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("figure.chart svg rect").length`))
 	require.NoError(t, err)
 	require.Positive(t, bars, "the alerts chart has bars")
+	sw, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, document.documentElement.clientWidth]`))
+	require.NoError(t, err)
+	require.LessOrEqual(t, sw[0], sw[1], "the overview fits the desktop width")
 	screenshot(t, ctx, "overview-desktop")
 
 	// The live feed shows a new alert without reloading.
@@ -153,6 +170,35 @@ func TestDashboardInChromium(t *testing.T) {
 	require.NotContains(t, txt, "is not blocked")
 	screenshot(t, ctx, "why-desktop")
 
+	// The alert behind it: the raw log lines with what each parser did,
+	// and the profile that made the decision.
+	ds, err := a.Store().ListDecisions(ctx0, store.DecisionFilter{Value: "203.0.113.9"})
+	require.NoError(t, err)
+	require.NotZero(t, ds[0].AlertID)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(fmt.Sprintf("%salerts/%d", base, ds[0].AlertID)),
+		chromedp.WaitVisible("#raw-lines"),
+	))
+	lines, err := chromedp.Run(ctx, chromedp.Text("#raw-lines"))
+	require.NoError(t, err)
+	require.Contains(t, lines, "Failed password for root from 203.0.113.9", "the raw line")
+	require.Contains(t, lines, `+ Meta.source_ip = "203.0.113.9"`, "the parser trace of the first line")
+	require.Contains(t, lines, "parsed: log_type=ssh_failed-auth")
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#raw-lines > li").length`))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, n, 5, "the lines that filled the bucket")
+	prof, err := chromedp.Run(ctx, chromedp.Text("#profile"))
+	require.NoError(t, err)
+	require.Equal(t, "default_ip_remediation", strings.TrimSpace(prof))
+	screenshot(t, ctx, "alert-desktop")
+
+	// The other parts: hub content, sharing, notifications.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+"status"), chromedp.WaitVisible("#notifications")))
+	txt, err = chromedp.Run(ctx, chromedp.Text("main"))
+	require.NoError(t, err)
+	require.Contains(t, txt, "the embedded defaults")
+	require.Contains(t, txt, "Not sharing")
+
 	// Add a ban, then delete it; confirm() dialogs are accepted.
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"decisions"),
@@ -173,12 +219,15 @@ func TestDashboardInChromium(t *testing.T) {
 
 	// 375 px wide: nothing wider than the screen.
 	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(375, 800), chromedp.Navigate(base), chromedp.WaitVisible("#feed")))
-	for _, p := range []string{"", "alerts", "decisions", "why?ip=203.0.113.9"} {
+	for _, p := range []string{"", "alerts", "decisions", "why?ip=203.0.113.9", "status", fmt.Sprintf("alerts/%d", ds[0].AlertID)} {
 		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+p), chromedp.WaitVisible("main")))
 		w, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
 		require.NoError(t, err)
-		require.LessOrEqual(t, w, 375, "page %q is %d px wide", p, w)
-		screenshot(t, ctx, "phone-"+strings.NewReplacer("?", "-", "=", "-").Replace(p))
+		if w > 375 {
+			wide, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll("main *")).filter(e => e.getBoundingClientRect().right > 376).slice(0, 5).map(e => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right)).join("; ")`))
+			t.Errorf("page %q is %d px wide: %s", p, w, wide)
+		}
+		screenshot(t, ctx, "phone-"+strings.NewReplacer("?", "-", "=", "-", "/", "-").Replace(p))
 	}
 
 	// Keyboard: Tab reaches the skip link first, then the menu; Enter follows.
@@ -207,4 +256,35 @@ func waitFlash(t *testing.T, ctx context.Context, want string) {
 		}
 		return strings.Contains(txt, want)
 	}, 15*time.Second, 50*time.Millisecond, "flash %q never came", want)
+}
+
+var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// dashboardGet logs in to a's dashboard as a new viewer and returns the
+// page at path.
+func dashboardGet(t *testing.T, a *App, path string) string {
+	t.Helper()
+	ctx := context.Background()
+	_ = a.Store().DeleteDashboardUser(ctx, "probe")
+	require.NoError(t, ui.AddUser(ctx, a.Store(), "probe", ui.RoleViewer, "probe-password"))
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	base := a.DashboardURL()
+	resp, err := hc.Get(base + "login")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	m := csrfRe.FindSubmatch(body)
+	require.NotNil(t, m)
+	resp, err = hc.PostForm(base+"login", url.Values{"csrf": {string(m[1])}, "user": {"probe"}, "password": {"probe-password"}})
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	resp, err = hc.Get(base + path)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	body, err = io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(body)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/hub"
 	"github.com/phalanx-ids/phalanx/internal/hub/install"
 	"github.com/phalanx-ids/phalanx/internal/hub/source"
+	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
@@ -102,6 +104,25 @@ func TestHubInstallAndReloadLosesNoLine(t *testing.T) {
 		d := streamDecisions(t, a.LAPIURL(), key)["198.51.100.77"]
 		return d != nil && *d.Scenario == "crowdsecurity/ssh-bf"
 	}, 20*time.Second, 100*time.Millisecond, "no decision from the installed hub scenario")
+
+	// The dashboard: the installed items, and the alert's raw lines traced
+	// through the installed hub parsers; an edited item shows as tainted.
+	page := dashboardGet(t, a, "status")
+	require.Contains(t, page, "crowdsecurity/sshd-logs")
+	require.Contains(t, page, `<span id="hub-tainted">0</span>`)
+	ds, err := a.Store().ListDecisions(context.Background(), store.DecisionFilter{Value: "198.51.100.77"})
+	require.NoError(t, err)
+	require.NotEmpty(t, ds)
+	page = dashboardGet(t, a, fmt.Sprintf("alerts/%d", ds[0].AlertID))
+	require.Contains(t, page, "Failed password for root from 198.51.100.77")
+	require.Contains(t, page, "<b>crowdsecurity/sshd-logs</b>", "traced through the installed hub parser")
+	require.Contains(t, page, `class="outcome-parsed"`)
+	f, err := os.OpenFile(filepath.Join(e.data, "parsers", "s01-parse", "sshd-logs.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString("\n# edited here\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	require.Contains(t, dashboardGet(t, a, "status"), `<span id="hub-tainted">1</span>`)
 }
 
 // followLog passes records to Handler and keeps the offset of the first

@@ -105,6 +105,9 @@ func TestNotificationEndToEnd(t *testing.T) {
 	waitFor(t, func() bool {
 		return strings.Contains(getBody(t, a.MetricsURL()), `phalanx_notification_deliveries_total{notification="http_default"} 2`)
 	}, "deliveries counted (the receiver records before the notifier reads its answer)")
+	require.Contains(t, dashboardGet(t, a, "status"),
+		`<td>http_default</td><td class="num">2</td><td class="num">2</td><td class="num">2</td><td class="num">0</td>`,
+		"the dashboard's status page: queued, messages, alerts delivered, failures")
 }
 
 // TestNotificationReceiverDown: alerts posted while the receiver fails are

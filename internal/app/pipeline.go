@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/phalanx-ids/phalanx/internal/ui"
 	"path/filepath"
@@ -31,6 +32,8 @@ type pipeline struct {
 	scenHub  map[string]scenario.HubInfo
 	defsOnce sync.Once
 	defs     map[string]ui.ScenarioInfo
+
+	explain *explainer // the dashboard's parser traces
 
 	// set by run
 	mu      sync.Mutex
@@ -75,7 +78,8 @@ func (a *App) buildPipeline(r *resolved) (*pipeline, error) {
 			}
 		}
 	}
-	p := &pipeline{rt: rt, set: acquire.NewSet(srcs, a.acqMetrics, a.log), scenSrc: ccfg.Scenarios, scenHub: ccfg.ScenarioInfo}
+	p := &pipeline{rt: rt, set: acquire.NewSet(srcs, a.acqMetrics, a.log), scenSrc: ccfg.Scenarios, scenHub: ccfg.ScenarioInfo,
+		explain: newExplainer(ccfg, a.log)}
 	for _, s := range srcs {
 		p.watches = append(p.watches, describeSource(s))
 	}
@@ -87,6 +91,7 @@ func (a *App) buildPipeline(r *resolved) (*pipeline, error) {
 		// A batch closes when the sources have no further line ready: a
 		// quiet log's last line is not held back, a busy one is batched.
 		CloseIdle: true,
+		RawLines:  scenario.RawLineLimit{MaxLines: max(r.Agent.RawLines.MaxLines, 0), MaxBytes: r.Agent.RawLines.MaxBytes},
 		OnAlert:   a.onAlert,
 	})
 	return p, nil
@@ -136,6 +141,11 @@ func (p *pipeline) scenarioStats() (scenario.Stats, bool) {
 		return l.ScenarioStats(), false
 	}
 	return scenario.Stats{}, false
+}
+
+// close releases the content (and the explainer's copy of the parsers).
+func (p *pipeline) close() error {
+	return errors.Join(p.explain.close(), p.rt.Close())
 }
 
 // linesRead is how many lines the runner has read.

@@ -2,12 +2,14 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/phalanx-ids/phalanx/internal/hub/install"
 	"github.com/phalanx-ids/phalanx/internal/scenario"
 	"github.com/phalanx-ids/phalanx/internal/ui"
 )
@@ -64,4 +66,35 @@ func (a *App) scenarioInfo(name string) (ui.ScenarioInfo, bool) {
 	p.defsOnce.Do(func() { p.defs = scenarioDefs(p.scenSrc, p.scenHub) })
 	si, ok := p.defs[name]
 	return si, ok
+}
+
+// hubStatus describes the detection content for the dashboard's status
+// page: the hub items installed under the data dir (their states as
+// `phalanx hub list` gives them), or what runs instead.
+func (a *App) hubStatus(_ context.Context) (ui.HubStatus, error) {
+	a.mu.Lock()
+	r := a.cfg
+	a.mu.Unlock()
+	if !r.agentOn {
+		return ui.HubStatus{Content: "none: no agent runs in this process"}, nil
+	}
+	if r.Agent.HubDir != "" {
+		return ui.HubStatus{Content: "the hub tree " + r.Agent.HubDir + " (agent.hub_dir)"}, nil
+	}
+	st, err := install.New(r.DataDir, nil).Scan()
+	if err != nil {
+		return ui.HubStatus{}, err
+	}
+	hs := ui.HubStatus{Content: "the hub items installed in " + r.DataDir, Indexed: st.Index != nil}
+	for _, s := range st.Installed("") {
+		it := ui.HubItem{Type: s.Type, Name: s.Name, Status: s.Status(), Version: s.LocalVersion}
+		if s.Item != nil {
+			it.Latest = s.Item.Version
+		}
+		hs.Items = append(hs.Items, it)
+	}
+	if len(hs.Items) == 0 {
+		hs.Content = "the embedded defaults (nothing installed with phalanx hub)"
+	}
+	return hs, nil
 }

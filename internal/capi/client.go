@@ -132,8 +132,14 @@ func (c *Client) endpoint(path string) string {
 	return c.base.ResolveReference(&url.URL{Path: strings.TrimPrefix(path, "/")}).String()
 }
 
-// do sends one request and decodes a 2xx JSON answer into out (nil: discard).
+// do sends one request to path of the central's base URL and decodes a
+// 2xx JSON answer into out (nil: discard).
 func (c *Client) do(ctx context.Context, op, method, path string, body any, token string, out any) (http.Header, error) {
+	return c.send(ctx, op, method, c.endpoint(path), body, token, out)
+}
+
+// send is do for a whole URL u.
+func (c *Client) send(ctx context.Context, op, method, u string, body any, token string, out any) (http.Header, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -142,7 +148,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, body any, toke
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.endpoint(path), rd)
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return nil, &Error{Op: op, Msg: err.Error()}
 	}
@@ -373,43 +379,13 @@ func (c *Client) authedRaw(ctx context.Context, op, pathQuery string, out any) (
 			return nil, err
 		}
 		u := c.base.ResolveReference(&url.URL{Path: path, RawQuery: query})
-		h, err := c.get(ctx, op, u.String(), tok, out)
+		h, err := c.send(ctx, op, http.MethodGet, u.String(), nil, tok, out)
 		var e *Error
 		if attempt == 0 && errors.As(err, &e) && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden) {
 			continue
 		}
 		return h, err
 	}
-}
-
-func (c *Client) get(ctx context.Context, op, u, tok string, out any) (http.Header, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, &Error{Op: op, Msg: err.Error()}
-	}
-	req.Header.Set("User-Agent", c.ua)
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, &Error{Op: op, Msg: redact(err.Error()), Retryable: ctx.Err() == nil}
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		return nil, &Error{Op: op, Status: resp.StatusCode, Msg: "read answer: " + err.Error(), Retryable: true}
-	}
-	if len(data) > maxBody {
-		return nil, &Error{Op: op, Status: resp.StatusCode, Msg: "answer too large"}
-	}
-	if resp.StatusCode/100 != 2 {
-		return resp.Header, statusError(op, resp, data)
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return nil, &Error{Op: op, Status: resp.StatusCode, Msg: "bad answer: " + err.Error()}
-	}
-	return resp.Header, nil
 }
 
 // FetchList downloads a linked blocklist (plain text, one value per line).

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"golang.org/x/crypto/bcrypt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,7 +90,7 @@ func TestCentralCommandsReachRunningCentral(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s, err := server.New(ctx, server.Config{DataDir: dir, Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond}, server.Deps{})
+	s, err := server.New(ctx, server.Config{DataDir: dir, Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond}, server.Deps{PasswordCost: bcrypt.MinCost})
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()

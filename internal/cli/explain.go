@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -16,9 +15,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/content"
 	"github.com/phalanx-ids/phalanx/internal/event"
-	"github.com/phalanx-ids/phalanx/internal/grok"
-	"github.com/phalanx-ids/phalanx/internal/hub/lint"
-	"github.com/phalanx-ids/phalanx/internal/parse"
+	"github.com/phalanx-ids/phalanx/internal/explain"
 	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
@@ -83,7 +80,7 @@ func runExplain(ctx context.Context, a *app, f *explainFlags) error {
 		return err
 	}
 	defer rt.Close()
-	risky, err := injectionRisks(cfg)
+	risky, err := explain.InjectionRisks(cfg)
 	if err != nil {
 		return err
 	}
@@ -114,25 +111,26 @@ func runExplain(ctx context.Context, a *app, f *explainFlags) error {
 		for k, v := range labels {
 			lab[k] = v
 		}
-		evt := event.New(event.Line{Raw: l, Src: src, Time: time.Now(), Labels: lab, Process: true, Module: "file"})
-		evt.ExpectMode = event.TIMEMACHINE
-		tr := &explainTracer{prev: evt.Clone(), risky: risky}
-		ok := rt.Parsers.Parse(evt, tr)
+		res := explain.Line(rt.Parsers, event.Line{Raw: l, Src: src, Time: time.Now(), Labels: lab, Process: true, Module: "file"}, risky)
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "line %d: %s\n", i+1, textsafe.Terminal(l))
-		tr.print(w, f.verbose, rt.Parsers.Stages())
-		switch {
-		case ok && evt.Whitelisted:
+		printSteps(w, res.Steps, f.verbose)
+		switch res.Outcome {
+		case explain.Whitelisted:
 			white++
-			fmt.Fprintf(w, "=> whitelisted: %s\n", textsafe.Terminal(evt.WhitelistReason))
-		case ok:
+			fmt.Fprintf(w, "=> whitelisted: %s\n", textsafe.Terminal(res.Reason))
+		case explain.Parsed:
 			parsed++
-			fmt.Fprintf(w, "=> parsed%s\n", textsafe.Terminal(summaryMeta(evt)))
+			sum := ""
+			if res.Reason != "" {
+				sum = " (" + res.Reason + ")"
+			}
+			fmt.Fprintf(w, "=> parsed%s\n", textsafe.Terminal(sum))
 		default:
 			dropped++
-			fmt.Fprintf(w, "=> dropped: %s\n", textsafe.Terminal(tr.dropReason(rt.Parsers.Stages())))
+			fmt.Fprintf(w, "=> dropped: %s\n", textsafe.Terminal(res.Reason))
 		}
 	}
 	if len(lines) > 1 {
@@ -141,152 +139,30 @@ func runExplain(ctx context.Context, a *app, f *explainFlags) error {
 	return nil
 }
 
-// explainTracer records, for each top-level node, its outcome and what it
-// changed in the event (a before/after diff of the maps and time fields).
-type explainTracer struct {
-	risky map[string]int // node -> patterns open to log injection (hubtest lint)
-	prev  *event.Event
-	steps []explainStep
-}
-
-type explainStep struct {
-	stage, node string
-	success     bool
-	changes     []string
-}
-
-func (t *explainTracer) NodeDone(stage, node string, success bool, evt *event.Event) {
-	cur := evt.Clone()
-	t.steps = append(t.steps, explainStep{stage: stage, node: node, success: success, changes: diffEvents(t.prev, cur)})
-	t.prev = cur
-}
-
-func (t *explainTracer) print(w io.Writer, verbose bool, stages []string) {
+// printSteps prints a trace: per stage, each parser that matched or
+// changed something (every parser when verbose), with its changes.
+func printSteps(w io.Writer, steps []explain.Step, verbose bool) {
 	last := ""
-	for _, s := range t.steps {
-		if !s.success && !verbose && len(s.changes) == 0 {
+	for _, s := range steps {
+		if !s.Success && !verbose && len(s.Changes) == 0 {
 			continue
 		}
-		if s.stage != last {
-			fmt.Fprintf(w, "  %s\n", textsafe.Terminal(s.stage))
-			last = s.stage
+		if s.Stage != last {
+			fmt.Fprintf(w, "  %s\n", textsafe.Terminal(s.Stage))
+			last = s.Stage
 		}
 		mark := "✓"
-		if !s.success {
+		if !s.Success {
 			mark = "✗"
 		}
-		fmt.Fprintf(w, "    %s %s\n", mark, textsafe.Terminal(s.node))
-		for _, c := range s.changes {
+		fmt.Fprintf(w, "    %s %s\n", mark, textsafe.Terminal(s.Node))
+		for _, c := range s.Changes {
 			fmt.Fprintf(w, "        %s\n", textsafe.Terminal(c))
 		}
-		if n := t.risky[s.node]; n > 0 && s.success {
+		if n := s.InjectionRisks; n > 0 && s.Success {
 			fmt.Fprintf(w, "        ! %d pattern(s) of this parser can take the address from text the client wrote (log injection; see phalanx hubtest lint)\n", n)
 		}
 	}
-}
-
-// dropReason names the stage where the event stopped and the parsers tried there.
-func (t *explainTracer) dropReason(stages []string) string {
-	if len(t.steps) == 0 {
-		if len(stages) == 0 {
-			return "no parser loaded"
-		}
-		return fmt.Sprintf("no parser of stage %s applies to it", stages[0])
-	}
-	lastStage := t.steps[len(t.steps)-1].stage
-	var tried []string
-	for _, s := range t.steps {
-		if s.stage == lastStage {
-			if s.success {
-				return fmt.Sprintf("stage %s: %s matched but did not move the line to the next stage", lastStage, s.node)
-			}
-			tried = append(tried, s.node)
-		}
-	}
-	return fmt.Sprintf("no parser of stage %s matched (tried %s)", lastStage, strings.Join(tried, ", "))
-}
-
-// injectionRisks counts, per parser node, the grok patterns of the content
-// that hubtest lint warns about.
-func injectionRisks(cfg content.Config) (map[string]int, error) {
-	lib := grok.NewLibrary()
-	for _, d := range cfg.PatternDirs {
-		if err := lib.LoadDir(d); err != nil {
-			return nil, err
-		}
-	}
-	fs, err := lint.Files(lib, append(append([]parse.File{}, cfg.Parsers...), cfg.PostOverflows...))
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]int{}
-	for _, f := range fs {
-		out[f.Node]++
-	}
-	return out, nil
-}
-
-func diffEvents(a, b *event.Event) []string {
-	var out []string
-	out = append(out, diffMap("Parsed", a.Parsed, b.Parsed)...)
-	out = append(out, diffMap("Meta", a.Meta, b.Meta)...)
-	out = append(out, diffMap("Enriched", a.Enriched, b.Enriched)...)
-	if fmt.Sprint(a.Unmarshaled) != fmt.Sprint(b.Unmarshaled) {
-		out = append(out, fmt.Sprintf("~ Unmarshaled = %v", b.Unmarshaled))
-	}
-	for _, f := range []struct{ name, x, y string }{
-		{"StrTime", a.StrTime, b.StrTime},
-		{"MarshaledTime", a.MarshaledTime, b.MarshaledTime},
-		{"WhitelistReason", a.WhitelistReason, b.WhitelistReason},
-	} {
-		if f.x != f.y {
-			out = append(out, fmt.Sprintf("~ %s = %q", f.name, f.y))
-		}
-	}
-	if a.Whitelisted != b.Whitelisted {
-		out = append(out, fmt.Sprintf("~ Whitelisted = %v", b.Whitelisted))
-	}
-	return out
-}
-
-func diffMap(name string, a, b map[string]string) []string {
-	keys := make([]string, 0, len(b))
-	for k := range b {
-		keys = append(keys, k)
-	}
-	for k := range a {
-		if _, ok := b[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	var out []string
-	for _, k := range keys {
-		av, inA := a[k]
-		bv, inB := b[k]
-		switch {
-		case !inA && inB:
-			out = append(out, fmt.Sprintf("+ %s.%s = %q", name, k, bv))
-		case inA && !inB:
-			out = append(out, fmt.Sprintf("- %s.%s", name, k))
-		case av != bv:
-			out = append(out, fmt.Sprintf("~ %s.%s = %q (was %q)", name, k, bv, av))
-		}
-	}
-	return out
-}
-
-func summaryMeta(evt *event.Event) string {
-	var parts []string
-	for _, k := range []string{"log_type", "service", "source_ip", "timestamp"} {
-		if v := evt.Meta[k]; v != "" {
-			parts = append(parts, k+"="+v)
-		}
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return " (" + strings.Join(parts, " ") + ")"
 }
 
 func parseLabels(in []string) (map[string]string, error) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/detect"
 	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/scenario"
 	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
@@ -46,7 +47,10 @@ func BenchmarkReplay(b *testing.B) {
 // mode the way the daemon does (a source goroutine handing lines over a
 // channel, as acquire.Set does), with the daemon's old one-line batches
 // ("batch1"), with CloseIdle batching ("closeidle"), and as a replay
-// ("replay"), in the same run: compare the lines/s of the three.
+// ("replay"), in the same run: compare the lines/s of the three;
+// "closeidle_rawlines" is the daemon's default since alerts carry raw lines
+// (agent.raw_lines: 20 lines, 16 KiB): compare its lines/s and B/op with
+// "closeidle".
 //
 //	go test ./internal/detect/ -run '^$' -bench Live -benchtime 3x
 func BenchmarkLive(b *testing.B) {
@@ -60,16 +64,19 @@ func BenchmarkLive(b *testing.B) {
 		mode      int
 		batch     int
 		closeIdle bool
+		raw       scenario.RawLineLimit
 	}{
-		{"batch1", event.LIVE, 1, false},
-		{"closeidle", event.LIVE, 0, true},
-		{"replay", event.TIMEMACHINE, 0, false},
+		{"batch1", event.LIVE, 1, false, scenario.RawLineLimit{}},
+		{"closeidle", event.LIVE, 0, true, scenario.RawLineLimit{}},
+		{"closeidle_rawlines", event.LIVE, 0, true, scenario.RawLineLimit{MaxLines: 20, MaxBytes: 16384}},
+		{"replay", event.TIMEMACHINE, 0, false, scenario.RawLineLimit{}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
 			var n int64
 			for b.Loop() {
 				r := detect.New(detect.Config{Runtime: rt, Mode: tc.mode, BatchSize: tc.batch, CloseIdle: tc.closeIdle,
-					OnAlert: func(*event.Event) {}})
+					RawLines: tc.raw, OnAlert: func(*event.Event) {}})
 				st, _, err := r.Run(context.Background(), func(ctx context.Context, emit func(event.Line) error) error {
 					ch := make(chan event.Line, 64)
 					go func() {

@@ -48,6 +48,8 @@ type Config struct {
 	// while a busy one still gets full batches). It costs one channel
 	// operation per line between the source and the batcher.
 	CloseIdle bool
+	// RawLines bounds the raw log lines each alert carries (zero: none).
+	RawLines scenario.RawLineLimit
 	// OnAlert receives each overflow that is not whitelisted (one overflow
 	// may carry several APIAlerts, one per source). It owns the event.
 	OnAlert func(*event.Event)
@@ -132,9 +134,10 @@ func (r *Runner) Run(ctx context.Context, src Source) (Stats, scenario.Stats, er
 	defer r.engine.Store(nil)
 	if rt.Scenarios != nil && rt.Scenarios.Len() > 0 {
 		eng = scenario.NewEngine(rt.Scenarios, scenario.Config{
-			Workers: r.cfg.BucketWorkers,
-			Mode:    r.cfg.Mode,
-			Now:     r.cfg.Now,
+			Workers:  r.cfg.BucketWorkers,
+			Mode:     r.cfg.Mode,
+			Now:      r.cfg.Now,
+			RawLines: r.cfg.RawLines,
 			OnOverflow: func(ev *event.Event) {
 				mu.Lock()
 				pending = append(pending, ev)

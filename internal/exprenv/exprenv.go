@@ -30,6 +30,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/phalanx-ids/phalanx/internal/datafile"
+	"github.com/phalanx-ids/phalanx/internal/natexpr"
 )
 
 // GeoIP looks addresses up in MaxMind-format databases. Implementations
@@ -80,7 +81,7 @@ type Deps struct {
 	// Hostname overrides os.Hostname for the Hostname helper (tests).
 	Hostname func() (string, error)
 	// PlainFilters turns off the fast data-file filters (the AST patch of
-	// fastfilter.go and the RegexpInFile literal prefilter): every entry
+	// natexpr.FilePatch and the RegexpInFile literal prefilter): every entry
 	// is then tried in turn. Results are the same either way; tests use it
 	// as the reference.
 	PlainFilters bool
@@ -101,7 +102,7 @@ type Env struct {
 
 	helperOpts []expr.Option      // the helpers alone (no patch)
 	helperPtrs map[string]uintptr // helper name -> code pointer of its func
-	indexes    sync.Map           // indexKey -> *indexSlot (fast filters)
+	indexes    sync.Map           // indexKey -> *indexSlot (fileindex.go)
 }
 
 // New builds an environment over deps. When deps has both a Stash and a
@@ -127,7 +128,7 @@ func New(d Deps) *Env {
 	}
 	e.opts = append(e.opts, e.helperOpts...)
 	if !d.PlainFilters {
-		e.opts = append(e.opts, e.fastFilterOption())
+		e.opts = append(e.opts, natexpr.FilePatch(e))
 	}
 	return e
 }
@@ -180,7 +181,7 @@ func (e *Env) AssertOptions() []expr.Option {
 	return append(e.Options(), expr.Function("basename", basename, new(func(string) string)))
 }
 
-// Compile compiles src against env (see fastfilter.go for the data-file
+// Compile compiles src against env (see natexpr.FilePatch for the data-file
 // filter rewrite it applies unless Deps.PlainFilters) (a value of the environment's type, e.g.
 // a struct with an `expr:"evt"` field or a map) with every helper.
 func (e *Env) Compile(src string, env any, extra ...expr.Option) (*vm.Program, error) {

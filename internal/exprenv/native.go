@@ -1,15 +1,23 @@
 package exprenv
 
 // Native access to the data-file indexes, for evaluators that compile
-// filters to Go without the expression VM (the scenario engine's natexpr).
+// filters to Go without the expression VM (internal/natexpr).
 // Each function answers exactly what the VM would for the same expression
-// under this Env (fastfilter.go's exactness argument applies: the same
+// under this Env (natexpr.FilePatch's exactness argument applies: the same
 // index, built from the same entries with the same helpers), so a caller
 // may swap one for the other.
 
 import (
 	"net/url"
 	"strings"
+
+	"github.com/phalanx-ids/phalanx/internal/natexpr"
+)
+
+// Env gives natexpr its helpers and data-file indexes.
+var (
+	_ natexpr.Helpers   = (*Env)(nil)
+	_ natexpr.DataIndex = (*Env)(nil)
 )
 
 // FileMatch returns a function answering
@@ -79,3 +87,16 @@ func (e *Env) StringFunc(name string) (fn func(string) string, ok bool) {
 	fn, ok = stringFuncs()[name]
 	return fn, ok
 }
+
+// StringPredicate returns the registered pure helper name of one string
+// returning a bool (IsIPV4, IsIPV6, IsIP) as a Go function: the function
+// the registered helper wraps, not a copy. ok is false for any other name.
+// The function is safe for concurrent use.
+func (e *Env) StringPredicate(name string) (fn func(string) bool, ok bool) {
+	fn, ok = stringPredicates()[name]
+	return fn, ok
+}
+
+// RangeMatch returns IpInRange(x, cidr) as a function of x: the function
+// the registered helper calls. It is safe for concurrent use.
+func (e *Env) RangeMatch(cidr string) func(x string) bool { return inRange(cidr) }

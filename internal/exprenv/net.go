@@ -15,9 +15,9 @@ func (e *Env) netHelpers() []helper {
 	return []helper{
 		{"IpInRange", ipInRange, []any{new(func(string, string) bool)}},
 		{"IpToRange", ipToRange, []any{new(func(string, string) string)}},
-		{"IsIPV4", isIPV4, []any{new(func(string) bool)}},
-		{"IsIPV6", isIPV6, []any{new(func(string) bool)}},
-		{"IsIP", isIP, []any{new(func(string) bool)}},
+		onePredicate("IsIPV4"),
+		onePredicate("IsIPV6"),
+		onePredicate("IsIP"),
 		{"LookupHost", e.lookupHost, []any{new(func(string) []string)}},
 		{"GeoIPEnrich", e.geoIPEnrich, []any{new(func(string) map[string]any)}},
 		{"GeoIPASNEnrich", e.geoIPASNEnrich, []any{new(func(string) map[string]any)}},
@@ -33,12 +33,6 @@ func parseIP(s string) (netip.Addr, bool) {
 	return a, err == nil
 }
 
-// ParseIP parses an address as the IP helpers (IsIPV6, IpInRange...) do,
-// for Go code that evaluates their calls natively (the parser's fast
-// paths): IsIPV6(s) is ok && !a.Is4(); IpInRange(s, r) is ok && the
-// ParseRange(r) prefix contains a.
-func ParseIP(s string) (a netip.Addr, ok bool) { return parseIP(s) }
-
 // ParseRange parses a range as IpInRange does (net.ParseCIDR, read by
 // models.ParseRange: a 4-in-6 network of /96 or longer is the IPv4 one, a
 // shorter one an IPv6 network that holds no IPv4 address); ok false:
@@ -50,15 +44,20 @@ func ParseRange(cidr string) (netip.Prefix, bool) {
 
 // IpInRange(ip, cidr) bool; false for a bad IP or range.
 func ipInRange(p ...any) (any, error) {
-	a, ok := parseIP(argStr(p, 0))
+	return inRange(argStr(p, 1))(argStr(p, 0)), nil
+}
+
+// inRange is IpInRange(ip, cidr) as a function of ip (a bad range: false
+// for every address).
+func inRange(cidr string) func(ip string) bool {
+	pfx, ok := ParseRange(cidr)
 	if !ok {
-		return false, nil
+		return func(string) bool { return false }
 	}
-	pfx, ok := ParseRange(argStr(p, 1))
-	if !ok {
-		return false, nil
+	return func(ip string) bool {
+		a, ok := parseIP(ip)
+		return ok && pfx.Contains(a)
 	}
-	return pfx.Contains(a), nil
 }
 
 // IpToRange(ip, "/24" or "24") string: the network of ip with that prefix
@@ -79,19 +78,21 @@ func ipToRange(p ...any) (any, error) {
 	return pfx.String(), nil
 }
 
-func isIPV4(p ...any) (any, error) {
-	a, ok := parseIP(argStr(p, 0))
-	return ok && a.Is4(), nil
+// stringPredicates are the pure helpers of one string returning a bool:
+// each is registered (onePredicate) as exactly this Go function, and
+// StringPredicate hands out the same function to native evaluators.
+func stringPredicates() map[string]func(string) bool {
+	return map[string]func(string) bool{
+		"IsIPV4": func(s string) bool { a, ok := parseIP(s); return ok && a.Is4() },
+		"IsIPV6": func(s string) bool { a, ok := parseIP(s); return ok && !a.Is4() },
+		"IsIP":   func(s string) bool { _, ok := parseIP(s); return ok },
+	}
 }
 
-func isIPV6(p ...any) (any, error) {
-	a, ok := parseIP(argStr(p, 0))
-	return ok && !a.Is4(), nil
-}
-
-func isIP(p ...any) (any, error) {
-	_, ok := parseIP(argStr(p, 0))
-	return ok, nil
+// onePredicate is the registered helper name of stringPredicates.
+func onePredicate(name string) helper {
+	f := stringPredicates()[name]
+	return helper{name, func(p ...any) (any, error) { return f(argStr(p, 0)), nil }, []any{new(func(string) bool)}}
 }
 
 // LookupHost(host) []string: the addresses of host; empty on failure or

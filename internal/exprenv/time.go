@@ -74,10 +74,10 @@ func medianInterval(p ...any) (any, error) {
 	return medianGap(ts), nil
 }
 
-// MedianInterval is the MedianInterval helper for Go callers (the scenario
-// engine's native conditions): the median gap between the sorted times,
-// an error for fewer than two. times is not modified.
-func MedianInterval(times []time.Time) (time.Duration, error) {
+// MedianInterval is the MedianInterval helper for Go callers (natexpr's
+// native conditions): the median gap between the sorted times, an error
+// for fewer than two. times is not modified.
+func (e *Env) MedianInterval(times []time.Time) (time.Duration, error) {
 	ts, err := sortedTimes("MedianInterval", []any{times})
 	if err != nil {
 		return 0, err

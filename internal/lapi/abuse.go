@@ -39,15 +39,17 @@ type abuseGuard struct {
 	// that an unknown id costs the same time as a wrong password.
 	dummy    func() []byte
 	compares atomic.Int64 // bcrypt compares done (tests)
+	cost     int          // bcrypt cost of new hashes
 }
 
-func newAbuseGuard(set *settings) *abuseGuard {
+func newAbuseGuard(set *settings, cost int) *abuseGuard {
 	pol := netguard.BackoffPolicy{Free: set.Login.FreeFailures, Base: time.Second, Max: set.Login.MaxBackoff}
 	var reg *netguard.Limiter[netip.Prefix]
 	if r := set.Registration.Rate; r > 0 {
 		reg = netguard.NewLimiter[netip.Prefix](float64(r), set.Registration.Burst, 65536)
 	}
 	return &abuseGuard{
+		cost:      cost,
 		regRate:   reg,
 		loginAddr: netguard.NewBackoff[netip.Prefix](pol),
 		loginID:   netguard.NewBackoff[string](pol),
@@ -56,7 +58,7 @@ func newAbuseGuard(set *settings) *abuseGuard {
 		dummy: sync.OnceValue(func() []byte {
 			pw := make([]byte, 32)
 			_, _ = rand.Read(pw)
-			h, _ := bcrypt.GenerateFromPassword(pw, bcrypt.DefaultCost)
+			h, _ := bcrypt.GenerateFromPassword(pw, cost)
 			return h
 		}),
 	}

@@ -374,17 +374,23 @@ func TestInternalErrorHidden(t *testing.T) {
 }
 
 // A long answer outlives write_timeout: a bouncer reading a big startup
-// stream slowly still gets all of it.
+// stream slowly still gets all of it. The reader is paced so that the
+// whole answer takes about twice write_timeout while one of the server's
+// writes (256 KiB) needs about a seventh of it: a reader or server starved
+// of CPU for seconds (the race detector on a loaded machine) does not make
+// a write miss its deadline, and the total still proves the deadline is
+// extended write by write.
 func TestLongStreamOutlivesWriteTimeout(t *testing.T) {
 	t.Parallel()
 	st := openSQLite(t)
-	const n = 50_000
+	const n = 20_000
+	const writeTimeout = 5 * time.Second
 	storetest.SeedDecisions(t, st, n)
 	// Small socket buffers on both sides: what the kernel holds after the
 	// server's last write drains in well under write_timeout.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv := startServerOn(t, smallBuffers{ln}, st, lapi.Config{Limits: netguard.Config{WriteTimeout: 2 * time.Second}}, lapi.Deps{})
+	srv := startServerOn(t, smallBuffers{ln}, st, lapi.Config{Limits: netguard.Config{WriteTimeout: writeTimeout}}, lapi.Deps{})
 	key := addBouncer(t, st, "fw")
 	req, err := http.NewRequest("GET", srv.url+"/v1/decisions/stream?startup=true", nil)
 	require.NoError(t, err)
@@ -400,21 +406,23 @@ func TestLongStreamOutlivesWriteTimeout(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { _ = resp.Body.Close() }()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	// A slow reader: 64 KiB every 20 ms (a 256 KiB chunk in 80 ms), several
-	// times write_timeout in all.
+	// A slow reader: 8 KiB every 20 ms (400 KB/s; a 256 KiB write drains
+	// in ~0.65 s).
 	var body bytes.Buffer
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	start := time.Now()
 	for {
 		<-tick.C
-		k, err := io.CopyN(&body, resp.Body, 64<<10)
+		k, err := io.CopyN(&body, resp.Body, 8<<10)
 		if err == io.EOF || (err == nil && k == 0) {
 			break
 		}
 		require.NoError(t, err, "after %d bytes", body.Len())
 	}
-	t.Logf("read %d bytes in %s (write_timeout 2s)", body.Len(), time.Since(start).Round(time.Millisecond))
+	took := time.Since(start)
+	t.Logf("read %d bytes in %s (write_timeout %s)", body.Len(), took.Round(time.Millisecond), writeTimeout)
+	require.Greater(t, took, writeTimeout, "the answer must outlive write_timeout for the test to prove anything")
 	var sr models.DecisionsStreamResponse
 	require.NoError(t, json.Unmarshal(body.Bytes(), &sr))
 	require.Len(t, sr.New, n)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -91,6 +92,8 @@ func (s *Server) validateAlert(i int, a *models.Alert, now time.Time) error {
 			return fmt.Errorf("alert %d: event %d: timestamp is required", i, j)
 		}
 	}
+	a.RawLines = capRawLines(a.RawLines, s.cfg.MaxRawLinesPerAlert, s.cfg.MaxRawBytesPerAlert)
+	a.Profile = "" // the LAPI's to set
 	for _, f := range []struct {
 		name, v string
 	}{{"start_at", *a.StartAt}, {"stop_at", *a.StopAt}} {
@@ -142,6 +145,34 @@ func (s *Server) validateAlert(i int, a *models.Alert, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// capRawLines keeps the newest raw lines within maxLines and maxBytes
+// (a line counts its text, source, module, time and labels), drops nil
+// ones. Nothing is escaped here: the dashboard escapes what it shows.
+func capRawLines(in []*models.RawLine, maxLines, maxBytes int) []*models.RawLine {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]*models.RawLine, 0, min(len(in), maxLines))
+	budget := maxBytes
+	for i := len(in) - 1; i >= 0 && len(out) < maxLines; i-- {
+		l := in[i]
+		if l == nil {
+			continue
+		}
+		n := len(l.Raw) + len(l.Source) + len(l.Module) + len(l.Time)
+		for k, v := range l.Labels {
+			n += len(k) + len(v)
+		}
+		if n > budget {
+			break
+		}
+		budget -= n
+		out = append(out, l)
+	}
+	slices.Reverse(out)
+	return out
 }
 
 // alertBatch decodes the body of POST /v1/alerts, stopping at the first
@@ -223,6 +254,12 @@ func (s *Server) postAlerts(w http.ResponseWriter, r *http.Request, c *caller) e
 		}
 		if !explicit && len(out.Decisions) > 0 {
 			a.Decisions = out.Decisions
+			for _, st := range out.Steps {
+				if st.Kept > 0 {
+					a.Profile = st.Profile
+					break
+				}
+			}
 		}
 		var why []string
 		a.Decisions, why = s.guardDecisions(a, c, now)
@@ -255,6 +292,9 @@ func (s *Server) postAlerts(w http.ResponseWriter, r *http.Request, c *caller) e
 		}
 		for _, id := range got {
 			ids = append(ids, strconv.FormatInt(id, 10))
+		}
+		for _, a := range keep {
+			a.RawLines = nil // stored; never shared (signals, notifications)
 		}
 		if s.share != nil {
 			if err := s.share(r.Context(), c.machine, keep); err != nil {

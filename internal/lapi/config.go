@@ -37,6 +37,11 @@ const (
 	// DefaultMaxEventsPerAlert bounds an alert's events: a bucket sends its
 	// queue (capacity + 1, 1001 for the widest hub scenario).
 	DefaultMaxEventsPerAlert = 10000
+	// DefaultMaxRawLinesPerAlert and DefaultMaxRawBytesPerAlert bound the
+	// raw log lines a Phalanx agent pushes with an alert (beyond: the
+	// newest are kept).
+	DefaultMaxRawLinesPerAlert = 100
+	DefaultMaxRawBytesPerAlert = 65536
 	// DefaultMaxAlertsLimit caps GET /v1/alerts ?limit (limit=0, "all",
 	// gets this many); without limit the answer holds 100 (CrowdSec).
 	DefaultMaxAlertsLimit = 10000
@@ -113,6 +118,11 @@ type Config struct {
 	// Defaults 10000 and 10000.
 	MaxAlertsPerRequest int `yaml:"max_alerts_per_request"`
 	MaxEventsPerAlert   int `yaml:"max_events_per_alert"`
+	// MaxRawLinesPerAlert and MaxRawBytesPerAlert bound the raw log lines
+	// kept with an alert (Phalanx agents send them; beyond, the newest are
+	// kept, the rest dropped). Defaults 100 and 65536.
+	MaxRawLinesPerAlert int `yaml:"max_raw_lines_per_alert"`
+	MaxRawBytesPerAlert int `yaml:"max_raw_bytes_per_alert"`
 	// MaxAlertsLimit caps the limit of GET /v1/alerts (limit=0 or larger
 	// gets this many). Default 10000.
 	MaxAlertsLimit int `yaml:"max_alerts_limit"`
@@ -316,6 +326,12 @@ func (c Config) compile(getenv func(string) string) (*settings, error) {
 	}
 	if s.MaxAlertsLimit <= 0 {
 		s.MaxAlertsLimit = DefaultMaxAlertsLimit
+	}
+	if s.MaxRawLinesPerAlert <= 0 {
+		s.MaxRawLinesPerAlert = DefaultMaxRawLinesPerAlert
+	}
+	if s.MaxRawBytesPerAlert <= 0 {
+		s.MaxRawBytesPerAlert = DefaultMaxRawBytesPerAlert
 	}
 	var err error
 	if s.minV4, err = c.MinDecisionPrefix.IPv4OrDefault(); err != nil {

@@ -2,10 +2,12 @@ package lapi
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
@@ -40,11 +42,13 @@ func FuzzValidateAlert(f *testing.F) {
 	f.Add(`[{"scenario":"a","scenario_hash":"h","scenario_version":"1","message":"m","events_count":1,"start_at":"2026-01-01T00:00:00Z","stop_at":"2026-01-01T00:00:01Z","capacity":1,"leakspeed":"1s","simulated":false,"events":[],"source":{"scope":"ip","value":"::ffff:1.2.3.4"}}]`)
 	f.Add(`[{"source":{"scope":"range","value":"10.0.0.1/8"},"decisions":[{"type":"ban","scope":"ip","value":"1.2.3.4","duration":"1h"}]}]`)
 	f.Add(`[{"scenario":"a","scenario_hash":"h","scenario_version":"1","message":"m","events_count":1,"start_at":"2026-01-01T00:00:00Z","stop_at":"2026-01-01T00:00:01Z","capacity":1,"leakspeed":"1s","simulated":false,"events":[{"timestamp":"t","meta":[]},{"timestamp":"t","meta":[]},{"timestamp":"t","meta":[]}],"source":{"scope":"ip","value":"1.2.3.4"},"decisions":[{"type":"ban","scope":"ip","value":"1.2.3.4","duration":"NaNd"}]}]`)
+	f.Add(`[{"scenario":"a","scenario_hash":"h","scenario_version":"1","message":"m","events_count":1,"start_at":"2026-01-01T00:00:00Z","stop_at":"2026-01-01T00:00:01Z","capacity":1,"leakspeed":"1s","simulated":false,"events":[],"source":{"scope":"ip","value":"1.2.3.4"},"phalanx_raw_lines":[{"raw":"a","labels":{"type":"syslog"}},null,{"raw":"b","src":"/var/log/x"},{"raw":"ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"}]}]`)
 	f.Add(`[null]`)
 	f.Add(`[{},{},{},{}]`)
 	f.Add(`null`)
 	const maxAlerts, maxEvents = 3, 2
-	s := &Server{cfg: &settings{Config: Config{MaxEventsPerAlert: maxEvents}}}
+	const maxRaw, maxRawBytes = 2, 64
+	s := &Server{cfg: &settings{Config: Config{MaxEventsPerAlert: maxEvents, MaxRawLinesPerAlert: maxRaw, MaxRawBytesPerAlert: maxRawBytes}}}
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body string) {
 		var raw []json.RawMessage
@@ -61,8 +65,37 @@ func FuzzValidateAlert(f *testing.F) {
 			return
 		}
 		for i, a := range b.alerts {
+			var in []*models.RawLine
+			if a != nil {
+				in = append(in, a.RawLines...)
+			}
 			if s.validateAlert(i, a, now) != nil {
 				continue
+			}
+			if len(a.RawLines) > maxRaw {
+				t.Fatalf("%d raw lines kept, cap %d", len(a.RawLines), maxRaw)
+			}
+			size := 0
+			for _, l := range a.RawLines {
+				if l == nil {
+					t.Fatalf("nil raw line kept")
+				}
+				size += len(l.Raw) + len(l.Source) + len(l.Module) + len(l.Time)
+				for k, v := range l.Labels {
+					size += len(k) + len(v)
+				}
+			}
+			var sent []*models.RawLine
+			for _, l := range in {
+				if l != nil {
+					sent = append(sent, l)
+				}
+			}
+			if !slices.Equal(a.RawLines, sent[len(sent)-len(a.RawLines):]) {
+				t.Fatalf("the raw lines kept are not the newest sent")
+			}
+			if size > maxRawBytes {
+				t.Fatalf("%d bytes of raw lines kept, cap %d", size, maxRawBytes)
 			}
 			if len(a.Events) > maxEvents {
 				t.Fatalf("alert with %d events accepted, cap %d", len(a.Events), maxEvents)

@@ -97,6 +97,9 @@ func startServer(t testing.TB, st store.Store, cfg lapi.Config, deps lapi.Deps) 
 func startServerOn(t testing.TB, ln net.Listener, st store.Store, cfg lapi.Config, deps lapi.Deps) *testServer {
 	t.Helper()
 	deps.Store = st
+	if deps.PasswordCost == 0 {
+		deps.PasswordCost = bcrypt.MinCost
+	}
 	reg := prometheus.NewRegistry()
 	if deps.Registerer == nil {
 		deps.Registerer = reg

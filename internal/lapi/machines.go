@@ -52,7 +52,7 @@ func (s *Server) registerMachine(w http.ResponseWriter, r *http.Request, c *call
 	}
 	var hash []byte
 	var herr error
-	if err := s.abuse.hash(false, func() { hash, herr = bcrypt.GenerateFromPassword([]byte(*req.Password), bcrypt.DefaultCost) }); err != nil {
+	if err := s.abuse.hash(false, func() { hash, herr = bcrypt.GenerateFromPassword([]byte(*req.Password), s.abuse.cost) }); err != nil {
 		return err
 	}
 	if herr != nil {

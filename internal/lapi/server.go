@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/phalanx-ids/phalanx/internal/allowlist"
 	"github.com/phalanx-ids/phalanx/internal/models"
@@ -55,6 +56,11 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	// Clock; nil: time.Now.
 	Clock func() time.Time
+	// PasswordCost is the bcrypt cost of the hashes of registered
+	// machines' passwords (and of the hash unknown ids are compared
+	// against); 0: bcrypt.DefaultCost. Tests lower it: under the race
+	// detector one hash at the default cost takes about a second of CPU.
+	PasswordCost int
 	// Getenv reads PHALANX_LAPI_SECRET; nil: os.Getenv.
 	Getenv func(string) string
 	// Notify receives the alerts that matched profiles with
@@ -188,7 +194,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		Registerer: deps.Registerer}); err != nil {
 		return nil, fmt.Errorf("lapi: new: %w", err)
 	}
-	s.abuse = newAbuseGuard(set)
+	cost := deps.PasswordCost
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
+	s.abuse = newAbuseGuard(set, cost)
 	s.routes = s.mux(deps.Extra)
 	s.handler = s.ng.Handler(s.routes)
 	return s, nil

@@ -31,6 +31,28 @@ type Alert struct {
 	Meta            Meta        `json:"meta,omitempty" yaml:"meta,omitempty"`
 	Labels          []string    `json:"labels" yaml:"labels,omitempty"`
 	Kind            string      `json:"kind,omitempty" yaml:"kind,omitempty"`
+
+	// RawLines are log lines of the events that filled the bucket (a
+	// bounded tail). Not in CrowdSec's protocol: Phalanx agents push them
+	// to their LAPI, which keeps them with the alert in its database and
+	// never passes them on (GET /v1/alerts, signals to the central,
+	// notifications); CrowdSec agents send none, CrowdSec's LAPI ignores
+	// the field.
+	RawLines []*RawLine `json:"phalanx_raw_lines,omitempty" yaml:"phalanx_raw_lines,omitempty"`
+	// Profile is the profile whose decisions the LAPI attached to the
+	// alert ("" for none); stored, never on the wire.
+	Profile string `json:"-" yaml:"-"`
+}
+
+// RawLine is a log line behind an alert, as the acquisition read it.
+type RawLine struct {
+	Time   string            `json:"time,omitempty" yaml:"time,omitempty"` // RFC 3339, when read
+	Source string            `json:"src,omitempty" yaml:"src,omitempty"`   // where it was read (file path, ...)
+	Module string            `json:"module,omitempty" yaml:"module,omitempty"`
+	Labels map[string]string `json:"labels,omitempty" yaml:"labels,omitempty"` // acquisition labels (type, ...)
+	Raw    string            `json:"raw" yaml:"raw"`
+	// Truncated: Raw is the start of a longer line.
+	Truncated bool `json:"truncated,omitempty" yaml:"truncated,omitempty"`
 }
 
 // Source is who an alert or decision is about.

@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/natexpr"
 )
 
 // compiler turns NodeConfigs of one file into runtime nodes.
@@ -46,7 +47,7 @@ func (c *compiler) condition(src string, line int, node, field string) (*conditi
 	if err != nil {
 		return nil, c.wrapf(line, node, field, err, "compile %q", src)
 	}
-	return &condition{src: src, prog: prog, fast: fastPredicate(c.opts.Expr, src)}, nil
+	return &condition{src: src, prog: prog, fast: natexpr.New(nil, c.opts.Expr).Bool(src)}, nil
 }
 
 func (c *compiler) value(src string, line int, node, field string) (*valueExpr, error) {
@@ -54,8 +55,7 @@ func (c *compiler) value(src string, line int, node, field string) (*valueExpr, 
 	if err != nil {
 		return nil, c.wrapf(line, node, field, err, "compile %q", src)
 	}
-	get, numeric := fastGetter(c.opts.Expr, src)
-	return &valueExpr{src: src, prog: prog, get: get, numeric: numeric}, nil
+	return &valueExpr{src: src, prog: prog, get: natexpr.New(nil, c.opts.Expr).Value(src)}, nil
 }
 
 // node compiles cfg (a top-level node when parent is "").

@@ -9,6 +9,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/grok"
+	"github.com/phalanx-ids/phalanx/internal/natexpr"
 )
 
 // exprEnv is the environment every parser expression sees: {evt}.
@@ -20,7 +21,7 @@ type exprEnv struct {
 type condition struct {
 	src  string
 	prog *vm.Program
-	fast predicate
+	fast natexpr.Bool // nil: the VM runs prog
 }
 
 // node is a compiled parser node. It is immutable after Load except for its
@@ -79,6 +80,8 @@ type runState struct {
 	inVal    string
 	inOK     bool
 	inCached bool
+
+	nc natexpr.Ctx // native evaluation, no memo (the event changes between nodes)
 }
 
 // forget drops the cached apply_on input: evt may have changed.
@@ -100,6 +103,17 @@ func (rs *runState) run(prog *vm.Program, evt *event.Event) (any, error) {
 	return rs.vm.Run(prog, exprEnv{Evt: evt})
 }
 
+// native evaluates v natively; ok false: v has no native form, or it
+// failed (the VM then gives the error).
+func (rs *runState) native(v *valueExpr, evt *event.Event) (string, bool) {
+	if v.get == nil {
+		return "", false
+	}
+	rs.nc.Reset(evt, nil)
+	s, err := v.get.Eval(&rs.nc)
+	return s, err == nil
+}
+
 func (rs *runState) step(s Step) {
 	if rs.dt != nil {
 		rs.dt.Step(rs.stage, rs.path, s)
@@ -109,7 +123,10 @@ func (rs *runState) step(s Step) {
 // test evaluates c; errors and non-bool results are false.
 func (rs *runState) test(c *condition, evt *event.Event) (bool, error) {
 	if c.fast != nil {
-		return c.fast(evt), nil
+		rs.nc.Reset(evt, nil)
+		if ok, err := c.fast(&rs.nc); err == nil {
+			return ok, nil
+		} // the VM gives its own error
 	}
 	out, err := rs.run(c.prog, evt)
 	if err != nil {
@@ -257,9 +274,11 @@ func (g *grokStep) process(rs *runState, evt *event.Event) (bool, error) {
 			return false, nil
 		}
 		in = v
-	case g.input.get != nil:
-		in = g.input.get(evt)
 	default:
+		if v, ok := rs.native(g.input, evt); ok {
+			in = v
+			break
+		}
 		out, err := rs.run(g.input.prog, evt)
 		if err != nil {
 			rs.p.logger.Warn("parse: grok expression failed", "expression", g.input.src, "error", err)
@@ -343,8 +362,10 @@ func (s *stash) apply(rs *runState, evt *event.Event) {
 }
 
 func (rs *runState) stashString(v *valueExpr, evt *event.Event) (string, bool) {
-	if v.get != nil && !v.numeric {
-		return v.get(evt), true
+	if v.get != nil && !v.get.Numeric() {
+		if s, ok := rs.native(v, evt); ok {
+			return s, true
+		}
 	}
 	out, err := rs.run(v.prog, evt)
 	if err != nil {

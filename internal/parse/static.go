@@ -11,6 +11,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/enrich"
 	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/natexpr"
 )
 
 // valueExpr is a compiled expression whose result is turned into a string
@@ -18,11 +19,11 @@ import (
 type valueExpr struct {
 	src  string
 	prog *vm.Program
-	get  getter
-	// numeric: the expression's value is an int and get gives its decimal
-	// form (right for statics and grok inputs, which stringify; not for a
-	// stash, which wants a string).
-	numeric bool
+	// get, when not nil, is the native form. When get.Numeric(), the
+	// expression's value is an int and get gives its decimal form (right
+	// for statics and grok inputs, which stringify; not for a stash, which
+	// wants a string).
+	get *natexpr.Str
 }
 
 type staticKind uint8
@@ -76,9 +77,11 @@ func (s *static) apply(rs *runState, evt *event.Event) (string, bool, error) {
 	switch {
 	case s.hasLiteral:
 		value = s.literal
-	case s.expr != nil && s.expr.get != nil:
-		value = s.expr.get(evt)
 	case s.expr != nil:
+		if v, ok := rs.native(s.expr, evt); ok {
+			value = v
+			break
+		}
 		out, err := rs.run(s.expr.prog, evt)
 		if err != nil {
 			rs.p.logger.Warn("parse: static expression failed", "expression", s.expr.src, "error", err)

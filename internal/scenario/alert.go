@@ -3,8 +3,10 @@ package scenario
 import (
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/phalanx-ids/phalanx/internal/event"
@@ -236,4 +238,37 @@ func (w *worker) scopeValue(sc *scen, it *item) string {
 	}
 	s, _ := out.(string)
 	return s
+}
+
+// rawLines returns the raw lines of the newest queued log events within
+// lim, oldest first; a line longer than lim.MaxBytes is cut.
+func rawLines(q []*item, lim RawLineLimit) []*models.RawLine {
+	var out []*models.RawLine
+	budget := lim.MaxBytes
+	for i := len(q) - 1; i >= 0 && len(out) < lim.MaxLines; i-- {
+		l := q[i].line
+		if l == nil {
+			continue
+		}
+		raw, cut := l.raw, false
+		if lim.MaxBytes > 0 {
+			if budget <= 0 {
+				break
+			}
+			if len(raw) > budget {
+				if len(out) > 0 {
+					break // whole lines while there is room; cut only the newest
+				}
+				raw, cut = strings.ToValidUTF8(raw[:budget], ""), true
+			}
+			budget -= len(raw)
+		}
+		rl := &models.RawLine{Source: l.src, Module: l.module, Labels: l.labels, Raw: raw, Truncated: cut}
+		if !l.t.IsZero() {
+			rl.Time = l.t.UTC().Format(time.RFC3339Nano)
+		}
+		out = append(out, rl)
+	}
+	slices.Reverse(out)
+	return out
 }

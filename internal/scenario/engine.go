@@ -46,10 +46,22 @@ type Config struct {
 	// BatchSize bounds the events handed to the workers at once. Default 256.
 	BatchSize int
 
+	// RawLines bounds the log lines an alert carries (models.Alert.RawLines):
+	// the tail of the events that filled the bucket. The zero value keeps
+	// none (replay, hubtest); the daemon's agent sets it.
+	RawLines RawLineLimit
+
 	// DisableIndex and DisableNative turn off the scenario index and the
 	// native filter pre-check (diagnostics and equivalence tests).
 	DisableIndex  bool
 	DisableNative bool
+}
+
+// RawLineLimit bounds the raw lines kept with an alert: at most MaxLines
+// lines (the newest) and MaxBytes bytes of them; a line longer than
+// MaxBytes is cut. MaxLines <= 0 keeps none.
+type RawLineLimit struct {
+	MaxLines, MaxBytes int
 }
 
 // Engine pours events into the buckets of a Set and reports overflows.
@@ -160,7 +172,7 @@ func NewEngine(set *Set, cfg Config) *Engine {
 		g := "\x00fallback"
 		if sc.indexPred >= 0 && !cfg.DisableIndex {
 			p := sc.preds[sc.indexPred]
-			g = string(rune('0'+p.field.src)) + p.field.key + "\x00" + p.vals[0]
+			g = string(rune('0'+p.Field.Src)) + p.Field.Key + "\x00" + p.Vals[0]
 		}
 		if _, ok := groups[g]; !ok {
 			order = append(order, g)
@@ -249,7 +261,7 @@ func (e *Engine) FieldCount() int {
 	if e.set.slots == nil {
 		return 0
 	}
-	return len(e.set.slots.fields)
+	return e.set.slots.NumFields()
 }
 
 // ReadFields copies into dst (length FieldCount) the event fields the
@@ -259,7 +271,7 @@ func (e *Engine) FieldCount() int {
 // to evt: a pipeline calls it where the event was parsed, in parallel.
 func (e *Engine) ReadFields(evt *event.Event, dst []string) {
 	if e.set.slots != nil {
-		e.set.slots.read(evt, dst[:len(e.set.slots.fields)])
+		e.set.slots.Read(evt, dst[:e.set.slots.NumFields()])
 	}
 }
 

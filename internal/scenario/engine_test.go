@@ -243,9 +243,10 @@ capacity: 150000
 leakspeed: 1h
 `), Options{Compiler: testCompiler()})
 	require.NoError(t, err)
+	n := 100000 / raceScale
 	var evs []*event.Event
 	for round := 0; round < 2; round++ {
-		for i := 0; i < 100000; i++ {
+		for i := 0; i < n; i++ {
 			e := event.New(event.Line{})
 			e.Meta["log_type"] = "x"
 			e.Meta["source_ip"] = "1.1.1.1"
@@ -256,7 +257,7 @@ leakspeed: 1h
 	}
 	got, eng := runStream(t, set, Config{Mode: event.TIMEMACHINE}, evs, false)
 	require.Empty(t, got)
-	require.Equal(t, int64(100000), eng.Stats().Scenarios["t/d"].Poured)
+	require.Equal(t, int64(n), eng.Stats().Scenarios["t/d"].Poured)
 }
 
 // TestPourDoesNotMutate checks that a filter calling SetMeta works on a

@@ -3,8 +3,6 @@ package scenario
 import (
 	"strings"
 	"testing"
-
-	"github.com/phalanx-ids/phalanx/internal/event"
 )
 
 // FuzzLoad feeds arbitrary bytes to the scenario loader: it must return
@@ -58,48 +56,4 @@ func TestFormatSkipped(t *testing.T) {
 	if err != nil || set.Len() != 0 || len(set.Skipped) != 1 {
 		t.Fatalf("got %v %v", set, err)
 	}
-}
-
-// FuzzNativeFilter compares native filter evaluation with the VM on
-// arbitrary field values (event content is untrusted input).
-func FuzzNativeFilter(f *testing.F) {
-	filters := []string{
-		"evt.Meta.log_type in ['a', 'b'] && Upper(PathUnescape(evt.Meta.p)) contains Upper('/x%2e/')",
-		"Lower(QueryUnescape(evt.Parsed.q)) startsWith '/a b' || evt.Parsed.q endsWith 'z'",
-		"evt.Meta.n != '' && int(evt.Meta.n) >= 7 && int(evt.Meta.n) <= 12",
-		"let r = Lower(evt.Parsed.q); r matches '^/[a-z]+\\\\.php$' ? evt.Meta.p == r : not (r contains 'x')",
-	}
-	c := testCompiler()
-	set := &Set{slots: newSlotTable()}
-	var progs []*scen
-	for _, src := range filters {
-		p, err := c.Compile(src, FilterEnv{})
-		if err != nil {
-			f.Fatal(err)
-		}
-		nat := compileNative(src, set.slots, c.(DataMatcher))
-		if nat == nil {
-			f.Fatalf("not native: %s", src)
-		}
-		progs = append(progs, &scen{filter: p, nat: nat})
-	}
-	eng := NewEngine(set, Config{Mode: event.TIMEMACHINE})
-	w := newWorker(eng, nil)
-	f.Add("a", "/X%2E/", "/a%20b", "8")
-	f.Add("b", "%zz", "/a+b", "abc")
-	f.Add("", "", "", " 9")
-	f.Fuzz(func(t *testing.T, lt, p, q, n string) {
-		e := event.New(event.Line{Raw: "x"})
-		e.Meta["log_type"], e.Meta["p"], e.Meta["n"] = lt, p, n
-		e.Parsed["q"] = q
-		w.nc.evt = e
-		w.nc.gen++
-		for i, sc := range progs {
-			want, werr := w.runBool(sc.filter, FilterEnv{Evt: e})
-			got, gerr := sc.nat(&w.nc)
-			if (werr != nil) != (gerr != nil) || (werr == nil && want != got) {
-				t.Fatalf("filter %d: vm %v/%v native %v/%v", i, want, werr, got, gerr)
-			}
-		}
-	})
 }

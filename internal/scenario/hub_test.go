@@ -180,13 +180,16 @@ func TestNativeMatchesVM(t *testing.T) {
 			require.NoError(t, err)
 			got := true
 			for i := range sc.preds {
-				got = got && sc.preds[i].eval(e)
+				got = got && sc.preds[i].Eval(e)
 			}
 			require.Equal(t, want, got, "%s on %v", sc.spec.Name, e.Meta)
 			if sc.groupbyNative != nil {
 				out, err := w.vm.Run(sc.groupby, FilterEnv{Evt: e})
 				require.NoError(t, err)
-				require.Equal(t, out, sc.groupbyNative.eval(e), sc.spec.Name)
+				w.sx.Reset(e, nil)
+				got, err := sc.groupbyNative.Eval(&w.sx)
+				require.NoError(t, err)
+				require.Equal(t, out, got, sc.spec.Name)
 			}
 		}
 	}

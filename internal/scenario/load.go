@@ -17,6 +17,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/datafile"
 	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/natexpr"
 )
 
 // Compiler compiles an expression against an environment value. It is
@@ -142,20 +143,20 @@ type scen struct {
 	qsize                          int // -1 = unlimited
 
 	filter      *vm.Program
-	preds       []pred
+	preds       []natexpr.Pred
 	filterExact bool
-	nat         nbool   // the whole filter, native (nil: use the VM)
-	natPre      []nbool // native necessary conditions, checked before the VM
-	indexPred   int     // index in preds of the conjunct used by the index, -1 if none
+	nat         natexpr.Bool   // the whole filter, native (nil: use the VM)
+	natPre      []natexpr.Bool // native necessary conditions, checked before the VM
+	indexPred   int            // index in preds of the conjunct used by the index, -1 if none
 
 	groupby       *vm.Program
-	groupbyNative strExpr
+	groupbyNative *natexpr.Str // nil: VM
 	distinct      *vm.Program
-	distinctNat   strExpr
+	distinctNat   *natexpr.Str // nil: VM
 	cancelOn      *vm.Program
-	cancelNat     nbool // cancel_on, native (nil: VM)
+	cancelNat     natexpr.Bool // cancel_on, native (nil: VM)
 	condition     *vm.Program
-	condNat       ncond // condition, native (nil: VM)
+	condNat       natexpr.QueueCond // condition, native (nil: VM)
 	ovflFilter    *vm.Program
 	bayes         []bayesCond
 	prior, thresh float32
@@ -180,7 +181,7 @@ type Set struct {
 	scens      []*scen
 	hasTrigger bool
 	byMapkey   map[string]int // name + filter -> first scenario (load time only)
-	slots      *slotTable     // memo slots and fields of native code
+	slots      *natexpr.Table // memo slots and fields of native code
 	// Warnings are non-fatal load problems (missing data files...).
 	Warnings []error
 	// Skipped names documents not loaded because of their `format:`.
@@ -217,7 +218,7 @@ func Load(files []string, opts Options) (*Set, error) {
 			return nil, err
 		}
 	}
-	return set, nil
+	return set.frozen(), nil
 }
 
 // LoadBytes compiles the scenario documents of one file held in memory.
@@ -226,7 +227,16 @@ func LoadBytes(name string, data []byte, opts Options) (*Set, error) {
 	if err := set.add(name, data, opts); err != nil {
 		return nil, err
 	}
-	return set, nil
+	return set.frozen(), nil
+}
+
+// frozen numbers the fields of native code once every scenario is
+// compiled (natexpr.Table.Freeze) and returns set.
+func (set *Set) frozen() *Set {
+	if set.slots != nil {
+		set.slots.Freeze()
+	}
+	return set
 }
 
 func (set *Set) add(file string, data []byte, opts Options) error {
@@ -244,7 +254,7 @@ func (set *Set) add(file string, data []byte, opts Options) error {
 			continue
 		}
 		if set.slots == nil {
-			set.slots = newSlotTable()
+			set.slots = natexpr.NewTable()
 		}
 		sc, warns, err := compile(specs[i], file, opts, set.slots)
 		if err != nil {
@@ -255,8 +265,8 @@ func (set *Set) add(file string, data []byte, opts Options) error {
 			return fmt.Errorf("scenario: %s: %s: %w", file, name, err)
 		}
 		for pi := range sc.preds {
-			if sc.preds[pi].positive() {
-				set.slots.field(sc.preds[pi].field) // the index reads it
+			if sc.preds[pi].Positive() {
+				set.slots.Ahead(sc.preds[pi].Field) // the index reads it
 			}
 		}
 		sc.idx = len(set.scens)
@@ -279,7 +289,7 @@ func (set *Set) add(file string, data []byte, opts Options) error {
 	return nil
 }
 
-func compile(spec Spec, file string, opts Options, slots *slotTable) (*scen, []error, error) {
+func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen, []error, error) {
 	d, err := spec.validate()
 	if err != nil {
 		return nil, nil, err
@@ -316,24 +326,27 @@ func compile(spec Spec, file string, opts Options, slots *slotTable) (*scen, []e
 	if sc.filter, err = compileField("filter", spec.Filter, fenv, expr.AsBool()); err != nil {
 		return nil, nil, err
 	}
-	sc.preds, sc.filterExact = analyzeFilter(spec.Filter)
-	dm, _ := c.(DataMatcher)
+	sc.preds, sc.filterExact = natexpr.Preds(spec.Filter)
+	helpers, _ := c.(natexpr.Helpers) // nil: helper calls left to the VM
+	nc := natexpr.New(slots, helpers)
 	if !sc.mutates {
-		sc.nat = compileNative(spec.Filter, slots, dm)
+		sc.nat = nc.Bool(spec.Filter)
 	}
 	if sc.nat == nil {
-		sc.natPre = nativeConjuncts(spec.Filter, slots, dm)
+		sc.natPre = nc.Conjuncts(spec.Filter)
 	}
 	if sc.groupby, err = compileField("groupby", spec.GroupBy, fenv); err != nil {
 		return nil, nil, err
 	}
-	sc.groupbyNative = analyzeString(spec.GroupBy)
-	sc.groupbyNative.bind(slots)
+	if sc.groupby != nil {
+		sc.groupbyNative = nc.String(spec.GroupBy)
+	}
 	if sc.distinct, err = compileField("distinct", spec.Distinct, fenv); err != nil {
 		return nil, nil, err
 	}
-	sc.distinctNat = analyzeString(spec.Distinct)
-	sc.distinctNat.bind(slots)
+	if sc.distinct != nil {
+		sc.distinctNat = nc.String(spec.Distinct)
+	}
 	if sc.cancelOn, err = compileField("cancel_on", spec.CancelOn, fenv, expr.AsBool()); err != nil {
 		return nil, nil, err
 	}
@@ -360,10 +373,10 @@ func compile(spec Spec, file string, opts Options, slots *slotTable) (*scen, []e
 	if sc.cancelOn != nil && !sc.mutates {
 		// Native only without SetMeta/SetParsed anywhere: it reads the
 		// poured event, not the private copy those scenarios write.
-		sc.cancelNat = compileNative(spec.CancelOn, slots, dm)
+		sc.cancelNat = nc.Bool(spec.CancelOn)
 	}
 	if sc.condition != nil {
-		sc.condNat = compileCondition(spec.Condition, dm)
+		sc.condNat = nc.Condition(spec.Condition)
 	}
 
 	switch spec.Type {
@@ -424,14 +437,14 @@ func (sc *scen) chooseIndex() {
 	best, rank := -1, 99
 	for i := range sc.preds {
 		p := &sc.preds[i]
-		if !p.positive() {
+		if !p.Positive() {
 			continue
 		}
 		r := 3
 		switch {
-		case p.field.src == srcMeta && p.field.key == "log_type":
+		case p.Field == natexpr.Field{Src: natexpr.SrcMeta, Key: "log_type"}:
 			r = 1
-		case p.field.src == srcMeta && p.field.key == "service":
+		case p.Field == natexpr.Field{Src: natexpr.SrcMeta, Key: "service"}:
 			r = 2
 		}
 		if r < rank {

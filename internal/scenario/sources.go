@@ -35,5 +35,5 @@ func LoadSources(srcs []Source, opts Options) (*Set, error) {
 			return nil, err
 		}
 	}
-	return set, nil
+	return set.frozen(), nil
 }

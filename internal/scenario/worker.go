@@ -10,6 +10,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/natexpr"
 )
 
 // bkey identifies a bucket: scenario and partition (groupby value).
@@ -29,10 +30,23 @@ type item struct {
 	typ      int
 	sources  map[string]models.Source // OVFLW events
 	full     *event.Event
+	line     *rawLine // when the engine keeps raw lines (Config.RawLines)
 }
 
-func newItem(e *event.Event) *item {
-	return &item{meta: e.Meta, enriched: e.Enriched, mt: e.MarshaledTime, etime: e.Time, typ: e.Type, sources: e.Overflow.Sources}
+// rawLine is what an item keeps of the log line (strings and the labels
+// map are shared with the event, not copied).
+type rawLine struct {
+	raw, src, module string
+	labels           map[string]string
+	t                time.Time
+}
+
+func newItem(e *event.Event, keepRaw bool) *item {
+	it := &item{meta: e.Meta, enriched: e.Enriched, mt: e.MarshaledTime, etime: e.Time, typ: e.Type, sources: e.Overflow.Sources}
+	if keepRaw && e.Type == event.LOG && e.Line.Raw != "" {
+		it.line = &rawLine{raw: e.Line.Raw, src: e.Line.Src, module: e.Line.Module, labels: e.Line.Labels, t: e.Line.Time}
+	}
+	return it
 }
 
 // bucket is one live instance of a scenario for one partition.
@@ -120,8 +134,8 @@ func (h *bheap) Pop() any {
 type index struct {
 	words  int
 	all    []uint64 // every scenario of the worker
-	fields []fieldRef
-	fnos   []int                 // field numbers of fields (slotTable)
+	fields []natexpr.Field
+	fnos   []int                 // field numbers of fields (natexpr.Table)
 	free   [][]uint64            // per field: the scenarios it does not constrain
 	maps   []map[string][]uint64 // per field: value -> constrained scenarios allowing it
 }
@@ -137,7 +151,9 @@ type worker struct {
 	bh       map[bkey]time.Time
 	bhSweep  int
 	vm       vm.VM
-	nc       nctx
+	nc       *natexpr.Ctx // memoised native evaluation of the poured event
+	sx       natexpr.Ctx  // native evaluation without memo (groupby, distinct)
+	qv       itemQueue    // the queue a native condition reads
 	scratch  []uint64
 	ch       chan *batch
 	lateness time.Duration
@@ -145,9 +161,7 @@ type worker struct {
 
 func newWorker(e *Engine, scens []*scen) *worker {
 	w := &worker{e: e, scens: scens, buckets: map[bkey]*bucket{}, bh: map[bkey]time.Time{}, bhSweep: 1024, lateness: e.cfg.Lateness}
-	if e.set.slots != nil {
-		w.nc.memo = make([]memoSlot, len(e.set.slots.ids))
-	}
+	w.nc = natexpr.NewCtx(e.set.slots)
 	n := len(scens)
 	w.idx.words = (n + 63) / 64
 	w.scratch = make([]uint64, w.idx.words)
@@ -164,28 +178,28 @@ func newWorker(e *Engine, scens []*scen) *worker {
 // build indexes the usable conjuncts of scens: all positive ones, or only
 // the chosen one (indexPred) for a filter that writes the event (a later
 // conjunct could read what SetMeta wrote).
-func (x *index) build(scens []*scen, slots *slotTable) {
-	type cons map[fieldRef]map[string]bool
+func (x *index) build(scens []*scen, slots *natexpr.Table) {
+	type cons map[natexpr.Field]map[string]bool
 	per := make([]cons, len(scens))
-	fpos := map[fieldRef]int{}
+	fpos := map[natexpr.Field]int{}
 	for i, sc := range scens {
 		c := cons{}
 		for pi := range sc.preds {
 			p := &sc.preds[pi]
-			if !p.positive() || (sc.mutates && pi != sc.indexPred) {
+			if !p.Positive() || (sc.mutates && pi != sc.indexPred) {
 				continue
 			}
 			allowed := map[string]bool{}
-			for _, v := range p.vals {
-				if prev, ok := c[p.field]; !ok || prev[v] {
+			for _, v := range p.Vals {
+				if prev, ok := c[p.Field]; !ok || prev[v] {
 					allowed[v] = true // intersection with earlier conjuncts on the field
 				}
 			}
-			c[p.field] = allowed
-			if _, ok := fpos[p.field]; !ok {
-				fpos[p.field] = len(x.fields)
-				x.fields = append(x.fields, p.field)
-				x.fnos = append(x.fnos, slots.fieldNo[p.field]) // registered at load
+			c[p.Field] = allowed
+			if _, ok := fpos[p.Field]; !ok {
+				fpos[p.Field] = len(x.fields)
+				x.fields = append(x.fields, p.Field)
+				x.fnos = append(x.fnos, slots.Field(p.Field)) // registered at load
 			}
 		}
 		per[i] = c
@@ -285,7 +299,7 @@ func (w *worker) candidates(e *event.Event, vals []string) []uint64 {
 		if vals != nil {
 			v = vals[w.idx.fnos[i]]
 		} else {
-			v = f.get(e)
+			v = f.Get(e)
 		}
 		free := w.idx.free[i]
 		if bs, ok := w.idx.maps[i][v]; ok {
@@ -305,12 +319,7 @@ func (w *worker) process(env *envelope) {
 	if len(w.heap) > 0 {
 		w.collect(env.wm, true)
 	}
-	w.nc.evt = env.evt
-	w.nc.vals = env.vals
-	if w.nc.gen++; w.nc.gen == 0 {
-		clear(w.nc.memo)
-		w.nc.gen = 1
-	}
+	w.nc.Reset(env.evt, env.vals)
 	cand := w.candidates(env.evt, env.vals)
 	var shared *item
 	for wi, word := range cand {
@@ -329,7 +338,18 @@ func (w *worker) fieldVals(cloned bool) []string {
 	if cloned {
 		return nil
 	}
-	return w.nc.vals
+	return w.nc.Vals()
+}
+
+// nativeString evaluates s natively on evt; ok false: no native form (or
+// it failed, or native evaluation is off): the VM answers.
+func (w *worker) nativeString(s *natexpr.Str, evt *event.Event, cloned bool) (string, bool) {
+	if s == nil || w.e.cfg.DisableNative {
+		return "", false
+	}
+	w.sx.Reset(evt, w.fieldVals(cloned))
+	v, err := s.Eval(&w.sx)
+	return v, err == nil
 }
 
 func (w *worker) runBool(p *vm.Program, env any) (bool, error) {
@@ -350,7 +370,7 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 	filtered := false
 	if !w.e.cfg.DisableNative {
 		if sc.nat != nil {
-			ok, err := sc.nat(&w.nc)
+			ok, err := sc.nat(w.nc)
 			if err != nil {
 				st.filterErr.Add(1)
 				return
@@ -363,7 +383,7 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 			// Necessary conditions: one false (or failing) means the
 			// filter cannot be true.
 			for _, p := range sc.natPre {
-				if ok, err := p(&w.nc); err != nil || !ok {
+				if ok, err := p(w.nc); err != nil || !ok {
 					return
 				}
 			}
@@ -386,8 +406,8 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 	}
 	key := ""
 	if sc.groupby != nil {
-		if sc.groupbyNative != nil && !w.e.cfg.DisableNative {
-			key = sc.groupbyNative.evalVals(evt, w.fieldVals(cloned))
+		if v, ok := w.nativeString(sc.groupbyNative, evt, cloned); ok {
+			key = v
 		} else {
 			out, err := w.vm.Run(sc.groupby, FilterEnv{Evt: evt})
 			s, ok := out.(string)
@@ -425,10 +445,10 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 
 	var it *item
 	if cloned {
-		it = newItem(evt)
+		it = newItem(evt, w.e.cfg.RawLines.MaxLines > 0)
 	} else {
 		if *shared == nil {
-			*shared = newItem(evt)
+			*shared = newItem(evt, w.e.cfg.RawLines.MaxLines > 0)
 		}
 		it = *shared
 	}
@@ -449,8 +469,8 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 	if sc.distinct != nil {
 		var v string
 		ok := true
-		if sc.distinctNat != nil && !w.e.cfg.DisableNative {
-			v = sc.distinctNat.evalVals(evt, w.fieldVals(cloned))
+		if nv, nok := w.nativeString(sc.distinctNat, evt, cloned); nok {
+			v = nv
 		} else {
 			out, err := w.vm.Run(sc.distinct, FilterEnv{Evt: evt})
 			if err != nil {
@@ -473,7 +493,7 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 		var yes bool
 		var err error
 		if sc.cancelNat != nil && !w.e.cfg.DisableNative {
-			yes, err = sc.cancelNat(&w.nc)
+			yes, err = sc.cancelNat(w.nc)
 		} else {
 			yes, err = w.runBool(sc.cancelOn, FilterEnv{Evt: evt})
 		}
@@ -509,7 +529,9 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 		var yes bool
 		var err error
 		if sc.condNat != nil && !w.e.cfg.DisableNative {
-			yes, err = sc.condNat(b.q)
+			w.qv.q = b.q
+			yes, err = sc.condNat(&w.qv)
+			w.qv.q = nil
 		} else {
 			yes, err = w.runBool(sc.condition, ConditionEnv{Evt: evt, Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})})
 		}
@@ -618,6 +640,13 @@ func (w *worker) overflow(sc *scen, key string, first, last, ovfl time.Time, tot
 		st.noAlert.Add(1)
 		return
 	}
+	if lim := w.e.cfg.RawLines; lim.MaxLines > 0 {
+		if lines := rawLines(q, lim); len(lines) > 0 {
+			for i := range ev.Overflow.APIAlerts {
+				ev.Overflow.APIAlerts[i].RawLines = lines
+			}
+		}
+	}
 	w.e.report(ev)
 }
 
@@ -651,3 +680,9 @@ func cloneForWrite(e *event.Event, writes uint8) *event.Event {
 	}
 	return &c
 }
+
+// itemQueue shows a bucket's queue to native conditions (natexpr.Queue).
+type itemQueue struct{ q []*item }
+
+func (v *itemQueue) Len() int              { return len(v.q) }
+func (v *itemQueue) At(i int) *event.Event { return v.q[i].full }

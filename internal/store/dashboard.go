@@ -25,6 +25,9 @@ type StatsQuery struct {
 	IncludeSimulated bool
 	// Now is the time for the active decisions count (zero: time.Now()).
 	Now time.Time
+	// SkipActive leaves ActiveByOrigin and ActiveDecisions out (the
+	// caller counts them elsewhere: counting reads every active decision).
+	SkipActive bool
 }
 
 // Stats are the dashboard overview's aggregates.

@@ -100,6 +100,11 @@ type Store interface {
 	GetAlert(ctx context.Context, id int64) (*models.Alert, error)
 	// ListAlerts returns the alerts matching f, with their decisions.
 	ListAlerts(ctx context.Context, f AlertFilter) ([]*models.Alert, error)
+	// AlertRawLines returns the raw log lines stored with an alert (pushed
+	// in Alert.RawLines; empty when none, or no such alert). CreateAlerts
+	// stores them and the alert's Profile; ListAlerts and GetAlert return
+	// the Profile but never the raw lines.
+	AlertRawLines(ctx context.Context, id int64) ([]*models.RawLine, error)
 	// DeleteAlerts deletes the alerts matching f (Limit and Sort ignored)
 	// and returns how many. Their still-active decisions are expired first
 	// (and kept, detached from the alert) so that streams report them.

@@ -171,14 +171,17 @@ type loginGuard struct {
 	dummy  func() []byte
 }
 
-func newLoginGuard(slots int) *loginGuard {
+func newLoginGuard(slots, cost int) *loginGuard {
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
 	pol := netguard.BackoffPolicy{Free: 5, Base: time.Second, Max: 5 * time.Minute}
 	return &loginGuard{
 		addr:   netguard.NewBackoff[netip.Prefix](pol),
 		user:   netguard.NewBackoff[string](pol),
 		hashes: make(chan struct{}, slots),
 		dummy: sync.OnceValue(func() []byte {
-			h, _ := bcrypt.GenerateFromPassword([]byte(token()), bcrypt.DefaultCost)
+			h, _ := bcrypt.GenerateFromPassword([]byte(token()), cost)
 			return h
 		}),
 	}

@@ -94,7 +94,7 @@ func benchUI(b *testing.B, st store.Store) func(path string) {
 func runPages(b *testing.B, st store.Store) {
 	get := benchUI(b, st)
 	for _, bc := range []struct{ name, path string }{
-		{"overview_24h", ""}, {"overview_30d", "?range=30d"}, {"alerts_page", "alerts"}, {"alerts_page_filtered", "alerts?country=FR&scenario=crowdsecurity/ssh-bf"},
+		{"overview_1h", "?range=1h"}, {"overview_24h", ""}, {"overview_30d", "?range=30d"}, {"alerts_page", "alerts"}, {"alerts_page_filtered", "alerts?country=FR&scenario=crowdsecurity/ssh-bf"},
 		{"decisions_page", "decisions"}, {"why", "why?ip=10.0.0.10"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"context"
+	"golang.org/x/crypto/bcrypt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -43,6 +44,12 @@ func newEnv(t *testing.T) *env { return newEnvClock(t, nil) }
 // newEnvClock is newEnv with the dashboard's clock (nil: time.Now).
 func newEnvClock(t *testing.T, clock func() time.Time) *env {
 	t.Helper()
+	return newEnvWith(t, func(d *ui.Deps) { d.Clock = clock })
+}
+
+// newEnvWith is newEnv with deps changed by set.
+func newEnvWith(t *testing.T, set func(*ui.Deps)) *env {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "phalanx.db")})
 	require.NoError(t, err)
@@ -51,8 +58,9 @@ func newEnvClock(t *testing.T, clock func() time.Time) *env {
 	srv, err := lapi.New(lapi.Config{JWTSecret: strings.Repeat("s", 64)}, lapi.Deps{Store: st, Registerer: reg})
 	require.NoError(t, err)
 	require.NoError(t, srv.Sync(ctx))
-	u, err := ui.New(ui.Settings{FeedPoll: 50 * time.Millisecond, SampleEvery: 20 * time.Millisecond},
-		ui.Deps{Store: st, Admin: srv, Gatherer: reg, Clock: clock})
+	deps := ui.Deps{Store: st, Admin: srv, Gatherer: reg, PasswordCost: bcrypt.MinCost}
+	set(&deps)
+	u, err := ui.New(ui.Settings{FeedPoll: 50 * time.Millisecond, SampleEvery: 20 * time.Millisecond}, deps)
 	require.NoError(t, err)
 	require.NoError(t, ui.AddUser(ctx, st, "admin", ui.RoleAdmin, adminPW))
 	require.NoError(t, ui.AddUser(ctx, st, "viewer", ui.RoleViewer, viewerPW))

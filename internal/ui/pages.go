@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phalanx-ids/phalanx/internal/capi"
 	"github.com/phalanx-ids/phalanx/internal/duration"
+	"github.com/phalanx-ids/phalanx/internal/explain"
 	"github.com/phalanx-ids/phalanx/internal/lapi"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
@@ -57,8 +59,12 @@ func parseRange(r *http.Request, now time.Time) (timeRange, error) {
 	}
 	span := tr.To.Sub(tr.From)
 	tr.Step = max(time.Minute, (span / 60).Round(time.Minute))
+	// Whole minutes from a whole minute: the store reads its per-minute
+	// rollup (ranges of the last day) ...
+	tr.From = tr.From.Truncate(time.Minute)
+	span = tr.To.Sub(tr.From)
 	if span >= 24*time.Hour {
-		// Whole hours from a whole hour: the store reads its per-hour rollup.
+		// ... or whole hours from a whole hour: its per-hour rollup.
 		tr.Step = max(time.Hour, (span / 60).Truncate(time.Hour))
 		tr.From = tr.From.Truncate(time.Hour)
 		span = tr.To.Sub(tr.From)
@@ -85,9 +91,15 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request, s *session) error 
 		return err
 	}
 	ctx := r.Context()
-	st, err := u.st.Stats(ctx, store.StatsQuery{Since: tr.From, Until: tr.To, Step: tr.Step, Now: u.now()})
+	st, err := u.st.Stats(ctx, store.StatsQuery{Since: tr.From, Until: tr.To, Step: tr.Step, Now: u.now(), SkipActive: true})
 	if err != nil {
 		return err
+	}
+	if st.ActiveByOrigin, err = u.admin.ActiveDecisionsByOrigin(ctx); err != nil {
+		return err
+	}
+	for _, c := range st.ActiveByOrigin {
+		st.ActiveDecisions += c.Count
 	}
 	d := overviewData{Range: tr, Stats: st, Acq: u.acquisition(),
 		Alerts:    stacked("Alerts by scenario", st.AlertSeries, tr.Buckets, tr.From, tr.Step),
@@ -233,6 +245,15 @@ type alertData struct {
 	Decisions []*store.Decision
 	Scenario  *ScenarioInfo
 	Now       time.Time
+	Lines     []rawLineView
+	// TraceNote says why the lines have no parser trace ("" when they do).
+	TraceNote string
+}
+
+// rawLineView is a raw log line of an alert with its parser trace.
+type rawLineView struct {
+	L     *models.RawLine
+	Trace *explain.Result
 }
 
 func (u *UI) alert(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -252,6 +273,30 @@ func (u *UI) alert(w http.ResponseWriter, r *http.Request, s *session) error {
 		return err
 	}
 	d := alertData{A: a, Row: rows([]*models.Alert{a})[0], Decisions: ds, Now: u.now()}
+	lines, err := u.st.AlertRawLines(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if len(lines) > 0 {
+		d.Lines = make([]rawLineView, len(lines))
+		for i, l := range lines {
+			d.Lines[i].L = l
+		}
+		switch {
+		case u.explain == nil:
+			d.TraceNote = "No parser trace: no agent runs in this process."
+		default:
+			tr, err := u.explain(r.Context(), lines)
+			if err != nil {
+				u.log.Warn("ui: explain", "alert", id, "err", err)
+				d.TraceNote = "No parser trace: the parsers could not be loaded (see the daemon's log)."
+				break
+			}
+			for i := range tr {
+				d.Lines[i].Trace = &tr[i]
+			}
+		}
+	}
 	if u.scens != nil {
 		if si, ok := u.scens(a.GetScenario()); ok {
 			d.Scenario = &si
@@ -262,8 +307,13 @@ func (u *UI) alert(w http.ResponseWriter, r *http.Request, s *session) error {
 }
 
 type whyData struct {
-	Query     string
-	Searched  bool
+	Query    string
+	Searched bool
+	// Community are the active decisions pulled from the central: the
+	// community blocklist (origin CAPI; Scenario is the reason the central
+	// gives for the listing) and subscribed blocklists (origin lists;
+	// Scenario is the list's name).
+	Community []*store.Decision
 	Active    []*store.Decision
 	Past      []*store.Decision
 	Alerts    []alertRow
@@ -311,6 +361,9 @@ func (u *UI) why(w http.ResponseWriter, r *http.Request, s *session) error {
 		for _, dc := range ds {
 			if dc.Active(now) {
 				d.Active = append(d.Active, dc)
+				if dc.Origin == capi.OriginCAPI || dc.Origin == capi.OriginLists {
+					d.Community = append(d.Community, dc)
+				}
 			} else {
 				d.Past = append(d.Past, dc)
 			}

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // page is what every page template gets.
@@ -63,6 +65,9 @@ var funcs = template.FuncMap{
 		return *p
 	},
 	"join": strings.Join,
+	// visible shows control characters and invisible code points as
+	// escapes (raw log lines are hostile text).
+	"visible": textsafe.Terminal,
 	"dict": func(kv ...any) map[string]any {
 		m := map[string]any{}
 		for i := 0; i+1 < len(kv); i += 2 {

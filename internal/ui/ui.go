@@ -32,6 +32,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/phalanx-ids/phalanx/internal/explain"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/store"
@@ -61,6 +62,10 @@ type Admin interface {
 	// ExpireDecisions expires the decisions with these ids and says how
 	// many were active.
 	ExpireDecisions(ctx context.Context, ids []int64) (int64, error)
+	// ActiveDecisionsByOrigin counts the active, non-simulated decisions
+	// per origin (sorted by origin), cheaply: the overview asks it instead
+	// of counting them in the store.
+	ActiveDecisionsByOrigin(ctx context.Context) ([]store.Count, error)
 }
 
 // ScenarioInfo is what the alert page shows of the scenario that fired.
@@ -84,6 +89,12 @@ type Deps struct {
 	Gatherer prometheus.Gatherer
 	// Scenarios describes a scenario by name (nil or false: unknown).
 	Scenarios func(name string) (ScenarioInfo, bool)
+	// Explain traces raw log lines through the running parsers (the
+	// alert page's parser trace); nil: the lines are shown without trace.
+	Explain func(ctx context.Context, lines []*models.RawLine) ([]explain.Result, error)
+	// Hub describes the detection content and the installed hub items for
+	// the status page (nil: not shown).
+	Hub func(ctx context.Context) (HubStatus, error)
 	// Logger; nil: discard.
 	Logger *slog.Logger
 	// Clock; nil: time.Now.
@@ -91,6 +102,11 @@ type Deps struct {
 	// WriteTimeout is the server's write timeout, which the live feed
 	// extends per write (0: not extended).
 	WriteTimeout time.Duration
+	// PasswordCost is the bcrypt cost of the hash an unknown user's
+	// password is compared against; 0: bcrypt.DefaultCost (that of
+	// AddUser). Tests lower it: under the race detector one hash at the
+	// default cost takes about a second of CPU.
+	PasswordCost int
 }
 
 // Settings tune the dashboard; the zero value is the default.
@@ -120,6 +136,8 @@ type UI struct {
 	admin   Admin
 	gather  prometheus.Gatherer
 	scens   func(string) (ScenarioInfo, bool)
+	explain func(context.Context, []*models.RawLine) ([]explain.Result, error)
+	hub     hubFunc
 	log     *slog.Logger
 	now     func() time.Time
 	writeTO time.Duration
@@ -157,7 +175,7 @@ func New(set Settings, deps Deps) (*UI, error) {
 	if set.MaxSessions <= 0 {
 		set.MaxSessions = 10000
 	}
-	u := &UI{set: set, st: deps.Store, admin: deps.Admin, gather: deps.Gatherer, scens: deps.Scenarios,
+	u := &UI{set: set, st: deps.Store, admin: deps.Admin, gather: deps.Gatherer, scens: deps.Scenarios, explain: deps.Explain, hub: deps.Hub,
 		log: deps.Logger, now: deps.Clock, writeTO: deps.WriteTimeout, samples: newSampler(240)}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
@@ -166,7 +184,7 @@ func New(set Settings, deps Deps) (*UI, error) {
 		u.now = time.Now
 	}
 	u.sessions = newSessions(set.MaxSessions)
-	u.login = newLoginGuard(max(1, runtime.NumCPU()/2))
+	u.login = newLoginGuard(max(1, runtime.NumCPU()/2), deps.PasswordCost)
 	var err error
 	if u.pages, err = parsePages(); err != nil {
 		return nil, fmt.Errorf("ui: new: %w", err)
@@ -238,6 +256,7 @@ func (u *UI) routes() http.Handler {
 	view("GET "+Prefix+"machines", u.machines)
 	view("GET "+Prefix+"bouncers", u.bouncers)
 	view("GET "+Prefix+"metrics", u.metricsPage)
+	view("GET "+Prefix+"status", u.status)
 	view("GET "+Prefix+"events", u.events)
 	change("POST "+Prefix+"logout", u.logout)
 	change("POST "+Prefix+"decisions", u.addDecision)

@@ -20,7 +20,7 @@ import (
 // pages are every page a logged-in user can GET (alert 1 exists).
 var pages = []string{"", "?range=1h", "?range=7d", "?range=30d", "?range=custom&from=2026-01-01T00:00&to=2026-01-02T00:00",
 	"alerts", "alerts?scenario=x&country=FR&as=AS64496&simulated=only", "alerts/1", "why", "why?ip=192.0.2.7",
-	"why?ip=192.0.2.0/24", "decisions", "decisions?all=1&ip=192.0.2.7", "machines", "bouncers", "metrics"}
+	"why?ip=192.0.2.0/24", "decisions", "decisions?all=1&ip=192.0.2.7", "machines", "bouncers", "metrics", "status"}
 
 // changes are every change route.
 var changes = []string{"logout", "decisions", "decisions/delete", "machines/validate", "machines/delete", "bouncers", "bouncers/delete"}

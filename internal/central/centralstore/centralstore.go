@@ -450,21 +450,23 @@ func (s *Store) SaveReputations(ctx context.Context, reps []Reputation) error {
 	if len(reps) == 0 {
 		return nil
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, s.q(`UPDATE installs SET alpha = ?, beta = ?, confirmed = ?, quarantined_until = ?, forgot_at = ? WHERE machine_id = ?`))
-		if err != nil {
+	if err := s.tx(ctx, func(tx *sql.Tx) error { return s.saveReputations(ctx, tx, reps) }); err != nil {
+		return fmt.Errorf("centralstore: save reputations: %w", err)
+	}
+	return nil
+}
+
+// saveReputations writes reps in tx.
+func (s *Store) saveReputations(ctx context.Context, tx *sql.Tx, reps []Reputation) error {
+	st, err := tx.PrepareContext(ctx, s.q(`UPDATE installs SET alpha = ?, beta = ?, confirmed = ?, quarantined_until = ?, forgot_at = ? WHERE machine_id = ?`))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, r := range reps {
+		if _, err := st.ExecContext(ctx, r.Alpha, r.Beta, r.Confirmed, ms(r.QuarantinedUntil), ms(r.ForgotAt), r.MachineID); err != nil {
 			return err
 		}
-		defer st.Close()
-		for _, r := range reps {
-			if _, err := st.ExecContext(ctx, r.Alpha, r.Beta, r.Confirmed, ms(r.QuarantinedUntil), ms(r.ForgotAt), r.MachineID); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("centralstore: save reputations: %w", err)
 	}
 	return nil
 }

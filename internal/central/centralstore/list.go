@@ -214,16 +214,7 @@ func (s *Store) ApplyChanges(ctx context.Context, listings []Listing, events []F
 			}
 		}
 		if len(reps) > 0 {
-			st, err := tx.PrepareContext(ctx, s.q(`UPDATE installs SET alpha = ?, beta = ?, confirmed = ?, quarantined_until = ?, forgot_at = ? WHERE machine_id = ?`))
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			for _, r := range reps {
-				if _, err := st.ExecContext(ctx, r.Alpha, r.Beta, r.Confirmed, ms(r.QuarantinedUntil), ms(r.ForgotAt), r.MachineID); err != nil {
-					return err
-				}
-			}
+			return s.saveReputations(ctx, tx, reps)
 		}
 		return nil
 	})

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
 
 	"github.com/phalanx-ids/phalanx/internal/central/curate"
@@ -65,10 +64,6 @@ type Config struct {
 	MaxWait time.Duration `yaml:"max_wait"`
 	// MaxConcurrentHashes bounds bcrypt work (default 4).
 	MaxConcurrentHashes int `yaml:"max_concurrent_hashes"`
-	// BcryptCost is the cost of the installs' password hashes (default
-	// 10, bcrypt's; 4 to 14: each step doubles the work of a login).
-	// Existing hashes keep the cost they were made with.
-	BcryptCost int `yaml:"bcrypt_cost"`
 	// FeedRetention and SignalRetention: how long feed events and raw
 	// signals are kept (default 7 days, 14 days).
 	FeedRetention   time.Duration `yaml:"feed_retention"`
@@ -127,9 +122,6 @@ func (c Config) withDefaults() Config {
 	if c.MaxWait == 0 {
 		c.MaxWait = 50 * time.Second
 	}
-	if c.BcryptCost == 0 {
-		c.BcryptCost = bcrypt.DefaultCost
-	}
 	if c.MaxConcurrentHashes == 0 {
 		c.MaxConcurrentHashes = 4
 	}
@@ -156,9 +148,6 @@ const PullIntervalHeader = "X-Phalanx-Pull-Interval"
 func (c Config) validate() error {
 	if c.PullInterval < time.Second {
 		return fmt.Errorf("central: config: pull_interval %s: at least 1s", c.PullInterval)
-	}
-	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > 14 {
-		return fmt.Errorf("central: config: bcrypt_cost %d: want %d to 14", c.BcryptCost, bcrypt.MinCost)
 	}
 	if c.PullRate < 0 || c.PullBurst < 0 {
 		return errors.New("central: config: pull_rate and pull_burst must be positive")

@@ -185,6 +185,17 @@ func (c *curator) ingest(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Installs are read again after the signals: an enrollment committed
+	// before a signal was stored (an install enrolling, then reporting)
+	// is seen with it. Read before, in the same step, a signal stored
+	// between the two reads was judged with its install's identity of
+	// before the enrollment: the installs of one organisation enrolled
+	// just before reporting counted as independent clusters.
+	if len(sigs) > 0 {
+		if err := c.syncInstalls(ctx, false); err != nil {
+			return 0, err
+		}
+	}
 	for _, s := range sigs {
 		c.lastSignal = s.ID
 		ip, err := models.ParseIP(s.IP)

@@ -235,7 +235,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, _ string) erro
 	}
 	var hash []byte
 	var herr error
-	if err := s.work.Do(false, func() { hash, herr = bcrypt.GenerateFromPassword([]byte(*c.Password), s.cfg.BcryptCost) }); err != nil {
+	if err := s.work.Do(false, func() { hash, herr = bcrypt.GenerateFromPassword([]byte(*c.Password), s.cost) }); err != nil {
 		return &apiError{status: http.StatusTooManyRequests, msg: err.Error(), retry: time.Second}
 	}
 	if herr != nil {

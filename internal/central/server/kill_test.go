@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"golang.org/x/crypto/bcrypt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,7 +29,7 @@ func TestHelperCentralProcess(t *testing.T) {
 	cfg := Config{DataDir: dir, Listen: "127.0.0.1:0", TrustedProxies: []string{"127.0.0.1/32"}, RegistrationBurst: 100}
 	cfg.SignalRate, cfg.SignalBurst = 1e6, 1e6
 	cfg.Limits.RequestRate = -1
-	s, err := New(context.Background(), cfg, Deps{})
+	s, err := New(context.Background(), cfg, Deps{PasswordCost: bcrypt.MinCost})
 	if err != nil {
 		fmt.Println("ERR", err)
 		os.Exit(1)

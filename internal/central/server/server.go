@@ -42,25 +42,28 @@ type Deps struct {
 	Logger *slog.Logger
 	// Clock; nil: time.Now (tests drive expiry with a virtual clock).
 	Clock func() time.Time
+	// PasswordCost is the bcrypt cost of install passwords; 0:
+	// bcrypt.DefaultCost. Tests lower it: under the race detector one
+	// hash at the default cost takes about a second of CPU.
+	PasswordCost int
 }
 
 // Server is a running central: New, then Run.
 //
 // Concurrency: Run once; Addr and Store are safe for concurrent use.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	now     func() time.Time
-	st      *centralstore.Store
-	list    *list
-	cur     *curator
-	guard   *netguard.Guard
-	trusted []netip.Prefix
-	secret  []byte
-	salt    []byte
-	// dummyHash is compared against for unknown ids (same time as a
-	// wrong password), at the configured cost.
-	dummyHash []byte
+	cfg       Config
+	cost      int    // bcrypt cost of new password hashes
+	dummyHash []byte // compared against for unknown ids
+	log       *slog.Logger
+	now       func() time.Time
+	st        *centralstore.Store
+	list      *list
+	cur       *curator
+	guard     *netguard.Guard
+	trusted   []netip.Prefix
+	secret    []byte
+	salt      []byte
 
 	work      *netguard.Work
 	regRate   *netguard.Limiter[netip.Prefix]
@@ -130,14 +133,23 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: deps.Logger, now: deps.Clock, cursors: map[string]int64{}}
+	s := &Server{cfg: cfg, log: deps.Logger, now: deps.Clock, cursors: map[string]int64{}, cost: deps.PasswordCost}
+	if s.cost == 0 {
+		s.cost = bcrypt.DefaultCost
+	}
+	// Unknown ids are compared against this hash: they take the time of
+	// a wrong password.
+	dummy, err := bcrypt.GenerateFromPassword([]byte("phalanx-central-dummy-password"), s.cost)
+	if err != nil {
+		return nil, fmt.Errorf("central: %w", err)
+	}
+	s.dummyHash = dummy
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	var err error
 	if s.trusted, err = netguard.ParsePrefixes(cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("central: trusted_proxies: %w", err)
 	}
@@ -171,9 +183,6 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		return fail(err)
 	}
 	s.secret, s.salt = []byte(sec), []byte(salt)
-	if s.dummyHash, err = bcrypt.GenerateFromPassword([]byte("phalanx-central-dummy-password"), cfg.BcryptCost); err != nil {
-		return fail(fmt.Errorf("central: bcrypt: %w", err))
-	}
 	s.work = netguard.NewWork(cfg.MaxConcurrentHashes)
 	s.regRate = netguard.NewLimiter[netip.Prefix](float64(cfg.RegistrationRate), cfg.RegistrationBurst, 65536)
 	s.loginAddr = netguard.NewBackoff[netip.Prefix](netguard.BackoffPolicy{Free: 5, Base: time.Second, Max: 5 * time.Minute})

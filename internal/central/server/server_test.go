@@ -59,12 +59,9 @@ func startCentral(t testing.TB, cfg Config) *central {
 	cfg.RegistrationBurst = 1000
 	cfg.PullRate, cfg.PullBurst = 100, 100
 	cfg.MaxConcurrentHashes = 8
-	if cfg.BcryptCost == 0 {
-		cfg.BcryptCost = bcrypt.MinCost // the cost is bcrypt's business; tests run many logins under -race
-	}
 	c := &vclock{t: time.Now().UTC()}
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := New(ctx, cfg, Deps{Clock: c.now})
+	s, err := New(ctx, cfg, Deps{Clock: c.now, PasswordCost: bcrypt.MinCost})
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()

@@ -81,6 +81,38 @@ func testStats(t *testing.T, s store.Store) {
 	require.Equal(t, []store.Count{{Key: "ssh-bf", Count: 2}, {Key: "http-probing", Count: 1}}, st.TopScenarios)
 	require.Equal(t, []store.Count{{Key: "AS64496 EXAMPLE", Count: 2}, {Key: "AS64500 OTHER", Count: 1}}, st.TopAS)
 	require.Equal(t, []store.SeriesPoint{{Bucket: 2, Key: "http-probing", Count: 1}, {Bucket: 2, Key: "ssh-bf", Count: 2}}, st.AlertSeries)
+	// Decisions too (decision_rollup), by origin.
+	require.Equal(t, []store.SeriesPoint{{Bucket: 2, Key: "crowdsec", Count: 1}, {Bucket: 2, Key: "cscli", Count: 1}}, st.DecisionSeries)
+	require.EqualValues(t, 2, st.ActiveDecisions)
+	st, err = s.Stats(ctx, store.StatsQuery{Since: hour.Add(-2 * time.Hour), Until: hour.Add(2 * time.Hour), Step: 2 * time.Hour, Now: now, SkipActive: true})
+	require.NoError(t, err)
+	require.Equal(t, []store.SeriesPoint{{Bucket: 1, Key: "crowdsec", Count: 1}, {Bucket: 1, Key: "cscli", Count: 1}}, st.DecisionSeries)
+	require.Zero(t, st.ActiveDecisions, "SkipActive")
+	require.Empty(t, st.ActiveByOrigin)
+	// Whole minutes of the last day: the per-minute rollups, the same counts.
+	minute := now.Truncate(time.Minute)
+	st, err = s.Stats(ctx, store.StatsQuery{Since: minute.Add(-30 * time.Minute), Until: minute.Add(30 * time.Minute), Step: time.Minute, Now: now})
+	require.NoError(t, err)
+	require.EqualValues(t, 3, st.Alerts)
+	require.Equal(t, []store.Count{{Key: "ssh-bf", Count: 2}, {Key: "http-probing", Count: 1}}, st.TopScenarios)
+	require.Equal(t, []store.Count{{Key: "FR", Count: 2}, {Key: "DE", Count: 1}}, st.TopCountries)
+	require.Equal(t, []store.SeriesPoint{{Bucket: 30, Key: "http-probing", Count: 1}, {Bucket: 30, Key: "ssh-bf", Count: 2}}, st.AlertSeries)
+	require.Equal(t, []store.SeriesPoint{{Bucket: 30, Key: "crowdsec", Count: 1}, {Bucket: 30, Key: "cscli", Count: 1}}, st.DecisionSeries)
+	st, err = s.Stats(ctx, store.StatsQuery{Since: minute.Add(-30 * time.Minute), Until: minute.Add(30 * time.Minute), Step: time.Minute,
+		Now: now, IncludeSimulated: true})
+	require.NoError(t, err)
+	require.EqualValues(t, 4, st.Alerts)
+	// Flush keeps the minutes of the last 48 hours: two days on, the range
+	// (read from the alerts then) still counts them, the rollup is gone.
+	_, err = s.Flush(ctx, now.Add(49*time.Hour), store.FlushPolicy{})
+	require.NoError(t, err)
+	st, err = s.Stats(ctx, store.StatsQuery{Since: minute.Add(-30 * time.Minute), Until: minute.Add(30 * time.Minute), Step: time.Minute,
+		Now: now.Add(49 * time.Hour)})
+	require.NoError(t, err)
+	require.EqualValues(t, 3, st.Alerts, "older than the minute rollups: read from the alerts")
+	st, err = s.Stats(ctx, store.StatsQuery{Since: minute.Add(-30 * time.Minute), Until: minute.Add(30 * time.Minute), Step: time.Minute, Now: now})
+	require.NoError(t, err)
+	require.Zero(t, st.Alerts, "the minute rollup was flushed (a clock going backwards would see it)")
 	// A retried push (same uuids) counts nothing twice.
 	dup := Alert("ssh-bf", "Ip", "192.0.2.9", t0)
 	dup.UUID = "dup-uuid"
@@ -127,4 +159,53 @@ func testStats(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	require.Len(t, ds, 1)
 	require.Equal(t, "192.0.2.1", ds[0].Value)
+}
+
+// testRawLines: the raw lines and profile of an alert are stored with it,
+// read back by AlertRawLines (never by ListAlerts/GetAlert), not stored
+// twice by a retried push, and gone with the alert.
+func testRawLines(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	now := time.Now()
+	a := Alert("crowdsecurity/ssh-bf", "Ip", "192.0.2.7", now, Dec{})
+	a.UUID = "raw-1"
+	a.Profile = "default_ip_remediation"
+	a.RawLines = []*models.RawLine{
+		{Time: "2026-01-02T03:04:05Z", Source: "/var/log/auth.log", Module: "file", Labels: map[string]string{"type": "syslog"},
+			Raw: "Jan  2 03:04:05 host sshd[1]: Failed password for root from 192.0.2.7 port 22 ssh2"},
+		{Raw: "line with \x1b[31mcontrol\x00 bytes and ünïcode", Truncated: true},
+	}
+	plain := Alert("crowdsecurity/ssh-bf", "Ip", "192.0.2.8", now)
+	ids, err := s.CreateAlerts(ctx, "", []*models.Alert{a, plain})
+	require.NoError(t, err)
+
+	got, err := s.AlertRawLines(ctx, ids[0])
+	require.NoError(t, err)
+	require.Equal(t, a.RawLines, got)
+	none, err := s.AlertRawLines(ctx, ids[1])
+	require.NoError(t, err)
+	require.Empty(t, none)
+
+	g, err := s.GetAlert(ctx, ids[0])
+	require.NoError(t, err)
+	require.Equal(t, "default_ip_remediation", g.Profile)
+	require.Nil(t, g.RawLines, "GetAlert does not return raw lines")
+	list, err := s.ListAlerts(ctx, store.AlertFilter{IncludeSimulated: true})
+	require.NoError(t, err)
+	for _, l := range list {
+		require.Nil(t, l.RawLines)
+	}
+
+	// A retried push (same uuid) stores nothing twice.
+	again, err := s.CreateAlerts(ctx, "", []*models.Alert{a})
+	require.NoError(t, err)
+	require.Equal(t, ids[0], again[0])
+	got, err = s.AlertRawLines(ctx, ids[0])
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+
+	require.NoError(t, s.DeleteAlert(ctx, ids[0]))
+	gone, err := s.AlertRawLines(ctx, ids[0])
+	require.NoError(t, err)
+	require.Empty(t, gone, "deleted with the alert")
 }

@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"decisions_list_active", testListActive},
 		{"dashboard_users", testDashboardUsers},
 		{"stats", testStats},
+		{"alerts_raw_lines", testRawLines},
 		{"allowlists", testAllowlists},
 		{"allowlists_check", testAllowlistCheck},
 		{"flush", testFlush},

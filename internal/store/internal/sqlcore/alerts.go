@@ -16,9 +16,9 @@ import (
 const alertCols = "uuid, machine_id, created_at, scenario, scenario_hash, scenario_version, message, events_count, " +
 	"started_at, stopped_at, capacity, leakspeed, simulated, remediation, kind, " +
 	"source_scope, source_value, source_ip, source_range, source_as_number, source_as_name, source_cn, " +
-	"source_latitude, source_longitude, source_start_ip, source_end_ip, labels, meta, events"
+	"source_latitude, source_longitude, source_start_ip, source_end_ip, labels, meta, events, profile"
 
-const alertNCols = 29
+const alertNCols = 30
 
 const decisionCols = "uuid, alert_id, change_seq, created_at, until_at, origin, type, scope, value, scenario, simulated, start_ip, end_ip"
 
@@ -189,6 +189,9 @@ func (e *Engine) CreateAlerts(ctx context.Context, machineID string, alerts []*m
 		if err := e.rollup(ctx, q, rows, known); err != nil {
 			return err
 		}
+		if err := e.insertRawLines(ctx, q, alerts, ids, known); err != nil {
+			return err
+		}
 		if machineID != "" {
 			if _, err := q.Exec(ctx, "UPDATE machines SET last_push = "+e.b.Placeholder(1)+" WHERE machine_id = "+e.b.Placeholder(2),
 				nowNS, machineID); err != nil {
@@ -201,6 +204,41 @@ func (e *Engine) CreateAlerts(ctx context.Context, machineID string, alerts []*m
 		return nil, e.errf(ctxErr(ctx, err), "create alerts")
 	}
 	return ids, nil
+}
+
+// insertRawLines stores the raw lines of the newly stored alerts.
+func (e *Engine) insertRawLines(ctx context.Context, q Querier, alerts []*models.Alert, ids []int64, known []bool) error {
+	sql := "INSERT INTO alert_raw_lines (alert_id, lines) VALUES (" + e.placeholders(2) + ")"
+	for i, a := range alerts {
+		if known[i] || len(a.RawLines) == 0 {
+			continue
+		}
+		lines, err := jsonText(a.RawLines)
+		if err != nil {
+			return err
+		}
+		if _, err := q.Exec(ctx, sql, ids[i], lines); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AlertRawLines implements store.Store.
+func (e *Engine) AlertRawLines(ctx context.Context, id int64) ([]*models.RawLine, error) {
+	var out []*models.RawLine
+	err := queryAll(ctx, e.b.Read(), "SELECT lines FROM alert_raw_lines WHERE alert_id = "+e.b.Placeholder(1), []any{id},
+		func(r Rows) error {
+			var lines string
+			if err := r.Scan(&lines); err != nil {
+				return err
+			}
+			return json.Unmarshal([]byte(lines), &out)
+		})
+	if err != nil {
+		return nil, e.errf(ctxErr(ctx, err), "alert %d raw lines", id)
+	}
+	return out, nil
 }
 
 // existingAlert returns the id of the stored alert with that uuid, pushed
@@ -251,6 +289,23 @@ func (e *Engine) insertDecisions(ctx context.Context, q Querier, decs []newDecis
 			return err
 		}
 	}
+	// The per-hour and per-minute rollups of decisions created, by origin.
+	byOrigin := map[string]int64{}
+	for _, d := range decs {
+		byOrigin[d.origin]++
+	}
+	for _, t := range []struct {
+		table, col string
+		res        int64
+	}{{"decision_rollup", "hour", hourNS}, {"decision_rollup_minute", "minute", minuteNS}} {
+		sql := "INSERT INTO " + t.table + " (" + t.col + ", origin, n) VALUES (" + e.placeholders(3) + ") ON CONFLICT (" + t.col +
+			", origin) DO UPDATE SET n = " + t.table + ".n + excluded.n"
+		for o, n := range byOrigin {
+			if _, err := q.Exec(ctx, sql, nowNS/t.res*t.res, o, n); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -287,14 +342,14 @@ func alertArgs(a *models.Alert, machineID string, nowNS int64) ([]any, error) {
 	return []any{uuid, machineID, nowNS, deref(a.Scenario), deref(a.ScenarioHash), deref(a.ScenarioVersion), deref(a.Message),
 		int64(deref(a.EventsCount)), start, stop, int64(deref(a.Capacity)), deref(a.Leakspeed), boolArg(deref(a.Simulated)),
 		boolArg(a.Remediation), a.Kind, src.GetScope(), src.GetValue(), src.IP, src.Range, src.AsNumber, src.AsName, src.Cn,
-		float64(src.Latitude), float64(src.Longitude), blob(sStart), blob(sEnd), labels, meta, events}, nil
+		float64(src.Latitude), float64(src.Longitude), blob(sStart), blob(sEnd), labels, meta, events, a.Profile}, nil
 }
 
 // alertSelect reads alerts: id then alertCols without the address columns.
 const alertSelect = "id, uuid, machine_id, created_at, scenario, scenario_hash, scenario_version, message, events_count, " +
 	"started_at, stopped_at, capacity, leakspeed, simulated, remediation, kind, " +
 	"source_scope, source_value, source_ip, source_range, source_as_number, source_as_name, source_cn, " +
-	"source_latitude, source_longitude, labels, meta, events"
+	"source_latitude, source_longitude, labels, meta, events, profile"
 
 func scanAlert(r Rows) (*models.Alert, error) {
 	var (
@@ -309,7 +364,7 @@ func scanAlert(r Rows) (*models.Alert, error) {
 	)
 	if err := r.Scan(&a.ID, &a.UUID, &a.MachineID, &created, &scen, &hash, &ver, &msg, &count, &started, &stopped,
 		&capacity, &leak, &sim, &a.Remediation, &a.Kind, &scope, &value, &src.IP, &src.Range, &src.AsNumber,
-		&src.AsName, &src.Cn, &lat, &lon, &labels, &meta, &events); err != nil {
+		&src.AsName, &src.Cn, &lat, &lon, &labels, &meta, &events, &a.Profile); err != nil {
 		return nil, err
 	}
 	a.CreatedAt = fmtTime(created)
@@ -591,24 +646,36 @@ type rollupKey struct {
 // hourNS is an hour in nanoseconds (alert_rollup's resolution).
 const hourNS = int64(3600_000_000_000)
 
-// rollup counts the newly stored alerts (rows not known) in alert_rollup.
+// minuteNS is a minute in nanoseconds (the minute rollups' resolution).
+const minuteNS = int64(60_000_000_000)
+
+// MinuteRollupKeep is how long Flush keeps the per-minute rollups.
+const MinuteRollupKeep = 48 * time.Hour
+
+// rollup counts the newly stored alerts (rows not known) in alert_rollup
+// and alert_rollup_minute.
 func (e *Engine) rollup(ctx context.Context, q Querier, rows [][]any, known []bool) error {
-	counts := map[rollupKey]int64{}
-	for i, r := range rows {
-		if known[i] {
-			continue
+	for _, t := range []struct {
+		table, col string
+		res        int64
+	}{{"alert_rollup", "hour", hourNS}, {"alert_rollup_minute", "minute", minuteNS}} {
+		counts := map[rollupKey]int64{}
+		for i, r := range rows {
+			if known[i] {
+				continue
+			}
+			sim, _ := r[12].(bool)
+			k := rollupKey{hour: r[2].(int64) / t.res * t.res, scen: r[3].(string), cn: r[21].(string),
+				asn: r[19].(string), asNam: r[20].(string), sim: sim}
+			counts[k]++
 		}
-		sim, _ := r[12].(bool)
-		k := rollupKey{hour: r[2].(int64) / hourNS * hourNS, scen: r[3].(string), cn: r[21].(string),
-			asn: r[19].(string), asNam: r[20].(string), sim: sim}
-		counts[k]++
-	}
-	const cols = "hour, scenario, source_cn, source_as_number, source_as_name, simulated"
-	sql := "INSERT INTO alert_rollup (" + cols + ", n) VALUES (" + e.placeholders(7) + ") ON CONFLICT (" + cols +
-		") DO UPDATE SET n = alert_rollup.n + excluded.n"
-	for k, n := range counts {
-		if _, err := q.Exec(ctx, sql, k.hour, k.scen, k.cn, k.asn, k.asNam, boolArg(k.sim), n); err != nil {
-			return err
+		cols := t.col + ", scenario, source_cn, source_as_number, source_as_name, simulated"
+		sql := "INSERT INTO " + t.table + " (" + cols + ", n) VALUES (" + e.placeholders(7) + ") ON CONFLICT (" + cols +
+			") DO UPDATE SET n = " + t.table + ".n + excluded.n"
+		for k, n := range counts {
+			if _, err := q.Exec(ctx, sql, k.hour, k.scen, k.cn, k.asn, k.asNam, boolArg(k.sim), n); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

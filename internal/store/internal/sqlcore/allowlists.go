@@ -269,7 +269,17 @@ func (e *Engine) Flush(ctx context.Context, now time.Time, p store.FlushPolicy) 
 		}
 		res.AllowlistItems, err = q.Exec(ctx, "DELETE FROM allowlist_items WHERE expires_at <> 0 AND expires_at <= "+
 			e.b.Placeholder(1), nowNS)
-		return err
+		if err != nil {
+			return err
+		}
+		// The per-minute rollups serve ranges of the last day only.
+		for _, table := range []string{"alert_rollup_minute", "decision_rollup_minute"} {
+			if _, err := q.Exec(ctx, "DELETE FROM "+table+" WHERE minute < "+e.b.Placeholder(1),
+				now.Add(-MinuteRollupKeep).UnixNano()); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return store.FlushResult{}, e.errf(ctxErr(ctx, err), "flush")

@@ -98,8 +98,10 @@ func (e *Engine) DeleteDashboardUser(ctx context.Context, name string) error {
 // maxBuckets bounds StatsQuery's series.
 const maxBuckets = 1000
 
-// Stats implements store.Store. Every count is one GROUP BY over the
-// covering indexes alerts_stats and decisions_created (migration 0003).
+// Stats implements store.Store. Every count is one GROUP BY: over the
+// per-hour rollups alert_rollup and decision_rollup for whole hours, the
+// per-minute ones for whole minutes of the last day, else over the
+// covering indexes alerts_stats and decisions_created.
 func (e *Engine) Stats(ctx context.Context, sq store.StatsQuery) (*store.Stats, error) {
 	if !sq.Until.After(sq.Since) || sq.Step <= 0 || sq.Until.Sub(sq.Since)/sq.Step > maxBuckets {
 		return nil, e.errf(store.ErrInvalid, "stats: bad range or step")
@@ -122,13 +124,20 @@ func (e *Engine) Stats(ctx context.Context, sq store.StatsQuery) (*store.Stats, 
 	if !sq.IncludeSimulated {
 		args = append(args, false)
 	}
-	rng := " WHERE created_at >= " + ph(1) + " AND created_at < " + ph(2) + sim
 	table, col, count := "alerts", "created_at", "COUNT(*)"
-	if sq.Step%time.Hour == 0 && since%hourNS == 0 {
-		// Whole hours: read the per-hour rollup.
+	dtable, dcol, dcount := "decisions", "created_at", "COUNT(*)"
+	switch {
+	case sq.Step%time.Hour == 0 && since%hourNS == 0:
+		// Whole hours: read the per-hour rollups.
 		table, col, count = "alert_rollup", "hour", "CAST(SUM(n) AS BIGINT)"
-		rng = " WHERE hour >= " + ph(1) + " AND hour < " + ph(2) + sim
+		dtable, dcol, dcount = "decision_rollup", "hour", "CAST(SUM(n) AS BIGINT)"
+	case sq.Step%time.Minute == 0 && since%minuteNS == 0 && !sq.Since.Before(sq.Now.Add(-MinuteRollupKeep+time.Hour)):
+		// Whole minutes of the last day or so: the per-minute rollups
+		// (Flush keeps MinuteRollupKeep of them).
+		table, col, count = "alert_rollup_minute", "minute", "CAST(SUM(n) AS BIGINT)"
+		dtable, dcol, dcount = "decision_rollup_minute", "minute", "CAST(SUM(n) AS BIGINT)"
 	}
+	rng := " WHERE " + col + " >= " + ph(1) + " AND " + col + " < " + ph(2) + sim
 	// One pass over the range: per bucket, scenario, country and AS.
 	type key struct {
 		bucket        int64
@@ -170,8 +179,8 @@ func (e *Engine) Stats(ctx context.Context, sq store.StatsQuery) (*store.Stats, 
 	sortSeries(out.AlertSeries)
 	out.TopScenarios, out.TopCountries, out.TopAS = top(scen, sq.Top), top(cn, sq.Top), top(as, sq.Top)
 
-	dsql := "SELECT (created_at - " + ph(3) + ") / " + ph(4) + " AS b, origin, COUNT(*) FROM decisions" +
-		" WHERE created_at >= " + ph(1) + " AND created_at < " + ph(2) + " GROUP BY b, origin"
+	dsql := "SELECT (" + dcol + " - " + ph(3) + ") / " + ph(4) + " AS b, origin, " + dcount + " FROM " + dtable +
+		" WHERE " + dcol + " >= " + ph(1) + " AND " + dcol + " < " + ph(2) + " GROUP BY b, origin"
 	err = queryAll(ctx, q, dsql, []any{since, until, since, step}, func(r Rows) error {
 		var p store.SeriesPoint
 		var b int64
@@ -186,6 +195,9 @@ func (e *Engine) Stats(ctx context.Context, sq store.StatsQuery) (*store.Stats, 
 		return nil, e.errf(ctxErr(ctx, err), "stats: decisions")
 	}
 	sortSeries(out.DecisionSeries)
+	if sq.SkipActive {
+		return out, nil
+	}
 	err = queryAll(ctx, q, "SELECT origin, COUNT(*) FROM decisions WHERE until_at > "+ph(1)+" GROUP BY origin ORDER BY origin",
 		[]any{sq.Now.UnixNano()}, func(r Rows) error {
 			var c store.Count

@@ -15,6 +15,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/datafile"
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
+	"github.com/phalanx-ids/phalanx/internal/natexpr"
 	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
@@ -22,12 +23,12 @@ import (
 // holds, to build events that take its branches.
 // Data files the filter reads (File / RegexpInFile) add a sample of
 // their entries (store may be nil).
-func filterVocabulary(src string, store *datafile.Store) (fields []fieldRef, lits []string) {
+func filterVocabulary(src string, store *datafile.Store) (fields []natexpr.Field, lits []string) {
 	tree, err := parser.Parse(src)
 	if err != nil {
 		return nil, nil
 	}
-	seen := map[fieldRef]bool{}
+	seen := map[natexpr.Field]bool{}
 	ast.Find(tree.Node, func(n ast.Node) bool {
 		switch t := n.(type) {
 		case *ast.StringNode:
@@ -42,7 +43,7 @@ func filterVocabulary(src string, store *datafile.Store) (fields []fieldRef, lit
 		case *ast.IntegerNode:
 			lits = append(lits, strconv.Itoa(t.Value), strconv.Itoa(t.Value+1), strconv.Itoa(t.Value-1))
 		}
-		if f, ok := fieldOf(n); ok && !seen[f] {
+		if f, ok := natexpr.FieldOf(n); ok && !seen[f] {
 			seen[f] = true
 			fields = append(fields, f)
 		}
@@ -53,7 +54,7 @@ func filterVocabulary(src string, store *datafile.Store) (fields []fieldRef, lit
 
 // vocabularyEvents makes n events whose fields take values built from the
 // literals: as is, case-changed, escaped, embedded, empty, non-numeric.
-func vocabularyEvents(r *rand.Rand, n int, fields []fieldRef, lits []string) []*event.Event {
+func vocabularyEvents(r *rand.Rand, n int, fields []natexpr.Field, lits []string) []*event.Event {
 	pick := func() string {
 		if len(lits) == 0 || r.IntN(8) == 0 {
 			return []string{"", "abc", "7", " 12", "%zz", "a%20b", "GET"}[r.IntN(7)]
@@ -85,10 +86,13 @@ func vocabularyEvents(r *rand.Rand, n int, fields []fieldRef, lits []string) []*
 			if r.IntN(3) == 0 {
 				v += pick()
 			}
-			if f.src == srcMeta {
-				e.Meta[f.key] = v
-			} else {
-				e.Parsed[f.key] = v
+			switch f.Src {
+			case natexpr.SrcMeta:
+				e.Meta[f.Key] = v
+			case natexpr.SrcParsed:
+				e.Parsed[f.Key] = v
+			case natexpr.SrcEnriched:
+				e.Enriched[f.Key] = v
 			}
 		}
 		out[i] = e
@@ -132,19 +136,19 @@ func TestNativeExprMatchesVM(t *testing.T) {
 		for i, e := range vocabularyEvents(r, 300, fields, lits) {
 			// Every other event with its slots read ahead (Engine.ReadFields),
 			// as the detect pipeline pours them; the others computed on demand.
-			w.nc.evt, w.nc.vals = e, nil
+			var vals []string
 			if i%2 == 1 {
-				w.nc.vals = make([]string, len(set.slots.fields))
-				set.slots.read(e, w.nc.vals)
+				vals = make([]string, set.slots.NumFields())
+				set.slots.Read(e, vals)
 			}
-			w.nc.gen++
+			w.nc.Reset(e, vals)
 			ve := e
 			if sc.mutates {
 				ve = cloneForWrite(e, sc.writes)
 			}
 			want, werr := w.runBool(ref.filter, FilterEnv{Evt: ve})
 			if sc.nat != nil {
-				got, gerr := sc.nat(&w.nc)
+				got, gerr := sc.nat(w.nc)
 				require.Equal(t, werr != nil, gerr != nil, "%s: error on %v %v: vm %v native %v", sc.spec.Name, e.Meta, e.Parsed, werr, gerr)
 				if werr == nil {
 					require.Equal(t, want, got, "%s on %v %v", sc.spec.Name, e.Meta, e.Parsed)
@@ -153,7 +157,7 @@ func TestNativeExprMatchesVM(t *testing.T) {
 			if werr == nil && want {
 				accepted++
 				for i, p := range sc.natPre {
-					ok, err := p(&w.nc)
+					ok, err := p(w.nc)
 					require.NoError(t, err, "%s pre %d", sc.spec.Name, i)
 					require.True(t, ok, "%s: necessary condition %d rejects an event the VM accepts: %v %v", sc.spec.Name, i, e.Meta, e.Parsed)
 				}

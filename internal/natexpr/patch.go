@@ -1,4 +1,4 @@
-package exprenv
+package natexpr
 
 // Fast data-file filters: an expr AST patch that replaces the scans of a
 // string data file that hub filters run on every event,
@@ -30,38 +30,55 @@ package exprenv
 //     (C false), and requires A pure or a call known to return true (so the
 //     loop stops at the first kept entry and X cannot change in between).
 //
-// Anything else is left alone. Deps.PlainFilters turns the patch off.
+// Anything else is left alone. exprenv installs the patch in the programs it
+// compiles (FilePatch) unless its Deps.PlainFilters; the index itself is
+// exprenv's (DataIndex), built with the registered helpers.
 
 import (
 	"fmt"
 	"reflect"
-	"slices"
-	"sync"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/builtin"
 	"github.com/expr-lang/expr/conf"
 
-	"github.com/phalanx-ids/phalanx/internal/datafile"
+	"github.com/phalanx-ids/phalanx/internal/event"
 )
 
-// pureHelpers are the registered helpers without side effects whose result
-// depends on their arguments only.
-var pureHelpers = map[string]bool{
-	"Upper": true, "Lower": true, "TrimSpace": true, "Trim": true, "TrimLeft": true,
-	"TrimRight": true, "TrimPrefix": true, "TrimSuffix": true, "ToString": true,
-	"Replace": true, "ReplaceAll": true, "JsonExtract": true,
-	"PathUnescape": true, "QueryUnescape": true, "PathEscape": true, "QueryEscape": true,
+// DataIndex is what the data-file patch needs from the expression
+// environment (*exprenv.Env implements it). Safe for concurrent use.
+type DataIndex interface {
+	// Registered reports whether name is, in c, the environment's own
+	// helper (not overridden by a later option).
+	Registered(c *conf.Config, name string) bool
+	// Pure reports whether the helper name has no side effects and a
+	// result that depends on its arguments only.
+	Pure(name string) bool
+	// FileStrings returns the entries of a loaded string data file (nil
+	// or empty: not loaded, or empty).
+	FileStrings(name string) []string
+	// FileIndex returns the (cached) index answering `x op T(#)` over the
+	// entries strs of file, T given by its source tsrc, restricted to the
+	// entries where G(#) (source gsrc, "" for none) is true.
+	FileIndex(file string, strs []string, op, tsrc, gsrc string) (FileIndex, error)
+}
+
+// FileIndex answers one comparison over the (transformed, guarded)
+// entries of a data file. Immutable, safe for concurrent use.
+type FileIndex interface {
+	// Match reports whether the comparison holds for some kept entry.
+	Match(x string) bool
+	// Candidates returns the kept entries, in file order, for which it
+	// holds (op contains or ==); an empty, non-nil slice for none.
+	Candidates(x string) []string
+	// Kept is the number of entries that passed the guard.
+	Kept() int
 }
 
 // trueMethods are the event methods documented to always return true
 // (evt.SetMeta / evt.SetParsed, used in filters for their side effect).
 var trueMethods = map[string]bool{"SetMeta": true, "SetParsed": true}
-
-// entriesVar is the variable holding the entries when a transform or guard
-// is evaluated over a file at compile time.
-const entriesVar = "__phx_entries"
 
 var (
 	typeStrBool  = reflect.TypeOf(func(string) bool { return false })
@@ -69,20 +86,20 @@ var (
 	typeString   = reflect.TypeOf("")
 )
 
-// fastFilterOption installs the patcher; each compilation gets its own.
-func (e *Env) fastFilterOption() expr.Option {
-	fileFn := reflect.ValueOf(e.file).Pointer()
+// FilePatch returns the expr option that installs the data-file patch
+// (see the file comment) for the environment env; each compilation gets its
+// own patcher.
+func FilePatch(env DataIndex) expr.Option {
 	return func(c *conf.Config) {
-		c.Visitors = append(c.Visitors, &filterPatcher{e: e, conf: c, fileFn: fileFn})
+		c.Visitors = append(c.Visitors, &filterPatcher{e: env, conf: c})
 	}
 }
 
 // filterPatcher is the ast.Visitor; one per compilation, not shared.
 type filterPatcher struct {
-	e      *Env
-	conf   *conf.Config
-	fileFn uintptr
-	n      int
+	e    DataIndex
+	conf *conf.Config
+	n    int
 }
 
 func (p *filterPatcher) Visit(node *ast.Node) {
@@ -102,22 +119,18 @@ func (p *filterPatcher) Visit(node *ast.Node) {
 // Env's File helper and the file is loaded and non-empty.
 func (p *filterPatcher) fileCall(node ast.Node) (string, []string, bool) {
 	call, ok := node.(*ast.CallNode)
-	if !ok || len(call.Arguments) != 1 || p.e.d.Data == nil {
+	if !ok || len(call.Arguments) != 1 {
 		return "", nil, false
 	}
 	id, ok := call.Callee.(*ast.IdentifierNode)
-	if !ok || id.Value != "File" {
-		return "", nil, false
-	}
-	f, ok := p.conf.Functions["File"]
-	if !ok || reflect.ValueOf(f.Func).Pointer() != p.fileFn {
+	if !ok || id.Value != "File" || !p.e.Registered(p.conf, "File") {
 		return "", nil, false
 	}
 	lit, ok := call.Arguments[0].(*ast.StringNode)
 	if !ok {
 		return "", nil, false
 	}
-	strs := p.e.d.Data.Strings(lit.Value)
+	strs := p.e.FileStrings(lit.Value)
 	if len(strs) == 0 {
 		return "", nil, false
 	}
@@ -145,11 +158,11 @@ func (p *filterPatcher) patchIn(node *ast.Node, n *ast.BinaryNode) {
 	if !ok || !isString(n.Left) {
 		return
 	}
-	idx, err := p.e.fileIndex(name, strs, "==", "#", "")
+	idx, err := p.e.FileIndex(name, strs, "==", "#", "")
 	if err != nil {
 		return
 	}
-	ast.Patch(node, p.register(typeStrBool, func(s string) any { return idx.set.MatchString(s) }, n.Left))
+	ast.Patch(node, p.register(typeStrBool, func(s string) any { return idx.Match(s) }, n.Left))
 }
 
 // comparison is C: L op T(#), L free of #.
@@ -232,11 +245,11 @@ func (p *filterPatcher) direct(node *ast.Node, name string, strs []string, c com
 	if guard != nil {
 		gsrc = guard.String()
 	}
-	idx, err := p.e.fileIndex(name, strs, c.op, c.t.String(), gsrc)
-	if err != nil || (guardFirst && len(idx.kept) == 0) {
+	idx, err := p.e.FileIndex(name, strs, c.op, c.t.String(), gsrc)
+	if err != nil || (guardFirst && idx.Kept() == 0) {
 		return
 	}
-	ast.Patch(node, p.register(typeStrBool, func(s string) any { return idx.match(s) }, c.l))
+	ast.Patch(node, p.register(typeStrBool, func(s string) any { return idx.Match(s) }, c.l))
 }
 
 // narrow replaces File("f") by the entries for which C holds.
@@ -244,13 +257,13 @@ func (p *filterPatcher) narrow(n *ast.BuiltinNode, name string, strs []string, c
 	if c.op != "contains" && c.op != "==" {
 		return
 	}
-	idx, err := p.e.fileIndex(name, strs, c.op, c.t.String(), "")
+	idx, err := p.e.FileIndex(name, strs, c.op, c.t.String(), "")
 	if err != nil {
 		return
 	}
 	var none any = []string{} // boxed once: no allocation when nothing matches
 	ast.Patch(&n.Arguments[0], p.register(typeStrSlice, func(s string) any {
-		if c := idx.candidates(s); len(c) > 0 {
+		if c := idx.Candidates(s); len(c) > 0 {
 			return c
 		}
 		return none
@@ -316,7 +329,7 @@ func (p *filterPatcher) pureOf(node ast.Node, withEntry bool) bool {
 // pureCall: a call to one of this Env's pure helpers with pure arguments.
 func (p *filterPatcher) pureCall(n *ast.CallNode, arg func(ast.Node) bool) bool {
 	id, ok := n.Callee.(*ast.IdentifierNode)
-	if !ok || !pureHelpers[id.Value] || !p.e.registered(p.conf, id.Value) {
+	if !ok || !p.e.Pure(id.Value) || !p.e.Registered(p.conf, id.Value) {
 		return false
 	}
 	for _, a := range n.Arguments {
@@ -375,160 +388,7 @@ func isString(n ast.Node) bool {
 	return t != nil && t == typeString
 }
 
-// isEventPtr: the receiver is the event (a pointer to a struct that has the
-// method, checked by type name to stay independent of the event package's
-// other methods).
+// isEventPtr: the receiver is the event.
 func isEventPtr(n ast.Node) bool {
-	t := n.Type()
-	return t != nil && t.Kind() == reflect.Pointer && t.Elem().Name() == "Event" &&
-		t.Elem().PkgPath() == "github.com/phalanx-ids/phalanx/internal/event"
-}
-
-// registered reports whether name is this Env's helper in conf (not
-// overridden by a later option).
-func (e *Env) registered(c *conf.Config, name string) bool {
-	f, ok := c.Functions[name]
-	if !ok {
-		return false
-	}
-	want, ok := e.helperPtrs[name]
-	return ok && reflect.ValueOf(f.Func).Pointer() == want
-}
-
-// entryIndex answers one comparison over the transformed, guarded entries
-// of a file. Immutable.
-type entryIndex struct {
-	entries []string // the file's entries
-	kept    []int    // indexes (into entries) that passed the guard
-	vals    []string // T(entries[kept[i]])
-	op      string
-	match   func(string) bool
-	set     *datafile.Set
-	sub     *datafile.Substrings
-	byVal   map[string][]int // for == narrowing: value -> kept positions
-}
-
-// candidates returns the entries (in file order) whose comparison holds.
-func (x *entryIndex) candidates(s string) []string {
-	var ids []int
-	switch x.op {
-	case "contains":
-		x.sub.Each(s, func(id, _ int) bool {
-			ids = append(ids, id)
-			return true
-		})
-	case "==":
-		ids = x.byVal[s]
-	}
-	if len(ids) == 0 {
-		return []string{}
-	}
-	ids = slices.Clone(ids)
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = x.entries[x.kept[id]]
-	}
-	return out
-}
-
-// indexKey identifies an index: file, operator, transform, guard.
-type indexKey struct{ file, op, t, g string }
-
-type indexSlot struct {
-	once sync.Once
-	idx  *entryIndex
-	err  error
-}
-
-// fileIndex returns the (cached) index of file for op over T(#) (source
-// tsrc) restricted to the entries where G(#) (source gsrc, "" for none) is
-// true.
-func (e *Env) fileIndex(file string, strs []string, op, tsrc, gsrc string) (*entryIndex, error) {
-	v, _ := e.indexes.LoadOrStore(indexKey{file, op, tsrc, gsrc}, &indexSlot{})
-	slot := v.(*indexSlot)
-	slot.once.Do(func() { slot.idx, slot.err = e.buildIndex(strs, op, tsrc, gsrc) })
-	return slot.idx, slot.err
-}
-
-func (e *Env) buildIndex(strs []string, op, tsrc, gsrc string) (*entryIndex, error) {
-	x := &entryIndex{entries: strs, op: op}
-	keep := make([]bool, len(strs))
-	for i := range keep {
-		keep[i] = true
-	}
-	if gsrc != "" {
-		gs, err := e.mapEntries(strs, gsrc)
-		if err != nil {
-			return nil, err
-		}
-		for i, g := range gs {
-			b, ok := g.(bool)
-			if !ok {
-				return nil, fmt.Errorf("exprenv: guard %q: not a bool", gsrc)
-			}
-			keep[i] = b
-		}
-	}
-	vals := strs
-	if tsrc != "" && tsrc != "#" {
-		ts, err := e.mapEntries(strs, tsrc)
-		if err != nil {
-			return nil, err
-		}
-		vals = make([]string, len(ts))
-		for i, v := range ts {
-			s, ok := v.(string)
-			if !ok {
-				return nil, fmt.Errorf("exprenv: transform %q: not a string", tsrc)
-			}
-			vals[i] = s
-		}
-	}
-	for i, k := range keep {
-		if k {
-			x.kept = append(x.kept, i)
-			x.vals = append(x.vals, vals[i])
-		}
-	}
-	switch op {
-	case "contains":
-		x.sub = datafile.NewSubstrings(x.vals, false)
-		x.match = x.sub.MatchString
-	case "startsWith":
-		x.match = datafile.NewPrefixes(x.vals).MatchString
-	case "endsWith":
-		x.match = datafile.NewSuffixes(x.vals).MatchString
-	case "==":
-		x.set = datafile.NewSet(x.vals)
-		x.match = x.set.MatchString
-		x.byVal = make(map[string][]int)
-		for i, v := range x.vals {
-			x.byVal[v] = append(x.byVal[v], i)
-		}
-	default:
-		return nil, fmt.Errorf("exprenv: no index for %q", op)
-	}
-	return x, nil
-}
-
-// mapEntries evaluates src (an expression of #) on every entry, with the
-// same helpers as the filters.
-func (e *Env) mapEntries(strs []string, src string) ([]any, error) {
-	env := map[string]any{entriesVar: strs}
-	opts := append([]expr.Option{expr.Env(env)}, e.helperOpts...)
-	prog, err := expr.Compile("map("+entriesVar+", {"+src+"})", opts...)
-	if err != nil {
-		return nil, fmt.Errorf("exprenv: index %q: %w", src, err)
-	}
-	out, err := expr.Run(prog, env)
-	if err != nil {
-		return nil, fmt.Errorf("exprenv: index %q: %w", src, err)
-	}
-	l, ok := out.([]any)
-	if !ok || len(l) != len(strs) {
-		return nil, fmt.Errorf("exprenv: index %q: unexpected result %T", src, out)
-	}
-	return l, nil
+	return n.Type() == reflect.TypeOf((*event.Event)(nil))
 }

@@ -50,7 +50,7 @@ func TestNativeConditionMatchesVM(t *testing.T) {
 				}
 				b := &bucket{sc: sc, q: q}
 				want, werr := w.runBool(sc.condition, ConditionEnv{Evt: lastEvent(q), Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})})
-				got, gerr := sc.condNat(q)
+				got, gerr := sc.condNat(&itemQueue{q: q})
 				require.Equal(t, werr != nil, gerr != nil, "%s: vm %v native %v", sc.spec.Name, werr, gerr)
 				require.Equal(t, want, got, sc.spec.Name)
 				if want {
@@ -62,10 +62,9 @@ func TestNativeConditionMatchesVM(t *testing.T) {
 			cancels++
 			fields, lits := filterVocabulary(sc.spec.CancelOn, nil)
 			for _, e := range vocabularyEvents(r, 200, fields, lits) {
-				w.nc.evt, w.nc.vals = e, nil
-				w.nc.gen++
+				w.nc.Reset(e, nil)
 				want, werr := w.runBool(sc.cancelOn, FilterEnv{Evt: e})
-				got, gerr := sc.cancelNat(&w.nc)
+				got, gerr := sc.cancelNat(w.nc)
 				require.Equal(t, werr != nil, gerr != nil, sc.spec.Name)
 				require.Equal(t, want, got, sc.spec.Name)
 			}

@@ -1,4 +1,4 @@
-package exprenv
+package natexpr_test
 
 import (
 	"bufio"
@@ -20,6 +20,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/datafile"
 	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/exprenv"
 	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
@@ -138,28 +139,8 @@ func hubDataStore(t testing.TB) (*datafile.Store, []string) {
 
 // hubFilterExprs returns the hub expressions that read data files.
 func hubFilterExprs(t *testing.T) []hubExpr {
-	hub := testutil.Hub(t)
-	var exprs []hubExpr
-	for _, f := range hubYAMLs(t, filepath.Join(hub, "scenarios")) {
-		rel, _ := filepath.Rel(hub, f)
-		for _, d := range yamlDocs(t, f) {
-			for _, k := range []string{"filter", "groupby", "distinct"} {
-				if s := strings.TrimSpace(str(d[k])); s != "" {
-					exprs = append(exprs, hubExpr{rel, k, s, "evt"})
-				}
-			}
-		}
-	}
-	for _, sub := range []string{"parsers", "postoverflows"} {
-		for _, f := range hubYAMLs(t, filepath.Join(hub, sub)) {
-			rel, _ := filepath.Rel(hub, f)
-			for _, d := range yamlDocs(t, f) {
-				nodeExprs(rel, "", d, &exprs)
-			}
-		}
-	}
 	var out []hubExpr
-	for _, x := range exprs {
+	for _, x := range hubExprs(t, datafile.NewStore(t.TempDir())) {
 		if strings.Contains(x.src, "File(") {
 			out = append(out, x)
 		}
@@ -194,7 +175,7 @@ type outcome struct {
 
 func run(prog *vm.Program, r httpReq) outcome {
 	evt := r.newEvent()
-	v, err := expr.Run(prog, evtEnv{Evt: evt})
+	v, err := expr.Run(prog, vmEnv{Evt: evt})
 	return outcome{v, err != nil, maps.Clone(evt.Meta)}
 }
 
@@ -205,33 +186,36 @@ func patched(p *vm.Program) bool { return strings.Contains(p.Disassemble(), "__p
 // outcome on real and synthetic requests.
 func TestFastFiltersHubDifferential(t *testing.T) {
 	s, strFiles := hubDataStore(t)
-	fast, plain := New(Deps{Data: s}), New(Deps{Data: s, PlainFilters: true})
+	fast, plain := exprenv.New(exprenv.Deps{Data: s}), exprenv.New(exprenv.Deps{Data: s, PlainFilters: true})
 	reqs := append(hubRequests(t), syntheticRequests(t, s, strFiles)...)
 	exprs := hubFilterExprs(t)
 	require.Greater(t, len(exprs), 20, "walker broken?")
 	var patchedN int
 	for _, x := range exprs {
-		pf, errF := fast.Compile(x.src, evtEnv{})
-		pp, errP := plain.Compile(x.src, evtEnv{})
-		require.Equal(t, errP == nil, errF == nil, "%s %s", x.file, x.where)
+		pf, errF := fast.Compile(x.src, vmEnv{})
+		pp, errP := plain.Compile(x.src, vmEnv{})
+		require.Equal(t, errP == nil, errF == nil, "%s %s", x.where, "")
 		if errP != nil {
 			continue
 		}
-		require.False(t, patched(pp), "plain env patched %s", x.file)
+		require.False(t, patched(pp), "plain env patched %s", x.where)
 		if !patched(pf) {
-			t.Logf("not patched: %s %s: %s", x.file, x.where, oneLine(x.src))
+			t.Logf("not patched: %s %s: %s", x.where, "", oneLine(x.src))
 			continue
 		}
 		patchedN++
 		matches := 0
-		for _, r := range reqs {
+		for i, r := range reqs {
+			if i%raceStride != 0 {
+				continue
+			}
 			want, got := run(pp, r), run(pf, r)
-			require.Equal(t, want, got, "%s %s on %+v", x.file, x.where, r)
+			require.Equal(t, want, got, "%s %s on %+v", x.where, "", r)
 			if want.val == true {
 				matches++
 			}
 		}
-		t.Logf("patched: %s %s: %d/%d true", x.file, x.where, matches, len(reqs))
+		t.Logf("patched: %s %s: %d/%d true", x.where, "", matches, len(reqs))
 	}
 	t.Logf("%d expressions read data files, %d patched, %d requests", len(exprs), patchedN, len(reqs))
 	require.GreaterOrEqual(t, patchedN, 12)
@@ -258,7 +242,7 @@ func TestFastFilterCases(t *testing.T) {
 	for _, sp := range specs {
 		require.NoError(t, s.Load(sp))
 	}
-	fast, plain := New(Deps{Data: s}), New(Deps{Data: s, PlainFilters: true})
+	fast, plain := exprenv.New(exprenv.Deps{Data: s}), exprenv.New(exprenv.Deps{Data: s, PlainFilters: true})
 	reqs := []httpReq{
 		{}, {path: "/admin/x"}, {path: "/ADMIN"}, {path: "/manager"}, {path: "/Manager"}, {path: "École"},
 		{path: "ÉCOLE"}, {path: "école"}, {path: "STRASSE"}, {path: "straße"}, {path: "SECRET"}, {path: "secret"},
@@ -297,9 +281,9 @@ func TestFastFilterCases(t *testing.T) {
 		{"nested any", `any(["a", "b"], {any(File("words.txt"), {evt.Meta.http_path + # contains #})})`, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			pf, err := fast.Compile(c.src, evtEnv{})
+			pf, err := fast.Compile(c.src, vmEnv{})
 			require.NoError(t, err)
-			pp, err := plain.Compile(c.src, evtEnv{})
+			pp, err := plain.Compile(c.src, vmEnv{})
 			require.NoError(t, err)
 			require.Equal(t, c.patched, patched(pf), pf.Disassemble())
 			for _, r := range reqs {
@@ -311,15 +295,15 @@ func TestFastFilterCases(t *testing.T) {
 
 func TestFastFilterNilEventFailsAlike(t *testing.T) {
 	s, _ := hubDataStore(t)
-	fast, plain := New(Deps{Data: s}), New(Deps{Data: s, PlainFilters: true})
+	fast, plain := exprenv.New(exprenv.Deps{Data: s}), exprenv.New(exprenv.Deps{Data: s, PlainFilters: true})
 	src := `any(File("admin_interfaces.txt"), { Lower(evt.Meta.http_path) contains #})`
-	pf, err := fast.Compile(src, evtEnv{})
+	pf, err := fast.Compile(src, vmEnv{})
 	require.NoError(t, err)
-	pp, err := plain.Compile(src, evtEnv{})
+	pp, err := plain.Compile(src, vmEnv{})
 	require.NoError(t, err)
 	require.True(t, patched(pf))
-	_, errF := expr.Run(pf, evtEnv{})
-	_, errP := expr.Run(pp, evtEnv{})
+	_, errF := expr.Run(pf, vmEnv{})
+	_, errP := expr.Run(pp, vmEnv{})
 	require.Error(t, errP)
 	require.Error(t, errF)
 }
@@ -333,17 +317,17 @@ func TestSetMetaReturnsTrue(t *testing.T) {
 
 func TestRegexpInFileSameAsPlain(t *testing.T) {
 	s, _ := hubDataStore(t)
-	fast, plain := New(Deps{Data: s}), New(Deps{Data: s, PlainFilters: true})
+	fast, plain := exprenv.New(exprenv.Deps{Data: s}), exprenv.New(exprenv.Deps{Data: s, PlainFilters: true})
 	reqs := append(hubRequests(t), syntheticRequests(t, s, []string{"backdoors.txt"})...)
 	for _, name := range []string{"bad_user_agents.regex.txt", "rdns_seo_bots.regex"} {
 		require.NotNil(t, s.RegexpSet(name), name)
 		for i, r := range reqs {
-			if i%4 != 0 {
+			if i%(4*raceStride) != 0 {
 				continue // the plain loop costs ~1 ms a call; datafile tests cover the rest
 			}
 			for _, in := range []string{r.ua, r.path, r.rdns} {
-				a, _ := fast.regexpInFile(in, name)
-				b, _ := plain.regexpInFile(in, name)
+				a := fast.RegexpInFileMatch(name)(in)
+				b := plain.RegexpInFileMatch(name)(in)
 				require.Equal(t, b, a, "%s %q", name, in)
 			}
 		}
@@ -366,13 +350,13 @@ var fuzzFilters = []string{
 
 func FuzzFastFilters(f *testing.F) {
 	s, _ := hubDataStore(f)
-	fast, plain := New(Deps{Data: s}), New(Deps{Data: s, PlainFilters: true})
+	fast, plain := exprenv.New(exprenv.Deps{Data: s}), exprenv.New(exprenv.Deps{Data: s, PlainFilters: true})
 	type pair struct{ fast, plain *vm.Program }
 	var progs []pair
 	for _, src := range fuzzFilters {
-		pf, err := fast.Compile(src, evtEnv{})
+		pf, err := fast.Compile(src, vmEnv{})
 		require.NoError(f, err)
-		pp, err := plain.Compile(src, evtEnv{})
+		pp, err := plain.Compile(src, vmEnv{})
 		require.NoError(f, err)
 		progs = append(progs, pair{pf, pp})
 	}
@@ -385,4 +369,47 @@ func FuzzFastFilters(f *testing.F) {
 			require.Equal(t, run(p.plain, r), run(p.fast, r), "%s on %+v", fuzzFilters[i], r)
 		}
 	})
+}
+
+// BenchmarkFilter runs the hub's data-file filters on a benign request,
+// plain (every entry tried) and fast (patched / prefiltered), same run.
+func BenchmarkFilter(b *testing.B) {
+	s, _ := hubDataStore(b)
+	r := httpReq{
+		path:    "/products/397?ref=home&page=2",
+		ua:      "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36",
+		referer: "https://www.example.com/", status: "404", rdns: "host-1-2-3-4.isp.example.net",
+	}
+	cases := []struct{ name, src string }{
+		{"RegexpInFile_bad_user_agents", `RegexpInFile(evt.Parsed.http_user_agent, "bad_user_agents.regex.txt")`},
+		{"admin_interfaces", `any(File("admin_interfaces.txt"), { Lower(evt.Meta.http_path) contains #})`},
+		{"backdoors", `any(File("backdoors.txt"), { evt.Parsed.file_name == #})`},
+		{"path_traversal", `any(File('http_path_traversal.txt'),{evt.Meta.http_path contains #})`},
+		{"sensitive_data", `any(File("sensitive_data.txt"), { evt.Parsed.request endsWith #})`},
+		{"sqli_probe", `any(File('sqli_probe_patterns.txt'), {Upper(evt.Parsed.http_args) contains Upper(#)})`},
+		{"xss_probe", `any(File('xss_probe_patterns.txt'), {Upper(evt.Parsed.http_args) contains Upper(#)})`},
+		{"trendy_cves", `any(File("trendy_cves_uris.json"), { evt.Meta.http_path contains JsonExtract(#, "uri") ? evt.SetMeta("cve", JsonExtract(#, "cve")) : false })`},
+		{"log4j_ua", `any(File("log4j2_cve_2021_44228.txt"), { Upper(evt.Parsed.http_user_agent) contains Upper(#)})`},
+		{"seo_rdns", `any(File('rdns_seo_bots.txt'), { len(#) > 0 && evt.Enriched.reverse_dns endsWith #})`},
+		{"LookupFile_technology", `LookupFile(evt.Meta.http_path, "technology_probing.json")`},
+	}
+	for _, c := range cases {
+		for _, mode := range []struct {
+			name  string
+			plain bool
+		}{{"plain", true}, {"fast", false}} {
+			e := exprenv.New(exprenv.Deps{Data: s, PlainFilters: mode.plain})
+			prog, err := e.Compile(c.src, vmEnv{})
+			require.NoError(b, err)
+			env := vmEnv{Evt: r.newEvent()}
+			b.Run(c.name+"/"+mode.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := expr.Run(prog, env); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }

@@ -1,0 +1,319 @@
+package natexpr_test
+
+import (
+	"io"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/vm"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+
+	"github.com/phalanx-ids/phalanx/internal/datafile"
+	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/exprenv"
+	"github.com/phalanx-ids/phalanx/internal/natexpr"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
+)
+
+// hubExpr is one expression of a hub file over evt.
+type hubExpr struct {
+	where, src string
+	boolean    bool // a filter (else a value: statics, groupby...)
+}
+
+func yamlDocs(t *testing.T, path string) []map[string]any {
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	var docs []map[string]any
+	for {
+		var d map[string]any
+		err := dec.Decode(&d)
+		if err == io.EOF {
+			return docs
+		}
+		require.NoError(t, err, path)
+		if d != nil {
+			docs = append(docs, d)
+		}
+	}
+}
+
+func str(v any) string { s, _ := v.(string); return s }
+
+func ylist(v any) []any { l, _ := v.([]any); return l }
+
+func mp(v any) map[string]any { m, _ := v.(map[string]any); return m }
+
+// nodeExprs collects a parser node's expressions, children included.
+func nodeExprs(where string, n map[string]any, out *[]hubExpr) {
+	add := func(w, src string, boolean bool) {
+		if strings.TrimSpace(src) != "" {
+			*out = append(*out, hubExpr{where + w, src, boolean})
+		}
+	}
+	add("filter", str(n["filter"]), true)
+	statics := func(w string, l []any) {
+		for i, s := range l {
+			add(w+"statics["+itoa(i)+"].expression", str(mp(s)["expression"]), false)
+		}
+	}
+	statics("", ylist(n["statics"]))
+	if g := mp(n["grok"]); g != nil {
+		add("grok.expression", str(g["expression"]), false)
+		statics("grok.", ylist(g["statics"]))
+	}
+	if w := mp(n["whitelist"]); w != nil {
+		for i, x := range ylist(w["expression"]) {
+			add("whitelist.expression["+itoa(i)+"]", str(x), true)
+		}
+	}
+	for i, s := range ylist(n["stash"]) {
+		add("stash["+itoa(i)+"].key", str(mp(s)["key"]), false)
+		add("stash["+itoa(i)+"].value", str(mp(s)["value"]), false)
+	}
+	for i, c := range ylist(n["nodes"]) {
+		nodeExprs(where+"nodes["+itoa(i)+"].", mp(c), out)
+	}
+}
+
+func hubYAMLs(t *testing.T, root string) []string {
+	var files []string
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	sort.Strings(files)
+	return files
+}
+
+// hubExprs returns every expression over evt of the hub's parsers,
+// postoverflows and scenarios, and loads the data files they declare.
+func hubExprs(t *testing.T, store *datafile.Store) []hubExpr {
+	hub := testutil.Hub(t)
+	var out []hubExpr
+	loadData := func(d map[string]any) {
+		for _, x := range ylist(d["data"]) {
+			m := mp(x)
+			_ = store.Load(datafile.Spec{DestFile: str(m["dest_file"]), SourceURL: str(m["source_url"]), Type: str(m["type"])})
+		}
+	}
+	for _, dir := range []string{"parsers", "postoverflows"} {
+		for _, f := range hubYAMLs(t, filepath.Join(hub, dir)) {
+			for _, d := range yamlDocs(t, f) {
+				loadData(d)
+				nodeExprs(f+": ", d, &out)
+			}
+		}
+	}
+	for _, f := range hubYAMLs(t, filepath.Join(hub, "scenarios")) {
+		for _, d := range yamlDocs(t, f) {
+			loadData(d)
+			name := f + ": " + str(d["name"]) + ": "
+			for _, k := range []string{"filter", "cancel_on"} {
+				if s := str(d[k]); strings.TrimSpace(s) != "" {
+					out = append(out, hubExpr{name + k, s, true})
+				}
+			}
+			for _, k := range []string{"groupby", "distinct"} {
+				if s := str(d[k]); strings.TrimSpace(s) != "" {
+					out = append(out, hubExpr{name + k, s, false})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// vocabulary returns the fields an expression reads and the literals it
+// holds (and a sample of the data files it names), to build events that
+// take its branches.
+func vocabulary(src string, store *datafile.Store) (fields []natexpr.Field, lits []string) {
+	tree, err := parser.Parse(src)
+	if err != nil {
+		return nil, nil
+	}
+	seen := map[natexpr.Field]bool{}
+	ast.Find(tree.Node, func(n ast.Node) bool {
+		switch t := n.(type) {
+		case *ast.StringNode:
+			lits = append(lits, t.Value)
+			for i, e := range store.Strings(t.Value) {
+				if i%7 == 0 || i < 5 {
+					lits = append(lits, e)
+				}
+			}
+		case *ast.IntegerNode:
+			lits = append(lits, itoa(t.Value), itoa(t.Value+1), itoa(t.Value-1))
+		}
+		if f, ok := natexpr.FieldOf(n); ok && !seen[f] {
+			seen[f] = true
+			fields = append(fields, f)
+		}
+		return false
+	})
+	return fields, lits
+}
+
+func setField(e *event.Event, f natexpr.Field, v string) {
+	switch f.Src {
+	case natexpr.SrcMeta:
+		e.Meta[f.Key] = v
+	case natexpr.SrcParsed:
+		e.Parsed[f.Key] = v
+	case natexpr.SrcEnriched:
+		e.Enriched[f.Key] = v
+	case natexpr.SrcLineLabels:
+		e.Line.Labels[f.Key] = v
+	case natexpr.SrcLineRaw:
+		e.Line.Raw = v
+	case natexpr.SrcLineSrc:
+		e.Line.Src = v
+	case natexpr.SrcLineModule:
+		e.Line.Module = v
+	case natexpr.SrcStrTime:
+		e.StrTime = v
+	case natexpr.SrcStrTimeFormat:
+		e.StrTimeFormat = v
+	case natexpr.SrcMarshaledTime:
+		e.MarshaledTime = v
+	case natexpr.SrcStage:
+		e.Stage = v
+	case natexpr.SrcWhitelistReason:
+		e.WhitelistReason = v
+	}
+}
+
+// vocabularyEvents makes n events whose fields take values built from the
+// literals: as is, case-changed, escaped, embedded, empty, non-numeric,
+// addresses.
+func vocabularyEvents(r *rand.Rand, n int, fields []natexpr.Field, lits []string) []*event.Event {
+	pick := func() string {
+		if len(lits) == 0 || r.IntN(8) == 0 {
+			return []string{"", "abc", "7", " 12", "%zz", "a%20b", "GET", "10.1.2.3", "::1", "192.168.1.1", "8.8.8.8"}[r.IntN(11)]
+		}
+		l := lits[r.IntN(len(lits))]
+		switch r.IntN(7) {
+		case 0:
+			return strings.ToUpper(l)
+		case 1:
+			return strings.ToLower(l)
+		case 2:
+			return url.PathEscape(l)
+		case 3:
+			return url.QueryEscape(l) + "%"
+		case 4:
+			return "x/" + l + "?y=1"
+		default:
+			return l
+		}
+	}
+	out := make([]*event.Event, n)
+	for i := range out {
+		e := event.New(event.Line{Raw: "x", Labels: map[string]string{}})
+		for _, f := range fields {
+			if r.IntN(10) == 0 {
+				continue // missing key reads as ""
+			}
+			v := pick()
+			if r.IntN(3) == 0 {
+				v += pick()
+			}
+			setField(e, f, v)
+		}
+		out[i] = e
+	}
+	return out
+}
+
+// TestHubExpressionsMatchVM compiles every expression of the hub over evt
+// (parser filters, statics, grok inputs, whitelists, stash keys; scenario
+// filters, cancel_on, groupby, distinct) and checks each native form
+// against the VM on events built from its vocabulary, error included,
+// in the three evaluation modes. The VM runs with exprenv's plain filters
+// (every data-file entry tried in turn), so the native data-file lookups
+// are checked against the loops they replace.
+func TestHubExpressionsMatchVM(t *testing.T) {
+	env, store := testEnv(t, false)
+	plain := exprenv.New(exprenv.Deps{Data: store, PlainFilters: true})
+	exprs := hubExprs(t, store)
+	r := rand.New(rand.NewPCG(3, 4))
+	tab := natexpr.NewTable()
+	c := natexpr.New(tab, env)
+	type compiled struct {
+		x    hubExpr
+		b    natexpr.Bool
+		s    *natexpr.Str
+		prog *vm.Program
+	}
+	var all []compiled
+	vmOnly := 0
+	for _, x := range exprs {
+		prog, err := plain.Compile(x.src, vmEnv{})
+		if err != nil {
+			continue // not an expression over evt alone (exprenv's hub tests cover them)
+		}
+		cx := compiled{x: x, prog: prog}
+		if x.boolean {
+			cx.b = c.Bool(x.src)
+		} else {
+			cx.s = c.Value(x.src)
+		}
+		if cx.b == nil && cx.s == nil {
+			vmOnly++
+			continue
+		}
+		all = append(all, cx)
+		if len(all)%2 == 0 { // every other expression's fields read ahead, the others by reference count
+			fields, _ := vocabulary(x.src, store)
+			for _, f := range fields {
+				tab.Ahead(f)
+			}
+		}
+	}
+	tab.Freeze()
+	t.Logf("%d fields read ahead", tab.NumFields())
+	checked := 0
+	for _, cx := range all {
+		fields, lits := vocabulary(cx.x.src, store)
+		for _, e := range vocabularyEvents(r, 50/raceStride, fields, lits) {
+			want, werr := vm.Run(cx.prog, vmEnv{Evt: e})
+			for i, ctx := range contexts(tab, e) {
+				if cx.b != nil {
+					got, gerr := cx.b(ctx)
+					require.Equal(t, werr != nil, gerr != nil, "%s: %s (ctx %d) on %v %v: vm %v native %v", cx.x.where, cx.x.src, i, e.Meta, e.Parsed, werr, gerr)
+					if werr == nil {
+						require.Equal(t, want, got, "%s: %s (ctx %d) on %v %v", cx.x.where, cx.x.src, i, e.Meta, e.Parsed)
+					}
+					continue
+				}
+				got, gerr := cx.s.Eval(ctx)
+				require.Equal(t, werr != nil, gerr != nil, "%s: %s (ctx %d): vm %v native %v", cx.x.where, cx.x.src, i, werr, gerr)
+				if werr == nil {
+					if n, ok := want.(int); ok && cx.s.Numeric() {
+						want = itoa(n)
+					}
+					require.Equal(t, want, got, "%s: %s (ctx %d) on %v %v", cx.x.where, cx.x.src, i, e.Meta, e.Parsed)
+				}
+			}
+			checked++
+		}
+	}
+	t.Logf("%d hub expressions: %d native, %d left to the VM; %d events checked", len(exprs), len(all), vmOnly, checked)
+	require.Greater(t, len(all), 1000)
+}

@@ -1,0 +1,822 @@
+// Package natexpr is the one native compiler of expr expressions: it turns
+// the common shapes of hub expressions (parser filters and statics,
+// scenario filters, groupby, distinct, cancel_on and conditions) into Go
+// closures over an event, which run without the expression VM. What it
+// cannot compile it refuses (a nil result), and the caller runs the expr
+// program instead: the VM is the fallback, never a second semantics.
+//
+// Shapes compiled (S a string, P a boolean):
+//
+//	S: 'literal', evt.<field> (FieldOf), a let variable, S + S, P ? S : S,
+//	   H(S) for a pure helper H of one string (Upper, Lower, PathUnescape...;
+//	   calls on literals are folded at load time)
+//	P: true/false, not/!, and/&&, or/||, P ? P : P, let x = S|P; P,
+//	   S == S, S != S, S contains/startsWith/endsWith S, S in ['lit', ...],
+//	   'key' in evt.Parsed|Meta|Enriched, S matches 'literal regexp',
+//	   int(S) <op> integer literal, IsIPV4/IsIPV6/IsIP(S),
+//	   IpInRange(S, 'range'), RegexpInFile(S, 'file'),
+//	   any(File('file'), {S op T(#)}) (T: #, Upper(#), Lower(#))
+//	top-level len(S) as a value (Compiler.Value)
+//
+// Two more forms live here (one compiler, one package): a conditional
+// scenario's queue condition of the MedianInterval shape
+// (Compiler.Condition, cond.go), and, for the programs the VM still runs,
+// an AST patch replacing scans of data files by index lookups
+// (FilePatch, patch.go). Preds (preds.go) reads the field == literal
+// conjuncts a scenario index selects on.
+//
+// Helper semantics are not copied here: every helper call goes to the
+// function exprenv registers for it (Helpers, implemented by
+// *exprenv.Env), and data-file lookups to the index exprenv's own
+// compiled programs use. The differential tests (natexpr_test.go,
+// hub_test.go) check every compiled expression of the hub against the VM,
+// and fuzz the shapes.
+//
+// Evaluation state is a Ctx: the event, optionally its fields read ahead
+// into a vector (Table.Read) and a memo of fields and helper results shared
+// by every expression compiled against the same Table (an event meets
+// dozens of scenario filters that read the same few keys).
+package natexpr
+
+import (
+	"errors"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/parser"
+
+	"github.com/phalanx-ids/phalanx/internal/event"
+)
+
+// Helpers gives the compiler the helpers of the expression environment
+// (*exprenv.Env implements it): each function returned is the one the
+// registered helper runs, so native and VM evaluation cannot disagree.
+// Implementations are safe for concurrent use, and so are the functions
+// they return.
+type Helpers interface {
+	// StringFunc returns the pure helper name of one string returning a
+	// string; ok false: not such a helper (left to the VM).
+	StringFunc(name string) (fn func(string) string, ok bool)
+	// StringPredicate returns the pure helper name of one string returning
+	// a bool (IsIPV6...); ok false: left to the VM.
+	StringPredicate(name string) (fn func(string) bool, ok bool)
+	// RangeMatch returns IpInRange(x, cidr) as a function of x.
+	RangeMatch(cidr string) func(x string) bool
+	// FileMatch answers any(File(file), {x op T(#)}) (T given by its
+	// source, "#" for the entry itself); ok false: left to the VM.
+	FileMatch(file, op, transform string) (match func(x string) bool, ok bool)
+	// RegexpInFileMatch answers RegexpInFile(x, file).
+	RegexpInFileMatch(file string) func(x string) bool
+	// MedianInterval is the MedianInterval helper on times.
+	MedianInterval(times []time.Time) (time.Duration, error)
+}
+
+// Ctx is the evaluation state of one goroutine: the event, its fields when
+// read ahead (by field number of the Table; nil: read on demand) and the
+// memo of fields and helper results, valid while gen matches. A Ctx without
+// memo (the zero value, or NewCtx(nil)) computes everything on demand: use
+// it when the event changes between evaluations. Not safe for concurrent
+// use.
+type Ctx struct {
+	evt  *event.Event
+	vals []string
+	gen  uint32
+	memo []memoSlot
+}
+
+type memoSlot struct {
+	gen uint32
+	v   string
+}
+
+// NewCtx returns a Ctx with a memo for the expressions compiled against t
+// (nil: no memo). Compile everything before creating it.
+func NewCtx(t *Table) *Ctx {
+	c := &Ctx{}
+	if t != nil && t.NumSlots() > 0 {
+		c.memo = make([]memoSlot, t.NumSlots())
+	}
+	return c
+}
+
+// Reset points c at a new event (vals: its fields by Table.Read, or nil)
+// and forgets the memo.
+func (c *Ctx) Reset(evt *event.Event, vals []string) {
+	c.evt, c.vals = evt, vals
+	if c.memo != nil {
+		if c.gen++; c.gen == 0 {
+			clear(c.memo)
+			c.gen = 1
+		}
+	}
+}
+
+// Event returns the event c evaluates.
+func (c *Ctx) Event() *event.Event { return c.evt }
+
+// Vals returns the field vector c reads (nil: none).
+func (c *Ctx) Vals() []string { return c.vals }
+
+// Bool is a compiled boolean expression. Its error is the VM's run-time
+// error case (int() of a non-integer string); safe for concurrent use with
+// distinct Ctx values.
+type Bool func(c *Ctx) (bool, error)
+
+// ErrInt is the run-time error of int() on a non-integer string.
+var ErrInt = errors.New("natexpr: invalid operation: int()")
+
+type strKind uint8
+
+const (
+	kLit strKind = iota
+	kField
+	kCall
+	kConcat
+	kCond
+	kLen
+)
+
+// Str is a compiled string expression. Safe for concurrent use with
+// distinct Ctx values.
+type Str struct {
+	kind  strKind
+	key   string // canonical form (memo slot sharing); "" when not memoised
+	lit   string
+	fno   int                       // field number (Table.Freeze; beyond the vector: not read ahead)
+	get   func(*event.Event) string // the field's direct read
+	slot  int
+	fn    func(string) string
+	arg   *Str
+	parts []*Str
+	cond  Bool
+	a, b  *Str
+}
+
+// Literal returns the value of a constant expression.
+func (s *Str) Literal() (string, bool) { return s.lit, s.kind == kLit }
+
+// Numeric reports whether the expression is len(S): expr's value is then
+// an int, of which Eval gives the decimal form.
+func (s *Str) Numeric() bool { return s.kind == kLen }
+
+// Eval evaluates s on c's event.
+func (s *Str) Eval(c *Ctx) (string, error) {
+	switch s.kind {
+	case kLit:
+		return s.lit, nil
+	case kField:
+		if c.memo == nil {
+			if s.fno < len(c.vals) {
+				return c.vals[s.fno], nil
+			}
+			return s.get(c.evt), nil
+		}
+		if s.fno < len(c.vals) {
+			return c.vals[s.fno], nil
+		}
+		m := &c.memo[s.slot]
+		if m.gen != c.gen {
+			m.gen, m.v = c.gen, s.get(c.evt)
+		}
+		return m.v, nil
+	case kCall:
+		if c.memo == nil || s.slot < 0 {
+			a, err := s.arg.Eval(c)
+			return s.fn(a), err
+		}
+		m := &c.memo[s.slot]
+		if m.gen == c.gen {
+			return m.v, nil
+		}
+		a, err := s.arg.Eval(c)
+		if err != nil {
+			return "", err
+		}
+		v := s.fn(a)
+		m.gen, m.v = c.gen, v
+		return v, nil
+	case kConcat:
+		if len(s.parts) == 2 {
+			l, err := s.parts[0].Eval(c)
+			if err != nil {
+				return "", err
+			}
+			r, err := s.parts[1].Eval(c)
+			return l + r, err
+		}
+		var b strings.Builder
+		for _, p := range s.parts {
+			v, err := p.Eval(c)
+			if err != nil {
+				return "", err
+			}
+			b.WriteString(v)
+		}
+		return b.String(), nil
+	case kCond:
+		ok, err := s.cond(c)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return s.a.Eval(c)
+		}
+		return s.b.Eval(c)
+	case kLen:
+		v, err := s.arg.Eval(c)
+		return strconv.Itoa(utf8.RuneCountInString(v)), err
+	}
+	return "", nil
+}
+
+// binding is a let variable: a string or a boolean (pure and infallible:
+// evaluated where it is used, as often as it is used).
+type binding struct {
+	s *Str
+	b Bool
+}
+
+// Compiler compiles expressions against a Table and a helper set. Used at
+// load time, from one goroutine.
+type Compiler struct {
+	t     *Table
+	h     Helpers
+	scope map[string]binding
+}
+
+// New returns a compiler numbering memo slots and fields in t (nil: a
+// private table, for callers that evaluate without memo) and calling the
+// helpers of h (nil: helper calls are left to the VM).
+func New(t *Table, h Helpers) *Compiler {
+	if t == nil {
+		t = NewTable()
+	}
+	return &Compiler{t: t, h: h}
+}
+
+func parse(src string) (ast.Node, bool) {
+	tree, err := parser.Parse(src)
+	if err != nil {
+		return nil, false
+	}
+	return tree.Node, true
+}
+
+// Bool compiles a boolean expression, or returns nil.
+func (c *Compiler) Bool(src string) Bool {
+	n, ok := parse(src)
+	if !ok {
+		return nil
+	}
+	f, _ := c.boolean(n)
+	return f
+}
+
+// String compiles a string expression, or returns nil.
+func (c *Compiler) String(src string) *Str {
+	n, ok := parse(src)
+	if !ok {
+		return nil
+	}
+	s, _ := c.str(n)
+	return s
+}
+
+// Value compiles a string expression or a top-level len(S) (Str.Numeric),
+// or returns nil.
+func (c *Compiler) Value(src string) *Str {
+	n, ok := parse(src)
+	if !ok {
+		return nil
+	}
+	if b, ok := n.(*ast.BuiltinNode); ok && b.Name == "len" && len(b.Arguments) == 1 {
+		arg, ok := c.str(b.Arguments[0])
+		if !ok {
+			return nil
+		}
+		return &Str{kind: kLen, arg: arg}
+	}
+	s, _ := c.str(n)
+	return s
+}
+
+// Conjuncts compiles the parts of a filter that must all be true for it to
+// be true: the operands of top-level ands, and the condition and value of
+// a top-level `C ? A : false`. Those that compile are returned: a
+// pre-check (if one is false, the filter is false) before the VM runs.
+func (c *Compiler) Conjuncts(src string) []Bool {
+	n, ok := parse(src)
+	if !ok {
+		return nil
+	}
+	var out []Bool
+	var walk func(n ast.Node)
+	walk = func(n ast.Node) {
+		switch t := n.(type) {
+		case *ast.BinaryNode:
+			if t.Operator == "&&" || t.Operator == "and" {
+				walk(t.Left)
+				walk(t.Right)
+				return
+			}
+		case *ast.ConditionalNode:
+			if b, ok := t.Exp2.(*ast.BoolNode); ok && !b.Value {
+				walk(t.Cond)
+				walk(t.Exp1)
+				return
+			}
+		}
+		if f, ok := c.boolean(n); ok {
+			out = append(out, f)
+		}
+	}
+	walk(n)
+	return out
+}
+
+// fallible reports whether n may fail at run time once compiled (int()).
+func fallible(n ast.Node) bool {
+	return ast.Find(n, func(x ast.Node) bool {
+		b, ok := x.(*ast.BuiltinNode)
+		return ok && b.Name == "int"
+	}) != nil
+}
+
+func (c *Compiler) shadowed(name string) bool {
+	_, ok := c.scope[name]
+	return ok
+}
+
+func (c *Compiler) boolean(n ast.Node) (Bool, bool) {
+	switch t := n.(type) {
+	case *ast.BoolNode:
+		v := t.Value
+		return func(*Ctx) (bool, error) { return v, nil }, true
+	case *ast.IdentifierNode:
+		if b, ok := c.scope[t.Value]; ok && b.b != nil {
+			return b.b, true
+		}
+		return nil, false
+	case *ast.UnaryNode:
+		if t.Operator != "not" && t.Operator != "!" {
+			return nil, false
+		}
+		x, ok := c.boolean(t.Node)
+		if !ok {
+			return nil, false
+		}
+		return func(ctx *Ctx) (bool, error) {
+			v, err := x(ctx)
+			return !v, err
+		}, true
+	case *ast.ConditionalNode:
+		cond, ok1 := c.boolean(t.Cond)
+		a, ok2 := c.boolean(t.Exp1)
+		b, ok3 := c.boolean(t.Exp2)
+		if !ok1 || !ok2 || !ok3 {
+			return nil, false
+		}
+		return func(ctx *Ctx) (bool, error) {
+			v, err := cond(ctx)
+			if err != nil {
+				return false, err
+			}
+			if v {
+				return a(ctx)
+			}
+			return b(ctx)
+		}, true
+	case *ast.VariableDeclaratorNode:
+		return c.let(t)
+	case *ast.BinaryNode:
+		return c.binary(t)
+	case *ast.BuiltinNode:
+		return c.anyFile(t)
+	case *ast.CallNode:
+		return c.call(t)
+	}
+	return nil, false
+}
+
+// let compiles `let x = V; B` with V a pure, infallible string or boolean.
+func (c *Compiler) let(t *ast.VariableDeclaratorNode) (Bool, bool) {
+	if fallible(t.Value) {
+		return nil, false
+	}
+	var bind binding
+	if s, ok := c.str(t.Value); ok {
+		bind.s = s
+	} else if b, ok := c.boolean(t.Value); ok {
+		bind.b = b
+	} else {
+		return nil, false
+	}
+	saved := c.scope
+	c.scope = make(map[string]binding, len(saved)+1)
+	for k, x := range saved {
+		c.scope[k] = x
+	}
+	c.scope[t.Name] = bind
+	body, ok := c.boolean(t.Expr)
+	c.scope = saved
+	return body, ok
+}
+
+// helper reports whether n calls the unshadowed helper name with nargs
+// arguments.
+func (c *Compiler) helper(n *ast.CallNode, name string, nargs int) bool {
+	id, ok := n.Callee.(*ast.IdentifierNode)
+	return ok && id.Value == name && len(n.Arguments) == nargs && !c.shadowed(name)
+}
+
+// call compiles the boolean helpers: RegexpInFile(S, 'f'), IpInRange(S,
+// 'range') and the one-string predicates.
+func (c *Compiler) call(n *ast.CallNode) (Bool, bool) {
+	if c.h == nil {
+		return nil, false
+	}
+	id, ok := n.Callee.(*ast.IdentifierNode)
+	if !ok || c.shadowed(id.Value) || len(n.Arguments) == 0 {
+		return nil, false
+	}
+	var match func(string) bool
+	switch {
+	case len(n.Arguments) == 2 && (id.Value == "RegexpInFile" || id.Value == "IpInRange"):
+		lit, ok := n.Arguments[1].(*ast.StringNode)
+		if !ok {
+			return nil, false
+		}
+		if id.Value == "RegexpInFile" {
+			match = c.h.RegexpInFileMatch(lit.Value)
+		} else {
+			match = c.h.RangeMatch(lit.Value)
+		}
+	case len(n.Arguments) == 1:
+		fn, ok := c.h.StringPredicate(id.Value)
+		if !ok {
+			return nil, false
+		}
+		match = fn
+	default:
+		return nil, false
+	}
+	s, ok := c.str(n.Arguments[0])
+	if !ok {
+		return nil, false
+	}
+	return func(ctx *Ctx) (bool, error) {
+		v, err := s.Eval(ctx)
+		if err != nil {
+			return false, err
+		}
+		return match(v), nil
+	}, true
+}
+
+// anyFile compiles any(File('f'), {S op T(#)}) (and {T(#) == S}) to one
+// lookup in the helpers' index of the file.
+func (c *Compiler) anyFile(n *ast.BuiltinNode) (Bool, bool) {
+	if c.h == nil || n.Name != "any" || len(n.Arguments) != 2 {
+		return nil, false
+	}
+	call, ok := n.Arguments[0].(*ast.CallNode)
+	if !ok || !c.helper(call, "File", 1) {
+		return nil, false
+	}
+	file, ok := call.Arguments[0].(*ast.StringNode)
+	if !ok {
+		return nil, false
+	}
+	pred, ok := n.Arguments[1].(*ast.PredicateNode)
+	if !ok {
+		return nil, false
+	}
+	b, ok := pred.Node.(*ast.BinaryNode)
+	if !ok {
+		return nil, false
+	}
+	x, t := b.Left, b.Right
+	switch b.Operator {
+	case "contains", "startsWith", "endsWith":
+	case "==":
+		if c.entryTransform(x) {
+			x, t = t, x
+		}
+	default:
+		return nil, false
+	}
+	if !c.entryTransform(t) || fallible(x) {
+		return nil, false
+	}
+	s, ok := c.str(x) // never reads # (str has no case for it)
+	if !ok {
+		return nil, false
+	}
+	match, ok := c.h.FileMatch(file.Value, b.Operator, t.String())
+	if !ok {
+		return nil, false
+	}
+	return func(ctx *Ctx) (bool, error) {
+		v, err := s.Eval(ctx)
+		return match(v), err
+	}, true
+}
+
+// entryTransform: n is # or Upper/Lower calls over # (pure, string-typed).
+func (c *Compiler) entryTransform(n ast.Node) bool {
+	switch t := n.(type) {
+	case *ast.PointerNode:
+		return t.Name == ""
+	case *ast.CallNode:
+		return (c.helper(t, "Upper", 1) || c.helper(t, "Lower", 1)) && c.entryTransform(t.Arguments[0])
+	}
+	return false
+}
+
+// hasKey compiles 'key' in evt.Parsed / evt.Meta / evt.Enriched.
+func (c *Compiler) hasKey(key string, m ast.Node) (Bool, bool) {
+	if c.shadowed("evt") {
+		return nil, false
+	}
+	path, ok := memberChain(m)
+	if !ok || len(path) != 1 {
+		return nil, false
+	}
+	var get func(e *event.Event) map[string]string
+	switch path[0] {
+	case "Parsed":
+		get = func(e *event.Event) map[string]string { return e.Parsed }
+	case "Meta":
+		get = func(e *event.Event) map[string]string { return e.Meta }
+	case "Enriched":
+		get = func(e *event.Event) map[string]string { return e.Enriched }
+	default:
+		return nil, false
+	}
+	return func(ctx *Ctx) (bool, error) {
+		_, ok := get(ctx.evt)[key]
+		return ok, nil
+	}, true
+}
+
+// twoStr evaluates two strings, left first.
+func twoStr(ctx *Ctx, l, r *Str) (string, string, error) {
+	a, err := l.Eval(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	b, err := r.Eval(ctx)
+	return a, b, err
+}
+
+func (c *Compiler) binary(t *ast.BinaryNode) (Bool, bool) {
+	switch t.Operator {
+	case "&&", "and", "||", "or":
+		l, ok1 := c.boolean(t.Left)
+		r, ok2 := c.boolean(t.Right)
+		if !ok1 || !ok2 {
+			return nil, false
+		}
+		if t.Operator == "&&" || t.Operator == "and" {
+			return func(ctx *Ctx) (bool, error) {
+				v, err := l(ctx)
+				if err != nil || !v {
+					return false, err
+				}
+				return r(ctx)
+			}, true
+		}
+		return func(ctx *Ctx) (bool, error) {
+			v, err := l(ctx)
+			if err != nil {
+				return false, err
+			}
+			if v {
+				return true, nil
+			}
+			return r(ctx)
+		}, true
+	case "in":
+		if key, ok := t.Left.(*ast.StringNode); ok {
+			if f, ok := c.hasKey(key.Value, t.Right); ok {
+				return f, true
+			}
+		}
+		l, ok := c.str(t.Left)
+		arr, ok2 := t.Right.(*ast.ArrayNode)
+		if !ok || !ok2 {
+			return nil, false
+		}
+		vals := make([]string, 0, len(arr.Nodes))
+		for _, x := range arr.Nodes {
+			s, ok := x.(*ast.StringNode)
+			if !ok {
+				return nil, false
+			}
+			vals = append(vals, s.Value)
+		}
+		return func(ctx *Ctx) (bool, error) {
+			v, err := l.Eval(ctx)
+			if err != nil {
+				return false, err
+			}
+			for _, x := range vals {
+				if x == v {
+					return true, nil
+				}
+			}
+			return false, nil
+		}, true
+	case "matches":
+		l, ok := c.str(t.Left)
+		r, ok2 := c.str(t.Right)
+		if !ok || !ok2 || r.kind != kLit {
+			return nil, false
+		}
+		re, err := regexp.Compile(r.lit)
+		if err != nil {
+			return nil, false
+		}
+		return func(ctx *Ctx) (bool, error) {
+			v, err := l.Eval(ctx)
+			if err != nil {
+				return false, err
+			}
+			return re.MatchString(v), nil
+		}, true
+	case "==", "!=", "contains", "startsWith", "endsWith":
+		if f, ok := c.intCompare(t); ok {
+			return f, true
+		}
+		l, ok := c.str(t.Left)
+		r, ok2 := c.str(t.Right)
+		if !ok || !ok2 {
+			return nil, false
+		}
+		var op func(a, b string) bool
+		switch t.Operator {
+		case "==":
+			op = func(a, b string) bool { return a == b }
+		case "!=":
+			op = func(a, b string) bool { return a != b }
+		case "contains":
+			op = strings.Contains
+		case "startsWith":
+			op = strings.HasPrefix
+		case "endsWith":
+			op = strings.HasSuffix
+		}
+		return func(ctx *Ctx) (bool, error) {
+			a, b, err := twoStr(ctx, l, r)
+			if err != nil {
+				return false, err
+			}
+			return op(a, b), nil
+		}, true
+	case "<", "<=", ">", ">=":
+		return c.intCompare(t)
+	}
+	return nil, false
+}
+
+// intCompare compiles int(S) <op> N (either side).
+func (c *Compiler) intCompare(t *ast.BinaryNode) (Bool, bool) {
+	op := t.Operator
+	conv, lit := t.Left, t.Right
+	if _, ok := lit.(*ast.IntegerNode); !ok {
+		conv, lit = t.Right, t.Left
+		switch op { // mirror the operator: N < int(x) is int(x) > N
+		case "<":
+			op = ">"
+		case "<=":
+			op = ">="
+		case ">":
+			op = "<"
+		case ">=":
+			op = "<="
+		}
+	}
+	n, ok := lit.(*ast.IntegerNode)
+	if !ok {
+		return nil, false
+	}
+	b, ok := conv.(*ast.BuiltinNode)
+	if !ok || b.Name != "int" || len(b.Arguments) != 1 || c.shadowed("int") {
+		return nil, false
+	}
+	s, ok := c.str(b.Arguments[0])
+	if !ok {
+		return nil, false
+	}
+	want := n.Value
+	var cmp func(a int) bool
+	switch op {
+	case "==":
+		cmp = func(a int) bool { return a == want }
+	case "!=":
+		cmp = func(a int) bool { return a != want }
+	case "<":
+		cmp = func(a int) bool { return a < want }
+	case "<=":
+		cmp = func(a int) bool { return a <= want }
+	case ">":
+		cmp = func(a int) bool { return a > want }
+	case ">=":
+		cmp = func(a int) bool { return a >= want }
+	default:
+		return nil, false
+	}
+	return func(ctx *Ctx) (bool, error) {
+		sv, err := s.Eval(ctx)
+		if err != nil {
+			return false, err
+		}
+		v, err := strconv.Atoi(sv)
+		if err != nil {
+			return false, ErrInt
+		}
+		return cmp(v), nil
+	}, true
+}
+
+func lit(v string) *Str { return &Str{kind: kLit, key: strconv.Quote(v), lit: v} }
+
+func (c *Compiler) str(n ast.Node) (*Str, bool) {
+	switch t := n.(type) {
+	case *ast.StringNode:
+		return lit(t.Value), true
+	case *ast.IdentifierNode:
+		if b, ok := c.scope[t.Value]; ok && b.s != nil {
+			return b.s, true
+		}
+		return nil, false
+	case *ast.BinaryNode:
+		if t.Operator != "+" {
+			return nil, false
+		}
+		l, ok1 := c.str(t.Left)
+		r, ok2 := c.str(t.Right)
+		if !ok1 || !ok2 {
+			return nil, false
+		}
+		if l.kind == kLit && r.kind == kLit {
+			return lit(l.lit + r.lit), true
+		}
+		var parts []*Str
+		for _, p := range []*Str{l, r} {
+			if p.kind == kConcat {
+				parts = append(parts, p.parts...)
+			} else {
+				parts = append(parts, p)
+			}
+		}
+		return &Str{kind: kConcat, parts: parts}, true
+	case *ast.ConditionalNode:
+		cond, ok1 := c.boolean(t.Cond)
+		a, ok2 := c.str(t.Exp1)
+		b, ok3 := c.str(t.Exp2)
+		if !ok1 || !ok2 || !ok3 {
+			return nil, false
+		}
+		return &Str{kind: kCond, cond: cond, a: a, b: b}, true
+	case *ast.CallNode:
+		id, ok := t.Callee.(*ast.IdentifierNode)
+		if !ok || len(t.Arguments) != 1 || c.shadowed(id.Value) || c.h == nil {
+			return nil, false
+		}
+		fn, ok := c.h.StringFunc(id.Value)
+		if !ok {
+			return nil, false
+		}
+		arg, ok := c.str(t.Arguments[0])
+		if !ok {
+			return nil, false
+		}
+		if arg.kind == kLit {
+			return lit(fn(arg.lit)), true
+		}
+		if arg.key == "" { // not memoisable (a concatenation...)
+			return &Str{kind: kCall, fn: fn, arg: arg, slot: -1}, true
+		}
+		key := id.Value + "(" + arg.key + ")"
+		return &Str{kind: kCall, key: key, fn: fn, arg: arg, slot: c.t.slot(key)}, true
+	}
+	if c.shadowed("evt") {
+		return nil, false
+	}
+	f, ok := FieldOf(n)
+	if !ok {
+		return nil, false
+	}
+	fi := c.t.info(f)
+	fi.refs++
+	key := f.String()
+	out := &Str{kind: kField, key: key, fno: math.MaxInt, get: f.getter(), slot: c.t.slot(key)}
+	fi.users = append(fi.users, out)
+	return out, true
+}
