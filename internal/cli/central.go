@@ -122,6 +122,7 @@ installs quarantined and the list size.`,
 	c.Flags().IntVar(&cfg.Days, "days", 7, "measured days")
 	c.Flags().IntVar(&cfg.AttackersPerDay, "attackers-per-day", 5000, "new attacker IPs per day")
 	c.Flags().IntVar(&cfg.Benign, "benign", 20000, "benign IPs")
+	c.Flags().DurationVar(&cfg.AppealAfter, "appeal-after", 0, "appeal (and uphold) every benign listing this long after it (0: no appeals)")
 	c.Flags().Float64SliceVar(&shares, "shares", []float64{0, 0.01, 0.05, 0.10, 0.20, 0.30}, "poisoner shares")
 	c.Flags().StringSliceVar(&strategies, "strategies", []string{"naive", "coordinated", "sybil-farm", "spread", "sleeper"}, "strategies")
 	return c

@@ -178,3 +178,35 @@ func TestConfirmationsMakeTrusted(t *testing.T) {
 	_, ok := e.Listed(netip.MustParseAddr("5.6.7.8"))
 	require.True(t, ok)
 }
+
+// TestDelistFPProneDiscredits: an upheld appeal of an address listed on a
+// crawling scenario (FP-prone) costs its reporters one failure and no
+// quarantine; on a brute force it refutes and quarantines them.
+func TestDelistFPProneDiscredits(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		scenario   string
+		quarantine bool
+	}{
+		{"brute force refutes", "crowdsecurity/ssh-bf", true},
+		{"crawling discredits", "crowdsecurity/http-crawl-non_statics", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, c := newEngine(t)
+			crowd(e)
+			for _, id := range []string{"a", "b", "c"} {
+				s := sig(id, "1.2.3.4")
+				s.Scenario = tc.scenario
+				e.Ingest(s)
+			}
+			e.Delist(netip.MustParseAddr("1.2.3.4"))
+			b, _ := e.Install("b")
+			require.Equal(t, tc.quarantine, b.QuarantinedUntil.After(c.t), "quarantined")
+			if tc.quarantine {
+				require.Greater(t, b.Beta, PriorBeta+5)
+			} else {
+				require.InDelta(t, PriorBeta+1, b.Beta, 1e-9)
+			}
+		})
+	}
+}

@@ -29,11 +29,12 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/phalanx-ids/phalanx/internal/central/centralstore"
 	"github.com/phalanx-ids/phalanx/internal/central/curate"
 	"github.com/phalanx-ids/phalanx/internal/hub"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // Deps are the central's runtime dependencies.

@@ -43,7 +43,11 @@ type Config struct {
 	Benign          int     // benign IPs, default 20000
 	PoisonShare     float64 // share of installs poisoning
 	Strategy        Strategy
-	Curation        curate.Config
+	// AppealAfter: when set, every benign IP listed during the measured
+	// days is appealed this long after its listing, and the appeal is
+	// upheld (the engine's Delist: gone, reporters refuted). 0: no appeals.
+	AppealAfter time.Duration
+	Curation    curate.Config
 }
 
 func (c Config) withDefaults() Config {
@@ -81,6 +85,10 @@ type Result struct {
 	HonestQuarantin int // honest installs quarantined at the end
 	Honest          int
 	ListSize        int // entries at the end
+	// With appeals: upheld appeals, and benign IPs listed (new, or
+	// re-listed) more than an hour after the first appeal (-1: no appeal).
+	Appeals     int
+	BenignLater int
 }
 
 type installSim struct {
@@ -148,6 +156,35 @@ func Run(cfg Config) Result {
 	baselineListed := map[netip.Addr]bool{}
 	benignListed := map[netip.Addr]bool{}
 	measureFrom := start.Add(time.Duration(cfg.WarmupDays) * 24 * time.Hour)
+	appealAt := map[netip.Addr]time.Time{} // pending appeals
+	var firstAppeal time.Time
+	appeals := 0
+	benignLater := map[netip.Addr]bool{}
+	// appealDue delists the benign IPs whose appeal is due at now, in
+	// address order (deterministic).
+	appealDue := func(now time.Time) {
+		if len(appealAt) == 0 {
+			return
+		}
+		var due []netip.Addr
+		for ip, at := range appealAt {
+			if !at.After(now) {
+				due = append(due, ip)
+			}
+		}
+		slices.SortFunc(due, func(a, b netip.Addr) int { return a.Compare(b) })
+		for _, ip := range due {
+			delete(appealAt, ip)
+			if _, ok := eng.Listed(ip); !ok {
+				continue
+			}
+			if firstAppeal.IsZero() {
+				firstAppeal = now
+			}
+			appeals++
+			eng.Delist(ip)
+		}
+	}
 	total := cfg.WarmupDays + cfg.Days
 	attackerSeq := 0
 	type event struct {
@@ -213,6 +250,7 @@ func Run(cfg Config) Result {
 		slices.SortStableFunc(evs, func(a, b event) int { return a.at.Compare(b.at) })
 		for _, ev := range evs {
 			now = ev.at
+			appealDue(now)
 			eng.Ingest(curate.Signal{Install: ins[ev.ins].id, IP: ev.ip, Scenario: ev.scenario, At: ev.at})
 			// Baseline: >= 3 distinct installs.
 			m := naiveCount[ev.ip]
@@ -242,16 +280,27 @@ func Run(cfg Config) Result {
 				}
 				if isBenign[ch.IP] {
 					benignListed[ch.IP] = true
+					if _, pending := appealAt[ch.IP]; cfg.AppealAfter > 0 && !pending && ch.Reason == "listed" {
+						appealAt[ch.IP] = ch.At.Add(cfg.AppealAfter)
+					}
+					if !firstAppeal.IsZero() && ch.At.After(firstAppeal.Add(time.Hour)) && ch.Reason == "listed" {
+						benignLater[ch.IP] = true
+					}
 				} else if tr := track[ch.IP]; tr != nil && tr.listedAt.IsZero() {
 					tr.listedAt = ch.At
 				}
 			}
 		}
 		now = hstart.Add(time.Hour)
+		appealDue(now)
 		eng.Tick()
 		_ = eng.Changes()
 	}
-	res := Result{Strategy: cfg.Strategy, Share: cfg.PoisonShare, BenignListed: len(benignListed), ListSize: eng.Len()}
+	res := Result{Strategy: cfg.Strategy, Share: cfg.PoisonShare, BenignListed: len(benignListed), ListSize: eng.Len(),
+		Appeals: appeals, BenignLater: len(benignLater)}
+	if cfg.AppealAfter == 0 {
+		res.Appeals, res.BenignLater = -1, -1
+	}
 	var lat []time.Duration
 	for ip, tr := range track {
 		if tr.third.IsZero() || tr.third.Before(measureFrom) {
@@ -287,16 +336,22 @@ func Run(cfg Config) Result {
 	return res
 }
 
-// Print writes results as a table.
+// Print writes results as a table. With appeals, "appeals" is the
+// number upheld and "ben>1h" the benign IPs listed more than an hour
+// after the first one.
 func Print(w io.Writer, rs []Result) {
-	fmt.Fprintf(w, "%-12s %6s %9s %8s %8s %7s %9s %9s %11s %9s\n", "strategy", "share", "recall", "p50", "p99", "benign", "base-rec", "base-ben", "honest-qua", "list")
+	fmt.Fprintf(w, "%-12s %6s %9s %8s %8s %7s %9s %9s %11s %9s %7s %7s\n", "strategy", "share", "recall", "p50", "p99", "benign", "base-rec", "base-ben", "honest-qua", "list", "appeals", "ben>1h")
 	for _, r := range rs {
 		rec, brec := 0.0, 0.0
 		if r.Eligible > 0 {
 			rec = 100 * float64(r.Recalled) / float64(r.Eligible)
 			brec = 100 * float64(r.BaselineRecall) / float64(r.Eligible)
 		}
-		fmt.Fprintf(w, "%-12s %5.0f%% %8.1f%% %8s %8s %7d %8.1f%% %9d %5d/%-5d %9d\n", r.Strategy, 100*r.Share, rec, r.P50, r.P99,
-			r.BenignListed, brec, r.BaselineBenign, r.HonestQuarantin, r.Honest, r.ListSize)
+		ap, late := "-", "-"
+		if r.Appeals >= 0 {
+			ap, late = fmt.Sprint(r.Appeals), fmt.Sprint(r.BenignLater)
+		}
+		fmt.Fprintf(w, "%-12s %5.0f%% %8.1f%% %8s %8s %7d %8.1f%% %9d %5d/%-5d %9d %7s %7s\n", r.Strategy, 100*r.Share, rec, r.P50, r.P99,
+			r.BenignListed, brec, r.BaselineBenign, r.HonestQuarantin, r.Honest, r.ListSize, ap, late)
 	}
 }

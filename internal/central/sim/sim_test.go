@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -30,4 +31,25 @@ func TestSmallRun(t *testing.T) {
 	// Deterministic: the same seed gives the same figures.
 	again := Run(Config{Seed: 1, Installs: 200, WarmupDays: 20, Days: 2, AttackersPerDay: 600, Benign: 2000, PoisonShare: 0.10, Strategy: Coordinated})
 	require.Equal(t, rs[0], again)
+}
+
+// TestSleepersAndAppeals: sleepers (honest through the warm-up, then
+// coordinated) list their victims; upheld appeals of the victims take
+// them off at once and refute their reporters, so that far fewer benign
+// IPs are listed, and the table says so.
+func TestSleepersAndAppeals(t *testing.T) {
+	cfg := Config{Seed: 1, Installs: 200, WarmupDays: 20, Days: 2, AttackersPerDay: 600, Benign: 2000, PoisonShare: 0.10, Strategy: Sleeper}
+	without := Run(cfg)
+	cfg.AppealAfter = 2 * time.Hour
+	with := Run(cfg)
+	var b bytes.Buffer
+	Print(&b, []Result{without, with})
+	t.Log("\n" + b.String())
+	require.Equal(t, -1, without.Appeals)
+	require.Greater(t, without.BenignListed, 20, "the known weakness: sleepers list their victims")
+	require.Greater(t, with.Appeals, 0)
+	require.Less(t, with.BenignListed, without.BenignListed/2, "appeals refute the sleepers")
+	require.Less(t, with.BenignLater, with.BenignListed)
+	require.Contains(t, b.String(), "appeals")
+	require.GreaterOrEqual(t, float64(with.Recalled)/float64(with.Eligible), 0.9, "recall")
 }

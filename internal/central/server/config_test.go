@@ -43,7 +43,7 @@ func TestPullIntervalHeader(t *testing.T) {
 	}
 }
 
-func TestPullIntervalValidation(t *testing.T) {
+func TestConfigValidation(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		cfg  Config
