@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"golang.org/x/crypto/bcrypt"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/netip"
@@ -28,6 +27,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/hub/install"
 	"github.com/phalanx-ids/phalanx/internal/hub/source"
 	"github.com/phalanx-ids/phalanx/internal/testutil"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // TestCrowdEndToEnd is issue 9's "done when": a real central (SQLite,

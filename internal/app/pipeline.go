@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/phalanx-ids/phalanx/internal/ui"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/detect"
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/scenario"
+	"github.com/phalanx-ids/phalanx/internal/ui"
 )
 
 // pipeline is one generation of the detection side: content, sources and

@@ -3,13 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
-	"github.com/phalanx-ids/phalanx/internal/textsafe"
 	"regexp"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/phalanx-ids/phalanx/internal/capi"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 	"github.com/phalanx-ids/phalanx/internal/version"
 )
 

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"github.com/phalanx-ids/phalanx/internal/textsafe"
 	"io"
 	"math/big"
 	"net/netip"
@@ -25,6 +24,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/central/sim"
 	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // centralFlags are the database flags every `central` command shares.

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"golang.org/x/crypto/bcrypt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/central/centralstore"
 	"github.com/phalanx-ids/phalanx/internal/central/server"
+	"golang.org/x/crypto/bcrypt"
 )
 
 func TestCentralOperatorCommands(t *testing.T) {

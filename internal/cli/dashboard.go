@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/phalanx-ids/phalanx/internal/textsafe"
 	"io"
 	"os"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 	"github.com/phalanx-ids/phalanx/internal/ui"
 )
 

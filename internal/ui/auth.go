@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/phalanx-ids/phalanx/internal/textsafe"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // Roles of dashboard users.

@@ -2,7 +2,6 @@ package ui_test
 
 import (
 	"context"
-	"golang.org/x/crypto/bcrypt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -22,6 +21,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/store/sqlite"
 	"github.com/phalanx-ids/phalanx/internal/ui"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // env is a dashboard on a real SQLite store and a real LAPI server, served

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/phalanx-ids/phalanx/internal/textsafe"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // timeRange is the overview's range: a preset or custom from/to.

@@ -19,7 +19,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"github.com/phalanx-ids/phalanx/internal/textsafe"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -36,6 +35,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // Prefix is the path every page and asset of the dashboard lives under.

@@ -9,45 +9,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
-const chromiumPath = "/usr/bin/chromium"
-
-// newBrowser launches headless Chromium (installed by scripts/test.sh) on
-// a fresh profile; a missing browser fails the test.
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	_, err := os.Stat(chromiumPath)
-	require.NoError(t, err, "headless Chromium is required (scripts/test.sh installs Debian's chromium)")
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); acancel() })
-	ctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(tcancel)
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("about:blank"))) // starts the browser
-	return ctx
-}
+// newBrowser launches headless Chromium for the test.
+func newBrowser(t *testing.T) context.Context { return testutil.Browser(t) }
 
 // TestChromiumSolvesChallenge: a browser with a captcha decision at a real
 // LAPI loads a protected page, the page's script solves the proof of work,

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/phalanx-ids/phalanx/internal/central/centralstore"
+	"golang.org/x/crypto/bcrypt"
 )
 
 const (
