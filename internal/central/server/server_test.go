@@ -16,7 +16,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/phalanx-ids/phalanx/internal/central/centralstore"
-	"golang.org/x/crypto/bcrypt"
 )
 
 const (
