@@ -47,9 +47,10 @@ type Server struct {
 	logins   []wire.LoginRequest
 	pulls    []Pull
 	interval string
-	failPush int // the next N signal pushes answer 503
-	failAll  int // the next N requests of any kind answer 503
-	maxBatch int // > 0: larger signal pushes answer 413
+	failPush int             // the next N signal pushes answer 503
+	failAll  int             // the next N requests of any kind answer 503
+	maxBatch int             // > 0: larger signal pushes answer 413
+	refuse   map[string]bool // uuids whose push answers 400
 }
 
 type machine struct {
@@ -273,6 +274,12 @@ func (s *Server) pushSignals(w http.ResponseWriter, r *http.Request, _ string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for i, sig := range in {
+		if s.refuse[sig.UUID] {
+			reply(w, http.StatusBadRequest, wire.Message{Message: fmt.Sprintf("signal %d: refused", i)})
+			return
+		}
+	}
 	if s.maxBatch > 0 && len(in) > s.maxBatch {
 		reply(w, http.StatusRequestEntityTooLarge, wire.Message{Message: fmt.Sprintf("at most %d signals per request", s.maxBatch)})
 		return
@@ -410,6 +417,17 @@ func (s *Server) FailPushes(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failPush = n
+}
+
+// Refuse makes every push that holds a signal with this uuid answer 400
+// (a signal the central can never accept).
+func (s *Server) Refuse(uuid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refuse == nil {
+		s.refuse = map[string]bool{}
+	}
+	s.refuse[uuid] = true
 }
 
 // MaxBatch makes signal pushes of more than n signals answer 413.
