@@ -198,6 +198,19 @@ func TestDashboardInChromium(t *testing.T) {
 	require.NotContains(t, streamDecisions(t, a.LAPIURL(), key), "198.51.100.7", "the bouncer's next pull drops it")
 	require.Contains(t, streamDecisions(t, a.LAPIURL(), key), "203.0.113.9")
 
+	// A change without the session's CSRF token is refused, even from the
+	// logged-in admin's own browser (the cookie goes with it): what a
+	// forged cross-site form would send.
+	ds, err = a.Store().ListDecisions(ctx0, store.DecisionFilter{Value: "203.0.113.9"})
+	require.NoError(t, err)
+	require.NotEmpty(t, ds)
+	deleteURL := base + "decisions/delete"
+	forged := fmt.Sprintf(`fetch(%q, {method: "POST", headers: {"Content-Type": "application/x-www-form-urlencoded"}, body: "id=%d"}).then(r => r.status)`, deleteURL, ds[0].ID)
+	status, err := chromedp.Run(ctx, chromedp.Evaluate[int](forged, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusForbidden, status, "a change without the CSRF token")
+	require.Contains(t, streamDecisions(t, a.LAPIURL(), key), "203.0.113.9", "the forged request deleted nothing")
+
 	// 375 px wide: nothing wider than the screen.
 	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(375, 800), chromedp.Navigate(base), chromedp.WaitVisible("#feed")))
 	for _, p := range []string{"", "alerts", "decisions", "why?ip=203.0.113.9", "status", fmt.Sprintf("alerts/%d", ds[0].AlertID)} {
@@ -221,6 +234,29 @@ func TestDashboardInChromium(t *testing.T) {
 	loc, err := chromedp.Run(ctx, chromedp.Location())
 	require.NoError(t, err)
 	require.True(t, strings.HasSuffix(loc, "/ui/alerts"), loc)
+
+	// A viewer reads but cannot change: no delete controls, and a change
+	// sent with the viewer's own valid CSRF token is refused.
+	require.NoError(t, ui.AddUser(ctx0, a.Store(), "victor", ui.RoleViewer, "victor-password"))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click("form.logout button"),
+		chromedp.WaitVisible("#user"),
+		chromedp.SendKeys("#user", "victor"),
+		chromedp.SendKeys("#password", "victor-password"),
+		chromedp.Submit("#password"),
+		chromedp.WaitVisible("#feed"),
+		chromedp.Navigate(base+"decisions"),
+		chromedp.WaitVisible("table.list"),
+	))
+	controls, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('input[name="id"], form.add').length`))
+	require.NoError(t, err)
+	require.Zero(t, controls, "a viewer sees no delete or add controls")
+	withToken := fmt.Sprintf(`fetch(%q, {method: "POST", headers: {"Content-Type": "application/x-www-form-urlencoded"},
+		body: "csrf=" + encodeURIComponent(document.querySelector('input[name="csrf"]').value) + "&id=%d"}).then(r => r.status)`, deleteURL, ds[0].ID)
+	status, err = chromedp.Run(ctx, chromedp.Evaluate[int](withToken, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusForbidden, status, "a viewer's change")
+	require.Contains(t, streamDecisions(t, a.LAPIURL(), key), "203.0.113.9", "the viewer deleted nothing")
 }
 
 // waitFlash waits until the page shows a flash message containing want.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/capi"
 	"github.com/phalanx-ids/phalanx/internal/capi/capitest"
+	"github.com/phalanx-ids/phalanx/internal/capi/wire"
 	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
@@ -183,5 +184,5 @@ func TestToSignal(t *testing.T) {
 	a := alert("u2", "203.0.113.8", "x/y")
 	a.Meta = models.Meta{{Key: "target_uri", Value: "/wp-login.php"}}
 	s, _ := capi.ToSignal(a, "m", capi.Consent{ShareContext: true}, now)
-	require.Equal(t, []capi.ContextItem{{Key: "target_uri", Value: "/wp-login.php"}}, s.Context)
+	require.Equal(t, []wire.ContextItem{{Key: "target_uri", Value: "/wp-login.php"}}, s.Context)
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/phalanx-ids/phalanx/internal/capi/wire"
 	"github.com/phalanx-ids/phalanx/internal/duration"
 )
 
@@ -183,7 +184,7 @@ func (c *Client) send(ctx context.Context, op, method, u string, body any, token
 }
 
 func statusError(op string, resp *http.Response, data []byte) *Error {
-	var m Message
+	var m wire.Message
 	msg := http.StatusText(resp.StatusCode)
 	if json.Unmarshal(data, &m) == nil && m.Message != "" {
 		msg = m.Message
@@ -217,7 +218,7 @@ func redact(s string) string {
 // Register creates the install's identity at the central (POST /v3/watchers).
 func (c *Client) Register(ctx context.Context) error {
 	_, err := c.do(ctx, "register", http.MethodPost, "v3/watchers",
-		RegisterRequest{MachineID: c.creds.Login, Password: c.creds.Password}, "", nil)
+		wire.RegisterRequest{MachineID: c.creds.Login, Password: c.creds.Password}, "", nil)
 	return err
 }
 
@@ -233,9 +234,9 @@ func (c *Client) loginLocked(ctx context.Context) (LoginInfo, error) {
 	if c.scen != nil {
 		scen = append(scen, c.scen()...)
 	}
-	var out LoginResponse
+	var out wire.LoginResponse
 	_, err := c.do(ctx, "login", http.MethodPost, "v3/watchers/login",
-		LoginRequest{MachineID: c.creds.Login, Password: c.creds.Password, Scenarios: scen}, "", &out)
+		wire.LoginRequest{MachineID: c.creds.Login, Password: c.creds.Password, Scenarios: scen}, "", &out)
 	if err != nil {
 		return LoginInfo{}, err
 	}
@@ -320,7 +321,7 @@ func (c *Client) Enroll(ctx context.Context, key, name string, tags []string, ov
 		tags = []string{}
 	}
 	_, err := c.authed(ctx, "enroll", http.MethodPost, "v3/watchers/enroll",
-		EnrollRequest{AttachmentKey: key, Name: name, Tags: tags, Overwrite: overwrite}, nil)
+		wire.EnrollRequest{AttachmentKey: key, Name: name, Tags: tags, Overwrite: overwrite}, nil)
 	return err
 }
 
@@ -341,7 +342,7 @@ type PullInfo struct {
 
 // PullStream gets the community list (GET /v3/decisions/stream);
 // startup asks for the whole current list (the first pull after start).
-func (c *Client) PullStream(ctx context.Context, startup, community, additional bool) (*Stream, PullInfo, error) {
+func (c *Client) PullStream(ctx context.Context, startup, community, additional bool) (*wire.Stream, PullInfo, error) {
 	q := url.Values{}
 	if startup {
 		q.Set("startup", "true")
@@ -356,7 +357,7 @@ func (c *Client) PullStream(ctx context.Context, startup, community, additional 
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	var out Stream
+	var out wire.Stream
 	h, err := c.authedRaw(ctx, "pull stream", path, &out)
 	if err != nil {
 		return nil, PullInfo{}, err

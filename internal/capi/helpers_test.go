@@ -16,6 +16,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/capi"
 	"github.com/phalanx-ids/phalanx/internal/capi/capitest"
+	"github.com/phalanx-ids/phalanx/internal/capi/wire"
 	"github.com/phalanx-ids/phalanx/internal/lapi"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/retry"
@@ -179,7 +180,7 @@ func alert(uuid, ip, scenario string) *models.Alert {
 		Source: &models.Source{Scope: sp("Ip"), Value: sp(ip), IP: ip}, Kind: "crowdsec"}
 }
 
-func uuids(sigs []capi.Signal) map[string]int {
+func uuids(sigs []wire.Signal) map[string]int {
 	m := map[string]int{}
 	for _, s := range sigs {
 		m[s.UUID]++

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phalanx-ids/phalanx/internal/capi/wire"
 	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/retry"
@@ -167,7 +168,7 @@ func (s *Service) keep(p pulled, origin string, now time.Time) bool {
 	return true
 }
 
-func (s *Service) applyCommunity(ctx context.Context, st *Stream, startup bool, res *PullResult) error {
+func (s *Service) applyCommunity(ctx context.Context, st *wire.Stream, startup bool, res *PullResult) error {
 	now := s.now()
 	active, err := s.d.Store.ListDecisions(ctx, store.DecisionFilter{Origins: []string{OriginCAPI}, ActiveAt: now})
 	if err != nil {
@@ -273,7 +274,7 @@ func pullAlert(scenario, scope, kind string, decs []*models.Decision, now time.T
 // applyBlocklist fetches a linked list (conditionally) and replaces its
 // decisions of origin lists; -1 when it was not modified and its
 // decisions last beyond the next pull (+15 min, as CrowdSec).
-func (s *Service) applyBlocklist(ctx context.Context, l BlocklistLink) (int, error) {
+func (s *Service) applyBlocklist(ctx context.Context, l wire.BlocklistLink) (int, error) {
 	now := s.now()
 	if l.Name == "" {
 		return 0, fmt.Errorf("link without a name")

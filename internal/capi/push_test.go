@@ -165,3 +165,29 @@ func TestPushShrinksRefusedBatches(t *testing.T) {
 		require.LessOrEqual(t, n, 40)
 	}
 }
+
+// A signal the central refuses for its content (400) is set aside: the
+// signals queued after it still go, and it is never sent again. Before,
+// the outbox retried it forever and every later signal waited behind it.
+func TestPushSetsAsideARefusedSignal(t *testing.T) {
+	central := capitest.New(t)
+	central.Refuse("refused-2")
+	in := newInstall(t, central, true, nil)
+	var batch []*models.Alert
+	for i := range 5 {
+		batch = append(batch, alert(fmt.Sprintf("refused-%d", i), ipN(i), "crowdsecurity/ssh-bf"))
+	}
+	_, err := in.agent().PushAlerts(context.Background(), batch)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(central.Signals()) == 4 }, 15*time.Second, 20*time.Millisecond)
+	require.Equal(t, map[string]int{"refused-0": 1, "refused-1": 1, "refused-3": 1, "refused-4": 1}, uuids(central.Signals()))
+	require.Eventually(t, func() bool {
+		pending, sent, err := in.st.OutboxStats(context.Background())
+		return err == nil && pending == 0 && sent == 4
+	}, 5*time.Second, 20*time.Millisecond, "the refused signal is neither pending nor sent")
+	// Later signals still go; the refused one is not retried.
+	_, err = in.agent().PushAlerts(context.Background(), []*models.Alert{alert("after", ipN(9), "crowdsecurity/ssh-bf")})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(central.Signals()) == 5 }, 5*time.Second, 20*time.Millisecond)
+	require.NotContains(t, uuids(central.Signals()), "refused-2")
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/retry"
 	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // Settings are what the service runs with (runtime values, resolved).
@@ -240,7 +241,8 @@ func (s *Service) pushLoop(ctx context.Context) {
 	}
 }
 
-// pushOnce sends one batch if one is due, or says how long until one is.
+// pushOnce sends one batch if one is due, or says how long until one is;
+// sent counts the signals handled (accepted, or refused and set aside).
 func (s *Service) pushOnce(ctx context.Context) (sent int, wait time.Duration, err error) {
 	s.pushMu.Lock()
 	defer s.pushMu.Unlock()
@@ -257,6 +259,22 @@ func (s *Service) pushOnce(ctx context.Context) (sent int, wait time.Duration, e
 	return n, 0, err
 }
 
+// refusedForContent says whether the central refused a push for what it
+// says (400 bad request, 413 too large, 422 unprocessable), not for who
+// sent it (401, 403) or for load (408, 429, 5xx): sending it again can
+// never succeed.
+func refusedForContent(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Status {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		return true
+	}
+	return false
+}
+
 func (s *Service) send(ctx context.Context, items []store.OutboxItem) (int, error) {
 	batch := make([]json.RawMessage, len(items))
 	ids := make([]int64, len(items))
@@ -267,9 +285,19 @@ func (s *Service) send(ctx context.Context, items []store.OutboxItem) (int, erro
 		s.met.pushFailures.Inc()
 		// A refusal that is not about load (400, 413...): send smaller
 		// batches, down to one signal, to get past what the central
-		// refuses; a lone refused signal is retried, never dropped.
+		// refuses. A lone signal refused for its content can never be
+		// accepted: it is set aside (kept in the outbox, marked refused)
+		// so that it does not hold back every signal queued after it.
 		if !Retryable(err) && len(items) > 1 {
 			s.limit = max(1, len(items)/2)
+		}
+		if len(items) == 1 && refusedForContent(err) {
+			if merr := s.d.Store.OutboxMarkRefused(ctx, items[0].ID, err.Error(), s.now()); merr != nil {
+				return 0, merr
+			}
+			s.met.refused.Inc()
+			s.log.Warn("capi: the central refused a signal; set aside in the outbox", "uuid", textsafe.Log(items[0].UUID), "err", textsafe.Log(err.Error()))
+			return 1, nil // handled: the next ones go at once
 		}
 		return 0, err
 	}

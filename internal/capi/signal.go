@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phalanx-ids/phalanx/internal/capi/wire"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
@@ -94,7 +95,7 @@ func CommunityCaused(a *models.Alert) bool {
 // ToSignal turns an alert the LAPI accepted into a signal, or says why it
 // must not be shared. machineID is the agent that sent it; now stamps
 // created_at.
-func ToSignal(a *models.Alert, machineID string, c Consent, now time.Time) (*Signal, string) {
+func ToSignal(a *models.Alert, machineID string, c Consent, now time.Time) (*wire.Signal, string) {
 	if a.Simulated != nil && *a.Simulated {
 		return nil, SkipSimulated
 	}
@@ -118,28 +119,28 @@ func ToSignal(a *models.Alert, machineID string, c Consent, now time.Time) (*Sig
 	case trust == TrustTainted && !c.ShareTainted:
 		return nil, SkipTainted
 	}
-	s := &Signal{
+	s := &wire.Signal{
 		Scenario: a.GetScenario(), ScenarioHash: deref(a.ScenarioHash), ScenarioVersion: deref(a.ScenarioVersion),
 		ScenarioTrust: trust, Message: deref(a.Message),
 		StartAt: wireTime(deref(a.StartAt)), StopAt: wireTime(deref(a.StopAt)),
 		CreatedAt: now.UTC().Format(time.RFC3339), MachineID: machineID, UUID: a.UUID, Kind: a.Kind,
-		Source: &Source{Scope: a.GetScope(), Value: a.GetValue(), IP: a.Source.IP, Range: a.Source.Range,
+		Source: &wire.Source{Scope: a.GetScope(), Value: a.GetValue(), IP: a.Source.IP, Range: a.Source.Range,
 			AsNumber: a.Source.AsNumber, AsName: a.Source.AsName, Cn: a.Source.Cn,
 			Latitude: a.Source.Latitude, Longitude: a.Source.Longitude},
-		Decisions: []SignalDecision{},
+		Decisions: []wire.SignalDecision{},
 	}
 	for _, d := range a.Decisions {
 		if d == nil {
 			continue
 		}
-		s.Decisions = append(s.Decisions, SignalDecision{ID: d.ID, UUID: d.UUID, Duration: deref(d.Duration),
+		s.Decisions = append(s.Decisions, wire.SignalDecision{ID: d.ID, UUID: d.UUID, Duration: deref(d.Duration),
 			Origin: deref(d.Origin), Scenario: deref(d.Scenario), Scope: deref(d.Scope), Type: deref(d.Type),
 			Value: deref(d.Value), Until: d.Until})
 	}
 	if c.ShareContext {
 		for _, m := range a.Meta {
 			if m != nil {
-				s.Context = append(s.Context, ContextItem{Key: m.Key, Value: m.Value})
+				s.Context = append(s.Context, wire.ContextItem{Key: m.Key, Value: m.Value})
 			}
 		}
 	}

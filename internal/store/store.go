@@ -182,10 +182,15 @@ type Store interface {
 	// OutboxMarkSent records that the items with these ids were accepted
 	// by the central at time at.
 	OutboxMarkSent(ctx context.Context, ids []int64, at time.Time) error
-	// OutboxPurge removes the items sent before sentBefore and returns how
-	// many; pending items are never removed.
+	// OutboxMarkRefused sets the item with this id aside: the central
+	// refused it for its content at time at (reason: its answer). It is
+	// no longer pending, and purged as sent items are.
+	OutboxMarkRefused(ctx context.Context, id int64, reason string, at time.Time) error
+	// OutboxPurge removes the items sent or refused before sentBefore and
+	// returns how many; pending items are never removed.
 	OutboxPurge(ctx context.Context, sentBefore time.Time) (int64, error)
-	// OutboxStats counts pending and sent items.
+	// OutboxStats counts pending and sent items (refused ones are
+	// neither).
 	OutboxStats(ctx context.Context) (pending, sent int64, err error)
 
 	// Close stops the store; calls made after (or pending in a write batch

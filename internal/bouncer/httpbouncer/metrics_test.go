@@ -51,7 +51,13 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, 403, do(http.MethodGet, "/", "203.0.113.9:1", nil).Code)
 	w := do(http.MethodGet, "/", "198.51.100.2:1", nil)
 	ch := challengeRE.FindStringSubmatch(w.Body.String())[1]
-	do(http.MethodPost, DefaultChallengePath, "198.51.100.2:1", url.Values{"challenge": {ch}, "nonce": {"wrong"}, "redirect": {"/"}})
+	// A wrong answer: "wrong" itself solves one challenge in 256 (8 bits),
+	// which made this test fail now and then.
+	wrong := "wrong"
+	for leadingZeroBits(ch, wrong) >= 8 {
+		wrong += "!"
+	}
+	do(http.MethodPost, DefaultChallengePath, "198.51.100.2:1", url.Values{"challenge": {ch}, "nonce": {wrong}, "redirect": {"/"}})
 	w = do(http.MethodPost, DefaultChallengePath, "198.51.100.2:1", url.Values{"challenge": {ch}, "nonce": {solve(t, ch, 8)}, "redirect": {"/"}})
 	require.Equal(t, http.StatusSeeOther, w.Code)
 	require.Equal(t, 200, do(http.MethodGet, "/", "198.51.100.2:1", nil, w.Result().Cookies()...).Code)

@@ -139,8 +139,13 @@ func TestChallengeFlow(t *testing.T) {
 	ch := m[1]
 	require.Contains(t, w.Body.String(), `name="redirect" value="/secret?x=1"`)
 
-	// A wrong answer is refused with a new challenge.
-	w = do(http.MethodPost, DefaultChallengePath, "198.51.100.2:1", url.Values{"challenge": {ch}, "nonce": {"not-it"}, "redirect": {"/secret?x=1"}})
+	// A wrong answer is refused with a new challenge (one that does not
+	// happen to solve it: any string does, one time in 1,024).
+	wrong := "not-it"
+	for leadingZeroBits(ch, wrong) >= 10 {
+		wrong += "!"
+	}
+	w = do(http.MethodPost, DefaultChallengePath, "198.51.100.2:1", url.Values{"challenge": {ch}, "nonce": {wrong}, "redirect": {"/secret?x=1"}})
 	require.Equal(t, 403, w.Code)
 	require.Contains(t, w.Body.String(), "was not accepted")
 	require.Empty(t, w.Result().Cookies())

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/phalanx-ids/phalanx/internal/capi"
+	"github.com/phalanx-ids/phalanx/internal/capi/wire"
 )
 
 // Server is a running test central.
@@ -39,16 +40,17 @@ type Server struct {
 	machines map[string]*machine
 	tokens   map[string]string // token -> machine id
 	keys     map[string]string // attachment key -> organisation
-	signals  []capi.Signal     // every signal received, in order, duplicates included
+	signals  []wire.Signal     // every signal received, in order, duplicates included
 	batches  []int
 	listed   map[string]entry // value -> entry (the community list)
 	lists    map[string]*list // linked blocklists by name
-	logins   []capi.LoginRequest
+	logins   []wire.LoginRequest
 	pulls    []Pull
 	interval string
-	failPush int // the next N signal pushes answer 503
-	failAll  int // the next N requests of any kind answer 503
-	maxBatch int // > 0: larger signal pushes answer 413
+	failPush int             // the next N signal pushes answer 503
+	failAll  int             // the next N requests of any kind answer 503
+	maxBatch int             // > 0: larger signal pushes answer 413
+	refuse   map[string]bool // uuids whose push answers 400
 }
 
 type machine struct {
@@ -102,7 +104,7 @@ func (s *Server) serve(ln net.Listener) {
 	mux.HandleFunc("POST /v3/signals", s.auth(s.pushSignals))
 	mux.HandleFunc("GET /v3/decisions/stream", s.auth(s.stream))
 	mux.HandleFunc("POST /v3/metrics/", s.auth(func(w http.ResponseWriter, r *http.Request, _ string) {
-		reply(w, 200, capi.Message{Message: "OK"})
+		reply(w, 200, wire.Message{Message: "OK"})
 	}))
 	mux.HandleFunc("GET /lists/{name}", s.auth(s.getList))
 	srv := &http.Server{Handler: s.gate(mux), ReadHeaderTimeout: 5 * time.Second}
@@ -148,7 +150,7 @@ func (s *Server) gate(next http.Handler) http.Handler {
 		}
 		s.mu.Unlock()
 		if fail {
-			reply(w, http.StatusServiceUnavailable, capi.Message{Message: "down for maintenance"})
+			reply(w, http.StatusServiceUnavailable, wire.Message{Message: "down for maintenance"})
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -169,45 +171,45 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		err = json.Unmarshal(b, v)
 	}
 	if err != nil {
-		reply(w, http.StatusBadRequest, capi.Message{Message: "bad request: " + err.Error()})
+		reply(w, http.StatusBadRequest, wire.Message{Message: "bad request: " + err.Error()})
 		return false
 	}
 	return true
 }
 
 func (s *Server) register(w http.ResponseWriter, r *http.Request) {
-	var in capi.RegisterRequest
+	var in wire.RegisterRequest
 	if !decode(w, r, &in) {
 		return
 	}
 	if !idRe.MatchString(in.MachineID) || in.Password == "" {
-		reply(w, http.StatusBadRequest, capi.Message{Message: "invalid machine_id or password"})
+		reply(w, http.StatusBadRequest, wire.Message{Message: "invalid machine_id or password"})
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.machines[in.MachineID]; ok {
-		reply(w, http.StatusForbidden, capi.Message{Message: "user already exist"})
+		reply(w, http.StatusForbidden, wire.Message{Message: "user already exist"})
 		return
 	}
 	s.machines[in.MachineID] = &machine{password: in.Password, seen: map[string]entry{}}
-	reply(w, http.StatusOK, capi.Message{Message: "OK"})
+	reply(w, http.StatusOK, wire.Message{Message: "OK"})
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	var in capi.LoginRequest
+	var in wire.LoginRequest
 	if !decode(w, r, &in) {
 		return
 	}
 	if len(in.MachineID) != 48 || !idRe.MatchString(in.MachineID) {
-		reply(w, http.StatusBadRequest, capi.Message{Message: "machine_id: 48 alphanumeric characters"})
+		reply(w, http.StatusBadRequest, wire.Message{Message: "machine_id: 48 alphanumeric characters"})
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m, ok := s.machines[in.MachineID]
 	if !ok || m.password != in.Password {
-		reply(w, http.StatusForbidden, capi.Message{Message: "incorrect Username or Password"})
+		reply(w, http.StatusForbidden, wire.Message{Message: "incorrect Username or Password"})
 		return
 	}
 	s.logins = append(s.logins, in)
@@ -220,7 +222,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	_, _ = rand.Read(nonce)
 	tok := "eyJhbGciOiJub25lIn0." + base64.RawURLEncoding.EncodeToString(pl) + "." + hex.EncodeToString(nonce)
 	s.tokens[tok] = in.MachineID
-	reply(w, http.StatusOK, capi.LoginResponse{Code: 200, Token: tok,
+	reply(w, http.StatusOK, wire.LoginResponse{Code: 200, Token: tok,
 		Expire: time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
 }
 
@@ -231,7 +233,7 @@ func (s *Server) auth(h func(http.ResponseWriter, *http.Request, string)) http.H
 		id, known := s.tokens[tok]
 		s.mu.Unlock()
 		if !ok || !known {
-			reply(w, http.StatusUnauthorized, capi.Message{Message: "Unauthorized"})
+			reply(w, http.StatusUnauthorized, wire.Message{Message: "Unauthorized"})
 			return
 		}
 		h(w, r, id)
@@ -239,7 +241,7 @@ func (s *Server) auth(h func(http.ResponseWriter, *http.Request, string)) http.H
 }
 
 func (s *Server) enroll(w http.ResponseWriter, r *http.Request, id string) {
-	var in capi.EnrollRequest
+	var in wire.EnrollRequest
 	if !decode(w, r, &in) {
 		return
 	}
@@ -247,43 +249,49 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request, id string) {
 	defer s.mu.Unlock()
 	org, ok := s.keys[in.AttachmentKey]
 	if !ok {
-		reply(w, http.StatusForbidden, capi.Message{Message: "attachment key not found"})
+		reply(w, http.StatusForbidden, wire.Message{Message: "attachment key not found"})
 		return
 	}
 	m := s.machines[id]
 	if m.org != "" && !in.Overwrite {
-		reply(w, http.StatusForbidden, capi.Message{Message: "instance already enrolled"})
+		reply(w, http.StatusForbidden, wire.Message{Message: "instance already enrolled"})
 		return
 	}
 	m.org, m.name = org, in.Name
-	reply(w, http.StatusOK, capi.Message{Message: "OK"})
+	reply(w, http.StatusOK, wire.Message{Message: "OK"})
 }
 
 func (s *Server) pushSignals(w http.ResponseWriter, r *http.Request, _ string) {
-	var in []capi.Signal
+	var in []wire.Signal
 	if !decode(w, r, &in) {
 		return
 	}
 	for i, sig := range in {
 		if sig.Scenario == "" || sig.Source == nil || sig.Source.Value == "" || sig.StartAt == "" || sig.StopAt == "" {
-			reply(w, http.StatusBadRequest, capi.Message{Message: fmt.Sprintf("signal %d: missing required field", i)})
+			reply(w, http.StatusBadRequest, wire.Message{Message: fmt.Sprintf("signal %d: missing required field", i)})
 			return
 		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for i, sig := range in {
+		if s.refuse[sig.UUID] {
+			reply(w, http.StatusBadRequest, wire.Message{Message: fmt.Sprintf("signal %d: refused", i)})
+			return
+		}
+	}
 	if s.maxBatch > 0 && len(in) > s.maxBatch {
-		reply(w, http.StatusRequestEntityTooLarge, capi.Message{Message: fmt.Sprintf("at most %d signals per request", s.maxBatch)})
+		reply(w, http.StatusRequestEntityTooLarge, wire.Message{Message: fmt.Sprintf("at most %d signals per request", s.maxBatch)})
 		return
 	}
 	if s.failPush > 0 {
 		s.failPush--
-		reply(w, http.StatusServiceUnavailable, capi.Message{Message: "try later"})
+		reply(w, http.StatusServiceUnavailable, wire.Message{Message: "try later"})
 		return
 	}
 	s.signals = append(s.signals, in...)
 	s.batches = append(s.batches, len(in))
-	reply(w, http.StatusOK, capi.Message{Message: "OK"})
+	reply(w, http.StatusOK, wire.Message{Message: "OK"})
 }
 
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, id string) {
@@ -295,7 +303,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, id string) {
 	if startup {
 		m.seen = map[string]entry{}
 	}
-	out := capi.Stream{New: []capi.NewGroup{}, Deleted: []capi.DeletedGroup{}}
+	out := wire.Stream{New: []wire.NewGroup{}, Deleted: []wire.DeletedGroup{}}
 	groups := map[[2]string]int{} // -> index in out.New
 	var values []string
 	for v := range s.listed {
@@ -310,11 +318,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, id string) {
 		k := [2]string{e.scenario, e.scope}
 		i, ok := groups[k]
 		if !ok {
-			out.New = append(out.New, capi.NewGroup{Scenario: e.scenario, Scope: e.scope})
+			out.New = append(out.New, wire.NewGroup{Scenario: e.scenario, Scope: e.scope})
 			i = len(out.New) - 1
 			groups[k] = i
 		}
-		out.New[i].Decisions = append(out.New[i].Decisions, capi.NewDecision{Value: v, Duration: e.duration})
+		out.New[i].Decisions = append(out.New[i].Decisions, wire.NewDecision{Value: v, Duration: e.duration})
 		m.seen[v] = e
 	}
 	del := map[string][]string{}
@@ -326,10 +334,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	for scope, vs := range del {
 		sort.Strings(vs)
-		out.Deleted = append(out.Deleted, capi.DeletedGroup{Scope: scope, Decisions: vs})
+		out.Deleted = append(out.Deleted, wire.DeletedGroup{Scope: scope, Decisions: vs})
 	}
 	if len(s.lists) > 0 {
-		out.Links = &capi.Links{}
+		out.Links = &wire.Links{}
 		var names []string
 		for n := range s.lists {
 			names = append(names, n)
@@ -337,7 +345,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, id string) {
 		sort.Strings(names)
 		for _, n := range names {
 			l := s.lists[n]
-			out.Links.Blocklists = append(out.Links.Blocklists, capi.BlocklistLink{Name: n, URL: s.URL() + "lists/" + n,
+			out.Links.Blocklists = append(out.Links.Blocklists, wire.BlocklistLink{Name: n, URL: s.URL() + "lists/" + n,
 				Remediation: l.remediation, Scope: l.scope, Duration: l.duration})
 		}
 	}
@@ -357,7 +365,7 @@ func (s *Server) getList(w http.ResponseWriter, r *http.Request, _ string) {
 	}
 	s.mu.Unlock()
 	if !ok {
-		reply(w, http.StatusNotFound, capi.Message{Message: "no such list"})
+		reply(w, http.StatusNotFound, wire.Message{Message: "no such list"})
 		return
 	}
 	if ims, err := http.ParseTime(r.Header.Get("If-Modified-Since")); err == nil && !mod.Truncate(time.Second).After(ims) {
@@ -411,6 +419,17 @@ func (s *Server) FailPushes(n int) {
 	s.failPush = n
 }
 
+// Refuse makes every push that holds a signal with this uuid answer 400
+// (a signal the central can never accept).
+func (s *Server) Refuse(uuid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refuse == nil {
+		s.refuse = map[string]bool{}
+	}
+	s.refuse[uuid] = true
+}
+
 // MaxBatch makes signal pushes of more than n signals answer 413.
 func (s *Server) MaxBatch(n int) {
 	s.mu.Lock()
@@ -426,10 +445,10 @@ func (s *Server) FailAll(n int) {
 }
 
 // Signals returns every signal received, in order (duplicates included).
-func (s *Server) Signals() []capi.Signal {
+func (s *Server) Signals() []wire.Signal {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]capi.Signal(nil), s.signals...)
+	return append([]wire.Signal(nil), s.signals...)
 }
 
 // Batches returns the size of each accepted signal push.
@@ -451,10 +470,10 @@ func (s *Server) Machine(id string) (password, org, name string, ok bool) {
 }
 
 // Logins returns the login requests accepted.
-func (s *Server) Logins() []capi.LoginRequest {
+func (s *Server) Logins() []wire.LoginRequest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]capi.LoginRequest(nil), s.logins...)
+	return append([]wire.LoginRequest(nil), s.logins...)
 }
 
 // Pulls returns the stream requests served.

@@ -17,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/phalanx-ids/phalanx/internal/capi/wire"
 	"github.com/phalanx-ids/phalanx/internal/central/centralstore"
 	"github.com/phalanx-ids/phalanx/internal/central/curate"
 	"github.com/phalanx-ids/phalanx/internal/models"
@@ -156,12 +157,6 @@ func checkText(field, v string, max int) error {
 
 var machineIDRe = regexp.MustCompile(`^[a-zA-Z0-9]{16,64}$`)
 
-type credentials struct {
-	MachineID *string  `json:"machine_id"`
-	Password  *string  `json:"password"`
-	Scenarios []string `json:"scenarios"`
-}
-
 // egressNet is the /24 (IPv6 /48) clustering keeps of a reporter.
 func egressNet(a netip.Addr) string {
 	if !a.IsValid() {
@@ -181,15 +176,15 @@ func netKey(a netip.Addr) netip.Prefix {
 }
 
 // decodeRegister reads a registration body.
-func decodeRegister(body io.Reader) (credentials, error) {
-	var c credentials
+func decodeRegister(body io.Reader) (wire.RegisterRequest, error) {
+	var c wire.RegisterRequest
 	if err := decode(body, &c); err != nil {
 		return c, err
 	}
-	if c.MachineID == nil || !machineIDRe.MatchString(*c.MachineID) {
+	if !machineIDRe.MatchString(c.MachineID) {
 		return c, bad("machine_id: want 16 to 64 letters and digits")
 	}
-	if c.Password == nil || len(*c.Password) < 8 || len(*c.Password) > 72 {
+	if len(c.Password) < 8 || len(c.Password) > 72 {
 		return c, bad("password: want 8 to 72 bytes")
 	}
 	return c, nil
@@ -197,12 +192,12 @@ func decodeRegister(body io.Reader) (credentials, error) {
 
 // decodeLogin reads a login body; a malformed identity is a failed login
 // (403), as a wrong password.
-func decodeLogin(body io.Reader) (credentials, error) {
-	var c credentials
+func decodeLogin(body io.Reader) (wire.LoginRequest, error) {
+	var c wire.LoginRequest
 	if err := decode(body, &c); err != nil {
 		return c, err
 	}
-	if c.MachineID == nil || c.Password == nil || !machineIDRe.MatchString(*c.MachineID) {
+	if c.Password == "" || !machineIDRe.MatchString(c.MachineID) {
 		return c, &apiError{status: http.StatusForbidden, msg: "invalid machine_id or password"}
 	}
 	if len(c.Scenarios) > maxScenarios {
@@ -235,13 +230,13 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, _ string) erro
 	}
 	var hash []byte
 	var herr error
-	if err := s.work.Do(false, func() { hash, herr = bcrypt.GenerateFromPassword([]byte(*c.Password), s.cost) }); err != nil {
+	if err := s.work.Do(false, func() { hash, herr = bcrypt.GenerateFromPassword([]byte(c.Password), s.cost) }); err != nil {
 		return &apiError{status: http.StatusTooManyRequests, msg: err.Error(), retry: time.Second}
 	}
 	if herr != nil {
 		return herr
 	}
-	err = s.st.Register(r.Context(), *c.MachineID, string(hash), s.now())
+	err = s.st.Register(r.Context(), c.MachineID, string(hash), s.now())
 	if errors.Is(err, centralstore.ErrExists) {
 		return &apiError{status: http.StatusForbidden, msg: "machine_id already registered"}
 	}
@@ -267,7 +262,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ string) error {
 		}
 		return err
 	}
-	in, err := s.st.GetInstall(r.Context(), *c.MachineID)
+	in, err := s.st.GetInstall(r.Context(), c.MachineID)
 	if err != nil && !errors.Is(err, centralstore.ErrNotFound) {
 		return err
 	}
@@ -278,7 +273,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ string) error {
 	}
 	ok := false
 	own := known && in.Net == egressNet(addr)
-	if err := s.work.Do(own, func() { ok = bcrypt.CompareHashAndPassword(hash, []byte(*c.Password)) == nil }); err != nil {
+	if err := s.work.Do(own, func() { ok = bcrypt.CompareHashAndPassword(hash, []byte(c.Password)) == nil }); err != nil {
 		return &apiError{status: http.StatusTooManyRequests, msg: err.Error(), retry: time.Second}
 	}
 	if !ok || !known {
@@ -310,16 +305,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ string) error {
 
 var attachKeyRe = regexp.MustCompile(`^[a-zA-Z0-9]{8,128}$`)
 
-type enrollRequest struct {
-	AttachmentKey string   `json:"attachment_key"`
-	Name          string   `json:"name"`
-	Tags          []string `json:"tags"`
-	Overwrite     bool     `json:"overwrite"`
-}
-
 // decodeEnroll reads an enrolment body (the tags are not kept).
-func decodeEnroll(body io.Reader) (enrollRequest, error) {
-	var req enrollRequest
+func decodeEnroll(body io.Reader) (wire.EnrollRequest, error) {
+	var req wire.EnrollRequest
 	if err := decode(body, &req); err != nil {
 		return req, err
 	}
@@ -447,33 +435,6 @@ func (s *Server) signals(w http.ResponseWriter, r *http.Request, machine string)
 	return nil
 }
 
-type streamDecision struct {
-	Value    string `json:"value"`
-	Duration string `json:"duration"`
-}
-
-type streamNew struct {
-	Scenario  string           `json:"scenario"`
-	Scope     string           `json:"scope"`
-	Decisions []streamDecision `json:"decisions"`
-}
-
-type streamDeleted struct {
-	Scope     string   `json:"scope"`
-	Decisions []string `json:"decisions"`
-}
-
-type streamLinks struct {
-	Blocklists []any `json:"blocklists"`
-	Allowlists []any `json:"allowlists"`
-}
-
-type streamAnswer struct {
-	New     []streamNew     `json:"new"`
-	Deleted []streamDeleted `json:"deleted"`
-	Links   streamLinks     `json:"links"`
-}
-
 // GET /v3/decisions/stream[?startup=true][&community_pull=false][&wait=30s].
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, machine string) error {
 	if ok, wait := s.pullRate.Allow(machine, s.now()); !ok {
@@ -504,7 +465,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, machine string) 
 	if !pending {
 		cursor = in.PullCursor
 	}
-	ans := streamAnswer{New: []streamNew{}, Deleted: []streamDeleted{}, Links: streamLinks{Blocklists: []any{}, Allowlists: []any{}}}
+	ans := wire.Stream{New: []wire.NewGroup{}, Deleted: []wire.DeletedGroup{},
+		Links: &wire.Links{Blocklists: []wire.BlocklistLink{}, Allowlists: []wire.AllowlistLink{}}}
 	if !community {
 		writeJSON(w, http.StatusOK, ans)
 		return nil
@@ -538,13 +500,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, machine string) 
 		if !ok {
 			k = len(ans.New)
 			groups[sc] = k
-			ans.New = append(ans.New, streamNew{Scenario: sc, Scope: "ip"})
+			ans.New = append(ans.New, wire.NewGroup{Scenario: sc, Scope: "ip"})
 		}
 		dur := e.ExpiresAt.Sub(now).Round(time.Second)
-		ans.New[k].Decisions = append(ans.New[k].Decisions, streamDecision{Value: e.IP, Duration: dur.String()})
+		ans.New[k].Decisions = append(ans.New[k].Decisions, wire.NewDecision{Value: e.IP, Duration: dur.String()})
 	}
 	if len(d.deleted) > 0 {
-		ans.Deleted = append(ans.Deleted, streamDeleted{Scope: "ip", Decisions: d.deleted})
+		ans.Deleted = append(ans.Deleted, wire.DeletedGroup{Scope: "ip", Decisions: d.deleted})
 	}
 	if etag != "" {
 		w.Header().Set("ETag", etag)

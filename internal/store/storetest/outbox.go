@@ -11,9 +11,9 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
-// testOutbox: items queue once by uuid (pending or sent), come back oldest
-// first, leave the pending set when marked sent, and only sent ones are
-// purged.
+// testOutbox: items queue once by uuid (pending, sent or refused), come
+// back oldest first, leave the pending set when marked sent or refused, and
+// only sent and refused ones are purged.
 func testOutbox(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	items := func(uuids ...string) []store.OutboxItem {
@@ -65,4 +65,28 @@ func testOutbox(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	require.Equal(t, int64(2), pending)
 	require.Zero(t, sent)
+
+	// A refused item leaves the pending set (the next one is sent), is
+	// neither pending nor sent, is not queued again, and is purged.
+	got, err = s.OutboxPending(ctx, 0)
+	require.NoError(t, err)
+	refusedAt := time.Now().Add(-time.Hour)
+	require.NoError(t, s.OutboxMarkRefused(ctx, got[0].ID, "400: signal 0: bad text", refusedAt))
+	got, err = s.OutboxPending(ctx, 0)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, "d", got[0].UUID)
+	pending, sent, err = s.OutboxStats(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), pending)
+	require.Zero(t, sent)
+	n, err = s.OutboxAdd(ctx, items("c"))
+	require.NoError(t, err)
+	require.Zero(t, n, "a refused item is not queued again")
+	purged, err = s.OutboxPurge(ctx, time.Now())
+	require.NoError(t, err)
+	require.Equal(t, int64(1), purged, "the refused item")
+	got, err = s.OutboxPending(ctx, 0)
+	require.NoError(t, err)
+	require.Len(t, got, 1, "the pending item stays")
 }

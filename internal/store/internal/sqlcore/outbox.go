@@ -47,7 +47,7 @@ func (e *Engine) OutboxPending(ctx context.Context, limit int) ([]store.OutboxIt
 		limit = 1000
 	}
 	b := e.builder()
-	sql := "SELECT id, uuid, payload, created_at FROM capi_outbox WHERE sent_at = 0 ORDER BY id LIMIT " + b.arg(limit)
+	sql := "SELECT id, uuid, payload, created_at FROM capi_outbox WHERE sent_at = 0 AND refused_at = 0 ORDER BY id LIMIT " + b.arg(limit)
 	var out []store.OutboxItem
 	err := queryAll(ctx, e.b.Read(), sql, b.args, func(r Rows) error {
 		var it store.OutboxItem
@@ -92,12 +92,31 @@ func (e *Engine) OutboxMarkSent(ctx context.Context, ids []int64, at time.Time) 
 	return nil
 }
 
+// OutboxMarkRefused implements store.Store.
+func (e *Engine) OutboxMarkRefused(ctx context.Context, id int64, reason string, at time.Time) error {
+	if len(reason) > 1024 {
+		reason = reason[:1024]
+	}
+	err := e.b.Write(ctx, func(q Querier) error {
+		b := e.builder()
+		sql := "UPDATE capi_outbox SET refused_at = " + b.arg(ns(at)) + ", refusal = " + b.arg(reason) +
+			", attempts = attempts + 1 WHERE id = " + b.arg(id)
+		_, err := q.Exec(ctx, sql, b.args...)
+		return err
+	})
+	if err != nil {
+		return e.errf(ctxErr(ctx, err), "outbox mark refused")
+	}
+	return nil
+}
+
 // OutboxPurge implements store.Store.
 func (e *Engine) OutboxPurge(ctx context.Context, sentBefore time.Time) (int64, error) {
 	var n int64
 	err := e.b.Write(ctx, func(q Querier) error {
 		var err error
-		n, err = q.Exec(ctx, "DELETE FROM capi_outbox WHERE sent_at > 0 AND sent_at < "+e.b.Placeholder(1), ns(sentBefore))
+		n, err = q.Exec(ctx, "DELETE FROM capi_outbox WHERE (sent_at > 0 AND sent_at < "+e.b.Placeholder(1)+
+			") OR (refused_at > 0 AND refused_at < "+e.b.Placeholder(2)+")", ns(sentBefore), ns(sentBefore))
 		return err
 	})
 	if err != nil {
@@ -108,15 +127,16 @@ func (e *Engine) OutboxPurge(ctx context.Context, sentBefore time.Time) (int64, 
 
 // OutboxStats implements store.Store.
 func (e *Engine) OutboxStats(ctx context.Context) (pending, sent int64, err error) {
-	err = queryAll(ctx, e.b.Read(), "SELECT sent_at = 0, COUNT(*) FROM capi_outbox GROUP BY sent_at = 0", nil, func(r Rows) error {
-		var isPending bool
-		var c int64
-		if err := r.Scan(&isPending, &c); err != nil {
+	const q = "SELECT CASE WHEN sent_at > 0 THEN 1 WHEN refused_at > 0 THEN 2 ELSE 0 END AS k, COUNT(*) FROM capi_outbox GROUP BY k"
+	err = queryAll(ctx, e.b.Read(), q, nil, func(r Rows) error {
+		var kind, c int64
+		if err := r.Scan(&kind, &c); err != nil {
 			return err
 		}
-		if isPending {
+		switch kind {
+		case 0:
 			pending = c
-		} else {
+		case 1:
 			sent = c
 		}
 		return nil

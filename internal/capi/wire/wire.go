@@ -1,12 +1,11 @@
-// Package capi is the install side of community sharing: the client of a
-// central API speaking CrowdSec's CAPI v3 (shared/contracts/capi-swagger.yaml),
-// the credentials and consent files, the signal outbox pusher and the
-// community-blocklist puller that turns the central's stream into decisions
-// of origin CAPI and lists. See README.md.
-package capi
+// Package wire holds the types of the central API (CrowdSec's CAPI v3,
+// shared/contracts/capi-swagger.yaml) that both sides of Phalanx speak: the
+// install side (internal/capi, its test server capitest) and the central
+// (internal/central/server). One definition, so that the two cannot drift.
+package wire
 
-// Wire types of the CAPI v3 subset Phalanx uses. Field names and shapes are
-// the swagger's.
+// The CAPI v3 subset Phalanx uses. Field names and shapes are the
+// swagger's.
 
 // RegisterRequest is POST /v3/watchers.
 type RegisterRequest struct {
@@ -121,8 +120,8 @@ type DeletedGroup struct {
 
 // Links are the subscribed lists.
 type Links struct {
-	Blocklists []BlocklistLink `json:"blocklists,omitempty"`
-	Allowlists []AllowlistLink `json:"allowlists,omitempty"`
+	Blocklists []BlocklistLink `json:"blocklists"`
+	Allowlists []AllowlistLink `json:"allowlists"`
 }
 
 // BlocklistLink is a blocklist to fetch (plain text, one value per line).
