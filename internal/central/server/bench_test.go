@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -95,4 +97,54 @@ func BenchmarkIngest(b *testing.B) {
 			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "signals/s")
 		})
 	}
+}
+
+// BenchmarkManyInstallsPull: incremental pulls (nothing new, the common
+// case) by 500 installs in turn, over loopback HTTP with keep-alive, as
+// 10,000 installs pulling every 10 s would make them (1,000 pulls/s). It
+// reports the CPU time of the whole process per pull: the central and the
+// client together, an upper bound of the central's share.
+func BenchmarkManyInstallsPull(b *testing.B) {
+	c := startCentral(b, Config{})
+	const installs = 500
+	ins := make([]*install, installs)
+	for i := range ins {
+		ins[i] = c.newInstall(b, fmt.Sprintf("%d.%d.1.10", 20+i/250, i%250))
+	}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	pull := func(in *install, path string) {
+		req, _ := http.NewRequest("GET", c.url+path, nil)
+		req.Header.Set("Authorization", "Bearer "+in.token)
+		req.Header.Set("X-Forwarded-For", in.egress)
+		resp, err := hc.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("pull: %d", resp.StatusCode)
+		}
+	}
+	for _, in := range ins {
+		pull(in, "/v3/decisions/stream?startup=true")
+	}
+	var next atomic.Int64
+	cpu0 := processCPU()
+	b.ResetTimer()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			pull(ins[next.Add(1)%installs], "/v3/decisions/stream")
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/pull")
+}
+
+// processCPU is the user+system CPU time of this process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
