@@ -1,16 +1,12 @@
 package exprenv
 
 import (
-	"io"
-	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"gopkg.in/yaml.v3"
 
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/testutil"
@@ -22,80 +18,13 @@ type hubExpr struct {
 	envKind          string // "evt", "condition" or "overflow_filter"
 }
 
-func yamlDocs(t *testing.T, path string) []map[string]any {
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	dec := yaml.NewDecoder(f)
-	var docs []map[string]any
-	for {
-		var d map[string]any
-		err := dec.Decode(&d)
-		if err == io.EOF {
-			return docs
-		}
-		require.NoError(t, err, path)
-		if d != nil {
-			docs = append(docs, d)
-		}
-	}
-}
-
 func str(v any) string { s, _ := v.(string); return s }
 
 func ylist(v any) []any { l, _ := v.([]any); return l }
 
 func mp(v any) map[string]any { m, _ := v.(map[string]any); return m }
 
-// nodeExprs collects a parser node's expressions, children included.
-func nodeExprs(file, where string, n map[string]any, out *[]hubExpr) {
-	add := func(w, src string) {
-		if strings.TrimSpace(src) != "" {
-			*out = append(*out, hubExpr{file, where + w, src, "evt"})
-		}
-	}
-	add("filter", str(n["filter"]))
-	statics := func(w string, l []any) {
-		for i, s := range l {
-			add(w+"statics["+itoa(i)+"].expression", str(mp(s)["expression"]))
-		}
-	}
-	statics("", ylist(n["statics"]))
-	if g := mp(n["grok"]); g != nil {
-		add("grok.expression", str(g["expression"]))
-		statics("grok.", ylist(g["statics"]))
-	}
-	if w := mp(n["whitelist"]); w != nil {
-		for i, x := range ylist(w["expression"]) {
-			add("whitelist.expression["+itoa(i)+"]", str(x))
-		}
-	}
-	for i, s := range ylist(n["stash"]) {
-		add("stash["+itoa(i)+"].key", str(mp(s)["key"]))
-		add("stash["+itoa(i)+"].value", str(mp(s)["value"]))
-	}
-	for i, c := range ylist(n["nodes"]) {
-		nodeExprs(file, where+"nodes["+itoa(i)+"].", mp(c), out)
-	}
-}
-
 func itoa(i int) string { return strconv.Itoa(i) }
-
-func hubYAMLs(t *testing.T, root string) []string {
-	var files []string
-	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
-			files = append(files, p)
-		}
-		return nil
-	})
-	require.NoError(t, err)
-	sort.Strings(files)
-	return files
-}
 
 type evtEnv struct {
 	Evt *event.Event `expr:"evt"`
@@ -128,10 +57,12 @@ func TestHubParserExpressionsCompile(t *testing.T) {
 	hub := testutil.Hub(t)
 	var exprs []hubExpr
 	for _, sub := range []string{"parsers", "postoverflows"} {
-		for _, f := range hubYAMLs(t, filepath.Join(hub, sub)) {
+		for _, f := range testutil.HubYAMLs(t, filepath.Join(hub, sub)) {
 			rel, _ := filepath.Rel(hub, f)
-			for _, d := range yamlDocs(t, f) {
-				nodeExprs(rel, "", d, &exprs)
+			for _, d := range testutil.YAMLDocs(t, f) {
+				testutil.ParserNodeExprs("", d, func(where, src string, _ bool) {
+					exprs = append(exprs, hubExpr{rel, where, src, "evt"})
+				})
 			}
 		}
 	}
@@ -165,9 +96,9 @@ var scenarioKnownFailures = map[string]string{}
 func TestHubScenarioExpressionsCompile(t *testing.T) {
 	hub := testutil.Hub(t)
 	var exprs []hubExpr
-	for _, f := range hubYAMLs(t, filepath.Join(hub, "scenarios")) {
+	for _, f := range testutil.HubYAMLs(t, filepath.Join(hub, "scenarios")) {
 		rel, _ := filepath.Rel(hub, f)
-		for _, d := range yamlDocs(t, f) {
+		for _, d := range testutil.YAMLDocs(t, f) {
 			add := func(where, kind string, v any) {
 				if s := strings.TrimSpace(str(v)); s != "" {
 					exprs = append(exprs, hubExpr{rel, where, s, kind})

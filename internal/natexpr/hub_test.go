@@ -1,12 +1,9 @@
 package natexpr_test
 
 import (
-	"io"
 	"math/rand/v2"
 	"net/url"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -14,7 +11,6 @@ import (
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 	"github.com/stretchr/testify/require"
-	"gopkg.in/yaml.v3"
 
 	"github.com/phalanx-ids/phalanx/internal/datafile"
 	"github.com/phalanx-ids/phalanx/internal/event"
@@ -29,78 +25,11 @@ type hubExpr struct {
 	boolean    bool // a filter (else a value: statics, groupby...)
 }
 
-func yamlDocs(t *testing.T, path string) []map[string]any {
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	dec := yaml.NewDecoder(f)
-	var docs []map[string]any
-	for {
-		var d map[string]any
-		err := dec.Decode(&d)
-		if err == io.EOF {
-			return docs
-		}
-		require.NoError(t, err, path)
-		if d != nil {
-			docs = append(docs, d)
-		}
-	}
-}
-
 func str(v any) string { s, _ := v.(string); return s }
 
 func ylist(v any) []any { l, _ := v.([]any); return l }
 
 func mp(v any) map[string]any { m, _ := v.(map[string]any); return m }
-
-// nodeExprs collects a parser node's expressions, children included.
-func nodeExprs(where string, n map[string]any, out *[]hubExpr) {
-	add := func(w, src string, boolean bool) {
-		if strings.TrimSpace(src) != "" {
-			*out = append(*out, hubExpr{where + w, src, boolean})
-		}
-	}
-	add("filter", str(n["filter"]), true)
-	statics := func(w string, l []any) {
-		for i, s := range l {
-			add(w+"statics["+itoa(i)+"].expression", str(mp(s)["expression"]), false)
-		}
-	}
-	statics("", ylist(n["statics"]))
-	if g := mp(n["grok"]); g != nil {
-		add("grok.expression", str(g["expression"]), false)
-		statics("grok.", ylist(g["statics"]))
-	}
-	if w := mp(n["whitelist"]); w != nil {
-		for i, x := range ylist(w["expression"]) {
-			add("whitelist.expression["+itoa(i)+"]", str(x), true)
-		}
-	}
-	for i, s := range ylist(n["stash"]) {
-		add("stash["+itoa(i)+"].key", str(mp(s)["key"]), false)
-		add("stash["+itoa(i)+"].value", str(mp(s)["value"]), false)
-	}
-	for i, c := range ylist(n["nodes"]) {
-		nodeExprs(where+"nodes["+itoa(i)+"].", mp(c), out)
-	}
-}
-
-func hubYAMLs(t *testing.T, root string) []string {
-	var files []string
-	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
-			files = append(files, p)
-		}
-		return nil
-	})
-	require.NoError(t, err)
-	sort.Strings(files)
-	return files
-}
 
 // hubExprs returns every expression over evt of the hub's parsers,
 // postoverflows and scenarios, and loads the data files they declare.
@@ -114,15 +43,17 @@ func hubExprs(t *testing.T, store *datafile.Store) []hubExpr {
 		}
 	}
 	for _, dir := range []string{"parsers", "postoverflows"} {
-		for _, f := range hubYAMLs(t, filepath.Join(hub, dir)) {
-			for _, d := range yamlDocs(t, f) {
+		for _, f := range testutil.HubYAMLs(t, filepath.Join(hub, dir)) {
+			for _, d := range testutil.YAMLDocs(t, f) {
 				loadData(d)
-				nodeExprs(f+": ", d, &out)
+				testutil.ParserNodeExprs(f+": ", d, func(where, src string, filter bool) {
+					out = append(out, hubExpr{where, src, filter})
+				})
 			}
 		}
 	}
-	for _, f := range hubYAMLs(t, filepath.Join(hub, "scenarios")) {
-		for _, d := range yamlDocs(t, f) {
+	for _, f := range testutil.HubYAMLs(t, filepath.Join(hub, "scenarios")) {
+		for _, d := range testutil.YAMLDocs(t, f) {
 			loadData(d)
 			name := f + ": " + str(d["name"]) + ": "
 			for _, k := range []string{"filter", "cancel_on"} {

@@ -2,8 +2,6 @@ package natexpr_test
 
 import (
 	"bufio"
-	"bytes"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -16,7 +14,6 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
 	"github.com/stretchr/testify/require"
-	"gopkg.in/yaml.v3"
 
 	"github.com/phalanx-ids/phalanx/internal/datafile"
 	"github.com/phalanx-ids/phalanx/internal/event"
@@ -117,11 +114,8 @@ func hubDataStore(t testing.TB) (*datafile.Store, []string) {
 	s.SetMirror(filepath.Join(hub, "data"))
 	var strs []string
 	for _, sub := range []string{"scenarios", "parsers", "postoverflows"} {
-		require.NoError(t, filepath.WalkDir(filepath.Join(hub, sub), func(p string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !(strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
-				return err
-			}
-			for _, doc := range yamlDocsTB(t, p) {
+		for _, p := range testutil.HubYAMLs(t, filepath.Join(hub, sub)) {
+			for _, doc := range testutil.YAMLDocs(t, p) {
 				for _, x := range ylist(doc["data"]) {
 					m := mp(x)
 					spec := datafile.Spec{SourceURL: str(m["source_url"]), DestFile: str(m["dest_file"]), Type: str(m["type"])}
@@ -130,8 +124,7 @@ func hubDataStore(t testing.TB) (*datafile.Store, []string) {
 					}
 				}
 			}
-			return nil
-		}))
+		}
 	}
 	sort.Strings(strs)
 	return s, slices.Compact(strs)
@@ -146,24 +139,6 @@ func hubFilterExprs(t *testing.T) []hubExpr {
 		}
 	}
 	return out
-}
-
-func yamlDocsTB(t testing.TB, p string) []map[string]any {
-	b, err := os.ReadFile(p)
-	require.NoError(t, err)
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	var docs []map[string]any
-	for {
-		var d map[string]any
-		if err := dec.Decode(&d); err == io.EOF {
-			return docs
-		} else {
-			require.NoError(t, err, p)
-		}
-		if d != nil {
-			docs = append(docs, d)
-		}
-	}
 }
 
 // outcome is what one evaluation gives: value, failure, event side effects.

@@ -2,10 +2,8 @@ package scenario
 
 import (
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -20,21 +18,12 @@ import (
 
 func hubScenarioFiles(t testing.TB, match func(string) bool) []string {
 	t.Helper()
-	root := filepath.Join(testutil.Hub(t), "scenarios")
 	var files []string
-	require.NoError(t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() || !(strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
-			return nil
-		}
+	for _, p := range testutil.HubYAMLs(t, filepath.Join(testutil.Hub(t), "scenarios")) {
 		if match == nil || match(p) {
 			files = append(files, p)
 		}
-		return nil
-	}))
-	sort.Strings(files)
+	}
 	return files
 }
 
