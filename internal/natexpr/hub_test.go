@@ -2,20 +2,17 @@ package natexpr_test
 
 import (
 	"math/rand/v2"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/expr-lang/expr/ast"
-	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/datafile"
-	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
 	"github.com/phalanx-ids/phalanx/internal/natexpr"
+	"github.com/phalanx-ids/phalanx/internal/natexpr/natexprtest"
 	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
@@ -71,107 +68,6 @@ func hubExprs(t *testing.T, store *datafile.Store) []hubExpr {
 	return out
 }
 
-// vocabulary returns the fields an expression reads and the literals it
-// holds (and a sample of the data files it names), to build events that
-// take its branches.
-func vocabulary(src string, store *datafile.Store) (fields []natexpr.Field, lits []string) {
-	tree, err := parser.Parse(src)
-	if err != nil {
-		return nil, nil
-	}
-	seen := map[natexpr.Field]bool{}
-	ast.Find(tree.Node, func(n ast.Node) bool {
-		switch t := n.(type) {
-		case *ast.StringNode:
-			lits = append(lits, t.Value)
-			for i, e := range store.Strings(t.Value) {
-				if i%7 == 0 || i < 5 {
-					lits = append(lits, e)
-				}
-			}
-		case *ast.IntegerNode:
-			lits = append(lits, itoa(t.Value), itoa(t.Value+1), itoa(t.Value-1))
-		}
-		if f, ok := natexpr.FieldOf(n); ok && !seen[f] {
-			seen[f] = true
-			fields = append(fields, f)
-		}
-		return false
-	})
-	return fields, lits
-}
-
-func setField(e *event.Event, f natexpr.Field, v string) {
-	switch f.Src {
-	case natexpr.SrcMeta:
-		e.Meta[f.Key] = v
-	case natexpr.SrcParsed:
-		e.Parsed[f.Key] = v
-	case natexpr.SrcEnriched:
-		e.Enriched[f.Key] = v
-	case natexpr.SrcLineLabels:
-		e.Line.Labels[f.Key] = v
-	case natexpr.SrcLineRaw:
-		e.Line.Raw = v
-	case natexpr.SrcLineSrc:
-		e.Line.Src = v
-	case natexpr.SrcLineModule:
-		e.Line.Module = v
-	case natexpr.SrcStrTime:
-		e.StrTime = v
-	case natexpr.SrcStrTimeFormat:
-		e.StrTimeFormat = v
-	case natexpr.SrcMarshaledTime:
-		e.MarshaledTime = v
-	case natexpr.SrcStage:
-		e.Stage = v
-	case natexpr.SrcWhitelistReason:
-		e.WhitelistReason = v
-	}
-}
-
-// vocabularyEvents makes n events whose fields take values built from the
-// literals: as is, case-changed, escaped, embedded, empty, non-numeric,
-// addresses.
-func vocabularyEvents(r *rand.Rand, n int, fields []natexpr.Field, lits []string) []*event.Event {
-	pick := func() string {
-		if len(lits) == 0 || r.IntN(8) == 0 {
-			return []string{"", "abc", "7", " 12", "%zz", "a%20b", "GET", "10.1.2.3", "::1", "192.168.1.1", "8.8.8.8"}[r.IntN(11)]
-		}
-		l := lits[r.IntN(len(lits))]
-		switch r.IntN(7) {
-		case 0:
-			return strings.ToUpper(l)
-		case 1:
-			return strings.ToLower(l)
-		case 2:
-			return url.PathEscape(l)
-		case 3:
-			return url.QueryEscape(l) + "%"
-		case 4:
-			return "x/" + l + "?y=1"
-		default:
-			return l
-		}
-	}
-	out := make([]*event.Event, n)
-	for i := range out {
-		e := event.New(event.Line{Raw: "x", Labels: map[string]string{}})
-		for _, f := range fields {
-			if r.IntN(10) == 0 {
-				continue // missing key reads as ""
-			}
-			v := pick()
-			if r.IntN(3) == 0 {
-				v += pick()
-			}
-			setField(e, f, v)
-		}
-		out[i] = e
-	}
-	return out
-}
-
 // TestHubExpressionsMatchVM compiles every expression of the hub over evt
 // (parser filters, statics, grok inputs, whitelists, stash keys; scenario
 // filters, cancel_on, groupby, distinct) and checks each native form
@@ -211,7 +107,7 @@ func TestHubExpressionsMatchVM(t *testing.T) {
 		}
 		all = append(all, cx)
 		if len(all)%2 == 0 { // every other expression's fields read ahead, the others by reference count
-			fields, _ := vocabulary(x.src, store)
+			fields, _ := natexprtest.Vocabulary(x.src, store)
 			for _, f := range fields {
 				tab.Ahead(f)
 			}
@@ -221,8 +117,8 @@ func TestHubExpressionsMatchVM(t *testing.T) {
 	t.Logf("%d fields read ahead", tab.NumFields())
 	checked := 0
 	for _, cx := range all {
-		fields, lits := vocabulary(cx.x.src, store)
-		for _, e := range vocabularyEvents(r, 50/raceStride, fields, lits) {
+		fields, lits := natexprtest.Vocabulary(cx.x.src, store)
+		for _, e := range natexprtest.Events(r, 50/raceStride, fields, lits) {
 			want, werr := vm.Run(cx.prog, vmEnv{Evt: e})
 			for i, ctx := range contexts(tab, e) {
 				if cx.b != nil {

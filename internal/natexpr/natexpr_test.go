@@ -1,7 +1,6 @@
 package natexpr_test
 
 import (
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
 	"github.com/phalanx-ids/phalanx/internal/natexpr"
+	"github.com/phalanx-ids/phalanx/internal/natexpr/natexprtest"
 	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
@@ -288,7 +288,7 @@ func FuzzNativeFilter(f *testing.F) {
 
 // aheadAll marks the fields src reads as read ahead and freezes t.
 func aheadAll(t *natexpr.Table, src string) {
-	fields, _ := vocabulary(src, datafile.NewStore(os.TempDir()))
+	fields, _ := natexprtest.Vocabulary(src, nil)
 	for _, f := range fields {
 		t.Ahead(f)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/datafile"
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
+	"github.com/phalanx-ids/phalanx/internal/natexpr/natexprtest"
 	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
@@ -30,7 +31,7 @@ func TestNativeConditionMatchesVM(t *testing.T) {
 	for _, sc := range set.scens {
 		if sc.condNat != nil {
 			conds++
-			_, lits := filterVocabulary(sc.spec.Condition, nil)
+			_, lits := natexprtest.Vocabulary(sc.spec.Condition, nil)
 			for range 400 {
 				q := make([]*item, r.IntN(16))
 				at := base
@@ -60,8 +61,8 @@ func TestNativeConditionMatchesVM(t *testing.T) {
 		}
 		if sc.cancelNat != nil {
 			cancels++
-			fields, lits := filterVocabulary(sc.spec.CancelOn, nil)
-			for _, e := range vocabularyEvents(r, 200, fields, lits) {
+			fields, lits := natexprtest.Vocabulary(sc.spec.CancelOn, nil)
+			for _, e := range natexprtest.Events(r, 200, fields, lits) {
 				w.nc.Reset(e, nil)
 				want, werr := w.runBool(sc.cancelOn, FilterEnv{Evt: e})
 				got, gerr := sc.cancelNat(w.nc)
