@@ -41,7 +41,10 @@ func TestDaemonSharesAndPulls(t *testing.T) {
 	}, 10*time.Second, 100*time.Millisecond)
 	require.Equal(t, "203.0.113.77", *st.New[0].Value)
 	require.Equal(t, "CAPI", *st.New[0].Origin)
-	require.True(t, a.Community().Listed(netip.MustParseAddr("203.0.113.77")))
+	// Detection's view is reloaded from the store right after the pull
+	// stored the decisions: it may trail the bouncer stream by a moment.
+	require.Eventually(t, func() bool { return a.Community().Listed(netip.MustParseAddr("203.0.113.77")) },
+		5*time.Second, 20*time.Millisecond)
 	require.NotEmpty(t, central.Logins())
 	require.Equal(t, creds.Login, central.Logins()[0].MachineID)
 
