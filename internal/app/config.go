@@ -174,6 +174,9 @@ type MetricsConfig struct {
 	// AllowedIPs (addresses or CIDRs) may read /metrics, which names
 	// machines and bouncers; others get 403. Default 127.0.0.1, ::1.
 	AllowedIPs []string `yaml:"allowed_ips"`
+	// Pprof also serves Go's profiles (/debug/pprof/: heap, CPU profile,
+	// goroutines...) where /metrics is, to AllowedIPs only (default off).
+	Pprof bool `yaml:"pprof"`
 	// Limits harden the metrics listener of its own (internal/netguard).
 	Limits netguard.Config `yaml:"limits"`
 }
