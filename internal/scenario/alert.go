@@ -229,10 +229,10 @@ func (w *worker) sources(sc *scen, q []*item) (map[string]models.Source, string,
 
 // scopeValue runs scope.expression on a queued event ("" unless a string).
 func (w *worker) scopeValue(sc *scen, it *item) string {
-	if sc.scopeExpr == nil || it.full == nil {
+	if sc.scopeExpr == nil {
 		return ""
 	}
-	out, err := w.vm.Run(sc.scopeExpr, FilterEnv{Evt: it.full})
+	out, err := w.vm.Run(sc.scopeExpr, FilterEnv{Evt: it.event()})
 	if err != nil {
 		return ""
 	}

@@ -166,7 +166,7 @@ type scen struct {
 
 	mutates     bool  // an expression calls SetMeta/SetParsed: evaluate on a private copy
 	writes      uint8 // which maps (writesMeta, writesParsed): only those are copied
-	needFull    bool  // queue keeps whole events (expressions read them)
+	needFull    bool  // queue keeps whole events: expressions may read more than a view (readsWhole)
 	remediation bool
 	hash        string
 	version     string
@@ -411,7 +411,10 @@ func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen,
 	if sc.scopeType == "" {
 		sc.scopeType = ScopeIP
 	}
-	sc.needFull = sc.condition != nil || sc.ovflFilter != nil || len(sc.bayes) > 0 || sc.scopeExpr != nil
+	sc.needFull = readsWhole(sc.condition, true) || readsWhole(sc.ovflFilter, false) || readsWhole(sc.scopeExpr, false)
+	for _, b := range sc.bayes {
+		sc.needFull = sc.needFull || readsWhole(b.prog, true)
+	}
 	if v, ok := spec.Labels["remediation"].(bool); ok && v {
 		sc.remediation = true
 	}

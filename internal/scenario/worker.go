@@ -20,8 +20,9 @@ type bkey struct {
 }
 
 // item is what a bucket queue keeps of a poured event: only the parts an
-// alert needs, unless the scenario's expressions read whole events (full).
-// Items are never modified after creation.
+// alert needs (see view.go), or the whole event when the scenario's queue
+// expressions may read more of it (full). Items are never modified after
+// creation, but for view, built on first use by the worker that owns them.
 type item struct {
 	meta     map[string]string
 	enriched map[string]string
@@ -30,7 +31,39 @@ type item struct {
 	typ      int
 	sources  map[string]models.Source // OVFLW events
 	full     *event.Event
-	line     *rawLine // when the engine keeps raw lines (Config.RawLines)
+	view     *event.Event // built by event() for queue expressions
+	line     *rawLine     // when the engine keeps raw lines (Config.RawLines)
+	ownMeta  bool         // meta is the item's own right-sized copy (compact)
+}
+
+// compact gives the item its own copy of the event's Meta, sized to its
+// content: the event's map was allocated for any parser's writes (room for
+// 12 keys), twice what an sshd event's 8 keys need. Done for items queued
+// without bound (capacity -1), where they pile up.
+func (it *item) compact() {
+	if it.ownMeta || it.full != nil {
+		return
+	}
+	m := make(map[string]string, len(it.meta))
+	for k, v := range it.meta {
+		m[k] = v
+	}
+	it.meta, it.ownMeta = m, true
+	if it.view != nil {
+		it.view.Meta = m
+	}
+}
+
+// event returns the queued event as queue expressions see it: the whole
+// event if the item kept it, else a view holding what the item holds.
+func (it *item) event() *event.Event {
+	if it.full != nil {
+		return it.full
+	}
+	if it.view == nil {
+		it.view = &event.Event{Type: it.typ, Meta: it.meta, Enriched: it.enriched, Time: it.etime, MarshaledTime: it.mt}
+	}
+	return it.view
 }
 
 // rawLine is what an item keeps of the log line (strings and the labels
@@ -43,6 +76,9 @@ type rawLine struct {
 
 func newItem(e *event.Event, keepRaw bool) *item {
 	it := &item{meta: e.Meta, enriched: e.Enriched, mt: e.MarshaledTime, etime: e.Time, typ: e.Type, sources: e.Overflow.Sources}
+	if e.Type != event.LOG {
+		it.full = e // a view has no Overflow (GetMeta of an overflow reads it)
+	}
 	if keepRaw && e.Type == event.LOG && e.Line.Raw != "" {
 		it.line = &rawLine{raw: e.Line.Raw, src: e.Line.Src, module: e.Line.Module, labels: e.Line.Labels, t: e.Line.Time}
 	}
@@ -455,6 +491,9 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 	if sc.needFull && it.full == nil {
 		it.full = evt
 	}
+	if sc.qsize < 0 && sc.kind != kTrigger {
+		it.compact()
+	}
 
 	if sc.kind == kTrigger {
 		st.poured.Add(1)
@@ -598,7 +637,7 @@ func bayesUpdate(prior, pe, pb float32) float32 {
 func (w *worker) queueView(b *bucket) *Queue {
 	q := &Queue{Queue: make([]*event.Event, len(b.q)), L: b.sc.qsize}
 	for i, it := range b.q {
-		q.Queue[i] = it.full
+		q.Queue[i] = it.event()
 	}
 	return q
 }
@@ -682,7 +721,26 @@ func cloneForWrite(e *event.Event, writes uint8) *event.Event {
 }
 
 // itemQueue shows a bucket's queue to native conditions (natexpr.Queue).
-type itemQueue struct{ q []*item }
+// At does not build the item's view: it fills one scratch event, which the
+// next At overwrites (natexpr.Queue's contract: a condition reads the event
+// At returns before it calls At again). A native condition scans the queue
+// on every pour, so caching a view per item would cost one event per
+// queued item for the life of the queue.
+type itemQueue struct {
+	q       []*item
+	scratch event.Event
+}
 
-func (v *itemQueue) Len() int              { return len(v.q) }
-func (v *itemQueue) At(i int) *event.Event { return v.q[i].full }
+func (v *itemQueue) Len() int { return len(v.q) }
+
+func (v *itemQueue) At(i int) *event.Event {
+	it := v.q[i]
+	if it.full != nil {
+		return it.full
+	}
+	if it.view != nil {
+		return it.view
+	}
+	v.scratch = event.Event{Type: it.typ, Meta: it.meta, Enriched: it.enriched, Time: it.etime, MarshaledTime: it.mt}
+	return &v.scratch
+}
