@@ -42,6 +42,14 @@ type Config struct {
 	Now func() time.Time
 	// BatchSize is the number of lines handed to a parse worker at once.
 	BatchSize int
+	// Depth is the number of batches that may wait between two stages
+	// (read -> parse, parse -> pour), default ParseWorkers; with BatchSize
+	// and the scenario engine's inboxes (EngineInbox) it bounds the events
+	// in flight, which are most of a replay's live heap besides the
+	// content and the buckets.
+	Depth int
+	// EngineInbox is scenario.Config.Inbox (0: its default).
+	EngineInbox int
 	// CloseIdle closes a batch as soon as the source has no further line
 	// ready, instead of when it holds BatchSize lines (live input: a quiet
 	// log's last line is parsed at once, never held back waiting for more,
@@ -85,6 +93,9 @@ func New(cfg Config) *Runner {
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 512
+	}
+	if cfg.Depth <= 0 {
+		cfg.Depth = cfg.ParseWorkers
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -135,6 +146,7 @@ func (r *Runner) Run(ctx context.Context, src Source) (Stats, scenario.Stats, er
 	if rt.Scenarios != nil && rt.Scenarios.Len() > 0 {
 		eng = scenario.NewEngine(rt.Scenarios, scenario.Config{
 			Workers:  r.cfg.BucketWorkers,
+			Inbox:    r.cfg.EngineInbox,
 			Mode:     r.cfg.Mode,
 			Now:      r.cfg.Now,
 			RawLines: r.cfg.RawLines,
@@ -183,8 +195,8 @@ func (r *Runner) Run(ctx context.Context, src Source) (Stats, scenario.Stats, er
 		}
 	}
 
-	work := make(chan *batch, r.cfg.ParseWorkers*2)
-	done := make(chan *batch, r.cfg.ParseWorkers*2)
+	work := make(chan *batch, r.cfg.Depth)
+	done := make(chan *batch, r.cfg.Depth)
 	var wg sync.WaitGroup
 	for i := 0; i < r.cfg.ParseWorkers; i++ {
 		wg.Add(1)

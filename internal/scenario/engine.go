@@ -45,6 +45,11 @@ type Config struct {
 	Tick time.Duration
 	// BatchSize bounds the events handed to the workers at once. Default 256.
 	BatchSize int
+	// Inbox is the number of batches a worker may have waiting (default
+	// 4): with BatchSize, it bounds the events poured and not yet
+	// processed, which are live memory (each holds its event). Pour
+	// blocks while the inboxes are full.
+	Inbox int
 
 	// RawLines bounds the log lines an alert carries (models.Alert.RawLines):
 	// the tail of the events that filled the bucket. The zero value keeps
@@ -148,6 +153,9 @@ func NewEngine(set *Set, cfg Config) *Engine {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 256
 	}
+	if cfg.Inbox <= 0 {
+		cfg.Inbox = 4
+	}
 	n := cfg.Workers
 	if n < 1 {
 		n = 1
@@ -213,7 +221,7 @@ func NewEngine(set *Set, cfg Config) *Engine {
 	}
 	if e.async {
 		for i, w := range e.ws {
-			w.ch = make(chan *batch, 16)
+			w.ch = make(chan *batch, cfg.Inbox)
 			e.wg.Add(1)
 			// Labelled so that CPU profiles split the time per worker
 			// (go tool pprof -tags).
