@@ -64,7 +64,7 @@ func BenchmarkLive(b *testing.B) {
 	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
 	for _, tc := range []struct {
 		name      string
-		mode      int
+		mode      event.Mode
 		batch     int
 		closeIdle bool
 		raw       scenario.RawLineLimit

@@ -37,7 +37,7 @@ type Config struct {
 	// BucketWorkers spread the scenarios over goroutines (default GOMAXPROCS).
 	BucketWorkers int
 	// Mode is event.TIMEMACHINE (replay: the logs' own time) or event.LIVE.
-	Mode int
+	Mode event.Mode
 	// Now is the wall clock (default time.Now).
 	Now func() time.Time
 	// BatchSize is the number of lines handed to a parse worker at once.
@@ -305,7 +305,7 @@ func (r *Runner) parseBatch(b *batch) {
 		} else {
 			evt.Reset(b.lines[i])
 		}
-		evt.ExpectMode = r.cfg.Mode
+		evt.ExpectMode = int(r.cfg.Mode)
 		evt.Process = true
 		if !p.Parse(evt, nil) {
 			b.unparsed++

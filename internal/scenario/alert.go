@@ -34,7 +34,7 @@ func marshalTime(t time.Time) string {
 func buildOverflow(w *worker, sc *scen, key string, first, last, ovfl time.Time, total int, q []*item) (*event.Event, error) {
 	ev := &event.Event{
 		Type:          event.OVFLW,
-		ExpectMode:    w.e.mode,
+		ExpectMode:    int(w.e.mode),
 		MarshaledTime: marshalTime(ovfl),
 		Overflow:      event.RuntimeAlert{Mapkey: sc.mapkey(key), Reprocess: sc.spec.Reprocess},
 	}

@@ -21,7 +21,7 @@ type Config struct {
 	Workers int
 	// Mode is event.LIVE (wall clock) or event.TIMEMACHINE (the events'
 	// MarshaledTime).
-	Mode int
+	Mode event.Mode
 	// Now is the wall clock (LIVE). Defaults to time.Now.
 	Now func() time.Time
 	// OnOverflow receives every overflow that produced an alert. See the
@@ -91,7 +91,7 @@ type RawLineLimit struct {
 type Engine struct {
 	set   *Set
 	cfg   Config
-	mode  int
+	mode  event.Mode
 	now   func() time.Time
 	emit  func(*event.Event)
 	emMu  sync.Mutex
@@ -244,7 +244,7 @@ func scenarioCost(sc *scen) int {
 	if strings.Contains(sc.spec.Filter, "File(") {
 		c += 3
 	}
-	if sc.nat == nil {
+	if sc.filter.nat == nil {
 		c += 6
 	}
 	if sc.mutates {

@@ -320,7 +320,7 @@ func (w *worker) remove(b *bucket) {
 // overflow, every other type underflows silently.
 func (w *worker) expire(b *bucket) {
 	w.remove(b)
-	if b.sc.kind == kCounter {
+	if b.sc.kind == KindCounter {
 		w.overflow(b.sc, b.key, b.first, b.lastTs, b.deadline, b.total, b.q)
 		return
 	}
@@ -377,17 +377,6 @@ func (w *worker) fieldVals(cloned bool) []string {
 	return w.nc.Vals()
 }
 
-// nativeString evaluates s natively on evt; ok false: no native form (or
-// it failed, or native evaluation is off): the VM answers.
-func (w *worker) nativeString(s *natexpr.Str, evt *event.Event, cloned bool) (string, bool) {
-	if s == nil || w.e.cfg.DisableNative {
-		return "", false
-	}
-	w.sx.Reset(evt, w.fieldVals(cloned))
-	v, err := s.Eval(&w.sx)
-	return v, err == nil
-}
-
 func (w *worker) runBool(p *vm.Program, env any) (bool, error) {
 	out, err := w.vm.Run(p, env)
 	if err != nil {
@@ -397,130 +386,140 @@ func (w *worker) runBool(p *vm.Program, env any) (bool, error) {
 	return b, nil
 }
 
+// pourScenario pours the event of env into scenario sc (which the index
+// selected), in the order CrowdSec does: filter, groupby, the bucket, then
+// the bucket's distinct and cancel_on, the pour itself and its overflow.
+// shared is the item of env's event that scenarios not writing to the
+// event share (made on first use).
 func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
-	if env.wall && sc.kind != kTrigger {
+	if env.wall && sc.kind != KindTrigger {
 		return
 	}
+	evt, cloned, ok := w.accept(sc, env.evt)
+	if !ok {
+		return
+	}
+	key, ok := w.partition(sc, evt, cloned)
+	if !ok {
+		return
+	}
+	b, fresh := w.bucketFor(sc, key, env.t)
+	if b != nil {
+		sc = b.sc // the scenario that made a shared bucket rules it
+		if env.wall && sc.kind != KindTrigger {
+			return
+		}
+	}
+	it := w.itemFor(sc, evt, cloned, shared)
 	st := &w.e.stats[sc.idx]
-	evt := env.evt
-	filtered := false
-	if !w.e.cfg.DisableNative {
-		if sc.nat != nil {
-			ok, err := sc.nat(w.nc)
-			if err != nil {
-				st.filterErr.Add(1)
-				return
-			}
-			if !ok {
-				return
-			}
-			filtered = true
-		} else {
-			// Necessary conditions: one false (or failing) means the
-			// filter cannot be true.
-			for _, p := range sc.natPre {
-				if ok, err := p(w.nc); err != nil || !ok {
-					return
-				}
-			}
-		}
+	if sc.kind == KindTrigger {
+		st.poured.Add(1)
+		st.instantiated.Add(1)
+		w.overflow(sc, key, env.t, env.t, env.t, 1, []*item{it})
+		return
 	}
-	cloned := false
+	if fresh {
+		b = &bucket{sc: sc, key: key, tokens: sc.burst, hidx: -1}
+	}
+	if !w.admit(b, fresh, evt, cloned) {
+		return
+	}
+	if fresh {
+		st.instantiated.Add(1)
+		st.live.Add(1)
+		w.buckets[bkey{sc.alias, key}] = b
+	}
+	if w.fill(b, it, evt, env.t) {
+		w.remove(b)
+		w.overflow(sc, key, b.first, b.lastTs, env.t, b.total, b.q)
+		return
+	}
+	w.schedule(b, fresh)
+}
+
+// accept runs sc's filter. It returns the event the scenario's other
+// expressions see: the poured one, or a private copy (cloned) for a
+// scenario whose expressions write to it (SetMeta, SetParsed).
+func (w *worker) accept(sc *scen, evt *event.Event) (_ *event.Event, cloned, ok bool) {
+	if sc.filter.rejects(w) {
+		return nil, false, false
+	}
 	if sc.mutates {
-		evt = cloneForWrite(evt, sc.writes)
-		cloned = true
+		evt, cloned = cloneForWrite(evt, sc.writes), true
 	}
-	if !filtered {
-		ok, err := w.runBool(sc.filter, FilterEnv{Evt: evt})
-		if err != nil {
-			st.filterErr.Add(1)
-			return
-		}
-		if !ok {
-			return
-		}
+	ok, err := sc.filter.eval(w, evt)
+	if err != nil {
+		w.e.stats[sc.idx].filterErr.Add(1)
+		return nil, false, false
 	}
-	key := ""
-	if sc.groupby != nil {
-		if v, ok := w.nativeString(sc.groupbyNative, evt, cloned); ok {
-			key = v
-		} else {
-			out, err := w.vm.Run(sc.groupby, FilterEnv{Evt: evt})
-			s, ok := out.(string)
-			if err != nil || !ok {
-				st.groupbyErr.Add(1)
-				return
-			}
-			key = s
-		}
-	}
-	t := env.t
+	return evt, cloned, ok
+}
 
-	// The bucket: scenarios with the same name and filter share their
-	// buckets (CrowdSec keys buckets by a hash of name, filter and
-	// partition). The scenario that created a bucket rules it: its
-	// distinct, cancel_on, capacity, condition and overflow settings apply
-	// to every event poured into it.
-	bk := bkey{sc.alias, key}
-	var b *bucket
-	if sc.kind != kTrigger || sc.shared {
-		b = w.buckets[bk]
-		if b != nil && t.After(b.deadline) {
-			w.expire(b)
-			b = nil
-		}
+// partition returns the groupby value of evt ("" without groupby); false
+// when it fails or is not a string (counted; the event is not poured).
+func (w *worker) partition(sc *scen, evt *event.Event, cloned bool) (string, bool) {
+	if sc.groupby == nil {
+		return "", true
 	}
-	fresh := b == nil
-	if !fresh {
-		sc = b.sc
-		st = &w.e.stats[sc.idx]
-		if env.wall && sc.kind != kTrigger {
-			return
-		}
+	key, isStr, err := sc.groupby.eval(w, evt, cloned)
+	if err != nil || !isStr {
+		w.e.stats[sc.idx].groupbyErr.Add(1)
+		return "", false
 	}
+	return key, true
+}
 
+// bucketFor returns the live bucket of (sc, key), nil and fresh if there is
+// none: scenarios with the same name and filter share their buckets
+// (CrowdSec keys buckets by a hash of name, filter and partition). A bucket
+// whose deadline t has passed expires first. A trigger scenario that shares
+// nothing has no live bucket.
+func (w *worker) bucketFor(sc *scen, key string, t time.Time) (b *bucket, fresh bool) {
+	if sc.kind == KindTrigger && !sc.shared {
+		return nil, true
+	}
+	b = w.buckets[bkey{sc.alias, key}]
+	if b != nil && t.After(b.deadline) {
+		w.expire(b)
+		b = nil
+	}
+	return b, b == nil
+}
+
+// itemFor returns the item that sc's bucket queues for evt: the shared one
+// unless evt is a private copy, holding the whole event if sc's queue
+// expressions need it, with its own Meta if sc queues without bound.
+func (w *worker) itemFor(sc *scen, evt *event.Event, cloned bool, shared **item) *item {
+	keepRaw := w.e.cfg.RawLines.MaxLines > 0
 	var it *item
 	if cloned {
-		it = newItem(evt, w.e.cfg.RawLines.MaxLines > 0)
+		it = newItem(evt, keepRaw)
 	} else {
 		if *shared == nil {
-			*shared = newItem(evt, w.e.cfg.RawLines.MaxLines > 0)
+			*shared = newItem(evt, keepRaw)
 		}
 		it = *shared
 	}
 	if sc.needFull && it.full == nil {
 		it.full = evt
 	}
-	if sc.qsize < 0 && sc.kind != kTrigger {
+	if sc.qsize < 0 && sc.kind != KindTrigger {
 		it.compact()
 	}
+	return it
+}
 
-	if sc.kind == kTrigger {
-		st.poured.Add(1)
-		st.instantiated.Add(1)
-		w.overflow(sc, key, t, t, t, 1, []*item{it})
-		return
-	}
-
-	if fresh {
-		b = &bucket{sc: sc, key: key, tokens: sc.burst, hidx: -1}
-	}
+// admit applies the bucket's distinct and cancel_on to evt: false when the
+// event is a duplicate (not poured) or cancels the bucket (which is then
+// gone).
+func (w *worker) admit(b *bucket, fresh bool, evt *event.Event, cloned bool) bool {
+	sc := b.sc
+	st := &w.e.stats[sc.idx]
 	if sc.distinct != nil {
-		var v string
-		ok := true
-		if nv, nok := w.nativeString(sc.distinctNat, evt, cloned); nok {
-			v = nv
-		} else {
-			out, err := w.vm.Run(sc.distinct, FilterEnv{Evt: evt})
-			if err != nil {
-				ok = false // CrowdSec lets the event through on error
-			} else {
-				v, _ = out.(string)
-			}
-		}
-		if ok {
+		// CrowdSec lets the event through when distinct fails.
+		if v, _, err := sc.distinct.eval(w, evt, cloned); err == nil {
 			if _, dup := b.distinct[v]; dup {
-				return
+				return false
 			}
 			if b.distinct == nil {
 				b.distinct = map[string]struct{}{}
@@ -529,73 +528,57 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 		}
 	}
 	if sc.cancelOn != nil {
-		var yes bool
-		var err error
-		if sc.cancelNat != nil && !w.e.cfg.DisableNative {
-			yes, err = sc.cancelNat(w.nc)
-		} else {
-			yes, err = w.runBool(sc.cancelOn, FilterEnv{Evt: evt})
-		}
-		if err == nil && yes {
+		if yes, err := sc.cancelOn.eval(w, evt); err == nil && yes {
 			st.canceled.Add(1)
 			if fresh {
 				st.instantiated.Add(1)
 			} else {
 				w.remove(b)
 			}
-			return
+			return false
 		}
 	}
-	if fresh {
-		st.instantiated.Add(1)
-		st.live.Add(1)
-		w.buckets[bk] = b
-	}
+	return true
+}
 
-	// Pour.
-	st.poured.Add(1)
+// fill pours the item into the bucket at time t and reports whether the
+// bucket overflows: its token bucket is empty (leaky), its condition is
+// true (conditional), its posterior passes the threshold (bayesian).
+func (w *worker) fill(b *bucket, it *item, evt *event.Event, t time.Time) bool {
+	sc := b.sc
+	w.e.stats[sc.idx].poured.Add(1)
 	b.total++
 	if b.first.IsZero() {
 		b.first = t
 	}
 	b.lastTs = t
-	over := false
-	if sc.limiter && !b.allow(t) {
-		over = true
-	}
+	over := sc.limiter && !b.allow(t)
 	b.push(it)
 	if !over && sc.condition != nil {
-		var yes bool
-		var err error
-		if sc.condNat != nil && !w.e.cfg.DisableNative {
-			w.qv.q = b.q
-			yes, err = sc.condNat(&w.qv)
-			w.qv.q = nil
-		} else {
-			yes, err = w.runBool(sc.condition, ConditionEnv{Evt: evt, Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})})
-		}
-		if err == nil && yes {
-			over = true
-		}
+		yes, err := sc.condition.eval(w, b, evt)
+		over = err == nil && yes
 	}
 	if !over && len(sc.bayes) > 0 {
 		over = w.bayesian(b, evt)
 	}
-	if over {
-		w.remove(b)
-		w.overflow(sc, key, b.first, b.lastTs, t, b.total, b.q)
+	return over
+}
+
+// schedule sets the bucket's deadline (after its last pour; after its
+// first for a counter) and its place in the expiry heap.
+func (w *worker) schedule(b *bucket, fresh bool) {
+	sc := b.sc
+	if sc.kind == KindCounter && !fresh {
 		return
 	}
-	if sc.kind != kCounter || fresh {
-		b.deadline = b.lastTs.Add(sc.lifetime)
-		if sc.kind == kCounter {
-			b.deadline = b.first.Add(sc.lifetime)
-		}
-		if b.hidx < 0 {
-			heap.Push(&w.heap, b)
-		} else {
-			heap.Fix(&w.heap, b.hidx)
-		}
+	b.deadline = b.lastTs.Add(sc.lifetime)
+	if sc.kind == KindCounter {
+		b.deadline = b.first.Add(sc.lifetime)
+	}
+	if b.hidx < 0 {
+		heap.Push(&w.heap, b)
+	} else {
+		heap.Fix(&w.heap, b.hidx)
 	}
 }
 
