@@ -26,7 +26,7 @@ type Config struct {
 	Now func() time.Time
 	// OnOverflow receives every overflow that produced an alert. See the
 	// Engine doc for the contract.
-	OnOverflow func(*event.Event)
+	OnOverflow func(*Overflow)
 	// Lateness (TIMEMACHINE) is how far behind the newest event time an
 	// event may be and still find the buckets it would have found with
 	// in-order input: expired buckets are collected only once the newest
@@ -79,10 +79,10 @@ type RawLineLimit struct {
 //     keep reading it, and may pour the same event into several engines.
 //   - OnOverflow is called from a worker goroutine (Workers > 1), or from
 //     inside Pour/Flush/Close (Workers <= 1), never concurrently with itself.
-//     It owns the overflow event it receives. It must not call Pour, Flush
-//     or Close (that would deadlock): to re-pour an overflow marked
-//     Overflow.Reprocess, hand it to the pouring goroutine (after
-//     postoverflows), which then calls Pour with it.
+//     It owns the Overflow it receives. It must not call Pour, Flush or
+//     Close (that would deadlock): to re-pour an overflow whose
+//     Signal.Reprocess is set, hand it to the pouring goroutine, which runs
+//     the postoverflows on its Event and then pours that.
 //   - Ordering: events reach each bucket in Pour order, whatever Workers
 //     is, so the overflows produced (content and per-scenario order) do not
 //     depend on Workers. Overflows of scenarios that live in different
@@ -93,7 +93,7 @@ type Engine struct {
 	cfg   Config
 	mode  event.Mode
 	now   func() time.Time
-	emit  func(*event.Event)
+	emit  func(*Overflow)
 	emMu  sync.Mutex
 	mu    sync.Mutex // serialises Pour/Flush/Close
 	wm    time.Time  // newest event time seen (TIMEMACHINE) / last wall clock
@@ -166,7 +166,7 @@ func NewEngine(set *Set, cfg Config) *Engine {
 	e := &Engine{set: set, cfg: cfg, mode: cfg.Mode, now: cfg.Now, async: cfg.Workers > 1 && n > 1}
 	e.emit = cfg.OnOverflow
 	if e.emit == nil {
-		e.emit = func(*event.Event) {}
+		e.emit = func(*Overflow) {}
 	}
 	e.stats = make([]scenCounters, len(set.scens))
 	e.pool.New = func() any { return &batch{envs: make([]envelope, 0, cfg.BatchSize)} }
@@ -451,10 +451,10 @@ func (e *Engine) ticker() {
 	}
 }
 
-func (e *Engine) report(ev *event.Event) {
+func (e *Engine) report(ov *Overflow) {
 	e.emMu.Lock()
 	defer e.emMu.Unlock()
-	e.emit(ev)
+	e.emit(ov)
 }
 
 // ScenarioStats are the bucket counters of one scenario.

@@ -192,7 +192,7 @@ func BenchmarkPour(b *testing.B) {
 		b.Run(fmt.Sprintf("workers=%d/scenarios=%d", workers, set.Len()), func(b *testing.B) {
 			b.ReportAllocs()
 			overflows := 0
-			eng := NewEngine(set, Config{Workers: workers, Mode: event.TIMEMACHINE, OnOverflow: func(*event.Event) { overflows++ }})
+			eng := NewEngine(set, Config{Workers: workers, Mode: event.TIMEMACHINE, OnOverflow: func(*Overflow) { overflows++ }})
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				e := evs[i%len(evs)]

@@ -637,10 +637,10 @@ func (w *worker) leakyView(b *bucket, ovfl time.Time) *Leaky {
 func (w *worker) overflow(sc *scen, key string, first, last, ovfl time.Time, total int, q []*item) {
 	st := &w.e.stats[sc.idx]
 	st.overflowed.Add(1)
-	ev, err := buildOverflow(w, sc, key, first, last, ovfl, total, q)
+	ov, err := buildOverflow(w, sc, key, first, last, ovfl, total, q)
 	if sc.ovflFilter != nil {
 		b := &bucket{sc: sc, key: key, first: first, lastTs: last, total: total, q: q}
-		sig := &ev.Overflow
+		sig := &ov.Signal
 		yes, ferr := w.runBool(sc.ovflFilter, OverflowEnv{Queue: w.queueView(b), Signal: sig, Leaky: w.leakyView(b, ovfl)})
 		if ferr == nil && !yes {
 			st.ovflFiltered.Add(1)
@@ -658,18 +658,18 @@ func (w *worker) overflow(sc *scen, key string, first, last, ovfl time.Time, tot
 			w.sweepBlackholes(ovfl)
 		}
 	}
-	if err != nil || ev.Overflow.Alert == nil {
+	if err != nil || ov.Signal.Alert == nil {
 		st.noAlert.Add(1)
 		return
 	}
 	if lim := w.e.cfg.RawLines; lim.MaxLines > 0 {
 		if lines := rawLines(q, lim); len(lines) > 0 {
-			for i := range ev.Overflow.APIAlerts {
-				ev.Overflow.APIAlerts[i].RawLines = lines
+			for i := range ov.Signal.APIAlerts {
+				ov.Signal.APIAlerts[i].RawLines = lines
 			}
 		}
 	}
-	w.e.report(ev)
+	w.e.report(ov)
 }
 
 // sweepBlackholes drops expired blackhole entries; amortised O(1).
