@@ -5,6 +5,10 @@
 //	source -> batches -> parse workers -> reorder -> scenario engine
 //	       -> overflows -> postoverflows -> (reprocess) -> alerts
 //
+// Depth batches wait between stages and the engine's inboxes hold a few
+// batches each: the events in flight are bounded (they are most of a
+// replay's live heap besides the content and the buckets).
+//
 // Replay cuts the input into batches of Config.BatchSize lines; live input
 // (Config.CloseIdle, the daemon) closes a batch as soon as the source has
 // nothing more ready, so a line never waits for the next one to arrive.
