@@ -147,7 +147,7 @@ type Str struct {
 	kind  strKind
 	key   string // canonical form (memo slot sharing); "" when not memoised
 	lit   string
-	fno   int                       // field number (Table.Freeze; beyond the vector: not read ahead)
+	fno   int                       // field number (Table.Freeze; MaxInt: not a field, or not read ahead)
 	get   func(*event.Event) string // the field's direct read
 	slot  int
 	fn    func(string) string
@@ -164,20 +164,26 @@ func (s *Str) Literal() (string, bool) { return s.lit, s.kind == kLit }
 // an int, of which Eval gives the decimal form.
 func (s *Str) Numeric() bool { return s.kind == kLen }
 
-// Eval evaluates s on c's event.
+// Eval evaluates s on c's event. The two commonest cases, a field read
+// ahead and a literal, are answered here (small enough to be inlined at
+// every call site); the rest by eval.
 func (s *Str) Eval(c *Ctx) (string, error) {
+	if s.fno < len(c.vals) { // only fields have an fno below MaxInt
+		return c.vals[s.fno], nil
+	}
+	if s.kind == kLit {
+		return s.lit, nil
+	}
+	return s.eval(c)
+}
+
+func (s *Str) eval(c *Ctx) (string, error) {
 	switch s.kind {
 	case kLit:
 		return s.lit, nil
 	case kField:
 		if c.memo == nil {
-			if s.fno < len(c.vals) {
-				return c.vals[s.fno], nil
-			}
 			return s.get(c.evt), nil
-		}
-		if s.fno < len(c.vals) {
-			return c.vals[s.fno], nil
 		}
 		m := &c.memo[s.slot]
 		if m.gen != c.gen {
@@ -299,7 +305,7 @@ func (c *Compiler) Value(src string) *Str {
 		if !ok {
 			return nil
 		}
-		return &Str{kind: kLen, arg: arg}
+		return &Str{kind: kLen, arg: arg, fno: math.MaxInt}
 	}
 	s, _ := c.str(n)
 	return s
@@ -658,6 +664,9 @@ func (c *Compiler) binary(t *ast.BinaryNode) (Bool, bool) {
 		if !ok || !ok2 {
 			return nil, false
 		}
+		if r.kind == kLit {
+			return litCompare(t.Operator, l, r.lit), true
+		}
 		var op func(a, b string) bool
 		switch t.Operator {
 		case "==":
@@ -682,6 +691,37 @@ func (c *Compiler) binary(t *ast.BinaryNode) (Bool, bool) {
 		return c.intCompare(t)
 	}
 	return nil, false
+}
+
+// litCompare compiles S <op> 'literal', the commonest comparison, without
+// evaluating the literal nor calling the operator through a func value.
+func litCompare(op string, l *Str, lit string) Bool {
+	switch op {
+	case "==":
+		return func(ctx *Ctx) (bool, error) {
+			a, err := l.Eval(ctx)
+			return err == nil && a == lit, err
+		}
+	case "!=":
+		return func(ctx *Ctx) (bool, error) {
+			a, err := l.Eval(ctx)
+			return err == nil && a != lit, err
+		}
+	case "contains":
+		return func(ctx *Ctx) (bool, error) {
+			a, err := l.Eval(ctx)
+			return err == nil && strings.Contains(a, lit), err
+		}
+	case "startsWith":
+		return func(ctx *Ctx) (bool, error) {
+			a, err := l.Eval(ctx)
+			return err == nil && strings.HasPrefix(a, lit), err
+		}
+	}
+	return func(ctx *Ctx) (bool, error) { // endsWith
+		a, err := l.Eval(ctx)
+		return err == nil && strings.HasSuffix(a, lit), err
+	}
 }
 
 // intCompare compiles int(S) <op> N (either side).
@@ -744,7 +784,7 @@ func (c *Compiler) intCompare(t *ast.BinaryNode) (Bool, bool) {
 	}, true
 }
 
-func lit(v string) *Str { return &Str{kind: kLit, key: strconv.Quote(v), lit: v} }
+func lit(v string) *Str { return &Str{kind: kLit, key: strconv.Quote(v), lit: v, fno: math.MaxInt} }
 
 func (c *Compiler) str(n ast.Node) (*Str, bool) {
 	switch t := n.(type) {
@@ -775,7 +815,7 @@ func (c *Compiler) str(n ast.Node) (*Str, bool) {
 				parts = append(parts, p)
 			}
 		}
-		return &Str{kind: kConcat, parts: parts}, true
+		return &Str{kind: kConcat, parts: parts, fno: math.MaxInt}, true
 	case *ast.ConditionalNode:
 		cond, ok1 := c.boolean(t.Cond)
 		a, ok2 := c.str(t.Exp1)
@@ -783,7 +823,7 @@ func (c *Compiler) str(n ast.Node) (*Str, bool) {
 		if !ok1 || !ok2 || !ok3 {
 			return nil, false
 		}
-		return &Str{kind: kCond, cond: cond, a: a, b: b}, true
+		return &Str{kind: kCond, cond: cond, a: a, b: b, fno: math.MaxInt}, true
 	case *ast.CallNode:
 		id, ok := t.Callee.(*ast.IdentifierNode)
 		if !ok || len(t.Arguments) != 1 || c.shadowed(id.Value) || c.h == nil {
@@ -801,10 +841,10 @@ func (c *Compiler) str(n ast.Node) (*Str, bool) {
 			return lit(fn(arg.lit)), true
 		}
 		if arg.key == "" { // not memoisable (a concatenation...)
-			return &Str{kind: kCall, fn: fn, arg: arg, slot: -1}, true
+			return &Str{kind: kCall, fn: fn, arg: arg, slot: -1, fno: math.MaxInt}, true
 		}
 		key := id.Value + "(" + arg.key + ")"
-		return &Str{kind: kCall, key: key, fn: fn, arg: arg, slot: c.t.slot(key)}, true
+		return &Str{kind: kCall, key: key, fn: fn, arg: arg, slot: c.t.slot(key), fno: math.MaxInt}, true
 	}
 	if c.shadowed("evt") {
 		return nil, false
