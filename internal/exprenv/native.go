@@ -63,8 +63,8 @@ func (e *Env) RegexpInFileMatch(file string) func(x string) bool {
 // the result depends on the argument only.
 func stringFuncs() map[string]func(string) string {
 	return map[string]func(string) string{
-		"Upper":         strings.ToUpper,
-		"Lower":         strings.ToLower,
+		"Upper":         upper,
+		"Lower":         lower,
 		"TrimSpace":     strings.TrimSpace,
 		"PathUnescape":  pathUnescape,
 		"QueryUnescape": queryUnescape,
