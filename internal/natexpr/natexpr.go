@@ -149,7 +149,7 @@ type Str struct {
 	lit   string
 	fno   int                       // field number (Table.Freeze; MaxInt: not a field, or not read ahead)
 	get   func(*event.Event) string // the field's direct read
-	slot  int
+	slot  int // memo slot; -1: not memoised (literals, concatenations...)
 	fn    func(string) string
 	arg   *Str
 	parts []*Str
@@ -164,12 +164,17 @@ func (s *Str) Literal() (string, bool) { return s.lit, s.kind == kLit }
 // an int, of which Eval gives the decimal form.
 func (s *Str) Numeric() bool { return s.kind == kLen }
 
-// Eval evaluates s on c's event. The two commonest cases, a field read
-// ahead and a literal, are answered here (small enough to be inlined at
-// every call site); the rest by eval.
+// Eval evaluates s on c's event. The commonest cases, a field read ahead,
+// a memoised value and a literal, are answered here (small enough to be
+// inlined at every call site); the rest by eval.
 func (s *Str) Eval(c *Ctx) (string, error) {
 	if s.fno < len(c.vals) { // only fields have an fno below MaxInt
 		return c.vals[s.fno], nil
+	}
+	if uint(s.slot) < uint(len(c.memo)) { // a memoised field or call (slot -1: none)
+		if m := &c.memo[s.slot]; m.gen == c.gen {
+			return m.v, nil
+		}
 	}
 	if s.kind == kLit {
 		return s.lit, nil
@@ -305,7 +310,7 @@ func (c *Compiler) Value(src string) *Str {
 		if !ok {
 			return nil
 		}
-		return &Str{kind: kLen, arg: arg, fno: math.MaxInt}
+		return &Str{kind: kLen, arg: arg, fno: math.MaxInt, slot: -1}
 	}
 	s, _ := c.str(n)
 	return s
@@ -784,7 +789,7 @@ func (c *Compiler) intCompare(t *ast.BinaryNode) (Bool, bool) {
 	}, true
 }
 
-func lit(v string) *Str { return &Str{kind: kLit, key: strconv.Quote(v), lit: v, fno: math.MaxInt} }
+func lit(v string) *Str { return &Str{kind: kLit, key: strconv.Quote(v), lit: v, fno: math.MaxInt, slot: -1} }
 
 func (c *Compiler) str(n ast.Node) (*Str, bool) {
 	switch t := n.(type) {
@@ -815,7 +820,7 @@ func (c *Compiler) str(n ast.Node) (*Str, bool) {
 				parts = append(parts, p)
 			}
 		}
-		return &Str{kind: kConcat, parts: parts, fno: math.MaxInt}, true
+		return &Str{kind: kConcat, parts: parts, fno: math.MaxInt, slot: -1}, true
 	case *ast.ConditionalNode:
 		cond, ok1 := c.boolean(t.Cond)
 		a, ok2 := c.str(t.Exp1)
@@ -823,7 +828,7 @@ func (c *Compiler) str(n ast.Node) (*Str, bool) {
 		if !ok1 || !ok2 || !ok3 {
 			return nil, false
 		}
-		return &Str{kind: kCond, cond: cond, a: a, b: b, fno: math.MaxInt}, true
+		return &Str{kind: kCond, cond: cond, a: a, b: b, fno: math.MaxInt, slot: -1}, true
 	case *ast.CallNode:
 		id, ok := t.Callee.(*ast.IdentifierNode)
 		if !ok || len(t.Arguments) != 1 || c.shadowed(id.Value) || c.h == nil {
