@@ -149,7 +149,7 @@ type Str struct {
 	lit   string
 	fno   int                       // field number (Table.Freeze; MaxInt: not a field, or not read ahead)
 	get   func(*event.Event) string // the field's direct read
-	slot  int // memo slot; -1: not memoised (literals, concatenations...)
+	slot  int                       // memo slot; -1: not memoised (literals, concatenations...)
 	fn    func(string) string
 	arg   *Str
 	parts []*Str
@@ -789,7 +789,9 @@ func (c *Compiler) intCompare(t *ast.BinaryNode) (Bool, bool) {
 	}, true
 }
 
-func lit(v string) *Str { return &Str{kind: kLit, key: strconv.Quote(v), lit: v, fno: math.MaxInt, slot: -1} }
+func lit(v string) *Str {
+	return &Str{kind: kLit, key: strconv.Quote(v), lit: v, fno: math.MaxInt, slot: -1}
+}
 
 func (c *Compiler) str(n ast.Node) (*Str, bool) {
 	switch t := n.(type) {
