@@ -41,6 +41,7 @@ package natexpr
 import (
 	"errors"
 	"math"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -65,8 +66,11 @@ type Helpers interface {
 	// StringPredicate returns the pure helper name of one string returning
 	// a bool (IsIPV6...); ok false: left to the VM.
 	StringPredicate(name string) (fn func(string) bool, ok bool)
-	// RangeMatch returns IpInRange(x, cidr) as a function of x.
-	RangeMatch(cidr string) func(x string) bool
+	// IPRange returns IpInRange(x, cidr) in two halves: it is
+	// ok && contains(a) where a, ok := parse(x). parse is pure and the same
+	// function for every cidr (a Ctx keeps its last result: the hub tests
+	// one address against several ranges in a row).
+	IPRange(cidr string) (parse func(x string) (netip.Addr, bool), contains func(netip.Addr) bool)
 	// FileMatch answers any(File(file), {x op T(#)}) (T given by its
 	// source, "#" for the entry itself); ok false: left to the VM.
 	FileMatch(file, op, transform string) (match func(x string) bool, ok bool)
@@ -87,6 +91,22 @@ type Ctx struct {
 	vals []string
 	gen  uint32
 	memo []memoSlot
+
+	// The last address parsed for IpInRange (keyed by its text: valid
+	// across events).
+	ipText string
+	ipAddr netip.Addr
+	ipOK   bool
+	ipSet  bool
+}
+
+// addr parses x with parse (Helpers.IPRange), reusing the last result.
+func (c *Ctx) addr(x string, parse func(string) (netip.Addr, bool)) (netip.Addr, bool) {
+	if !c.ipSet || c.ipText != x {
+		c.ipAddr, c.ipOK = parse(x)
+		c.ipText, c.ipSet = x, true
+	}
+	return c.ipAddr, c.ipOK
 }
 
 type memoSlot struct {
@@ -457,16 +477,30 @@ func (c *Compiler) call(n *ast.CallNode) (Bool, bool) {
 	}
 	var match func(string) bool
 	switch {
-	case len(n.Arguments) == 2 && (id.Value == "RegexpInFile" || id.Value == "IpInRange"):
+	case len(n.Arguments) == 2 && id.Value == "IpInRange":
 		lit, ok := n.Arguments[1].(*ast.StringNode)
 		if !ok {
 			return nil, false
 		}
-		if id.Value == "RegexpInFile" {
-			match = c.h.RegexpInFileMatch(lit.Value)
-		} else {
-			match = c.h.RangeMatch(lit.Value)
+		s, ok := c.str(n.Arguments[0])
+		if !ok {
+			return nil, false
 		}
+		parse, contains := c.h.IPRange(lit.Value)
+		return func(ctx *Ctx) (bool, error) {
+			v, err := s.Eval(ctx)
+			if err != nil {
+				return false, err
+			}
+			a, ok := ctx.addr(v, parse)
+			return ok && contains(a), nil
+		}, true
+	case len(n.Arguments) == 2 && id.Value == "RegexpInFile":
+		lit, ok := n.Arguments[1].(*ast.StringNode)
+		if !ok {
+			return nil, false
+		}
+		match = c.h.RegexpInFileMatch(lit.Value)
 	case len(n.Arguments) == 1:
 		fn, ok := c.h.StringPredicate(id.Value)
 		if !ok {
