@@ -184,22 +184,37 @@ func (s *Str) Literal() (string, bool) { return s.lit, s.kind == kLit }
 // an int, of which Eval gives the decimal form.
 func (s *Str) Numeric() bool { return s.kind == kLen }
 
-// Eval evaluates s on c's event. The commonest cases, a field read ahead,
-// a memoised value and a literal, are answered here (small enough to be
-// inlined at every call site); the rest by eval.
+// Eval evaluates s on c's event. Fields, literals and memoised values are
+// answered here; the rest by eval.
 func (s *Str) Eval(c *Ctx) (string, error) {
-	if s.fno < len(c.vals) { // only fields have an fno below MaxInt
-		return c.vals[s.fno], nil
+	switch s.kind {
+	case kField:
+		return s.field(c), nil
+	case kLit:
+		return s.lit, nil
 	}
-	if uint(s.slot) < uint(len(c.memo)) { // a memoised field or call (slot -1: none)
+	if uint(s.slot) < uint(len(c.memo)) { // a memoised call (slot -1: none)
 		if m := &c.memo[s.slot]; m.gen == c.gen {
 			return m.v, nil
 		}
 	}
-	if s.kind == kLit {
-		return s.lit, nil
-	}
 	return s.eval(c)
+}
+
+// field reads the field s: from the vector read ahead, directly (no memo:
+// a parser's evaluation), or through the memo. A field read cannot fail.
+func (s *Str) field(c *Ctx) string {
+	if s.fno < len(c.vals) {
+		return c.vals[s.fno]
+	}
+	if c.memo == nil {
+		return s.get(c.evt)
+	}
+	m := &c.memo[s.slot]
+	if m.gen != c.gen {
+		m.gen, m.v = c.gen, s.get(c.evt)
+	}
+	return m.v
 }
 
 func (s *Str) eval(c *Ctx) (string, error) {
@@ -207,14 +222,7 @@ func (s *Str) eval(c *Ctx) (string, error) {
 	case kLit:
 		return s.lit, nil
 	case kField:
-		if c.memo == nil {
-			return s.get(c.evt), nil
-		}
-		m := &c.memo[s.slot]
-		if m.gen != c.gen {
-			m.gen, m.v = c.gen, s.get(c.evt)
-		}
-		return m.v, nil
+		return s.field(c), nil
 	case kCall:
 		if c.memo == nil || s.slot < 0 {
 			a, err := s.arg.Eval(c)
@@ -735,6 +743,9 @@ func (c *Compiler) binary(t *ast.BinaryNode) (Bool, bool) {
 // litCompare compiles S <op> 'literal', the commonest comparison, without
 // evaluating the literal nor calling the operator through a func value.
 func litCompare(op string, l *Str, lit string) Bool {
+	if l.kind == kField {
+		return fieldCompare(op, l, lit)
+	}
 	switch op {
 	case "==":
 		return func(ctx *Ctx) (bool, error) {
@@ -761,6 +772,21 @@ func litCompare(op string, l *Str, lit string) Bool {
 		a, err := l.Eval(ctx)
 		return err == nil && strings.HasSuffix(a, lit), err
 	}
+}
+
+// fieldCompare is litCompare for a field (which cannot fail).
+func fieldCompare(op string, f *Str, lit string) Bool {
+	switch op {
+	case "==":
+		return func(ctx *Ctx) (bool, error) { return f.field(ctx) == lit, nil }
+	case "!=":
+		return func(ctx *Ctx) (bool, error) { return f.field(ctx) != lit, nil }
+	case "contains":
+		return func(ctx *Ctx) (bool, error) { return strings.Contains(f.field(ctx), lit), nil }
+	case "startsWith":
+		return func(ctx *Ctx) (bool, error) { return strings.HasPrefix(f.field(ctx), lit), nil }
+	}
+	return func(ctx *Ctx) (bool, error) { return strings.HasSuffix(f.field(ctx), lit), nil }
 }
 
 // intCompare compiles int(S) <op> N (either side).
