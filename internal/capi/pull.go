@@ -9,7 +9,6 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/capi/wire"
 	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
-	"github.com/phalanx-ids/phalanx/internal/retry"
 	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
@@ -54,6 +53,12 @@ func (s *Service) pullLoop(ctx context.Context) {
 			wait = min(bo.Next(RetryAfter(err)), s.pullIntervalLocked())
 			s.log.Warn("capi: pull failed", "err", err, "retry_in", wait)
 		} else {
+			if bo.Failures() > 0 {
+				select { // the central is back: the pusher need not wait out its back-off
+				case s.back <- struct{}{}:
+				default:
+				}
+			}
 			bo.Reset()
 			startup = false
 			wait = res.Interval
@@ -62,7 +67,7 @@ func (s *Service) pullLoop(ctx context.Context) {
 					"refused", res.Refused, "lists", len(res.Lists), "next_in", wait)
 			}
 		}
-		if retry.Sleep(ctx, wait) != nil {
+		if s.sleep(ctx, wait) != nil {
 			return
 		}
 	}
