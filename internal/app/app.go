@@ -213,7 +213,7 @@ func (a *App) startLAPI(ctx context.Context, r *resolved) error {
 	if err != nil {
 		return err
 	}
-	deps := lapi.Deps{Store: a.st, Profiles: prof, Logger: a.log, Registerer: a.reg, Notify: a.notify, Share: a.share,
+	deps := lapi.Deps{Store: a.st, Profiles: prof, Logger: a.log, Registerer: a.reg, Notify: a.notify, Share: a.share, Deleted: a.deleted,
 		Extra: map[string]http.Handler{}}
 	if r.metricsOn && r.Metrics.ListenAddr == "" && !r.LAPI.TLS.Enabled() {
 		deps.Extra["GET /metrics"] = a.metricsHandler(r)

@@ -174,12 +174,16 @@ type realCentral struct {
 	read   *centralstore.Store // the test's own handle on the database
 	addr   string
 	srv    *server.Server
+	tweak  func(*server.Config)
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func startRealCentral(t *testing.T) *realCentral {
+func startRealCentral(t *testing.T, tweak ...func(*server.Config)) *realCentral {
 	c := &realCentral{t: t, dir: t.TempDir(), addr: "127.0.0.1:0"}
+	if len(tweak) > 0 {
+		c.tweak = tweak[0]
+	}
 	c.Up()
 	t.Cleanup(c.Down)
 	st, err := server.OpenStore(context.Background(), server.Config{DataDir: c.dir})
@@ -197,6 +201,9 @@ func (c *realCentral) Up() {
 	// refuse what is, on the install's clock, one pull every 10 s.
 	cfg := server.Config{DataDir: c.dir, Listen: c.addr, PullRate: 1000, PullBurst: 1000, SignalRate: 1000,
 		SignalBurst: 1000, Limits: netguard.Config{RequestRate: netguard.Off}, Poll: 50 * time.Millisecond}
+	if c.tweak != nil {
+		c.tweak(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, server.Deps{PasswordCost: bcrypt.MinCost})
 	require.NoError(c.t, err)
@@ -355,4 +362,44 @@ func testOutboxAcrossOutage(t *testing.T, via503 bool) {
 	pending, _, err = in.st.OutboxStats(ctx)
 	require.NoError(t, err)
 	require.Zero(t, pending)
+}
+
+// bodyRecorder is an install's HTTP transport that hands the bodies of
+// requests to path the central accepted to onOK.
+type bodyRecorder struct {
+	path string
+	onOK func([]byte)
+	mu   sync.Mutex
+	seen int
+}
+
+func (r *bodyRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	match := strings.HasSuffix(req.URL.Path, r.path)
+	var body []byte
+	if match && req.Body != nil {
+		var err error
+		if body, err = io.ReadAll(req.Body); err != nil {
+			return nil, err
+		}
+		_ = req.Body.Close()
+		req = req.Clone(req.Context())
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if match {
+		r.mu.Lock()
+		r.seen++
+		if err == nil && resp.StatusCode/100 == 2 {
+			r.onOK(body)
+		}
+		r.mu.Unlock()
+	}
+	return resp, err
+}
+
+// Seen says how many requests to path were made.
+func (r *bodyRecorder) Seen() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seen
 }

@@ -43,6 +43,19 @@ type Settings struct {
 	SentRetention time.Duration
 	HTTP          *http.Client
 	UserAgent     string
+	// Version is the LAPI's, sent with the metrics (apil_version).
+	Version string
+	// SendMetrics sends the inventory of machines and bouncers (POST
+	// /v3/metrics/) at start, every MetricsInterval (default 30 min, as
+	// CrowdSec) and when the machines change.
+	SendMetrics     bool
+	MetricsInterval time.Duration
+	// MetricsCheck is how often the machines are compared with those
+	// last sent (default 20 s, as CrowdSec).
+	MetricsCheck time.Duration
+	// DeleteSyncInterval is how often decision deletions are sent
+	// (default 10 s, as CrowdSec; only with share_manual_decisions).
+	DeleteSyncInterval time.Duration
 }
 
 // Deps are the service's runtime dependencies.
@@ -90,8 +103,12 @@ type Service struct {
 	pullMu sync.Mutex
 	pushMu sync.Mutex
 
+	delMu sync.Mutex
+	delQ  []string // uuids of deleted decisions to tell the central
+
 	limit    int                  // signals per push now: BatchMax, halved on a refused batch (pushMu)
 	listMod  map[string]time.Time // blocklist name -> Last-Modified (pullMu)
+	allowMod map[string]string    // allowlist link name -> URL|updated_at last applied (pullMu)
 	interval time.Duration        // asked by the central (pullMu)
 }
 
@@ -121,11 +138,20 @@ func New(set Settings, d Deps) (*Service, error) {
 	if set.PushRetry.Base <= 0 {
 		set.PushRetry = DefaultRetry
 	}
+	if set.MetricsInterval <= 0 {
+		set.MetricsInterval = 30 * time.Minute
+	}
+	if set.MetricsCheck <= 0 {
+		set.MetricsCheck = 20 * time.Second
+	}
+	if set.DeleteSyncInterval <= 0 {
+		set.DeleteSyncInterval = 10 * time.Second
+	}
 	if set.SentRetention <= 0 {
 		set.SentRetention = 7 * 24 * time.Hour
 	}
 	s := &Service{set: set, d: d, limit: set.BatchMax, log: d.Logger, now: d.Now, sleep: d.Sleep.Or(),
-		wake: make(chan struct{}, 1), back: make(chan struct{}, 1), listMod: map[string]time.Time{}}
+		wake: make(chan struct{}, 1), back: make(chan struct{}, 1), listMod: map[string]time.Time{}, allowMod: map[string]string{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -200,6 +226,20 @@ func (s *Service) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			s.pushLoop(ctx)
+		}()
+	}
+	if s.set.Sharing && s.set.Consent.ShareManualDecisions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.deleteLoop(ctx)
+		}()
+	}
+	if s.set.SendMetrics {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.metricsLoop(ctx)
 		}()
 	}
 	if s.set.PullCommunity || s.set.PullBlocklists {

@@ -129,8 +129,9 @@ installs quarantined and the list size.`,
 }
 
 func newCentralRunCmd(a *app, f *centralFlags) *cobra.Command {
-	var listen, hubIndex, pullInterval string
+	var listen, hubIndex, pullInterval, publicURL string
 	var proxies []string
+	var publishAllow bool
 	c := &cobra.Command{
 		Use:   "run",
 		Short: "Serve the central API until interrupted",
@@ -150,6 +151,12 @@ func newCentralRunCmd(a *app, f *centralFlags) *cobra.Command {
 				cfg.HubIndex = hubIndex
 			}
 			cfg.TrustedProxies = append(cfg.TrustedProxies, proxies...)
+			if publishAllow {
+				cfg.PublishAllowlist = true
+			}
+			if publicURL != "" {
+				cfg.PublicURL = publicURL
+			}
 			if pullInterval != "" {
 				d, err := duration.Positive(pullInterval)
 				if err != nil {
@@ -171,6 +178,8 @@ func newCentralRunCmd(a *app, f *centralFlags) *cobra.Command {
 	c.Flags().StringVar(&hubIndex, "hub-index", "", "hub index.json whose scenario hashes count")
 	c.Flags().StringVar(&pullInterval, "pull-interval", "", "interval Phalanx installs are asked to pull at (default 10s)")
 	c.Flags().StringArrayVar(&proxies, "trusted-proxy", nil, "CIDR of a reverse proxy whose X-Forwarded-For is trusted (repeatable)")
+	c.Flags().BoolVar(&publishAllow, "publish-allowlist", false, "link the central's allowlist in stream answers: installs apply it locally")
+	c.Flags().StringVar(&publicURL, "public-url", "", "the central's URL as installs reach it (for links; default: each request's Host)")
 	return c
 }
 

@@ -34,6 +34,15 @@ type Config struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// HubIndex is the hub index (index.json) whose scenario hashes count.
 	HubIndex string `yaml:"hub_index"`
+	// PublishAllowlist links the central's allowlist in every stream
+	// answer (links.allowlists, CAPI's centralized allowlists): installs
+	// apply it as a local allowlist, so the networks the crowd never lists
+	// (search engines, CDNs, the operator's own) are not blocked locally
+	// either. Off by default.
+	PublishAllowlist bool `yaml:"publish_allowlist"`
+	// PublicURL is the central's URL as installs reach it (links are
+	// built on it); empty: the scheme and Host of each request.
+	PublicURL string `yaml:"public_url"`
 	// Curation thresholds.
 	Curation curate.Config `yaml:"curation"`
 	// Limits of the HTTP server (netguard).

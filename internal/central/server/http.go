@@ -50,10 +50,11 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /v3/watchers/enroll", s.wrap(true, s.enroll))
 	mux.Handle("POST /v3/signals", s.wrap(true, s.signals))
 	mux.Handle("GET /v3/decisions/stream", s.wrap(true, s.stream))
-	mux.Handle("POST /v3/decisions/delete", s.wrap(true, s.accept(http.StatusOK)))
+	mux.Handle("POST /v3/decisions/delete", s.wrap(true, s.deletions))
 	mux.Handle("POST /v3/decisions/sync", s.wrap(true, s.accept(http.StatusOK)))
-	mux.Handle("POST /v3/metrics", s.wrap(true, s.accept(http.StatusOK)))
-	mux.Handle("POST /v3/metrics/", s.wrap(true, s.accept(http.StatusOK)))
+	mux.Handle("POST /v3/metrics", s.wrap(true, s.metrics))
+	mux.Handle("POST /v3/metrics/", s.wrap(true, s.metrics))
+	mux.Handle("GET "+allowlistPath, s.wrap(false, s.allowlistContent))
 	mux.Handle("POST /v3/usage-metrics", s.wrap(true, s.accept(http.StatusCreated)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"message": "not found"})
@@ -467,13 +468,20 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, machine string) 
 	}
 	ans := wire.Stream{New: []wire.NewGroup{}, Deleted: []wire.DeletedGroup{},
 		Links: &wire.Links{Blocklists: []wire.BlocklistLink{}, Allowlists: []wire.AllowlistLink{}}}
+	if ans.Links.Allowlists, err = s.allowlistLinks(r, machine); err != nil {
+		return err
+	}
 	if !community {
 		writeJSON(w, http.StatusOK, ans)
 		return nil
 	}
 	etag := ""
 	if startup {
-		etag = fmt.Sprintf(`"%d-%x"`, s.list.Cursor(), KeyHash(strings.Join(in.Scenarios, ","))[:8])
+		links := ""
+		for _, l := range ans.Links.Allowlists {
+			links += l.URL + l.UpdatedAt
+		}
+		etag = fmt.Sprintf(`"%d-%x-%x"`, s.list.Cursor(), KeyHash(strings.Join(in.Scenarios, ","))[:8], KeyHash(links)[:8])
 		if r.Header.Get("If-None-Match") == etag {
 			w.WriteHeader(http.StatusNotModified)
 			return nil
@@ -533,8 +541,8 @@ func primaryScenario(entry, declared []string) string {
 	return "phalanx/community"
 }
 
-// accept reads and discards a JSON body (metrics, usage metrics,
-// decision deletions: nothing of them is kept).
+// accept reads and discards a JSON body (usage metrics, decision sync:
+// nothing of them is kept).
 func (s *Server) accept(status int) handler {
 	return func(w http.ResponseWriter, r *http.Request, _ string) error {
 		var v any

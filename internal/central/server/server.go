@@ -71,6 +71,8 @@ type Server struct {
 	sigRate   *netguard.Limiter[string]
 	pullRate  *netguard.Limiter[string]
 
+	allow allowCache // the allowlist links serve
+
 	cursorMu sync.Mutex
 	cursors  map[string]int64 // pull cursors to persist
 
