@@ -47,6 +47,13 @@ type Config struct {
 	Curation curate.Config `yaml:"curation"`
 	// Limits of the HTTP server (netguard).
 	Limits netguard.Config `yaml:"limits"`
+	// RegisterOnLogin registers an unknown machine_id at its first login
+	// (default true), under the registration rate limit: a stock CrowdSec
+	// LAPI, whose credentials were registered at CrowdSec's central,
+	// joins by changing only `url` in online_api_credentials.yaml
+	// (`cscli capi register` always registers at api.crowdsec.net).
+	// Registration is open anyway: this adds no capability.
+	RegisterOnLogin *bool `yaml:"register_on_login"`
 	// RegistrationRate: registrations per client /24 (IPv6 /48), e.g. "10/h".
 	RegistrationRate  netguard.Rate `yaml:"registration_rate"`
 	RegistrationBurst int           `yaml:"registration_burst"`

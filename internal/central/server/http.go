@@ -264,6 +264,16 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ string) error {
 		return err
 	}
 	in, err := s.st.GetInstall(r.Context(), c.MachineID)
+	if errors.Is(err, centralstore.ErrNotFound) && (s.cfg.RegisterOnLogin == nil || *s.cfg.RegisterOnLogin) {
+		reg, rerr := s.registerOnLogin(r, addr, c)
+		switch {
+		case rerr == nil:
+			in, err = reg, nil
+			s.log.Info("central: machine registered at its first login", "machine_id", textsafe.Log(c.MachineID), "net", egressNet(addr))
+		case !errors.Is(rerr, centralstore.ErrNotFound):
+			return rerr
+		}
+	}
 	if err != nil && !errors.Is(err, centralstore.ErrNotFound) {
 		return err
 	}
@@ -302,6 +312,31 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ string) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"code": 200, "expire": exp.UTC().Format(time.RFC3339), "token": tok})
 	return nil
+}
+
+// registerOnLogin registers the unknown machine of a login (as POST
+// /v3/watchers would: same rate limit, same password bounds) and returns
+// it; ErrNotFound when it cannot be (the login then fails as for an
+// unknown id).
+func (s *Server) registerOnLogin(r *http.Request, addr netip.Addr, c wire.LoginRequest) (centralstore.Install, error) {
+	if ok, wait := s.regRate.Allow(netKey(addr), s.now()); !ok {
+		return centralstore.Install{}, &apiError{status: http.StatusTooManyRequests, msg: "too many registrations from this network", retry: wait}
+	}
+	if len(c.Password) < 8 || len(c.Password) > 72 {
+		return centralstore.Install{}, centralstore.ErrNotFound
+	}
+	var hash []byte
+	var herr error
+	if err := s.work.Do(false, func() { hash, herr = bcrypt.GenerateFromPassword([]byte(c.Password), s.cost) }); err != nil {
+		return centralstore.Install{}, &apiError{status: http.StatusTooManyRequests, msg: err.Error(), retry: time.Second}
+	}
+	if herr != nil {
+		return centralstore.Install{}, herr
+	}
+	if err := s.st.Register(r.Context(), c.MachineID, string(hash), s.now()); err != nil && !errors.Is(err, centralstore.ErrExists) {
+		return centralstore.Install{}, err
+	}
+	return s.st.GetInstall(r.Context(), c.MachineID)
 }
 
 var attachKeyRe = regexp.MustCompile(`^[a-zA-Z0-9]{8,128}$`)

@@ -56,9 +56,15 @@ func startCentral(t testing.TB, cfg Config) *central {
 		cfg.HubIndex = "/work/shared/hub/index.json"
 	}
 	cfg.Poll = 50 * time.Millisecond
-	cfg.RegistrationBurst = 1000
-	cfg.PullRate, cfg.PullBurst = 100, 100
-	cfg.MaxConcurrentHashes = 8
+	if cfg.RegistrationBurst == 0 {
+		cfg.RegistrationBurst = 1000
+	}
+	if cfg.PullRate == 0 {
+		cfg.PullRate, cfg.PullBurst = 100, 100
+	}
+	if cfg.MaxConcurrentHashes == 0 {
+		cfg.MaxConcurrentHashes = 8
+	}
 	c := &vclock{t: time.Now().UTC()}
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := New(ctx, cfg, Deps{Clock: c.now, PasswordCost: bcrypt.MinCost})
