@@ -177,7 +177,7 @@ func (s *Server) allowlistLinks(r *http.Request, machine string) ([]wire.Allowli
 		}
 		base = scheme + "://" + r.Host
 	}
-	exp := s.now().UTC().Truncate(24*time.Hour).Add(48 * time.Hour).Unix()
+	exp := s.now().UTC().Truncate(24 * time.Hour).Add(48 * time.Hour).Unix()
 	q := url.Values{"machine": {machine}, "exp": {strconv.FormatInt(exp, 10)}, "v": {version}, "sig": {s.allowSig(machine, exp)}}
 	ts := updated.UTC().Format(time.RFC3339)
 	return []wire.AllowlistLink{{Name: AllowlistLinkName, Description: "networks the crowd's central never lists",
