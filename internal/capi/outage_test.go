@@ -245,7 +245,10 @@ func (c *realCentral) Stored() map[string]int {
 // once; during the outage it tried about once a minute, not more.
 func TestOutboxAcrossTenMinuteOutage(t *testing.T) {
 	for _, mode := range []string{"listener closed", "503 from a proxy"} {
-		t.Run(mode, func(t *testing.T) { testOutboxAcrossOutage(t, mode == "503 from a proxy") })
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			testOutboxAcrossOutage(t, mode == "503 from a proxy")
+		})
 	}
 }
 

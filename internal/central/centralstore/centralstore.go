@@ -547,3 +547,24 @@ func (s *Store) GetReport(ctx context.Context, id string) (Report, error) {
 	r.MetricsAt, r.DeletedAt = fromMS(m), fromMS(d)
 	return r, nil
 }
+
+// Reports returns every install's report, by machine id.
+func (s *Store) Reports(ctx context.Context) (map[string]Report, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT machine_id, bouncers, machines, version, metrics_at, deletions, deleted_at FROM install_reports`)
+	if err != nil {
+		return nil, fmt.Errorf("centralstore: reports: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]Report{}
+	for rows.Next() {
+		var id string
+		var r Report
+		var m, d int64
+		if err := rows.Scan(&id, &r.Bouncers, &r.Machines, &r.Version, &m, &r.Deletions, &d); err != nil {
+			return nil, fmt.Errorf("centralstore: reports: %w", err)
+		}
+		r.MetricsAt, r.DeletedAt = fromMS(m), fromMS(d)
+		out[id] = r
+	}
+	return out, rows.Err()
+}
