@@ -54,9 +54,9 @@ func (s *Service) pendingDeletions() int {
 }
 
 // deleteLoop sends the queued deletions every DeleteSyncInterval, in
-// batches of 50; a failed batch stays queued and is retried with
-// back-off, unless the central refused it for its content (it never
-// will accept it).
+// batches of 50; a batch that failed for a reason a later try may
+// overcome (transport, 408, 429, 5xx) stays queued and is retried with
+// back-off; one the central refused (other 4xx) is dropped.
 func (s *Service) deleteLoop(ctx context.Context) {
 	bo := s.set.PushRetry.Backoff()
 	wait := s.set.DeleteSyncInterval
@@ -76,12 +76,14 @@ func (s *Service) deleteLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			if err != nil && !refusedForContent(err) {
+			if err != nil && Retryable(err) {
 				wait = bo.Next(RetryAfter(err))
 				s.log.Warn("capi: decision deletions not sent; kept", "err", err, "retry_in", wait)
 				break
 			}
 			if err != nil {
+				// 400, 404 (a central without the route), 403 after a
+				// new login...: sending them again would not help.
 				s.log.Warn("capi: the central refused decision deletions; dropped", "count", len(batch), "err", err)
 			}
 			bo.Reset()

@@ -86,7 +86,23 @@ func TestDecisionDeletionSync(t *testing.T) {
 			rec.mu.Lock()
 			require.ElementsMatch(t, want, sent, "the deleted decisions' uuids")
 			rec.mu.Unlock()
-			require.Len(t, activeUUIDs(t, in.st, "203.0.113.3"), 1, "the others stay")
+			third := activeUUIDs(t, in.st, "203.0.113.3")
+			require.Len(t, third, 1, "the others stay")
+
+			// The central is down when the operator deletes: kept, sent once it is back.
+			central.Down()
+			n, err = ag.DeleteDecisions(ctx, apiclient.DecisionFilter{IP: "203.0.113.3"})
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+			time.Sleep(400 * time.Millisecond) // failed tries
+			central.Up()
+			require.Eventually(t, func() bool {
+				rep, err := central.read.GetReport(ctx, in.creds.Login)
+				return err == nil && rep.Deletions == 3
+			}, 5*time.Second, 20*time.Millisecond)
+			rec.mu.Lock()
+			require.ElementsMatch(t, append(want, third...), sent)
+			rec.mu.Unlock()
 		})
 	}
 }
