@@ -31,33 +31,7 @@ func (s *Service) applyAllowlist(ctx context.Context, l wire.AllowlistLink) (int
 		return 0, err
 	}
 	now := s.now()
-	var items []store.AllowlistItem
-	bad := 0
-	for _, line := range lines {
-		var it wire.AllowlistItem
-		if err := json.Unmarshal([]byte(line), &it); err != nil {
-			bad++
-			continue
-		}
-		p, err := allowlist.ParseValue(it.Value)
-		if err != nil {
-			bad++
-			continue
-		}
-		item := store.AllowlistItem{Value: p.String(), Comment: it.Description, CreatedAt: now}
-		if it.Expiration != "" {
-			exp, err := time.Parse(time.RFC3339, it.Expiration)
-			if err != nil {
-				bad++
-				continue
-			}
-			if !exp.After(now) {
-				continue
-			}
-			item.Expiration = exp
-		}
-		items = append(items, item)
-	}
+	items, bad := ParseAllowlistItems(lines, now)
 	if bad > 0 {
 		s.log.Warn("capi: allowlist link: lines skipped", "list", l.Name, "skipped", bad)
 	}
@@ -113,4 +87,37 @@ func (s *Service) replaceAllowlist(ctx context.Context, l wire.AllowlistLink, it
 		list.Items = append(list.Items, allowlist.Item{Value: it.Value, Comment: it.Comment, CreatedAt: it.CreatedAt, Expiration: it.Expiration})
 	}
 	return s.d.Allowlists.Put(list)
+}
+
+// ParseAllowlistItems reads the lines of a centralized allowlist (one
+// JSON item a line: {"value", "description", "expiration"}) at now: the
+// items in force (values normalised to a prefix, expired ones left out)
+// and how many lines were not items (bad JSON, value or expiry).
+func ParseAllowlistItems(lines []string, now time.Time) (items []store.AllowlistItem, bad int) {
+	for _, line := range lines {
+		var it wire.AllowlistItem
+		if err := json.Unmarshal([]byte(line), &it); err != nil {
+			bad++
+			continue
+		}
+		p, err := allowlist.ParseValue(it.Value)
+		if err != nil {
+			bad++
+			continue
+		}
+		item := store.AllowlistItem{Value: p.String(), Comment: it.Description, CreatedAt: now}
+		if it.Expiration != "" {
+			exp, err := time.Parse(time.RFC3339, it.Expiration)
+			if err != nil {
+				bad++
+				continue
+			}
+			if !exp.After(now) {
+				continue
+			}
+			item.Expiration = exp
+		}
+		items = append(items, item)
+	}
+	return items, bad
 }
