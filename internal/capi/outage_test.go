@@ -275,7 +275,7 @@ func testOutboxAcrossOutage(t *testing.T, via503 bool) {
 	rec := &sigRecorder{accepted: map[string]int{}}
 	var regs []*prometheus.Registry // one per start of the service
 	in := newInstallAt(t, target, true, "", func(s *capi.Settings) {
-		s.PushRetry = capi.DefaultRetry
+		s.PushRetry = capi.DefaultRetry()
 		s.HTTP = &http.Client{Transport: rec, Timeout: 10 * time.Second}
 	}, func(d *capi.Deps) {
 		d.Now, d.Sleep = clock.Now, clock.Sleep
@@ -358,7 +358,7 @@ func testOutboxAcrossOutage(t *testing.T, via503 bool) {
 	took := clock.Now().Sub(back)
 	t.Logf("%d signals queued over a 10-minute outage; %d pushes tried during it; all delivered %s (virtual) after the central came back",
 		len(want), tries, took)
-	require.LessOrEqual(t, took, capi.DefaultRetry.Max+2*time.Second, "delivery resumes within the back-off cap (+ the test's 1 s steps)")
+	require.LessOrEqual(t, took, capi.DefaultRetry().Max+2*time.Second, "delivery resumes within the back-off cap (+ the test's 1 s steps)")
 	require.Equal(t, want, central.Stored(), "every signal at the central")
 	clock.WaitSleepers(t, loops)
 	require.Equal(t, want, rec.Accepted(), "every signal accepted once (uuid)")

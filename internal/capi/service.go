@@ -115,7 +115,7 @@ type Service struct {
 // DefaultRetry is the default back-off of pushes and pulls. Its cap
 // (1 min) bounds how long after a central's return the outbox waits,
 // and keeps an install's tries during an outage to about one a minute.
-var DefaultRetry = retry.Policy{Base: time.Second, Max: time.Minute}
+func DefaultRetry() retry.Policy { return retry.Policy{Base: time.Second, Max: time.Minute} }
 
 // New checks the settings and builds the client.
 func New(set Settings, d Deps) (*Service, error) {
@@ -136,7 +136,7 @@ func New(set Settings, d Deps) (*Service, error) {
 	}
 	set.BatchMin = min(set.BatchMin, set.BatchMax)
 	if set.PushRetry.Base <= 0 {
-		set.PushRetry = DefaultRetry
+		set.PushRetry = DefaultRetry()
 	}
 	if set.MetricsInterval <= 0 {
 		set.MetricsInterval = 30 * time.Minute

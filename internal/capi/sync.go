@@ -46,13 +46,6 @@ func (s *Service) Deleted(_ context.Context, decs []store.Decision) {
 	s.delMu.Unlock()
 }
 
-// pendingDeletions returns the queued uuids (tests, status).
-func (s *Service) pendingDeletions() int {
-	s.delMu.Lock()
-	defer s.delMu.Unlock()
-	return len(s.delQ)
-}
-
 // deleteLoop sends the queued deletions every DeleteSyncInterval, in
 // batches of 50; a batch that failed for a reason a later try may
 // overcome (transport, 408, 429, 5xx) stays queued and is retried with
