@@ -146,7 +146,11 @@ func (s *Service) metricsLoop(ctx context.Context) {
 				next = s.now().Add(s.set.MetricsInterval)
 				s.log.Debug("capi: metrics sent", "machines", len(m.Machines), "bouncers", len(m.Bouncers))
 			} else {
-				next = s.now().Add(min(bo.Next(RetryAfter(err)), s.set.MetricsInterval))
+				wait := s.set.MetricsInterval // refused (4xx): at the next interval
+				if Retryable(err) {
+					wait = min(bo.Next(RetryAfter(err)), wait)
+				}
+				next = s.now().Add(wait)
 				sent = machineIDs(m) // no resend at every check while the central fails
 			}
 		}
