@@ -54,6 +54,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/phalanx-ids/phalanx/bench/internal/procstat"
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/models"
 )
@@ -205,9 +206,9 @@ func run(o options) error {
 	peak.resetHeld()
 	mctx, mcancel := context.WithTimeout(ctx, o.duration)
 	defer mcancel()
-	lapiCPU0, benchCPU0, atkCPU0 := procCPU(lapi.Process.Pid), selfCPU(), procCPU(atk.pid())
+	lapiCPU0, benchCPU0, atkCPU0 := procstat.CPU(lapi.Process.Pid), selfCPU(), procstat.CPU(atk.pid())
 	ag := runAgents(mctx, o, url)
-	lapiCPU, benchCPU, atkCPU := procCPU(lapi.Process.Pid)-lapiCPU0, selfCPU()-benchCPU0, procCPU(atk.pid())-atkCPU0
+	lapiCPU, benchCPU, atkCPU := procstat.CPU(lapi.Process.Pid)-lapiCPU0, selfCPU()-benchCPU0, procstat.CPU(atk.pid())-atkCPU0
 	stopSample()
 	st, err := atk.stop()
 	if err != nil {
@@ -218,7 +219,7 @@ func run(o options) error {
 		HostileCut: st.Cut, HostileRefused: st.Refused, AttackTries: st.Tries, Attack429: st.S429, Attack401: st.S401}
 	r.PushP50ms, r.PushP99ms, r.PushMaxms, r.Pushes = quantiles(ag.push)
 	r.LoginP50ms, r.LoginP99ms, _, r.Logins = quantiles(ag.login)
-	r.PeakRSSMB = float64(vmHWM(lapi.Process.Pid)) / 1024
+	r.PeakRSSMB = float64(procstat.PeakRSSKiB(lapi.Process.Pid)) / 1024
 	r.PeakHeapMB = float64(peak.heap.Load()) / (1 << 20)
 	r.HostileHeldAvg = peak.heldAvg()
 	r.LAPICPUs, r.BenchCPUs, r.AttackerCPUs = lapiCPU.Seconds(), benchCPU.Seconds(), atkCPU.Seconds()
@@ -642,41 +643,6 @@ func scrapeHeap(hc *http.Client, url string) int64 {
 		}
 	}
 	return 0
-}
-
-// vmHWM is the peak resident set of pid in KiB.
-func vmHWM(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
-
-// procCPU is the user+system CPU time pid has used.
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name (which may hold spaces): state is 3rd.
-	_, rest, ok := strings.Cut(string(b), ") ")
-	if !ok {
-		return 0
-	}
-	f := strings.Fields(rest)
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
 
 // selfCPU is the user+system CPU time of this process.

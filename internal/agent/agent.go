@@ -1,7 +1,12 @@
 // Package agent delivers the alerts of the live detection pipeline to a
-// Local API: alerts are collected in memory, written as batches (every
-// FlushInterval or BatchSize alerts) to a bounded on-disk Spool with fsync,
-// and pushed from the spool in order with apiclient. When the LAPI is down
+// Local API: alerts are collected in memory, written as batches to a
+// bounded on-disk Spool with fsync, and pushed from the spool in order with
+// apiclient.
+//
+// Batching adds no latency when the LAPI keeps up: an alert is spooled at
+// once when nothing waits in the spool (no push is pending); while a push
+// is pending, alerts collect in memory and go as one batch when the spool
+// drains, when BatchSize of them wait, or after FlushInterval at most. When the LAPI is down
 // or slow the batches wait in the spool and are delivered later; a restart
 // redelivers whatever was not acknowledged. The agent also sends a
 // heartbeat every HeartbeatInterval.
@@ -43,7 +48,8 @@ type Config struct {
 	// BatchSize: a batch is spooled as soon as it holds this many alerts
 	// (default 100).
 	BatchSize int
-	// FlushInterval: alerts wait at most this long in memory (default 1s).
+	// FlushInterval: alerts wait at most this long in memory while a push
+	// is pending (default 1s). With nothing pending they are spooled at once.
 	FlushInterval time.Duration
 	// HeartbeatInterval between heartbeats (default 1m; < 0 disables).
 	HeartbeatInterval time.Duration
@@ -93,6 +99,7 @@ type Agent struct {
 	mu    sync.Mutex
 	buf   []*models.Alert
 	full  chan struct{}
+	ready chan struct{} // alerts added, or a batch left the spool: spool now if nothing is pending
 	acked chan struct{} // signalled after each delivered batch (tests, Flush)
 }
 
@@ -131,7 +138,8 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, deps: deps, log: log, spool: sp, full: make(chan struct{}, 1), acked: make(chan struct{}, 1)}
+	a := &Agent{cfg: cfg, deps: deps, log: log, spool: sp, full: make(chan struct{}, 1), ready: make(chan struct{}, 1),
+		acked: make(chan struct{}, 1)}
 	if a.m, err = newMetrics(deps.Registerer, sp); err != nil {
 		_ = sp.Close()
 		return nil, err
@@ -159,10 +167,16 @@ func (a *Agent) Add(alerts ...*models.Alert) {
 	a.mu.Unlock()
 	a.m.received.Add(float64(len(alerts)))
 	if n >= a.cfg.BatchSize {
-		select {
-		case a.full <- struct{}{}:
-		default:
-		}
+		signal(a.full)
+	}
+	signal(a.ready)
+}
+
+// signal wakes c's reader without blocking (c has room for one wake-up).
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 
@@ -225,6 +239,10 @@ loop:
 			break loop
 		case <-tick.C:
 		case <-a.full:
+		case <-a.ready:
+			if a.spool.Stats().Records > 0 {
+				continue // a push is pending: keep collecting
+			}
 		}
 		if err := a.spoolBuffer(); err != nil {
 			a.log.Error("agent: spool write failed; alerts kept in memory", "err", err)
@@ -306,10 +324,8 @@ func (a *Agent) push(ctx context.Context, rec Record) error {
 	if err := a.spool.Ack(rec); err != nil {
 		return err
 	}
-	select {
-	case a.acked <- struct{}{}:
-	default:
-	}
+	signal(a.ready)
+	signal(a.acked)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -133,4 +134,66 @@ func TestLostAnswerAgentRetry(t *testing.T) {
 	require.NoError(t, <-done)
 	require.NoError(t, a.Close())
 	l.requireStoredOnce(t)
+}
+
+// gatedPusher passes pushes to a real client, holding each one until the
+// test lets it go, and records how many alerts each push carried.
+type gatedPusher struct {
+	agent.Pusher
+	gate    chan struct{}
+	batches chan int
+}
+
+func (g *gatedPusher) PushAlerts(ctx context.Context, alerts []*models.Alert) ([]string, error) {
+	g.batches <- len(alerts)
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.Pusher.PushAlerts(ctx, alerts)
+}
+
+// TestBatchingAddsNoLatency: with a flush interval of an hour, an alert
+// added while nothing is pending is pushed at once; alerts added while
+// that push is pending wait and go together as the next batch as soon as
+// it is delivered (not an hour later).
+func TestBatchingAddsNoLatency(t *testing.T) {
+	l := newLossyLAPI(t, 0)
+	g := &gatedPusher{Pusher: l.client(t), gate: make(chan struct{}), batches: make(chan int, 10)}
+	a, err := agent.New(agent.Config{SpoolDir: t.TempDir(), FlushInterval: time.Hour, HeartbeatInterval: -1},
+		agent.Deps{Client: g})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	wait := func(what string) int {
+		t.Helper()
+		select {
+		case n := <-g.batches:
+			return n
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: no push started", what)
+			return 0
+		}
+	}
+	a.Add(overflow("192.0.2.20"))
+	require.Equal(t, 1, wait("idle agent"), "an alert with nothing pending goes alone, at once")
+	for i := range 5 {
+		a.Add(overflow(fmt.Sprintf("192.0.2.%d", 30+i)))
+	}
+	select {
+	case n := <-g.batches:
+		t.Fatalf("a push of %d alerts started while the first was pending", n)
+	case <-time.After(200 * time.Millisecond):
+	}
+	g.gate <- struct{}{} // deliver the first
+	require.Equal(t, 5, wait("after the first push"), "the alerts that waited go as one batch")
+	g.gate <- struct{}{}
+	cancel()
+	require.NoError(t, <-done)
+	require.NoError(t, a.Close())
+	alerts, err := l.st.ListAlerts(context.Background(), store.AlertFilter{IncludeSimulated: true})
+	require.NoError(t, err)
+	require.Len(t, alerts, 6)
 }

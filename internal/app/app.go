@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -215,8 +216,12 @@ func (a *App) startLAPI(ctx context.Context, r *resolved) error {
 	}
 	deps := lapi.Deps{Store: a.st, Profiles: prof, Logger: a.log, Registerer: a.reg, Notify: a.notify, Share: a.share,
 		Extra: map[string]http.Handler{}}
+	if capiSet != nil && capiSet.Sharing && capiSet.Consent.ShareManualDecisions {
+		deps.Deleted = a.deleted // the LAPI lists what a delete expires only for this
+	}
 	if r.metricsOn && r.Metrics.ListenAddr == "" && !r.LAPI.TLS.Enabled() {
 		deps.Extra["GET /metrics"] = a.metricsHandler(r)
+		a.addPprof(r, deps.Extra)
 	}
 	if r.uiOnLAPI {
 		// a.dash is set below, before anything serves.
@@ -490,6 +495,11 @@ func (a *App) Run(ctx context.Context) error {
 	if a.metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", a.metricsHandler(r))
+		routes := map[string]http.Handler{}
+		a.addPprof(r, routes)
+		for p, h := range routes {
+			mux.Handle(p, h)
+		}
 		lapiWG.Add(1)
 		go func() {
 			defer lapiWG.Done()
@@ -589,6 +599,18 @@ func (a *App) pipelines(ctx context.Context) {
 	}
 }
 
+// addPprof adds Go's profiles under /debug/pprof/ to routes when
+// metrics.pprof is on, for metrics.allowed_ips only.
+func (a *App) addPprof(r *resolved, routes map[string]http.Handler) {
+	if !r.Metrics.Pprof {
+		return
+	}
+	allow := func(h http.HandlerFunc) http.Handler { return netguard.AllowFrom(r.metricsAllowed, h) }
+	routes["GET /debug/pprof/"] = allow(pprof.Index) // heap, goroutine, allocs... by name
+	routes["GET /debug/pprof/profile"] = allow(pprof.Profile)
+	routes["GET /debug/pprof/trace"] = allow(pprof.Trace)
+}
+
 // metricsHandler serves the registry to metrics.allowed_ips only (it names
 // machines and bouncers).
 func (a *App) metricsHandler(r *resolved) http.Handler {
@@ -680,7 +702,7 @@ func restartNeeded(o, n *resolved) []string {
 	chk("lapi.listen_uri", o.LAPI.ListenURI != n.LAPI.ListenURI)
 	chk("lapi.database", o.LAPI.Database != n.LAPI.Database)
 	chk("ui", !reflect.DeepEqual(o.UI, n.UI))
-	chk("metrics", o.Metrics.ListenAddr != n.Metrics.ListenAddr || o.metricsOn != n.metricsOn ||
+	chk("metrics", o.Metrics.ListenAddr != n.Metrics.ListenAddr || o.metricsOn != n.metricsOn || o.Metrics.Pprof != n.Metrics.Pprof ||
 		!slices.Equal(o.metricsAllowed, n.metricsAllowed) || !reflect.DeepEqual(o.Metrics.Limits, n.Metrics.Limits))
 	// The server's own settings (limits, registration, login, tls,
 	// trusted_ips...) are compiled when it starts.

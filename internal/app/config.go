@@ -135,8 +135,9 @@ type AgentConfig struct {
 	// when full, the oldest batches are dropped (and counted).
 	SpoolDir      string `yaml:"spool_dir"`
 	SpoolMaxBytes int64  `yaml:"spool_max_bytes"`
-	// BatchSize and FlushInterval: alerts are pushed every FlushInterval
-	// (default 1s) or as soon as BatchSize (default 100) are waiting.
+	// BatchSize and FlushInterval: with no push pending an alert is pushed
+	// at once; while one is pending, alerts wait until it is done, until
+	// BatchSize (default 100) wait, or FlushInterval (default 1s) at most.
 	BatchSize     int           `yaml:"batch_size"`
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	// HeartbeatInterval (default 1m).
@@ -173,6 +174,9 @@ type MetricsConfig struct {
 	// AllowedIPs (addresses or CIDRs) may read /metrics, which names
 	// machines and bouncers; others get 403. Default 127.0.0.1, ::1.
 	AllowedIPs []string `yaml:"allowed_ips"`
+	// Pprof also serves Go's profiles (/debug/pprof/: heap, CPU profile,
+	// goroutines...) where /metrics is, to AllowedIPs only (default off).
+	Pprof bool `yaml:"pprof"`
 	// Limits harden the metrics listener of its own (internal/netguard).
 	Limits netguard.Config `yaml:"limits"`
 }

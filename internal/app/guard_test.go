@@ -67,6 +67,45 @@ func TestMetricsAllowedIPs(t *testing.T) {
 	}
 }
 
+// metrics.pprof serves Go's profiles beside /metrics, to the same
+// addresses; off by default.
+func TestPprofBesideMetrics(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		own   bool
+		pprof bool
+		from  string
+		want  int
+	}{
+		{name: "off", from: "127.0.0.1", want: http.StatusNotFound},
+		{name: "lapi listener, local", pprof: true, from: "127.0.0.1", want: http.StatusOK},
+		{name: "lapi listener, other address", pprof: true, from: "127.0.0.2", want: http.StatusForbidden},
+		{name: "own listener, local", own: true, pprof: true, from: "127.0.0.1", want: http.StatusOK},
+		{name: "own listener, off", own: true, from: "127.0.0.1", want: http.StatusNotFound},
+		{name: "own listener, other address", own: true, pprof: true, from: "127.0.0.2", want: http.StatusForbidden},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := lapiOnly(t)
+			if tc.own {
+				c.Metrics.ListenAddr = "127.0.0.1:0"
+			}
+			c.Metrics.Pprof = tc.pprof
+			a, err := New(c, WithLogger(testLogger(t)))
+			require.NoError(t, err)
+			startApp(t, a)
+			url := strings.TrimSuffix(a.MetricsURL(), "metrics") + "debug/pprof/heap?debug=1"
+			status, body := getFrom(t, tc.from, url)
+			require.Equal(t, tc.want, status, body)
+			if tc.want == http.StatusOK {
+				require.Contains(t, body, "heap profile")
+			}
+		})
+	}
+}
+
 // The slow-client attacks against the metrics listener of its own.
 func TestMetricsListenerResistsSlowClients(t *testing.T) {
 	t.Parallel()
