@@ -216,6 +216,9 @@ func (a *App) startLAPI(ctx context.Context, r *resolved) error {
 	}
 	deps := lapi.Deps{Store: a.st, Profiles: prof, Logger: a.log, Registerer: a.reg, Notify: a.notify, Share: a.share,
 		Extra: map[string]http.Handler{}}
+	if capiSet != nil && capiSet.Sharing && capiSet.Consent.ShareManualDecisions {
+		deps.Deleted = a.deleted // the LAPI lists what a delete expires only for this
+	}
 	if r.metricsOn && r.Metrics.ListenAddr == "" && !r.LAPI.TLS.Enabled() {
 		deps.Extra["GET /metrics"] = a.metricsHandler(r)
 		a.addPprof(r, deps.Extra)

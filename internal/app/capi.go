@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/phalanx-ids/phalanx/internal/capi"
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
 // prepareCAPI reads the central API credentials and consent flags; with
@@ -29,7 +31,15 @@ func prepareCAPI(r *resolved, ua string) (*capi.Settings, error) {
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	return &capi.Settings{Credentials: creds, Consent: consent, Sharing: c.Sharing, PullCommunity: c.PullCommunity,
-		PullBlocklists: c.PullBlocklists, PullInterval: c.PullInterval, UserAgent: ua}, nil
+		PullBlocklists: c.PullBlocklists, PullInterval: c.PullInterval, UserAgent: ua, SendMetrics: c.SendMetrics,
+		Version: strings.TrimPrefix(ua, "phalanx/")}, nil
+}
+
+// deleted is the LAPI's Deleted hook: the central's deletion sync.
+func (a *App) deleted(ctx context.Context, ds []store.Decision) {
+	if a.capi != nil {
+		a.capi.Deleted(ctx, ds)
+	}
 }
 
 // share is the LAPI's Share hook: the CAPI outbox when sharing is set up.

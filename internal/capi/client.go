@@ -442,3 +442,23 @@ func (c *Client) FetchList(ctx context.Context, link string, since time.Time) (v
 	}
 	return values, lastModified, false, nil
 }
+
+// DeleteDecisions tells the central that decisions (their uuids) were
+// deleted locally (POST /v3/decisions/delete).
+func (c *Client) DeleteDecisions(ctx context.Context, uuids []string) error {
+	_, err := c.authed(ctx, "delete decisions", http.MethodPost, "v3/decisions/delete", uuids, nil)
+	return err
+}
+
+// PushMetrics sends the LAPI's inventory of bouncers and machines
+// (POST /v3/metrics/).
+func (c *Client) PushMetrics(ctx context.Context, m wire.Metrics) error {
+	if m.Bouncers == nil {
+		m.Bouncers = []wire.MetricsBouncer{}
+	}
+	if m.Machines == nil {
+		m.Machines = []wire.MetricsMachine{}
+	}
+	_, err := c.authed(ctx, "push metrics", http.MethodPost, "v3/metrics/", m, nil)
+	return err
+}

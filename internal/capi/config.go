@@ -29,6 +29,10 @@ type Config struct {
 	// central asks for (header X-Phalanx-Pull-Interval, a Phalanx central
 	// sends it), else 2h (CrowdSec's central).
 	PullInterval string `yaml:"pull_interval"`
+	// Metrics sends the LAPI's inventory of machines and bouncers (names,
+	// versions, last pull/push; POST /v3/metrics/) every 30 min, as
+	// CrowdSec does (default true).
+	Metrics *bool `yaml:"metrics"`
 }
 
 // DefaultPullInterval is CrowdSec's.
@@ -39,6 +43,7 @@ type Resolved struct {
 	CredentialsPath, ConsolePath string
 	Sharing, PullCommunity       bool
 	PullBlocklists               bool
+	SendMetrics                  bool
 	// PullInterval is fixed when non-zero.
 	PullInterval time.Duration
 }
@@ -47,7 +52,8 @@ type Resolved struct {
 func (c Config) Resolve(dataDir string) (Resolved, error) {
 	on := func(b *bool) bool { return b == nil || *b }
 	r := Resolved{CredentialsPath: c.CredentialsPath, ConsolePath: c.ConsolePath, Sharing: on(c.Sharing),
-		PullCommunity: on(c.Pull.Community), PullBlocklists: on(c.Pull.Blocklists)}
+		PullCommunity: on(c.Pull.Community), PullBlocklists: on(c.Pull.Blocklists),
+		SendMetrics: on(c.Metrics)}
 	if r.CredentialsPath == "" {
 		r.CredentialsPath = filepath.Join(dataDir, CredentialsFile)
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -62,6 +64,27 @@ func FuzzPullStream(f *testing.F) {
 			}
 			require.True(t, d.Until.After(now))
 			require.Contains(t, []string{"CAPI", "lists"}, d.Origin)
+		}
+	})
+}
+
+// FuzzParseAllowlistItems: whatever lines a centralized allowlist link
+// serves, every item kept is a valid prefix in force at now, and every
+// line is either an item, expired, or counted as bad.
+func FuzzParseAllowlistItems(f *testing.F) {
+	f.Add("{\"value\":\"203.0.113.0/24\",\"description\":\"x\"}\n{\"value\":\"2001:db8::1\"}")
+	f.Add("{\"value\":\"1.2.3.4\",\"expiration\":\"2000-01-01T00:00:00Z\"}\n{\"value\":\"1.2.3.4\",\"expiration\":\"soon\"}")
+	f.Add("nope\n{}\n{\"value\":\"::ffff:1.2.3.4/120\"}")
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, text string) {
+		lines := strings.Split(text, "\n")
+		items, bad := capi.ParseAllowlistItems(lines, now)
+		require.LessOrEqual(t, len(items)+bad, len(lines))
+		for _, it := range items {
+			p, err := netip.ParsePrefix(it.Value)
+			require.NoError(t, err, it.Value)
+			require.Equal(t, p.Masked().String(), it.Value, "normalised")
+			require.True(t, it.Expiration.IsZero() || it.Expiration.After(now))
 		}
 	})
 }

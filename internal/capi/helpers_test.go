@@ -36,12 +36,14 @@ const (
 // service wired as the daemon wires it. restart() stops it and starts a
 // new one on the same database file.
 type install struct {
-	t       *testing.T
-	dir     string
-	central *capitest.Server
-	creds   capi.Credentials
-	set     capi.Settings
-	pgDSN   string // non-empty: the store is this PostgreSQL database
+	t     *testing.T
+	dir   string
+	creds capi.Credentials
+	set   capi.Settings
+	pgDSN string // non-empty: the store is this PostgreSQL database
+	// deps, if set, adjusts the service's dependencies at every start
+	// (a virtual clock).
+	deps func(*capi.Deps)
 
 	st     store.Store
 	srv    *lapi.Server
@@ -63,10 +65,18 @@ func newInstall(t *testing.T, central *capitest.Server, run bool, tweak func(*ca
 // a SQLite file.
 func newInstallOn(t *testing.T, central *capitest.Server, run bool, dsn string, tweak func(*capi.Settings)) *install {
 	t.Helper()
+	return newInstallAt(t, central.URL(), run, dsn, tweak, nil)
+}
+
+// newInstallAt registers an install at the central at url (a capitest
+// server, or a real central) and starts it; deps adjusts the service's
+// dependencies.
+func newInstallAt(t *testing.T, url string, run bool, dsn string, tweak func(*capi.Settings), deps func(*capi.Deps)) *install {
+	t.Helper()
 	dir := t.TempDir()
-	creds, err := capi.Register(context.Background(), central.URL(), filepath.Join(dir, capi.CredentialsFile), false, capi.ClientOptions{})
+	creds, err := capi.Register(context.Background(), url, filepath.Join(dir, capi.CredentialsFile), false, capi.ClientOptions{})
 	require.NoError(t, err)
-	in := &install{t: t, dir: dir, central: central, creds: creds, pgDSN: dsn}
+	in := &install{t: t, dir: dir, creds: creds, pgDSN: dsn, deps: deps}
 	in.set = capi.Settings{Credentials: creds, Consent: capi.DefaultConsent(), Sharing: true, PullCommunity: true,
 		PullBlocklists: true, PushRetry: retry.Policy{Base: 50 * time.Millisecond, Max: 300 * time.Millisecond}}
 	if tweak != nil {
@@ -97,10 +107,15 @@ func (in *install) start(run bool) {
 	in.comm = capi.NewCommunity(nil)
 	var svc *capi.Service
 	share := func(ctx context.Context, m string, a []*models.Alert) error { return svc.Share(ctx, m, a) }
-	in.srv, err = lapi.New(lapi.Config{}, lapi.Deps{Store: st, Share: share})
+	deleted := func(ctx context.Context, ds []store.Decision) { svc.Deleted(ctx, ds) }
+	in.srv, err = lapi.New(lapi.Config{}, lapi.Deps{Store: st, Share: share, Deleted: deleted})
 	require.NoError(t, err)
-	svc, err = capi.New(in.set, capi.Deps{Store: st, Allowlists: in.srv.Allowlists(), Refused: in.srv.Refused,
-		Synced: in.srv.Sync, Community: in.comm, Scenarios: func() []string { return []string{"crowdsecurity/ssh-bf"} }})
+	d := capi.Deps{Store: st, Allowlists: in.srv.Allowlists(), Refused: in.srv.Refused,
+		Synced: in.srv.Sync, Community: in.comm, Scenarios: func() []string { return []string{"crowdsecurity/ssh-bf"} }}
+	if in.deps != nil {
+		in.deps(&d)
+	}
+	svc, err = capi.New(in.set, d)
 	require.NoError(t, err)
 	in.svc = svc
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -9,8 +9,8 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/capi/wire"
 	"github.com/phalanx-ids/phalanx/internal/duration"
 	"github.com/phalanx-ids/phalanx/internal/models"
-	"github.com/phalanx-ids/phalanx/internal/retry"
 	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // CommunityScope is the source scope of the alert that carries the pulled
@@ -21,6 +21,7 @@ const CommunityScope = "crowdsecurity/community-blocklist"
 type PullResult struct {
 	Added, Deleted, Refused int
 	Lists                   map[string]int // blocklist name -> decisions added
+	Allowlists              map[string]int // allowlist link name -> items (fetched ones)
 	// Interval is the pull interval now in force.
 	Interval time.Duration
 }
@@ -54,15 +55,21 @@ func (s *Service) pullLoop(ctx context.Context) {
 			wait = min(bo.Next(RetryAfter(err)), s.pullIntervalLocked())
 			s.log.Warn("capi: pull failed", "err", err, "retry_in", wait)
 		} else {
+			if bo.Failures() > 0 {
+				select { // the central is back: the pusher need not wait out its back-off
+				case s.back <- struct{}{}:
+				default:
+				}
+			}
 			bo.Reset()
 			startup = false
 			wait = res.Interval
-			if res.Added+res.Deleted > 0 || len(res.Lists) > 0 {
+			if res.Added+res.Deleted > 0 || len(res.Lists) > 0 || len(res.Allowlists) > 0 {
 				s.log.Info("capi: community list pulled", "added", res.Added, "deleted", res.Deleted,
-					"refused", res.Refused, "lists", len(res.Lists), "next_in", wait)
+					"refused", res.Refused, "lists", len(res.Lists), "allowlists", len(res.Allowlists), "next_in", wait)
 			}
 		}
-		if retry.Sleep(ctx, wait) != nil {
+		if s.sleep(ctx, wait) != nil {
 			return
 		}
 	}
@@ -91,7 +98,21 @@ func (s *Service) PullNow(ctx context.Context, startup bool) (PullResult, error)
 	if info.Interval > 0 {
 		s.interval = info.Interval
 	}
-	res := PullResult{Lists: map[string]int{}}
+	res := PullResult{Lists: map[string]int{}, Allowlists: map[string]int{}}
+	// Allowlist links first: what they cover is not stored from this
+	// pull's lists, and goes from what is in force (as CrowdSec).
+	if st.Links != nil {
+		for _, l := range st.Links.Allowlists {
+			n, err := s.applyAllowlist(ctx, l)
+			if err != nil {
+				s.log.Warn("capi: allowlist link", "list", textsafe.Log(l.Name), "err", err)
+				continue
+			}
+			if n >= 0 {
+				res.Allowlists[l.Name] = n
+			}
+		}
+	}
 	if s.set.PullCommunity {
 		if err := s.applyCommunity(ctx, st, startup, &res); err != nil {
 			return res, err

@@ -33,13 +33,29 @@ type Settings struct {
 	BatchWait          time.Duration
 	BatchMin, BatchMax int
 	// PushRetry is the back-off between failed pushes and pulls (default
-	// 1s doubling to 5m, jittered): the outbox keeps every signal meanwhile.
+	// 1s doubling to 1m, jittered; a Retry-After is honoured up to the
+	// cap): the outbox keeps every signal meanwhile, and once the central
+	// is back delivery resumes within the cap, or at the first successful
+	// pull, whichever comes first.
 	PushRetry retry.Policy
 	// SentRetention keeps sent uuids so that a re-pushed alert is not
 	// sent twice (default 7 days).
 	SentRetention time.Duration
 	HTTP          *http.Client
 	UserAgent     string
+	// Version is the LAPI's, sent with the metrics (apil_version).
+	Version string
+	// SendMetrics sends the inventory of machines and bouncers (POST
+	// /v3/metrics/) at start, every MetricsInterval (default 30 min, as
+	// CrowdSec) and when the machines change.
+	SendMetrics     bool
+	MetricsInterval time.Duration
+	// MetricsCheck is how often the machines are compared with those
+	// last sent (default 20 s, as CrowdSec).
+	MetricsCheck time.Duration
+	// DeleteSyncInterval is how often decision deletions are sent
+	// (default 10 s, as CrowdSec; only with share_manual_decisions).
+	DeleteSyncInterval time.Duration
 }
 
 // Deps are the service's runtime dependencies.
@@ -59,7 +75,10 @@ type Deps struct {
 	// Community is replaced after every pull (nil: none kept).
 	Community *Community
 	Logger    *slog.Logger
-	Now       func() time.Time
+	// Now and Sleep are the clock the loops run on (nil: the real one);
+	// tests drive minutes of outage on a virtual clock.
+	Now   func() time.Time
+	Sleep retry.Sleeper
 	// Registerer receives the service's metrics (nil: not registered).
 	Registerer prometheus.Registerer
 }
@@ -70,20 +89,33 @@ type Deps struct {
 // handlers); Run once; PullNow from any goroutine (serialised with Run's
 // own pulls).
 type Service struct {
-	set    Settings
-	d      Deps
-	cl     *Client
-	log    *slog.Logger
-	now    func() time.Time
-	wake   chan struct{}
+	set   Settings
+	d     Deps
+	cl    *Client
+	log   *slog.Logger
+	now   func() time.Time
+	sleep retry.Sleeper
+	wake  chan struct{}
+	// back is signalled when a pull succeeds after failing: the central
+	// is back, the push loop stops its back-off.
+	back   chan struct{}
 	met    *metrics
 	pullMu sync.Mutex
 	pushMu sync.Mutex
 
+	delMu sync.Mutex
+	delQ  []string // uuids of deleted decisions to tell the central
+
 	limit    int                  // signals per push now: BatchMax, halved on a refused batch (pushMu)
 	listMod  map[string]time.Time // blocklist name -> Last-Modified (pullMu)
+	allowMod map[string]string    // allowlist link name -> URL|updated_at last applied (pullMu)
 	interval time.Duration        // asked by the central (pullMu)
 }
+
+// DefaultRetry is the default back-off of pushes and pulls. Its cap
+// (1 min) bounds how long after a central's return the outbox waits,
+// and keeps an install's tries during an outage to about one a minute.
+func DefaultRetry() retry.Policy { return retry.Policy{Base: time.Second, Max: time.Minute} }
 
 // New checks the settings and builds the client.
 func New(set Settings, d Deps) (*Service, error) {
@@ -104,12 +136,22 @@ func New(set Settings, d Deps) (*Service, error) {
 	}
 	set.BatchMin = min(set.BatchMin, set.BatchMax)
 	if set.PushRetry.Base <= 0 {
-		set.PushRetry = retry.Policy{Base: time.Second, Max: 5 * time.Minute}
+		set.PushRetry = DefaultRetry()
+	}
+	if set.MetricsInterval <= 0 {
+		set.MetricsInterval = 30 * time.Minute
+	}
+	if set.MetricsCheck <= 0 {
+		set.MetricsCheck = 20 * time.Second
+	}
+	if set.DeleteSyncInterval <= 0 {
+		set.DeleteSyncInterval = 10 * time.Second
 	}
 	if set.SentRetention <= 0 {
 		set.SentRetention = 7 * 24 * time.Hour
 	}
-	s := &Service{set: set, d: d, limit: set.BatchMax, log: d.Logger, now: d.Now, wake: make(chan struct{}, 1), listMod: map[string]time.Time{}}
+	s := &Service{set: set, d: d, limit: set.BatchMax, log: d.Logger, now: d.Now, sleep: d.Sleep.Or(),
+		wake: make(chan struct{}, 1), back: make(chan struct{}, 1), listMod: map[string]time.Time{}, allowMod: map[string]string{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -186,6 +228,20 @@ func (s *Service) Run(ctx context.Context) error {
 			s.pushLoop(ctx)
 		}()
 	}
+	if s.set.Sharing && s.set.Consent.ShareManualDecisions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.deleteLoop(ctx)
+		}()
+	}
+	if s.set.SendMetrics {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.metricsLoop(ctx)
+		}()
+	}
 	if s.set.PullCommunity || s.set.PullBlocklists {
 		wg.Add(1)
 		go func() {
@@ -211,7 +267,7 @@ func (s *Service) pushLoop(ctx context.Context) {
 		if err != nil {
 			d := bo.Next(RetryAfter(err))
 			s.log.Warn("capi: push signals failed; they stay in the outbox", "err", err, "retry_in", d, "failures", bo.Failures())
-			if retry.Sleep(ctx, d) != nil {
+			if s.sleepUntil(ctx, d, s.back) != nil {
 				return
 			}
 			continue
@@ -229,16 +285,26 @@ func (s *Service) pushLoop(ctx context.Context) {
 		if wait <= 0 {
 			wait = 10 * time.Second // another replica may have queued signals
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if s.sleepUntil(ctx, wait, s.wake) != nil {
 			return
-		case <-s.wake:
-			t.Stop()
-		case <-t.C:
 		}
 	}
+}
+
+// sleepUntil waits d on the service's clock, or less when wake fires;
+// it returns ctx.Err() when ctx ends.
+func (s *Service) sleepUntil(ctx context.Context, d time.Duration, wake <-chan struct{}) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-wake:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	_ = s.sleep(wctx, d)
+	return ctx.Err()
 }
 
 // pushOnce sends one batch if one is due, or says how long until one is;

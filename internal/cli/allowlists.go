@@ -216,7 +216,7 @@ func newAllowlistsAddCmd(a *app, f *localFlags) *cobra.Command {
 					return fmt.Errorf("allowlists add: %w", err)
 				}
 				fmt.Fprintf(a.out, "added %d values to allowlist %s\n", n, name)
-				expired, err := expireAllowlisted(ctx, st, now, items)
+				expired, err := store.ExpireAllowlisted(ctx, st, now, items)
 				if err != nil {
 					return fmt.Errorf("allowlists add: expire decisions: %w", err)
 				}
@@ -230,26 +230,6 @@ func newAllowlistsAddCmd(a *app, f *localFlags) *cobra.Command {
 	c.Flags().StringVarP(&expiration, "expiration", "e", "", `expiration of the values, a duration from now ("30m", "7d")`)
 	c.Flags().StringVarP(&comment, "comment", "d", "", "comment of the values")
 	return c
-}
-
-// expireAllowlisted expires the active decisions that an allowlisted value
-// covers or that cover it (a range banned around an allowlisted IP).
-func expireAllowlisted(ctx context.Context, st store.Store, now time.Time, items []store.AllowlistItem) (int64, error) {
-	var total int64
-	no := false
-	for _, it := range items {
-		for _, fl := range []store.DecisionFilter{
-			{Range: it.Value, Contains: &no, ActiveAt: now}, // decisions inside the value
-			{Range: it.Value, ActiveAt: now},                // decisions containing the value
-		} {
-			n, err := st.ExpireDecisions(ctx, now, fl)
-			if err != nil {
-				return total, err
-			}
-			total += n
-		}
-	}
-	return total, nil
 }
 
 func newAllowlistsRemoveCmd(a *app, f *localFlags) *cobra.Command {
@@ -415,7 +395,7 @@ func newAllowlistsImportCmd(a *app, f *localFlags) *cobra.Command {
 						active = append(active, it)
 					}
 				}
-				expired, err := expireAllowlisted(ctx, st, now, active)
+				expired, err := store.ExpireAllowlisted(ctx, st, now, active)
 				if err != nil {
 					return fmt.Errorf("allowlists import: expire decisions: %w", err)
 				}

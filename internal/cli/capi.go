@@ -34,7 +34,7 @@ func capiOptions() capi.ClientOptions {
 }
 
 func newCAPIRegisterCmd(a *app, f *localFlags) *cobra.Command {
-	var url string
+	var url, file string
 	var force bool
 	c := &cobra.Command{
 		Use:   "register",
@@ -50,6 +50,9 @@ func newCAPIRegisterCmd(a *app, f *localFlags) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
+			if file != "" {
+				e.CAPI.CredentialsPath = file
+			}
 			creds, err := capi.Register(ctx, url, e.CAPI.CredentialsPath, force, capiOptions())
 			if err != nil {
 				return err
@@ -68,6 +71,7 @@ func newCAPIRegisterCmd(a *app, f *localFlags) *cobra.Command {
 	}
 	c.Flags().StringVar(&url, "url", capi.DefaultURL, "the central API's URL")
 	c.Flags().BoolVar(&force, "force", false, "register again, replacing the credentials file")
+	c.Flags().StringVarP(&file, "file", "f", "", "write the credentials there instead (e.g. for a CrowdSec install)")
 	return c
 }
 

@@ -34,6 +34,17 @@ func TestCAPICommands(t *testing.T) {
 	require.Equal(t, ExitError, code)
 	require.Contains(t, errs, "--force")
 
+	// -f: credentials for another install (a CrowdSec one), the data dir's untouched.
+	other := filepath.Join(t.TempDir(), "online_api_credentials.yaml")
+	code, _, errs = runCLI(t, "", "capi", "register", "--url", central.URL(), "--data-dir", dir, "-f", other)
+	require.Equal(t, ExitOK, code, errs)
+	oc, err := capi.ReadCredentials(other)
+	require.NoError(t, err)
+	require.NotEqual(t, creds.Login, oc.Login)
+	again, err := capi.ReadCredentials(filepath.Join(dir, capi.CredentialsFile))
+	require.NoError(t, err)
+	require.Equal(t, creds, again)
+
 	status := func() capi.Status {
 		code, out, errs := runCLI(t, "", "capi", "status", "--data-dir", dir, "-o", "json")
 		require.Equal(t, ExitOK, code, errs)

@@ -129,8 +129,9 @@ installs quarantined and the list size.`,
 }
 
 func newCentralRunCmd(a *app, f *centralFlags) *cobra.Command {
-	var listen, hubIndex, pullInterval string
+	var listen, hubIndex, pullInterval, publicURL string
 	var proxies []string
+	var publishAllow bool
 	c := &cobra.Command{
 		Use:   "run",
 		Short: "Serve the central API until interrupted",
@@ -150,6 +151,12 @@ func newCentralRunCmd(a *app, f *centralFlags) *cobra.Command {
 				cfg.HubIndex = hubIndex
 			}
 			cfg.TrustedProxies = append(cfg.TrustedProxies, proxies...)
+			if publishAllow {
+				cfg.PublishAllowlist = true
+			}
+			if publicURL != "" {
+				cfg.PublicURL = publicURL
+			}
 			if pullInterval != "" {
 				d, err := duration.Positive(pullInterval)
 				if err != nil {
@@ -171,6 +178,8 @@ func newCentralRunCmd(a *app, f *centralFlags) *cobra.Command {
 	c.Flags().StringVar(&hubIndex, "hub-index", "", "hub index.json whose scenario hashes count")
 	c.Flags().StringVar(&pullInterval, "pull-interval", "", "interval Phalanx installs are asked to pull at (default 10s)")
 	c.Flags().StringArrayVar(&proxies, "trusted-proxy", nil, "CIDR of a reverse proxy whose X-Forwarded-For is trusted (repeatable)")
+	c.Flags().BoolVar(&publishAllow, "publish-allowlist", false, "link the central's allowlist in stream answers: installs apply it locally")
+	c.Flags().StringVar(&publicURL, "public-url", "", "the central's URL as installs reach it (for links; default: each request's Host)")
 	return c
 }
 
@@ -536,6 +545,10 @@ func newCentralInstallsCmd(a *app, f *centralFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				reps, err := st.Reports(ctx)
+				if err != nil {
+					return err
+				}
 				type row struct {
 					MachineID        string  `json:"machine_id"`
 					Org              string  `json:"org"`
@@ -545,6 +558,11 @@ func newCentralInstallsCmd(a *app, f *centralFlags) *cobra.Command {
 					Cluster          string  `json:"cluster"`
 					QuarantinedUntil *string `json:"quarantined_until"`
 					LastSeen         *string `json:"last_seen"`
+					// From the install's metrics and deletion reports.
+					Version   string `json:"version"`
+					Machines  int    `json:"machines"`
+					Bouncers  int    `json:"bouncers"`
+					Deletions int64  `json:"decision_deletions"`
 				}
 				var rows []row
 				for _, in := range ins {
@@ -560,7 +578,9 @@ func newCentralInstallsCmd(a *app, f *centralFlags) *cobra.Command {
 					if q.Before(time.Now()) {
 						q = time.Time{}
 					}
-					rows = append(rows, row{in.MachineID, in.OrgName, in.Seed, tr, in.Confirmed, in.Net, jsonTime(q), jsonTime(in.LastSeen)})
+					rp := reps[in.MachineID]
+					rows = append(rows, row{in.MachineID, in.OrgName, in.Seed, tr, in.Confirmed, in.Net, jsonTime(q), jsonTime(in.LastSeen),
+						rp.Version, rp.Machines, rp.Bouncers, rp.Deletions})
 				}
 				if f.output == "json" {
 					if rows == nil {
@@ -568,9 +588,10 @@ func newCentralInstallsCmd(a *app, f *centralFlags) *cobra.Command {
 					}
 					return writeJSON(a.out, rows)
 				}
-				t := &table{header: []string{"Machine", "Org", "Seed", "Trust", "Confirmed", "Cluster", "Quarantined until", "Last seen"}}
+				t := &table{header: []string{"Machine", "Org", "Seed", "Trust", "Confirmed", "Cluster", "Quarantined until", "Last seen", "Version", "Bouncers"}}
 				for _, r := range rows {
-					t.add(r.MachineID, r.Org, yesNo(r.Seed), fmt.Sprintf("%.2f", r.Trust), fmt.Sprint(r.Confirmed), r.Cluster, deref(r.QuarantinedUntil), deref(r.LastSeen))
+					t.add(r.MachineID, r.Org, yesNo(r.Seed), fmt.Sprintf("%.2f", r.Trust), fmt.Sprint(r.Confirmed), r.Cluster, deref(r.QuarantinedUntil), deref(r.LastSeen),
+						r.Version, fmt.Sprint(r.Bouncers))
 				}
 				t.render(a.out)
 				return nil

@@ -60,6 +60,7 @@ func TestCentralOperatorCommands(t *testing.T) {
 	require.NoError(t, st.Register(ctx, "machineaaaaaaaaaaaaaaaa", "h", now))
 	_, err = st.InsertSignals(ctx, []centralstore.Signal{{MachineID: "machineaaaaaaaaaaaaaaaa", UUID: "u", IP: "4.3.2.1", Scenario: "crowdsecurity/ssh-bf", ReceivedAt: now}})
 	require.NoError(t, err)
+	require.NoError(t, st.SetMetrics(ctx, "machineaaaaaaaaaaaaaaaa", 3, 2, "v1.7.5", now))
 	require.NoError(t, st.Close())
 	code, out, errs = runCLI(t, "", "central", "ip", "4.3.2.1", "-o", "json", "--data-dir", dir)
 	require.Equal(t, 0, code, errs)
@@ -75,6 +76,12 @@ func TestCentralOperatorCommands(t *testing.T) {
 	code, out, errs = runCLI(t, "", "central", "installs", "list", "-o", "json", "--data-dir", dir)
 	require.Equal(t, 0, code, errs)
 	require.Contains(t, out, `"trust": 0.2`)
+	var installs []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &installs))
+	require.Len(t, installs, 1)
+	require.Equal(t, "v1.7.5", installs[0]["version"], "from the install's metrics")
+	require.EqualValues(t, 3, installs[0]["bouncers"])
+	require.EqualValues(t, 2, installs[0]["machines"])
 
 	code, _, _ = runCLI(t, "", "central", "delist", "4.3.2.1", "--data-dir", dir)
 	require.Equal(t, 2, code, "--reason is required")

@@ -3,12 +3,15 @@ package detect_test
 import (
 	"context"
 	"os"
+	"runtime"
+	"runtime/metrics"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/phalanx-ids/phalanx/internal/acquire/replay"
 	"github.com/phalanx-ids/phalanx/internal/detect"
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/scenario"
@@ -61,7 +64,7 @@ func BenchmarkLive(b *testing.B) {
 	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
 	for _, tc := range []struct {
 		name      string
-		mode      int
+		mode      event.Mode
 		batch     int
 		closeIdle bool
 		raw       scenario.RawLineLimit
@@ -98,5 +101,65 @@ func BenchmarkLive(b *testing.B) {
 			}
 			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "lines/s")
 		})
+	}
+}
+
+// BenchmarkReplayMemory replays the 200k-line nginx corpus with the
+// pipeline depths of before (4 batches between stages, 16 per engine
+// worker: "deep") and today's defaults, and reports the peak live heap
+// (runtime/metrics /gc/heap/live:bytes, sampled every millisecond: the
+// heap marked live by the last GC) and lines/s. The live heap is what a
+// GC percentage multiplies into the process's peak RSS.
+//
+//	go test ./internal/detect/ -run '^$' -bench ReplayMemory -benchtime 2x
+func BenchmarkReplayMemory(b *testing.B) {
+	logPath, _ := testutil.GenLogs(b, "nginx", 200000, 1)
+	rt := hubRuntime(b, "crowdsecurity/linux", "crowdsecurity/nginx")
+	for _, tc := range []struct {
+		name         string
+		depth, inbox int
+	}{
+		{"deep", 4, 16},
+		{"default", 0, 0},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var peak, lines float64
+			for b.Loop() {
+				runtime.GC()
+				stop := make(chan struct{})
+				got := make(chan uint64)
+				go func() { got <- samplePeakLive(stop) }()
+				r := detect.New(detect.Config{Runtime: rt, Mode: event.TIMEMACHINE, Depth: tc.depth, EngineInbox: tc.inbox,
+					OnAlert: func(*event.Event) {}})
+				src := &replay.Source{Path: logPath, Type: "nginx"}
+				st, _, err := r.Run(context.Background(), func(ctx context.Context, emit func(event.Line) error) error {
+					_, err := src.Read(ctx, emit)
+					return err
+				})
+				close(stop)
+				require.NoError(b, err)
+				peak = max(peak, float64(<-got))
+				lines += float64(st.Lines)
+			}
+			b.ReportMetric(peak/(1<<20), "peak-live-MB")
+			b.ReportMetric(lines/b.Elapsed().Seconds(), "lines/s")
+		})
+	}
+}
+
+// samplePeakLive returns the largest /gc/heap/live:bytes seen until stop.
+func samplePeakLive(stop <-chan struct{}) uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	var peak uint64
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for {
+		metrics.Read(s)
+		peak = max(peak, s[0].Value.Uint64())
+		select {
+		case <-stop:
+			return peak
+		case <-t.C:
+		}
 	}
 }

@@ -5,6 +5,10 @@
 //	source -> batches -> parse workers -> reorder -> scenario engine
 //	       -> overflows -> postoverflows -> (reprocess) -> alerts
 //
+// Depth batches wait between stages and the engine's inboxes hold a few
+// batches each: the events in flight are bounded (they are most of a
+// replay's live heap besides the content and the buckets).
+//
 // Replay cuts the input into batches of Config.BatchSize lines; live input
 // (Config.CloseIdle, the daemon) closes a batch as soon as the source has
 // nothing more ready, so a line never waits for the next one to arrive.
@@ -16,7 +20,6 @@ package detect
 
 import (
 	"context"
-	"errors"
 	"runtime"
 	"runtime/pprof"
 	"sync"
@@ -37,11 +40,19 @@ type Config struct {
 	// BucketWorkers spread the scenarios over goroutines (default GOMAXPROCS).
 	BucketWorkers int
 	// Mode is event.TIMEMACHINE (replay: the logs' own time) or event.LIVE.
-	Mode int
+	Mode event.Mode
 	// Now is the wall clock (default time.Now).
 	Now func() time.Time
 	// BatchSize is the number of lines handed to a parse worker at once.
 	BatchSize int
+	// Depth is the number of batches that may wait between two stages
+	// (read -> parse, parse -> pour), default ParseWorkers; with BatchSize
+	// and the scenario engine's inboxes (EngineInbox) it bounds the events
+	// in flight, which are most of a replay's live heap besides the
+	// content and the buckets.
+	Depth int
+	// EngineInbox is scenario.Config.Inbox (0: its default).
+	EngineInbox int
 	// CloseIdle closes a batch as soon as the source has no further line
 	// ready, instead of when it holds BatchSize lines (live input: a quiet
 	// log's last line is parsed at once, never held back waiting for more,
@@ -86,6 +97,9 @@ func New(cfg Config) *Runner {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 512
 	}
+	if cfg.Depth <= 0 {
+		cfg.Depth = cfg.ParseWorkers
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -120,71 +134,79 @@ type batch struct {
 // Run runs src through the pipeline until the input ends, then drains the
 // scenarios (buckets still alive at the end of a replay raise nothing, as
 // upstream) and returns the counters and the scenario engine's statistics.
+//
+// Goroutines: the reader (readFull or readIdle) cuts src into batches; the
+// parse workers parse them and read the scenarios' fields ahead; Run's own
+// goroutine pours the batches in input order (collect) and handles the
+// overflows (drain). Depth bounds the batches between them.
 func (r *Runner) Run(ctx context.Context, src Source) (Stats, scenario.Stats, error) {
-	var st Stats
-	rt := r.cfg.Runtime
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-
-	var (
-		mu      sync.Mutex
-		pending []*event.Event
-	)
-	var eng *scenario.Engine
+	x := r.newRun()
 	defer r.engine.Store(nil)
-	if rt.Scenarios != nil && rt.Scenarios.Len() > 0 {
-		eng = scenario.NewEngine(rt.Scenarios, scenario.Config{
-			Workers:  r.cfg.BucketWorkers,
-			Mode:     r.cfg.Mode,
-			Now:      r.cfg.Now,
-			RawLines: r.cfg.RawLines,
-			OnOverflow: func(ev *event.Event) {
-				mu.Lock()
-				pending = append(pending, ev)
-				mu.Unlock()
-			},
-		})
-		r.engine.Store(eng)
-	}
-	// drain handles the overflows reported so far, on the Run goroutine.
-	drain := func() {
-		for {
-			mu.Lock()
-			got := pending
-			pending = nil
-			mu.Unlock()
-			if len(got) == 0 {
-				return
-			}
-			for _, ov := range got {
-				st.Overflows++
-				if rt.PostOverflows != nil {
-					rt.PostOverflows.Parse(ov, nil)
-				}
-				if ov.Overflow.Whitelisted {
-					st.Suppressed++
-					continue
-				}
-				if ov.Overflow.Reprocess && eng != nil {
-					st.Reprocessed++
-					eng.Pour(ov.Clone())
-				}
-				if rt.Context != nil {
-					for i := range ov.Overflow.APIAlerts {
-						a := &ov.Overflow.APIAlerts[i]
-						a.Meta = append(a.Meta, rt.Context.Meta(alertctx.FromAlert(a))...)
-					}
-				}
-				st.Alerts++
-				if r.cfg.OnAlert != nil {
-					r.cfg.OnAlert(ov)
-				}
-			}
-		}
-	}
 
-	work := make(chan *batch, r.cfg.ParseWorkers*2)
-	done := make(chan *batch, r.cfg.ParseWorkers*2)
+	work := make(chan *batch, r.cfg.Depth)
+	done := make(chan *batch, r.cfg.Depth)
+	r.startParsers(ctx, x.eng, work, done)
+	readErr := make(chan error, 1)
+	if r.cfg.CloseIdle {
+		go func() { readErr <- r.readIdle(ctx, src, work) }()
+	} else {
+		go func() { readErr <- r.readFull(ctx, src, work) }()
+	}
+	x.collect(done)
+
+	err := <-readErr
+	var es scenario.Stats
+	if x.eng != nil {
+		if cerr := x.eng.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		x.drain()
+		es = x.eng.Stats()
+	}
+	return x.st, es, err
+}
+
+// run is the state of one Run, owned by Run's goroutine but for pending,
+// which the engine's OnOverflow fills from the scenario workers.
+type run struct {
+	r   *Runner
+	rt  *content.Runtime
+	eng *scenario.Engine // nil: no scenario
+	st  Stats
+
+	mu      sync.Mutex
+	pending []*scenario.Overflow
+}
+
+// newRun starts the scenario engine (if there are scenarios) and publishes
+// it for ScenarioStats.
+func (r *Runner) newRun() *run {
+	x := &run{r: r, rt: r.cfg.Runtime}
+	if x.rt.Scenarios == nil || x.rt.Scenarios.Len() == 0 {
+		return x
+	}
+	x.eng = scenario.NewEngine(x.rt.Scenarios, scenario.Config{
+		Workers:  r.cfg.BucketWorkers,
+		Inbox:    r.cfg.EngineInbox,
+		Mode:     r.cfg.Mode,
+		Now:      r.cfg.Now,
+		RawLines: r.cfg.RawLines,
+		OnOverflow: func(ov *scenario.Overflow) {
+			x.mu.Lock()
+			x.pending = append(x.pending, ov)
+			x.mu.Unlock()
+		},
+	})
+	r.engine.Store(x.eng)
+	return x
+}
+
+// startParsers starts ParseWorkers goroutines that parse the batches of
+// work and hand them to done, which they close when work is closed and
+// every batch is handed on.
+func (r *Runner) startParsers(ctx context.Context, eng *scenario.Engine, work <-chan *batch, done chan<- *batch) {
 	var wg sync.WaitGroup
 	for i := 0; i < r.cfg.ParseWorkers; i++ {
 		wg.Add(1)
@@ -205,81 +227,104 @@ func (r *Runner) Run(ctx context.Context, src Source) (Stats, scenario.Stats, er
 			}
 		})
 	}
-	// reader
-	readErr := make(chan error, 1)
-	if r.cfg.CloseIdle {
-		go func() { readErr <- r.readIdle(ctx, src, work) }()
-	} else {
-		go func() { readErr <- r.readFull(ctx, src, work) }()
-	}
 	go func() {
 		wg.Wait()
 		close(done)
 	}()
+}
 
-	// collector: pour in input order. In live mode a ticker also drains the
-	// overflows that the engine raises on its own (expiring counters,
-	// workers finishing after the last line), so they do not wait for the
-	// next line to arrive.
-	next := 0
-	held := map[int]*batch{}
+// collect pours the parsed batches into the scenarios in input order (the
+// parse workers finish them in any order) until done is closed. In live
+// mode a ticker also drains the overflows that the engine raises on its
+// own (expiring counters, workers finishing after the last line), so they
+// do not wait for the next line to arrive.
+func (x *run) collect(done <-chan *batch) {
 	var tick <-chan time.Time
-	if r.cfg.Mode == event.LIVE && eng != nil {
+	if x.r.cfg.Mode == event.LIVE && x.eng != nil {
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
 		tick = t.C
 	}
+	next := 0
+	held := map[int]*batch{}
 	for {
-		var b *batch
 		select {
 		case <-tick:
-			drain()
-			continue
-		case got, ok := <-done:
+			x.drain()
+		case b, ok := <-done:
 			if !ok {
-				b = nil
-			} else {
-				b = got
+				return
 			}
-		}
-		if b == nil {
-			break
-		}
-		held[b.seq] = b
-		for {
-			hb, ok := held[next]
-			if !ok {
-				break
-			}
-			delete(held, next)
-			next++
-			st.Lines += int64(len(hb.lines))
-			st.Parsed += hb.parsed
-			st.Unparsed += hb.unparsed
-			st.Whitelisted += hb.white
-			if eng != nil {
-				nf := eng.FieldCount()
-				for i, ev := range hb.events {
-					eng.PourFields(ev, hb.fields[i*nf:(i+1)*nf:(i+1)*nf])
-					st.Poured++
-				}
-				drain()
+			held[b.seq] = b
+			for hb := held[next]; hb != nil; hb = held[next] {
+				delete(held, next)
+				next++
+				x.pour(hb)
 			}
 		}
 	}
-	err := <-readErr
-	var es scenario.Stats
-	if eng != nil {
-		if cerr := eng.Close(); cerr != nil && err == nil {
-			err = cerr
+}
+
+// pour counts a batch and pours its events, then handles the overflows.
+func (x *run) pour(b *batch) {
+	x.st.Lines += int64(len(b.lines))
+	x.st.Parsed += b.parsed
+	x.st.Unparsed += b.unparsed
+	x.st.Whitelisted += b.white
+	if x.eng == nil {
+		return
+	}
+	nf := x.eng.FieldCount()
+	for i, ev := range b.events {
+		x.eng.PourFields(ev, b.fields[i*nf:(i+1)*nf:(i+1)*nf])
+		x.st.Poured++
+	}
+	x.drain()
+}
+
+// drain handles the overflows reported so far, on the Run goroutine.
+func (x *run) drain() {
+	for {
+		x.mu.Lock()
+		got := x.pending
+		x.pending = nil
+		x.mu.Unlock()
+		if len(got) == 0 {
+			return
 		}
-		drain()
-		es = eng.Stats()
+		for _, ov := range got {
+			x.handle(ov)
+		}
 	}
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return st, es, err
+}
+
+// handle runs one overflow through the postoverflows, pours it back if its
+// scenario reprocesses, adds the alert context and hands it to OnAlert
+// unless a postoverflow whitelisted it.
+func (x *run) handle(o *scenario.Overflow) {
+	ov := o.Event()
+	x.st.Overflows++
+	if x.rt.PostOverflows != nil {
+		x.rt.PostOverflows.Parse(ov, nil)
 	}
-	return st, es, err
+	if ov.Overflow.Whitelisted {
+		x.st.Suppressed++
+		return
+	}
+	if ov.Overflow.Reprocess && x.eng != nil {
+		x.st.Reprocessed++
+		x.eng.Pour(ov.Clone())
+	}
+	if x.rt.Context != nil {
+		for i := range ov.Overflow.APIAlerts {
+			a := &ov.Overflow.APIAlerts[i]
+			a.Meta = append(a.Meta, x.rt.Context.Meta(alertctx.FromAlert(a))...)
+		}
+	}
+	x.st.Alerts++
+	if x.r.cfg.OnAlert != nil {
+		x.r.cfg.OnAlert(ov)
+	}
 }
 
 func (r *Runner) parseBatch(b *batch) {
@@ -293,7 +338,7 @@ func (r *Runner) parseBatch(b *batch) {
 		} else {
 			evt.Reset(b.lines[i])
 		}
-		evt.ExpectMode = r.cfg.Mode
+		evt.ExpectMode = int(r.cfg.Mode)
 		evt.Process = true
 		if !p.Parse(evt, nil) {
 			b.unparsed++

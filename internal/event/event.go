@@ -10,6 +10,7 @@ package event
 
 import (
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/phalanx-ids/phalanx/internal/models"
@@ -22,11 +23,28 @@ const (
 	APPSEC = 2
 )
 
-// ExpectMode: LIVE uses the wall clock, TIMEMACHINE the logs' own timestamps.
+// Mode is how a pipeline tells an event's time: LIVE uses the wall clock,
+// TIMEMACHINE the logs' own timestamps (a replay). Its values are those of
+// Event.ExpectMode, an int in CrowdSec's shape (hub expressions compare it
+// with integers); the constants are untyped so that they serve both.
+type Mode int
+
+// The modes (Mode, Event.ExpectMode).
 const (
 	LIVE        = 0
 	TIMEMACHINE = 1
 )
+
+// String returns "live" or "timemachine".
+func (m Mode) String() string {
+	switch m {
+	case LIVE:
+		return "live"
+	case TIMEMACHINE:
+		return "timemachine"
+	}
+	return "mode(" + strconv.Itoa(int(m)) + ")"
+}
 
 // Line is a raw log line as an acquisition source read it.
 type Line struct {

@@ -8,6 +8,7 @@ package exprenv
 // may swap one for the other.
 
 import (
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -63,8 +64,8 @@ func (e *Env) RegexpInFileMatch(file string) func(x string) bool {
 // the result depends on the argument only.
 func stringFuncs() map[string]func(string) string {
 	return map[string]func(string) string{
-		"Upper":         strings.ToUpper,
-		"Lower":         strings.ToLower,
+		"Upper":         upper,
+		"Lower":         lower,
 		"TrimSpace":     strings.TrimSpace,
 		"PathUnescape":  pathUnescape,
 		"QueryUnescape": queryUnescape,
@@ -97,6 +98,10 @@ func (e *Env) StringPredicate(name string) (fn func(string) bool, ok bool) {
 	return fn, ok
 }
 
-// RangeMatch returns IpInRange(x, cidr) as a function of x: the function
-// the registered helper calls. It is safe for concurrent use.
-func (e *Env) RangeMatch(cidr string) func(x string) bool { return inRange(cidr) }
+// IPRange returns IpInRange(x, cidr) in the two halves the registered
+// helper composes (inRange): it is ok && contains(a) where a, ok :=
+// parse(x). parse is the helpers' one address parser, whatever cidr. Both
+// are safe for concurrent use.
+func (e *Env) IPRange(cidr string) (parse func(x string) (netip.Addr, bool), contains func(netip.Addr) bool) {
+	return parseIP, rangeOf(cidr)
+}

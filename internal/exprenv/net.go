@@ -48,16 +48,23 @@ func ipInRange(p ...any) (any, error) {
 }
 
 // inRange is IpInRange(ip, cidr) as a function of ip (a bad range: false
-// for every address).
+// for every address): the address parser and rangeOf, composed.
 func inRange(cidr string) func(ip string) bool {
-	pfx, ok := ParseRange(cidr)
-	if !ok {
-		return func(string) bool { return false }
-	}
+	contains := rangeOf(cidr)
 	return func(ip string) bool {
 		a, ok := parseIP(ip)
-		return ok && pfx.Contains(a)
+		return ok && contains(a)
 	}
+}
+
+// rangeOf is the range half of IpInRange: whether a parsed address is in
+// cidr (a bad range holds none).
+func rangeOf(cidr string) func(netip.Addr) bool {
+	pfx, ok := ParseRange(cidr)
+	if !ok {
+		return func(netip.Addr) bool { return false }
+	}
+	return pfx.Contains
 }
 
 // IpToRange(ip, "/24" or "24") string: the network of ip with that prefix

@@ -348,7 +348,21 @@ func (s *Server) deleteDecisions(w http.ResponseWriter, r *http.Request, c *call
 		return errorf(http.StatusUnprocessableEntity,
 			"no filter given: pass a filter (ip, range, scope/value, type, scenario, origin) or all=true to delete every decision")
 	}
-	n, err := s.st.ExpireDecisions(r.Context(), s.now(), f)
+	now := s.now()
+	var gone []store.Decision
+	if s.deleted != nil {
+		af := f
+		af.ActiveAt = now
+		ds, err := s.st.ListDecisions(r.Context(), af)
+		if err != nil {
+			if errors.Is(err, store.ErrInvalid) {
+				return errorf(http.StatusBadRequest, "%v", err)
+			}
+			return err
+		}
+		gone = derefDecisions(ds)
+	}
+	n, err := s.st.ExpireDecisions(r.Context(), now, f)
 	if err != nil {
 		if errors.Is(err, store.ErrInvalid) {
 			return errorf(http.StatusBadRequest, "%v", err)
@@ -357,6 +371,9 @@ func (s *Server) deleteDecisions(w http.ResponseWriter, r *http.Request, c *call
 	}
 	if err := s.Sync(r.Context()); err != nil {
 		s.log.Warn("lapi: index sync after delete", "err", err)
+	}
+	if len(gone) > 0 {
+		s.deleted(r.Context(), gone)
 	}
 	writeJSON(w, http.StatusOK, models.DeleteDecisionResponse{NbDeleted: strconv.FormatInt(n, 10)})
 	return nil
@@ -373,6 +390,14 @@ func (s *Server) deleteDecision(w http.ResponseWriter, r *http.Request, c *calle
 	}
 	now := s.now()
 	wasActive := s.idx.active(id, now)
+	var gone []store.Decision
+	if s.deleted != nil && wasActive {
+		ds, err := s.st.ListDecisions(r.Context(), store.DecisionFilter{IDs: []int64{id}, ActiveAt: now})
+		if err != nil {
+			return err
+		}
+		gone = derefDecisions(ds)
+	}
 	err = s.st.ExpireDecision(r.Context(), now, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, "decision with id '%d' doesn't exist", id)
@@ -383,10 +408,23 @@ func (s *Server) deleteDecision(w http.ResponseWriter, r *http.Request, c *calle
 	if err := s.Sync(r.Context()); err != nil {
 		s.log.Warn("lapi: index sync after delete", "err", err)
 	}
+	if len(gone) > 0 {
+		s.deleted(r.Context(), gone)
+	}
 	n := "0"
 	if wasActive {
 		n = "1"
 	}
 	writeJSON(w, http.StatusOK, models.DeleteDecisionResponse{NbDeleted: n})
 	return nil
+}
+
+// derefDecisions copies decisions out of their pointers (what the
+// Deleted hook keeps).
+func derefDecisions(ds []*store.Decision) []store.Decision {
+	out := make([]store.Decision, len(ds))
+	for i, d := range ds {
+		out[i] = *d
+	}
+	return out
 }

@@ -73,6 +73,11 @@ type Deps struct {
 	// (internal/capi). An error answers 500, so the agent pushes again.
 	// nil: nothing is shared.
 	Share func(ctx context.Context, machine string, alerts []*models.Alert) error
+	// Deleted receives the decisions an operator deleted (DELETE
+	// /v1/decisions, DELETE /v1/decisions/{id}) that were active, after
+	// they were expired: the central API's deletion sync (internal/capi).
+	// Called before the request is answered; must not block. nil: none.
+	Deleted func(ctx context.Context, decisions []store.Decision)
 	// Extra are more routes served on the LAPI's listener (ServeMux
 	// patterns, e.g. "GET /metrics"), behind the same connection limits
 	// and request ids but outside the LAPI's authentication.
@@ -96,6 +101,7 @@ type Server struct {
 	now      func() time.Time
 	notify   func(*models.Alert, []string)
 	share    func(context.Context, string, []*models.Alert) error
+	deleted  func(context.Context, []store.Decision)
 	met      *metrics
 	idx      *index
 	tlsConf  *tls.Config
@@ -146,7 +152,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{
 		cfg: set, st: deps.Store, allow: deps.Allowlists, log: deps.Logger, now: deps.Clock,
-		notify: deps.Notify, share: deps.Share, pulls: map[string]time.Time{}, heartbeats: map[string]time.Time{},
+		notify: deps.Notify, share: deps.Share, deleted: deps.Deleted, pulls: map[string]time.Time{}, heartbeats: map[string]time.Time{},
 		pullState: map[string]bouncerPull{},
 	}
 	if s.log == nil {

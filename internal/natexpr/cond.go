@@ -10,7 +10,9 @@ import (
 )
 
 // Queue is the event queue of a bucket as a condition reads it, oldest
-// first. At returns nil for an item whose event was not kept.
+// first. At returns nil for an item whose event was not kept. The event At
+// returns may be overwritten by the next call to At: a condition reads it
+// before asking for another, and keeps none.
 type Queue interface {
 	Len() int
 	At(i int) *event.Event

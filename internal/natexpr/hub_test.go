@@ -30,7 +30,7 @@ func mp(v any) map[string]any { m, _ := v.(map[string]any); return m }
 
 // hubExprs returns every expression over evt of the hub's parsers,
 // postoverflows and scenarios, and loads the data files they declare.
-func hubExprs(t *testing.T, store *datafile.Store) []hubExpr {
+func hubExprs(t testing.TB, store *datafile.Store) []hubExpr {
 	hub := testutil.Hub(t)
 	var out []hubExpr
 	loadData := func(d map[string]any) {

@@ -41,6 +41,7 @@ package natexpr
 import (
 	"errors"
 	"math"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -65,8 +66,11 @@ type Helpers interface {
 	// StringPredicate returns the pure helper name of one string returning
 	// a bool (IsIPV6...); ok false: left to the VM.
 	StringPredicate(name string) (fn func(string) bool, ok bool)
-	// RangeMatch returns IpInRange(x, cidr) as a function of x.
-	RangeMatch(cidr string) func(x string) bool
+	// IPRange returns IpInRange(x, cidr) in two halves: it is
+	// ok && contains(a) where a, ok := parse(x). parse is pure and the same
+	// function for every cidr (a Ctx keeps its last result: the hub tests
+	// one address against several ranges in a row).
+	IPRange(cidr string) (parse func(x string) (netip.Addr, bool), contains func(netip.Addr) bool)
 	// FileMatch answers any(File(file), {x op T(#)}) (T given by its
 	// source, "#" for the entry itself); ok false: left to the VM.
 	FileMatch(file, op, transform string) (match func(x string) bool, ok bool)
@@ -87,6 +91,22 @@ type Ctx struct {
 	vals []string
 	gen  uint32
 	memo []memoSlot
+
+	// The last address parsed for IpInRange (keyed by its text: valid
+	// across events).
+	ipText string
+	ipAddr netip.Addr
+	ipOK   bool
+	ipSet  bool
+}
+
+// addr parses x with parse (Helpers.IPRange), reusing the last result.
+func (c *Ctx) addr(x string, parse func(string) (netip.Addr, bool)) (netip.Addr, bool) {
+	if !c.ipSet || c.ipText != x {
+		c.ipAddr, c.ipOK = parse(x)
+		c.ipText, c.ipSet = x, true
+	}
+	return c.ipAddr, c.ipOK
 }
 
 type memoSlot struct {
@@ -147,9 +167,9 @@ type Str struct {
 	kind  strKind
 	key   string // canonical form (memo slot sharing); "" when not memoised
 	lit   string
-	fno   int                       // field number (Table.Freeze; beyond the vector: not read ahead)
+	fno   int                       // field number (Table.Freeze; MaxInt: not a field, or not read ahead)
 	get   func(*event.Event) string // the field's direct read
-	slot  int
+	slot  int                       // memo slot; -1: not memoised (literals, concatenations...)
 	fn    func(string) string
 	arg   *Str
 	parts []*Str
@@ -164,26 +184,45 @@ func (s *Str) Literal() (string, bool) { return s.lit, s.kind == kLit }
 // an int, of which Eval gives the decimal form.
 func (s *Str) Numeric() bool { return s.kind == kLen }
 
-// Eval evaluates s on c's event.
+// Eval evaluates s on c's event. Fields, literals and memoised values are
+// answered here; the rest by eval.
 func (s *Str) Eval(c *Ctx) (string, error) {
+	switch s.kind {
+	case kField:
+		return s.field(c), nil
+	case kLit:
+		return s.lit, nil
+	}
+	if uint(s.slot) < uint(len(c.memo)) { // a memoised call (slot -1: none)
+		if m := &c.memo[s.slot]; m.gen == c.gen {
+			return m.v, nil
+		}
+	}
+	return s.eval(c)
+}
+
+// field reads the field s: from the vector read ahead, directly (no memo:
+// a parser's evaluation), or through the memo. A field read cannot fail.
+func (s *Str) field(c *Ctx) string {
+	if s.fno < len(c.vals) {
+		return c.vals[s.fno]
+	}
+	if c.memo == nil {
+		return s.get(c.evt)
+	}
+	m := &c.memo[s.slot]
+	if m.gen != c.gen {
+		m.gen, m.v = c.gen, s.get(c.evt)
+	}
+	return m.v
+}
+
+func (s *Str) eval(c *Ctx) (string, error) {
 	switch s.kind {
 	case kLit:
 		return s.lit, nil
 	case kField:
-		if c.memo == nil {
-			if s.fno < len(c.vals) {
-				return c.vals[s.fno], nil
-			}
-			return s.get(c.evt), nil
-		}
-		if s.fno < len(c.vals) {
-			return c.vals[s.fno], nil
-		}
-		m := &c.memo[s.slot]
-		if m.gen != c.gen {
-			m.gen, m.v = c.gen, s.get(c.evt)
-		}
-		return m.v, nil
+		return s.field(c), nil
 	case kCall:
 		if c.memo == nil || s.slot < 0 {
 			a, err := s.arg.Eval(c)
@@ -299,7 +338,7 @@ func (c *Compiler) Value(src string) *Str {
 		if !ok {
 			return nil
 		}
-		return &Str{kind: kLen, arg: arg}
+		return &Str{kind: kLen, arg: arg, fno: math.MaxInt, slot: -1}
 	}
 	s, _ := c.str(n)
 	return s
@@ -446,16 +485,30 @@ func (c *Compiler) call(n *ast.CallNode) (Bool, bool) {
 	}
 	var match func(string) bool
 	switch {
-	case len(n.Arguments) == 2 && (id.Value == "RegexpInFile" || id.Value == "IpInRange"):
+	case len(n.Arguments) == 2 && id.Value == "IpInRange":
 		lit, ok := n.Arguments[1].(*ast.StringNode)
 		if !ok {
 			return nil, false
 		}
-		if id.Value == "RegexpInFile" {
-			match = c.h.RegexpInFileMatch(lit.Value)
-		} else {
-			match = c.h.RangeMatch(lit.Value)
+		s, ok := c.str(n.Arguments[0])
+		if !ok {
+			return nil, false
 		}
+		parse, contains := c.h.IPRange(lit.Value)
+		return func(ctx *Ctx) (bool, error) {
+			v, err := s.Eval(ctx)
+			if err != nil {
+				return false, err
+			}
+			a, ok := ctx.addr(v, parse)
+			return ok && contains(a), nil
+		}, true
+	case len(n.Arguments) == 2 && id.Value == "RegexpInFile":
+		lit, ok := n.Arguments[1].(*ast.StringNode)
+		if !ok {
+			return nil, false
+		}
+		match = c.h.RegexpInFileMatch(lit.Value)
 	case len(n.Arguments) == 1:
 		fn, ok := c.h.StringPredicate(id.Value)
 		if !ok {
@@ -658,6 +711,9 @@ func (c *Compiler) binary(t *ast.BinaryNode) (Bool, bool) {
 		if !ok || !ok2 {
 			return nil, false
 		}
+		if r.kind == kLit {
+			return litCompare(t.Operator, l, r.lit), true
+		}
 		var op func(a, b string) bool
 		switch t.Operator {
 		case "==":
@@ -682,6 +738,55 @@ func (c *Compiler) binary(t *ast.BinaryNode) (Bool, bool) {
 		return c.intCompare(t)
 	}
 	return nil, false
+}
+
+// litCompare compiles S <op> 'literal', the commonest comparison, without
+// evaluating the literal nor calling the operator through a func value.
+func litCompare(op string, l *Str, lit string) Bool {
+	if l.kind == kField {
+		return fieldCompare(op, l, lit)
+	}
+	switch op {
+	case "==":
+		return func(ctx *Ctx) (bool, error) {
+			a, err := l.Eval(ctx)
+			return err == nil && a == lit, err
+		}
+	case "!=":
+		return func(ctx *Ctx) (bool, error) {
+			a, err := l.Eval(ctx)
+			return err == nil && a != lit, err
+		}
+	case "contains":
+		return func(ctx *Ctx) (bool, error) {
+			a, err := l.Eval(ctx)
+			return err == nil && strings.Contains(a, lit), err
+		}
+	case "startsWith":
+		return func(ctx *Ctx) (bool, error) {
+			a, err := l.Eval(ctx)
+			return err == nil && strings.HasPrefix(a, lit), err
+		}
+	}
+	return func(ctx *Ctx) (bool, error) { // endsWith
+		a, err := l.Eval(ctx)
+		return err == nil && strings.HasSuffix(a, lit), err
+	}
+}
+
+// fieldCompare is litCompare for a field (which cannot fail).
+func fieldCompare(op string, f *Str, lit string) Bool {
+	switch op {
+	case "==":
+		return func(ctx *Ctx) (bool, error) { return f.field(ctx) == lit, nil }
+	case "!=":
+		return func(ctx *Ctx) (bool, error) { return f.field(ctx) != lit, nil }
+	case "contains":
+		return func(ctx *Ctx) (bool, error) { return strings.Contains(f.field(ctx), lit), nil }
+	case "startsWith":
+		return func(ctx *Ctx) (bool, error) { return strings.HasPrefix(f.field(ctx), lit), nil }
+	}
+	return func(ctx *Ctx) (bool, error) { return strings.HasSuffix(f.field(ctx), lit), nil }
 }
 
 // intCompare compiles int(S) <op> N (either side).
@@ -744,7 +849,9 @@ func (c *Compiler) intCompare(t *ast.BinaryNode) (Bool, bool) {
 	}, true
 }
 
-func lit(v string) *Str { return &Str{kind: kLit, key: strconv.Quote(v), lit: v} }
+func lit(v string) *Str {
+	return &Str{kind: kLit, key: strconv.Quote(v), lit: v, fno: math.MaxInt, slot: -1}
+}
 
 func (c *Compiler) str(n ast.Node) (*Str, bool) {
 	switch t := n.(type) {
@@ -775,7 +882,7 @@ func (c *Compiler) str(n ast.Node) (*Str, bool) {
 				parts = append(parts, p)
 			}
 		}
-		return &Str{kind: kConcat, parts: parts}, true
+		return &Str{kind: kConcat, parts: parts, fno: math.MaxInt, slot: -1}, true
 	case *ast.ConditionalNode:
 		cond, ok1 := c.boolean(t.Cond)
 		a, ok2 := c.str(t.Exp1)
@@ -783,7 +890,7 @@ func (c *Compiler) str(n ast.Node) (*Str, bool) {
 		if !ok1 || !ok2 || !ok3 {
 			return nil, false
 		}
-		return &Str{kind: kCond, cond: cond, a: a, b: b}, true
+		return &Str{kind: kCond, cond: cond, a: a, b: b, fno: math.MaxInt, slot: -1}, true
 	case *ast.CallNode:
 		id, ok := t.Callee.(*ast.IdentifierNode)
 		if !ok || len(t.Arguments) != 1 || c.shadowed(id.Value) || c.h == nil {
@@ -801,10 +908,10 @@ func (c *Compiler) str(n ast.Node) (*Str, bool) {
 			return lit(fn(arg.lit)), true
 		}
 		if arg.key == "" { // not memoisable (a concatenation...)
-			return &Str{kind: kCall, fn: fn, arg: arg, slot: -1}, true
+			return &Str{kind: kCall, fn: fn, arg: arg, slot: -1, fno: math.MaxInt}, true
 		}
 		key := id.Value + "(" + arg.key + ")"
-		return &Str{kind: kCall, key: key, fn: fn, arg: arg, slot: c.t.slot(key)}, true
+		return &Str{kind: kCall, key: key, fn: fn, arg: arg, slot: c.t.slot(key), fno: math.MaxInt}, true
 	}
 	if c.shadowed("evt") {
 		return nil, false

@@ -146,7 +146,7 @@ func genLines(tb testing.TB, path string, max int) []string {
 	return out
 }
 
-// sample lines used when /tmp/n.log and /tmp/s.log (genlogs) are absent.
+// sample lines (fuzz seeds).
 var (
 	nginxSample = []string{
 		`220.142.51.74 - - [01/Mar/2024:00:00:00 +0000] "GET /favicon.ico HTTP/1.1" 200 4658 "-" "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:122.0) Gecko/20100101 Firefox/122.0"`,
@@ -158,16 +158,12 @@ var (
 	}
 )
 
+// benchLines returns 20k-line genlogs corpora (seed 1), as the replay
+// benchmarks use.
 func benchLines(tb testing.TB) ([]string, []string) {
-	n := genLines(tb, "/tmp/n.log", 20000)
-	if len(n) == 0 {
-		n = nginxSample
-	}
-	s := genLines(tb, "/tmp/s.log", 20000)
-	if len(s) == 0 {
-		s = sshSample
-	}
-	return n, s
+	n, _ := testutil.GenLogs(tb, "nginx", 20000, 1)
+	s, _ := testutil.GenLogs(tb, "sshd", 20000, 1)
+	return genLines(tb, n, 20000), genLines(tb, s, 20000)
 }
 
 func BenchmarkParseHubStack(b *testing.B) {

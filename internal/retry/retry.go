@@ -72,6 +72,19 @@ func HalfJitter(d time.Duration) time.Duration {
 	return half + rand.N(d-half+1)
 }
 
+// Sleeper waits d or until ctx ends (then it returns ctx.Err()). Loops
+// that wait take one, nil meaning Sleep, so that tests drive them on a
+// virtual clock (minutes of back-off in milliseconds).
+type Sleeper func(ctx context.Context, d time.Duration) error
+
+// Or returns s, or Sleep when s is nil.
+func (s Sleeper) Or() Sleeper {
+	if s == nil {
+		return Sleep
+	}
+	return s
+}
+
 // Sleep waits d or until ctx ends (then it returns ctx.Err()).
 func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {

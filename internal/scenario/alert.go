@@ -28,23 +28,43 @@ func marshalTime(t time.Time) string {
 	return string(b)
 }
 
-// buildOverflow makes the overflow event of a bucket, in CrowdSec's shape:
-// one APIAlert per source (sorted by source value), Alert = &APIAlerts[0].
-// It always returns an event; on a source error the event has no alert.
-func buildOverflow(w *worker, sc *scen, key string, first, last, ovfl time.Time, total int, q []*item) (*event.Event, error) {
-	ev := &event.Event{
-		Type:          event.OVFLW,
-		ExpectMode:    w.e.mode,
-		MarshaledTime: marshalTime(ovfl),
-		Overflow:      event.RuntimeAlert{Mapkey: sc.mapkey(key), Reprocess: sc.spec.Reprocess},
+// Overflow is a bucket's overflow as the engine hands it on (OnOverflow):
+// the scenario, the partition (groupby value), the overflow time, and the
+// signal in CrowdSec's shape: mapkey, sources, one alert per source
+// (sorted by source value), Signal.Alert = &Signal.APIAlerts[0]. Event
+// gives the overflow event that postoverflows, reprocessing and hub
+// expressions (evt.Overflow...) work on.
+type Overflow struct {
+	Scenario  string
+	Partition string
+	At        time.Time
+	Mode      event.Mode
+	Signal    event.RuntimeAlert
+}
+
+// Event returns the overflow as a CrowdSec-shaped event (Type OVFLW). The
+// event shares the signal's alerts.
+func (o *Overflow) Event() *event.Event {
+	return &event.Event{Type: event.OVFLW, ExpectMode: int(o.Mode), MarshaledTime: marshalTime(o.At), Overflow: o.Signal}
+}
+
+// buildOverflow makes the overflow of a bucket. It always returns one; on a
+// source error its signal has no alert.
+func buildOverflow(w *worker, sc *scen, key string, first, last, ovfl time.Time, total int, q []*item) (*Overflow, error) {
+	ov := &Overflow{
+		Scenario:  sc.spec.Name,
+		Partition: key,
+		At:        ovfl,
+		Mode:      w.e.mode,
+		Signal:    event.RuntimeAlert{Mapkey: sc.mapkey(key), Reprocess: sc.spec.Reprocess},
 	}
 	sources, scope, err := w.sources(sc, q)
 	if err != nil {
-		return ev, fmt.Errorf("scenario: %s: %w", sc.spec.Name, err)
+		return ov, fmt.Errorf("scenario: %s: %w", sc.spec.Name, err)
 	}
-	ev.Overflow.Sources = sources
+	ov.Signal.Sources = sources
 	if len(sources) == 0 {
-		return ev, nil
+		return ov, nil
 	}
 	name := sc.spec.Name
 	hash, version := sc.hash, sc.version
@@ -83,15 +103,15 @@ func buildOverflow(w *worker, sc *scen, key string, first, last, ovfl time.Time,
 	if sc.community {
 		base.Meta = models.Meta{{Key: CommunityMetaKey, Value: "true"}}
 	}
-	ev.Overflow.APIAlerts = make([]models.Alert, 0, len(keys))
+	ov.Signal.APIAlerts = make([]models.Alert, 0, len(keys))
 	for _, k := range keys {
 		a := base
 		src := sources[k]
 		a.Source = &src
-		ev.Overflow.APIAlerts = append(ev.Overflow.APIAlerts, a)
+		ov.Signal.APIAlerts = append(ov.Signal.APIAlerts, a)
 	}
-	ev.Overflow.Alert = &ev.Overflow.APIAlerts[0]
-	return ev, nil
+	ov.Signal.Alert = &ov.Signal.APIAlerts[0]
+	return ov, nil
 }
 
 // alertEvents lists the queued events that have Meta, meta sorted by key.
@@ -229,10 +249,10 @@ func (w *worker) sources(sc *scen, q []*item) (map[string]models.Source, string,
 
 // scopeValue runs scope.expression on a queued event ("" unless a string).
 func (w *worker) scopeValue(sc *scen, it *item) string {
-	if sc.scopeExpr == nil || it.full == nil {
+	if sc.scopeExpr == nil {
 		return ""
 	}
-	out, err := w.vm.Run(sc.scopeExpr, FilterEnv{Evt: it.full})
+	out, err := w.vm.Run(sc.scopeExpr, FilterEnv{Evt: it.event()})
 	if err != nil {
 		return ""
 	}

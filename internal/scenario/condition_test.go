@@ -29,7 +29,7 @@ func TestNativeConditionMatchesVM(t *testing.T) {
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	conds, cancels, trues := 0, 0, 0
 	for _, sc := range set.scens {
-		if sc.condNat != nil {
+		if sc.condition != nil && sc.condition.nat != nil {
 			conds++
 			_, lits := natexprtest.Vocabulary(sc.spec.Condition, nil)
 			for range 400 {
@@ -50,8 +50,8 @@ func TestNativeConditionMatchesVM(t *testing.T) {
 					q[i] = &item{full: e}
 				}
 				b := &bucket{sc: sc, q: q}
-				want, werr := w.runBool(sc.condition, ConditionEnv{Evt: lastEvent(q), Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})})
-				got, gerr := sc.condNat(&itemQueue{q: q})
+				want, werr := w.runBool(sc.condition.prog, ConditionEnv{Evt: lastEvent(q), Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})})
+				got, gerr := sc.condition.nat(&itemQueue{q: q})
 				require.Equal(t, werr != nil, gerr != nil, "%s: vm %v native %v", sc.spec.Name, werr, gerr)
 				require.Equal(t, want, got, sc.spec.Name)
 				if want {
@@ -59,13 +59,13 @@ func TestNativeConditionMatchesVM(t *testing.T) {
 				}
 			}
 		}
-		if sc.cancelNat != nil {
+		if sc.cancelOn != nil && sc.cancelOn.nat != nil {
 			cancels++
 			fields, lits := natexprtest.Vocabulary(sc.spec.CancelOn, nil)
 			for _, e := range natexprtest.Events(r, 200, fields, lits) {
 				w.nc.Reset(e, nil)
-				want, werr := w.runBool(sc.cancelOn, FilterEnv{Evt: e})
-				got, gerr := sc.cancelNat(w.nc)
+				want, werr := w.runBool(sc.cancelOn.prog, FilterEnv{Evt: e})
+				got, gerr := sc.cancelOn.nat(w.nc)
 				require.Equal(t, werr != nil, gerr != nil, sc.spec.Name)
 				require.Equal(t, want, got, sc.spec.Name)
 			}

@@ -21,12 +21,12 @@ type Config struct {
 	Workers int
 	// Mode is event.LIVE (wall clock) or event.TIMEMACHINE (the events'
 	// MarshaledTime).
-	Mode int
+	Mode event.Mode
 	// Now is the wall clock (LIVE). Defaults to time.Now.
 	Now func() time.Time
 	// OnOverflow receives every overflow that produced an alert. See the
 	// Engine doc for the contract.
-	OnOverflow func(*event.Event)
+	OnOverflow func(*Overflow)
 	// Lateness (TIMEMACHINE) is how far behind the newest event time an
 	// event may be and still find the buckets it would have found with
 	// in-order input: expired buckets are collected only once the newest
@@ -45,6 +45,11 @@ type Config struct {
 	Tick time.Duration
 	// BatchSize bounds the events handed to the workers at once. Default 256.
 	BatchSize int
+	// Inbox is the number of batches a worker may have waiting (default
+	// 4): with BatchSize, it bounds the events poured and not yet
+	// processed, which are live memory (each holds its event). Pour
+	// blocks while the inboxes are full.
+	Inbox int
 
 	// RawLines bounds the log lines an alert carries (models.Alert.RawLines):
 	// the tail of the events that filled the bucket. The zero value keeps
@@ -74,10 +79,10 @@ type RawLineLimit struct {
 //     keep reading it, and may pour the same event into several engines.
 //   - OnOverflow is called from a worker goroutine (Workers > 1), or from
 //     inside Pour/Flush/Close (Workers <= 1), never concurrently with itself.
-//     It owns the overflow event it receives. It must not call Pour, Flush
-//     or Close (that would deadlock): to re-pour an overflow marked
-//     Overflow.Reprocess, hand it to the pouring goroutine (after
-//     postoverflows), which then calls Pour with it.
+//     It owns the Overflow it receives. It must not call Pour, Flush or
+//     Close (that would deadlock): to re-pour an overflow whose
+//     Signal.Reprocess is set, hand it to the pouring goroutine, which runs
+//     the postoverflows on its Event and then pours that.
 //   - Ordering: events reach each bucket in Pour order, whatever Workers
 //     is, so the overflows produced (content and per-scenario order) do not
 //     depend on Workers. Overflows of scenarios that live in different
@@ -86,9 +91,9 @@ type RawLineLimit struct {
 type Engine struct {
 	set   *Set
 	cfg   Config
-	mode  int
+	mode  event.Mode
 	now   func() time.Time
-	emit  func(*event.Event)
+	emit  func(*Overflow)
 	emMu  sync.Mutex
 	mu    sync.Mutex // serialises Pour/Flush/Close
 	wm    time.Time  // newest event time seen (TIMEMACHINE) / last wall clock
@@ -148,6 +153,9 @@ func NewEngine(set *Set, cfg Config) *Engine {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 256
 	}
+	if cfg.Inbox <= 0 {
+		cfg.Inbox = 4
+	}
 	n := cfg.Workers
 	if n < 1 {
 		n = 1
@@ -158,7 +166,7 @@ func NewEngine(set *Set, cfg Config) *Engine {
 	e := &Engine{set: set, cfg: cfg, mode: cfg.Mode, now: cfg.Now, async: cfg.Workers > 1 && n > 1}
 	e.emit = cfg.OnOverflow
 	if e.emit == nil {
-		e.emit = func(*event.Event) {}
+		e.emit = func(*Overflow) {}
 	}
 	e.stats = make([]scenCounters, len(set.scens))
 	e.pool.New = func() any { return &batch{envs: make([]envelope, 0, cfg.BatchSize)} }
@@ -213,7 +221,7 @@ func NewEngine(set *Set, cfg Config) *Engine {
 	}
 	if e.async {
 		for i, w := range e.ws {
-			w.ch = make(chan *batch, 16)
+			w.ch = make(chan *batch, cfg.Inbox)
 			e.wg.Add(1)
 			// Labelled so that CPU profiles split the time per worker
 			// (go tool pprof -tags).
@@ -236,7 +244,7 @@ func scenarioCost(sc *scen) int {
 	if strings.Contains(sc.spec.Filter, "File(") {
 		c += 3
 	}
-	if sc.nat == nil {
+	if sc.filter.nat == nil {
 		c += 6
 	}
 	if sc.mutates {
@@ -443,10 +451,10 @@ func (e *Engine) ticker() {
 	}
 }
 
-func (e *Engine) report(ev *event.Event) {
+func (e *Engine) report(ov *Overflow) {
 	e.emMu.Lock()
 	defer e.emMu.Unlock()
-	e.emit(ev)
+	e.emit(ov)
 }
 
 // ScenarioStats are the bucket counters of one scenario.

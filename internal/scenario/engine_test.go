@@ -181,6 +181,25 @@ labels: {remediation: true, service: ssh}
 	require.Equal(t, "b", a.Events[1].GetMeta("user"))
 	require.Equal(t, "a", ev.GetMeta("user") /* first match among alert events */)
 	require.Len(t, ev.Overflow.Mapkey, 40)
+
+	// The typed overflow the engine hands on, of which ev is the Event.
+	var ovs []*Overflow
+	eng := NewEngine(set, Config{Mode: event.TIMEMACHINE, OnOverflow: func(o *Overflow) { ovs = append(ovs, o) }})
+	eng.Pour(mk(0, "a"))
+	eng.Pour(mk(2, "b"))
+	require.NoError(t, eng.Close())
+	require.Len(t, ovs, 1)
+	ov := ovs[0]
+	require.Equal(t, "t/ssh-bf", ov.Scenario)
+	require.Equal(t, "1.2.3.4", ov.Partition)
+	require.Equal(t, base.Add(2*time.Second), ov.At)
+	require.Equal(t, event.Mode(event.TIMEMACHINE), ov.Mode)
+	oe := ov.Event()
+	require.Equal(t, event.OVFLW, oe.Type)
+	require.Equal(t, event.TIMEMACHINE, oe.ExpectMode)
+	require.Equal(t, "2026-01-01T00:00:02Z", oe.MarshaledTime)
+	require.Same(t, &oe.Overflow.APIAlerts[0], oe.Overflow.Alert)
+	require.Equal(t, ev.Overflow.Mapkey, ov.Signal.Mapkey)
 }
 
 // TestLiveMode drives the wall clock by hand.
@@ -205,7 +224,7 @@ duration: 5s
 	now := base
 	var got []*event.Event
 	eng := NewEngine(set, Config{Mode: event.LIVE, Now: func() time.Time { return now }, Tick: time.Hour,
-		OnOverflow: func(e *event.Event) { got = append(got, e) }})
+		OnOverflow: func(o *Overflow) { got = append(got, o.Event()) }})
 	pour := func() {
 		e := event.New(event.Line{})
 		e.Meta["log_type"] = "x"

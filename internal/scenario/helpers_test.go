@@ -118,7 +118,8 @@ func runStream(t testing.TB, set *Set, cfg Config, events []*event.Event, reproc
 func runStreamFields(t testing.TB, set *Set, cfg Config, events []*event.Event, reprocess, readFields bool) ([]*event.Event, *Engine) {
 	t.Helper()
 	var got, pending []*event.Event
-	cfg.OnOverflow = func(e *event.Event) {
+	cfg.OnOverflow = func(o *Overflow) {
+		e := o.Event()
 		got = append(got, e)
 		if reprocess && e.Overflow.Reprocess {
 			pending = append(pending, e)

@@ -165,18 +165,18 @@ func TestNativeMatchesVM(t *testing.T) {
 		}
 		exact++
 		for _, e := range evs {
-			want, err := w.runBool(sc.filter, FilterEnv{Evt: e})
+			want, err := w.runBool(sc.filter.prog, FilterEnv{Evt: e})
 			require.NoError(t, err)
 			got := true
 			for i := range sc.preds {
 				got = got && sc.preds[i].Eval(e)
 			}
 			require.Equal(t, want, got, "%s on %v", sc.spec.Name, e.Meta)
-			if sc.groupbyNative != nil {
-				out, err := w.vm.Run(sc.groupby, FilterEnv{Evt: e})
+			if sc.groupby != nil && sc.groupby.nat != nil {
+				out, err := w.vm.Run(sc.groupby.prog, FilterEnv{Evt: e})
 				require.NoError(t, err)
 				w.sx.Reset(e, nil)
-				got, err := sc.groupbyNative.Eval(&w.sx)
+				got, err := sc.groupby.nat.Eval(&w.sx)
 				require.NoError(t, err)
 				require.Equal(t, out, got, sc.spec.Name)
 			}
@@ -192,7 +192,7 @@ func BenchmarkPour(b *testing.B) {
 		b.Run(fmt.Sprintf("workers=%d/scenarios=%d", workers, set.Len()), func(b *testing.B) {
 			b.ReportAllocs()
 			overflows := 0
-			eng := NewEngine(set, Config{Workers: workers, Mode: event.TIMEMACHINE, OnOverflow: func(*event.Event) { overflows++ }})
+			eng := NewEngine(set, Config{Workers: workers, Mode: event.TIMEMACHINE, OnOverflow: func(*Overflow) { overflows++ }})
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				e := evs[i%len(evs)]

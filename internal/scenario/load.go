@@ -106,16 +106,6 @@ type OverflowEnv struct {
 	Leaky  *Leaky              `expr:"leaky"`
 }
 
-type kind uint8
-
-const (
-	kLeaky kind = iota
-	kTrigger
-	kCounter
-	kConditional
-	kBayesian
-)
-
 type bayesCond struct {
 	prog       *vm.Program
 	pe, pb     float32
@@ -133,7 +123,7 @@ type scen struct {
 	shared bool
 	spec   Spec
 	file   string
-	kind   kind
+	kind   Kind
 
 	leakspeed, duration, blackhole time.Duration
 	lifetime                       time.Duration // bucket lifetime after its last pour (first pour for counters)
@@ -142,21 +132,15 @@ type scen struct {
 	burst                          float64
 	qsize                          int // -1 = unlimited
 
-	filter      *vm.Program
-	preds       []natexpr.Pred
-	filterExact bool
-	nat         natexpr.Bool   // the whole filter, native (nil: use the VM)
-	natPre      []natexpr.Bool // native necessary conditions, checked before the VM
+	filter      filterExpr
+	preds       []natexpr.Pred // the filter's conjuncts natexpr understands (index)
+	filterExact bool           // preds are the whole filter
 	indexPred   int            // index in preds of the conjunct used by the index, -1 if none
 
-	groupby       *vm.Program
-	groupbyNative *natexpr.Str // nil: VM
-	distinct      *vm.Program
-	distinctNat   *natexpr.Str // nil: VM
-	cancelOn      *vm.Program
-	cancelNat     natexpr.Bool // cancel_on, native (nil: VM)
-	condition     *vm.Program
-	condNat       natexpr.QueueCond // condition, native (nil: VM)
+	groupby       *strExpr // nil: one partition
+	distinct      *strExpr
+	cancelOn      *boolExpr
+	condition     *condExpr
 	ovflFilter    *vm.Program
 	bayes         []bayesCond
 	prior, thresh float32
@@ -166,7 +150,7 @@ type scen struct {
 
 	mutates     bool  // an expression calls SetMeta/SetParsed: evaluate on a private copy
 	writes      uint8 // which maps (writesMeta, writesParsed): only those are copied
-	needFull    bool  // queue keeps whole events (expressions read them)
+	needFull    bool  // queue keeps whole events: expressions may read more than a view (readsWhole)
 	remediation bool
 	hash        string
 	version     string
@@ -283,7 +267,7 @@ func (set *Set) add(file string, data []byte, opts Options) error {
 			set.byMapkey[mk] = sc.idx
 		}
 		set.scens = append(set.scens, sc)
-		set.hasTrigger = set.hasTrigger || sc.kind == kTrigger
+		set.hasTrigger = set.hasTrigger || sc.kind == KindTrigger
 		set.Warnings = append(set.Warnings, warns...)
 	}
 	return nil
@@ -323,34 +307,24 @@ func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen,
 		sc.mutates = sc.writes != 0
 		return p, nil
 	}
-	if sc.filter, err = compileField("filter", spec.Filter, fenv, expr.AsBool()); err != nil {
+	if sc.filter.prog, err = compileField("filter", spec.Filter, fenv, expr.AsBool()); err != nil {
 		return nil, nil, err
 	}
 	sc.preds, sc.filterExact = natexpr.Preds(spec.Filter)
 	helpers, _ := c.(natexpr.Helpers) // nil: helper calls left to the VM
 	nc := natexpr.New(slots, helpers)
-	if !sc.mutates {
-		sc.nat = nc.Bool(spec.Filter)
-	}
-	if sc.nat == nil {
-		sc.natPre = nc.Conjuncts(spec.Filter)
-	}
-	if sc.groupby, err = compileField("groupby", spec.GroupBy, fenv); err != nil {
+	if sc.groupby, err = compileStr("groupby", spec.GroupBy, compileField, nc); err != nil {
 		return nil, nil, err
 	}
-	if sc.groupby != nil {
-		sc.groupbyNative = nc.String(spec.GroupBy)
-	}
-	if sc.distinct, err = compileField("distinct", spec.Distinct, fenv); err != nil {
+	if sc.distinct, err = compileStr("distinct", spec.Distinct, compileField, nc); err != nil {
 		return nil, nil, err
 	}
-	if sc.distinct != nil {
-		sc.distinctNat = nc.String(spec.Distinct)
-	}
-	if sc.cancelOn, err = compileField("cancel_on", spec.CancelOn, fenv, expr.AsBool()); err != nil {
+	cancel, err := compileField("cancel_on", spec.CancelOn, fenv, expr.AsBool())
+	if err != nil {
 		return nil, nil, err
 	}
-	if sc.condition, err = compileField("condition", spec.Condition, ConditionEnv{}, expr.AsBool()); err != nil {
+	cond, err := compileField("condition", spec.Condition, ConditionEnv{}, expr.AsBool())
+	if err != nil {
 		return nil, nil, err
 	}
 	if sc.ovflFilter, err = compileField("overflow_filter", spec.OverflowFilter, OverflowEnv{}, expr.AsBool()); err != nil {
@@ -370,37 +344,37 @@ func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen,
 		sc.bayes = append(sc.bayes, bayesCond{prog: p, pe: bc.ProbGivenEvil, pb: bc.ProbGivenBenign, guillotine: bc.Guillotine})
 	}
 	sc.prior, sc.thresh = spec.BayesianPrior, spec.BayesianThreshold
-	if sc.cancelOn != nil && !sc.mutates {
-		// Native only without SetMeta/SetParsed anywhere: it reads the
-		// poured event, not the private copy those scenarios write.
-		sc.cancelNat = nc.Bool(spec.CancelOn)
+	// Native forms of expressions on evt only without SetMeta/SetParsed
+	// anywhere (sc.mutates is known once every expression is compiled):
+	// native code reads the poured event, not the private copy those
+	// scenarios write.
+	if !sc.mutates {
+		sc.filter.nat = nc.Bool(spec.Filter)
 	}
-	if sc.condition != nil {
-		sc.condNat = nc.Condition(spec.Condition)
+	if sc.filter.nat == nil {
+		sc.filter.pre = nc.Conjuncts(spec.Filter)
+	}
+	if cancel != nil {
+		sc.cancelOn = &boolExpr{prog: cancel}
+		if !sc.mutates {
+			sc.cancelOn.nat = nc.Bool(spec.CancelOn)
+		}
+	}
+	if cond != nil {
+		sc.condition = &condExpr{prog: cond, nat: nc.Condition(spec.Condition)}
 	}
 
-	switch spec.Type {
-	case TypeLeaky:
-		sc.kind = kLeaky
-	case TypeTrigger:
-		sc.kind = kTrigger
-	case TypeCounter:
-		sc.kind = kCounter
-	case TypeConditional:
-		sc.kind = kConditional
-	case TypeBayesian:
-		sc.kind = kBayesian
-	}
+	sc.kind = d.kind
 	if spec.Capacity > 0 && d.leakspeed > 0 {
 		sc.lifetime = time.Duration(spec.Capacity+1) * d.leakspeed
-		sc.limiter = sc.kind == kLeaky
+		sc.limiter = sc.kind == KindLeaky
 		sc.limit = 1 / d.leakspeed.Seconds()
 		sc.burst = float64(spec.Capacity)
 	}
 	switch sc.kind {
-	case kCounter:
+	case KindCounter:
 		sc.lifetime = d.duration
-	case kConditional, kBayesian:
+	case KindConditional, KindBayesian:
 		sc.lifetime = d.leakspeed
 	}
 	sc.qsize = spec.Capacity
@@ -411,7 +385,10 @@ func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen,
 	if sc.scopeType == "" {
 		sc.scopeType = ScopeIP
 	}
-	sc.needFull = sc.condition != nil || sc.ovflFilter != nil || len(sc.bayes) > 0 || sc.scopeExpr != nil
+	sc.needFull = readsWhole(sc.condition.program(), true) || readsWhole(sc.ovflFilter, false) || readsWhole(sc.scopeExpr, false)
+	for _, b := range sc.bayes {
+		sc.needFull = sc.needFull || readsWhole(b.prog, true)
+	}
 	if v, ok := spec.Labels["remediation"].(bool); ok && v {
 		sc.remediation = true
 	}
@@ -429,6 +406,16 @@ func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen,
 	sc.mapkeyPfx = spec.Filter
 	sc.chooseIndex()
 	return sc, warns, nil
+}
+
+// compileStr compiles an expression giving a string (groupby, distinct)
+// and its native form; nil for an empty one.
+func compileStr(field, src string, compile func(field, src string, env any, extra ...expr.Option) (*vm.Program, error), nc *natexpr.Compiler) (*strExpr, error) {
+	p, err := compile(field, src, FilterEnv{})
+	if err != nil || p == nil {
+		return nil, err
+	}
+	return &strExpr{prog: p, nat: nc.String(src)}, nil
 }
 
 // chooseIndex picks the conjunct the index uses: an equality/in on

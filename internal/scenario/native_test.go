@@ -34,10 +34,10 @@ func TestNativeExprMatchesVM(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	full, pre, accepted, dataFiles := 0, 0, 0, 0
 	for si, sc := range set.scens {
-		if sc.nat == nil && len(sc.natPre) == 0 {
+		if sc.filter.nat == nil && len(sc.filter.pre) == 0 {
 			continue
 		}
-		if sc.nat != nil {
+		if sc.filter.nat != nil {
 			full++
 			if strings.Contains(sc.spec.Filter, "File(") {
 				dataFiles++
@@ -61,9 +61,9 @@ func TestNativeExprMatchesVM(t *testing.T) {
 			if sc.mutates {
 				ve = cloneForWrite(e, sc.writes)
 			}
-			want, werr := w.runBool(ref.filter, FilterEnv{Evt: ve})
-			if sc.nat != nil {
-				got, gerr := sc.nat(w.nc)
+			want, werr := w.runBool(ref.filter.prog, FilterEnv{Evt: ve})
+			if sc.filter.nat != nil {
+				got, gerr := sc.filter.nat(w.nc)
 				require.Equal(t, werr != nil, gerr != nil, "%s: error on %v %v: vm %v native %v", sc.spec.Name, e.Meta, e.Parsed, werr, gerr)
 				if werr == nil {
 					require.Equal(t, want, got, "%s on %v %v", sc.spec.Name, e.Meta, e.Parsed)
@@ -71,7 +71,7 @@ func TestNativeExprMatchesVM(t *testing.T) {
 			}
 			if werr == nil && want {
 				accepted++
-				for i, p := range sc.natPre {
+				for i, p := range sc.filter.pre {
 					ok, err := p(w.nc)
 					require.NoError(t, err, "%s pre %d", sc.spec.Name, i)
 					require.True(t, ok, "%s: necessary condition %d rejects an event the VM accepts: %v %v", sc.spec.Name, i, e.Meta, e.Parsed)

@@ -25,6 +25,45 @@ const (
 	TypeBayesian    = "bayesian"
 )
 
+// Kind is a bucket type: Spec.Type, parsed (ParseKind).
+type Kind uint8
+
+// The bucket kinds.
+const (
+	KindLeaky Kind = iota + 1
+	KindTrigger
+	KindCounter
+	KindConditional
+	KindBayesian
+)
+
+var kindNames = map[string]Kind{
+	TypeLeaky: KindLeaky, TypeTrigger: KindTrigger, TypeCounter: KindCounter,
+	TypeConditional: KindConditional, TypeBayesian: KindBayesian,
+}
+
+// ParseKind returns the kind a `type:` value names.
+func ParseKind(s string) (Kind, error) {
+	if s == "" {
+		return 0, errors.New("type: missing")
+	}
+	k, ok := kindNames[s]
+	if !ok {
+		return 0, fmt.Errorf("type: unknown bucket type %q", s)
+	}
+	return k, nil
+}
+
+// String returns the kind's `type:` value.
+func (k Kind) String() string {
+	for n, v := range kindNames {
+		if v == k {
+			return n
+		}
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
 // Scope types with built-in source extraction.
 const (
 	ScopeIP    = "Ip"
@@ -105,8 +144,9 @@ func ParseSpecs(name string, data []byte) ([]Spec, error) {
 	}
 }
 
-// durations holds the parsed duration fields of a Spec.
+// durations holds the parsed kind and duration fields of a Spec.
 type durations struct {
+	kind                           Kind
 	leakspeed, duration, blackhole time.Duration
 }
 
@@ -145,26 +185,29 @@ func (s *Spec) validate() (durations, error) {
 	if s.CacheSize < 0 {
 		return d, fmt.Errorf("cache_size: negative %d", s.CacheSize)
 	}
-	switch s.Type {
-	case TypeLeaky:
+	if d.kind, err = ParseKind(s.Type); err != nil {
+		return d, err
+	}
+	switch d.kind {
+	case KindLeaky:
 		if s.Capacity <= 0 {
 			return d, fmt.Errorf("capacity: leaky needs a positive capacity, got %d", s.Capacity)
 		}
 		if d.leakspeed <= 0 {
 			return d, errors.New("leakspeed: leaky needs a positive leakspeed")
 		}
-	case TypeCounter:
+	case KindCounter:
 		if d.duration <= 0 {
 			return d, errors.New("duration: counter needs a positive duration")
 		}
 		if s.Capacity != -1 {
 			return d, fmt.Errorf("capacity: counter must have capacity -1, got %d", s.Capacity)
 		}
-	case TypeTrigger:
+	case KindTrigger:
 		if s.Capacity != 0 {
 			return d, fmt.Errorf("capacity: trigger must have capacity 0, got %d", s.Capacity)
 		}
-	case TypeConditional:
+	case KindConditional:
 		if strings.TrimSpace(s.Condition) == "" {
 			return d, errors.New("condition: conditional needs a condition")
 		}
@@ -174,7 +217,7 @@ func (s *Spec) validate() (durations, error) {
 		if s.Capacity == 0 || s.Capacity < -1 {
 			return d, fmt.Errorf("capacity: conditional needs -1 (or a positive capacity), got %d", s.Capacity)
 		}
-	case TypeBayesian:
+	case KindBayesian:
 		if len(s.BayesianConditions) == 0 {
 			return d, errors.New("bayesian_conditions: missing")
 		}
@@ -190,10 +233,6 @@ func (s *Spec) validate() (durations, error) {
 		if d.leakspeed <= 0 {
 			return d, errors.New("leakspeed: bayesian needs a positive leakspeed")
 		}
-	case "":
-		return d, errors.New("type: missing")
-	default:
-		return d, fmt.Errorf("type: unknown bucket type %q", s.Type)
 	}
 	switch s.Scope.Type {
 	case "", ScopeIP, ScopeRange:

@@ -20,8 +20,9 @@ type bkey struct {
 }
 
 // item is what a bucket queue keeps of a poured event: only the parts an
-// alert needs, unless the scenario's expressions read whole events (full).
-// Items are never modified after creation.
+// alert needs (see view.go), or the whole event when the scenario's queue
+// expressions may read more of it (full). Items are never modified after
+// creation, but for view, built on first use by the worker that owns them.
 type item struct {
 	meta     map[string]string
 	enriched map[string]string
@@ -30,7 +31,39 @@ type item struct {
 	typ      int
 	sources  map[string]models.Source // OVFLW events
 	full     *event.Event
-	line     *rawLine // when the engine keeps raw lines (Config.RawLines)
+	view     *event.Event // built by event() for queue expressions
+	line     *rawLine     // when the engine keeps raw lines (Config.RawLines)
+	ownMeta  bool         // meta is the item's own right-sized copy (compact)
+}
+
+// compact gives the item its own copy of the event's Meta, sized to its
+// content: the event's map was allocated for any parser's writes (room for
+// 12 keys), twice what an sshd event's 8 keys need. Done for items queued
+// without bound (capacity -1), where they pile up.
+func (it *item) compact() {
+	if it.ownMeta || it.full != nil {
+		return
+	}
+	m := make(map[string]string, len(it.meta))
+	for k, v := range it.meta {
+		m[k] = v
+	}
+	it.meta, it.ownMeta = m, true
+	if it.view != nil {
+		it.view.Meta = m
+	}
+}
+
+// event returns the queued event as queue expressions see it: the whole
+// event if the item kept it, else a view holding what the item holds.
+func (it *item) event() *event.Event {
+	if it.full != nil {
+		return it.full
+	}
+	if it.view == nil {
+		it.view = &event.Event{Type: it.typ, Meta: it.meta, Enriched: it.enriched, Time: it.etime, MarshaledTime: it.mt}
+	}
+	return it.view
 }
 
 // rawLine is what an item keeps of the log line (strings and the labels
@@ -43,6 +76,9 @@ type rawLine struct {
 
 func newItem(e *event.Event, keepRaw bool) *item {
 	it := &item{meta: e.Meta, enriched: e.Enriched, mt: e.MarshaledTime, etime: e.Time, typ: e.Type, sources: e.Overflow.Sources}
+	if e.Type != event.LOG {
+		it.full = e // a view has no Overflow (GetMeta of an overflow reads it)
+	}
 	if keepRaw && e.Type == event.LOG && e.Line.Raw != "" {
 		it.line = &rawLine{raw: e.Line.Raw, src: e.Line.Src, module: e.Line.Module, labels: e.Line.Labels, t: e.Line.Time}
 	}
@@ -284,7 +320,7 @@ func (w *worker) remove(b *bucket) {
 // overflow, every other type underflows silently.
 func (w *worker) expire(b *bucket) {
 	w.remove(b)
-	if b.sc.kind == kCounter {
+	if b.sc.kind == KindCounter {
 		w.overflow(b.sc, b.key, b.first, b.lastTs, b.deadline, b.total, b.q)
 		return
 	}
@@ -341,17 +377,6 @@ func (w *worker) fieldVals(cloned bool) []string {
 	return w.nc.Vals()
 }
 
-// nativeString evaluates s natively on evt; ok false: no native form (or
-// it failed, or native evaluation is off): the VM answers.
-func (w *worker) nativeString(s *natexpr.Str, evt *event.Event, cloned bool) (string, bool) {
-	if s == nil || w.e.cfg.DisableNative {
-		return "", false
-	}
-	w.sx.Reset(evt, w.fieldVals(cloned))
-	v, err := s.Eval(&w.sx)
-	return v, err == nil
-}
-
 func (w *worker) runBool(p *vm.Program, env any) (bool, error) {
 	out, err := w.vm.Run(p, env)
 	if err != nil {
@@ -361,127 +386,140 @@ func (w *worker) runBool(p *vm.Program, env any) (bool, error) {
 	return b, nil
 }
 
+// pourScenario pours the event of env into scenario sc (which the index
+// selected), in the order CrowdSec does: filter, groupby, the bucket, then
+// the bucket's distinct and cancel_on, the pour itself and its overflow.
+// shared is the item of env's event that scenarios not writing to the
+// event share (made on first use).
 func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
-	if env.wall && sc.kind != kTrigger {
+	if env.wall && sc.kind != KindTrigger {
 		return
 	}
+	evt, cloned, ok := w.accept(sc, env.evt)
+	if !ok {
+		return
+	}
+	key, ok := w.partition(sc, evt, cloned)
+	if !ok {
+		return
+	}
+	b, fresh := w.bucketFor(sc, key, env.t)
+	if b != nil {
+		sc = b.sc // the scenario that made a shared bucket rules it
+		if env.wall && sc.kind != KindTrigger {
+			return
+		}
+	}
+	it := w.itemFor(sc, evt, cloned, shared)
 	st := &w.e.stats[sc.idx]
-	evt := env.evt
-	filtered := false
-	if !w.e.cfg.DisableNative {
-		if sc.nat != nil {
-			ok, err := sc.nat(w.nc)
-			if err != nil {
-				st.filterErr.Add(1)
-				return
-			}
-			if !ok {
-				return
-			}
-			filtered = true
-		} else {
-			// Necessary conditions: one false (or failing) means the
-			// filter cannot be true.
-			for _, p := range sc.natPre {
-				if ok, err := p(w.nc); err != nil || !ok {
-					return
-				}
-			}
-		}
+	if sc.kind == KindTrigger {
+		st.poured.Add(1)
+		st.instantiated.Add(1)
+		w.overflow(sc, key, env.t, env.t, env.t, 1, []*item{it})
+		return
 	}
-	cloned := false
+	if fresh {
+		b = &bucket{sc: sc, key: key, tokens: sc.burst, hidx: -1}
+	}
+	if !w.admit(b, fresh, evt, cloned) {
+		return
+	}
+	if fresh {
+		st.instantiated.Add(1)
+		st.live.Add(1)
+		w.buckets[bkey{sc.alias, key}] = b
+	}
+	if w.fill(b, it, evt, env.t) {
+		w.remove(b)
+		w.overflow(sc, key, b.first, b.lastTs, env.t, b.total, b.q)
+		return
+	}
+	w.schedule(b, fresh)
+}
+
+// accept runs sc's filter. It returns the event the scenario's other
+// expressions see: the poured one, or a private copy (cloned) for a
+// scenario whose expressions write to it (SetMeta, SetParsed).
+func (w *worker) accept(sc *scen, evt *event.Event) (_ *event.Event, cloned, ok bool) {
+	if sc.filter.rejects(w) {
+		return nil, false, false
+	}
 	if sc.mutates {
-		evt = cloneForWrite(evt, sc.writes)
-		cloned = true
+		evt, cloned = cloneForWrite(evt, sc.writes), true
 	}
-	if !filtered {
-		ok, err := w.runBool(sc.filter, FilterEnv{Evt: evt})
-		if err != nil {
-			st.filterErr.Add(1)
-			return
-		}
-		if !ok {
-			return
-		}
+	ok, err := sc.filter.eval(w, evt)
+	if err != nil {
+		w.e.stats[sc.idx].filterErr.Add(1)
+		return nil, false, false
 	}
-	key := ""
-	if sc.groupby != nil {
-		if v, ok := w.nativeString(sc.groupbyNative, evt, cloned); ok {
-			key = v
-		} else {
-			out, err := w.vm.Run(sc.groupby, FilterEnv{Evt: evt})
-			s, ok := out.(string)
-			if err != nil || !ok {
-				st.groupbyErr.Add(1)
-				return
-			}
-			key = s
-		}
-	}
-	t := env.t
+	return evt, cloned, ok
+}
 
-	// The bucket: scenarios with the same name and filter share their
-	// buckets (CrowdSec keys buckets by a hash of name, filter and
-	// partition). The scenario that created a bucket rules it: its
-	// distinct, cancel_on, capacity, condition and overflow settings apply
-	// to every event poured into it.
-	bk := bkey{sc.alias, key}
-	var b *bucket
-	if sc.kind != kTrigger || sc.shared {
-		b = w.buckets[bk]
-		if b != nil && t.After(b.deadline) {
-			w.expire(b)
-			b = nil
-		}
+// partition returns the groupby value of evt ("" without groupby); false
+// when it fails or is not a string (counted; the event is not poured).
+func (w *worker) partition(sc *scen, evt *event.Event, cloned bool) (string, bool) {
+	if sc.groupby == nil {
+		return "", true
 	}
-	fresh := b == nil
-	if !fresh {
-		sc = b.sc
-		st = &w.e.stats[sc.idx]
-		if env.wall && sc.kind != kTrigger {
-			return
-		}
+	key, isStr, err := sc.groupby.eval(w, evt, cloned)
+	if err != nil || !isStr {
+		w.e.stats[sc.idx].groupbyErr.Add(1)
+		return "", false
 	}
+	return key, true
+}
 
+// bucketFor returns the live bucket of (sc, key), nil and fresh if there is
+// none: scenarios with the same name and filter share their buckets
+// (CrowdSec keys buckets by a hash of name, filter and partition). A bucket
+// whose deadline t has passed expires first. A trigger scenario that shares
+// nothing has no live bucket.
+func (w *worker) bucketFor(sc *scen, key string, t time.Time) (b *bucket, fresh bool) {
+	if sc.kind == KindTrigger && !sc.shared {
+		return nil, true
+	}
+	b = w.buckets[bkey{sc.alias, key}]
+	if b != nil && t.After(b.deadline) {
+		w.expire(b)
+		b = nil
+	}
+	return b, b == nil
+}
+
+// itemFor returns the item that sc's bucket queues for evt: the shared one
+// unless evt is a private copy, holding the whole event if sc's queue
+// expressions need it, with its own Meta if sc queues without bound.
+func (w *worker) itemFor(sc *scen, evt *event.Event, cloned bool, shared **item) *item {
+	keepRaw := w.e.cfg.RawLines.MaxLines > 0
 	var it *item
 	if cloned {
-		it = newItem(evt, w.e.cfg.RawLines.MaxLines > 0)
+		it = newItem(evt, keepRaw)
 	} else {
 		if *shared == nil {
-			*shared = newItem(evt, w.e.cfg.RawLines.MaxLines > 0)
+			*shared = newItem(evt, keepRaw)
 		}
 		it = *shared
 	}
 	if sc.needFull && it.full == nil {
 		it.full = evt
 	}
-
-	if sc.kind == kTrigger {
-		st.poured.Add(1)
-		st.instantiated.Add(1)
-		w.overflow(sc, key, t, t, t, 1, []*item{it})
-		return
+	if sc.qsize < 0 && sc.kind != KindTrigger {
+		it.compact()
 	}
+	return it
+}
 
-	if fresh {
-		b = &bucket{sc: sc, key: key, tokens: sc.burst, hidx: -1}
-	}
+// admit applies the bucket's distinct and cancel_on to evt: false when the
+// event is a duplicate (not poured) or cancels the bucket (which is then
+// gone).
+func (w *worker) admit(b *bucket, fresh bool, evt *event.Event, cloned bool) bool {
+	sc := b.sc
+	st := &w.e.stats[sc.idx]
 	if sc.distinct != nil {
-		var v string
-		ok := true
-		if nv, nok := w.nativeString(sc.distinctNat, evt, cloned); nok {
-			v = nv
-		} else {
-			out, err := w.vm.Run(sc.distinct, FilterEnv{Evt: evt})
-			if err != nil {
-				ok = false // CrowdSec lets the event through on error
-			} else {
-				v, _ = out.(string)
-			}
-		}
-		if ok {
+		// CrowdSec lets the event through when distinct fails.
+		if v, _, err := sc.distinct.eval(w, evt, cloned); err == nil {
 			if _, dup := b.distinct[v]; dup {
-				return
+				return false
 			}
 			if b.distinct == nil {
 				b.distinct = map[string]struct{}{}
@@ -490,73 +528,57 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 		}
 	}
 	if sc.cancelOn != nil {
-		var yes bool
-		var err error
-		if sc.cancelNat != nil && !w.e.cfg.DisableNative {
-			yes, err = sc.cancelNat(w.nc)
-		} else {
-			yes, err = w.runBool(sc.cancelOn, FilterEnv{Evt: evt})
-		}
-		if err == nil && yes {
+		if yes, err := sc.cancelOn.eval(w, evt); err == nil && yes {
 			st.canceled.Add(1)
 			if fresh {
 				st.instantiated.Add(1)
 			} else {
 				w.remove(b)
 			}
-			return
+			return false
 		}
 	}
-	if fresh {
-		st.instantiated.Add(1)
-		st.live.Add(1)
-		w.buckets[bk] = b
-	}
+	return true
+}
 
-	// Pour.
-	st.poured.Add(1)
+// fill pours the item into the bucket at time t and reports whether the
+// bucket overflows: its token bucket is empty (leaky), its condition is
+// true (conditional), its posterior passes the threshold (bayesian).
+func (w *worker) fill(b *bucket, it *item, evt *event.Event, t time.Time) bool {
+	sc := b.sc
+	w.e.stats[sc.idx].poured.Add(1)
 	b.total++
 	if b.first.IsZero() {
 		b.first = t
 	}
 	b.lastTs = t
-	over := false
-	if sc.limiter && !b.allow(t) {
-		over = true
-	}
+	over := sc.limiter && !b.allow(t)
 	b.push(it)
 	if !over && sc.condition != nil {
-		var yes bool
-		var err error
-		if sc.condNat != nil && !w.e.cfg.DisableNative {
-			w.qv.q = b.q
-			yes, err = sc.condNat(&w.qv)
-			w.qv.q = nil
-		} else {
-			yes, err = w.runBool(sc.condition, ConditionEnv{Evt: evt, Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})})
-		}
-		if err == nil && yes {
-			over = true
-		}
+		yes, err := sc.condition.eval(w, b, evt)
+		over = err == nil && yes
 	}
 	if !over && len(sc.bayes) > 0 {
 		over = w.bayesian(b, evt)
 	}
-	if over {
-		w.remove(b)
-		w.overflow(sc, key, b.first, b.lastTs, t, b.total, b.q)
+	return over
+}
+
+// schedule sets the bucket's deadline (after its last pour; after its
+// first for a counter) and its place in the expiry heap.
+func (w *worker) schedule(b *bucket, fresh bool) {
+	sc := b.sc
+	if sc.kind == KindCounter && !fresh {
 		return
 	}
-	if sc.kind != kCounter || fresh {
-		b.deadline = b.lastTs.Add(sc.lifetime)
-		if sc.kind == kCounter {
-			b.deadline = b.first.Add(sc.lifetime)
-		}
-		if b.hidx < 0 {
-			heap.Push(&w.heap, b)
-		} else {
-			heap.Fix(&w.heap, b.hidx)
-		}
+	b.deadline = b.lastTs.Add(sc.lifetime)
+	if sc.kind == KindCounter {
+		b.deadline = b.first.Add(sc.lifetime)
+	}
+	if b.hidx < 0 {
+		heap.Push(&w.heap, b)
+	} else {
+		heap.Fix(&w.heap, b.hidx)
 	}
 }
 
@@ -598,7 +620,7 @@ func bayesUpdate(prior, pe, pb float32) float32 {
 func (w *worker) queueView(b *bucket) *Queue {
 	q := &Queue{Queue: make([]*event.Event, len(b.q)), L: b.sc.qsize}
 	for i, it := range b.q {
-		q.Queue[i] = it.full
+		q.Queue[i] = it.event()
 	}
 	return q
 }
@@ -615,10 +637,10 @@ func (w *worker) leakyView(b *bucket, ovfl time.Time) *Leaky {
 func (w *worker) overflow(sc *scen, key string, first, last, ovfl time.Time, total int, q []*item) {
 	st := &w.e.stats[sc.idx]
 	st.overflowed.Add(1)
-	ev, err := buildOverflow(w, sc, key, first, last, ovfl, total, q)
+	ov, err := buildOverflow(w, sc, key, first, last, ovfl, total, q)
 	if sc.ovflFilter != nil {
 		b := &bucket{sc: sc, key: key, first: first, lastTs: last, total: total, q: q}
-		sig := &ev.Overflow
+		sig := &ov.Signal
 		yes, ferr := w.runBool(sc.ovflFilter, OverflowEnv{Queue: w.queueView(b), Signal: sig, Leaky: w.leakyView(b, ovfl)})
 		if ferr == nil && !yes {
 			st.ovflFiltered.Add(1)
@@ -636,18 +658,18 @@ func (w *worker) overflow(sc *scen, key string, first, last, ovfl time.Time, tot
 			w.sweepBlackholes(ovfl)
 		}
 	}
-	if err != nil || ev.Overflow.Alert == nil {
+	if err != nil || ov.Signal.Alert == nil {
 		st.noAlert.Add(1)
 		return
 	}
 	if lim := w.e.cfg.RawLines; lim.MaxLines > 0 {
 		if lines := rawLines(q, lim); len(lines) > 0 {
-			for i := range ev.Overflow.APIAlerts {
-				ev.Overflow.APIAlerts[i].RawLines = lines
+			for i := range ov.Signal.APIAlerts {
+				ov.Signal.APIAlerts[i].RawLines = lines
 			}
 		}
 	}
-	w.e.report(ev)
+	w.e.report(ov)
 }
 
 // sweepBlackholes drops expired blackhole entries; amortised O(1).
@@ -682,7 +704,26 @@ func cloneForWrite(e *event.Event, writes uint8) *event.Event {
 }
 
 // itemQueue shows a bucket's queue to native conditions (natexpr.Queue).
-type itemQueue struct{ q []*item }
+// At does not build the item's view: it fills one scratch event, which the
+// next At overwrites (natexpr.Queue's contract: a condition reads the event
+// At returns before it calls At again). A native condition scans the queue
+// on every pour, so caching a view per item would cost one event per
+// queued item for the life of the queue.
+type itemQueue struct {
+	q       []*item
+	scratch event.Event
+}
 
-func (v *itemQueue) Len() int              { return len(v.q) }
-func (v *itemQueue) At(i int) *event.Event { return v.q[i].full }
+func (v *itemQueue) Len() int { return len(v.q) }
+
+func (v *itemQueue) At(i int) *event.Event {
+	it := v.q[i]
+	if it.full != nil {
+		return it.full
+	}
+	if it.view != nil {
+		return it.view
+	}
+	v.scratch = event.Event{Type: it.typ, Meta: it.meta, Enriched: it.enriched, Time: it.etime, MarshaledTime: it.mt}
+	return &v.scratch
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/sha512"
 	"encoding/hex"
 	"fmt"
@@ -132,4 +133,26 @@ func DecisionUntil(stopAt string, d *models.Decision, now time.Time) (time.Time,
 	}
 	u := base.Add(dur)
 	return u, CheckTime(u)
+}
+
+// ExpireAllowlisted expires the active decisions that allowlisted values
+// cover or that cover them (a range banned around an allowlisted IP), and
+// says how many: what an allowlist added or grown does to decisions
+// already in force (the allowlists command, a central's allowlist link).
+func ExpireAllowlisted(ctx context.Context, st Store, now time.Time, items []AllowlistItem) (int64, error) {
+	var total int64
+	no := false
+	for _, it := range items {
+		for _, fl := range []DecisionFilter{
+			{Range: it.Value, Contains: &no, ActiveAt: now}, // decisions inside the value
+			{Range: it.Value, ActiveAt: now},                // decisions containing the value
+		} {
+			n, err := st.ExpireDecisions(ctx, now, fl)
+			if err != nil {
+				return total, err
+			}
+			total += n
+		}
+	}
+	return total, nil
 }

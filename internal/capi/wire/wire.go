@@ -142,3 +142,37 @@ type AllowlistLink struct {
 	CreatedAt   string `json:"created_at"`
 	UpdatedAt   string `json:"updated_at"`
 }
+
+// AllowlistItem is one line of a centralized allowlist's content (JSON
+// lines): an IP or a CIDR, optionally with a description and an expiry
+// (RFC 3339; empty: never).
+type AllowlistItem struct {
+	Value       string `json:"value"`
+	Description string `json:"description,omitempty"`
+	Expiration  string `json:"expiration,omitempty"`
+}
+
+// Metrics is the body of POST /v3/metrics: the LAPI's inventory of
+// bouncers and machines (no traffic figures).
+type Metrics struct {
+	ApilVersion string           `json:"apil_version,omitempty"`
+	Bouncers    []MetricsBouncer `json:"bouncers"`
+	Machines    []MetricsMachine `json:"machines"`
+}
+
+// MetricsBouncer is one bouncer: Name is its type (firewall, php...),
+// CustomName the name it was registered under.
+type MetricsBouncer struct {
+	Name       string `json:"name"`
+	CustomName string `json:"custom_name"`
+	Version    string `json:"version"`
+	LastPull   string `json:"last_pull"`
+}
+
+// MetricsMachine is one machine (agent) of the LAPI.
+type MetricsMachine struct {
+	Name       string `json:"name"`
+	Version    string `json:"version"`
+	LastUpdate string `json:"last_update"`
+	LastPush   string `json:"last_push"`
+}

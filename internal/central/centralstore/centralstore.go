@@ -168,6 +168,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		`CREATE TABLE IF NOT EXISTS canaries (ip TEXT PRIMARY KEY, created_at BIGINT NOT NULL)`,
 		`CREATE TABLE IF NOT EXISTS delists (id ` + auto + `, ip TEXT NOT NULL, reason TEXT NOT NULL,
 			created_at BIGINT NOT NULL, done_at BIGINT NOT NULL DEFAULT 0)`,
+		`CREATE TABLE IF NOT EXISTS install_reports (machine_id TEXT PRIMARY KEY, bouncers INTEGER NOT NULL DEFAULT 0,
+			machines INTEGER NOT NULL DEFAULT 0, version TEXT NOT NULL DEFAULT '', metrics_at BIGINT NOT NULL DEFAULT 0,
+			deletions BIGINT NOT NULL DEFAULT 0, deleted_at BIGINT NOT NULL DEFAULT 0)`,
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if s.pg {
@@ -493,4 +496,75 @@ func (s *Store) SetPullCursors(ctx context.Context, cursors map[string]int64) er
 		return fmt.Errorf("centralstore: pull cursors: %w", err)
 	}
 	return nil
+}
+
+// Report is what an install says about itself besides signals: its last
+// metrics (how many bouncers and machines, its version) and how many
+// decision deletions it reported. Nothing else of those requests is kept.
+type Report struct {
+	Bouncers, Machines int
+	Version            string
+	MetricsAt          time.Time
+	Deletions          int64
+	DeletedAt          time.Time
+}
+
+// SetMetrics records an install's metrics.
+func (s *Store) SetMetrics(ctx context.Context, id string, bouncers, machines int, version string, now time.Time) error {
+	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO install_reports (machine_id, bouncers, machines, version, metrics_at)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (machine_id) DO UPDATE SET bouncers = excluded.bouncers,
+		machines = excluded.machines, version = excluded.version, metrics_at = excluded.metrics_at`),
+		id, bouncers, machines, version, ms(now))
+	if err != nil {
+		return fmt.Errorf("centralstore: metrics: %w", err)
+	}
+	return nil
+}
+
+// AddDeletions counts n decision deletions an install reported.
+func (s *Store) AddDeletions(ctx context.Context, id string, n int, now time.Time) error {
+	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO install_reports (machine_id, deletions, deleted_at) VALUES (?, ?, ?)
+		ON CONFLICT (machine_id) DO UPDATE SET deletions = install_reports.deletions + excluded.deletions,
+		deleted_at = excluded.deleted_at`), id, n, ms(now))
+	if err != nil {
+		return fmt.Errorf("centralstore: deletions: %w", err)
+	}
+	return nil
+}
+
+// GetReport returns an install's report (zero when it sent none).
+func (s *Store) GetReport(ctx context.Context, id string) (Report, error) {
+	var r Report
+	var m, d int64
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT bouncers, machines, version, metrics_at, deletions, deleted_at
+		FROM install_reports WHERE machine_id = ?`), id).Scan(&r.Bouncers, &r.Machines, &r.Version, &m, &r.Deletions, &d)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, nil
+	}
+	if err != nil {
+		return r, fmt.Errorf("centralstore: report: %w", err)
+	}
+	r.MetricsAt, r.DeletedAt = fromMS(m), fromMS(d)
+	return r, nil
+}
+
+// Reports returns every install's report, by machine id.
+func (s *Store) Reports(ctx context.Context) (map[string]Report, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT machine_id, bouncers, machines, version, metrics_at, deletions, deleted_at FROM install_reports`)
+	if err != nil {
+		return nil, fmt.Errorf("centralstore: reports: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]Report{}
+	for rows.Next() {
+		var id string
+		var r Report
+		var m, d int64
+		if err := rows.Scan(&id, &r.Bouncers, &r.Machines, &r.Version, &m, &r.Deletions, &d); err != nil {
+			return nil, fmt.Errorf("centralstore: reports: %w", err)
+		}
+		r.MetricsAt, r.DeletedAt = fromMS(m), fromMS(d)
+		out[id] = r
+	}
+	return out, rows.Err()
 }

@@ -123,3 +123,24 @@ func TestInsertSignalsBatch(t *testing.T) {
 		})
 	}
 }
+
+// An install's report: metrics overwrite, deletions add up.
+func TestReports(t *testing.T) {
+	ctx := context.Background()
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			now := time.Now().UTC().Truncate(time.Millisecond)
+			r, err := s.GetReport(ctx, "m1")
+			require.NoError(t, err)
+			require.Equal(t, Report{}, r, "none sent")
+			require.NoError(t, s.AddDeletions(ctx, "m1", 3, now))
+			require.NoError(t, s.SetMetrics(ctx, "m1", 2, 1, "v1", now))
+			require.NoError(t, s.SetMetrics(ctx, "m1", 4, 2, "v2", now.Add(time.Second)))
+			require.NoError(t, s.AddDeletions(ctx, "m1", 5, now.Add(2*time.Second)))
+			r, err = s.GetReport(ctx, "m1")
+			require.NoError(t, err)
+			require.Equal(t, Report{Bouncers: 4, Machines: 2, Version: "v2", MetricsAt: now.Add(time.Second),
+				Deletions: 8, DeletedAt: now.Add(2 * time.Second)}, r)
+		})
+	}
+}

@@ -34,10 +34,26 @@ type Config struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// HubIndex is the hub index (index.json) whose scenario hashes count.
 	HubIndex string `yaml:"hub_index"`
+	// PublishAllowlist links the central's allowlist in every stream
+	// answer (links.allowlists, CAPI's centralized allowlists): installs
+	// apply it as a local allowlist, so the networks the crowd never lists
+	// (search engines, CDNs, the operator's own) are not blocked locally
+	// either. Off by default.
+	PublishAllowlist bool `yaml:"publish_allowlist"`
+	// PublicURL is the central's URL as installs reach it (links are
+	// built on it); empty: the scheme and Host of each request.
+	PublicURL string `yaml:"public_url"`
 	// Curation thresholds.
 	Curation curate.Config `yaml:"curation"`
 	// Limits of the HTTP server (netguard).
 	Limits netguard.Config `yaml:"limits"`
+	// RegisterOnLogin registers an unknown machine_id at its first login
+	// (default true), under the registration rate limit: a stock CrowdSec
+	// LAPI, whose credentials were registered at CrowdSec's central,
+	// joins by changing only `url` in online_api_credentials.yaml
+	// (`cscli capi register` always registers at api.crowdsec.net).
+	// Registration is open anyway: this adds no capability.
+	RegisterOnLogin *bool `yaml:"register_on_login"`
 	// RegistrationRate: registrations per client /24 (IPv6 /48), e.g. "10/h".
 	RegistrationRate  netguard.Rate `yaml:"registration_rate"`
 	RegistrationBurst int           `yaml:"registration_burst"`

@@ -202,3 +202,43 @@ func FuzzSignalsHTTP(f *testing.F) {
 		require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 	})
 }
+
+// FuzzDecodeMetrics: a metrics body is refused (400/413) or bounded and
+// clean (the version is stored).
+func FuzzDecodeMetrics(f *testing.F) {
+	f.Add([]byte(`{"apil_version":"v1","bouncers":[{"name":"firewall","custom_name":"fw","version":"1","last_pull":"x"}],"machines":[{"name":"m"}]}`))
+	f.Add([]byte(`{"bouncers":null,"machines":[]}`))
+	f.Add([]byte(`{"apil_version":"\u001b[2J"}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		m, err := decodeMetrics(bytes.NewReader(body))
+		if err != nil {
+			requireClientError(t, err, http.StatusBadRequest, http.StatusRequestEntityTooLarge)
+			return
+		}
+		requireStorable(t, "apil_version", m.ApilVersion, 64)
+		require.LessOrEqual(t, len(m.Bouncers), maxInventory)
+		require.LessOrEqual(t, len(m.Machines), maxInventory)
+	})
+}
+
+// FuzzDecodeDeletions: a decisions/delete body is refused (400/413) or a
+// bounded list of non-empty, clean uuids.
+func FuzzDecodeDeletions(f *testing.F) {
+	f.Add([]byte(`["0b2c8f3e-0000-4000-8000-000000000001"]`))
+	f.Add([]byte(`[""]`))
+	f.Add([]byte(`[1,2]`))
+	f.Add([]byte(`{"a":1}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ids, err := decodeDeletions(bytes.NewReader(body))
+		if err != nil {
+			requireClientError(t, err, http.StatusBadRequest, http.StatusRequestEntityTooLarge)
+			return
+		}
+		require.LessOrEqual(t, len(ids), maxDeletions)
+		for _, id := range ids {
+			require.NotEmpty(t, id)
+			requireStorable(t, "uuid", id, 128)
+		}
+	})
+}

@@ -50,10 +50,11 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /v3/watchers/enroll", s.wrap(true, s.enroll))
 	mux.Handle("POST /v3/signals", s.wrap(true, s.signals))
 	mux.Handle("GET /v3/decisions/stream", s.wrap(true, s.stream))
-	mux.Handle("POST /v3/decisions/delete", s.wrap(true, s.accept(http.StatusOK)))
+	mux.Handle("POST /v3/decisions/delete", s.wrap(true, s.deletions))
 	mux.Handle("POST /v3/decisions/sync", s.wrap(true, s.accept(http.StatusOK)))
-	mux.Handle("POST /v3/metrics", s.wrap(true, s.accept(http.StatusOK)))
-	mux.Handle("POST /v3/metrics/", s.wrap(true, s.accept(http.StatusOK)))
+	mux.Handle("POST /v3/metrics", s.wrap(true, s.metrics))
+	mux.Handle("POST /v3/metrics/", s.wrap(true, s.metrics))
+	mux.Handle("GET "+allowlistPath, s.wrap(false, s.allowlistContent))
 	mux.Handle("POST /v3/usage-metrics", s.wrap(true, s.accept(http.StatusCreated)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"message": "not found"})
@@ -263,6 +264,16 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ string) error {
 		return err
 	}
 	in, err := s.st.GetInstall(r.Context(), c.MachineID)
+	if errors.Is(err, centralstore.ErrNotFound) && (s.cfg.RegisterOnLogin == nil || *s.cfg.RegisterOnLogin) {
+		reg, rerr := s.registerOnLogin(r, addr, c)
+		switch {
+		case rerr == nil:
+			in, err = reg, nil
+			s.log.Info("central: machine registered at its first login", "machine_id", textsafe.Log(c.MachineID), "net", egressNet(addr))
+		case !errors.Is(rerr, centralstore.ErrNotFound):
+			return rerr
+		}
+	}
 	if err != nil && !errors.Is(err, centralstore.ErrNotFound) {
 		return err
 	}
@@ -301,6 +312,31 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ string) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"code": 200, "expire": exp.UTC().Format(time.RFC3339), "token": tok})
 	return nil
+}
+
+// registerOnLogin registers the unknown machine of a login (as POST
+// /v3/watchers would: same rate limit, same password bounds) and returns
+// it; ErrNotFound when it cannot be (the login then fails as for an
+// unknown id).
+func (s *Server) registerOnLogin(r *http.Request, addr netip.Addr, c wire.LoginRequest) (centralstore.Install, error) {
+	if ok, wait := s.regRate.Allow(netKey(addr), s.now()); !ok {
+		return centralstore.Install{}, &apiError{status: http.StatusTooManyRequests, msg: "too many registrations from this network", retry: wait}
+	}
+	if len(c.Password) < 8 || len(c.Password) > 72 {
+		return centralstore.Install{}, centralstore.ErrNotFound
+	}
+	var hash []byte
+	var herr error
+	if err := s.work.Do(false, func() { hash, herr = bcrypt.GenerateFromPassword([]byte(c.Password), s.cost) }); err != nil {
+		return centralstore.Install{}, &apiError{status: http.StatusTooManyRequests, msg: err.Error(), retry: time.Second}
+	}
+	if herr != nil {
+		return centralstore.Install{}, herr
+	}
+	if err := s.st.Register(r.Context(), c.MachineID, string(hash), s.now()); err != nil && !errors.Is(err, centralstore.ErrExists) {
+		return centralstore.Install{}, err
+	}
+	return s.st.GetInstall(r.Context(), c.MachineID)
 }
 
 var attachKeyRe = regexp.MustCompile(`^[a-zA-Z0-9]{8,128}$`)
@@ -467,13 +503,20 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, machine string) 
 	}
 	ans := wire.Stream{New: []wire.NewGroup{}, Deleted: []wire.DeletedGroup{},
 		Links: &wire.Links{Blocklists: []wire.BlocklistLink{}, Allowlists: []wire.AllowlistLink{}}}
+	if ans.Links.Allowlists, err = s.allowlistLinks(r, machine); err != nil {
+		return err
+	}
 	if !community {
 		writeJSON(w, http.StatusOK, ans)
 		return nil
 	}
 	etag := ""
 	if startup {
-		etag = fmt.Sprintf(`"%d-%x"`, s.list.Cursor(), KeyHash(strings.Join(in.Scenarios, ","))[:8])
+		links := ""
+		for _, l := range ans.Links.Allowlists {
+			links += l.URL + l.UpdatedAt
+		}
+		etag = fmt.Sprintf(`"%d-%x-%x"`, s.list.Cursor(), KeyHash(strings.Join(in.Scenarios, ","))[:8], KeyHash(links)[:8])
 		if r.Header.Get("If-None-Match") == etag {
 			w.WriteHeader(http.StatusNotModified)
 			return nil
@@ -533,8 +576,8 @@ func primaryScenario(entry, declared []string) string {
 	return "phalanx/community"
 }
 
-// accept reads and discards a JSON body (metrics, usage metrics,
-// decision deletions: nothing of them is kept).
+// accept reads and discards a JSON body (usage metrics, decision sync:
+// nothing of them is kept).
 func (s *Server) accept(status int) handler {
 	return func(w http.ResponseWriter, r *http.Request, _ string) error {
 		var v any

@@ -11,6 +11,13 @@
 // nothing changed since the install's last pull, the answer waits until
 // the list changes (or the wait ends), so a Phalanx LAPI pulling in a
 // loop sees a new listing within about a second.
+//
+// Joining: an unknown machine_id registers at its first login
+// (Config.RegisterOnLogin), so a stock CrowdSec LAPI joins by changing
+// only its credentials' url. With Config.PublishAllowlist, stream answers
+// link the central's allowlist (links.allowlists, a signed URL served at
+// /v3/allowlists/central). Metrics and decision deletions are kept as
+// per-install counts (centralstore.Report).
 package server
 
 import (
@@ -70,6 +77,8 @@ type Server struct {
 	loginAddr *netguard.Backoff[netip.Prefix]
 	sigRate   *netguard.Limiter[string]
 	pullRate  *netguard.Limiter[string]
+
+	allow allowCache // the allowlist links serve
 
 	cursorMu sync.Mutex
 	cursors  map[string]int64 // pull cursors to persist

@@ -56,9 +56,15 @@ func startCentral(t testing.TB, cfg Config) *central {
 		cfg.HubIndex = "/work/shared/hub/index.json"
 	}
 	cfg.Poll = 50 * time.Millisecond
-	cfg.RegistrationBurst = 1000
-	cfg.PullRate, cfg.PullBurst = 100, 100
-	cfg.MaxConcurrentHashes = 8
+	if cfg.RegistrationBurst == 0 {
+		cfg.RegistrationBurst = 1000
+	}
+	if cfg.PullRate == 0 {
+		cfg.PullRate, cfg.PullBurst = 100, 100
+	}
+	if cfg.MaxConcurrentHashes == 0 {
+		cfg.MaxConcurrentHashes = 8
+	}
 	c := &vclock{t: time.Now().UTC()}
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := New(ctx, cfg, Deps{Clock: c.now, PasswordCost: bcrypt.MinCost})
@@ -413,6 +419,14 @@ func TestAuthAndBadInput(t *testing.T) {
 		{"unknown key", "POST", "/v3/watchers/enroll", in.token, map[string]string{"attachment_key": "unknownkey1"}, 403},
 		{"metrics", "POST", "/v3/metrics/", in.token, map[string]any{"bouncers": []any{}, "machines": []any{}}, 200},
 		{"usage metrics", "POST", "/v3/usage-metrics", in.token, map[string]any{}, 201},
+		{"metrics without a token", "POST", "/v3/metrics/", "", map[string]any{"bouncers": []any{}, "machines": []any{}}, 401},
+		{"metrics: escape in a bouncer name", "POST", "/v3/metrics/", in.token, map[string]any{"bouncers": []any{map[string]string{"name": "\x1b]0;x\x07"}}, "machines": []any{}}, 400},
+		{"metrics: not an object", "POST", "/v3/metrics", in.token, []any{}, 400},
+		{"decisions delete", "POST", "/v3/decisions/delete", in.token, []string{"0b2c8f3e-0000-4000-8000-000000000001"}, 200},
+		{"decisions delete without a token", "POST", "/v3/decisions/delete", "", []string{"x"}, 401},
+		{"decisions delete: not strings", "POST", "/v3/decisions/delete", in.token, []int{1}, 400},
+		{"decisions delete: too many", "POST", "/v3/decisions/delete", in.token, make([]string, maxDeletions+1), 400},
+		{"allowlist content when not published", "GET", allowlistPath, "", nil, 404},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := c.do(t, tc.method, tc.path, "", tc.token, tc.body)

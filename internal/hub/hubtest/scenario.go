@@ -46,8 +46,8 @@ func (c *caseRun) runScenarios(ctx context.Context) ([]*event.Event, error) {
 		// (several captures concatenated) depend on it.
 		Lateness: -1,
 		Now:      c.opts.Now,
-		OnOverflow: func(ev *event.Event) {
-			pending = append(pending, ev)
+		OnOverflow: func(ov *scenario.Overflow) {
+			pending = append(pending, ov.Event())
 		},
 	})
 	var out []*event.Event

@@ -1,0 +1,66 @@
+package app
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/phalanx-ids/phalanx/internal/apiclient"
+	"github.com/phalanx-ids/phalanx/internal/capi"
+	"github.com/phalanx-ids/phalanx/internal/central/server"
+	"github.com/phalanx-ids/phalanx/internal/models"
+)
+
+// TestDaemonSyncsWithCentral: a LAPI daemon registered with a real
+// central (loopback) and consenting to share manual decisions sends its
+// inventory at start and the uuids of the decisions its operator deletes;
+// its LAPI wiring (the Deleted hook) is the daemon's own.
+func TestDaemonSyncsWithCentral(t *testing.T) {
+	ctx := context.Background()
+	ccfg := server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond}
+	cctx, cancel := context.WithCancel(ctx)
+	central, err := server.New(cctx, ccfg, server.Deps{Logger: testLogger(t), PasswordCost: bcrypt.MinCost})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- central.Run(cctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+
+	cfg := lapiOnly(t)
+	creds, err := capi.Register(ctx, "http://"+central.Addr(), filepath.Join(cfg.DataDir, capi.CredentialsFile), false, capi.ClientOptions{})
+	require.NoError(t, err)
+	require.NoError(t, capi.WriteConsole(filepath.Join(cfg.DataDir, capi.ConsoleFile), capi.Consent{ShareManualDecisions: true, ShareCustom: true, ShareTainted: true}))
+	a, err := New(cfg, WithLogger(testLogger(t)))
+	require.NoError(t, err)
+	addMachine(t, a.Store(), "ops", "ops-password-123")
+	startApp(t, a)
+
+	cst := central.Store()
+	require.Eventually(t, func() bool {
+		r, err := cst.GetReport(ctx, creds.Login)
+		return err == nil && r.Machines == 1 && !r.MetricsAt.IsZero()
+	}, 10*time.Second, 50*time.Millisecond, "metrics at start: one machine")
+
+	cl, err := apiclient.New(apiclient.Config{URL: a.LAPIURL(), MachineID: "ops", Password: "ops-password-123", UserAgent: "crowdsec/v1.7.5",
+		Retry: apiclient.RetryConfig{MaxAttempts: 1}})
+	require.NoError(t, err)
+	t.Cleanup(cl.Close)
+	a1 := testAlert(1)
+	a1.Source.Value, a1.Source.IP = ptr("45.1.2.3"), "45.1.2.3"
+	d := "4h"
+	a1.Decisions = []*models.Decision{{Origin: ptr("cscli"), Type: ptr("ban"), Scope: ptr("Ip"), Value: ptr("45.1.2.3"), Duration: &d, Scenario: ptr("manual")}}
+	_, err = cl.PushAlerts(ctx, []*models.Alert{a1})
+	require.NoError(t, err)
+	n, err := cl.DeleteDecisions(ctx, apiclient.DecisionFilter{IP: "45.1.2.3"})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Eventually(t, func() bool {
+		r, err := cst.GetReport(ctx, creds.Login)
+		return err == nil && r.Deletions == 1
+	}, 20*time.Second, 100*time.Millisecond, "the deletion reaches the central (every 10 s)")
+}
+
+func ptr(s string) *string { return &s }

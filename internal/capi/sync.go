@@ -1,0 +1,164 @@
+package capi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/phalanx-ids/phalanx/internal/capi/wire"
+	"github.com/phalanx-ids/phalanx/internal/store"
+)
+
+// What the LAPI tells the central besides signals, as CrowdSec does:
+// decision deletions (POST /v3/decisions/delete, only with
+// share_manual_decisions) and its inventory (POST /v3/metrics/).
+
+// Deletion sync bounds.
+const (
+	deleteBatch    = 50     // uuids per request (CrowdSec's)
+	deleteQueueMax = 100000 // queued uuids kept at most (the oldest go first)
+)
+
+// Deleted is the LAPI's hook for decisions an operator deleted (DELETE
+// /v1/decisions[/{id}]): with share_manual_decisions (and sharing on),
+// their uuids are queued for the central; decisions the central or a
+// blocklist gave (origins CAPI, lists) are not sent back. The queue is in
+// memory (as CrowdSec's): deletions not yet sent when the LAPI stops are
+// lost. Safe for concurrent use; never blocks on the network.
+func (s *Service) Deleted(_ context.Context, decs []store.Decision) {
+	if !s.set.Sharing || !s.set.Consent.ShareManualDecisions {
+		return
+	}
+	s.delMu.Lock()
+	for _, d := range decs {
+		if d.UUID == "" || d.Origin == OriginCAPI || d.Origin == OriginLists {
+			continue
+		}
+		s.delQ = append(s.delQ, d.UUID)
+	}
+	if over := len(s.delQ) - deleteQueueMax; over > 0 {
+		s.delQ = slices.Delete(s.delQ, 0, over)
+		s.log.Warn("capi: decision deletions not sent to the central: queue full", "dropped", over)
+	}
+	s.delMu.Unlock()
+}
+
+// deleteLoop sends the queued deletions every DeleteSyncInterval, in
+// batches of 50; a batch that failed for a reason a later try may
+// overcome (transport, 408, 429, 5xx) stays queued and is retried with
+// back-off; one the central refused (other 4xx) is dropped.
+func (s *Service) deleteLoop(ctx context.Context) {
+	bo := s.set.PushRetry.Backoff()
+	wait := s.set.DeleteSyncInterval
+	for {
+		if s.sleep(ctx, wait) != nil {
+			return
+		}
+		wait = s.set.DeleteSyncInterval
+		for {
+			s.delMu.Lock()
+			batch := slices.Clone(s.delQ[:min(deleteBatch, len(s.delQ))])
+			s.delMu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			err := s.cl.DeleteDecisions(ctx, batch)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil && Retryable(err) {
+				wait = bo.Next(RetryAfter(err))
+				s.log.Warn("capi: decision deletions not sent; kept", "err", err, "retry_in", wait)
+				break
+			}
+			if err != nil {
+				// 400, 404 (a central without the route), 403 after a
+				// new login...: sending them again would not help.
+				s.log.Warn("capi: the central refused decision deletions; dropped", "count", len(batch), "err", err)
+			}
+			bo.Reset()
+			s.delMu.Lock()
+			s.delQ = slices.Delete(s.delQ, 0, len(batch))
+			s.delMu.Unlock()
+		}
+	}
+}
+
+// Metrics returns what POST /v3/metrics/ carries: every machine and
+// bouncer of the LAPI (times in RFC 3339; CrowdSec prints Go's default
+// format, which the central does not read).
+func (s *Service) Metrics(ctx context.Context) (wire.Metrics, error) {
+	ms, err := s.d.Store.ListMachines(ctx)
+	if err != nil {
+		return wire.Metrics{}, fmt.Errorf("capi: metrics: %w", err)
+	}
+	bs, err := s.d.Store.ListBouncers(ctx)
+	if err != nil {
+		return wire.Metrics{}, fmt.Errorf("capi: metrics: %w", err)
+	}
+	ts := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	m := wire.Metrics{ApilVersion: s.set.Version, Bouncers: []wire.MetricsBouncer{}, Machines: []wire.MetricsMachine{}}
+	for _, b := range bs {
+		m.Bouncers = append(m.Bouncers, wire.MetricsBouncer{Name: b.Type, CustomName: b.Name, Version: b.Version, LastPull: ts(b.LastPull)})
+	}
+	for _, x := range ms {
+		m.Machines = append(m.Machines, wire.MetricsMachine{Name: x.ID, Version: x.Version, LastUpdate: ts(x.UpdatedAt), LastPush: ts(x.LastPush)})
+	}
+	return m, nil
+}
+
+func machineIDs(m wire.Metrics) string {
+	ids := make([]string, len(m.Machines))
+	for i, x := range m.Machines {
+		ids[i] = x.Name
+	}
+	slices.Sort(ids)
+	return strings.Join(ids, "\n")
+}
+
+// metricsLoop sends the metrics at start, then every MetricsInterval,
+// and at once when the set of machines changes (checked every 20 s or
+// the interval, whichever is shorter: MetricsCheck). A failure is retried with
+// back-off (never later than the interval).
+func (s *Service) metricsLoop(ctx context.Context) {
+	bo := s.set.PushRetry.Backoff()
+	check := min(s.set.MetricsCheck, s.set.MetricsInterval)
+	next := s.now() // at start
+	sent := ""
+	for {
+		m, err := s.Metrics(ctx)
+		if err == nil && (!s.now().Before(next) || machineIDs(m) != sent) {
+			err = s.cl.PushMetrics(ctx, m)
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				bo.Reset()
+				sent = machineIDs(m)
+				next = s.now().Add(s.set.MetricsInterval)
+				s.log.Debug("capi: metrics sent", "machines", len(m.Machines), "bouncers", len(m.Bouncers))
+			} else {
+				wait := s.set.MetricsInterval // refused (4xx): at the next interval
+				if Retryable(err) {
+					wait = min(bo.Next(RetryAfter(err)), wait)
+				}
+				next = s.now().Add(wait)
+				sent = machineIDs(m) // no resend at every check while the central fails
+			}
+		}
+		if err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Warn("capi: metrics", "err", err)
+		}
+		if s.sleep(ctx, min(check, max(time.Millisecond, next.Sub(s.now())))) != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,211 @@
+package capi_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/phalanx-ids/phalanx/internal/apiclient"
+	"github.com/phalanx-ids/phalanx/internal/capi"
+	"github.com/phalanx-ids/phalanx/internal/central/centralstore"
+	"github.com/phalanx-ids/phalanx/internal/central/server"
+	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/store"
+)
+
+// banAlert is alert with the agent's ban decision on ip.
+func banAlert(uuid, ip string) *models.Alert {
+	a := alert(uuid, ip, "crowdsecurity/ssh-bf")
+	d := "4h"
+	a.Decisions = []*models.Decision{{Origin: sp("crowdsec"), Type: sp("ban"), Scope: sp("Ip"), Value: sp(ip), Duration: &d, Scenario: sp("crowdsecurity/ssh-bf")}}
+	return a
+}
+
+func activeUUIDs(t *testing.T, st store.Store, value string) []string {
+	t.Helper()
+	ds, err := st.ListDecisions(context.Background(), store.DecisionFilter{Value: value, ActiveAt: time.Now()})
+	require.NoError(t, err)
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.UUID)
+	}
+	return out
+}
+
+// Decisions an operator deletes on the LAPI (DELETE /v1/decisions, by
+// filter and by id) are reported to the central (POST
+// /v3/decisions/delete) with share_manual_decisions, by uuid; without
+// it, nothing is sent. Real central over loopback.
+func TestDecisionDeletionSync(t *testing.T) {
+	for _, share := range []bool{true, false} {
+		t.Run(map[bool]string{true: "share_manual_decisions", false: "not shared"}[share], func(t *testing.T) {
+			central := startRealCentral(t)
+			var sent []string
+			rec := &bodyRecorder{path: "/v3/decisions/delete", onOK: func(b []byte) {
+				var ids []string
+				require.NoError(t, json.Unmarshal(b, &ids))
+				sent = append(sent, ids...)
+			}}
+			in := newInstallAt(t, central.URL(), true, "", func(s *capi.Settings) {
+				s.Consent.ShareManualDecisions = share
+				s.DeleteSyncInterval = 50 * time.Millisecond
+				s.HTTP = &http.Client{Transport: rec}
+			}, nil)
+			ctx := context.Background()
+			ag := in.agent()
+			_, err := ag.PushAlerts(ctx, []*models.Alert{banAlert("d-1", "203.0.113.1"), banAlert("d-2", "203.0.113.2"), banAlert("d-3", "203.0.113.3")})
+			require.NoError(t, err)
+			want := append(activeUUIDs(t, in.st, "203.0.113.1"), activeUUIDs(t, in.st, "203.0.113.2")...)
+			require.Len(t, want, 2)
+			n, err := ag.DeleteDecisions(ctx, apiclient.DecisionFilter{IP: "203.0.113.1"})
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+			ds, err := in.st.ListDecisions(ctx, store.DecisionFilter{Value: "203.0.113.2"})
+			require.NoError(t, err)
+			n, err = ag.DeleteDecision(ctx, ds[0].ID)
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+			if !share {
+				time.Sleep(500 * time.Millisecond) // ten sync intervals
+				rep, err := central.read.GetReport(ctx, in.creds.Login)
+				require.NoError(t, err)
+				require.Zero(t, rep.Deletions)
+				require.Empty(t, rec.Seen())
+				return
+			}
+			require.Eventually(t, func() bool {
+				rep, err := central.read.GetReport(ctx, in.creds.Login)
+				return err == nil && rep.Deletions == 2
+			}, 5*time.Second, 20*time.Millisecond)
+			rec.mu.Lock()
+			require.ElementsMatch(t, want, sent, "the deleted decisions' uuids")
+			rec.mu.Unlock()
+			third := activeUUIDs(t, in.st, "203.0.113.3")
+			require.Len(t, third, 1, "the others stay")
+
+			// The central is down when the operator deletes: kept, sent once it is back.
+			central.Down()
+			n, err = ag.DeleteDecisions(ctx, apiclient.DecisionFilter{IP: "203.0.113.3"})
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+			time.Sleep(400 * time.Millisecond) // failed tries
+			central.Up()
+			require.Eventually(t, func() bool {
+				rep, err := central.read.GetReport(ctx, in.creds.Login)
+				return err == nil && rep.Deletions == 3
+			}, 5*time.Second, 20*time.Millisecond)
+			rec.mu.Lock()
+			require.ElementsMatch(t, append(want, third...), sent)
+			rec.mu.Unlock()
+		})
+	}
+}
+
+// The LAPI sends its inventory (POST /v3/metrics/): at start, and at
+// once when a machine is added; the central keeps the counts.
+func TestMetricsPush(t *testing.T) {
+	central := startRealCentral(t)
+	in := newInstallAt(t, central.URL(), true, "", func(s *capi.Settings) {
+		s.SendMetrics, s.MetricsInterval, s.MetricsCheck, s.Version = true, time.Hour, 100*time.Millisecond, "v9.9.9-test"
+	}, nil)
+	ctx := context.Background()
+	report := func() centralstore.Report {
+		rep, err := central.read.GetReport(ctx, in.creds.Login)
+		require.NoError(t, err)
+		return rep
+	}
+	require.Eventually(t, func() bool { return report().Machines == 1 }, 5*time.Second, 20*time.Millisecond, "sent at start")
+	rep := report()
+	require.Equal(t, 1, rep.Bouncers)
+	require.Equal(t, "v9.9.9-test", rep.Version)
+	m, err := in.svc.Metrics(ctx)
+	require.NoError(t, err)
+	require.Equal(t, agentID, m.Machines[0].Name)
+	require.Equal(t, "fw", m.Bouncers[0].CustomName)
+
+	require.NoError(t, in.st.CreateMachine(ctx, &store.Machine{ID: "agent-2", PasswordHash: "x", IsValidated: true, AuthType: "password"}))
+	// The interval is an hour; the change is seen at the next check (20 s
+	// in production, 100 ms here).
+	require.Eventually(t, func() bool { return report().Machines == 2 }, 5*time.Second, 20*time.Millisecond, "sent when the machines change")
+}
+
+// A central publishing its allowlist (publish_allowlist) links it in the
+// stream (links.allowlists); the install fetches it (signed URL, no token
+// needed), makes it a local allowlist, expires the decisions it covers,
+// and fetches it again only when it changes.
+func TestAllowlistLink(t *testing.T) {
+	central := startRealCentral(t, func(c *server.Config) { c.PublishAllowlist = true })
+	ctx := context.Background()
+	require.NoError(t, central.read.AddAllow(ctx, []centralstore.AllowEntry{{CIDR: "203.0.113.0/24", Reason: "partner scanners"}}))
+	in := newInstallAt(t, central.URL(), false, "", nil, nil)
+	_, err := in.agent().PushAlerts(ctx, []*models.Alert{banAlert("a-1", "203.0.113.7"), banAlert("a-2", "198.51.100.7")})
+	require.NoError(t, err)
+	require.Len(t, activeUUIDs(t, in.st, "203.0.113.7"), 1)
+	time.Sleep(100 * time.Millisecond) // the central's allowlist cache (poll 50 ms)
+
+	res, err := in.svc.PullNow(ctx, true)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{server.AllowlistLinkName: 1}, res.Allowlists)
+	al, err := in.st.GetAllowlist(ctx, server.AllowlistLinkName)
+	require.NoError(t, err)
+	require.Len(t, al.Items, 1)
+	require.Equal(t, "203.0.113.0/24", al.Items[0].Value)
+	require.Equal(t, "partner scanners", al.Items[0].Comment)
+	require.Empty(t, activeUUIDs(t, in.st, "203.0.113.7"), "the decision it covers expired")
+	require.Len(t, activeUUIDs(t, in.st, "198.51.100.7"), 1, "the others stay")
+	_, hit := in.srv.Allowlists().Check("203.0.113.9", time.Now())
+	require.True(t, hit, "in force in the LAPI at once")
+
+	res, err = in.svc.PullNow(ctx, false)
+	require.NoError(t, err)
+	require.Empty(t, res.Allowlists, "unchanged: not fetched again")
+
+	time.Sleep(5 * time.Millisecond) // a later created_at
+	require.NoError(t, central.read.AddAllow(ctx, []centralstore.AllowEntry{{CIDR: "2001:db8::/32", Reason: "v6"}}))
+	time.Sleep(100 * time.Millisecond)
+	res, err = in.svc.PullNow(ctx, false)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{server.AllowlistLinkName: 2}, res.Allowlists)
+
+	// The link works without a token (a stock CrowdSec LAPI fetches it
+	// so), and only with its signature.
+	st, _, err := in.svc.Client().PullStream(ctx, true, true, true)
+	require.NoError(t, err)
+	require.Len(t, st.Links.Allowlists, 1)
+	link := st.Links.Allowlists[0].URL
+	with := func(k, v string) string {
+		u, err := url.Parse(link)
+		require.NoError(t, err)
+		q := u.Query()
+		if v == "" {
+			q.Del(k)
+		} else {
+			q.Set(k, v)
+		}
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	sig := func() string { u, _ := url.Parse(link); return u.Query().Get("sig") }()
+	flip := map[bool]string{true: "1", false: "0"}[strings.HasPrefix(sig, "0")] + sig[1:]
+	for _, tc := range []struct {
+		name, url string
+		want      int
+	}{
+		{"signed", link, 200},
+		{"tampered signature", with("sig", flip), 403},
+		{"another machine", with("machine", "0000000000000000"+in.creds.Login[16:]), 403},
+		{"later expiry", with("exp", "99999999999"), 403},
+		{"no signature", with("sig", ""), 403},
+	} {
+		resp, err := http.Get(tc.url)
+		require.NoError(t, err, tc.name)
+		resp.Body.Close()
+		require.Equal(t, tc.want, resp.StatusCode, tc.name)
+	}
+}

@@ -1,0 +1,59 @@
+package natexpr_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/phalanx-ids/phalanx/internal/exprenv"
+	"github.com/phalanx-ids/phalanx/internal/natexpr"
+)
+
+// BenchmarkHubScenarioFilters evaluates, the way a scenario worker does,
+// every scenario filter and cancel_on of the hub that compiles natively
+// (one Table: shared memo slots, the fields read ahead), on benign and
+// hostile requests: the cost per event of the native forms themselves.
+//
+//	go test ./internal/natexpr/ -run '^$' -bench HubScenarioFilters
+func BenchmarkHubScenarioFilters(b *testing.B) {
+	store, _ := hubDataStore(b)
+	env := exprenv.New(exprenv.Deps{Data: store})
+	tab := natexpr.NewTable()
+	c := natexpr.New(tab, env)
+	var filters []natexpr.Bool
+	for _, x := range hubExprs(b, store) {
+		if !x.boolean || !strings.Contains(x.where, "/scenarios/") {
+			continue
+		}
+		if f := c.Bool(x.src); f != nil {
+			filters = append(filters, f)
+		}
+	}
+	tab.Freeze()
+	reqs := []httpReq{
+		{path: "/products/397?ref=home&page=2", ua: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36", referer: "https://www.example.com/", status: "200", rdns: "host-1-2-3-4.isp.example.net"},
+		{path: "/wp-login.php", ua: "Mozilla/5.0 (X11; Linux x86_64; rv:122.0) Gecko/20100101 Firefox/122.0", referer: "-", status: "404"},
+		{path: "/index.php?id=1%20union%20select%201,2,3--", ua: "sqlmap/1.7.2#stable (https://sqlmap.org)", referer: "-", status: "403"},
+	}
+	type prepared struct {
+		vals []string
+		ctx  *natexpr.Ctx
+	}
+	evs := make([]prepared, len(reqs))
+	for i, r := range reqs {
+		e := r.newEvent()
+		vals := make([]string, tab.NumFields())
+		tab.Read(e, vals)
+		ctx := natexpr.NewCtx(tab)
+		ctx.Reset(e, vals)
+		evs[i] = prepared{vals, ctx}
+	}
+	b.ReportMetric(float64(len(filters)), "filters")
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		p := &evs[i%len(evs)]
+		p.ctx.Reset(p.ctx.Event(), p.vals)
+		for _, f := range filters {
+			_, _ = f(p.ctx)
+		}
+	}
+}

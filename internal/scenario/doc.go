@@ -1,0 +1,52 @@
+// Package scenario loads CrowdSec scenarios (bucket specs) and runs events
+// through their buckets: leaky, trigger, counter, conditional and bayesian
+// buckets, distinct, cancel_on, blackhole, overflow_filter, reprocess, and
+// the overflow turned into alerts in the Local API's shape.
+//
+// # From a grok capture to a scenario's groupby
+//
+// Take the nginx access line `1.2.3.4 - - [...] "GET /.env HTTP/1.1" 404 ...`
+// and the scenario crowdsecurity/http-sensitive-files (filter
+// `evt.Meta.log_type in ["http_access-log", "http_error-log"] and any(File(...), ...)`, groupby
+// `evt.Meta.source_ip`):
+//
+//  1. Parse (package parse). The nginx parser node's grok pattern captures
+//     `remote_addr` = "1.2.3.4": a capture is written to evt.Parsed under its
+//     name (event.Event is CrowdSec's shape: maps addressed by name). The
+//     node's statics then copy it: `meta: source_ip, expression:
+//     evt.Parsed.remote_addr` sets evt.Meta["source_ip"]; `meta: log_type,
+//     value: http_access-log` sets evt.Meta["log_type"]. Enrichers (package
+//     enrich) add evt.Enriched (dates, GeoIP) and evt.MarshaledTime, the
+//     time a replay follows.
+//  2. Read ahead (package detect, in the parse workers). When this package
+//     compiled the scenarios, natexpr numbered every field that native code
+//     reads (a Table: Meta.log_type for the index, Meta.source_ip for the
+//     groupby, ...). Engine.ReadFields copies those fields out of the event's
+//     maps into a []string by field number, once per event, in parallel.
+//  3. Pour (Engine.PourFields). The event, its field vector and its time go
+//     in batches to the workers; each worker owns some scenarios and all
+//     their buckets. The worker's index (bitsets per value of each indexed
+//     field) selects the scenarios whose filter can be true: an event with
+//     Meta.log_type "http_access-log" never reaches the ssh scenarios.
+//  4. Filter. Each selected scenario's filter is one compiled expression
+//     (boolExpr): native code over the field vector when natexpr could
+//     compile it, else the expr VM on FilterEnv{Evt: evt}.
+//  5. Groupby. The scenario's groupby (strExpr), native when it can be,
+//     reads field Meta.source_ip from the vector: "1.2.3.4" is the
+//     partition. The bucket is found by (scenario, partition): one bucket
+//     per source address. Its CrowdSec bucket key (mapkey) is SHA1 of the
+//     filter, the partition and the name.
+//  6. Queue. The bucket keeps an item for the event (worker.go, view.go):
+//     its Meta, Enriched and time, not the whole event. When it overflows,
+//     the items become the alert's events and source (alert.go), and the
+//     engine hands an Overflow to its OnOverflow callback (package detect
+//     runs the postoverflows on its Event and makes the alerts).
+//
+// # Files
+//
+// spec.go: the YAML config type (Spec) and its validation; load.go:
+// compilation into runtime scenarios (scen) and the Set; expr.go: the
+// compiled expressions; engine.go: the Engine, its batches and workers'
+// wiring; worker.go: buckets and the pour; view.go: what buckets keep of
+// events; alert.go: overflow to alert.
+package scenario

@@ -1,0 +1,115 @@
+package scenario
+
+import (
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/natexpr"
+)
+
+// The compiled expressions of a scenario. Each is one value chosen at load:
+// the expr program, and the native form natexpr compiled when it could
+// (nil otherwise). Evaluation takes the native form unless the engine
+// turns native code off (Config.DisableNative); the program answers what
+// the native form cannot. Both read the same event; the native form reads
+// the fields the pipeline read ahead (natexpr.Ctx) or the event's maps.
+
+// filterExpr is a scenario's filter. A filter natexpr could not compile
+// whole still often has native conjuncts (pre): conditions the filter
+// needs, checked before the VM runs.
+type filterExpr struct {
+	prog *vm.Program
+	nat  natexpr.Bool   // the whole filter, native (nil: the VM decides)
+	pre  []natexpr.Bool // native necessary conditions (when nat is nil)
+}
+
+// rejects reports whether a native necessary condition is false (or
+// fails) for the event w.nc holds: the filter cannot be true.
+func (f *filterExpr) rejects(w *worker) bool {
+	if w.e.cfg.DisableNative || f.nat != nil {
+		return false
+	}
+	for _, p := range f.pre {
+		if ok, err := p(w.nc); err != nil || !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// eval runs the filter on evt (the poured event, or the private copy of a
+// scenario that writes to it; native code reads the poured event, which
+// is why a scenario that writes has no native filter).
+func (f *filterExpr) eval(w *worker, evt *event.Event) (bool, error) {
+	if f.nat != nil && !w.e.cfg.DisableNative {
+		return f.nat(w.nc)
+	}
+	return w.runBool(f.prog, FilterEnv{Evt: evt})
+}
+
+// boolExpr is an expression on evt giving a bool (cancel_on).
+type boolExpr struct {
+	prog *vm.Program
+	nat  natexpr.Bool // nil: VM
+}
+
+// eval runs the expression on the poured event (native: the one w.nc
+// holds) or, VM, on evt.
+func (x *boolExpr) eval(w *worker, evt *event.Event) (bool, error) {
+	if x.nat != nil && !w.e.cfg.DisableNative {
+		return x.nat(w.nc)
+	}
+	return w.runBool(x.prog, FilterEnv{Evt: evt})
+}
+
+// strExpr is an expression on evt giving a string (groupby, distinct).
+type strExpr struct {
+	prog *vm.Program
+	nat  *natexpr.Str // nil: VM
+}
+
+// eval runs the expression on evt; cloned says that evt is a scenario's
+// private copy, on which the fields read ahead may be stale. isStr is
+// false when the VM's result is not a string (s is then ""). A native
+// evaluation that fails is left to the VM, which reports the error.
+func (x *strExpr) eval(w *worker, evt *event.Event, cloned bool) (s string, isStr bool, err error) {
+	if x.nat != nil && !w.e.cfg.DisableNative {
+		w.sx.Reset(evt, w.fieldVals(cloned))
+		if v, err := x.nat.Eval(&w.sx); err == nil {
+			return v, true, nil
+		}
+	}
+	out, err := w.vm.Run(x.prog, FilterEnv{Evt: evt})
+	if err != nil {
+		return "", false, err
+	}
+	s, isStr = out.(string)
+	return s, isStr, nil
+}
+
+// condExpr is a condition on the bucket's queue (conditional buckets).
+type condExpr struct {
+	prog *vm.Program
+	nat  natexpr.QueueCond // nil: VM
+}
+
+// eval runs the condition for bucket b, evt being the event just poured.
+func (x *condExpr) eval(w *worker, b *bucket, evt *event.Event) (bool, error) {
+	if x.nat != nil && !w.e.cfg.DisableNative {
+		w.qv.q = b.q
+		ok, err := x.nat(&w.qv)
+		w.qv.q = nil
+		return ok, err
+	}
+	return w.runBool(x.prog, ConditionEnv{Evt: evt, Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})})
+}
+
+// program returns the expression's program, nil for an absent one.
+func (x *condExpr) program() *vm.Program {
+	if x == nil {
+		return nil
+	}
+	return x.prog
+}
