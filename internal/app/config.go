@@ -126,8 +126,10 @@ type AgentConfig struct {
 	// postoverflow of the hub).
 	HubDir      string   `yaml:"hub_dir"`
 	Collections []string `yaml:"collections"`
-	// ParseWorkers and BucketWorkers (default: 1 each when 0; CrowdSec's
-	// parser_routines / buckets_routines).
+	// ParseWorkers and BucketWorkers: CrowdSec's parser_routines /
+	// buckets_routines (0: one parse worker per CPU, one bucket worker).
+	// Alerts do not depend on them: a scenario's buckets all live on one
+	// bucket worker.
 	ParseWorkers  int `yaml:"parse_workers"`
 	BucketWorkers int `yaml:"bucket_workers"`
 	// SpoolDir keeps alert batches the LAPI has not acknowledged yet;
