@@ -41,6 +41,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/phalanx-ids/phalanx/bench/internal/procstat"
@@ -229,12 +230,17 @@ func run(o options) error {
 
 	// 3. Latency under a paced load.
 	rate := o.pace * r.LiveLinesPerS
-	written, markers, err := paced(f, corpus, rate, o.markers, o.latencyFor)
+	markers := &markerLog{written: map[string]time.Time{}}
+	writing := make(chan struct{})
+	latc := make(chan []time.Duration, 1)
+	go func() { latc <- awaitMarkers(ctx, client, markers, writing, 30*time.Second) }()
+	written, err := paced(f, corpus, rate, o.markers, o.latencyFor, markers)
+	close(writing)
 	if err != nil {
 		return err
 	}
-	r.PacedLinesPerS, r.Markers = rate, len(markers)
-	lat := awaitMarkers(ctx, client, markers, 30*time.Second)
+	lat := <-latc
+	r.PacedLinesPerS, r.Markers = rate, markers.count()
 	r.MarkersAlerted = len(lat)
 	r.LatencyP50ms, r.LatencyP99ms, r.LatencyMaxms = quantiles(lat)
 	if err := waitParsed(hc, rs.MetricsURL, base+lines+written, 5*time.Minute); err != nil {
@@ -258,20 +264,45 @@ func run(o options) error {
 	return nil
 }
 
+// markerLog is when each marker address was written; the writer adds,
+// the poller reads, concurrently.
+type markerLog struct {
+	mu      sync.Mutex
+	written map[string]time.Time
+}
+
+func (m *markerLog) add(ip string, t time.Time) {
+	m.mu.Lock()
+	m.written[ip] = t
+	m.mu.Unlock()
+}
+
+func (m *markerLog) get(ip string) (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.written[ip]
+	return t, ok
+}
+
+func (m *markerLog) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.written)
+}
+
 // paced appends the corpus (from its start, wrapping) at rate lines/s for
-// d, with perSec marker lines a second; it returns the lines written
-// (markers included) and when each marker address was written.
-func paced(f *os.File, corpus []byte, rate float64, perSec int, d time.Duration) (int, map[string]time.Time, error) {
-	markers := map[string]time.Time{}
+// d, with perSec marker lines a second, recorded in markers; it returns
+// the lines written (markers included).
+func paced(f *os.File, corpus []byte, rate float64, perSec int, d time.Duration, markers *markerLog) (int, error) {
 	const tick = 10 * time.Millisecond
 	perTick := rate * tick.Seconds()
 	markerEvery := time.Second / time.Duration(max(perSec, 1))
 	var (
-		pos, written int
-		owed         float64
-		buf          []byte
-		nextMarker   = time.Now()
-		start        = time.Now()
+		pos, written, n int
+		owed            float64
+		buf             []byte
+		nextMarker      = time.Now()
+		start           = time.Now()
 	)
 	for now := time.Now(); now.Sub(start) < d; now = time.Now() {
 		owed += perTick
@@ -291,31 +322,42 @@ func paced(f *os.File, corpus []byte, rate float64, perSec int, d time.Duration)
 		}
 		var ip string
 		if !now.Before(nextMarker) {
-			n := len(markers) + 1
+			n++
 			ip = fmt.Sprintf("7.%d.%d.%d", n>>16&255, n>>8&255, n&255)
 			buf = fmt.Appendf(buf, "%s - - [%s] \"GET /crowdsec-test-NtktlJHV4TfBSK3wvlhiOBnl HTTP/1.1\" 404 153 \"-\" \"curl/8.5.0\"\n",
 				ip, now.UTC().Format("02/Jan/2006:15:04:05 -0700"))
 			written++
 			nextMarker = nextMarker.Add(markerEvery)
 		}
-		if _, err := f.Write(buf); err != nil {
-			return written, markers, err
-		}
 		if ip != "" {
-			markers[ip] = time.Now()
+			markers.add(ip, time.Now()) // before the write: the daemon may see it at once
+		}
+		if _, err := f.Write(buf); err != nil {
+			return written, err
 		}
 		time.Sleep(time.Until(now.Add(tick)))
 	}
-	return written, markers, nil
+	return written, nil
 }
 
-// awaitMarkers polls the LAPI's marker alerts until every marker has one
-// or timeout passes after the last write, and returns the latencies.
-func awaitMarkers(ctx context.Context, c *apiclient.Client, markers map[string]time.Time, timeout time.Duration) []time.Duration {
+// awaitMarkers polls the LAPI's marker alerts while the markers are
+// written (until writing is closed) and then until every marker has one
+// or timeout passes, and returns the latencies.
+func awaitMarkers(ctx context.Context, c *apiclient.Client, markers *markerLog, writing <-chan struct{}, timeout time.Duration) []time.Duration {
 	seen := map[string]time.Duration{}
 	zero := 0
-	deadline := time.Now().Add(timeout)
-	for len(seen) < len(markers) && time.Now().Before(deadline) {
+	var deadline time.Time
+	for {
+		select {
+		case <-writing:
+			if deadline.IsZero() {
+				deadline = time.Now().Add(timeout)
+			}
+		default:
+		}
+		if !deadline.IsZero() && (len(seen) >= markers.count() || time.Now().After(deadline)) {
+			break
+		}
 		alerts, err := c.ListAlerts(ctx, apiclient.AlertFilter{Scenario: markerScenario, Limit: &zero})
 		now := time.Now()
 		if err == nil {
@@ -323,10 +365,9 @@ func awaitMarkers(ctx context.Context, c *apiclient.Client, markers map[string]t
 				if a.Source == nil {
 					continue
 				}
-				ip := a.Source.IP
-				if w, ok := markers[ip]; ok {
-					if _, done := seen[ip]; !done {
-						seen[ip] = now.Sub(w)
+				if w, ok := markers.get(a.Source.IP); ok {
+					if _, done := seen[a.Source.IP]; !done {
+						seen[a.Source.IP] = now.Sub(w)
 					}
 				}
 			}
