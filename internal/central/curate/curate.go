@@ -231,7 +231,7 @@ type HashChecker func(scenario, version, hash string) bool
 func ClassWeight(scenario string) float64 {
 	s := strings.ToLower(scenario)
 	switch {
-	case strings.Contains(s, "portscan") || strings.Contains(s, "port-scan"):
+	case strings.Contains(s, "portscan") || strings.Contains(s, "port-scan") || strings.Contains(s, "scan-multi_ports"):
 		return 0.2
 	case strings.Contains(s, "http-probing") || strings.Contains(s, "crawl") || strings.Contains(s, "bad-user-agent"):
 		return 0.5
@@ -273,6 +273,7 @@ type Engine struct {
 	egress   map[EgressKey]struct{}
 
 	scen    []string
+	classW  []float64 // ClassWeight of scen[i]
 	scenIdx map[string]int32
 
 	ips   map[netip.Addr]*ipState
@@ -406,6 +407,7 @@ func (e *Engine) scenario(s string) int32 {
 	}
 	i := int32(len(e.scen))
 	e.scen = append(e.scen, s)
+	e.classW = append(e.classW, ClassWeight(s))
 	e.scenIdx[s] = i
 	return i
 }
@@ -527,16 +529,17 @@ func clusterKeys(in *inst) (org string, wide netip.Prefix) {
 
 // tally is the evidence on an address.
 type tally struct {
-	score     float64
-	clusters  int
-	evidence  float64 // clusters weighted by their evidence class
-	trusted   bool
+	score    float64
+	clusters int
+	evidence float64 // clusters weighted by their evidence class
+	trusted  bool
+	// strong: a trusted cluster reported a strong class (ClassWeight 1:
+	// brute force, exploits); FP-prone and spoofable classes alone
+	// (unknown crawlers, spoofed port scans) never list.
+	strong    bool
 	seedSaw   bool
 	scenarios []string
 	reports   int
-	// perInstall cluster id of each counted report's install (for
-	// confirmations).
-	clusterOf map[int32]int
 }
 
 // tallyOf computes the evidence of st at now, leaving out install skip
@@ -547,23 +550,29 @@ func (e *Engine) tallyOf(st *ipState, now time.Time, skip int32) tally {
 		idx   int32
 		vote  float64
 		class float64
+		org   string
+		wide  netip.Prefix
 	}
-	var ms []member
-	scen := map[int32]struct{}{}
+	ms := make([]member, 0, len(st.reports))
+	var scen []int32
 	var t tally
 	for _, r := range st.reports {
 		if !r.eligible || r.last < floor || r.install == skip {
 			continue
 		}
 		in := e.installs[r.install]
-		v := e.weight(in, now) * ClassWeight(e.scen[r.scenario])
+		cw := e.classW[r.scenario]
+		v := e.weight(in, now) * cw
 		if v <= 0 {
 			continue
 		}
 		t.reports++
-		scen[r.scenario] = struct{}{}
-		ms = append(ms, member{r.install, v, ClassWeight(e.scen[r.scenario])})
-		if in.Seed && v > 0 {
+		if !slices.Contains(scen, r.scenario) {
+			scen = append(scen, r.scenario)
+		}
+		org, wide := clusterKeys(in)
+		ms = append(ms, member{r.install, v, cw, org, wide})
+		if in.Seed {
 			t.seedSaw = true
 		}
 	}
@@ -572,8 +581,7 @@ func (e *Engine) tallyOf(st *ipState, now time.Time, skip int32) tally {
 	for i := range parent {
 		parent[i] = i
 	}
-	var find func(int) int
-	find = func(i int) int {
+	find := func(i int) int {
 		for parent[i] != i {
 			parent[i] = parent[parent[i]]
 			i = parent[i]
@@ -581,39 +589,39 @@ func (e *Engine) tallyOf(st *ipState, now time.Time, skip int32) tally {
 		return i
 	}
 	for i := range ms {
-		oi, wi := clusterKeys(e.installs[ms[i].idx])
 		for j := 0; j < i; j++ {
-			oj, wj := clusterKeys(e.installs[ms[j].idx])
-			if (oi != "" && oi == oj) || (wi.IsValid() && wi == wj) || ms[i].idx == ms[j].idx {
+			if (ms[i].org != "" && ms[i].org == ms[j].org) || (ms[i].wide.IsValid() && ms[i].wide == ms[j].wide) || ms[i].idx == ms[j].idx {
 				parent[find(i)] = find(j)
 			}
 		}
 	}
-	best := map[int]float64{}
-	class := map[int]float64{}
-	tr := map[int]bool{}
-	t.clusterOf = map[int32]int{}
-	for i, m := range ms {
-		root := find(i)
-		best[root] = max(best[root], m.vote)
-		class[root] = max(class[root], m.class)
-		if e.trusted(e.installs[m.idx], now) {
-			tr[root] = true
-		}
-		t.clusterOf[m.idx] = root
+	type agg struct {
+		best, class    float64
+		trusted, tstrg bool
 	}
-	for root, v := range best {
-		if v < e.cfg.MinVote {
+	roots := make([]agg, len(ms))
+	for i, m := range ms {
+		a := &roots[find(i)]
+		a.best = max(a.best, m.vote)
+		a.class = max(a.class, m.class)
+		if e.trusted(e.installs[m.idx], now) {
+			a.trusted = true
+			if m.class >= 1 {
+				a.tstrg = true
+			}
+		}
+	}
+	for i, a := range roots {
+		if find(i) != i || a.best < e.cfg.MinVote {
 			continue
 		}
 		t.clusters++
-		t.evidence += class[root]
-		t.score += v
-		if tr[root] {
-			t.trusted = true
-		}
+		t.evidence += a.class
+		t.score += a.best
+		t.trusted = t.trusted || a.trusted
+		t.strong = t.strong || a.tstrg
 	}
-	for s := range scen {
+	for _, s := range scen {
 		t.scenarios = append(t.scenarios, e.scen[s])
 	}
 	sort.Strings(t.scenarios)
@@ -623,8 +631,11 @@ func (e *Engine) tallyOf(st *ipState, now time.Time, skip int32) tally {
 func (e *Engine) qualifies(ip netip.Addr, t tally, now time.Time) bool {
 	// FP-prone classes (generic HTTP probing, crawling) need twice the
 	// clusters, spoofable ones (port scans) five times: evidence sums
-	// each cluster's best class weight.
-	if t.evidence < float64(e.cfg.MinClusters)-1e-9 || t.score < e.cfg.MinScore || !t.trusted {
+	// each cluster's best class weight. And a trusted cluster must have
+	// seen a strong class: correlated honest false positives (an unknown
+	// crawler tripping a crawling scenario on many sites) and spoofed
+	// port scans make up any number of weak clusters.
+	if t.evidence < float64(e.cfg.MinClusters)-1e-9 || t.score < e.cfg.MinScore || !t.trusted || !t.strong {
 		return false
 	}
 	if until, ok := e.hold[ip]; ok && now.Before(until) && !t.seedSaw {
@@ -809,7 +820,7 @@ func (e *Engine) Delist(ip netip.Addr) {
 				if _, ok := class[r.install]; !ok {
 					order = append(order, r.install)
 				}
-				class[r.install] = max(class[r.install], ClassWeight(e.scen[r.scenario]))
+				class[r.install] = max(class[r.install], e.classW[r.scenario])
 			}
 		}
 		for _, idx := range order {

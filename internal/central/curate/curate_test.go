@@ -210,3 +210,43 @@ func TestDelistFPProneDiscredits(t *testing.T) {
 		})
 	}
 }
+
+// TestWeakClassesAloneNeverList: an unknown crawler tripping a crawling
+// scenario on many trusted sites (correlated honest false positives) and
+// spoofed port scans seen everywhere are not listed; one trusted strong
+// report (brute force) with the same crowd lists; a strong report from an
+// untrusted install (a framer) does not.
+func TestWeakClassesAloneNeverList(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		strong string // "", "trusted", "untrusted": who adds a brute-force report
+		listed bool
+	}{
+		{"weak only", "", false},
+		{"plus a trusted brute force", "trusted", true},
+		{"plus an untrusted brute force", "untrusted", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, _ := newEngine(t)
+			for i := range 12 {
+				id := fmt.Sprintf("s%d", i)
+				e.UpsertInstall(Install{ID: id, Org: id, Seed: true, Net: netip.MustParsePrefix(fmt.Sprintf("%d.0.0.0/24", 11+i))}, false)
+				for _, sc := range []string{"crowdsecurity/http-crawl-non_statics", "firewallservices/pf-scan-multi_ports"} {
+					s := sig(id, "1.2.3.4")
+					s.Scenario = sc
+					require.Equal(t, Counted, e.Ingest(s))
+				}
+			}
+			switch tc.strong {
+			case "trusted":
+				e.UpsertInstall(Install{ID: "t", Org: "t", Seed: true, Net: netip.MustParsePrefix("40.0.0.0/24")}, false)
+				e.Ingest(sig("t", "1.2.3.4"))
+			case "untrusted":
+				add(e, "u", "u", "40.0.0.0/24")
+				e.Ingest(sig("u", "1.2.3.4"))
+			}
+			_, ok := e.Listed(netip.MustParseAddr("1.2.3.4"))
+			require.Equal(t, tc.listed, ok)
+		})
+	}
+}
