@@ -124,7 +124,7 @@ installs quarantined and the list size.`,
 	c.Flags().IntVar(&cfg.Benign, "benign", 20000, "benign IPs")
 	c.Flags().DurationVar(&cfg.AppealAfter, "appeal-after", 0, "appeal (and uphold) every benign listing this long after it (0: no appeals)")
 	c.Flags().Float64SliceVar(&shares, "shares", []float64{0, 0.01, 0.05, 0.10, 0.20, 0.30}, "poisoner shares")
-	c.Flags().StringSliceVar(&strategies, "strategies", []string{"naive", "coordinated", "sybil-farm", "spread", "sleeper"}, "strategies")
+	c.Flags().StringSliceVar(&strategies, "strategies", []string{"naive", "coordinated", "sybil-farm", "spread", "sleeper", "mixed", "spoof-framer"}, "strategies")
 	return c
 }
 

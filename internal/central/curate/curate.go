@@ -71,6 +71,14 @@ type Config struct {
 	// ReportsPerAddress bounds the reports kept per address (default 64):
 	// more reporters than this add nothing a listing needs.
 	ReportsPerAddress int `yaml:"reports_per_address"`
+	// SuspectShare and Strikes burn a clique on its first detected act
+	// (see Engine.propagate): an address no seed saw whose reporters in
+	// the window are at least SuspectShare refuted installs (default
+	// 0.34) is suspect: off the list, held like a delisted one, and each
+	// of its other reporters gets a strike; Strikes strikes in the window
+	// (default 2) refute an install.
+	SuspectShare float64 `yaml:"suspect_share"`
+	Strikes      int     `yaml:"strikes"`
 }
 
 // Defaults are the production thresholds.
@@ -79,7 +87,7 @@ func Defaults() Config {
 		FirstTTL: 4 * time.Hour, EscalateAfter: 24 * time.Hour, MaxTTL: 7 * 24 * time.Hour,
 		QuarantineFor: 7 * 24 * time.Hour, DelistHold: 7 * 24 * time.Hour,
 		TrustedConfirmations: 10, TrustedMinTrust: 0.5, AnonymousCap: 0.4, RefutePenalty: 10,
-		Forget: 0.99, ReportsPerAddress: 64}
+		Forget: 0.99, ReportsPerAddress: 64, SuspectShare: 0.34, Strikes: 2}
 }
 
 // Or fills c's zero fields from d.
@@ -117,6 +125,12 @@ func (c Config) Or(d Config) Config {
 	}
 	if c.ReportsPerAddress == 0 {
 		c.ReportsPerAddress = d.ReportsPerAddress
+	}
+	if c.SuspectShare == 0 {
+		c.SuspectShare = d.SuspectShare
+	}
+	if c.Strikes == 0 {
+		c.Strikes = d.Strikes
 	}
 	return c
 }
@@ -289,6 +303,18 @@ type Engine struct {
 	salt    []byte
 
 	pendingWithdraw bool
+
+	// recent: the addresses each install reported (eligible) in the
+	// window, for propagate; strikes: when each install got a strike;
+	// burn: installs refuted since the last propagate.
+	recent  map[int32][]sighting
+	strikes map[int32][]int64
+	burn    []int32
+}
+
+type sighting struct {
+	ip netip.Addr
+	at int64
 }
 
 // New returns an engine with cfg (zero fields from Defaults), clock now
@@ -300,7 +326,7 @@ func New(cfg Config, now func() time.Time, check HashChecker) *Engine {
 	return &Engine{cfg: cfg.Or(Defaults()), now: now, check: check, byID: map[string]int32{},
 		egress: map[EgressKey]struct{}{}, scenIdx: map[string]int32{}, ips: map[netip.Addr]*ipState{},
 		hold: map[netip.Addr]time.Time{}, canry: map[netip.Addr]struct{}{}, listed: map[netip.Addr]*Listing{},
-		dirty: map[int32]struct{}{}}
+		dirty: map[int32]struct{}{}, recent: map[int32][]sighting{}, strikes: map[int32][]int64{}}
 }
 
 // Config is the configuration in force.
@@ -427,9 +453,17 @@ func (e *Engine) Ingest(s Signal) Verdict {
 		return Allowlisted
 	}
 	if _, ok := e.canry[ip]; ok {
+		// A canary may be an operator-run polite crawler visiting members'
+		// sites (it catches poisoners reporting "everything that came"):
+		// an honest FP-prone crawling or probing scenario trips on it too,
+		// which costs one failure; a strong class refutes.
 		if !e.replay {
-			e.refute(idx)
-			e.withdraw()
+			if e.classW[e.scenario(s.Scenario)] < 1 {
+				e.discredit(idx)
+			} else {
+				e.refute(idx)
+				e.withdraw()
+			}
 		}
 		return CanaryHit
 	}
@@ -469,6 +503,9 @@ func (e *Engine) Ingest(s Signal) Verdict {
 			e.evictOldest(st)
 		}
 		st.reports = append(st.reports, report{install: idx, scenario: sc, eligible: eligible, first: sec, last: sec, count: 1})
+		if eligible && e.classW[sc] >= 1 {
+			e.recent[idx] = append(e.recent[idx], sighting{ip, sec})
+		}
 	}
 	if !eligible {
 		return Recorded
@@ -746,6 +783,90 @@ func (e *Engine) refute(idx int32) {
 	in.QuarantinedUntil = now.Add(e.cfg.QuarantineFor)
 	e.dirty[idx] = struct{}{}
 	e.pendingWithdraw = true
+	e.burn = append(e.burn, idx)
+}
+
+// propagate burns the cliques of the installs refuted since the last
+// call, so that a group of colluding reporters (sleepers: trusted
+// installs of many organisations and networks that turn on the same
+// victims) loses the victims its refuted members helped list at once,
+// and its other members as soon as they show up beside refuted ones
+// twice, instead of one appeal at a time.
+//
+// For each address a refuted install reported in the window that no
+// seed saw: when at least two of its reporters, and at least
+// SuspectShare of them, are refuted installs, it is suspect: unlisted, held (only a seed lists it again
+// within DelistHold), and each of its other reporters gets a strike.
+// Strikes strikes in the window refute an install, whose addresses are
+// then examined in turn.
+//
+// Honest installs share addresses with a poisoner too (real attackers
+// that sleepers and mixed poisoners also report): an address many honest
+// installs report is not suspect (the share), one refuted reporter beside
+// honest ones is no clique, and one shared address is one strike, not a
+// refutation. Only reports of strong classes count: a framer makes honest
+// installs report its victims with spoofed port scans, and honest
+// installs trip FP-prone scenarios on the crawlers framers report.
+
+func (e *Engine) propagate() {
+	if len(e.burn) == 0 {
+		return
+	}
+	now := e.now()
+	floor := now.Add(-e.cfg.Window).Unix()
+	done := map[netip.Addr]bool{}
+	var reporters []int32
+	for len(e.burn) > 0 {
+		idx := e.burn[0]
+		e.burn = e.burn[1:]
+		for _, sg := range e.recent[idx] {
+			if sg.at < floor || done[sg.ip] {
+				continue
+			}
+			if until, held := e.hold[sg.ip]; held && now.Before(until) {
+				continue // already suspect or delisted: its reporters had their strike
+			}
+			st := e.ips[sg.ip]
+			if st == nil {
+				continue
+			}
+			reporters = reporters[:0]
+			refuted, seed := 0, false
+			for _, r := range st.reports {
+				if !r.eligible || r.last < floor || e.classW[r.scenario] < 1 || slices.Contains(reporters, r.install) {
+					continue
+				}
+				in := e.installs[r.install]
+				if in.Seed {
+					seed = true
+					break
+				}
+				reporters = append(reporters, r.install)
+				if now.Before(in.QuarantinedUntil) {
+					refuted++
+				}
+			}
+			if seed || refuted < 2 || float64(refuted) < e.cfg.SuspectShare*float64(len(reporters)) {
+				continue
+			}
+			done[sg.ip] = true
+			if until := now.Add(e.cfg.DelistHold); until.After(e.hold[sg.ip]) {
+				e.hold[sg.ip] = until
+			}
+			e.unlist(sg.ip, "suspect")
+			for _, o := range reporters {
+				if now.Before(e.installs[o].QuarantinedUntil) {
+					continue
+				}
+				ts := slices.DeleteFunc(e.strikes[o], func(at int64) bool { return at < floor })
+				ts = append(ts, now.Unix())
+				e.strikes[o] = ts
+				if len(ts) >= e.cfg.Strikes {
+					e.refute(o)
+				}
+			}
+		}
+	}
 }
 
 // discredit counts one failure against an install (no quarantine).
@@ -766,6 +887,7 @@ func (e *Engine) withdraw() {
 		return
 	}
 	e.pendingWithdraw = false
+	e.propagate()
 	now := e.now()
 	for _, ip := range e.sortedListed() {
 		st := e.ips[ip]
@@ -868,6 +990,22 @@ func (e *Engine) Tick() {
 	for ip, until := range e.hold {
 		if !now.Before(until) {
 			delete(e.hold, ip)
+		}
+	}
+	for idx, sg := range e.recent {
+		sg = slices.DeleteFunc(sg, func(s sighting) bool { return s.at < floor })
+		if len(sg) == 0 {
+			delete(e.recent, idx)
+		} else {
+			e.recent[idx] = sg
+		}
+	}
+	for idx, ts := range e.strikes {
+		ts = slices.DeleteFunc(ts, func(at int64) bool { return at < floor })
+		if len(ts) == 0 {
+			delete(e.strikes, idx)
+		} else {
+			e.strikes[idx] = ts
 		}
 	}
 }

@@ -250,3 +250,71 @@ func TestWeakClassesAloneNeverList(t *testing.T) {
 		})
 	}
 }
+
+// TestUpheldAppealBurnsTheClique: trusted installs of eight organisations
+// and networks (sleepers) list victims together; an upheld appeal of v1
+// refutes its reporters (s0, s1, s2) and takes off at once the victims
+// that refuted installs make up two and a third of the reporters of
+// (v2, v6), striking their other reporters; s3, struck twice, is refuted
+// too, which takes v4 off (s2 and s3 refuted). v3 and v5, with one
+// refuted reporter each, stay until their own appeal: one refuted
+// reporter beside others is what a real attacker reported by a sleeper
+// and honest installs looks like, and that one (7.7.7.7) costs its
+// honest reporters nothing.
+func TestUpheldAppealBurnsTheClique(t *testing.T) {
+	e, c := newEngine(t)
+	trusted := func(id, net string) {
+		e.UpsertInstall(Install{ID: id, Org: id, Net: netip.MustParsePrefix(net), Alpha: 30, Beta: 4, Confirmed: 30}, true)
+	}
+	for i := range 8 {
+		trusted(fmt.Sprintf("s%d", i), fmt.Sprintf("%d.0.0.0/24", 21+i))
+	}
+	trusted("h0", "31.0.0.0/24")
+	trusted("h1", "32.0.0.0/24")
+	order := []string{"1.0.0.1", "1.0.0.2", "1.0.0.6", "1.0.0.5", "1.0.0.4", "1.0.0.3", "7.7.7.7"}
+	reports := map[string][]string{
+		"1.0.0.1": {"s0", "s1", "s2"},       // v1, appealed
+		"1.0.0.2": {"s1", "s2", "s3"},       // v2: 2 of 3 refuted
+		"1.0.0.6": {"s0", "s2", "s3"},       // v6: 2 of 3 refuted
+		"1.0.0.5": {"s1", "s4", "s5", "s6"}, // v5: 1 of 4
+		"1.0.0.4": {"s2", "s3", "s4"},       // v4: s3 refuted later
+		"1.0.0.3": {"s3", "s4", "s5", "s7"}, // v3: 1 of 4
+		"7.7.7.7": {"s0", "h0", "h1"},       // a real attacker
+	}
+	for _, ip := range order {
+		for _, id := range reports[ip] {
+			require.Equal(t, Counted, e.Ingest(sig(id, ip)))
+		}
+		_, ok := e.Listed(netip.MustParseAddr(ip))
+		require.True(t, ok, ip)
+	}
+	e.Changes()
+	e.Delist(netip.MustParseAddr("1.0.0.1"))
+	gone := map[string]string{}
+	for _, ch := range e.Changes() {
+		require.Equal(t, Delete, ch.Op)
+		gone[ch.IP.String()] = ch.Reason
+	}
+	require.Equal(t, map[string]string{"1.0.0.1": "delisted", "1.0.0.2": "suspect", "1.0.0.6": "suspect",
+		"1.0.0.4": "suspect", "7.7.7.7": "evidence withdrawn"}, gone)
+	for id, refuted := range map[string]bool{"s0": true, "s1": true, "s2": true, "s3": true, "s4": false, "s5": false, "s6": false, "s7": false, "h0": false, "h1": false} {
+		in, _ := e.Install(id)
+		require.Equal(t, refuted, in.QuarantinedUntil.After(c.t), "%s refuted", id)
+	}
+	require.Len(t, e.strikes[e.byID["s4"]], 1)
+	for _, id := range []string{"h0", "h1"} {
+		require.Empty(t, e.strikes[e.byID[id]], "honest %s struck", id)
+	}
+	// The real attacker lost s0's vote: two clusters left, off the list;
+	// a third honest report lists it again.
+	trusted("h2", "33.0.0.0/24")
+	e.Ingest(sig("h2", "7.7.7.7"))
+	_, ok := e.Listed(netip.MustParseAddr("7.7.7.7"))
+	require.True(t, ok)
+	// A suspect address is held: only a seed lists it again.
+	for _, id := range []string{"h0", "h1", "h2"} {
+		e.Ingest(sig(id, "1.0.0.2"))
+	}
+	_, ok = e.Listed(netip.MustParseAddr("1.0.0.2"))
+	require.False(t, ok, "a suspect address is held")
+}
