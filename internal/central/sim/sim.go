@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/phalanx-ids/phalanx/internal/central/curate"
@@ -491,4 +492,23 @@ func short(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// RunAll runs cfgs, parallel at a time (each run is sequential and
+// deterministic: the results do not depend on parallel), in order.
+func RunAll(cfgs []Config, parallel int) []Result {
+	out := make([]Result, len(cfgs))
+	sem := make(chan struct{}, max(parallel, 1))
+	var wg sync.WaitGroup
+	for i, c := range cfgs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i] = Run(c)
+		}()
+	}
+	wg.Wait()
+	return out
 }
