@@ -318,3 +318,29 @@ func TestUpheldAppealBurnsTheClique(t *testing.T) {
 	_, ok = e.Listed(netip.MustParseAddr("1.0.0.2"))
 	require.False(t, ok, "a suspect address is held")
 }
+
+// TestCanaryHitByClass: a canary reported with a strong class refutes
+// and quarantines the reporter; with an FP-prone class (the operator's
+// polite crawler tripping a crawling scenario) it costs one failure.
+func TestCanaryHitByClass(t *testing.T) {
+	for _, tc := range []struct {
+		scenario   string
+		quarantine bool
+		beta       float64
+	}{
+		{"crowdsecurity/ssh-bf", true, PriorBeta + 10},
+		{"crowdsecurity/http-crawl-non_statics", false, PriorBeta + 1},
+	} {
+		t.Run(tc.scenario, func(t *testing.T) {
+			e, c := newEngine(t)
+			crowd(e)
+			e.SetCanaries([]netip.Addr{netip.MustParseAddr("9.9.9.9")})
+			s := sig("b", "9.9.9.9")
+			s.Scenario = tc.scenario
+			require.Equal(t, CanaryHit, e.Ingest(s))
+			b, _ := e.Install("b")
+			require.Equal(t, tc.quarantine, b.QuarantinedUntil.After(c.t))
+			require.InDelta(t, tc.beta, b.Beta, 1e-9)
+		})
+	}
+}
