@@ -255,12 +255,13 @@ func TestWeakClassesAloneNeverList(t *testing.T) {
 // and networks (sleepers) list victims together; an upheld appeal of v1
 // refutes its reporters (s0, s1, s2) and takes off at once the victims
 // that refuted installs make up two and a third of the reporters of
-// (v2, v6), striking their other reporters; s3, struck twice, is refuted
-// too, which takes v4 off (s2 and s3 refuted). v3 and v5, with one
-// refuted reporter each, stay until their own appeal: one refuted
-// reporter beside others is what a real attacker reported by a sleeper
-// and honest installs looks like, and that one (7.7.7.7) costs its
-// honest reporters nothing.
+// (v2, v6, held: honest reports do not list them again), discrediting
+// their other reporter (s3, no quarantine). v4 loses s2's vote and falls
+// under three clusters; v3 and v5, with at most one refuted reporter
+// among four, stay until their own appeal: one refuted reporter beside
+// others is what a real attacker reported by a sleeper and honest
+// installs looks like, and that one (7.7.7.7) costs its honest reporters
+// nothing.
 func TestUpheldAppealBurnsTheClique(t *testing.T) {
 	e, c := newEngine(t)
 	trusted := func(id, net string) {
@@ -296,14 +297,16 @@ func TestUpheldAppealBurnsTheClique(t *testing.T) {
 		gone[ch.IP.String()] = ch.Reason
 	}
 	require.Equal(t, map[string]string{"1.0.0.1": "delisted", "1.0.0.2": "suspect", "1.0.0.6": "suspect",
-		"1.0.0.4": "suspect", "7.7.7.7": "evidence withdrawn"}, gone)
-	for id, refuted := range map[string]bool{"s0": true, "s1": true, "s2": true, "s3": true, "s4": false, "s5": false, "s6": false, "s7": false, "h0": false, "h1": false} {
+		"1.0.0.4": "evidence withdrawn", "7.7.7.7": "evidence withdrawn"}, gone)
+	for id, refuted := range map[string]bool{"s0": true, "s1": true, "s2": true, "s3": false, "s4": false, "s5": false, "s6": false, "s7": false, "h0": false, "h1": false} {
 		in, _ := e.Install(id)
 		require.Equal(t, refuted, in.QuarantinedUntil.After(c.t), "%s refuted", id)
 	}
-	require.Len(t, e.strikes[e.byID["s4"]], 1)
-	for _, id := range []string{"h0", "h1"} {
-		require.Empty(t, e.strikes[e.byID[id]], "honest %s struck", id)
+	s3, _ := e.Install("s3")
+	require.InDelta(t, 4+2, s3.Beta, 1e-9, "s3 discredited once per suspect address")
+	for _, id := range []string{"h0", "h1", "s4"} {
+		in, _ := e.Install(id)
+		require.InDelta(t, 4, in.Beta, 1e-9, "%s discredited", id)
 	}
 	// The real attacker lost s0's vote: two clusters left, off the list;
 	// a third honest report lists it again.
