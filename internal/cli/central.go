@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -94,37 +95,75 @@ func newCentralSimulateCmd(a *app) *cobra.Command {
 	var cfg sim.Config
 	var shares []float64
 	var strategies []string
+	var parallel int
+	var httpMode bool
+	var hcfg sim.HTTPConfig
 	c := &cobra.Command{
 		Use:   "simulate",
 		Short: "Simulate a crowd (seeded, virtual clock) against the curation engine and a naive baseline",
 		Long: `simulate drives the real curation engine in-process with honest installs, seeds,
 canaries, correlated honest false positives and poisoners, and prints per strategy and share:
 recall of attackers seen by 3 independent honest networks, p50/p99 latency from the third such
-report to the listing, benign IPs listed, the same for a naive ">= 3 installs" baseline, honest
-installs quarantined and the list size.`,
+report to the listing, benign IPs listed (and per 30 days), detections (upheld appeals and canary
+hits), the longest a benign listing stayed after the first detection that followed it and how
+many stayed over an hour, honest installs quarantined, list size and changes per hour, and the
+naive ">= 3 installs" baseline's recall and benign IPs.
+
+With --http it instead runs a real central on loopback and --installs (default 100) installs
+speaking CAPI to it with the real client, and prints the latency from a third independent report
+to every install's pulled stream (wall clock).`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var rs []sim.Result
+			if httpMode {
+				if cmd.Flags().Changed("installs") {
+					hcfg.Installs = cfg.Installs
+				}
+				hcfg.Seed = cfg.Seed
+				dir, err := os.MkdirTemp("", "phalanx-sim-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				hcfg.DataDir = dir
+				r, err := sim.RunHTTP(cmd.Context(), hcfg)
+				if err != nil {
+					return err
+				}
+				sim.PrintHTTP(a.out, r)
+				return nil
+			}
+			var cfgs []sim.Config
 			for _, st := range strategies {
+				if !slices.Contains(sim.Strategies, sim.Strategy(st)) {
+					return fmt.Errorf("central: simulate: unknown strategy \"%s\" (want one of %v)", textsafe.Terminal(st), sim.Strategies)
+				}
 				for _, sh := range shares {
+					if sh < 0 || sh > 1 {
+						return fmt.Errorf("central: simulate: share %v: want 0 to 1", sh)
+					}
 					c := cfg
 					c.Strategy, c.PoisonShare = sim.Strategy(st), sh
-					rs = append(rs, sim.Run(c))
+					cfgs = append(cfgs, c)
 				}
 			}
-			sim.Print(a.out, rs)
+			sim.Print(a.out, sim.RunAll(cfgs, parallel))
 			return nil
 		},
 	}
 	c.Flags().Uint64Var(&cfg.Seed, "seed", 1, "random seed")
-	c.Flags().IntVar(&cfg.Installs, "installs", 1000, "installs")
+	c.Flags().IntVar(&cfg.Installs, "installs", 1000, "installs (--http: default 100)")
 	c.Flags().IntVar(&cfg.WarmupDays, "warmup-days", 30, "simulated days before measuring")
 	c.Flags().IntVar(&cfg.Days, "days", 7, "measured days")
 	c.Flags().IntVar(&cfg.AttackersPerDay, "attackers-per-day", 5000, "new attacker IPs per day")
 	c.Flags().IntVar(&cfg.Benign, "benign", 20000, "benign IPs")
-	c.Flags().DurationVar(&cfg.AppealAfter, "appeal-after", 0, "appeal (and uphold) every benign listing this long after it (0: no appeals)")
+	c.Flags().DurationVar(&cfg.AppealAfter, "appeal-after", 2*time.Hour, "appeal (and uphold) every benign listing this long after it (0: no appeals)")
 	c.Flags().Float64SliceVar(&shares, "shares", []float64{0, 0.01, 0.05, 0.10, 0.20, 0.30}, "poisoner shares")
-	c.Flags().StringSliceVar(&strategies, "strategies", []string{"naive", "coordinated", "sybil-farm", "spread", "sleeper"}, "strategies")
+	c.Flags().StringSliceVar(&strategies, "strategies", []string{"naive", "coordinated", "sybil-farm", "spread", "sleeper", "mixed", "spoof-framer"}, "strategies")
+	c.Flags().IntVar(&parallel, "parallel", runtime.NumCPU(), "runs at once")
+	c.Flags().BoolVar(&httpMode, "http", false, "end-to-end latency over loopback HTTP instead (wall clock)")
+	c.Flags().IntVar(&hcfg.Attackers, "http-attackers", 200, "--http: attacker IPs, each pushed by 3 installs")
+	c.Flags().Float64Var(&hcfg.Rate, "http-rate", 10, "--http: attackers per second")
+	c.Flags().IntVar(&hcfg.Seeds, "http-seeds", 5, "--http: seed installs")
 	return c
 }
 

@@ -119,3 +119,25 @@ func TestCentralCommandsReachRunningCentral(t *testing.T) {
 	}
 	t.Fatal("the running central did not apply the delisting within 2 s")
 }
+
+// TestCentralSimulate: the command prints one row per strategy and share
+// (a tiny crowd), refuses unknown strategies and shares out of range, and
+// --http prints the end-to-end latency over loopback.
+func TestCentralSimulate(t *testing.T) {
+	code, out, errs := runCLI(t, "", "central", "simulate", "--installs", "100", "--warmup-days", "3", "--days", "1",
+		"--attackers-per-day", "240", "--benign", "1000", "--strategies", "naive,mixed", "--shares", "0,0.1")
+	require.Equal(t, 0, code, errs)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 5, out)
+	require.Contains(t, lines[0], "delist")
+	require.True(t, strings.HasPrefix(lines[4], "mixed"), out)
+	code, _, errs = runCLI(t, "", "central", "simulate", "--strategies", "bogus\x1b[31m")
+	require.Equal(t, 1, code)
+	require.Contains(t, errs, `unknown strategy "bogus\x1b[31m"`)
+	code, _, errs = runCLI(t, "", "central", "simulate", "--shares", "1.5")
+	require.Equal(t, 1, code)
+	require.Contains(t, errs, "want 0 to 1")
+	code, out, errs = runCLI(t, "", "central", "simulate", "--http", "--installs", "12", "--http-seeds", "2", "--http-attackers", "5")
+	require.Equal(t, 0, code, errs)
+	require.Contains(t, out, "attackers 5 (each pushed by 3 trusted installs of independent clusters), listed 5")
+}

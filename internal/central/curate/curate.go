@@ -71,6 +71,13 @@ type Config struct {
 	// ReportsPerAddress bounds the reports kept per address (default 64):
 	// more reporters than this add nothing a listing needs.
 	ReportsPerAddress int `yaml:"reports_per_address"`
+	// SuspectShare burns a clique's listings on its first detected act
+	// (see Engine.propagate): an address no seed saw whose strong-class
+	// reporters in the window are at least two and at least SuspectShare
+	// refuted installs (default 0.34) is suspect: off the list, held like
+	// a delisted one, and each of its other reporters loses a little
+	// trust (one failure, no quarantine).
+	SuspectShare float64 `yaml:"suspect_share"`
 }
 
 // Defaults are the production thresholds.
@@ -79,7 +86,7 @@ func Defaults() Config {
 		FirstTTL: 4 * time.Hour, EscalateAfter: 24 * time.Hour, MaxTTL: 7 * 24 * time.Hour,
 		QuarantineFor: 7 * 24 * time.Hour, DelistHold: 7 * 24 * time.Hour,
 		TrustedConfirmations: 10, TrustedMinTrust: 0.5, AnonymousCap: 0.4, RefutePenalty: 10,
-		Forget: 0.99, ReportsPerAddress: 64}
+		Forget: 0.99, ReportsPerAddress: 64, SuspectShare: 0.34}
 }
 
 // Or fills c's zero fields from d.
@@ -117,6 +124,9 @@ func (c Config) Or(d Config) Config {
 	}
 	if c.ReportsPerAddress == 0 {
 		c.ReportsPerAddress = d.ReportsPerAddress
+	}
+	if c.SuspectShare == 0 {
+		c.SuspectShare = d.SuspectShare
 	}
 	return c
 }
@@ -231,7 +241,7 @@ type HashChecker func(scenario, version, hash string) bool
 func ClassWeight(scenario string) float64 {
 	s := strings.ToLower(scenario)
 	switch {
-	case strings.Contains(s, "portscan") || strings.Contains(s, "port-scan"):
+	case strings.Contains(s, "portscan") || strings.Contains(s, "port-scan") || strings.Contains(s, "scan-multi_ports"):
 		return 0.2
 	case strings.Contains(s, "http-probing") || strings.Contains(s, "crawl") || strings.Contains(s, "bad-user-agent"):
 		return 0.5
@@ -273,6 +283,7 @@ type Engine struct {
 	egress   map[EgressKey]struct{}
 
 	scen    []string
+	classW  []float64 // ClassWeight of scen[i]
 	scenIdx map[string]int32
 
 	ips   map[netip.Addr]*ipState
@@ -288,6 +299,17 @@ type Engine struct {
 	salt    []byte
 
 	pendingWithdraw bool
+
+	// recent: the addresses each install reported (eligible, strong
+	// class) in the window, for propagate; burn: installs refuted since
+	// the last propagate.
+	recent map[int32][]sighting
+	burn   []int32
+}
+
+type sighting struct {
+	ip netip.Addr
+	at int64
 }
 
 // New returns an engine with cfg (zero fields from Defaults), clock now
@@ -299,7 +321,7 @@ func New(cfg Config, now func() time.Time, check HashChecker) *Engine {
 	return &Engine{cfg: cfg.Or(Defaults()), now: now, check: check, byID: map[string]int32{},
 		egress: map[EgressKey]struct{}{}, scenIdx: map[string]int32{}, ips: map[netip.Addr]*ipState{},
 		hold: map[netip.Addr]time.Time{}, canry: map[netip.Addr]struct{}{}, listed: map[netip.Addr]*Listing{},
-		dirty: map[int32]struct{}{}}
+		dirty: map[int32]struct{}{}, recent: map[int32][]sighting{}}
 }
 
 // Config is the configuration in force.
@@ -406,6 +428,7 @@ func (e *Engine) scenario(s string) int32 {
 	}
 	i := int32(len(e.scen))
 	e.scen = append(e.scen, s)
+	e.classW = append(e.classW, ClassWeight(s))
 	e.scenIdx[s] = i
 	return i
 }
@@ -425,9 +448,17 @@ func (e *Engine) Ingest(s Signal) Verdict {
 		return Allowlisted
 	}
 	if _, ok := e.canry[ip]; ok {
+		// A canary may be an operator-run polite crawler visiting members'
+		// sites (it catches poisoners reporting "everything that came"):
+		// an honest FP-prone crawling or probing scenario trips on it too,
+		// which costs one failure; a strong class refutes.
 		if !e.replay {
-			e.refute(idx)
-			e.withdraw()
+			if e.classW[e.scenario(s.Scenario)] < 1 {
+				e.discredit(idx)
+			} else {
+				e.refute(idx)
+				e.withdraw()
+			}
 		}
 		return CanaryHit
 	}
@@ -467,6 +498,9 @@ func (e *Engine) Ingest(s Signal) Verdict {
 			e.evictOldest(st)
 		}
 		st.reports = append(st.reports, report{install: idx, scenario: sc, eligible: eligible, first: sec, last: sec, count: 1})
+		if eligible && e.classW[sc] >= 1 {
+			e.recent[idx] = append(e.recent[idx], sighting{ip, sec})
+		}
 	}
 	if !eligible {
 		return Recorded
@@ -527,16 +561,17 @@ func clusterKeys(in *inst) (org string, wide netip.Prefix) {
 
 // tally is the evidence on an address.
 type tally struct {
-	score     float64
-	clusters  int
-	evidence  float64 // clusters weighted by their evidence class
-	trusted   bool
+	score    float64
+	clusters int
+	evidence float64 // clusters weighted by their evidence class
+	trusted  bool
+	// strong: a trusted cluster reported a strong class (ClassWeight 1:
+	// brute force, exploits); FP-prone and spoofable classes alone
+	// (unknown crawlers, spoofed port scans) never list.
+	strong    bool
 	seedSaw   bool
 	scenarios []string
 	reports   int
-	// perInstall cluster id of each counted report's install (for
-	// confirmations).
-	clusterOf map[int32]int
 }
 
 // tallyOf computes the evidence of st at now, leaving out install skip
@@ -547,23 +582,29 @@ func (e *Engine) tallyOf(st *ipState, now time.Time, skip int32) tally {
 		idx   int32
 		vote  float64
 		class float64
+		org   string
+		wide  netip.Prefix
 	}
-	var ms []member
-	scen := map[int32]struct{}{}
+	ms := make([]member, 0, len(st.reports))
+	var scen []int32
 	var t tally
 	for _, r := range st.reports {
 		if !r.eligible || r.last < floor || r.install == skip {
 			continue
 		}
 		in := e.installs[r.install]
-		v := e.weight(in, now) * ClassWeight(e.scen[r.scenario])
+		cw := e.classW[r.scenario]
+		v := e.weight(in, now) * cw
 		if v <= 0 {
 			continue
 		}
 		t.reports++
-		scen[r.scenario] = struct{}{}
-		ms = append(ms, member{r.install, v, ClassWeight(e.scen[r.scenario])})
-		if in.Seed && v > 0 {
+		if !slices.Contains(scen, r.scenario) {
+			scen = append(scen, r.scenario)
+		}
+		org, wide := clusterKeys(in)
+		ms = append(ms, member{r.install, v, cw, org, wide})
+		if in.Seed {
 			t.seedSaw = true
 		}
 	}
@@ -572,8 +613,7 @@ func (e *Engine) tallyOf(st *ipState, now time.Time, skip int32) tally {
 	for i := range parent {
 		parent[i] = i
 	}
-	var find func(int) int
-	find = func(i int) int {
+	find := func(i int) int {
 		for parent[i] != i {
 			parent[i] = parent[parent[i]]
 			i = parent[i]
@@ -581,39 +621,39 @@ func (e *Engine) tallyOf(st *ipState, now time.Time, skip int32) tally {
 		return i
 	}
 	for i := range ms {
-		oi, wi := clusterKeys(e.installs[ms[i].idx])
 		for j := 0; j < i; j++ {
-			oj, wj := clusterKeys(e.installs[ms[j].idx])
-			if (oi != "" && oi == oj) || (wi.IsValid() && wi == wj) || ms[i].idx == ms[j].idx {
+			if (ms[i].org != "" && ms[i].org == ms[j].org) || (ms[i].wide.IsValid() && ms[i].wide == ms[j].wide) || ms[i].idx == ms[j].idx {
 				parent[find(i)] = find(j)
 			}
 		}
 	}
-	best := map[int]float64{}
-	class := map[int]float64{}
-	tr := map[int]bool{}
-	t.clusterOf = map[int32]int{}
-	for i, m := range ms {
-		root := find(i)
-		best[root] = max(best[root], m.vote)
-		class[root] = max(class[root], m.class)
-		if e.trusted(e.installs[m.idx], now) {
-			tr[root] = true
-		}
-		t.clusterOf[m.idx] = root
+	type agg struct {
+		best, class    float64
+		trusted, tstrg bool
 	}
-	for root, v := range best {
-		if v < e.cfg.MinVote {
+	roots := make([]agg, len(ms))
+	for i, m := range ms {
+		a := &roots[find(i)]
+		a.best = max(a.best, m.vote)
+		a.class = max(a.class, m.class)
+		if e.trusted(e.installs[m.idx], now) {
+			a.trusted = true
+			if m.class >= 1 {
+				a.tstrg = true
+			}
+		}
+	}
+	for i, a := range roots {
+		if find(i) != i || a.best < e.cfg.MinVote {
 			continue
 		}
 		t.clusters++
-		t.evidence += class[root]
-		t.score += v
-		if tr[root] {
-			t.trusted = true
-		}
+		t.evidence += a.class
+		t.score += a.best
+		t.trusted = t.trusted || a.trusted
+		t.strong = t.strong || a.tstrg
 	}
-	for s := range scen {
+	for _, s := range scen {
 		t.scenarios = append(t.scenarios, e.scen[s])
 	}
 	sort.Strings(t.scenarios)
@@ -623,8 +663,11 @@ func (e *Engine) tallyOf(st *ipState, now time.Time, skip int32) tally {
 func (e *Engine) qualifies(ip netip.Addr, t tally, now time.Time) bool {
 	// FP-prone classes (generic HTTP probing, crawling) need twice the
 	// clusters, spoofable ones (port scans) five times: evidence sums
-	// each cluster's best class weight.
-	if t.evidence < float64(e.cfg.MinClusters)-1e-9 || t.score < e.cfg.MinScore || !t.trusted {
+	// each cluster's best class weight. And a trusted cluster must have
+	// seen a strong class: correlated honest false positives (an unknown
+	// crawler tripping a crawling scenario on many sites) and spoofed
+	// port scans make up any number of weak clusters.
+	if t.evidence < float64(e.cfg.MinClusters)-1e-9 || t.score < e.cfg.MinScore || !t.trusted || !t.strong {
 		return false
 	}
 	if until, ok := e.hold[ip]; ok && now.Before(until) && !t.seedSaw {
@@ -735,6 +778,85 @@ func (e *Engine) refute(idx int32) {
 	in.QuarantinedUntil = now.Add(e.cfg.QuarantineFor)
 	e.dirty[idx] = struct{}{}
 	e.pendingWithdraw = true
+	e.burn = append(e.burn, idx)
+}
+
+// propagate burns the listings of the cliques of the installs refuted
+// since the last call: a group of colluding reporters (sleepers: trusted
+// installs of many organisations and networks that turn on the same
+// victims) loses at once the victims its refuted members helped list,
+// instead of one appeal at a time.
+//
+// For each address a refuted install reported in the window that no
+// seed saw: when at least two of its strong-class reporters, and at
+// least SuspectShare of them, are refuted installs, it is suspect:
+// unlisted, held (only a seed lists it again within DelistHold), and
+// each of its other reporters is discredited (one failure, no
+// quarantine).
+//
+// Honest installs share addresses with poisoners too (real attackers
+// that sleepers and mixed poisoners also report): one refuted reporter
+// beside others is no clique, and a shared address costs an honest
+// reporter one failure, never its standing: refuting the other reporters
+// of suspect addresses (two strikes) was tried and, with 20 % sleepers
+// (who report real attackers too), cascaded through the honest crowd
+// (780 of 800 honest installs quarantined, recall 2 %). Only reports of
+// strong classes count: a framer makes honest installs report its
+// victims with spoofed port scans, and honest installs trip FP-prone
+// scenarios on the crawlers framers report.
+func (e *Engine) propagate() {
+	if len(e.burn) == 0 {
+		return
+	}
+	now := e.now()
+	floor := now.Add(-e.cfg.Window).Unix()
+	done := map[netip.Addr]bool{}
+	var reporters []int32
+	for len(e.burn) > 0 {
+		idx := e.burn[0]
+		e.burn = e.burn[1:]
+		for _, sg := range e.recent[idx] {
+			if sg.at < floor || done[sg.ip] {
+				continue
+			}
+			if until, held := e.hold[sg.ip]; held && now.Before(until) {
+				continue // already suspect or delisted: its reporters had their strike
+			}
+			st := e.ips[sg.ip]
+			if st == nil {
+				continue
+			}
+			reporters = reporters[:0]
+			refuted, seed := 0, false
+			for _, r := range st.reports {
+				if !r.eligible || r.last < floor || e.classW[r.scenario] < 1 || slices.Contains(reporters, r.install) {
+					continue
+				}
+				in := e.installs[r.install]
+				if in.Seed {
+					seed = true
+					break
+				}
+				reporters = append(reporters, r.install)
+				if now.Before(in.QuarantinedUntil) {
+					refuted++
+				}
+			}
+			if seed || refuted < 2 || float64(refuted) < e.cfg.SuspectShare*float64(len(reporters)) {
+				continue
+			}
+			done[sg.ip] = true
+			if until := now.Add(e.cfg.DelistHold); until.After(e.hold[sg.ip]) {
+				e.hold[sg.ip] = until
+			}
+			e.unlist(sg.ip, "suspect")
+			for _, o := range reporters {
+				if !now.Before(e.installs[o].QuarantinedUntil) {
+					e.discredit(o)
+				}
+			}
+		}
+	}
 }
 
 // discredit counts one failure against an install (no quarantine).
@@ -755,6 +877,7 @@ func (e *Engine) withdraw() {
 		return
 	}
 	e.pendingWithdraw = false
+	e.propagate()
 	now := e.now()
 	for _, ip := range e.sortedListed() {
 		st := e.ips[ip]
@@ -809,7 +932,7 @@ func (e *Engine) Delist(ip netip.Addr) {
 				if _, ok := class[r.install]; !ok {
 					order = append(order, r.install)
 				}
-				class[r.install] = max(class[r.install], ClassWeight(e.scen[r.scenario]))
+				class[r.install] = max(class[r.install], e.classW[r.scenario])
 			}
 		}
 		for _, idx := range order {
@@ -859,6 +982,15 @@ func (e *Engine) Tick() {
 			delete(e.hold, ip)
 		}
 	}
+	for idx, sg := range e.recent {
+		sg = slices.DeleteFunc(sg, func(s sighting) bool { return s.at < floor })
+		if len(sg) == 0 {
+			delete(e.recent, idx)
+		} else {
+			e.recent[idx] = sg
+		}
+	}
+
 }
 
 // RestoreListing puts a persisted listing back (after a restart) without

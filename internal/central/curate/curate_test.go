@@ -210,3 +210,140 @@ func TestDelistFPProneDiscredits(t *testing.T) {
 		})
 	}
 }
+
+// TestWeakClassesAloneNeverList: an unknown crawler tripping a crawling
+// scenario on many trusted sites (correlated honest false positives) and
+// spoofed port scans seen everywhere are not listed; one trusted strong
+// report (brute force) with the same crowd lists; a strong report from an
+// untrusted install (a framer) does not.
+func TestWeakClassesAloneNeverList(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		strong string // "", "trusted", "untrusted": who adds a brute-force report
+		listed bool
+	}{
+		{"weak only", "", false},
+		{"plus a trusted brute force", "trusted", true},
+		{"plus an untrusted brute force", "untrusted", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, _ := newEngine(t)
+			for i := range 12 {
+				id := fmt.Sprintf("s%d", i)
+				e.UpsertInstall(Install{ID: id, Org: id, Seed: true, Net: netip.MustParsePrefix(fmt.Sprintf("%d.0.0.0/24", 11+i))}, false)
+				for _, sc := range []string{"crowdsecurity/http-crawl-non_statics", "firewallservices/pf-scan-multi_ports"} {
+					s := sig(id, "1.2.3.4")
+					s.Scenario = sc
+					require.Equal(t, Counted, e.Ingest(s))
+				}
+			}
+			switch tc.strong {
+			case "trusted":
+				e.UpsertInstall(Install{ID: "t", Org: "t", Seed: true, Net: netip.MustParsePrefix("40.0.0.0/24")}, false)
+				e.Ingest(sig("t", "1.2.3.4"))
+			case "untrusted":
+				add(e, "u", "u", "40.0.0.0/24")
+				e.Ingest(sig("u", "1.2.3.4"))
+			}
+			_, ok := e.Listed(netip.MustParseAddr("1.2.3.4"))
+			require.Equal(t, tc.listed, ok)
+		})
+	}
+}
+
+// TestUpheldAppealBurnsTheClique: trusted installs of eight organisations
+// and networks (sleepers) list victims together; an upheld appeal of v1
+// refutes its reporters (s0, s1, s2) and takes off at once the victims
+// that refuted installs make up two and a third of the reporters of
+// (v2, v6, held: honest reports do not list them again), discrediting
+// their other reporter (s3, no quarantine). v4 loses s2's vote and falls
+// under three clusters; v3 and v5, with at most one refuted reporter
+// among four, stay until their own appeal: one refuted reporter beside
+// others is what a real attacker reported by a sleeper and honest
+// installs looks like, and that one (7.7.7.7) costs its honest reporters
+// nothing.
+func TestUpheldAppealBurnsTheClique(t *testing.T) {
+	e, c := newEngine(t)
+	trusted := func(id, net string) {
+		e.UpsertInstall(Install{ID: id, Org: id, Net: netip.MustParsePrefix(net), Alpha: 30, Beta: 4, Confirmed: 30}, true)
+	}
+	for i := range 8 {
+		trusted(fmt.Sprintf("s%d", i), fmt.Sprintf("%d.0.0.0/24", 21+i))
+	}
+	trusted("h0", "31.0.0.0/24")
+	trusted("h1", "32.0.0.0/24")
+	order := []string{"1.0.0.1", "1.0.0.2", "1.0.0.6", "1.0.0.5", "1.0.0.4", "1.0.0.3", "7.7.7.7"}
+	reports := map[string][]string{
+		"1.0.0.1": {"s0", "s1", "s2"},       // v1, appealed
+		"1.0.0.2": {"s1", "s2", "s3"},       // v2: 2 of 3 refuted
+		"1.0.0.6": {"s0", "s2", "s3"},       // v6: 2 of 3 refuted
+		"1.0.0.5": {"s1", "s4", "s5", "s6"}, // v5: 1 of 4
+		"1.0.0.4": {"s2", "s3", "s4"},       // v4: s3 refuted later
+		"1.0.0.3": {"s3", "s4", "s5", "s7"}, // v3: 1 of 4
+		"7.7.7.7": {"s0", "h0", "h1"},       // a real attacker
+	}
+	for _, ip := range order {
+		for _, id := range reports[ip] {
+			require.Equal(t, Counted, e.Ingest(sig(id, ip)))
+		}
+		_, ok := e.Listed(netip.MustParseAddr(ip))
+		require.True(t, ok, ip)
+	}
+	e.Changes()
+	e.Delist(netip.MustParseAddr("1.0.0.1"))
+	gone := map[string]string{}
+	for _, ch := range e.Changes() {
+		require.Equal(t, Delete, ch.Op)
+		gone[ch.IP.String()] = ch.Reason
+	}
+	require.Equal(t, map[string]string{"1.0.0.1": "delisted", "1.0.0.2": "suspect", "1.0.0.6": "suspect",
+		"1.0.0.4": "evidence withdrawn", "7.7.7.7": "evidence withdrawn"}, gone)
+	for id, refuted := range map[string]bool{"s0": true, "s1": true, "s2": true, "s3": false, "s4": false, "s5": false, "s6": false, "s7": false, "h0": false, "h1": false} {
+		in, _ := e.Install(id)
+		require.Equal(t, refuted, in.QuarantinedUntil.After(c.t), "%s refuted", id)
+	}
+	s3, _ := e.Install("s3")
+	require.InDelta(t, 4+2, s3.Beta, 1e-9, "s3 discredited once per suspect address")
+	for _, id := range []string{"h0", "h1", "s4"} {
+		in, _ := e.Install(id)
+		require.InDelta(t, 4, in.Beta, 1e-9, "%s discredited", id)
+	}
+	// The real attacker lost s0's vote: two clusters left, off the list;
+	// a third honest report lists it again.
+	trusted("h2", "33.0.0.0/24")
+	e.Ingest(sig("h2", "7.7.7.7"))
+	_, ok := e.Listed(netip.MustParseAddr("7.7.7.7"))
+	require.True(t, ok)
+	// A suspect address is held: only a seed lists it again.
+	for _, id := range []string{"h0", "h1", "h2"} {
+		e.Ingest(sig(id, "1.0.0.2"))
+	}
+	_, ok = e.Listed(netip.MustParseAddr("1.0.0.2"))
+	require.False(t, ok, "a suspect address is held")
+}
+
+// TestCanaryHitByClass: a canary reported with a strong class refutes
+// and quarantines the reporter; with an FP-prone class (the operator's
+// polite crawler tripping a crawling scenario) it costs one failure.
+func TestCanaryHitByClass(t *testing.T) {
+	for _, tc := range []struct {
+		scenario   string
+		quarantine bool
+		beta       float64
+	}{
+		{"crowdsecurity/ssh-bf", true, PriorBeta + 10},
+		{"crowdsecurity/http-crawl-non_statics", false, PriorBeta + 1},
+	} {
+		t.Run(tc.scenario, func(t *testing.T) {
+			e, c := newEngine(t)
+			crowd(e)
+			e.SetCanaries([]netip.Addr{netip.MustParseAddr("9.9.9.9")})
+			s := sig("b", "9.9.9.9")
+			s.Scenario = tc.scenario
+			require.Equal(t, CanaryHit, e.Ingest(s))
+			b, _ := e.Install("b")
+			require.Equal(t, tc.quarantine, b.QuarantinedUntil.After(c.t))
+			require.InDelta(t, tc.beta, b.Beta, 1e-9)
+		})
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/phalanx-ids/phalanx/internal/central/curate"
@@ -27,11 +29,27 @@ const (
 	Coordinated Strategy = "coordinated" // the same victims, enrolled, many networks
 	SybilFarm   Strategy = "sybil-farm"  // the same victims, all in 2 networks
 	Spread      Strategy = "spread"      // the same victims, each its own org and /16
-	Sleeper     Strategy = "sleeper"     // honest through the warm-up, then coordinated
+	Sleeper     Strategy = "sleeper"     // honest through the warm-up, then coordinated (each its own org and /16)
+	// Mixed poisoners report the real attackers they see, like honest
+	// installs, from the start, and one of the victims per 20 reports.
+	Mixed Strategy = "mixed"
+	// SpoofFramer poisoners frame the victims with spoofed port scans
+	// (a scan with the victim's source address reaches honest installs,
+	// which report it) and report the benign crawlers honest installs
+	// trip on, with the crawling scenario honest installs use and with a
+	// brute force (framing an IP the honest crowd already half accuses).
+	SpoofFramer Strategy = "spoof-framer"
 )
 
 // Strategies lists every strategy.
-var Strategies = []Strategy{Naive, Coordinated, SybilFarm, Spread, Sleeper}
+var Strategies = []Strategy{Naive, Coordinated, SybilFarm, Spread, Sleeper, Mixed, SpoofFramer}
+
+// Scenarios the simulated installs report.
+const (
+	scenBF    = "crowdsecurity/ssh-bf"
+	scenCrawl = "crowdsecurity/http-crawl-non_statics"
+	scenScan  = "crowdsecurity/iptables-scan-multi_ports"
+)
 
 // Config is one run.
 type Config struct {
@@ -89,6 +107,16 @@ type Result struct {
 	// re-listed) more than an hour after the first appeal (-1: no appeal).
 	Appeals     int
 	BenignLater int
+	// Detections: upheld appeals and canary hits (strong class) in the
+	// measured days; DelistMax: the longest a benign listing stayed after
+	// the first detection that followed its listing; DelistLate: benign
+	// listings that stayed more than an hour after one.
+	Detections int
+	DelistMax  time.Duration
+	DelistLate int
+	// Adds and Deletes: list changes in the measured days (churn).
+	Adds, Deletes int
+	Days          int
 }
 
 type installSim struct {
@@ -115,7 +143,7 @@ func Run(cfg Config) Result {
 		w := rng.IntN(max(cfg.Installs/3, 3))
 		if is.poisoner && cfg.Strategy == SybilFarm {
 			w = 100000 + rng.IntN(2)
-		} else if is.poisoner && cfg.Strategy == Spread {
+		} else if is.poisoner && (cfg.Strategy == Spread || cfg.Strategy == Sleeper) {
 			w = 200000 + i
 		}
 		a := netip.AddrFrom4([4]byte{byte(20 + w/256%200), byte(w % 256), byte(rng.IntN(256)), 0})
@@ -139,10 +167,16 @@ func Run(cfg Config) Result {
 	for _, b := range benign {
 		isBenign[b] = true
 	}
-	canaries := benign[:50]
+	// Canaries: 50 secret benign addresses, and 5 operator-run polite
+	// crawlers among the 25 crawlers that visit members' sites.
+	crawlers := benign[200:225] // unknown crawlers: correlated honest FPs
+	canaries := append(slices.Clone(benign[:50]), crawlers[20:]...)
 	eng.SetCanaries(canaries)
-	victims := benign[100:150]  // coordinated poisoners' victims (not canaries)
-	crawlers := benign[200:220] // unknown crawlers: correlated honest FPs
+	isCanary := map[netip.Addr]bool{}
+	for _, c := range canaries {
+		isCanary[c] = true
+	}
+	victims := benign[100:150] // coordinated poisoners' victims (not canaries)
 
 	type attackerTrack struct {
 		reporters map[int]bool // honest install indexes
@@ -160,6 +194,70 @@ func Run(cfg Config) Result {
 	var firstAppeal time.Time
 	appeals := 0
 	benignLater := map[netip.Addr]bool{}
+	// Benign listings: when each current one was listed, and the first
+	// detection (appeal or canary hit) since.
+	benignSince := map[netip.Addr]time.Time{}
+	benignDetected := map[netip.Addr]time.Time{}
+	var detections int
+	var delistMax time.Duration
+	delistLate := 0
+	adds, deletes := 0, 0
+	detected := func(at time.Time) {
+		if !at.Before(measureFrom) {
+			detections++
+		}
+		for ip := range benignSince {
+			if _, ok := benignDetected[ip]; !ok {
+				benignDetected[ip] = at
+			}
+		}
+	}
+	gone := func(ip netip.Addr, at time.Time) {
+		if d, ok := benignDetected[ip]; ok && !at.Before(measureFrom) {
+			delistMax = max(delistMax, at.Sub(d))
+			if at.Sub(d) > time.Hour {
+				delistLate++
+			}
+		}
+		delete(benignSince, ip)
+		delete(benignDetected, ip)
+	}
+	// changes accounts for the engine's list changes.
+	changes := func() {
+		for _, ch := range eng.Changes() {
+			measured := !ch.At.Before(measureFrom)
+			if measured && (ch.Reason == "listed" || ch.Op == curate.Delete) {
+				if ch.Op == curate.Add {
+					adds++
+				} else {
+					deletes++
+				}
+			}
+			if ch.Op == curate.Delete {
+				if isBenign[ch.IP] {
+					gone(ch.IP, ch.At)
+				}
+				continue
+			}
+			if isBenign[ch.IP] {
+				if _, ok := benignSince[ch.IP]; !ok {
+					benignSince[ch.IP] = ch.At
+				}
+				if _, pending := appealAt[ch.IP]; cfg.AppealAfter > 0 && !pending && ch.Reason == "listed" {
+					appealAt[ch.IP] = ch.At.Add(cfg.AppealAfter)
+				}
+				if !measured {
+					continue
+				}
+				benignListed[ch.IP] = true
+				if !firstAppeal.IsZero() && ch.At.After(firstAppeal.Add(time.Hour)) && ch.Reason == "listed" {
+					benignLater[ch.IP] = true
+				}
+			} else if tr := track[ch.IP]; tr != nil && tr.listedAt.IsZero() && measured {
+				tr.listedAt = ch.At
+			}
+		}
+	}
 	// appealDue delists the benign IPs whose appeal is due at now, in
 	// address order (deterministic).
 	appealDue := func(now time.Time) {
@@ -178,11 +276,15 @@ func Run(cfg Config) Result {
 			if _, ok := eng.Listed(ip); !ok {
 				continue
 			}
-			if firstAppeal.IsZero() {
+			if firstAppeal.IsZero() && !now.Before(measureFrom) {
 				firstAppeal = now
 			}
-			appeals++
+			if !now.Before(measureFrom) {
+				appeals++
+			}
+			detected(now)
 			eng.Delist(ip)
+			changes()
 		}
 	}
 	total := cfg.WarmupDays + cfg.Days
@@ -199,7 +301,11 @@ func Run(cfg Config) Result {
 		emitAs := func(i int, ip netip.Addr, scenario string) {
 			evs = append(evs, event{at: hstart.Add(time.Duration(rng.IntN(3600)) * time.Second), ins: i, ip: ip, scenario: scenario})
 		}
-		emit := func(i int, ip netip.Addr) { emitAs(i, ip, "crowdsecurity/ssh-bf") }
+		emit := func(i int, ip netip.Addr) { emitAs(i, ip, scenBF) }
+		// Poisoners who see and report real attacks like honest installs.
+		reportsAttacks := func(i int) bool {
+			return !ins[i].poisoner || cfg.Strategy == Sleeper || cfg.Strategy == Mixed
+		}
 		// Attackers of this hour.
 		for range cfg.AttackersPerDay / 24 {
 			attackerSeq++
@@ -210,7 +316,7 @@ func Run(cfg Config) Result {
 			}
 			for range hits {
 				i := rng.IntN(cfg.Installs)
-				if rng.Float64() < 0.7 && (!ins[i].poisoner || (cfg.Strategy == Sleeper && hstart.Before(measureFrom)) || cfg.Strategy == Sleeper) {
+				if rng.Float64() < 0.7 && reportsAttacks(i) {
 					emit(i, ip)
 				}
 			}
@@ -229,7 +335,7 @@ func Run(cfg Config) Result {
 				for range cfg.Installs / 100 {
 					i := rng.IntN(cfg.Installs)
 					if !ins[i].poisoner {
-						emitAs(i, cr, "crowdsecurity/http-crawl-non_statics")
+						emitAs(i, cr, scenCrawl)
 					}
 				}
 			}
@@ -243,6 +349,23 @@ func Run(cfg Config) Result {
 			switch cfg.Strategy {
 			case Naive:
 				emit(i, benign[rng.IntN(len(benign))])
+			case Mixed:
+				// About 2.3 reports of real attackers an hour: one victim
+				// per 20 reports.
+				if rng.Float64() < 0.12 {
+					emit(i, victims[rng.IntN(len(victims))])
+				}
+			case SpoofFramer:
+				v := victims[rng.IntN(len(victims))]
+				emitAs(i, v, scenScan)
+				for range 3 { // the spoofed scan reaches honest installs
+					if h := rng.IntN(cfg.Installs); !ins[h].poisoner {
+						emitAs(h, v, scenScan)
+					}
+				}
+				cr := crawlers[rng.IntN(len(crawlers))]
+				emitAs(i, cr, scenCrawl)
+				emitAs(i, cr, scenBF)
 			default:
 				emit(i, victims[rng.IntN(len(victims))])
 			}
@@ -252,6 +375,9 @@ func Run(cfg Config) Result {
 			now = ev.at
 			appealDue(now)
 			eng.Ingest(curate.Signal{Install: ins[ev.ins].id, IP: ev.ip, Scenario: ev.scenario, At: ev.at})
+			if isCanary[ev.ip] && curate.ClassWeight(ev.scenario) >= 1 {
+				detected(ev.at)
+			}
 			// Baseline: >= 3 distinct installs.
 			m := naiveCount[ev.ip]
 			if m == nil {
@@ -274,30 +400,21 @@ func Run(cfg Config) Result {
 					tr.third = ev.at
 				}
 			}
-			for _, ch := range eng.Changes() {
-				if ch.Op != curate.Add || ch.At.Before(measureFrom) {
-					continue
-				}
-				if isBenign[ch.IP] {
-					benignListed[ch.IP] = true
-					if _, pending := appealAt[ch.IP]; cfg.AppealAfter > 0 && !pending && ch.Reason == "listed" {
-						appealAt[ch.IP] = ch.At.Add(cfg.AppealAfter)
-					}
-					if !firstAppeal.IsZero() && ch.At.After(firstAppeal.Add(time.Hour)) && ch.Reason == "listed" {
-						benignLater[ch.IP] = true
-					}
-				} else if tr := track[ch.IP]; tr != nil && tr.listedAt.IsZero() {
-					tr.listedAt = ch.At
-				}
-			}
+			changes()
 		}
 		now = hstart.Add(time.Hour)
 		appealDue(now)
 		eng.Tick()
-		_ = eng.Changes()
+		changes()
+	}
+	for ip := range benignSince {
+		if _, ok := benignDetected[ip]; ok {
+			gone(ip, now) // still listed at the end
+		}
 	}
 	res := Result{Strategy: cfg.Strategy, Share: cfg.PoisonShare, BenignListed: len(benignListed), ListSize: eng.Len(),
-		Appeals: appeals, BenignLater: len(benignLater)}
+		Appeals: appeals, BenignLater: len(benignLater), Detections: detections, DelistMax: delistMax, DelistLate: delistLate,
+		Adds: adds, Deletes: deletes, Days: cfg.Days}
 	if cfg.AppealAfter == 0 {
 		res.Appeals, res.BenignLater = -1, -1
 	}
@@ -336,22 +453,62 @@ func Run(cfg Config) Result {
 	return res
 }
 
-// Print writes results as a table. With appeals, "appeals" is the
-// number upheld and "ben>1h" the benign IPs listed more than an hour
-// after the first one.
+// Print writes results as a table: per strategy and poisoner share,
+// recall of the attackers with >= 3 independent honest reporters, p50/p99
+// latency from the third such report to the listing, benign IPs listed
+// (and per 30 days), detections (upheld appeals and canary hits),
+// the longest a benign listing stayed after the first detection that
+// followed it and how many stayed over an hour, honest installs
+// quarantined, list size at the end and changes per hour, and the naive
+// baseline (">= 3 installs") recall and benign IPs.
 func Print(w io.Writer, rs []Result) {
-	fmt.Fprintf(w, "%-12s %6s %9s %8s %8s %7s %9s %9s %11s %9s %7s %7s\n", "strategy", "share", "recall", "p50", "p99", "benign", "base-rec", "base-ben", "honest-qua", "list", "appeals", "ben>1h")
+	fmt.Fprintf(w, "%-12s %5s %7s %6s %6s %6s %7s %6s %8s %5s %10s %6s %6s %6s %8s %8s\n", "strategy", "share", "recall", "p50", "p99",
+		"benign", "ben/30d", "detect", "delist", "late", "honest-qua", "list", "adds/h", "dels/h", "base-rec", "base-ben")
 	for _, r := range rs {
 		rec, brec := 0.0, 0.0
 		if r.Eligible > 0 {
 			rec = 100 * float64(r.Recalled) / float64(r.Eligible)
 			brec = 100 * float64(r.BaselineRecall) / float64(r.Eligible)
 		}
-		ap, late := "-", "-"
-		if r.Appeals >= 0 {
-			ap, late = fmt.Sprint(r.Appeals), fmt.Sprint(r.BenignLater)
+		days := float64(max(r.Days, 1))
+		delist := "-"
+		if r.Detections > 0 || r.DelistMax > 0 {
+			delist = short(r.DelistMax)
 		}
-		fmt.Fprintf(w, "%-12s %5.0f%% %8.1f%% %8s %8s %7d %8.1f%% %9d %5d/%-5d %9d %7s %7s\n", r.Strategy, 100*r.Share, rec, r.P50, r.P99,
-			r.BenignListed, brec, r.BaselineBenign, r.HonestQuarantin, r.Honest, r.ListSize, ap, late)
+		fmt.Fprintf(w, "%-12s %4.0f%% %6.1f%% %6s %6s %6d %7.1f %6d %8s %5d %5d/%-4d %6d %6.1f %6.1f %7.1f%% %8d\n", r.Strategy, 100*r.Share, rec,
+			short(r.P50), short(r.P99), r.BenignListed, float64(r.BenignListed)*30/days, r.Detections, delist, r.DelistLate,
+			r.HonestQuarantin, r.Honest, r.ListSize, float64(r.Adds)/days/24, float64(r.Deletes)/days/24, brec, r.BaselineBenign)
 	}
+}
+
+// short formats d to the second, without zero units ("2m30s", "0s").
+func short(d time.Duration) string {
+	d = d.Round(time.Second)
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// RunAll runs cfgs, parallel at a time (each run is sequential and
+// deterministic: the results do not depend on parallel), in order.
+func RunAll(cfgs []Config, parallel int) []Result {
+	out := make([]Result, len(cfgs))
+	sem := make(chan struct{}, max(parallel, 1))
+	var wg sync.WaitGroup
+	for i, c := range cfgs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i] = Run(c)
+		}()
+	}
+	wg.Wait()
+	return out
 }
