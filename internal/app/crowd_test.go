@@ -46,8 +46,7 @@ func TestCrowdEndToEnd(t *testing.T) {
 	const attacker = "45.77.12.34" // a global address, no one's egress
 	ctx := context.Background()
 
-	// The central (bcrypt at its least cost: the test logs in a dozen
-	// times, which takes seconds each under -race at the default cost).
+	// The central.
 	ccfg := server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", TrustedProxies: []string{"127.0.0.1/32"},
 		HubIndex: filepath.Join(testutil.Hub(t), "index.json"), PullInterval: time.Second,
 		Poll: 100 * time.Millisecond, Curation: curate.Config{MinClusters: 2}}
