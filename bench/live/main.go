@@ -59,6 +59,7 @@ type options struct {
 	markers     int
 	jsonOut     bool
 	heapProfile string
+	cpuProfile  string
 	agentExtra  string
 }
 
@@ -75,6 +76,7 @@ func main() {
 	flag.IntVar(&o.markers, "markers", 20, "latency phase: marker lines per second")
 	flag.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
 	flag.StringVar(&o.agentExtra, "agent", "", "more agent settings, YAML flow style without braces (e.g. \"bucket_workers: 2\")")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the daemon's first 5 s of the burst to this file")
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "write the daemon's heap profile, taken when half the corpus is parsed, to this file")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -207,6 +209,14 @@ func run(o options) error {
 		return err
 	}
 	start := time.Now()
+	cpuDone := make(chan error, 1)
+	if o.cpuProfile != "" {
+		go func() {
+			cpuDone <- fetch(&http.Client{Timeout: time.Minute}, strings.TrimSuffix(rs.MetricsURL, "metrics")+"debug/pprof/profile?seconds=5", o.cpuProfile)
+		}()
+	} else {
+		cpuDone <- nil
+	}
 	if _, err := f.Write(corpus); err != nil {
 		return err
 	}
@@ -222,6 +232,9 @@ func run(o options) error {
 		return err
 	}
 	live := time.Since(start)
+	if err := <-cpuDone; err != nil {
+		return err
+	}
 	r.LiveLinesPerS = float64(lines) / live.Seconds()
 	r.LiveRatio = r.LiveLinesPerS / r.ReplayLinesPerS
 	r.LivePeakRSSMB = float64(procstat.PeakRSSKiB(d.Process.Pid)) / 1024

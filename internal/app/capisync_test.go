@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/capi"
@@ -21,13 +20,7 @@ import (
 // its LAPI wiring (the Deleted hook) is the daemon's own.
 func TestDaemonSyncsWithCentral(t *testing.T) {
 	ctx := context.Background()
-	ccfg := server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond}
-	cctx, cancel := context.WithCancel(ctx)
-	central, err := server.New(cctx, ccfg, server.Deps{Logger: testLogger(t), PasswordCost: bcrypt.MinCost})
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- central.Run(cctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	central := startCentral(t, server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond})
 
 	cfg := lapiOnly(t)
 	creds, err := capi.Register(ctx, "http://"+central.Addr(), filepath.Join(cfg.DataDir, capi.CredentialsFile), false, capi.ClientOptions{})

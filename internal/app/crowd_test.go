@@ -46,17 +46,11 @@ func TestCrowdEndToEnd(t *testing.T) {
 	const attacker = "45.77.12.34" // a global address, no one's egress
 	ctx := context.Background()
 
-	// The central (bcrypt at its least cost: the test logs in a dozen
-	// times, which takes seconds each under -race at the default cost).
+	// The central.
 	ccfg := server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", TrustedProxies: []string{"127.0.0.1/32"},
 		HubIndex: filepath.Join(testutil.Hub(t), "index.json"), PullInterval: time.Second,
 		Poll: 100 * time.Millisecond, Curation: curate.Config{MinClusters: 2}}
-	cctx, cancel := context.WithCancel(ctx)
-	central, err := server.New(cctx, ccfg, server.Deps{Logger: testLogger(t), PasswordCost: bcrypt.MinCost})
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- central.Run(cctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	central := startCentral(t, ccfg)
 	centralURL := "http://" + central.Addr()
 	cst := central.Store()
 	orgKey := func(name string, seed bool) string {
@@ -274,4 +268,18 @@ func trimmedIndex(t *testing.T, path string, refs []hub.Ref) []byte {
 	b, err := json.Marshal(out)
 	require.NoError(t, err)
 	return b
+}
+
+// startCentral runs a Phalanx central for the test, bcrypt at its least
+// cost (tests log in a dozen times, seconds each under -race at the
+// default cost); it stops at the test's end.
+func startCentral(t *testing.T, cfg server.Config) *server.Server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	central, err := server.New(ctx, cfg, server.Deps{Logger: testLogger(t), PasswordCost: bcrypt.MinCost})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- central.Run(ctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	return central
 }

@@ -120,29 +120,14 @@ func pushFailures(t *testing.T, regs []*prometheus.Registry) int {
 // install's HTTP transport): the uuids of the signals requests the
 // central accepted.
 type sigRecorder struct {
-	mu       sync.Mutex
-	accepted map[string]int
+	bodyRecorder
+	accepted map[string]int // under bodyRecorder.mu
 }
 
-func (r *sigRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	isSig := req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/v3/signals")
-	var body []byte
-	if isSig && req.Body != nil {
-		var err error
-		if body, err = io.ReadAll(req.Body); err != nil {
-			return nil, err
-		}
-		_ = req.Body.Close()
-		req = req.Clone(req.Context())
-		req.Body = io.NopCloser(bytes.NewReader(body))
-	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if !isSig {
-		return resp, err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err == nil && resp.StatusCode/100 == 2 {
+func newSigRecorder() *sigRecorder {
+	r := &sigRecorder{accepted: map[string]int{}}
+	r.path = "/v3/signals"
+	r.onOK = func(body []byte) {
 		var sigs []struct {
 			UUID string `json:"uuid"`
 		}
@@ -152,7 +137,7 @@ func (r *sigRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 	}
-	return resp, err
+	return r
 }
 
 func (r *sigRecorder) Accepted() map[string]int {
@@ -272,7 +257,7 @@ func testOutboxAcrossOutage(t *testing.T, via503 bool) {
 		target = gate.URL + "/"
 	}
 	clock := newVClock(time.Now().UTC())
-	rec := &sigRecorder{accepted: map[string]int{}}
+	rec := newSigRecorder()
 	var regs []*prometheus.Registry // one per start of the service
 	in := newInstallAt(t, target, true, "", func(s *capi.Settings) {
 		s.PushRetry = capi.DefaultRetry()
