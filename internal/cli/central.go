@@ -134,8 +134,8 @@ to every install's pulled stream (wall clock).`,
 			}
 			var cfgs []sim.Config
 			for _, st := range strategies {
-				if !slices.Contains(sim.Strategies, sim.Strategy(st)) {
-					return fmt.Errorf("central: simulate: unknown strategy \"%s\" (want one of %v)", textsafe.Terminal(st), sim.Strategies)
+				if !slices.Contains(sim.Strategies(), sim.Strategy(st)) {
+					return fmt.Errorf("central: simulate: unknown strategy \"%s\" (want one of %v)", textsafe.Terminal(st), sim.Strategies())
 				}
 				for _, sh := range shares {
 					if sh < 0 || sh > 1 {

@@ -41,8 +41,10 @@ const (
 	SpoofFramer Strategy = "spoof-framer"
 )
 
-// Strategies lists every strategy.
-var Strategies = []Strategy{Naive, Coordinated, SybilFarm, Spread, Sleeper, Mixed, SpoofFramer}
+// Strategies lists every strategy (a new slice each call).
+func Strategies() []Strategy {
+	return []Strategy{Naive, Coordinated, SybilFarm, Spread, Sleeper, Mixed, SpoofFramer}
+}
 
 // Scenarios the simulated installs report.
 const (

@@ -17,7 +17,7 @@ import (
 // detection after it by more than the appeal delay.
 func TestSmallRun(t *testing.T) {
 	var cfgs []Config
-	for _, st := range Strategies {
+	for _, st := range Strategies() {
 		cfgs = append(cfgs, Config{Seed: 1, Installs: 200, WarmupDays: 20, Days: 2, AttackersPerDay: 600, Benign: 2000,
 			PoisonShare: 0.10, Strategy: st, AppealAfter: 2 * time.Hour})
 	}
