@@ -29,21 +29,33 @@ func getFrom(t *testing.T, src, url string) (int, string) {
 
 // /metrics names machines and bouncers: by default only loopback
 // (127.0.0.1, ::1) may read it, on the LAPI's listener or its own.
+// metrics.pprof (off by default) serves Go's profiles beside it, to the
+// same addresses.
 func TestMetricsAllowedIPs(t *testing.T) {
 	t.Parallel()
+	const metrics, heap = "metrics", "debug/pprof/heap?debug=1"
 	tests := []struct {
 		name    string
 		own     bool     // metrics.listen_addr set
 		allowed []string // metrics.allowed_ips
+		pprof   bool     // metrics.pprof
+		path    string   // after the metrics listener's base URL
 		from    string
 		want    int
+		body    string // in the answer when 200
 	}{
-		{name: "lapi listener, local", from: "127.0.0.1", want: http.StatusOK},
-		{name: "lapi listener, other address", from: "127.0.0.2", want: http.StatusForbidden},
-		{name: "own listener, local", own: true, from: "127.0.0.1", want: http.StatusOK},
-		{name: "own listener, other address", own: true, from: "127.0.0.2", want: http.StatusForbidden},
-		{name: "own listener, allowed range", own: true, allowed: []string{"127.0.0.0/8"}, from: "127.0.0.2", want: http.StatusOK},
-		{name: "lapi listener, allowed address", allowed: []string{"127.0.0.2"}, from: "127.0.0.2", want: http.StatusOK},
+		{name: "lapi listener, local", path: metrics, from: "127.0.0.1", want: http.StatusOK},
+		{name: "lapi listener, other address", path: metrics, from: "127.0.0.2", want: http.StatusForbidden},
+		{name: "own listener, local", own: true, path: metrics, from: "127.0.0.1", want: http.StatusOK},
+		{name: "own listener, other address", own: true, path: metrics, from: "127.0.0.2", want: http.StatusForbidden},
+		{name: "own listener, allowed range", own: true, allowed: []string{"127.0.0.0/8"}, path: metrics, from: "127.0.0.2", want: http.StatusOK},
+		{name: "lapi listener, allowed address", allowed: []string{"127.0.0.2"}, path: metrics, from: "127.0.0.2", want: http.StatusOK},
+		{name: "pprof off", path: heap, from: "127.0.0.1", want: http.StatusNotFound},
+		{name: "pprof, lapi listener, local", pprof: true, path: heap, from: "127.0.0.1", want: http.StatusOK, body: "heap profile"},
+		{name: "pprof, lapi listener, other address", pprof: true, path: heap, from: "127.0.0.2", want: http.StatusForbidden},
+		{name: "pprof, own listener, local", own: true, pprof: true, path: heap, from: "127.0.0.1", want: http.StatusOK, body: "heap profile"},
+		{name: "pprof off, own listener", own: true, path: heap, from: "127.0.0.1", want: http.StatusNotFound},
+		{name: "pprof, own listener, other address", own: true, pprof: true, path: heap, from: "127.0.0.2", want: http.StatusForbidden},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,54 +65,19 @@ func TestMetricsAllowedIPs(t *testing.T) {
 				c.Metrics.ListenAddr = "127.0.0.1:0"
 			}
 			c.Metrics.AllowedIPs = tc.allowed
-			a, err := New(c, WithLogger(testLogger(t)))
-			require.NoError(t, err)
-			startApp(t, a)
-			status, body := getFrom(t, tc.from, a.MetricsURL())
-			require.Equal(t, tc.want, status, body)
-			if tc.want == http.StatusOK {
-				require.Contains(t, body, "phalanx_http_connections_open")
-			} else {
-				require.NotContains(t, body, "cs_lapi")
-			}
-		})
-	}
-}
-
-// metrics.pprof serves Go's profiles beside /metrics, to the same
-// addresses; off by default.
-func TestPprofBesideMetrics(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name  string
-		own   bool
-		pprof bool
-		from  string
-		want  int
-	}{
-		{name: "off", from: "127.0.0.1", want: http.StatusNotFound},
-		{name: "lapi listener, local", pprof: true, from: "127.0.0.1", want: http.StatusOK},
-		{name: "lapi listener, other address", pprof: true, from: "127.0.0.2", want: http.StatusForbidden},
-		{name: "own listener, local", own: true, pprof: true, from: "127.0.0.1", want: http.StatusOK},
-		{name: "own listener, off", own: true, from: "127.0.0.1", want: http.StatusNotFound},
-		{name: "own listener, other address", own: true, pprof: true, from: "127.0.0.2", want: http.StatusForbidden},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			c := lapiOnly(t)
-			if tc.own {
-				c.Metrics.ListenAddr = "127.0.0.1:0"
-			}
 			c.Metrics.Pprof = tc.pprof
 			a, err := New(c, WithLogger(testLogger(t)))
 			require.NoError(t, err)
 			startApp(t, a)
-			url := strings.TrimSuffix(a.MetricsURL(), "metrics") + "debug/pprof/heap?debug=1"
-			status, body := getFrom(t, tc.from, url)
+			status, body := getFrom(t, tc.from, strings.TrimSuffix(a.MetricsURL(), "metrics")+tc.path)
 			require.Equal(t, tc.want, status, body)
-			if tc.want == http.StatusOK {
-				require.Contains(t, body, "heap profile")
+			switch {
+			case tc.want != http.StatusOK:
+				require.NotContains(t, body, "cs_lapi")
+			case tc.body != "":
+				require.Contains(t, body, tc.body)
+			default:
+				require.Contains(t, body, "phalanx_http_connections_open")
 			}
 		})
 	}
