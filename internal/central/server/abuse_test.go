@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -30,19 +29,8 @@ func (c *central) post(t *testing.T, path, from, token string, body any) (int, s
 		raw, err = json.Marshal(body)
 		require.NoError(t, err)
 	}
-	req, err := http.NewRequest(http.MethodPost, c.url+path, bytes.NewReader(raw))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Forwarded-For", from)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	_, _ = b.ReadFrom(resp.Body)
-	return resp.StatusCode, resp.Header.Get("Retry-After"), b.String()
+	code, h, b := c.send(t, http.MethodPost, path, from, token, raw)
+	return code, h.Get("Retry-After"), string(b)
 }
 
 func regBody(n int) map[string]string {

@@ -90,14 +90,21 @@ type install struct {
 
 func (c *central) do(t testing.TB, method, path, egress, token string, body any) (int, []byte) {
 	t.Helper()
-	var rd *bytes.Reader
+	var raw []byte
 	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	} else {
-		rd = bytes.NewReader(nil)
+		raw, _ = json.Marshal(body)
 	}
-	req, _ := http.NewRequest(method, c.url+path, rd)
+	code, _, b := c.send(t, method, path, egress, token, raw)
+	return code, b
+}
+
+// send makes one request with raw as its body, from client address egress
+// when set (X-Forwarded-For through the trusted loopback proxy), and
+// returns the status, the answer's header and its body.
+func (c *central) send(t testing.TB, method, path, egress, token string, raw []byte) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, c.url+path, bytes.NewReader(raw))
+	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	if egress != "" {
 		req.Header.Set("X-Forwarded-For", egress)
@@ -110,7 +117,7 @@ func (c *central) do(t testing.TB, method, path, egress, token string, body any)
 	defer resp.Body.Close()
 	var buf bytes.Buffer
 	_, _ = buf.ReadFrom(resp.Body)
-	return resp.StatusCode, buf.Bytes()
+	return resp.StatusCode, resp.Header, buf.Bytes()
 }
 
 var idSeq struct {
