@@ -17,6 +17,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/alertctx"
 	"github.com/phalanx-ids/phalanx/internal/datafile"
 	"github.com/phalanx-ids/phalanx/internal/enrich"
+	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
 	"github.com/phalanx-ids/phalanx/internal/grok"
 	"github.com/phalanx-ids/phalanx/internal/parse"
@@ -97,7 +98,8 @@ func Build(cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("content: %w", err)
 	}
-	opts := parse.Options{Grok: lib, Expr: env, Enrich: en, Data: data, Stash: stash, Logger: cfg.Logger}
+	opts := parse.Options{Grok: lib, Expr: env, Enrich: en, Data: data, Stash: stash, Logger: cfg.Logger,
+		Schema: event.NewSchema()}
 	if rt.Parsers, err = parse.Load(cfg.Parsers, opts); err != nil {
 		return nil, fmt.Errorf("content: parsers: %w", err)
 	}

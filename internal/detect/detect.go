@@ -216,10 +216,12 @@ func (r *Runner) startParsers(ctx context.Context, eng *scenario.Engine, work <-
 				r.parseBatch(b)
 				if eng != nil {
 					// Read the fields the scenarios test here, in parallel
-					// and while the event is hot, not once per bucket worker.
+					// and while the event is hot, not once per bucket worker
+					// (and build the map view queued events need, if any).
 					nf := eng.FieldCount()
 					b.fields = make([]string, nf*len(b.events))
 					for i, ev := range b.events {
+						eng.Prepare(ev)
 						eng.ReadFields(ev, b.fields[i*nf:(i+1)*nf:(i+1)*nf])
 					}
 				}
@@ -334,7 +336,7 @@ func (r *Runner) parseBatch(b *batch) {
 		evt := spare
 		spare = nil
 		if evt == nil {
-			evt = event.New(b.lines[i])
+			evt = p.Schema().New(b.lines[i])
 		} else {
 			evt.Reset(b.lines[i])
 		}

@@ -42,7 +42,8 @@ func (f Field) Get(e *event.Event) string {
 	case SrcMeta:
 		return e.Meta[f.Key]
 	case SrcParsed:
-		return e.Parsed[f.Key]
+		v, _ := e.LookupParsed(f.Key)
+		return v
 	case SrcEnriched:
 		return e.Enriched[f.Key]
 	case SrcLineLabels:
@@ -67,14 +68,19 @@ func (f Field) Get(e *event.Event) string {
 	return ""
 }
 
-// getter returns Get for f as a direct read.
-func (f Field) getter() func(*event.Event) string {
+// getter returns Get for f as a direct read; parsed fields are read by
+// their slot in s (nil: by name).
+func (f Field) getter(s *event.Schema) func(*event.Event) string {
 	k := f.Key
 	switch f.Src {
 	case SrcMeta:
 		return func(e *event.Event) string { return e.Meta[k] }
 	case SrcParsed:
-		return func(e *event.Event) string { return e.Parsed[k] }
+		if s == nil {
+			return f.Get
+		}
+		pk := s.Key(k)
+		return func(e *event.Event) string { v, _ := e.ParsedKey(pk); return v }
 	case SrcEnriched:
 		return func(e *event.Event) string { return e.Enriched[k] }
 	case SrcLineLabels:
