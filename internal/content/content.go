@@ -112,6 +112,7 @@ func Build(cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("content: postoverflows: %w", err)
 		}
 	}
+	opts.Schema.Freeze() // scenarios look names up while events flow
 	if len(cfg.Contexts) > 0 {
 		set, warns, err := alertctx.Load(cfg.Contexts, env, 0)
 		if err != nil {
@@ -123,7 +124,8 @@ func Build(cfg Config) (*Runtime, error) {
 		rt.Context = set
 	}
 	if len(cfg.Scenarios) > 0 {
-		rt.Scenarios, err = scenario.LoadSources(cfg.Scenarios, scenario.Options{Compiler: env, Data: data, Hub: cfg.ScenarioInfo})
+		rt.Scenarios, err = scenario.LoadSources(cfg.Scenarios, scenario.Options{Compiler: env, Data: data, Hub: cfg.ScenarioInfo,
+			Schema: opts.Schema})
 		if err != nil {
 			return nil, fmt.Errorf("content: %w", err)
 		}

@@ -248,6 +248,13 @@ func (e *Event) SetParsed(key, value string) bool {
 // SetParsedKey sets the parsed field k (SetParsed for a name resolved at
 // load time).
 func (e *Event) SetParsedKey(k Key, value string) {
+	if k.s == e.parsed.s && k.s != nil && e.ParsedView == nil && e.parsed.setFast(k.slot, value) {
+		return
+	}
+	e.setParsedKey(k, value)
+}
+
+func (e *Event) setParsedKey(k Key, value string) {
 	if e.parsed.s == nil {
 		e.ExposeParsed()
 	}

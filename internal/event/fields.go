@@ -1,7 +1,5 @@
 package event
 
-import "math/bits"
-
 // Schema numbers the field names of evt.Parsed that loaded content writes
 // and reads: each name gets a slot, and an event created by the schema
 // (Schema.New) keeps those fields in a slice indexed by slot instead of a
@@ -9,23 +7,32 @@ import "math/bits"
 // SetParsed with a computed key) go to a small overflow map, so any name
 // works; the schema only makes the known ones cheap.
 //
-// Concurrency: Key interns names and is called at load time only, from one
-// goroutine, before any event of the schema exists; afterwards a Schema is
-// read-only and safe for concurrent use. The loaded content owns it (one
-// per content.Runtime); there is no package-level schema.
+// Concurrency: until Freeze, Key interns names: the parsers' load, from
+// one goroutine, before any event of the schema exists. After Freeze a
+// Schema is read-only and safe for concurrent use: Key only looks names
+// up (what loads later, scenarios, resolves its reads with it while
+// events flow). The loaded content owns it (one per content.Runtime);
+// there is no package-level schema.
 type Schema struct {
-	slots map[string]int
-	names []string
+	slots  map[string]int
+	names  []string
+	frozen bool
 }
+
+// Freeze ends interning: Key no longer adds names.
+func (s *Schema) Freeze() { s.frozen = true }
 
 // NewSchema returns an empty schema.
 func NewSchema() *Schema { return &Schema{slots: map[string]int{}} }
 
-// Key returns the key of name, giving it a slot if it has none (load time
-// only).
+// Key returns the key of name, giving it a slot if it has none and s is
+// not frozen (a name without slot gets a key that goes by name).
 func (s *Schema) Key(name string) Key {
 	i, ok := s.slots[name]
 	if !ok {
+		if s.frozen {
+			return Key{slot: -1, name: name}
+		}
 		i = len(s.names)
 		s.slots[name] = i
 		s.names = append(s.names, name)
@@ -67,52 +74,107 @@ type Key struct {
 // Name returns the field name.
 func (k Key) Name() string { return k.name }
 
-// fields is a set of named string fields: a value per schema slot (with a
-// presence bit: a field set to "" differs from an absent one, as a map key
-// does for expr's `in`), plus an overflow map for other names.
+// fields is a set of named string fields. The values of slotted names
+// are entries in write order, found through a byte index by slot (pos:
+// 1 + the entry's index, 0 absent: an absent field differs from one set to
+// "", as a map key does for expr's `in`); other names, and any beyond the
+// 255 entries a byte indexes, go to an overflow map. An event uses a few
+// of the schema's names (nginx's ~20 of ~60): the index costs a byte per
+// name and holds no pointers, the entries only what was written.
 type fields struct {
 	s     *Schema
-	vals  []string
-	set   []uint64
-	n     int // fields present in vals
+	pos   []uint8 // by slot
+	ent   []entry
 	extra map[string]string
 }
 
-func (f *fields) has(i int) bool {
-	w := i >> 6
-	return w < len(f.set) && f.set[w]&(1<<(uint(i)&63)) != 0
+type entry struct {
+	slot int
+	v    string
 }
 
+// maxEntries is the number of entries pos can index.
+const maxEntries = 255
+
 func (f *fields) getSlot(i int) (string, bool) {
-	if !f.has(i) {
-		return "", false
+	if i < len(f.pos) {
+		if p := f.pos[i]; p != 0 {
+			return f.ent[p-1].v, true
+		}
 	}
-	return f.vals[i], true
+	return f.getSlow(i)
+}
+
+// getSlow is getSlot for a slot without entry: absent, unless the entries
+// overflowed to the map.
+func (f *fields) getSlow(i int) (string, bool) {
+	if len(f.ent) == maxEntries {
+		v, ok := f.extra[f.s.names[i]]
+		return v, ok
+	}
+	return "", false
+}
+
+// setFast sets slot i when that needs no allocation (the common case);
+// false: use putSlot.
+func (f *fields) setFast(i int, v string) bool {
+	if i >= len(f.pos) {
+		return false
+	}
+	if p := f.pos[i]; p != 0 {
+		f.ent[p-1].v = v
+		return true
+	}
+	n := len(f.ent)
+	if n == cap(f.ent) || n == maxEntries {
+		return false
+	}
+	f.ent = f.ent[:n+1]
+	f.ent[n] = entry{slot: i, v: v}
+	f.pos[i] = uint8(n + 1)
+	return true
 }
 
 func (f *fields) putSlot(i int, v string) {
-	if i >= len(f.vals) {
-		n := max(f.s.Len(), i+1)
-		vals := make([]string, n)
-		copy(vals, f.vals)
-		f.vals = vals
-		set := make([]uint64, (n+63)>>6)
-		copy(set, f.set)
-		f.set = set
+	if i < len(f.pos) {
+		if p := f.pos[i]; p != 0 {
+			f.ent[p-1].v = v
+			return
+		}
+		if len(f.ent) < maxEntries {
+			f.ent = append(f.ent, entry{slot: i, v: v})
+			f.pos[i] = uint8(len(f.ent))
+			return
+		}
 	}
-	w, b := i>>6, uint64(1)<<(uint(i)&63)
-	if f.set[w]&b == 0 {
-		f.set[w] |= b
-		f.n++
+	f.putSlow(i, v)
+}
+
+// putSlow adds slot i: it sizes pos and ent on first use (or when the
+// schema grew after the event was made), and sends the entries a byte
+// cannot index to the overflow map.
+func (f *fields) putSlow(i int, v string) {
+	if i >= len(f.pos) {
+		pos := make([]uint8, max(f.s.Len(), i+1))
+		copy(pos, f.pos)
+		f.pos = pos
+		if f.ent == nil {
+			f.ent = make([]entry, 0, 16)
+		}
+		f.putSlot(i, v)
+		return
 	}
-	f.vals[i] = v
+	if f.extra == nil {
+		f.extra = make(map[string]string, 2)
+	}
+	f.extra[f.s.names[i]] = v
 }
 
 func (f *fields) key(k Key) (string, bool) {
-	if k.s == f.s && k.s != nil {
-		return f.getSlot(k.slot)
+	if k.s != f.s || k.s == nil {
+		return f.name(k.name)
 	}
-	return f.name(k.name)
+	return f.getSlot(k.slot)
 }
 
 func (f *fields) putKey(k Key, v string) {
@@ -147,17 +209,13 @@ func (f *fields) putName(name, v string) {
 }
 
 // len is the number of fields present.
-func (f *fields) len() int { return f.n + len(f.extra) }
+func (f *fields) len() int { return len(f.ent) + len(f.extra) }
 
-// each calls fn for every field present: slotted ones by slot, then the
-// others in map order.
+// each calls fn for every field present: slotted ones in write order, then
+// the others in map order.
 func (f *fields) each(fn func(name, v string)) {
-	for w, word := range f.set {
-		for word != 0 {
-			i := w<<6 + bits.TrailingZeros64(word)
-			word &= word - 1
-			fn(f.s.names[i], f.vals[i])
-		}
+	for _, e := range f.ent {
+		fn(f.s.names[e.slot], e.v)
 	}
 	for k, v := range f.extra {
 		fn(k, v)
@@ -171,18 +229,18 @@ func (f *fields) fill(m map[string]string) {
 
 // reset empties f, keeping its storage.
 func (f *fields) reset() {
-	clear(f.vals)
-	clear(f.set)
+	clear(f.pos)
+	clear(f.ent)
+	f.ent = f.ent[:0]
 	clear(f.extra)
-	f.n = 0
 }
 
 // clone returns a copy sharing nothing with f.
 func (f *fields) clone() fields {
-	c := fields{s: f.s, n: f.n}
-	if f.vals != nil {
-		c.vals = append([]string(nil), f.vals...)
-		c.set = append([]uint64(nil), f.set...)
+	c := fields{s: f.s}
+	if f.pos != nil {
+		c.pos = append([]uint8(nil), f.pos...)
+		c.ent = append(make([]entry, 0, cap(f.ent)), f.ent...)
 	}
 	if len(f.extra) > 0 {
 		c.extra = make(map[string]string, len(f.extra))

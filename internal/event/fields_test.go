@@ -1,6 +1,7 @@
 package event
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -82,26 +83,58 @@ func TestParsedFields(t *testing.T) {
 }
 
 // TestParsedSlotsGrow: an event created before the schema got more names
-// (or by hand) grows its slots on write.
+// grows its index on write, and entries beyond what a byte indexes go to
+// the overflow map, still found by key and by name.
 func TestParsedSlotsGrow(t *testing.T) {
 	s := NewSchema()
 	e := s.New(Line{})
-	keys := make([]Key, 130) // three bitset words
+	keys := make([]Key, 600)
 	for i := range keys {
-		keys[i] = s.Key(string(rune('A' + i)))
+		keys[i] = s.Key(fmt.Sprintf("k%d", i))
 	}
-	for i := len(keys) - 1; i >= 0; i -= 3 {
+	for i := len(keys) - 1; i >= 0; i -= 2 {
 		e.SetParsedKey(keys[i], keys[i].Name())
 	}
+	e.SetParsedKey(keys[1], "again") // an update, not a new entry
 	n := 0
 	for i := range keys {
 		v, ok := e.ParsedKey(keys[i])
-		require.Equal(t, (len(keys)-1-i)%3 == 0, ok, i)
+		require.Equal(t, i%2 == 1, ok, i)
 		if ok {
-			require.Equal(t, keys[i].Name(), v)
+			w := keys[i].Name()
+			if i == 1 {
+				w = "again"
+			}
+			require.Equal(t, w, v)
+			v2, _ := e.LookupParsed(keys[i].Name())
+			require.Equal(t, w, v2)
 			n++
 		}
 	}
+	require.Equal(t, 300, n)
 	require.Equal(t, n, e.ParsedLen())
 	require.Len(t, e.ParsedMap(), n)
+	c := e.Clone()
+	require.Equal(t, e.ParsedMap(), c.ParsedMap())
+	require.Equal(t, e.ParsedMap(), c.ParsedView)
+}
+
+// TestSchemaFreeze: a frozen schema gives no new slot; its keys for
+// unknown names read and write by name.
+func TestSchemaFreeze(t *testing.T) {
+	s := NewSchema()
+	a := s.Key("a")
+	s.Freeze()
+	b := s.Key("b")
+	require.Equal(t, 1, s.Len())
+	require.Equal(t, a, s.Key("a"))
+	e := s.New(Line{})
+	e.SetParsedKey(b, "2")
+	e.SetParsedKey(a, "1")
+	v, ok := e.ParsedKey(b)
+	require.True(t, ok)
+	require.Equal(t, "2", v)
+	v, _ = e.LookupParsed("b")
+	require.Equal(t, "2", v)
+	require.Equal(t, map[string]string{"a": "1", "b": "2"}, e.ParsedMap())
 }

@@ -195,6 +195,7 @@ type Table struct {
 // Freeze can renumber.
 type fieldInfo struct {
 	f     Field
+	get   func(*event.Event) string // f.getter (by slot for parsed fields)
 	fno   int
 	refs  int    // references by compiled expressions
 	hot   bool   // Ahead: always read ahead
@@ -268,7 +269,11 @@ func (t *Table) NumSlots() int { return len(t.ids) }
 // only.
 func (t *Table) Read(e *event.Event, dst []string) {
 	for i, fi := range t.fields[:t.ahead] {
-		dst[i] = fi.f.Get(e)
+		if fi.get != nil {
+			dst[i] = fi.get(e)
+		} else {
+			dst[i] = fi.f.Get(e)
+		}
 	}
 }
 

@@ -300,8 +300,8 @@ func New(t *Table, h Helpers) *Compiler {
 }
 
 // WithSchema makes c's compiled reads of evt.Parsed fields go by their
-// slot in s, giving every name read a slot (s.Key: load time only); it
-// returns c.
+// slot in s (s.Key: a name gets a slot unless s is frozen, when names
+// without one are read by name); it returns c. nil: reads go by name.
 func (c *Compiler) WithSchema(s *event.Schema) *Compiler {
 	c.schema = s
 	return c
@@ -941,8 +941,11 @@ func (c *Compiler) str(n ast.Node) (*Str, bool) {
 	}
 	fi := c.t.info(f)
 	fi.refs++
+	if fi.get == nil {
+		fi.get = f.getter(c.schema)
+	}
 	key := f.String()
-	out := &Str{kind: kField, key: key, fno: math.MaxInt, get: f.getter(c.schema), slot: c.t.slot(key)}
+	out := &Str{kind: kField, key: key, fno: math.MaxInt, get: fi.get, slot: c.t.slot(key)}
 	fi.users = append(fi.users, out)
 	return out, true
 }

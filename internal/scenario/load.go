@@ -60,6 +60,9 @@ type Options struct {
 	Hub map[string]HubInfo
 	// Simulated reports whether a scenario runs in simulation mode.
 	Simulated func(name string) bool
+	// Schema is the parsers' (parse.Pipeline.Schema), frozen: native code
+	// reads the evt.Parsed fields it slots by slot. nil: by name.
+	Schema *event.Schema
 }
 
 // FilterEnv is the environment of filter, groupby, distinct, cancel_on and
@@ -321,7 +324,7 @@ func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen,
 	sc.filter.pv = readsParsed(sc.filter.prog)
 	sc.preds, sc.filterExact = natexpr.Preds(spec.Filter)
 	helpers, _ := c.(natexpr.Helpers) // nil: helper calls left to the VM
-	nc := natexpr.New(slots, helpers)
+	nc := natexpr.New(slots, helpers).WithSchema(opts.Schema)
 	if sc.groupby, err = compileStr("groupby", spec.GroupBy, compileField, nc); err != nil {
 		return nil, nil, err
 	}
