@@ -218,7 +218,6 @@ func (s *Set) wrap(src *Source, send Emit) Emit {
 // a list of strings splits the line into several.
 func runTransform(prog *vm.Program, l event.Line) ([]string, error) {
 	ev := event.New(l)
-	ev.ExposeParsed()
 	res, err := vm.Run(prog, transformEnv{Evt: ev})
 	if err != nil {
 		return nil, fmt.Errorf("transform: %w", err)
