@@ -150,10 +150,15 @@ type Event struct {
 // parsed fields have no schema: they live in a map, and ParsedView is
 // always exposed (Schema.New makes the events of a loaded pipeline).
 func New(l Line) *Event {
+	e := newEvent(l)
+	e.ParsedView = map[string]string{}
+	return e
+}
+
+func newEvent(l Line) *Event {
 	return &Event{
 		Type:        LOG,
 		Line:        l,
-		ParsedView:  map[string]string{},
 		Enriched:    make(map[string]string, 4),
 		Unmarshaled: make(map[string]any),
 		Meta:        make(map[string]string, 12),

@@ -53,10 +53,11 @@ func (s *Schema) Names() []string { return append([]string(nil), s.names...) }
 
 // New returns a log event for l whose Parsed fields are slotted by s.
 func (s *Schema) New(l Line) *Event {
-	e := New(l)
-	if s != nil {
-		e.parsed.s, e.ParsedView = s, nil // the view is built on demand
+	if s == nil {
+		return New(l)
 	}
+	e := newEvent(l) // no ParsedView: built on demand
+	e.parsed.s = s
 	return e
 }
 
