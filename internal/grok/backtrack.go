@@ -117,6 +117,7 @@ type btProg struct {
 	anchored bool
 	nullable bool      // can match the empty string: every position is a candidate
 	first    [256]bool // bytes a match can start with
+	live     *liveProg // two-pass engine, tried first; nil: not applicable
 	pool     *sync.Pool
 }
 
@@ -126,6 +127,8 @@ type btScratch struct {
 	dirty   []int32
 	stack   []btJob
 	caps    []int
+	edges   []*liveEdge // two-pass engine: the live set at each position
+	nedges  int         // edges used by the last call
 }
 
 // btJob is a backtracking point: resume at pc/pos; or (slot >= 0) restore
@@ -300,6 +303,7 @@ func compileBacktrack(expr string, pool *sync.Pool) (*btProg, error) {
 	computeGuards(nodes, seen)
 	markLoops(nodes, seen)
 	bp.pack(nodes)
+	bp.live = compileLive(prog, bp.ncap)
 	return bp, nil
 }
 
@@ -523,6 +527,8 @@ func (bp *btProg) release(sc *btScratch) {
 	}
 	sc.dirty = sc.dirty[:0]
 	sc.stack = sc.stack[:0]
+	clear(sc.edges[:sc.nedges])
+	sc.nedges = 0
 	bp.pool.Put(sc)
 }
 
@@ -530,6 +536,11 @@ func (bp *btProg) release(sc *btScratch) {
 // sc.caps holds the submatch positions (-1 for groups that did not
 // participate). The caller must have checked fits(len(s)).
 func (bp *btProg) find(s string, sc *btScratch) bool {
+	if bp.live != nil {
+		if matched, ok := bp.live.find(s, sc); ok {
+			return matched
+		}
+	}
 	if bp.anchored {
 		return bp.try(s, 0, sc)
 	}
