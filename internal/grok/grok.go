@@ -348,6 +348,13 @@ func (l *Library) compile(pattern string) (*Pattern, error) {
 		literals: requiredLiterals(ast),
 		scan:     newStartScan(ast, final),
 	}
+	p.checked = p.literals
+	if bt.live != nil && len(p.checked) > maxLiveLiterals {
+		// The two-pass engine rejects a line in one table load per byte:
+		// the prefilter's later literals cost more on the lines that match
+		// than they save on those that do not.
+		p.checked = p.checked[:maxLiveLiterals]
+	}
 	groups := map[string]int{}
 	for i, n := range re.SubexpNames() {
 		if n != "" {
@@ -399,7 +406,8 @@ type Pattern struct {
 	bt       *btProg  // backtracking engine; nil: Go's regexp only
 	names    []string // semantic names, capture order
 	groups   []int    // submatch index of each name
-	literals []string // substrings every match contains (prefilter)
+	literals []string // substrings every match contains
+	checked  []string // the literals the prefilter checks
 	scan     *startScan
 }
 
@@ -471,7 +479,7 @@ func (p *Pattern) find(s string) []int {
 }
 
 func (p *Pattern) prefilter(s string) bool {
-	for _, l := range p.literals {
+	for _, l := range p.checked {
 		if !strings.Contains(s, l) {
 			return false
 		}
@@ -485,6 +493,7 @@ func (p *Pattern) String() string { return p.src }
 // Regexp returns the expanded regular expression that is executed.
 func (p *Pattern) Regexp() string { return p.re.String() }
 
-// RequiredLiterals returns the substrings any matching input contains (the
-// prefilter checked before running the regular expression).
+// RequiredLiterals returns the substrings any matching input contains
+// (the prefilter checks the longest before running the matcher: all of them,
+// or one for a pattern on the two-pass engine).
 func (p *Pattern) RequiredLiterals() []string { return slices.Clone(p.literals) }

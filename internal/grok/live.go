@@ -72,15 +72,15 @@ type liveProg struct {
 	start     uint32
 	ncap      int
 	anchored  bool
-	words     int // bitset words per set (one bit per instruction)
-	classOf   [utf8.RuneSelf]uint8
-	nclass    int        // byte classes; edge nclass is the start of text
+	words     int        // bitset words per set (one bit per instruction)
 	epsPred   [][]uint32 // instructions with an epsilon edge to pc
 	consPred  [][]uint32 // consuming instructions whose out is pc
 	matches   []uint32
 	initial   *liveState // the state at the end of the text
 	walk      []walkInst
 	walkStart uint32
+
+	budget int // bytes the DFA may hold (liveBudget; tests lower it)
 
 	mu     sync.Mutex
 	states map[string]*liveState
@@ -93,7 +93,8 @@ type liveProg struct {
 type liveState struct {
 	seeds []uint64
 	ctx   uint8
-	next  []atomic.Pointer[liveEdge] // by byte class; [nclass]: start of text
+	next  [utf8.RuneSelf]atomic.Pointer[liveEdge] // by byte
+	begin atomic.Pointer[liveEdge]                // the start of text
 }
 
 // liveEdge is the transition from the state at i on the byte s[i-1]: the
@@ -117,12 +118,12 @@ func compileLive(prog *syntax.Prog, ncap int) *liveProg {
 		ncap:     ncap,
 		anchored: prog.StartCond()&syntax.EmptyBeginText != 0,
 		words:    (n + 63) / 64,
+		budget:   liveBudget,
 		epsPred:  make([][]uint32, n),
 		consPred: make([][]uint32, n),
 		states:   map[string]*liveState{},
 		sets:     map[string][]uint64{},
 	}
-	var sigs [][2]uint64
 	for pc := range prog.Inst {
 		in := &prog.Inst[pc]
 		li := &lp.inst[pc]
@@ -152,7 +153,6 @@ func compileLive(prog *syntax.Prog, ncap int) *liveProg {
 			}
 			lp.ascii[pc] = set
 			lp.consPred[in.Out] = append(lp.consPred[in.Out], uint32(pc))
-			sigs = append(sigs, set)
 		default:
 			return nil
 		}
@@ -160,7 +160,6 @@ func compileLive(prog *syntax.Prog, ncap int) *liveProg {
 	if epsilonCycle(prog) {
 		return nil
 	}
-	lp.byteClasses(sigs)
 	lp.buildWalk(prog)
 	lp.initial = lp.state(make([]uint64, lp.words), ctxEnd)
 	return lp
@@ -216,53 +215,6 @@ func epsilonCycle(prog *syntax.Prog) bool {
 	return false
 }
 
-// byteClasses partitions the ASCII bytes into classes that every consuming
-// instruction, and the empty-width context, treat alike.
-func (lp *liveProg) byteClasses(sigs [][2]uint64) {
-	slices.SortFunc(sigs, func(a, b [2]uint64) int {
-		if a[0] != b[0] {
-			if a[0] < b[0] {
-				return -1
-			}
-			return 1
-		}
-		switch {
-		case a[1] < b[1]:
-			return -1
-		case a[1] > b[1]:
-			return 1
-		}
-		return 0
-	})
-	sigs = slices.Compact(sigs)
-	var word, nl [2]uint64
-	for c := 0; c < utf8.RuneSelf; c++ {
-		if isWordByte(byte(c)) {
-			word[c>>6] |= 1 << (c & 63)
-		}
-	}
-	nl[0] = 1 << '\n'
-	sigs = append(sigs, word, nl)
-	// Refine: two bytes share a class when every set holds both or neither.
-	ids := map[string]uint8{}
-	key := make([]byte, (len(sigs)+7)/8)
-	for c := 0; c < utf8.RuneSelf; c++ {
-		clear(key)
-		for i, s := range sigs {
-			if s[c>>6]&(1<<(c&63)) != 0 {
-				key[i>>3] |= 1 << (i & 7)
-			}
-		}
-		id, ok := ids[string(key)]
-		if !ok {
-			id = uint8(len(ids))
-			ids[string(key)] = id
-		}
-		lp.classOf[c] = id
-	}
-	lp.nclass = len(ids)
-}
-
 func ctxOf(c byte) uint8 {
 	switch {
 	case c == '\n':
@@ -280,9 +232,9 @@ func (lp *liveProg) state(seeds []uint64, ctx uint8) *liveState {
 	if st, ok := lp.states[key]; ok {
 		return st
 	}
-	st := &liveState{seeds: lp.intern(seeds), ctx: ctx, next: make([]atomic.Pointer[liveEdge], lp.nclass+1)}
+	st := &liveState{seeds: lp.intern(seeds), ctx: ctx}
 	lp.states[key] = st
-	lp.size += 64 + 8*(lp.nclass+1) + len(key)
+	lp.size += int(unsafe.Sizeof(*st)) + len(key)
 	return st
 }
 
@@ -305,28 +257,22 @@ func setKey(set []uint64) string {
 	return string(unsafe.Slice((*byte)(unsafe.Pointer(&set[0])), 8*len(set)))
 }
 
-// step computes the edge of st on a byte of class cls (c one of its bytes;
-// cls == nclass: the start of text). It returns nil when the budget is
-// spent.
-func (lp *liveProg) step(st *liveState, cls int) *liveEdge {
+// step computes the edge of st on the byte c (c < 0: the start of text).
+// It returns nil when the budget is spent.
+func (lp *liveProg) step(st *liveState, c int) *liveEdge {
 	lp.mu.Lock()
 	defer lp.mu.Unlock()
-	if e := st.next[cls].Load(); e != nil {
+	slot := &st.begin
+	if c >= 0 {
+		slot = &st.next[c]
+	}
+	if e := slot.Load(); e != nil {
 		return e
 	}
-	if lp.size > liveBudget {
+	if lp.size > lp.budget {
 		return nil
 	}
-	begin := cls == lp.nclass
-	var c byte
-	if !begin {
-		for b := range lp.classOf {
-			if int(lp.classOf[b]) == cls {
-				c = byte(b)
-				break
-			}
-		}
-	}
+	begin := c < 0
 	// Empty-width conditions at the position between c and st's byte.
 	var flags syntax.EmptyOp
 	beforeWord := false
@@ -336,7 +282,7 @@ func (lp *liveProg) step(st *liveState, cls int) *liveEdge {
 	case c == '\n':
 		flags |= syntax.EmptyBeginLine
 	default:
-		beforeWord = isWordByte(c)
+		beforeWord = isWordByte(byte(c))
 	}
 	switch st.ctx {
 	case ctxEnd:
@@ -392,10 +338,10 @@ func (lp *liveProg) step(st *liveState, cls int) *liveEdge {
 				}
 			}
 		}
-		e.to = lp.state(seeds, ctxOf(c))
+		e.to = lp.state(seeds, ctxOf(byte(c)))
 	}
-	lp.size += 32
-	st.next[cls].Store(e)
+	lp.size += int(unsafe.Sizeof(*e))
+	slot.Store(e)
 	return e
 }
 
@@ -415,19 +361,18 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 		if c >= utf8.RuneSelf {
 			return false, false
 		}
-		cls := lp.classOf[c]
-		e := st.next[cls].Load()
+		e := st.next[c].Load()
 		if e == nil {
-			if e = lp.step(st, int(cls)); e == nil {
+			if e = lp.step(st, int(c)); e == nil {
 				return false, false
 			}
 		}
 		edges[i] = e
 		st = e.to
 	}
-	e := st.next[lp.nclass].Load()
+	e := st.begin.Load()
 	if e == nil {
-		if e = lp.step(st, lp.nclass); e == nil {
+		if e = lp.step(st, -1); e == nil {
 			return false, false
 		}
 	}
