@@ -117,7 +117,7 @@ type btProg struct {
 	anchored bool
 	nullable bool      // can match the empty string: every position is a candidate
 	first    [256]bool // bytes a match can start with
-	live     *liveProg // two-pass engine, tried first; nil: not applicable
+	live     *lazyLive // two-pass engine, tried first; nil: not applicable
 	pool     *sync.Pool
 }
 
@@ -303,7 +303,9 @@ func compileBacktrack(expr string, pool *sync.Pool) (*btProg, error) {
 	computeGuards(nodes, seen)
 	markLoops(nodes, seen)
 	bp.pack(nodes)
-	bp.live = compileLive(prog, bp.ncap)
+	if !epsilonCycle(prog) {
+		bp.live = &lazyLive{expr: expr, ncap: bp.ncap}
+	}
 	return bp, nil
 }
 
@@ -536,8 +538,8 @@ func (bp *btProg) release(sc *btScratch) {
 // sc.caps holds the submatch positions (-1 for groups that did not
 // participate). The caller must have checked fits(len(s)).
 func (bp *btProg) find(s string, sc *btScratch) bool {
-	if bp.live != nil {
-		if matched, ok := bp.live.find(s, sc); ok {
+	if lp := bp.live.get(); lp != nil {
+		if matched, ok := lp.find(s, sc); ok {
 			return matched
 		}
 	}

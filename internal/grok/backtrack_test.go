@@ -42,12 +42,13 @@ func checkSame(t testing.TB, re *regexp.Regexp, bp *btProg, s string) (live, mat
 // liveIndex runs the two-pass engine of bp alone; decided is false when
 // it has none or leaves s to the backtracker.
 func liveIndex(bp *btProg, s string) (loc []int, decided bool) {
-	if bp.live == nil {
+	lp := bp.live.get()
+	if lp == nil {
 		return nil, false
 	}
 	sc := bp.get(len(s))
 	defer bp.release(sc)
-	matched, decided := bp.live.find(s, sc)
+	matched, decided := lp.find(s, sc)
 	if matched {
 		loc = append([]int(nil), sc.caps...)
 	}

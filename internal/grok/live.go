@@ -57,24 +57,18 @@ const (
 	ctxEnd
 )
 
-// liveInst is one instruction of the walk.
-type liveInst struct {
-	op       syntax.InstOp
-	out, arg uint32
-}
-
 // liveProg is a program compiled for the two-pass engine. It is safe for
 // concurrent use: the DFA grows under mu and is read without locking.
 type liveProg struct {
-	inst      []liveInst
-	ascii     [][2]uint64 // consuming instructions: the ASCII bytes they match
-	cond      []syntax.EmptyOp
+	class     []uint16    // consuming instructions: index in sets of the bytes they match
+	sets      [][2]uint64 // distinct ASCII byte sets
+	cond      []uint8     // empty-width instructions: condBit | their syntax.EmptyOp
 	start     uint32
 	ncap      int
 	anchored  bool
-	words     int        // bitset words per set (one bit per instruction)
-	epsPred   [][]uint32 // instructions with an epsilon edge to pc
-	consPred  [][]uint32 // consuming instructions whose out is pc
+	words     int   // bitset words per set (one bit per instruction)
+	epsPred   graph // instructions with an epsilon edge to pc
+	consPred  graph // consuming instructions whose out is pc
 	matches   []uint32
 	initial   *liveState // the state at the end of the text
 	walk      []walkInst
@@ -82,10 +76,40 @@ type liveProg struct {
 
 	budget int // bytes the DFA may hold (liveBudget; tests lower it)
 
-	mu     sync.Mutex
-	states map[string]*liveState
-	sets   map[string][]uint64
-	size   int // bytes held by states, edges and sets
+	mu       sync.Mutex
+	states   map[string]*liveState
+	interned map[string][]uint64
+	size     int // bytes held by states, edges and sets
+}
+
+// condBit marks an empty-width instruction in liveProg.cond.
+const condBit = 0x80
+
+// graph is an adjacency list in one array: the neighbours of pc are
+// list[off[pc]:off[pc+1]].
+type graph struct {
+	off  []uint32
+	list []uint32
+}
+
+func (g *graph) of(pc uint32) []uint32 { return g.list[g.off[pc]:g.off[pc+1]] }
+
+// newGraph builds a graph of n nodes from its edges (to, from): the
+// neighbours of to are the froms.
+func newGraph(n int, edges [][2]uint32) graph {
+	g := graph{off: make([]uint32, n+1), list: make([]uint32, len(edges))}
+	for _, e := range edges {
+		g.off[e[0]+1]++
+	}
+	for i := 1; i <= n; i++ {
+		g.off[i] += g.off[i-1]
+	}
+	fill := slices.Clone(g.off[:n])
+	for _, e := range edges {
+		g.list[fill[e[0]]] = e[1]
+		fill[e[0]]++
+	}
+	return g
 }
 
 // liveState is a DFA state: the consuming instructions that matched the
@@ -106,60 +130,95 @@ type liveEdge struct {
 
 func (e *liveEdge) has(pc uint32) bool { return e.live[pc>>6]&(1<<(pc&63)) != 0 }
 
+// lazyLive builds a pattern's two-pass program on first use: a
+// library holds many patterns, and most installs run a few of them.
+type lazyLive struct {
+	once sync.Once
+	expr string
+	ncap int
+	prog *liveProg
+}
+
+// get returns the program, nil when there is none (l nil, or the program
+// is outside the engine's scope). Safe for concurrent use.
+func (l *lazyLive) get() *liveProg {
+	if l == nil {
+		return nil
+	}
+	l.once.Do(func() {
+		re, err := syntax.Parse(l.expr, syntax.Perl)
+		if err != nil {
+			return
+		}
+		prog, err := syntax.Compile(re.Simplify())
+		if err != nil {
+			return
+		}
+		l.prog = compileLive(prog, l.ncap)
+	})
+	return l.prog
+}
+
 // compileLive builds the two-pass program for prog, or returns nil when the
 // program has an empty-width cycle (or an instruction it does not know).
 func compileLive(prog *syntax.Prog, ncap int) *liveProg {
 	n := len(prog.Inst)
+	if epsilonCycle(prog) {
+		return nil
+	}
 	lp := &liveProg{
-		inst:     make([]liveInst, n),
-		ascii:    make([][2]uint64, n),
-		cond:     make([]syntax.EmptyOp, n),
+		class:    make([]uint16, n),
+		cond:     make([]uint8, n),
 		start:    uint32(prog.Start),
 		ncap:     ncap,
 		anchored: prog.StartCond()&syntax.EmptyBeginText != 0,
 		words:    (n + 63) / 64,
 		budget:   liveBudget,
-		epsPred:  make([][]uint32, n),
-		consPred: make([][]uint32, n),
 		states:   map[string]*liveState{},
-		sets:     map[string][]uint64{},
+		interned: map[string][]uint64{},
 	}
+	var eps, cons [][2]uint32
+	setIdx := map[[2]uint64]uint16{}
 	for pc := range prog.Inst {
 		in := &prog.Inst[pc]
-		li := &lp.inst[pc]
-		li.op, li.out, li.arg = in.Op, in.Out, in.Arg
 		switch in.Op {
 		case syntax.InstAlt, syntax.InstAltMatch:
-			li.op = syntax.InstAlt
-			lp.epsPred[in.Out] = append(lp.epsPred[in.Out], uint32(pc))
+			eps = append(eps, [2]uint32{in.Out, uint32(pc)})
 			if in.Arg != in.Out {
-				lp.epsPred[in.Arg] = append(lp.epsPred[in.Arg], uint32(pc))
+				eps = append(eps, [2]uint32{in.Arg, uint32(pc)})
 			}
 		case syntax.InstNop, syntax.InstCapture:
-			lp.epsPred[in.Out] = append(lp.epsPred[in.Out], uint32(pc))
+			eps = append(eps, [2]uint32{in.Out, uint32(pc)})
 		case syntax.InstEmptyWidth:
-			lp.cond[pc] = syntax.EmptyOp(in.Arg)
-			lp.epsPred[in.Out] = append(lp.epsPred[in.Out], uint32(pc))
+			lp.cond[pc] = condBit | uint8(in.Arg)
+			eps = append(eps, [2]uint32{in.Out, uint32(pc)})
 		case syntax.InstMatch:
 			lp.matches = append(lp.matches, uint32(pc))
 		case syntax.InstFail:
 		case syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
-			li.op = syntax.InstRune
 			var set [2]uint64
 			for c := 0; c < utf8.RuneSelf; c++ {
 				if in.MatchRune(rune(c)) {
 					set[c>>6] |= 1 << (c & 63)
 				}
 			}
-			lp.ascii[pc] = set
-			lp.consPred[in.Out] = append(lp.consPred[in.Out], uint32(pc))
+			i, ok := setIdx[set]
+			if !ok {
+				if len(lp.sets) == 1<<16 {
+					return nil
+				}
+				i = uint16(len(lp.sets))
+				lp.sets = append(lp.sets, set)
+				setIdx[set] = i
+			}
+			lp.class[pc] = i
+			cons = append(cons, [2]uint32{in.Out, uint32(pc)})
 		default:
 			return nil
 		}
 	}
-	if epsilonCycle(prog) {
-		return nil
-	}
+	lp.epsPred = newGraph(n, eps)
+	lp.consPred = newGraph(n, cons)
 	lp.buildWalk(prog)
 	lp.initial = lp.state(make([]uint64, lp.words), ctxEnd)
 	return lp
@@ -241,11 +300,11 @@ func (lp *liveProg) state(seeds []uint64, ctx uint8) *liveState {
 // intern returns the shared copy of a set; mu held.
 func (lp *liveProg) intern(set []uint64) []uint64 {
 	key := setKey(set)
-	if s, ok := lp.sets[key]; ok {
+	if s, ok := lp.interned[key]; ok {
 		return s
 	}
 	s := slices.Clone(set)
-	lp.sets[key] = s
+	lp.interned[key] = s
 	lp.size += 2*8*len(s) + 48
 	return s
 }
@@ -312,11 +371,11 @@ func (lp *liveProg) step(st *liveState, c int) *liveEdge {
 	for len(work) > 0 {
 		pc := work[len(work)-1]
 		work = work[:len(work)-1]
-		for _, p := range lp.epsPred[pc] {
+		for _, p := range lp.epsPred.of(pc) {
 			if live[p>>6]&(1<<(p&63)) != 0 {
 				continue
 			}
-			if lp.inst[p].op == syntax.InstEmptyWidth && lp.cond[p]&^flags != 0 {
+			if cond := lp.cond[p]; cond&condBit != 0 && syntax.EmptyOp(cond&^condBit)&^flags != 0 {
 				continue
 			}
 			live[p>>6] |= 1 << (p & 63)
@@ -331,8 +390,8 @@ func (lp *liveProg) step(st *liveState, c int) *liveEdge {
 				b := x & -x
 				x &^= b
 				pc := w*64 + bits.TrailingZeros64(b)
-				for _, q := range lp.consPred[pc] {
-					if lp.ascii[q][c>>6]&(1<<(c&63)) != 0 {
+				for _, q := range lp.consPred.of(uint32(pc)) {
+					if lp.sets[lp.class[q]][c>>6]&(1<<(c&63)) != 0 {
 						seeds[q>>6] |= 1 << (q & 63)
 					}
 				}
@@ -474,13 +533,19 @@ func (lp *liveProg) buildWalk(prog *syntax.Prog) {
 			}
 		}
 	}
-	consuming := func(pc uint32) bool { return lp.inst[pc].op == syntax.InstRune }
+	consuming := func(pc uint32) bool {
+		switch prog.Inst[pc].Op {
+		case syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
+			return true
+		}
+		return false
+	}
 	lp.walk = make([]walkInst, n)
 	for pc := range prog.Inst {
 		in := &prog.Inst[pc]
 		w := &lp.walk[pc]
-		switch lp.inst[pc].op {
-		case syntax.InstAlt:
+		switch in.Op {
+		case syntax.InstAlt, syntax.InstAltMatch:
 			out, arg := skip(in.Out), skip(in.Arg)
 			switch {
 			case consuming(in.Out) && skip(prog.Inst[in.Out].Out) == uint32(pc):
@@ -494,7 +559,7 @@ func (lp *liveProg) buildWalk(prog *syntax.Prog) {
 			}
 		case syntax.InstCapture:
 			w.op, w.n, w.out = walkCap, in.Arg, skip(in.Out)
-		case syntax.InstRune:
+		case syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
 			// Fuse the chain of consuming instructions that follows (a
 			// consuming instruction has one successor).
 			k, next := uint32(1), skip(in.Out)

@@ -53,7 +53,7 @@ func TestLiveHotGroks(t *testing.T) {
 	c := hubHotGroks(t)
 	require.Greater(t, len(c.bts), 25)
 	for i, bp := range c.bts {
-		require.NotNil(t, bp.live, c.names[i])
+		require.NotNil(t, bp.live.get(), c.names[i])
 	}
 	nginx := benchLines(t, "bench_nginx.log")
 	for i, bp := range c.bts {
@@ -69,8 +69,9 @@ func TestLiveHotGroks(t *testing.T) {
 func TestLiveBudget(t *testing.T) {
 	t.Parallel()
 	re, bp := mustBacktrack(t, `(\w{1,40})-(\w{1,40})=(\d+)`)
-	require.NotNil(t, bp.live)
-	bp.live.budget = 32 << 10
+	lp := bp.live.get()
+	require.NotNil(t, lp)
+	lp.budget = 32 << 10
 	fallbacks := 0
 	for i := range 3000 {
 		s := strings.Repeat("a", i%97) + "-" + strings.Repeat("b", i%89) + "=" + strings.Repeat("7", 1+i%5) + strings.Repeat("x-y ", i%7)
@@ -79,9 +80,9 @@ func TestLiveBudget(t *testing.T) {
 			fallbacks++
 		}
 	}
-	bp.live.mu.Lock()
-	size := bp.live.size
-	bp.live.mu.Unlock()
+	lp.mu.Lock()
+	size := lp.size
+	lp.mu.Unlock()
 	t.Logf("DFA %d bytes, %d fallbacks", size, fallbacks)
 	require.LessOrEqual(t, size, 40<<10)
 	require.Positive(t, fallbacks)
