@@ -15,10 +15,16 @@
 //     string) and an earlier group of the same name did.
 //   - Matching is unanchored unless the pattern anchors itself.
 //
-// Engine: after a required-literal prefilter, patterns run on a memoised
-// backtracker (backtrack.go) that returns exactly Go's regexp submatches;
-// inputs too long for its visited table (prog × line length over
-// maxVisitBits) run on Go's regexp with the start-position scan (start.go).
+// Engine: after a required-literal prefilter, patterns run on the
+// two-pass engine (live.go): a lazily built reverse DFA marks the
+// instructions that can still reach a match at each position, then one
+// left-to-right walk takes the first live branch at every alternation, so
+// nothing is ever backtracked. Lines it does not take (bytes >= 0x80, a
+// full DFA budget, programs with empty-width cycles) run on a memoised
+// backtracker (backtrack.go). Both return exactly Go's regexp submatches;
+// inputs too long for the backtracker's visited table (prog × line length
+// over maxVisitBits) run on Go's regexp with the start-position scan
+// (start.go).
 //
 // Concurrency: a Library is not safe for concurrent mutation (load it, then
 // compile). A compiled *Pattern is immutable and safe for concurrent use.
@@ -425,14 +431,16 @@ func (p *Pattern) MatchInto(s string, dst map[string]string) bool {
 	if len(p.names) == 0 || !p.prefilter(s) {
 		return false
 	}
-	if p.bt != nil && p.bt.fits(len(s)) {
-		sc := p.bt.get(len(s))
-		ok := p.bt.find(s, sc)
+	if p.bt != nil {
+		sc := p.bt.get()
+		ok, decided := p.bt.find(s, sc)
 		if ok {
 			p.fill(s, sc.caps, dst)
 		}
 		p.bt.release(sc)
-		return ok
+		if decided {
+			return ok
+		}
 	}
 	loc := p.find(s)
 	if loc == nil {
@@ -460,11 +468,13 @@ func (p *Pattern) Match(s string) bool {
 	if !p.prefilter(s) {
 		return false
 	}
-	if p.bt != nil && p.bt.fits(len(s)) {
-		sc := p.bt.get(len(s))
-		ok := p.bt.find(s, sc)
+	if p.bt != nil {
+		sc := p.bt.get()
+		ok, decided := p.bt.find(s, sc)
 		p.bt.release(sc)
-		return ok
+		if decided {
+			return ok
+		}
 	}
 	return p.re.MatchString(s)
 }

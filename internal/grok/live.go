@@ -413,7 +413,6 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 		sc.edges = make([]*liveEdge, n+1)
 	}
 	edges := sc.edges[:n+1]
-	sc.nedges = n + 1
 	st := lp.initial
 	for i := n; i > 0; i-- {
 		c := s[i-1]
