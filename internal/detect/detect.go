@@ -84,6 +84,10 @@ type Runner struct {
 	cfg    Config
 	lines  atomic.Int64
 	engine atomic.Pointer[scenario.Engine]
+	// events are events the scenarios are done with (scenario.Config.Done),
+	// reused for the next lines: an event's maps are most of what the
+	// pipeline allocates per line.
+	events sync.Pool
 }
 
 // New returns a Runner.
@@ -193,6 +197,7 @@ func (r *Runner) newRun() *run {
 		Mode:     r.cfg.Mode,
 		Now:      r.cfg.Now,
 		RawLines: r.cfg.RawLines,
+		Done:     r.recycle,
 		OnOverflow: func(ov *scenario.Overflow) {
 			x.mu.Lock()
 			x.pending = append(x.pending, ov)
@@ -327,6 +332,22 @@ func (x *run) handle(o *scenario.Overflow) {
 	}
 }
 
+// recycle takes back an event nothing refers to any more.
+func (r *Runner) recycle(evt *event.Event) {
+	if evt.Type == event.LOG {
+		r.events.Put(evt)
+	}
+}
+
+// newEvent returns the event of l: a recycled one if there is one.
+func (r *Runner) newEvent(l event.Line) *event.Event {
+	if evt, ok := r.events.Get().(*event.Event); ok {
+		evt.Reset(l)
+		return evt
+	}
+	return event.New(l)
+}
+
 func (r *Runner) parseBatch(b *batch) {
 	p := r.cfg.Runtime.Parsers
 	var spare *event.Event // an unparsed line's event, reused for the next line
@@ -334,7 +355,7 @@ func (r *Runner) parseBatch(b *batch) {
 		evt := spare
 		spare = nil
 		if evt == nil {
-			evt = event.New(b.lines[i])
+			evt = r.newEvent(b.lines[i])
 		} else {
 			evt.Reset(b.lines[i])
 		}
@@ -348,9 +369,13 @@ func (r *Runner) parseBatch(b *batch) {
 		b.parsed++
 		if evt.Whitelisted {
 			b.white++
+			spare = evt
 			continue
 		}
 		b.events = append(b.events, evt)
+	}
+	if spare != nil {
+		r.recycle(spare)
 	}
 	b.lines = b.lines[:len(b.lines):len(b.lines)]
 }

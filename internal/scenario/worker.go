@@ -248,6 +248,7 @@ type worker struct {
 	sx       natexpr.Ctx  // native evaluation without memo (groupby, distinct)
 	qv       itemQueue    // the queue a native condition reads
 	keys     *keySets     // the key sets of the records of this worker's items
+	kept     bool         // process queued the whole event (Config.Done)
 	origins  *lineOrigins // the origins of their lines (nil: no raw line kept)
 	scratch  []uint64
 	ch       chan *batch
@@ -335,7 +336,11 @@ func (w *worker) run() {
 			continue
 		}
 		for i := range b.envs {
+			w.kept = false
 			w.process(&b.envs[i])
+			if w.kept {
+				b.keep(i)
+			}
 		}
 		w.e.release(b)
 	}
@@ -575,6 +580,9 @@ func (w *worker) itemFor(sc *scen, evt *event.Event, cloned bool, shared **item)
 		it.view = viewOf(evt)
 	case it.rec.keys == nil:
 		it.rec = packRecord(w.keys.get(evt.Meta, evt.Enriched), evt.Meta, evt.Enriched, evt.MarshaledTime, it.rec.raw)
+	}
+	if it.full != nil {
+		w.kept = true // the poured event, or a copy sharing its maps
 	}
 	return it
 }
