@@ -88,6 +88,9 @@ type Runner struct {
 	// reused for the next lines: an event's maps are most of what the
 	// pipeline allocates per line.
 	events sync.Pool
+	// lineBufs are batches' line slices, reused once parsed (the events
+	// hold copies of their lines).
+	lineBufs sync.Pool
 }
 
 // New returns a Runner.
@@ -129,7 +132,8 @@ type Source func(ctx context.Context, emit func(event.Line) error) error
 
 type batch struct {
 	seq                     int
-	lines                   []event.Line
+	lines                   []event.Line // nil once parsed (lineBufs)
+	n                       int          // lines in the batch
 	events                  []*event.Event // parsed, not whitelisted, in input order
 	fields                  []string       // the scenarios' fields of events[i]: [i*nf, (i+1)*nf)
 	parsed, unparsed, white int64
@@ -272,7 +276,7 @@ func (x *run) collect(done <-chan *batch) {
 
 // pour counts a batch and pours its events, then handles the overflows.
 func (x *run) pour(b *batch) {
-	x.st.Lines += int64(len(b.lines))
+	x.st.Lines += int64(b.n)
 	x.st.Parsed += b.parsed
 	x.st.Unparsed += b.unparsed
 	x.st.Whitelisted += b.white
@@ -377,7 +381,19 @@ func (r *Runner) parseBatch(b *batch) {
 	if spare != nil {
 		r.recycle(spare)
 	}
-	b.lines = b.lines[:len(b.lines):len(b.lines)]
+	b.n = len(b.lines)
+	clear(b.lines)
+	r.lineBufs.Put(b.lines[:0])
+	b.lines = nil
+}
+
+// newBatch returns batch seq with room for BatchSize lines.
+func (r *Runner) newBatch(seq int) *batch {
+	lines, ok := r.lineBufs.Get().([]event.Line)
+	if !ok {
+		lines = make([]event.Line, 0, r.cfg.BatchSize)
+	}
+	return &batch{seq: seq, lines: lines}
 }
 
 // readFull reads src into batches of BatchSize lines (the last one
@@ -385,7 +401,7 @@ func (r *Runner) parseBatch(b *batch) {
 func (r *Runner) readFull(ctx context.Context, src Source, work chan<- *batch) error {
 	defer close(work)
 	seq := 0
-	cur := &batch{seq: seq, lines: make([]event.Line, 0, r.cfg.BatchSize)}
+	cur := r.newBatch(seq)
 	err := src(ctx, func(l event.Line) error {
 		r.lines.Add(1)
 		cur.lines = append(cur.lines, l)
@@ -396,7 +412,7 @@ func (r *Runner) readFull(ctx context.Context, src Source, work chan<- *batch) e
 				return ctx.Err()
 			}
 			seq++
-			cur = &batch{seq: seq, lines: make([]event.Line, 0, r.cfg.BatchSize)}
+			cur = r.newBatch(seq)
 		}
 		return nil
 	})
@@ -425,8 +441,8 @@ func (r *Runner) readIdle(ctx context.Context, src Source, work chan<- *batch) e
 			if !ok {
 				return
 			}
-			cur := &batch{seq: seq, lines: make([]event.Line, 1, r.cfg.BatchSize)}
-			cur.lines[0] = l
+			cur := r.newBatch(seq)
+			cur.lines = append(cur.lines, l)
 			open := true
 		fill:
 			for open && len(cur.lines) < r.cfg.BatchSize {

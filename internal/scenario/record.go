@@ -112,8 +112,10 @@ func (k *keySets) get(meta, enriched map[string]string) *keySet {
 
 // packRecord packs meta, enriched and mt under ks (ks's keys are those of
 // meta and enriched). raw is the log line the record keeps ("" for none):
-// values inside it are stored as spans.
-func packRecord(ks *keySet, meta, enriched map[string]string, mt, raw string) record {
+// values inside it are stored as spans. scratch (nil: none) is a buffer
+// of the caller's, reused: the record's data is then one allocation of
+// its exact size.
+func packRecord(ks *keySet, meta, enriched map[string]string, mt, raw string, scratch *[]byte) record {
 	n := ks.count()
 	var stack [24]string
 	vals := stack[:0]
@@ -133,11 +135,10 @@ func packRecord(ks *keySet, meta, enriched map[string]string, mt, raw string) re
 		rawStart = uintptr(unsafe.Pointer(unsafe.StringData(raw)))
 		rawEnd = rawStart + uintptr(len(raw))
 	}
-	size := 0
-	for _, v := range vals {
-		size += binary.MaxVarintLen64 + len(v)
+	var buf []byte
+	if scratch != nil {
+		buf = (*scratch)[:0]
 	}
-	buf := make([]byte, 0, size)
 	for i, v := range vals {
 		if j := slices.Index(vals[:i], v); j >= 0 && len(v) > 0 {
 			buf = binary.AppendUvarint(buf, uint64(len(v))<<2|valSame)
@@ -154,6 +155,9 @@ func packRecord(ks *keySet, meta, enriched map[string]string, mt, raw string) re
 		}
 		buf = binary.AppendUvarint(buf, uint64(len(v))<<2|valLiteral)
 		buf = append(buf, v...)
+	}
+	if scratch != nil {
+		*scratch = buf
 	}
 	return record{keys: ks, data: string(buf), raw: raw}
 }

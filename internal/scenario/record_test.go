@@ -19,7 +19,9 @@ import (
 // accessor gives them back.
 func checkRecord(t testing.TB, ks *keySets, meta, enriched map[string]string, mt, raw string) {
 	t.Helper()
-	r := packRecord(ks.get(meta, enriched), meta, enriched, mt, raw)
+	r := packRecord(ks.get(meta, enriched), meta, enriched, mt, raw, nil)
+	scratch := []byte("left over from a previous record")
+	require.Equal(t, r.data, packRecord(ks.get(meta, enriched), meta, enriched, mt, raw, &scratch).data)
 	gm, ge, gmt := r.maps()
 	if meta == nil {
 		require.Nil(t, gm)
@@ -79,11 +81,12 @@ func TestRecord(t *testing.T) {
 
 	// A value of the line costs its span, not its bytes.
 	ks := newKeySets()
+	var buf []byte
 	ua := strings.Repeat("Mozilla/5.0 ", 10)
 	raw := "1.2.3.4 " + ua
-	r := packRecord(ks.get(map[string]string{"ua": raw[8:]}, nil), map[string]string{"ua": raw[8:]}, nil, "", raw)
+	r := packRecord(ks.get(map[string]string{"ua": raw[8:]}, nil), map[string]string{"ua": raw[8:]}, nil, "", raw, nil)
 	require.Less(t, len(r.data), 10)
-	r = packRecord(ks.get(map[string]string{"ua": ua}, nil), map[string]string{"ua": ua}, nil, "", raw)
+	r = packRecord(ks.get(map[string]string{"ua": ua}, nil), map[string]string{"ua": ua}, nil, "", raw, &buf)
 	require.Greater(t, len(r.data), len(ua))
 	// Records of the same keys share their key set.
 	a := ks.get(map[string]string{"x": "1", "y": "2"}, map[string]string{"z": "3"})
@@ -302,5 +305,18 @@ leakspeed: 10s
 				require.Equal(t, "t/leaky "+ip+" "+ip, a)
 			}
 		})
+	}
+}
+
+func TestDistinctSet(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{1, maxFewDistinct, maxFewDistinct + 1, 5 * maxFewDistinct} {
+		var d distinctSet
+		for round := range 2 {
+			for i := range n {
+				require.Equal(t, round == 0, d.add(fmt.Sprint("v", i)), "n %d round %d value %d", n, round, i)
+			}
+		}
+		require.Equal(t, n > maxFewDistinct, d.many != nil, n)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"maps"
 	"math/bits"
+	"slices"
 	"strings"
 	"time"
 
@@ -152,7 +153,7 @@ type bucket struct {
 	lastTs     time.Time
 	total      int
 	q          []*item
-	distinct   map[string]struct{}
+	distinct   distinctSet
 	guillotine []bool
 	deadline   time.Time
 	hidx       int
@@ -192,6 +193,42 @@ func (b *bucket) push(it *item) {
 		b.q = b.q[:n]
 	}
 	b.q = append(b.q, it)
+}
+
+// distinctSet is the values a bucket's distinct has seen: a few in a
+// slice (most buckets see a handful before they end, and a map costs
+// several times their size), a map past maxFewDistinct.
+type distinctSet struct {
+	few  []string
+	many map[string]struct{}
+}
+
+const maxFewDistinct = 16
+
+// add adds v (its own copy: the event's strings are often parts of its
+// log line, which they would keep alive) and reports whether it is new.
+func (d *distinctSet) add(v string) bool {
+	if d.many != nil {
+		if _, dup := d.many[v]; dup {
+			return false
+		}
+		d.many[strings.Clone(v)] = struct{}{}
+		return true
+	}
+	if slices.Contains(d.few, v) {
+		return false
+	}
+	if len(d.few) < maxFewDistinct {
+		d.few = append(d.few, strings.Clone(v))
+		return true
+	}
+	d.many = make(map[string]struct{}, 2*maxFewDistinct)
+	for _, x := range d.few {
+		d.many[x] = struct{}{}
+	}
+	d.few = nil
+	d.many[strings.Clone(v)] = struct{}{}
+	return true
 }
 
 // bheap orders buckets by deadline.
@@ -249,6 +286,7 @@ type worker struct {
 	qv       itemQueue    // the queue a native condition reads
 	keys     *keySets     // the key sets of the records of this worker's items
 	kept     bool         // process queued the whole event (Config.Done)
+	recBuf   []byte       // packRecord's scratch
 	origins  *lineOrigins // the origins of their lines (nil: no raw line kept)
 	scratch  []uint64
 	ch       chan *batch
@@ -579,7 +617,7 @@ func (w *worker) itemFor(sc *scen, evt *event.Event, cloned bool, shared **item)
 	case sc.scansQueue:
 		it.view = viewOf(evt)
 	case it.rec.keys == nil:
-		it.rec = packRecord(w.keys.get(evt.Meta, evt.Enriched), evt.Meta, evt.Enriched, evt.MarshaledTime, it.rec.raw)
+		it.rec = packRecord(w.keys.get(evt.Meta, evt.Enriched), evt.Meta, evt.Enriched, evt.MarshaledTime, it.rec.raw, &w.recBuf)
 	}
 	if it.full != nil {
 		w.kept = true // the poured event, or a copy sharing its maps
@@ -596,13 +634,9 @@ func (w *worker) admit(b *bucket, fresh bool, evt *event.Event, cloned bool) boo
 	if sc.distinct != nil {
 		// CrowdSec lets the event through when distinct fails.
 		if v, _, err := sc.distinct.eval(w, evt, cloned); err == nil {
-			if _, dup := b.distinct[v]; dup {
+			if !b.distinct.add(v) {
 				return false
 			}
-			if b.distinct == nil {
-				b.distinct = map[string]struct{}{}
-			}
-			b.distinct[strings.Clone(v)] = struct{}{}
 		}
 	}
 	if sc.cancelOn != nil {
