@@ -132,8 +132,8 @@ type Source func(ctx context.Context, emit func(event.Line) error) error
 
 type batch struct {
 	seq                     int
-	lines                   []event.Line // nil once parsed (lineBufs)
-	n                       int          // lines in the batch
+	lines                   []event.Line   // nil once parsed (lineBufs)
+	n                       int            // lines in the batch
 	events                  []*event.Event // parsed, not whitelisted, in input order
 	fields                  []string       // the scenarios' fields of events[i]: [i*nf, (i+1)*nf)
 	parsed, unparsed, white int64
