@@ -157,6 +157,7 @@ type scen struct {
 	queueParsed bool  // ... of queued whole events (Set.queueParsed)
 	writes      uint8 // which maps (writesMeta, writesParsed): only those are copied
 	needFull    bool  // queue keeps whole events: expressions may read more than a view (readsWhole)
+	scansQueue  bool  // the condition or bayesian conditions read the queue at every pour: items get their view at once
 	remediation bool
 	hash        string
 	version     string
@@ -404,6 +405,7 @@ func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen,
 	// Queued whole events are read by the VM later, from the queue: they
 	// need their ParsedView from the start (Engine.Prepare).
 	sc.queueParsed = sc.needFull && sc.readsParsed
+	sc.scansQueue = sc.condition != nil || len(sc.bayes) > 0
 	if v, ok := spec.Labels["remediation"].(bool); ok && v {
 		sc.remediation = true
 	}
