@@ -126,8 +126,9 @@ type Event struct {
 	Stage           string `yaml:"Stage,omitempty"`
 	Line            Line   `yaml:"Line,omitempty"`
 	// ParsedView is evt.Parsed as expressions and dumps see it: a map
-	// built from the event's parsed fields by ExposeParsed (nil before),
-	// then kept in step by every write. Go code reads and writes parsed
+	// built from the event's parsed fields by ExposeParsed (nil before, for
+	// an event made by a Schema; an event without schema, New, always has
+	// it), then kept in step by every write. Go code reads and writes parsed
 	// fields through the methods (ParsedKey, LookupParsed, SetParsedKey,
 	// SetParsed, ParsedMap), which never need the map.
 	ParsedView    map[string]string `yaml:"Parsed,omitempty" expr:"Parsed"`
