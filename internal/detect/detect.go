@@ -7,7 +7,11 @@
 //
 // Depth batches wait between stages and the engine's inboxes hold a few
 // batches each: the events in flight are bounded (they are most of a
-// replay's live heap besides the content and the buckets).
+// replay's live heap besides the content and the buckets). An event the
+// scenarios are done with, and keep nothing of, is reused for a later line
+// (scenario.Config.Done), as are the batches' line slices: replay and live
+// input share this one mechanism, and what a line allocates is what it
+// leaves behind.
 //
 // Replay cuts the input into batches of Config.BatchSize lines; live input
 // (Config.CloseIdle, the daemon) closes a batch as soon as the source has
@@ -91,6 +95,9 @@ type Runner struct {
 	// lineBufs are batches' line slices, reused once parsed (the events
 	// hold copies of their lines).
 	lineBufs sync.Pool
+	// fieldBufs are batches' field vectors, reused once poured (the
+	// engine copies what it keeps).
+	fieldBufs sync.Pool
 }
 
 // New returns a Runner.
@@ -132,8 +139,8 @@ type Source func(ctx context.Context, emit func(event.Line) error) error
 
 type batch struct {
 	seq                     int
-	lines                   []event.Line // nil once parsed (lineBufs)
-	n                       int          // lines in the batch
+	lines                   []event.Line   // nil once parsed (lineBufs)
+	n                       int            // lines in the batch
 	events                  []*event.Event // parsed, not whitelisted, in input order
 	fields                  []string       // the scenarios' fields of events[i]: [i*nf, (i+1)*nf)
 	parsed, unparsed, white int64
@@ -227,7 +234,7 @@ func (r *Runner) startParsers(ctx context.Context, eng *scenario.Engine, work <-
 					// Read the fields the scenarios test here, in parallel
 					// and while the event is hot, not once per bucket worker.
 					nf := eng.FieldCount()
-					b.fields = make([]string, nf*len(b.events))
+					b.fields = r.newFields(nf * len(b.events))
 					for i, ev := range b.events {
 						eng.ReadFields(ev, b.fields[i*nf:(i+1)*nf:(i+1)*nf])
 					}
@@ -288,6 +295,9 @@ func (x *run) pour(b *batch) {
 		x.eng.PourFields(ev, b.fields[i*nf:(i+1)*nf:(i+1)*nf])
 		x.st.Poured++
 	}
+	clear(b.fields)
+	x.r.fieldBufs.Put(b.fields[:0])
+	b.fields = nil
 	x.drain()
 }
 
@@ -385,6 +395,14 @@ func (r *Runner) parseBatch(b *batch) {
 	clear(b.lines)
 	r.lineBufs.Put(b.lines[:0])
 	b.lines = nil
+}
+
+// newFields returns a field vector of n strings.
+func (r *Runner) newFields(n int) []string {
+	if f, ok := r.fieldBufs.Get().([]string); ok && cap(f) >= n {
+		return f[:n]
+	}
+	return make([]string, n)
 }
 
 // newBatch returns batch seq with room for BatchSize lines.
