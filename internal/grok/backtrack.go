@@ -117,6 +117,7 @@ type btProg struct {
 	anchored bool
 	nullable bool      // can match the empty string: every position is a candidate
 	first    [256]bool // bytes a match can start with
+	live     *lazyLive // two-pass engine, tried first; nil: not applicable
 	pool     *sync.Pool
 }
 
@@ -126,6 +127,10 @@ type btScratch struct {
 	dirty   []int32
 	stack   []btJob
 	caps    []int
+	// edges is the two-pass engine's live set at each position. Stale
+	// pointers stay between calls (every call writes the positions it
+	// reads); the pool drops idle scratches at garbage collection.
+	edges []*liveEdge
 }
 
 // btJob is a backtracking point: resume at pc/pos; or (slot >= 0) restore
@@ -300,6 +305,9 @@ func compileBacktrack(expr string, pool *sync.Pool) (*btProg, error) {
 	computeGuards(nodes, seen)
 	markLoops(nodes, seen)
 	bp.pack(nodes)
+	if !epsilonCycle(prog) {
+		bp.live = &lazyLive{expr: expr, ncap: bp.ncap}
+	}
 	return bp, nil
 }
 
@@ -424,18 +432,17 @@ func firstSet(nodes []btNode, pc uint32, mark []uint32, gen uint32, limit int) b
 }
 
 // findIndex returns the submatch index vector of the leftmost match of s
-// (as regexp.FindStringSubmatchIndex), or nil. ok is false when s is too
-// long for the visited-table cap.
+// (as regexp.FindStringSubmatchIndex), or nil. ok is false when neither
+// engine takes s (too long for the visited-table cap, and not for the
+// two-pass engine).
 func (bp *btProg) findIndex(s string) (loc []int, ok bool) {
-	if !bp.fits(len(s)) {
-		return nil, false
-	}
-	sc := bp.get(len(s))
-	if bp.find(s, sc) {
+	sc := bp.get()
+	matched, ok := bp.find(s, sc)
+	if matched {
 		loc = append([]int(nil), sc.caps...)
 	}
 	bp.release(sc)
-	return loc, true
+	return loc, ok
 }
 
 // fits reports whether a match on an input of length n stays under the
@@ -499,15 +506,9 @@ func (sc *btScratch) visit(bit int) bool {
 	return true
 }
 
-// get returns a scratch sized for an input of length n; put it back with
-// release.
-func (bp *btProg) get(n int) *btScratch {
+// get returns a scratch; put it back with release.
+func (bp *btProg) get() *btScratch {
 	sc := bp.pool.Get().(*btScratch)
-	words := (bp.nmemo*(n+1) + 63) / 64
-	if cap(sc.visited) < words {
-		sc.visited = make([]uint64, words)
-	}
-	sc.visited = sc.visited[:words]
 	if cap(sc.caps) < bp.ncap {
 		sc.caps = make([]int, bp.ncap)
 	}
@@ -526,10 +527,29 @@ func (bp *btProg) release(sc *btScratch) {
 	bp.pool.Put(sc)
 }
 
-// find runs the leftmost-first search of s. On a match it returns true and
-// sc.caps holds the submatch positions (-1 for groups that did not
-// participate). The caller must have checked fits(len(s)).
-func (bp *btProg) find(s string, sc *btScratch) bool {
+// find runs the leftmost-first search of s: the two-pass engine, else the
+// backtracker when s fits its visited table. On a match, sc.caps holds
+// the submatch positions (-1 for groups that did not participate).
+// decided is false when neither engine took s.
+func (bp *btProg) find(s string, sc *btScratch) (matched, decided bool) {
+	if lp := bp.live.get(); lp != nil {
+		if matched, ok := lp.find(s, sc); ok {
+			return matched, true
+		}
+	}
+	if !bp.fits(len(s)) {
+		return false, false
+	}
+	words := (bp.nmemo*(len(s)+1) + 63) / 64
+	if cap(sc.visited) < words {
+		sc.visited = make([]uint64, words)
+	}
+	sc.visited = sc.visited[:words]
+	return bp.backtrack(s, sc), true
+}
+
+// backtrack is find's backtracking engine; sc.visited is sized for s.
+func (bp *btProg) backtrack(s string, sc *btScratch) bool {
 	if bp.anchored {
 		return bp.try(s, 0, sc)
 	}

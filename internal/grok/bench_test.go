@@ -75,7 +75,7 @@ func engines(b *testing.B, lib *Library, pattern string) map[string]*Pattern {
 	p, err := lib.Compile(pattern)
 	require.NoError(b, err)
 	noPre := *p
-	noPre.literals = nil
+	noPre.literals, noPre.checked = nil, nil
 	return map[string]*Pattern{"prod": p, "noprefilter": &noPre}
 }
 

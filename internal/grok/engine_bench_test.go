@@ -5,12 +5,20 @@ import (
 )
 
 // withEngine returns a copy of p that runs on the named engine: "regexp"
-// (Go's regexp behind the prefilter and start scan, the previous
-// production path) or "backtrack".
+// (Go's regexp behind the prefilter and start scan), "backtrack" (the
+// memoised backtracker alone) or "live" (the two-pass engine, backtracker
+// as fallback: the production path).
 func withEngine(p *Pattern, engine string) *Pattern {
 	c := *p
-	if engine == "regexp" {
+	switch engine {
+	case "regexp":
 		c.bt = nil
+	case "backtrack":
+		if c.bt != nil {
+			bt := *c.bt
+			bt.live = nil
+			c.bt = &bt
+		}
 	}
 	return &c
 }
@@ -29,7 +37,7 @@ func BenchmarkGrokEngine(b *testing.B) {
 	for _, g := range sshdGroks {
 		sshdPs = append(sshdPs, sshdLib.MustCompile(g))
 	}
-	for _, engine := range []string{"regexp", "backtrack"} {
+	for _, engine := range []string{"regexp", "backtrack", "live"} {
 		a, s := withEngine(access, engine), withEngine(syslog, engine)
 		b.Run("nginx/"+engine+"/match", func(b *testing.B) { runMatch(b, a, nginx, true) })
 		b.Run("nginx/"+engine+"/nomatch", func(b *testing.B) { runMatch(b, a, sshd, false) })

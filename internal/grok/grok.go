@@ -15,10 +15,16 @@
 //     string) and an earlier group of the same name did.
 //   - Matching is unanchored unless the pattern anchors itself.
 //
-// Engine: after a required-literal prefilter, patterns run on a memoised
-// backtracker (backtrack.go) that returns exactly Go's regexp submatches;
-// inputs too long for its visited table (prog × line length over
-// maxVisitBits) run on Go's regexp with the start-position scan (start.go).
+// Engine: after a required-literal prefilter, patterns run on the
+// two-pass engine (live.go): a lazily built reverse DFA marks the
+// instructions that can still reach a match at each position, then one
+// left-to-right walk takes the first live branch at every alternation, so
+// nothing is ever backtracked. Lines it does not take (bytes >= 0x80, a
+// full DFA budget, programs with empty-width cycles) run on a memoised
+// backtracker (backtrack.go). Both return exactly Go's regexp submatches;
+// inputs too long for the backtracker's visited table (prog × line length
+// over maxVisitBits) run on Go's regexp with the start-position scan
+// (start.go).
 //
 // Concurrency: a Library is not safe for concurrent mutation (load it, then
 // compile). A compiled *Pattern is immutable and safe for concurrent use.
@@ -348,6 +354,13 @@ func (l *Library) compile(pattern string) (*Pattern, error) {
 		literals: requiredLiterals(ast),
 		scan:     newStartScan(ast, final),
 	}
+	p.checked = p.literals
+	if bt.live != nil && len(p.checked) > maxLiveLiterals {
+		// The two-pass engine rejects a line in one table load per byte:
+		// the prefilter's later literals cost more on the lines that match
+		// than they save on those that do not.
+		p.checked = p.checked[:maxLiveLiterals]
+	}
 	groups := map[string]int{}
 	for i, n := range re.SubexpNames() {
 		if n != "" {
@@ -399,7 +412,8 @@ type Pattern struct {
 	bt       *btProg  // backtracking engine; nil: Go's regexp only
 	names    []string // semantic names, capture order
 	groups   []int    // submatch index of each name
-	literals []string // substrings every match contains (prefilter)
+	literals []string // substrings every match contains
+	checked  []string // the literals the prefilter checks
 	scan     *startScan
 }
 
@@ -417,14 +431,16 @@ func (p *Pattern) MatchInto(s string, dst map[string]string) bool {
 	if len(p.names) == 0 || !p.prefilter(s) {
 		return false
 	}
-	if p.bt != nil && p.bt.fits(len(s)) {
-		sc := p.bt.get(len(s))
-		ok := p.bt.find(s, sc)
+	if p.bt != nil {
+		sc := p.bt.get()
+		ok, decided := p.bt.find(s, sc)
 		if ok {
 			p.fill(s, sc.caps, dst)
 		}
 		p.bt.release(sc)
-		return ok
+		if decided {
+			return ok
+		}
 	}
 	loc := p.find(s)
 	if loc == nil {
@@ -452,11 +468,13 @@ func (p *Pattern) Match(s string) bool {
 	if !p.prefilter(s) {
 		return false
 	}
-	if p.bt != nil && p.bt.fits(len(s)) {
-		sc := p.bt.get(len(s))
-		ok := p.bt.find(s, sc)
+	if p.bt != nil {
+		sc := p.bt.get()
+		ok, decided := p.bt.find(s, sc)
 		p.bt.release(sc)
-		return ok
+		if decided {
+			return ok
+		}
 	}
 	return p.re.MatchString(s)
 }
@@ -471,7 +489,7 @@ func (p *Pattern) find(s string) []int {
 }
 
 func (p *Pattern) prefilter(s string) bool {
-	for _, l := range p.literals {
+	for _, l := range p.checked {
 		if !strings.Contains(s, l) {
 			return false
 		}
@@ -485,6 +503,7 @@ func (p *Pattern) String() string { return p.src }
 // Regexp returns the expanded regular expression that is executed.
 func (p *Pattern) Regexp() string { return p.re.String() }
 
-// RequiredLiterals returns the substrings any matching input contains (the
-// prefilter checked before running the regular expression).
+// RequiredLiterals returns the substrings any matching input contains
+// (the prefilter checks the longest before running the matcher: all of them,
+// or one for a pattern on the two-pass engine).
 func (p *Pattern) RequiredLiterals() []string { return slices.Clone(p.literals) }

@@ -7,10 +7,12 @@ import (
 )
 
 // Prefilter tuning: literals shorter than minLiteral reject too little to be
-// worth a scan; at most maxLiterals (the longest) are checked.
+// worth a scan; at most maxLiterals (the longest) are checked, or
+// maxLiveLiterals for a pattern that runs on the two-pass engine.
 const (
-	minLiteral  = 2
-	maxLiterals = 4
+	minLiteral      = 2
+	maxLiterals     = 4
+	maxLiveLiterals = 1
 )
 
 // requiredLiterals returns substrings that every string matched by re

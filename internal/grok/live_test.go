@@ -1,0 +1,118 @@
+package grok
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/phalanx-ids/phalanx/internal/testutil"
+)
+
+// liveCorpus is a compiled hub grok with its regexp, for the differential
+// tests of the two-pass engine.
+type liveCorpus struct {
+	names []string
+	res   []*regexp.Regexp
+	bts   []*btProg
+}
+
+// hubHotGroks compiles the groks a web or ssh install runs on every line:
+// syslog, nginx, apache2 and sshd parsers, and http-logs.
+func hubHotGroks(t testing.TB) liveCorpus {
+	t.Helper()
+	var c liveCorpus
+	files := []string{
+		"s00-raw/crowdsecurity/syslog-logs.yaml",
+		"s01-parse/crowdsecurity/nginx-logs.yaml",
+		"s01-parse/crowdsecurity/apache2-logs.yaml",
+		"s01-parse/crowdsecurity/sshd-logs.yaml",
+		"s02-enrich/crowdsecurity/http-logs.yaml",
+	}
+	for _, f := range files {
+		lib, groks := parserGroks(t, f)
+		for i, g := range groks {
+			p, err := lib.Compile(g)
+			require.NoError(t, err)
+			require.NotNil(t, p.bt, g)
+			c.names = append(c.names, filepath.Base(f)+"/"+string(rune('0'+i%10)))
+			c.res = append(c.res, p.re)
+			c.bts = append(c.bts, p.bt)
+		}
+	}
+	return c
+}
+
+// TestLiveHotGroks checks that the groks of the hot path run on the
+// two-pass engine (it must not silently fall back to the backtracker).
+func TestLiveHotGroks(t *testing.T) {
+	t.Parallel()
+	c := hubHotGroks(t)
+	require.Greater(t, len(c.bts), 25)
+	for i, bp := range c.bts {
+		require.NotNil(t, bp.live.get(), c.names[i])
+	}
+	nginx := benchLines(t, "bench_nginx.log")
+	for i, bp := range c.bts {
+		for _, l := range nginx {
+			decided, _ := checkSame(t, c.res[i], bp, l)
+			require.True(t, decided, "%s on %q", c.names[i], l)
+		}
+	}
+}
+
+// TestLiveBudget fills a pattern's DFA budget: lines past it go to the
+// backtracker, with the same answers.
+func TestLiveBudget(t *testing.T) {
+	t.Parallel()
+	re, bp := mustBacktrack(t, `(\w{1,40})-(\w{1,40})=(\d+)`)
+	lp := bp.live.get()
+	require.NotNil(t, lp)
+	lp.budget = 32 << 10
+	fallbacks := 0
+	for i := range 3000 {
+		s := strings.Repeat("a", i%97) + "-" + strings.Repeat("b", i%89) + "=" + strings.Repeat("7", 1+i%5) + strings.Repeat("x-y ", i%7)
+		decided, _ := checkSame(t, re, bp, s)
+		if !decided {
+			fallbacks++
+		}
+	}
+	lp.mu.Lock()
+	size := lp.size
+	lp.mu.Unlock()
+	t.Logf("DFA %d bytes, %d fallbacks", size, fallbacks)
+	require.LessOrEqual(t, size, 40<<10)
+	require.Positive(t, fallbacks)
+}
+
+// FuzzLiveHubGroks compares every engine with Go's regexp on the hot-path
+// hub groks, on fuzzed lines seeded from the hubtest logs.
+//
+//	go test ./internal/grok -run '^$' -fuzz FuzzLiveHubGroks
+func FuzzLiveHubGroks(f *testing.F) {
+	c := hubHotGroks(f)
+	for _, name := range []string{"nginx-logs", "apache2-logs", "sshd-logs", "nginx-http-generic-bf"} {
+		logs, _ := filepath.Glob(filepath.Join(testutil.Hub(f), "tests", name, "*.log"))
+		for _, l := range logs {
+			raw, err := os.ReadFile(l)
+			require.NoError(f, err)
+			for i, line := range strings.Split(string(raw), "\n") {
+				if i < 8 && line != "" {
+					f.Add(line)
+				}
+			}
+		}
+	}
+	f.Add(`a.b:80 1.2.3.4 - - [01/Mar/2024:00:00:00 +0000] "GET /x?y=1 HTTP/1.1" 200 5 "-" "ua"`)
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) > 2048 {
+			return
+		}
+		for i, bp := range c.bts {
+			checkSame(t, c.res[i], bp, s)
+		}
+	})
+}
