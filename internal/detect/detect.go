@@ -88,10 +88,12 @@ type Runner struct {
 	cfg    Config
 	lines  atomic.Int64
 	engine atomic.Pointer[scenario.Engine]
-	// events are events the scenarios are done with (scenario.Config.Done),
+	// free holds events the scenarios are done with (scenario.Config.Done),
 	// reused for the next lines: an event's maps are most of what the
-	// pipeline allocates per line.
-	events sync.Pool
+	// pipeline allocates per line. It is bounded (a sync.Pool kept
+	// thousands of events alive across a GC cycle: +17 MB of a replay's
+	// peak live heap); what does not fit is left to the GC.
+	free chan *event.Event
 	// lineBufs are batches' line slices, reused once parsed (the events
 	// hold copies of their lines).
 	lineBufs sync.Pool
@@ -117,7 +119,7 @@ func New(cfg Config) *Runner {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Runner{cfg: cfg}
+	return &Runner{cfg: cfg, free: make(chan *event.Event, 2*cfg.BatchSize)}
 }
 
 // LinesRead returns the lines read so far by the running Run (for progress).
@@ -348,18 +350,24 @@ func (x *run) handle(o *scenario.Overflow) {
 
 // recycle takes back an event nothing refers to any more.
 func (r *Runner) recycle(evt *event.Event) {
-	if evt.Type == event.LOG {
-		r.events.Put(evt)
+	if evt.Type != event.LOG {
+		return
+	}
+	select {
+	case r.free <- evt:
+	default:
 	}
 }
 
 // newEvent returns the event of l: a recycled one if there is one.
 func (r *Runner) newEvent(l event.Line) *event.Event {
-	if evt, ok := r.events.Get().(*event.Event); ok {
+	select {
+	case evt := <-r.free:
 		evt.Reset(l)
 		return evt
+	default:
+		return event.New(l)
 	}
-	return event.New(l)
 }
 
 func (r *Runner) parseBatch(b *batch) {
