@@ -414,8 +414,10 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 	}
 	edges := sc.edges[:n+1]
 	st := lp.initial
-	for i := n; i > 0; i-- {
-		c := s[i-1]
+	after := edges[1:] // after[j]: the live set at j+1, after s[j]
+	after = after[:len(s)]
+	for j := len(s) - 1; j >= 0; j-- {
+		c := s[j]
 		if c >= utf8.RuneSelf {
 			return false, false
 		}
@@ -425,7 +427,7 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 				return false, false
 			}
 		}
-		edges[i] = e
+		after[j] = e
 		st = e.to
 	}
 	e := st.begin.Load()
@@ -464,18 +466,18 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 		w := &walk[pc]
 		switch w.op {
 		case walkAlt:
-			if edges[pos].has(w.test) {
+			if w.live(edges[pos]) {
 				pc = w.out
 			} else {
 				pc = w.arg
 			}
 		case walkStar:
-			for edges[pos].has(w.test) {
+			for w.live(edges[pos]) {
 				pos++
 			}
 			pc = w.arg
 		case walkLazy:
-			for !edges[pos].has(w.test) {
+			for !w.live(edges[pos]) {
 				pos++
 			}
 			pc = w.out
@@ -508,14 +510,21 @@ const (
 	walkMatch
 )
 
-// walkInst is one instruction of the walk; out and arg index walk, test
-// is an instruction of the original program (a bit of the live sets).
+// walkInst is one instruction of the walk; out and arg index walk; the
+// test (word, mask) is an instruction of the original program, a bit of
+// the live sets.
 type walkInst struct {
 	op       uint8
 	n        uint32
-	test     uint32
+	word     uint32 // the test instruction's word in a live set
 	out, arg uint32
+	mask     uint64 // and its bit
 }
+
+// live reports whether the test instruction is in e's live set.
+func (w *walkInst) live(e *liveEdge) bool { return e.live[w.word]&w.mask != 0 }
+
+func (w *walkInst) setTest(pc uint32) { w.word, w.mask = pc>>6, 1<<(pc&63) }
 
 // buildWalk compiles the walk program: one walkInst per original
 // instruction (same index), with epsilon-only chains resolved.
@@ -550,11 +559,14 @@ func (lp *liveProg) buildWalk(prog *syntax.Prog) {
 			case consuming(in.Out) && skip(prog.Inst[in.Out].Out) == uint32(pc):
 				// The test is the loop's own instruction: it is live
 				// exactly when it matches and the loop can go on after it.
-				w.op, w.test, w.arg = walkStar, in.Out, arg
+				w.op, w.arg = walkStar, arg
+				w.setTest(in.Out)
 			case consuming(arg) && skip(prog.Inst[arg].Out) == uint32(pc):
-				w.op, w.test, w.out = walkLazy, in.Out, out
+				w.op, w.out = walkLazy, out
+				w.setTest(in.Out)
 			default:
-				w.op, w.test, w.out, w.arg = walkAlt, in.Out, out, arg
+				w.op, w.out, w.arg = walkAlt, out, arg
+				w.setTest(in.Out)
 			}
 		case syntax.InstCapture:
 			w.op, w.n, w.out = walkCap, in.Arg, skip(in.Out)
