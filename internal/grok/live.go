@@ -179,6 +179,7 @@ func compileLive(prog *syntax.Prog, ncap int) *liveProg {
 	}
 	var eps, cons [][2]uint32
 	setIdx := map[[2]uint64]uint16{}
+	memo := map[string][2]uint64{}
 	for pc := range prog.Inst {
 		in := &prog.Inst[pc]
 		switch in.Op {
@@ -196,12 +197,7 @@ func compileLive(prog *syntax.Prog, ncap int) *liveProg {
 			lp.matches = append(lp.matches, uint32(pc))
 		case syntax.InstFail:
 		case syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
-			var set [2]uint64
-			for c := 0; c < utf8.RuneSelf; c++ {
-				if in.MatchRune(rune(c)) {
-					set[c>>6] |= 1 << (c & 63)
-				}
-			}
+			set := asciiSet(in, memo)
 			i, ok := setIdx[set]
 			if !ok {
 				if len(lp.sets) == 1<<16 {
@@ -222,6 +218,42 @@ func compileLive(prog *syntax.Prog, ncap int) *liveProg {
 	lp.buildWalk(prog)
 	lp.initial = lp.state(make([]uint64, lp.words), ctxEnd)
 	return lp
+}
+
+// asciiSet returns the ASCII bytes a consuming instruction matches; memo
+// caches the answer per class (programs repeat the same classes).
+func asciiSet(in *syntax.Inst, memo map[string][2]uint64) [2]uint64 {
+	var set [2]uint64
+	fold := syntax.Flags(in.Arg)&syntax.FoldCase != 0
+	switch {
+	case in.Op == syntax.InstRuneAny:
+		return [2]uint64{^uint64(0), ^uint64(0)}
+	case in.Op == syntax.InstRuneAnyNotNL:
+		return [2]uint64{^uint64(0) &^ (1 << '\n'), ^uint64(0)}
+	case len(in.Rune) == 1 && !fold:
+		if r := in.Rune[0]; r < utf8.RuneSelf {
+			set[r>>6] |= 1 << (r & 63)
+		}
+		return set
+	}
+	kb := make([]byte, 0, 4*len(in.Rune)+1)
+	for _, r := range in.Rune {
+		kb = append(kb, byte(r>>24), byte(r>>16), byte(r>>8), byte(r))
+	}
+	if fold {
+		kb = append(kb, 'i')
+	}
+	key := string(kb)
+	if set, ok := memo[key]; ok {
+		return set
+	}
+	for c := 0; c < utf8.RuneSelf; c++ {
+		if in.MatchRune(rune(c)) {
+			set[c>>6] |= 1 << (c & 63)
+		}
+	}
+	memo[key] = set
+	return set
 }
 
 // epsilonCycle reports whether the program can loop without consuming.
