@@ -606,7 +606,7 @@ func (lp *liveProg) buildWalk(prog *syntax.Prog) {
 			// Fuse the chain of consuming instructions that follows (a
 			// consuming instruction has one successor).
 			k, next := uint32(1), skip(in.Out)
-			for consuming(next) && k < n32(n) {
+			for consuming(next) && k < uint32(n) {
 				k++
 				next = skip(prog.Inst[next].Out)
 			}
@@ -620,5 +620,3 @@ func (lp *liveProg) buildWalk(prog *syntax.Prog) {
 	}
 	lp.walkStart = skip(lp.start)
 }
-
-func n32(n int) uint32 { return uint32(n) }
