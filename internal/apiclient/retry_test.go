@@ -165,7 +165,7 @@ func TestRetryPolicy(t *testing.T) {
 		{name: "no retries when max is 1", failures: []int{503}, maxAttempts: 1, wantHits: 1},
 		{name: "4xx not retried", failures: []int{422}, maxAttempts: 4, wantHits: 1},
 		{name: "429 retry-after honoured", failures: []int{429}, retryAfter: "1", maxAttempts: 4, wantOK: true, wantHits: 2,
-			wantWaits: []time.Duration{10 * time.Millisecond}, minElapsed: 50 * time.Millisecond}, // 1s capped by MaxDelay
+			wantWaits: []time.Duration{50 * time.Millisecond}, minElapsed: 50 * time.Millisecond}, // 1s capped by MaxDelay, the cap jittered
 		{name: "delay capped", failures: []int{500, 500, 500, 500, 500}, maxAttempts: 6, wantOK: true, wantHits: 6,
 			wantWaits: []time.Duration{10, 20, 40, 50, 50}},
 	}

@@ -74,6 +74,30 @@ func TestExampleConfig(t *testing.T) {
 	require.Equal(t, RawLinesConfig{MaxLines: 20, MaxBytes: 16384}, r.Agent.RawLines)
 }
 
+func TestMemoryLimitConfig(t *testing.T) {
+	for _, tc := range []struct {
+		yaml     string
+		want     int64
+		errorHas string
+	}{
+		{"{}", DefaultMemoryLimitMiB << 20, ""},
+		{"{memory_limit_mib: 300}", 300 << 20, ""},
+		{"{memory_limit_mib: -1}", 0, ""},
+		{"{memory_limit_mib: -2}", 0, "memory_limit_mib"},
+	} {
+		c, err := ParseConfig("x.yaml", []byte(tc.yaml+"\n"))
+		require.NoError(t, err)
+		_, err = c.resolve()
+		if tc.errorHas != "" {
+			require.ErrorContains(t, err, tc.errorHas)
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, tc.want, c.GCPolicy().Limit, tc.yaml)
+		require.Zero(t, c.GCPolicy().Percent)
+	}
+}
+
 func TestRawLinesConfig(t *testing.T) {
 	for _, tc := range []struct {
 		yaml     string

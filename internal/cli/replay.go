@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/content"
 	"github.com/phalanx-ids/phalanx/internal/detect"
 	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/gcpolicy"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
@@ -130,7 +130,7 @@ func runReplay(ctx context.Context, a *app, f *replayFlags, args []string) error
 			alerts = append(alerts, ov.Overflow.APIAlerts...)
 		},
 	})
-	defer replayGC()()
+	defer gcpolicy.Apply(replayGC())()
 	if f.cpuProfile != "" {
 		pf, err := os.Create(f.cpuProfile)
 		if err != nil {
@@ -213,34 +213,17 @@ func writeAlertsJSON(w io.Writer, alerts []models.Alert) error {
 	return bw.Flush()
 }
 
-// replayGC sets the replay's GC policy and returns what restores the old
-// one. A replay is a batch job in a process of its own: GOGC 200 trades
-// memory for less GC work (~11% less CPU on the nginx corpus), under a soft
-// memory limit of 100 MB: the Go runtime's memory (heap, stacks, metadata,
-// memory not yet returned) stays under it, so that peak RSS, which adds
-// ~21 MB of program text, stays under 128 MB. The live heap of a 1M-line
-// replay is 40-65 MB (content ~20 MB, events in flight, buckets), so the
-// limit is a safety net that makes the GC run more often near it, not a
-// cap the run lives against; a replay whose buckets outgrow it goes over it
-// (the runtime bounds the GC's CPU) rather than failing. GOGC and
-// GOMEMLIMIT in the environment take precedence.
-func replayGC() (restore func()) {
-	gc, lim := int(-2), int64(-1)
-	if os.Getenv("GOGC") == "" {
-		gc = debug.SetGCPercent(200)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		lim = debug.SetMemoryLimit(100 << 20)
-	}
-	return func() {
-		if gc != -2 {
-			debug.SetGCPercent(gc)
-		}
-		if lim >= 0 {
-			debug.SetMemoryLimit(lim)
-		}
-	}
-}
+// replayGC is the replay's GC policy. A replay is a batch job in a process
+// of its own: GOGC 200 trades memory for less GC work (~11% less CPU on the
+// nginx corpus), under a soft memory limit of 100 MB: the Go runtime's
+// memory (heap, stacks, metadata, memory not yet returned) stays under it,
+// so that peak RSS, which adds ~21 MB of program text, stays under 128 MB.
+// The live heap of a 1M-line replay is 40-65 MB (content ~20 MB, events in
+// flight, buckets), so the limit is a safety net that makes the GC run more
+// often near it, not a cap the run lives against; a replay whose buckets
+// outgrow it goes over it (the runtime bounds the GC's CPU) rather than
+// failing. GOGC and GOMEMLIMIT in the environment take precedence.
+func replayGC() gcpolicy.Policy { return gcpolicy.Policy{Percent: 200, Limit: 100 << 20} }
 
 // peakRSS returns the process's peak resident set size (VmHWM) in bytes, 0
 // where /proc is not available.

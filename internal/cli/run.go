@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	daemon "github.com/phalanx-ids/phalanx/internal/app"
+	"github.com/phalanx-ids/phalanx/internal/gcpolicy"
 	"github.com/phalanx-ids/phalanx/internal/version"
 )
 
@@ -85,6 +86,7 @@ func runDaemon(cmd *cobra.Command, a *app, f *runFlags) error {
 	if err != nil {
 		return err
 	}
+	defer gcpolicy.Apply(cfg.GCPolicy())()
 	var log *slog.Logger
 	if cmd.Flags().Changed("log-level") || cmd.Root().PersistentFlags().Changed("log-level") {
 		log = a.logger()

@@ -84,6 +84,13 @@ type Runner struct {
 	cfg    Config
 	lines  atomic.Int64
 	engine atomic.Pointer[scenario.Engine]
+	// events are events the scenarios are done with (scenario.Config.Done),
+	// reused for the next lines: an event's maps are most of what the
+	// pipeline allocates per line.
+	events sync.Pool
+	// lineBufs are batches' line slices, reused once parsed (the events
+	// hold copies of their lines).
+	lineBufs sync.Pool
 }
 
 // New returns a Runner.
@@ -125,7 +132,8 @@ type Source func(ctx context.Context, emit func(event.Line) error) error
 
 type batch struct {
 	seq                     int
-	lines                   []event.Line
+	lines                   []event.Line   // nil once parsed (lineBufs)
+	n                       int            // lines in the batch
 	events                  []*event.Event // parsed, not whitelisted, in input order
 	fields                  []string       // the scenarios' fields of events[i]: [i*nf, (i+1)*nf)
 	parsed, unparsed, white int64
@@ -193,6 +201,7 @@ func (r *Runner) newRun() *run {
 		Mode:     r.cfg.Mode,
 		Now:      r.cfg.Now,
 		RawLines: r.cfg.RawLines,
+		Done:     r.recycle,
 		OnOverflow: func(ov *scenario.Overflow) {
 			x.mu.Lock()
 			x.pending = append(x.pending, ov)
@@ -267,7 +276,7 @@ func (x *run) collect(done <-chan *batch) {
 
 // pour counts a batch and pours its events, then handles the overflows.
 func (x *run) pour(b *batch) {
-	x.st.Lines += int64(len(b.lines))
+	x.st.Lines += int64(b.n)
 	x.st.Parsed += b.parsed
 	x.st.Unparsed += b.unparsed
 	x.st.Whitelisted += b.white
@@ -327,6 +336,22 @@ func (x *run) handle(o *scenario.Overflow) {
 	}
 }
 
+// recycle takes back an event nothing refers to any more.
+func (r *Runner) recycle(evt *event.Event) {
+	if evt.Type == event.LOG {
+		r.events.Put(evt)
+	}
+}
+
+// newEvent returns the event of l: a recycled one if there is one.
+func (r *Runner) newEvent(l event.Line) *event.Event {
+	if evt, ok := r.events.Get().(*event.Event); ok {
+		evt.Reset(l)
+		return evt
+	}
+	return event.New(l)
+}
+
 func (r *Runner) parseBatch(b *batch) {
 	p := r.cfg.Runtime.Parsers
 	var spare *event.Event // an unparsed line's event, reused for the next line
@@ -334,7 +359,7 @@ func (r *Runner) parseBatch(b *batch) {
 		evt := spare
 		spare = nil
 		if evt == nil {
-			evt = event.New(b.lines[i])
+			evt = r.newEvent(b.lines[i])
 		} else {
 			evt.Reset(b.lines[i])
 		}
@@ -348,11 +373,27 @@ func (r *Runner) parseBatch(b *batch) {
 		b.parsed++
 		if evt.Whitelisted {
 			b.white++
+			spare = evt
 			continue
 		}
 		b.events = append(b.events, evt)
 	}
-	b.lines = b.lines[:len(b.lines):len(b.lines)]
+	if spare != nil {
+		r.recycle(spare)
+	}
+	b.n = len(b.lines)
+	clear(b.lines)
+	r.lineBufs.Put(b.lines[:0])
+	b.lines = nil
+}
+
+// newBatch returns batch seq with room for BatchSize lines.
+func (r *Runner) newBatch(seq int) *batch {
+	lines, ok := r.lineBufs.Get().([]event.Line)
+	if !ok {
+		lines = make([]event.Line, 0, r.cfg.BatchSize)
+	}
+	return &batch{seq: seq, lines: lines}
 }
 
 // readFull reads src into batches of BatchSize lines (the last one
@@ -360,7 +401,7 @@ func (r *Runner) parseBatch(b *batch) {
 func (r *Runner) readFull(ctx context.Context, src Source, work chan<- *batch) error {
 	defer close(work)
 	seq := 0
-	cur := &batch{seq: seq, lines: make([]event.Line, 0, r.cfg.BatchSize)}
+	cur := r.newBatch(seq)
 	err := src(ctx, func(l event.Line) error {
 		r.lines.Add(1)
 		cur.lines = append(cur.lines, l)
@@ -371,7 +412,7 @@ func (r *Runner) readFull(ctx context.Context, src Source, work chan<- *batch) e
 				return ctx.Err()
 			}
 			seq++
-			cur = &batch{seq: seq, lines: make([]event.Line, 0, r.cfg.BatchSize)}
+			cur = r.newBatch(seq)
 		}
 		return nil
 	})
@@ -400,8 +441,8 @@ func (r *Runner) readIdle(ctx context.Context, src Source, work chan<- *batch) e
 			if !ok {
 				return
 			}
-			cur := &batch{seq: seq, lines: make([]event.Line, 1, r.cfg.BatchSize)}
-			cur.lines[0] = l
+			cur := r.newBatch(seq)
+			cur.lines = append(cur.lines, l)
 			open := true
 		fill:
 			for open && len(cur.lines) < r.cfg.BatchSize {

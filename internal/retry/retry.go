@@ -13,7 +13,9 @@ import (
 
 // Policy says how long to wait between tries: before the n-th retry,
 // Base·2^(n-1), capped at Max, jittered into [d/2, d]; a Retry-After
-// asked by the server wins when it is longer and still within Max.
+// asked by the server wins when it is longer, up to Max. A Retry-After
+// beyond Max is jittered like the cap it meets: clients told "come back
+// in an hour" at the same instant do not all return at the same second.
 // The zero value retries at once (Base 0).
 type Policy struct {
 	Base, Max time.Duration
@@ -34,11 +36,10 @@ func (p Policy) Delay(n int, retryAfter time.Duration) time.Duration {
 	if jitter == nil {
 		jitter = HalfJitter
 	}
-	d = jitter(d)
-	if retryAfter > d {
-		d = min(retryAfter, maxD)
+	if retryAfter > maxD {
+		return jitter(maxD)
 	}
-	return d
+	return max(jitter(d), retryAfter)
 }
 
 // Backoff counts the consecutive failures of one loop and gives the wait

@@ -33,11 +33,20 @@ func TestDelay(t *testing.T) {
 			t.Parallel()
 			require.Equal(t, tc.want, p.Delay(tc.retry, tc.retryAfter))
 			jittered := Policy{Base: p.Base, Max: p.Max}
+			base := p.Delay(tc.retry, tc.retryAfter)
+			lo := base / 2
+			if tc.retryAfter > 0 && tc.retryAfter <= p.Max {
+				lo = max(lo, tc.retryAfter) // an honoured Retry-After is a floor
+			}
+			seen := map[time.Duration]bool{}
 			for range 200 {
-				got := jittered.Delay(tc.retry, 0)
-				base := p.Delay(tc.retry, 0)
-				require.GreaterOrEqual(t, got, base/2)
+				got := jittered.Delay(tc.retry, tc.retryAfter)
+				require.GreaterOrEqual(t, got, lo)
 				require.LessOrEqual(t, got, base)
+				seen[got] = true
+			}
+			if lo < base {
+				require.Greater(t, len(seen), 1, "jittered waits all equal")
 			}
 		})
 	}

@@ -119,22 +119,40 @@ func alertEvents(q []*item) []*models.Event {
 	out := make([]*models.Event, 0, len(q))
 	var keys []string
 	for _, it := range q {
-		if it.meta == nil {
-			continue
-		}
-		keys = keys[:0]
-		for k := range it.meta {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		meta := make(models.Meta, 0, len(keys))
-		for _, k := range keys {
-			meta = append(meta, &models.MetaItem{Key: k, Value: it.meta[k]})
+		var meta models.Meta
+		var mt string
+		if e := it.mapped(); e != nil {
+			if e.Meta == nil {
+				continue
+			}
+			keys = keys[:0]
+			for k := range e.Meta {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			meta = make(models.Meta, 0, len(keys))
+			for _, k := range keys {
+				meta = append(meta, &models.MetaItem{Key: k, Value: e.Meta[k]})
+			}
+			mt = e.MarshaledTime
+		} else {
+			ks := it.rec.keys
+			if ks == nil || ks.noMeta {
+				continue
+			}
+			meta = make(models.Meta, 0, len(ks.meta))
+			it.rec.values(func(i int, v string) bool {
+				if i < len(ks.meta) {
+					meta = append(meta, &models.MetaItem{Key: ks.meta[i], Value: strings.Clone(v)})
+				}
+				return true
+			})
+			mt = it.rec.marshaledTime()
 		}
 		me := &models.Event{Meta: meta}
 		switch {
-		case it.mt != "":
-			ts := it.mt
+		case mt != "":
+			ts := strings.Clone(mt)
 			me.Timestamp = &ts
 		case !it.etime.IsZero():
 			ts := marshalTime(it.etime)
@@ -162,8 +180,8 @@ func (w *worker) sources(sc *scen, q []*item) (map[string]models.Source, string,
 		return nil
 	}
 	for _, it := range q {
-		if it.typ == event.OVFLW {
-			for k, v := range it.sources {
+		if it.full != nil && it.full.Type == event.OVFLW {
+			for k, v := range it.full.Overflow.Sources {
 				if v.Scope == nil {
 					continue
 				}
@@ -194,7 +212,7 @@ func (w *worker) sources(sc *scen, q []*item) (map[string]models.Source, string,
 		}
 		switch sc.scopeType {
 		case ScopeIP, ScopeRange:
-			ip, ok := it.meta["source_ip"]
+			ip, ok := it.metaValue("source_ip")
 			if !ok {
 				return nil, "", fmt.Errorf("scope is %s but Meta[source_ip] does not exist: %w", sc.scopeType, errNoSource)
 			}
@@ -203,22 +221,22 @@ func (w *worker) sources(sc *scen, q []*item) (map[string]models.Source, string,
 			}
 			st := sc.scopeType
 			s := models.Source{IP: ip, Scope: &st}
-			if v, ok := it.enriched["ASNumber"]; ok {
+			if v, ok := it.enrichedValue("ASNumber"); ok {
 				s.AsNumber = v
-			} else if v, ok := it.enriched["ASNNumber"]; ok {
+			} else if v, ok := it.enrichedValue("ASNNumber"); ok {
 				s.AsNumber = v
 			}
-			s.Cn = it.enriched["IsoCode"]
-			s.AsName = it.enriched["ASNOrg"]
-			if v, ok := it.enriched["Latitude"]; ok {
+			s.Cn, _ = it.enrichedValue("IsoCode")
+			s.AsName, _ = it.enrichedValue("ASNOrg")
+			if v, ok := it.enrichedValue("Latitude"); ok {
 				f, _ := strconv.ParseFloat(v, 32)
 				s.Latitude = float32(f)
 			}
-			if v, ok := it.enriched["Longitude"]; ok {
+			if v, ok := it.enrichedValue("Longitude"); ok {
 				f, _ := strconv.ParseFloat(v, 32)
 				s.Longitude = float32(f)
 			}
-			if v := it.meta["SourceRange"]; v != "" {
+			if v, _ := it.metaValue("SourceRange"); v != "" {
 				_, n, err := net.ParseCIDR(v)
 				if err != nil {
 					return nil, "", fmt.Errorf("declared range %s of %s cannot be parsed: %w", v, ip, errNoSource)
@@ -270,7 +288,7 @@ func rawLines(q []*item, lim RawLineLimit) []*models.RawLine {
 		if l == nil {
 			continue
 		}
-		raw, cut := l.raw, false
+		raw, cut := q[i].rec.raw, false
 		if lim.MaxBytes > 0 {
 			if budget <= 0 {
 				break
@@ -284,8 +302,8 @@ func rawLines(q []*item, lim RawLineLimit) []*models.RawLine {
 			budget -= len(raw)
 		}
 		rl := &models.RawLine{Source: l.src, Module: l.module, Labels: l.labels, Raw: raw, Truncated: cut}
-		if !l.t.IsZero() {
-			rl.Time = l.t.UTC().Format(time.RFC3339Nano)
+		if t := q[i].lineT; t != 0 {
+			rl.Time = time.Unix(0, t).UTC().Format(time.RFC3339Nano)
 		}
 		out = append(out, rl)
 	}

@@ -37,7 +37,8 @@
 //     per source address. Its CrowdSec bucket key (mapkey) is SHA1 of the
 //     filter, the partition and the name.
 //  6. Queue. The bucket keeps an item for the event (worker.go, view.go):
-//     its Meta, Enriched and time, not the whole event. When it overflows,
+//     its Meta, Enriched and time packed in a record (record.go), not the
+//     whole event. When it overflows,
 //     the items become the alert's events and source (alert.go), and the
 //     engine hands an Overflow to its OnOverflow callback (package detect
 //     runs the postoverflows on its Event and makes the alerts).
@@ -48,5 +49,5 @@
 // compilation into runtime scenarios (scen) and the Set; expr.go: the
 // compiled expressions; engine.go: the Engine, its batches and workers'
 // wiring; worker.go: buckets and the pour; view.go: what buckets keep of
-// events; alert.go: overflow to alert.
+// events; record.go: how they keep it; alert.go: overflow to alert.
 package scenario

@@ -51,6 +51,14 @@ type Config struct {
 	// blocks while the inboxes are full.
 	Inbox int
 
+	// Done, if set, receives each poured event once the engine is done
+	// with it and keeps nothing of it (no scenario queued the whole event):
+	// the caller may then reuse it (a pipeline recycles its events, which
+	// are most of what it allocates per line). An event a scenario keeps is
+	// never handed back. Done may be called from several goroutines at
+	// once (the workers).
+	Done func(*event.Event)
+
 	// RawLines bounds the log lines an alert carries (models.Alert.RawLines):
 	// the tail of the events that filled the bucket. The zero value keeps
 	// none (replay, hubtest); the daemon's agent sets it.
@@ -134,6 +142,7 @@ type envelope struct {
 
 type batch struct {
 	envs    []envelope
+	kept    []atomic.Uint64 // bit i: a worker kept envs[i].evt (Config.Done)
 	refs    atomic.Int32
 	barrier *sync.WaitGroup
 	tick    bool // LIVE: collect with now = wm
@@ -296,6 +305,7 @@ func (e *Engine) PourFields(evt *event.Event, vals []string) {
 	defer e.mu.Unlock()
 	if e.closed {
 		e.dropped.afterClose.Add(1)
+		e.done(evt)
 		return
 	}
 	var t time.Time
@@ -316,6 +326,7 @@ func (e *Engine) PourFields(evt *event.Event, vals []string) {
 			// CrowdSec's trigger buckets take the wall clock when the event
 			// time cannot be read; every other bucket type refuses the event.
 			if !e.set.hasTrigger {
+				e.done(evt)
 				return
 			}
 			t = e.now().UTC()
@@ -329,7 +340,12 @@ func (e *Engine) PourFields(evt *event.Event, vals []string) {
 	e.dropped.received.Add(1)
 	env := envelope{evt: evt, vals: vals, t: t, wm: e.wm, wall: wall}
 	if !e.async {
-		e.ws[0].process(&env)
+		w := e.ws[0]
+		w.kept = false
+		w.process(&env)
+		if !w.kept {
+			e.done(evt)
+		}
 		return
 	}
 	if e.cur == nil {
@@ -358,14 +374,42 @@ func (e *Engine) send() {
 		return
 	}
 	e.cur = nil
+	if n := len(b.envs)/64 + 1; len(b.kept) < n {
+		b.kept = make([]atomic.Uint64, n)
+	}
 	b.refs.Store(int32(len(e.ws)))
 	for _, w := range e.ws {
 		w.ch <- b
 	}
 }
 
+// done hands evt back (Config.Done).
+func (e *Engine) done(evt *event.Event) {
+	if e.cfg.Done != nil {
+		e.cfg.Done(evt)
+	}
+}
+
+// keep records that a worker keeps envs[i].evt.
+func (b *batch) keep(i int) {
+	if n := len(b.envs)/64 + 1; len(b.kept) < n {
+		panic("scenario: batch without its kept bits") // send sizes them
+	}
+	b.kept[i/64].Or(1 << (i % 64))
+}
+
 func (e *Engine) release(b *batch) {
 	if b.refs.Add(-1) == 0 {
+		if e.cfg.Done != nil {
+			for i := range b.envs {
+				if b.kept[i/64].Load()&(1<<(i%64)) == 0 {
+					e.cfg.Done(b.envs[i].evt)
+				}
+			}
+		}
+		for i := range b.kept {
+			b.kept[i].Store(0)
+		}
 		clear(b.envs)
 		b.envs = b.envs[:0]
 		e.pool.Put(b)

@@ -151,6 +151,7 @@ type scen struct {
 	mutates     bool  // an expression calls SetMeta/SetParsed: evaluate on a private copy
 	writes      uint8 // which maps (writesMeta, writesParsed): only those are copied
 	needFull    bool  // queue keeps whole events: expressions may read more than a view (readsWhole)
+	scansQueue  bool  // the condition or bayesian conditions read the queue at every pour: items get their view at once
 	remediation bool
 	hash        string
 	version     string
@@ -389,6 +390,7 @@ func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen,
 	for _, b := range sc.bayes {
 		sc.needFull = sc.needFull || readsWhole(b.prog, true)
 	}
+	sc.scansQueue = sc.condition != nil || len(sc.bayes) > 0
 	if v, ok := spec.Labels["remediation"].(bool); ok && v {
 		sc.remediation = true
 	}

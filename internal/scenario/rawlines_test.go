@@ -14,15 +14,16 @@ func TestRawLines(t *testing.T) {
 	t.Parallel()
 	lab := map[string]string{"type": "syslog"}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	origins := newLineOrigins()
 	mk := func(raws ...string) []*item {
 		var q []*item
 		for _, r := range raws {
 			e := &event.Event{Type: event.LOG, Line: event.Line{Raw: r, Src: "/var/log/auth.log", Module: "file", Labels: lab, Time: at}}
-			q = append(q, newItem(e, true))
+			q = append(q, newItem(e, origins))
 		}
 		return q
 	}
-	ovf := newItem(&event.Event{Type: event.OVFLW}, true) // reprocessed overflow: no line
+	ovf := newItem(&event.Event{Type: event.OVFLW}, origins) // reprocessed overflow: no line
 	for _, tc := range []struct {
 		name  string
 		q     []*item
@@ -50,5 +51,5 @@ func TestRawLines(t *testing.T) {
 			require.Equal(t, tc.want, raws)
 		})
 	}
-	require.Nil(t, newItem(&event.Event{Type: event.LOG, Line: event.Line{Raw: "x"}}, false).line, "not kept unless asked")
+	require.Nil(t, newItem(&event.Event{Type: event.LOG, Line: event.Line{Raw: "x"}}, nil).line, "not kept unless asked")
 }

@@ -13,16 +13,20 @@ import (
 //
 // An alert needs little of its events: their Meta (the alert's events and
 // source), Enriched (the source's AS and country), their time and, when the
-// engine keeps raw lines, the line. That is what an item holds; the maps are
-// the event's own (never written after the pour), so a queued item costs a
-// few words, not a copy of the event. A scenario whose queue expressions
-// (condition, bayesian conditions, overflow_filter, scope.expression) read
-// queued events is shown them as views (item.event): events carrying only
-// those parts, built on first use. Only a scenario whose expressions may
-// read more of a queued event (its Parsed, Unmarshaled or Line map, the
-// event handed whole to a function) keeps the whole event, which is what
-// CrowdSec does for every event: in a replay of an sshd log, the 2-hour
-// queues of ssh-time-based-bf held whole events and were most of the heap.
+// engine keeps raw lines, the line. That is what an item holds, packed in a
+// record (record.go: the keys shared, the values in one string, a value
+// that is part of the kept line stored as a span of it), so that a queued
+// item costs a few hundred bytes, not the event's maps, which were sized
+// for any parser's writes. A scenario whose queue expressions (condition,
+// bayesian conditions, overflow_filter, scope.expression) read queued
+// events is shown them as views (item.event): events carrying only those
+// parts, in maps of their own, made when the item is queued for a
+// condition that scans the queue at every pour, else on first use. Only a
+// scenario whose expressions may read more of a queued event (its Parsed,
+// Unmarshaled or Line map, the event handed whole to a function) keeps the
+// whole event, which is what CrowdSec does for every event: in a replay of
+// an sshd log, the 2-hour queues of ssh-time-based-bf held whole events and
+// were most of the heap.
 
 // viewFields are the members of a queued event that an item's view has.
 var viewFields = map[string]bool{

@@ -4,12 +4,13 @@ import (
 	"container/heap"
 	"maps"
 	"math/bits"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/phalanx-ids/phalanx/internal/event"
-	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/natexpr"
 )
 
@@ -20,67 +21,124 @@ type bkey struct {
 }
 
 // item is what a bucket queue keeps of a poured event: only the parts an
-// alert needs (see view.go), or the whole event when the scenario's queue
-// expressions may read more of it (full). Items are never modified after
-// creation, but for view, built on first use by the worker that owns them.
+// alert needs (see view.go), packed in a record, or the whole event when
+// the scenario's queue expressions may read more of it (full). Items are
+// never modified after creation, but for view, built on first use by the
+// worker that owns them, and for what itemFor adds when another scenario
+// shares the item.
 type item struct {
-	meta     map[string]string
-	enriched map[string]string
-	mt       string    // MarshaledTime
-	etime    time.Time // evt.Time
-	typ      int
-	sources  map[string]models.Source // OVFLW events
-	full     *event.Event
-	view     *event.Event // built by event() for queue expressions
-	line     *rawLine     // when the engine keeps raw lines (Config.RawLines)
-	ownMeta  bool         // meta is the item's own right-sized copy (compact)
+	rec   record       // Meta, Enriched, MarshaledTime (unless full or view has them), the line
+	etime time.Time    // evt.Time
+	full  *event.Event // also every event that is not a log line (an overflow's Sources: alert.go)
+	view  *event.Event // maps for queue expressions: at creation for conditions that scan the queue, else on first use
+	line  *lineOrigin  // where the line (rec.raw) comes from, when the engine keeps raw lines (Config.RawLines)
+	lineT int64        // the line's time, Unix ns (0: none)
 }
 
-// compact gives the item its own copy of the event's Meta, sized to its
-// content: the event's map was allocated for any parser's writes (room for
-// 12 keys), twice what an sshd event's 8 keys need. Done for items queued
-// without bound (capacity -1), where they pile up.
-func (it *item) compact() {
-	if it.ownMeta || it.full != nil {
-		return
+// mapped returns the event whose maps hold the item's Meta and Enriched:
+// the whole event or the view, nil when only the record has them.
+func (it *item) mapped() *event.Event {
+	if it.full != nil {
+		return it.full
 	}
-	m := make(map[string]string, len(it.meta))
-	for k, v := range it.meta {
-		m[k] = v
+	return it.view
+}
+
+// metaValue returns the queued event's Meta[key].
+func (it *item) metaValue(key string) (string, bool) {
+	if e := it.mapped(); e != nil {
+		v, ok := e.Meta[key]
+		return v, ok
 	}
-	it.meta, it.ownMeta = m, true
-	if it.view != nil {
-		it.view.Meta = m
+	return it.rec.meta(key)
+}
+
+// enrichedValue returns the queued event's Enriched[key].
+func (it *item) enrichedValue(key string) (string, bool) {
+	if e := it.mapped(); e != nil {
+		v, ok := e.Enriched[key]
+		return v, ok
 	}
+	return it.rec.enriched(key)
 }
 
 // event returns the queued event as queue expressions see it: the whole
 // event if the item kept it, else a view holding what the item holds.
 func (it *item) event() *event.Event {
-	if it.full != nil {
-		return it.full
+	if e := it.mapped(); e != nil {
+		return e
 	}
-	if it.view == nil {
-		it.view = &event.Event{Type: it.typ, Meta: it.meta, Enriched: it.enriched, Time: it.etime, MarshaledTime: it.mt}
-	}
+	meta, enriched, mt := it.rec.maps()
+	it.view = &event.Event{Type: event.LOG, Meta: meta, Enriched: enriched, Time: it.etime, MarshaledTime: mt}
 	return it.view
 }
 
-// rawLine is what an item keeps of the log line (strings and the labels
-// map are shared with the event, not copied).
-type rawLine struct {
-	raw, src, module string
-	labels           map[string]string
-	t                time.Time
+// viewOf makes the view of e: its own copies of e's Meta and Enriched,
+// sized to their content (the event's maps were allocated for any
+// parser's writes).
+func viewOf(e *event.Event) *event.Event {
+	v := &event.Event{Type: e.Type, Time: e.Time, MarshaledTime: e.MarshaledTime}
+	if e.Meta != nil {
+		v.Meta = make(map[string]string, len(e.Meta))
+		maps.Copy(v.Meta, e.Meta)
+	}
+	if e.Enriched != nil {
+		v.Enriched = make(map[string]string, len(e.Enriched))
+		maps.Copy(v.Enriched, e.Enriched)
+	}
+	return v
 }
 
-func newItem(e *event.Event, keepRaw bool) *item {
-	it := &item{meta: e.Meta, enriched: e.Enriched, mt: e.MarshaledTime, etime: e.Time, typ: e.Type, sources: e.Overflow.Sources}
+// lineOrigin is where an item's line comes from: the same for every line
+// of a source, so items share it (lineOrigins).
+type lineOrigin struct {
+	src, module string
+	labels      map[string]string
+}
+
+// lineOrigins interns the origins of a worker's lines; the worker is its
+// only user. It forgets everything past maxOrigins (a source whose lines
+// each have their own labels could otherwise grow it without bound).
+type lineOrigins struct {
+	m map[[2]string][]*lineOrigin
+	n int
+}
+
+const maxOrigins = 1024
+
+func newLineOrigins() *lineOrigins { return &lineOrigins{m: map[[2]string][]*lineOrigin{}} }
+
+func (o *lineOrigins) get(l *event.Line) *lineOrigin {
+	k := [2]string{l.Src, l.Module}
+	for _, lo := range o.m[k] {
+		if maps.Equal(lo.labels, l.Labels) {
+			return lo
+		}
+	}
+	if o.n >= maxOrigins {
+		clear(o.m)
+		o.n = 0
+	}
+	lo := &lineOrigin{src: l.Src, module: l.Module, labels: l.Labels}
+	o.m[k] = append(o.m[k], lo)
+	o.n++
+	return lo
+}
+
+// newItem makes the item of e, with the line's text and origin when lines
+// is not nil (the engine keeps raw lines); itemFor adds what the scenario
+// needs of the rest.
+func newItem(e *event.Event, lines *lineOrigins) *item {
+	it := &item{etime: e.Time}
 	if e.Type != event.LOG {
 		it.full = e // a view has no Overflow (GetMeta of an overflow reads it)
 	}
-	if keepRaw && e.Type == event.LOG && e.Line.Raw != "" {
-		it.line = &rawLine{raw: e.Line.Raw, src: e.Line.Src, module: e.Line.Module, labels: e.Line.Labels, t: e.Line.Time}
+	if lines != nil && e.Type == event.LOG && e.Line.Raw != "" {
+		it.rec.raw = e.Line.Raw
+		it.line = lines.get(&e.Line)
+		if !e.Line.Time.IsZero() {
+			it.lineT = e.Line.Time.UnixNano()
+		}
 	}
 	return it
 }
@@ -95,7 +153,7 @@ type bucket struct {
 	lastTs     time.Time
 	total      int
 	q          []*item
-	distinct   map[string]struct{}
+	distinct   distinctSet
 	guillotine []bool
 	deadline   time.Time
 	hidx       int
@@ -135,6 +193,42 @@ func (b *bucket) push(it *item) {
 		b.q = b.q[:n]
 	}
 	b.q = append(b.q, it)
+}
+
+// distinctSet is the values a bucket's distinct has seen: a few in a
+// slice (most buckets see a handful before they end, and a map costs
+// several times their size), a map past maxFewDistinct.
+type distinctSet struct {
+	few  []string
+	many map[string]struct{}
+}
+
+const maxFewDistinct = 16
+
+// add adds v (its own copy: the event's strings are often parts of its
+// log line, which they would keep alive) and reports whether it is new.
+func (d *distinctSet) add(v string) bool {
+	if d.many != nil {
+		if _, dup := d.many[v]; dup {
+			return false
+		}
+		d.many[strings.Clone(v)] = struct{}{}
+		return true
+	}
+	if slices.Contains(d.few, v) {
+		return false
+	}
+	if len(d.few) < maxFewDistinct {
+		d.few = append(d.few, strings.Clone(v))
+		return true
+	}
+	d.many = make(map[string]struct{}, 2*maxFewDistinct)
+	for _, x := range d.few {
+		d.many[x] = struct{}{}
+	}
+	d.few = nil
+	d.many[strings.Clone(v)] = struct{}{}
+	return true
 }
 
 // bheap orders buckets by deadline.
@@ -190,13 +284,21 @@ type worker struct {
 	nc       *natexpr.Ctx // memoised native evaluation of the poured event
 	sx       natexpr.Ctx  // native evaluation without memo (groupby, distinct)
 	qv       itemQueue    // the queue a native condition reads
+	keys     *keySets     // the key sets of the records of this worker's items
+	kept     bool         // process queued the whole event (Config.Done)
+	recBuf   []byte       // packRecord's scratch
+	origins  *lineOrigins // the origins of their lines (nil: no raw line kept)
 	scratch  []uint64
 	ch       chan *batch
 	lateness time.Duration
 }
 
 func newWorker(e *Engine, scens []*scen) *worker {
-	w := &worker{e: e, scens: scens, buckets: map[bkey]*bucket{}, bh: map[bkey]time.Time{}, bhSweep: 1024, lateness: e.cfg.Lateness}
+	w := &worker{e: e, scens: scens, buckets: map[bkey]*bucket{}, bh: map[bkey]time.Time{}, bhSweep: 1024, lateness: e.cfg.Lateness,
+		keys: newKeySets()}
+	if e.cfg.RawLines.MaxLines > 0 {
+		w.origins = newLineOrigins()
+	}
 	w.nc = natexpr.NewCtx(e.set.slots)
 	n := len(scens)
 	w.idx.words = (n + 63) / 64
@@ -272,7 +374,11 @@ func (w *worker) run() {
 			continue
 		}
 		for i := range b.envs {
+			w.kept = false
 			w.process(&b.envs[i])
+			if w.kept {
+				b.keep(i)
+			}
 		}
 		w.e.release(b)
 	}
@@ -419,6 +525,9 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 		return
 	}
 	if fresh {
+		// The bucket's own copies of the strings it keeps: the event's are
+		// often parts of its log line, which they would keep alive.
+		key = strings.Clone(key)
 		b = &bucket{sc: sc, key: key, tokens: sc.burst, hidx: -1}
 	}
 	if !w.admit(b, fresh, evt, cloned) {
@@ -488,23 +597,30 @@ func (w *worker) bucketFor(sc *scen, key string, t time.Time) (b *bucket, fresh 
 
 // itemFor returns the item that sc's bucket queues for evt: the shared one
 // unless evt is a private copy, holding the whole event if sc's queue
-// expressions need it, with its own Meta if sc queues without bound.
+// expressions need it, a view if its condition scans the queue, else a
+// record.
 func (w *worker) itemFor(sc *scen, evt *event.Event, cloned bool, shared **item) *item {
-	keepRaw := w.e.cfg.RawLines.MaxLines > 0
 	var it *item
 	if cloned {
-		it = newItem(evt, keepRaw)
+		it = newItem(evt, w.origins)
 	} else {
 		if *shared == nil {
-			*shared = newItem(evt, keepRaw)
+			*shared = newItem(evt, w.origins)
 		}
 		it = *shared
 	}
-	if sc.needFull && it.full == nil {
+	switch {
+	case it.full != nil:
+	case sc.needFull:
 		it.full = evt
+	case it.view != nil:
+	case sc.scansQueue:
+		it.view = viewOf(evt)
+	case it.rec.keys == nil:
+		it.rec = packRecord(w.keys.get(evt.Meta, evt.Enriched), evt.Meta, evt.Enriched, evt.MarshaledTime, it.rec.raw, &w.recBuf)
 	}
-	if sc.qsize < 0 && sc.kind != KindTrigger {
-		it.compact()
+	if it.full != nil {
+		w.kept = true // the poured event, or a copy sharing its maps
 	}
 	return it
 }
@@ -518,13 +634,9 @@ func (w *worker) admit(b *bucket, fresh bool, evt *event.Event, cloned bool) boo
 	if sc.distinct != nil {
 		// CrowdSec lets the event through when distinct fails.
 		if v, _, err := sc.distinct.eval(w, evt, cloned); err == nil {
-			if _, dup := b.distinct[v]; dup {
+			if !b.distinct.add(v) {
 				return false
 			}
-			if b.distinct == nil {
-				b.distinct = map[string]struct{}{}
-			}
-			b.distinct[v] = struct{}{}
 		}
 	}
 	if sc.cancelOn != nil {
@@ -704,26 +816,14 @@ func cloneForWrite(e *event.Event, writes uint8) *event.Event {
 }
 
 // itemQueue shows a bucket's queue to native conditions (natexpr.Queue).
-// At does not build the item's view: it fills one scratch event, which the
-// next At overwrites (natexpr.Queue's contract: a condition reads the event
-// At returns before it calls At again). A native condition scans the queue
-// on every pour, so caching a view per item would cost one event per
-// queued item for the life of the queue.
+// The items of a scenario whose condition scans its queue have their view
+// from the start (itemFor), so At builds nothing on the pour path.
 type itemQueue struct {
-	q       []*item
-	scratch event.Event
+	q []*item
 }
 
 func (v *itemQueue) Len() int { return len(v.q) }
 
 func (v *itemQueue) At(i int) *event.Event {
-	it := v.q[i]
-	if it.full != nil {
-		return it.full
-	}
-	if it.view != nil {
-		return it.view
-	}
-	v.scratch = event.Event{Type: it.typ, Meta: it.meta, Enriched: it.enriched, Time: it.etime, MarshaledTime: it.mt}
-	return &v.scratch
+	return v.q[i].event()
 }

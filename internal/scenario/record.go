@@ -1,0 +1,287 @@
+package scenario
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"slices"
+	"strings"
+	"unsafe"
+)
+
+// record is what a queued item keeps of an event's Meta, Enriched and
+// MarshaledTime, packed: the keys are a keySet shared by every record with
+// the same keys (the parsers write the same names for every line of a
+// kind), and the values are one string of bytes with no pointer in it.
+//
+// A bucket keeps up to capacity (or cache_size) items for as long as it
+// lives, and in live mode a burst of a million lines keeps every source's
+// bucket alive: 50,000 buckets of the nginx crawl scenario hold 250,000
+// items. Keeping the event's own maps cost ~1 KB per item (a Meta map
+// sized for any parser, an Enriched map, the line); a record is the bytes
+// of its values, and a value that is part of the log line the item keeps
+// (grok captures are) is a span of it, not a copy. Few pointers also make
+// the garbage collector's marking cheap.
+//
+// Records are immutable once built and safe to read from any goroutine.
+type record struct {
+	keys *keySet
+	data string // per value: uvarint(len<<2|kind), then the bytes (kind literal), a uvarint offset in raw (span) or a uvarint value index (same)
+	raw  string // the log line, when the item keeps it
+}
+
+// The kinds of a packed value.
+const (
+	valLiteral = iota // the bytes follow
+	valSpan           // raw[off:off+len]
+	valSame           // equal to an earlier value of the record
+)
+
+// keySet is the sorted Meta and Enriched keys of records; noMeta marks
+// the records of events without a Meta map (not even an empty one).
+type keySet struct {
+	meta, enriched []string
+	noMeta         bool
+}
+
+// count is the number of values a record of ks holds: Meta, Enriched, then
+// MarshaledTime.
+func (ks *keySet) count() int { return len(ks.meta) + len(ks.enriched) + 1 }
+
+// keySets interns keySets: the owner of a keySets (a worker) is its only
+// user. It forgets everything past maxKeySets sets (events whose keys are
+// chosen at run time could otherwise grow it without bound); records keep
+// their sets.
+type keySets struct {
+	seed    maphash.Seed
+	sets    map[uint64][]*keySet
+	n       int
+	scratch []string
+}
+
+const maxKeySets = 1024
+
+func newKeySets() *keySets {
+	return &keySets{seed: maphash.MakeSeed(), sets: map[uint64][]*keySet{}}
+}
+
+// get returns the set of meta and enriched's keys.
+func (k *keySets) get(meta, enriched map[string]string) *keySet {
+	noMeta := meta == nil
+	s := k.scratch[:0]
+	for key := range meta {
+		s = append(s, key)
+	}
+	nm := len(s)
+	for key := range enriched {
+		s = append(s, key)
+	}
+	slices.Sort(s[:nm])
+	slices.Sort(s[nm:])
+	k.scratch = s
+	var h maphash.Hash
+	h.SetSeed(k.seed)
+	if noMeta {
+		h.WriteByte(2)
+	}
+	for i, key := range s {
+		if i == nm {
+			h.WriteByte(1)
+		}
+		h.WriteString(key)
+		h.WriteByte(0)
+	}
+	sum := h.Sum64()
+	for _, ks := range k.sets[sum] {
+		if ks.noMeta == noMeta && slices.Equal(ks.meta, s[:nm]) && slices.Equal(ks.enriched, s[nm:]) {
+			return ks
+		}
+	}
+	if k.n >= maxKeySets {
+		clear(k.sets)
+		k.n = 0
+	}
+	own := make([]string, len(s))
+	for i, key := range s {
+		own[i] = strings.Clone(key)
+	}
+	ks := &keySet{meta: own[:nm:nm], enriched: own[nm:], noMeta: noMeta}
+	k.sets[sum] = append(k.sets[sum], ks)
+	k.n++
+	return ks
+}
+
+// packRecord packs meta, enriched and mt under ks (ks's keys are those of
+// meta and enriched). raw is the log line the record keeps ("" for none):
+// values inside it are stored as spans. scratch (nil: none) is a buffer
+// of the caller's, reused: the record's data is then one allocation of
+// its exact size.
+func packRecord(ks *keySet, meta, enriched map[string]string, mt, raw string, scratch *[]byte) record {
+	n := ks.count()
+	var stack [24]string
+	vals := stack[:0]
+	if n > len(stack) {
+		vals = make([]string, 0, n)
+	}
+	for _, key := range ks.meta {
+		vals = append(vals, meta[key])
+	}
+	for _, key := range ks.enriched {
+		vals = append(vals, enriched[key])
+	}
+	vals = append(vals, mt)
+
+	var rawStart, rawEnd uintptr
+	if raw != "" {
+		rawStart = uintptr(unsafe.Pointer(unsafe.StringData(raw)))
+		rawEnd = rawStart + uintptr(len(raw))
+	}
+	var buf []byte
+	if scratch != nil {
+		buf = (*scratch)[:0]
+	}
+	for i, v := range vals {
+		if j := slices.Index(vals[:i], v); j >= 0 && len(v) > 0 {
+			buf = binary.AppendUvarint(buf, uint64(len(v))<<2|valSame)
+			buf = binary.AppendUvarint(buf, uint64(j))
+			continue
+		}
+		if len(v) > 0 && raw != "" {
+			p := uintptr(unsafe.Pointer(unsafe.StringData(v)))
+			if p >= rawStart && p+uintptr(len(v)) <= rawEnd {
+				buf = binary.AppendUvarint(buf, uint64(len(v))<<2|valSpan)
+				buf = binary.AppendUvarint(buf, uint64(p-rawStart))
+				continue
+			}
+		}
+		buf = binary.AppendUvarint(buf, uint64(len(v))<<2|valLiteral)
+		buf = append(buf, v...)
+	}
+	if scratch != nil {
+		*scratch = buf
+	}
+	return record{keys: ks, data: string(buf), raw: raw}
+}
+
+// values calls fn with each value of r in order (Meta by sorted key,
+// Enriched by sorted key, MarshaledTime) until fn returns false. The
+// values are substrings of r's data or line: no copy.
+func (r *record) values(fn func(i int, v string) bool) {
+	if r.keys == nil {
+		return
+	}
+	n := r.keys.count()
+	var stack [24]string
+	var seen []string
+	if n <= len(stack) {
+		seen = stack[:n]
+	} else {
+		seen = make([]string, n)
+	}
+	d := r.data
+	for i := 0; i < n; i++ {
+		h, w := uvarint(d)
+		d = d[w:]
+		l := int(h >> 2)
+		var v string
+		switch h & 3 {
+		case valLiteral:
+			v, d = d[:l], d[l:]
+		case valSpan:
+			off, w := uvarint(d)
+			d = d[w:]
+			v = r.raw[off : int(off)+l]
+		case valSame:
+			j, w := uvarint(d)
+			d = d[w:]
+			v = seen[j]
+		}
+		seen[i] = v
+		if !fn(i, v) {
+			return
+		}
+	}
+}
+
+// uvarint decodes the uvarint at the start of s (written by packRecord,
+// so well formed) and returns it and its length.
+func uvarint(s string) (uint64, int) {
+	var x uint64
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		x |= uint64(b&0x7f) << (7 * i)
+		if b < 0x80 {
+			return x, i + 1
+		}
+	}
+	return x, len(s)
+}
+
+// value returns the i-th value of r.
+func (r *record) value(i int) string {
+	var out string
+	r.values(func(j int, v string) bool {
+		if j == i {
+			out = v
+			return false
+		}
+		return true
+	})
+	return out
+}
+
+// meta returns r's Meta[key].
+func (r *record) meta(key string) (string, bool) {
+	if r.keys == nil {
+		return "", false
+	}
+	i, ok := slices.BinarySearch(r.keys.meta, key)
+	if !ok {
+		return "", false
+	}
+	return r.value(i), true
+}
+
+// enriched returns r's Enriched[key].
+func (r *record) enriched(key string) (string, bool) {
+	if r.keys == nil {
+		return "", false
+	}
+	i, ok := slices.BinarySearch(r.keys.enriched, key)
+	if !ok {
+		return "", false
+	}
+	return r.value(len(r.keys.meta) + i), true
+}
+
+// marshaledTime returns r's MarshaledTime.
+func (r *record) marshaledTime() string {
+	if r.keys == nil {
+		return ""
+	}
+	return r.value(r.keys.count() - 1)
+}
+
+// maps unpacks r's Meta and Enriched into maps of their own (sized to
+// their content) and returns MarshaledTime.
+func (r *record) maps() (meta, enriched map[string]string, mt string) {
+	if r.keys == nil {
+		return nil, nil, ""
+	}
+	nm, ne := len(r.keys.meta), len(r.keys.enriched)
+	if !r.keys.noMeta {
+		meta = make(map[string]string, nm)
+	}
+	enriched = make(map[string]string, ne)
+	r.values(func(i int, v string) bool {
+		switch {
+		case i < nm:
+			meta[r.keys.meta[i]] = v
+		case i < nm+ne:
+			enriched[r.keys.enriched[i-nm]] = v
+		default:
+			mt = v
+		}
+		return true
+	})
+	return meta, enriched, mt
+}
