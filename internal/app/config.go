@@ -318,8 +318,9 @@ func loopbackHost(hostport string) bool {
 func on(b *bool) bool { return b == nil || *b }
 
 // DefaultMemoryLimitMiB is the default soft memory limit of the daemon: with
-// the ~21 MB of program text, a peak RSS of about 160 MB.
-const DefaultMemoryLimitMiB = 136
+// the ~21 MB of program text and the heap the collector leaves between two
+// cycles, a peak RSS under 160 MB.
+const DefaultMemoryLimitMiB = 120
 
 // GCPolicy is the garbage collector's policy for a process that runs the
 // daemon of c: GOGC as is, and c's soft memory limit.

@@ -91,6 +91,10 @@ func (a *App) buildPipeline(r *resolved) (*pipeline, error) {
 		// A batch closes when the sources have no further line ready: a
 		// quiet log's last line is not held back, a busy one is batched.
 		CloseIdle: true,
+		// Smaller batches than a replay's 512: the events in flight are live
+		// heap, and under the daemon's memory limit (memory_limit_mib) every
+		// MB of it is taken from the GC's headroom in a burst.
+		BatchSize: 128,
 		RawLines:  scenario.RawLineLimit{MaxLines: max(r.Agent.RawLines.MaxLines, 0), MaxBytes: r.Agent.RawLines.MaxBytes},
 		OnAlert:   a.onAlert,
 	})

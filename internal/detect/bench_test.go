@@ -109,7 +109,10 @@ func BenchmarkLive(b *testing.B) {
 // worker: "deep") and today's defaults, and reports the peak live heap
 // (runtime/metrics /gc/heap/live:bytes, sampled every millisecond: the
 // heap marked live by the last GC) and lines/s. The live heap is what a
-// GC percentage multiplies into the process's peak RSS.
+// GC percentage multiplies into the process's peak RSS. "live" feeds the
+// same corpus in live mode as the daemon does (CloseIdle, raw lines kept):
+// on the wall clock a burst keeps every source's buckets alive, so its
+// peak is the buckets' (what they queue of an event: scenario/record.go).
 //
 //	go test ./internal/detect/ -run '^$' -bench ReplayMemory -benchtime 2x
 func BenchmarkReplayMemory(b *testing.B) {
@@ -118,9 +121,11 @@ func BenchmarkReplayMemory(b *testing.B) {
 	for _, tc := range []struct {
 		name         string
 		depth, inbox int
+		live         bool
 	}{
-		{"deep", 4, 16},
-		{"default", 0, 0},
+		{"deep", 4, 16, false},
+		{"default", 0, 0, false},
+		{"live", 0, 0, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			var peak, lines float64
@@ -129,8 +134,13 @@ func BenchmarkReplayMemory(b *testing.B) {
 				stop := make(chan struct{})
 				got := make(chan uint64)
 				go func() { got <- samplePeakLive(stop) }()
-				r := detect.New(detect.Config{Runtime: rt, Mode: event.TIMEMACHINE, Depth: tc.depth, EngineInbox: tc.inbox,
-					OnAlert: func(*event.Event) {}})
+				cfg := detect.Config{Runtime: rt, Mode: event.TIMEMACHINE, Depth: tc.depth, EngineInbox: tc.inbox,
+					OnAlert: func(*event.Event) {}}
+				if tc.live {
+					cfg.Mode, cfg.CloseIdle = event.LIVE, true
+					cfg.RawLines = scenario.RawLineLimit{MaxLines: 20, MaxBytes: 16384}
+				}
+				r := detect.New(cfg)
 				src := &replay.Source{Path: logPath, Type: "nginx"}
 				st, _, err := r.Run(context.Background(), func(ctx context.Context, emit func(event.Line) error) error {
 					_, err := src.Read(ctx, emit)

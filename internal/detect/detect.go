@@ -7,7 +7,11 @@
 //
 // Depth batches wait between stages and the engine's inboxes hold a few
 // batches each: the events in flight are bounded (they are most of a
-// replay's live heap besides the content and the buckets).
+// replay's live heap besides the content and the buckets). An event the
+// scenarios are done with, and keep nothing of, is reused for a later line
+// (scenario.Config.Done), as are the batches' line slices: replay and live
+// input share this one mechanism, and what a line allocates is what it
+// leaves behind.
 //
 // Replay cuts the input into batches of Config.BatchSize lines; live input
 // (Config.CloseIdle, the daemon) closes a batch as soon as the source has
@@ -84,13 +88,18 @@ type Runner struct {
 	cfg    Config
 	lines  atomic.Int64
 	engine atomic.Pointer[scenario.Engine]
-	// events are events the scenarios are done with (scenario.Config.Done),
+	// free holds events the scenarios are done with (scenario.Config.Done),
 	// reused for the next lines: an event's maps are most of what the
-	// pipeline allocates per line.
-	events sync.Pool
+	// pipeline allocates per line. It is bounded (a sync.Pool kept
+	// thousands of events alive across a GC cycle: +17 MB of a replay's
+	// peak live heap); what does not fit is left to the GC.
+	free chan *event.Event
 	// lineBufs are batches' line slices, reused once parsed (the events
 	// hold copies of their lines).
 	lineBufs sync.Pool
+	// fieldBufs are batches' field vectors, reused once poured (the
+	// engine copies what it keeps).
+	fieldBufs sync.Pool
 }
 
 // New returns a Runner.
@@ -110,7 +119,7 @@ func New(cfg Config) *Runner {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Runner{cfg: cfg}
+	return &Runner{cfg: cfg, free: make(chan *event.Event, 2*cfg.BatchSize)}
 }
 
 // LinesRead returns the lines read so far by the running Run (for progress).
@@ -228,7 +237,7 @@ func (r *Runner) startParsers(ctx context.Context, eng *scenario.Engine, work <-
 					// and while the event is hot, not once per bucket worker
 					// (and build the map view queued events need, if any).
 					nf := eng.FieldCount()
-					b.fields = make([]string, nf*len(b.events))
+					b.fields = r.newFields(nf * len(b.events))
 					for i, ev := range b.events {
 						eng.Prepare(ev)
 						eng.ReadFields(ev, b.fields[i*nf:(i+1)*nf:(i+1)*nf])
@@ -290,6 +299,9 @@ func (x *run) pour(b *batch) {
 		x.eng.PourFields(ev, b.fields[i*nf:(i+1)*nf:(i+1)*nf])
 		x.st.Poured++
 	}
+	clear(b.fields)
+	x.r.fieldBufs.Put(b.fields[:0])
+	b.fields = nil
 	x.drain()
 }
 
@@ -340,18 +352,24 @@ func (x *run) handle(o *scenario.Overflow) {
 
 // recycle takes back an event nothing refers to any more.
 func (r *Runner) recycle(evt *event.Event) {
-	if evt.Type == event.LOG {
-		r.events.Put(evt)
+	if evt.Type != event.LOG {
+		return
+	}
+	select {
+	case r.free <- evt:
+	default:
 	}
 }
 
 // newEvent returns the event of l: a recycled one if there is one.
 func (r *Runner) newEvent(l event.Line) *event.Event {
-	if evt, ok := r.events.Get().(*event.Event); ok {
+	select {
+	case evt := <-r.free:
 		evt.Reset(l)
 		return evt
+	default:
+		return r.cfg.Runtime.Parsers.Schema().New(l)
 	}
-	return r.cfg.Runtime.Parsers.Schema().New(l)
 }
 
 func (r *Runner) parseBatch(b *batch) {
@@ -387,6 +405,14 @@ func (r *Runner) parseBatch(b *batch) {
 	clear(b.lines)
 	r.lineBufs.Put(b.lines[:0])
 	b.lines = nil
+}
+
+// newFields returns a field vector of n strings.
+func (r *Runner) newFields(n int) []string {
+	if f, ok := r.fieldBufs.Get().([]string); ok && cap(f) >= n {
+		return f[:n]
+	}
+	return make([]string, n)
 }
 
 // newBatch returns batch seq with room for BatchSize lines.

@@ -179,6 +179,7 @@ func compileLive(prog *syntax.Prog, ncap int) *liveProg {
 	}
 	var eps, cons [][2]uint32
 	setIdx := map[[2]uint64]uint16{}
+	memo := map[string][2]uint64{}
 	for pc := range prog.Inst {
 		in := &prog.Inst[pc]
 		switch in.Op {
@@ -196,12 +197,7 @@ func compileLive(prog *syntax.Prog, ncap int) *liveProg {
 			lp.matches = append(lp.matches, uint32(pc))
 		case syntax.InstFail:
 		case syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
-			var set [2]uint64
-			for c := 0; c < utf8.RuneSelf; c++ {
-				if in.MatchRune(rune(c)) {
-					set[c>>6] |= 1 << (c & 63)
-				}
-			}
+			set := asciiSet(in, memo)
 			i, ok := setIdx[set]
 			if !ok {
 				if len(lp.sets) == 1<<16 {
@@ -222,6 +218,42 @@ func compileLive(prog *syntax.Prog, ncap int) *liveProg {
 	lp.buildWalk(prog)
 	lp.initial = lp.state(make([]uint64, lp.words), ctxEnd)
 	return lp
+}
+
+// asciiSet returns the ASCII bytes a consuming instruction matches; memo
+// caches the answer per class (programs repeat the same classes).
+func asciiSet(in *syntax.Inst, memo map[string][2]uint64) [2]uint64 {
+	var set [2]uint64
+	fold := syntax.Flags(in.Arg)&syntax.FoldCase != 0
+	switch {
+	case in.Op == syntax.InstRuneAny:
+		return [2]uint64{^uint64(0), ^uint64(0)}
+	case in.Op == syntax.InstRuneAnyNotNL:
+		return [2]uint64{^uint64(0) &^ (1 << '\n'), ^uint64(0)}
+	case len(in.Rune) == 1 && !fold:
+		if r := in.Rune[0]; r < utf8.RuneSelf {
+			set[r>>6] |= 1 << (r & 63)
+		}
+		return set
+	}
+	kb := make([]byte, 0, 4*len(in.Rune)+1)
+	for _, r := range in.Rune {
+		kb = append(kb, byte(r>>24), byte(r>>16), byte(r>>8), byte(r))
+	}
+	if fold {
+		kb = append(kb, 'i')
+	}
+	key := string(kb)
+	if set, ok := memo[key]; ok {
+		return set
+	}
+	for c := 0; c < utf8.RuneSelf; c++ {
+		if in.MatchRune(rune(c)) {
+			set[c>>6] |= 1 << (c & 63)
+		}
+	}
+	memo[key] = set
+	return set
 }
 
 // epsilonCycle reports whether the program can loop without consuming.
@@ -414,8 +446,10 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 	}
 	edges := sc.edges[:n+1]
 	st := lp.initial
-	for i := n; i > 0; i-- {
-		c := s[i-1]
+	after := edges[1:] // after[j]: the live set at j+1, after s[j]
+	after = after[:len(s)]
+	for j := len(s) - 1; j >= 0; j-- {
+		c := s[j]
 		if c >= utf8.RuneSelf {
 			return false, false
 		}
@@ -425,7 +459,7 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 				return false, false
 			}
 		}
-		edges[i] = e
+		after[j] = e
 		st = e.to
 	}
 	e := st.begin.Load()
@@ -464,18 +498,18 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 		w := &walk[pc]
 		switch w.op {
 		case walkAlt:
-			if edges[pos].has(w.test) {
+			if w.live(edges[pos]) {
 				pc = w.out
 			} else {
 				pc = w.arg
 			}
 		case walkStar:
-			for edges[pos].has(w.test) {
+			for w.live(edges[pos]) {
 				pos++
 			}
 			pc = w.arg
 		case walkLazy:
-			for !edges[pos].has(w.test) {
+			for !w.live(edges[pos]) {
 				pos++
 			}
 			pc = w.out
@@ -508,14 +542,21 @@ const (
 	walkMatch
 )
 
-// walkInst is one instruction of the walk; out and arg index walk, test
-// is an instruction of the original program (a bit of the live sets).
+// walkInst is one instruction of the walk; out and arg index walk; the
+// test (word, mask) is an instruction of the original program, a bit of
+// the live sets.
 type walkInst struct {
 	op       uint8
 	n        uint32
-	test     uint32
+	word     uint32 // the test instruction's word in a live set
 	out, arg uint32
+	mask     uint64 // and its bit
 }
+
+// live reports whether the test instruction is in e's live set.
+func (w *walkInst) live(e *liveEdge) bool { return e.live[w.word]&w.mask != 0 }
+
+func (w *walkInst) setTest(pc uint32) { w.word, w.mask = pc>>6, 1<<(pc&63) }
 
 // buildWalk compiles the walk program: one walkInst per original
 // instruction (same index), with epsilon-only chains resolved.
@@ -550,11 +591,14 @@ func (lp *liveProg) buildWalk(prog *syntax.Prog) {
 			case consuming(in.Out) && skip(prog.Inst[in.Out].Out) == uint32(pc):
 				// The test is the loop's own instruction: it is live
 				// exactly when it matches and the loop can go on after it.
-				w.op, w.test, w.arg = walkStar, in.Out, arg
+				w.op, w.arg = walkStar, arg
+				w.setTest(in.Out)
 			case consuming(arg) && skip(prog.Inst[arg].Out) == uint32(pc):
-				w.op, w.test, w.out = walkLazy, in.Out, out
+				w.op, w.out = walkLazy, out
+				w.setTest(in.Out)
 			default:
-				w.op, w.test, w.out, w.arg = walkAlt, in.Out, out, arg
+				w.op, w.out, w.arg = walkAlt, out, arg
+				w.setTest(in.Out)
 			}
 		case syntax.InstCapture:
 			w.op, w.n, w.out = walkCap, in.Arg, skip(in.Out)
@@ -562,7 +606,7 @@ func (lp *liveProg) buildWalk(prog *syntax.Prog) {
 			// Fuse the chain of consuming instructions that follows (a
 			// consuming instruction has one successor).
 			k, next := uint32(1), skip(in.Out)
-			for consuming(next) && k < n32(n) {
+			for consuming(next) && k < uint32(n) {
 				k++
 				next = skip(prog.Inst[next].Out)
 			}
@@ -576,5 +620,3 @@ func (lp *liveProg) buildWalk(prog *syntax.Prog) {
 	}
 	lp.walkStart = skip(lp.start)
 }
-
-func n32(n int) uint32 { return uint32(n) }

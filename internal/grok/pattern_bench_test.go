@@ -13,7 +13,9 @@ import (
 // access grok matches them, the others are tried on none of them but are
 // measured on them too), http-logs' groks on the access grok's request,
 // syslog's SYSLOGLINE on sshd lines and sshd-logs' groks on their message
-// (tried in order until one matches, as the node list does).
+// (tried in order until one matches, as the node list does). Each runs on
+// the production path ("live": the two-pass engine, backtracker as
+// fallback) and on the backtracker alone, the baseline of the same run.
 //
 //	go test ./internal/grok/ -run '^$' -bench HubPattern
 func BenchmarkHubPattern(b *testing.B) {
@@ -29,37 +31,60 @@ func BenchmarkHubPattern(b *testing.B) {
 	}
 	run := func(b *testing.B, p *Pattern, lines []string) {
 		dst := make(map[string]string, 32)
+		for _, l := range lines { // warm up: the two-pass DFA grows lazily
+			p.MatchInto(l, dst)
+		}
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			p.MatchInto(lines[i%len(lines)], dst)
 		}
 	}
+	engines := []string{"backtrack", "live"}
 	for i, g := range nginxGroks {
 		p := nginxLib.MustCompile(g)
-		b.Run(fmt.Sprintf("nginx-logs/%d", i), func(b *testing.B) { run(b, p, nginx) })
+		for _, e := range engines {
+			b.Run(fmt.Sprintf("nginx-logs/%d/%s", i, e), func(b *testing.B) { run(b, withEngine(p, e), nginx) })
+		}
 	}
 	for i, g := range httpGroks {
 		p := httpLib.MustCompile(g)
-		b.Run(fmt.Sprintf("http-logs/%d", i), func(b *testing.B) { run(b, p, requests) })
+		for _, e := range engines {
+			b.Run(fmt.Sprintf("http-logs/%d/%s", i, e), func(b *testing.B) { run(b, withEngine(p, e), requests) })
+		}
 	}
 	sshd := benchLines(b, "bench_sshd.log")
 	syslog := hubLibrary(b).MustCompile(`^%{SYSLOGLINE}`)
-	b.Run("syslog-logs/SYSLOGLINE", func(b *testing.B) { run(b, syslog, sshd) })
+	for _, e := range engines {
+		b.Run("syslog-logs/SYSLOGLINE/"+e, func(b *testing.B) { run(b, withEngine(syslog, e), sshd) })
+	}
 	sshdLib, sshdGroks := parserGroks(b, "s01-parse/crowdsecurity/sshd-logs.yaml")
 	msgs := sshdMessages(b, sshd)
 	ps := make([]*Pattern, 0, len(sshdGroks))
 	for _, g := range sshdGroks {
 		ps = append(ps, sshdLib.MustCompile(g))
 	}
-	b.Run("sshd-logs/in-order", func(b *testing.B) {
-		dst := make(map[string]string, 32)
-		b.ReportAllocs()
-		for i := 0; b.Loop(); i++ {
-			for _, p := range ps {
-				if p.MatchInto(msgs[i%len(msgs)], dst) {
-					break
+	for _, e := range engines {
+		eps := make([]*Pattern, len(ps))
+		for i, p := range ps {
+			eps[i] = withEngine(p, e)
+		}
+		b.Run("sshd-logs/in-order/"+e, func(b *testing.B) {
+			dst := make(map[string]string, 32)
+			for _, m := range msgs {
+				for _, p := range eps {
+					if p.MatchInto(m, dst) {
+						break
+					}
 				}
 			}
-		}
-	})
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				for _, p := range eps {
+					if p.MatchInto(msgs[i%len(msgs)], dst) {
+						break
+					}
+				}
+			}
+		})
+	}
 }

@@ -143,6 +143,7 @@ type envelope struct {
 
 type batch struct {
 	envs    []envelope
+	vals    []string        // the envelopes' fields (PourFields)
 	kept    []atomic.Uint64 // bit i: a worker kept envs[i].evt (Config.Done)
 	refs    atomic.Int32
 	barrier *sync.WaitGroup
@@ -307,7 +308,9 @@ func (e *Engine) Prepare(evt *event.Event) {
 }
 
 // PourFields is Pour for an event whose fields ReadFields read into vals
-// (nil: none read). Neither evt nor vals may change afterwards.
+// (nil: none read). evt may not change afterwards (until Config.Done hands
+// it back); vals may be reused once PourFields returns (the engine keeps a
+// copy while the event waits for the workers).
 func (e *Engine) PourFields(evt *event.Event, vals []string) {
 	if evt == nil {
 		return
@@ -365,6 +368,17 @@ func (e *Engine) PourFields(evt *event.Event, vals []string) {
 	}
 	if e.cur == nil {
 		e.cur = e.pool.Get().(*batch)
+	}
+	if vals != nil {
+		// The batch's own copy, in room made for BatchSize events' fields
+		// (never reallocated: earlier envelopes point into it).
+		n := len(vals)
+		if cap(e.cur.vals)-len(e.cur.vals) < n {
+			e.cur.vals = make([]string, 0, e.cfg.BatchSize*n)
+		}
+		off := len(e.cur.vals)
+		e.cur.vals = append(e.cur.vals, vals...)
+		env.vals = e.cur.vals[off : off+n : off+n]
 	}
 	e.cur.envs = append(e.cur.envs, env)
 	if len(e.cur.envs) >= e.cfg.BatchSize || e.idle() {
@@ -425,6 +439,8 @@ func (e *Engine) release(b *batch) {
 		for i := range b.kept {
 			b.kept[i].Store(0)
 		}
+		clear(b.vals)
+		b.vals = b.vals[:0]
 		clear(b.envs)
 		b.envs = b.envs[:0]
 		e.pool.Put(b)
