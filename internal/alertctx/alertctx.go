@@ -199,7 +199,7 @@ func FromAlert(a *models.Alert) []*event.Event {
 		if e == nil {
 			continue
 		}
-		ev := &event.Event{Type: event.LOG, Meta: make(map[string]string, len(e.Meta)), Parsed: map[string]string{}, Enriched: map[string]string{}}
+		ev := &event.Event{Type: event.LOG, Meta: make(map[string]string, len(e.Meta)), ParsedView: map[string]string{}, Enriched: map[string]string{}}
 		for _, m := range e.Meta {
 			if m != nil {
 				ev.Meta[m.Key] = m.Value

@@ -17,6 +17,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/alertctx"
 	"github.com/phalanx-ids/phalanx/internal/datafile"
 	"github.com/phalanx-ids/phalanx/internal/enrich"
+	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
 	"github.com/phalanx-ids/phalanx/internal/grok"
 	"github.com/phalanx-ids/phalanx/internal/parse"
@@ -97,7 +98,8 @@ func Build(cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("content: %w", err)
 	}
-	opts := parse.Options{Grok: lib, Expr: env, Enrich: en, Data: data, Stash: stash, Logger: cfg.Logger}
+	opts := parse.Options{Grok: lib, Expr: env, Enrich: en, Data: data, Stash: stash, Logger: cfg.Logger,
+		Schema: event.NewSchema()}
 	if rt.Parsers, err = parse.Load(cfg.Parsers, opts); err != nil {
 		return nil, fmt.Errorf("content: parsers: %w", err)
 	}
@@ -110,6 +112,7 @@ func Build(cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("content: postoverflows: %w", err)
 		}
 	}
+	opts.Schema.Freeze() // scenarios look names up while events flow
 	if len(cfg.Contexts) > 0 {
 		set, warns, err := alertctx.Load(cfg.Contexts, env, 0)
 		if err != nil {
@@ -121,7 +124,8 @@ func Build(cfg Config) (*Runtime, error) {
 		rt.Context = set
 	}
 	if len(cfg.Scenarios) > 0 {
-		rt.Scenarios, err = scenario.LoadSources(cfg.Scenarios, scenario.Options{Compiler: env, Data: data, Hub: cfg.ScenarioInfo})
+		rt.Scenarios, err = scenario.LoadSources(cfg.Scenarios, scenario.Options{Compiler: env, Data: data, Hub: cfg.ScenarioInfo,
+			Schema: opts.Schema})
 		if err != nil {
 			return nil, fmt.Errorf("content: %w", err)
 		}

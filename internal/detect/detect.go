@@ -234,10 +234,12 @@ func (r *Runner) startParsers(ctx context.Context, eng *scenario.Engine, work <-
 				r.parseBatch(b)
 				if eng != nil {
 					// Read the fields the scenarios test here, in parallel
-					// and while the event is hot, not once per bucket worker.
+					// and while the event is hot, not once per bucket worker
+					// (and build the map view queued events need, if any).
 					nf := eng.FieldCount()
 					b.fields = r.newFields(nf * len(b.events))
 					for i, ev := range b.events {
+						eng.Prepare(ev)
 						eng.ReadFields(ev, b.fields[i*nf:(i+1)*nf:(i+1)*nf])
 					}
 				}
@@ -366,7 +368,7 @@ func (r *Runner) newEvent(l event.Line) *event.Event {
 		evt.Reset(l)
 		return evt
 	default:
-		return event.New(l)
+		return r.cfg.Runtime.Parsers.Schema().New(l)
 	}
 }
 

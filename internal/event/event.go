@@ -3,6 +3,14 @@
 // hub parsers, scenarios and hubtest assertions address it by those names
 // (evt.Parsed.x, evt.Meta.x, evt.Line.Raw, evt.Overflow.Alert...).
 //
+// evt.Parsed, written by grok on every line, is not a map on the hot path:
+// an event made by a Schema (the loaded content's numbering of parsed field
+// names) keeps its parsed fields in slots, read and written by Key (a name
+// resolved at load time) or by name; the map expressions see as evt.Parsed
+// (ParsedView) is built from the slots on demand (ExposeParsed, ViewCopy,
+// Clone, ParsedMap). Package scenario's doc follows one field from a grok
+// capture to a scenario's groupby.
+//
 // Concurrency: an Event is owned by one goroutine at a time. It is handed
 // from stage to stage, never shared; code that keeps an event past its turn
 // (a bucket queue, a dump) keeps a Clone.
@@ -111,31 +119,47 @@ func (a Appsec) GetVar(name string) string { return a.Vars[name] }
 
 // Event is one log line (Type LOG) or one overflow (Type OVFLW) in flight.
 type Event struct {
-	Type            int               `yaml:"Type"`
-	ExpectMode      int               `yaml:"ExpectMode"`
-	Whitelisted     bool              `yaml:"Whitelisted,omitempty"`
-	WhitelistReason string            `yaml:"WhitelistReason,omitempty"`
-	Stage           string            `yaml:"Stage,omitempty"`
-	Line            Line              `yaml:"Line,omitempty"`
-	Parsed          map[string]string `yaml:"Parsed,omitempty"`
-	Enriched        map[string]string `yaml:"Enriched,omitempty"`
-	Unmarshaled     map[string]any    `yaml:"Unmarshaled,omitempty"`
-	Overflow        RuntimeAlert      `yaml:"Overflow,omitempty"`
-	Time            time.Time         `yaml:"Time,omitempty"`
-	StrTime         string            `yaml:"StrTime,omitempty"`
-	StrTimeFormat   string            `yaml:"StrTimeFormat,omitempty"`
-	MarshaledTime   string            `yaml:"MarshaledTime,omitempty"`
-	Process         bool              `yaml:"Process,omitempty"`
-	Appsec          Appsec            `yaml:"Appsec,omitempty"`
-	Meta            map[string]string `yaml:"Meta,omitempty"`
+	Type            int    `yaml:"Type"`
+	ExpectMode      int    `yaml:"ExpectMode"`
+	Whitelisted     bool   `yaml:"Whitelisted,omitempty"`
+	WhitelistReason string `yaml:"WhitelistReason,omitempty"`
+	Stage           string `yaml:"Stage,omitempty"`
+	Line            Line   `yaml:"Line,omitempty"`
+	// ParsedView is evt.Parsed as expressions and dumps see it: a map
+	// built from the event's parsed fields by ExposeParsed (nil before, for
+	// an event made by a Schema; an event without schema, New, always has
+	// it), then kept in step by every write. Go code reads and writes parsed
+	// fields through the methods (ParsedKey, LookupParsed, SetParsedKey,
+	// SetParsed, ParsedMap), which never need the map.
+	ParsedView    map[string]string `yaml:"Parsed,omitempty" expr:"Parsed"`
+	Enriched      map[string]string `yaml:"Enriched,omitempty"`
+	Unmarshaled   map[string]any    `yaml:"Unmarshaled,omitempty"`
+	Overflow      RuntimeAlert      `yaml:"Overflow,omitempty"`
+	Time          time.Time         `yaml:"Time,omitempty"`
+	StrTime       string            `yaml:"StrTime,omitempty"`
+	StrTimeFormat string            `yaml:"StrTimeFormat,omitempty"`
+	MarshaledTime string            `yaml:"MarshaledTime,omitempty"`
+	Process       bool              `yaml:"Process,omitempty"`
+	Appsec        Appsec            `yaml:"Appsec,omitempty"`
+	Meta          map[string]string `yaml:"Meta,omitempty"`
+
+	parsed    fields            // evt.Parsed: slots of a Schema + overflow map
+	viewSpare map[string]string // a dropped ParsedView's storage, for reuse
 }
 
-// New returns a log event for a raw line with all maps initialised.
+// New returns a log event for a raw line with all maps initialised. Its
+// parsed fields have no schema: they live in a map, and ParsedView is
+// always exposed (Schema.New makes the events of a loaded pipeline).
 func New(l Line) *Event {
+	e := newEvent(l)
+	e.ParsedView = map[string]string{}
+	return e
+}
+
+func newEvent(l Line) *Event {
 	return &Event{
 		Type:        LOG,
 		Line:        l,
-		Parsed:      make(map[string]string, 16),
 		Enriched:    make(map[string]string, 4),
 		Unmarshaled: make(map[string]any),
 		Meta:        make(map[string]string, 12),
@@ -146,20 +170,25 @@ func New(l Line) *Event {
 // storage of its maps (cleared). Only for an event nothing else refers to
 // any more (for example a line no parser took).
 func (e *Event) Reset(l Line) {
-	p, en, u, m := e.Parsed, e.Enriched, e.Unmarshaled, e.Meta
-	clear(p)
+	en, u, m := e.Enriched, e.Unmarshaled, e.Meta
 	clear(en)
 	clear(u)
 	clear(m)
-	*e = Event{Type: LOG, Line: l, Parsed: p, Enriched: en, Unmarshaled: u, Meta: m}
+	p, spare := e.parsed, e.viewSpare
+	p.reset()
+	if e.ParsedView != nil {
+		spare = e.ParsedView
+		clear(spare)
+	}
+	*e = Event{Type: LOG, Line: l, Enriched: en, Unmarshaled: u, Meta: m, parsed: p, viewSpare: spare}
 	e.Init()
+	if p.s == nil {
+		e.ExposeParsed() // as New
+	}
 }
 
 // Init makes sure every map is non-nil.
 func (e *Event) Init() {
-	if e.Parsed == nil {
-		e.Parsed = make(map[string]string)
-	}
 	if e.Enriched == nil {
 		e.Enriched = make(map[string]string)
 	}
@@ -212,11 +241,103 @@ func (e *Event) SetMeta(key, value string) bool {
 
 // SetParsed sets Parsed[key]; it returns true so it can be used in filters.
 func (e *Event) SetParsed(key, value string) bool {
-	if e.Parsed == nil {
-		e.Parsed = make(map[string]string)
+	if e.parsed.s == nil {
+		e.ExposeParsed() // an event without schema keeps its view (New)
 	}
-	e.Parsed[key] = value
+	e.parsed.putName(key, value)
+	if e.ParsedView != nil {
+		e.ParsedView[key] = value
+	}
 	return true
+}
+
+// SetParsedKey sets the parsed field k (SetParsed for a name resolved at
+// load time).
+func (e *Event) SetParsedKey(k Key, value string) {
+	if k.s == e.parsed.s && k.s != nil && e.ParsedView == nil && e.parsed.setFast(k.slot, value) {
+		return
+	}
+	e.setParsedKey(k, value)
+}
+
+func (e *Event) setParsedKey(k Key, value string) {
+	if e.parsed.s == nil {
+		e.ExposeParsed()
+	}
+	e.parsed.putKey(k, value)
+	if e.ParsedView != nil {
+		e.ParsedView[k.name] = value
+	}
+}
+
+// ParsedKey returns the parsed field k; ok is false when it is absent.
+func (e *Event) ParsedKey(k Key) (v string, ok bool) { return e.parsed.key(k) }
+
+// LookupParsed returns Parsed[name]; ok is false when it is absent.
+func (e *Event) LookupParsed(name string) (v string, ok bool) { return e.parsed.name(name) }
+
+// ParsedLen is the number of parsed fields.
+func (e *Event) ParsedLen() int { return e.parsed.len() }
+
+// ParsedMap returns a new map of the parsed fields (nil when there are
+// none), for code that needs them whole (a dump, a diff).
+func (e *Event) ParsedMap() map[string]string {
+	if e.parsed.len() == 0 {
+		return nil
+	}
+	m := make(map[string]string, e.parsed.len())
+	e.parsed.fill(m)
+	return m
+}
+
+// ExposeParsed makes ParsedView (evt.Parsed for the expression VM) hold
+// the parsed fields; later writes keep it in step. Call it before running
+// an expression VM program on the event, from the goroutine that owns the
+// event (it writes to it).
+func (e *Event) ExposeParsed() {
+	if e.ParsedView != nil {
+		return
+	}
+	m := e.viewSpare
+	e.viewSpare = nil
+	if m == nil {
+		m = make(map[string]string, e.parsed.len())
+	}
+	e.parsed.fill(m)
+	e.ParsedView = m
+}
+
+// ViewCopy makes *dst a shallow copy of e whose ParsedView holds e's
+// parsed fields, built in view (cleared first; nil: a new map), and
+// returns that map for reuse. It only reads e, so it serves to run the
+// expression VM on an event that other goroutines read too; dst shares
+// e's other maps and parsed storage, so it is for reading: a program that
+// writes to the event needs a copy of its own (UnshareParsed).
+func (e *Event) ViewCopy(dst *Event, view map[string]string) map[string]string {
+	*dst = *e
+	dst.viewSpare = nil
+	if e.ParsedView != nil {
+		return view
+	}
+	if view == nil {
+		view = make(map[string]string, e.parsed.len())
+	} else {
+		clear(view)
+	}
+	e.parsed.fill(view)
+	dst.ParsedView = view
+	return view
+}
+
+// UnshareParsed gives e its own copy of the parsed fields (and of
+// ParsedView), for a shallow copy of an event (c := *e) that is about to
+// be written to while the original is still read.
+func (e *Event) UnshareParsed() {
+	e.parsed = e.parsed.clone()
+	if e.ParsedView != nil {
+		e.ParsedView = cloneStr(e.ParsedView)
+	}
+	e.viewSpare = nil
 }
 
 // ParseIPSources returns the source addresses of the event: Meta.source_ip
@@ -242,11 +363,14 @@ func (e *Event) ParseIPSources() []netip.Addr {
 
 // Clone returns a deep copy of the maps and line labels, so the copy can be
 // kept while the original goes on being modified. Unmarshaled is copied
-// recursively for nested maps and slices.
+// recursively for nested maps and slices. The copy's ParsedView is built
+// (a kept event is one that something will look at whole).
 func (e *Event) Clone() *Event {
 	c := *e
 	c.Line.Labels = cloneStr(e.Line.Labels)
-	c.Parsed = cloneStr(e.Parsed)
+	c.parsed = e.parsed.clone()
+	c.ParsedView, c.viewSpare = nil, nil
+	c.ExposeParsed()
 	c.Enriched = cloneStr(e.Enriched)
 	c.Meta = cloneStr(e.Meta)
 	if e.Unmarshaled != nil {

@@ -74,7 +74,7 @@ func Line(p *parse.Pipeline, l event.Line, risks map[string]int) Result {
 	if l.Time.IsZero() {
 		l.Time = time.Now()
 	}
-	evt := event.New(l)
+	evt := p.Schema().New(l)
 	evt.ExpectMode = event.TIMEMACHINE
 	tr := &tracer{prev: evt.Clone(), risks: risks}
 	ok := p.Parse(evt, tr)
@@ -149,7 +149,7 @@ func InjectionRisks(cfg content.Config) (map[string]int, error) {
 
 func diffEvents(a, b *event.Event) []string {
 	var out []string
-	out = append(out, diffMap("Parsed", a.Parsed, b.Parsed)...)
+	out = append(out, diffMap("Parsed", a.ParsedMap(), b.ParsedMap())...)
 	out = append(out, diffMap("Meta", a.Meta, b.Meta)...)
 	out = append(out, diffMap("Enriched", a.Enriched, b.Enriched)...)
 	if fmt.Sprint(a.Unmarshaled) != fmt.Sprint(b.Unmarshaled) {

@@ -13,7 +13,7 @@ func BenchmarkHelpers(b *testing.B) {
 	s := dataStore(b)
 	e := New(Deps{Data: s})
 	evt := event.New(event.Line{Raw: winEvent})
-	evt.Parsed["json"] = `{"req":{"uri":"/wp-login.php","ua":"curl/8"}}`
+	evt.SetParsed("json", `{"req":{"uri":"/wp-login.php","ua":"curl/8"}}`)
 	evt.Meta["source_ip"] = "10.1.2.3"
 	for _, c := range []struct{ name, src string }{
 		{"Lower+in", `Lower(evt.Parsed.json) contains "wp-login"`},

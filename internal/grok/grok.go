@@ -428,6 +428,16 @@ func (p *Pattern) Names() []string { return slices.Clone(p.names) }
 // there reports an empty capture set as a failure); use Match for a plain
 // regular-expression test.
 func (p *Pattern) MatchInto(s string, dst map[string]string) bool {
+	return p.MatchEach(s, func(i int, v string) { dst[p.names[i]] = v })
+}
+
+// MatchEach is MatchInto delivering the captures to set: set(i, v) for
+// every semantic name, i being the name's index in Names() (v is "" for a
+// group that did not participate), in that order, after the match and
+// only on a match. A caller that resolved Names() at load time (to event
+// field slots) writes each capture where it goes, without a map. set must
+// not keep s's substrings beyond what it keeps of s.
+func (p *Pattern) MatchEach(s string, set func(i int, v string)) bool {
 	if len(p.names) == 0 || !p.prefilter(s) {
 		return false
 	}
@@ -435,7 +445,7 @@ func (p *Pattern) MatchInto(s string, dst map[string]string) bool {
 		sc := p.bt.get()
 		ok, decided := p.bt.find(s, sc)
 		if ok {
-			p.fill(s, sc.caps, dst)
+			p.deliver(s, sc.caps, set)
 		}
 		p.bt.release(sc)
 		if decided {
@@ -446,19 +456,19 @@ func (p *Pattern) MatchInto(s string, dst map[string]string) bool {
 	if loc == nil {
 		return false
 	}
-	p.fill(s, loc, dst)
+	p.deliver(s, loc, set)
 	return true
 }
 
-// fill writes the semantic captures of loc (a submatch index vector) into
-// dst.
-func (p *Pattern) fill(s string, loc []int, dst map[string]string) {
-	for i, n := range p.names {
-		g := p.groups[i] * 2
+// deliver hands the semantic captures of loc (a submatch index vector) to
+// set.
+func (p *Pattern) deliver(s string, loc []int, set func(i int, v string)) {
+	for i, g := range p.groups {
+		g *= 2
 		if loc[g] < 0 {
-			dst[n] = ""
+			set(i, "")
 		} else {
-			dst[n] = s[loc[g]:loc[g+1]]
+			set(i, s[loc[g]:loc[g+1]])
 		}
 	}
 }

@@ -368,3 +368,39 @@ func TestConcurrentUse(t *testing.T) {
 		require.True(t, <-done)
 	}
 }
+
+// TestMatchEach: the captures MatchEach hands over are those MatchInto
+// writes, by index into Names(), every name once, only on a match.
+func TestMatchEach(t *testing.T) {
+	lib := NewLibrary()
+	for _, tc := range []struct {
+		name, pattern, in string
+		match             bool
+	}{
+		{"all groups", `%{IP:ip} %{WORD:verb}(?: %{NUMBER:n})?`, "1.2.3.4 GET 12", true},
+		{"optional group absent", `%{IP:ip} %{WORD:verb}(?: %{NUMBER:n})?`, "1.2.3.4 GET", true},
+		{"no match", `%{IP:ip} %{WORD:verb}`, "nothing here", false},
+		{"long input (regexp engine)", `%{WORD:a} %{GREEDYDATA:rest}`, "x " + strings.Repeat("y", 100000), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := lib.Compile(tc.pattern)
+			require.NoError(t, err)
+			want := map[string]string{}
+			require.Equal(t, tc.match, p.MatchInto(tc.in, want))
+			got := map[string]string{}
+			calls := 0
+			ok := p.MatchEach(tc.in, func(i int, v string) {
+				require.Equal(t, calls, i, "in Names() order")
+				calls++
+				got[p.Names()[i]] = v
+			})
+			require.Equal(t, tc.match, ok)
+			if tc.match {
+				require.Equal(t, len(p.Names()), calls)
+			} else {
+				require.Zero(t, calls)
+			}
+			require.Equal(t, want, got)
+		})
+	}
+}

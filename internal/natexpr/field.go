@@ -42,7 +42,8 @@ func (f Field) Get(e *event.Event) string {
 	case SrcMeta:
 		return e.Meta[f.Key]
 	case SrcParsed:
-		return e.Parsed[f.Key]
+		v, _ := e.LookupParsed(f.Key)
+		return v
 	case SrcEnriched:
 		return e.Enriched[f.Key]
 	case SrcLineLabels:
@@ -67,14 +68,19 @@ func (f Field) Get(e *event.Event) string {
 	return ""
 }
 
-// getter returns Get for f as a direct read.
-func (f Field) getter() func(*event.Event) string {
+// getter returns Get for f as a direct read; parsed fields are read by
+// their slot in s (nil: by name).
+func (f Field) getter(s *event.Schema) func(*event.Event) string {
 	k := f.Key
 	switch f.Src {
 	case SrcMeta:
 		return func(e *event.Event) string { return e.Meta[k] }
 	case SrcParsed:
-		return func(e *event.Event) string { return e.Parsed[k] }
+		if s == nil {
+			return f.Get
+		}
+		pk := s.Key(k)
+		return func(e *event.Event) string { v, _ := e.ParsedKey(pk); return v }
 	case SrcEnriched:
 		return func(e *event.Event) string { return e.Enriched[k] }
 	case SrcLineLabels:
@@ -189,6 +195,7 @@ type Table struct {
 // Freeze can renumber.
 type fieldInfo struct {
 	f     Field
+	get   func(*event.Event) string // f.getter (by slot for parsed fields)
 	fno   int
 	refs  int    // references by compiled expressions
 	hot   bool   // Ahead: always read ahead
@@ -262,7 +269,11 @@ func (t *Table) NumSlots() int { return len(t.ids) }
 // only.
 func (t *Table) Read(e *event.Event, dst []string) {
 	for i, fi := range t.fields[:t.ahead] {
-		dst[i] = fi.f.Get(e)
+		if fi.get != nil {
+			dst[i] = fi.get(e)
+		} else {
+			dst[i] = fi.f.Get(e)
+		}
 	}
 }
 

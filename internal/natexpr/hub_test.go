@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/datafile"
+	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
 	"github.com/phalanx-ids/phalanx/internal/natexpr"
 	"github.com/phalanx-ids/phalanx/internal/natexpr/natexprtest"
@@ -81,7 +82,8 @@ func TestHubExpressionsMatchVM(t *testing.T) {
 	exprs := hubExprs(t, store)
 	r := rand.New(rand.NewPCG(3, 4))
 	tab := natexpr.NewTable()
-	c := natexpr.New(tab, env)
+	schema := event.NewSchema() // reads of evt.Parsed go by slot
+	c := natexpr.New(tab, env).WithSchema(schema)
 	type compiled struct {
 		x    hubExpr
 		b    natexpr.Bool
@@ -118,14 +120,18 @@ func TestHubExpressionsMatchVM(t *testing.T) {
 	checked := 0
 	for _, cx := range all {
 		fields, lits := natexprtest.Vocabulary(cx.x.src, store)
-		for _, e := range natexprtest.Events(r, 50/raceStride, fields, lits) {
+		// Half the events are the schema's (slotted reads), the other half
+		// plain (the slotted reads fall back to names).
+		evs := natexprtest.Events(r, 25/raceStride+1, schema, fields, lits)
+		evs = append(evs, natexprtest.Events(r, 25/raceStride+1, nil, fields, lits)...)
+		for _, e := range evs {
 			want, werr := vm.Run(cx.prog, vmEnv{Evt: e})
 			for i, ctx := range contexts(tab, e) {
 				if cx.b != nil {
 					got, gerr := cx.b(ctx)
-					require.Equal(t, werr != nil, gerr != nil, "%s: %s (ctx %d) on %v %v: vm %v native %v", cx.x.where, cx.x.src, i, e.Meta, e.Parsed, werr, gerr)
+					require.Equal(t, werr != nil, gerr != nil, "%s: %s (ctx %d) on %v %v: vm %v native %v", cx.x.where, cx.x.src, i, e.Meta, e.ParsedMap(), werr, gerr)
 					if werr == nil {
-						require.Equal(t, want, got, "%s: %s (ctx %d) on %v %v", cx.x.where, cx.x.src, i, e.Meta, e.Parsed)
+						require.Equal(t, want, got, "%s: %s (ctx %d) on %v %v", cx.x.where, cx.x.src, i, e.Meta, e.ParsedMap())
 					}
 					continue
 				}
@@ -135,7 +141,7 @@ func TestHubExpressionsMatchVM(t *testing.T) {
 					if n, ok := want.(int); ok && cx.s.Numeric() {
 						want = itoa(n)
 					}
-					require.Equal(t, want, got, "%s: %s (ctx %d) on %v %v", cx.x.where, cx.x.src, i, e.Meta, e.Parsed)
+					require.Equal(t, want, got, "%s: %s (ctx %d) on %v %v", cx.x.where, cx.x.src, i, e.Meta, e.ParsedMap())
 				}
 			}
 			checked++

@@ -283,9 +283,10 @@ type binding struct {
 // Compiler compiles expressions against a Table and a helper set. Used at
 // load time, from one goroutine.
 type Compiler struct {
-	t     *Table
-	h     Helpers
-	scope map[string]binding
+	t      *Table
+	h      Helpers
+	schema *event.Schema // parsed fields are read by slot (nil: by name)
+	scope  map[string]binding
 }
 
 // New returns a compiler numbering memo slots and fields in t (nil: a
@@ -296,6 +297,14 @@ func New(t *Table, h Helpers) *Compiler {
 		t = NewTable()
 	}
 	return &Compiler{t: t, h: h}
+}
+
+// WithSchema makes c's compiled reads of evt.Parsed fields go by their
+// slot in s (s.Key: a name gets a slot unless s is frozen, when names
+// without one are read by name); it returns c. nil: reads go by name.
+func (c *Compiler) WithSchema(s *event.Schema) *Compiler {
+	c.schema = s
+	return c
 }
 
 func parse(src string) (ast.Node, bool) {
@@ -603,7 +612,17 @@ func (c *Compiler) hasKey(key string, m ast.Node) (Bool, bool) {
 	var get func(e *event.Event) map[string]string
 	switch path[0] {
 	case "Parsed":
-		get = func(e *event.Event) map[string]string { return e.Parsed }
+		if c.schema != nil {
+			k := c.schema.Key(key)
+			return func(ctx *Ctx) (bool, error) {
+				_, ok := ctx.evt.ParsedKey(k)
+				return ok, nil
+			}, true
+		}
+		return func(ctx *Ctx) (bool, error) {
+			_, ok := ctx.evt.LookupParsed(key)
+			return ok, nil
+		}, true
 	case "Meta":
 		get = func(e *event.Event) map[string]string { return e.Meta }
 	case "Enriched":
@@ -922,8 +941,11 @@ func (c *Compiler) str(n ast.Node) (*Str, bool) {
 	}
 	fi := c.t.info(f)
 	fi.refs++
+	if fi.get == nil {
+		fi.get = f.getter(c.schema)
+	}
 	key := f.String()
-	out := &Str{kind: kField, key: key, fno: math.MaxInt, get: f.getter(), slot: c.t.slot(key)}
+	out := &Str{kind: kField, key: key, fno: math.MaxInt, get: fi.get, slot: c.t.slot(key)}
 	fi.users = append(fi.users, out)
 	return out, true
 }

@@ -39,7 +39,7 @@ func tableEvents() []*event.Event {
 	mk := func(program, typ, raw string) *event.Event {
 		e := event.New(event.Line{Raw: raw, Src: "/x.log", Module: "file", Labels: map[string]string{"type": typ}})
 		if program != "-" {
-			e.Parsed["program"] = program
+			e.SetParsed("program", program)
 		}
 		e.Meta["source_ip"] = "1.2.3.4"
 		e.Meta["n"] = "12"
@@ -93,9 +93,9 @@ func checkBool(t *testing.T, tab *natexpr.Table, b natexpr.Bool, prog *vm.Progra
 	for i, c := range contexts(tab, e, kept...) {
 		for range 2 { // twice: the memo must give the same answer
 			got, gerr := b(c)
-			require.Equal(t, werr != nil, gerr != nil, "%s (ctx %d) on %v %v: vm %v native %v", what, i, e.Meta, e.Parsed, werr, gerr)
+			require.Equal(t, werr != nil, gerr != nil, "%s (ctx %d) on %v %v: vm %v native %v", what, i, e.Meta, e.ParsedMap(), werr, gerr)
 			if werr == nil {
-				require.Equal(t, want, got, "%s (ctx %d) on %v %v %v", what, i, e.Meta, e.Parsed, e.Line)
+				require.Equal(t, want, got, "%s (ctx %d) on %v %v %v", what, i, e.Meta, e.ParsedMap(), e.Line)
 			}
 		}
 	}
@@ -255,7 +255,8 @@ func FuzzNativeFilter(f *testing.F) {
 	}
 	env := exprenv.New(exprenv.Deps{})
 	tab := natexpr.NewTable()
-	c := natexpr.New(tab, env)
+	schema := event.NewSchema()
+	c := natexpr.New(tab, env).WithSchema(schema)
 	var progs []*vm.Program
 	var nats []natexpr.Bool
 	for _, src := range filters {
@@ -277,8 +278,12 @@ func FuzzNativeFilter(f *testing.F) {
 	f.Add("a", "10.1.1.1", "::1", "4")
 	f.Fuzz(func(t *testing.T, lt, p, q, n string) {
 		e := event.New(event.Line{Raw: "x"})
+		if len(lt)%2 == 0 { // slotted parsed fields (the compiler's schema)
+			e = schema.New(event.Line{Raw: "x"})
+		}
 		e.Meta["log_type"], e.Meta["p"], e.Meta["n"] = lt, p, n
-		e.Parsed["q"] = q
+		e.SetParsed("q", q)
+		e.ExposeParsed()
 		for i := range progs {
 			want, werr := vm.Run(progs[i], vmEnv{Evt: e})
 			for ci, ctx := range contexts(tab, e) {

@@ -34,13 +34,13 @@ func (r httpReq) newEvent() *event.Event {
 	e.Meta["http_status"] = r.status
 	e.Meta["http_path"] = r.path
 	e.Meta["source_ip"] = "192.0.2.1"
-	e.Parsed["request"] = r.path
-	e.Parsed["http_user_agent"] = r.ua
-	e.Parsed["http_referer"] = r.referer
-	e.Parsed["verb"] = "GET"
+	e.SetParsed("request", r.path)
+	e.SetParsed("http_user_agent", r.ua)
+	e.SetParsed("http_referer", r.referer)
+	e.SetParsed("verb", "GET")
 	p, args, _ := strings.Cut(r.path, "?")
-	e.Parsed["http_args"] = args
-	e.Parsed["file_name"] = p[strings.LastIndexByte(p, '/')+1:]
+	e.SetParsed("http_args", args)
+	e.SetParsed("file_name", p[strings.LastIndexByte(p, '/')+1:])
 	e.Enriched["reverse_dns"] = r.rdns
 	return e
 }

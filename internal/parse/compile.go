@@ -47,7 +47,7 @@ func (c *compiler) condition(src string, line int, node, field string) (*conditi
 	if err != nil {
 		return nil, c.wrapf(line, node, field, err, "compile %q", src)
 	}
-	return &condition{src: src, prog: prog, fast: natexpr.New(nil, c.opts.Expr).Bool(src)}, nil
+	return &condition{src: src, prog: prog, fast: natexpr.New(nil, c.opts.Expr).WithSchema(c.opts.Schema).Bool(src)}, nil
 }
 
 func (c *compiler) value(src string, line int, node, field string) (*valueExpr, error) {
@@ -55,7 +55,7 @@ func (c *compiler) value(src string, line int, node, field string) (*valueExpr, 
 	if err != nil {
 		return nil, c.wrapf(line, node, field, err, "compile %q", src)
 	}
-	return &valueExpr{src: src, prog: prog, get: natexpr.New(nil, c.opts.Expr).Value(src)}, nil
+	return &valueExpr{src: src, prog: prog, get: natexpr.New(nil, c.opts.Expr).WithSchema(c.opts.Schema).Value(src)}, nil
 }
 
 // node compiles cfg (a top-level node when parent is "").
@@ -182,6 +182,9 @@ func (c *compiler) grok(g *GrokConfig, label string) (*grokStep, error) {
 		return nil, c.errf(g.pos.line, label, "grok", "no grok library")
 	}
 	st := &grokStep{applyOn: g.ApplyOn}
+	if g.ApplyOn != "" && g.ApplyOn != "Line.Raw" {
+		st.inKey = c.opts.Schema.Key(g.ApplyOn)
+	}
 	src, field := g.Pattern, "grok.pattern"
 	if g.Name != "" {
 		if !c.opts.Grok.Has(g.Name) {
@@ -198,6 +201,9 @@ func (c *compiler) grok(g *GrokConfig, label string) (*grokStep, error) {
 	}
 	st.pat = pat
 	st.noNames = len(pat.Names()) == 0
+	for _, n := range pat.Names() {
+		st.keys = append(st.keys, c.opts.Schema.Key(n))
+	}
 	if g.ApplyOn == "" {
 		v, err := c.value(g.Expression, g.pos.at("expression"), label, "grok.expression")
 		if err != nil {
@@ -235,6 +241,7 @@ func (c *compiler) statics(cfgs []StaticConfig, label, field string) ([]static, 
 			}
 		case sc.Parsed != "":
 			s.kind, s.key, s.desc = staticParsed, sc.Parsed, "evt.Parsed."+sc.Parsed
+			s.pkey = c.opts.Schema.Key(sc.Parsed)
 		case sc.Meta != "":
 			s.kind, s.key, s.desc = staticMeta, sc.Meta, "evt.Meta."+sc.Meta
 		case sc.Enriched != "":

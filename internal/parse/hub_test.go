@@ -117,7 +117,7 @@ func TestHubStack(t *testing.T) {
 				require.Equal(t, v, evt.Meta[k], "Meta[%q]", k)
 			}
 			for k, v := range tc.parsed {
-				got, ok := evt.Parsed[k]
+				got, ok := evt.LookupParsed(k)
 				require.True(t, ok, "Parsed[%q] missing", k)
 				require.Equal(t, v, got, "Parsed[%q]", k)
 			}

@@ -46,9 +46,11 @@ type node struct {
 type grokStep struct {
 	pat     *grok.Pattern
 	label   string
-	noNames bool       // pattern has no semantic: it never yields data
-	applyOn string     // "Line.Raw", a Parsed key, or "" (expression)
-	input   *valueExpr // when applyOn == ""
+	noNames bool        // pattern has no semantic: it never yields data
+	applyOn string      // "Line.Raw", a Parsed key, or "" (expression)
+	inKey   event.Key   // applyOn's slot (a Parsed key)
+	keys    []event.Key // the slot of each of pat's Names()
+	input   *valueExpr  // when applyOn == ""
 	statics []static
 }
 
@@ -87,19 +89,23 @@ type runState struct {
 // forget drops the cached apply_on input: evt may have changed.
 func (rs *runState) forget() { rs.inCached = false }
 
-// parsedInput returns evt.Parsed[key], from the cache when nothing may have
-// written to evt since the last read of the same key.
-func (rs *runState) parsedInput(evt *event.Event, key string) (string, bool) {
-	if rs.inCached && rs.inKey == key {
+// parsedInput returns the parsed field k, from the cache when nothing may
+// have written to evt since the last read of the same field.
+func (rs *runState) parsedInput(evt *event.Event, k event.Key) (string, bool) {
+	if rs.inCached && rs.inKey == k.Name() {
 		return rs.inVal, rs.inOK
 	}
-	v, ok := evt.Parsed[key]
-	rs.inKey, rs.inVal, rs.inOK, rs.inCached = key, v, ok, true
+	v, ok := evt.ParsedKey(k)
+	rs.inKey, rs.inVal, rs.inOK, rs.inCached = k.Name(), v, ok, true
 	return v, ok
 }
 
+// run runs prog on evt in the VM, which sees evt.Parsed as a map: the
+// event's ParsedView, built here on the first VM run (native code reads
+// the slots and never needs it).
 func (rs *runState) run(prog *vm.Program, evt *event.Event) (any, error) {
 	rs.forget() // expressions may call evt.SetParsed and friends
+	evt.ExposeParsed()
 	return rs.vm.Run(prog, exprEnv{Evt: evt})
 }
 
@@ -268,7 +274,7 @@ func (g *grokStep) process(rs *runState, evt *event.Event) (bool, error) {
 	case g.applyOn == "Line.Raw":
 		in = evt.Line.Raw
 	case g.applyOn != "":
-		v, ok := rs.parsedInput(evt, g.applyOn)
+		v, ok := rs.parsedInput(evt, g.inKey)
 		if !ok {
 			rs.step(Step{Kind: StepGrok, Target: g.applyOn, Detail: "field missing: " + g.label})
 			return false, nil
@@ -292,7 +298,7 @@ func (g *grokStep) process(rs *runState, evt *event.Event) (bool, error) {
 			rs.p.logger.Error("parse: unexpected grok expression result", "expression", g.input.src, "type", typeName(out))
 		}
 	}
-	matched := !g.noNames && g.pat.MatchInto(in, evt.Parsed)
+	matched := !g.noNames && g.pat.MatchEach(in, func(i int, v string) { evt.SetParsedKey(g.keys[i], v) })
 	if matched {
 		rs.forget()
 	}

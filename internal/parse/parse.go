@@ -48,6 +48,11 @@ type Options struct {
 	Data   *datafile.Store // data files (`data:` sections)
 	Stash  *exprenv.Stash  // stash caches (`stash:` sections)
 	Logger *slog.Logger
+	// Schema numbers the evt.Parsed fields the pipeline writes and reads
+	// (grok captures, statics, natively compiled reads): nil, Load makes
+	// one. Share one between the pipelines of one content (parsers,
+	// postoverflows) and create events with it (Pipeline.Schema().New).
+	Schema *event.Schema
 	// Now is the clock giving Time to events that have none (nil: time.Now).
 	Now func() time.Time
 }
@@ -67,6 +72,7 @@ type Pipeline struct {
 	stash  *exprenv.Stash
 	now    func() time.Time
 	pool   sync.Pool // *runState
+	schema *event.Schema
 
 	parsed, unparsed atomic.Uint64
 }
@@ -94,7 +100,10 @@ func Load(files []File, opts Options) (*Pipeline, error) {
 		}
 		return a.Path < b.Path
 	})
-	p := &Pipeline{logger: logger, stash: opts.Stash, now: opts.Now}
+	if opts.Schema == nil {
+		opts.Schema = event.NewSchema()
+	}
+	p := &Pipeline{logger: logger, stash: opts.Stash, now: opts.Now, schema: opts.Schema}
 	if p.now == nil {
 		p.now = time.Now
 	}
@@ -175,6 +184,9 @@ func FilesFromDir(root string) ([]File, error) {
 }
 
 // Stages returns the stage names, sorted.
+func (p *Pipeline) Schema() *event.Schema { return p.schema }
+
+// Stages returns the stage names in order.
 func (p *Pipeline) Stages() []string { return append([]string(nil), p.stages...) }
 
 // Parse runs evt through the stages; it returns true when the event went

@@ -314,7 +314,7 @@ statics: [{meta: a, value: "1"}]
 				require.Equal(t, tc.want.stage, evt.Stage)
 			}
 			for k, v := range tc.want.parsed {
-				got, present := evt.Parsed[k]
+				got, present := evt.LookupParsed(k)
 				require.True(t, present, "Parsed[%q] missing", k)
 				require.Equal(t, v, got, "Parsed[%q]", k)
 			}
@@ -328,7 +328,7 @@ statics: [{meta: a, value: "1"}]
 				if m, ok := strings.CutPrefix(k, "meta."); ok {
 					require.NotContains(t, evt.Meta, m)
 				} else {
-					require.NotContains(t, evt.Parsed, k)
+					require.NotContains(t, evt.ParsedMap(), k)
 				}
 			}
 			if tc.want.strTime != "" {

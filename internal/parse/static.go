@@ -39,9 +39,10 @@ const (
 // static is a compiled `statics:` entry.
 type static struct {
 	kind       staticKind
-	key        string // map key (parsed/meta/enriched) or method name
-	desc       string // destination as shown in traces
-	set        setter // staticTarget
+	key        string    // map key (parsed/meta/enriched) or method name
+	pkey       event.Key // staticParsed: key's slot
+	desc       string    // destination as shown in traces
+	set        setter    // staticTarget
 	method     enrich.Method
 	parseDate  bool // method ParseDate: runs on empty values too
 	literal    string
@@ -98,7 +99,7 @@ func (s *static) apply(rs *runState, evt *event.Event) (string, bool, error) {
 	}
 	switch s.kind {
 	case staticParsed:
-		evt.Parsed[s.key] = value
+		evt.SetParsedKey(s.pkey, value)
 	case staticMeta:
 		evt.Meta[s.key] = value
 	case staticEnriched:
@@ -149,7 +150,7 @@ func compileTarget(target string) (setter, error) {
 		k := path[1]
 		switch path[0] {
 		case "Parsed":
-			return func(e *event.Event, v string) bool { e.Parsed[k] = v; return true }, nil
+			return func(e *event.Event, v string) bool { return e.SetParsed(k, v) }, nil
 		case "Meta":
 			return func(e *event.Event, v string) bool { e.Meta[k] = v; return true }, nil
 		case "Enriched":

@@ -62,7 +62,7 @@ func TestNativeConditionMatchesVM(t *testing.T) {
 		if sc.cancelOn != nil && sc.cancelOn.nat != nil {
 			cancels++
 			fields, lits := natexprtest.Vocabulary(sc.spec.CancelOn, nil)
-			for _, e := range natexprtest.Events(r, 200, fields, lits) {
+			for _, e := range natexprtest.Events(r, 200, nil, fields, lits) {
 				w.nc.Reset(e, nil)
 				want, werr := w.runBool(sc.cancelOn.prog, FilterEnv{Evt: e})
 				got, gerr := sc.cancelOn.nat(w.nc)

@@ -10,14 +10,30 @@
 // `evt.Meta.log_type in ["http_access-log", "http_error-log"] and any(File(...), ...)`, groupby
 // `evt.Meta.source_ip`):
 //
-//  1. Parse (package parse). The nginx parser node's grok pattern captures
-//     `remote_addr` = "1.2.3.4": a capture is written to evt.Parsed under its
-//     name (event.Event is CrowdSec's shape: maps addressed by name). The
-//     node's statics then copy it: `meta: source_ip, expression:
-//     evt.Parsed.remote_addr` sets evt.Meta["source_ip"]; `meta: log_type,
-//     value: http_access-log` sets evt.Meta["log_type"]. Enrichers (package
-//     enrich) add evt.Enriched (dates, GeoIP) and evt.MarshaledTime, the
-//     time a replay follows.
+//  0. Load (package content). One event.Schema is made for the loaded
+//     content; while package parse compiles the parsers, every name of
+//     evt.Parsed they write or read gets a slot in it: each grok pattern's
+//     capture names (`remote_addr` is slot 3, say), the `parsed:` statics,
+//     the apply_on fields and the evt.Parsed.x that natexpr compiles
+//     natively. Events are created by the schema (Schema.New): their
+//     parsed fields are a []string by slot with presence bits (an absent
+//     field differs from an empty one, as a map key does for expr's `in`),
+//     plus a small map for names that only appear at run time (SetParsed
+//     with a computed key).
+//  1. Parse (package parse). The nginx parser node's grok pattern matches
+//     and hands its captures by index (grok.Pattern.MatchEach): capture i
+//     is written to slot keys[i] (Event.SetParsedKey), `remote_addr` =
+//     "1.2.3.4" into slot 3, no map, no hashing. The node's statics then
+//     copy it: `meta: source_ip, expression: evt.Parsed.remote_addr` is
+//     compiled natively to a read of slot 3 (Event.ParsedKey) and sets
+//     evt.Meta["source_ip"]; `meta: log_type, value: http_access-log` sets
+//     evt.Meta["log_type"]. Enrichers (package enrich) add evt.Enriched
+//     (dates, GeoIP) and evt.MarshaledTime, the time a replay follows. The
+//     map hub expressions know as evt.Parsed (Event.ParsedView, shown to
+//     expr under that name) is built from the slots only when an expr VM
+//     program runs on the event (Event.ExposeParsed), when something keeps
+//     the event whole (Clone, hubtest's dumps) or asks for it
+//     (Event.ParsedMap: explain's diffs).
 //  2. Read ahead (package detect, in the parse workers). When this package
 //     compiled the scenarios, natexpr numbered every field that native code
 //     reads (a Table: Meta.log_type for the index, Meta.source_ip for the
@@ -29,11 +45,20 @@
 //     field) selects the scenarios whose filter can be true: an event with
 //     Meta.log_type "http_access-log" never reaches the ssh scenarios.
 //  4. Filter. Each selected scenario's filter is one compiled expression
-//     (boolExpr): native code over the field vector when natexpr could
-//     compile it, else the expr VM on FilterEnv{Evt: evt}.
+//     (filterExpr): native code over the field vector when natexpr could
+//     compile it, else the expr VM on FilterEnv{Evt: evt}. The poured
+//     event is shared by the workers and never written, so a VM program
+//     that reads evt.Parsed (readsParsed, decided at load) gets a copy of
+//     the event with a map view built by its worker (worker.forVM, once
+//     per event); a scenario that writes to events (SetParsed) works on a
+//     private copy with its own view (cloneForWrite); whole events kept in
+//     queues for such programs get their view when poured
+//     (Engine.Prepare).
 //  5. Groupby. The scenario's groupby (strExpr), native when it can be,
 //     reads field Meta.source_ip from the vector: "1.2.3.4" is the
-//     partition. The bucket is found by (scenario, partition): one bucket
+//     partition. A groupby such as http-crawl-non_statics'
+//     `evt.Meta.source_ip + '/' + evt.Parsed.target_fqdn` reads the parsed
+//     field by name from the event's slots (Event.LookupParsed). The bucket is found by (scenario, partition): one bucket
 //     per source address. Its CrowdSec bucket key (mapkey) is SHA1 of the
 //     filter, the partition and the name.
 //  6. Queue. The bucket keeps an item for the event (worker.go, view.go):

@@ -83,8 +83,9 @@ type RawLineLimit struct {
 //   - Pour, Flush and Close may be called from any goroutine; calls are
 //     serialised. Pour takes ownership of the event: the caller must not
 //     modify it afterwards. The engine never modifies a poured event (filters
-//     that call SetMeta/SetParsed run on a private copy), so the caller may
-//     keep reading it, and may pour the same event into several engines.
+//     that call SetMeta/SetParsed run on a private copy) beyond exposing
+//     its ParsedView (Prepare) before Pour returns, so the caller may keep
+//     reading it, and may pour the same event into several engines.
 //   - OnOverflow is called from a worker goroutine (Workers > 1), or from
 //     inside Pour/Flush/Close (Workers <= 1), never concurrently with itself.
 //     It owns the Overflow it receives. It must not call Pour, Flush or
@@ -293,6 +294,19 @@ func (e *Engine) ReadFields(evt *event.Event, dst []string) {
 	}
 }
 
+// Prepare makes evt ready to be queued whole: it builds the event's
+// ParsedView when a scenario keeps whole events that an expression will
+// read evt.Parsed of, as a map, from the queue (native code reads the
+// parsed fields by slot; the VM run on the poured event gets a view of
+// its own, worker.forVM). It writes to evt: call it where the event is
+// owned (a pipeline's parse worker, in parallel); Pour calls it too, a
+// no-op for a prepared event.
+func (e *Engine) Prepare(evt *event.Event) {
+	if e.set.queueParsed {
+		evt.ExposeParsed()
+	}
+}
+
 // PourFields is Pour for an event whose fields ReadFields read into vals
 // (nil: none read). evt may not change afterwards (until Config.Done hands
 // it back); vals may be reused once PourFields returns (the engine keeps a
@@ -341,6 +355,7 @@ func (e *Engine) PourFields(evt *event.Event, vals []string) {
 		e.wm = t
 	}
 	e.dropped.received.Add(1)
+	e.Prepare(evt)
 	env := envelope{evt: evt, vals: vals, t: t, wm: e.wm, wall: wall}
 	if !e.async {
 		w := e.ws[0]

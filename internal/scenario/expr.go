@@ -21,6 +21,7 @@ import (
 // needs, checked before the VM runs.
 type filterExpr struct {
 	prog *vm.Program
+	pv   bool           // prog may read evt.Parsed as a map (readsParsed)
 	nat  natexpr.Bool   // the whole filter, native (nil: the VM decides)
 	pre  []natexpr.Bool // native necessary conditions (when nat is nil)
 }
@@ -46,12 +47,13 @@ func (f *filterExpr) eval(w *worker, evt *event.Event) (bool, error) {
 	if f.nat != nil && !w.e.cfg.DisableNative {
 		return f.nat(w.nc)
 	}
-	return w.runBool(f.prog, FilterEnv{Evt: evt})
+	return w.runBool(f.prog, FilterEnv{Evt: w.forVM(evt, f.pv)})
 }
 
 // boolExpr is an expression on evt giving a bool (cancel_on).
 type boolExpr struct {
 	prog *vm.Program
+	pv   bool         // prog may read evt.Parsed as a map
 	nat  natexpr.Bool // nil: VM
 }
 
@@ -61,12 +63,13 @@ func (x *boolExpr) eval(w *worker, evt *event.Event) (bool, error) {
 	if x.nat != nil && !w.e.cfg.DisableNative {
 		return x.nat(w.nc)
 	}
-	return w.runBool(x.prog, FilterEnv{Evt: evt})
+	return w.runBool(x.prog, FilterEnv{Evt: w.forVM(evt, x.pv)})
 }
 
 // strExpr is an expression on evt giving a string (groupby, distinct).
 type strExpr struct {
 	prog *vm.Program
+	pv   bool         // prog may read evt.Parsed as a map
 	nat  *natexpr.Str // nil: VM
 }
 
@@ -81,7 +84,7 @@ func (x *strExpr) eval(w *worker, evt *event.Event, cloned bool) (s string, isSt
 			return v, true, nil
 		}
 	}
-	out, err := w.vm.Run(x.prog, FilterEnv{Evt: evt})
+	out, err := w.vm.Run(x.prog, FilterEnv{Evt: w.forVM(evt, x.pv)})
 	if err != nil {
 		return "", false, err
 	}
@@ -92,6 +95,7 @@ func (x *strExpr) eval(w *worker, evt *event.Event, cloned bool) (s string, isSt
 // condExpr is a condition on the bucket's queue (conditional buckets).
 type condExpr struct {
 	prog *vm.Program
+	pv   bool              // prog may read evt.Parsed as a map
 	nat  natexpr.QueueCond // nil: VM
 }
 
@@ -103,7 +107,7 @@ func (x *condExpr) eval(w *worker, b *bucket, evt *event.Event) (bool, error) {
 		w.qv.q = nil
 		return ok, err
 	}
-	return w.runBool(x.prog, ConditionEnv{Evt: evt, Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})})
+	return w.runBool(x.prog, ConditionEnv{Evt: w.forVM(evt, x.pv), Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})})
 }
 
 // program returns the expression's program, nil for an absent one.

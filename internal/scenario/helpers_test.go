@@ -71,8 +71,17 @@ func mustDur(t testing.TB, s string) time.Duration {
 	return d
 }
 
+// expand makes the case's events. Their parsed fields are slotted (a
+// schema of the names the case sets, as a parser pipeline's events are),
+// so that the VM reads them through the view the engine builds.
 func (c caseFile) expand(t testing.TB) []*event.Event {
 	var out []*event.Event
+	schema := event.NewSchema()
+	for _, ce := range c.Events {
+		for k := range ce.Parsed {
+			schema.Key(k)
+		}
+	}
 	for _, ce := range c.Events {
 		n := ce.Repeat
 		if n == 0 {
@@ -81,12 +90,12 @@ func (c caseFile) expand(t testing.TB) []*event.Event {
 		at := mustDur(t, ce.At)
 		every := mustDur(t, ce.Every)
 		for i := 0; i < n; i++ {
-			e := event.New(event.Line{Raw: "x"})
+			e := schema.New(event.Line{Raw: "x"})
 			for k, v := range ce.Meta {
 				e.Meta[k] = v
 			}
 			for k, v := range ce.Parsed {
-				e.Parsed[k] = v
+				e.SetParsed(k, v)
 			}
 			for k, v := range ce.Enriched {
 				e.Enriched[k] = v

@@ -101,16 +101,16 @@ func nginxStream(n, ips int, seed uint64) []*event.Event {
 		e.Meta["http_status"] = statuses[r.IntN(len(statuses))]
 		e.Meta["http_verb"] = "GET"
 		e.Meta["http_user_agent"] = agents[r.IntN(len(agents))]
-		e.Parsed["request"] = p
-		e.Parsed["file_name"] = filepath.Base(p)
-		e.Parsed["target_fqdn"] = "example.org"
-		e.Parsed["http_user_agent"] = e.Meta["http_user_agent"]
-		e.Parsed["verb"] = "GET"
-		e.Parsed["http_version"] = "1.1"
+		e.SetParsed("request", p)
+		e.SetParsed("file_name", filepath.Base(p))
+		e.SetParsed("target_fqdn", "example.org")
+		e.SetParsed("http_user_agent", e.Meta["http_user_agent"])
+		e.SetParsed("verb", "GET")
+		e.SetParsed("http_version", "1.1")
 		if strings.Contains(p, ".") && !strings.HasSuffix(p, ".php") {
-			e.Parsed["static_ressource"] = "true"
+			e.SetParsed("static_ressource", "true")
 		} else {
-			e.Parsed["static_ressource"] = "false"
+			e.SetParsed("static_ressource", "false")
 		}
 		out[i] = e
 	}

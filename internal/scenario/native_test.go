@@ -48,7 +48,7 @@ func TestNativeExprMatchesVM(t *testing.T) {
 		ref := plain.scens[si]
 		require.Equal(t, sc.spec.Name, ref.spec.Name)
 		fields, lits := natexprtest.Vocabulary(sc.spec.Filter, store)
-		for i, e := range natexprtest.Events(r, 300, fields, lits) {
+		for i, e := range natexprtest.Events(r, 300, nil, fields, lits) {
 			// Every other event with its slots read ahead (Engine.ReadFields),
 			// as the detect pipeline pours them; the others computed on demand.
 			var vals []string
@@ -59,14 +59,14 @@ func TestNativeExprMatchesVM(t *testing.T) {
 			w.nc.Reset(e, vals)
 			ve := e
 			if sc.mutates {
-				ve = cloneForWrite(e, sc.writes)
+				ve = cloneForWrite(e, sc.writes, sc.readsParsed)
 			}
 			want, werr := w.runBool(ref.filter.prog, FilterEnv{Evt: ve})
 			if sc.filter.nat != nil {
 				got, gerr := sc.filter.nat(w.nc)
-				require.Equal(t, werr != nil, gerr != nil, "%s: error on %v %v: vm %v native %v", sc.spec.Name, e.Meta, e.Parsed, werr, gerr)
+				require.Equal(t, werr != nil, gerr != nil, "%s: error on %v %v: vm %v native %v", sc.spec.Name, e.Meta, e.ParsedMap(), werr, gerr)
 				if werr == nil {
-					require.Equal(t, want, got, "%s on %v %v", sc.spec.Name, e.Meta, e.Parsed)
+					require.Equal(t, want, got, "%s on %v %v", sc.spec.Name, e.Meta, e.ParsedMap())
 				}
 			}
 			if werr == nil && want {
@@ -74,7 +74,7 @@ func TestNativeExprMatchesVM(t *testing.T) {
 				for i, p := range sc.filter.pre {
 					ok, err := p(w.nc)
 					require.NoError(t, err, "%s pre %d", sc.spec.Name, i)
-					require.True(t, ok, "%s: necessary condition %d rejects an event the VM accepts: %v %v", sc.spec.Name, i, e.Meta, e.Parsed)
+					require.True(t, ok, "%s: necessary condition %d rejects an event the VM accepts: %v %v", sc.spec.Name, i, e.Meta, e.ParsedMap())
 				}
 			}
 		}

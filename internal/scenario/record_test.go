@@ -172,11 +172,11 @@ leakspeed: 10s
 		ip := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
 		raw := fmt.Sprintf(`%s - - [01/Mar/2024:00:00:00 +0000] "GET /p/%d HTTP/1.1" 200 1234 "-" "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.0.0 Safari/537.36"`, ip, j)
 		e := event.New(event.Line{Raw: raw, Src: "/var/log/nginx/access.log", Module: "file", Labels: labels, Time: now})
-		e.Parsed["remote_addr"] = raw[:len(ip)]
-		e.Parsed["request"] = fmt.Sprintf("/p/%d", j)
+		e.SetParsed("remote_addr", raw[:len(ip)])
+		e.SetParsed("request", fmt.Sprintf("/p/%d", j))
 		maps.Copy(e.Meta, map[string]string{
-			"log_type": "http_access-log", "service": "http", "source_ip": e.Parsed["remote_addr"],
-			"http_path": e.Parsed["request"], "http_verb": "GET", "http_status": "200", "timestamp": ts,
+			"log_type": "http_access-log", "service": "http", "source_ip": raw[:len(ip)],
+			"http_path": fmt.Sprintf("/p/%d", j), "http_verb": "GET", "http_status": "200", "timestamp": ts,
 			"http_user_agent": raw[strings.LastIndexByte(raw[:len(raw)-1], '"')+1 : len(raw)-1], "http_args_len": "0",
 		})
 		e.Enriched["MarshaledTime"] = ts
@@ -279,7 +279,7 @@ leakspeed: 10s
 				e.Meta["log_type"] = "x"
 				if i%4 == 0 {
 					e.Meta["log_type"] = "full"
-					e.Parsed["k"] = "w"
+					e.SetParsed("k", "w")
 					whole = append(whole, e)
 				} else {
 					plain = append(plain, e)
@@ -295,7 +295,8 @@ leakspeed: 10s
 			}
 			for _, e := range whole {
 				require.Zero(t, back[e])
-				require.Equal(t, "w", e.Parsed["k"])
+				v, _ := e.LookupParsed("k")
+				require.Equal(t, "w", v)
 			}
 			require.NotEmpty(t, alerts)
 			for _, a := range alerts {

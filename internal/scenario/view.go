@@ -77,7 +77,20 @@ func readsWhole(p *vm.Program, evtIsCurrent bool) bool {
 	if p == nil {
 		return false
 	}
-	a := viewCheck{evtIsCurrent: evtIsCurrent}
+	a := viewCheck{evtIsCurrent: evtIsCurrent, member: func(name string) bool { return viewFields[name] }}
+	a.use(p.Node(), nil)
+	return a.whole
+}
+
+// readsParsed reports whether the compiled program p may read evt.Parsed
+// as a map (the event's ParsedView) of the poured event or of a queued
+// one: true unless every use of an event is a member other than Parsed.
+// Native code reads parsed fields by slot; only the VM needs the view.
+func readsParsed(p *vm.Program) bool {
+	if p == nil {
+		return false
+	}
+	a := viewCheck{member: func(name string) bool { return name != "Parsed" }}
 	a.use(p.Node(), nil)
 	return a.whole
 }
@@ -86,6 +99,7 @@ func readsWhole(p *vm.Program, evtIsCurrent bool) bool {
 // holding queued events by the node that uses it.
 type viewCheck struct {
 	evtIsCurrent bool
+	member       func(name string) bool // the event members that may be used
 	whole        bool
 }
 
@@ -119,7 +133,7 @@ func (a *viewCheck) allowed(n, parent ast.Node) bool {
 		prop, _ := p.Property.(*ast.StringNode)
 		switch t {
 		case typEvent:
-			return prop != nil && viewFields[prop.Value]
+			return prop != nil && a.member(prop.Value)
 		case typQueue:
 			return prop != nil && (prop.Value == "Queue" || prop.Value == "GetQueue" || prop.Value == "L")
 		}

@@ -131,9 +131,9 @@ func sshGen(ips int, maxGap time.Duration, seed uint64) func() *event.Event {
 		e.Meta["datasource_path"] = "/var/log/auth.log"
 		for _, k := range []string{"facility", "logsource", "message", "pid", "priority", "program", "timestamp",
 			"timestamp8601", "sshd_auth_type", "sshd_client_ip", "sshd_port", "sshd_protocol"} {
-			e.Parsed[k] = fmt.Sprint(k, i)
+			e.SetParsed(k, fmt.Sprint(k, i))
 		}
-		e.Parsed["sshd_invalid_user"] = e.Meta["target_user"]
+		e.SetParsed("sshd_invalid_user", e.Meta["target_user"])
 		e.Enriched["IsoCode"] = []string{"FR", "US", "CN"}[ip%3]
 		e.Time = at
 		e.MarshaledTime = at.Format(time.RFC3339)

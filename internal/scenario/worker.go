@@ -273,23 +273,30 @@ type index struct {
 // worker owns a subset of the scenarios and all their buckets. Only its
 // goroutine touches its state (counters are atomics read by Stats).
 type worker struct {
-	e        *Engine
-	scens    []*scen
-	idx      index
-	buckets  map[bkey]*bucket
-	heap     bheap
-	bh       map[bkey]time.Time
-	bhSweep  int
-	vm       vm.VM
-	nc       *natexpr.Ctx // memoised native evaluation of the poured event
-	sx       natexpr.Ctx  // native evaluation without memo (groupby, distinct)
-	qv       itemQueue    // the queue a native condition reads
-	keys     *keySets     // the key sets of the records of this worker's items
-	kept     bool         // process queued the whole event (Config.Done)
-	recBuf   []byte       // packRecord's scratch
-	origins  *lineOrigins // the origins of their lines (nil: no raw line kept)
-	scratch  []uint64
-	ch       chan *batch
+	e       *Engine
+	scens   []*scen
+	idx     index
+	buckets map[bkey]*bucket
+	heap    bheap
+	bh      map[bkey]time.Time
+	bhSweep int
+	vm      vm.VM
+	nc      *natexpr.Ctx // memoised native evaluation of the poured event
+	sx      natexpr.Ctx  // native evaluation without memo (groupby, distinct)
+	qv      itemQueue    // the queue a native condition reads
+	keys    *keySets     // the key sets of the records of this worker's items
+	kept    bool         // process queued the whole event (Config.Done)
+	recBuf  []byte       // packRecord's scratch
+	origins *lineOrigins // the origins of their lines (nil: no raw line kept)
+	scratch []uint64
+	ch      chan *batch
+
+	// The poured event as the VM reads it (forVM): a copy with a
+	// ParsedView of the worker's own, built once per event.
+	pvSrc  *event.Event
+	pvEvt  event.Event
+	pvView map[string]string
+
 	lateness time.Duration
 }
 
@@ -462,6 +469,7 @@ func (w *worker) process(env *envelope) {
 		w.collect(env.wm, true)
 	}
 	w.nc.Reset(env.evt, env.vals)
+	w.pvSrc = nil
 	cand := w.candidates(env.evt, env.vals)
 	var shared *item
 	for wi, word := range cand {
@@ -481,6 +489,23 @@ func (w *worker) fieldVals(cloned bool) []string {
 		return nil
 	}
 	return w.nc.Vals()
+}
+
+// forVM returns evt as an expression VM program sees it: evt itself when
+// the program does not read evt.Parsed as a map (readsParsed false) or
+// evt's ParsedView is built, else a read-only copy of evt with a view
+// built by this worker (poured events are shared between workers: they
+// are read, never written). A program that writes to the event runs on a
+// private copy whose view is built (cloneForWrite).
+func (w *worker) forVM(evt *event.Event, readsParsed bool) *event.Event {
+	if !readsParsed || evt.ParsedView != nil {
+		return evt
+	}
+	if w.pvSrc != evt {
+		w.pvView = evt.ViewCopy(&w.pvEvt, w.pvView)
+		w.pvSrc = evt
+	}
+	return &w.pvEvt
 }
 
 func (w *worker) runBool(p *vm.Program, env any) (bool, error) {
@@ -554,7 +579,7 @@ func (w *worker) accept(sc *scen, evt *event.Event) (_ *event.Event, cloned, ok 
 		return nil, false, false
 	}
 	if sc.mutates {
-		evt, cloned = cloneForWrite(evt, sc.writes), true
+		evt, cloned = cloneForWrite(evt, sc.writes, sc.readsParsed), true
 	}
 	ok, err := sc.filter.eval(w, evt)
 	if err != nil {
@@ -710,6 +735,7 @@ func (w *worker) bayesian(b *bucket, evt *event.Event) bool {
 		if env.Queue == nil {
 			env = ConditionEnv{Evt: evt, Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})}
 		}
+		env.Evt = w.forVM(evt, c.pv)
 		yes, err := w.runBool(c.prog, env)
 		if err != nil {
 			continue
@@ -803,14 +829,17 @@ func (w *worker) sweepBlackholes(now time.Time) {
 
 // cloneForWrite copies an event for a filter that calls SetMeta/SetParsed:
 // only the maps those write (writes) are copied; the rest is shared
-// read-only.
-func cloneForWrite(e *event.Event, writes uint8) *event.Event {
+// read-only. The copy's parsed fields are its own, with their ParsedView
+// built, when its expressions write them or may read them as a map
+// (readsParsed): the VM then reads and writes the copy itself.
+func cloneForWrite(e *event.Event, writes uint8, readsParsed bool) *event.Event {
 	c := *e
 	if writes&writesMeta != 0 {
 		c.Meta = maps.Clone(e.Meta)
 	}
-	if writes&writesParsed != 0 {
-		c.Parsed = maps.Clone(e.Parsed)
+	if writes&writesParsed != 0 || readsParsed {
+		c.UnshareParsed()
+		c.ExposeParsed()
 	}
 	return &c
 }

@@ -312,7 +312,7 @@ func (c *caseRun) feed(ctx context.Context) error {
 		for k, v := range labels {
 			lab[k] = v
 		}
-		evt := event.New(event.Line{Raw: l, Src: path, Time: c.opts.Now(), Labels: lab, Process: true, Module: "file"})
+		evt := c.rt.Parsers.Schema().New(event.Line{Raw: l, Src: path, Time: c.opts.Now(), Labels: lab, Process: true, Module: "file"})
 		evt.ExpectMode = event.TIMEMACHINE
 		evt.Process = true
 		if c.rt.Parsers.Parse(evt, rec) && !evt.Whitelisted {

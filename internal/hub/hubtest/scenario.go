@@ -32,7 +32,8 @@ func (c *caseRun) runScenarios(ctx context.Context) ([]*event.Event, error) {
 			}
 		}
 	}
-	set, err := scenario.Load(c.scenPaths, scenario.Options{Compiler: c.rt.Expr, Data: c.rt.Data, Hub: infos})
+	set, err := scenario.Load(c.scenPaths, scenario.Options{Compiler: c.rt.Expr, Data: c.rt.Data, Hub: infos,
+		Schema: c.rt.Parsers.Schema()})
 	if err != nil {
 		return nil, err
 	}

@@ -52,8 +52,9 @@ func Vocabulary(src string, store *datafile.Store) (fields []natexpr.Field, lits
 
 // Events makes n events whose fields take values built from the
 // literals: as is, case-changed, escaped, embedded, empty, non-numeric,
-// addresses.
-func Events(r *rand.Rand, n int, fields []natexpr.Field, lits []string) []*event.Event {
+// addresses. With a schema s, the events are s's (parsed fields in slots,
+// ParsedView exposed for the VM); with nil, plain events (event.New).
+func Events(r *rand.Rand, n int, s *event.Schema, fields []natexpr.Field, lits []string) []*event.Event {
 	pick := func() string {
 		if len(lits) == 0 || r.IntN(8) == 0 {
 			return []string{"", "abc", "7", " 12", "%zz", "a%20b", "GET", "10.1.2.3", "::1", "192.168.1.1", "8.8.8.8"}[r.IntN(11)]
@@ -76,7 +77,7 @@ func Events(r *rand.Rand, n int, fields []natexpr.Field, lits []string) []*event
 	}
 	out := make([]*event.Event, n)
 	for i := range out {
-		e := event.New(event.Line{Raw: "x", Labels: map[string]string{}})
+		e := s.New(event.Line{Raw: "x", Labels: map[string]string{}})
 		for _, f := range fields {
 			if r.IntN(10) == 0 {
 				continue // missing key reads as ""
@@ -87,6 +88,7 @@ func Events(r *rand.Rand, n int, fields []natexpr.Field, lits []string) []*event
 			}
 			setField(e, f, v)
 		}
+		e.ExposeParsed()
 		out[i] = e
 	}
 	return out
@@ -98,7 +100,7 @@ func setField(e *event.Event, f natexpr.Field, v string) {
 	case natexpr.SrcMeta:
 		e.Meta[f.Key] = v
 	case natexpr.SrcParsed:
-		e.Parsed[f.Key] = v
+		e.SetParsed(f.Key, v)
 	case natexpr.SrcEnriched:
 		e.Enriched[f.Key] = v
 	case natexpr.SrcLineLabels:

@@ -1,0 +1,253 @@
+package event
+
+// Schema numbers the field names of evt.Parsed that loaded content writes
+// and reads: each name gets a slot, and an event created by the schema
+// (Schema.New) keeps those fields in a slice indexed by slot instead of a
+// map. Names outside the schema (written by an expression at run time,
+// SetParsed with a computed key) go to a small overflow map, so any name
+// works; the schema only makes the known ones cheap.
+//
+// Concurrency: until Freeze, Key interns names: the parsers' load, from
+// one goroutine, before any event of the schema exists. After Freeze a
+// Schema is read-only and safe for concurrent use: Key only looks names
+// up (what loads later, scenarios, resolves its reads with it while
+// events flow). The loaded content owns it (one per content.Runtime);
+// there is no package-level schema.
+type Schema struct {
+	slots  map[string]int
+	names  []string
+	frozen bool
+}
+
+// Freeze ends interning: Key no longer adds names.
+func (s *Schema) Freeze() { s.frozen = true }
+
+// NewSchema returns an empty schema.
+func NewSchema() *Schema { return &Schema{slots: map[string]int{}} }
+
+// Key returns the key of name, giving it a slot if it has none and s is
+// not frozen (a name without slot gets a key that goes by name).
+func (s *Schema) Key(name string) Key {
+	i, ok := s.slots[name]
+	if !ok {
+		if s.frozen {
+			return Key{slot: -1, name: name}
+		}
+		i = len(s.names)
+		s.slots[name] = i
+		s.names = append(s.names, name)
+	}
+	return Key{s: s, slot: i, name: name}
+}
+
+// Len is the number of slots.
+func (s *Schema) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.names)
+}
+
+// Names returns the slotted names, by slot.
+func (s *Schema) Names() []string { return append([]string(nil), s.names...) }
+
+// New returns a log event for l whose Parsed fields are slotted by s.
+func (s *Schema) New(l Line) *Event {
+	if s == nil {
+		return New(l)
+	}
+	e := newEvent(l) // no ParsedView: built on demand
+	e.parsed.s = s
+	return e
+}
+
+// Key is a field name resolved against a Schema at load time. Reading or
+// writing an event through a Key indexes the event's slots when the event
+// belongs to the key's schema, and falls back to the name otherwise (an
+// event built by hand, by another schema, an overflow), so a Key is always
+// correct and fast in the common case.
+type Key struct {
+	s    *Schema
+	slot int
+	name string
+}
+
+// Name returns the field name.
+func (k Key) Name() string { return k.name }
+
+// fields is a set of named string fields. The values of slotted names
+// are entries in write order, found through a byte index by slot (pos:
+// 1 + the entry's index, 0 absent: an absent field differs from one set to
+// "", as a map key does for expr's `in`); other names, and any beyond the
+// 255 entries a byte indexes, go to an overflow map. An event uses a few
+// of the schema's names (nginx's ~20 of ~60): the index costs a byte per
+// name and holds no pointers, the entries only what was written.
+type fields struct {
+	s     *Schema
+	pos   []uint8 // by slot
+	ent   []entry
+	extra map[string]string
+}
+
+type entry struct {
+	slot int
+	v    string
+}
+
+// maxEntries is the number of entries pos can index.
+const maxEntries = 255
+
+func (f *fields) getSlot(i int) (string, bool) {
+	if i < len(f.pos) {
+		if p := f.pos[i]; p != 0 {
+			return f.ent[p-1].v, true
+		}
+	}
+	return f.getSlow(i)
+}
+
+// getSlow is getSlot for a slot without entry: absent, unless the entries
+// overflowed to the map.
+func (f *fields) getSlow(i int) (string, bool) {
+	if len(f.ent) == maxEntries {
+		v, ok := f.extra[f.s.names[i]]
+		return v, ok
+	}
+	return "", false
+}
+
+// setFast sets slot i when that needs no allocation (the common case);
+// false: use putSlot.
+func (f *fields) setFast(i int, v string) bool {
+	if i >= len(f.pos) {
+		return false
+	}
+	if p := f.pos[i]; p != 0 {
+		f.ent[p-1].v = v
+		return true
+	}
+	n := len(f.ent)
+	if n == cap(f.ent) || n == maxEntries {
+		return false
+	}
+	f.ent = f.ent[:n+1]
+	f.ent[n] = entry{slot: i, v: v}
+	f.pos[i] = uint8(n + 1)
+	return true
+}
+
+func (f *fields) putSlot(i int, v string) {
+	if i < len(f.pos) {
+		if p := f.pos[i]; p != 0 {
+			f.ent[p-1].v = v
+			return
+		}
+		if len(f.ent) < maxEntries {
+			f.ent = append(f.ent, entry{slot: i, v: v})
+			f.pos[i] = uint8(len(f.ent))
+			return
+		}
+	}
+	f.putSlow(i, v)
+}
+
+// putSlow adds slot i: it sizes pos and ent on first use (or when the
+// schema grew after the event was made), and sends the entries a byte
+// cannot index to the overflow map.
+func (f *fields) putSlow(i int, v string) {
+	if i >= len(f.pos) {
+		pos := make([]uint8, max(f.s.Len(), i+1))
+		copy(pos, f.pos)
+		f.pos = pos
+		if f.ent == nil {
+			f.ent = make([]entry, 0, 16)
+		}
+		f.putSlot(i, v)
+		return
+	}
+	if f.extra == nil {
+		f.extra = make(map[string]string, 2)
+	}
+	f.extra[f.s.names[i]] = v
+}
+
+func (f *fields) key(k Key) (string, bool) {
+	if k.s != f.s || k.s == nil {
+		return f.name(k.name)
+	}
+	return f.getSlot(k.slot)
+}
+
+func (f *fields) putKey(k Key, v string) {
+	if k.s == f.s && k.s != nil {
+		f.putSlot(k.slot, v)
+		return
+	}
+	f.putName(k.name, v)
+}
+
+func (f *fields) name(name string) (string, bool) {
+	if f.s != nil {
+		if i, ok := f.s.slots[name]; ok {
+			return f.getSlot(i)
+		}
+	}
+	v, ok := f.extra[name]
+	return v, ok
+}
+
+func (f *fields) putName(name, v string) {
+	if f.s != nil {
+		if i, ok := f.s.slots[name]; ok {
+			f.putSlot(i, v)
+			return
+		}
+	}
+	if f.extra == nil {
+		f.extra = make(map[string]string, 2)
+	}
+	f.extra[name] = v
+}
+
+// len is the number of fields present.
+func (f *fields) len() int { return len(f.ent) + len(f.extra) }
+
+// each calls fn for every field present: slotted ones in write order, then
+// the others in map order.
+func (f *fields) each(fn func(name, v string)) {
+	for _, e := range f.ent {
+		fn(f.s.names[e.slot], e.v)
+	}
+	for k, v := range f.extra {
+		fn(k, v)
+	}
+}
+
+// fill writes every field into m.
+func (f *fields) fill(m map[string]string) {
+	f.each(func(k, v string) { m[k] = v })
+}
+
+// reset empties f, keeping its storage.
+func (f *fields) reset() {
+	clear(f.pos)
+	clear(f.ent)
+	f.ent = f.ent[:0]
+	clear(f.extra)
+}
+
+// clone returns a copy sharing nothing with f.
+func (f *fields) clone() fields {
+	c := fields{s: f.s}
+	if f.pos != nil {
+		c.pos = append([]uint8(nil), f.pos...)
+		c.ent = append(make([]entry, 0, cap(f.ent)), f.ent...)
+	}
+	if len(f.extra) > 0 {
+		c.extra = make(map[string]string, len(f.extra))
+		for k, v := range f.extra {
+			c.extra[k] = v
+		}
+	}
+	return c
+}
