@@ -1025,7 +1025,7 @@ func (e *Engine) withdraw() {
 	now := e.now()
 	for _, ip := range e.sortedListed() {
 		st := e.ips[ip]
-		if st == nil || !e.qualifies(ip, e.tallyOf(ip, st, now, true), now) {
+		if st == nil || !e.qualifies(ip, e.tallyOf(ip, st, now, false), now) {
 			e.unlist(ip, "evidence withdrawn")
 		}
 	}
