@@ -96,7 +96,7 @@ func newCentralSimulateCmd(a *app) *cobra.Command {
 	var shares []float64
 	var strategies []string
 	var parallel int
-	var httpMode bool
+	var httpMode, trace bool
 	var hcfg sim.HTTPConfig
 	c := &cobra.Command{
 		Use:   "simulate",
@@ -146,6 +146,12 @@ to every install's pulled stream (wall clock).`,
 					cfgs = append(cfgs, c)
 				}
 			}
+			if trace {
+				for i := range cfgs {
+					cfgs[i].Trace = a.err // the simulator's own values only
+				}
+				parallel = 1
+			}
 			sim.Print(a.out, sim.RunAll(cfgs, parallel))
 			return nil
 		},
@@ -160,6 +166,7 @@ to every install's pulled stream (wall clock).`,
 	c.Flags().Float64SliceVar(&shares, "shares", []float64{0, 0.01, 0.05, 0.10, 0.20, 0.30}, "poisoner shares")
 	c.Flags().StringSliceVar(&strategies, "strategies", []string{"naive", "coordinated", "sybil-farm", "spread", "sleeper", "mixed", "spoof-framer"}, "strategies")
 	c.Flags().IntVar(&parallel, "parallel", runtime.NumCPU(), "runs at once")
+	c.Flags().BoolVar(&trace, "trace", false, "print each benign listing and its reporters to stderr (runs one at a time)")
 	c.Flags().BoolVar(&httpMode, "http", false, "end-to-end latency over loopback HTTP instead (wall clock)")
 	c.Flags().IntVar(&hcfg.Attackers, "http-attackers", 200, "--http: attacker IPs, each pushed by 3 installs")
 	c.Flags().Float64Var(&hcfg.Rate, "http-rate", 10, "--http: attackers per second")

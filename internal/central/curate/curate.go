@@ -78,6 +78,11 @@ type Config struct {
 	// a delisted one, and each of its other reporters loses a little
 	// trust (one failure, no quarantine).
 	SuspectShare float64 `yaml:"suspect_share"`
+	// CoReports: two reporters of an address no seed saw that reported
+	// together at least this many other such addresses in the window,
+	// which nobody outside its reporters vouches for, are one cluster
+	// (see Engine.linked; default 8, negative: off).
+	CoReports int `yaml:"co_reports"`
 }
 
 // Defaults are the production thresholds.
@@ -86,7 +91,7 @@ func Defaults() Config {
 		FirstTTL: 4 * time.Hour, EscalateAfter: 24 * time.Hour, MaxTTL: 7 * 24 * time.Hour,
 		QuarantineFor: 7 * 24 * time.Hour, DelistHold: 7 * 24 * time.Hour,
 		TrustedConfirmations: 10, TrustedMinTrust: 0.5, AnonymousCap: 0.4, RefutePenalty: 10,
-		Forget: 0.99, ReportsPerAddress: 64, SuspectShare: 0.34}
+		Forget: 0.99, ReportsPerAddress: 64, SuspectShare: 0.34, CoReports: 8}
 }
 
 // Or fills c's zero fields from d.
@@ -127,6 +132,9 @@ func (c Config) Or(d Config) Config {
 	}
 	if c.SuspectShare == 0 {
 		c.SuspectShare = d.SuspectShare
+	}
+	if c.CoReports == 0 {
+		c.CoReports = d.CoReports
 	}
 	return c
 }
@@ -486,6 +494,11 @@ func (e *Engine) Ingest(s Signal) Verdict {
 	for k := range st.reports {
 		r := &st.reports[k]
 		if r.install == idx && r.scenario == sc {
+			if eligible && e.classW[sc] >= 1 && sec-r.last >= 3600 {
+				// Reported again after an hour or more: the address is
+				// still in this install's recent reports (linked, burn).
+				e.recent[idx] = append(e.recent[idx], sighting{ip, sec})
+			}
 			r.last = max(r.last, sec)
 			r.count++
 			r.eligible = r.eligible || eligible
@@ -574,9 +587,10 @@ type tally struct {
 	reports   int
 }
 
-// tallyOf computes the evidence of st at now, leaving out install skip
-// (-1: none).
-func (e *Engine) tallyOf(st *ipState, now time.Time, skip int32) tally {
+// tallyOf computes the evidence of st (the state of ip) at now. With
+// links, reporters linked by co-reports (see linked) merge into one
+// cluster too, when no seed saw ip.
+func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) tally {
 	floor := now.Add(-e.cfg.Window).Unix()
 	type member struct {
 		idx   int32
@@ -589,7 +603,7 @@ func (e *Engine) tallyOf(st *ipState, now time.Time, skip int32) tally {
 	var scen []int32
 	var t tally
 	for _, r := range st.reports {
-		if !r.eligible || r.last < floor || r.install == skip {
+		if !r.eligible || r.last < floor {
 			continue
 		}
 		in := e.installs[r.install]
@@ -627,6 +641,19 @@ func (e *Engine) tallyOf(st *ipState, now time.Time, skip int32) tally {
 			}
 		}
 	}
+	if links && !t.seedSaw && e.cfg.CoReports > 0 && len(ms) >= 2 {
+		sets, unseeded := map[int32]map[netip.Addr]bool{}, map[netip.Addr]bool{}
+		for i := range ms {
+			for j := 0; j < i; j++ {
+				if find(i) == find(j) || ms[i].class < 1 || ms[j].class < 1 {
+					continue
+				}
+				if e.linked(ip, ms[i].idx, ms[j].idx, sets, unseeded, now) {
+					parent[find(i)] = find(j)
+				}
+			}
+		}
+	}
 	type agg struct {
 		best, class    float64
 		trusted, tstrg bool
@@ -660,6 +687,69 @@ func (e *Engine) tallyOf(st *ipState, now time.Time, skip int32) tally {
 	return t
 }
 
+// linked reports whether installs a and b, both reporters of x, reported
+// together at least CoReports other addresses in the window that no seed
+// saw (or that were delisted or burned since): a co-reporting clique,
+// one vote. Sleepers and poisoners turning on their victims report the
+// same few addresses again and again, from many organisations and
+// networks, and no seed (the operator's sensors, exposed to what attacks
+// the crowd at large) ever sees them; honest installs share such
+// addresses only by chance (targeted attackers, mass scanners that missed
+// the seeds), about once a day a pair in the simulated crowd.
+func (e *Engine) linked(x netip.Addr, a, b int32, sets map[int32]map[netip.Addr]bool, unseeded map[netip.Addr]bool, now time.Time) bool {
+	return e.coReports(x, a, b, sets, unseeded, now) >= e.cfg.CoReports
+}
+
+// coReports counts the addresses other than x that a and b both reported
+// in the window and no seed saw (see linked). sets and unseeded cache
+// per-install address sets and per-address verdicts across calls at the
+// same now.
+func (e *Engine) coReports(x netip.Addr, a, b int32, sets map[int32]map[netip.Addr]bool, unseeded map[netip.Addr]bool, now time.Time) int {
+	set := sets[a]
+	if set == nil {
+		set = make(map[netip.Addr]bool, len(e.recent[a]))
+		for _, sg := range e.recent[a] {
+			set[sg.ip] = true
+		}
+		sets[a] = set
+	}
+	floor := now.Add(-e.cfg.Window).Unix()
+	n := 0
+	var seen []netip.Addr
+	for _, sg := range e.recent[b] {
+		if sg.ip == x || sg.at < floor || !set[sg.ip] || slices.Contains(seen, sg.ip) {
+			continue
+		}
+		seen = append(seen, sg.ip)
+		if e.unseeded(sg.ip, unseeded, now) {
+			n++
+		}
+	}
+	return n
+}
+
+// unseeded reports whether no seed reported y in the window (with
+// reports of it known), or y is held (delisted, burned).
+func (e *Engine) unseeded(y netip.Addr, cache map[netip.Addr]bool, now time.Time) bool {
+	if v, ok := cache[y]; ok {
+		return v
+	}
+	v := false
+	if until, ok := e.hold[y]; ok && now.Before(until) {
+		v = true
+	} else if st := e.ips[y]; st != nil {
+		v = true
+		for _, r := range st.reports {
+			if r.eligible && e.installs[r.install].Seed {
+				v = false
+				break
+			}
+		}
+	}
+	cache[y] = v
+	return v
+}
+
 func (e *Engine) qualifies(ip netip.Addr, t tally, now time.Time) bool {
 	// FP-prone classes (generic HTTP probing, crawling) need twice the
 	// clusters, spoofable ones (port scans) five times: evidence sums
@@ -685,10 +775,16 @@ func tier(t tally, cfg Config) string {
 
 // evaluate re-decides ip after fresh evidence at now.
 func (e *Engine) evaluate(ip netip.Addr, st *ipState, now time.Time) {
-	t := e.tallyOf(st, now, -1)
+	t := e.tallyOf(ip, st, now, false)
 	l := e.listed[ip]
 	if !e.qualifies(ip, t, now) {
 		return
+	}
+	if l == nil && !t.seedSaw && e.cfg.CoReports > 0 {
+		// A new listing no seed saw: co-reporting cliques count once.
+		if t = e.tallyOf(ip, st, now, true); !e.qualifies(ip, t, now) {
+			return
+		}
 	}
 	if l == nil {
 		l = &Listing{IP: ip, Tier: tier(t, e.cfg), Scenarios: t.scenarios, ListedAt: now,
@@ -812,9 +908,15 @@ func (e *Engine) propagate() {
 	floor := now.Add(-e.cfg.Window).Unix()
 	done := map[netip.Addr]bool{}
 	var reporters []int32
+	unseeded := map[netip.Addr]bool{}
 	for len(e.burn) > 0 {
 		idx := e.burn[0]
 		e.burn = e.burn[1:]
+		// Its clique goes with it: installs linked to it by co-reports
+		// (see linked) are refuted too, and their addresses burn in turn.
+		for _, p := range e.partners(idx, unseeded, now) {
+			e.refute(p)
+		}
 		for _, sg := range e.recent[idx] {
 			if sg.at < floor || done[sg.ip] {
 				continue
@@ -859,6 +961,48 @@ func (e *Engine) propagate() {
 	}
 }
 
+// partners returns the installs (not seeds, not quarantined) linked to
+// idx by co-reports (see linked) at now, in index order.
+func (e *Engine) partners(idx int32, unseeded map[netip.Addr]bool, now time.Time) []int32 {
+	if e.cfg.CoReports <= 0 {
+		return nil
+	}
+	floor := now.Add(-e.cfg.Window).Unix()
+	count := map[int32]int{}
+	var seen []netip.Addr
+	var by []int32
+	for _, sg := range e.recent[idx] {
+		if sg.at < floor || slices.Contains(seen, sg.ip) {
+			continue
+		}
+		seen = append(seen, sg.ip)
+		if !e.unseeded(sg.ip, unseeded, now) {
+			continue
+		}
+		st := e.ips[sg.ip]
+		if st == nil {
+			continue
+		}
+		by = by[:0]
+		for _, r := range st.reports {
+			if !r.eligible || r.last < floor || e.classW[r.scenario] < 1 || r.install == idx || slices.Contains(by, r.install) {
+				continue
+			}
+			by = append(by, r.install)
+			count[r.install]++
+		}
+	}
+	var out []int32
+	for p, n := range count {
+		in := e.installs[p]
+		if n >= e.cfg.CoReports && !in.Seed && !now.Before(in.QuarantinedUntil) {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // discredit counts one failure against an install (no quarantine).
 func (e *Engine) discredit(idx int32) {
 	if e.replay {
@@ -881,7 +1025,7 @@ func (e *Engine) withdraw() {
 	now := e.now()
 	for _, ip := range e.sortedListed() {
 		st := e.ips[ip]
-		if st == nil || !e.qualifies(ip, e.tallyOf(st, now, -1), now) {
+		if st == nil || !e.qualifies(ip, e.tallyOf(ip, st, now, false), now) {
 			e.unlist(ip, "evidence withdrawn")
 		}
 	}
@@ -1053,6 +1197,6 @@ func (e *Engine) Explain(ip netip.Addr) Explanation {
 	if st == nil {
 		return Explanation{}
 	}
-	t := e.tallyOf(st, e.now(), -1)
+	t := e.tallyOf(ip.Unmap(), st, e.now(), true)
 	return Explanation{Reports: t.reports, Clusters: t.clusters, Score: t.score, Trusted: t.trusted, Scenarios: t.scenarios}
 }

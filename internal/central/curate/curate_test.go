@@ -347,3 +347,95 @@ func TestCanaryHitByClass(t *testing.T) {
 		})
 	}
 }
+
+// TestCoReportingCliqueIsOneCluster: trusted installs of different
+// organisations and networks that reported together CoReports addresses
+// no seed saw are one cluster for an address no seed saw (a sleeper
+// clique turning on its victims); the same installs still list an
+// address a seed saw, and installs that shared fewer such addresses, or
+// only addresses a seed saw, list as before.
+func TestCoReportingCliqueIsOneCluster(t *testing.T) {
+	tests := []struct {
+		name    string
+		shared  int  // addresses s0, s1 and s2 reported together before
+		seedSaw bool // a seed reported those shared addresses too
+		target  bool // a seed reports the target
+		listed  bool
+	}{
+		{"clique", 8, false, false, false},
+		{"clique, target a seed saw", 8, false, true, true},
+		{"below the threshold", 7, false, false, true},
+		{"shared addresses a seed saw", 8, true, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, c := newEngine(t)
+			add(e, "seed", "seed", "10.9.0.0/24")
+			for i := range 3 {
+				id := fmt.Sprintf("s%d", i)
+				e.UpsertInstall(Install{ID: id, Org: id, Net: netip.MustParsePrefix(fmt.Sprintf("%d.0.0.0/24", 21+i)), Alpha: 30, Beta: 4, Confirmed: 30}, true)
+			}
+			for k := range tc.shared {
+				ip := fmt.Sprintf("1.0.1.%d", k+1)
+				if tc.seedSaw {
+					e.Ingest(sig("seed", ip))
+				}
+				for i := range 2 {
+					e.Ingest(sig(fmt.Sprintf("s%d", i), ip))
+				}
+				c.t = c.t.Add(time.Minute)
+			}
+			if tc.target {
+				e.Ingest(sig("seed", "9.9.9.9"))
+			}
+			for i := range 3 {
+				e.Ingest(sig(fmt.Sprintf("s%d", i), "9.9.9.9"))
+			}
+			_, ok := e.Listed(netip.MustParseAddr("9.9.9.9"))
+			require.Equal(t, tc.listed, ok)
+		})
+	}
+}
+
+// TestRefutedCliqueGoesTogether: a canary hit refutes the reporter and
+// the installs linked to it by co-reports (CoReports addresses no seed
+// saw reported together in the window), whose listings are then
+// withdrawn; installs that shared fewer such addresses with it, or only
+// its listed real attacker, keep their standing.
+func TestRefutedCliqueGoesTogether(t *testing.T) {
+	for _, shared := range []int{7, 8} {
+		t.Run(fmt.Sprint(shared), func(t *testing.T) {
+			e, c := newEngine(t)
+			trusted := func(id, net string) {
+				e.UpsertInstall(Install{ID: id, Org: id, Net: netip.MustParsePrefix(net), Alpha: 30, Beta: 4, Confirmed: 30}, true)
+			}
+			trusted("s0", "21.0.0.0/24")
+			trusted("s1", "22.0.0.0/24")
+			trusted("h0", "31.0.0.0/24")
+			trusted("h1", "32.0.0.0/24")
+			e.SetCanaries([]netip.Addr{netip.MustParseAddr("8.8.4.4")})
+			for k := range shared {
+				ip := fmt.Sprintf("1.0.1.%d", k+1)
+				e.Ingest(sig("s0", ip))
+				e.Ingest(sig("s1", ip))
+				c.t = c.t.Add(time.Minute)
+			}
+			for _, id := range []string{"s1", "h0", "h1"} {
+				e.Ingest(sig(id, "7.7.7.7"))
+			}
+			_, ok := e.Listed(netip.MustParseAddr("7.7.7.7"))
+			require.True(t, ok)
+			require.Equal(t, CanaryHit, e.Ingest(sig("s0", "8.8.4.4")))
+			quarantined := func(id string) bool {
+				in, _ := e.Install(id)
+				return in.QuarantinedUntil.After(c.t)
+			}
+			require.True(t, quarantined("s0"))
+			require.Equal(t, shared >= 8, quarantined("s1"), "s1 goes with its clique")
+			require.False(t, quarantined("h0"))
+			require.False(t, quarantined("h1"))
+			_, ok = e.Listed(netip.MustParseAddr("7.7.7.7"))
+			require.Equal(t, shared < 8, ok, "listed while s1 stands")
+		})
+	}
+}

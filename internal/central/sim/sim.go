@@ -68,6 +68,12 @@ type Config struct {
 	// upheld (the engine's Delist: gone, reporters refuted). 0: no appeals.
 	AppealAfter time.Duration
 	Curation    curate.Config
+	// Trace, when set, receives one line per benign listing: the address,
+	// why the engine listed it, and its reporters in the window (id,
+	// poisoner or honest or seed, organisation, wide network, trust and
+	// confirmed reports at that moment): what to look at when a benign
+	// address gets listed.
+	Trace io.Writer
 }
 
 func (c Config) withDefaults() Config {
@@ -188,6 +194,12 @@ func Run(cfg Config) Result {
 		naive     map[int]bool
 	}
 	track := map[netip.Addr]*attackerTrack{}
+	type sawBy struct {
+		ins      int
+		scenario string
+		at       time.Time
+	}
+	benignBy := map[netip.Addr][]sawBy{} // with Trace: who reported each benign address
 	naiveCount := map[netip.Addr]map[int]bool{}
 	baselineListed := map[netip.Addr]bool{}
 	benignListed := map[netip.Addr]bool{}
@@ -224,6 +236,30 @@ func Run(cfg Config) Result {
 		delete(benignSince, ip)
 		delete(benignDetected, ip)
 	}
+	trace := func(ch curate.Change) {
+		fmt.Fprintf(cfg.Trace, "%s %s listed %v:", ch.At.Sub(measureFrom).Round(time.Second), ch.IP, ch.Scenarios)
+		seen := map[string]bool{}
+		for _, b := range benignBy[ch.IP] {
+			if ch.At.Sub(b.at) > 24*time.Hour || seen[ins[b.ins].id+b.scenario] {
+				continue
+			}
+			seen[ins[b.ins].id+b.scenario] = true
+			in, _ := eng.Install(ins[b.ins].id)
+			kind := "honest"
+			if ins[b.ins].poisoner {
+				kind = "POISON"
+			} else if in.Seed {
+				kind = "seed"
+			}
+			q := ""
+			if in.QuarantinedUntil.After(ch.At) {
+				q = " quarantined"
+			}
+			fmt.Fprintf(cfg.Trace, " [%s %s %s org=%q wide=%s t=%.2f conf=%d%s -%s]", ins[b.ins].id, kind, b.scenario, in.Org, ins[b.ins].wide,
+				in.Alpha/(in.Alpha+in.Beta), in.Confirmed, q, ch.At.Sub(b.at).Round(time.Second))
+		}
+		fmt.Fprintln(cfg.Trace)
+	}
 	// changes accounts for the engine's list changes.
 	changes := func() {
 		for _, ch := range eng.Changes() {
@@ -250,6 +286,9 @@ func Run(cfg Config) Result {
 				}
 				if !measured {
 					continue
+				}
+				if cfg.Trace != nil && ch.Reason == "listed" {
+					trace(ch)
 				}
 				benignListed[ch.IP] = true
 				if !firstAppeal.IsZero() && ch.At.After(firstAppeal.Add(time.Hour)) && ch.Reason == "listed" {
@@ -377,6 +416,9 @@ func Run(cfg Config) Result {
 			now = ev.at
 			appealDue(now)
 			eng.Ingest(curate.Signal{Install: ins[ev.ins].id, IP: ev.ip, Scenario: ev.scenario, At: ev.at})
+			if cfg.Trace != nil && isBenign[ev.ip] {
+				benignBy[ev.ip] = append(benignBy[ev.ip], sawBy{ev.ins, ev.scenario, ev.at})
+			}
 			if isCanary[ev.ip] && curate.ClassWeight(ev.scenario) >= 1 {
 				detected(ev.at)
 			}
