@@ -53,17 +53,28 @@ func (p *Pred) Positive() bool { return p.Op == OpEq || p.Op == OpIn }
 
 // Preds returns the Pred conjuncts of src (its top-level and operands) and
 // whether they are the whole filter (exact). A parse error yields none.
+// Operands from the first one that writes the event (SetMeta, SetParsed)
+// on are left out: they may read what it wrote, and a Pred reads the
+// event as poured.
 func Preds(src string) (preds []Pred, exact bool) {
 	n, ok := parse(src)
 	if !ok {
 		return nil, false
 	}
 	exact = true
+	stopped := false // at the first conjunct that writes
 	var walk func(n ast.Node)
 	walk = func(n ast.Node) {
+		if stopped {
+			return
+		}
 		if b, ok := n.(*ast.BinaryNode); ok && (b.Operator == "&&" || b.Operator == "and") {
 			walk(b.Left)
 			walk(b.Right)
+			return
+		}
+		if writesOf(n) != 0 {
+			stopped, exact = true, false
 			return
 		}
 		if p, ok := predOf(n); ok {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
-	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/phalanx-ids/phalanx/internal/datafile"
@@ -152,12 +151,12 @@ type scen struct {
 	scopeType string
 	scopeExpr *vm.Program
 
-	mutates     bool  // an expression calls SetMeta/SetParsed: evaluate on a private copy
-	readsParsed bool  // a program may read evt.Parsed as a map (readsParsed)
-	queueParsed bool  // ... of queued whole events (Set.queueParsed)
-	writes      uint8 // which maps (writesMeta, writesParsed): only those are copied
-	needFull    bool  // queue keeps whole events: expressions may read more than a view (readsWhole)
-	scansQueue  bool  // the condition or bayesian conditions read the queue at every pour: items get their view at once
+	mutates     bool           // an expression calls SetMeta/SetParsed: evaluate on a private copy
+	readsParsed bool           // a program may read evt.Parsed as a map (readsParsed)
+	queueParsed bool           // ... of queued whole events (Set.queueParsed)
+	writes      natexpr.Writes // what its expressions may write: only that is copied
+	needFull    bool           // queue keeps whole events: expressions may read more than a view (readsWhole)
+	scansQueue  bool           // the condition or bayesian conditions read the queue at every pour: items get their view at once
 	remediation bool
 	hash        string
 	version     string
@@ -314,7 +313,7 @@ func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen,
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", field, err)
 		}
-		sc.writes |= writesOf(src)
+		sc.writes |= natexpr.WritesOf(src)
 		sc.readsParsed = sc.readsParsed || readsParsed(p)
 		sc.mutates = sc.writes != 0
 		return p, nil
@@ -467,48 +466,6 @@ func (sc *scen) mapkey(partition string) string {
 	h.Write([]byte{0})
 	h.Write([]byte(sc.spec.Name))
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// mutates reports whether an expression may write to the event (SetMeta,
-// SetParsed). Unparsable input counts as mutating, to be safe.
-func mutates(src string) bool { return writesOf(src) != 0 }
-
-// Event maps an expression may write.
-const (
-	writesMeta uint8 = 1 << iota
-	writesParsed
-)
-
-// writesOf returns the maps an expression may write: SetMeta writes Meta,
-// SetParsed Parsed (both when src does not parse).
-func writesOf(src string) uint8 {
-	tree, err := parser.Parse(src)
-	if err != nil {
-		return writesMeta | writesParsed
-	}
-	var w uint8
-	mark := func(name string) {
-		switch name {
-		case "SetMeta":
-			w |= writesMeta
-		case "SetParsed":
-			w |= writesParsed
-		}
-	}
-	ast.Find(tree.Node, func(n ast.Node) bool {
-		switch t := n.(type) {
-		case *ast.MemberNode:
-			if s, ok := t.Property.(*ast.StringNode); ok {
-				mark(s.Value)
-			}
-		case *ast.CallNode:
-			if id, ok := t.Callee.(*ast.IdentifierNode); ok {
-				mark(id.Value)
-			}
-		}
-		return false
-	})
-	return w
 }
 
 // foldConst replaces Upper('lit') / Lower('lit') by their value at compile

@@ -832,12 +832,12 @@ func (w *worker) sweepBlackholes(now time.Time) {
 // read-only. The copy's parsed fields are its own, with their ParsedView
 // built, when its expressions write them or may read them as a map
 // (readsParsed): the VM then reads and writes the copy itself.
-func cloneForWrite(e *event.Event, writes uint8, readsParsed bool) *event.Event {
+func cloneForWrite(e *event.Event, writes natexpr.Writes, readsParsed bool) *event.Event {
 	c := *e
-	if writes&writesMeta != 0 {
+	if writes&natexpr.WritesMeta != 0 {
 		c.Meta = maps.Clone(e.Meta)
 	}
-	if writes&writesParsed != 0 || readsParsed {
+	if writes&natexpr.WritesParsed != 0 || readsParsed {
 		c.UnshareParsed()
 		c.ExposeParsed()
 	}
