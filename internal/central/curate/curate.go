@@ -696,15 +696,9 @@ func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) 
 // the crowd at large) ever sees them; honest installs share such
 // addresses only by chance (targeted attackers, mass scanners that missed
 // the seeds), about once a day a pair in the simulated crowd.
+// sets and unseeded cache per-install address sets and per-address
+// verdicts across calls at the same now.
 func (e *Engine) linked(x netip.Addr, a, b int32, sets map[int32]map[netip.Addr]bool, unseeded map[netip.Addr]bool, now time.Time) bool {
-	return e.coReports(x, a, b, sets, unseeded, now) >= e.cfg.CoReports
-}
-
-// coReports counts the addresses other than x that a and b both reported
-// in the window and no seed saw (see linked). sets and unseeded cache
-// per-install address sets and per-address verdicts across calls at the
-// same now.
-func (e *Engine) coReports(x netip.Addr, a, b int32, sets map[int32]map[netip.Addr]bool, unseeded map[netip.Addr]bool, now time.Time) int {
 	set := sets[a]
 	if set == nil {
 		set = make(map[netip.Addr]bool, len(e.recent[a]))
@@ -722,10 +716,12 @@ func (e *Engine) coReports(x netip.Addr, a, b int32, sets map[int32]map[netip.Ad
 		}
 		seen = append(seen, sg.ip)
 		if e.unseeded(sg.ip, unseeded, now) {
-			n++
+			if n++; n >= e.cfg.CoReports {
+				return true
+			}
 		}
 	}
-	return n
+	return false
 }
 
 // unseeded reports whether no seed reported y in the window (with
