@@ -82,15 +82,16 @@ func readsWhole(p *vm.Program, evtIsCurrent bool) bool {
 	return a.whole
 }
 
-// readsParsed reports whether the compiled program p may read evt.Parsed
-// as a map (the event's ParsedView) of the poured event or of a queued
-// one: true unless every use of an event is a member other than Parsed.
-// Native code reads parsed fields by slot; only the VM needs the view.
-func readsParsed(p *vm.Program) bool {
+// readsViews reports whether the compiled program p may read evt.Parsed,
+// evt.Meta or evt.Enriched as a map (the event's views) of the poured
+// event or of a queued one: true unless every use of an event is a member
+// other than those. Native code reads their fields by slot; only the VM
+// needs the views.
+func readsViews(p *vm.Program) bool {
 	if p == nil {
 		return false
 	}
-	a := viewCheck{member: func(name string) bool { return name != "Parsed" }}
+	a := viewCheck{member: func(name string) bool { return name != "Parsed" && name != "Meta" && name != "Enriched" }}
 	a.use(p.Node(), nil)
 	return a.whole
 }
