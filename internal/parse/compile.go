@@ -235,9 +235,12 @@ func (c *compiler) statics(cfgs []StaticConfig, label, field string) ([]static, 
 			if c.opts.Enrich != nil {
 				if m, ok := c.opts.Enrich.Method(sc.Method); ok {
 					s.method = m
+					for _, name := range m.Outputs {
+						s.mkeys = append(s.mkeys, c.opts.Schema.Key(event.Enriched, name))
+					}
 				}
 			}
-			if s.method == nil {
+			if s.method.Run == nil {
 				c.logger.Warn("parse: enrichment method does not exist or is not initialised", "file", c.file, "line", sc.pos.line, "method", sc.Method)
 			}
 		case sc.Parsed != "":

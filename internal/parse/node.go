@@ -84,6 +84,8 @@ type runState struct {
 	inCached bool
 
 	nc natexpr.Ctx // native evaluation, no memo (the event changes between nodes)
+
+	enriched []string // an enrichment method's results (static.apply)
 }
 
 // forget drops the cached apply_on input: evt may have changed.

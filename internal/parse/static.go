@@ -44,6 +44,7 @@ type static struct {
 	desc       string    // destination as shown in traces
 	set        setter    // staticTarget
 	method     enrich.Method
+	mkeys      []event.Key // the method's Outputs in evt.Enriched
 	parseDate  bool // method ParseDate: runs on empty values too
 	literal    string
 	hasLiteral bool
@@ -106,16 +107,24 @@ func (s *static) apply(rs *runState, evt *event.Event) (string, bool, error) {
 			return value, false, nil
 		}
 	case staticMethod:
-		if s.method == nil {
+		if s.method.Run == nil {
 			return value, false, nil
 		}
-		ret, err := s.method(value, evt)
+		out := rs.enriched[:0]
+		for range s.mkeys {
+			out = append(out, "")
+		}
+		rs.enriched = out
+		set, err := s.method.Run(value, evt, out)
 		if err != nil {
 			rs.p.logger.Error("parse: enrichment method failed", "method", s.key, "error", err)
 		}
-		for k, v := range ret {
-			evt.Put(event.Enriched, k, v)
+		if set {
+			for i, k := range s.mkeys {
+				evt.Set(k, out[i])
+			}
 		}
+		clear(out) // hold no value past the line
 	}
 	return value, true, nil
 }
