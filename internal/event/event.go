@@ -148,7 +148,7 @@ type Event struct {
 
 	fs      [numParts]fields            // by Part: slots of a Schema + overflow map
 	spare   [numParts]map[string]string // dropped views' storage, for reuse
-	exposed uint8                       // bit p: the view of part p is built
+	exposed PartSet                     // the parts whose view is built
 	hasMeta bool                        // evt.Meta exists (HasMeta)
 }
 
@@ -373,30 +373,41 @@ func (e *Event) Expose(p Part) {
 	e.exposed |= 1 << p
 }
 
-// Exposed reports whether every part's view is built.
-func (e *Event) Exposed() bool { return e.exposed == 1<<numParts-1 }
+// Exposed reports whether the views of the parts of s are built.
+func (e *Event) Exposed(s PartSet) bool { return e.exposed&s == s }
 
 // ExposeAll exposes every part (Expose).
-func (e *Event) ExposeAll() {
+func (e *Event) ExposeAll() { e.ExposeSet(AllParts) }
+
+// ExposeSet exposes the parts of s (Expose).
+func (e *Event) ExposeSet(s PartSet) {
 	for p := range numParts {
-		e.Expose(p)
+		if s.Has(p) {
+			e.Expose(p)
+		}
 	}
 }
 
 // Views holds the view maps ViewCopy builds, for reuse.
 type Views [numParts]map[string]string
 
-// ViewCopy makes *dst a shallow copy of e whose views hold e's fields,
-// built in views (cleared first; nil entries: new maps, stored back for
-// reuse). It only reads e, so it serves to run the expression VM on an
-// event that other goroutines read too; dst shares e's fields and other
-// maps, so it is for reading: a program that writes to the event needs a
-// copy of its own (Unshare).
-func (e *Event) ViewCopy(dst *Event, views *Views) {
+// ViewCopy makes *dst a shallow copy of e whose views of the parts of
+// need hold e's fields, built in views (cleared first; nil entries: new
+// maps, stored back for reuse). It only reads e, so it serves to run the
+// expression VM on an event that other goroutines read too; dst shares
+// e's fields and other maps, so it is for reading: a program that writes
+// to the event needs a copy of its own (Unshare).
+func (e *Event) ViewCopy(dst *Event, views *Views, need PartSet) {
 	*dst = *e
 	dst.spare = [numParts]map[string]string{}
+	e.AddViews(dst, views, need)
+}
+
+// AddViews builds, in dst (a ViewCopy of e), the views of the parts of
+// need it does not have yet, as ViewCopy does.
+func (e *Event) AddViews(dst *Event, views *Views, need PartSet) {
 	for p := range numParts {
-		if e.exposed&(1<<p) != 0 {
+		if dst.exposed.Has(p) || !need.Has(p) {
 			continue
 		}
 		f := &e.fs[p]
@@ -413,11 +424,15 @@ func (e *Event) ViewCopy(dst *Event, views *Views) {
 	}
 }
 
-// Unshare gives e its own copy of its fields (and of its views), for a
-// shallow copy of an event (c := *e) that is about to be written to while
-// the original is still read.
-func (e *Event) Unshare() {
+// Unshare gives e its own copy of the fields of the parts of s (and of
+// their views), for a shallow copy of an event (c := *e) that is about to
+// be written to while the original is still read. The other parts stay
+// shared: e may read them and build their views (Expose), not write them.
+func (e *Event) Unshare(s PartSet) {
 	for p := range numParts {
+		if !s.Has(p) {
+			continue
+		}
 		f := &e.fs[p]
 		*f = f.clone()
 		v := e.view(p)

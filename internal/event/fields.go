@@ -12,6 +12,18 @@ const (
 	numParts
 )
 
+// PartSet is a set of parts (bit 1<<p for part p).
+type PartSet uint8
+
+// AllParts holds every part.
+const AllParts PartSet = 1<<numParts - 1
+
+// Set returns the set holding p alone.
+func (p Part) Set() PartSet { return 1 << p }
+
+// Has reports whether s holds p.
+func (s PartSet) Has(p Part) bool { return s&(1<<p) != 0 }
+
 // String returns the part's name as expressions spell it ("Meta").
 func (p Part) String() string {
 	switch p {

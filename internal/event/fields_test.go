@@ -77,7 +77,7 @@ func testFields(t *testing.T, p Part) {
 			// Clone and Unshare copies are independent.
 			c := e.Clone()
 			sh := *e
-			sh.Unshare()
+			sh.Unshare(p.Set())
 			e.Set(a, "changed")
 			for _, x := range []*Event{c, &sh} {
 				v, _ := x.Get(a)
@@ -170,19 +170,41 @@ func TestViewsAndMeta(t *testing.T) {
 	e.Set(ek, "")
 	var dst Event
 	var views Views
-	e.ViewCopy(&dst, &views)
+	e.ViewCopy(&dst, &views, AllParts)
 	require.Zero(t, e.exposed, "ViewCopy only reads the event")
-	require.True(t, dst.Exposed())
+	require.True(t, dst.Exposed(AllParts))
 	require.Equal(t, map[string]string{"source_ip": "1.2.3.4"}, dst.MetaView)
 	require.Equal(t, map[string]string{"verb": "GET"}, dst.ParsedView)
 	require.Equal(t, map[string]string{"IsoCode": ""}, dst.EnrichedView, "present and empty")
 	e2 := s.New(Line{})
 	e2.Set(mk, "5.6.7.8")
-	e2.ViewCopy(&dst, &views) // reuses the maps, cleared
+	e2.ViewCopy(&dst, &views, AllParts) // reuses the maps, cleared
 	require.Equal(t, map[string]string{"source_ip": "5.6.7.8"}, dst.MetaView)
 	require.Empty(t, dst.EnrichedView)
 	require.Equal(t, "5.6.7.8", e2.GetMeta("source_ip"))
 	require.Equal(t, "[5.6.7.8]", fmt.Sprint(e2.ParseIPSources()))
+
+	// Only the views asked for, then more on the same copy.
+	e2.ViewCopy(&dst, &views, Meta.Set())
+	require.True(t, dst.Exposed(Meta.Set()))
+	require.False(t, dst.Exposed(Parsed.Set()))
+	require.Nil(t, dst.ParsedView)
+	e2.Set(pk, "PUT")
+	e2.AddViews(&dst, &views, Parsed.Set()|Meta.Set())
+	require.True(t, dst.Exposed(Parsed.Set()|Meta.Set()))
+	require.Equal(t, map[string]string{"verb": "PUT"}, dst.ParsedView)
+	require.Equal(t, map[string]string{"source_ip": "5.6.7.8"}, dst.MetaView, "a built view is kept")
+
+	// A copy that owns only its Meta writes it without touching the
+	// original, and reads the shared parts.
+	c := *e
+	c.Unshare(Meta.Set())
+	c.SetMeta("source_ip", "9.9.9.9")
+	c.ExposeAll()
+	require.Equal(t, "1.2.3.4", e.GetMeta("source_ip"))
+	require.Equal(t, "9.9.9.9", c.MetaView["source_ip"])
+	require.Equal(t, "GET", c.ParsedView["verb"])
+	require.Zero(t, e.exposed, "the original has no view built by the copy")
 
 	for _, tc := range []struct {
 		name string

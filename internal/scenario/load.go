@@ -110,7 +110,7 @@ type OverflowEnv struct {
 
 type bayesCond struct {
 	prog       *vm.Program
-	pv         bool // prog may read evt.Parsed, Meta or Enriched as a map
+	pv         event.PartSet // the parts prog may read as maps (readsViews)
 	pe, pb     float32
 	guillotine bool
 }
@@ -152,7 +152,7 @@ type scen struct {
 	scopeExpr *vm.Program
 
 	mutates     bool           // an expression calls SetMeta/SetParsed: evaluate on a private copy
-	readsViews  bool           // a program may read evt.Parsed as a map (readsViews)
+	readsViews  event.PartSet  // the parts programs may read as maps (readsViews)
 	queueViews  bool           // ... of queued whole events (Set.queueViews)
 	writes      natexpr.Writes // what its expressions may write: only that is copied
 	needFull    bool           // queue keeps whole events: expressions may read more than a view (readsWhole)
@@ -172,8 +172,8 @@ type Set struct {
 	hasTrigger bool
 	byMapkey   map[string]int // name + filter -> first scenario (load time only)
 	slots      *natexpr.Table // memo slots and fields of native code
-	// queueViews: some program may read the ParsedView of queued whole
-	// events, which Pour then exposes (Engine.Prepare).
+	// queueViews: some program may read the views of queued whole events,
+	// which Pour then exposes (Engine.Prepare).
 	queueViews bool
 	// Warnings are non-fatal load problems (missing data files...).
 	Warnings []error
@@ -314,7 +314,7 @@ func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen,
 			return nil, fmt.Errorf("%s: %w", field, err)
 		}
 		sc.writes |= natexpr.WritesOf(src)
-		sc.readsViews = sc.readsViews || readsViews(p)
+		sc.readsViews |= readsViews(p)
 		sc.mutates = sc.writes != 0
 		return p, nil
 	}
@@ -402,8 +402,8 @@ func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen,
 		sc.needFull = sc.needFull || readsWhole(b.prog, true)
 	}
 	// Queued whole events are read by the VM later, from the queue: they
-	// need their ParsedView from the start (Engine.Prepare).
-	sc.queueViews = sc.needFull && sc.readsViews
+	// need their views from the start (Engine.Prepare).
+	sc.queueViews = sc.needFull && sc.readsViews != 0
 	sc.scansQueue = sc.condition != nil || len(sc.bayes) > 0
 	if v, ok := spec.Labels["remediation"].(bool); ok && v {
 		sc.remediation = true

@@ -65,6 +65,35 @@ func TestReadsWhole(t *testing.T) {
 	}
 }
 
+// TestReadsViews: the parts of the event a VM program reads as maps, which
+// the worker then builds views of (forVM, cloneForWrite).
+func TestReadsViews(t *testing.T) {
+	c := testCompiler()
+	const (
+		P = event.PartSet(1 << event.Parsed)
+		M = event.PartSet(1 << event.Meta)
+		E = event.PartSet(1 << event.Enriched)
+	)
+	for _, tc := range []struct {
+		name, src string
+		want      event.PartSet
+	}{
+		{"meta", `evt.Meta.log_type == 'x'`, M},
+		{"meta and parsed", `evt.Meta.log_type == 'x' && evt.Parsed.verb == 'GET'`, M | P},
+		{"enriched key", `'IsoCode' in evt.Enriched`, E},
+		{"methods read fields", `evt.GetMeta('a') == 'b' && evt.SetMeta('c', 'd')`, 0},
+		{"plain members", `evt.Line.Raw contains 'x' && evt.StrTime != ''`, 0},
+		{"event to a function", `len(toJSON(evt)) > 2`, event.AllParts},
+		{"let binding", `let m = evt.Meta; m.x == 'y'`, M},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := c.Compile(tc.src, FilterEnv{}, expr.AsBool())
+			require.NoError(t, err)
+			require.Equal(t, tc.want, readsViews(p))
+		})
+	}
+}
+
 // TestHubQueueViews: the hub scenarios with queue expressions mostly do
 // with views; ssh-time-based-bf (the sshd replay's largest queues) does.
 func TestHubQueueViews(t *testing.T) {

@@ -489,19 +489,21 @@ func (w *worker) fieldVals(cloned bool) []string {
 	return w.nc.Vals()
 }
 
-// forVM returns evt as an expression VM program sees it: evt itself when
-// the program does not read evt.Parsed as a map (readsViews false) or
-// evt's ParsedView is built, else a read-only copy of evt with a view
-// built by this worker (poured events are shared between workers: they
-// are read, never written). A program that writes to the event runs on a
-// private copy whose view is built (cloneForWrite).
-func (w *worker) forVM(evt *event.Event, readsViews bool) *event.Event {
-	if !readsViews || evt.Exposed() {
+// forVM returns evt as an expression VM program that reads the parts need
+// as maps (readsViews) sees it: evt itself when their views are built (or
+// need is empty), else a read-only copy of evt with the views built by
+// this worker, once per event (poured events are shared between workers:
+// they are read, never written). A program that writes to the event runs
+// on a private copy whose views are built (cloneForWrite).
+func (w *worker) forVM(evt *event.Event, need event.PartSet) *event.Event {
+	if evt.Exposed(need) {
 		return evt
 	}
 	if w.pvSrc != evt {
-		evt.ViewCopy(&w.pvEvt, &w.pvViews)
+		evt.ViewCopy(&w.pvEvt, &w.pvViews, need)
 		w.pvSrc = evt
+	} else if !w.pvEvt.Exposed(need) {
+		evt.AddViews(&w.pvEvt, &w.pvViews, need)
 	}
 	return &w.pvEvt
 }
@@ -577,7 +579,7 @@ func (w *worker) accept(sc *scen, evt *event.Event) (_ *event.Event, cloned, ok 
 		return nil, false, false
 	}
 	if sc.mutates {
-		evt, cloned = cloneForWrite(evt, sc.readsViews), true
+		evt, cloned = cloneForWrite(evt, sc.writes, sc.readsViews), true
 	}
 	ok, err := sc.filter.eval(w, evt)
 	if err != nil {
@@ -826,15 +828,20 @@ func (w *worker) sweepBlackholes(now time.Time) {
 }
 
 // cloneForWrite copies an event for a filter that calls SetMeta/SetParsed:
-// the copy's fields are its own (the rest, Unmarshaled and the line, is
-// shared read-only), with their views built when its expressions may read
-// them as maps (readsViews): the VM then reads and writes the copy itself.
-func cloneForWrite(e *event.Event, readsViews bool) *event.Event {
+// only the parts those write (writes) are copied; the rest is shared
+// read-only. The copy's views of the parts its expressions may read as
+// maps (reads) are built: the VM then reads and writes the copy itself.
+func cloneForWrite(e *event.Event, writes natexpr.Writes, reads event.PartSet) *event.Event {
 	c := *e
-	c.Unshare()
-	if readsViews {
-		c.ExposeAll()
+	var own event.PartSet
+	if writes&natexpr.WritesMeta != 0 {
+		own |= event.Meta.Set()
 	}
+	if writes&natexpr.WritesParsed != 0 {
+		own |= event.Parsed.Set()
+	}
+	c.Unshare(own)
+	c.ExposeSet(reads)
 	return &c
 }
 
