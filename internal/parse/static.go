@@ -45,7 +45,7 @@ type static struct {
 	set        setter    // staticTarget
 	method     enrich.Method
 	mkeys      []event.Key // the method's Outputs in evt.Enriched
-	parseDate  bool // method ParseDate: runs on empty values too
+	parseDate  bool        // method ParseDate: runs on empty values too
 	literal    string
 	hasLiteral bool
 	expr       *valueExpr

@@ -21,7 +21,7 @@ import (
 // needs, checked before the VM runs.
 type filterExpr struct {
 	prog *vm.Program
-	pv   event.PartSet // the parts prog may read as maps (readsViews)
+	pv   event.PartSet  // the parts prog may read as maps (readsViews)
 	nat  natexpr.Bool   // the whole filter, native (nil: the VM decides)
 	pre  []natexpr.Bool // native necessary conditions (when nat is nil)
 }
@@ -54,7 +54,7 @@ func (f *filterExpr) eval(w *worker, evt *event.Event) (bool, error) {
 type boolExpr struct {
 	prog *vm.Program
 	pv   event.PartSet // the parts prog may read as maps (readsViews)
-	nat  natexpr.Bool // nil: VM
+	nat  natexpr.Bool  // nil: VM
 }
 
 // eval runs the expression on the poured event (native: the one w.nc
@@ -70,7 +70,7 @@ func (x *boolExpr) eval(w *worker, evt *event.Event) (bool, error) {
 type strExpr struct {
 	prog *vm.Program
 	pv   event.PartSet // the parts prog may read as maps (readsViews)
-	nat  *natexpr.Str // nil: VM
+	nat  *natexpr.Str  // nil: VM
 }
 
 // eval runs the expression on evt; cloned says that evt is a scenario's
@@ -95,7 +95,7 @@ func (x *strExpr) eval(w *worker, evt *event.Event, cloned bool) (s string, isSt
 // condExpr is a condition on the bucket's queue (conditional buckets).
 type condExpr struct {
 	prog *vm.Program
-	pv   event.PartSet // the parts prog may read as maps (readsViews)
+	pv   event.PartSet     // the parts prog may read as maps (readsViews)
 	nat  natexpr.QueueCond // nil: VM
 }
 
