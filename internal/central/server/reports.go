@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -169,13 +168,9 @@ func (s *Server) allowlistLinks(r *http.Request, machine string) ([]wire.Allowli
 	if err != nil || len(es) == 0 {
 		return []wire.AllowlistLink{}, err
 	}
-	base := strings.TrimSuffix(s.cfg.PublicURL, "/")
+	base := s.base // never the request's Host: a client controls it
 	if base == "" {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		base = scheme + "://" + r.Host
+		return []wire.AllowlistLink{}, nil
 	}
 	exp := s.now().UTC().Truncate(24 * time.Hour).Add(48 * time.Hour).Unix()
 	q := url.Values{"machine": {machine}, "exp": {strconv.FormatInt(exp, 10)}, "v": {version}, "sig": {s.allowSig(machine, exp)}}
