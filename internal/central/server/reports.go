@@ -93,14 +93,15 @@ func decodeDeletions(body io.Reader) ([]string, error) {
 
 // POST /v3/decisions/delete [uuid...]: the install deleted decisions
 // locally. The central keeps no decision of a signal (they are dropped
-// at ingestion), so only the count is kept (installs list).
+// at ingestion), so only the count is kept (installs list), each uuid
+// counted once (kept as long as signals, for that).
 func (s *Server) deletions(w http.ResponseWriter, r *http.Request, machine string) error {
 	ids, err := decodeDeletions(r.Body)
 	if err != nil {
 		return err
 	}
 	if len(ids) > 0 {
-		if err := s.st.AddDeletions(r.Context(), machine, len(ids), s.now()); err != nil {
+		if _, err := s.st.AddDeletions(r.Context(), machine, ids, s.now()); err != nil {
 			return err
 		}
 	}
