@@ -127,10 +127,9 @@ type btScratch struct {
 	dirty   []int32
 	stack   []btJob
 	caps    []int
-	// edges is the two-pass engine's live set at each position. Stale
-	// pointers stay between calls (every call writes the positions it
-	// reads); the pool drops idle scratches at garbage collection.
-	edges []*liveEdge
+	// live is the two-pass engine's live set at each position (its offset
+	// in the DFA's sets; every call writes the positions it reads).
+	live []int32
 }
 
 // btJob is a backtracking point: resume at pc/pos; or (slot >= 0) restore
