@@ -150,10 +150,14 @@ func newGraph(n int, edges [][2]uint32) graph {
 // library holds many patterns, and most installs run a few of them.
 type lazyLive struct {
 	once sync.Once
+	done atomic.Bool
 	expr string
 	ncap int
 	prog *liveProg
 }
+
+// built reports whether get has run (tests).
+func (l *lazyLive) built() bool { return l.done.Load() }
 
 // get returns the program, nil when there is none (l nil, or the program
 // is outside the engine's scope). Safe for concurrent use.
@@ -162,6 +166,7 @@ func (l *lazyLive) get() *liveProg {
 		return nil
 	}
 	l.once.Do(func() {
+		l.done.Store(true)
 		re, err := syntax.Parse(l.expr, syntax.Perl)
 		if err != nil {
 			return
