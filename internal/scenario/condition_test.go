@@ -49,7 +49,7 @@ func TestNativeConditionMatchesVM(t *testing.T) {
 					}
 					e.Time = at
 					q[i] = &item{full: e}
-					qq.ents = append(qq.ents, qent{it: q[i]})
+					qq.its = append(qq.its, q[i])
 				}
 				b := &bucket{sc: sc, q: qq}
 				want, werr := w.runBool(sc.condition.prog, ConditionEnv{Evt: lastEvent(q), Queue: w.queueView(sc, q), Leaky: w.leakyView(b, time.Time{})})

@@ -14,65 +14,145 @@ import (
 // whole events (scen.packs). Such a bucket keeps its newest event as an
 // item (shared with the other buckets the event went to) and every older
 // one as a delta: the bytes by which it differs from the next newer one
-// (encodeDelta). The events of a bucket share nearly everything (the same
-// source, the same keys, the same parser's statics, most of the log line):
-// a queued nginx line costs the few bytes its request, time and size
-// differ by, not its line, record and item. The overflow decodes the queue
-// back into items (items), newest first, each from its successor; what a
-// delta cannot express exactly (a whole event, other keys, another line
-// origin, a time of another zone) stays an item.
+// (encodeDelta), all in one buffer that a push appends to and shifts, so
+// that a full queue allocates nothing more. The events of a bucket share
+// nearly everything (the same source, the same keys, the same parser's
+// statics, most of the log line): a queued nginx line costs the few bytes
+// its request, time and size differ by, not its line, record and item.
+// The overflow decodes the queue back into items (items), newest first,
+// each from its successor; what a delta cannot express exactly (a whole
+// event, other keys, another line origin, a time of another zone) stays
+// an item.
 //
 // A bucket of any other scenario queues its items as they are. A queue is
 // owned by its worker.
 type queue struct {
-	ents []qent
+	// its is every entry (a queue that does not pack), or the entries kept
+	// as items, the newest last (one that packs).
+	its []*item
+	// older is, in a queue that packs, the entries before the newest,
+	// oldest first: uvarint(len(delta)+1) then the delta, or 0 for the next
+	// item of its.
+	older []byte
 }
 
-// qent is one queued event: the item, or its delta against the next
-// entry.
-type qent struct {
-	it *item  // nil: d holds the entry
-	d  string // the delta (encodeDelta)
+// len returns the number of queued events.
+func (q *queue) len() int {
+	if len(q.its) == 0 {
+		return 0
+	}
+	n := len(q.its)
+	for s := q.older; len(s) > 0; {
+		l, w := binary.Uvarint(s)
+		s = s[w:]
+		if l > 0 {
+			s = s[l-1:]
+			n++
+		}
+	}
+	return n
 }
-
-func (q *queue) len() int { return len(q.ents) }
 
 // push queues it, keeping at most qs older entries (qs < 0: all of them);
 // pack says whether the previous newest entry becomes a delta against it.
 // scratch is a buffer of the caller's, reused.
 func (q *queue) push(it *item, qs int, pack bool, scratch *[]byte) {
-	if qs >= 0 && len(q.ents) > qs {
-		n := copy(q.ents, q.ents[len(q.ents)-qs:])
-		clear(q.ents[n:])
-		q.ents = q.ents[:n]
-	}
-	if n := len(q.ents); pack && n > 0 && q.ents[n-1].it != nil {
-		if d, ok := encodeDelta(q.ents[n-1].it, it, scratch); ok {
-			q.ents[n-1] = qent{d: d}
+	if !pack {
+		if qs >= 0 && len(q.its) > qs {
+			n := copy(q.its, q.its[len(q.its)-qs:])
+			clear(q.its[n:])
+			q.its = q.its[:n]
 		}
+		if q.its == nil && qs > 0 {
+			// Room for the whole queue at once (cache_size is small when
+			// set), but no more than a few entries for a large one.
+			q.its = make([]*item, 0, min(qs+1, 8))
+		}
+		q.its = append(q.its, it)
+		return
 	}
-	if q.ents == nil && qs > 0 {
-		// Room for the whole queue at once (cache_size is small when set),
-		// but no more than a few entries for an unbounded or large one.
-		q.ents = make([]qent, 0, min(qs+1, 8))
+	n := len(q.its)
+	switch {
+	case n == 0:
+		q.its = append(q.its, it)
+		return
+	case qs == 0:
+		q.its[n-1] = it
+		return
 	}
-	q.ents = append(q.ents, qent{it: it})
+	if d, ok := encodeDelta(q.its[n-1], it, scratch); ok {
+		q.older = binary.AppendUvarint(q.older, uint64(len(d))+1)
+		q.older = append(q.older, d...)
+		q.its[n-1] = it
+	} else {
+		q.older = append(q.older, 0)
+		q.its = append(q.its, it)
+	}
+	if qs > 0 {
+		q.trim(qs)
+	}
 }
 
-// at returns the i-th entry's item, which must be one (queues of scenarios
-// that do not pack hold only items).
-func (q *queue) at(i int) *item { return q.ents[i].it }
+// trim drops the oldest entries of older past the newest qs.
+func (q *queue) trim(qs int) {
+	n := 0
+	for s := q.older; len(s) > 0; n++ {
+		l, w := binary.Uvarint(s)
+		s = s[w:]
+		if l > 0 {
+			s = s[l-1:]
+		}
+	}
+	off, items := 0, 0
+	for ; n > qs; n-- {
+		l, w := binary.Uvarint(q.older[off:])
+		off += w
+		if l > 0 {
+			off += int(l) - 1
+		} else {
+			items++
+		}
+	}
+	if off > 0 {
+		q.older = q.older[:copy(q.older, q.older[off:])]
+	}
+	if items > 0 {
+		k := copy(q.its, q.its[items:])
+		clear(q.its[k:])
+		q.its = q.its[:k]
+	}
+}
+
+// at returns the i-th entry of a queue that does not pack.
+func (q *queue) at(i int) *item { return q.its[i] }
 
 // items returns the queued events as items, oldest first: the deltas
-// decoded into items of their own.
+// decoded into items of their own (a queue that does not pack gives its
+// own slice).
 func (q *queue) items() []*item {
-	out := make([]*item, len(q.ents))
-	var next *item
-	for i := len(q.ents) - 1; i >= 0; i-- {
-		if e := q.ents[i]; e.it != nil {
-			next = e.it
+	if len(q.older) == 0 {
+		return q.its
+	}
+	var ents []string // per older entry: its delta, "" for an item
+	for s := q.older; len(s) > 0; {
+		l, w := binary.Uvarint(s)
+		s = s[w:]
+		var d string
+		if l > 0 {
+			d, s = string(s[:l-1]), s[l-1:]
+		}
+		ents = append(ents, d)
+	}
+	out := make([]*item, len(ents)+1)
+	next := q.its[len(q.its)-1]
+	out[len(ents)] = next
+	k := len(q.its) - 2 // the last item entry not yet placed
+	for i := len(ents) - 1; i >= 0; i-- {
+		if ents[i] == "" {
+			next = q.its[k]
+			k--
 		} else {
-			next = decodeDelta(e.d, next)
+			next = decodeDelta(ents[i], next)
 		}
 		out[i] = next
 	}

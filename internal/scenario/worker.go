@@ -143,28 +143,30 @@ func newItem(e *event.Event, lines *lineOrigins) *item {
 	return it
 }
 
-// bucket is one live instance of a scenario for one partition.
+// bucket is one live instance of a scenario for one partition. A live
+// burst keeps tens of thousands of them: what is rare lives behind a
+// pointer, and the limiter's clock is lastTs (a bucket that lives on took
+// its last pour's token).
 type bucket struct {
 	sc         *scen
 	key        string
 	tokens     float64
-	last       time.Time // limiter clock
 	first      time.Time
 	lastTs     time.Time
 	total      int
 	q          queue
 	distinct   distinctSet
-	guillotine []bool
+	guillotine *[]bool // bayesian: the conditions that fired and hold
 	deadline   time.Time
-	hidx       int
+	hidx       int32
 }
 
 // allow is the token-bucket decision of golang.org/x/time/rate's
 // AllowN(t, 1) (burst = capacity, one token per leakspeed, starts full),
-// computed lazily from the time since the last successful take.
-func (b *bucket) allow(t time.Time) bool {
+// computed lazily from the time since the last successful take, last (the
+// zero time for none).
+func (b *bucket) allow(t, last time.Time) bool {
 	sc := b.sc
-	last := b.last
 	if t.Before(last) {
 		last = t
 	}
@@ -180,7 +182,6 @@ func (b *bucket) allow(t time.Time) bool {
 			return false
 		}
 	}
-	b.last = t
 	b.tokens = tokens
 	return true
 }
@@ -246,12 +247,12 @@ func (h bheap) Len() int           { return len(h) }
 func (h bheap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
 func (h bheap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].hidx = i
-	h[j].hidx = j
+	h[i].hidx = int32(i)
+	h[j].hidx = int32(j)
 }
 func (h *bheap) Push(x any) {
 	b := x.(*bucket)
-	b.hidx = len(*h)
+	b.hidx = int32(len(*h))
 	*h = append(*h, b)
 }
 func (h *bheap) Pop() any {
@@ -432,7 +433,7 @@ func (w *worker) collect(now time.Time, useLateness bool) {
 // remove forgets a bucket (already out of the heap or still in it).
 func (w *worker) remove(b *bucket) {
 	if b.hidx >= 0 {
-		heap.Remove(&w.heap, b.hidx)
+		heap.Remove(&w.heap, int(b.hidx))
 	}
 	delete(w.buckets, bkey{b.sc.alias, b.key})
 	w.e.stats[b.sc.idx].live.Add(-1)
@@ -698,8 +699,9 @@ func (w *worker) fill(b *bucket, it *item, evt *event.Event, t time.Time) bool {
 	if b.first.IsZero() {
 		b.first = t
 	}
+	prev := b.lastTs
 	b.lastTs = t
-	over := sc.limiter && !b.allow(t)
+	over := sc.limiter && !b.allow(t, prev)
 	b.push(it, &w.dBuf)
 	if !over && sc.condition != nil {
 		yes, err := sc.condition.eval(w, b, evt)
@@ -725,7 +727,7 @@ func (w *worker) schedule(b *bucket, fresh bool) {
 	if b.hidx < 0 {
 		heap.Push(&w.heap, b)
 	} else {
-		heap.Fix(&w.heap, b.hidx)
+		heap.Fix(&w.heap, int(b.hidx))
 	}
 }
 
@@ -733,12 +735,14 @@ func (w *worker) schedule(b *bucket, fresh bool) {
 func (w *worker) bayesian(b *bucket, evt *event.Event) bool {
 	sc := b.sc
 	if b.guillotine == nil {
-		b.guillotine = make([]bool, len(sc.bayes))
+		g := make([]bool, len(sc.bayes))
+		b.guillotine = &g
 	}
+	guillotine := *b.guillotine
 	post := sc.prior
 	var env ConditionEnv
 	for i, c := range sc.bayes {
-		if c.guillotine && b.guillotine[i] {
+		if c.guillotine && guillotine[i] {
 			post = bayesUpdate(post, c.pe, c.pb)
 			continue
 		}
@@ -752,7 +756,7 @@ func (w *worker) bayesian(b *bucket, evt *event.Event) bool {
 		}
 		if yes {
 			post = bayesUpdate(post, c.pe, c.pb)
-			b.guillotine[i] = true
+			guillotine[i] = true
 		} else {
 			post = bayesUpdate(post, 1-c.pe, 1-c.pb)
 		}
