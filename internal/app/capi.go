@@ -36,10 +36,11 @@ func prepareCAPI(r *resolved, ua string) (*capi.Settings, error) {
 }
 
 // deleted is the LAPI's Deleted hook: the central's deletion sync.
-func (a *App) deleted(ctx context.Context, ds []store.Decision) {
-	if a.capi != nil {
-		a.capi.Deleted(ctx, ds)
+func (a *App) deleted(ctx context.Context, ds []store.Decision) error {
+	if a.capi == nil {
+		return nil
 	}
+	return a.capi.Deleted(ctx, ds)
 }
 
 // share is the LAPI's Share hook: the CAPI outbox when sharing is set up.

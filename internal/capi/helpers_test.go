@@ -107,7 +107,7 @@ func (in *install) start(run bool) {
 	in.comm = capi.NewCommunity(nil)
 	var svc *capi.Service
 	share := func(ctx context.Context, m string, a []*models.Alert) error { return svc.Share(ctx, m, a) }
-	deleted := func(ctx context.Context, ds []store.Decision) { svc.Deleted(ctx, ds) }
+	deleted := func(ctx context.Context, ds []store.Decision) error { return svc.Deleted(ctx, ds) }
 	in.srv, err = lapi.New(lapi.Config{}, lapi.Deps{Store: st, Share: share, Deleted: deleted})
 	require.NoError(t, err)
 	d := capi.Deps{Store: st, Allowlists: in.srv.Allowlists(), Refused: in.srv.Refused,

@@ -103,9 +103,6 @@ type Service struct {
 	pullMu sync.Mutex
 	pushMu sync.Mutex
 
-	delMu sync.Mutex
-	delQ  []string // uuids of deleted decisions to tell the central
-
 	limit    int                  // signals per push now: BatchMax, halved on a refused batch (pushMu)
 	listMod  map[string]time.Time // blocklist name -> Last-Modified (pullMu)
 	allowMod map[string]string    // allowlist link name -> URL|updated_at last applied (pullMu)
@@ -201,7 +198,7 @@ func (s *Service) Share(ctx context.Context, machine string, alerts []*models.Al
 		if err != nil {
 			return fmt.Errorf("capi: share: %w", err)
 		}
-		items = append(items, store.OutboxItem{UUID: sig.UUID, Payload: b, CreatedAt: now})
+		items = append(items, store.OutboxItem{Kind: store.OutboxSignal, UUID: sig.UUID, Payload: b, CreatedAt: now})
 	}
 	if len(items) == 0 {
 		return nil
@@ -312,7 +309,7 @@ func (s *Service) sleepUntil(ctx context.Context, d time.Duration, wake <-chan s
 func (s *Service) pushOnce(ctx context.Context) (sent int, wait time.Duration, err error) {
 	s.pushMu.Lock()
 	defer s.pushMu.Unlock()
-	items, err := s.d.Store.OutboxPending(ctx, s.limit)
+	items, err := s.d.Store.OutboxPending(ctx, store.OutboxSignal, s.limit)
 	if err != nil || len(items) == 0 {
 		return 0, 0, err
 	}

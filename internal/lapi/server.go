@@ -73,11 +73,13 @@ type Deps struct {
 	// (internal/capi). An error answers 500, so the agent pushes again.
 	// nil: nothing is shared.
 	Share func(ctx context.Context, machine string, alerts []*models.Alert) error
-	// Deleted receives the decisions an operator deleted (DELETE
-	// /v1/decisions, DELETE /v1/decisions/{id}) that were active, after
-	// they were expired: the central API's deletion sync (internal/capi).
-	// Called before the request is answered; must not block. nil: none.
-	Deleted func(ctx context.Context, decisions []store.Decision)
+	// Deleted receives the decisions an operator deletes (DELETE
+	// /v1/decisions, DELETE /v1/decisions/{id}) that are active, before
+	// they are expired: the central API's deletion sync (internal/capi),
+	// which queues them in the store. An error answers 500 and nothing is
+	// deleted (the operator deletes again; a queued uuid is sent once).
+	// Must not wait on the network. nil: none.
+	Deleted func(ctx context.Context, decisions []store.Decision) error
 	// Extra are more routes served on the LAPI's listener (ServeMux
 	// patterns, e.g. "GET /metrics"), behind the same connection limits
 	// and request ids but outside the LAPI's authentication.
@@ -101,7 +103,7 @@ type Server struct {
 	now      func() time.Time
 	notify   func(*models.Alert, []string)
 	share    func(context.Context, string, []*models.Alert) error
-	deleted  func(context.Context, []store.Decision)
+	deleted  func(context.Context, []store.Decision) error
 	met      *metrics
 	idx      *index
 	tlsConf  *tls.Config

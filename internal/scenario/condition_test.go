@@ -34,6 +34,7 @@ func TestNativeConditionMatchesVM(t *testing.T) {
 			_, lits := natexprtest.Vocabulary(sc.spec.Condition, nil)
 			for range 400 {
 				q := make([]*item, r.IntN(16))
+				var qq queue
 				at := base
 				for i := range q {
 					e := event.New(event.Line{Raw: "x"})
@@ -48,10 +49,11 @@ func TestNativeConditionMatchesVM(t *testing.T) {
 					}
 					e.Time = at
 					q[i] = &item{full: e}
+					qq.its = append(qq.its, q[i])
 				}
-				b := &bucket{sc: sc, q: q}
-				want, werr := w.runBool(sc.condition.prog, ConditionEnv{Evt: lastEvent(q), Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})})
-				got, gerr := sc.condition.nat(&itemQueue{q: q})
+				b := &bucket{sc: sc, q: qq}
+				want, werr := w.runBool(sc.condition.prog, ConditionEnv{Evt: lastEvent(q), Queue: w.queueView(sc, q), Leaky: w.leakyView(b, time.Time{})})
+				got, gerr := sc.condition.nat(&itemQueue{q: &qq})
 				require.Equal(t, werr != nil, gerr != nil, "%s: vm %v native %v", sc.spec.Name, werr, gerr)
 				require.Equal(t, want, got, sc.spec.Name)
 				if want {

@@ -102,12 +102,12 @@ type condExpr struct {
 // eval runs the condition for bucket b, evt being the event just poured.
 func (x *condExpr) eval(w *worker, b *bucket, evt *event.Event) (bool, error) {
 	if x.nat != nil && !w.e.cfg.DisableNative {
-		w.qv.q = b.q
+		w.qv.q = &b.q
 		ok, err := x.nat(&w.qv)
 		w.qv.q = nil
 		return ok, err
 	}
-	return w.runBool(x.prog, ConditionEnv{Evt: w.forVM(evt, x.pv), Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})})
+	return w.runBool(x.prog, ConditionEnv{Evt: w.forVM(evt, x.pv), Queue: w.queueView(b.sc, b.q.items()), Leaky: w.leakyView(b, time.Time{})})
 }
 
 // program returns the expression's program, nil for an absent one.

@@ -129,7 +129,12 @@ func packRecord(ks *keySet, e *event.Event, raw string, scratch *[]byte) record 
 		vals = append(vals, v)
 	}
 	vals = append(vals, e.MarshaledTime)
+	return packValues(ks, vals, raw, scratch)
+}
 
+// packValues packs vals (ks's values in order: Meta by sorted key,
+// Enriched by sorted key, MarshaledTime) as packRecord does.
+func packValues(ks *keySet, vals []string, raw string, scratch *[]byte) record {
 	var rawStart, rawEnd uintptr
 	if raw != "" {
 		rawStart = uintptr(unsafe.Pointer(unsafe.StringData(raw)))
@@ -140,7 +145,7 @@ func packRecord(ks *keySet, e *event.Event, raw string, scratch *[]byte) record 
 		buf = (*scratch)[:0]
 	}
 	for i, v := range vals {
-		if j := slices.Index(vals[:i], v); j >= 0 && len(v) > 0 {
+		if j := indexOf(vals[:i], v); j >= 0 && len(v) > 0 {
 			buf = binary.AppendUvarint(buf, uint64(len(v))<<2|valSame)
 			buf = binary.AppendUvarint(buf, uint64(j))
 			continue
@@ -160,6 +165,15 @@ func packRecord(ks *keySet, e *event.Event, raw string, scratch *[]byte) record 
 		*scratch = buf
 	}
 	return record{keys: ks, data: string(buf), raw: raw}
+}
+
+// appendValues appends r's values to dst, in order (values).
+func (r *record) appendValues(dst []string) []string {
+	r.values(func(_ int, v string) bool {
+		dst = append(dst, v)
+		return true
+	})
+	return dst
 }
 
 // values calls fn with each value of r in order (Meta by sorted key,

@@ -2,9 +2,9 @@ package scenario
 
 import (
 	"container/heap"
+	"encoding/binary"
 	"maps"
 	"math/bits"
-	"slices"
 	"strings"
 	"time"
 
@@ -141,28 +141,30 @@ func newItem(e *event.Event, lines *lineOrigins) *item {
 	return it
 }
 
-// bucket is one live instance of a scenario for one partition.
+// bucket is one live instance of a scenario for one partition. A live
+// burst keeps tens of thousands of them: what is rare lives behind a
+// pointer, and the limiter's clock is lastTs (a bucket that lives on took
+// its last pour's token).
 type bucket struct {
 	sc         *scen
 	key        string
 	tokens     float64
-	last       time.Time // limiter clock
 	first      time.Time
 	lastTs     time.Time
 	total      int
-	q          []*item
+	q          queue
 	distinct   distinctSet
-	guillotine []bool
+	guillotine *[]bool // bayesian: the conditions that fired and hold
 	deadline   time.Time
-	hidx       int
+	hidx       int32
 }
 
 // allow is the token-bucket decision of golang.org/x/time/rate's
 // AllowN(t, 1) (burst = capacity, one token per leakspeed, starts full),
-// computed lazily from the time since the last successful take.
-func (b *bucket) allow(t time.Time) bool {
+// computed lazily from the time since the last successful take, last (the
+// zero time for none).
+func (b *bucket) allow(t, last time.Time) bool {
 	sc := b.sc
-	last := b.last
 	if t.Before(last) {
 		last = t
 	}
@@ -178,30 +180,28 @@ func (b *bucket) allow(t time.Time) bool {
 			return false
 		}
 	}
-	b.last = t
 	b.tokens = tokens
 	return true
 }
 
-func (b *bucket) push(it *item) {
-	qs := b.sc.qsize
-	if qs >= 0 && len(b.q) > qs {
-		n := copy(b.q, b.q[len(b.q)-qs:])
-		clear(b.q[n:])
-		b.q = b.q[:n]
-	}
-	b.q = append(b.q, it)
+// push queues it (see queue); scratch is the worker's buffer.
+func (b *bucket) push(it *item, scratch *[]byte) {
+	b.q.push(it, b.sc.qsize, b.sc.packs, scratch)
 }
 
-// distinctSet is the values a bucket's distinct has seen: a few in a
-// slice (most buckets see a handful before they end, and a map costs
-// several times their size), a map past maxFewDistinct.
+// distinctSet is the values a bucket's distinct has seen: a few in one
+// string, each as its length (uvarint) and its bytes (most buckets see a
+// handful before they end, and a map, or a string each, costs several
+// times their size), a map past maxFewDistinct values or maxFewBytes.
 type distinctSet struct {
-	few  []string
+	few  string
 	many map[string]struct{}
 }
 
-const maxFewDistinct = 16
+const (
+	maxFewDistinct = 32
+	maxFewBytes    = 512
+)
 
 // add adds v (its own copy: the event's strings are often parts of its
 // log line, which they would keep alive) and reports whether it is new.
@@ -213,18 +213,27 @@ func (d *distinctSet) add(v string) bool {
 		d.many[strings.Clone(v)] = struct{}{}
 		return true
 	}
-	if slices.Contains(d.few, v) {
-		return false
+	n := 0
+	for s := d.few; s != ""; n++ {
+		l, w := uvarint(s)
+		x := s[w : w+int(l)]
+		if x == v {
+			return false
+		}
+		s = s[w+int(l):]
 	}
-	if len(d.few) < maxFewDistinct {
-		d.few = append(d.few, strings.Clone(v))
+	if n < maxFewDistinct && len(d.few)+len(v) < maxFewBytes {
+		var hdr [binary.MaxVarintLen64]byte
+		d.few += string(binary.AppendUvarint(hdr[:0], uint64(len(v)))) + v
 		return true
 	}
-	d.many = make(map[string]struct{}, 2*maxFewDistinct)
-	for _, x := range d.few {
-		d.many[x] = struct{}{}
+	d.many = make(map[string]struct{}, 2*n)
+	for s := d.few; s != ""; {
+		l, w := uvarint(s)
+		d.many[s[w:w+int(l)]] = struct{}{}
+		s = s[w+int(l):]
 	}
-	d.few = nil
+	d.few = ""
 	d.many[strings.Clone(v)] = struct{}{}
 	return true
 }
@@ -236,12 +245,12 @@ func (h bheap) Len() int           { return len(h) }
 func (h bheap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
 func (h bheap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].hidx = i
-	h[j].hidx = j
+	h[i].hidx = int32(i)
+	h[j].hidx = int32(j)
 }
 func (h *bheap) Push(x any) {
 	b := x.(*bucket)
-	b.hidx = len(*h)
+	b.hidx = int32(len(*h))
 	*h = append(*h, b)
 }
 func (h *bheap) Pop() any {
@@ -285,6 +294,7 @@ type worker struct {
 	keys    *keySets     // the key sets of the records of this worker's items
 	kept    bool         // process queued the whole event (Config.Done)
 	recBuf  []byte       // packRecord's scratch
+	dBuf    []byte       // encodeDelta's scratch
 	origins *lineOrigins // the origins of their lines (nil: no raw line kept)
 	scratch []uint64
 	ch      chan *batch
@@ -421,7 +431,7 @@ func (w *worker) collect(now time.Time, useLateness bool) {
 // remove forgets a bucket (already out of the heap or still in it).
 func (w *worker) remove(b *bucket) {
 	if b.hidx >= 0 {
-		heap.Remove(&w.heap, b.hidx)
+		heap.Remove(&w.heap, int(b.hidx))
 	}
 	delete(w.buckets, bkey{b.sc.alias, b.key})
 	w.e.stats[b.sc.idx].live.Add(-1)
@@ -432,7 +442,7 @@ func (w *worker) remove(b *bucket) {
 func (w *worker) expire(b *bucket) {
 	w.remove(b)
 	if b.sc.kind == KindCounter {
-		w.overflow(b.sc, b.key, b.first, b.lastTs, b.deadline, b.total, b.q)
+		w.overflow(b.sc, b.key, b.first, b.lastTs, b.deadline, b.total, b.q.items())
 		return
 	}
 	w.e.stats[b.sc.idx].underflowed.Add(1)
@@ -565,7 +575,7 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 	}
 	if w.fill(b, it, evt, env.t) {
 		w.remove(b)
-		w.overflow(sc, key, b.first, b.lastTs, env.t, b.total, b.q)
+		w.overflow(sc, key, b.first, b.lastTs, env.t, b.total, b.q.items())
 		return
 	}
 	w.schedule(b, fresh)
@@ -638,10 +648,11 @@ func (w *worker) itemFor(sc *scen, evt *event.Event, cloned bool, shared **item)
 	case it.full != nil:
 	case sc.needFull:
 		it.full = evt
-	case it.view != nil:
 	case sc.scansQueue:
-		it.view = viewOf(evt)
-	case it.rec.keys == nil:
+		if it.view == nil {
+			it.view = viewOf(evt)
+		}
+	case it.rec.keys == nil: // sc.packs: the record, even when the item has a view
 		it.rec = packRecord(w.keys.get(evt), evt, it.rec.raw, &w.recBuf)
 	}
 	if it.full != nil {
@@ -688,9 +699,10 @@ func (w *worker) fill(b *bucket, it *item, evt *event.Event, t time.Time) bool {
 	if b.first.IsZero() {
 		b.first = t
 	}
+	prev := b.lastTs
 	b.lastTs = t
-	over := sc.limiter && !b.allow(t)
-	b.push(it)
+	over := sc.limiter && !b.allow(t, prev)
+	b.push(it, &w.dBuf)
 	if !over && sc.condition != nil {
 		yes, err := sc.condition.eval(w, b, evt)
 		over = err == nil && yes
@@ -715,7 +727,7 @@ func (w *worker) schedule(b *bucket, fresh bool) {
 	if b.hidx < 0 {
 		heap.Push(&w.heap, b)
 	} else {
-		heap.Fix(&w.heap, b.hidx)
+		heap.Fix(&w.heap, int(b.hidx))
 	}
 }
 
@@ -723,17 +735,19 @@ func (w *worker) schedule(b *bucket, fresh bool) {
 func (w *worker) bayesian(b *bucket, evt *event.Event) bool {
 	sc := b.sc
 	if b.guillotine == nil {
-		b.guillotine = make([]bool, len(sc.bayes))
+		g := make([]bool, len(sc.bayes))
+		b.guillotine = &g
 	}
+	guillotine := *b.guillotine
 	post := sc.prior
 	var env ConditionEnv
 	for i, c := range sc.bayes {
-		if c.guillotine && b.guillotine[i] {
+		if c.guillotine && guillotine[i] {
 			post = bayesUpdate(post, c.pe, c.pb)
 			continue
 		}
 		if env.Queue == nil {
-			env = ConditionEnv{Evt: evt, Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})}
+			env = ConditionEnv{Evt: evt, Queue: w.queueView(b.sc, b.q.items()), Leaky: w.leakyView(b, time.Time{})}
 		}
 		env.Evt = w.forVM(evt, c.pv)
 		yes, err := w.runBool(c.prog, env)
@@ -742,7 +756,7 @@ func (w *worker) bayesian(b *bucket, evt *event.Event) bool {
 		}
 		if yes {
 			post = bayesUpdate(post, c.pe, c.pb)
-			b.guillotine[i] = true
+			guillotine[i] = true
 		} else {
 			post = bayesUpdate(post, 1-c.pe, 1-c.pb)
 		}
@@ -755,9 +769,9 @@ func bayesUpdate(prior, pe, pb float32) float32 {
 	return num / (num + pb*(1-prior))
 }
 
-func (w *worker) queueView(b *bucket) *Queue {
-	q := &Queue{Queue: make([]*event.Event, len(b.q)), L: b.sc.qsize}
-	for i, it := range b.q {
+func (w *worker) queueView(sc *scen, items []*item) *Queue {
+	q := &Queue{Queue: make([]*event.Event, len(items)), L: sc.qsize}
+	for i, it := range items {
 		q.Queue[i] = it.event()
 	}
 	return q
@@ -777,9 +791,9 @@ func (w *worker) overflow(sc *scen, key string, first, last, ovfl time.Time, tot
 	st.overflowed.Add(1)
 	ov, err := buildOverflow(w, sc, key, first, last, ovfl, total, q)
 	if sc.ovflFilter != nil {
-		b := &bucket{sc: sc, key: key, first: first, lastTs: last, total: total, q: q}
+		b := &bucket{sc: sc, key: key, first: first, lastTs: last, total: total}
 		sig := &ov.Signal
-		yes, ferr := w.runBool(sc.ovflFilter, OverflowEnv{Queue: w.queueView(b), Signal: sig, Leaky: w.leakyView(b, ovfl)})
+		yes, ferr := w.runBool(sc.ovflFilter, OverflowEnv{Queue: w.queueView(sc, q), Signal: sig, Leaky: w.leakyView(b, ovfl)})
 		if ferr == nil && !yes {
 			st.ovflFiltered.Add(1)
 			return
@@ -849,11 +863,11 @@ func cloneForWrite(e *event.Event, writes natexpr.Writes, reads event.PartSet) *
 // The items of a scenario whose condition scans its queue have their view
 // from the start (itemFor), so At builds nothing on the pour path.
 type itemQueue struct {
-	q []*item
+	q *queue
 }
 
-func (v *itemQueue) Len() int { return len(v.q) }
+func (v *itemQueue) Len() int { return v.q.len() }
 
 func (v *itemQueue) At(i int) *event.Event {
-	return v.q[i].event()
+	return v.q.at(i).event()
 }
