@@ -111,10 +111,11 @@ func (k *keySets) get(e *event.Event) *keySet {
 	own := make([]string, 2*len(s))
 	for i, key := range s {
 		own[i] = strings.Clone(key)
-		v := enriched[key]
+		part := event.Enriched
 		if i < nm {
-			v = meta[key]
+			part = event.Meta
 		}
+		v, _ := e.Lookup(part, key)
 		if len(v) <= maxUsual {
 			own[len(s)+i] = strings.Clone(v)
 		}
