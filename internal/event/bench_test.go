@@ -16,7 +16,7 @@ func BenchmarkParsedFields(b *testing.B) {
 	s := NewSchema()
 	keys := make([]Key, 60)
 	for i := range keys {
-		keys[i] = s.Key(fmt.Sprintf("field_%d", i))
+		keys[i] = s.Key(Parsed, fmt.Sprintf("field_%d", i))
 	}
 	used := keys[20:40]
 	vals := make([]string, len(used))
@@ -29,10 +29,10 @@ func BenchmarkParsedFields(b *testing.B) {
 		for b.Loop() {
 			e := s.New(Line{})
 			for i, k := range used {
-				e.SetParsedKey(k, vals[i])
+				e.Set(k, vals[i])
 			}
 			for _, k := range used[:10] {
-				v, _ := e.ParsedKey(k)
+				v, _ := e.Get(k)
 				sink = v
 			}
 		}

@@ -14,8 +14,9 @@ import (
 // measured on them too), http-logs' groks on the access grok's request,
 // syslog's SYSLOGLINE on sshd lines and sshd-logs' groks on their message
 // (tried in order until one matches, as the node list does). Each runs on
-// the production path ("live": the two-pass engine, backtracker as
-// fallback) and on the backtracker alone, the baseline of the same run.
+// the backtracker alone (the baseline of the same run), on the two-pass
+// engine ("live") and on the production path ("chosen": the engine the
+// pattern picks after sampling its first lines, choice.go).
 //
 //	go test ./internal/grok/ -run '^$' -bench HubPattern
 func BenchmarkHubPattern(b *testing.B) {
@@ -39,7 +40,7 @@ func BenchmarkHubPattern(b *testing.B) {
 			p.MatchInto(lines[i%len(lines)], dst)
 		}
 	}
-	engines := []string{"backtrack", "live"}
+	engines := []string{"backtrack", "live", "chosen"}
 	for i, g := range nginxGroks {
 		p := nginxLib.MustCompile(g)
 		for _, e := range engines {

@@ -34,13 +34,14 @@ func TestNativeConditionMatchesVM(t *testing.T) {
 			_, lits := natexprtest.Vocabulary(sc.spec.Condition, nil)
 			for range 400 {
 				q := make([]*item, r.IntN(16))
+				var qq queue
 				at := base
 				for i := range q {
 					e := event.New(event.Line{Raw: "x"})
 					if r.IntN(4) > 0 {
-						e.Meta["log_type"] = "ssh_failed-auth" // the hub conditions' value
+						e.SetMeta("log_type", "ssh_failed-auth") // the hub conditions' value
 					} else if len(lits) > 0 {
-						e.Meta["log_type"] = lits[r.IntN(len(lits))]
+						e.SetMeta("log_type", lits[r.IntN(len(lits))])
 					}
 					at = at.Add(time.Duration(r.IntN(1500)) * time.Second)
 					if r.IntN(5) == 0 {
@@ -48,10 +49,11 @@ func TestNativeConditionMatchesVM(t *testing.T) {
 					}
 					e.Time = at
 					q[i] = &item{full: e}
+					qq.its = append(qq.its, q[i])
 				}
-				b := &bucket{sc: sc, q: q}
-				want, werr := w.runBool(sc.condition.prog, ConditionEnv{Evt: lastEvent(q), Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})})
-				got, gerr := sc.condition.nat(&itemQueue{q: q})
+				b := &bucket{sc: sc, q: qq}
+				want, werr := w.runBool(sc.condition.prog, ConditionEnv{Evt: lastEvent(q), Queue: w.queueView(sc, q), Leaky: w.leakyView(b, time.Time{})})
+				got, gerr := sc.condition.nat(&itemQueue{q: &qq})
 				require.Equal(t, werr != nil, gerr != nil, "%s: vm %v native %v", sc.spec.Name, werr, gerr)
 				require.Equal(t, want, got, sc.spec.Name)
 				if want {

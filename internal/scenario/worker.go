@@ -2,9 +2,9 @@ package scenario
 
 import (
 	"container/heap"
+	"encoding/binary"
 	"maps"
 	"math/bits"
-	"slices"
 	"strings"
 	"time"
 
@@ -47,8 +47,7 @@ func (it *item) mapped() *event.Event {
 // metaValue returns the queued event's Meta[key].
 func (it *item) metaValue(key string) (string, bool) {
 	if e := it.mapped(); e != nil {
-		v, ok := e.Meta[key]
-		return v, ok
+		return e.Lookup(event.Meta, key)
 	}
 	return it.rec.meta(key)
 }
@@ -56,8 +55,7 @@ func (it *item) metaValue(key string) (string, bool) {
 // enrichedValue returns the queued event's Enriched[key].
 func (it *item) enrichedValue(key string) (string, bool) {
 	if e := it.mapped(); e != nil {
-		v, ok := e.Enriched[key]
-		return v, ok
+		return e.Lookup(event.Enriched, key)
 	}
 	return it.rec.enriched(key)
 }
@@ -68,8 +66,8 @@ func (it *item) event() *event.Event {
 	if e := it.mapped(); e != nil {
 		return e
 	}
-	meta, enriched, mt := it.rec.maps()
-	it.view = &event.Event{Type: event.LOG, Meta: meta, Enriched: enriched, Time: it.etime, MarshaledTime: mt}
+	it.view = it.rec.event()
+	it.view.Time = it.etime
 	return it.view
 }
 
@@ -77,15 +75,15 @@ func (it *item) event() *event.Event {
 // sized to their content (the event's maps were allocated for any
 // parser's writes).
 func viewOf(e *event.Event) *event.Event {
-	v := &event.Event{Type: e.Type, Time: e.Time, MarshaledTime: e.MarshaledTime}
-	if e.Meta != nil {
-		v.Meta = make(map[string]string, len(e.Meta))
-		maps.Copy(v.Meta, e.Meta)
+	var meta map[string]string
+	if e.HasMeta() {
+		meta = make(map[string]string, e.Len(event.Meta))
+		e.Each(event.Meta, func(k, v string) { meta[k] = v })
 	}
-	if e.Enriched != nil {
-		v.Enriched = make(map[string]string, len(e.Enriched))
-		maps.Copy(v.Enriched, e.Enriched)
-	}
+	enriched := make(map[string]string, e.Len(event.Enriched))
+	e.Each(event.Enriched, func(k, v string) { enriched[k] = v })
+	v := event.FromMaps(meta, enriched)
+	v.Type, v.Time, v.MarshaledTime = e.Type, e.Time, e.MarshaledTime
 	return v
 }
 
@@ -143,28 +141,30 @@ func newItem(e *event.Event, lines *lineOrigins) *item {
 	return it
 }
 
-// bucket is one live instance of a scenario for one partition.
+// bucket is one live instance of a scenario for one partition. A live
+// burst keeps tens of thousands of them: what is rare lives behind a
+// pointer, and the limiter's clock is lastTs (a bucket that lives on took
+// its last pour's token).
 type bucket struct {
 	sc         *scen
 	key        string
 	tokens     float64
-	last       time.Time // limiter clock
 	first      time.Time
 	lastTs     time.Time
 	total      int
-	q          []*item
+	q          queue
 	distinct   distinctSet
-	guillotine []bool
+	guillotine *[]bool // bayesian: the conditions that fired and hold
 	deadline   time.Time
-	hidx       int
+	hidx       int32
 }
 
 // allow is the token-bucket decision of golang.org/x/time/rate's
 // AllowN(t, 1) (burst = capacity, one token per leakspeed, starts full),
-// computed lazily from the time since the last successful take.
-func (b *bucket) allow(t time.Time) bool {
+// computed lazily from the time since the last successful take, last (the
+// zero time for none).
+func (b *bucket) allow(t, last time.Time) bool {
 	sc := b.sc
-	last := b.last
 	if t.Before(last) {
 		last = t
 	}
@@ -180,30 +180,28 @@ func (b *bucket) allow(t time.Time) bool {
 			return false
 		}
 	}
-	b.last = t
 	b.tokens = tokens
 	return true
 }
 
-func (b *bucket) push(it *item) {
-	qs := b.sc.qsize
-	if qs >= 0 && len(b.q) > qs {
-		n := copy(b.q, b.q[len(b.q)-qs:])
-		clear(b.q[n:])
-		b.q = b.q[:n]
-	}
-	b.q = append(b.q, it)
+// push queues it (see queue); scratch is the worker's buffer.
+func (b *bucket) push(it *item, scratch *[]byte) {
+	b.q.push(it, b.sc.qsize, b.sc.packs, scratch)
 }
 
-// distinctSet is the values a bucket's distinct has seen: a few in a
-// slice (most buckets see a handful before they end, and a map costs
-// several times their size), a map past maxFewDistinct.
+// distinctSet is the values a bucket's distinct has seen: a few in one
+// string, each as its length (uvarint) and its bytes (most buckets see a
+// handful before they end, and a map, or a string each, costs several
+// times their size), a map past maxFewDistinct values or maxFewBytes.
 type distinctSet struct {
-	few  []string
+	few  string
 	many map[string]struct{}
 }
 
-const maxFewDistinct = 16
+const (
+	maxFewDistinct = 32
+	maxFewBytes    = 512
+)
 
 // add adds v (its own copy: the event's strings are often parts of its
 // log line, which they would keep alive) and reports whether it is new.
@@ -215,18 +213,27 @@ func (d *distinctSet) add(v string) bool {
 		d.many[strings.Clone(v)] = struct{}{}
 		return true
 	}
-	if slices.Contains(d.few, v) {
-		return false
+	n := 0
+	for s := d.few; s != ""; n++ {
+		l, w := uvarint(s)
+		x := s[w : w+int(l)]
+		if x == v {
+			return false
+		}
+		s = s[w+int(l):]
 	}
-	if len(d.few) < maxFewDistinct {
-		d.few = append(d.few, strings.Clone(v))
+	if n < maxFewDistinct && len(d.few)+len(v) < maxFewBytes {
+		var hdr [binary.MaxVarintLen64]byte
+		d.few += string(binary.AppendUvarint(hdr[:0], uint64(len(v)))) + v
 		return true
 	}
-	d.many = make(map[string]struct{}, 2*maxFewDistinct)
-	for _, x := range d.few {
-		d.many[x] = struct{}{}
+	d.many = make(map[string]struct{}, 2*n)
+	for s := d.few; s != ""; {
+		l, w := uvarint(s)
+		d.many[s[w:w+int(l)]] = struct{}{}
+		s = s[w+int(l):]
 	}
-	d.few = nil
+	d.few = ""
 	d.many[strings.Clone(v)] = struct{}{}
 	return true
 }
@@ -238,12 +245,12 @@ func (h bheap) Len() int           { return len(h) }
 func (h bheap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
 func (h bheap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].hidx = i
-	h[j].hidx = j
+	h[i].hidx = int32(i)
+	h[j].hidx = int32(j)
 }
 func (h *bheap) Push(x any) {
 	b := x.(*bucket)
-	b.hidx = len(*h)
+	b.hidx = int32(len(*h))
 	*h = append(*h, b)
 }
 func (h *bheap) Pop() any {
@@ -287,15 +294,16 @@ type worker struct {
 	keys    *keySets     // the key sets of the records of this worker's items
 	kept    bool         // process queued the whole event (Config.Done)
 	recBuf  []byte       // packRecord's scratch
+	dBuf    []byte       // encodeDelta's scratch
 	origins *lineOrigins // the origins of their lines (nil: no raw line kept)
 	scratch []uint64
 	ch      chan *batch
 
 	// The poured event as the VM reads it (forVM): a copy with a
 	// ParsedView of the worker's own, built once per event.
-	pvSrc  *event.Event
-	pvEvt  event.Event
-	pvView map[string]string
+	pvSrc   *event.Event
+	pvEvt   event.Event
+	pvViews event.Views
 
 	lateness time.Duration
 }
@@ -423,7 +431,7 @@ func (w *worker) collect(now time.Time, useLateness bool) {
 // remove forgets a bucket (already out of the heap or still in it).
 func (w *worker) remove(b *bucket) {
 	if b.hidx >= 0 {
-		heap.Remove(&w.heap, b.hidx)
+		heap.Remove(&w.heap, int(b.hidx))
 	}
 	delete(w.buckets, bkey{b.sc.alias, b.key})
 	w.e.stats[b.sc.idx].live.Add(-1)
@@ -434,7 +442,7 @@ func (w *worker) remove(b *bucket) {
 func (w *worker) expire(b *bucket) {
 	w.remove(b)
 	if b.sc.kind == KindCounter {
-		w.overflow(b.sc, b.key, b.first, b.lastTs, b.deadline, b.total, b.q)
+		w.overflow(b.sc, b.key, b.first, b.lastTs, b.deadline, b.total, b.q.items())
 		return
 	}
 	w.e.stats[b.sc.idx].underflowed.Add(1)
@@ -491,19 +499,21 @@ func (w *worker) fieldVals(cloned bool) []string {
 	return w.nc.Vals()
 }
 
-// forVM returns evt as an expression VM program sees it: evt itself when
-// the program does not read evt.Parsed as a map (readsParsed false) or
-// evt's ParsedView is built, else a read-only copy of evt with a view
-// built by this worker (poured events are shared between workers: they
-// are read, never written). A program that writes to the event runs on a
-// private copy whose view is built (cloneForWrite).
-func (w *worker) forVM(evt *event.Event, readsParsed bool) *event.Event {
-	if !readsParsed || evt.ParsedView != nil {
+// forVM returns evt as an expression VM program that reads the parts need
+// as maps (readsViews) sees it: evt itself when their views are built (or
+// need is empty), else a read-only copy of evt with the views built by
+// this worker, once per event (poured events are shared between workers:
+// they are read, never written). A program that writes to the event runs
+// on a private copy whose views are built (cloneForWrite).
+func (w *worker) forVM(evt *event.Event, need event.PartSet) *event.Event {
+	if evt.Exposed(need) {
 		return evt
 	}
 	if w.pvSrc != evt {
-		w.pvView = evt.ViewCopy(&w.pvEvt, w.pvView)
+		evt.ViewCopy(&w.pvEvt, &w.pvViews, need)
 		w.pvSrc = evt
+	} else if !w.pvEvt.Exposed(need) {
+		evt.AddViews(&w.pvEvt, &w.pvViews, need)
 	}
 	return &w.pvEvt
 }
@@ -565,7 +575,7 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 	}
 	if w.fill(b, it, evt, env.t) {
 		w.remove(b)
-		w.overflow(sc, key, b.first, b.lastTs, env.t, b.total, b.q)
+		w.overflow(sc, key, b.first, b.lastTs, env.t, b.total, b.q.items())
 		return
 	}
 	w.schedule(b, fresh)
@@ -579,7 +589,7 @@ func (w *worker) accept(sc *scen, evt *event.Event) (_ *event.Event, cloned, ok 
 		return nil, false, false
 	}
 	if sc.mutates {
-		evt, cloned = cloneForWrite(evt, sc.writes, sc.readsParsed), true
+		evt, cloned = cloneForWrite(evt, sc.writes, sc.readsViews), true
 	}
 	ok, err := sc.filter.eval(w, evt)
 	if err != nil {
@@ -638,11 +648,12 @@ func (w *worker) itemFor(sc *scen, evt *event.Event, cloned bool, shared **item)
 	case it.full != nil:
 	case sc.needFull:
 		it.full = evt
-	case it.view != nil:
 	case sc.scansQueue:
-		it.view = viewOf(evt)
-	case it.rec.keys == nil:
-		it.rec = packRecord(w.keys.get(evt.Meta, evt.Enriched), evt.Meta, evt.Enriched, evt.MarshaledTime, it.rec.raw, &w.recBuf)
+		if it.view == nil {
+			it.view = viewOf(evt)
+		}
+	case it.rec.keys == nil: // sc.packs: the record, even when the item has a view
+		it.rec = packRecord(w.keys.get(evt), evt, it.rec.raw, &w.recBuf)
 	}
 	if it.full != nil {
 		w.kept = true // the poured event, or a copy sharing its maps
@@ -688,9 +699,10 @@ func (w *worker) fill(b *bucket, it *item, evt *event.Event, t time.Time) bool {
 	if b.first.IsZero() {
 		b.first = t
 	}
+	prev := b.lastTs
 	b.lastTs = t
-	over := sc.limiter && !b.allow(t)
-	b.push(it)
+	over := sc.limiter && !b.allow(t, prev)
+	b.push(it, &w.dBuf)
 	if !over && sc.condition != nil {
 		yes, err := sc.condition.eval(w, b, evt)
 		over = err == nil && yes
@@ -715,7 +727,7 @@ func (w *worker) schedule(b *bucket, fresh bool) {
 	if b.hidx < 0 {
 		heap.Push(&w.heap, b)
 	} else {
-		heap.Fix(&w.heap, b.hidx)
+		heap.Fix(&w.heap, int(b.hidx))
 	}
 }
 
@@ -723,17 +735,19 @@ func (w *worker) schedule(b *bucket, fresh bool) {
 func (w *worker) bayesian(b *bucket, evt *event.Event) bool {
 	sc := b.sc
 	if b.guillotine == nil {
-		b.guillotine = make([]bool, len(sc.bayes))
+		g := make([]bool, len(sc.bayes))
+		b.guillotine = &g
 	}
+	guillotine := *b.guillotine
 	post := sc.prior
 	var env ConditionEnv
 	for i, c := range sc.bayes {
-		if c.guillotine && b.guillotine[i] {
+		if c.guillotine && guillotine[i] {
 			post = bayesUpdate(post, c.pe, c.pb)
 			continue
 		}
 		if env.Queue == nil {
-			env = ConditionEnv{Evt: evt, Queue: w.queueView(b), Leaky: w.leakyView(b, time.Time{})}
+			env = ConditionEnv{Evt: evt, Queue: w.queueView(b.sc, b.q.items()), Leaky: w.leakyView(b, time.Time{})}
 		}
 		env.Evt = w.forVM(evt, c.pv)
 		yes, err := w.runBool(c.prog, env)
@@ -742,7 +756,7 @@ func (w *worker) bayesian(b *bucket, evt *event.Event) bool {
 		}
 		if yes {
 			post = bayesUpdate(post, c.pe, c.pb)
-			b.guillotine[i] = true
+			guillotine[i] = true
 		} else {
 			post = bayesUpdate(post, 1-c.pe, 1-c.pb)
 		}
@@ -755,9 +769,9 @@ func bayesUpdate(prior, pe, pb float32) float32 {
 	return num / (num + pb*(1-prior))
 }
 
-func (w *worker) queueView(b *bucket) *Queue {
-	q := &Queue{Queue: make([]*event.Event, len(b.q)), L: b.sc.qsize}
-	for i, it := range b.q {
+func (w *worker) queueView(sc *scen, items []*item) *Queue {
+	q := &Queue{Queue: make([]*event.Event, len(items)), L: sc.qsize}
+	for i, it := range items {
 		q.Queue[i] = it.event()
 	}
 	return q
@@ -777,9 +791,9 @@ func (w *worker) overflow(sc *scen, key string, first, last, ovfl time.Time, tot
 	st.overflowed.Add(1)
 	ov, err := buildOverflow(w, sc, key, first, last, ovfl, total, q)
 	if sc.ovflFilter != nil {
-		b := &bucket{sc: sc, key: key, first: first, lastTs: last, total: total, q: q}
+		b := &bucket{sc: sc, key: key, first: first, lastTs: last, total: total}
 		sig := &ov.Signal
-		yes, ferr := w.runBool(sc.ovflFilter, OverflowEnv{Queue: w.queueView(b), Signal: sig, Leaky: w.leakyView(b, ovfl)})
+		yes, ferr := w.runBool(sc.ovflFilter, OverflowEnv{Queue: w.queueView(sc, q), Signal: sig, Leaky: w.leakyView(b, ovfl)})
 		if ferr == nil && !yes {
 			st.ovflFiltered.Add(1)
 			return
@@ -828,19 +842,20 @@ func (w *worker) sweepBlackholes(now time.Time) {
 }
 
 // cloneForWrite copies an event for a filter that calls SetMeta/SetParsed:
-// only the maps those write (writes) are copied; the rest is shared
-// read-only. The copy's parsed fields are its own, with their ParsedView
-// built, when its expressions write them or may read them as a map
-// (readsParsed): the VM then reads and writes the copy itself.
-func cloneForWrite(e *event.Event, writes natexpr.Writes, readsParsed bool) *event.Event {
+// only the parts those write (writes) are copied; the rest is shared
+// read-only. The copy's views of the parts its expressions may read as
+// maps (reads) are built: the VM then reads and writes the copy itself.
+func cloneForWrite(e *event.Event, writes natexpr.Writes, reads event.PartSet) *event.Event {
 	c := *e
+	var own event.PartSet
 	if writes&natexpr.WritesMeta != 0 {
-		c.Meta = maps.Clone(e.Meta)
+		own |= event.Meta.Set()
 	}
-	if writes&natexpr.WritesParsed != 0 || readsParsed {
-		c.UnshareParsed()
-		c.ExposeParsed()
+	if writes&natexpr.WritesParsed != 0 {
+		own |= event.Parsed.Set()
 	}
+	c.Unshare(own)
+	c.ExposeSet(reads)
 	return &c
 }
 
@@ -848,11 +863,11 @@ func cloneForWrite(e *event.Event, writes natexpr.Writes, readsParsed bool) *eve
 // The items of a scenario whose condition scans its queue have their view
 // from the start (itemFor), so At builds nothing on the pour path.
 type itemQueue struct {
-	q []*item
+	q *queue
 }
 
-func (v *itemQueue) Len() int { return len(v.q) }
+func (v *itemQueue) Len() int { return v.q.len() }
 
 func (v *itemQueue) At(i int) *event.Event {
-	return v.q[i].event()
+	return v.q.at(i).event()
 }
