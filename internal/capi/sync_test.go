@@ -216,6 +216,18 @@ func TestAllowlistLink(t *testing.T) {
 // The central counts a uuid once, so a batch sent again (an answer lost
 // before the outbox recorded it) adds nothing.
 func TestDecisionDeletionSurvivesRestart(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			dsn := ""
+			if db == "postgres" {
+				dsn = pg.DSN(t)
+			}
+			testDecisionDeletionSurvivesRestart(t, dsn)
+		})
+	}
+}
+
+func testDecisionDeletionSurvivesRestart(t *testing.T, dsn string) {
 	central := startRealCentral(t)
 	sent := map[string]int{}
 	rec := &bodyRecorder{path: "/v3/decisions/delete", onOK: func(b []byte) {
@@ -225,7 +237,7 @@ func TestDecisionDeletionSurvivesRestart(t *testing.T) {
 			sent[id]++
 		}
 	}}
-	in := newInstallAt(t, central.URL(), true, "", func(s *capi.Settings) {
+	in := newInstallAt(t, central.URL(), true, dsn, func(s *capi.Settings) {
 		s.Consent.ShareManualDecisions = true
 		s.DeleteSyncInterval = time.Hour // not before the restart
 		s.HTTP = &http.Client{Transport: rec}
