@@ -9,7 +9,7 @@ import (
 // evt.Parsed for one nginx line (20 captures written, 10 read back) on a
 // fresh event, with the fields in slots (a schema of 60 names, as the
 // linux + nginx content has) and in a map (the former representation,
-// sized 16 as event.New made it); both make the event's other maps:
+// sized 16 as event.New made it); both make the event:
 //
 //	go test -run X -bench ParsedFields -benchmem ./internal/event
 func BenchmarkParsedFields(b *testing.B) {

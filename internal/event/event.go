@@ -133,9 +133,10 @@ type Event struct {
 	// Schema; an event without schema, New, always has them), then kept in
 	// step by every write. Go code reads and writes the fields through the
 	// methods (Get, Lookup, Set, Put, Each, Map), which never need the
-	// maps, and never writes to a view.
-	ParsedView    map[string]string `yaml:"Parsed,omitempty" expr:"Parsed"`
-	EnrichedView  map[string]string `yaml:"Enriched,omitempty" expr:"Enriched"`
+	// maps, and never writes to a view. Their YAML and JSON names are
+	// CrowdSec's.
+	ParsedView    map[string]string `yaml:"Parsed,omitempty" json:"Parsed" expr:"Parsed"`
+	EnrichedView  map[string]string `yaml:"Enriched,omitempty" json:"Enriched" expr:"Enriched"`
 	Unmarshaled   map[string]any    `yaml:"Unmarshaled,omitempty"`
 	Overflow      RuntimeAlert      `yaml:"Overflow,omitempty"`
 	Time          time.Time         `yaml:"Time,omitempty"`
@@ -144,7 +145,7 @@ type Event struct {
 	MarshaledTime string            `yaml:"MarshaledTime,omitempty"`
 	Process       bool              `yaml:"Process,omitempty"`
 	Appsec        Appsec            `yaml:"Appsec,omitempty"`
-	MetaView      map[string]string `yaml:"Meta,omitempty" expr:"Meta"`
+	MetaView      map[string]string `yaml:"Meta,omitempty" json:"Meta" expr:"Meta"`
 
 	fs      [numParts]fields            // by Part: slots of a Schema + overflow map
 	spare   [numParts]map[string]string // dropped views' storage, for reuse
@@ -157,7 +158,7 @@ type Event struct {
 // the events of a loaded pipeline).
 func New(l Line) *Event {
 	e := newEvent(l)
-	e.exposeAll()
+	e.exposeUnslotted()
 	return e
 }
 
@@ -202,7 +203,7 @@ func (e *Event) Reset(l Line) {
 		}
 	}
 	*e = Event{Type: LOG, Line: l, Unmarshaled: u, fs: fs, spare: spare, hasMeta: true}
-	e.exposeAll() // only what has no schema: as New
+	e.exposeUnslotted() // only what has no schema: as New
 }
 
 // Init makes sure Unmarshaled is a map and that the event has Meta (as
@@ -213,12 +214,12 @@ func (e *Event) Init() {
 		e.Unmarshaled = make(map[string]any)
 	}
 	e.hasMeta = true
-	e.exposeAll()
+	e.exposeUnslotted()
 }
 
-// exposeAll exposes the parts that have no schema (their view is their
-// map).
-func (e *Event) exposeAll() {
+// exposeUnslotted exposes the parts that have no schema (their view is
+// their map).
+func (e *Event) exposeUnslotted() {
 	for p := range numParts {
 		if e.fs[p].t == nil {
 			e.Expose(p)

@@ -1,10 +1,12 @@
 package event
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 )
 
 // TestFields checks the slotted storage of evt.Parsed, evt.Map(event.Meta) and
@@ -227,4 +229,23 @@ func TestViewsAndMeta(t *testing.T) {
 	require.Equal(t, "v", f.GetMeta("k"))
 	f.SetMeta("k2", "w")
 	require.Equal(t, map[string]string{"k": "v", "k2": "w"}, f.MetaView)
+}
+
+// TestViewNames: the views keep CrowdSec's names in YAML dumps and JSON.
+func TestViewNames(t *testing.T) {
+	e := NewSchema().New(Line{})
+	e.SetMeta("source_ip", "1.2.3.4")
+	e.SetParsed("verb", "GET")
+	e.Put(Enriched, "IsoCode", "FR")
+	e.ExposeAll()
+	j, err := json.Marshal(e)
+	require.NoError(t, err)
+	for _, want := range []string{`"Meta":{"source_ip":"1.2.3.4"}`, `"Parsed":{"verb":"GET"}`, `"Enriched":{"IsoCode":"FR"}`} {
+		require.Contains(t, string(j), want)
+	}
+	y, err := yaml.Marshal(e)
+	require.NoError(t, err)
+	for _, want := range []string{"Meta:\n    source_ip: 1.2.3.4", "Parsed:\n    verb: GET", "Enriched:\n    IsoCode: FR"} {
+		require.Contains(t, string(y), want)
+	}
 }
