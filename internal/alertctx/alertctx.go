@@ -116,8 +116,12 @@ func (s *Set) Len() int { return len(s.keys) }
 // Meta evaluates the context over events and returns the alert meta: one
 // item per key that found a value, keys sorted, value a JSON list of the
 // distinct values in order of appearance (trimmed to the length bound).
+// It exposes the events' views (event.Event.ExposeAll) for the VM.
 func (s *Set) Meta(events []*event.Event) models.Meta {
 	var out models.Meta
+	for _, ev := range events {
+		ev.ExposeAll()
+	}
 	for _, k := range s.keys {
 		seen := map[string]bool{}
 		var vals []string
@@ -199,10 +203,10 @@ func FromAlert(a *models.Alert) []*event.Event {
 		if e == nil {
 			continue
 		}
-		ev := &event.Event{Type: event.LOG, Meta: make(map[string]string, len(e.Meta)), ParsedView: map[string]string{}, Enriched: map[string]string{}}
+		ev := event.New(event.Line{})
 		for _, m := range e.Meta {
 			if m != nil {
-				ev.Meta[m.Key] = m.Value
+				ev.SetMeta(m.Key, m.Value)
 			}
 		}
 		out = append(out, ev)

@@ -18,7 +18,7 @@ func (plain) Compile(src string, env any, extra ...expr.Option) (*vm.Program, er
 	return expr.Compile(src, append(extra, expr.Env(env))...)
 }
 
-func ev(meta map[string]string) *event.Event { return &event.Event{Meta: meta} }
+func ev(meta map[string]string) *event.Event { return event.FromMaps(meta, nil) }
 
 func TestMeta(t *testing.T) {
 	set, warns, err := Load([]Source{
@@ -58,5 +58,5 @@ func TestFromAlert(t *testing.T) {
 	a := &models.Alert{Events: []*models.Event{{Timestamp: &ts, Meta: models.Meta{{Key: "k", Value: "v"}}}, nil}}
 	evs := FromAlert(a)
 	require.Len(t, evs, 1)
-	require.Equal(t, "v", evs[0].Meta["k"])
+	require.Equal(t, "v", evs[0].Map(event.Meta)["k"])
 }

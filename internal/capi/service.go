@@ -53,6 +53,13 @@ type Settings struct {
 	// MetricsCheck is how often the machines are compared with those
 	// last sent (default 20 s, as CrowdSec).
 	MetricsCheck time.Duration
+	// SendUsageMetrics forwards the usage metrics of the LAPI's components
+	// with its own (POST /v3/usage-metrics) every UsageMetricsInterval
+	// (default 30 min, as CrowdSec), the first UsageMetricsFirst after
+	// start (default the interval ± half of it, as CrowdSec).
+	SendUsageMetrics     bool
+	UsageMetricsInterval time.Duration
+	UsageMetricsFirst    time.Duration
 	// DeleteSyncInterval is how often decision deletions are sent
 	// (default 10 s, as CrowdSec; only with share_manual_decisions).
 	DeleteSyncInterval time.Duration
@@ -98,13 +105,13 @@ type Service struct {
 	wake  chan struct{}
 	// back is signalled when a pull succeeds after failing: the central
 	// is back, the push loop stops its back-off.
-	back   chan struct{}
-	met    *metrics
-	pullMu sync.Mutex
-	pushMu sync.Mutex
-
-	delMu sync.Mutex
-	delQ  []string // uuids of deleted decisions to tell the central
+	back chan struct{}
+	met  *metrics
+	// started is the service's start (utc_startup_timestamp of its usage
+	// metrics).
+	started int64
+	pullMu  sync.Mutex
+	pushMu  sync.Mutex
 
 	limit    int                  // signals per push now: BatchMax, halved on a refused batch (pushMu)
 	listMod  map[string]time.Time // blocklist name -> Last-Modified (pullMu)
@@ -144,6 +151,12 @@ func New(set Settings, d Deps) (*Service, error) {
 	if set.MetricsCheck <= 0 {
 		set.MetricsCheck = 20 * time.Second
 	}
+	if set.UsageMetricsInterval <= 0 {
+		set.UsageMetricsInterval = 30 * time.Minute
+	}
+	if set.UsageMetricsFirst <= 0 {
+		set.UsageMetricsFirst = usageFirst(set.UsageMetricsInterval)
+	}
 	if set.DeleteSyncInterval <= 0 {
 		set.DeleteSyncInterval = 10 * time.Second
 	}
@@ -158,6 +171,7 @@ func New(set Settings, d Deps) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.started = s.now().UTC().Unix()
 	s.met = newMetrics(d.Community)
 	if d.Registerer != nil {
 		if err := s.met.register(d.Registerer); err != nil {
@@ -201,7 +215,7 @@ func (s *Service) Share(ctx context.Context, machine string, alerts []*models.Al
 		if err != nil {
 			return fmt.Errorf("capi: share: %w", err)
 		}
-		items = append(items, store.OutboxItem{UUID: sig.UUID, Payload: b, CreatedAt: now})
+		items = append(items, store.OutboxItem{Kind: store.OutboxSignal, UUID: sig.UUID, Payload: b, CreatedAt: now})
 	}
 	if len(items) == 0 {
 		return nil
@@ -240,6 +254,13 @@ func (s *Service) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			s.metricsLoop(ctx)
+		}()
+	}
+	if s.set.SendUsageMetrics {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.usageLoop(ctx)
 		}()
 	}
 	if s.set.PullCommunity || s.set.PullBlocklists {
@@ -312,7 +333,7 @@ func (s *Service) sleepUntil(ctx context.Context, d time.Duration, wake <-chan s
 func (s *Service) pushOnce(ctx context.Context) (sent int, wait time.Duration, err error) {
 	s.pushMu.Lock()
 	defer s.pushMu.Unlock()
-	items, err := s.d.Store.OutboxPending(ctx, s.limit)
+	items, err := s.d.Store.OutboxPending(ctx, store.OutboxSignal, s.limit)
 	if err != nil || len(items) == 0 {
 		return 0, 0, err
 	}

@@ -2,6 +2,7 @@ package capi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,46 +11,54 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/capi/wire"
 	"github.com/phalanx-ids/phalanx/internal/store"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 // What the LAPI tells the central besides signals, as CrowdSec does:
 // decision deletions (POST /v3/decisions/delete, only with
 // share_manual_decisions) and its inventory (POST /v3/metrics/).
 
-// Deletion sync bounds.
-const (
-	deleteBatch    = 50     // uuids per request (CrowdSec's)
-	deleteQueueMax = 100000 // queued uuids kept at most (the oldest go first)
-)
+// deleteBatch is how many uuids a deletion request carries (CrowdSec's).
+const deleteBatch = 50
 
 // Deleted is the LAPI's hook for decisions an operator deleted (DELETE
 // /v1/decisions[/{id}]): with share_manual_decisions (and sharing on),
-// their uuids are queued for the central; decisions the central or a
-// blocklist gave (origins CAPI, lists) are not sent back. The queue is in
-// memory (as CrowdSec's): deletions not yet sent when the LAPI stops are
-// lost. Safe for concurrent use; never blocks on the network.
-func (s *Service) Deleted(_ context.Context, decs []store.Decision) {
+// their uuids are queued in the outbox (the store, kind
+// store.OutboxDeletion) for the central; decisions the central or a
+// blocklist gave (origins CAPI, lists) are not sent back. Unlike
+// CrowdSec's in-memory queue, nothing is lost when the LAPI stops before
+// the sync: the queue is in the database, a uuid is queued once (a
+// repeated delete sends it once), and it is sent after a restart. An
+// error means nothing was queued. Safe for concurrent use; never waits
+// on the network.
+func (s *Service) Deleted(ctx context.Context, decs []store.Decision) error {
 	if !s.set.Sharing || !s.set.Consent.ShareManualDecisions {
-		return
+		return nil
 	}
-	s.delMu.Lock()
+	now := s.now()
+	var items []store.OutboxItem
 	for _, d := range decs {
 		if d.UUID == "" || d.Origin == OriginCAPI || d.Origin == OriginLists {
 			continue
 		}
-		s.delQ = append(s.delQ, d.UUID)
+		p, _ := json.Marshal(d.UUID)
+		items = append(items, store.OutboxItem{Kind: store.OutboxDeletion, UUID: d.UUID, Payload: p, CreatedAt: now})
 	}
-	if over := len(s.delQ) - deleteQueueMax; over > 0 {
-		s.delQ = slices.Delete(s.delQ, 0, over)
-		s.log.Warn("capi: decision deletions not sent to the central: queue full", "dropped", over)
+	if len(items) == 0 {
+		return nil
 	}
-	s.delMu.Unlock()
+	if _, err := s.d.Store.OutboxAdd(ctx, items); err != nil {
+		return fmt.Errorf("capi: queue decision deletions: %w", err)
+	}
+	return nil
 }
 
 // deleteLoop sends the queued deletions every DeleteSyncInterval, in
 // batches of 50; a batch that failed for a reason a later try may
 // overcome (transport, 408, 429, 5xx) stays queued and is retried with
-// back-off; one the central refused (other 4xx) is dropped.
+// PushRetry's back-off (a Retry-After honoured up to its cap); one the
+// central refused (other 4xx) is set aside (marked refused, purged with
+// the sent ones).
 func (s *Service) deleteLoop(ctx context.Context) {
 	bo := s.set.PushRetry.Backoff()
 	wait := s.set.DeleteSyncInterval
@@ -59,30 +68,47 @@ func (s *Service) deleteLoop(ctx context.Context) {
 		}
 		wait = s.set.DeleteSyncInterval
 		for {
-			s.delMu.Lock()
-			batch := slices.Clone(s.delQ[:min(deleteBatch, len(s.delQ))])
-			s.delMu.Unlock()
-			if len(batch) == 0 {
+			items, err := s.d.Store.OutboxPending(ctx, store.OutboxDeletion, deleteBatch)
+			if err != nil || len(items) == 0 {
+				if err != nil && ctx.Err() == nil {
+					s.log.Warn("capi: decision deletions: read the outbox", "err", err)
+				}
 				break
 			}
-			err := s.cl.DeleteDecisions(ctx, batch)
+			ids := make([]int64, len(items))
+			uuids := make([]string, len(items))
+			for i, it := range items {
+				ids[i], uuids[i] = it.ID, it.UUID
+			}
+			err = s.cl.DeleteDecisions(ctx, uuids)
 			if ctx.Err() != nil {
 				return
 			}
 			if err != nil && Retryable(err) {
 				wait = bo.Next(RetryAfter(err))
-				s.log.Warn("capi: decision deletions not sent; kept", "err", err, "retry_in", wait)
+				s.log.Warn("capi: decision deletions not sent; kept in the outbox", "err", err, "retry_in", wait)
 				break
 			}
+			bo.Reset()
 			if err != nil {
 				// 400, 404 (a central without the route), 403 after a
 				// new login...: sending them again would not help.
-				s.log.Warn("capi: the central refused decision deletions; dropped", "count", len(batch), "err", err)
+				s.log.Warn("capi: the central refused decision deletions; set aside", "count", len(items), "err", textsafe.Log(err.Error()))
+				for _, id := range ids {
+					if merr := s.d.Store.OutboxMarkRefused(ctx, id, err.Error(), s.now()); merr != nil {
+						s.log.Warn("capi: decision deletions", "err", merr)
+						return
+					}
+				}
+				continue
 			}
-			bo.Reset()
-			s.delMu.Lock()
-			s.delQ = slices.Delete(s.delQ, 0, len(batch))
-			s.delMu.Unlock()
+			// The central has them; should this write fail, they are sent
+			// again (the central counts a uuid once).
+			if merr := s.d.Store.OutboxMarkSent(ctx, ids, s.now()); merr != nil {
+				s.log.Warn("capi: decision deletions", "err", merr)
+				break
+			}
+			s.log.Debug("capi: decision deletions sent", "count", len(items))
 		}
 	}
 }

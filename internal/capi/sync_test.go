@@ -209,3 +209,59 @@ func TestAllowlistLink(t *testing.T) {
 		require.Equal(t, tc.want, resp.StatusCode, tc.name)
 	}
 }
+
+// A deletion queued before the LAPI stops (its sync not yet due) is in
+// the store's outbox: after the restart it reaches the central, once.
+// The central counts a uuid once, so a batch sent again (an answer lost
+// before the outbox recorded it) adds nothing.
+func TestDecisionDeletionSurvivesRestart(t *testing.T) {
+	central := startRealCentral(t)
+	sent := map[string]int{}
+	rec := &bodyRecorder{path: "/v3/decisions/delete", onOK: func(b []byte) {
+		var ids []string
+		require.NoError(t, json.Unmarshal(b, &ids))
+		for _, id := range ids {
+			sent[id]++
+		}
+	}}
+	in := newInstallAt(t, central.URL(), true, "", func(s *capi.Settings) {
+		s.Consent.ShareManualDecisions = true
+		s.DeleteSyncInterval = time.Hour // not before the restart
+		s.HTTP = &http.Client{Transport: rec}
+	}, nil)
+	ctx := context.Background()
+	ag := in.agent()
+	_, err := ag.PushAlerts(ctx, []*models.Alert{banAlert("r-1", "203.0.113.1"), banAlert("r-2", "203.0.113.2")})
+	require.NoError(t, err)
+	want := activeUUIDs(t, in.st, "203.0.113.1")
+	require.Len(t, want, 1)
+	n, err := ag.DeleteDecisions(ctx, apiclient.DecisionFilter{IP: "203.0.113.1"})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	n, err = ag.DeleteDecisions(ctx, apiclient.DecisionFilter{IP: "203.0.113.1"})
+	require.NoError(t, err)
+	require.Zero(t, n, "already deleted: nothing queued again")
+
+	in.set.DeleteSyncInterval = 50 * time.Millisecond
+	in.restart(true) // the sync was never due before the stop
+	require.Eventually(t, func() bool {
+		rep, err := central.read.GetReport(ctx, in.creds.Login)
+		return err == nil && rep.Deletions == 1
+	}, 5*time.Second, 20*time.Millisecond, "sent after the restart")
+	time.Sleep(500 * time.Millisecond) // ten more sync intervals
+	rep, err := central.read.GetReport(ctx, in.creds.Login)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, rep.Deletions, "once")
+	rec.mu.Lock()
+	require.Equal(t, map[string]int{want[0]: 1}, sent, "one request carried it, once")
+	rec.mu.Unlock()
+	left, err := in.st.OutboxPending(ctx, store.OutboxDeletion, 0)
+	require.NoError(t, err)
+	require.Empty(t, left)
+
+	// The same batch posted again (as after a lost answer): counted once.
+	require.NoError(t, in.svc.Client().DeleteDecisions(ctx, want))
+	rep, err = central.read.GetReport(ctx, in.creds.Login)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, rep.Deletions, "a uuid counts once at the central")
+}

@@ -225,7 +225,7 @@ func newCentralRunCmd(a *app, f *centralFlags) *cobra.Command {
 	c.Flags().StringVar(&pullInterval, "pull-interval", "", "interval Phalanx installs are asked to pull at (default 10s)")
 	c.Flags().StringArrayVar(&proxies, "trusted-proxy", nil, "CIDR of a reverse proxy whose X-Forwarded-For is trusted (repeatable)")
 	c.Flags().BoolVar(&publishAllow, "publish-allowlist", false, "link the central's allowlist in stream answers: installs apply it locally")
-	c.Flags().StringVar(&publicURL, "public-url", "", "the central's URL as installs reach it (for links; default: each request's Host)")
+	c.Flags().StringVar(&publicURL, "public-url", "", "the central's URL as installs reach it (links are built on it; default: derived from --listen when it names one host)")
 	return c
 }
 

@@ -93,16 +93,16 @@ func TestSSHDHostileUserNames(t *testing.T) {
 					msg := fmt.Sprintf(f.tmpl, user, addr.written)
 					evt, ok := parseSyslog(t, rt, "Mar  1 10:00:00 web01 sshd[1]: "+msg)
 					require.True(t, ok, "not parsed: %q", msg)
-					require.Equal(t, addr.want, evt.Meta["source_ip"], "%q", msg)
+					require.Equal(t, addr.want, evt.Map(event.Meta)["source_ip"], "%q", msg)
 					wantUser := user
 					if strings.Contains(f.tmpl, "for %s") {
 						// "for invalid user y" reads as the invalid-user
 						// form: the name is ambiguous, the address is not.
 						wantUser = strings.TrimPrefix(user, "invalid user ")
 					}
-					require.Equal(t, wantUser, evt.Meta["target_user"], "%q", msg)
-					require.Equal(t, f.subType, evt.Meta["sub_type"], "%q", msg)
-					require.Equal(t, "ssh_failed-auth", evt.Meta["log_type"])
+					require.Equal(t, wantUser, evt.Map(event.Meta)["target_user"], "%q", msg)
+					require.Equal(t, f.subType, evt.Map(event.Meta)["sub_type"], "%q", msg)
+					require.Equal(t, "ssh_failed-auth", evt.Map(event.Meta)["log_type"])
 				}
 			})
 		}
@@ -135,18 +135,18 @@ func TestSSHDMessages(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			evt, ok := parseSyslog(t, rt, "Mar  1 10:00:00 web01 sshd[1]: "+tc.msg)
 			if tc.ip == "" {
-				require.False(t, ok && evt.Meta["log_type"] == "ssh_failed-auth", "parsed: %v", evt.Meta)
+				require.False(t, ok && evt.Map(event.Meta)["log_type"] == "ssh_failed-auth", "parsed: %v", evt.Map(event.Meta))
 				return
 			}
 			require.True(t, ok, "not parsed")
-			require.Equal(t, tc.ip, evt.Meta["source_ip"])
-			require.Equal(t, tc.subType, evt.Meta["sub_type"])
+			require.Equal(t, tc.ip, evt.Map(event.Meta)["source_ip"])
+			require.Equal(t, tc.subType, evt.Map(event.Meta)["sub_type"])
 		})
 	}
 	t.Run("sshd-session program", func(t *testing.T) {
 		evt, ok := parseSyslog(t, rt, "Mar  1 10:00:00 web01 sshd-session[1]: Invalid user x from 203.0.113.66 port 40001")
 		require.True(t, ok)
-		require.Equal(t, "203.0.113.66", evt.Meta["source_ip"])
+		require.Equal(t, "203.0.113.66", evt.Map(event.Meta)["source_ip"])
 	})
 }
 

@@ -94,7 +94,7 @@ func ParseDate(s, format string, now time.Time) (time.Time, error) {
 // nothing parses, MarshaledTime is now (UTC) and evt.Time is left alone, as
 // upstream does.
 func parseDateMethod(now func() time.Time) Method {
-	return func(value string, evt *event.Event) (map[string]string, error) {
+	return Method{Outputs: []string{"MarshaledTime"}, Run: func(value string, evt *event.Event, out []string) (bool, error) {
 		n := now()
 		if value != "" {
 			format := ""
@@ -105,11 +105,13 @@ func parseDateMethod(now func() time.Time) Method {
 				if evt != nil && evt.ExpectMode == event.TIMEMACHINE {
 					evt.Time = t
 				}
-				return map[string]string{"MarshaledTime": marshalTime(t)}, nil
+				out[0] = marshalTime(t)
+				return true, nil
 			}
 		}
-		return map[string]string{"MarshaledTime": marshalTime(n.UTC())}, nil
-	}
+		out[0] = marshalTime(n.UTC())
+		return true, nil
+	}}
 }
 
 // marshalTime formats t like time.Time.MarshalText (RFC3339 with as many

@@ -120,7 +120,7 @@ func TestParseDateMethod(t *testing.T) {
 				evt := event.New(event.Line{Raw: "x"})
 				evt.ExpectMode = mode
 				evt.StrTimeFormat = tc.format
-				out, err := m(tc.in, evt)
+				out, err := results(m, tc.in, evt)
 				require.NoError(t, err)
 				if tc.fallback {
 					require.Equal(t, map[string]string{"MarshaledTime": "2026-03-01T12:00:00Z"}, out)
@@ -250,9 +250,10 @@ func BenchmarkParseDateMethod(b *testing.B) {
 	m, _ := set.Method(MethodParseDate)
 	evt := event.New(event.Line{})
 	evt.ExpectMode = event.TIMEMACHINE
+	out := make([]string, len(m.Outputs))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := m("12/Feb/2024:14:10:21 +0100", evt); err != nil {
+		if _, err := m.Run("12/Feb/2024:14:10:21 +0100", evt, out); err != nil {
 			b.Fatal(err)
 		}
 	}

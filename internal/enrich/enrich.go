@@ -17,12 +17,19 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/event"
 )
 
-// Method enriches evt from value; the returned map is merged into
-// evt.Enriched by the caller. A method may also modify evt directly
+// Method is an enrichment method: Run enriches evt from value and gives the
+// values of the evt.Enriched fields named by Outputs, out[i] for
+// Outputs[i] (out, the caller's, has len(Outputs)); set false: it sets none
+// of them (all or nothing). The caller writes them to the event: the names
+// are known at load, so a parser gives them slots (package parse) and no
+// map is made per line. A method may also modify evt directly
 // (UnmarshalJSON fills evt.Unmarshaled; ParseDate sets evt.Time in
 // time-machine mode). Methods degrade quietly: a missing database gives an
 // empty result, not an error.
-type Method func(value string, evt *event.Event) (map[string]string, error)
+type Method struct {
+	Outputs []string
+	Run     func(value string, evt *event.Event, out []string) (set bool, err error)
+}
 
 // Method names, as parser statics spell them.
 const (
@@ -99,7 +106,7 @@ func New(cfg Config) (*Set, error) {
 	}
 
 	s := &Set{geo: geo}
-	var rdns Method = noopMethod
+	rdns := Method{Outputs: []string{"reverse_dns"}, Run: noopRun}
 	if cfg.ReverseDNS {
 		var res addrResolver = net.DefaultResolver
 		if cfg.Resolver != nil {
@@ -114,7 +121,7 @@ func New(cfg Config) (*Set, error) {
 		MethodGeoIPASN:      geoIPASNMethod(geo, logger),
 		MethodIPToRange:     ipToRangeMethod(geo, logger),
 		MethodReverseDNS:    rdns,
-		MethodUnmarshalJSON: unmarshalJSON,
+		MethodUnmarshalJSON: {Run: unmarshalJSON},
 		MethodCommunityList: communityMethod(cfg.Community),
 	}
 	return s, nil
@@ -141,14 +148,15 @@ func (s *Set) GeoIP() *GeoIP { return s.geo }
 // Close releases the databases. The Set must not be used afterwards.
 func (s *Set) Close() error { return s.geo.Close() }
 
-// communityMethod: community_listed for an address ("" for what is not one).
+// communityMethod: community_listed for an address (nothing for what is
+// not one).
 func communityMethod(c CommunityList) Method {
-	return func(value string, _ *event.Event) (map[string]string, error) {
+	return Method{Outputs: []string{"community_listed"}, Run: func(value string, _ *event.Event, out []string) (bool, error) {
 		a, ok := parseIP(value)
 		if !ok {
-			return nil, nil
+			return false, nil
 		}
-		listed := c != nil && c.Listed(a)
-		return map[string]string{"community_listed": strconv.FormatBool(listed)}, nil
-	}
+		out[0] = strconv.FormatBool(c != nil && c.Listed(a))
+		return true, nil
+	}}
 }

@@ -13,6 +13,21 @@ import (
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
+// results runs m and gives what it sets as a map (nil: nothing), as
+// evt.Enriched would receive it.
+func results(m Method, value string, evt *event.Event) (map[string]string, error) {
+	out := make([]string, len(m.Outputs))
+	set, err := m.Run(value, evt, out)
+	if !set {
+		return nil, err
+	}
+	res := make(map[string]string, len(out))
+	for i, k := range m.Outputs {
+		res[k] = out[i]
+	}
+	return res, err
+}
+
 func TestSetMethodRegistry(t *testing.T) {
 	t.Parallel()
 	set, err := New(Config{})
@@ -21,7 +36,7 @@ func TestSetMethodRegistry(t *testing.T) {
 	for _, name := range []string{"ParseDate", "GeoIpCity", "GeoIpASN", "IpToRange", "reverse_dns", "UnmarshalJSON", "CommunityList"} {
 		m, ok := set.Method(name)
 		require.True(t, ok, name)
-		require.NotNil(t, m, name)
+		require.NotNil(t, m.Run, name)
 	}
 	for _, name := range []string{"", "parsedate", "GeoIPCity", "Unknown"} {
 		_, ok := set.Method(name)
@@ -66,7 +81,7 @@ func TestUnmarshalJSON(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			evt := &event.Event{Line: event.Line{Raw: tc.raw}, Unmarshaled: tc.before}
-			out, err := m("ignored", evt)
+			out, err := results(m, "ignored", evt)
 			if tc.wantErr != "" {
 				require.ErrorContains(t, err, tc.wantErr)
 			} else {
@@ -85,7 +100,7 @@ func FuzzUnmarshalJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		evt := event.New(event.Line{Raw: raw})
 		evt.Unmarshaled["sentinel"] = "kept"
-		_, err := unmarshalJSON("", evt)
+		_, err := unmarshalJSON("", evt, nil)
 		if err != nil {
 			require.Equal(t, map[string]any{"sentinel": "kept"}, evt.Unmarshaled, "a failed decode leaves evt untouched")
 			return
@@ -119,7 +134,7 @@ func TestCommunityListMethod(t *testing.T) {
 			require.NoError(t, err)
 			m, ok := set.Method(MethodCommunityList)
 			require.True(t, ok)
-			got, err := m(tc.value, nil)
+			got, err := results(m, tc.value, nil)
 			require.NoError(t, err)
 			require.Equal(t, tc.want, got)
 		})

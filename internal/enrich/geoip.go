@@ -266,19 +266,19 @@ func parseIP(s string) (netip.Addr, bool) {
 // geoIPCityMethod writes IsoCode (country, else registered, else represented
 // country), IsInEU ("true"/"false") and Latitude/Longitude (%f).
 func geoIPCityMethod(g *GeoIP, logger *slog.Logger) Method {
-	return func(value string, _ *event.Event) (map[string]string, error) {
+	return Method{Outputs: []string{"IsoCode", "IsInEU", "Latitude", "Longitude"}, Run: func(value string, _ *event.Event, out []string) (bool, error) {
 		if value == "" || !g.HasCity() {
-			return nil, nil
+			return false, nil
 		}
 		ip, ok := parseIP(value)
 		if !ok {
 			logger.Debug("geoip city: not an ip", "value", value)
-			return nil, nil
+			return false, nil
 		}
 		var rec mmCityLean
 		if err := g.city.Lookup(ip).Decode(&rec); err != nil {
 			logger.Debug("geoip city: lookup failed", "ip", value, "err", err)
-			return nil, nil
+			return false, nil
 		}
 		iso, eu := "", false
 		switch {
@@ -289,57 +289,54 @@ func geoIPCityMethod(g *GeoIP, logger *slog.Logger) Method {
 		case rec.RepresentedCountry.IsoCode != "":
 			iso, eu = rec.RepresentedCountry.IsoCode, rec.RepresentedCountry.IsInEuropeanUnion
 		}
-		return map[string]string{
-			"IsoCode":   iso,
-			"IsInEU":    strconv.FormatBool(eu),
-			"Latitude":  strconv.FormatFloat(rec.Location.Latitude, 'f', 6, 64),
-			"Longitude": strconv.FormatFloat(rec.Location.Longitude, 'f', 6, 64),
-		}, nil
-	}
+		out[0] = iso
+		out[1] = strconv.FormatBool(eu)
+		out[2] = strconv.FormatFloat(rec.Location.Latitude, 'f', 6, 64)
+		out[3] = strconv.FormatFloat(rec.Location.Longitude, 'f', 6, 64)
+		return true, nil
+	}}
 }
 
 // geoIPASNMethod writes ASNNumber, ASNumber (the same, kept for
 // compatibility) and ASNOrg. An address not in the database gives "0" and "".
 func geoIPASNMethod(g *GeoIP, logger *slog.Logger) Method {
-	return func(value string, _ *event.Event) (map[string]string, error) {
+	return Method{Outputs: []string{"ASNNumber", "ASNumber", "ASNOrg"}, Run: func(value string, _ *event.Event, out []string) (bool, error) {
 		if value == "" || !g.HasASN() {
-			return nil, nil
+			return false, nil
 		}
 		ip, ok := parseIP(value)
 		if !ok {
 			logger.Debug("geoip asn: not an ip", "value", value)
-			return nil, nil
+			return false, nil
 		}
 		var rec mmASN
 		if err := g.asn.Lookup(ip).Decode(&rec); err != nil {
 			logger.Debug("geoip asn: lookup failed", "ip", value, "err", err)
-			return nil, nil
+			return false, nil
 		}
 		n := strconv.FormatUint(uint64(rec.AutonomousSystemNumber), 10)
-		return map[string]string{
-			"ASNNumber": n,
-			"ASNumber":  n,
-			"ASNOrg":    rec.AutonomousSystemOrganization,
-		}, nil
-	}
+		out[0], out[1], out[2] = n, n, rec.AutonomousSystemOrganization
+		return true, nil
+	}}
 }
 
 // ipToRangeMethod writes SourceRange, the ASN database network holding the
 // address; nothing when the address is not in the database.
 func ipToRangeMethod(g *GeoIP, logger *slog.Logger) Method {
-	return func(value string, _ *event.Event) (map[string]string, error) {
+	return Method{Outputs: []string{"SourceRange"}, Run: func(value string, _ *event.Event, out []string) (bool, error) {
 		if value == "" || !g.HasASN() {
-			return nil, nil
+			return false, nil
 		}
 		ip, ok := parseIP(value)
 		if !ok {
 			logger.Debug("ip to range: not an ip", "value", value)
-			return nil, nil
+			return false, nil
 		}
 		p, ok := g.Range(ip)
 		if !ok {
-			return nil, nil
+			return false, nil
 		}
-		return map[string]string{"SourceRange": p.String()}, nil
-	}
+		out[0] = p.String()
+		return true, nil
+	}}
 }

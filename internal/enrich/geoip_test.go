@@ -119,7 +119,7 @@ func TestGeoIPMethods(t *testing.T) {
 			t.Parallel()
 			m, ok := set.Method(tc.method)
 			require.True(t, ok)
-			got, err := m(tc.in, event.New(event.Line{}))
+			got, err := results(m, tc.in, event.New(event.Line{}))
 			require.NoError(t, err)
 			if tc.want == nil {
 				require.Empty(t, got)
@@ -174,7 +174,7 @@ func TestGeoIPMissingDatabases(t *testing.T) {
 	for _, name := range []string{MethodGeoIPCity, MethodGeoIPASN, MethodIPToRange} {
 		m, ok := set.Method(name)
 		require.True(t, ok, name)
-		got, err := m("1.2.3.4", event.New(event.Line{}))
+		got, err := results(m, "1.2.3.4", event.New(event.Line{}))
 		require.NoError(t, err)
 		require.Empty(t, got, name)
 	}
@@ -209,9 +209,10 @@ func BenchmarkGeoIpCity(b *testing.B) {
 	b.Cleanup(func() { _ = set.Close() })
 	m, _ := set.Method(MethodGeoIPCity)
 	evt := event.New(event.Line{})
+	out := make([]string, len(m.Outputs))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := m("1.2.3.4", evt); err != nil {
+		if _, err := m.Run("1.2.3.4", evt, out); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -14,23 +14,23 @@ import (
 // arrays []any. It returns no enrichment. Invalid JSON, or JSON that is not
 // an object, is an error and leaves evt untouched; a JSON null changes
 // nothing.
-func unmarshalJSON(_ string, evt *event.Event) (map[string]string, error) {
+func unmarshalJSON(_ string, evt *event.Event, _ []string) (bool, error) {
 	if evt == nil {
-		return nil, nil
+		return false, nil
 	}
 	var m map[string]any
 	if err := json.Unmarshal([]byte(evt.Line.Raw), &m); err != nil {
-		return nil, fmt.Errorf("enrich: unmarshal json: %w", err)
+		return false, fmt.Errorf("enrich: unmarshal json: %w", err)
 	}
 	if m == nil {
-		return nil, nil
+		return false, nil
 	}
 	if evt.Unmarshaled == nil {
 		evt.Unmarshaled = m
-		return nil, nil
+		return false, nil
 	}
 	for k, v := range m {
 		evt.Unmarshaled[k] = v
 	}
-	return nil, nil
+	return false, nil
 }

@@ -133,22 +133,23 @@ func (c *rdnsCache) len() int {
 // reverseDNSMethod writes reverse_dns, the first PTR name of the address
 // (with its trailing dot), when there is one.
 func reverseDNSMethod(c *rdnsCache) Method {
-	return func(value string, _ *event.Event) (map[string]string, error) {
+	return Method{Outputs: []string{"reverse_dns"}, Run: func(value string, _ *event.Event, out []string) (bool, error) {
 		if value == "" || c == nil {
-			return nil, nil
+			return false, nil
 		}
 		ip, ok := parseIP(value)
 		if !ok {
-			return nil, nil
+			return false, nil
 		}
 		name := c.lookup(ip.String())
 		if name == "" {
-			return nil, nil
+			return false, nil
 		}
-		return map[string]string{"reverse_dns": name}, nil
-	}
+		out[0] = name
+		return true, nil
+	}}
 }
 
-// noopMethod is a registered method that enriches nothing (a disabled
-// feature or a missing database).
-func noopMethod(string, *event.Event) (map[string]string, error) { return nil, nil }
+// noopRun is the Run of a registered method that enriches nothing (a
+// disabled feature).
+func noopRun(string, *event.Event, []string) (bool, error) { return false, nil }

@@ -207,7 +207,7 @@ func TestReverseDNSMethodWithResolver(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := m(tc.in, event.New(event.Line{}))
+			got, err := results(m, tc.in, event.New(event.Line{}))
 			require.NoError(t, err)
 			if tc.want == nil {
 				require.Empty(t, got)
@@ -227,7 +227,7 @@ func TestReverseDNSDisabled(t *testing.T) {
 	require.NoError(t, err)
 	m, ok := set.Method(MethodReverseDNS)
 	require.True(t, ok, "the method exists even when disabled")
-	got, err := m("1.2.3.4", event.New(event.Line{}))
+	got, err := results(m, "1.2.3.4", event.New(event.Line{}))
 	require.NoError(t, err)
 	require.Empty(t, got)
 }

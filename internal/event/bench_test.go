@@ -9,14 +9,14 @@ import (
 // evt.Parsed for one nginx line (20 captures written, 10 read back) on a
 // fresh event, with the fields in slots (a schema of 60 names, as the
 // linux + nginx content has) and in a map (the former representation,
-// sized 16 as event.New made it); both make the event's other maps:
+// sized 16 as event.New made it); both make the event:
 //
 //	go test -run X -bench ParsedFields -benchmem ./internal/event
 func BenchmarkParsedFields(b *testing.B) {
 	s := NewSchema()
 	keys := make([]Key, 60)
 	for i := range keys {
-		keys[i] = s.Key(fmt.Sprintf("field_%d", i))
+		keys[i] = s.Key(Parsed, fmt.Sprintf("field_%d", i))
 	}
 	used := keys[20:40]
 	vals := make([]string, len(used))
@@ -29,10 +29,10 @@ func BenchmarkParsedFields(b *testing.B) {
 		for b.Loop() {
 			e := s.New(Line{})
 			for i, k := range used {
-				e.SetParsedKey(k, vals[i])
+				e.Set(k, vals[i])
 			}
 			for _, k := range used[:10] {
-				v, _ := e.ParsedKey(k)
+				v, _ := e.Get(k)
 				sink = v
 			}
 		}

@@ -3,13 +3,15 @@
 // hub parsers, scenarios and hubtest assertions address it by those names
 // (evt.Parsed.x, evt.Meta.x, evt.Line.Raw, evt.Overflow.Alert...).
 //
-// evt.Parsed, written by grok on every line, is not a map on the hot path:
-// an event made by a Schema (the loaded content's numbering of parsed field
-// names) keeps its parsed fields in slots, read and written by Key (a name
-// resolved at load time) or by name; the map expressions see as evt.Parsed
-// (ParsedView) is built from the slots on demand (ExposeParsed, ViewCopy,
-// Clone, ParsedMap). Package scenario's doc follows one field from a grok
-// capture to a scenario's groupby.
+// evt.Parsed, evt.Meta and evt.Enriched, written on every line by grok,
+// statics and enrichers, are not maps on the hot path: an event made by a
+// Schema (the loaded content's numbering of their field names, one
+// numbering per Part) keeps those fields in slots, read and written by Key
+// (a name resolved at load time) or by Part and name; the maps
+// expressions see (ParsedView, MetaView, EnrichedView, shown to expr as
+// Parsed, Meta, Enriched) are built from the slots on demand (Expose,
+// ViewCopy, Clone, Map). Package scenario's doc follows one field from a
+// grok capture to a scenario's groupby.
 //
 // Concurrency: an Event is owned by one goroutine at a time. It is handed
 // from stage to stage, never shared; code that keeps an event past its turn
@@ -125,14 +127,16 @@ type Event struct {
 	WhitelistReason string `yaml:"WhitelistReason,omitempty"`
 	Stage           string `yaml:"Stage,omitempty"`
 	Line            Line   `yaml:"Line,omitempty"`
-	// ParsedView is evt.Parsed as expressions and dumps see it: a map
-	// built from the event's parsed fields by ExposeParsed (nil before, for
-	// an event made by a Schema; an event without schema, New, always has
-	// it), then kept in step by every write. Go code reads and writes parsed
-	// fields through the methods (ParsedKey, LookupParsed, SetParsedKey,
-	// SetParsed, ParsedMap), which never need the map.
-	ParsedView    map[string]string `yaml:"Parsed,omitempty" expr:"Parsed"`
-	Enriched      map[string]string `yaml:"Enriched,omitempty"`
+	// ParsedView, EnrichedView and MetaView are evt.Parsed, evt.Enriched
+	// and evt.Meta as expressions and dumps see them: maps built from the
+	// event's fields by Expose (nil before, for an event made by a
+	// Schema; an event without schema, New, always has them), then kept in
+	// step by every write. Go code reads and writes the fields through the
+	// methods (Get, Lookup, Set, Put, Each, Map), which never need the
+	// maps, and never writes to a view. Their YAML and JSON names are
+	// CrowdSec's.
+	ParsedView    map[string]string `yaml:"Parsed,omitempty" json:"Parsed" expr:"Parsed"`
+	EnrichedView  map[string]string `yaml:"Enriched,omitempty" json:"Enriched" expr:"Enriched"`
 	Unmarshaled   map[string]any    `yaml:"Unmarshaled,omitempty"`
 	Overflow      RuntimeAlert      `yaml:"Overflow,omitempty"`
 	Time          time.Time         `yaml:"Time,omitempty"`
@@ -141,18 +145,20 @@ type Event struct {
 	MarshaledTime string            `yaml:"MarshaledTime,omitempty"`
 	Process       bool              `yaml:"Process,omitempty"`
 	Appsec        Appsec            `yaml:"Appsec,omitempty"`
-	Meta          map[string]string `yaml:"Meta,omitempty"`
+	MetaView      map[string]string `yaml:"Meta,omitempty" json:"Meta" expr:"Meta"`
 
-	parsed    fields            // evt.Parsed: slots of a Schema + overflow map
-	viewSpare map[string]string // a dropped ParsedView's storage, for reuse
+	fs      [numParts]fields            // by Part: slots of a Schema + overflow map
+	spare   [numParts]map[string]string // dropped views' storage, for reuse
+	exposed PartSet                     // the parts whose view is built
+	hasMeta bool                        // evt.Meta exists (HasMeta)
 }
 
-// New returns a log event for a raw line with all maps initialised. Its
-// parsed fields have no schema: they live in a map, and ParsedView is
-// always exposed (Schema.New makes the events of a loaded pipeline).
+// New returns a log event for a raw line. Its fields have no schema: they
+// live in maps, which are also its views, always exposed (Schema.New makes
+// the events of a loaded pipeline).
 func New(l Line) *Event {
 	e := newEvent(l)
-	e.ParsedView = map[string]string{}
+	e.exposeUnslotted()
 	return e
 }
 
@@ -160,45 +166,72 @@ func newEvent(l Line) *Event {
 	return &Event{
 		Type:        LOG,
 		Line:        l,
-		Enriched:    make(map[string]string, 4),
 		Unmarshaled: make(map[string]any),
-		Meta:        make(map[string]string, 12),
+		hasMeta:     true,
 	}
 }
 
-// Reset makes e a fresh log event for l, as New(l) would, reusing the
-// storage of its maps (cleared). Only for an event nothing else refers to
-// any more (for example a line no parser took).
+// FromMaps returns a log event without schema whose Meta and Enriched are
+// meta and enriched, taken (not copied) as their fields and views; nil
+// meta: an event without Meta (HasMeta false).
+func FromMaps(meta, enriched map[string]string) *Event {
+	e := &Event{Type: LOG, hasMeta: meta != nil}
+	if meta != nil {
+		e.fs[Meta].extra = meta
+		e.Expose(Meta)
+	}
+	if enriched != nil {
+		e.fs[Enriched].extra = enriched
+		e.Expose(Enriched)
+	}
+	return e
+}
+
+// Reset makes e a fresh log event for l, as New(l) or Schema.New(l)
+// would, reusing its storage (cleared). Only for an event nothing else
+// refers to any more (for example a line no parser took).
 func (e *Event) Reset(l Line) {
-	en, u, m := e.Enriched, e.Unmarshaled, e.Meta
-	clear(en)
+	u := e.Unmarshaled
 	clear(u)
-	clear(m)
-	p, spare := e.parsed, e.viewSpare
-	p.reset()
-	if e.ParsedView != nil {
-		spare = e.ParsedView
-		clear(spare)
+	fs, spare := e.fs, e.spare
+	for p := range fs {
+		f := &fs[p]
+		f.reset() // an event without schema: its view is f.extra
+		if v := *e.view(Part(p)); v != nil && f.t != nil {
+			clear(v)
+			spare[p] = v
+		}
 	}
-	*e = Event{Type: LOG, Line: l, Enriched: en, Unmarshaled: u, Meta: m, parsed: p, viewSpare: spare}
-	e.Init()
-	if p.s == nil {
-		e.ExposeParsed() // as New
-	}
+	*e = Event{Type: LOG, Line: l, Unmarshaled: u, fs: fs, spare: spare, hasMeta: true}
+	e.exposeUnslotted() // only what has no schema: as New
 }
 
-// Init makes sure every map is non-nil.
+// Init makes sure Unmarshaled is a map and that the event has Meta (as
+// CrowdSec's parser does before the first node); the parts without
+// schema get their views.
 func (e *Event) Init() {
-	if e.Enriched == nil {
-		e.Enriched = make(map[string]string)
-	}
 	if e.Unmarshaled == nil {
 		e.Unmarshaled = make(map[string]any)
 	}
-	if e.Meta == nil {
-		e.Meta = make(map[string]string)
+	e.hasMeta = true
+	e.exposeUnslotted()
+}
+
+// exposeUnslotted exposes the parts that have no schema (their view is
+// their map).
+func (e *Event) exposeUnslotted() {
+	for p := range numParts {
+		if e.fs[p].t == nil {
+			e.Expose(p)
+		}
 	}
 }
+
+// HasMeta reports whether the event has evt.Meta at all: every event New,
+// Schema.New or Init made, or that had a meta field written, does; an
+// event built as a bare literal does not (CrowdSec's nil Meta map, which
+// an alert skips).
+func (e *Event) HasMeta() bool { return e.hasMeta || e.fs[Meta].len() > 0 }
 
 // GetType returns "log" or "overflow" ("appsec" for WAF events).
 func (e *Event) GetType() string {
@@ -227,117 +260,195 @@ func (e *Event) GetMeta(key string) string {
 		}
 		return ""
 	}
-	return e.Meta[key]
+	v, _ := e.fs[Meta].name(key)
+	return v
 }
 
 // SetMeta sets Meta[key]; it returns true so it can be used in filters.
 func (e *Event) SetMeta(key, value string) bool {
-	if e.Meta == nil {
-		e.Meta = make(map[string]string)
-	}
-	e.Meta[key] = value
+	e.Put(Meta, key, value)
 	return true
 }
 
 // SetParsed sets Parsed[key]; it returns true so it can be used in filters.
 func (e *Event) SetParsed(key, value string) bool {
-	if e.parsed.s == nil {
-		e.ExposeParsed() // an event without schema keeps its view (New)
-	}
-	e.parsed.putName(key, value)
-	if e.ParsedView != nil {
-		e.ParsedView[key] = value
-	}
+	e.Put(Parsed, key, value)
 	return true
 }
 
-// SetParsedKey sets the parsed field k (SetParsed for a name resolved at
-// load time).
-func (e *Event) SetParsedKey(k Key, value string) {
-	if k.s == e.parsed.s && k.s != nil && e.ParsedView == nil && e.parsed.setFast(k.slot, value) {
+// view returns the address of part p's view.
+func (e *Event) view(p Part) *map[string]string {
+	switch p {
+	case Parsed:
+		return &e.ParsedView
+	case Meta:
+		return &e.MetaView
+	}
+	return &e.EnrichedView
+}
+
+// Put sets the field name of part p.
+func (e *Event) Put(p Part, name, value string) {
+	f := &e.fs[p]
+	if f.t == nil && e.exposed&(1<<p) == 0 {
+		e.Expose(p) // an event without schema keeps its view (New)
+	}
+	f.putName(name, value)
+	if p == Meta {
+		e.hasMeta = true
+	}
+	if e.exposed&(1<<p) != 0 {
+		(*e.view(p))[name] = value
+	}
+}
+
+// Set sets the field k (Put for a name resolved at load time).
+func (e *Event) Set(k Key, value string) {
+	f := &e.fs[k.p]
+	if k.t == f.t && k.t != nil && e.exposed&(1<<k.p) == 0 && f.setFast(k.slot, value) {
 		return
 	}
-	e.setParsedKey(k, value)
+	e.setSlow(k, value)
 }
 
-func (e *Event) setParsedKey(k Key, value string) {
-	if e.parsed.s == nil {
-		e.ExposeParsed()
+func (e *Event) setSlow(k Key, value string) {
+	f := &e.fs[k.p]
+	if f.t == nil && e.exposed&(1<<k.p) == 0 {
+		e.Expose(k.p)
 	}
-	e.parsed.putKey(k, value)
-	if e.ParsedView != nil {
-		e.ParsedView[k.name] = value
+	f.putKey(k, value)
+	if e.exposed&(1<<k.p) != 0 {
+		(*e.view(k.p))[k.name] = value
 	}
 }
 
-// ParsedKey returns the parsed field k; ok is false when it is absent.
-func (e *Event) ParsedKey(k Key) (v string, ok bool) { return e.parsed.key(k) }
+// Get returns the field k; ok is false when it is absent.
+func (e *Event) Get(k Key) (v string, ok bool) { return e.fs[k.p].key(k) }
 
-// LookupParsed returns Parsed[name]; ok is false when it is absent.
-func (e *Event) LookupParsed(name string) (v string, ok bool) { return e.parsed.name(name) }
+// Lookup returns the field name of part p; ok is false when it is absent.
+func (e *Event) Lookup(p Part, name string) (v string, ok bool) { return e.fs[p].name(name) }
 
-// ParsedLen is the number of parsed fields.
-func (e *Event) ParsedLen() int { return e.parsed.len() }
+// Len is the number of fields of part p.
+func (e *Event) Len(p Part) int { return e.fs[p].len() }
 
-// ParsedMap returns a new map of the parsed fields (nil when there are
-// none), for code that needs them whole (a dump, a diff).
-func (e *Event) ParsedMap() map[string]string {
-	if e.parsed.len() == 0 {
+// Each calls fn for every field of part p: slotted ones in write order,
+// then the others in map order.
+func (e *Event) Each(p Part, fn func(name, v string)) { e.fs[p].each(fn) }
+
+// Map returns a new map of the fields of part p (nil when there are none),
+// for code that needs them whole (a dump, a diff).
+func (e *Event) Map(p Part) map[string]string {
+	f := &e.fs[p]
+	if f.len() == 0 {
 		return nil
 	}
-	m := make(map[string]string, e.parsed.len())
-	e.parsed.fill(m)
+	m := make(map[string]string, f.len())
+	f.fill(m)
 	return m
 }
 
-// ExposeParsed makes ParsedView (evt.Parsed for the expression VM) hold
-// the parsed fields; later writes keep it in step. Call it before running
-// an expression VM program on the event, from the goroutine that owns the
-// event (it writes to it).
-func (e *Event) ExposeParsed() {
-	if e.ParsedView != nil {
+// Expose makes part p's view (evt.Parsed, evt.Meta or evt.Enriched for
+// the expression VM) hold its fields; later writes keep it in step. Call
+// it before running an expression VM program on the event, from the
+// goroutine that owns the event (it writes to it).
+func (e *Event) Expose(p Part) {
+	if e.exposed&(1<<p) != 0 {
 		return
 	}
-	m := e.viewSpare
-	e.viewSpare = nil
+	f := &e.fs[p]
+	if f.t == nil { // no schema: the fields are a map, shown as it is
+		if f.extra == nil {
+			f.extra = make(map[string]string, 4)
+		}
+		*e.view(p) = f.extra
+		e.exposed |= 1 << p
+		return
+	}
+	m := e.spare[p]
+	e.spare[p] = nil
 	if m == nil {
-		m = make(map[string]string, e.parsed.len())
+		m = make(map[string]string, f.len())
 	}
-	e.parsed.fill(m)
-	e.ParsedView = m
+	f.fill(m)
+	*e.view(p) = m
+	e.exposed |= 1 << p
 }
 
-// ViewCopy makes *dst a shallow copy of e whose ParsedView holds e's
-// parsed fields, built in view (cleared first; nil: a new map), and
-// returns that map for reuse. It only reads e, so it serves to run the
+// Exposed reports whether the views of the parts of s are built.
+func (e *Event) Exposed(s PartSet) bool { return e.exposed&s == s }
+
+// ExposeAll exposes every part (Expose).
+func (e *Event) ExposeAll() { e.ExposeSet(AllParts) }
+
+// ExposeSet exposes the parts of s (Expose).
+func (e *Event) ExposeSet(s PartSet) {
+	for p := range numParts {
+		if s.Has(p) {
+			e.Expose(p)
+		}
+	}
+}
+
+// Views holds the view maps ViewCopy builds, for reuse.
+type Views [numParts]map[string]string
+
+// ViewCopy makes *dst a shallow copy of e whose views of the parts of
+// need hold e's fields, built in views (cleared first; nil entries: new
+// maps, stored back for reuse). It only reads e, so it serves to run the
 // expression VM on an event that other goroutines read too; dst shares
-// e's other maps and parsed storage, so it is for reading: a program that
-// writes to the event needs a copy of its own (UnshareParsed).
-func (e *Event) ViewCopy(dst *Event, view map[string]string) map[string]string {
+// e's fields and other maps, so it is for reading: a program that writes
+// to the event needs a copy of its own (Unshare).
+func (e *Event) ViewCopy(dst *Event, views *Views, need PartSet) {
 	*dst = *e
-	dst.viewSpare = nil
-	if e.ParsedView != nil {
-		return view
-	}
-	if view == nil {
-		view = make(map[string]string, e.parsed.len())
-	} else {
-		clear(view)
-	}
-	e.parsed.fill(view)
-	dst.ParsedView = view
-	return view
+	dst.spare = [numParts]map[string]string{}
+	e.AddViews(dst, views, need)
 }
 
-// UnshareParsed gives e its own copy of the parsed fields (and of
-// ParsedView), for a shallow copy of an event (c := *e) that is about to
-// be written to while the original is still read.
-func (e *Event) UnshareParsed() {
-	e.parsed = e.parsed.clone()
-	if e.ParsedView != nil {
-		e.ParsedView = cloneStr(e.ParsedView)
+// AddViews builds, in dst (a ViewCopy of e), the views of the parts of
+// need it does not have yet, as ViewCopy does.
+func (e *Event) AddViews(dst *Event, views *Views, need PartSet) {
+	for p := range numParts {
+		if dst.exposed.Has(p) || !need.Has(p) {
+			continue
+		}
+		f := &e.fs[p]
+		m := views[p]
+		if m == nil {
+			m = make(map[string]string, f.len())
+			views[p] = m
+		} else {
+			clear(m)
+		}
+		f.fill(m)
+		*dst.view(p) = m
+		dst.exposed |= 1 << p
 	}
-	e.viewSpare = nil
+}
+
+// Unshare gives e its own copy of the fields of the parts of s (and of
+// their views), for a shallow copy of an event (c := *e) that is about to
+// be written to while the original is still read. The other parts stay
+// shared: e may read them and build their views (Expose), not write them.
+func (e *Event) Unshare(s PartSet) {
+	for p := range numParts {
+		if !s.Has(p) {
+			continue
+		}
+		f := &e.fs[p]
+		*f = f.clone()
+		v := e.view(p)
+		switch {
+		case e.exposed&(1<<p) == 0:
+		case f.t == nil:
+			if f.extra == nil {
+				f.extra = map[string]string{}
+			}
+			*v = f.extra
+		default:
+			*v = cloneStr(*v)
+		}
+	}
+	e.spare = [numParts]map[string]string{}
 }
 
 // ParseIPSources returns the source addresses of the event: Meta.source_ip
@@ -346,7 +457,7 @@ func (e *Event) ParseIPSources() []netip.Addr {
 	var out []netip.Addr
 	switch e.Type {
 	case LOG:
-		if v, ok := e.Meta["source_ip"]; ok {
+		if v, ok := e.fs[Meta].name("source_ip"); ok {
 			if a, err := netip.ParseAddr(v); err == nil {
 				out = append(out, a.Unmap())
 			}
@@ -361,18 +472,20 @@ func (e *Event) ParseIPSources() []netip.Addr {
 	return out
 }
 
-// Clone returns a deep copy of the maps and line labels, so the copy can be
-// kept while the original goes on being modified. Unmarshaled is copied
-// recursively for nested maps and slices. The copy's ParsedView is built
-// (a kept event is one that something will look at whole).
+// Clone returns a deep copy of the fields, maps and line labels, so the
+// copy can be kept while the original goes on being modified. Unmarshaled
+// is copied recursively for nested maps and slices. The copy's views are
+// built (a kept event is one that something will look at whole).
 func (e *Event) Clone() *Event {
 	c := *e
 	c.Line.Labels = cloneStr(e.Line.Labels)
-	c.parsed = e.parsed.clone()
-	c.ParsedView, c.viewSpare = nil, nil
-	c.ExposeParsed()
-	c.Enriched = cloneStr(e.Enriched)
-	c.Meta = cloneStr(e.Meta)
+	c.exposed = 0
+	c.spare = [numParts]map[string]string{}
+	for p := range numParts {
+		c.fs[p] = e.fs[p].clone()
+		*c.view(p) = nil
+	}
+	c.ExposeAll()
 	if e.Unmarshaled != nil {
 		c.Unmarshaled = cloneAny(e.Unmarshaled).(map[string]any)
 	}

@@ -1,11 +1,49 @@
 package event
 
-// Schema numbers the field names of evt.Parsed that loaded content writes
-// and reads: each name gets a slot, and an event created by the schema
-// (Schema.New) keeps those fields in a slice indexed by slot instead of a
-// map. Names outside the schema (written by an expression at run time,
-// SetParsed with a computed key) go to a small overflow map, so any name
-// works; the schema only makes the known ones cheap.
+// Part is one of the string maps of an event that a Schema slots:
+// evt.Parsed, evt.Meta, evt.Enriched. Each has its own names.
+type Part uint8
+
+// The slotted parts of an event.
+const (
+	Parsed   Part = iota // evt.Parsed: grok captures, parsed: statics
+	Meta                 // evt.Meta: meta: statics, SetMeta
+	Enriched             // evt.Enriched: enrichment methods, enriched: statics
+	numParts
+)
+
+// PartSet is a set of parts (bit 1<<p for part p).
+type PartSet uint8
+
+// AllParts holds every part.
+const AllParts PartSet = 1<<numParts - 1
+
+// Set returns the set holding p alone.
+func (p Part) Set() PartSet { return 1 << p }
+
+// Has reports whether s holds p.
+func (s PartSet) Has(p Part) bool { return s&(1<<p) != 0 }
+
+// String returns the part's name as expressions spell it ("Meta").
+func (p Part) String() string {
+	switch p {
+	case Parsed:
+		return "Parsed"
+	case Meta:
+		return "Meta"
+	case Enriched:
+		return "Enriched"
+	}
+	return "part?"
+}
+
+// Schema numbers the field names of evt.Parsed, evt.Meta and evt.Enriched
+// that loaded content writes and reads: each name of a part gets a slot,
+// and an event created by the schema (Schema.New) keeps those fields in
+// slots instead of maps. Names outside the schema (written by an
+// expression at run time, SetMeta with a computed key) go to a small
+// overflow map, so any name works; the schema only makes the known ones
+// cheap.
 //
 // Concurrency: until Freeze, Key interns names: the parsers' load, from
 // one goroutine, before any event of the schema exists. After Freeze a
@@ -14,66 +52,111 @@ package event
 // events flow). The loaded content owns it (one per content.Runtime);
 // there is no package-level schema.
 type Schema struct {
-	slots  map[string]int
-	names  []string
+	parts  [numParts]nameTable
 	frozen bool
+}
+
+// nameTable numbers the names of one part.
+type nameTable struct {
+	slots map[string]int
+	names []string
 }
 
 // Freeze ends interning: Key no longer adds names.
 func (s *Schema) Freeze() { s.frozen = true }
 
 // NewSchema returns an empty schema.
-func NewSchema() *Schema { return &Schema{slots: map[string]int{}} }
-
-// Key returns the key of name, giving it a slot if it has none and s is
-// not frozen (a name without slot gets a key that goes by name).
-func (s *Schema) Key(name string) Key {
-	i, ok := s.slots[name]
-	if !ok {
-		if s.frozen {
-			return Key{slot: -1, name: name}
-		}
-		i = len(s.names)
-		s.slots[name] = i
-		s.names = append(s.names, name)
+func NewSchema() *Schema {
+	s := &Schema{}
+	for i := range s.parts {
+		s.parts[i].slots = map[string]int{}
 	}
-	return Key{s: s, slot: i, name: name}
+	return s
 }
 
-// Len is the number of slots.
-func (s *Schema) Len() int {
+// Key returns the key of part p's field name, giving it a slot if it has
+// none and s is not frozen (a name without slot gets a key that goes by
+// name).
+func (s *Schema) Key(p Part, name string) Key {
+	t := &s.parts[p]
+	i, ok := t.slots[name]
+	if !ok {
+		if s.frozen {
+			return Key{p: p, slot: -1, name: name}
+		}
+		i = len(t.names)
+		t.slots[name] = i
+		t.names = append(t.names, name)
+	}
+	return Key{t: t, p: p, slot: i, name: name}
+}
+
+// Len is the number of slots of part p.
+func (s *Schema) Len(p Part) int {
 	if s == nil {
 		return 0
 	}
-	return len(s.names)
+	return len(s.parts[p].names)
 }
 
-// Names returns the slotted names, by slot.
-func (s *Schema) Names() []string { return append([]string(nil), s.names...) }
+// Names returns the slotted names of part p, by slot.
+func (s *Schema) Names(p Part) []string { return append([]string(nil), s.parts[p].names...) }
 
-// New returns a log event for l whose Parsed fields are slotted by s.
+// New returns a log event for l whose fields are slotted by s.
 func (s *Schema) New(l Line) *Event {
 	if s == nil {
 		return New(l)
 	}
-	e := newEvent(l) // no ParsedView: built on demand
-	e.parsed.s = s
+	e := newEvent(l) // no views: built on demand
+	// The parts' indexes and entries are carved out of two allocations
+	// (three-index slices: a part that outgrows its entries reallocates
+	// them alone).
+	npos, nent := 0, 0
+	for i := range s.parts {
+		npos += len(s.parts[i].names)
+		nent += entryHint(Part(i), len(s.parts[i].names))
+	}
+	pos := make([]uint8, npos)
+	ent := make([]entry, 0, nent)
+	for i := range e.fs {
+		n, c := len(s.parts[i].names), entryHint(Part(i), len(s.parts[i].names))
+		e.fs[i] = fields{t: &s.parts[i], pos: pos[:n:n], ent: ent[:0:c]}
+		pos, ent = pos[n:], ent[c:c]
+	}
 	return e
 }
 
-// Key is a field name resolved against a Schema at load time. Reading or
-// writing an event through a Key indexes the event's slots when the event
-// belongs to the key's schema, and falls back to the name otherwise (an
-// event built by hand, by another schema, an overflow), so a Key is always
-// correct and fast in the common case.
+// entryHint is the number of entries an event reserves for part p, of n
+// names: what a line of the busiest log types writes (an nginx access line
+// sets ~20 parsed fields and ~12 meta ones, its enrichers a few), so that
+// a fresh event grows no slice.
+func entryHint(p Part, n int) int {
+	switch p {
+	case Parsed:
+		return min(n, 24)
+	case Meta:
+		return min(n, 16)
+	}
+	return min(n, 8)
+}
+
+// Key is a field name of a part resolved against a Schema at load time.
+// Reading or writing an event through a Key indexes the event's slots when
+// the event belongs to the key's schema, and falls back to the name
+// otherwise (an event built by hand, by another schema, an overflow), so a
+// Key is always correct and fast in the common case.
 type Key struct {
-	s    *Schema
+	t    *nameTable
+	p    Part
 	slot int
 	name string
 }
 
 // Name returns the field name.
 func (k Key) Name() string { return k.name }
+
+// Part returns the part the field belongs to.
+func (k Key) Part() Part { return k.p }
 
 // fields is a set of named string fields. The values of slotted names
 // are entries in write order, found through a byte index by slot (pos:
@@ -83,7 +166,7 @@ func (k Key) Name() string { return k.name }
 // of the schema's names (nginx's ~20 of ~60): the index costs a byte per
 // name and holds no pointers, the entries only what was written.
 type fields struct {
-	s     *Schema
+	t     *nameTable
 	pos   []uint8 // by slot
 	ent   []entry
 	extra map[string]string
@@ -110,7 +193,7 @@ func (f *fields) getSlot(i int) (string, bool) {
 // overflowed to the map.
 func (f *fields) getSlow(i int) (string, bool) {
 	if len(f.ent) == maxEntries {
-		v, ok := f.extra[f.s.names[i]]
+		v, ok := f.extra[f.t.names[i]]
 		return v, ok
 	}
 	return "", false
@@ -156,11 +239,11 @@ func (f *fields) putSlot(i int, v string) {
 // cannot index to the overflow map.
 func (f *fields) putSlow(i int, v string) {
 	if i >= len(f.pos) {
-		pos := make([]uint8, max(f.s.Len(), i+1))
+		pos := make([]uint8, max(len(f.t.names), i+1))
 		copy(pos, f.pos)
 		f.pos = pos
 		if f.ent == nil {
-			f.ent = make([]entry, 0, 16)
+			f.ent = make([]entry, 0, min(16, len(pos)))
 		}
 		f.putSlot(i, v)
 		return
@@ -168,18 +251,18 @@ func (f *fields) putSlow(i int, v string) {
 	if f.extra == nil {
 		f.extra = make(map[string]string, 2)
 	}
-	f.extra[f.s.names[i]] = v
+	f.extra[f.t.names[i]] = v
 }
 
 func (f *fields) key(k Key) (string, bool) {
-	if k.s != f.s || k.s == nil {
+	if k.t != f.t || k.t == nil {
 		return f.name(k.name)
 	}
 	return f.getSlot(k.slot)
 }
 
 func (f *fields) putKey(k Key, v string) {
-	if k.s == f.s && k.s != nil {
+	if k.t == f.t && k.t != nil {
 		f.putSlot(k.slot, v)
 		return
 	}
@@ -187,8 +270,8 @@ func (f *fields) putKey(k Key, v string) {
 }
 
 func (f *fields) name(name string) (string, bool) {
-	if f.s != nil {
-		if i, ok := f.s.slots[name]; ok {
+	if f.t != nil {
+		if i, ok := f.t.slots[name]; ok {
 			return f.getSlot(i)
 		}
 	}
@@ -197,8 +280,8 @@ func (f *fields) name(name string) (string, bool) {
 }
 
 func (f *fields) putName(name, v string) {
-	if f.s != nil {
-		if i, ok := f.s.slots[name]; ok {
+	if f.t != nil {
+		if i, ok := f.t.slots[name]; ok {
 			f.putSlot(i, v)
 			return
 		}
@@ -216,7 +299,7 @@ func (f *fields) len() int { return len(f.ent) + len(f.extra) }
 // the others in map order.
 func (f *fields) each(fn func(name, v string)) {
 	for _, e := range f.ent {
-		fn(f.s.names[e.slot], e.v)
+		fn(f.t.names[e.slot], e.v)
 	}
 	for k, v := range f.extra {
 		fn(k, v)
@@ -238,7 +321,7 @@ func (f *fields) reset() {
 
 // clone returns a copy sharing nothing with f.
 func (f *fields) clone() fields {
-	c := fields{s: f.s}
+	c := fields{t: f.t}
 	if f.pos != nil {
 		c.pos = append([]uint8(nil), f.pos...)
 		c.ent = append(make([]entry, 0, cap(f.ent)), f.ent...)

@@ -1,22 +1,43 @@
 package event
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 )
 
-// TestParsedFields checks the slotted storage of evt.Parsed against what a
-// map gives, for the three kinds of event: slotted by the schema the keys
-// come from, slotted by another schema (keys fall back to names), and
-// without schema (New).
-func TestParsedFields(t *testing.T) {
+// TestFields checks the slotted storage of evt.Parsed, evt.Map(event.Meta) and
+// evt.Map(event.Enriched) against what a map gives, for the three kinds of event:
+// slotted by the schema the keys come from, slotted by another schema
+// (keys fall back to names), and without schema (New).
+func TestFields(t *testing.T) {
+	for _, p := range []Part{Parsed, Meta, Enriched} {
+		t.Run(p.String(), func(t *testing.T) { testFields(t, p) })
+	}
+}
+
+// put writes a field of part p by name, as expressions do.
+func put(e *Event, p Part, name, v string) {
+	switch p {
+	case Parsed:
+		e.SetParsed(name, v)
+	case Meta:
+		e.SetMeta(name, v)
+	default:
+		e.Put(p, name, v)
+	}
+}
+
+func testFields(t *testing.T, p Part) {
 	s := NewSchema()
-	a, b := s.Key("a"), s.Key("b")
+	a, b := s.Key(p, "a"), s.Key(p, "b")
+	s.Key((p+1)%numParts, "b") // another part's names are numbered apart
 	other := NewSchema()
-	other.Key("zz") // other numbering: a key of s must not index its slots
-	other.Key("b")
+	other.Key(p, "zz") // other numbering: a key of s must not index its slots
+	other.Key(p, "b")
 	for _, tc := range []struct {
 		name string
 		mk   func() *Event
@@ -27,57 +48,57 @@ func TestParsedFields(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := tc.mk()
-			require.Equal(t, e.parsed.s == nil, e.ParsedView != nil, "only an event without schema starts with its view")
-			_, ok := e.ParsedKey(a)
+			require.Equal(t, e.fs[p].t == nil, *e.view(p) != nil, "only an event without schema starts with its view")
+			_, ok := e.Get(a)
 			require.False(t, ok, "absent")
-			e.SetParsedKey(a, "")
-			v, ok := e.ParsedKey(a)
+			e.Set(a, "")
+			v, ok := e.Get(a)
 			require.True(t, ok, "set to empty is present")
 			require.Equal(t, "", v)
-			e.SetParsedKey(b, "2")
-			e.SetParsed("a", "1")
-			e.SetParsed("dyn", "3") // in no schema: the overflow map
+			e.Set(b, "2")
+			put(e, p, "a", "1")
+			put(e, p, "dyn", "3") // in no schema: the overflow map
 			want := map[string]string{"a": "1", "b": "2", "dyn": "3"}
-			require.Equal(t, want, e.ParsedMap())
-			require.Equal(t, 3, e.ParsedLen())
+			require.Equal(t, want, e.Map(p))
+			require.Equal(t, 3, e.Len(p))
 			for k, w := range want {
-				v, ok := e.LookupParsed(k)
+				v, ok := e.Lookup(p, k)
 				require.True(t, ok, k)
 				require.Equal(t, w, v, k)
 			}
-			v, _ = e.ParsedKey(b)
+			v, _ = e.Get(b)
 			require.Equal(t, "2", v)
 
 			// The view, once exposed, follows every write.
-			e.ExposeParsed()
-			require.Equal(t, want, e.ParsedView)
-			e.SetParsedKey(b, "22")
-			e.SetParsed("late", "4")
-			require.Equal(t, map[string]string{"a": "1", "b": "22", "dyn": "3", "late": "4"}, e.ParsedView)
+			e.Expose(p)
+			require.Equal(t, want, *e.view(p))
+			e.Set(b, "22")
+			put(e, p, "late", "4")
+			require.Equal(t, map[string]string{"a": "1", "b": "22", "dyn": "3", "late": "4"}, *e.view(p))
 
-			// Clone and UnshareParsed copies are independent.
+			// Clone and Unshare copies are independent.
 			c := e.Clone()
 			sh := *e
-			sh.UnshareParsed()
-			e.SetParsedKey(a, "changed")
+			sh.Unshare(p.Set())
+			e.Set(a, "changed")
 			for _, x := range []*Event{c, &sh} {
-				v, _ := x.ParsedKey(a)
+				v, _ := x.Get(a)
 				require.Equal(t, "1", v)
-				require.Equal(t, "1", x.ParsedView["a"])
+				require.Equal(t, "1", (*x.view(p))["a"])
 			}
 
 			// Reset empties the fields and the view, keeping storage.
 			e.Reset(Line{Raw: "y"})
-			require.Zero(t, e.ParsedLen())
-			require.Nil(t, e.ParsedMap())
-			_, ok = e.ParsedKey(a)
+			require.Zero(t, e.Len(p))
+			require.Nil(t, e.Map(p))
+			_, ok = e.Get(a)
 			require.False(t, ok)
-			if e.parsed.s == nil {
-				require.NotNil(t, e.ParsedView, "an event without schema keeps its view")
+			if e.fs[p].t == nil {
+				require.NotNil(t, *e.view(p), "an event without schema keeps its view")
 			} else {
-				require.Nil(t, e.ParsedView, "a slotted event's view is built on demand")
+				require.Nil(t, *e.view(p), "a slotted event's view is built on demand")
 			}
-			require.Empty(t, e.ParsedView)
+			require.Empty(t, *e.view(p))
 		})
 	}
 }
@@ -90,15 +111,15 @@ func TestParsedSlotsGrow(t *testing.T) {
 	e := s.New(Line{})
 	keys := make([]Key, 600)
 	for i := range keys {
-		keys[i] = s.Key(fmt.Sprintf("k%d", i))
+		keys[i] = s.Key(Parsed, fmt.Sprintf("k%d", i))
 	}
 	for i := len(keys) - 1; i >= 0; i -= 2 {
-		e.SetParsedKey(keys[i], keys[i].Name())
+		e.Set(keys[i], keys[i].Name())
 	}
-	e.SetParsedKey(keys[1], "again") // an update, not a new entry
+	e.Set(keys[1], "again") // an update, not a new entry
 	n := 0
 	for i := range keys {
-		v, ok := e.ParsedKey(keys[i])
+		v, ok := e.Get(keys[i])
 		require.Equal(t, i%2 == 1, ok, i)
 		if ok {
 			w := keys[i].Name()
@@ -106,35 +127,125 @@ func TestParsedSlotsGrow(t *testing.T) {
 				w = "again"
 			}
 			require.Equal(t, w, v)
-			v2, _ := e.LookupParsed(keys[i].Name())
+			v2, _ := e.Lookup(Parsed, keys[i].Name())
 			require.Equal(t, w, v2)
 			n++
 		}
 	}
 	require.Equal(t, 300, n)
-	require.Equal(t, n, e.ParsedLen())
-	require.Len(t, e.ParsedMap(), n)
+	require.Equal(t, n, e.Len(Parsed))
+	require.Len(t, e.Map(Parsed), n)
 	c := e.Clone()
-	require.Equal(t, e.ParsedMap(), c.ParsedMap())
-	require.Equal(t, e.ParsedMap(), c.ParsedView)
+	require.Equal(t, e.Map(Parsed), c.Map(Parsed))
+	require.Equal(t, e.Map(Parsed), c.ParsedView)
 }
 
 // TestSchemaFreeze: a frozen schema gives no new slot; its keys for
 // unknown names read and write by name.
 func TestSchemaFreeze(t *testing.T) {
 	s := NewSchema()
-	a := s.Key("a")
+	a := s.Key(Parsed, "a")
 	s.Freeze()
-	b := s.Key("b")
-	require.Equal(t, 1, s.Len())
-	require.Equal(t, a, s.Key("a"))
+	b := s.Key(Parsed, "b")
+	require.Equal(t, 1, s.Len(Parsed))
+	require.Equal(t, a, s.Key(Parsed, "a"))
 	e := s.New(Line{})
-	e.SetParsedKey(b, "2")
-	e.SetParsedKey(a, "1")
-	v, ok := e.ParsedKey(b)
+	e.Set(b, "2")
+	e.Set(a, "1")
+	v, ok := e.Get(b)
 	require.True(t, ok)
 	require.Equal(t, "2", v)
-	v, _ = e.LookupParsed("b")
+	v, _ = e.Lookup(Parsed, "b")
 	require.Equal(t, "2", v)
-	require.Equal(t, map[string]string{"a": "1", "b": "2"}, e.ParsedMap())
+	require.Equal(t, map[string]string{"a": "1", "b": "2"}, e.Map(Parsed))
+}
+
+// TestViewsAndMeta: ViewCopy builds every part's view for a reader
+// without writing to the event; FromMaps and bare literals say whether
+// the event has Meta at all (CrowdSec's nil map), which writes change.
+func TestViewsAndMeta(t *testing.T) {
+	s := NewSchema()
+	mk, pk, ek := s.Key(Meta, "source_ip"), s.Key(Parsed, "verb"), s.Key(Enriched, "IsoCode")
+	e := s.New(Line{})
+	e.Set(mk, "1.2.3.4")
+	e.Set(pk, "GET")
+	e.Set(ek, "")
+	var dst Event
+	var views Views
+	e.ViewCopy(&dst, &views, AllParts)
+	require.Zero(t, e.exposed, "ViewCopy only reads the event")
+	require.True(t, dst.Exposed(AllParts))
+	require.Equal(t, map[string]string{"source_ip": "1.2.3.4"}, dst.MetaView)
+	require.Equal(t, map[string]string{"verb": "GET"}, dst.ParsedView)
+	require.Equal(t, map[string]string{"IsoCode": ""}, dst.EnrichedView, "present and empty")
+	e2 := s.New(Line{})
+	e2.Set(mk, "5.6.7.8")
+	e2.ViewCopy(&dst, &views, AllParts) // reuses the maps, cleared
+	require.Equal(t, map[string]string{"source_ip": "5.6.7.8"}, dst.MetaView)
+	require.Empty(t, dst.EnrichedView)
+	require.Equal(t, "5.6.7.8", e2.GetMeta("source_ip"))
+	require.Equal(t, "[5.6.7.8]", fmt.Sprint(e2.ParseIPSources()))
+
+	// Only the views asked for, then more on the same copy.
+	e2.ViewCopy(&dst, &views, Meta.Set())
+	require.True(t, dst.Exposed(Meta.Set()))
+	require.False(t, dst.Exposed(Parsed.Set()))
+	require.Nil(t, dst.ParsedView)
+	e2.Set(pk, "PUT")
+	e2.AddViews(&dst, &views, Parsed.Set()|Meta.Set())
+	require.True(t, dst.Exposed(Parsed.Set()|Meta.Set()))
+	require.Equal(t, map[string]string{"verb": "PUT"}, dst.ParsedView)
+	require.Equal(t, map[string]string{"source_ip": "5.6.7.8"}, dst.MetaView, "a built view is kept")
+
+	// A copy that owns only its Meta writes it without touching the
+	// original, and reads the shared parts.
+	c := *e
+	c.Unshare(Meta.Set())
+	c.SetMeta("source_ip", "9.9.9.9")
+	c.ExposeAll()
+	require.Equal(t, "1.2.3.4", e.GetMeta("source_ip"))
+	require.Equal(t, "9.9.9.9", c.MetaView["source_ip"])
+	require.Equal(t, "GET", c.ParsedView["verb"])
+	require.Zero(t, e.exposed, "the original has no view built by the copy")
+
+	for _, tc := range []struct {
+		name string
+		e    *Event
+		want bool
+	}{
+		{"schema event", s.New(Line{}), true},
+		{"New", New(Line{}), true},
+		{"bare literal", &Event{}, false},
+		{"FromMaps nil meta", FromMaps(nil, map[string]string{"a": "b"}), false},
+		{"FromMaps empty meta", FromMaps(map[string]string{}, nil), true},
+		{"bare literal after Init", func() *Event { e := &Event{}; e.Init(); return e }(), true},
+		{"bare literal after SetMeta", func() *Event { e := &Event{}; e.SetMeta("k", ""); return e }(), true},
+	} {
+		require.Equal(t, tc.want, tc.e.HasMeta(), tc.name)
+		require.Equal(t, tc.want, tc.e.Clone().HasMeta(), tc.name+": clone")
+	}
+	m := map[string]string{"k": "v"}
+	f := FromMaps(m, nil)
+	require.Equal(t, "v", f.GetMeta("k"))
+	f.SetMeta("k2", "w")
+	require.Equal(t, map[string]string{"k": "v", "k2": "w"}, f.MetaView)
+}
+
+// TestViewNames: the views keep CrowdSec's names in YAML dumps and JSON.
+func TestViewNames(t *testing.T) {
+	e := NewSchema().New(Line{})
+	e.SetMeta("source_ip", "1.2.3.4")
+	e.SetParsed("verb", "GET")
+	e.Put(Enriched, "IsoCode", "FR")
+	e.ExposeAll()
+	j, err := json.Marshal(e)
+	require.NoError(t, err)
+	for _, want := range []string{`"Meta":{"source_ip":"1.2.3.4"}`, `"Parsed":{"verb":"GET"}`, `"Enriched":{"IsoCode":"FR"}`} {
+		require.Contains(t, string(j), want)
+	}
+	y, err := yaml.Marshal(e)
+	require.NoError(t, err)
+	for _, want := range []string{"Meta:\n    source_ip: 1.2.3.4", "Parsed:\n    verb: GET", "Enriched:\n    IsoCode: FR"} {
+		require.Contains(t, string(y), want)
+	}
 }

@@ -149,9 +149,9 @@ func InjectionRisks(cfg content.Config) (map[string]int, error) {
 
 func diffEvents(a, b *event.Event) []string {
 	var out []string
-	out = append(out, diffMap("Parsed", a.ParsedMap(), b.ParsedMap())...)
-	out = append(out, diffMap("Meta", a.Meta, b.Meta)...)
-	out = append(out, diffMap("Enriched", a.Enriched, b.Enriched)...)
+	for _, p := range []event.Part{event.Parsed, event.Meta, event.Enriched} {
+		out = append(out, diffMap(p.String(), a.Map(p), b.Map(p))...)
+	}
 	if fmt.Sprint(a.Unmarshaled) != fmt.Sprint(b.Unmarshaled) {
 		out = append(out, fmt.Sprintf("~ Unmarshaled = %v", b.Unmarshaled))
 	}
@@ -200,7 +200,7 @@ func diffMap(name string, a, b map[string]string) []string {
 func summaryMeta(evt *event.Event) string {
 	var parts []string
 	for _, k := range []string{"log_type", "service", "source_ip", "timestamp"} {
-		if v := evt.Meta[k]; v != "" {
+		if v, _ := evt.Lookup(event.Meta, k); v != "" {
 			parts = append(parts, k+"="+v)
 		}
 	}

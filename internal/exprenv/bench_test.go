@@ -14,7 +14,7 @@ func BenchmarkHelpers(b *testing.B) {
 	e := New(Deps{Data: s})
 	evt := event.New(event.Line{Raw: winEvent})
 	evt.SetParsed("json", `{"req":{"uri":"/wp-login.php","ua":"curl/8"}}`)
-	evt.Meta["source_ip"] = "10.1.2.3"
+	evt.SetMeta("source_ip", "10.1.2.3")
 	for _, c := range []struct{ name, src string }{
 		{"Lower+in", `Lower(evt.Parsed.json) contains "wp-login"`},
 		{"IpInRange", `IpInRange(evt.Meta.source_ip, "10.0.0.0/8")`},

@@ -23,7 +23,7 @@ func testEvt() *event.Event {
 	e := event.New(event.Line{Raw: `{"a":{"b":[1,"x\"y"]},"n":null}`})
 	e.SetParsed("ip", "192.168.1.10")
 	e.SetParsed("kv", `user=bob msg="hello world" empty= x=1`)
-	e.Meta["source_ip"] = "1.2.3.4"
+	e.SetMeta("source_ip", "1.2.3.4")
 	return e
 }
 

@@ -117,7 +117,8 @@ type btProg struct {
 	anchored bool
 	nullable bool      // can match the empty string: every position is a candidate
 	first    [256]bool // bytes a match can start with
-	live     *lazyLive // two-pass engine, tried first; nil: not applicable
+	live     *lazyLive // two-pass engine; nil: not applicable
+	choice   *engineChoice
 	pool     *sync.Pool
 }
 
@@ -127,10 +128,10 @@ type btScratch struct {
 	dirty   []int32
 	stack   []btJob
 	caps    []int
-	// edges is the two-pass engine's live set at each position. Stale
-	// pointers stay between calls (every call writes the positions it
-	// reads); the pool drops idle scratches at garbage collection.
-	edges []*liveEdge
+	// live is the two-pass engine's live set at each position (its offset
+	// in the DFA's sets; every call writes the positions it reads).
+	live  []int32
+	steps int // backtracking steps of the calls since it was zeroed (choice.go)
 }
 
 // btJob is a backtracking point: resume at pc/pos; or (slot >= 0) restore
@@ -307,6 +308,7 @@ func compileBacktrack(expr string, pool *sync.Pool) (*btProg, error) {
 	bp.pack(nodes)
 	if !epsilonCycle(prog) {
 		bp.live = &lazyLive{expr: expr, ncap: bp.ncap}
+		bp.choice = &engineChoice{}
 	}
 	return bp, nil
 }
@@ -527,25 +529,40 @@ func (bp *btProg) release(sc *btScratch) {
 	bp.pool.Put(sc)
 }
 
-// find runs the leftmost-first search of s: the two-pass engine, else the
-// backtracker when s fits its visited table. On a match, sc.caps holds
-// the submatch positions (-1 for groups that did not participate).
-// decided is false when neither engine took s.
+// find runs the leftmost-first search of s on the engine chosen for the
+// pattern (choice.go): the two-pass engine, or the backtracker when s
+// fits its visited table (the two-pass engine also takes the lines the
+// backtracker cannot, and the backtracker those it cannot). On a match,
+// sc.caps holds the submatch positions (-1 for groups that did not
+// participate). decided is false when neither engine took s.
 func (bp *btProg) find(s string, sc *btScratch) (matched, decided bool) {
-	if lp := bp.live.get(); lp != nil {
-		if matched, ok := lp.find(s, sc); ok {
-			return matched, true
-		}
+	mode := modeBacktrack
+	if bp.choice != nil {
+		mode = bp.choice.mode.Load()
 	}
-	if !bp.fits(len(s)) {
-		return false, false
+	fits := bp.fits(len(s))
+	if mode == modeLive || !fits {
+		if lp := bp.live.get(); lp != nil {
+			if matched, ok := lp.find(s, sc); ok {
+				return matched, true
+			}
+		}
+		if !fits {
+			return false, false
+		}
 	}
 	words := (bp.nmemo*(len(s)+1) + 63) / 64
 	if cap(sc.visited) < words {
 		sc.visited = make([]uint64, words)
 	}
 	sc.visited = sc.visited[:words]
-	return bp.backtrack(s, sc), true
+	if mode != modeSampling {
+		return bp.backtrack(s, sc), true
+	}
+	sc.steps = 0
+	matched = bp.backtrack(s, sc)
+	bp.choice.record(sc.steps, len(s))
+	return matched, true
 }
 
 // backtrack is find's backtracking engine; sc.visited is sized for s.
@@ -584,6 +601,7 @@ func (bp *btProg) try(s string, pos int, sc *btScratch) bool {
 	}
 	insts, classes, guards := bp.inst, bp.classes, bp.guards
 	stride := len(s) + 1
+	steps := 0
 	stack := append(sc.stack[:0], btJob{pc: bp.start, slot: -1, pos: pos})
 	for len(stack) > 0 {
 		j := stack[len(stack)-1]
@@ -611,6 +629,7 @@ func (bp *btProg) try(s string, pos int, sc *btScratch) bool {
 		}
 	exec:
 		for {
+			steps++
 			in := &insts[pc]
 			if in.memo >= 0 && !sc.visit(int(in.memo)*stride+pos) {
 				break
@@ -757,6 +776,7 @@ func (bp *btProg) try(s string, pos int, sc *btScratch) bool {
 					caps[1] = pos
 				}
 				sc.stack = stack[:0]
+				sc.steps += steps
 				return true
 			default:
 				goto fail
@@ -765,6 +785,7 @@ func (bp *btProg) try(s string, pos int, sc *btScratch) bool {
 	fail:
 	}
 	sc.stack = stack
+	sc.steps += steps
 	return false
 }
 

@@ -6,18 +6,26 @@ import (
 
 // withEngine returns a copy of p that runs on the named engine: "regexp"
 // (Go's regexp behind the prefilter and start scan), "backtrack" (the
-// memoised backtracker alone) or "live" (the two-pass engine, backtracker
-// as fallback: the production path).
+// memoised backtracker alone), "live" (the two-pass engine, backtracker as
+// fallback) or "chosen" (the production path: the engine the pattern
+// chooses, choice.go; the copy samples afresh).
 func withEngine(p *Pattern, engine string) *Pattern {
 	c := *p
-	switch engine {
-	case "regexp":
+	if c.bt == nil || engine == "regexp" {
 		c.bt = nil
+		return &c
+	}
+	bt := *c.bt
+	c.bt = &bt
+	switch engine {
 	case "backtrack":
-		if c.bt != nil {
-			bt := *c.bt
-			bt.live = nil
-			c.bt = &bt
+		bt.live, bt.choice = nil, nil
+	case "live":
+		bt.choice = &engineChoice{}
+		bt.choice.mode.Store(modeLive)
+	default:
+		if bt.choice != nil {
+			bt.choice = &engineChoice{}
 		}
 	}
 	return &c
@@ -37,7 +45,7 @@ func BenchmarkGrokEngine(b *testing.B) {
 	for _, g := range sshdGroks {
 		sshdPs = append(sshdPs, sshdLib.MustCompile(g))
 	}
-	for _, engine := range []string{"regexp", "backtrack", "live"} {
+	for _, engine := range []string{"regexp", "backtrack", "live", "chosen"} {
 		a, s := withEngine(access, engine), withEngine(syslog, engine)
 		b.Run("nginx/"+engine+"/match", func(b *testing.B) { runMatch(b, a, nginx, true) })
 		b.Run("nginx/"+engine+"/nomatch", func(b *testing.B) { runMatch(b, a, sshd, false) })

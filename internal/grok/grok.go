@@ -15,16 +15,19 @@
 //     string) and an earlier group of the same name did.
 //   - Matching is unanchored unless the pattern anchors itself.
 //
-// Engine: after a required-literal prefilter, patterns run on the
-// two-pass engine (live.go): a lazily built reverse DFA marks the
-// instructions that can still reach a match at each position, then one
-// left-to-right walk takes the first live branch at every alternation, so
-// nothing is ever backtracked. Lines it does not take (bytes >= 0x80, a
-// full DFA budget, programs with empty-width cycles) run on a memoised
-// backtracker (backtrack.go). Both return exactly Go's regexp submatches;
-// inputs too long for the backtracker's visited table (prog × line length
-// over maxVisitBits) run on Go's regexp with the start-position scan
-// (start.go).
+// Engine: after a required-literal prefilter, a pattern runs on one of
+// two engines, chosen per pattern from the cost it measures on its first
+// lines (choice.go): the memoised backtracker (backtrack.go), cheapest when
+// the next byte or two decide each alternation, or the two-pass engine
+// (live.go), where a lazily built reverse DFA marks the instructions that
+// can still reach a match at each position and one left-to-right walk
+// takes the first live branch at every alternation, so nothing is ever
+// backtracked. Lines the two-pass engine does not take (bytes >= 0x80, a
+// full DFA budget, programs with empty-width cycles) run on the
+// backtracker. Both return exactly Go's regexp submatches; inputs too long
+// for the backtracker's visited table (prog × line length over
+// maxVisitBits) and not taken by the two-pass engine run on Go's regexp
+// with the start-position scan (start.go).
 //
 // Concurrency: a Library is not safe for concurrent mutation (load it, then
 // compile). A compiled *Pattern is immutable and safe for concurrent use.

@@ -25,7 +25,9 @@ import (
 //     reading s[i:] holds the consuming instructions that match s[i] and
 //     lead into L(i+1) (plus the class of s[i], which empty-width
 //     assertions at i need); its edge on s[i-1] carries L(i). After warm-up
-//     a byte costs one table load.
+//     a byte costs one load from a flat table (row of the state, column of
+//     the byte's class), whose cell holds both the next state's row and
+//     the id of L(i): one dependent load per byte, no pointer chasing.
 //  2. A match starts at the first candidate position p whose live set holds
 //     the start instruction (none: no match). A left-to-right walk from
 //     there takes, at every alternation, the first branch that is live, and
@@ -40,13 +42,22 @@ import (
 // backtracker's first path when the program has no empty-width cycle; a
 // program with one is left to the backtracker.)
 //
+// Byte classes: bytes that no instruction, word-boundary or line test tells
+// apart share a column (a grok program has a few dozen classes, not 128).
+//
 // Scope: inputs of ASCII bytes only (a byte >= 0x80 leaves the line to the
-// backtracker, whose rune decoding handles it); the DFA's states and edges
+// backtracker, whose rune decoding handles it); the DFA's table and sets
 // are bounded by liveBudget bytes per pattern, beyond which lines that need
-// a new state also go to the backtracker. States are created under a mutex
-// and published through atomic pointers, so the warm path takes no lock.
+// a new cell also go to the backtracker.
+//
+// Concurrency: cells are computed under a mutex and written with atomic
+// stores; readers load them atomically (a plain load on amd64) from a
+// snapshot of the table (liveSnap) published through an atomic pointer. A
+// table or set array that must grow is copied into a larger one and the
+// new snapshot published before any cell refers to its new rows or sets,
+// so a reader whose cell points past its snapshot reloads the snapshot.
 
-// liveBudget bounds the memory of one pattern's DFA (states, edges, sets).
+// liveBudget bounds the memory of one pattern's DFA (table, sets, index).
 const liveBudget = 4 << 20
 
 // Context classes of the byte after a position (for empty-width assertions).
@@ -55,6 +66,18 @@ const (
 	ctxWord
 	ctxNewline
 	ctxEnd
+)
+
+// classNonASCII is the class of bytes >= 0x80 (the backtracker's).
+const classNonASCII = 0xff
+
+// A cell packs the next row and the live set's id + 1: at most maxRows
+// cells (liveBudget allows no more) and maxLiveSets sets per program;
+// lines that need more go to the backtracker.
+const (
+	liveIDBits  = 12
+	maxLiveSets = 1<<liveIDBits - 1
+	maxRows     = 1 << (32 - liveIDBits)
 )
 
 // liveProg is a program compiled for the two-pass engine. It is safe for
@@ -70,16 +93,37 @@ type liveProg struct {
 	epsPred   graph // instructions with an epsilon edge to pc
 	consPred  graph // consuming instructions whose out is pc
 	matches   []uint32
-	initial   *liveState // the state at the end of the text
 	walk      []walkInst
 	walkStart uint32
+	startTest walkInst // tests the start instruction in a live set
+
+	byteClass [256]uint8 // column of each byte; classNonASCII for >= 0x80
+	classRep  []byte     // a byte of each class
+	stride    int        // columns per state: the classes, then the start of text
+
+	snap atomic.Pointer[liveSnap]
 
 	budget int // bytes the DFA may hold (liveBudget; tests lower it)
 
-	mu       sync.Mutex
-	states   map[string]*liveState
-	interned map[string][]uint64
-	size     int // bytes held by states, edges and sets
+	mu      sync.Mutex
+	states  map[string]int32 // (seeds, ctx) -> state number
+	seeds   [][]uint64       // by state number
+	ctxs    []uint8          // by state number
+	liveIDs map[string]int32 // live set -> its id (offset in liveSnap.sets / words)
+	index   int              // bytes held by the maps and seeds
+	size    int              // index + table + sets
+}
+
+// liveSnap is a published view of the DFA; its slices are never shrunk or
+// moved, and cells past a snapshot's end appear in a later snapshot.
+type liveSnap struct {
+	// cells[row+k] is the edge of the state at row on byte class k (the
+	// last column: the start of text): 0 while not computed, else the
+	// next state's row << liveIDBits | (the live set's id + 1). Four
+	// bytes a cell keep a hot row in a cache line or two.
+	cells []atomic.Uint32
+	// sets holds the live sets, words apiece, one bit per instruction.
+	sets []uint64
 }
 
 // condBit marks an empty-width instruction in liveProg.cond.
@@ -112,32 +156,18 @@ func newGraph(n int, edges [][2]uint32) graph {
 	return g
 }
 
-// liveState is a DFA state: the consuming instructions that matched the
-// byte at i and lead into L(i+1), and the context class of that byte.
-type liveState struct {
-	seeds []uint64
-	ctx   uint8
-	next  [utf8.RuneSelf]atomic.Pointer[liveEdge] // by byte
-	begin atomic.Pointer[liveEdge]                // the start of text
-}
-
-// liveEdge is the transition from the state at i on the byte s[i-1]: the
-// live set L(i) and the state at i-1 (nil for the start-of-text edge).
-type liveEdge struct {
-	live []uint64
-	to   *liveState
-}
-
-func (e *liveEdge) has(pc uint32) bool { return e.live[pc>>6]&(1<<(pc&63)) != 0 }
-
 // lazyLive builds a pattern's two-pass program on first use: a
 // library holds many patterns, and most installs run a few of them.
 type lazyLive struct {
 	once sync.Once
+	done atomic.Bool
 	expr string
 	ncap int
 	prog *liveProg
 }
+
+// built reports whether get has run (tests).
+func (l *lazyLive) built() bool { return l.done.Load() }
 
 // get returns the program, nil when there is none (l nil, or the program
 // is outside the engine's scope). Safe for concurrent use.
@@ -146,6 +176,7 @@ func (l *lazyLive) get() *liveProg {
 		return nil
 	}
 	l.once.Do(func() {
+		l.done.Store(true)
 		re, err := syntax.Parse(l.expr, syntax.Perl)
 		if err != nil {
 			return
@@ -174,8 +205,8 @@ func compileLive(prog *syntax.Prog, ncap int) *liveProg {
 		anchored: prog.StartCond()&syntax.EmptyBeginText != 0,
 		words:    (n + 63) / 64,
 		budget:   liveBudget,
-		states:   map[string]*liveState{},
-		interned: map[string][]uint64{},
+		states:   map[string]int32{},
+		liveIDs:  map[string]int32{},
 	}
 	var eps, cons [][2]uint32
 	setIdx := map[[2]uint64]uint16{}
@@ -216,7 +247,12 @@ func compileLive(prog *syntax.Prog, ncap int) *liveProg {
 	lp.epsPred = newGraph(n, eps)
 	lp.consPred = newGraph(n, cons)
 	lp.buildWalk(prog)
-	lp.initial = lp.state(make([]uint64, lp.words), ctxEnd)
+	lp.startTest.setTest(lp.start)
+	lp.buildClasses()
+	lp.snap.Store(&liveSnap{})
+	lp.mu.Lock()
+	lp.state(make([]uint64, lp.words), ctxEnd) // row 0: the end of text
+	lp.mu.Unlock()
 	return lp
 }
 
@@ -316,29 +352,101 @@ func ctxOf(c byte) uint8 {
 	return ctxOther
 }
 
-// state returns the interned state for (seeds, ctx); mu held (or during
-// compilation).
-func (lp *liveProg) state(seeds []uint64, ctx uint8) *liveState {
-	key := setKey(seeds) + string(rune(ctx))
-	if st, ok := lp.states[key]; ok {
-		return st
+// buildClasses splits the bytes into classes: two ASCII bytes share one
+// when every byte set holds both or neither and they have the same
+// context (word, newline, other).
+func (lp *liveProg) buildClasses() {
+	sig := map[string]uint8{}
+	key := make([]byte, 0, len(lp.sets)/8+2)
+	for c := range utf8.RuneSelf {
+		key = key[:0]
+		var acc byte
+		for i, set := range lp.sets {
+			if set[c>>6]&(1<<(c&63)) != 0 {
+				acc |= 1 << (i & 7)
+			}
+			if i&7 == 7 {
+				key = append(key, acc)
+				acc = 0
+			}
+		}
+		key = append(key, acc, ctxOf(byte(c)))
+		k, ok := sig[string(key)]
+		if !ok {
+			k = uint8(len(lp.classRep))
+			sig[string(key)] = k
+			lp.classRep = append(lp.classRep, byte(c))
+		}
+		lp.byteClass[c] = k
 	}
-	st := &liveState{seeds: lp.intern(seeds), ctx: ctx}
-	lp.states[key] = st
-	lp.size += int(unsafe.Sizeof(*st)) + len(key)
-	return st
+	for c := utf8.RuneSelf; c < 256; c++ {
+		lp.byteClass[c] = classNonASCII
+	}
+	lp.stride = len(lp.classRep) + 1
 }
 
-// intern returns the shared copy of a set; mu held.
-func (lp *liveProg) intern(set []uint64) []uint64 {
-	key := setKey(set)
-	if s, ok := lp.interned[key]; ok {
-		return s
+// state returns the row of the state (seeds, ctx), adding it (and
+// publishing a snapshot with its row) when new; mu held.
+func (lp *liveProg) state(seeds []uint64, ctx uint8) int {
+	key := setKey(seeds) + string(rune(ctx))
+	if st, ok := lp.states[key]; ok {
+		return int(st) * lp.stride
 	}
-	s := slices.Clone(set)
-	lp.interned[key] = s
-	lp.size += 2*8*len(s) + 48
-	return s
+	if (len(lp.seeds)+1)*lp.stride > maxRows {
+		return -1
+	}
+	st := int32(len(lp.seeds))
+	lp.states[key] = st
+	lp.seeds = append(lp.seeds, slices.Clone(seeds))
+	lp.ctxs = append(lp.ctxs, ctx)
+	lp.index += 2*len(key) + 8*len(seeds) + 64
+	row := int(st) * lp.stride
+	sn := lp.snap.Load()
+	cells := sn.cells
+	if need := row + lp.stride; need > len(cells) {
+		if need > cap(cells) {
+			grown := make([]atomic.Uint32, need, need+need/4+4*lp.stride)
+			for i := range cells {
+				grown[i].Store(cells[i].Load())
+			}
+			cells = grown
+		}
+		lp.publish(&liveSnap{cells: cells[:need], sets: sn.sets})
+	}
+	return row
+}
+
+// liveID returns the id of the live set (its offset in the snapshot's
+// sets / words), adding it when new, or -1 when there are maxLiveSets;
+// mu held.
+func (lp *liveProg) liveID(live []uint64) int {
+	key := setKey(live)
+	if id, ok := lp.liveIDs[key]; ok {
+		return int(id)
+	}
+	sn := lp.snap.Load()
+	sets := sn.sets
+	off := len(sets)
+	id := off / lp.words
+	if id >= maxLiveSets {
+		return -1
+	}
+	lp.liveIDs[key] = int32(id)
+	lp.index += len(key) + 64
+	if off+len(live) > cap(sets) {
+		n := off + len(live)
+		sets = append(make([]uint64, 0, n+n/4+16*len(live)), sets...)
+	}
+	// Past every published snapshot's end: no reader looks there yet.
+	sets = append(sets, live...)
+	lp.publish(&liveSnap{cells: sn.cells, sets: sets})
+	return id
+}
+
+// publish makes sn the current snapshot and updates the size; mu held.
+func (lp *liveProg) publish(sn *liveSnap) {
+	lp.size = lp.index + 4*cap(sn.cells) + 8*cap(sn.sets)
+	lp.snap.Store(sn)
 }
 
 func setKey(set []uint64) string {
@@ -348,23 +456,26 @@ func setKey(set []uint64) string {
 	return string(unsafe.Slice((*byte)(unsafe.Pointer(&set[0])), 8*len(set)))
 }
 
-// step computes the edge of st on the byte c (c < 0: the start of text).
-// It returns nil when the budget is spent.
-func (lp *liveProg) step(st *liveState, c int) *liveEdge {
+// step computes the cell of the state at row for column k (the last
+// column: the start of text). It returns 0 when the budget (or the cell
+// format) is spent.
+func (lp *liveProg) step(row, k int) uint32 {
 	lp.mu.Lock()
 	defer lp.mu.Unlock()
-	slot := &st.begin
-	if c >= 0 {
-		slot = &st.next[c]
-	}
-	if e := slot.Load(); e != nil {
-		return e
+	if v := lp.snap.Load().cells[row+k].Load(); v != 0 {
+		return v
 	}
 	if lp.size > lp.budget {
-		return nil
+		return 0
 	}
-	begin := c < 0
-	// Empty-width conditions at the position between c and st's byte.
+	st := row / lp.stride
+	stSeeds, stCtx := lp.seeds[st], lp.ctxs[st]
+	begin := k == lp.stride-1
+	c := 0
+	if !begin {
+		c = int(lp.classRep[k])
+	}
+	// Empty-width conditions at the position between c and the state's byte.
 	var flags syntax.EmptyOp
 	beforeWord := false
 	switch {
@@ -375,13 +486,13 @@ func (lp *liveProg) step(st *liveState, c int) *liveEdge {
 	default:
 		beforeWord = isWordByte(byte(c))
 	}
-	switch st.ctx {
+	switch stCtx {
 	case ctxEnd:
 		flags |= syntax.EmptyEndText | syntax.EmptyEndLine
 	case ctxNewline:
 		flags |= syntax.EmptyEndLine
 	}
-	if beforeWord != (st.ctx == ctxWord) {
+	if beforeWord != (stCtx == ctxWord) {
 		flags |= syntax.EmptyWordBoundary
 	} else {
 		flags |= syntax.EmptyNoWordBoundary
@@ -390,7 +501,7 @@ func (lp *liveProg) step(st *liveState, c int) *liveEdge {
 	// seeds.
 	live := make([]uint64, lp.words)
 	work := slices.Clone(lp.matches)
-	for w, x := range st.seeds {
+	for w, x := range stSeeds {
 		for x != 0 {
 			b := x & -x
 			x &^= b
@@ -414,10 +525,14 @@ func (lp *liveProg) step(st *liveState, c int) *liveEdge {
 			work = append(work, p)
 		}
 	}
-	e := &liveEdge{live: lp.intern(live)}
+	id := lp.liveID(live)
+	if id < 0 {
+		return 0
+	}
+	next := 0
 	if !begin {
 		seeds := make([]uint64, lp.words)
-		for w, x := range e.live {
+		for w, x := range live {
 			for x != 0 {
 				b := x & -x
 				x &^= b
@@ -429,11 +544,13 @@ func (lp *liveProg) step(st *liveState, c int) *liveEdge {
 				}
 			}
 		}
-		e.to = lp.state(seeds, ctxOf(byte(c)))
+		if next = lp.state(seeds, ctxOf(byte(c))); next < 0 {
+			return 0
+		}
 	}
-	lp.size += int(unsafe.Sizeof(*e))
-	slot.Store(e)
-	return e
+	v := uint32(next)<<liveIDBits | uint32(id+1)
+	lp.snap.Load().cells[row+k].Store(v)
+	return v
 }
 
 // find runs the two passes on s. ok is false when the engine cannot decide
@@ -441,42 +558,53 @@ func (lp *liveProg) step(st *liveState, c int) *liveEdge {
 // backtracker. On a match, sc.caps holds the submatch positions.
 func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 	n := len(s)
-	if cap(sc.edges) < n+1 {
-		sc.edges = make([]*liveEdge, n+1)
+	if cap(sc.live) < n+1 {
+		sc.live = make([]int32, n+1)
 	}
-	edges := sc.edges[:n+1]
-	st := lp.initial
-	after := edges[1:] // after[j]: the live set at j+1, after s[j]
-	after = after[:len(s)]
-	for j := len(s) - 1; j >= 0; j-- {
-		c := s[j]
-		if c >= utf8.RuneSelf {
+	live := sc.live[:n+1] // live[i]: the offset of L(i) in the sets
+	words := int32(lp.words)
+	cells := lp.snap.Load().cells
+	row := 0
+	for j := n - 1; j >= 0; j-- {
+		k := lp.byteClass[s[j]]
+		if k == classNonASCII {
 			return false, false
 		}
-		e := st.next[c].Load()
-		if e == nil {
-			if e = lp.step(st, int(c)); e == nil {
+		i := row + int(k)
+		if i >= len(cells) {
+			cells = lp.snap.Load().cells
+		}
+		v := cells[i].Load()
+		if v == 0 {
+			if v = lp.step(row, int(k)); v == 0 {
 				return false, false
 			}
+			cells = lp.snap.Load().cells
 		}
-		after[j] = e
-		st = e.to
+		live[j+1] = int32(v&maxLiveSets-1) * words
+		row = int(v >> liveIDBits)
 	}
-	e := st.begin.Load()
-	if e == nil {
-		if e = lp.step(st, -1); e == nil {
+	i := row + lp.stride - 1
+	if i >= len(cells) {
+		cells = lp.snap.Load().cells
+	}
+	v := cells[i].Load()
+	if v == 0 {
+		if v = lp.step(row, lp.stride-1); v == 0 {
 			return false, false
 		}
 	}
-	edges[0] = e
+	live[0] = int32(v&maxLiveSets-1) * words
+	// Every set a cell refers to was published before the cell.
+	sets := lp.snap.Load().sets
 	start := -1
 	if lp.anchored {
-		if e.has(lp.start) {
+		if lp.startTest.live(sets, live[0]) {
 			start = 0
 		}
 	} else {
 		for p := 0; p <= n; p++ {
-			if edges[p].has(lp.start) {
+			if lp.startTest.live(sets, live[p]) {
 				start = p
 				break
 			}
@@ -498,18 +626,18 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 		w := &walk[pc]
 		switch w.op {
 		case walkAlt:
-			if w.live(edges[pos]) {
+			if w.live(sets, live[pos]) {
 				pc = w.out
 			} else {
 				pc = w.arg
 			}
 		case walkStar:
-			for w.live(edges[pos]) {
+			for w.live(sets, live[pos]) {
 				pos++
 			}
 			pc = w.arg
 		case walkLazy:
-			for !w.live(edges[pos]) {
+			for !w.live(sets, live[pos]) {
 				pos++
 			}
 			pc = w.out
@@ -553,8 +681,11 @@ type walkInst struct {
 	mask     uint64 // and its bit
 }
 
-// live reports whether the test instruction is in e's live set.
-func (w *walkInst) live(e *liveEdge) bool { return e.live[w.word]&w.mask != 0 }
+// live reports whether the test instruction is in the live set at off in
+// sets.
+func (w *walkInst) live(sets []uint64, off int32) bool {
+	return sets[int(off)+int(w.word)]&w.mask != 0
+}
 
 func (w *walkInst) setTest(pc uint32) { w.word, w.mask = pc>>6, 1<<(pc&63) }
 

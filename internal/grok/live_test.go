@@ -74,7 +74,7 @@ func TestLiveBudget(t *testing.T) {
 	re, bp := mustBacktrack(t, `(\w{1,40})-(\w{1,40})=(\d+)`)
 	lp := bp.live.get()
 	require.NotNil(t, lp)
-	lp.budget = 32 << 10
+	lp.budget = 16 << 10
 	fallbacks := 0
 	for i := range 3000 / raceSlowdown {
 		s := strings.Repeat("a", i%97) + "-" + strings.Repeat("b", i%89) + "=" + strings.Repeat("7", 1+i%5) + strings.Repeat("x-y ", i%7)
@@ -87,7 +87,7 @@ func TestLiveBudget(t *testing.T) {
 	size := lp.size
 	lp.mu.Unlock()
 	t.Logf("DFA %d bytes, %d fallbacks", size, fallbacks)
-	require.LessOrEqual(t, size, 40<<10)
+	require.LessOrEqual(t, size, 22<<10)
 	require.Positive(t, fallbacks)
 }
 
@@ -131,7 +131,7 @@ func TestLiveConcurrent(t *testing.T) {
 	if raceStride > 1 {
 		lines = lines[len(lines)-150:] // the race detector slows the matchers ~10x
 	}
-	for _, budget := range []int{liveBudget, 256 << 10} {
+	for _, budget := range []int{liveBudget, 128 << 10} {
 		p := lib.MustCompile(groks[0])
 		lp := p.bt.live.get()
 		require.NotNil(t, lp)

@@ -361,6 +361,11 @@ func (s *Server) deleteDecisions(w http.ResponseWriter, r *http.Request, c *call
 			return err
 		}
 		gone = derefDecisions(ds)
+		if len(gone) > 0 {
+			if err := s.deleted(r.Context(), gone); err != nil {
+				return err
+			}
+		}
 	}
 	n, err := s.st.ExpireDecisions(r.Context(), now, f)
 	if err != nil {
@@ -371,9 +376,6 @@ func (s *Server) deleteDecisions(w http.ResponseWriter, r *http.Request, c *call
 	}
 	if err := s.Sync(r.Context()); err != nil {
 		s.log.Warn("lapi: index sync after delete", "err", err)
-	}
-	if len(gone) > 0 {
-		s.deleted(r.Context(), gone)
 	}
 	writeJSON(w, http.StatusOK, models.DeleteDecisionResponse{NbDeleted: strconv.FormatInt(n, 10)})
 	return nil
@@ -396,7 +398,11 @@ func (s *Server) deleteDecision(w http.ResponseWriter, r *http.Request, c *calle
 		if err != nil {
 			return err
 		}
-		gone = derefDecisions(ds)
+		if gone = derefDecisions(ds); len(gone) > 0 {
+			if err := s.deleted(r.Context(), gone); err != nil {
+				return err
+			}
+		}
 	}
 	err = s.st.ExpireDecision(r.Context(), now, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -407,9 +413,6 @@ func (s *Server) deleteDecision(w http.ResponseWriter, r *http.Request, c *calle
 	}
 	if err := s.Sync(r.Context()); err != nil {
 		s.log.Warn("lapi: index sync after delete", "err", err)
-	}
-	if len(gone) > 0 {
-		s.deleted(r.Context(), gone)
 	}
 	n := "0"
 	if wasActive {

@@ -74,7 +74,7 @@ func (c *Compiler) Condition(src string) QueueCond {
 			if e == nil {
 				return false, ErrNotKept
 			}
-			if e.Meta[key] != val {
+			if v, _ := e.Lookup(event.Meta, key); v != val {
 				continue
 			}
 			count++

@@ -38,14 +38,11 @@ type Field struct {
 
 // Get reads the field of e.
 func (f Field) Get(e *event.Event) string {
-	switch f.Src {
-	case SrcMeta:
-		return e.Meta[f.Key]
-	case SrcParsed:
-		v, _ := e.LookupParsed(f.Key)
+	if p, ok := f.part(); ok {
+		v, _ := e.Lookup(p, f.Key)
 		return v
-	case SrcEnriched:
-		return e.Enriched[f.Key]
+	}
+	switch f.Src {
 	case SrcLineLabels:
 		return e.Line.Labels[f.Key]
 	case SrcLineRaw:
@@ -68,21 +65,31 @@ func (f Field) Get(e *event.Event) string {
 	return ""
 }
 
-// getter returns Get for f as a direct read; parsed fields are read by
-// their slot in s (nil: by name).
-func (f Field) getter(s *event.Schema) func(*event.Event) string {
-	k := f.Key
+// part returns the event part of a Meta, Parsed or Enriched field.
+func (f Field) part() (event.Part, bool) {
 	switch f.Src {
 	case SrcMeta:
-		return func(e *event.Event) string { return e.Meta[k] }
+		return event.Meta, true
 	case SrcParsed:
+		return event.Parsed, true
+	case SrcEnriched:
+		return event.Enriched, true
+	}
+	return 0, false
+}
+
+// getter returns Get for f as a direct read; the fields of the event's
+// parts are read by their slot in s (nil: by name).
+func (f Field) getter(s *event.Schema) func(*event.Event) string {
+	k := f.Key
+	if p, ok := f.part(); ok {
 		if s == nil {
 			return f.Get
 		}
-		pk := s.Key(k)
-		return func(e *event.Event) string { v, _ := e.ParsedKey(pk); return v }
-	case SrcEnriched:
-		return func(e *event.Event) string { return e.Enriched[k] }
+		pk := s.Key(p, k)
+		return func(e *event.Event) string { v, _ := e.Get(pk); return v }
+	}
+	switch f.Src {
 	case SrcLineLabels:
 		return func(e *event.Event) string { return e.Line.Labels[k] }
 	case SrcLineRaw:

@@ -82,7 +82,7 @@ func TestHubExpressionsMatchVM(t *testing.T) {
 	exprs := hubExprs(t, store)
 	r := rand.New(rand.NewPCG(3, 4))
 	tab := natexpr.NewTable()
-	schema := event.NewSchema() // reads of evt.Parsed go by slot
+	schema := event.NewSchema() // reads of evt.Parsed, Meta and Enriched go by slot
 	c := natexpr.New(tab, env).WithSchema(schema)
 	type compiled struct {
 		x    hubExpr
@@ -129,9 +129,9 @@ func TestHubExpressionsMatchVM(t *testing.T) {
 			for i, ctx := range contexts(tab, e) {
 				if cx.b != nil {
 					got, gerr := cx.b(ctx)
-					require.Equal(t, werr != nil, gerr != nil, "%s: %s (ctx %d) on %v %v: vm %v native %v", cx.x.where, cx.x.src, i, e.Meta, e.ParsedMap(), werr, gerr)
+					require.Equal(t, werr != nil, gerr != nil, "%s: %s (ctx %d) on %v %v: vm %v native %v", cx.x.where, cx.x.src, i, e.Map(event.Meta), e.Map(event.Parsed), werr, gerr)
 					if werr == nil {
-						require.Equal(t, want, got, "%s: %s (ctx %d) on %v %v", cx.x.where, cx.x.src, i, e.Meta, e.ParsedMap())
+						require.Equal(t, want, got, "%s: %s (ctx %d) on %v %v", cx.x.where, cx.x.src, i, e.Map(event.Meta), e.Map(event.Parsed))
 					}
 					continue
 				}
@@ -141,7 +141,7 @@ func TestHubExpressionsMatchVM(t *testing.T) {
 					if n, ok := want.(int); ok && cx.s.Numeric() {
 						want = itoa(n)
 					}
-					require.Equal(t, want, got, "%s: %s (ctx %d) on %v %v", cx.x.where, cx.x.src, i, e.Meta, e.ParsedMap())
+					require.Equal(t, want, got, "%s: %s (ctx %d) on %v %v", cx.x.where, cx.x.src, i, e.Map(event.Meta), e.Map(event.Parsed))
 				}
 			}
 			checked++

@@ -299,7 +299,7 @@ func New(t *Table, h Helpers) *Compiler {
 	return &Compiler{t: t, h: h}
 }
 
-// WithSchema makes c's compiled reads of evt.Parsed fields go by their
+// WithSchema makes c's compiled reads of evt.Parsed, evt.Meta and evt.Enriched fields go by their
 // slot in s (s.Key: a name gets a slot unless s is frozen, when names
 // without one are read by name); it returns c. nil: reads go by name.
 func (c *Compiler) WithSchema(s *event.Schema) *Compiler {
@@ -620,29 +620,26 @@ func (c *Compiler) hasKey(key string, m ast.Node) (Bool, bool) {
 	if !ok || len(path) != 1 {
 		return nil, false
 	}
-	var get func(e *event.Event) map[string]string
+	var p event.Part
 	switch path[0] {
 	case "Parsed":
-		if c.schema != nil {
-			k := c.schema.Key(key)
-			return func(ctx *Ctx) (bool, error) {
-				_, ok := ctx.evt.ParsedKey(k)
-				return ok, nil
-			}, true
-		}
-		return func(ctx *Ctx) (bool, error) {
-			_, ok := ctx.evt.LookupParsed(key)
-			return ok, nil
-		}, true
+		p = event.Parsed
 	case "Meta":
-		get = func(e *event.Event) map[string]string { return e.Meta }
+		p = event.Meta
 	case "Enriched":
-		get = func(e *event.Event) map[string]string { return e.Enriched }
+		p = event.Enriched
 	default:
 		return nil, false
 	}
+	if c.schema != nil {
+		k := c.schema.Key(p, key)
+		return func(ctx *Ctx) (bool, error) {
+			_, ok := ctx.evt.Get(k)
+			return ok, nil
+		}, true
+	}
 	return func(ctx *Ctx) (bool, error) {
-		_, ok := get(ctx.evt)[key]
+		_, ok := ctx.evt.Lookup(p, key)
 		return ok, nil
 	}, true
 }

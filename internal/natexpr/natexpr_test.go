@@ -36,33 +36,32 @@ func testEnv(t testing.TB, plain bool) (*exprenv.Env, *datafile.Store) {
 }
 
 func tableEvents() []*event.Event {
-	mk := func(program, typ, raw string) *event.Event {
+	// meta: source_ip and n, "-" for none
+	mkMeta := func(program, typ, raw, ip, n string) *event.Event {
 		e := event.New(event.Line{Raw: raw, Src: "/x.log", Module: "file", Labels: map[string]string{"type": typ}})
 		if program != "-" {
 			e.SetParsed("program", program)
 		}
-		e.Meta["source_ip"] = "1.2.3.4"
-		e.Meta["n"] = "12"
-		e.Enriched["MarshaledTime"] = "2024-01-01T00:00:00Z"
+		if ip != "-" {
+			e.SetMeta("source_ip", ip)
+		}
+		if n != "-" {
+			e.SetMeta("n", n)
+		}
+		e.Put(event.Enriched, "MarshaledTime", "2024-01-01T00:00:00Z")
 		e.StrTime = "Mar  1 00:00:00"
 		return e
 	}
+	mk := func(program, typ, raw string) *event.Event { return mkMeta(program, typ, raw, "1.2.3.4", "12") }
 	out := []*event.Event{
-		mk("nginx", "syslog", "a"), mk("nginx-error", "nginx", ""), mk("sshd", "syslog", "x y"),
+		mk("nginx", "syslog", "a"), mk("nginx-error", "nginx", ""), mkMeta("sshd", "syslog", "x y", "1.2.3.4", "-"),
 		mk("sshd-session", "unifi", "é"), mk("", "", ""), mk("-", "syslog", "z"), mk("NGINX", "Syslog", "q"),
 	}
-	out[1].Meta["n"] = "x"
-	delete(out[2].Meta, "n")
+	out[1].SetMeta("n", "x")
 	// addresses for the IP helpers; "-" removes the key
 	for _, ip := range []string{"127.0.0.1", "10.1.2.3", "172.31.0.1", "172.32.0.1", "192.168.1.1", "::1", "fd00::1",
 		"fc00::1", "2001:db8::1", "::ffff:10.0.0.1", "::ffff:8.8.8.8", "fe80::1%eth0", "", "garbage", "1.2.3", "-"} {
-		e := mk("nginx", "nginx", ip)
-		if ip == "-" {
-			delete(e.Meta, "source_ip")
-		} else {
-			e.Meta["source_ip"] = ip
-		}
-		out = append(out, e)
+		out = append(out, mkMeta("nginx", "nginx", ip, ip, "12"))
 	}
 	return out
 }
@@ -93,9 +92,9 @@ func checkBool(t *testing.T, tab *natexpr.Table, b natexpr.Bool, prog *vm.Progra
 	for i, c := range contexts(tab, e, kept...) {
 		for range 2 { // twice: the memo must give the same answer
 			got, gerr := b(c)
-			require.Equal(t, werr != nil, gerr != nil, "%s (ctx %d) on %v %v: vm %v native %v", what, i, e.Meta, e.ParsedMap(), werr, gerr)
+			require.Equal(t, werr != nil, gerr != nil, "%s (ctx %d) on %v %v: vm %v native %v", what, i, e.Map(event.Meta), e.Map(event.Parsed), werr, gerr)
 			if werr == nil {
-				require.Equal(t, want, got, "%s (ctx %d) on %v %v %v", what, i, e.Meta, e.ParsedMap(), e.Line)
+				require.Equal(t, want, got, "%s (ctx %d) on %v %v %v", what, i, e.Map(event.Meta), e.Map(event.Parsed), e.Line)
 			}
 		}
 	}
@@ -281,9 +280,11 @@ func FuzzNativeFilter(f *testing.F) {
 		if len(lt)%2 == 0 { // slotted parsed fields (the compiler's schema)
 			e = schema.New(event.Line{Raw: "x"})
 		}
-		e.Meta["log_type"], e.Meta["p"], e.Meta["n"] = lt, p, n
+		e.SetMeta("log_type", lt)
+		e.SetMeta("p", p)
+		e.SetMeta("n", n)
 		e.SetParsed("q", q)
-		e.ExposeParsed()
+		e.ExposeAll()
 		for i := range progs {
 			want, werr := vm.Run(progs[i], vmEnv{Evt: e})
 			for ci, ctx := range contexts(tab, e) {

@@ -29,11 +29,11 @@ type httpReq struct {
 // newEvent builds a fresh event (filters may write into it).
 func (r httpReq) newEvent() *event.Event {
 	e := event.New(event.Line{Raw: r.path})
-	e.Meta["log_type"] = "http_access-log"
-	e.Meta["service"] = "http"
-	e.Meta["http_status"] = r.status
-	e.Meta["http_path"] = r.path
-	e.Meta["source_ip"] = "192.0.2.1"
+	e.SetMeta("log_type", "http_access-log")
+	e.SetMeta("service", "http")
+	e.SetMeta("http_status", r.status)
+	e.SetMeta("http_path", r.path)
+	e.SetMeta("source_ip", "192.0.2.1")
 	e.SetParsed("request", r.path)
 	e.SetParsed("http_user_agent", r.ua)
 	e.SetParsed("http_referer", r.referer)
@@ -41,7 +41,7 @@ func (r httpReq) newEvent() *event.Event {
 	p, args, _ := strings.Cut(r.path, "?")
 	e.SetParsed("http_args", args)
 	e.SetParsed("file_name", p[strings.LastIndexByte(p, '/')+1:])
-	e.Enriched["reverse_dns"] = r.rdns
+	e.Put(event.Enriched, "reverse_dns", r.rdns)
 	return e
 }
 
@@ -151,7 +151,7 @@ type outcome struct {
 func run(prog *vm.Program, r httpReq) outcome {
 	evt := r.newEvent()
 	v, err := expr.Run(prog, vmEnv{Evt: evt})
-	return outcome{v, err != nil, maps.Clone(evt.Meta)}
+	return outcome{v, err != nil, maps.Clone(evt.Map(event.Meta))}
 }
 
 func patched(p *vm.Program) bool { return strings.Contains(p.Disassemble(), "__phx_filter_") }

@@ -8,6 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/natexpr"
 )
@@ -183,7 +184,7 @@ func (c *compiler) grok(g *GrokConfig, label string) (*grokStep, error) {
 	}
 	st := &grokStep{applyOn: g.ApplyOn}
 	if g.ApplyOn != "" && g.ApplyOn != "Line.Raw" {
-		st.inKey = c.opts.Schema.Key(g.ApplyOn)
+		st.inKey = c.opts.Schema.Key(event.Parsed, g.ApplyOn)
 	}
 	src, field := g.Pattern, "grok.pattern"
 	if g.Name != "" {
@@ -202,7 +203,7 @@ func (c *compiler) grok(g *GrokConfig, label string) (*grokStep, error) {
 	st.pat = pat
 	st.noNames = len(pat.Names()) == 0
 	for _, n := range pat.Names() {
-		st.keys = append(st.keys, c.opts.Schema.Key(n))
+		st.keys = append(st.keys, c.opts.Schema.Key(event.Parsed, n))
 	}
 	if g.ApplyOn == "" {
 		v, err := c.value(g.Expression, g.pos.at("expression"), label, "grok.expression")
@@ -234,18 +235,23 @@ func (c *compiler) statics(cfgs []StaticConfig, label, field string) ([]static, 
 			if c.opts.Enrich != nil {
 				if m, ok := c.opts.Enrich.Method(sc.Method); ok {
 					s.method = m
+					for _, name := range m.Outputs {
+						s.mkeys = append(s.mkeys, c.opts.Schema.Key(event.Enriched, name))
+					}
 				}
 			}
-			if s.method == nil {
+			if s.method.Run == nil {
 				c.logger.Warn("parse: enrichment method does not exist or is not initialised", "file", c.file, "line", sc.pos.line, "method", sc.Method)
 			}
 		case sc.Parsed != "":
 			s.kind, s.key, s.desc = staticParsed, sc.Parsed, "evt.Parsed."+sc.Parsed
-			s.pkey = c.opts.Schema.Key(sc.Parsed)
+			s.fkey = c.opts.Schema.Key(event.Parsed, sc.Parsed)
 		case sc.Meta != "":
 			s.kind, s.key, s.desc = staticMeta, sc.Meta, "evt.Meta."+sc.Meta
+			s.fkey = c.opts.Schema.Key(event.Meta, sc.Meta)
 		case sc.Enriched != "":
 			s.kind, s.key, s.desc = staticEnriched, sc.Enriched, "evt.Enriched."+sc.Enriched
+			s.fkey = c.opts.Schema.Key(event.Enriched, sc.Enriched)
 		case sc.Target != "":
 			s.kind, s.desc = staticTarget, "evt."+strings.TrimPrefix(sc.Target, "evt.")
 			set, err := compileTarget(sc.Target)

@@ -114,10 +114,10 @@ func TestHubStack(t *testing.T) {
 			rec := &recorder{}
 			require.Equal(t, tc.ok, p.Parse(evt, rec))
 			for k, v := range tc.meta {
-				require.Equal(t, v, evt.Meta[k], "Meta[%q]", k)
+				require.Equal(t, v, evt.Map(event.Meta)[k], "Meta[%q]", k)
 			}
 			for k, v := range tc.parsed {
-				got, ok := evt.LookupParsed(k)
+				got, ok := evt.Lookup(event.Parsed, k)
 				require.True(t, ok, "Parsed[%q] missing", k)
 				require.Equal(t, v, got, "Parsed[%q]", k)
 			}

@@ -84,6 +84,8 @@ type runState struct {
 	inCached bool
 
 	nc natexpr.Ctx // native evaluation, no memo (the event changes between nodes)
+
+	enriched []string // an enrichment method's results (static.apply)
 }
 
 // forget drops the cached apply_on input: evt may have changed.
@@ -95,17 +97,17 @@ func (rs *runState) parsedInput(evt *event.Event, k event.Key) (string, bool) {
 	if rs.inCached && rs.inKey == k.Name() {
 		return rs.inVal, rs.inOK
 	}
-	v, ok := evt.ParsedKey(k)
+	v, ok := evt.Get(k)
 	rs.inKey, rs.inVal, rs.inOK, rs.inCached = k.Name(), v, ok, true
 	return v, ok
 }
 
-// run runs prog on evt in the VM, which sees evt.Parsed as a map: the
-// event's ParsedView, built here on the first VM run (native code reads
-// the slots and never needs it).
+// run runs prog on evt in the VM, which sees evt.Parsed, evt.Meta and
+// evt.Enriched as maps: the event's views, built here on the first VM run
+// (native code reads the slots and never needs them).
 func (rs *runState) run(prog *vm.Program, evt *event.Event) (any, error) {
 	rs.forget() // expressions may call evt.SetParsed and friends
-	evt.ExposeParsed()
+	evt.ExposeAll()
 	return rs.vm.Run(prog, exprEnv{Evt: evt})
 }
 
@@ -298,7 +300,7 @@ func (g *grokStep) process(rs *runState, evt *event.Event) (bool, error) {
 			rs.p.logger.Error("parse: unexpected grok expression result", "expression", g.input.src, "type", typeName(out))
 		}
 	}
-	matched := !g.noNames && g.pat.MatchEach(in, func(i int, v string) { evt.SetParsedKey(g.keys[i], v) })
+	matched := !g.noNames && g.pat.MatchEach(in, func(i int, v string) { evt.Set(g.keys[i], v) })
 	if matched {
 		rs.forget()
 	}

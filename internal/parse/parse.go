@@ -48,7 +48,7 @@ type Options struct {
 	Data   *datafile.Store // data files (`data:` sections)
 	Stash  *exprenv.Stash  // stash caches (`stash:` sections)
 	Logger *slog.Logger
-	// Schema numbers the evt.Parsed fields the pipeline writes and reads
+	// Schema numbers the evt.Parsed, Meta and Enriched fields the pipeline writes and reads
 	// (grok captures, statics, natively compiled reads): nil, Load makes
 	// one. Share one between the pipelines of one content (parsers,
 	// postoverflows) and create events with it (Pipeline.Schema().New).

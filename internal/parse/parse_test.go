@@ -314,21 +314,21 @@ statics: [{meta: a, value: "1"}]
 				require.Equal(t, tc.want.stage, evt.Stage)
 			}
 			for k, v := range tc.want.parsed {
-				got, present := evt.LookupParsed(k)
+				got, present := evt.Lookup(event.Parsed, k)
 				require.True(t, present, "Parsed[%q] missing", k)
 				require.Equal(t, v, got, "Parsed[%q]", k)
 			}
 			for k, v := range tc.want.meta {
-				require.Equal(t, v, evt.Meta[k], "Meta[%q]", k)
+				require.Equal(t, v, evt.Map(event.Meta)[k], "Meta[%q]", k)
 			}
 			for k, v := range tc.want.enriched {
-				require.Equal(t, v, evt.Enriched[k], "Enriched[%q]", k)
+				require.Equal(t, v, evt.Map(event.Enriched)[k], "Enriched[%q]", k)
 			}
 			for _, k := range tc.want.absent {
 				if m, ok := strings.CutPrefix(k, "meta."); ok {
-					require.NotContains(t, evt.Meta, m)
+					require.NotContains(t, evt.Map(event.Meta), m)
 				} else {
-					require.NotContains(t, evt.ParsedMap(), k)
+					require.NotContains(t, evt.Map(event.Parsed), k)
 				}
 			}
 			if tc.want.strTime != "" {

@@ -40,11 +40,12 @@ const (
 type static struct {
 	kind       staticKind
 	key        string    // map key (parsed/meta/enriched) or method name
-	pkey       event.Key // staticParsed: key's slot
+	fkey       event.Key // parsed/meta/enriched: key's slot
 	desc       string    // destination as shown in traces
 	set        setter    // staticTarget
 	method     enrich.Method
-	parseDate  bool // method ParseDate: runs on empty values too
+	mkeys      []event.Key // the method's Outputs in evt.Enriched
+	parseDate  bool        // method ParseDate: runs on empty values too
 	literal    string
 	hasLiteral bool
 	expr       *valueExpr
@@ -98,28 +99,32 @@ func (s *static) apply(rs *runState, evt *event.Event) (string, bool, error) {
 		return "", false, nil
 	}
 	switch s.kind {
-	case staticParsed:
-		evt.SetParsedKey(s.pkey, value)
-	case staticMeta:
-		evt.Meta[s.key] = value
-	case staticEnriched:
-		evt.Enriched[s.key] = value
+	case staticParsed, staticMeta, staticEnriched:
+		evt.Set(s.fkey, value)
 	case staticTarget:
 		if s.set == nil || !s.set(evt, value) {
 			rs.p.logger.Debug("parse: unable to set static target", "target", s.desc)
 			return value, false, nil
 		}
 	case staticMethod:
-		if s.method == nil {
+		if s.method.Run == nil {
 			return value, false, nil
 		}
-		ret, err := s.method(value, evt)
+		out := rs.enriched[:0]
+		for range s.mkeys {
+			out = append(out, "")
+		}
+		rs.enriched = out
+		set, err := s.method.Run(value, evt, out)
 		if err != nil {
 			rs.p.logger.Error("parse: enrichment method failed", "method", s.key, "error", err)
 		}
-		for k, v := range ret {
-			evt.Enriched[k] = v
+		if set {
+			for i, k := range s.mkeys {
+				evt.Set(k, out[i])
+			}
 		}
+		clear(out) // hold no value past the line
 	}
 	return value, true, nil
 }
@@ -152,12 +157,19 @@ func compileTarget(target string) (setter, error) {
 		case "Parsed":
 			return func(e *event.Event, v string) bool { return e.SetParsed(k, v) }, nil
 		case "Meta":
-			return func(e *event.Event, v string) bool { e.Meta[k] = v; return true }, nil
+			return func(e *event.Event, v string) bool { return e.SetMeta(k, v) }, nil
 		case "Enriched":
-			return func(e *event.Event, v string) bool { e.Enriched[k] = v; return true }, nil
+			return func(e *event.Event, v string) bool { e.Put(event.Enriched, k, v); return true }, nil
 		}
 	}
 	return reflectSetter(path)
+}
+
+// viewField reports whether name is one of the Event's views, which
+// expressions know under other names (Parsed, Meta, Enriched: the setters
+// above) and which no setter writes.
+func viewField(name string) bool {
+	return name == "ParsedView" || name == "MetaView" || name == "EnrichedView"
 }
 
 // reflectSetter is the general case: it resolves the path against the
@@ -181,7 +193,7 @@ func reflectSetter(path []string) (setter, error) {
 			done = true
 		case reflect.Struct:
 			sf, ok := t.FieldByName(f)
-			if !ok || len(sf.Index) != 1 || !sf.IsExported() {
+			if !ok || len(sf.Index) != 1 || !sf.IsExported() || (t == eventType && viewField(f)) {
 				return nil, fmt.Errorf("no field %q", strings.Join(path[:i+1], "."))
 			}
 			st := step{field: sf.Index[0]}

@@ -122,17 +122,16 @@ func alertEvents(q []*item) []*models.Event {
 		var meta models.Meta
 		var mt string
 		if e := it.mapped(); e != nil {
-			if e.Meta == nil {
+			if !e.HasMeta() {
 				continue
 			}
 			keys = keys[:0]
-			for k := range e.Meta {
-				keys = append(keys, k)
-			}
+			e.Each(event.Meta, func(k, _ string) { keys = append(keys, k) })
 			sort.Strings(keys)
 			meta = make(models.Meta, 0, len(keys))
 			for _, k := range keys {
-				meta = append(meta, &models.MetaItem{Key: k, Value: e.Meta[k]})
+				v, _ := e.Lookup(event.Meta, k)
+				meta = append(meta, &models.MetaItem{Key: k, Value: v})
 			}
 			mt = e.MarshaledTime
 		} else {

@@ -39,9 +39,9 @@ func TestNativeConditionMatchesVM(t *testing.T) {
 				for i := range q {
 					e := event.New(event.Line{Raw: "x"})
 					if r.IntN(4) > 0 {
-						e.Meta["log_type"] = "ssh_failed-auth" // the hub conditions' value
+						e.SetMeta("log_type", "ssh_failed-auth") // the hub conditions' value
 					} else if len(lits) > 0 {
-						e.Meta["log_type"] = lits[r.IntN(len(lits))]
+						e.SetMeta("log_type", lits[r.IntN(len(lits))])
 					}
 					at = at.Add(time.Duration(r.IntN(1500)) * time.Second)
 					if r.IntN(5) == 0 {

@@ -11,34 +11,41 @@
 // `evt.Meta.source_ip`):
 //
 //  0. Load (package content). One event.Schema is made for the loaded
-//     content; while package parse compiles the parsers, every name of
-//     evt.Parsed they write or read gets a slot in it: each grok pattern's
-//     capture names (`remote_addr` is slot 3, say), the `parsed:` statics,
-//     the apply_on fields and the evt.Parsed.x that natexpr compiles
-//     natively. Events are created by the schema (Schema.New): their
-//     parsed fields are a []string by slot with presence bits (an absent
-//     field differs from an empty one, as a map key does for expr's `in`),
-//     plus a small map for names that only appear at run time (SetParsed
-//     with a computed key).
+//     content; while package parse compiles the parsers, every field name
+//     they write or read gets a slot in it, one numbering per part of the
+//     event (event.Part: Parsed, Meta, Enriched): each grok pattern's
+//     capture names (Parsed `remote_addr` is slot 3, say), the `parsed:`,
+//     `meta:` and `enriched:` statics (Meta `source_ip` is slot 0), the
+//     apply_on fields and the evt.Parsed.x / evt.Meta.y that natexpr
+//     compiles natively. The schema is frozen before events flow; what
+//     loads later (scenarios) only looks names up. Events are created by
+//     the schema (Schema.New): each part's fields are entries found
+//     through a byte index by slot (an absent field differs from an empty
+//     one, as a map key does for expr's `in`), plus a small map for names
+//     that only appear at run time (SetMeta with a computed key, an
+//     enricher's output).
 //  1. Parse (package parse). The nginx parser node's grok pattern matches
 //     and hands its captures by index (grok.Pattern.MatchEach): capture i
-//     is written to slot keys[i] (Event.SetParsedKey), `remote_addr` =
-//     "1.2.3.4" into slot 3, no map, no hashing. The node's statics then
-//     copy it: `meta: source_ip, expression: evt.Parsed.remote_addr` is
-//     compiled natively to a read of slot 3 (Event.ParsedKey) and sets
-//     evt.Meta["source_ip"]; `meta: log_type, value: http_access-log` sets
-//     evt.Meta["log_type"]. Enrichers (package enrich) add evt.Enriched
-//     (dates, GeoIP) and evt.MarshaledTime, the time a replay follows. The
-//     map hub expressions know as evt.Parsed (Event.ParsedView, shown to
-//     expr under that name) is built from the slots only when an expr VM
-//     program runs on the event (Event.ExposeParsed), when something keeps
-//     the event whole (Clone, hubtest's dumps) or asks for it
-//     (Event.ParsedMap: explain's diffs).
+//     is written to its key (Event.Set with keys[i], an event.Key
+//     resolved at load), `remote_addr` = "1.2.3.4" into Parsed slot 3, no
+//     map, no hashing. The node's statics then copy it: `meta: source_ip,
+//     expression: evt.Parsed.remote_addr` is compiled natively to a read
+//     of Parsed slot 3 (Event.Get) and a write of Meta slot 0 (Event.Set);
+//     `meta: log_type, value: http_access-log` sets another Meta slot.
+//     Enrichers (package enrich) add evt.Enriched fields (GeoIP, ...) and
+//     evt.MarshaledTime, the time a replay follows. The maps hub
+//     expressions know as evt.Parsed, evt.Meta and evt.Enriched (the
+//     event's views, ParsedView, MetaView and EnrichedView, shown to expr
+//     under those names) are built from the slots only when an expr VM
+//     program runs on the event (Event.ExposeAll), when something keeps
+//     the event whole (Clone, hubtest's dumps) or asks for a part
+//     (Event.Map: explain's diffs).
 //  2. Read ahead (package detect, in the parse workers). When this package
 //     compiled the scenarios, natexpr numbered every field that native code
 //     reads (a Table: Meta.log_type for the index, Meta.source_ip for the
-//     groupby, ...). Engine.ReadFields copies those fields out of the event's
-//     maps into a []string by field number, once per event, in parallel.
+//     groupby, ...), each resolved to its slot in the frozen schema.
+//     Engine.ReadFields copies those fields out of the event's slots into
+//     a []string by field number, once per event, in parallel.
 //  3. Pour (Engine.PourFields). The event, its field vector and its time go
 //     in batches to the workers; each worker owns some scenarios and all
 //     their buckets. The worker's index (bitsets per value of each indexed
@@ -48,22 +55,25 @@
 //     (filterExpr): native code over the field vector when natexpr could
 //     compile it, else the expr VM on FilterEnv{Evt: evt}. The poured
 //     event is shared by the workers and never written, so a VM program
-//     that reads evt.Parsed (readsParsed, decided at load) gets a copy of
-//     the event with a map view built by its worker (worker.forVM, once
-//     per event); a scenario that writes to events (SetParsed) works on a
-//     private copy with its own view (cloneForWrite); whole events kept in
-//     queues for such programs get their view when poured
+//     that reads evt.Parsed, evt.Meta or evt.Enriched as a map
+//     (readsViews, decided at load) gets a copy of the event with views
+//     built by its worker (worker.forVM, once per event); a scenario that
+//     writes to events (SetMeta, SetParsed) works on a private copy with
+//     its own fields and views (cloneForWrite); whole events kept in
+//     queues for such programs get their views when poured
 //     (Engine.Prepare).
 //  5. Groupby. The scenario's groupby (strExpr), native when it can be,
 //     reads field Meta.source_ip from the vector: "1.2.3.4" is the
 //     partition. A groupby such as http-crawl-non_statics'
 //     `evt.Meta.source_ip + '/' + evt.Parsed.target_fqdn` reads the parsed
-//     field by name from the event's slots (Event.LookupParsed). The bucket is found by (scenario, partition): one bucket
+//     field by name from the event's slots (Event.Lookup). The bucket is
+//     found by (scenario, partition): one bucket
 //     per source address. Its CrowdSec bucket key (mapkey) is SHA1 of the
 //     filter, the partition and the name.
 //  6. Queue. The bucket keeps an item for the event (worker.go, view.go):
-//     its Meta, Enriched and time packed in a record (record.go), not the
-//     whole event. When it overflows,
+//     its Meta, Enriched and time packed in a record (record.go: the names
+//     and values read from the event's slots, Event.Each), not the whole
+//     event. When it overflows,
 //     the items become the alert's events and source (alert.go), and the
 //     engine hands an Overflow to its OnOverflow callback (package detect
 //     runs the postoverflows on its Event and makes the alerts).

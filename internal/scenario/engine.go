@@ -294,16 +294,16 @@ func (e *Engine) ReadFields(evt *event.Event, dst []string) {
 	}
 }
 
-// Prepare makes evt ready to be queued whole: it builds the event's
-// ParsedView when a scenario keeps whole events that an expression will
-// read evt.Parsed of, as a map, from the queue (native code reads the
-// parsed fields by slot; the VM run on the poured event gets a view of
+// Prepare makes evt ready to be queued whole: it builds the event's views
+// when a scenario keeps whole events that an expression will read
+// evt.Parsed, Meta or Enriched of, as maps, from the queue (native code
+// reads the fields by slot; the VM run on the poured event gets views of
 // its own, worker.forVM). It writes to evt: call it where the event is
 // owned (a pipeline's parse worker, in parallel); Pour calls it too, a
 // no-op for a prepared event.
 func (e *Engine) Prepare(evt *event.Event) {
-	if e.set.queueParsed {
-		evt.ExposeParsed()
+	if e.set.queueViews {
+		evt.ExposeAll()
 	}
 }
 

@@ -136,14 +136,14 @@ labels: {remediation: true, service: ssh}
 	require.NoError(t, err)
 	mk := func(sec int, user string) *event.Event {
 		e := event.New(event.Line{})
-		e.Meta["log_type"] = "ssh_failed-auth"
-		e.Meta["source_ip"] = "1.2.3.4"
-		e.Meta["user"] = user
-		e.Meta["SourceRange"] = "1.2.3.0/24"
-		e.Enriched["IsoCode"] = "FR"
-		e.Enriched["ASNNumber"] = "4242"
-		e.Enriched["ASNOrg"] = "Crowdsec"
-		e.Enriched["Latitude"] = "48.5"
+		e.SetMeta("log_type", "ssh_failed-auth")
+		e.SetMeta("source_ip", "1.2.3.4")
+		e.SetMeta("user", user)
+		e.SetMeta("SourceRange", "1.2.3.0/24")
+		e.Put(event.Enriched, "IsoCode", "FR")
+		e.Put(event.Enriched, "ASNNumber", "4242")
+		e.Put(event.Enriched, "ASNOrg", "Crowdsec")
+		e.Put(event.Enriched, "Latitude", "48.5")
 		e.MarshaledTime = base.Add(time.Duration(sec) * time.Second).Format(time.RFC3339)
 		return e
 	}
@@ -227,8 +227,8 @@ duration: 5s
 		OnOverflow: func(o *Overflow) { got = append(got, o.Event()) }})
 	pour := func() {
 		e := event.New(event.Line{})
-		e.Meta["log_type"] = "x"
-		e.Meta["source_ip"] = "1.1.1.1"
+		e.SetMeta("log_type", "x")
+		e.SetMeta("source_ip", "1.1.1.1")
 		eng.Pour(e) // no MarshaledTime needed in live mode
 	}
 	pour()
@@ -267,9 +267,9 @@ leakspeed: 1h
 	for round := 0; round < 2; round++ {
 		for i := 0; i < n; i++ {
 			e := event.New(event.Line{})
-			e.Meta["log_type"] = "x"
-			e.Meta["source_ip"] = "1.1.1.1"
-			e.Meta["path"] = fmt.Sprintf("/p/%d", i)
+			e.SetMeta("log_type", "x")
+			e.SetMeta("source_ip", "1.1.1.1")
+			e.SetMeta("path", fmt.Sprintf("/p/%d", i))
 			e.MarshaledTime = base.Add(time.Duration(i) * time.Millisecond).Format(time.RFC3339Nano)
 			evs = append(evs, e)
 		}
@@ -290,13 +290,13 @@ filter: evt.Meta.log_type == 'x' && evt.SetMeta('cve', 'CVE-1')
 `), Options{Compiler: testCompiler()})
 	require.NoError(t, err)
 	e := event.New(event.Line{})
-	e.Meta["log_type"] = "x"
-	e.Meta["source_ip"] = "1.1.1.1"
+	e.SetMeta("log_type", "x")
+	e.SetMeta("source_ip", "1.1.1.1")
 	e.MarshaledTime = base.Format(time.RFC3339)
 	got, _ := runStream(t, set, Config{Mode: event.TIMEMACHINE, Workers: 2}, []*event.Event{e}, false)
 	require.Len(t, got, 1)
 	require.Equal(t, "CVE-1", got[0].Overflow.Alert.Events[0].GetMeta("cve"))
-	_, ok := e.Meta["cve"]
+	_, ok := e.Map(event.Meta)["cve"]
 	require.False(t, ok)
 }
 

@@ -21,7 +21,7 @@ import (
 // needs, checked before the VM runs.
 type filterExpr struct {
 	prog *vm.Program
-	pv   bool           // prog may read evt.Parsed as a map (readsParsed)
+	pv   event.PartSet  // the parts prog may read as maps (readsViews)
 	nat  natexpr.Bool   // the whole filter, native (nil: the VM decides)
 	pre  []natexpr.Bool // native necessary conditions (when nat is nil)
 }
@@ -53,8 +53,8 @@ func (f *filterExpr) eval(w *worker, evt *event.Event) (bool, error) {
 // boolExpr is an expression on evt giving a bool (cancel_on).
 type boolExpr struct {
 	prog *vm.Program
-	pv   bool         // prog may read evt.Parsed as a map
-	nat  natexpr.Bool // nil: VM
+	pv   event.PartSet // the parts prog may read as maps (readsViews)
+	nat  natexpr.Bool  // nil: VM
 }
 
 // eval runs the expression on the poured event (native: the one w.nc
@@ -69,8 +69,8 @@ func (x *boolExpr) eval(w *worker, evt *event.Event) (bool, error) {
 // strExpr is an expression on evt giving a string (groupby, distinct).
 type strExpr struct {
 	prog *vm.Program
-	pv   bool         // prog may read evt.Parsed as a map
-	nat  *natexpr.Str // nil: VM
+	pv   event.PartSet // the parts prog may read as maps (readsViews)
+	nat  *natexpr.Str  // nil: VM
 }
 
 // eval runs the expression on evt; cloned says that evt is a scenario's
@@ -95,7 +95,7 @@ func (x *strExpr) eval(w *worker, evt *event.Event, cloned bool) (s string, isSt
 // condExpr is a condition on the bucket's queue (conditional buckets).
 type condExpr struct {
 	prog *vm.Program
-	pv   bool              // prog may read evt.Parsed as a map
+	pv   event.PartSet     // the parts prog may read as maps (readsViews)
 	nat  natexpr.QueueCond // nil: VM
 }
 

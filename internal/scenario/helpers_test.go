@@ -71,15 +71,21 @@ func mustDur(t testing.TB, s string) time.Duration {
 	return d
 }
 
-// expand makes the case's events. Their parsed fields are slotted (a
-// schema of the names the case sets, as a parser pipeline's events are),
-// so that the VM reads them through the view the engine builds.
+// expand makes the case's events. Their fields are slotted (a schema of
+// the names the case sets, as a parser pipeline's events are), so that
+// the VM reads them through the views the engine builds.
 func (c caseFile) expand(t testing.TB) []*event.Event {
 	var out []*event.Event
 	schema := event.NewSchema()
 	for _, ce := range c.Events {
 		for k := range ce.Parsed {
-			schema.Key(k)
+			schema.Key(event.Parsed, k)
+		}
+		for k := range ce.Meta {
+			schema.Key(event.Meta, k)
+		}
+		for k := range ce.Enriched {
+			schema.Key(event.Enriched, k)
 		}
 	}
 	for _, ce := range c.Events {
@@ -92,16 +98,16 @@ func (c caseFile) expand(t testing.TB) []*event.Event {
 		for i := 0; i < n; i++ {
 			e := schema.New(event.Line{Raw: "x"})
 			for k, v := range ce.Meta {
-				e.Meta[k] = v
+				e.SetMeta(k, v)
 			}
 			for k, v := range ce.Parsed {
 				e.SetParsed(k, v)
 			}
 			for k, v := range ce.Enriched {
-				e.Enriched[k] = v
+				e.Put(event.Enriched, k, v)
 			}
 			if ce.Vary != "" {
-				e.Meta[ce.Vary] = fmt.Sprintf("%s-%d", e.Meta[ce.Vary], i)
+				e.SetMeta(ce.Vary, fmt.Sprintf("%s-%d", e.Map(event.Meta)[ce.Vary], i))
 			}
 			ts := base.Add(at + time.Duration(i)*every)
 			e.Time = ts

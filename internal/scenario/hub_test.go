@@ -83,28 +83,28 @@ func nginxStream(n, ips int, seed uint64) []*event.Event {
 	for i := range out {
 		e := event.New(event.Line{Raw: "x", Labels: map[string]string{"type": "nginx"}})
 		ip := r.IntN(ips)
-		e.Meta["source_ip"] = fmt.Sprintf("%d.%d.%d.%d", 1+ip>>16&0xff, ip>>8&0xff, ip&0xff, 7)
+		e.SetMeta("source_ip", fmt.Sprintf("%d.%d.%d.%d", 1+ip>>16&0xff, ip>>8&0xff, ip&0xff, 7))
 		ts := base.Add(time.Duration(i) * time.Millisecond)
 		e.MarshaledTime = ts.Format(time.RFC3339)
 		e.Time = ts
 		if r.IntN(20) == 0 {
-			e.Meta["log_type"] = "ssh_failed-auth"
-			e.Meta["service"] = "ssh"
-			e.Meta["target_user"] = fmt.Sprintf("user%d", r.IntN(8))
+			e.SetMeta("log_type", "ssh_failed-auth")
+			e.SetMeta("service", "ssh")
+			e.SetMeta("target_user", fmt.Sprintf("user%d", r.IntN(8)))
 			out[i] = e
 			continue
 		}
 		p := paths[r.IntN(len(paths))]
-		e.Meta["log_type"] = "http_access-log"
-		e.Meta["service"] = "http"
-		e.Meta["http_path"] = p
-		e.Meta["http_status"] = statuses[r.IntN(len(statuses))]
-		e.Meta["http_verb"] = "GET"
-		e.Meta["http_user_agent"] = agents[r.IntN(len(agents))]
+		e.SetMeta("log_type", "http_access-log")
+		e.SetMeta("service", "http")
+		e.SetMeta("http_path", p)
+		e.SetMeta("http_status", statuses[r.IntN(len(statuses))])
+		e.SetMeta("http_verb", "GET")
+		e.SetMeta("http_user_agent", agents[r.IntN(len(agents))])
 		e.SetParsed("request", p)
 		e.SetParsed("file_name", filepath.Base(p))
 		e.SetParsed("target_fqdn", "example.org")
-		e.SetParsed("http_user_agent", e.Meta["http_user_agent"])
+		e.SetParsed("http_user_agent", e.Map(event.Meta)["http_user_agent"])
 		e.SetParsed("verb", "GET")
 		e.SetParsed("http_version", "1.1")
 		if strings.Contains(p, ".") && !strings.HasSuffix(p, ".php") {
@@ -171,7 +171,7 @@ func TestNativeMatchesVM(t *testing.T) {
 			for i := range sc.preds {
 				got = got && sc.preds[i].Eval(e)
 			}
-			require.Equal(t, want, got, "%s on %v", sc.spec.Name, e.Meta)
+			require.Equal(t, want, got, "%s on %v", sc.spec.Name, e.Map(event.Meta))
 			if sc.groupby != nil && sc.groupby.nat != nil {
 				out, err := w.vm.Run(sc.groupby.prog, FilterEnv{Evt: e})
 				require.NoError(t, err)

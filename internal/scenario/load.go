@@ -110,7 +110,7 @@ type OverflowEnv struct {
 
 type bayesCond struct {
 	prog       *vm.Program
-	pv         bool // prog may read evt.Parsed as a map
+	pv         event.PartSet // the parts prog may read as maps (readsViews)
 	pe, pb     float32
 	guillotine bool
 }
@@ -152,8 +152,8 @@ type scen struct {
 	scopeExpr *vm.Program
 
 	mutates     bool           // an expression calls SetMeta/SetParsed: evaluate on a private copy
-	readsParsed bool           // a program may read evt.Parsed as a map (readsParsed)
-	queueParsed bool           // ... of queued whole events (Set.queueParsed)
+	readsViews  event.PartSet  // the parts programs may read as maps (readsViews)
+	queueViews  bool           // ... of queued whole events (Set.queueViews)
 	writes      natexpr.Writes // what its expressions may write: only that is copied
 	needFull    bool           // queue keeps whole events: expressions may read more than a view (readsWhole)
 	scansQueue  bool           // the condition or bayesian conditions read the queue at every pour: items get their view at once
@@ -173,9 +173,9 @@ type Set struct {
 	hasTrigger bool
 	byMapkey   map[string]int // name + filter -> first scenario (load time only)
 	slots      *natexpr.Table // memo slots and fields of native code
-	// queueParsed: some program may read the ParsedView of queued whole
-	// events, which Pour then exposes (Engine.Prepare).
-	queueParsed bool
+	// queueViews: some program may read the views of queued whole events,
+	// which Pour then exposes (Engine.Prepare).
+	queueViews bool
 	// Warnings are non-fatal load problems (missing data files...).
 	Warnings []error
 	// Skipped names documents not loaded because of their `format:`.
@@ -263,7 +263,7 @@ func (set *Set) add(file string, data []byte, opts Options) error {
 				set.slots.Ahead(sc.preds[pi].Field) // the index reads it
 			}
 		}
-		set.queueParsed = set.queueParsed || sc.queueParsed
+		set.queueViews = set.queueViews || sc.queueViews
 		sc.idx = len(set.scens)
 		sc.alias = sc.idx
 		mk := sc.spec.Name + "\x00" + sc.spec.Filter
@@ -315,14 +315,14 @@ func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen,
 			return nil, fmt.Errorf("%s: %w", field, err)
 		}
 		sc.writes |= natexpr.WritesOf(src)
-		sc.readsParsed = sc.readsParsed || readsParsed(p)
+		sc.readsViews |= readsViews(p)
 		sc.mutates = sc.writes != 0
 		return p, nil
 	}
 	if sc.filter.prog, err = compileField("filter", spec.Filter, fenv, expr.AsBool()); err != nil {
 		return nil, nil, err
 	}
-	sc.filter.pv = readsParsed(sc.filter.prog)
+	sc.filter.pv = readsViews(sc.filter.prog)
 	sc.preds, sc.filterExact = natexpr.Preds(spec.Filter)
 	helpers, _ := c.(natexpr.Helpers) // nil: helper calls left to the VM
 	nc := natexpr.New(slots, helpers).WithSchema(opts.Schema)
@@ -354,7 +354,7 @@ func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen,
 		if p == nil {
 			return nil, nil, fmt.Errorf("bayesian_conditions[%d].condition: missing", i)
 		}
-		sc.bayes = append(sc.bayes, bayesCond{prog: p, pv: readsParsed(p), pe: bc.ProbGivenEvil, pb: bc.ProbGivenBenign, guillotine: bc.Guillotine})
+		sc.bayes = append(sc.bayes, bayesCond{prog: p, pv: readsViews(p), pe: bc.ProbGivenEvil, pb: bc.ProbGivenBenign, guillotine: bc.Guillotine})
 	}
 	sc.prior, sc.thresh = spec.BayesianPrior, spec.BayesianThreshold
 	// Native forms of expressions on evt only without SetMeta/SetParsed
@@ -368,13 +368,13 @@ func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen,
 		sc.filter.pre = nc.Conjuncts(spec.Filter)
 	}
 	if cancel != nil {
-		sc.cancelOn = &boolExpr{prog: cancel, pv: readsParsed(cancel)}
+		sc.cancelOn = &boolExpr{prog: cancel, pv: readsViews(cancel)}
 		if !sc.mutates {
 			sc.cancelOn.nat = nc.Bool(spec.CancelOn)
 		}
 	}
 	if cond != nil {
-		sc.condition = &condExpr{prog: cond, pv: readsParsed(cond), nat: nc.Condition(spec.Condition)}
+		sc.condition = &condExpr{prog: cond, pv: readsViews(cond), nat: nc.Condition(spec.Condition)}
 	}
 
 	sc.kind = d.kind
@@ -403,8 +403,8 @@ func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen,
 		sc.needFull = sc.needFull || readsWhole(b.prog, true)
 	}
 	// Queued whole events are read by the VM later, from the queue: they
-	// need their ParsedView from the start (Engine.Prepare).
-	sc.queueParsed = sc.needFull && sc.readsParsed
+	// need their views from the start (Engine.Prepare).
+	sc.queueViews = sc.needFull && sc.readsViews != 0
 	sc.scansQueue = sc.condition != nil || len(sc.bayes) > 0
 	sc.packs = !sc.needFull && !sc.scansQueue
 	if v, ok := spec.Labels["remediation"].(bool); ok && v {
@@ -433,7 +433,7 @@ func compileStr(field, src string, compile func(field, src string, env any, extr
 	if err != nil || p == nil {
 		return nil, err
 	}
-	return &strExpr{prog: p, pv: readsParsed(p), nat: nc.String(src)}, nil
+	return &strExpr{prog: p, pv: readsViews(p), nat: nc.String(src)}, nil
 }
 
 // chooseIndex picks the conjunct the index uses: an equality/in on

@@ -59,14 +59,14 @@ func TestNativeExprMatchesVM(t *testing.T) {
 			w.nc.Reset(e, vals)
 			ve := e
 			if sc.mutates {
-				ve = cloneForWrite(e, sc.writes, sc.readsParsed)
+				ve = cloneForWrite(e, sc.writes, sc.readsViews)
 			}
 			want, werr := w.runBool(ref.filter.prog, FilterEnv{Evt: ve})
 			if sc.filter.nat != nil {
 				got, gerr := sc.filter.nat(w.nc)
-				require.Equal(t, werr != nil, gerr != nil, "%s: error on %v %v: vm %v native %v", sc.spec.Name, e.Meta, e.ParsedMap(), werr, gerr)
+				require.Equal(t, werr != nil, gerr != nil, "%s: error on %v %v: vm %v native %v", sc.spec.Name, e.Map(event.Meta), e.Map(event.Parsed), werr, gerr)
 				if werr == nil {
-					require.Equal(t, want, got, "%s on %v %v", sc.spec.Name, e.Meta, e.ParsedMap())
+					require.Equal(t, want, got, "%s on %v %v", sc.spec.Name, e.Map(event.Meta), e.Map(event.Parsed))
 				}
 			}
 			if werr == nil && want {
@@ -74,7 +74,7 @@ func TestNativeExprMatchesVM(t *testing.T) {
 				for i, p := range sc.filter.pre {
 					ok, err := p(w.nc)
 					require.NoError(t, err, "%s pre %d", sc.spec.Name, i)
-					require.True(t, ok, "%s: necessary condition %d rejects an event the VM accepts: %v %v", sc.spec.Name, i, e.Meta, e.ParsedMap())
+					require.True(t, ok, "%s: necessary condition %d rejects an event the VM accepts: %v %v", sc.spec.Name, i, e.Map(event.Meta), e.Map(event.Parsed))
 				}
 			}
 		}

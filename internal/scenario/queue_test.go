@@ -35,13 +35,13 @@ func (q *qitems) make(raw, src string, meta map[string]string, mt string, etime,
 		if n, _ := fmt.Sscanf(v, "@%d:%d", &a, &b); n == 2 {
 			v = raw[a:b]
 		}
-		e.Meta[k] = v
+		e.SetMeta(k, v)
 	}
-	e.Enriched["MarshaledTime"] = mt
+	e.Put(event.Enriched, "MarshaledTime", mt)
 	e.MarshaledTime = mt
 	e.Time = etime
 	it := newItem(e, q.origins)
-	it.rec = packRecord(q.keys.get(e.Meta, e.Enriched), e.Meta, e.Enriched, e.MarshaledTime, it.rec.raw, nil)
+	it.rec = packRecord(q.keys.get(e), e, it.rec.raw, nil)
 	return it
 }
 

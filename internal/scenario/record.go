@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"unsafe"
+
+	"github.com/phalanx-ids/phalanx/internal/event"
 )
 
 // record is what a queued item keeps of an event's Meta, Enriched and
@@ -74,17 +76,13 @@ func newKeySets() *keySets {
 	return &keySets{seed: maphash.MakeSeed(), sets: map[uint64][]*keySet{}}
 }
 
-// get returns the set of meta and enriched's keys.
-func (k *keySets) get(meta, enriched map[string]string) *keySet {
-	noMeta := meta == nil
+// get returns the set of e's Meta and Enriched keys.
+func (k *keySets) get(e *event.Event) *keySet {
+	noMeta := !e.HasMeta()
 	s := k.scratch[:0]
-	for key := range meta {
-		s = append(s, key)
-	}
+	e.Each(event.Meta, func(key, _ string) { s = append(s, key) })
 	nm := len(s)
-	for key := range enriched {
-		s = append(s, key)
-	}
+	e.Each(event.Enriched, func(key, _ string) { s = append(s, key) })
 	slices.Sort(s[:nm])
 	slices.Sort(s[nm:])
 	k.scratch = s
@@ -113,10 +111,11 @@ func (k *keySets) get(meta, enriched map[string]string) *keySet {
 	own := make([]string, 2*len(s))
 	for i, key := range s {
 		own[i] = strings.Clone(key)
-		v := enriched[key]
+		part := event.Enriched
 		if i < nm {
-			v = meta[key]
+			part = event.Meta
 		}
+		v, _ := e.Lookup(part, key)
 		if len(v) <= maxUsual {
 			own[len(s)+i] = strings.Clone(v)
 		}
@@ -127,12 +126,12 @@ func (k *keySets) get(meta, enriched map[string]string) *keySet {
 	return ks
 }
 
-// packRecord packs meta, enriched and mt under ks (ks's keys are those of
-// meta and enriched). raw is the log line the record keeps ("" for none):
-// values inside it are stored as spans. scratch (nil: none) is a buffer
-// of the caller's, reused: the record's data is then one allocation of
-// its exact size.
-func packRecord(ks *keySet, meta, enriched map[string]string, mt, raw string, scratch *[]byte) record {
+// packRecord packs e's Meta, Enriched and MarshaledTime under ks (ks's
+// keys are those of e). raw is the log line the record keeps ("" for
+// none): values inside it are stored as spans. scratch (nil: none) is a
+// buffer of the caller's, reused: the record's data is then one allocation
+// of its exact size.
+func packRecord(ks *keySet, e *event.Event, raw string, scratch *[]byte) record {
 	n := ks.count()
 	var stack [24]string
 	vals := stack[:0]
@@ -140,12 +139,14 @@ func packRecord(ks *keySet, meta, enriched map[string]string, mt, raw string, sc
 		vals = make([]string, 0, n)
 	}
 	for _, key := range ks.meta {
-		vals = append(vals, meta[key])
+		v, _ := e.Lookup(event.Meta, key)
+		vals = append(vals, v)
 	}
 	for _, key := range ks.enriched {
-		vals = append(vals, enriched[key])
+		v, _ := e.Lookup(event.Enriched, key)
+		vals = append(vals, v)
 	}
-	vals = append(vals, mt)
+	vals = append(vals, e.MarshaledTime)
 	return packValues(ks, vals, raw, scratch)
 }
 
@@ -296,6 +297,15 @@ func (r *record) marshaledTime() string {
 		return ""
 	}
 	return r.value(r.keys.count() - 1)
+}
+
+// event unpacks r's Meta and Enriched into a view event (event.FromMaps:
+// maps of its own, sized to their content) with its MarshaledTime.
+func (r *record) event() *event.Event {
+	meta, enriched, mt := r.maps()
+	e := event.FromMaps(meta, enriched)
+	e.MarshaledTime = mt
+	return e
 }
 
 // maps unpacks r's Meta and Enriched into maps of their own (sized to

@@ -15,13 +15,46 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
+// recEvent returns an event holding meta, enriched and mt: slotted by a
+// schema of their names, as a pipeline's events are, unless meta is nil
+// (an event without Meta).
+func recEvent(meta, enriched map[string]string, mt string) *event.Event {
+	var e *event.Event
+	if meta == nil {
+		e = event.FromMaps(nil, maps.Clone(enriched))
+	} else {
+		s := event.NewSchema()
+		for k := range meta {
+			s.Key(event.Meta, k)
+		}
+		for k := range enriched {
+			s.Key(event.Enriched, k)
+		}
+		e = s.New(event.Line{})
+		for k, v := range meta {
+			e.SetMeta(k, v)
+		}
+		for k, v := range enriched {
+			e.Put(event.Enriched, k, v)
+		}
+	}
+	e.MarshaledTime = mt
+	return e
+}
+
+// pack packs an event of meta and enriched under ks.
+func pack(ks *keySets, meta, enriched map[string]string, mt, raw string, scratch *[]byte) record {
+	e := recEvent(meta, enriched, mt)
+	return packRecord(ks.get(e), e, raw, scratch)
+}
+
 // checkRecord packs meta, enriched and mt (with raw) and checks that every
 // accessor gives them back.
 func checkRecord(t testing.TB, ks *keySets, meta, enriched map[string]string, mt, raw string) {
 	t.Helper()
-	r := packRecord(ks.get(meta, enriched), meta, enriched, mt, raw, nil)
+	r := pack(ks, meta, enriched, mt, raw, nil)
 	scratch := []byte("left over from a previous record")
-	require.Equal(t, r.data, packRecord(ks.get(meta, enriched), meta, enriched, mt, raw, &scratch).data)
+	require.Equal(t, r.data, pack(ks, meta, enriched, mt, raw, &scratch).data)
 	gm, ge, gmt := r.maps()
 	if meta == nil {
 		require.Nil(t, gm)
@@ -84,16 +117,17 @@ func TestRecord(t *testing.T) {
 	var buf []byte
 	ua := strings.Repeat("Mozilla/5.0 ", 10)
 	raw := "1.2.3.4 " + ua
-	r := packRecord(ks.get(map[string]string{"ua": raw[8:]}, nil), map[string]string{"ua": raw[8:]}, nil, "", raw, nil)
+	r := pack(ks, map[string]string{"ua": raw[8:]}, nil, "", raw, nil)
 	require.Less(t, len(r.data), 10)
-	r = packRecord(ks.get(map[string]string{"ua": ua}, nil), map[string]string{"ua": ua}, nil, "", raw, &buf)
+	r = pack(ks, map[string]string{"ua": ua}, nil, "", raw, &buf)
 	require.Greater(t, len(r.data), len(ua))
 	// Records of the same keys share their key set.
-	a := ks.get(map[string]string{"x": "1", "y": "2"}, map[string]string{"z": "3"})
-	b := ks.get(map[string]string{"y": "4", "x": "5"}, map[string]string{"z": "6"})
+	get := func(meta, enriched map[string]string) *keySet { return ks.get(recEvent(meta, enriched, "")) }
+	a := get(map[string]string{"x": "1", "y": "2"}, map[string]string{"z": "3"})
+	b := get(map[string]string{"y": "4", "x": "5"}, map[string]string{"z": "6"})
 	require.Same(t, a, b)
-	require.NotSame(t, a, ks.get(map[string]string{"x": "1", "y": "2"}, nil))
-	require.NotSame(t, ks.get(map[string]string{}, nil), ks.get(nil, nil))
+	require.NotSame(t, a, get(map[string]string{"x": "1", "y": "2"}, nil))
+	require.NotSame(t, get(map[string]string{}, nil), get(nil, nil))
 }
 
 func FuzzRecord(f *testing.F) {
@@ -131,7 +165,7 @@ func TestKeySetsBounded(t *testing.T) {
 	t.Parallel()
 	ks := newKeySets()
 	for i := range 3 * maxKeySets {
-		ks.get(map[string]string{fmt.Sprint(i): "v"}, nil)
+		ks.get(recEvent(map[string]string{fmt.Sprint(i): "v"}, nil, ""))
 	}
 	require.LessOrEqual(t, ks.n, maxKeySets)
 	n := 0
@@ -175,12 +209,14 @@ leakspeed: 10s
 		e := event.New(event.Line{Raw: raw, Src: "/var/log/nginx/access.log", Module: "file", Labels: labels, Time: now})
 		e.SetParsed("remote_addr", raw[:len(ip)])
 		e.SetParsed("request", fmt.Sprintf("/p/%d", j))
-		maps.Copy(e.Meta, map[string]string{
+		for k, v := range map[string]string{
 			"log_type": "http_access-log", "service": "http", "source_ip": raw[:len(ip)],
 			"http_path": fmt.Sprintf("/p/%d", j), "http_verb": "GET", "http_status": "200", "timestamp": ts,
 			"http_user_agent": raw[strings.LastIndexByte(raw[:len(raw)-1], '"')+1 : len(raw)-1], "http_args_len": "0",
-		})
-		e.Enriched["MarshaledTime"] = ts
+		} {
+			e.SetMeta(k, v)
+		}
+		e.Put(event.Enriched, "MarshaledTime", ts)
 		e.MarshaledTime = ts
 		eng.Pour(e)
 	}
@@ -276,10 +312,10 @@ leakspeed: 10s
 			var plain, whole []*event.Event
 			for i := range 400 {
 				e := event.New(event.Line{Raw: fmt.Sprint("line ", i)})
-				e.Meta["source_ip"] = fmt.Sprintf("10.0.0.%d", i%50)
-				e.Meta["log_type"] = "x"
+				e.SetMeta("source_ip", fmt.Sprintf("10.0.0.%d", i%50))
+				e.SetMeta("log_type", "x")
 				if i%4 == 0 {
-					e.Meta["log_type"] = "full"
+					e.SetMeta("log_type", "full")
 					e.SetParsed("k", "w")
 					whole = append(whole, e)
 				} else {
@@ -296,7 +332,7 @@ leakspeed: 10s
 			}
 			for _, e := range whole {
 				require.Zero(t, back[e])
-				v, _ := e.LookupParsed("k")
+				v, _ := e.Lookup(event.Parsed, "k")
 				require.Equal(t, "w", v)
 			}
 			require.NotEmpty(t, alerts)

@@ -82,17 +82,33 @@ func readsWhole(p *vm.Program, evtIsCurrent bool) bool {
 	return a.whole
 }
 
-// readsParsed reports whether the compiled program p may read evt.Parsed
-// as a map (the event's ParsedView) of the poured event or of a queued
-// one: true unless every use of an event is a member other than Parsed.
-// Native code reads parsed fields by slot; only the VM needs the view.
-func readsParsed(p *vm.Program) bool {
+// readsViews returns the parts of the poured event or of a queued one
+// that the compiled program p may read as maps (the event's views:
+// evt.Parsed, evt.Meta, evt.Enriched): those it names as members, and all
+// of them when it uses an event in any other way than a member (an event
+// handed to a function). Native code reads the fields by slot; only the
+// VM needs the views.
+func readsViews(p *vm.Program) event.PartSet {
 	if p == nil {
-		return false
+		return 0
 	}
-	a := viewCheck{member: func(name string) bool { return name != "Parsed" }}
+	var s event.PartSet
+	a := viewCheck{member: func(name string) bool {
+		switch name {
+		case "Parsed":
+			s |= event.Parsed.Set()
+		case "Meta":
+			s |= event.Meta.Set()
+		case "Enriched":
+			s |= event.Enriched.Set()
+		}
+		return true
+	}}
 	a.use(p.Node(), nil)
-	return a.whole
+	if a.whole {
+		return event.AllParts
+	}
+	return s
 }
 
 // viewCheck walks a typed expression tree and judges each use of a value

@@ -65,6 +65,35 @@ func TestReadsWhole(t *testing.T) {
 	}
 }
 
+// TestReadsViews: the parts of the event a VM program reads as maps, which
+// the worker then builds views of (forVM, cloneForWrite).
+func TestReadsViews(t *testing.T) {
+	c := testCompiler()
+	const (
+		P = event.PartSet(1 << event.Parsed)
+		M = event.PartSet(1 << event.Meta)
+		E = event.PartSet(1 << event.Enriched)
+	)
+	for _, tc := range []struct {
+		name, src string
+		want      event.PartSet
+	}{
+		{"meta", `evt.Meta.log_type == 'x'`, M},
+		{"meta and parsed", `evt.Meta.log_type == 'x' && evt.Parsed.verb == 'GET'`, M | P},
+		{"enriched key", `'IsoCode' in evt.Enriched`, E},
+		{"methods read fields", `evt.GetMeta('a') == 'b' && evt.SetMeta('c', 'd')`, 0},
+		{"plain members", `evt.Line.Raw contains 'x' && evt.StrTime != ''`, 0},
+		{"event to a function", `len(toJSON(evt)) > 2`, event.AllParts},
+		{"let binding", `let m = evt.Meta; m.x == 'y'`, M},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := c.Compile(tc.src, FilterEnv{}, expr.AsBool())
+			require.NoError(t, err)
+			require.Equal(t, tc.want, readsViews(p))
+		})
+	}
+}
+
 // TestHubQueueViews: the hub scenarios with queue expressions mostly do
 // with views; ssh-time-based-bf (the sshd replay's largest queues) does.
 func TestHubQueueViews(t *testing.T) {
@@ -119,25 +148,25 @@ func sshGen(ips int, maxGap time.Duration, seed uint64) func() *event.Event {
 		e := event.New(event.Line{Raw: fmt.Sprintf("Mar  1 00:00:00 web01 sshd[%d]: Failed password for bob from 98.128.82.64 port 16451 ssh2", i),
 			Labels: map[string]string{"type": "syslog"}})
 		ip := r.IntN(ips)
-		e.Meta["source_ip"] = fmt.Sprintf("10.0.%d.%d", ip>>8, ip&0xff)
-		e.Meta["service"] = "ssh"
-		e.Meta["log_type"] = "ssh_failed-auth"
+		e.SetMeta("source_ip", fmt.Sprintf("10.0.%d.%d", ip>>8, ip&0xff))
+		e.SetMeta("service", "ssh")
+		e.SetMeta("log_type", "ssh_failed-auth")
 		if r.IntN(30) == 0 {
-			e.Meta["log_type"] = "auth_success"
+			e.SetMeta("log_type", "auth_success")
 		}
-		e.Meta["target_user"] = fmt.Sprintf("user%d", r.IntN(5))
-		e.Meta["machine"] = "web01"
-		e.Meta["datasource_type"] = "file"
-		e.Meta["datasource_path"] = "/var/log/auth.log"
+		e.SetMeta("target_user", fmt.Sprintf("user%d", r.IntN(5)))
+		e.SetMeta("machine", "web01")
+		e.SetMeta("datasource_type", "file")
+		e.SetMeta("datasource_path", "/var/log/auth.log")
 		for _, k := range []string{"facility", "logsource", "message", "pid", "priority", "program", "timestamp",
 			"timestamp8601", "sshd_auth_type", "sshd_client_ip", "sshd_port", "sshd_protocol"} {
 			e.SetParsed(k, fmt.Sprint(k, i))
 		}
-		e.SetParsed("sshd_invalid_user", e.Meta["target_user"])
-		e.Enriched["IsoCode"] = []string{"FR", "US", "CN"}[ip%3]
+		e.SetParsed("sshd_invalid_user", e.Map(event.Meta)["target_user"])
+		e.Put(event.Enriched, "IsoCode", []string{"FR", "US", "CN"}[ip%3])
 		e.Time = at
 		e.MarshaledTime = at.Format(time.RFC3339)
-		e.Meta["timestamp"] = e.MarshaledTime
+		e.SetMeta("timestamp", e.MarshaledTime)
 		return e
 	}
 }

@@ -47,8 +47,7 @@ func (it *item) mapped() *event.Event {
 // metaValue returns the queued event's Meta[key].
 func (it *item) metaValue(key string) (string, bool) {
 	if e := it.mapped(); e != nil {
-		v, ok := e.Meta[key]
-		return v, ok
+		return e.Lookup(event.Meta, key)
 	}
 	return it.rec.meta(key)
 }
@@ -56,8 +55,7 @@ func (it *item) metaValue(key string) (string, bool) {
 // enrichedValue returns the queued event's Enriched[key].
 func (it *item) enrichedValue(key string) (string, bool) {
 	if e := it.mapped(); e != nil {
-		v, ok := e.Enriched[key]
-		return v, ok
+		return e.Lookup(event.Enriched, key)
 	}
 	return it.rec.enriched(key)
 }
@@ -68,8 +66,8 @@ func (it *item) event() *event.Event {
 	if e := it.mapped(); e != nil {
 		return e
 	}
-	meta, enriched, mt := it.rec.maps()
-	it.view = &event.Event{Type: event.LOG, Meta: meta, Enriched: enriched, Time: it.etime, MarshaledTime: mt}
+	it.view = it.rec.event()
+	it.view.Time = it.etime
 	return it.view
 }
 
@@ -77,15 +75,15 @@ func (it *item) event() *event.Event {
 // sized to their content (the event's maps were allocated for any
 // parser's writes).
 func viewOf(e *event.Event) *event.Event {
-	v := &event.Event{Type: e.Type, Time: e.Time, MarshaledTime: e.MarshaledTime}
-	if e.Meta != nil {
-		v.Meta = make(map[string]string, len(e.Meta))
-		maps.Copy(v.Meta, e.Meta)
+	var meta map[string]string
+	if e.HasMeta() {
+		meta = make(map[string]string, e.Len(event.Meta))
+		e.Each(event.Meta, func(k, v string) { meta[k] = v })
 	}
-	if e.Enriched != nil {
-		v.Enriched = make(map[string]string, len(e.Enriched))
-		maps.Copy(v.Enriched, e.Enriched)
-	}
+	enriched := make(map[string]string, e.Len(event.Enriched))
+	e.Each(event.Enriched, func(k, v string) { enriched[k] = v })
+	v := event.FromMaps(meta, enriched)
+	v.Type, v.Time, v.MarshaledTime = e.Type, e.Time, e.MarshaledTime
 	return v
 }
 
@@ -303,9 +301,9 @@ type worker struct {
 
 	// The poured event as the VM reads it (forVM): a copy with a
 	// ParsedView of the worker's own, built once per event.
-	pvSrc  *event.Event
-	pvEvt  event.Event
-	pvView map[string]string
+	pvSrc   *event.Event
+	pvEvt   event.Event
+	pvViews event.Views
 
 	lateness time.Duration
 }
@@ -501,19 +499,21 @@ func (w *worker) fieldVals(cloned bool) []string {
 	return w.nc.Vals()
 }
 
-// forVM returns evt as an expression VM program sees it: evt itself when
-// the program does not read evt.Parsed as a map (readsParsed false) or
-// evt's ParsedView is built, else a read-only copy of evt with a view
-// built by this worker (poured events are shared between workers: they
-// are read, never written). A program that writes to the event runs on a
-// private copy whose view is built (cloneForWrite).
-func (w *worker) forVM(evt *event.Event, readsParsed bool) *event.Event {
-	if !readsParsed || evt.ParsedView != nil {
+// forVM returns evt as an expression VM program that reads the parts need
+// as maps (readsViews) sees it: evt itself when their views are built (or
+// need is empty), else a read-only copy of evt with the views built by
+// this worker, once per event (poured events are shared between workers:
+// they are read, never written). A program that writes to the event runs
+// on a private copy whose views are built (cloneForWrite).
+func (w *worker) forVM(evt *event.Event, need event.PartSet) *event.Event {
+	if evt.Exposed(need) {
 		return evt
 	}
 	if w.pvSrc != evt {
-		w.pvView = evt.ViewCopy(&w.pvEvt, w.pvView)
+		evt.ViewCopy(&w.pvEvt, &w.pvViews, need)
 		w.pvSrc = evt
+	} else if !w.pvEvt.Exposed(need) {
+		evt.AddViews(&w.pvEvt, &w.pvViews, need)
 	}
 	return &w.pvEvt
 }
@@ -589,7 +589,7 @@ func (w *worker) accept(sc *scen, evt *event.Event) (_ *event.Event, cloned, ok 
 		return nil, false, false
 	}
 	if sc.mutates {
-		evt, cloned = cloneForWrite(evt, sc.writes, sc.readsParsed), true
+		evt, cloned = cloneForWrite(evt, sc.writes, sc.readsViews), true
 	}
 	ok, err := sc.filter.eval(w, evt)
 	if err != nil {
@@ -653,7 +653,7 @@ func (w *worker) itemFor(sc *scen, evt *event.Event, cloned bool, shared **item)
 			it.view = viewOf(evt)
 		}
 	case it.rec.keys == nil: // sc.packs: the record, even when the item has a view
-		it.rec = packRecord(w.keys.get(evt.Meta, evt.Enriched), evt.Meta, evt.Enriched, evt.MarshaledTime, it.rec.raw, &w.recBuf)
+		it.rec = packRecord(w.keys.get(evt), evt, it.rec.raw, &w.recBuf)
 	}
 	if it.full != nil {
 		w.kept = true // the poured event, or a copy sharing its maps
@@ -842,19 +842,20 @@ func (w *worker) sweepBlackholes(now time.Time) {
 }
 
 // cloneForWrite copies an event for a filter that calls SetMeta/SetParsed:
-// only the maps those write (writes) are copied; the rest is shared
-// read-only. The copy's parsed fields are its own, with their ParsedView
-// built, when its expressions write them or may read them as a map
-// (readsParsed): the VM then reads and writes the copy itself.
-func cloneForWrite(e *event.Event, writes natexpr.Writes, readsParsed bool) *event.Event {
+// only the parts those write (writes) are copied; the rest is shared
+// read-only. The copy's views of the parts its expressions may read as
+// maps (reads) are built: the VM then reads and writes the copy itself.
+func cloneForWrite(e *event.Event, writes natexpr.Writes, reads event.PartSet) *event.Event {
 	c := *e
+	var own event.PartSet
 	if writes&natexpr.WritesMeta != 0 {
-		c.Meta = maps.Clone(e.Meta)
+		own |= event.Meta.Set()
 	}
-	if writes&natexpr.WritesParsed != 0 || readsParsed {
-		c.UnshareParsed()
-		c.ExposeParsed()
+	if writes&natexpr.WritesParsed != 0 {
+		own |= event.Parsed.Set()
 	}
+	c.Unshare(own)
+	c.ExposeSet(reads)
 	return &c
 }
 

@@ -173,12 +173,15 @@ type Store interface {
 	// Flush applies the retention policy p at now and says what it removed.
 	Flush(ctx context.Context, now time.Time, p FlushPolicy) (FlushResult, error)
 
-	// OutboxAdd queues signals for the central API and returns how many
-	// were new: an item whose UUID is already in the outbox (pending or
-	// sent, until purged) is skipped, so queueing twice sends once.
+	// OutboxAdd queues items for the central API (signals, decision
+	// deletions, usage metrics: OutboxItem.Kind) and returns how many
+	// were new: an item whose UUID is already in the outbox for its kind
+	// (pending or sent, until purged) is skipped, so queueing twice sends
+	// once.
 	OutboxAdd(ctx context.Context, items []OutboxItem) (int, error)
-	// OutboxPending returns up to limit unsent items, oldest first.
-	OutboxPending(ctx context.Context, limit int) ([]OutboxItem, error)
+	// OutboxPending returns up to limit unsent items of kind (""
+	// is OutboxSignal), oldest first.
+	OutboxPending(ctx context.Context, kind string, limit int) ([]OutboxItem, error)
 	// OutboxMarkSent records that the items with these ids were accepted
 	// by the central at time at.
 	OutboxMarkSent(ctx context.Context, ids []int64, at time.Time) error
@@ -186,11 +189,12 @@ type Store interface {
 	// refused it for its content at time at (reason: its answer). It is
 	// no longer pending, and purged as sent items are.
 	OutboxMarkRefused(ctx context.Context, id int64, reason string, at time.Time) error
-	// OutboxPurge removes the items sent or refused before sentBefore and
-	// returns how many; pending items are never removed.
+	// OutboxPurge removes the items (of every kind) sent or refused
+	// before sentBefore and returns how many; pending items are never
+	// removed.
 	OutboxPurge(ctx context.Context, sentBefore time.Time) (int64, error)
-	// OutboxStats counts pending and sent items (refused ones are
-	// neither).
+	// OutboxStats counts pending and sent signals (refused ones are
+	// neither; other kinds are not counted).
 	OutboxStats(ctx context.Context) (pending, sent int64, err error)
 
 	// Close stops the store; calls made after (or pending in a write batch
@@ -371,10 +375,18 @@ type DecisionFilter struct {
 	Limit                  int       // 0: no limit
 }
 
-// OutboxItem is one signal waiting for (or sent to) the central API.
+// Kinds of outbox items.
+const (
+	OutboxSignal   = "signal"   // a signal (POST /v3/signals); UUID: the alert's
+	OutboxDeletion = "deletion" // a decision deleted locally (POST /v3/decisions/delete); UUID: the decision's
+	OutboxUsage    = "usage"    // usage metrics a component sent (POST /v3/usage-metrics); UUID: unique per report
+)
+
+// OutboxItem is one item waiting for (or sent to) the central API.
 type OutboxItem struct {
 	ID        int64
-	UUID      string // the alert's uuid: the signal's identity
+	Kind      string // OutboxSignal (also ""), OutboxDeletion, OutboxUsage
+	UUID      string // the item's identity within its kind
 	Payload   []byte // the signal as the central receives it (JSON)
 	CreatedAt time.Time
 	SentAt    time.Time // zero while pending

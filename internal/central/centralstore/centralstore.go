@@ -171,6 +171,15 @@ func (s *Store) migrate(ctx context.Context) error {
 		`CREATE TABLE IF NOT EXISTS install_reports (machine_id TEXT PRIMARY KEY, bouncers INTEGER NOT NULL DEFAULT 0,
 			machines INTEGER NOT NULL DEFAULT 0, version TEXT NOT NULL DEFAULT '', metrics_at BIGINT NOT NULL DEFAULT 0,
 			deletions BIGINT NOT NULL DEFAULT 0, deleted_at BIGINT NOT NULL DEFAULT 0)`,
+		// The uuids of decision deletions an install reported (counted once
+		// each; pruned with the signals).
+		`CREATE TABLE IF NOT EXISTS deletions (machine_id TEXT NOT NULL, uuid TEXT NOT NULL, at BIGINT NOT NULL,
+			PRIMARY KEY (machine_id, uuid))`,
+		`CREATE INDEX IF NOT EXISTS deletions_at ON deletions (at)`,
+		// An install's last usage metrics (POST /v3/usage-metrics): counts only.
+		`CREATE TABLE IF NOT EXISTS install_usage (machine_id TEXT PRIMARY KEY, remediation_components INTEGER NOT NULL,
+			log_processors INTEGER NOT NULL, windows INTEGER NOT NULL, lapi_version TEXT NOT NULL,
+			console_options TEXT NOT NULL, reports BIGINT NOT NULL, at BIGINT NOT NULL)`,
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if s.pg {
@@ -521,15 +530,84 @@ func (s *Store) SetMetrics(ctx context.Context, id string, bouncers, machines in
 	return nil
 }
 
-// AddDeletions counts n decision deletions an install reported.
-func (s *Store) AddDeletions(ctx context.Context, id string, n int, now time.Time) error {
-	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO install_reports (machine_id, deletions, deleted_at) VALUES (?, ?, ?)
-		ON CONFLICT (machine_id) DO UPDATE SET deletions = install_reports.deletions + excluded.deletions,
-		deleted_at = excluded.deleted_at`), id, n, ms(now))
+// AddDeletions records the decision deletions (uuids) an install
+// reported and returns how many were new: a uuid is counted once (an
+// install sending a batch again after a lost answer adds nothing).
+func (s *Store) AddDeletions(ctx context.Context, id string, uuids []string, now time.Time) (int, error) {
+	added := 0
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		added = 0
+		for _, u := range uuids {
+			res, err := tx.ExecContext(ctx, s.q(`INSERT INTO deletions (machine_id, uuid, at) VALUES (?, ?, ?)
+				ON CONFLICT (machine_id, uuid) DO NOTHING`), id, u, ms(now))
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			added += int(n)
+		}
+		if added == 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO install_reports (machine_id, deletions, deleted_at) VALUES (?, ?, ?)
+			ON CONFLICT (machine_id) DO UPDATE SET deletions = install_reports.deletions + excluded.deletions,
+			deleted_at = excluded.deleted_at`), id, added, ms(now))
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("centralstore: deletions: %w", err)
+		return 0, fmt.Errorf("centralstore: deletions: %w", err)
+	}
+	return added, nil
+}
+
+// Usage is what the central keeps of an install's usage metrics: counts.
+type Usage struct {
+	RemediationComponents, LogProcessors int
+	Windows                              int // metric windows in the last report
+	LAPIVersion                          string
+	ConsoleOptions                       []string
+	Reports                              int64 // usage reports received
+	At                                   time.Time
+}
+
+// SetUsage records an install's usage report (u.Reports is ignored: the
+// store counts them).
+func (s *Store) SetUsage(ctx context.Context, id string, u Usage) error {
+	opts, _ := json.Marshal(u.ConsoleOptions)
+	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO install_usage (machine_id, remediation_components, log_processors, windows,
+		lapi_version, console_options, reports, at) VALUES (?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT (machine_id) DO UPDATE SET
+		remediation_components = excluded.remediation_components, log_processors = excluded.log_processors,
+		windows = excluded.windows, lapi_version = excluded.lapi_version, console_options = excluded.console_options,
+		reports = install_usage.reports + 1, at = excluded.at`),
+		id, u.RemediationComponents, u.LogProcessors, u.Windows, u.LAPIVersion, string(opts), ms(u.At))
+	if err != nil {
+		return fmt.Errorf("centralstore: usage: %w", err)
 	}
 	return nil
+}
+
+// GetUsage returns an install's last usage report (zero when none).
+func (s *Store) GetUsage(ctx context.Context, id string) (Usage, error) {
+	var u Usage
+	var opts string
+	var at int64
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT remediation_components, log_processors, windows, lapi_version, console_options,
+		reports, at FROM install_usage WHERE machine_id = ?`), id).Scan(&u.RemediationComponents, &u.LogProcessors, &u.Windows,
+		&u.LAPIVersion, &opts, &u.Reports, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, nil
+	}
+	if err != nil {
+		return u, fmt.Errorf("centralstore: usage: %w", err)
+	}
+	if err := json.Unmarshal([]byte(opts), &u.ConsoleOptions); err != nil {
+		return u, fmt.Errorf("centralstore: usage: %w", err)
+	}
+	u.At = fromMS(at)
+	return u, nil
 }
 
 // GetReport returns an install's report (zero when it sent none).

@@ -124,7 +124,8 @@ func TestInsertSignalsBatch(t *testing.T) {
 	}
 }
 
-// An install's report: metrics overwrite, deletions add up.
+// An install's report: metrics overwrite, deletions add up (once per
+// uuid); usage reports overwrite and are counted.
 func TestReports(t *testing.T) {
 	ctx := context.Background()
 	for name, s := range stores(t) {
@@ -133,14 +134,35 @@ func TestReports(t *testing.T) {
 			r, err := s.GetReport(ctx, "m1")
 			require.NoError(t, err)
 			require.Equal(t, Report{}, r, "none sent")
-			require.NoError(t, s.AddDeletions(ctx, "m1", 3, now))
+			n, err := s.AddDeletions(ctx, "m1", []string{"a", "b", "c"}, now)
+			require.NoError(t, err)
+			require.Equal(t, 3, n)
 			require.NoError(t, s.SetMetrics(ctx, "m1", 2, 1, "v1", now))
 			require.NoError(t, s.SetMetrics(ctx, "m1", 4, 2, "v2", now.Add(time.Second)))
-			require.NoError(t, s.AddDeletions(ctx, "m1", 5, now.Add(2*time.Second)))
+			n, err = s.AddDeletions(ctx, "m1", []string{"c", "d", "e"}, now.Add(2*time.Second))
+			require.NoError(t, err)
+			require.Equal(t, 2, n, "c counts once")
+			n, err = s.AddDeletions(ctx, "m1", []string{"a", "e"}, now.Add(3*time.Second))
+			require.NoError(t, err)
+			require.Zero(t, n, "a batch sent again")
+			n, err = s.AddDeletions(ctx, "m2", []string{"a"}, now)
+			require.NoError(t, err)
+			require.Equal(t, 1, n, "another install's")
 			r, err = s.GetReport(ctx, "m1")
 			require.NoError(t, err)
 			require.Equal(t, Report{Bouncers: 4, Machines: 2, Version: "v2", MetricsAt: now.Add(time.Second),
-				Deletions: 8, DeletedAt: now.Add(2 * time.Second)}, r)
+				Deletions: 5, DeletedAt: now.Add(2 * time.Second)}, r)
+
+			u, err := s.GetUsage(ctx, "m1")
+			require.NoError(t, err)
+			require.Equal(t, Usage{}, u, "none sent")
+			require.NoError(t, s.SetUsage(ctx, "m1", Usage{RemediationComponents: 1, LogProcessors: 2, Windows: 3, LAPIVersion: "v1", At: now}))
+			require.NoError(t, s.SetUsage(ctx, "m1", Usage{RemediationComponents: 2, LogProcessors: 1, Windows: 1, LAPIVersion: "v2",
+				ConsoleOptions: []string{"custom", "tainted"}, At: now.Add(time.Second)}))
+			u, err = s.GetUsage(ctx, "m1")
+			require.NoError(t, err)
+			require.Equal(t, Usage{RemediationComponents: 2, LogProcessors: 1, Windows: 1, LAPIVersion: "v2",
+				ConsoleOptions: []string{"custom", "tainted"}, Reports: 2, At: now.Add(time.Second)}, u)
 		})
 	}
 }

@@ -295,10 +295,14 @@ func (s *Store) FeedBounds(ctx context.Context) (lo, hi int64, err error) {
 	return a.Int64, b.Int64, nil
 }
 
-// Prune deletes feed events and signals older than before.
+// Prune deletes feed events older than feedBefore, and signals and
+// reported deletions older than signalsBefore.
 func (s *Store) Prune(ctx context.Context, feedBefore, signalsBefore time.Time) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM feed WHERE at < ?`), ms(feedBefore)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM deletions WHERE at < ?`), ms(signalsBefore)); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, s.q(`DELETE FROM signals WHERE received_at < ?`), ms(signalsBefore))

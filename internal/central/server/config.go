@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,7 +44,12 @@ type Config struct {
 	// either. Off by default.
 	PublishAllowlist bool `yaml:"publish_allowlist"`
 	// PublicURL is the central's URL as installs reach it (links are
-	// built on it); empty: the scheme and Host of each request.
+	// built on it: an absolute http(s) URL, without query or fragment).
+	// Empty: derived from the listening address when it names one host
+	// (127.0.0.1:8090 gives http://127.0.0.1:8090); with publish_allowlist
+	// on an unspecified address (0.0.0.0, ::, :8090), it is required.
+	// Never the request's Host header: a client controls it, and a link
+	// built on it would send other installs' LAPIs to the client's host.
 	PublicURL string `yaml:"public_url"`
 	// Curation thresholds.
 	Curation curate.Config `yaml:"curation"`
@@ -171,7 +179,59 @@ func (c Config) validate() error {
 	if period := time.Duration(float64(time.Second) / float64(c.PullRate)); c.PullInterval < period {
 		return fmt.Errorf("central: config: pull_interval %s is shorter than the pull rate allows (one pull every %s)", c.PullInterval, period.Round(time.Millisecond))
 	}
+	if c.PublicURL != "" {
+		if _, err := parsePublicURL(c.PublicURL); err != nil {
+			return fmt.Errorf("central: config: public_url: %w", err)
+		}
+	}
+	if c.PublishAllowlist && publicBase(c, nil) == "" {
+		return fmt.Errorf("central: config: publish_allowlist needs public_url when listening on every address (%q): links are never built on a request's Host header", c.Listen)
+	}
 	return nil
+}
+
+// parsePublicURL checks a configured public URL and returns it without a
+// trailing slash.
+func parsePublicURL(v string) (string, error) {
+	u, err := url.Parse(v)
+	if err != nil {
+		return "", errors.New("not a URL")
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("%q: want an http:// or https:// URL", v)
+	case u.Host == "" || u.Hostname() == "":
+		return "", fmt.Errorf("%q: no host", v)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
+		return "", fmt.Errorf("%q: want scheme, host, port and path only", v)
+	}
+	return strings.TrimSuffix(u.String(), "/"), nil
+}
+
+// publicBase is the base of the links the central serves: the configured
+// public URL, or one derived from the bound listener addr when it names
+// one host. "" when neither is possible (an unspecified address): links
+// are then not served, and New refuses publish_allowlist.
+func publicBase(cfg Config, addr net.Addr) string {
+	if cfg.PublicURL != "" {
+		base, _ := parsePublicURL(cfg.PublicURL) // checked by validate
+		return base
+	}
+	host, port, err := net.SplitHostPort(cfg.Listen)
+	if err != nil || host == "" {
+		return ""
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+		return ""
+	}
+	if tcp, ok := addr.(*net.TCPAddr); ok && (port == "" || port == "0") {
+		port = strconv.Itoa(tcp.Port)
+	}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // clientAddr resolves the client of r: the TCP peer, or, when the peer

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -94,14 +93,15 @@ func decodeDeletions(body io.Reader) ([]string, error) {
 
 // POST /v3/decisions/delete [uuid...]: the install deleted decisions
 // locally. The central keeps no decision of a signal (they are dropped
-// at ingestion), so only the count is kept (installs list).
+// at ingestion), so only the count is kept (installs list), each uuid
+// counted once (kept as long as signals, for that).
 func (s *Server) deletions(w http.ResponseWriter, r *http.Request, machine string) error {
 	ids, err := decodeDeletions(r.Body)
 	if err != nil {
 		return err
 	}
 	if len(ids) > 0 {
-		if err := s.st.AddDeletions(r.Context(), machine, len(ids), s.now()); err != nil {
+		if _, err := s.st.AddDeletions(r.Context(), machine, ids, s.now()); err != nil {
 			return err
 		}
 	}
@@ -169,13 +169,9 @@ func (s *Server) allowlistLinks(r *http.Request, machine string) ([]wire.Allowli
 	if err != nil || len(es) == 0 {
 		return []wire.AllowlistLink{}, err
 	}
-	base := strings.TrimSuffix(s.cfg.PublicURL, "/")
+	base := s.base // never the request's Host: a client controls it
 	if base == "" {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		base = scheme + "://" + r.Host
+		return []wire.AllowlistLink{}, nil
 	}
 	exp := s.now().UTC().Truncate(24 * time.Hour).Add(48 * time.Hour).Unix()
 	q := url.Values{"machine": {machine}, "exp": {strconv.FormatInt(exp, 10)}, "v": {version}, "sig": {s.allowSig(machine, exp)}}

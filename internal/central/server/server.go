@@ -79,6 +79,7 @@ type Server struct {
 	pullRate  *netguard.Limiter[string]
 
 	allow allowCache // the allowlist links serve
+	base  string     // what links are built on (publicBase)
 
 	cursorMu sync.Mutex
 	cursors  map[string]int64 // pull cursors to persist
@@ -210,6 +211,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if s.ln, err = netguard.Listen(ctx, "tcp", cfg.Listen); err != nil {
 		return fail(fmt.Errorf("central: listen: %w", err))
 	}
+	s.base = publicBase(cfg, s.ln.Addr())
 	return s, nil
 }
 

@@ -53,7 +53,7 @@ func Vocabulary(src string, store *datafile.Store) (fields []natexpr.Field, lits
 // Events makes n events whose fields take values built from the
 // literals: as is, case-changed, escaped, embedded, empty, non-numeric,
 // addresses. With a schema s, the events are s's (parsed fields in slots,
-// ParsedView exposed for the VM); with nil, plain events (event.New).
+// views exposed for the VM); with nil, plain events (event.New).
 func Events(r *rand.Rand, n int, s *event.Schema, fields []natexpr.Field, lits []string) []*event.Event {
 	pick := func() string {
 		if len(lits) == 0 || r.IntN(8) == 0 {
@@ -88,7 +88,7 @@ func Events(r *rand.Rand, n int, s *event.Schema, fields []natexpr.Field, lits [
 			}
 			setField(e, f, v)
 		}
-		e.ExposeParsed()
+		e.ExposeAll()
 		out[i] = e
 	}
 	return out
@@ -98,11 +98,11 @@ func Events(r *rand.Rand, n int, s *event.Schema, fields []natexpr.Field, lits [
 func setField(e *event.Event, f natexpr.Field, v string) {
 	switch f.Src {
 	case natexpr.SrcMeta:
-		e.Meta[f.Key] = v
+		e.SetMeta(f.Key, v)
 	case natexpr.SrcParsed:
 		e.SetParsed(f.Key, v)
 	case natexpr.SrcEnriched:
-		e.Enriched[f.Key] = v
+		e.Put(event.Enriched, f.Key, v)
 	case natexpr.SrcLineLabels:
 		e.Line.Labels[f.Key] = v
 	case natexpr.SrcLineRaw:

@@ -16,9 +16,14 @@ func (e *Engine) OutboxAdd(ctx context.Context, items []store.OutboxItem) (int, 
 		if it.UUID == "" {
 			return 0, e.errf(store.ErrInvalid, "outbox add: empty uuid")
 		}
+		switch it.Kind {
+		case "", store.OutboxSignal, store.OutboxDeletion, store.OutboxUsage:
+		default:
+			return 0, e.errf(store.ErrInvalid, "outbox add: unknown kind %q", it.Kind)
+		}
 	}
 	now := e.now()
-	ins := "INSERT INTO capi_outbox (uuid, payload, created_at) VALUES (" + e.placeholders(3) + ") ON CONFLICT (uuid) DO NOTHING"
+	ins := "INSERT INTO capi_outbox (kind, uuid, payload, created_at) VALUES (" + e.placeholders(4) + ") ON CONFLICT (kind, uuid) DO NOTHING"
 	added := 0
 	err := e.b.Write(ctx, func(q Querier) error {
 		added = 0
@@ -27,7 +32,7 @@ func (e *Engine) OutboxAdd(ctx context.Context, items []store.OutboxItem) (int, 
 			if created.IsZero() {
 				created = now
 			}
-			n, err := q.Exec(ctx, ins, it.UUID, string(it.Payload), ns(created))
+			n, err := q.Exec(ctx, ins, outboxKind(it.Kind), it.UUID, string(it.Payload), ns(created))
 			if err != nil {
 				return err
 			}
@@ -41,16 +46,25 @@ func (e *Engine) OutboxAdd(ctx context.Context, items []store.OutboxItem) (int, 
 	return added, nil
 }
 
+func outboxKind(k string) string {
+	if k == "" {
+		return store.OutboxSignal
+	}
+	return k
+}
+
 // OutboxPending implements store.Store.
-func (e *Engine) OutboxPending(ctx context.Context, limit int) ([]store.OutboxItem, error) {
+func (e *Engine) OutboxPending(ctx context.Context, kind string, limit int) ([]store.OutboxItem, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
+	kind = outboxKind(kind)
 	b := e.builder()
-	sql := "SELECT id, uuid, payload, created_at FROM capi_outbox WHERE sent_at = 0 AND refused_at = 0 ORDER BY id LIMIT " + b.arg(limit)
+	sql := "SELECT id, uuid, payload, created_at FROM capi_outbox WHERE kind = " + b.arg(kind) +
+		" AND sent_at = 0 AND refused_at = 0 ORDER BY id LIMIT " + b.arg(limit)
 	var out []store.OutboxItem
 	err := queryAll(ctx, e.b.Read(), sql, b.args, func(r Rows) error {
-		var it store.OutboxItem
+		it := store.OutboxItem{Kind: kind}
 		var payload string
 		var created int64
 		if err := r.Scan(&it.ID, &it.UUID, &payload, &created); err != nil {
@@ -127,7 +141,7 @@ func (e *Engine) OutboxPurge(ctx context.Context, sentBefore time.Time) (int64, 
 
 // OutboxStats implements store.Store.
 func (e *Engine) OutboxStats(ctx context.Context) (pending, sent int64, err error) {
-	const q = "SELECT CASE WHEN sent_at > 0 THEN 1 WHEN refused_at > 0 THEN 2 ELSE 0 END AS k, COUNT(*) FROM capi_outbox GROUP BY k"
+	const q = "SELECT CASE WHEN sent_at > 0 THEN 1 WHEN refused_at > 0 THEN 2 ELSE 0 END AS k, COUNT(*) FROM capi_outbox WHERE kind = 'signal' GROUP BY k"
 	err = queryAll(ctx, e.b.Read(), q, nil, func(r Rows) error {
 		var kind, c int64
 		if err := r.Scan(&kind, &c); err != nil {

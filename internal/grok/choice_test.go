@@ -1,0 +1,61 @@
+package grok
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestEngineChoice runs hub groks on the lines a replay gives them: each
+// pattern samples its first lines on the backtracker, then settles on the
+// engine its cost calls for, and every answer (sampling or not) is Go's
+// regexp's.
+func TestEngineChoice(t *testing.T) {
+	t.Parallel()
+	nginx := benchLines(t, "bench_nginx.log")
+	sshd := benchLines(t, "bench_sshd.log")
+	nginxLib, nginxGroks := parserGroks(t, "s01-parse/crowdsecurity/nginx-logs.yaml")
+	httpLib, httpGroks := parserGroks(t, "s02-enrich/crowdsecurity/http-logs.yaml")
+	access := nginxLib.MustCompile(nginxGroks[0])
+	var requests []string
+	for _, l := range nginx {
+		m := map[string]string{}
+		require.True(t, access.MatchInto(l, m), l)
+		requests = append(requests, m["request"])
+	}
+	cases := []struct {
+		name  string
+		p     *Pattern
+		lines []string
+		want  int32
+	}{
+		// Alternations decided by the next byte: ~0.7 steps per byte.
+		{"syslog header", hubLibrary(t).MustCompile(`^%{SYSLOGLINE}`), sshd, modeBacktrack},
+		// The optional IPORHOST tries branches that fail: ~1.6.
+		{"nginx access", withEngine(access, "chosen"), nginx, modeLive},
+		// DATA and NOTSPACE runs backtracked into: ~3.2.
+		{"http request", httpLib.MustCompile(httpGroks[1]), requests, modeLive},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			bp := tc.p.bt
+			require.NotNil(t, bp.choice)
+			for i, l := range tc.lines {
+				if i%raceStride != 0 && i > chooseSample {
+					continue
+				}
+				if i < chooseSample {
+					require.Equal(t, modeSampling, bp.choice.mode.Load(), "line %d", i)
+				}
+				got, ok := bp.findIndex(l)
+				require.True(t, ok)
+				require.Equal(t, tc.p.re.FindStringSubmatchIndex(l), got, l)
+			}
+			require.Equal(t, tc.want, bp.choice.mode.Load())
+			if tc.want == modeBacktrack {
+				require.False(t, bp.live.built(), "the two-pass program is built only when chosen")
+			}
+		})
+	}
+}
