@@ -304,6 +304,11 @@ func (s *Service) usageLoop(ctx context.Context) {
 		if err := s.d.Store.OutboxMarkSent(ctx, ids, s.now()); err != nil && ctx.Err() == nil {
 			s.log.Warn("capi: usage metrics", "err", err)
 		}
+		if !s.set.Sharing { // else the push loop purges
+			if _, err := s.d.Store.OutboxPurge(ctx, s.now().Add(-s.set.SentRetention)); err != nil && ctx.Err() == nil {
+				s.log.Warn("capi: purge outbox", "err", err)
+			}
+		}
 		s.log.Debug("capi: usage metrics sent", "reports", len(ids))
 	}
 }
