@@ -73,7 +73,8 @@
 //  6. Queue. The bucket keeps an item for the event (worker.go, view.go):
 //     its Meta, Enriched and time packed in a record (record.go: the names
 //     and values read from the event's slots, Event.Each), not the whole
-//     event. When it overflows,
+//     event; once a newer event comes, the older one is kept as a delta
+//     against it (queue.go). When it overflows,
 //     the items become the alert's events and source (alert.go), and the
 //     engine hands an Overflow to its OnOverflow callback (package detect
 //     runs the postoverflows on its Event and makes the alerts).
@@ -84,5 +85,6 @@
 // compilation into runtime scenarios (scen) and the Set; expr.go: the
 // compiled expressions; engine.go: the Engine, its batches and workers'
 // wiring; worker.go: buckets and the pour; view.go: what buckets keep of
-// events; record.go: how they keep it; alert.go: overflow to alert.
+// events; record.go: how they keep it; queue.go: a bucket's queue, older
+// events as deltas; alert.go: overflow to alert.
 package scenario

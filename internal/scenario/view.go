@@ -17,7 +17,9 @@ import (
 // record (record.go: the keys shared, the values in one string, a value
 // that is part of the kept line stored as a span of it), so that a queued
 // item costs a few hundred bytes, not the event's maps, which were sized
-// for any parser's writes. A scenario whose queue expressions (condition,
+// for any parser's writes; and a bucket keeps only its newest event so,
+// the older ones as the bytes by which each differs from the next (queue.go:
+// tens of bytes for a line of the same source). A scenario whose queue expressions (condition,
 // bayesian conditions, overflow_filter, scope.expression) read queued
 // events is shown them as views (item.event): events carrying only those
 // parts, in maps of their own, made when the item is queued for a

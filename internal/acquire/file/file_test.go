@@ -459,3 +459,25 @@ func TestRotations1000(t *testing.T) {
 		lastInGen[g] = n
 	}
 }
+
+// TestBusyFileReadAtOnce: a line written to a file that was just read is
+// read within a few polls of activePoll, not a poll_interval later (an
+// hour here, which the waits never reach): a busy log's lines wait
+// milliseconds, not poll_interval.
+func TestBusyFileReadAtOnce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.log")
+	appendTo(t, a, "")
+	src, follows := newWatchedSrc(t, Config{Filename: a, PollInterval: time.Hour}, "")
+	c := newCollector()
+	stop := running(t, src, c)
+	follows.wait(t, a)
+	for i := range 5 {
+		line := fmt.Sprintf("busy%d", i)
+		appendTo(t, a, line+"\n")
+		got := c.waitFor(t, i+1)
+		require.Equal(t, line, got[i])
+	}
+	require.NoError(t, stop())
+}

@@ -64,6 +64,7 @@ func (s *Source) tail(ctx context.Context, emit acquire.Emit) error {
 	nextSave := now.Add(saveInterval)
 	timer := time.NewTimer(s.poll)
 	defer timer.Stop()
+	wait := min(activePoll, s.poll)
 	for {
 		progressed := false
 		for _, p := range t.sortedPaths() {
@@ -91,9 +92,15 @@ func (s *Source) tail(ctx context.Context, emit acquire.Emit) error {
 				t.save()
 				return nil
 			}
+			wait = min(activePoll, s.poll)
 			continue
 		}
-		timer.Reset(s.poll)
+		// A file that was just written to is likely to be written to
+		// again soon: poll it again after activePoll, then twice as late
+		// each time nothing came, up to poll_interval. A busy log's lines
+		// then wait a few ms to be read, not a poll_interval.
+		timer.Reset(wait)
+		wait = min(2*wait, s.poll)
 		select {
 		case <-ctx.Done():
 			t.save()
