@@ -214,7 +214,7 @@ func (a *App) startLAPI(ctx context.Context, r *resolved) error {
 	if err != nil {
 		return err
 	}
-	deps := lapi.Deps{Store: a.st, Profiles: prof, Logger: a.log, Registerer: a.reg, Notify: a.notify, Share: a.share,
+	deps := lapi.Deps{Store: a.st, Profiles: prof, Logger: a.log, Registerer: a.reg, Notify: a.notify, Share: a.share, Usage: a.usage,
 		Extra: map[string]http.Handler{}}
 	if capiSet != nil && capiSet.Sharing && capiSet.Consent.ShareManualDecisions {
 		deps.Deleted = a.deleted // the LAPI lists what a delete expires only for this

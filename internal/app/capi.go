@@ -32,7 +32,8 @@ func prepareCAPI(r *resolved, ua string) (*capi.Settings, error) {
 	}
 	return &capi.Settings{Credentials: creds, Consent: consent, Sharing: c.Sharing, PullCommunity: c.PullCommunity,
 		PullBlocklists: c.PullBlocklists, PullInterval: c.PullInterval, UserAgent: ua, SendMetrics: c.SendMetrics,
-		Version: strings.TrimPrefix(ua, "phalanx/")}, nil
+		SendUsageMetrics: c.SendUsageMetrics,
+		Version:          strings.TrimPrefix(ua, "phalanx/")}, nil
 }
 
 // deleted is the LAPI's Deleted hook: the central's deletion sync.
@@ -41,6 +42,14 @@ func (a *App) deleted(ctx context.Context, ds []store.Decision) error {
 		return nil
 	}
 	return a.capi.Deleted(ctx, ds)
+}
+
+// usage is the LAPI's Usage hook: the usage report's outbox.
+func (a *App) usage(ctx context.Context, machine, bouncer string, m *models.AllMetrics) error {
+	if a.capi == nil {
+		return nil
+	}
+	return a.capi.UsageReceived(ctx, machine, bouncer, m)
 }
 
 // share is the LAPI's Share hook: the CAPI outbox when sharing is set up.

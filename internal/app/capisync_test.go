@@ -12,6 +12,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/capi"
 	"github.com/phalanx-ids/phalanx/internal/central/server"
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/store"
 )
 
 // TestDaemonSyncsWithCentral: a LAPI daemon registered with a real
@@ -54,6 +55,17 @@ func TestDaemonSyncsWithCentral(t *testing.T) {
 		r, err := cst.GetReport(ctx, creds.Login)
 		return err == nil && r.Deletions == 1
 	}, 20*time.Second, 100*time.Millisecond, "the deletion reaches the central (every 10 s)")
+
+	// Usage metrics an agent sends wait in the outbox for the next report
+	// (the Usage hook is the daemon's own; the report itself is 15 to 45
+	// min away: internal/capi tests it).
+	now := time.Now().Unix()
+	require.NoError(t, cl.SendUsageMetrics(ctx, &models.AllMetrics{LogProcessors: []*models.LogProcessorsMetrics{{
+		BaseMetrics: models.BaseMetrics{Version: ptr("v1.7.5"), UtcStartupTimestamp: &now}, Datasources: map[string]int64{"file": 1}}}}))
+	q, err := a.Store().OutboxPending(ctx, store.OutboxUsage, 0)
+	require.NoError(t, err)
+	require.Len(t, q, 1)
+	require.Contains(t, string(q[0].Payload), `"machine":"ops"`)
 }
 
 func ptr(s string) *string { return &s }

@@ -84,6 +84,28 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o600))
 }
 
+// screenshotLog moves the tailed log, when screenshots are taken, to
+// $PHALANX_UI_SCREENSHOTS_LOG (a path that reads well in the README's
+// picture, e.g. /var/log/demo/auth.log; it must not exist: it is created,
+// then removed with its directory when that was created too).
+func screenshotLog(t *testing.T, e *env) {
+	p := os.Getenv("PHALANX_UI_SCREENSHOTS_LOG")
+	if p == "" || os.Getenv("PHALANX_UI_SCREENSHOTS") == "" {
+		return
+	}
+	_, err := os.Stat(p)
+	require.True(t, os.IsNotExist(err), "PHALANX_UI_SCREENSHOTS_LOG %s exists: give a new path", p)
+	dir := filepath.Dir(p)
+	if _, err := os.Stat(dir); os.IsNotExist(err) {
+		require.NoError(t, os.MkdirAll(dir, 0o750))
+		t.Cleanup(func() { _ = os.Remove(dir) })
+	}
+	require.NoError(t, os.WriteFile(p, nil, 0o600))
+	t.Cleanup(func() { _ = os.Remove(p) })
+	e.log = p
+	require.NoError(t, os.WriteFile(e.acquis, fmt.Appendf(nil, "filenames:\n  - %s\nlabels:\n  type: syslog\n", p), 0o600))
+}
+
 // TestDashboardInChromium: a real daemon tails a real log, detects an SSH
 // brute force and bans; in headless Chromium a user logs in, sees the
 // alert on the overview, finds the decision with "why is this IP
@@ -91,6 +113,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // has it); the overview is usable 375 px wide and from the keyboard.
 func TestDashboardInChromium(t *testing.T) {
 	e := newEnv(t)
+	screenshotLog(t, &e)
 	a, err := New(e.config(), WithLogger(testLogger(t)))
 	require.NoError(t, err)
 	stop := startApp(t, a)

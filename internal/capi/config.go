@@ -33,6 +33,11 @@ type Config struct {
 	// versions, last pull/push; POST /v3/metrics/) every 30 min, as
 	// CrowdSec does (default true).
 	Metrics *bool `yaml:"metrics"`
+	// UsageMetrics forwards the usage metrics of the LAPI's agents and
+	// bouncers, with the LAPI's own (version, OS, enabled console
+	// options), every 30 min (POST /v3/usage-metrics), as CrowdSec does
+	// unless disable_usage_metrics_export (default true).
+	UsageMetrics *bool `yaml:"usage_metrics"`
 }
 
 // DefaultPullInterval is CrowdSec's.
@@ -40,10 +45,10 @@ const DefaultPullInterval = 2 * time.Hour
 
 // Resolved is a Config with its defaults applied.
 type Resolved struct {
-	CredentialsPath, ConsolePath string
-	Sharing, PullCommunity       bool
-	PullBlocklists               bool
-	SendMetrics                  bool
+	CredentialsPath, ConsolePath  string
+	Sharing, PullCommunity        bool
+	PullBlocklists                bool
+	SendMetrics, SendUsageMetrics bool
 	// PullInterval is fixed when non-zero.
 	PullInterval time.Duration
 }
@@ -53,7 +58,7 @@ func (c Config) Resolve(dataDir string) (Resolved, error) {
 	on := func(b *bool) bool { return b == nil || *b }
 	r := Resolved{CredentialsPath: c.CredentialsPath, ConsolePath: c.ConsolePath, Sharing: on(c.Sharing),
 		PullCommunity: on(c.Pull.Community), PullBlocklists: on(c.Pull.Blocklists),
-		SendMetrics: on(c.Metrics)}
+		SendMetrics: on(c.Metrics), SendUsageMetrics: on(c.UsageMetrics)}
 	if r.CredentialsPath == "" {
 		r.CredentialsPath = filepath.Join(dataDir, CredentialsFile)
 	}

@@ -108,7 +108,10 @@ func (in *install) start(run bool) {
 	var svc *capi.Service
 	share := func(ctx context.Context, m string, a []*models.Alert) error { return svc.Share(ctx, m, a) }
 	deleted := func(ctx context.Context, ds []store.Decision) error { return svc.Deleted(ctx, ds) }
-	in.srv, err = lapi.New(lapi.Config{}, lapi.Deps{Store: st, Share: share, Deleted: deleted})
+	usage := func(ctx context.Context, m, b string, u *models.AllMetrics) error {
+		return svc.UsageReceived(ctx, m, b, u)
+	}
+	in.srv, err = lapi.New(lapi.Config{}, lapi.Deps{Store: st, Share: share, Deleted: deleted, Usage: usage})
 	require.NoError(t, err)
 	d := capi.Deps{Store: st, Allowlists: in.srv.Allowlists(), Refused: in.srv.Refused,
 		Synced: in.srv.Sync, Community: in.comm, Scenarios: func() []string { return []string{"crowdsecurity/ssh-bf"} }}

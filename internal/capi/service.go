@@ -53,6 +53,13 @@ type Settings struct {
 	// MetricsCheck is how often the machines are compared with those
 	// last sent (default 20 s, as CrowdSec).
 	MetricsCheck time.Duration
+	// SendUsageMetrics forwards the usage metrics of the LAPI's components
+	// with its own (POST /v3/usage-metrics) every UsageMetricsInterval
+	// (default 30 min, as CrowdSec), the first UsageMetricsFirst after
+	// start (default the interval ± half of it, as CrowdSec).
+	SendUsageMetrics     bool
+	UsageMetricsInterval time.Duration
+	UsageMetricsFirst    time.Duration
 	// DeleteSyncInterval is how often decision deletions are sent
 	// (default 10 s, as CrowdSec; only with share_manual_decisions).
 	DeleteSyncInterval time.Duration
@@ -98,10 +105,13 @@ type Service struct {
 	wake  chan struct{}
 	// back is signalled when a pull succeeds after failing: the central
 	// is back, the push loop stops its back-off.
-	back   chan struct{}
-	met    *metrics
-	pullMu sync.Mutex
-	pushMu sync.Mutex
+	back chan struct{}
+	met  *metrics
+	// started is the service's start (utc_startup_timestamp of its usage
+	// metrics).
+	started int64
+	pullMu  sync.Mutex
+	pushMu  sync.Mutex
 
 	limit    int                  // signals per push now: BatchMax, halved on a refused batch (pushMu)
 	listMod  map[string]time.Time // blocklist name -> Last-Modified (pullMu)
@@ -141,6 +151,12 @@ func New(set Settings, d Deps) (*Service, error) {
 	if set.MetricsCheck <= 0 {
 		set.MetricsCheck = 20 * time.Second
 	}
+	if set.UsageMetricsInterval <= 0 {
+		set.UsageMetricsInterval = 30 * time.Minute
+	}
+	if set.UsageMetricsFirst <= 0 {
+		set.UsageMetricsFirst = usageFirst(set.UsageMetricsInterval)
+	}
 	if set.DeleteSyncInterval <= 0 {
 		set.DeleteSyncInterval = 10 * time.Second
 	}
@@ -155,6 +171,7 @@ func New(set Settings, d Deps) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.started = s.now().UTC().Unix()
 	s.met = newMetrics(d.Community)
 	if d.Registerer != nil {
 		if err := s.met.register(d.Registerer); err != nil {
@@ -237,6 +254,13 @@ func (s *Service) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			s.metricsLoop(ctx)
+		}()
+	}
+	if s.set.SendUsageMetrics {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.usageLoop(ctx)
 		}()
 	}
 	if s.set.PullCommunity || s.set.PullBlocklists {

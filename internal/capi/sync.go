@@ -94,11 +94,15 @@ func (s *Service) deleteLoop(ctx context.Context) {
 				// 400, 404 (a central without the route), 403 after a
 				// new login...: sending them again would not help.
 				s.log.Warn("capi: the central refused decision deletions; set aside", "count", len(items), "err", textsafe.Log(err.Error()))
+				var merr error
 				for _, id := range ids {
-					if merr := s.d.Store.OutboxMarkRefused(ctx, id, err.Error(), s.now()); merr != nil {
-						s.log.Warn("capi: decision deletions", "err", merr)
-						return
+					if merr = s.d.Store.OutboxMarkRefused(ctx, id, err.Error(), s.now()); merr != nil {
+						break
 					}
+				}
+				if merr != nil {
+					s.log.Warn("capi: decision deletions", "err", merr)
+					break // tried again at the next sync
 				}
 				continue
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/capi"
+	"github.com/phalanx-ids/phalanx/internal/capi/capitest"
 	"github.com/phalanx-ids/phalanx/internal/central/centralstore"
 	"github.com/phalanx-ids/phalanx/internal/central/server"
 	"github.com/phalanx-ids/phalanx/internal/models"
@@ -215,6 +216,18 @@ func TestAllowlistLink(t *testing.T) {
 // The central counts a uuid once, so a batch sent again (an answer lost
 // before the outbox recorded it) adds nothing.
 func TestDecisionDeletionSurvivesRestart(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			dsn := ""
+			if db == "postgres" {
+				dsn = pg.DSN(t)
+			}
+			testDecisionDeletionSurvivesRestart(t, dsn)
+		})
+	}
+}
+
+func testDecisionDeletionSurvivesRestart(t *testing.T, dsn string) {
 	central := startRealCentral(t)
 	sent := map[string]int{}
 	rec := &bodyRecorder{path: "/v3/decisions/delete", onOK: func(b []byte) {
@@ -224,7 +237,7 @@ func TestDecisionDeletionSurvivesRestart(t *testing.T) {
 			sent[id]++
 		}
 	}}
-	in := newInstallAt(t, central.URL(), true, "", func(s *capi.Settings) {
+	in := newInstallAt(t, central.URL(), true, dsn, func(s *capi.Settings) {
 		s.Consent.ShareManualDecisions = true
 		s.DeleteSyncInterval = time.Hour // not before the restart
 		s.HTTP = &http.Client{Transport: rec}
@@ -264,4 +277,29 @@ func TestDecisionDeletionSurvivesRestart(t *testing.T) {
 	rep, err = central.read.GetReport(ctx, in.creds.Login)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, rep.Deletions, "a uuid counts once at the central")
+}
+
+// A central that refuses deletions for what they are (here one without
+// the route: 404) gets them once: they are set aside in the outbox, not
+// sent again at every sync.
+func TestDecisionDeletionRefusedSetAside(t *testing.T) {
+	central := capitest.New(t)
+	rec := &bodyRecorder{path: "/v3/decisions/delete", onOK: func([]byte) {}}
+	in := newInstallAt(t, central.URL(), true, "", func(s *capi.Settings) {
+		s.Consent.ShareManualDecisions = true
+		s.DeleteSyncInterval = 20 * time.Millisecond
+		s.HTTP = &http.Client{Transport: rec}
+	}, nil)
+	ctx := context.Background()
+	ag := in.agent()
+	_, err := ag.PushAlerts(ctx, []*models.Alert{banAlert("x-1", "203.0.113.1")})
+	require.NoError(t, err)
+	_, err = ag.DeleteDecisions(ctx, apiclient.DecisionFilter{IP: "203.0.113.1"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return rec.Seen() == 1 }, 5*time.Second, 10*time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // fifteen sync intervals
+	require.Equal(t, 1, rec.Seen(), "not sent again")
+	left, err := in.st.OutboxPending(ctx, store.OutboxDeletion, 0)
+	require.NoError(t, err)
+	require.Empty(t, left)
 }

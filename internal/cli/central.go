@@ -595,6 +595,10 @@ func newCentralInstallsCmd(a *app, f *centralFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				usages, err := st.Usages(ctx)
+				if err != nil {
+					return err
+				}
 				type row struct {
 					MachineID        string  `json:"machine_id"`
 					Org              string  `json:"org"`
@@ -609,6 +613,11 @@ func newCentralInstallsCmd(a *app, f *centralFlags) *cobra.Command {
 					Machines  int    `json:"machines"`
 					Bouncers  int    `json:"bouncers"`
 					Deletions int64  `json:"decision_deletions"`
+					// From its usage metrics: reports received, the last one's
+					// time and the consent flags the install has on.
+					UsageReports   int64    `json:"usage_reports"`
+					UsageAt        *string  `json:"usage_at"`
+					ConsoleOptions []string `json:"console_options"`
 				}
 				var rows []row
 				for _, in := range ins {
@@ -624,9 +633,12 @@ func newCentralInstallsCmd(a *app, f *centralFlags) *cobra.Command {
 					if q.Before(time.Now()) {
 						q = time.Time{}
 					}
-					rp := reps[in.MachineID]
+					rp, us := reps[in.MachineID], usages[in.MachineID]
+					if us.ConsoleOptions == nil {
+						us.ConsoleOptions = []string{}
+					}
 					rows = append(rows, row{in.MachineID, in.OrgName, in.Seed, tr, in.Confirmed, in.Net, jsonTime(q), jsonTime(in.LastSeen),
-						rp.Version, rp.Machines, rp.Bouncers, rp.Deletions})
+						rp.Version, rp.Machines, rp.Bouncers, rp.Deletions, us.Reports, jsonTime(us.At), us.ConsoleOptions})
 				}
 				if f.output == "json" {
 					if rows == nil {

@@ -61,6 +61,7 @@ func TestCentralOperatorCommands(t *testing.T) {
 	_, err = st.InsertSignals(ctx, []centralstore.Signal{{MachineID: "machineaaaaaaaaaaaaaaaa", UUID: "u", IP: "4.3.2.1", Scenario: "crowdsecurity/ssh-bf", ReceivedAt: now}})
 	require.NoError(t, err)
 	require.NoError(t, st.SetMetrics(ctx, "machineaaaaaaaaaaaaaaaa", 3, 2, "v1.7.5", now))
+	require.NoError(t, st.SetUsage(ctx, "machineaaaaaaaaaaaaaaaa", centralstore.Usage{LAPIVersion: "v1.7.5", ConsoleOptions: []string{"custom", "manual"}, At: now}))
 	require.NoError(t, st.Close())
 	code, out, errs = runCLI(t, "", "central", "ip", "4.3.2.1", "-o", "json", "--data-dir", dir)
 	require.Equal(t, 0, code, errs)
@@ -82,6 +83,8 @@ func TestCentralOperatorCommands(t *testing.T) {
 	require.Equal(t, "v1.7.5", installs[0]["version"], "from the install's metrics")
 	require.EqualValues(t, 3, installs[0]["bouncers"])
 	require.EqualValues(t, 2, installs[0]["machines"])
+	require.EqualValues(t, 1, installs[0]["usage_reports"], "from its usage metrics")
+	require.Equal(t, []any{"custom", "manual"}, installs[0]["console_options"])
 
 	code, _, _ = runCLI(t, "", "central", "delist", "4.3.2.1", "--data-dir", dir)
 	require.Equal(t, 2, code, "--reason is required")

@@ -81,18 +81,26 @@ type Stats struct {
 	Suppressed  int64 // overflows whitelisted by a postoverflow
 	Reprocessed int64 // overflows poured back (reprocess: true)
 	Alerts      int64 // overflows handed to OnAlert
+	NewEvents   int64 // events made for lines (the others reused one: Runner.free)
+	KeptEvents  int64 // poured events a scenario kept whole (never handed back for reuse)
 }
 
 // Runner is a configured pipeline.
 type Runner struct {
 	cfg    Config
 	lines  atomic.Int64
+	made   atomic.Int64 // events made by newEvent in the current run
+	back   atomic.Int64 // poured events handed back by the engine in the current run
 	engine atomic.Pointer[scenario.Engine]
 	// free holds events the scenarios are done with (scenario.Config.Done),
 	// reused for the next lines: an event's maps are most of what the
-	// pipeline allocates per line. It is bounded (a sync.Pool kept
-	// thousands of events alive across a GC cycle: +17 MB of a replay's
-	// peak live heap); what does not fit is left to the GC.
+	// pipeline allocates per line. It holds as many as can be in flight
+	// (newRun), so that a line's event is a recycled one once the pipeline
+	// is full: two batches were too few when the engine's inboxes filled up
+	// in a live burst, and half of what a line allocated was a new event.
+	// It is bounded (a sync.Pool kept thousands of events alive across a
+	// GC cycle: +17 MB of a replay's peak live heap); what does not fit is
+	// left to the GC. Set by Run before the stages start.
 	free chan *event.Event
 	// lineBufs are batches' line slices, reused once parsed (the events
 	// hold copies of their lines).
@@ -119,7 +127,7 @@ func New(cfg Config) *Runner {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Runner{cfg: cfg, free: make(chan *event.Event, 2*cfg.BatchSize)}
+	return &Runner{cfg: cfg}
 }
 
 // LinesRead returns the lines read so far by the running Run (for progress).
@@ -161,10 +169,13 @@ func (r *Runner) Run(ctx context.Context, src Source) (Stats, scenario.Stats, er
 	defer cancel()
 	x := r.newRun()
 	defer r.engine.Store(nil)
+	r.made.Store(0)
+	r.back.Store(0)
 
 	work := make(chan *batch, r.cfg.Depth)
 	done := make(chan *batch, r.cfg.Depth)
-	r.startParsers(ctx, x.eng, work, done)
+	x.slots = make(chan struct{}, r.window())
+	r.startParsers(ctx, x.eng, work, done, x.slots)
 	readErr := make(chan error, 1)
 	if r.cfg.CloseIdle {
 		go func() { readErr <- r.readIdle(ctx, src, work) }()
@@ -182,6 +193,10 @@ func (r *Runner) Run(ctx context.Context, src Source) (Stats, scenario.Stats, er
 		x.drain()
 		es = x.eng.Stats()
 	}
+	x.st.NewEvents = r.made.Load()
+	if x.eng != nil {
+		x.st.KeptEvents = x.st.Poured + x.st.Reprocessed - r.back.Load()
+	}
 	return x.st, es, err
 }
 
@@ -193,15 +208,28 @@ type run struct {
 	eng *scenario.Engine // nil: no scenario
 	st  Stats
 
+	// slots bounds the batches taken by the parse workers and not yet
+	// poured (window): a worker takes one to start a batch, collect gives
+	// it back once the batch is poured. Without it a parse worker could
+	// run ahead of a slower one (descheduled on a loaded machine) without
+	// bound, its batches waiting in collect for their turn.
+	slots chan struct{}
+
 	mu      sync.Mutex
 	pending []*scenario.Overflow
 }
+
+// window is the most batches the parse workers take before collect pours
+// them: one per worker and Depth finished, and as many again for batches
+// finished out of order.
+func (r *Runner) window() int { return r.cfg.Depth + 2*r.cfg.ParseWorkers }
 
 // newRun starts the scenario engine (if there are scenarios) and publishes
 // it for ScenarioStats.
 func (r *Runner) newRun() *run {
 	x := &run{r: r, rt: r.cfg.Runtime}
 	if x.rt.Scenarios == nil || x.rt.Scenarios.Len() == 0 {
+		r.free = make(chan *event.Event, 2*r.cfg.BatchSize) // unparsed lines' events
 		return x
 	}
 	x.eng = scenario.NewEngine(x.rt.Scenarios, scenario.Config{
@@ -210,7 +238,10 @@ func (r *Runner) newRun() *run {
 		Mode:     r.cfg.Mode,
 		Now:      r.cfg.Now,
 		RawLines: r.cfg.RawLines,
-		Done:     r.recycle,
+		Done: func(evt *event.Event) {
+			r.back.Add(1)
+			r.recycle(evt)
+		},
 		OnOverflow: func(ov *scenario.Overflow) {
 			x.mu.Lock()
 			x.pending = append(x.pending, ov)
@@ -218,19 +249,30 @@ func (r *Runner) newRun() *run {
 		},
 	})
 	r.engine.Store(x.eng)
+	// The events in flight: the parse workers' window, then what the
+	// engine holds.
+	r.free = make(chan *event.Event, r.window()*r.cfg.BatchSize+x.eng.MaxPending())
 	return x
 }
 
 // startParsers starts ParseWorkers goroutines that parse the batches of
 // work and hand them to done, which they close when work is closed and
 // every batch is handed on.
-func (r *Runner) startParsers(ctx context.Context, eng *scenario.Engine, work <-chan *batch, done chan<- *batch) {
+func (r *Runner) startParsers(ctx context.Context, eng *scenario.Engine, work <-chan *batch, done chan<- *batch, slots chan struct{}) {
 	var wg sync.WaitGroup
 	for i := 0; i < r.cfg.ParseWorkers; i++ {
 		wg.Add(1)
 		go pprof.Do(ctx, pprof.Labels("phalanx", "parse-worker"), func(context.Context) {
 			defer wg.Done()
-			for b := range work {
+			for {
+				// The batch the collector waits for was taken before any
+				// later one, so the slots never all wait on it.
+				slots <- struct{}{}
+				b, ok := <-work
+				if !ok {
+					<-slots
+					return
+				}
 				r.parseBatch(b)
 				if eng != nil {
 					// Read the fields the scenarios test here, in parallel
@@ -280,6 +322,7 @@ func (x *run) collect(done <-chan *batch) {
 				delete(held, next)
 				next++
 				x.pour(hb)
+				<-x.slots
 			}
 		}
 	}
@@ -368,6 +411,7 @@ func (r *Runner) newEvent(l event.Line) *event.Event {
 		evt.Reset(l)
 		return evt
 	default:
+		r.made.Add(1)
 		return r.cfg.Runtime.Parsers.Schema().New(l)
 	}
 }

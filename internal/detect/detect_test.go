@@ -17,6 +17,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/content"
 	"github.com/phalanx-ids/phalanx/internal/detect"
 	"github.com/phalanx-ids/phalanx/internal/event"
+	"github.com/phalanx-ids/phalanx/internal/scenario"
 	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
@@ -204,4 +205,36 @@ func TestLiveAlertsWithoutMoreInput(t *testing.T) {
 	require.Positive(t, r.ScenarioStats().Received)
 	cancel()
 	require.NoError(t, <-done)
+}
+
+// TestLiveReusesEvents: in a live burst the engine's inboxes fill up, and
+// every line's event must still be a reused one once the pipeline is full:
+// the events made stay under what can be in flight, whatever the number
+// of lines (the free list once held two batches, and a burst made a new
+// event for about every other line).
+func TestLiveReusesEvents(t *testing.T) {
+	logPath, _ := testutil.GenLogs(t, "nginx", 20000, 1)
+	rt := hubRuntime(t, "crowdsecurity/linux", "crowdsecurity/nginx")
+	raw, err := os.ReadFile(logPath)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
+	const batch = 16
+	r := detect.New(detect.Config{Runtime: rt, Mode: event.LIVE, ParseWorkers: 2, BucketWorkers: 1, BatchSize: batch, CloseIdle: true,
+		RawLines: scenario.RawLineLimit{MaxLines: 20, MaxBytes: 16384}, OnAlert: func(*event.Event) {}})
+	st, _, err := r.Run(context.Background(), func(ctx context.Context, emit func(event.Line) error) error {
+		labels := map[string]string{"type": "nginx"}
+		for _, l := range lines {
+			if err := emit(event.Line{Raw: l, Src: logPath, Module: "file", Time: time.Now(), Labels: labels}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.EqualValues(t, len(lines), st.Lines)
+	// The parse workers' window (Depth + 2 per worker), then the engine's
+	// inboxes (scenario.Engine.MaxPending at its defaults).
+	inFlight := (2+2*2)*batch + (4+2)*256
+	t.Logf("%d events made for %d lines, %d kept by the scenarios", st.NewEvents, st.Lines, st.KeptEvents)
+	require.LessOrEqual(t, st.NewEvents, int64(inFlight)+st.KeptEvents)
 }

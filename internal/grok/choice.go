@@ -19,7 +19,9 @@ import "sync/atomic"
 // the two-pass engine when that ratio is at least liveStepsPerByte, else
 // on the backtracker (the two-pass program is then never built). The
 // counters are written only while sampling; afterwards the choice is one
-// atomic load of a read-only word.
+// atomic load of a read-only word. Whoever writes the first lines steers
+// the choice, but only within a constant factor: both engines run in time
+// linear in the line (the backtracker memoises, the DFA has a budget).
 
 // chooseSample is the number of lines a pattern samples before choosing.
 const chooseSample = 64

@@ -71,6 +71,15 @@ const (
 // classNonASCII is the class of bytes >= 0x80 (the backtracker's).
 const classNonASCII = 0xff
 
+// A cell packs the next row and the live set's id + 1: at most maxRows
+// cells (liveBudget allows no more) and maxLiveSets sets per program;
+// lines that need more go to the backtracker.
+const (
+	liveIDBits  = 12
+	maxLiveSets = 1<<liveIDBits - 1
+	maxRows     = 1 << (32 - liveIDBits)
+)
+
 // liveProg is a program compiled for the two-pass engine. It is safe for
 // concurrent use: the DFA grows under mu and is read without locking.
 type liveProg struct {
@@ -100,7 +109,7 @@ type liveProg struct {
 	states  map[string]int32 // (seeds, ctx) -> state number
 	seeds   [][]uint64       // by state number
 	ctxs    []uint8          // by state number
-	liveIDs map[string]int32 // live set -> its offset in liveSnap.sets
+	liveIDs map[string]int32 // live set -> its id (offset in liveSnap.sets / words)
 	index   int              // bytes held by the maps and seeds
 	size    int              // index + table + sets
 }
@@ -110,8 +119,9 @@ type liveProg struct {
 type liveSnap struct {
 	// cells[row+k] is the edge of the state at row on byte class k (the
 	// last column: the start of text): 0 while not computed, else the
-	// next state's row << 32 | (the live set's offset in sets + 1).
-	cells []atomic.Int64
+	// next state's row << liveIDBits | (the live set's id + 1). Four
+	// bytes a cell keep a hot row in a cache line or two.
+	cells []atomic.Uint32
 	// sets holds the live sets, words apiece, one bit per instruction.
 	sets []uint64
 }
@@ -382,6 +392,9 @@ func (lp *liveProg) state(seeds []uint64, ctx uint8) int {
 	if st, ok := lp.states[key]; ok {
 		return int(st) * lp.stride
 	}
+	if (len(lp.seeds)+1)*lp.stride > maxRows {
+		return -1
+	}
 	st := int32(len(lp.seeds))
 	lp.states[key] = st
 	lp.seeds = append(lp.seeds, slices.Clone(seeds))
@@ -392,7 +405,7 @@ func (lp *liveProg) state(seeds []uint64, ctx uint8) int {
 	cells := sn.cells
 	if need := row + lp.stride; need > len(cells) {
 		if need > cap(cells) {
-			grown := make([]atomic.Int64, need, need+need/4+4*lp.stride)
+			grown := make([]atomic.Uint32, need, need+need/4+4*lp.stride)
 			for i := range cells {
 				grown[i].Store(cells[i].Load())
 			}
@@ -403,17 +416,22 @@ func (lp *liveProg) state(seeds []uint64, ctx uint8) int {
 	return row
 }
 
-// liveID returns the offset of the live set in the snapshot's sets,
-// adding it when new; mu held.
+// liveID returns the id of the live set (its offset in the snapshot's
+// sets / words), adding it when new, or -1 when there are maxLiveSets;
+// mu held.
 func (lp *liveProg) liveID(live []uint64) int {
 	key := setKey(live)
-	if off, ok := lp.liveIDs[key]; ok {
-		return int(off)
+	if id, ok := lp.liveIDs[key]; ok {
+		return int(id)
 	}
 	sn := lp.snap.Load()
 	sets := sn.sets
 	off := len(sets)
-	lp.liveIDs[key] = int32(off)
+	id := off / lp.words
+	if id >= maxLiveSets {
+		return -1
+	}
+	lp.liveIDs[key] = int32(id)
 	lp.index += len(key) + 64
 	if off+len(live) > cap(sets) {
 		n := off + len(live)
@@ -422,12 +440,12 @@ func (lp *liveProg) liveID(live []uint64) int {
 	// Past every published snapshot's end: no reader looks there yet.
 	sets = append(sets, live...)
 	lp.publish(&liveSnap{cells: sn.cells, sets: sets})
-	return off
+	return id
 }
 
 // publish makes sn the current snapshot and updates the size; mu held.
 func (lp *liveProg) publish(sn *liveSnap) {
-	lp.size = lp.index + 8*cap(sn.cells) + 8*cap(sn.sets)
+	lp.size = lp.index + 4*cap(sn.cells) + 8*cap(sn.sets)
 	lp.snap.Store(sn)
 }
 
@@ -439,8 +457,9 @@ func setKey(set []uint64) string {
 }
 
 // step computes the cell of the state at row for column k (the last
-// column: the start of text). It returns 0 when the budget is spent.
-func (lp *liveProg) step(row, k int) int64 {
+// column: the start of text). It returns 0 when the budget (or the cell
+// format) is spent.
+func (lp *liveProg) step(row, k int) uint32 {
 	lp.mu.Lock()
 	defer lp.mu.Unlock()
 	if v := lp.snap.Load().cells[row+k].Load(); v != 0 {
@@ -506,7 +525,10 @@ func (lp *liveProg) step(row, k int) int64 {
 			work = append(work, p)
 		}
 	}
-	off := lp.liveID(live)
+	id := lp.liveID(live)
+	if id < 0 {
+		return 0
+	}
 	next := 0
 	if !begin {
 		seeds := make([]uint64, lp.words)
@@ -522,9 +544,11 @@ func (lp *liveProg) step(row, k int) int64 {
 				}
 			}
 		}
-		next = lp.state(seeds, ctxOf(byte(c)))
+		if next = lp.state(seeds, ctxOf(byte(c))); next < 0 {
+			return 0
+		}
 	}
-	v := int64(next)<<32 | int64(off+1)
+	v := uint32(next)<<liveIDBits | uint32(id+1)
 	lp.snap.Load().cells[row+k].Store(v)
 	return v
 }
@@ -538,6 +562,7 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 		sc.live = make([]int32, n+1)
 	}
 	live := sc.live[:n+1] // live[i]: the offset of L(i) in the sets
+	words := int32(lp.words)
 	cells := lp.snap.Load().cells
 	row := 0
 	for j := n - 1; j >= 0; j-- {
@@ -556,8 +581,8 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 			}
 			cells = lp.snap.Load().cells
 		}
-		live[j+1] = int32(v) - 1
-		row = int(v >> 32)
+		live[j+1] = int32(v&maxLiveSets-1) * words
+		row = int(v >> liveIDBits)
 	}
 	i := row + lp.stride - 1
 	if i >= len(cells) {
@@ -569,7 +594,7 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 			return false, false
 		}
 	}
-	live[0] = int32(v) - 1
+	live[0] = int32(v&maxLiveSets-1) * words
 	// Every set a cell refers to was published before the cell.
 	sets := lp.snap.Load().sets
 	start := -1

@@ -7,6 +7,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/allowlist"
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/textsafe"
 )
 
 func withContent(r *http.Request) (bool, error) {
@@ -110,8 +111,10 @@ func (s *Server) bulkCheckAllowlist(w http.ResponseWriter, r *http.Request, _ *c
 	return nil
 }
 
-// POST /v1/usage-metrics: validated and acknowledged (201, as CrowdSec);
-// the LAPI keeps no usage metrics yet.
+// POST /v1/usage-metrics: checked and acknowledged (201, as CrowdSec),
+// then given to the Usage hook (the central's usage report). As in
+// CrowdSec, a machine sends one log processor block and a bouncer one
+// remediation component block.
 func (s *Server) usageMetrics(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var m models.AllMetrics
 	if err := decodeBody(r, s.cfg.MaxBodyAuth, &m); err != nil {
@@ -142,8 +145,19 @@ func (s *Server) usageMetrics(w http.ResponseWriter, r *http.Request, c *caller)
 			return errorf(http.StatusUnprocessableEntity, "%v", err)
 		}
 	}
-	s.log.Debug("lapi: usage metrics received", "machine", c.machine, "bouncer", c.bouncer,
+	switch {
+	case c.machine != "" && (len(m.LogProcessors) != 1 || len(m.RemediationComponents) != 0):
+		return errorf(http.StatusBadRequest, "a machine sends exactly one log processor block")
+	case c.bouncer != "" && (len(m.RemediationComponents) != 1 || len(m.LogProcessors) != 0):
+		return errorf(http.StatusBadRequest, "a bouncer sends exactly one remediation component block")
+	}
+	s.log.Debug("lapi: usage metrics received", "machine", textsafe.Log(c.machine), "bouncer", textsafe.Log(c.bouncer),
 		"remediation_components", len(m.RemediationComponents), "log_processors", len(m.LogProcessors))
+	if s.usage != nil {
+		if err := s.usage(r.Context(), c.machine, c.bouncer, &m); err != nil {
+			return err
+		}
+	}
 	w.WriteHeader(http.StatusCreated)
 	return nil
 }

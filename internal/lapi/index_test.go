@@ -120,6 +120,12 @@ func TestIndexConcurrentPulls(t *testing.T) {
 	var deletedUpTo atomic.Int64                            // the highest id whose deletion is applied
 	deletedUpTo.Store(-1)
 	var wg sync.WaitGroup
+	// Every puller has pulled once before the writer starts, so that a
+	// puller the scheduler starts late on a loaded machine still takes
+	// part (its first pull is the startup one) and pulls run beside the
+	// writes.
+	var started sync.WaitGroup
+	started.Add(pullers)
 	stop := make(chan struct{})
 	views := make([]map[key]int64, pullers)
 	vers := make([]uint64, pullers)
@@ -150,6 +156,9 @@ func TestIndexConcurrentPulls(t *testing.T) {
 				before := deletedUpTo.Load()
 				res := ix.pull(f, pulls == 0, ver, time.Time{}, now)
 				pulls++
+				if pulls == 1 {
+					started.Done()
+				}
 				if res.ver < ver {
 					errs <- fmt.Errorf("puller %d: version went back from %d to %d", p, ver, res.ver)
 					return
@@ -173,6 +182,7 @@ func TestIndexConcurrentPulls(t *testing.T) {
 			}
 		}()
 	}
+	started.Wait()
 	for i := range adds {
 		id := int64(i + 1)
 		d := &store.Decision{ID: id, Origin: "crowdsec", Type: "ban", Scope: "Ip",

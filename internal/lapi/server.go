@@ -80,6 +80,12 @@ type Deps struct {
 	// deleted (the operator deletes again; a queued uuid is sent once).
 	// Must not wait on the network. nil: none.
 	Deleted func(ctx context.Context, decisions []store.Decision) error
+	// Usage receives the usage metrics a machine (one log processor
+	// block) or a bouncer (one remediation component block) sent to POST
+	// /v1/usage-metrics, checked, before the request is answered: the
+	// central API's usage report (internal/capi). An error answers 500.
+	// Must not wait on the network. nil: they are acknowledged only.
+	Usage func(ctx context.Context, machine, bouncer string, m *models.AllMetrics) error
 	// Extra are more routes served on the LAPI's listener (ServeMux
 	// patterns, e.g. "GET /metrics"), behind the same connection limits
 	// and request ids but outside the LAPI's authentication.
@@ -104,6 +110,7 @@ type Server struct {
 	notify   func(*models.Alert, []string)
 	share    func(context.Context, string, []*models.Alert) error
 	deleted  func(context.Context, []store.Decision) error
+	usage    func(context.Context, string, string, *models.AllMetrics) error
 	met      *metrics
 	idx      *index
 	tlsConf  *tls.Config
@@ -154,7 +161,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{
 		cfg: set, st: deps.Store, allow: deps.Allowlists, log: deps.Logger, now: deps.Clock,
-		notify: deps.Notify, share: deps.Share, deleted: deps.Deleted, pulls: map[string]time.Time{}, heartbeats: map[string]time.Time{},
+		notify: deps.Notify, share: deps.Share, deleted: deps.Deleted, usage: deps.Usage, pulls: map[string]time.Time{}, heartbeats: map[string]time.Time{},
 		pullState: map[string]bouncerPull{},
 	}
 	if s.log == nil {

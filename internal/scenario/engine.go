@@ -412,6 +412,12 @@ func (e *Engine) send() {
 	}
 }
 
+// MaxPending is the most events poured and neither handed back
+// (Config.Done) nor kept at once: those of the batches in the workers'
+// inboxes, of the batch each works on and of the one being filled (a batch
+// is handed back when every worker is done with it).
+func (e *Engine) MaxPending() int { return (e.cfg.Inbox + 2) * e.cfg.BatchSize }
+
 // done hands evt back (Config.Done).
 func (e *Engine) done(evt *event.Event) {
 	if e.cfg.Done != nil {

@@ -3,6 +3,7 @@ package scenario
 import (
 	"encoding/binary"
 	"math"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -81,15 +82,28 @@ func (q *queue) push(it *item, qs int, pack bool, scratch *[]byte) {
 		return
 	}
 	if d, ok := encodeDelta(q.its[n-1], it, scratch); ok {
+		q.grow(binary.MaxVarintLen64 + len(d))
 		q.older = binary.AppendUvarint(q.older, uint64(len(d))+1)
 		q.older = append(q.older, d...)
 		q.its[n-1] = it
 	} else {
+		q.grow(1)
 		q.older = append(q.older, 0)
 		q.its = append(q.its, it)
 	}
 	if qs > 0 {
 		q.trim(qs)
+	}
+}
+
+// grow makes room for n more bytes in older: a quarter more than needed
+// (a full queue's deltas take about as much room from one push to the
+// next, and append would double it).
+func (q *queue) grow(n int) {
+	if need := len(q.older) + n; need > cap(q.older) {
+		b := make([]byte, len(q.older), need+need/4)
+		copy(b, q.older)
+		q.older = b
 	}
 }
 
@@ -159,33 +173,34 @@ func (q *queue) items() []*item {
 	return out
 }
 
-// The kinds of a value in a delta; valLiteral, valSpan (in the entry's own
-// line) and valSame are those of a record.
+// The kinds of a value in a delta that is not the next entry's (those are
+// marked in a bit mask); valLiteral, valSpan (in the entry's own line) and
+// valSame are those of a record.
 const (
-	valNext     = 3 // equal to the next entry's value
-	valNextEdit = 4 // the next entry's value with its middle replaced
-	deltaKinds  = 3 // bits of the kind in a value's header
+	valNextEdit = 3 // the next entry's value with its middle replaced
+	deltaKinds  = 2 // bits of the kind in a value's header
 )
 
-// encodeDelta encodes o against n, the item queued right after it: its
-// time and its line's time as differences, its line as the prefix and
-// suffix it shares with n's and the middle, and each value as n's, an
-// earlier one of its own, a span of its line, n's with another middle, or
-// its bytes. ok is false when o cannot be encoded so that decodeDelta
-// gives it back exactly.
-func encodeDelta(o, n *item, scratch *[]byte) (string, bool) {
+// encodeDelta encodes o against n, the item queued right after it, into
+// scratch (valid until the next call): its time and its line's time as
+// differences, its line as the prefix and suffix it shares with n's and a
+// middle (midDelta), a bit mask of the values equal to n's, and each other
+// value as an earlier one of its own, a span of its line, n's with another
+// middle, or its bytes. ok is false when o cannot be encoded so that
+// decodeDelta gives it back exactly.
+func encodeDelta(o, n *item, scratch *[]byte) ([]byte, bool) {
 	ks := o.rec.keys
 	if o.full != nil || ks == nil || n.full != nil || n.rec.keys != ks || o.line != n.line {
-		return "", false
+		return nil, false
 	}
 	var dt int64 // o's time as a difference to n's; zero times are a case of their own
 	if !o.etime.IsZero() {
 		dt = o.etime.UnixNano() - n.etime.UnixNano()
 		if dt == zeroTime || time.Unix(0, n.etime.UnixNano()+dt).In(n.etime.Location()) != o.etime {
-			return "", false // a monotonic reading, another zone, out of UnixNano's range
+			return nil, false // a monotonic reading, another zone, out of UnixNano's range
 		}
 	} else if o.etime != (time.Time{}) {
-		return "", false // a zero time in a zone
+		return nil, false // a zero time in a zone
 	} else {
 		dt = zeroTime
 	}
@@ -196,12 +211,15 @@ func encodeDelta(o, n *item, scratch *[]byte) (string, bool) {
 	p, s := commonEnds(oraw, nraw)
 	buf = binary.AppendUvarint(buf, uint64(p))
 	buf = binary.AppendUvarint(buf, uint64(s))
-	buf = binary.AppendUvarint(buf, uint64(len(oraw)-p-s))
-	buf = append(buf, oraw[p:len(oraw)-s]...)
+	buf = appendMid(buf, oraw[p:len(oraw)-s], nraw[p:len(nraw)-s])
 
 	var ostack, nstack [24]string
 	ov := o.rec.appendValues(ostack[:0])
 	nv := n.rec.appendValues(nstack[:0])
+	mask := len(buf)
+	for range (len(ov) + 7) / 8 {
+		buf = append(buf, 0)
+	}
 	var rawStart, rawEnd uintptr
 	if oraw != "" {
 		rawStart = uintptr(unsafe.Pointer(unsafe.StringData(oraw)))
@@ -209,11 +227,11 @@ func encodeDelta(o, n *item, scratch *[]byte) (string, bool) {
 	}
 	for i, v := range ov {
 		if v == nv[i] {
-			buf = binary.AppendUvarint(buf, valNext)
+			buf[mask+i/8] |= 1 << (i % 8)
 			continue
 		}
 		if j := indexOf(ov[:i], v); j >= 0 && len(v) > 0 {
-			buf = binary.AppendUvarint(buf, uint64(len(v))<<deltaKinds|valSame)
+			buf = append(buf, valSame)
 			buf = binary.AppendUvarint(buf, uint64(j))
 			continue
 		}
@@ -236,7 +254,56 @@ func encodeDelta(o, n *item, scratch *[]byte) (string, bool) {
 		buf = append(buf, v...)
 	}
 	*scratch = buf
-	return string(buf), true
+	return buf, true
+}
+
+// appendMid appends the middle of a line, om, that differs from the next
+// entry's, nm: uvarint(len(om)<<1), then its bytes; or, when both are
+// words separated by the same number of spaces and that is shorter,
+// uvarint(len(om)<<1|1), a bit mask of the words equal to nm's, and each
+// other word as uvarint(len) and its bytes (the fields of a log line
+// differ one by one: "GET /a HTTP/1.1" 200 12" against "GET /bc HTTP/1.1"
+// 404 0" keeps the path, the status and the size).
+func appendMid(buf []byte, om, nm string) []byte {
+	words := strings.Count(om, " ") + 1
+	if len(om) < 8 || words > 64 || strings.Count(nm, " ")+1 != words {
+		buf = binary.AppendUvarint(buf, uint64(len(om))<<1)
+		return append(buf, om...)
+	}
+	start := len(buf)
+	buf = binary.AppendUvarint(buf, uint64(len(om))<<1|1)
+	mask := len(buf)
+	for range (words + 7) / 8 {
+		buf = append(buf, 0)
+	}
+	for i, o, n := 0, om, nm; ; i++ {
+		ow, orest, more := strings.Cut(o, " ")
+		nw, nrest, _ := strings.Cut(n, " ")
+		if ow == nw {
+			buf[mask+i/8] |= 1 << (i % 8)
+		} else {
+			buf = binary.AppendUvarint(buf, uint64(len(ow)))
+			buf = append(buf, ow...)
+		}
+		if !more {
+			break
+		}
+		o, n = orest, nrest
+	}
+	if len(buf)-start >= len(om)+uvarintLen(uint64(len(om))<<1) {
+		buf = binary.AppendUvarint(buf[:start], uint64(len(om))<<1)
+		buf = append(buf, om...)
+	}
+	return buf
+}
+
+// uvarintLen is the length of x as a uvarint.
+func uvarintLen(x uint64) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
 }
 
 // zeroTime is the time difference that stands for the zero time.
@@ -252,24 +319,35 @@ func decodeDelta(d string, n *item) *item {
 	d = d[w:]
 	s, w := uvarint(d)
 	d = d[w:]
-	ml, w := uvarint(d)
-	d = d[w:]
 	nraw := n.rec.raw
+	h, w := uvarint(d)
+	d = d[w:]
+	ml := h >> 1
 	var raw string
 	if p+s+ml > 0 {
 		b := make([]byte, 0, p+s+ml)
 		b = append(b, nraw[:p]...)
-		b = append(b, d[:ml]...)
+		if h&1 == 0 {
+			b = append(b, d[:ml]...)
+			d = d[ml:]
+		} else {
+			b, d = appendWords(b, d, nraw[p:len(nraw)-int(s)])
+		}
 		b = append(b, nraw[len(nraw)-int(s):]...)
 		raw = unsafe.String(unsafe.SliceData(b), len(b))
 	}
-	d = d[ml:]
 
 	ks := n.rec.keys
 	var nstack, vstack [24]string
 	nv := n.rec.appendValues(nstack[:0])
+	mask := d[:(len(nv)+7)/8]
+	d = d[len(mask):]
 	vals := vstack[:0]
-	for i := range ks.count() {
+	for i := range nv {
+		if mask[i/8]&(1<<(i%8)) != 0 {
+			vals = append(vals, nv[i])
+			continue
+		}
 		h, w := uvarint(d)
 		d = d[w:]
 		l := int(h >> deltaKinds)
@@ -285,8 +363,6 @@ func decodeDelta(d string, n *item) *item {
 			j, w := uvarint(d)
 			d = d[w:]
 			v = vals[j]
-		case valNext:
-			v = nv[i]
 		case valNextEdit:
 			p, w := uvarint(d)
 			d = d[w:]
@@ -304,6 +380,29 @@ func decodeDelta(d string, n *item) *item {
 	}
 	it.rec = packValues(ks, vals, raw, nil)
 	return it
+}
+
+// appendWords appends the middle that appendMid encoded word by word
+// against nm, and returns what follows it in d.
+func appendWords(b []byte, d, nm string) ([]byte, string) {
+	words := strings.Count(nm, " ") + 1
+	mask := d[:(words+7)/8]
+	d = d[len(mask):]
+	for i := range words {
+		nw, rest, _ := strings.Cut(nm, " ")
+		nm = rest
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		if mask[i/8]&(1<<(i%8)) != 0 {
+			b = append(b, nw...)
+			continue
+		}
+		l, w := uvarint(d)
+		b = append(b, d[w:w+int(l)]...)
+		d = d[w+int(l):]
+	}
+	return b, d
 }
 
 // commonEnds returns the lengths of the longest common prefix and then of

@@ -27,7 +27,7 @@ import (
 // Records are immutable once built and safe to read from any goroutine.
 type record struct {
 	keys *keySet
-	data string // per value: uvarint(len<<2|kind), then the bytes (kind literal), a uvarint offset in raw (span) or a uvarint value index (same)
+	data string // per value: uvarint(len<<2|kind), then the bytes (kind literal), a uvarint offset in raw (span), a uvarint value index (same) or nothing (usual)
 	raw  string // the log line, when the item keeps it
 }
 
@@ -36,14 +36,24 @@ const (
 	valLiteral = iota // the bytes follow
 	valSpan           // raw[off:off+len]
 	valSame           // equal to an earlier value of the record
+	valUsual          // the key set's usual value (keySet.usual)
 )
 
 // keySet is the sorted Meta and Enriched keys of records; noMeta marks
 // the records of events without a Meta map (not even an empty one).
+//
+// usual holds, per Meta and Enriched key, the value of the event that made
+// the set, when short: what a parser's statics write (the log type, the
+// service, the data source) is the same for every line of a kind, and a
+// record then stores it as one byte.
 type keySet struct {
 	meta, enriched []string
+	usual          []string
 	noMeta         bool
 }
+
+// maxUsual is the longest value a key set keeps as usual.
+const maxUsual = 64
 
 // count is the number of values a record of ks holds: Meta, Enriched, then
 // MarshaledTime.
@@ -98,11 +108,19 @@ func (k *keySets) get(e *event.Event) *keySet {
 		clear(k.sets)
 		k.n = 0
 	}
-	own := make([]string, len(s))
+	own := make([]string, 2*len(s))
 	for i, key := range s {
 		own[i] = strings.Clone(key)
+		part := event.Enriched
+		if i < nm {
+			part = event.Meta
+		}
+		v, _ := e.Lookup(part, key)
+		if len(v) <= maxUsual {
+			own[len(s)+i] = strings.Clone(v)
+		}
 	}
-	ks := &keySet{meta: own[:nm:nm], enriched: own[nm:], noMeta: noMeta}
+	ks := &keySet{meta: own[:nm:nm], enriched: own[nm:len(s):len(s)], usual: own[len(s):], noMeta: noMeta}
 	k.sets[sum] = append(k.sets[sum], ks)
 	k.n++
 	return ks
@@ -145,6 +163,10 @@ func packValues(ks *keySet, vals []string, raw string, scratch *[]byte) record {
 		buf = (*scratch)[:0]
 	}
 	for i, v := range vals {
+		if i < len(ks.usual) && len(v) > 0 && v == ks.usual[i] {
+			buf = append(buf, valUsual)
+			continue
+		}
 		if j := indexOf(vals[:i], v); j >= 0 && len(v) > 0 {
 			buf = binary.AppendUvarint(buf, uint64(len(v))<<2|valSame)
 			buf = binary.AppendUvarint(buf, uint64(j))
@@ -208,6 +230,8 @@ func (r *record) values(fn func(i int, v string) bool) {
 			j, w := uvarint(d)
 			d = d[w:]
 			v = seen[j]
+		case valUsual:
+			v = r.keys.usual[i]
 		}
 		seen[i] = v
 		if !fn(i, v) {

@@ -4,6 +4,8 @@
 // (internal/central/server). One definition, so that the two cannot drift.
 package wire
 
+import "github.com/phalanx-ids/phalanx/internal/models"
+
 // The CAPI v3 subset Phalanx uses. Field names and shapes are the
 // swagger's.
 
@@ -176,3 +178,13 @@ type MetricsMachine struct {
 	LastUpdate string `json:"last_update"`
 	LastPush   string `json:"last_push"`
 }
+
+// UsageMetrics is the body of POST /v3/usage-metrics. It is not in the
+// CAPI swagger: a CrowdSec LAPI sends its own swagger's AllMetrics (the
+// body of its POST /v1/usage-metrics: remediation_components,
+// log_processors, and its own lapi block), one definition for the three
+// places (components to LAPI, LAPI to central, the central's checks).
+type UsageMetrics = models.AllMetrics
+
+// UsageBase is what every component of UsageMetrics reports.
+type UsageBase = models.BaseMetrics

@@ -589,6 +589,31 @@ func (s *Store) SetUsage(ctx context.Context, id string, u Usage) error {
 	return nil
 }
 
+// Usages returns every install's last usage report, by machine id.
+func (s *Store) Usages(ctx context.Context) (map[string]Usage, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT machine_id, remediation_components, log_processors, windows, lapi_version,
+		console_options, reports, at FROM install_usage`)
+	if err != nil {
+		return nil, fmt.Errorf("centralstore: usages: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]Usage{}
+	for rows.Next() {
+		var id, opts string
+		var u Usage
+		var at int64
+		if err := rows.Scan(&id, &u.RemediationComponents, &u.LogProcessors, &u.Windows, &u.LAPIVersion, &opts, &u.Reports, &at); err != nil {
+			return nil, fmt.Errorf("centralstore: usages: %w", err)
+		}
+		if err := json.Unmarshal([]byte(opts), &u.ConsoleOptions); err != nil {
+			return nil, fmt.Errorf("centralstore: usages: %w", err)
+		}
+		u.At = fromMS(at)
+		out[id] = u
+	}
+	return out, rows.Err()
+}
+
 // GetUsage returns an install's last usage report (zero when none).
 func (s *Store) GetUsage(ctx context.Context, id string) (Usage, error) {
 	var u Usage

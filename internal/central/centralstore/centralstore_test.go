@@ -163,6 +163,9 @@ func TestReports(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, Usage{RemediationComponents: 2, LogProcessors: 1, Windows: 1, LAPIVersion: "v2",
 				ConsoleOptions: []string{"custom", "tainted"}, Reports: 2, At: now.Add(time.Second)}, u)
+			all, err := s.Usages(ctx)
+			require.NoError(t, err)
+			require.Equal(t, map[string]Usage{"m1": u}, all)
 		})
 	}
 }

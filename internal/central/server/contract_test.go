@@ -277,3 +277,40 @@ func TestLinksIgnoreHostHeader(t *testing.T) {
 	require.NoError(t, s.ln.Close())
 	require.NoError(t, s.st.Close())
 }
+
+// A change of the allowlist that adds no entry (a reason updated) still
+// moves the link's updated_at (a CrowdSec LAPI fetches an allowlist again
+// when it does) and its URL.
+func TestAllowlistLinkUpdatedAtMoves(t *testing.T) {
+	c := startCentral(t, Config{PublishAllowlist: true})
+	ctx := context.Background()
+	require.NoError(t, c.st.AddAllow(ctx, []centralstore.AllowEntry{{CIDR: "66.249.64.0/19", Reason: "googlebot"}}))
+	in := c.newInstall(t, "11.1.1.10")
+	link := func() (url, updated string) {
+		t.Helper()
+		code, body := c.do(t, "GET", "/v3/decisions/stream?startup=true", in.egress, in.token, nil)
+		require.Equal(t, 200, code, string(body))
+		var st struct {
+			Links struct {
+				Allowlists []struct {
+					URL       string `json:"url"`
+					UpdatedAt string `json:"updated_at"`
+				} `json:"allowlists"`
+			} `json:"links"`
+		}
+		require.NoError(t, json.Unmarshal(body, &st))
+		require.Len(t, st.Links.Allowlists, 1)
+		return st.Links.Allowlists[0].URL, st.Links.Allowlists[0].UpdatedAt
+	}
+	time.Sleep(100 * time.Millisecond) // the allowlist cache (poll 50 ms)
+	u1, t1 := link()
+	require.NoError(t, c.st.AddAllow(ctx, []centralstore.AllowEntry{{CIDR: "66.249.64.0/19", Reason: "googlebot (verified)"}}))
+	time.Sleep(100 * time.Millisecond)
+	u2, t2 := link()
+	require.NotEqual(t, u1, u2, "the URL names the content")
+	p1, err := time.Parse(time.RFC3339, t1)
+	require.NoError(t, err)
+	p2, err := time.Parse(time.RFC3339, t2)
+	require.NoError(t, err)
+	require.True(t, p2.After(p1), "updated_at moved: %s then %s", t1, t2)
+}

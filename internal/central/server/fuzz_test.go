@@ -242,3 +242,27 @@ func FuzzDecodeDeletions(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeUsage: a usage-metrics body is refused (400/413/422) or
+// bounded and clean (what the central counts and keeps).
+func FuzzDecodeUsage(f *testing.F) {
+	f.Add([]byte(`{"remediation_components":[{"version":"v0.0.31","os":{"name":"debian","version":"12"},"type":"crowdsec-firewall-bouncer","name":"fw","utc_startup_timestamp":null,"metrics":[{"meta":{"window_size_seconds":1800,"utc_now_timestamp":1700000000},"items":[{"name":"dropped","value":12,"unit":"packet","labels":{"origin":"CAPI","ip_type":"ipv4"}}]}]}],"log_processors":[{"version":"v1.6","hub_items":{"scenarios":[{"name":"crowdsecurity/ssh-bf","version":"0.3","status":"official"}]},"datasources":{"file":2},"name":"m1"}],"lapi":{"version":"v1.6","utc_startup_timestamp":1700000000,"console_options":["custom","tainted"],"metrics":[{"meta":{"window_size_seconds":1800,"utc_now_timestamp":1700000000},"items":[]}]}}`))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"lapi":{"console_options":["\u001b"]}}`))
+	f.Add([]byte(`{"remediation_components":[null]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		m, err := decodeUsage(bytes.NewReader(body))
+		if err != nil {
+			requireClientError(t, err, http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity)
+			return
+		}
+		u := usageCounts(m)
+		require.LessOrEqual(t, u.RemediationComponents, maxInventory)
+		require.LessOrEqual(t, u.LogProcessors, maxInventory)
+		require.LessOrEqual(t, u.Windows, maxUsageWindows)
+		requireStorable(t, "lapi version", u.LAPIVersion, maxUsageText)
+		for _, o := range u.ConsoleOptions {
+			requireStorable(t, "console option", o, maxUsageText)
+		}
+	})
+}

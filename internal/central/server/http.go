@@ -55,7 +55,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /v3/metrics", s.wrap(true, s.metrics))
 	mux.Handle("POST /v3/metrics/", s.wrap(true, s.metrics))
 	mux.Handle("GET "+allowlistPath, s.wrap(false, s.allowlistContent))
-	mux.Handle("POST /v3/usage-metrics", s.wrap(true, s.accept(http.StatusCreated)))
+	mux.Handle("POST /v3/usage-metrics", s.wrap(true, s.usage))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"message": "not found"})
 	})
@@ -576,8 +576,8 @@ func primaryScenario(entry, declared []string) string {
 	return "phalanx/community"
 }
 
-// accept reads and discards a JSON body (usage metrics, decision sync:
-// nothing of them is kept).
+// accept reads and discards a JSON body (decision sync: nothing of it is
+// kept).
 func (s *Server) accept(status int) handler {
 	return func(w http.ResponseWriter, r *http.Request, _ string) error {
 		var v any

@@ -26,6 +26,12 @@ type list struct {
 	changed chan struct{}            // closed and replaced at every change
 	loaded  bool
 	refMu   sync.Mutex // one refresh at a time
+
+	// sorted is entries by IP as of cursor sortedAt, built at the first
+	// full pull after a change (full pulls then skip the sort).
+	sortMu   sync.Mutex
+	sorted   []centralstore.Listing
+	sortedAt int64
 }
 
 const maxRecent = 200_000
@@ -146,12 +152,11 @@ func (l *list) since(cursor int64, full bool, scenarios []string, now time.Time)
 	}
 	if full || cursor <= 0 {
 		d.full = true
-		for _, e := range l.entries {
+		for _, e := range l.sortedEntries() {
 			if e.ExpiresAt.After(now) && want(e.Scenarios) {
 				d.added = append(d.added, e)
 			}
 		}
-		sortListings(d.added)
 		return d
 	}
 	i := sort.Search(len(l.recent), func(i int) bool { return l.recent[i].ID > cursor })
@@ -173,6 +178,22 @@ func (l *list) since(cursor int64, full bool, scenarios []string, now time.Time)
 	sortListings(d.added)
 	sort.Strings(d.deleted)
 	return d
+}
+
+// sortedEntries returns the entries sorted by IP (shared: read only).
+// The caller holds l.mu (read): entries do not change meanwhile.
+func (l *list) sortedEntries() []centralstore.Listing {
+	l.sortMu.Lock()
+	defer l.sortMu.Unlock()
+	if l.sorted == nil || l.sortedAt != l.cursor {
+		s := make([]centralstore.Listing, 0, len(l.entries))
+		for _, e := range l.entries {
+			s = append(s, e)
+		}
+		sortListings(s)
+		l.sorted, l.sortedAt = s, l.cursor
+	}
+	return l.sorted
 }
 
 func sortListings(ls []centralstore.Listing) {

@@ -138,15 +138,21 @@ func (s *Server) allowEntries(r *http.Request) ([]centralstore.AllowEntry, time.
 		if err != nil {
 			return nil, time.Time{}, "", err
 		}
-		c.entries, c.at, c.updated = es, now, time.Time{}
+		var updated time.Time
 		h := sha256.New()
 		for _, e := range es {
-			if e.CreatedAt.After(c.updated) {
-				c.updated = e.CreatedAt
+			if e.CreatedAt.After(updated) {
+				updated = e.CreatedAt
 			}
 			fmt.Fprintf(h, "%s\x00%s\x00", e.CIDR, e.Reason)
 		}
-		c.version = hex.EncodeToString(h.Sum(nil))[:16]
+		version := hex.EncodeToString(h.Sum(nil))[:16]
+		if c.version != "" && version != c.version {
+			// A change that adds no entry (a reason updated) still moves
+			// updated_at, by which a CrowdSec LAPI decides to fetch again.
+			updated = maxTime(updated, s.now().UTC().Truncate(time.Second), c.updated.Add(time.Second))
+		}
+		c.entries, c.at, c.updated, c.version = es, now, maxTime(updated, c.updated), version
 	}
 	return c.entries, c.updated, c.version, nil
 }
@@ -213,4 +219,14 @@ func (s *Server) allowlistContent(w http.ResponseWriter, r *http.Request, _ stri
 		}
 	}
 	return nil
+}
+
+func maxTime(ts ...time.Time) time.Time {
+	var m time.Time
+	for _, t := range ts {
+		if t.After(m) {
+			m = t
+		}
+	}
+	return m
 }

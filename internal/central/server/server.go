@@ -16,8 +16,10 @@
 // (Config.RegisterOnLogin), so a stock CrowdSec LAPI joins by changing
 // only its credentials' url. With Config.PublishAllowlist, stream answers
 // link the central's allowlist (links.allowlists, a signed URL served at
-// /v3/allowlists/central). Metrics and decision deletions are kept as
-// per-install counts (centralstore.Report).
+// /v3/allowlists/central, built on Config.PublicURL or the listening
+// address, never on a request's Host header). Metrics, usage metrics and
+// decision deletions (each uuid once) are kept as per-install counts
+// (centralstore.Report, centralstore.Usage).
 package server
 
 import (

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -426,6 +427,14 @@ func TestAuthAndBadInput(t *testing.T) {
 		{"unknown key", "POST", "/v3/watchers/enroll", in.token, map[string]string{"attachment_key": "unknownkey1"}, 403},
 		{"metrics", "POST", "/v3/metrics/", in.token, map[string]any{"bouncers": []any{}, "machines": []any{}}, 200},
 		{"usage metrics", "POST", "/v3/usage-metrics", in.token, map[string]any{}, 201},
+		{"usage metrics without a token", "POST", "/v3/usage-metrics", "", map[string]any{}, 401},
+		{"usage metrics: not JSON", "POST", "/v3/usage-metrics", in.token, json.RawMessage(`{"lapi":`), 400},
+		{"usage metrics: wrong type", "POST", "/v3/usage-metrics", in.token, map[string]any{"log_processors": "x"}, 400},
+		{"usage metrics: item without unit", "POST", "/v3/usage-metrics", in.token, json.RawMessage(`{"remediation_components":[{"version":"1","metrics":[{"meta":{"window_size_seconds":60,"utc_now_timestamp":1},"items":[{"name":"dropped","value":1}]}]}]}`), 422},
+		{"usage metrics: window without meta", "POST", "/v3/usage-metrics", in.token, json.RawMessage(`{"lapi":{"version":"1","metrics":[{"items":[]}]}}`), 422},
+		{"usage metrics: name over 255 bytes", "POST", "/v3/usage-metrics", in.token, map[string]any{"remediation_components": []any{map[string]any{"name": strings.Repeat("a", 256)}}}, 422},
+		{"usage metrics: escape in a label", "POST", "/v3/usage-metrics", in.token, json.RawMessage(`{"remediation_components":[{"metrics":[{"meta":{"window_size_seconds":60,"utc_now_timestamp":1},"items":[{"name":"dropped","value":1,"unit":"ip","labels":{"origin":"\u001b[2J"}}]}]}]}`), 422},
+		{"usage metrics: too many components", "POST", "/v3/usage-metrics", in.token, map[string]any{"log_processors": make([]map[string]any, maxInventory+1)}, 422},
 		{"metrics without a token", "POST", "/v3/metrics/", "", map[string]any{"bouncers": []any{}, "machines": []any{}}, 401},
 		{"metrics: escape in a bouncer name", "POST", "/v3/metrics/", in.token, map[string]any{"bouncers": []any{map[string]string{"name": "\x1b]0;x\x07"}}, "machines": []any{}}, 400},
 		{"metrics: not an object", "POST", "/v3/metrics", in.token, []any{}, 400},
