@@ -389,6 +389,24 @@ func (e *Event) ExposeSet(s PartSet) {
 	}
 }
 
+// PartsCopy returns a new event holding its own copy of e's fields of
+// the parts of s, with e's Type, Time and MarshaledTime and nothing else
+// (no line, no other part): what a bucket queues of an event when it
+// reads only those parts. The slotted parts are copied as slots (their
+// views are built on Expose), the others as maps.
+func (e *Event) PartsCopy(s PartSet) *Event {
+	c := &Event{Type: e.Type, Time: e.Time, MarshaledTime: e.MarshaledTime, hasMeta: e.HasMeta()}
+	for p := range numParts {
+		if s.Has(p) {
+			c.fs[p] = e.fs[p].clone()
+			if c.fs[p].t == nil {
+				c.Expose(p)
+			}
+		}
+	}
+	return c
+}
+
 // Views holds the view maps ViewCopy builds, for reuse.
 type Views [numParts]map[string]string
 

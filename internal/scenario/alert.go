@@ -269,7 +269,7 @@ func (w *worker) scopeValue(sc *scen, it *item) string {
 	if sc.scopeExpr == nil {
 		return ""
 	}
-	out, err := w.vm.Run(sc.scopeExpr, FilterEnv{Evt: it.event()})
+	out, err := w.vm.Run(sc.scopeExpr, FilterEnv{Evt: it.vmEvent()})
 	if err != nil {
 		return ""
 	}

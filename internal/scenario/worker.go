@@ -63,28 +63,32 @@ func (it *item) enrichedValue(key string) (string, bool) {
 // event returns the queued event as queue expressions see it: the whole
 // event if the item kept it, else a view holding what the item holds.
 func (it *item) event() *event.Event {
-	if e := it.mapped(); e != nil {
-		return e
+	if it.full != nil {
+		return it.full
+	}
+	if it.view != nil {
+		return it.view
 	}
 	it.view = it.rec.event()
 	it.view.Time = it.etime
 	return it.view
 }
 
-// viewOf makes the view of e: its own copies of e's Meta and Enriched,
-// sized to their content (the event's maps were allocated for any
-// parser's writes).
-func viewOf(e *event.Event) *event.Event {
-	var meta map[string]string
-	if e.HasMeta() {
-		meta = make(map[string]string, e.Len(event.Meta))
-		e.Each(event.Meta, func(k, v string) { meta[k] = v })
+// vmEvent is event with the views of Meta and Enriched built, for the
+// expression VM (a view made by viewOf holds them as slots).
+func (it *item) vmEvent() *event.Event {
+	e := it.event()
+	if e == it.view {
+		e.ExposeSet(event.Meta.Set() | event.Enriched.Set())
 	}
-	enriched := make(map[string]string, e.Len(event.Enriched))
-	e.Each(event.Enriched, func(k, v string) { enriched[k] = v })
-	v := event.FromMaps(meta, enriched)
-	v.Type, v.Time, v.MarshaledTime = e.Type, e.Time, e.MarshaledTime
-	return v
+	return e
+}
+
+// viewOf makes the view of e: its own copy of e's Meta and Enriched (as
+// slots: conditions compiled natively read them so; queueEvent builds
+// the maps for the expression VM on first use).
+func viewOf(e *event.Event) *event.Event {
+	return e.PartsCopy(event.Meta.Set() | event.Enriched.Set())
 }
 
 // lineOrigin is where an item's line comes from: the same for every line
@@ -772,7 +776,7 @@ func bayesUpdate(prior, pe, pb float32) float32 {
 func (w *worker) queueView(sc *scen, items []*item) *Queue {
 	q := &Queue{Queue: make([]*event.Event, len(items)), L: sc.qsize}
 	for i, it := range items {
-		q.Queue[i] = it.event()
+		q.Queue[i] = it.vmEvent()
 	}
 	return q
 }
