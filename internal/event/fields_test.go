@@ -249,3 +249,48 @@ func TestViewNames(t *testing.T) {
 		require.Contains(t, string(y), want)
 	}
 }
+
+func TestPartsCopy(t *testing.T) {
+	s := NewSchema()
+	mk, ek, pk := s.Key(Meta, "log_type"), s.Key(Enriched, "ASNumber"), s.Key(Parsed, "user")
+	s.Freeze()
+	for _, tc := range []struct {
+		name string
+		mk   func() *Event
+	}{
+		{"schema", func() *Event { return s.New(Line{Raw: "x"}) }},
+		{"no schema", func() *Event { return New(Line{Raw: "x"}) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := tc.mk()
+			e.Put(Meta, mk.Name(), "ssh_failed-auth")
+			e.Put(Meta, "runtime_only", "")
+			e.Put(Enriched, ek.Name(), "64496")
+			e.Put(Parsed, pk.Name(), "root")
+			e.MarshaledTime = "2026-12-07T06:00:00Z"
+			c := e.PartsCopy(Meta.Set() | Enriched.Set())
+			// The source changing afterwards does not reach the copy.
+			e.Put(Meta, mk.Name(), "changed")
+			e.Put(Enriched, ek.Name(), "changed")
+			if v, ok := c.Lookup(Meta, mk.Name()); !ok || v != "ssh_failed-auth" {
+				t.Fatalf("Meta.log_type = %q %v", v, ok)
+			}
+			if v, ok := c.Lookup(Meta, "runtime_only"); !ok || v != "" {
+				t.Fatalf("Meta.runtime_only = %q %v, want present and empty", v, ok)
+			}
+			if v, _ := c.Lookup(Enriched, ek.Name()); v != "64496" {
+				t.Fatalf("Enriched.ASNumber = %q", v)
+			}
+			if _, ok := c.Lookup(Parsed, pk.Name()); ok {
+				t.Fatal("Parsed was copied")
+			}
+			if !c.HasMeta() || c.MarshaledTime != e.MarshaledTime {
+				t.Fatalf("HasMeta %v, MarshaledTime %q", c.HasMeta(), c.MarshaledTime)
+			}
+			c.ExposeSet(Meta.Set() | Enriched.Set())
+			if c.MetaView["log_type"] != "ssh_failed-auth" || c.EnrichedView["ASNumber"] != "64496" || len(c.MetaView) != 2 {
+				t.Fatalf("views %v %v", c.MetaView, c.EnrichedView)
+			}
+		})
+	}
+}
