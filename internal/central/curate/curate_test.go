@@ -256,9 +256,10 @@ func TestWeakClassesAloneNeverList(t *testing.T) {
 // refutes its reporters (s0, s1, s2) and takes off at once the victims
 // that refuted installs make up two and a third of the reporters of
 // (v2, v6, held: honest reports do not list them again), discrediting
-// their other reporter (s3, no quarantine). v4 loses s2's vote and falls
-// under three clusters; v3 and v5, with at most one refuted reporter
-// among four, stay until their own appeal: one refuted reporter beside
+// their other reporter (s3, no quarantine). s3 then reported two held
+// addresses: it is tainted, and v4 (s2 refuted, s3 tainted) burns too,
+// discrediting s4 once; v3 and v5, with at most one refuted or tainted
+// reporter among four, stay until their own appeal: one beside
 // others is what a real attacker reported by a sleeper and honest
 // installs looks like, and that one (7.7.7.7) costs its honest reporters
 // nothing.
@@ -278,7 +279,7 @@ func TestUpheldAppealBurnsTheClique(t *testing.T) {
 		"1.0.0.2": {"s1", "s2", "s3"},       // v2: 2 of 3 refuted
 		"1.0.0.6": {"s0", "s2", "s3"},       // v6: 2 of 3 refuted
 		"1.0.0.5": {"s1", "s4", "s5", "s6"}, // v5: 1 of 4
-		"1.0.0.4": {"s2", "s3", "s4"},       // v4: s3 refuted later
+		"1.0.0.4": {"s2", "s3", "s4"},       // v4: s2 refuted, s3 tainted by v2 and v6
 		"1.0.0.3": {"s3", "s4", "s5", "s7"}, // v3: 1 of 4
 		"7.7.7.7": {"s0", "h0", "h1"},       // a real attacker
 	}
@@ -297,14 +298,16 @@ func TestUpheldAppealBurnsTheClique(t *testing.T) {
 		gone[ch.IP.String()] = ch.Reason
 	}
 	require.Equal(t, map[string]string{"1.0.0.1": "delisted", "1.0.0.2": "suspect", "1.0.0.6": "suspect",
-		"1.0.0.4": "evidence withdrawn", "7.7.7.7": "evidence withdrawn"}, gone)
+		"1.0.0.4": "suspect", "7.7.7.7": "evidence withdrawn"}, gone)
 	for id, refuted := range map[string]bool{"s0": true, "s1": true, "s2": true, "s3": false, "s4": false, "s5": false, "s6": false, "s7": false, "h0": false, "h1": false} {
 		in, _ := e.Install(id)
 		require.Equal(t, refuted, in.QuarantinedUntil.After(c.t), "%s refuted", id)
 	}
 	s3, _ := e.Install("s3")
-	require.InDelta(t, 4+2, s3.Beta, 1e-9, "s3 discredited once per suspect address")
-	for _, id := range []string{"h0", "h1", "s4"} {
+	require.InDelta(t, 4+3, s3.Beta, 1e-9, "s3 discredited once per suspect address")
+	s4, _ := e.Install("s4")
+	require.InDelta(t, 4+1, s4.Beta, 1e-9, "s4 discredited for v4, not tainted (one held address)")
+	for _, id := range []string{"h0", "h1"} {
 		in, _ := e.Install(id)
 		require.InDelta(t, 4, in.Beta, 1e-9, "%s discredited", id)
 	}
@@ -438,4 +441,55 @@ func TestRefutedCliqueGoesTogether(t *testing.T) {
 			require.Equal(t, shared < 8, ok, "listed while s1 stands")
 		})
 	}
+}
+
+// TestReportingAnAppealedAddressRefutes: after an upheld appeal, a
+// strong-class report of the address (a sleeper still on its victim)
+// refutes the reporter like a canary and withdraws what it carried; an
+// FP-prone report of it is counted as usual, a seed's lists it again,
+// and after DelistHold it is an address like any other.
+func TestReportingAnAppealedAddressRefutes(t *testing.T) {
+	e, c := newEngine(t)
+	trusted := func(id, net string) {
+		e.UpsertInstall(Install{ID: id, Org: id, Net: netip.MustParsePrefix(net), Alpha: 30, Beta: 4, Confirmed: 30}, true)
+	}
+	for i := range 5 {
+		trusted(fmt.Sprintf("s%d", i), fmt.Sprintf("%d.0.0.0/24", 21+i))
+	}
+	add(e, "seed", "seed", "10.9.0.0/24")
+	quarantined := func(id string) bool {
+		in, _ := e.Install(id)
+		return in.QuarantinedUntil.After(c.t)
+	}
+	listed := func(ip string) bool {
+		_, ok := e.Listed(netip.MustParseAddr(ip))
+		return ok
+	}
+	for _, id := range []string{"s0", "s1", "s2"} {
+		e.Ingest(sig(id, "1.0.0.1"))
+	}
+	for _, id := range []string{"s3", "s4", "s1"} {
+		e.Ingest(sig(id, "1.0.0.2"))
+	}
+	require.True(t, listed("1.0.0.1"))
+	require.True(t, listed("1.0.0.2"))
+	e.Delist(netip.MustParseAddr("1.0.0.1"))
+	require.True(t, quarantined("s1"))
+	require.False(t, listed("1.0.0.2"), "lost s1's vote")
+	c.t = c.t.Add(time.Minute)
+	crawl := sig("s4", "1.0.0.1")
+	crawl.Scenario = "crowdsecurity/http-crawl-non_statics"
+	require.Equal(t, Counted, e.Ingest(crawl))
+	require.False(t, quarantined("s4"), "an FP-prone report of an appealed address costs nothing")
+	trusted("s5", "26.0.0.0/24")
+	e.Ingest(sig("s5", "1.0.0.2"))
+	require.True(t, listed("1.0.0.2"), "s3, s4, s5")
+	require.Equal(t, Appealed, e.Ingest(sig("s3", "1.0.0.1")))
+	require.True(t, quarantined("s3"))
+	require.False(t, listed("1.0.0.2"), "withdrawn at once: s3 no longer counts")
+	require.Equal(t, Counted, e.Ingest(sig("seed", "1.0.0.1")), "a seed is never refuted by it")
+	c.t = c.t.Add(e.Config().DelistHold + time.Hour)
+	e.Tick()
+	require.Equal(t, Counted, e.Ingest(sig("s4", "1.0.0.1")), "after the hold: an address like any other")
+	require.False(t, quarantined("s4"))
 }
