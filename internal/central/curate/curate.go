@@ -715,7 +715,7 @@ func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) 
 // coReports is the co-report relation, the one definition of a
 // co-reporting clique: for each other install, how many addresses both it
 // and a reported (eligible, strong class, last seen in the window) that
-// no seed saw (or that were delisted or burned since), except x. Two
+// no seed saw (or that were delisted by an upheld appeal since), except x. Two
 // installs with at least CoReports are linked: one cluster for an
 // address no seed saw (tallyOf), refuted together (partners).
 // Sleepers and poisoners turning on their victims report the same few
@@ -754,13 +754,17 @@ func (e *Engine) coReports(a int32, x netip.Addr, unseeded map[netip.Addr]bool, 
 }
 
 // unseeded reports whether no seed reported y in the window (with
-// reports of it known), or y is held (delisted, burned).
+// reports of it known), or y was delisted by an upheld appeal.
 func (e *Engine) unseeded(y netip.Addr, cache map[netip.Addr]bool, now time.Time) bool {
 	if v, ok := cache[y]; ok {
 		return v
 	}
 	v := false
-	if until, ok := e.hold[y]; ok && now.Before(until) {
+	if until, ok := e.appealed[y]; ok && now.Before(until) {
+		// Delisted by an upheld appeal: benign, whoever saw it. Burned
+		// (suspect) addresses are not taken as such: a real attacker that
+		// refuted poisoners also reported burns too, and counting it
+		// linked its honest reporters to them (a cascade).
 		v = true
 	} else if st := e.ips[y]; st != nil {
 		v = true
@@ -925,8 +929,6 @@ func (e *Engine) refute(idx int32) {
 // strong classes count: a framer makes honest installs report its
 // victims with spoofed port scans, and honest installs trip FP-prone
 // scenarios on the crawlers framers report.
-const taintHeld = 2
-
 func (e *Engine) propagate() {
 	if len(e.burn) == 0 {
 		return
@@ -936,38 +938,8 @@ func (e *Engine) propagate() {
 	done := map[netip.Addr]bool{}
 	var reporters []int32
 	unseeded := map[netip.Addr]bool{}
-	// tainted: installs that reported (strong class, in the window) an
-	// address held since (delisted, or burned here); computed once per
-	// install against the holds of the call's start, then set for the
-	// other reporters of every address burned here.
-	tainted := map[int32]bool{}
-	isTainted := func(o int32, except netip.Addr) bool {
-		if v, ok := tainted[o]; ok {
-			return v
-		}
-		var seen []netip.Addr
-		for _, sg := range e.recent[o] {
-			if sg.at < floor || sg.ip == except || slices.Contains(seen, sg.ip) {
-				continue
-			}
-			if until, held := e.hold[sg.ip]; held && now.Before(until) {
-				seen = append(seen, sg.ip)
-			}
-		}
-		v := len(seen) >= taintHeld
-		tainted[o] = v
-		return v
-	}
-	// scan: installs whose addresses to check, refuted ones first (their
-	// clique goes with them), then the tainted reporters of burned ones.
-	type scanned struct {
-		idx     int32
-		refuted bool
-	}
-	var queue []scanned
-	queued := map[int32]bool{}
 	// check burns y when at least two of its strong-class reporters, and
-	// at least SuspectShare of them, are refuted or tainted.
+	// at least SuspectShare of them, are refuted installs.
 	check := func(y netip.Addr) bool {
 		if done[y] {
 			return false
@@ -990,7 +962,7 @@ func (e *Engine) propagate() {
 				return false
 			}
 			reporters = append(reporters, r.install)
-			if now.Before(in.QuarantinedUntil) || isTainted(r.install, y) {
+			if now.Before(in.QuarantinedUntil) {
 				bad++
 			}
 		}
@@ -1007,47 +979,21 @@ func (e *Engine) propagate() {
 				continue
 			}
 			e.discredit(o)
-			delete(tainted, o) // one more held address: computed again
-			if !queued[o] {
-				queued[o] = true
-				queue = append(queue, scanned{o, false})
-			}
 		}
 		return true
 	}
-	for {
-		for len(e.burn) > 0 || len(queue) > 0 {
-			var sc scanned
-			if len(e.burn) > 0 {
-				sc = scanned{e.burn[0], true}
-				e.burn = e.burn[1:]
-			} else {
-				sc = queue[0]
-				queue = queue[1:]
-			}
-			if sc.refuted {
-				// Its clique goes with it: installs linked to it by
-				// co-reports (see coReports) are refuted too, and their
-				// addresses burn in turn.
-				for _, p := range e.partners(sc.idx, unseeded, now) {
-					e.refute(p)
-				}
-			}
-			for _, sg := range e.recent[sc.idx] {
-				if sg.at >= floor {
-					check(sg.ip)
-				}
-			}
+	for len(e.burn) > 0 {
+		idx := e.burn[0]
+		e.burn = e.burn[1:]
+		// Its clique goes with it: installs linked to it by co-reports
+		// (see coReports) are refuted too, and their addresses burn in turn.
+		for _, p := range e.partners(idx, unseeded, now) {
+			e.refute(p)
 		}
-		// Re-check every listing at once, not only those reached from the
-		// refuted installs: a listing whose reporters are tainted
-		// (reported held addresses) goes now, not at its own appeal.
-		burned := false
-		for _, ip := range e.sortedListed() {
-			burned = check(ip) || burned
-		}
-		if !burned && len(queue) == 0 && len(e.burn) == 0 {
-			return
+		for _, sg := range e.recent[idx] {
+			if sg.at >= floor {
+				check(sg.ip)
+			}
 		}
 	}
 }
