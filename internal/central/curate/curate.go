@@ -74,7 +74,7 @@ type Config struct {
 	// SuspectShare burns a clique's listings on its first detected act
 	// (see Engine.propagate): an address no seed saw whose strong-class
 	// reporters in the window are at least two and at least SuspectShare
-	// refuted installs (default 0.34) is suspect: off the list, held like
+	// refuted installs (default 0.5) is suspect: off the list, held like
 	// a delisted one, and each of its other reporters loses a little
 	// trust (one failure, no quarantine).
 	SuspectShare float64 `yaml:"suspect_share"`
@@ -91,7 +91,7 @@ func Defaults() Config {
 		FirstTTL: 4 * time.Hour, EscalateAfter: 24 * time.Hour, MaxTTL: 7 * 24 * time.Hour,
 		QuarantineFor: 7 * 24 * time.Hour, DelistHold: 7 * 24 * time.Hour,
 		TrustedConfirmations: 10, TrustedMinTrust: 0.5, AnonymousCap: 0.4, RefutePenalty: 10,
-		Forget: 0.99, ReportsPerAddress: 64, SuspectShare: 0.34, CoReports: 8}
+		Forget: 0.99, ReportsPerAddress: 64, SuspectShare: 0.5, CoReports: 8}
 }
 
 // Or fills c's zero fields from d.
@@ -898,12 +898,18 @@ func (e *Engine) refute(idx int32) {
 	}
 	in := e.installs[idx]
 	now := e.now()
+	again := now.Before(in.QuarantinedUntil)
 	e.forget(in, now)
 	in.Beta += e.cfg.RefutePenalty
 	in.QuarantinedUntil = now.Add(e.cfg.QuarantineFor)
 	e.dirty[idx] = struct{}{}
 	e.pendingWithdraw = true
-	e.burn = append(e.burn, idx)
+	if !again {
+		// Its clique and addresses burn once per quarantine: reports
+		// made since weigh nothing, and each scan of a clique is a
+		// chance to catch an honest install by co-report coincidence.
+		e.burn = append(e.burn, idx)
+	}
 }
 
 // propagate burns the listings of the cliques of the installs refuted

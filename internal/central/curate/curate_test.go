@@ -490,3 +490,36 @@ func TestReportingAnAppealedAddressRefutes(t *testing.T) {
 	require.Equal(t, Counted, e.Ingest(sig("s4", "1.0.0.1")), "after the hold: an address like any other")
 	require.False(t, quarantined("s4"))
 }
+
+// TestRefutedAgainBurnsOnce: an install refuted while quarantined (a
+// sleeper reporting canaries or appealed victims again and again) is
+// penalised again, but its clique and addresses burn once per
+// quarantine: what it co-reported since weighs nothing and links no one.
+func TestRefutedAgainBurnsOnce(t *testing.T) {
+	e, c := newEngine(t)
+	for i, id := range []string{"s0", "s1"} {
+		e.UpsertInstall(Install{ID: id, Org: id, Net: netip.MustParsePrefix(fmt.Sprintf("%d.0.0.0/24", 21+i)), Alpha: 30, Beta: 4, Confirmed: 30}, true)
+	}
+	e.SetCanaries([]netip.Addr{netip.MustParseAddr("8.8.4.4")})
+	for k := range 7 {
+		ip := fmt.Sprintf("1.0.1.%d", k+1)
+		e.Ingest(sig("s0", ip))
+		e.Ingest(sig("s1", ip))
+		c.t = c.t.Add(time.Minute)
+	}
+	require.Equal(t, CanaryHit, e.Ingest(sig("s0", "8.8.4.4")))
+	s0, _ := e.Install("s0")
+	quarantined := func(id string) bool {
+		in, _ := e.Install(id)
+		return in.QuarantinedUntil.After(c.t)
+	}
+	require.True(t, quarantined("s0"))
+	require.False(t, quarantined("s1"), "7 co-reports: not linked")
+	e.Ingest(sig("s0", "1.0.1.8"))
+	e.Ingest(sig("s1", "1.0.1.8"))
+	c.t = c.t.Add(time.Minute)
+	require.Equal(t, CanaryHit, e.Ingest(sig("s0", "8.8.4.4")))
+	again, _ := e.Install("s0")
+	require.Greater(t, again.Beta, s0.Beta, "penalised again")
+	require.False(t, quarantined("s1"), "no second clique burn")
+}
