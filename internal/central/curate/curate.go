@@ -74,14 +74,14 @@ type Config struct {
 	// SuspectShare burns a clique's listings on its first detected act
 	// (see Engine.propagate): an address no seed saw whose strong-class
 	// reporters in the window are at least two and at least SuspectShare
-	// refuted installs (default 0.34) is suspect: off the list, held like
+	// refuted installs (default 0.5) is suspect: off the list, held like
 	// a delisted one, and each of its other reporters loses a little
 	// trust (one failure, no quarantine).
 	SuspectShare float64 `yaml:"suspect_share"`
 	// CoReports: two reporters of an address no seed saw that reported
 	// together at least this many other such addresses in the window,
 	// which nobody outside its reporters vouches for, are one cluster
-	// (see Engine.linked; default 8, negative: off).
+	// (see Engine.coReports; default 8, negative: off).
 	CoReports int `yaml:"co_reports"`
 }
 
@@ -91,7 +91,7 @@ func Defaults() Config {
 		FirstTTL: 4 * time.Hour, EscalateAfter: 24 * time.Hour, MaxTTL: 7 * 24 * time.Hour,
 		QuarantineFor: 7 * 24 * time.Hour, DelistHold: 7 * 24 * time.Hour,
 		TrustedConfirmations: 10, TrustedMinTrust: 0.5, AnonymousCap: 0.4, RefutePenalty: 10,
-		Forget: 0.99, ReportsPerAddress: 64, SuspectShare: 0.34, CoReports: 8}
+		Forget: 0.99, ReportsPerAddress: 64, SuspectShare: 0.5, CoReports: 8}
 }
 
 // Or fills c's zero fields from d.
@@ -206,7 +206,10 @@ const (
 	Allowlisted  Verdict = "allowlisted"   // refused: allowlisted
 	CanaryHit    Verdict = "canary"        // refused and the reporter refuted
 	MemberEgress Verdict = "member_egress" // refused: a member's own address
-	UnknownInst  Verdict = "unknown_install"
+	// Appealed: refused and the reporter refuted: a strong-class report
+	// of an address whose appeal was upheld (Delist) within DelistHold.
+	Appealed    Verdict = "appealed"
+	UnknownInst Verdict = "unknown_install"
 )
 
 // Op is a change of the list.
@@ -294,10 +297,13 @@ type Engine struct {
 	classW  []float64 // ClassWeight of scen[i]
 	scenIdx map[string]int32
 
-	ips   map[netip.Addr]*ipState
-	hold  map[netip.Addr]time.Time // delisted: needs a seed until then
-	allow []netip.Prefix
-	canry map[netip.Addr]struct{}
+	ips  map[netip.Addr]*ipState
+	hold map[netip.Addr]time.Time // delisted or burned: needs a seed until then
+	// appealed: delisted by an upheld appeal, until: reporting it with a
+	// strong class then refutes like a canary.
+	appealed map[netip.Addr]time.Time
+	allow    []netip.Prefix
+	canry    map[netip.Addr]struct{}
 
 	listed  map[netip.Addr]*Listing
 	changes []Change
@@ -328,7 +334,7 @@ func New(cfg Config, now func() time.Time, check HashChecker) *Engine {
 	}
 	return &Engine{cfg: cfg.Or(Defaults()), now: now, check: check, byID: map[string]int32{},
 		egress: map[EgressKey]struct{}{}, scenIdx: map[string]int32{}, ips: map[netip.Addr]*ipState{},
-		hold: map[netip.Addr]time.Time{}, canry: map[netip.Addr]struct{}{}, listed: map[netip.Addr]*Listing{},
+		hold: map[netip.Addr]time.Time{}, appealed: map[netip.Addr]time.Time{}, canry: map[netip.Addr]struct{}{}, listed: map[netip.Addr]*Listing{},
 		dirty: map[int32]struct{}{}, recent: map[int32][]sighting{}}
 }
 
@@ -483,6 +489,18 @@ func (e *Engine) Ingest(s Signal) Verdict {
 	if at.IsZero() {
 		at = e.now()
 	}
+	if until, ok := e.appealed[ip]; ok && at.Before(until) && eligible && e.classW[e.scenario(s.Scenario)] >= 1 && !e.installs[idx].Seed {
+		// The operator upheld an appeal of ip: it is benign, as a canary
+		// is. A sleeper keeps reporting its victims after their delisting
+		// (its campaign does not know), an honest install reports one
+		// only by an uncorrelated false positive. FP-prone classes are
+		// counted as usual (the hold keeps ip off the list).
+		if !e.replay {
+			e.refute(idx)
+			e.withdraw()
+		}
+		return Appealed
+	}
 	st := e.ips[ip]
 	if st == nil {
 		st = &ipState{}
@@ -496,7 +514,7 @@ func (e *Engine) Ingest(s Signal) Verdict {
 		if r.install == idx && r.scenario == sc {
 			if eligible && e.classW[sc] >= 1 && sec-r.last >= 3600 {
 				// Reported again after an hour or more: the address is
-				// still in this install's recent reports (linked, burn).
+				// still in this install's recent reports (coReports, burn).
 				e.recent[idx] = append(e.recent[idx], sighting{ip, sec})
 			}
 			r.last = max(r.last, sec)
@@ -588,8 +606,8 @@ type tally struct {
 }
 
 // tallyOf computes the evidence of st (the state of ip) at now. With
-// links, reporters linked by co-reports (see linked) merge into one
-// cluster too, when no seed saw ip.
+// links, reporters linked by co-reports (see coReports) merge into one
+// cluster too, when no seed saw ip (see coReports).
 func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) tally {
 	floor := now.Add(-e.cfg.Window).Unix()
 	type member struct {
@@ -642,13 +660,20 @@ func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) 
 		}
 	}
 	if links && !t.seedSaw && e.cfg.CoReports > 0 && len(ms) >= 2 {
-		sets, unseeded := map[int32]map[netip.Addr]bool{}, map[netip.Addr]bool{}
+		unseeded := map[netip.Addr]bool{}
 		for i := range ms {
+			if ms[i].class < 1 {
+				continue
+			}
+			var co map[int32]int
 			for j := 0; j < i; j++ {
-				if find(i) == find(j) || ms[i].class < 1 || ms[j].class < 1 {
+				if find(i) == find(j) || ms[j].class < 1 {
 					continue
 				}
-				if e.linked(ip, ms[i].idx, ms[j].idx, sets, unseeded, now) {
+				if co == nil {
+					co = e.coReports(ms[i].idx, ip, unseeded, now)
+				}
+				if co[ms[j].idx] >= e.cfg.CoReports {
 					parent[find(i)] = find(j)
 				}
 			}
@@ -687,51 +712,59 @@ func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) 
 	return t
 }
 
-// linked reports whether installs a and b, both reporters of x, reported
-// together at least CoReports other addresses in the window that no seed
-// saw (or that were delisted or burned since): a co-reporting clique,
-// one vote. Sleepers and poisoners turning on their victims report the
-// same few addresses again and again, from many organisations and
-// networks, and no seed (the operator's sensors, exposed to what attacks
-// the crowd at large) ever sees them; honest installs share such
-// addresses only by chance (targeted attackers, mass scanners that missed
-// the seeds), about once a day a pair in the simulated crowd.
-// sets and unseeded cache per-install address sets and per-address
-// verdicts across calls at the same now.
-func (e *Engine) linked(x netip.Addr, a, b int32, sets map[int32]map[netip.Addr]bool, unseeded map[netip.Addr]bool, now time.Time) bool {
-	set := sets[a]
-	if set == nil {
-		set = make(map[netip.Addr]bool, len(e.recent[a]))
-		for _, sg := range e.recent[a] {
-			set[sg.ip] = true
-		}
-		sets[a] = set
-	}
+// coReports is the co-report relation, the one definition of a
+// co-reporting clique: for each other install, how many addresses both it
+// and a reported (eligible, strong class, last seen in the window) that
+// no seed saw (or that were delisted by an upheld appeal since), except x. Two
+// installs with at least CoReports are linked: one cluster for an
+// address no seed saw (tallyOf), refuted together (partners).
+// Sleepers and poisoners turning on their victims report the same few
+// addresses again and again, from many organisations and networks, and
+// no seed (the operator's sensors, exposed to what attacks the crowd at
+// large) ever sees them; honest installs share such addresses only by
+// chance (targeted attackers, mass scanners that missed the seeds).
+// unseeded caches per-address verdicts across calls at the same now.
+func (e *Engine) coReports(a int32, x netip.Addr, unseeded map[netip.Addr]bool, now time.Time) map[int32]int {
 	floor := now.Add(-e.cfg.Window).Unix()
-	n := 0
+	count := map[int32]int{}
 	var seen []netip.Addr
-	for _, sg := range e.recent[b] {
-		if sg.ip == x || sg.at < floor || !set[sg.ip] || slices.Contains(seen, sg.ip) {
+	var by []int32
+	for _, sg := range e.recent[a] {
+		if sg.ip == x || sg.at < floor || slices.Contains(seen, sg.ip) {
 			continue
 		}
 		seen = append(seen, sg.ip)
-		if e.unseeded(sg.ip, unseeded, now) {
-			if n++; n >= e.cfg.CoReports {
-				return true
+		if !e.unseeded(sg.ip, unseeded, now) {
+			continue
+		}
+		st := e.ips[sg.ip]
+		if st == nil {
+			continue
+		}
+		by = by[:0]
+		for _, r := range st.reports {
+			if !r.eligible || r.last < floor || e.classW[r.scenario] < 1 || r.install == a || slices.Contains(by, r.install) {
+				continue
 			}
+			by = append(by, r.install)
+			count[r.install]++
 		}
 	}
-	return false
+	return count
 }
 
 // unseeded reports whether no seed reported y in the window (with
-// reports of it known), or y is held (delisted, burned).
+// reports of it known), or y was delisted by an upheld appeal.
 func (e *Engine) unseeded(y netip.Addr, cache map[netip.Addr]bool, now time.Time) bool {
 	if v, ok := cache[y]; ok {
 		return v
 	}
 	v := false
-	if until, ok := e.hold[y]; ok && now.Before(until) {
+	if until, ok := e.appealed[y]; ok && now.Before(until) {
+		// Delisted by an upheld appeal: benign, whoever saw it. Burned
+		// (suspect) addresses are not taken as such: a real attacker that
+		// refuted poisoners also reported burns too, and counting it
+		// linked its honest reporters to them (a cascade).
 		v = true
 	} else if st := e.ips[y]; st != nil {
 		v = true
@@ -865,12 +898,18 @@ func (e *Engine) refute(idx int32) {
 	}
 	in := e.installs[idx]
 	now := e.now()
+	again := now.Before(in.QuarantinedUntil)
 	e.forget(in, now)
 	in.Beta += e.cfg.RefutePenalty
 	in.QuarantinedUntil = now.Add(e.cfg.QuarantineFor)
 	e.dirty[idx] = struct{}{}
 	e.pendingWithdraw = true
-	e.burn = append(e.burn, idx)
+	if !again {
+		// Its clique and addresses burn once per quarantine: reports
+		// made since weigh nothing, and each scan of a clique is a
+		// chance to catch an honest install by co-report coincidence.
+		e.burn = append(e.burn, idx)
+	}
 }
 
 // propagate burns the listings of the cliques of the installs refuted
@@ -905,91 +944,74 @@ func (e *Engine) propagate() {
 	done := map[netip.Addr]bool{}
 	var reporters []int32
 	unseeded := map[netip.Addr]bool{}
+	// check burns y when at least two of its strong-class reporters, and
+	// at least SuspectShare of them, are refuted installs.
+	check := func(y netip.Addr) bool {
+		if done[y] {
+			return false
+		}
+		if until, held := e.hold[y]; held && now.Before(until) {
+			return false // already suspect or delisted: its reporters had their strike
+		}
+		st := e.ips[y]
+		if st == nil {
+			return false
+		}
+		reporters = reporters[:0]
+		bad := 0
+		for _, r := range st.reports {
+			if !r.eligible || r.last < floor || e.classW[r.scenario] < 1 || slices.Contains(reporters, r.install) {
+				continue
+			}
+			in := e.installs[r.install]
+			if in.Seed {
+				return false
+			}
+			reporters = append(reporters, r.install)
+			if now.Before(in.QuarantinedUntil) {
+				bad++
+			}
+		}
+		if bad < 2 || float64(bad) < e.cfg.SuspectShare*float64(len(reporters)) {
+			return false
+		}
+		done[y] = true
+		if until := now.Add(e.cfg.DelistHold); until.After(e.hold[y]) {
+			e.hold[y] = until
+		}
+		e.unlist(y, "suspect")
+		for _, o := range reporters {
+			if now.Before(e.installs[o].QuarantinedUntil) {
+				continue
+			}
+			e.discredit(o)
+		}
+		return true
+	}
 	for len(e.burn) > 0 {
 		idx := e.burn[0]
 		e.burn = e.burn[1:]
 		// Its clique goes with it: installs linked to it by co-reports
-		// (see linked) are refuted too, and their addresses burn in turn.
+		// (see coReports) are refuted too, and their addresses burn in turn.
 		for _, p := range e.partners(idx, unseeded, now) {
 			e.refute(p)
 		}
 		for _, sg := range e.recent[idx] {
-			if sg.at < floor || done[sg.ip] {
-				continue
-			}
-			if until, held := e.hold[sg.ip]; held && now.Before(until) {
-				continue // already suspect or delisted: its reporters had their strike
-			}
-			st := e.ips[sg.ip]
-			if st == nil {
-				continue
-			}
-			reporters = reporters[:0]
-			refuted, seed := 0, false
-			for _, r := range st.reports {
-				if !r.eligible || r.last < floor || e.classW[r.scenario] < 1 || slices.Contains(reporters, r.install) {
-					continue
-				}
-				in := e.installs[r.install]
-				if in.Seed {
-					seed = true
-					break
-				}
-				reporters = append(reporters, r.install)
-				if now.Before(in.QuarantinedUntil) {
-					refuted++
-				}
-			}
-			if seed || refuted < 2 || float64(refuted) < e.cfg.SuspectShare*float64(len(reporters)) {
-				continue
-			}
-			done[sg.ip] = true
-			if until := now.Add(e.cfg.DelistHold); until.After(e.hold[sg.ip]) {
-				e.hold[sg.ip] = until
-			}
-			e.unlist(sg.ip, "suspect")
-			for _, o := range reporters {
-				if !now.Before(e.installs[o].QuarantinedUntil) {
-					e.discredit(o)
-				}
+			if sg.at >= floor {
+				check(sg.ip)
 			}
 		}
 	}
 }
 
 // partners returns the installs (not seeds, not quarantined) linked to
-// idx by co-reports (see linked) at now, in index order.
+// idx by co-reports (see coReports) at now, in index order.
 func (e *Engine) partners(idx int32, unseeded map[netip.Addr]bool, now time.Time) []int32 {
 	if e.cfg.CoReports <= 0 {
 		return nil
 	}
-	floor := now.Add(-e.cfg.Window).Unix()
-	count := map[int32]int{}
-	var seen []netip.Addr
-	var by []int32
-	for _, sg := range e.recent[idx] {
-		if sg.at < floor || slices.Contains(seen, sg.ip) {
-			continue
-		}
-		seen = append(seen, sg.ip)
-		if !e.unseeded(sg.ip, unseeded, now) {
-			continue
-		}
-		st := e.ips[sg.ip]
-		if st == nil {
-			continue
-		}
-		by = by[:0]
-		for _, r := range st.reports {
-			if !r.eligible || r.last < floor || e.classW[r.scenario] < 1 || r.install == idx || slices.Contains(by, r.install) {
-				continue
-			}
-			by = append(by, r.install)
-			count[r.install]++
-		}
-	}
 	var out []int32
-	for p, n := range count {
+	for p, n := range e.coReports(idx, netip.Addr{}, unseeded, now) {
 		in := e.installs[p]
 		if n >= e.cfg.CoReports && !in.Seed && !now.Before(in.QuarantinedUntil) {
 			out = append(out, p)
@@ -1085,6 +1107,7 @@ func (e *Engine) Delist(ip netip.Addr) {
 		st.reports = nil
 	}
 	e.hold[ip] = now.Add(e.cfg.DelistHold)
+	e.appealed[ip] = now.Add(e.cfg.DelistHold)
 	if _, ok := e.listed[ip]; ok {
 		e.unlist(ip, "delisted")
 	} else {
@@ -1117,9 +1140,11 @@ func (e *Engine) Tick() {
 			delete(e.ips, ip)
 		}
 	}
-	for ip, until := range e.hold {
-		if !now.Before(until) {
-			delete(e.hold, ip)
+	for _, m := range []map[netip.Addr]time.Time{e.hold, e.appealed} {
+		for ip, until := range m {
+			if !now.Before(until) {
+				delete(m, ip)
+			}
 		}
 	}
 	for idx, sg := range e.recent {

@@ -439,3 +439,87 @@ func TestRefutedCliqueGoesTogether(t *testing.T) {
 		})
 	}
 }
+
+// TestReportingAnAppealedAddressRefutes: after an upheld appeal, a
+// strong-class report of the address (a sleeper still on its victim)
+// refutes the reporter like a canary and withdraws what it carried; an
+// FP-prone report of it is counted as usual, a seed's lists it again,
+// and after DelistHold it is an address like any other.
+func TestReportingAnAppealedAddressRefutes(t *testing.T) {
+	e, c := newEngine(t)
+	trusted := func(id, net string) {
+		e.UpsertInstall(Install{ID: id, Org: id, Net: netip.MustParsePrefix(net), Alpha: 30, Beta: 4, Confirmed: 30}, true)
+	}
+	for i := range 5 {
+		trusted(fmt.Sprintf("s%d", i), fmt.Sprintf("%d.0.0.0/24", 21+i))
+	}
+	add(e, "seed", "seed", "10.9.0.0/24")
+	quarantined := func(id string) bool {
+		in, _ := e.Install(id)
+		return in.QuarantinedUntil.After(c.t)
+	}
+	listed := func(ip string) bool {
+		_, ok := e.Listed(netip.MustParseAddr(ip))
+		return ok
+	}
+	for _, id := range []string{"s0", "s1", "s2"} {
+		e.Ingest(sig(id, "1.0.0.1"))
+	}
+	for _, id := range []string{"s3", "s4", "s1"} {
+		e.Ingest(sig(id, "1.0.0.2"))
+	}
+	require.True(t, listed("1.0.0.1"))
+	require.True(t, listed("1.0.0.2"))
+	e.Delist(netip.MustParseAddr("1.0.0.1"))
+	require.True(t, quarantined("s1"))
+	require.False(t, listed("1.0.0.2"), "lost s1's vote")
+	c.t = c.t.Add(time.Minute)
+	crawl := sig("s4", "1.0.0.1")
+	crawl.Scenario = "crowdsecurity/http-crawl-non_statics"
+	require.Equal(t, Counted, e.Ingest(crawl))
+	require.False(t, quarantined("s4"), "an FP-prone report of an appealed address costs nothing")
+	trusted("s5", "26.0.0.0/24")
+	e.Ingest(sig("s5", "1.0.0.2"))
+	require.True(t, listed("1.0.0.2"), "s3, s4, s5")
+	require.Equal(t, Appealed, e.Ingest(sig("s3", "1.0.0.1")))
+	require.True(t, quarantined("s3"))
+	require.False(t, listed("1.0.0.2"), "withdrawn at once: s3 no longer counts")
+	require.Equal(t, Counted, e.Ingest(sig("seed", "1.0.0.1")), "a seed is never refuted by it")
+	c.t = c.t.Add(e.Config().DelistHold + time.Hour)
+	e.Tick()
+	require.Equal(t, Counted, e.Ingest(sig("s4", "1.0.0.1")), "after the hold: an address like any other")
+	require.False(t, quarantined("s4"))
+}
+
+// TestRefutedAgainBurnsOnce: an install refuted while quarantined (a
+// sleeper reporting canaries or appealed victims again and again) is
+// penalised again, but its clique and addresses burn once per
+// quarantine: what it co-reported since weighs nothing and links no one.
+func TestRefutedAgainBurnsOnce(t *testing.T) {
+	e, c := newEngine(t)
+	for i, id := range []string{"s0", "s1"} {
+		e.UpsertInstall(Install{ID: id, Org: id, Net: netip.MustParsePrefix(fmt.Sprintf("%d.0.0.0/24", 21+i)), Alpha: 30, Beta: 4, Confirmed: 30}, true)
+	}
+	e.SetCanaries([]netip.Addr{netip.MustParseAddr("8.8.4.4")})
+	for k := range 7 {
+		ip := fmt.Sprintf("1.0.1.%d", k+1)
+		e.Ingest(sig("s0", ip))
+		e.Ingest(sig("s1", ip))
+		c.t = c.t.Add(time.Minute)
+	}
+	require.Equal(t, CanaryHit, e.Ingest(sig("s0", "8.8.4.4")))
+	s0, _ := e.Install("s0")
+	quarantined := func(id string) bool {
+		in, _ := e.Install(id)
+		return in.QuarantinedUntil.After(c.t)
+	}
+	require.True(t, quarantined("s0"))
+	require.False(t, quarantined("s1"), "7 co-reports: not linked")
+	e.Ingest(sig("s0", "1.0.1.8"))
+	e.Ingest(sig("s1", "1.0.1.8"))
+	c.t = c.t.Add(time.Minute)
+	require.Equal(t, CanaryHit, e.Ingest(sig("s0", "8.8.4.4")))
+	again, _ := e.Install("s0")
+	require.Greater(t, again.Beta, s0.Beta, "penalised again")
+	require.False(t, quarantined("s1"), "no second clique burn")
+}

@@ -204,7 +204,9 @@ func Run(cfg Config) Result {
 	baselineListed := map[netip.Addr]bool{}
 	benignListed := map[netip.Addr]bool{}
 	measureFrom := start.Add(time.Duration(cfg.WarmupDays) * 24 * time.Hour)
-	appealAt := map[netip.Addr]time.Time{} // pending appeals
+	// appealAt: pending appeals, one per listing (a benign IP re-listed
+	// while an appeal of its earlier listing is pending gets its own).
+	appealAt := map[netip.Addr][]time.Time{}
 	var firstAppeal time.Time
 	appeals := 0
 	benignLater := map[netip.Addr]bool{}
@@ -216,9 +218,12 @@ func Run(cfg Config) Result {
 	var delistMax time.Duration
 	delistLate := 0
 	adds, deletes := 0, 0
-	detected := func(at time.Time) {
+	detected := func(at time.Time, what string) {
 		if !at.Before(measureFrom) {
 			detections++
+			if cfg.Trace != nil {
+				fmt.Fprintf(cfg.Trace, "%s detection: %s\n", at.Sub(measureFrom).Round(time.Second), what)
+			}
 		}
 		for ip := range benignSince {
 			if _, ok := benignDetected[ip]; !ok {
@@ -226,7 +231,16 @@ func Run(cfg Config) Result {
 			}
 		}
 	}
-	gone := func(ip netip.Addr, at time.Time) {
+	gone := func(ip netip.Addr, at time.Time, reason string) {
+		if cfg.Trace != nil && !at.Before(measureFrom) {
+			d, ok := benignDetected[ip]
+			after := "-"
+			if ok {
+				after = at.Sub(d).Round(time.Second).String()
+			}
+			fmt.Fprintf(cfg.Trace, "%s %s gone (%s) after %s listed, %s after detection\n", at.Sub(measureFrom).Round(time.Second), ip, reason,
+				at.Sub(benignSince[ip]).Round(time.Second), after)
+		}
 		if d, ok := benignDetected[ip]; ok && !at.Before(measureFrom) {
 			delistMax = max(delistMax, at.Sub(d))
 			if at.Sub(d) > time.Hour {
@@ -273,7 +287,7 @@ func Run(cfg Config) Result {
 			}
 			if ch.Op == curate.Delete {
 				if isBenign[ch.IP] {
-					gone(ch.IP, ch.At)
+					gone(ch.IP, ch.At, ch.Reason)
 				}
 				continue
 			}
@@ -281,8 +295,8 @@ func Run(cfg Config) Result {
 				if _, ok := benignSince[ch.IP]; !ok {
 					benignSince[ch.IP] = ch.At
 				}
-				if _, pending := appealAt[ch.IP]; cfg.AppealAfter > 0 && !pending && ch.Reason == "listed" {
-					appealAt[ch.IP] = ch.At.Add(cfg.AppealAfter)
+				if cfg.AppealAfter > 0 && ch.Reason == "listed" {
+					appealAt[ch.IP] = append(appealAt[ch.IP], ch.At.Add(cfg.AppealAfter))
 				}
 				if !measured {
 					continue
@@ -306,14 +320,19 @@ func Run(cfg Config) Result {
 			return
 		}
 		var due []netip.Addr
-		for ip, at := range appealAt {
-			if !at.After(now) {
+		for ip, ats := range appealAt {
+			if !ats[0].After(now) {
 				due = append(due, ip)
 			}
 		}
 		slices.SortFunc(due, func(a, b netip.Addr) int { return a.Compare(b) })
 		for _, ip := range due {
-			delete(appealAt, ip)
+			for len(appealAt[ip]) > 0 && !appealAt[ip][0].After(now) {
+				appealAt[ip] = appealAt[ip][1:]
+			}
+			if len(appealAt[ip]) == 0 {
+				delete(appealAt, ip)
+			}
 			if _, ok := eng.Listed(ip); !ok {
 				continue
 			}
@@ -323,7 +342,7 @@ func Run(cfg Config) Result {
 			if !now.Before(measureFrom) {
 				appeals++
 			}
-			detected(now)
+			detected(now, "appeal "+ip.String())
 			eng.Delist(ip)
 			changes()
 		}
@@ -420,7 +439,7 @@ func Run(cfg Config) Result {
 				benignBy[ev.ip] = append(benignBy[ev.ip], sawBy{ev.ins, ev.scenario, ev.at})
 			}
 			if isCanary[ev.ip] && curate.ClassWeight(ev.scenario) >= 1 {
-				detected(ev.at)
+				detected(ev.at, "canary "+ev.ip.String()+" by "+ins[ev.ins].id)
 			}
 			// Baseline: >= 3 distinct installs.
 			m := naiveCount[ev.ip]
@@ -453,7 +472,7 @@ func Run(cfg Config) Result {
 	}
 	for ip := range benignSince {
 		if _, ok := benignDetected[ip]; ok {
-			gone(ip, now) // still listed at the end
+			gone(ip, now, "end") // still listed at the end
 		}
 	}
 	res := Result{Strategy: cfg.Strategy, Share: cfg.PoisonShare, BenignListed: len(benignListed), ListSize: eng.Len(),
