@@ -2,6 +2,7 @@ package grok
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 	"regexp/syntax"
 	"strings"
@@ -131,7 +132,11 @@ type btScratch struct {
 	// live is the two-pass engine's live set at each position (its offset
 	// in the DFA's sets; every call writes the positions it reads).
 	live  []int32
-	steps int // backtracking steps of the calls since it was zeroed (choice.go)
+	steps int // backtracking steps of the last runBacktrack (choice.go)
+	// limit bounds steps in one backtrack call (0: none); aborted reports
+	// that the call stopped there, undecided.
+	limit   int
+	aborted bool
 }
 
 // btJob is a backtracking point: resume at pc/pos; or (slot >= 0) restore
@@ -520,21 +525,34 @@ func (bp *btProg) get() *btScratch {
 
 // release clears the visited bits that were set and returns sc to the pool.
 func (bp *btProg) release(sc *btScratch) {
+	sc.clearVisited()
+	sc.stack = sc.stack[:0]
+	bp.pool.Put(sc)
+}
+
+// clearVisited clears the visited bits that were set.
+func (sc *btScratch) clearVisited() {
 	v := sc.visited
 	for _, w := range sc.dirty {
 		v[w] = 0
 	}
 	sc.dirty = sc.dirty[:0]
-	sc.stack = sc.stack[:0]
-	bp.pool.Put(sc)
 }
+
+// maxStepsPerByte bounds a backtracking search that the two-pass engine
+// can take over: past maxStepsPerByte × (len+1) steps (the hub's groks take
+// under 6 per byte on real lines; a hostile line can make a backtracker
+// take one per instruction and byte) the line goes to the two-pass engine,
+// which is linear with a small constant.
+const maxStepsPerByte = 16
 
 // find runs the leftmost-first search of s on the engine chosen for the
 // pattern (choice.go): the two-pass engine, or the backtracker when s
 // fits its visited table (the two-pass engine also takes the lines the
-// backtracker cannot, and the backtracker those it cannot). On a match,
-// sc.caps holds the submatch positions (-1 for groups that did not
-// participate). decided is false when neither engine took s.
+// backtracker cannot, or that cost it over maxStepsPerByte, and the
+// backtracker those the two-pass engine cannot). On a match, sc.caps
+// holds the submatch positions (-1 for groups that did not participate).
+// decided is false when neither engine took s.
 func (bp *btProg) find(s string, sc *btScratch) (matched, decided bool) {
 	mode := modeBacktrack
 	if bp.choice != nil {
@@ -550,19 +568,42 @@ func (bp *btProg) find(s string, sc *btScratch) (matched, decided bool) {
 		if !fits {
 			return false, false
 		}
+		matched, _ = bp.runBacktrack(s, sc, 0)
+		return matched, true
 	}
+	limit := 0
+	if bp.live != nil {
+		limit = maxStepsPerByte * (len(s) + 1)
+	}
+	matched, done := bp.runBacktrack(s, sc, limit)
+	if mode == modeSampling {
+		bp.choice.record(sc.steps, len(s))
+	}
+	if done {
+		return matched, true
+	}
+	if lp := bp.live.get(); lp != nil {
+		if matched, ok := lp.find(s, sc); ok {
+			return matched, true
+		}
+	}
+	sc.clearVisited()
+	matched, _ = bp.runBacktrack(s, sc, 0)
+	return matched, true
+}
+
+// runBacktrack sizes the visited table for s and runs the backtracker,
+// bounded to limit steps (0: unbounded); done is false when it stopped
+// there. sc.steps counts the steps it took.
+func (bp *btProg) runBacktrack(s string, sc *btScratch, limit int) (matched, done bool) {
 	words := (bp.nmemo*(len(s)+1) + 63) / 64
 	if cap(sc.visited) < words {
 		sc.visited = make([]uint64, words)
 	}
 	sc.visited = sc.visited[:words]
-	if mode != modeSampling {
-		return bp.backtrack(s, sc), true
-	}
-	sc.steps = 0
+	sc.limit, sc.aborted, sc.steps = limit, false, 0
 	matched = bp.backtrack(s, sc)
-	bp.choice.record(sc.steps, len(s))
-	return matched, true
+	return matched, !sc.aborted
 }
 
 // backtrack is find's backtracking engine; sc.visited is sized for s.
@@ -578,6 +619,9 @@ func (bp *btProg) backtrack(s string, sc *btScratch) bool {
 		if bp.nullable || bp.first[c] {
 			if bp.try(s, pos, sc) {
 				return true
+			}
+			if sc.aborted {
+				return false
 			}
 		}
 		if c < utf8.RuneSelf {
@@ -602,6 +646,10 @@ func (bp *btProg) try(s string, pos int, sc *btScratch) bool {
 	insts, classes, guards := bp.inst, bp.classes, bp.guards
 	stride := len(s) + 1
 	steps := 0
+	left := math.MaxInt // steps this call may take
+	if sc.limit > 0 {
+		left = sc.limit - sc.steps
+	}
 	stack := append(sc.stack[:0], btJob{pc: bp.start, slot: -1, pos: pos})
 	for len(stack) > 0 {
 		j := stack[len(stack)-1]
@@ -630,6 +678,12 @@ func (bp *btProg) try(s string, pos int, sc *btScratch) bool {
 	exec:
 		for {
 			steps++
+			if steps > left {
+				sc.aborted = true
+				sc.stack = stack[:0]
+				sc.steps += steps
+				return false
+			}
 			in := &insts[pc]
 			if in.memo >= 0 && !sc.visit(int(in.memo)*stride+pos) {
 				break

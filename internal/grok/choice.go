@@ -14,6 +14,11 @@ import "sync/atomic"
 // optional IPORHOST: 1.6; http-logs' request grok: 3.2). Both return Go's
 // submatches exactly, so the choice changes only the cost.
 //
+// Whichever runs first, the backtracker is bounded (maxStepsPerByte, in
+// backtrack.go) when the two-pass engine can take the line over: a hostile
+// line that would cost it a step per instruction and byte goes to the
+// linear engine instead.
+//
 // A pattern starts on the backtracker and counts its steps per input byte
 // over the first chooseSample lines it searches; from then on it runs on
 // the two-pass engine when that ratio is at least liveStepsPerByte, else

@@ -1,6 +1,7 @@
 package grok
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -58,4 +59,30 @@ func TestEngineChoice(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBacktrackStepBound gives the backtracker a line that costs it about
+// one step per instruction and byte: bounded, it stops at maxStepsPerByte
+// steps per byte and the two-pass engine answers, as Go's regexp does; a
+// real line stays under the bound.
+func TestBacktrackStepBound(t *testing.T) {
+	t.Parallel()
+	lib := NewLibrary()
+	p := lib.MustCompile(`(?:a{1,10}){1,10}%{WORD:w}!`)
+	bp := p.bt
+	require.NotNil(t, bp.live)
+	hostile := strings.Repeat("a", 4<<10)
+	sc := bp.get()
+	_, done := bp.runBacktrack(hostile, sc, maxStepsPerByte*(len(hostile)+1))
+	steps := sc.steps
+	bp.release(sc)
+	require.False(t, done, "stops at the bound")
+	require.LessOrEqual(t, steps, maxStepsPerByte*(len(hostile)+1)+1)
+	got, ok := bp.findIndex(hostile)
+	require.True(t, ok)
+	require.Equal(t, p.re.FindStringSubmatchIndex(hostile), got)
+	sc = bp.get()
+	_, done = bp.runBacktrack("aaaa bbb!", sc, maxStepsPerByte*10)
+	bp.release(sc)
+	require.True(t, done)
 }

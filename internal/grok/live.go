@@ -103,7 +103,8 @@ type liveProg struct {
 
 	snap atomic.Pointer[liveSnap]
 
-	budget int // bytes the DFA may hold (liveBudget; tests lower it)
+	budget  int // bytes the DFA may hold (liveBudget; tests lower it)
+	maxSets int // live sets the cells can name (maxLiveSets; tests lower it)
 
 	mu      sync.Mutex
 	states  map[string]int32 // (seeds, ctx) -> state number
@@ -205,6 +206,7 @@ func compileLive(prog *syntax.Prog, ncap int) *liveProg {
 		anchored: prog.StartCond()&syntax.EmptyBeginText != 0,
 		words:    (n + 63) / 64,
 		budget:   liveBudget,
+		maxSets:  maxLiveSets,
 		states:   map[string]int32{},
 		liveIDs:  map[string]int32{},
 	}
@@ -428,7 +430,7 @@ func (lp *liveProg) liveID(live []uint64) int {
 	sets := sn.sets
 	off := len(sets)
 	id := off / lp.words
-	if id >= maxLiveSets {
+	if id >= lp.maxSets {
 		return -1
 	}
 	lp.liveIDs[key] = int32(id)

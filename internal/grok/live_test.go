@@ -91,6 +91,33 @@ func TestLiveBudget(t *testing.T) {
 	require.Positive(t, fallbacks)
 }
 
+// TestLiveCellLimit runs out of live-set ids (a cell names at most
+// maxLiveSets; here 6): the lines that need another set go to the
+// backtracker, with the same answers, and the others stay on the DFA.
+func TestLiveCellLimit(t *testing.T) {
+	t.Parallel()
+	re, bp := mustBacktrack(t, `(\w{1,20})-(\w{1,20})=(\d+)`)
+	lp := bp.live.get()
+	require.NotNil(t, lp)
+	lp.maxSets = 6
+	decided, fallbacks := 0, 0
+	for i := range 400 {
+		s := strings.Repeat("a", i%23) + "-" + strings.Repeat("b", i%19) + "=" + strings.Repeat("7", 1+i%5)
+		if live, _ := checkSame(t, re, bp, s); live {
+			decided++
+		} else {
+			fallbacks++
+		}
+	}
+	lp.mu.Lock()
+	sets := len(lp.liveIDs)
+	lp.mu.Unlock()
+	t.Logf("%d sets, %d lines on the DFA, %d on the backtracker", sets, decided, fallbacks)
+	require.LessOrEqual(t, sets, 6)
+	require.Positive(t, decided)
+	require.Positive(t, fallbacks)
+}
+
 // FuzzLiveHubGroks compares every engine with Go's regexp on the hot-path
 // hub groks, on fuzzed lines seeded from the hubtest logs.
 //

@@ -254,7 +254,7 @@ func (c *compiler) statics(cfgs []StaticConfig, label, field string) ([]static, 
 			s.fkey = c.opts.Schema.Key(event.Enriched, sc.Enriched)
 		case sc.Target != "":
 			s.kind, s.desc = staticTarget, "evt."+strings.TrimPrefix(sc.Target, "evt.")
-			set, err := compileTarget(sc.Target)
+			set, err := compileTarget(sc.Target, c.opts.Schema)
 			if err != nil {
 				// CrowdSec only fails when the static runs; keep a no-op.
 				c.logger.Warn("parse: static target cannot be set", "file", c.file, "line", sc.pos.at("target"), "target", sc.Target, "error", err)

@@ -139,7 +139,9 @@ var eventType = reflect.TypeFor[event.Event]()
 // into a setter. Like CrowdSec, a map on the path takes the next component as
 // key and ends the walk; pointers are followed but never allocated. Paths
 // that can never be set give an error (the caller logs it and keeps a no-op).
-func compileTarget(target string) (setter, error) {
+//
+// Parsed, Meta and Enriched fields are written by their key in s.
+func compileTarget(target string, s *event.Schema) (setter, error) {
 	path := strings.Split(strings.TrimPrefix(target, "evt."), ".")
 	switch {
 	case len(path) == 1:
@@ -152,15 +154,19 @@ func compileTarget(target string) (setter, error) {
 			return func(e *event.Event, v string) bool { e.MarshaledTime = v; return true }, nil
 		}
 	case len(path) >= 2:
-		k := path[1]
+		var p event.Part
 		switch path[0] {
 		case "Parsed":
-			return func(e *event.Event, v string) bool { return e.SetParsed(k, v) }, nil
+			p = event.Parsed
 		case "Meta":
-			return func(e *event.Event, v string) bool { return e.SetMeta(k, v) }, nil
+			p = event.Meta
 		case "Enriched":
-			return func(e *event.Event, v string) bool { e.Put(event.Enriched, k, v); return true }, nil
+			p = event.Enriched
+		default:
+			return reflectSetter(path)
 		}
+		k := s.Key(p, path[1])
+		return func(e *event.Event, v string) bool { e.Set(k, v); return true }, nil
 	}
 	return reflectSetter(path)
 }

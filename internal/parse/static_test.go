@@ -22,6 +22,9 @@ func TestCompileTarget(t *testing.T) {
 		{target: "MarshaledTime", settable: true, check: func(e *event.Event) string { return e.MarshaledTime }},
 		{target: "evt.Parsed.a", settable: true, check: func(e *event.Event) string { v, _ := e.Lookup(event.Parsed, "a"); return v }},
 		{target: "evt.Parsed.a.b", settable: true, check: func(e *event.Event) string { v, _ := e.Lookup(event.Parsed, "a"); return v }},
+		{target: "evt.Meta.m", settable: true, check: func(e *event.Event) string { return e.GetMeta("m") }},
+		{target: "Enriched.x", settable: true, check: func(e *event.Event) string { v, _ := e.Lookup(event.Enriched, "x"); return v }},
+		{target: "evt.MetaView.m", bad: true},
 		{target: "evt.Line.Labels.x", settable: true, check: func(e *event.Event) string { return e.Line.Labels["x"] }},
 		{target: "evt.Line.Raw", settable: true, check: func(e *event.Event) string { return e.Line.Raw }},
 		{target: "evt.WhitelistReason", settable: true, check: func(e *event.Event) string { return e.WhitelistReason }},
@@ -34,7 +37,7 @@ func TestCompileTarget(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.target, func(t *testing.T) {
 			t.Parallel()
-			set, err := compileTarget(tc.target)
+			set, err := compileTarget(tc.target, event.NewSchema())
 			if tc.bad {
 				require.Error(t, err)
 				return
@@ -48,7 +51,7 @@ func TestCompileTarget(t *testing.T) {
 		})
 	}
 	// through non-nil pointers
-	set, err := compileTarget("evt.Overflow.Alert.Source.Value")
+	set, err := compileTarget("evt.Overflow.Alert.Source.Value", event.NewSchema())
 	require.NoError(t, err)
 	e := event.New(event.Line{})
 	val := ""
