@@ -398,7 +398,7 @@ func (e *Event) PartsCopy(s PartSet) *Event {
 	c := &Event{Type: e.Type, Time: e.Time, MarshaledTime: e.MarshaledTime, hasMeta: e.HasMeta()}
 	for p := range numParts {
 		if s.Has(p) {
-			c.fs[p] = e.fs[p].clone()
+			c.fs[p] = e.fs[p].exactClone()
 			if c.fs[p].t == nil {
 				c.Expose(p)
 			}

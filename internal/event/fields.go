@@ -320,6 +320,23 @@ func (f *fields) reset() {
 }
 
 // clone returns a copy sharing nothing with f.
+// exactClone is clone sized to what f holds (no room kept for writes):
+// for a copy that is only read.
+func (f *fields) exactClone() fields {
+	c := fields{t: f.t}
+	if f.pos != nil {
+		c.pos = append([]uint8(nil), f.pos...)
+		c.ent = append([]entry(nil), f.ent...)
+	}
+	if len(f.extra) > 0 {
+		c.extra = make(map[string]string, len(f.extra))
+		for k, v := range f.extra {
+			c.extra[k] = v
+		}
+	}
+	return c
+}
+
 func (f *fields) clone() fields {
 	c := fields{t: f.t}
 	if f.pos != nil {
