@@ -320,28 +320,18 @@ func (f *fields) reset() {
 }
 
 // clone returns a copy sharing nothing with f.
+func (f *fields) clone() fields { return f.copyOf(cap(f.ent)) }
+
 // exactClone is clone sized to what f holds (no room kept for writes):
 // for a copy that is only read.
-func (f *fields) exactClone() fields {
-	c := fields{t: f.t}
-	if f.pos != nil {
-		c.pos = append([]uint8(nil), f.pos...)
-		c.ent = append([]entry(nil), f.ent...)
-	}
-	if len(f.extra) > 0 {
-		c.extra = make(map[string]string, len(f.extra))
-		for k, v := range f.extra {
-			c.extra[k] = v
-		}
-	}
-	return c
-}
+func (f *fields) exactClone() fields { return f.copyOf(len(f.ent)) }
 
-func (f *fields) clone() fields {
+// copyOf is a copy of f whose entries have room for n.
+func (f *fields) copyOf(n int) fields {
 	c := fields{t: f.t}
 	if f.pos != nil {
 		c.pos = append([]uint8(nil), f.pos...)
-		c.ent = append(make([]entry, 0, cap(f.ent)), f.ent...)
+		c.ent = append(make([]entry, 0, n), f.ent...)
 	}
 	if len(f.extra) > 0 {
 		c.extra = make(map[string]string, len(f.extra))
