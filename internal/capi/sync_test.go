@@ -3,6 +3,7 @@ package capi_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -84,9 +85,7 @@ func TestDecisionDeletionSync(t *testing.T) {
 				rep, err := central.read.GetReport(ctx, in.creds.Login)
 				return err == nil && rep.Deletions == 2
 			}, 5*time.Second, 20*time.Millisecond)
-			rec.mu.Lock()
-			require.ElementsMatch(t, want, sent, "the deleted decisions' uuids")
-			rec.mu.Unlock()
+			require.ElementsMatch(t, want, sentSoFar(rec, &sent), "the deleted decisions' uuids")
 			third := activeUUIDs(t, in.st, "203.0.113.3")
 			require.Len(t, third, 1, "the others stay")
 
@@ -101,9 +100,7 @@ func TestDecisionDeletionSync(t *testing.T) {
 				rep, err := central.read.GetReport(ctx, in.creds.Login)
 				return err == nil && rep.Deletions == 3
 			}, 5*time.Second, 20*time.Millisecond)
-			rec.mu.Lock()
-			require.ElementsMatch(t, append(want, third...), sent)
-			rec.mu.Unlock()
+			require.ElementsMatch(t, append(want, third...), sentSoFar(rec, &sent))
 		})
 	}
 }
@@ -266,8 +263,9 @@ func testDecisionDeletionSurvivesRestart(t *testing.T, dsn string) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, rep.Deletions, "once")
 	rec.mu.Lock()
-	require.Equal(t, map[string]int{want[0]: 1}, sent, "one request carried it, once")
+	got := maps.Clone(sent)
 	rec.mu.Unlock()
+	require.Equal(t, map[string]int{want[0]: 1}, got, "one request carried it, once")
 	left, err := in.st.OutboxPending(ctx, store.OutboxDeletion, 0)
 	require.NoError(t, err)
 	require.Empty(t, left)
@@ -302,4 +300,12 @@ func TestDecisionDeletionRefusedSetAside(t *testing.T) {
 	left, err := in.st.OutboxPending(ctx, store.OutboxDeletion, 0)
 	require.NoError(t, err)
 	require.Empty(t, left)
+}
+
+// sentSoFar copies *sent under rec's lock (a failed assertion must not
+// leave the lock held: the install's sync loop would block on it).
+func sentSoFar(rec *bodyRecorder, sent *[]string) []string {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return append([]string(nil), (*sent)...)
 }
