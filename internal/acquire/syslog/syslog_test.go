@@ -155,8 +155,13 @@ func TestServerUDPAndTCP(t *testing.T) {
 	s := &sink{ch: make(chan struct{}, 1)}
 	done := make(chan error, 1)
 	go func() { done <- src.Run(ctx, s.emit) }()
-	udpAddr, tcpAddr, err := src.Addrs(ctx)
-	require.NoError(t, err)
+	actx, acancel := context.WithTimeout(ctx, 10*time.Second)
+	defer acancel()
+	udpAddr, tcpAddr, err := src.Addrs(actx)
+	if err != nil {
+		cancel()
+		require.NoError(t, err, "sockets not bound; Run: %v", <-done)
+	}
 
 	u, err := net.Dial("udp", udpAddr.String())
 	require.NoError(t, err)
