@@ -81,11 +81,7 @@ func TestDecisionDeletionSync(t *testing.T) {
 				require.Empty(t, rec.Seen())
 				return
 			}
-			require.Eventually(t, func() bool {
-				rep, err := central.read.GetReport(ctx, in.creds.Login)
-				return err == nil && rep.Deletions == 2
-			}, 5*time.Second, 20*time.Millisecond)
-			require.ElementsMatch(t, want, sentSoFar(rec, &sent), "the deleted decisions' uuids")
+			require.ElementsMatch(t, want, waitDeletions(t, central, in.creds.Login, rec, &sent, 2), "the deleted decisions' uuids")
 			third := activeUUIDs(t, in.st, "203.0.113.3")
 			require.Len(t, third, 1, "the others stay")
 
@@ -94,13 +90,11 @@ func TestDecisionDeletionSync(t *testing.T) {
 			n, err = ag.DeleteDecisions(ctx, apiclient.DecisionFilter{IP: "203.0.113.3"})
 			require.NoError(t, err)
 			require.Equal(t, 1, n)
-			time.Sleep(400 * time.Millisecond) // failed tries
+			tried := rec.Seen()
+			require.Eventually(t, func() bool { return rec.Seen() >= tried+2 }, 10*time.Second, 10*time.Millisecond,
+				"two failed tries while the central is down")
 			central.Up()
-			require.Eventually(t, func() bool {
-				rep, err := central.read.GetReport(ctx, in.creds.Login)
-				return err == nil && rep.Deletions == 3
-			}, 5*time.Second, 20*time.Millisecond)
-			require.ElementsMatch(t, append(want, third...), sentSoFar(rec, &sent))
+			require.ElementsMatch(t, append(want, third...), waitDeletions(t, central, in.creds.Login, rec, &sent, 3))
 		})
 	}
 }
@@ -258,7 +252,10 @@ func testDecisionDeletionSurvivesRestart(t *testing.T, dsn string) {
 		rep, err := central.read.GetReport(ctx, in.creds.Login)
 		return err == nil && rep.Deletions == 1
 	}, 5*time.Second, 20*time.Millisecond, "sent after the restart")
-	time.Sleep(500 * time.Millisecond) // ten more sync intervals
+	// The central counts before it answers: the install has the answer
+	// once the item left the outbox.
+	waitOutboxEmpty(t, in.st, "marked sent")
+	time.Sleep(500 * time.Millisecond) // ten more sync intervals: none sends it again
 	rep, err := central.read.GetReport(ctx, in.creds.Login)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, rep.Deletions, "once")
@@ -295,11 +292,43 @@ func TestDecisionDeletionRefusedSetAside(t *testing.T) {
 	_, err = ag.DeleteDecisions(ctx, apiclient.DecisionFilter{IP: "203.0.113.1"})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return rec.Seen() == 1 }, 5*time.Second, 10*time.Millisecond)
+	waitOutboxEmpty(t, in.st, "set aside")
 	time.Sleep(300 * time.Millisecond) // fifteen sync intervals
 	require.Equal(t, 1, rec.Seen(), "not sent again")
-	left, err := in.st.OutboxPending(ctx, store.OutboxDeletion, 0)
-	require.NoError(t, err)
-	require.Empty(t, left)
+}
+
+// waitOutboxEmpty waits (10 s at most) until st has no pending deletion
+// (sent or set aside).
+func waitOutboxEmpty(t *testing.T, st store.Store, what string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		left, err := st.OutboxPending(context.Background(), store.OutboxDeletion, 0)
+		return err == nil && len(left) == 0
+	}, 10*time.Second, 10*time.Millisecond, "the deletion is %s: no longer pending in the outbox", what)
+}
+
+// waitDeletions waits (10 s at most) until the central has counted n
+// deletions from login and rec has handed n uuids to sent, then returns
+// a copy of sent. Both are needed: the central commits a batch before it
+// answers, so its count runs ahead of what rec records from the answer.
+func waitDeletions(t *testing.T, central *realCentral, login string, rec *bodyRecorder, sent *[]string, n int) []string {
+	t.Helper()
+	var counted int64
+	var got []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		rep, err := central.read.GetReport(context.Background(), login)
+		if err == nil {
+			counted = rep.Deletions
+		}
+		got = sentSoFar(rec, sent)
+		if counted == int64(n) && len(got) >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("want %d deletions counted and sent within 10 s; the central counted %d, the install sent %q", n, counted, got)
+		}
+	}
+	return got
 }
 
 // sentSoFar copies *sent under rec's lock (a failed assertion must not

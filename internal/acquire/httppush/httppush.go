@@ -116,14 +116,14 @@ type Source struct {
 	log     *slog.Logger
 	now     func() time.Time
 
-	bound chan struct{}
-	mu    sync.Mutex
-	addr  net.Addr
+	listening *acquire.Listening
+	mu        sync.Mutex
+	addr      net.Addr
 }
 
 // New validates cfg and loads the TLS material.
 func New(cfg *Config, d acquire.Deps) (*Source, error) {
-	s := &Source{cfg: *cfg, log: d.Logger, now: time.Now, bound: make(chan struct{})}
+	s := &Source{cfg: *cfg, log: d.Logger, now: time.Now, listening: acquire.NewListening()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -215,12 +215,11 @@ func serverTLS(c *TLSConfig, mtls bool) (*tls.Config, error) {
 	return tc, nil
 }
 
-// Addr waits until Run listens (or ctx is done) and returns its address.
+// Addr waits until Run listens and returns its address; it returns Run's
+// error if Run ended before listening, ctx's if ctx ends first.
 func (s *Source) Addr(ctx context.Context) (net.Addr, error) {
-	select {
-	case <-s.bound:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := s.listening.Wait(ctx); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -229,9 +228,9 @@ func (s *Source) Addr(ctx context.Context) (net.Addr, error) {
 
 // Run serves until ctx is cancelled, then shuts the server down (requests
 // in flight get up to 5 s to finish).
-func (s *Source) Run(ctx context.Context, emit acquire.Emit) error {
+func (s *Source) Run(ctx context.Context, emit acquire.Emit) (err error) {
+	defer func() { s.listening.Ended(err) }()
 	var ln net.Listener
-	var err error
 	if s.cfg.ListenSocket != "" {
 		_ = os.Remove(s.cfg.ListenSocket)
 		ln, err = netguard.Listen(ctx, "unix", s.cfg.ListenSocket)
@@ -244,7 +243,7 @@ func (s *Source) Run(ctx context.Context, emit acquire.Emit) error {
 	s.mu.Lock()
 	s.addr = ln.Addr()
 	s.mu.Unlock()
-	close(s.bound)
+	s.listening.Bound()
 	s.log.Info("http: listening", "addr", s.addr, "path", s.cfg.Path)
 
 	ctx, cancel := context.WithCancel(ctx)

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,8 +74,10 @@ func start(t *testing.T, cfg Config) (string, *sink) {
 			t.Error("http source did not stop")
 		}
 	})
-	addr, err := src.Addr(ctx)
-	require.NoError(t, err)
+	actx, acancel := context.WithTimeout(ctx, 10*time.Second)
+	defer acancel()
+	addr, err := src.Addr(actx)
+	require.NoError(t, err, "not listening")
 	scheme := "http"
 	if cfg.TLS != nil {
 		scheme = "https"
@@ -145,6 +148,31 @@ func TestPush(t *testing.T) {
 			}
 			require.Equal(t, tc.want, tc.fromSrc.take())
 		})
+	}
+}
+
+// When Run cannot listen (the address is taken), Addr returns Run's
+// error instead of waiting for the caller's ctx.
+func TestRunFailsBeforeListening(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	src, err := New(&Config{CommonConfig: acquire.CommonConfig{Mode: acquire.ModeTail}, ListenAddr: taken.Addr().String(),
+		AuthType: AuthHeaders, Headers: map[string]string{"X-Key": "secret"}}, acquire.Deps{})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	addr := make(chan error, 1)
+	go func() { _, err := src.Addr(ctx); addr <- err }() // waiting before Run starts
+	runErr := src.Run(ctx, (&sink{}).emit)
+	require.ErrorContains(t, runErr, "http: listen: ")
+	require.ErrorIs(t, runErr, syscall.EADDRINUSE)
+	select {
+	case err := <-addr:
+		require.Equal(t, runErr, err, "Addr returns Run's error")
+	case <-ctx.Done():
+		t.Fatal("Addr still waiting 10 s after Run returned")
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/phalanx-ids/phalanx/internal/acquire"
@@ -91,15 +92,24 @@ type Source struct {
 	loc    *time.Location
 	guard  *netguard.Guard
 
-	mu      sync.Mutex
-	bound   chan struct{}
-	udpAddr net.Addr
-	tcpAddr net.Addr
+	// listenUDP and listenTCP bind the sockets (tests make them fail).
+	listenUDP func(ctx context.Context, addr string) (net.PacketConn, error)
+	listenTCP func(ctx context.Context, addr string) (net.Listener, error)
+
+	listening *acquire.Listening
+	mu        sync.Mutex
+	udpAddr   net.Addr
+	tcpAddr   net.Addr
 }
 
 // New validates cfg.
 func New(cfg *Config, d acquire.Deps) (*Source, error) {
-	s := &Source{cfg: *cfg, log: d.Logger, now: time.Now, loc: time.Local, bound: make(chan struct{})}
+	s := &Source{cfg: *cfg, log: d.Logger, now: time.Now, loc: time.Local, listening: acquire.NewListening(),
+		listenTCP: func(ctx context.Context, addr string) (net.Listener, error) { return netguard.Listen(ctx, "tcp", addr) },
+		listenUDP: func(ctx context.Context, addr string) (net.PacketConn, error) {
+			var lc net.ListenConfig
+			return lc.ListenPacket(ctx, "udp", addr)
+		}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -139,14 +149,13 @@ func New(cfg *Config, d acquire.Deps) (*Source, error) {
 	return s, nil
 }
 
-// Addrs waits until Run has bound its sockets (or ctx is done) and returns
-// the UDP and TCP addresses (nil for a protocol not served). Useful with
-// listen_port 0.
+// Addrs waits until Run has bound its sockets and returns the UDP and
+// TCP addresses (nil for a protocol not served). Useful with listen_port
+// 0. It returns Run's error if Run ended before binding, ctx's if ctx
+// ends first.
 func (s *Source) Addrs(ctx context.Context) (udp, tcp net.Addr, err error) {
-	select {
-	case <-s.bound:
-	case <-ctx.Done():
-		return nil, nil, ctx.Err()
+	if err := s.listening.Wait(ctx); err != nil {
+		return nil, nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -154,33 +163,17 @@ func (s *Source) Addrs(ctx context.Context) (udp, tcp net.Addr, err error) {
 }
 
 // Run serves until ctx is cancelled.
-func (s *Source) Run(ctx context.Context, emit acquire.Emit) error {
-	var (
-		pc net.PacketConn
-		ln net.Listener
-		lc net.ListenConfig
-	)
-	if s.udp {
-		c, err := lc.ListenPacket(ctx, "udp", s.addr)
-		if err != nil {
-			return fmt.Errorf("syslog: listen udp %s: %w", s.addr, err)
-		}
-		pc = c
+func (s *Source) Run(ctx context.Context, emit acquire.Emit) (err error) {
+	defer func() { s.listening.Ended(err) }()
+	pc, ln, err := s.bind(ctx)
+	if err != nil {
+		return err
+	}
+	if pc != nil {
 		defer pc.Close()
 	}
-	if s.tcp {
-		port := s.addr
-		if pc != nil && s.cfg.ListenPort != nil && *s.cfg.ListenPort == 0 {
-			// port 0: serve TCP on the port the kernel gave UDP
-			host, _, _ := net.SplitHostPort(s.addr)
-			_, p, _ := net.SplitHostPort(pc.LocalAddr().String())
-			port = net.JoinHostPort(host, p)
-		}
-		l, err := netguard.Listen(ctx, "tcp", port)
-		if err != nil {
-			return fmt.Errorf("syslog: listen tcp %s: %w", port, err)
-		}
-		ln = s.guard.Listener(l)
+	if ln != nil {
+		ln = s.guard.Listener(ln)
 		defer ln.Close()
 	}
 	s.mu.Lock()
@@ -191,7 +184,7 @@ func (s *Source) Run(ctx context.Context, emit acquire.Emit) error {
 		s.tcpAddr = ln.Addr()
 	}
 	s.mu.Unlock()
-	close(s.bound)
+	s.listening.Bound()
 	s.log.Info("syslog: listening", "udp", s.udpAddr, "tcp", s.tcpAddr)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -234,6 +227,52 @@ func (s *Source) Run(ctx context.Context, emit acquire.Emit) error {
 	emitMu.Lock()
 	defer emitMu.Unlock()
 	return emitErr
+}
+
+// pairTries bounds the tries for a UDP and a TCP socket on one port the
+// kernel chooses (listen_port 0 with both protocols).
+const pairTries = 32
+
+// bind binds the sockets of the protocols served. With listen_port 0 and
+// both protocols, TCP gets a free port from the kernel and UDP the same
+// port; that port is only known free for TCP, so when UDP finds it taken
+// both are closed and a new port is tried (at most pairTries times).
+// (Choosing the port for UDP first fails more often: the kernel hands
+// the same ephemeral range to outgoing TCP connections, which hold their
+// port against a listener.)
+func (s *Source) bind(ctx context.Context) (net.PacketConn, net.Listener, error) {
+	if !s.tcp {
+		pc, err := s.listenUDP(ctx, s.addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("syslog: listen udp %s: %w", s.addr, err)
+		}
+		return pc, nil, nil
+	}
+	pair := s.udp && s.cfg.ListenPort != nil && *s.cfg.ListenPort == 0
+	for try := 1; ; try++ {
+		ln, err := s.listenTCP(ctx, s.addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("syslog: listen tcp %s: %w", s.addr, err)
+		}
+		if !s.udp {
+			return nil, ln, nil
+		}
+		addr := s.addr
+		if pair {
+			host, _, _ := net.SplitHostPort(s.addr)
+			_, p, _ := net.SplitHostPort(ln.Addr().String())
+			addr = net.JoinHostPort(host, p)
+		}
+		pc, err := s.listenUDP(ctx, addr)
+		if err == nil {
+			return pc, ln, nil
+		}
+		ln.Close()
+		if !pair || !errors.Is(err, syscall.EADDRINUSE) || try == pairTries || ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("syslog: listen udp %s: %w", addr, err)
+		}
+		s.log.Debug("syslog: the port the kernel chose for tcp is taken for udp; trying another", "addr", addr)
+	}
 }
 
 func (s *Source) serveUDP(ctx context.Context, pc net.PacketConn, send func(event.Line) bool) {

@@ -5,8 +5,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,7 +126,7 @@ func (s *sink) emit(l event.Line) error {
 
 func (s *sink) wait(t *testing.T, n int) []event.Line {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(10 * time.Second)
 	for {
 		s.mu.Lock()
 		if len(s.lines) >= n {
@@ -135,7 +138,7 @@ func (s *sink) wait(t *testing.T, n int) []event.Line {
 		select {
 		case <-s.ch:
 		case <-deadline:
-			t.Fatalf("timeout waiting for %d lines", n)
+			t.Fatalf("timeout (10 s) waiting for %d lines", n)
 		}
 	}
 }
@@ -158,10 +161,8 @@ func TestServerUDPAndTCP(t *testing.T) {
 	actx, acancel := context.WithTimeout(ctx, 10*time.Second)
 	defer acancel()
 	udpAddr, tcpAddr, err := src.Addrs(actx)
-	if err != nil {
-		cancel()
-		require.NoError(t, err, "sockets not bound; Run: %v", <-done)
-	}
+	require.NoError(t, err, "sockets not bound")
+	require.Equal(t, udpAddr.(*net.UDPAddr).Port, tcpAddr.(*net.TCPAddr).Port, "listen_port 0: one port for both")
 
 	u, err := net.Dial("udp", udpAddr.String())
 	require.NoError(t, err)
@@ -202,6 +203,113 @@ func TestServerUDPAndTCP(t *testing.T) {
 		t.Fatal("syslog server did not stop")
 	}
 	require.NoError(t, c.Close())
+}
+
+// When Run cannot bind, it returns the error and Addrs returns it too
+// (a wait on Addrs must not outlive Run): the port is taken, for TCP or
+// UDP, or listen_port 0's pairing keeps finding the UDP port taken.
+func TestRunFailsBeforeBinding(t *testing.T) {
+	t.Parallel()
+	tcpTaken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { tcpTaken.Close() }) // after the parallel subtests
+	udpTaken, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { udpTaken.Close() })
+	tcpPort, udpPort, zero := tcpTaken.Addr().(*net.TCPAddr).Port, udpTaken.LocalAddr().(*net.UDPAddr).Port, 0
+	cases := []struct {
+		name     string
+		protocol string
+		port     *int
+		udpInUse bool // every UDP bind fails with EADDRINUSE
+		want     string
+	}{
+		{"tcp port taken", "tcp", &tcpPort, false, "syslog: listen tcp 127.0.0.1:" + strconv.Itoa(tcpPort)},
+		{"udp port taken", "udp", &udpPort, false, "syslog: listen udp 127.0.0.1:" + strconv.Itoa(udpPort)},
+		{"tcp port taken, both protocols", "", &tcpPort, false, "syslog: listen tcp 127.0.0.1:" + strconv.Itoa(tcpPort)},
+		{"port 0: udp always taken", "", &zero, true, "syslog: listen udp 127.0.0.1:"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			src, err := New(&Config{CommonConfig: acquire.CommonConfig{Mode: acquire.ModeTail}, Protocol: tc.protocol, ListenPort: tc.port}, acquire.Deps{})
+			require.NoError(t, err)
+			udpTries := 0
+			if tc.udpInUse {
+				src.listenUDP = func(context.Context, string) (net.PacketConn, error) {
+					udpTries++
+					return nil, &net.OpError{Op: "listen", Net: "udp", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			addrs := make(chan error, 1)
+			go func() { _, _, err := src.Addrs(ctx); addrs <- err }() // waiting before Run starts
+			runErr := src.Run(ctx, (&sink{ch: make(chan struct{}, 1)}).emit)
+			require.ErrorContains(t, runErr, tc.want)
+			require.ErrorIs(t, runErr, syscall.EADDRINUSE)
+			select {
+			case err := <-addrs:
+				require.Equal(t, runErr, err, "Addrs returns Run's error")
+			case <-ctx.Done():
+				t.Fatal("Addrs still waiting 10 s after Run returned")
+			}
+			if tc.udpInUse {
+				require.Equal(t, pairTries, udpTries, "a new port per try, then it gives up")
+			}
+		})
+	}
+}
+
+// listen_port 0 with both protocols: TCP's port is taken for UDP a few
+// times (another program's UDP socket); a new port is tried each time,
+// the listeners of the failed tries are closed, and both protocols end
+// on one port.
+func TestPortZeroRetriesTakenUDPPort(t *testing.T) {
+	t.Parallel()
+	port := 0
+	src, err := New(&Config{CommonConfig: acquire.CommonConfig{Mode: acquire.ModeTail}, ListenPort: &port}, acquire.Deps{})
+	require.NoError(t, err)
+	var tried []net.Listener
+	var udpAddrs []string
+	listenTCP, listenUDP := src.listenTCP, src.listenUDP
+	src.listenTCP = func(ctx context.Context, addr string) (net.Listener, error) {
+		ln, err := listenTCP(ctx, addr)
+		if err == nil {
+			tried = append(tried, ln)
+		}
+		return ln, err
+	}
+	src.listenUDP = func(ctx context.Context, addr string) (net.PacketConn, error) {
+		udpAddrs = append(udpAddrs, addr)
+		if len(udpAddrs) <= 2 {
+			return nil, &net.OpError{Op: "listen", Net: "udp", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
+		}
+		return listenUDP(ctx, addr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- src.Run(rctx, (&sink{ch: make(chan struct{}, 1)}).emit) }()
+	udp, tcp, err := src.Addrs(ctx)
+	require.NoError(t, err)
+	require.Equal(t, udp.(*net.UDPAddr).Port, tcp.(*net.TCPAddr).Port)
+	require.Len(t, udpAddrs, 3)
+	require.Equal(t, tcp.String(), udpAddrs[2], "UDP on the port TCP got")
+	require.Len(t, tried, 3)
+	for i, ln := range tried[:2] {
+		require.Equal(t, ln.Addr().String(), udpAddrs[i], "try %d: UDP on the port TCP got", i)
+		_, err := ln.Accept()
+		require.ErrorIs(t, err, net.ErrClosed, "try %d: the TCP listener is closed", i)
+	}
+	stop()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-ctx.Done():
+		t.Fatal("Run did not stop within 10 s")
+	}
 }
 
 func TestNewErrors(t *testing.T) {
@@ -283,8 +391,10 @@ func TestTCPConnectionLimits(t *testing.T) {
 			t.Error("syslog server did not stop")
 		}
 	})
-	_, tcpAddr, err := src.Addrs(ctx)
-	require.NoError(t, err)
+	actx, acancel := context.WithTimeout(ctx, 10*time.Second)
+	defer acancel()
+	_, tcpAddr, err := src.Addrs(actx)
+	require.NoError(t, err, "socket not bound")
 	addr := tcpAddr.String()
 
 	a := guardtest.DialFrom(t, "127.0.0.2", addr)
