@@ -109,8 +109,9 @@ func TestCentralCommandsReachRunningCentral(t *testing.T) {
 	require.NoError(t, err)
 	defer st.Close()
 	now := time.Now()
-	require.NoError(t, st.ApplyChanges(ctx, []centralstore.Listing{{IP: "7.7.7.7", Tier: "community", ListedAt: now, ExpiresAt: now.Add(time.Hour)}},
-		[]centralstore.FeedEvent{{Op: "add", IP: "7.7.7.7", Tier: "community", ExpiresAt: now.Add(time.Hour), At: now}}, nil))
+	require.NoError(t, st.ApplyChanges(ctx, centralstore.Changes{
+		Listings: []centralstore.Listing{{IP: "7.7.7.7", Tier: "community", ListedAt: now, ExpiresAt: now.Add(time.Hour)}},
+		Events:   []centralstore.FeedEvent{{Op: "add", IP: "7.7.7.7", Tier: "community", ExpiresAt: now.Add(time.Hour), At: now}}}))
 	code, _, errs := runCLI(t, "", "central", "delist", "7.7.7.7", "--reason", "appeal", "--data-dir", dir)
 	require.Equal(t, 0, code, errs)
 	deadline := time.Now().Add(2 * time.Second)

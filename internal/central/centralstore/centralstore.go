@@ -1,7 +1,9 @@
 // Package centralstore is the storage of the Phalanx central: installs,
 // organisations, signals, the community list and its change feed, the
-// allowlist, canaries and pending delistings. One SQLite file by default
-// (modernc.org/sqlite, WAL), PostgreSQL (pgx) for scale: several central
+// allowlist, canaries, pending delistings, and the curator's own state
+// (installs' reputations, holds, the last signal it took). One SQLite
+// file by default (modernc.org/sqlite, WAL), PostgreSQL (pgx) for scale:
+// several central
 // replicas over one PostgreSQL database share everything here, and one of
 // them (the holder of the curator lock) writes the list.
 //
@@ -180,6 +182,18 @@ func (s *Store) migrate(ctx context.Context) error {
 		`CREATE TABLE IF NOT EXISTS install_usage (machine_id TEXT PRIMARY KEY, remediation_components INTEGER NOT NULL,
 			log_processors INTEGER NOT NULL, windows INTEGER NOT NULL, lapi_version TEXT NOT NULL,
 			console_options TEXT NOT NULL, reports BIGINT NOT NULL, at BIGINT NOT NULL)`,
+		// Addresses the curator holds off the list (an upheld appeal, a
+		// clique burn) until until, unless a seed reports them; since: when
+		// the hold began (evidence received before an appeal never counts
+		// again). Kept so that a restart does not forget them.
+		`CREATE TABLE IF NOT EXISTS holds (ip TEXT PRIMARY KEY, held_since BIGINT NOT NULL, held_until BIGINT NOT NULL,
+			appealed INTEGER NOT NULL)`,
+		`CREATE INDEX IF NOT EXISTS holds_until ON holds (held_until)`,
+		// The last signal the curator took (CuratedSignal). A database of
+		// an older central starts at its last signal (it took them all),
+		// a new one at 0.
+		`INSERT INTO meta (k, v) SELECT 'curated_signal', CAST(COALESCE(MAX(id), 0) AS TEXT) FROM signals WHERE true
+			ON CONFLICT (k) DO NOTHING`,
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if s.pg {

@@ -2,6 +2,7 @@ package centralstore_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -65,12 +66,13 @@ func TestStore(t *testing.T) {
 			require.Equal(t, "5.6.7.8", got[0].IP)
 
 			l := Listing{IP: "5.6.7.8", Tier: "community", Scenarios: []string{"a/b"}, ListedAt: now, ExpiresAt: now.Add(time.Hour), LastEscalation: now}
-			require.NoError(t, s.ApplyChanges(ctx, []Listing{l}, []FeedEvent{{Op: "add", IP: l.IP, Tier: l.Tier, Scenarios: l.Scenarios, ExpiresAt: l.ExpiresAt, At: now}},
-				[]Reputation{{MachineID: "m1", Alpha: 3, Beta: 4}}))
+			require.NoError(t, s.ApplyChanges(ctx, Changes{Listings: []Listing{l},
+				Events:      []FeedEvent{{Op: "add", IP: l.IP, Tier: l.Tier, Scenarios: l.Scenarios, ExpiresAt: l.ExpiresAt, At: now}},
+				Reputations: []Reputation{{MachineID: "m1", Alpha: 3, Beta: 4}}}))
 			ls, err := s.Listings(ctx)
 			require.NoError(t, err)
 			require.Equal(t, []Listing{l}, ls)
-			require.NoError(t, s.ApplyChanges(ctx, nil, []FeedEvent{{Op: "delete", IP: l.IP, At: now}}, nil))
+			require.NoError(t, s.ApplyChanges(ctx, Changes{Events: []FeedEvent{{Op: "delete", IP: l.IP, At: now}}}))
 			ls, err = s.Listings(ctx)
 			require.NoError(t, err)
 			require.Empty(t, ls)
@@ -90,7 +92,7 @@ func TestStore(t *testing.T) {
 			ds, err := s.PendingDelists(ctx)
 			require.NoError(t, err)
 			require.Len(t, ds, 1)
-			require.NoError(t, s.DelistDone(ctx, ds[0].ID, now))
+			require.NoError(t, s.ApplyChanges(ctx, Changes{Delists: []int64{ds[0].ID}}))
 			ds, _ = s.PendingDelists(ctx)
 			require.Empty(t, ds)
 
@@ -168,4 +170,77 @@ func TestReports(t *testing.T) {
 			require.Equal(t, map[string]Usage{"m1": u}, all)
 		})
 	}
+}
+
+// The curator's holds and its signal cursor survive in the store: what a
+// restarted central restores before it replays the signals.
+func TestHoldsAndCuratedCursor(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			now := time.UnixMilli(time.Now().UnixMilli()).UTC()
+			cur, err := s.CuratedSignal(ctx)
+			require.NoError(t, err)
+			require.Zero(t, cur, "a new database: no signal taken")
+			_, err = s.InsertSignals(ctx, []Signal{{MachineID: "m1", UUID: "a", IP: "5.6.7.8", ReceivedAt: now},
+				{MachineID: "m1", UUID: "b", IP: "5.6.7.9", ReceivedAt: now}})
+			require.NoError(t, err)
+			last, err := s.LastSignalID(ctx)
+			require.NoError(t, err)
+			cur, err = s.CuratedSignal(ctx)
+			require.NoError(t, err)
+			require.Zero(t, cur, "stored, not taken")
+
+			appeal := Hold{IP: "5.6.7.8", Since: now, Until: now.Add(time.Hour), Appealed: true}
+			burn := Hold{IP: "5.6.7.9", Since: now, Until: now.Add(2 * time.Hour)}
+			gone := Hold{IP: "5.6.7.10", Since: now.Add(-2 * time.Hour), Until: now.Add(-time.Hour)}
+			require.NoError(t, s.ApplyChanges(ctx, Changes{Holds: []Hold{appeal, burn, gone}, Curated: last - 1}))
+			cur, err = s.CuratedSignal(ctx)
+			require.NoError(t, err)
+			require.Equal(t, last-1, cur)
+			hs, err := s.Holds(ctx, now)
+			require.NoError(t, err)
+			require.Equal(t, []Hold{appeal, burn}, hs, "expired holds are not in force")
+
+			burn.Until, burn.Appealed = now.Add(3*time.Hour), true
+			require.NoError(t, s.ApplyChanges(ctx, Changes{Holds: []Hold{burn}}))
+			hs, err = s.Holds(ctx, now.Add(90*time.Minute))
+			require.NoError(t, err)
+			require.Equal(t, []Hold{burn}, hs, "a hold set again replaces the old one")
+
+			require.NoError(t, s.Prune(ctx, now, now.Add(-30*time.Minute)))
+			hs, err = s.Holds(ctx, now.Add(-3*time.Hour))
+			require.NoError(t, err)
+			require.Equal(t, []Hold{appeal, burn}, hs, "pruned: the hold that ended before the signals kept")
+		})
+	}
+}
+
+// TestCuratedSignalOfAnOlderDatabase: a database an older central wrote
+// (no curated signal recorded) counts every stored signal as taken once
+// migrated, so that the first curator of the new version does not judge
+// them again.
+func TestCuratedSignalOfAnOlderDatabase(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "central.db")
+	s, err := Open(ctx, path)
+	require.NoError(t, err)
+	_, err = s.InsertSignals(ctx, []Signal{{MachineID: "m1", UUID: "a", IP: "5.6.7.8", ReceivedAt: time.Now()}})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	raw, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = raw.ExecContext(ctx, `DELETE FROM meta WHERE k = 'curated_signal'`)
+	require.NoError(t, err)
+	require.NoError(t, raw.Close())
+
+	s, err = Open(ctx, path)
+	require.NoError(t, err)
+	defer s.Close()
+	last, err := s.LastSignalID(ctx)
+	require.NoError(t, err)
+	cur, err := s.CuratedSignal(ctx)
+	require.NoError(t, err)
+	require.NotZero(t, cur)
+	require.Equal(t, last, cur)
 }

@@ -182,18 +182,51 @@ type FeedEvent struct {
 	At        time.Time
 }
 
-// ApplyChanges writes list changes in one transaction: listings upserted
-// or deleted, one feed event each, and reputations.
-func (s *Store) ApplyChanges(ctx context.Context, listings []Listing, events []FeedEvent, reps []Reputation) error {
-	if len(events) == 0 && len(reps) == 0 {
+// Hold is an address the curator keeps off the list (see curate.Hold).
+type Hold struct {
+	IP       string
+	Since    time.Time
+	Until    time.Time
+	Appealed bool
+}
+
+// Changes is what one curator step writes, in one transaction.
+type Changes struct {
+	// Listings upserted by the add events of Events (by address).
+	Listings []Listing
+	// Events: one feed event each, in order; a delete removes the listing.
+	Events []FeedEvent
+	// Reputations of the installs whose reputation changed.
+	Reputations []Reputation
+	// Holds set or extended.
+	Holds []Hold
+	// Delists are the pending delistings (ids) this step applied.
+	Delists []int64
+	// Curated, when positive, is the id of the last signal the curator
+	// took (see CuratedSignal).
+	Curated int64
+}
+
+func (c Changes) empty() bool {
+	return len(c.Events) == 0 && len(c.Reputations) == 0 && len(c.Holds) == 0 && len(c.Delists) == 0 && c.Curated <= 0
+}
+
+// ApplyChanges writes a curator step in one transaction: listings
+// upserted or deleted with one feed event each, reputations, holds, the
+// delistings marked done and the curated signal id. A crash leaves
+// either all of it or none: a delisting is never applied twice, and the
+// effects of a signal (refutations, confirmations) are written with the
+// cursor that says it was taken.
+func (s *Store) ApplyChanges(ctx context.Context, c Changes) error {
+	if c.empty() {
 		return nil
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		byIP := map[string]Listing{}
-		for _, l := range listings {
+		for _, l := range c.Listings {
 			byIP[l.IP] = l
 		}
-		for _, ev := range events {
+		for _, ev := range c.Events {
 			sc, _ := json.Marshal(ev.Scenarios)
 			if ev.Op == "delete" {
 				if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM listings WHERE ip = ?`), ev.IP); err != nil {
@@ -213,8 +246,28 @@ func (s *Store) ApplyChanges(ctx context.Context, listings []Listing, events []F
 				return err
 			}
 		}
-		if len(reps) > 0 {
-			return s.saveReputations(ctx, tx, reps)
+		if len(c.Reputations) > 0 {
+			if err := s.saveReputations(ctx, tx, c.Reputations); err != nil {
+				return err
+			}
+		}
+		for _, h := range c.Holds {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO holds (ip, held_since, held_until, appealed) VALUES (?, ?, ?, ?)
+				ON CONFLICT (ip) DO UPDATE SET held_since = excluded.held_since, held_until = excluded.held_until, appealed = excluded.appealed`),
+				h.IP, ms(h.Since), ms(h.Until), b2i(h.Appealed)); err != nil {
+				return err
+			}
+		}
+		for _, id := range c.Delists {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE delists SET done_at = ? WHERE id = ?`), ms(time.Now()), id); err != nil {
+				return err
+			}
+		}
+		if c.Curated > 0 {
+			v := strconv.FormatInt(c.Curated, 10)
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO meta (k, v) VALUES ('curated_signal', ?) ON CONFLICT (k) DO UPDATE SET v = ?`), v, v); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -222,6 +275,46 @@ func (s *Store) ApplyChanges(ctx context.Context, listings []Listing, events []F
 		return fmt.Errorf("centralstore: apply changes: %w", err)
 	}
 	return nil
+}
+
+// CuratedSignal is the id of the last signal the curator took (its
+// effects are written): a new curator replays the signals up to it
+// without changing reputations and takes the later ones as new.
+func (s *Store) CuratedSignal(ctx context.Context) (int64, error) {
+	var v string
+	err := s.w.QueryRowContext(ctx, s.q(`SELECT v FROM meta WHERE k = 'curated_signal'`)).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("centralstore: curated signal: %w", err)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("centralstore: curated signal: %q: %w", v, err)
+	}
+	return n, nil
+}
+
+// Holds returns the holds in force at now, by address.
+func (s *Store) Holds(ctx context.Context, now time.Time) ([]Hold, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT ip, held_since, held_until, appealed FROM holds WHERE held_until > ? ORDER BY ip`), ms(now))
+	if err != nil {
+		return nil, fmt.Errorf("centralstore: holds: %w", err)
+	}
+	defer rows.Close()
+	var out []Hold
+	for rows.Next() {
+		var h Hold
+		var since, until int64
+		var appealed int
+		if err := rows.Scan(&h.IP, &since, &until, &appealed); err != nil {
+			return nil, fmt.Errorf("centralstore: holds: %w", err)
+		}
+		h.Since, h.Until, h.Appealed = fromMS(since), fromMS(until), appealed != 0
+		out = append(out, h)
+	}
+	return out, rows.Err()
 }
 
 // Listings returns the whole current list.
@@ -295,14 +388,18 @@ func (s *Store) FeedBounds(ctx context.Context) (lo, hi int64, err error) {
 	return a.Int64, b.Int64, nil
 }
 
-// Prune deletes feed events older than feedBefore, and signals and
-// reported deletions older than signalsBefore.
+// Prune deletes feed events older than feedBefore, and signals, reported
+// deletions and holds that ended before signalsBefore.
 func (s *Store) Prune(ctx context.Context, feedBefore, signalsBefore time.Time) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM feed WHERE at < ?`), ms(feedBefore)); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM deletions WHERE at < ?`), ms(signalsBefore)); err != nil {
+			return err
+		}
+		// Holds outlive no signal they were judged on.
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM holds WHERE held_until < ?`), ms(signalsBefore)); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, s.q(`DELETE FROM signals WHERE received_at < ?`), ms(signalsBefore))
@@ -427,15 +524,6 @@ func (s *Store) PendingDelists(ctx context.Context) ([]Delist, error) {
 		out = append(out, d)
 	}
 	return out, rows.Err()
-}
-
-// DelistDone marks a delisting applied.
-func (s *Store) DelistDone(ctx context.Context, id int64, now time.Time) error {
-	_, err := s.w.ExecContext(ctx, s.q(`UPDATE delists SET done_at = ? WHERE id = ?`), ms(now), id)
-	if err != nil {
-		return fmt.Errorf("centralstore: delist done: %w", err)
-	}
-	return nil
 }
 
 // CuratorLock is held by the one replica that curates.

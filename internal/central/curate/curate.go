@@ -297,13 +297,13 @@ type Engine struct {
 	classW  []float64 // ClassWeight of scen[i]
 	scenIdx map[string]int32
 
-	ips  map[netip.Addr]*ipState
-	hold map[netip.Addr]time.Time // delisted or burned: needs a seed until then
-	// appealed: delisted by an upheld appeal, until: reporting it with a
-	// strong class then refutes like a canary.
-	appealed map[netip.Addr]time.Time
-	allow    []netip.Prefix
-	canry    map[netip.Addr]struct{}
+	ips map[netip.Addr]*ipState
+	// holds: delisted or burned addresses (see Hold); heldDirty: the
+	// holds set since the last DirtyHolds, for the caller to persist.
+	holds     map[netip.Addr]Hold
+	heldDirty map[netip.Addr]struct{}
+	allow     []netip.Prefix
+	canry     map[netip.Addr]struct{}
 
 	listed  map[netip.Addr]*Listing
 	changes []Change
@@ -334,7 +334,7 @@ func New(cfg Config, now func() time.Time, check HashChecker) *Engine {
 	}
 	return &Engine{cfg: cfg.Or(Defaults()), now: now, check: check, byID: map[string]int32{},
 		egress: map[EgressKey]struct{}{}, scenIdx: map[string]int32{}, ips: map[netip.Addr]*ipState{},
-		hold: map[netip.Addr]time.Time{}, appealed: map[netip.Addr]time.Time{}, canry: map[netip.Addr]struct{}{}, listed: map[netip.Addr]*Listing{},
+		holds: map[netip.Addr]Hold{}, heldDirty: map[netip.Addr]struct{}{}, canry: map[netip.Addr]struct{}{}, listed: map[netip.Addr]*Listing{},
 		dirty: map[int32]struct{}{}, recent: map[int32][]sighting{}}
 }
 
@@ -489,7 +489,13 @@ func (e *Engine) Ingest(s Signal) Verdict {
 	if at.IsZero() {
 		at = e.now()
 	}
-	if until, ok := e.appealed[ip]; ok && at.Before(until) && eligible && e.classW[e.scenario(s.Scenario)] >= 1 && !e.installs[idx].Seed {
+	h, held := e.holds[ip]
+	if held && h.Appealed && e.replay && at.Before(h.Since) {
+		// Evidence from before an upheld appeal: Delist dropped it; a
+		// replay after a restart meets it again and drops it again.
+		return Recorded
+	}
+	if held && h.Appealed && at.Before(h.Until) && eligible && e.classW[e.scenario(s.Scenario)] >= 1 && !e.installs[idx].Seed {
 		// The operator upheld an appeal of ip: it is benign, as a canary
 		// is. A sleeper keeps reporting its victims after their delisting
 		// (its campaign does not know), an honest install reports one
@@ -760,7 +766,7 @@ func (e *Engine) unseeded(y netip.Addr, cache map[netip.Addr]bool, now time.Time
 		return v
 	}
 	v := false
-	if until, ok := e.appealed[y]; ok && now.Before(until) {
+	if h, ok := e.holds[y]; ok && h.Appealed && now.Before(h.Until) {
 		// Delisted by an upheld appeal: benign, whoever saw it. Burned
 		// (suspect) addresses are not taken as such: a real attacker that
 		// refuted poisoners also reported burns too, and counting it
@@ -789,7 +795,7 @@ func (e *Engine) qualifies(ip netip.Addr, t tally, now time.Time) bool {
 	if t.evidence < float64(e.cfg.MinClusters)-1e-9 || t.score < e.cfg.MinScore || !t.trusted || !t.strong {
 		return false
 	}
-	if until, ok := e.hold[ip]; ok && now.Before(until) && !t.seedSaw {
+	if h, ok := e.holds[ip]; ok && now.Before(h.Until) && !t.seedSaw {
 		return false
 	}
 	return true
@@ -851,6 +857,14 @@ func (e *Engine) evaluate(ip netip.Addr, st *ipState, now time.Time) {
 // reported.
 func (e *Engine) confirm(st *ipState, t tally, now time.Time) {
 	if e.replay {
+		// Credited when the reports first came (reputations are
+		// persisted): marked only, so that the next report on the
+		// address does not credit them a second time.
+		if t.seedSaw {
+			for k := range st.reports {
+				st.reports[k].confirmed = st.reports[k].confirmed || st.reports[k].eligible
+			}
+		}
 		return
 	}
 	for k := range st.reports {
@@ -950,7 +964,7 @@ func (e *Engine) propagate() {
 		if done[y] {
 			return false
 		}
-		if until, held := e.hold[y]; held && now.Before(until) {
+		if h, held := e.holds[y]; held && now.Before(h.Until) {
 			return false // already suspect or delisted: its reporters had their strike
 		}
 		st := e.ips[y]
@@ -976,9 +990,7 @@ func (e *Engine) propagate() {
 			return false
 		}
 		done[y] = true
-		if until := now.Add(e.cfg.DelistHold); until.After(e.hold[y]) {
-			e.hold[y] = until
-		}
+		e.setHold(Hold{IP: y, Since: now, Until: now.Add(e.cfg.DelistHold)})
 		e.unlist(y, "suspect")
 		for _, o := range reporters {
 			if now.Before(e.installs[o].QuarantinedUntil) {
@@ -1106,8 +1118,7 @@ func (e *Engine) Delist(ip netip.Addr) {
 		}
 		st.reports = nil
 	}
-	e.hold[ip] = now.Add(e.cfg.DelistHold)
-	e.appealed[ip] = now.Add(e.cfg.DelistHold)
+	e.setHold(Hold{IP: ip, Since: now, Until: now.Add(e.cfg.DelistHold), Appealed: true})
 	if _, ok := e.listed[ip]; ok {
 		e.unlist(ip, "delisted")
 	} else {
@@ -1140,11 +1151,10 @@ func (e *Engine) Tick() {
 			delete(e.ips, ip)
 		}
 	}
-	for _, m := range []map[netip.Addr]time.Time{e.hold, e.appealed} {
-		for ip, until := range m {
-			if !now.Before(until) {
-				delete(m, ip)
-			}
+	for ip, h := range e.holds {
+		if !now.Before(h.Until) {
+			delete(e.holds, ip)
+			delete(e.heldDirty, ip)
 		}
 	}
 	for idx, sg := range e.recent {
@@ -1170,6 +1180,55 @@ func (e *Engine) RestoreListing(l Listing) {
 		e.ips[ip] = st
 	}
 	st.listing = e.listed[ip]
+}
+
+// Hold keeps an address off the list until Until unless a seed reports
+// it: an upheld appeal (Delist: Appealed) or a clique burn (propagate).
+// While an appeal's hold lasts, a strong-class report of the address
+// refutes its reporter (Appealed verdict), and reports received before
+// Since (the delisting) never count again in a replay: the caller persists holds
+// (DirtyHolds) and restores them (RestoreHold) before it replays the
+// stored signals after a restart.
+type Hold struct {
+	IP       netip.Addr
+	Since    time.Time
+	Until    time.Time
+	Appealed bool
+}
+
+func (e *Engine) setHold(h Hold) {
+	e.holds[h.IP] = h
+	e.heldDirty[h.IP] = struct{}{}
+}
+
+// RestoreHold puts a persisted hold back (after a restart); an expired
+// one is ignored.
+func (e *Engine) RestoreHold(h Hold) {
+	h.IP = h.IP.Unmap()
+	if e.now().Before(h.Until) {
+		e.holds[h.IP] = h
+	}
+}
+
+// Held returns the hold on ip, if one is in force.
+func (e *Engine) Held(ip netip.Addr) (Hold, bool) {
+	h, ok := e.holds[ip.Unmap()]
+	if !ok || !e.now().Before(h.Until) {
+		return Hold{}, false
+	}
+	return h, true
+}
+
+// DirtyHolds returns and clears the holds set since the last call, by
+// address.
+func (e *Engine) DirtyHolds() []Hold {
+	out := make([]Hold, 0, len(e.heldDirty))
+	for ip := range e.heldDirty {
+		out = append(out, e.holds[ip])
+	}
+	e.heldDirty = map[netip.Addr]struct{}{}
+	slices.SortFunc(out, func(a, b Hold) int { return a.IP.Compare(b.IP) })
+	return out
 }
 
 // Changes returns and clears the queued list changes, in order.

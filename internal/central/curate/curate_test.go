@@ -523,3 +523,93 @@ func TestRefutedAgainBurnsOnce(t *testing.T) {
 	require.Greater(t, again.Beta, s0.Beta, "penalised again")
 	require.False(t, quarantined("s1"), "no second clique burn")
 }
+
+// restarted is what a restarted central rebuilds from e's persisted state:
+// the installs with their reputations, the listings and holds, then the
+// signals replayed (without changing reputations).
+func restarted(t *testing.T, e *Engine, c *clock, signals []Signal) *Engine {
+	t.Helper()
+	r := New(Config{}, c.now, check)
+	for _, id := range []string{"a", "b", "c"} {
+		in, ok := e.Install(id)
+		require.True(t, ok)
+		r.UpsertInstall(in, true)
+	}
+	for ip := range e.listed {
+		l, _ := e.Listed(ip)
+		r.RestoreListing(l)
+	}
+	for _, h := range e.DirtyHolds() {
+		r.RestoreHold(h)
+	}
+	r.SetReplay(true)
+	for _, s := range signals {
+		r.Ingest(s)
+	}
+	r.SetReplay(false)
+	return r
+}
+
+// TestRestartKeepsAppeal: what the engine persists (reputations,
+// listings, holds) and the replayed signals give back the same state: a
+// delisted address is not listed again by the evidence it was delisted
+// on, and reporting it still refutes while the hold lasts.
+func TestRestartKeepsAppeal(t *testing.T) {
+	e, c := newEngine(t)
+	crowd(e)
+	var signals []Signal
+	for _, id := range []string{"a", "b", "c"} {
+		s := sig(id, "1.2.3.4")
+		s.At = c.t
+		signals = append(signals, s)
+		require.Equal(t, Counted, e.Ingest(s))
+	}
+	_, ok := e.Listed(netip.MustParseAddr("1.2.3.4"))
+	require.True(t, ok)
+	c.t = c.t.Add(time.Minute)
+	e.Delist(netip.MustParseAddr("1.2.3.4"))
+	c.t = c.t.Add(time.Minute)
+
+	r := restarted(t, e, c, signals)
+	_, ok = r.Listed(netip.MustParseAddr("1.2.3.4"))
+	require.False(t, ok, "the delisted address came back from the evidence it was delisted on")
+	require.Empty(t, r.Changes())
+	h, ok := r.Held(netip.MustParseAddr("1.2.3.4"))
+	require.True(t, ok)
+	require.True(t, h.Appealed)
+	s := sig("b", "1.2.3.4")
+	s.At = c.t
+	require.Equal(t, Appealed, r.Ingest(s))
+
+	c.t = c.t.Add(8 * 24 * time.Hour)
+	_, ok = r.Held(netip.MustParseAddr("1.2.3.4"))
+	require.False(t, ok, "the hold ends with DelistHold")
+}
+
+// TestRestartCreditsConfirmationsOnce: reports a seed confirmed before a
+// restart (the credit is in the persisted reputations) are not credited
+// again when the seed reports the address after it.
+func TestRestartCreditsConfirmationsOnce(t *testing.T) {
+	e, c := newEngine(t)
+	crowd(e)
+	var signals []Signal
+	for _, id := range []string{"a", "b", "c"} {
+		s := sig(id, "1.2.3.4")
+		s.At = c.t
+		signals = append(signals, s)
+		e.Ingest(s)
+	}
+	b0, _ := e.Install("b")
+	require.Equal(t, 1, b0.Confirmed)
+	c.t = c.t.Add(time.Minute)
+
+	r := restarted(t, e, c, signals)
+	_, ok := r.Listed(netip.MustParseAddr("1.2.3.4"))
+	require.True(t, ok)
+	s := sig("a", "1.2.3.4")
+	s.At = c.t
+	require.Equal(t, Counted, r.Ingest(s))
+	b1, _ := r.Install("b")
+	require.Equal(t, b0.Confirmed, b1.Confirmed, "a report confirmed before the restart was credited again")
+	require.Equal(t, b0.Alpha, b1.Alpha)
+}

@@ -30,7 +30,7 @@ func BenchmarkStreamFull15k(b *testing.B) {
 		ls = append(ls, centralstore.Listing{IP: ip, Tier: "community", Scenarios: []string{sshBF}, ListedAt: now, ExpiresAt: now.Add(4 * time.Hour)})
 		evs = append(evs, centralstore.FeedEvent{Op: "add", IP: ip, Tier: "community", Scenarios: []string{sshBF}, ExpiresAt: now.Add(4 * time.Hour), At: now})
 	}
-	if err := c.st.ApplyChanges(ctx, ls, evs, nil); err != nil {
+	if err := c.st.ApplyChanges(ctx, centralstore.Changes{Listings: ls, Events: evs}); err != nil {
 		b.Fatal(err)
 	}
 	in := c.newInstall(b, "11.1.1.10")

@@ -31,6 +31,11 @@ type curator struct {
 
 	eng        *curate.Engine
 	lastSignal int64
+	// replayTo: signals up to this id were taken by an earlier curator
+	// (their effects are stored): replayed without changing reputations.
+	replayTo   int64
+	savedTo    int64 // the curated signal id last written
+	delists    []int64
 	installsAt time.Time
 	cfgVersion int64
 	pruneAt    time.Time
@@ -90,8 +95,10 @@ func (c *curator) curate(ctx context.Context, lock *centralstore.CuratorLock) er
 }
 
 // load rebuilds the engine from the database: installs, allowlist,
-// canaries, the current list, and the signals of the curation window
-// (replayed without changing reputations).
+// canaries, the current list, the holds, and the signals of the curation
+// window: those an earlier curator took are replayed without changing
+// reputations, the later ones (stored while no curator ran, or after the
+// last step a crashed one wrote) are taken as new.
 func (c *curator) load(ctx context.Context) error {
 	c.eng = curate.New(c.cfg.Curation, c.now, c.check)
 	c.eng.SetSalt(c.salt)
@@ -114,12 +121,23 @@ func (c *curator) load(ctx context.Context) error {
 		c.eng.RestoreListing(curate.Listing{IP: ip, Tier: l.Tier, Scenarios: l.Scenarios, ListedAt: l.ListedAt,
 			ExpiresAt: l.ExpiresAt, Level: l.Level, LastEscalation: l.LastEscalation})
 	}
+	hs, err := c.st.Holds(ctx, c.now())
+	if err != nil {
+		return err
+	}
+	for _, h := range hs {
+		if ip, err := netip.ParseAddr(h.IP); err == nil {
+			c.eng.RestoreHold(curate.Hold{IP: ip, Since: h.Since, Until: h.Until, Appealed: h.Appealed})
+		}
+	}
 	from, err := c.st.FirstSignalSince(ctx, c.now().Add(-c.cfg.Curation.Window))
 	if err != nil {
 		return err
 	}
-	c.lastSignal = from
-	c.eng.SetReplay(true)
+	if c.replayTo, err = c.st.CuratedSignal(ctx); err != nil {
+		return err
+	}
+	c.lastSignal, c.savedTo = from, c.replayTo
 	for {
 		n, err := c.ingest(ctx)
 		if err != nil {
@@ -150,6 +168,7 @@ func (c *curator) step(ctx context.Context) error {
 		if ip, err := models.ParseIP(d.IP); err == nil {
 			c.eng.Delist(ip)
 		}
+		c.delists = append(c.delists, d.ID)
 	}
 	for {
 		n, err := c.ingest(ctx)
@@ -163,11 +182,6 @@ func (c *curator) step(ctx context.Context) error {
 	c.eng.Tick()
 	if err := c.flush(ctx); err != nil {
 		return err
-	}
-	for _, d := range ds {
-		if err := c.st.DelistDone(ctx, d.ID, c.now()); err != nil {
-			return err
-		}
 	}
 	if now := c.now(); now.After(c.pruneAt) {
 		c.pruneAt = now.Add(time.Hour)
@@ -198,6 +212,7 @@ func (c *curator) ingest(ctx context.Context) (int, error) {
 	}
 	for _, s := range sigs {
 		c.lastSignal = s.ID
+		c.eng.SetReplay(s.ID <= c.replayTo)
 		ip, err := models.ParseIP(s.IP)
 		if err != nil {
 			continue
@@ -210,14 +225,21 @@ func (c *curator) ingest(ctx context.Context) (int, error) {
 		c.eng.Ingest(curate.Signal{Install: s.MachineID, IP: ip, Scenario: s.Scenario, Version: s.ScenarioVersion,
 			Hash: s.ScenarioHash, Trust: s.ScenarioTrust, At: s.ReceivedAt})
 	}
+	c.eng.SetReplay(false)
 	return len(sigs), nil
 }
 
-// flush writes the engine's changes and reputations in one transaction.
+// flush writes the engine's changes, reputations and holds, the
+// delistings applied and the signals taken, in one transaction.
 func (c *curator) flush(ctx context.Context) error {
 	changes := c.eng.Changes()
 	dirty := c.eng.DirtyInstalls()
-	if len(changes) == 0 && len(dirty) == 0 {
+	held := c.eng.DirtyHolds()
+	curated := int64(0)
+	if c.lastSignal > c.savedTo {
+		curated = c.lastSignal
+	}
+	if len(changes) == 0 && len(dirty) == 0 && len(held) == 0 && len(c.delists) == 0 && curated == 0 {
 		return nil
 	}
 	var ls []centralstore.Listing
@@ -236,8 +258,17 @@ func (c *curator) flush(ctx context.Context) error {
 		reps = append(reps, centralstore.Reputation{MachineID: in.ID, Alpha: in.Alpha, Beta: in.Beta, Confirmed: in.Confirmed,
 			QuarantinedUntil: in.QuarantinedUntil, ForgotAt: in.ForgotAt})
 	}
-	if err := c.st.ApplyChanges(ctx, ls, evs, reps); err != nil {
+	var hs []centralstore.Hold
+	for _, h := range held {
+		hs = append(hs, centralstore.Hold{IP: h.IP.String(), Since: h.Since, Until: h.Until, Appealed: h.Appealed})
+	}
+	if err := c.st.ApplyChanges(ctx, centralstore.Changes{Listings: ls, Events: evs, Reputations: reps, Holds: hs,
+		Delists: c.delists, Curated: curated}); err != nil {
 		return err
+	}
+	c.delists = nil
+	if curated > 0 {
+		c.savedTo = curated
 	}
 	if len(evs) > 0 && c.after != nil {
 		c.after()

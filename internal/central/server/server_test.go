@@ -43,6 +43,8 @@ type central struct {
 	url   string
 	clock *vclock
 	st    *centralstore.Store
+	cfg   Config
+	stop  func() // stops srv and waits for Run to return
 }
 
 func startCentral(t testing.TB, cfg Config) *central {
@@ -66,17 +68,35 @@ func startCentral(t testing.TB, cfg Config) *central {
 	if cfg.MaxConcurrentHashes == 0 {
 		cfg.MaxConcurrentHashes = 8
 	}
-	c := &vclock{t: time.Now().UTC()}
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := New(ctx, cfg, Deps{Clock: c.now, PasswordCost: bcrypt.MinCost})
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	c := &central{clock: &vclock{t: time.Now().UTC()}, cfg: cfg}
+	c.run(t)
 	st, err := OpenStore(context.Background(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
-	return &central{srv: s, url: "http://" + s.Addr(), clock: c, st: st}
+	c.st = st
+	return c
+}
+
+// run starts a server on c's configuration and clock.
+func (c *central) run(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := New(ctx, c.cfg, Deps{Clock: c.clock.now, PasswordCost: bcrypt.MinCost})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var once sync.Once
+	c.stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(c.stop)
+	c.srv, c.url = s, "http://"+s.Addr()
+}
+
+// restart stops the central and starts it again on the same database
+// and clock (a new address: installs log in again).
+func (c *central) restart(t testing.TB) {
+	t.Helper()
+	c.stop()
+	c.run(t)
 }
 
 // install is a CAPI client playing one LAPI from a given egress address
