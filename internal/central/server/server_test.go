@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/phalanx-ids/phalanx/internal/central/centralstore"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 const (
@@ -72,7 +73,7 @@ func startCentral(t testing.TB, cfg Config) *central {
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() { cancel(); testutil.Recv(t, done, "the central stops") })
 	st, err := OpenStore(context.Background(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
