@@ -168,8 +168,8 @@ func TestCrowdEndToEnd(t *testing.T) {
 	bctx, bcancel := context.WithCancel(ctx)
 	bdone := make(chan error, 1)
 	go func() { bdone <- b.Run(bctx, nil) }()
-	t.Cleanup(func() { bcancel(); <-bdone })
-	<-b.Ready()
+	t.Cleanup(func() { bcancel(); testutil.Recv(t, bdone, "the bouncer stream stops") })
+	testutil.Recv(t, b.Ready(), "the bouncer's first snapshot")
 
 	blocked := func() *bouncer.Decision {
 		d, err := b.Check(ctx, netip.MustParseAddr(attacker))
@@ -280,6 +280,6 @@ func startCentral(t *testing.T, cfg server.Config) *server.Server {
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- central.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	t.Cleanup(func() { cancel(); require.NoError(t, testutil.Recv(t, done, "the central stops")) })
 	return central
 }

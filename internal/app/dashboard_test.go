@@ -309,7 +309,9 @@ func dashboardGet(t *testing.T, a *App, path string) string {
 	require.NoError(t, ui.AddUser(ctx, a.Store(), "probe", ui.RoleViewer, "probe-password"))
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
-	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	// The login is a bcrypt compare at the default cost: seconds under
+	// -race on a loaded machine.
+	hc := &http.Client{Jar: jar, Timeout: testutil.WaitLimit}
 	base := a.DashboardURL()
 	resp, err := hc.Get(base + "login")
 	require.NoError(t, err)

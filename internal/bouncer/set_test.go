@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -152,7 +153,7 @@ func TestSetConcurrent(t *testing.T) {
 	for range 20000 {
 		s.Contains(netip.MustParseAddr("10.7.1.1"))
 	}
-	<-done
+	testutil.Recv(t, done, "the writer ends")
 	require.Positive(t, s.Len())
 }
 

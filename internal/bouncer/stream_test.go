@@ -13,6 +13,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/bouncer"
 	"github.com/phalanx-ids/phalanx/internal/bouncer/bouncertest"
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 func values(ds []*bouncer.Decision) []string {
@@ -78,13 +79,13 @@ func TestStream(t *testing.T) {
 	go func() { done <- s.Run(ctx, ch) }()
 	defer func() {
 		cancel()
-		require.NoError(t, <-done)
+		require.NoError(t, testutil.Recv(t, done, "the stream stops"))
 	}()
 
 	u := next(t, ch)
 	require.True(t, u.Full, "the first update is a full snapshot")
 	require.Equal(t, []string{"192.0.2.10/32", "198.51.100.0/24", "2001:db8::10/128"}, values(u.New))
-	<-s.Ready()
+	testutil.Recv(t, s.Ready(), "the first snapshot")
 	require.True(t, has(t, s, "198.51.100.77"))
 	require.True(t, has(t, s, "::ffff:192.0.2.10"))
 
@@ -140,7 +141,7 @@ func TestStreamExpiry(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = s.Run(ctx, nil) }()
-	<-s.Ready()
+	testutil.Recv(t, s.Ready(), "the first snapshot")
 	require.True(t, has(t, s, "192.0.2.20"))
 	proxy.SetMode(bouncertest.FlakyError)
 	require.Eventually(t, func() bool { return !has(t, s, "192.0.2.20") }, 5*time.Second, 50*time.Millisecond)

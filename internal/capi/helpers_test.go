@@ -24,6 +24,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/store/postgres"
 	"github.com/phalanx-ids/phalanx/internal/store/postgres/pgtest"
 	"github.com/phalanx-ids/phalanx/internal/store/sqlite"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 const (
@@ -148,7 +149,7 @@ func (in *install) stop() {
 		return
 	}
 	in.cancel()
-	<-in.done
+	testutil.Recv(in.t, in.done, "the install stops")
 	in.cancel = nil
 	require.NoError(in.t, in.st.Close())
 }

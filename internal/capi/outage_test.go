@@ -25,6 +25,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/central/server"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 // vclock is a virtual clock: Sleep blocks until the test advances the
@@ -97,6 +98,22 @@ func (c *vclock) WaitSleepers(t *testing.T, n int) {
 		}
 		time.Sleep(200 * time.Microsecond)
 	}
+}
+
+// WaitSleeperUntil waits (real time, 10 s at most) until a loop sleeps
+// on the clock until at.
+func (c *vclock) WaitSleeperUntil(t *testing.T, at time.Time) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for s := range c.sleepers {
+			if s.until.Equal(at) {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 200*time.Microsecond, "no loop sleeps on the virtual clock until %s", at)
 }
 
 // pushFailures sums phalanx_capi_push_failures_total over the registries
@@ -202,7 +219,7 @@ func (c *realCentral) Down() {
 		return
 	}
 	c.cancel()
-	require.NoError(c.t, <-c.done)
+	require.NoError(c.t, testutil.Recv(c.t, c.done, "the central stops"))
 	c.cancel = nil
 }
 

@@ -204,7 +204,11 @@ func TestLoginThrottle(t *testing.T) {
 	t.Parallel()
 	st := openSQLite(t)
 	logs := &testutil.Buffer{}
-	srv := startServer(t, st, lapi.Config{Login: lapi.LoginLimits{FreeFailures: 3, MaxBackoff: time.Hour}}, lapi.Deps{Logger: logs.Logger()})
+	// The clock stands still: the back-off (1 s after the 4th failure)
+	// cannot run out between two tries, however slow the machine is.
+	frozen := time.Now()
+	srv := startServer(t, st, lapi.Config{Login: lapi.LoginLimits{FreeFailures: 3, MaxBackoff: time.Hour}},
+		lapi.Deps{Logger: logs.Logger(), Clock: func() time.Time { return frozen }})
 	addMachine(t, st, "agent", "right-password", true)
 	url := srv.url + "/v1/watchers/login"
 	// The agent logs in from its address, which the server remembers.

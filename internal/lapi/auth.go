@@ -141,18 +141,19 @@ func (s *Server) machineActive(ctx context.Context, id string) error {
 		}
 		return nil
 	}
+	at := s.now()
 	m, err := s.st.GetMachine(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		s.auth.put("m\x00"+id, "")
+		s.auth.put("m\x00"+id, "", at)
 		return &apiError{status: http.StatusUnauthorized, msg: "machine " + id + " is unknown or not validated", code: true}
 	case err != nil:
 		return err
 	case !m.IsValidated:
-		s.auth.put("m\x00"+id, "")
+		s.auth.put("m\x00"+id, "", at)
 		return &apiError{status: http.StatusUnauthorized, msg: "machine " + id + " is unknown or not validated", code: true}
 	}
-	s.auth.put("m\x00"+id, id)
+	s.auth.put("m\x00"+id, id, at)
 	return nil
 }
 
@@ -198,6 +199,7 @@ func (s *Server) authBouncer(r *http.Request, c *caller) error {
 			c.bouncer = v
 			return nil
 		}
+		at := s.now()
 		b, err := s.st.GetBouncer(ctx, name)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -215,7 +217,7 @@ func (s *Server) authBouncer(r *http.Request, c *caller) error {
 				return err
 			}
 		}
-		s.auth.put(ck, name)
+		s.auth.put(ck, name, at)
 		c.bouncer = name
 		return nil
 	}
@@ -255,19 +257,20 @@ func (s *Server) authBouncer(r *http.Request, c *caller) error {
 // lookupKey finds the bouncer of an API key hash used from ip ("": none)
 // and caches the answer under ck.
 func (s *Server) lookupKey(ctx context.Context, ck, hash string, ip netip.Addr, ua string) (string, error) {
+	at := s.now()
 	rows, err := s.st.BouncersByKeyHash(ctx, hash)
 	if err != nil {
 		return "", err
 	}
 	if len(rows) == 0 {
-		s.auth.put(ck, "")
+		s.auth.put(ck, "", at)
 		return "", nil
 	}
 	name, err := s.bouncerForIP(ctx, rows, ip, ua)
 	if err != nil {
 		return "", err
 	}
-	s.auth.put(ck, name)
+	s.auth.put(ck, name, at)
 	return name, nil
 }
 
@@ -345,11 +348,16 @@ func ouAllowed(cert *x509.Certificate, allowed []string) bool {
 }
 
 // authCache remembers authentication lookups for a short time, so that a
-// bouncer poll costs no database read. "" caches a refusal.
+// bouncer poll costs no database read. "" caches a refusal. An answer is
+// kept ttl from the time its lookup started (put's at, taken before the
+// database read), not from when it was stored: a change the read missed
+// (a bouncer deleted while a slow lookup ran) is seen within ttl of the
+// change, however long the lookup took.
 //
 // Concurrency: safe for concurrent use.
 type authCache struct {
 	ttl time.Duration
+	now func() time.Time // the server's clock
 	mu  sync.Mutex
 	m   map[string]authCacheEntry
 }
@@ -360,8 +368,8 @@ type authCacheEntry struct {
 	refreshing bool // a refresh-ahead lookup is running
 }
 
-func newAuthCache(ttl time.Duration) *authCache {
-	return &authCache{ttl: ttl, m: make(map[string]authCacheEntry)}
+func newAuthCache(ttl time.Duration, now func() time.Time) *authCache {
+	return &authCache{ttl: ttl, now: now, m: make(map[string]authCacheEntry)}
 }
 
 func (a *authCache) get(k string) (string, bool) {
@@ -371,7 +379,7 @@ func (a *authCache) get(k string) (string, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	e, ok := a.m[k]
-	if !ok || time.Now().After(e.exp) {
+	if !ok || a.now().After(e.exp) {
 		return "", false
 	}
 	return e.v, true
@@ -387,7 +395,7 @@ func (a *authCache) getRefresh(k string) (v string, ok, refresh bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	e, found := a.m[k]
-	now := time.Now()
+	now := a.now()
 	if !found || now.After(e.exp) {
 		return "", false, false
 	}
@@ -409,13 +417,15 @@ func (a *authCache) refreshFailed(k string) {
 	}
 }
 
-func (a *authCache) put(k, v string) {
+// put caches v for k, the answer of a lookup that started at at, unless
+// a lookup that started later has already answered.
+func (a *authCache) put(k, v string, at time.Time) {
 	if a.ttl <= 0 {
 		return
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	now := time.Now()
+	now := a.now()
 	if len(a.m) > 100000 {
 		for k, e := range a.m {
 			if now.After(e.exp) {
@@ -423,7 +433,11 @@ func (a *authCache) put(k, v string) {
 			}
 		}
 	}
-	a.m[k] = authCacheEntry{v: v, exp: now.Add(a.ttl)}
+	exp := at.Add(a.ttl)
+	if e, ok := a.m[k]; ok && e.exp.After(exp) {
+		return // a later lookup's answer is newer
+	}
+	a.m[k] = authCacheEntry{v: v, exp: exp}
 }
 
 func (a *authCache) forget(k string) {

@@ -170,7 +170,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.auth = newAuthCache(set.AuthCacheTTL)
+	s.auth = newAuthCache(set.AuthCacheTTL, s.now)
 	prof := deps.Profiles
 	if prof == nil {
 		p, err := profile.Default(profile.Options{Logger: s.log})

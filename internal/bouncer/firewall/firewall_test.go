@@ -16,6 +16,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/bouncer"
 	"github.com/phalanx-ids/phalanx/internal/bouncer/bouncertest"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 type tWriter struct{ t testing.TB }
@@ -262,7 +263,7 @@ func TestFirewallFailClosed(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- fw.Run(ctx) }()
-			defer func() { cancel(); require.NoError(t, <-done) }()
+			defer func() { cancel(); require.NoError(t, testutil.Recv(t, done, "the bouncer stops")) }()
 			eventually(t, func() bool { return fw.Stream().Stats().Failures >= 2 }, "pulls fail")
 			// The rule is in place since before the first pull.
 			require.False(t, tp.connect(t, false, time.Second), "fail closed: nothing gets in before the first snapshot")

@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 // TestHelperCentralProcess is not a test: TestKill9KeepsAcknowledgedSignals
@@ -90,7 +92,7 @@ func TestKill9KeepsAcknowledgedSignals(t *testing.T) {
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	_ = cmd.Wait()
 	stop.Store(true)
-	<-done
+	testutil.Recv(t, done, "the signal sender stops")
 	require.NotEmpty(t, acked)
 	st, err := OpenStore(context.Background(), Config{DataDir: dir})
 	require.NoError(t, err)

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/phalanx-ids/phalanx/internal/central/centralstore"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 const (
@@ -86,7 +87,7 @@ func (c *central) run(t testing.TB) {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	var once sync.Once
-	c.stop = func() { once.Do(func() { cancel(); <-done }) }
+	c.stop = func() { once.Do(func() { cancel(); testutil.Recv(t, done, "the central stops") }) }
 	t.Cleanup(c.stop)
 	c.srv, c.url = s, "http://"+s.Addr()
 }
