@@ -95,20 +95,22 @@ func randomID() string {
 	return hex.EncodeToString(b)
 }
 
-// ConsoleOptions are the consent flags that are on, by CrowdSec's names
-// (custom, tainted, manual, context): the usage report's
-// lapi.console_options.
+// ConsoleOptions is the usage report's lapi.console_options as
+// CrowdSec's LAPI builds it: one entry, the names of the consent flags
+// that are on (custom, tainted, manual, context, in that order) joined by
+// commas; "" when none is. The contract types it as a list of strings; a
+// CrowdSec central reads this one joined entry.
 func (c Consent) ConsoleOptions() []string {
-	out := []string{}
+	var on []string
 	for _, o := range []struct {
 		on   bool
 		name string
 	}{{c.ShareCustom, "custom"}, {c.ShareTainted, "tainted"}, {c.ShareManualDecisions, "manual"}, {c.ShareContext, "context"}} {
 		if o.on {
-			out = append(out, o.name)
+			on = append(on, o.name)
 		}
 	}
-	return out
+	return []string{strings.Join(on, ",")}
 }
 
 // UsageMetrics builds the next usage report: every machine and bouncer
@@ -156,43 +158,27 @@ func (s *Service) UsageMetrics(ctx context.Context) (m *models.AllMetrics, ids [
 	for _, b := range bs {
 		rc := &models.RemediationComponentsMetrics{Type: b.Type, Name: b.Name, LastPull: unix(b.LastPull)}
 		rc.BaseMetrics = inventoryBase(b.Version, b.OSName, b.OSVersion, b.FeatureFlags)
-		reps := rcs[b.Name]
-		for _, r := range reps {
-			rc.Metrics = append(rc.Metrics, r.Metrics...)
-		}
-		if n := len(reps); n > 0 {
-			last := reps[n-1]
-			overrideBase(&rc.BaseMetrics, &last.BaseMetrics)
-			if last.Type != "" {
-				rc.Type = last.Type
-			}
-		}
-		if rc.Metrics == nil {
-			rc.Metrics = []*models.DetailedMetrics{}
-		}
+		mergeReports(&rc.BaseMetrics, rcs[b.Name], func(r *models.RemediationComponentsMetrics) *models.BaseMetrics { return &r.BaseMetrics },
+			func(last *models.RemediationComponentsMetrics) {
+				if last.Type != "" {
+					rc.Type = last.Type
+				}
+			})
 		m.RemediationComponents = append(m.RemediationComponents, rc)
 	}
 	for _, x := range ms {
 		lp := &models.LogProcessorsMetrics{Name: x.ID, LastPush: unix(x.LastPush), LastUpdate: unix(x.UpdatedAt),
 			HubItems: models.HubItems{}, Datasources: map[string]int64{}}
 		lp.BaseMetrics = inventoryBase(x.Version, x.OSName, x.OSVersion, x.FeatureFlags)
-		reps := lps[x.ID]
-		for _, r := range reps {
-			lp.Metrics = append(lp.Metrics, r.Metrics...)
-		}
-		if n := len(reps); n > 0 {
-			last := reps[n-1]
-			overrideBase(&lp.BaseMetrics, &last.BaseMetrics)
-			if last.HubItems != nil {
-				lp.HubItems = last.HubItems
-			}
-			if last.Datasources != nil {
-				lp.Datasources = last.Datasources
-			}
-		}
-		if lp.Metrics == nil {
-			lp.Metrics = []*models.DetailedMetrics{}
-		}
+		mergeReports(&lp.BaseMetrics, lps[x.ID], func(r *models.LogProcessorsMetrics) *models.BaseMetrics { return &r.BaseMetrics },
+			func(last *models.LogProcessorsMetrics) {
+				if last.HubItems != nil {
+					lp.HubItems = last.HubItems
+				}
+				if last.Datasources != nil {
+					lp.Datasources = last.Datasources
+				}
+			})
 		m.LogProcessors = append(m.LogProcessors, lp)
 	}
 	now := s.now().UTC().Unix()
@@ -203,6 +189,24 @@ func (s *Service) UsageMetrics(ctx context.Context) (m *models.AllMetrics, ids [
 		FeatureFlags: []string{}, UtcStartupTimestamp: &s.started,
 		Metrics: []*models.DetailedMetrics{{Meta: &models.MetricsMeta{WindowSizeSeconds: &window, UtcNowTimestamp: &now}, Items: []*models.MetricsDetailItem{}}}}
 	return m, ids, nil
+}
+
+// mergeReports folds a component's queued reports (oldest first) into
+// its inventory block: every metric window they carry, in order, and what
+// the last one says of itself (version, OS, flags, start time, and the
+// kind's own fields, which last takes) over the inventory's. Metrics is
+// never null.
+func mergeReports[R any](dst *models.BaseMetrics, reps []*R, base func(*R) *models.BaseMetrics, last func(*R)) {
+	for _, r := range reps {
+		dst.Metrics = append(dst.Metrics, base(r).Metrics...)
+	}
+	if n := len(reps); n > 0 {
+		overrideBase(dst, base(reps[n-1]))
+		last(reps[n-1])
+	}
+	if dst.Metrics == nil {
+		dst.Metrics = []*models.DetailedMetrics{}
+	}
 }
 
 // inventoryBase is a component's base block from the LAPI's inventory.

@@ -105,6 +105,7 @@ func TestUsageMetricsEndToEnd(t *testing.T) {
 	require.Equal(t, int64(2), lp.Datasources["file"])
 	require.NotNil(t, first.Lapi)
 	require.Equal(t, "v9.9.9-test", *first.Lapi.Version)
+	require.Equal(t, models.ConsoleOptions{"custom,manual"}, first.Lapi.ConsoleOptions, "one entry, the options joined (CrowdSec's shape)")
 	require.NotNil(t, first.Lapi.UtcStartupTimestamp)
 	require.InDelta(t, time.Now().Unix(), *first.Lapi.UtcStartupTimestamp, 30)
 	require.Equal(t, int64(1), *first.Lapi.Metrics[0].Meta.WindowSizeSeconds, "the interval, in seconds")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -491,6 +492,10 @@ type ipReport struct {
 	LastSeen  *string  `json:"last_seen"`
 	ExpiresAt *string  `json:"expires_at"`
 	Refused   string   `json:"refused,omitempty"`
+	// HeldUntil: kept off the list until then unless a seed reports it
+	// (an upheld appeal, Appealed, or a clique burn).
+	HeldUntil *string `json:"held_until,omitempty"`
+	Appealed  bool    `json:"appealed,omitempty"`
 }
 
 func newCentralIPCmd(a *app, f *centralFlags) *cobra.Command {
@@ -516,6 +521,9 @@ func newCentralIPCmd(a *app, f *centralFlags) *cobra.Command {
 					{"first_seen", deref(rep.FirstSeen)}, {"last_seen", deref(rep.LastSeen)}, {"expires_at", deref(rep.ExpiresAt)}}
 				if rep.Refused != "" {
 					rows = append(rows, []string{"refused", rep.Refused})
+				}
+				if rep.HeldUntil != nil {
+					rows = append(rows, []string{"held_until", *rep.HeldUntil}, []string{"appealed", yesNo(rep.Appealed)})
 				}
 				return printInspect(a, f.output, "IP "+rep.IP, rows, rep)
 			})
@@ -563,6 +571,12 @@ func explainIP(ctx context.Context, st *centralstore.Store, ip netip.Addr) (ipRe
 	}
 	ex := eng.Explain(ip)
 	rep.Reports, rep.Clusters = len(sigs), ex.Clusters
+	switch h, err := st.GetHold(ctx, ip.String(), now); {
+	case err == nil:
+		rep.HeldUntil, rep.Appealed = jsonTime(h.Until), h.Appealed
+	case !errors.Is(err, centralstore.ErrNotFound):
+		return rep, err
+	}
 	if l, err := st.GetListing(ctx, ip.String()); err == nil {
 		rep.Listed, rep.Tier, rep.ExpiresAt = true, l.Tier, jsonTime(l.ExpiresAt)
 		rep.Scenarios = slices.Clone(l.Scenarios)

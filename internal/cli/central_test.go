@@ -117,6 +117,16 @@ func TestCentralCommandsReachRunningCentral(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, err := st.GetListing(ctx, "7.7.7.7"); err == centralstore.ErrNotFound {
+			// central ip says why it stays off: the appeal's hold.
+			code, out, errs := runCLI(t, "", "central", "ip", "7.7.7.7", "-o", "json", "--data-dir", dir)
+			require.Equal(t, 0, code, errs)
+			var rep map[string]any
+			require.NoError(t, json.Unmarshal([]byte(out), &rep))
+			require.Equal(t, false, rep["listed"])
+			require.Equal(t, true, rep["appealed"])
+			until, err := time.Parse(time.RFC3339, rep["held_until"].(string))
+			require.NoError(t, err)
+			require.WithinDuration(t, time.Now().Add(7*24*time.Hour), until, time.Hour)
 			return
 		}
 		time.Sleep(50 * time.Millisecond)

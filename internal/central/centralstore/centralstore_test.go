@@ -201,6 +201,13 @@ func TestHoldsAndCuratedCursor(t *testing.T) {
 			hs, err := s.Holds(ctx, now)
 			require.NoError(t, err)
 			require.Equal(t, []Hold{appeal, burn}, hs, "expired holds are not in force")
+			h, err := s.GetHold(ctx, "5.6.7.8", now)
+			require.NoError(t, err)
+			require.Equal(t, appeal, h)
+			_, err = s.GetHold(ctx, "5.6.7.10", now)
+			require.ErrorIs(t, err, ErrNotFound, "expired")
+			_, err = s.GetHold(ctx, "5.6.7.11", now)
+			require.ErrorIs(t, err, ErrNotFound)
 
 			burn.Until, burn.Appealed = now.Add(3*time.Hour), true
 			require.NoError(t, s.ApplyChanges(ctx, Changes{Holds: []Hold{burn}}))

@@ -550,6 +550,20 @@ func restarted(t *testing.T, e *Engine, c *clock, signals []Signal) *Engine {
 	return r
 }
 
+// reportAll has each install report ip at c's time (counted) and returns
+// the signals, for a replay.
+func reportAll(t *testing.T, e *Engine, c *clock, ip string, ids ...string) []Signal {
+	t.Helper()
+	var out []Signal
+	for _, id := range ids {
+		s := sig(id, ip)
+		s.At = c.t
+		out = append(out, s)
+		require.Equal(t, Counted, e.Ingest(s))
+	}
+	return out
+}
+
 // TestRestartKeepsAppeal: what the engine persists (reputations,
 // listings, holds) and the replayed signals give back the same state: a
 // delisted address is not listed again by the evidence it was delisted
@@ -557,13 +571,7 @@ func restarted(t *testing.T, e *Engine, c *clock, signals []Signal) *Engine {
 func TestRestartKeepsAppeal(t *testing.T) {
 	e, c := newEngine(t)
 	crowd(e)
-	var signals []Signal
-	for _, id := range []string{"a", "b", "c"} {
-		s := sig(id, "1.2.3.4")
-		s.At = c.t
-		signals = append(signals, s)
-		require.Equal(t, Counted, e.Ingest(s))
-	}
+	signals := reportAll(t, e, c, "1.2.3.4", "a", "b", "c")
 	_, ok := e.Listed(netip.MustParseAddr("1.2.3.4"))
 	require.True(t, ok)
 	c.t = c.t.Add(time.Minute)
@@ -592,13 +600,7 @@ func TestRestartKeepsAppeal(t *testing.T) {
 func TestRestartCreditsConfirmationsOnce(t *testing.T) {
 	e, c := newEngine(t)
 	crowd(e)
-	var signals []Signal
-	for _, id := range []string{"a", "b", "c"} {
-		s := sig(id, "1.2.3.4")
-		s.At = c.t
-		signals = append(signals, s)
-		e.Ingest(s)
-	}
+	signals := reportAll(t, e, c, "1.2.3.4", "a", "b", "c")
 	b0, _ := e.Install("b")
 	require.Equal(t, 1, b0.Confirmed)
 	c.t = c.t.Add(time.Minute)

@@ -5,6 +5,8 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/phalanx-ids/phalanx/internal/capi/wire"
 	"github.com/phalanx-ids/phalanx/internal/central/centralstore"
@@ -199,6 +201,29 @@ func decodeUsage(body io.Reader) (wire.UsageMetrics, error) {
 	return m, nil
 }
 
+// maxConsoleOptions bounds the console options kept of one report
+// (CrowdSec has five).
+const maxConsoleOptions = 16
+
+// consoleOptions lists the enabled console options of a LAPI block: a
+// CrowdSec LAPI (and Phalanx's) sends them as one entry joined by commas
+// ("custom,tainted"; "" for none), an entry per option is taken too. At
+// most maxConsoleOptions distinct ones are kept.
+func consoleOptions(entries []string) []string {
+	out := []string{}
+	for _, e := range entries {
+		for o := range strings.SplitSeq(e, ",") {
+			if len(out) == maxConsoleOptions {
+				return out
+			}
+			if o = strings.TrimSpace(o); o != "" && !slices.Contains(out, o) {
+				out = append(out, o)
+			}
+		}
+	}
+	return out
+}
+
 // usageCounts is what the central keeps of a usage body.
 func usageCounts(m wire.UsageMetrics) centralstore.Usage {
 	u := centralstore.Usage{RemediationComponents: len(m.RemediationComponents), LogProcessors: len(m.LogProcessors)}
@@ -213,7 +238,7 @@ func usageCounts(m wire.UsageMetrics) centralstore.Usage {
 		if m.Lapi.Version != nil {
 			u.LAPIVersion = *m.Lapi.Version
 		}
-		u.ConsoleOptions = append([]string{}, m.Lapi.ConsoleOptions...)
+		u.ConsoleOptions = consoleOptions(m.Lapi.ConsoleOptions)
 	}
 	return u
 }
