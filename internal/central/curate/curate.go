@@ -27,6 +27,7 @@ package curate
 
 import (
 	"crypto/sha256"
+	"math"
 	"net/netip"
 	"slices"
 	"sort"
@@ -599,10 +600,14 @@ type tally struct {
 	// strong: a trusted cluster reported a strong class (ClassWeight 1:
 	// brute force, exploits); FP-prone and spoofable classes alone
 	// (unknown crawlers, spoofed port scans) never list.
-	strong    bool
-	seedSaw   bool
-	scenarios []string
-	reports   int
+	strong bool
+	// trustedClusters: clusters with a trusted strong-class report;
+	// unvouched: clusters none of whose reporters has a confirmed report.
+	trustedClusters int
+	unvouched       int
+	seedSaw         bool
+	scenarios       []string
+	reports         int
 }
 
 // tallyOf computes the evidence of st (the state of ip) at now. With
@@ -680,14 +685,17 @@ func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) 
 		}
 	}
 	type agg struct {
-		best, class    float64
-		trusted, tstrg bool
+		best, class             float64
+		trusted, tstrg, vouched bool
 	}
 	roots := make([]agg, len(ms))
 	for i, m := range ms {
 		a := &roots[find(i)]
 		a.best = max(a.best, m.vote)
 		a.class = max(a.class, m.class)
+		if in := e.installs[m.idx]; in.Seed || in.Confirmed > 0 {
+			a.vouched = true
+		}
 		if e.trusted(e.installs[m.idx], now) {
 			a.trusted = true
 			if m.class >= 1 {
@@ -704,6 +712,12 @@ func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) 
 		t.score += a.best
 		t.trusted = t.trusted || a.trusted
 		t.strong = t.strong || a.tstrg
+		if a.tstrg {
+			t.trustedClusters++
+		}
+		if !a.vouched {
+			t.unvouched++
+		}
 	}
 	for _, s := range scen {
 		t.scenarios = append(t.scenarios, e.scen[s])
@@ -787,6 +801,15 @@ func (e *Engine) qualifies(ip netip.Addr, t tally, now time.Time) bool {
 	// crawler tripping a crawling scenario on many sites) and spoofed
 	// port scans make up any number of weak clusters.
 	if t.evidence < float64(e.cfg.MinClusters)-1e-9 || t.score < e.cfg.MinScore || !t.trusted || !t.strong {
+		return false
+	}
+	// When clusters without a single confirmed report (no history: new
+	// installs, or poisoners who never report a real attacker) make up
+	// MinClusters on their own, one trusted cluster is all that stands
+	// between them and the list: one honest install's false positive on
+	// a victim of coordinated or spread poisoners would give them their
+	// trusted vote. Then it takes two trusted clusters.
+	if t.trustedClusters < 2 && t.unvouched >= e.cfg.MinClusters {
 		return false
 	}
 	if until, ok := e.hold[ip]; ok && now.Before(until) && !t.seedSaw {
@@ -901,7 +924,14 @@ func (e *Engine) refute(idx int32) {
 	again := now.Before(in.QuarantinedUntil)
 	e.forget(in, now)
 	in.Beta += e.cfg.RefutePenalty
-	in.QuarantinedUntil = now.Add(e.cfg.QuarantineFor)
+	// Trust burns: the standing its confirmed reports earned is rebuilt
+	// from zero after the quarantine (design 4.7, one-shot), and a repeat
+	// offender (a mixed poisoner caught again and again, its refutations
+	// still in β) stays out once more per refutation: QuarantineFor times
+	// the refutations β holds (forgetting fades them), at most 52 times.
+	in.Confirmed = 0
+	times := math.Ceil((in.Beta-PriorBeta)/e.cfg.RefutePenalty - 1e-9)
+	in.QuarantinedUntil = now.Add(time.Duration(min(max(times, 1), 52)) * e.cfg.QuarantineFor)
 	e.dirty[idx] = struct{}{}
 	e.pendingWithdraw = true
 	if !again {
