@@ -666,6 +666,7 @@ func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) 
 	}
 	if links && !t.seedSaw && e.cfg.CoReports > 0 && len(ms) >= 2 {
 		unseeded := map[netip.Addr]bool{}
+		var among []int32
 		for i := range ms {
 			if ms[i].class < 1 {
 				continue
@@ -676,7 +677,13 @@ func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) 
 					continue
 				}
 				if co == nil {
-					co = e.coReports(ms[i].idx, ip, unseeded, now)
+					among = among[:0]
+					for k := range i {
+						if ms[k].class >= 1 {
+							among = append(among, ms[k].idx)
+						}
+					}
+					co = e.coReports(ms[i].idx, ip, among, unseeded, now)
 				}
 				if co[ms[j].idx] >= e.cfg.CoReports {
 					parent[find(i)] = find(j)
@@ -737,8 +744,9 @@ func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) 
 // no seed (the operator's sensors, exposed to what attacks the crowd at
 // large) ever sees them; honest installs share such addresses only by
 // chance (targeted attackers, mass scanners that missed the seeds).
+// With among, only those installs are counted (nil: every install).
 // unseeded caches per-address verdicts across calls at the same now.
-func (e *Engine) coReports(a int32, x netip.Addr, unseeded map[netip.Addr]bool, now time.Time) map[int32]int {
+func (e *Engine) coReports(a int32, x netip.Addr, among []int32, unseeded map[netip.Addr]bool, now time.Time) map[int32]int {
 	floor := now.Add(-e.cfg.Window).Unix()
 	count := map[int32]int{}
 	var seen []netip.Addr
@@ -757,7 +765,8 @@ func (e *Engine) coReports(a int32, x netip.Addr, unseeded map[netip.Addr]bool, 
 		}
 		by = by[:0]
 		for _, r := range st.reports {
-			if !r.eligible || r.last < floor || e.classW[r.scenario] < 1 || r.install == a || slices.Contains(by, r.install) {
+			if !r.eligible || r.last < floor || e.classW[r.scenario] < 1 || r.install == a || slices.Contains(by, r.install) ||
+				(among != nil && !slices.Contains(among, r.install)) {
 				continue
 			}
 			by = append(by, r.install)
@@ -1041,7 +1050,7 @@ func (e *Engine) partners(idx int32, unseeded map[netip.Addr]bool, now time.Time
 		return nil
 	}
 	var out []int32
-	for p, n := range e.coReports(idx, netip.Addr{}, unseeded, now) {
+	for p, n := range e.coReports(idx, netip.Addr{}, nil, unseeded, now) {
 		in := e.installs[p]
 		if n >= e.cfg.CoReports && !in.Seed && !now.Before(in.QuarantinedUntil) {
 			out = append(out, p)
