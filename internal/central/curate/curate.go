@@ -15,10 +15,13 @@
 //   - an install's weight is its trust (Beta reputation α/(α+β), prior
 //     1/(1+4)), capped for anonymous installs, 1 for seeds, 0 while
 //     quarantined; a canary report or an upheld appeal refutes the
-//     reporter (β += RefutePenalty) and quarantines it;
+//     reporter (β += RefutePenalty), sets its confirmed reports to zero
+//     and quarantines it for QuarantineFor times the refutations β holds;
 //   - an address is listed when at least MinClusters clusters vote, their
 //     weights sum to MinScore, and one of them is trusted (a seed, or an
-//     enrolled install with TrustedConfirmations confirmed reports);
+//     enrolled install with TrustedConfirmations confirmed reports); two
+//     trusted clusters when clusters without a confirmed report make up
+//     MinClusters on their own;
 //   - a listing lives FirstTTL, doubled for each EscalateAfter period with
 //     fresh qualifying evidence, capped at MaxTTL, and is deleted when it
 //     expires or when its evidence is withdrawn (quarantine, delisting,
