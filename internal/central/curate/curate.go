@@ -15,10 +15,13 @@
 //   - an install's weight is its trust (Beta reputation α/(α+β), prior
 //     1/(1+4)), capped for anonymous installs, 1 for seeds, 0 while
 //     quarantined; a canary report or an upheld appeal refutes the
-//     reporter (β += RefutePenalty) and quarantines it;
+//     reporter (β += RefutePenalty), sets its confirmed reports to zero
+//     and quarantines it for QuarantineFor times the refutations β holds;
 //   - an address is listed when at least MinClusters clusters vote, their
 //     weights sum to MinScore, and one of them is trusted (a seed, or an
-//     enrolled install with TrustedConfirmations confirmed reports);
+//     enrolled install with TrustedConfirmations confirmed reports); two
+//     trusted clusters when clusters without a confirmed report make up
+//     MinClusters on their own;
 //   - a listing lives FirstTTL, doubled for each EscalateAfter period with
 //     fresh qualifying evidence, capped at MaxTTL, and is deleted when it
 //     expires or when its evidence is withdrawn (quarantine, delisting,
@@ -27,6 +30,7 @@ package curate
 
 import (
 	"crypto/sha256"
+	"math"
 	"net/netip"
 	"slices"
 	"sort"
@@ -605,10 +609,14 @@ type tally struct {
 	// strong: a trusted cluster reported a strong class (ClassWeight 1:
 	// brute force, exploits); FP-prone and spoofable classes alone
 	// (unknown crawlers, spoofed port scans) never list.
-	strong    bool
-	seedSaw   bool
-	scenarios []string
-	reports   int
+	strong bool
+	// trustedClusters: clusters with a trusted strong-class report;
+	// unvouched: clusters none of whose reporters has a confirmed report.
+	trustedClusters int
+	unvouched       int
+	seedSaw         bool
+	scenarios       []string
+	reports         int
 }
 
 // tallyOf computes the evidence of st (the state of ip) at now. With
@@ -667,6 +675,7 @@ func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) 
 	}
 	if links && !t.seedSaw && e.cfg.CoReports > 0 && len(ms) >= 2 {
 		unseeded := map[netip.Addr]bool{}
+		var among []int32
 		for i := range ms {
 			if ms[i].class < 1 {
 				continue
@@ -677,7 +686,13 @@ func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) 
 					continue
 				}
 				if co == nil {
-					co = e.coReports(ms[i].idx, ip, unseeded, now)
+					among = among[:0]
+					for k := range i {
+						if ms[k].class >= 1 {
+							among = append(among, ms[k].idx)
+						}
+					}
+					co = e.coReports(ms[i].idx, ip, among, unseeded, now)
 				}
 				if co[ms[j].idx] >= e.cfg.CoReports {
 					parent[find(i)] = find(j)
@@ -686,14 +701,17 @@ func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) 
 		}
 	}
 	type agg struct {
-		best, class    float64
-		trusted, tstrg bool
+		best, class             float64
+		trusted, tstrg, vouched bool
 	}
 	roots := make([]agg, len(ms))
 	for i, m := range ms {
 		a := &roots[find(i)]
 		a.best = max(a.best, m.vote)
 		a.class = max(a.class, m.class)
+		if in := e.installs[m.idx]; in.Seed || in.Confirmed > 0 {
+			a.vouched = true
+		}
 		if e.trusted(e.installs[m.idx], now) {
 			a.trusted = true
 			if m.class >= 1 {
@@ -710,6 +728,12 @@ func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) 
 		t.score += a.best
 		t.trusted = t.trusted || a.trusted
 		t.strong = t.strong || a.tstrg
+		if a.tstrg {
+			t.trustedClusters++
+		}
+		if !a.vouched {
+			t.unvouched++
+		}
 	}
 	for _, s := range scen {
 		t.scenarios = append(t.scenarios, e.scen[s])
@@ -729,8 +753,9 @@ func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) 
 // no seed (the operator's sensors, exposed to what attacks the crowd at
 // large) ever sees them; honest installs share such addresses only by
 // chance (targeted attackers, mass scanners that missed the seeds).
+// With among, only those installs are counted (nil: every install).
 // unseeded caches per-address verdicts across calls at the same now.
-func (e *Engine) coReports(a int32, x netip.Addr, unseeded map[netip.Addr]bool, now time.Time) map[int32]int {
+func (e *Engine) coReports(a int32, x netip.Addr, among []int32, unseeded map[netip.Addr]bool, now time.Time) map[int32]int {
 	floor := now.Add(-e.cfg.Window).Unix()
 	count := map[int32]int{}
 	var seen []netip.Addr
@@ -749,7 +774,8 @@ func (e *Engine) coReports(a int32, x netip.Addr, unseeded map[netip.Addr]bool, 
 		}
 		by = by[:0]
 		for _, r := range st.reports {
-			if !r.eligible || r.last < floor || e.classW[r.scenario] < 1 || r.install == a || slices.Contains(by, r.install) {
+			if !r.eligible || r.last < floor || e.classW[r.scenario] < 1 || r.install == a || slices.Contains(by, r.install) ||
+				(among != nil && !slices.Contains(among, r.install)) {
 				continue
 			}
 			by = append(by, r.install)
@@ -793,6 +819,15 @@ func (e *Engine) qualifies(ip netip.Addr, t tally, now time.Time) bool {
 	// crawler tripping a crawling scenario on many sites) and spoofed
 	// port scans make up any number of weak clusters.
 	if t.evidence < float64(e.cfg.MinClusters)-1e-9 || t.score < e.cfg.MinScore || !t.trusted || !t.strong {
+		return false
+	}
+	// When clusters without a single confirmed report (no history: new
+	// installs, or poisoners who never report a real attacker) make up
+	// MinClusters on their own, one trusted cluster is all that stands
+	// between them and the list: one honest install's false positive on
+	// a victim of coordinated or spread poisoners would give them their
+	// trusted vote. Then it takes two trusted clusters.
+	if t.trustedClusters < 2 && t.unvouched >= e.cfg.MinClusters {
 		return false
 	}
 	if h, ok := e.holds[ip]; ok && now.Before(h.Until) && !t.seedSaw {
@@ -915,7 +950,14 @@ func (e *Engine) refute(idx int32) {
 	again := now.Before(in.QuarantinedUntil)
 	e.forget(in, now)
 	in.Beta += e.cfg.RefutePenalty
-	in.QuarantinedUntil = now.Add(e.cfg.QuarantineFor)
+	// Trust burns: the standing its confirmed reports earned is rebuilt
+	// from zero after the quarantine (design 4.7, one-shot), and a repeat
+	// offender (a mixed poisoner caught again and again, its refutations
+	// still in β) stays out once more per refutation: QuarantineFor times
+	// the refutations β holds (forgetting fades them), at most 52 times.
+	in.Confirmed = 0
+	times := math.Ceil((in.Beta-PriorBeta)/e.cfg.RefutePenalty - 1e-9)
+	in.QuarantinedUntil = now.Add(time.Duration(min(max(times, 1), 52)) * e.cfg.QuarantineFor)
 	e.dirty[idx] = struct{}{}
 	e.pendingWithdraw = true
 	if !again {
@@ -1023,7 +1065,7 @@ func (e *Engine) partners(idx int32, unseeded map[netip.Addr]bool, now time.Time
 		return nil
 	}
 	var out []int32
-	for p, n := range e.coReports(idx, netip.Addr{}, unseeded, now) {
+	for p, n := range e.coReports(idx, netip.Addr{}, nil, unseeded, now) {
 		in := e.installs[p]
 		if n >= e.cfg.CoReports && !in.Seed && !now.Before(in.QuarantinedUntil) {
 			out = append(out, p)

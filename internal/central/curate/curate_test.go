@@ -615,3 +615,95 @@ func TestRestartCreditsConfirmationsOnce(t *testing.T) {
 	require.Equal(t, b0.Confirmed, b1.Confirmed, "a report confirmed before the restart was credited again")
 	require.Equal(t, b0.Alpha, b1.Alpha)
 }
+
+// TestUnvouchedMassNeedsTwoTrusted: coordinated poisoners (enrolled,
+// each its own organisation and network, never a confirmed report) make
+// up any number of clusters; one trusted honest install's false positive
+// on their victim gave them the trusted vote. When the clusters without
+// a confirmed report reach MinClusters on their own, it takes two trusted
+// clusters; fewer of them, or installs with a confirmed history, list
+// with one as before (C.1: a seed and two new installs).
+func TestUnvouchedMassNeedsTwoTrusted(t *testing.T) {
+	tests := []struct {
+		name      string
+		unvouched int // enrolled installs without a confirmed report
+		vouched   int // enrolled, untrusted, with a confirmed report
+		trusted   int
+		listed    bool
+	}{
+		{"one trusted, two new installs (C.1)", 2, 0, 1, true},
+		{"one trusted false positive, a mass of poisoners", 40, 0, 1, false},
+		{"one trusted, three new installs", 3, 0, 1, false},
+		{"two trusted, a mass of poisoners", 40, 0, 2, true},
+		{"one trusted, installs with a history", 0, 3, 1, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, _ := newEngine(t)
+			n := 0
+			enrol := func(alpha float64, confirmed int) string {
+				id := fmt.Sprintf("i%d", n)
+				e.UpsertInstall(Install{ID: id, Org: id, Net: netip.MustParsePrefix(fmt.Sprintf("%d.%d.0.0/24", 20+n/200, n%200)),
+					Alpha: alpha, Beta: 4, Confirmed: confirmed}, true)
+				n++
+				return id
+			}
+			// The trusted reports come last: they decide.
+			var ids []string
+			for range tc.unvouched {
+				ids = append(ids, enrol(1, 0))
+			}
+			for range tc.vouched {
+				ids = append(ids, enrol(2, 1))
+			}
+			for range tc.trusted {
+				ids = append(ids, enrol(300, 300))
+			}
+			for _, id := range ids {
+				require.Equal(t, Counted, e.Ingest(sig(id, "1.2.3.4")))
+			}
+			_, ok := e.Listed(netip.MustParseAddr("1.2.3.4"))
+			require.Equal(t, tc.listed, ok)
+		})
+	}
+}
+
+// TestRefutationBurnsTenure: a refuted install (a mixed poisoner whose
+// victim was appealed) comes back from its quarantine untrusted: its
+// confirmed reports are rebuilt from zero, so it lists nothing until
+// seeds confirm TrustedConfirmations fresh reports; refuted again, it
+// stays out twice as long.
+func TestRefutationBurnsTenure(t *testing.T) {
+	e, c := newEngine(t)
+	trusted := func(id, net string) {
+		e.UpsertInstall(Install{ID: id, Org: id, Net: netip.MustParsePrefix(net), Alpha: 300, Beta: 4, Confirmed: 300}, true)
+	}
+	trusted("m", "21.0.0.0/24")
+	add(e, "o1", "o1", "22.0.0.0/24")
+	add(e, "o2", "o2", "23.0.0.0/24")
+	add(e, "seed", "seed", "24.0.0.0/24")
+	e.SetCanaries([]netip.Addr{netip.MustParseAddr("8.8.4.4")})
+	require.Equal(t, CanaryHit, e.Ingest(sig("m", "8.8.4.4")))
+	m, _ := e.Install("m")
+	q := e.Config().QuarantineFor
+	require.Equal(t, 0, m.Confirmed)
+	require.Equal(t, c.t.Add(q), m.QuarantinedUntil)
+	c.t = m.QuarantinedUntil.Add(time.Minute)
+	for _, id := range []string{"o1", "o2", "m"} {
+		e.Ingest(sig(id, "1.2.3.4"))
+	}
+	_, ok := e.Listed(netip.MustParseAddr("1.2.3.4"))
+	require.False(t, ok, "back from quarantine, not trusted")
+	require.False(t, e.trusted(e.installs[e.byID["m"]], c.t))
+	// Seeds confirm fresh reports: trusted again.
+	for i := range e.Config().TrustedConfirmations {
+		ip := fmt.Sprintf("5.6.7.%d", i+1)
+		for _, id := range []string{"seed", "o1", "o2", "m"} {
+			e.Ingest(sig(id, ip))
+		}
+	}
+	require.True(t, e.trusted(e.installs[e.byID["m"]], c.t), "trusted again after fresh confirmations")
+	require.Equal(t, CanaryHit, e.Ingest(sig("m", "8.8.4.4")))
+	m, _ = e.Install("m")
+	require.Equal(t, c.t.Add(2*q), m.QuarantinedUntil, "a repeat offender stays out twice as long")
+}
