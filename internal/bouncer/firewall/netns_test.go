@@ -301,6 +301,7 @@ type relay struct {
 	mu       sync.Mutex
 	conns    []net.Conn
 	accepted atomic.Int64
+	ended    atomic.Int64 // relayed connections whose client side ended (closed, reset)
 }
 
 func startRelay(t testing.TB, ns, listen, target string) *relay {
@@ -328,7 +329,7 @@ func startRelay(t testing.TB, ns, listen, target string) *relay {
 			r.mu.Lock()
 			r.conns = append(r.conns, c, up)
 			r.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
+			go func() { _, _ = io.Copy(up, c); r.ended.Add(1); _ = up.Close() }()
 			go func() { _, _ = io.Copy(c, up); _ = c.Close() }()
 		}
 	}()
