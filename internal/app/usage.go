@@ -33,12 +33,12 @@ func newLPUsage(a *App, now time.Time) *lpUsage {
 		fams = append(fams, usagemetrics.Family{Metric: m.LinesMetric(), Name: "read", Unit: "line", Labels: src})
 	}
 	node := map[string]string{"name": "parser_name", "stage": "parser_stage"}
-	notChild := func(l map[string]string) bool { return strings.HasPrefix(l["name"], "child-") }
+	child := func(l map[string]string) bool { return strings.HasPrefix(l["name"], "child-") }
 	fams = append(fams,
 		usagemetrics.Family{Metric: "cs_parser_hits_ok_total", Name: "global_parsed", Unit: "line"},
 		usagemetrics.Family{Metric: "cs_parser_hits_ko_total", Name: "global_unparsed", Unit: "line"},
-		usagemetrics.Family{Metric: "cs_node_hits_ok_total", Name: "parsed", Unit: "line", Labels: node, Skip: notChild},
-		usagemetrics.Family{Metric: "cs_node_hits_ko_total", Name: "unparsed", Unit: "line", Labels: node, Skip: notChild})
+		usagemetrics.Family{Metric: "cs_node_hits_ok_total", Name: "parsed", Unit: "line", Labels: node, Skip: child},
+		usagemetrics.Family{Metric: "cs_node_hits_ko_total", Name: "unparsed", Unit: "line", Labels: node, Skip: child})
 	return &lpUsage{a: a, id: usagemetrics.NewIdentity(strings.TrimPrefix(a.opts.userAgent, "phalanx/"), now), fams: fams}
 }
 
