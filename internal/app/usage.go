@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phalanx-ids/phalanx/internal/hub"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/usagemetrics"
 )
@@ -62,6 +63,9 @@ func (u *lpUsage) build(now time.Time, window time.Duration) *models.AllMetrics 
 	}
 	lp := &models.LogProcessorsMetrics{BaseMetrics: u.id.Base(now, window, items), HubItems: models.HubItems{},
 		Datasources: map[string]int64{}}
+	for _, typ := range hub.Types { // every type listed, empty or not, as CrowdSec does
+		lp.HubItems[typ] = []models.HubItem{}
+	}
 	u.a.mu.Lock()
 	p := u.a.pipe
 	u.a.mu.Unlock()

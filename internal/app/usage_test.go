@@ -64,6 +64,8 @@ func TestAgentSendsUsageMetrics(t *testing.T) {
 	require.InDelta(t, time.Now().Unix(), *lp.UtcStartupTimestamp, 60)
 	require.Equal(t, map[string]int64{"file": 1}, lp.Datasources)
 	require.NotEmpty(t, lp.HubItems["scenarios"], "the hub items loaded")
+	require.Contains(t, lp.HubItems, "collections", "every type listed, empty or not")
+	require.Empty(t, lp.HubItems["collections"])
 	for _, it := range lp.HubItems["scenarios"] {
 		require.NotEmpty(t, it.Name)
 		require.Equal(t, "official", it.Status)
