@@ -115,6 +115,15 @@ type Module struct {
 	New func(cfg Config, deps Deps) (Datasource, error)
 }
 
+// LinesMetric is the name of the module's lines counter (see Metrics):
+// HitsMetric, else phalanx_acquire_<name>_hits_total.
+func (m Module) LinesMetric() string {
+	if m.HitsMetric != "" {
+		return m.HitsMetric
+	}
+	return "phalanx_acquire_" + m.Name + "_hits_total"
+}
+
 // Registry maps `source` names to modules.
 //
 // Concurrency: register every module before the first Load; after that a

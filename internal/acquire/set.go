@@ -29,13 +29,8 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer, r *Registry) (*Metrics, error) {
 	m := &Metrics{hits: map[string]*prometheus.CounterVec{}}
 	for _, name := range r.Names() {
-		mod := r.mods[name]
-		metric := mod.HitsMetric
-		if metric == "" {
-			metric = "phalanx_acquire_" + name + "_hits_total"
-		}
 		cv := prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: metric,
+			Name: r.mods[name].LinesMetric(),
 			Help: "Lines read by the " + name + " datasource.",
 		}, []string{"source", "datasource_type", "acquis_type"})
 		got, err := register(reg, cv)

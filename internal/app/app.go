@@ -53,6 +53,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/store/backends"
 	"github.com/phalanx-ids/phalanx/internal/ui"
+	"github.com/phalanx-ids/phalanx/internal/usagemetrics"
 )
 
 // Option injects a runtime dependency into New.
@@ -533,6 +534,14 @@ func (a *App) Run(ctx context.Context) error {
 				a.log.Error("app: agent", "err", err)
 			}
 		}()
+		if every := usageInterval(r.Agent.UsageMetricsInterval); every > 0 {
+			lp := newLPUsage(a, time.Now())
+			agentWG.Add(1)
+			go func() {
+				defer agentWG.Done()
+				usagemetrics.Run(agentCtx, a.client, usagemetrics.Schedule{Interval: every}, lp.build, nil, a.log)
+			}()
+		}
 	}
 	pipeDone := make(chan struct{})
 	go func() {
@@ -712,6 +721,7 @@ func restartNeeded(o, n *resolved) []string {
 	chk("agent.lapi", o.Agent.LAPI.URL != n.Agent.LAPI.URL || o.Agent.LAPI.MachineID != n.Agent.LAPI.MachineID ||
 		o.Agent.LAPI.Password != n.Agent.LAPI.Password || o.Agent.CredentialsPath != n.Agent.CredentialsPath)
 	chk("agent.spool_dir", o.Agent.SpoolDir != n.Agent.SpoolDir)
+	chk("agent.usage_metrics_interval", o.Agent.UsageMetricsInterval != n.Agent.UsageMetricsInterval)
 	chk("capi", o.capi != n.capi)
 	return out
 }

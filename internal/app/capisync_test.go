@@ -21,11 +21,8 @@ import (
 // its LAPI wiring (the Deleted hook) is the daemon's own.
 func TestDaemonSyncsWithCentral(t *testing.T) {
 	ctx := context.Background()
-	central := startCentral(t, server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond})
-
 	cfg := lapiOnly(t)
-	creds, err := capi.Register(ctx, "http://"+central.Addr(), filepath.Join(cfg.DataDir, capi.CredentialsFile), false, capi.ClientOptions{})
-	require.NoError(t, err)
+	central, creds := registerWithCentral(t, cfg)
 	require.NoError(t, capi.WriteConsole(filepath.Join(cfg.DataDir, capi.ConsoleFile), capi.Consent{ShareManualDecisions: true, ShareCustom: true, ShareTainted: true}))
 	a, err := New(cfg, WithLogger(testLogger(t)))
 	require.NoError(t, err)
@@ -69,3 +66,14 @@ func TestDaemonSyncsWithCentral(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// registerWithCentral starts a central (loopback, SQLite) and registers
+// the LAPI of cfg with it, as `phalanx capi register` does: the daemon
+// started on cfg then shares, forwards its usage metrics, etc.
+func registerWithCentral(t *testing.T, cfg Config) (*server.Server, capi.Credentials) {
+	t.Helper()
+	central := startCentral(t, server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond})
+	creds, err := capi.Register(context.Background(), "http://"+central.Addr(), filepath.Join(cfg.DataDir, capi.CredentialsFile), false, capi.ClientOptions{})
+	require.NoError(t, err)
+	return central, creds
+}

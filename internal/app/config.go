@@ -150,6 +150,10 @@ type AgentConfig struct {
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	// HeartbeatInterval (default 1m).
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// UsageMetricsInterval: the agent sends its usage metrics (datasources,
+	// hub items, lines read and parsed) to the LAPI as it starts, then
+	// this often (default 30m, as a CrowdSec log processor; < 0: never).
+	UsageMetricsInterval time.Duration `yaml:"usage_metrics_interval"`
 	// RetryMaxInterval caps the wait between failed pushes while the LAPI
 	// is unreachable (default 30s; the wait starts at 1s and doubles).
 	RetryMaxInterval time.Duration `yaml:"retry_max_interval"`

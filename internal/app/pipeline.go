@@ -25,7 +25,8 @@ type pipeline struct {
 	rt      *content.Runtime
 	set     *acquire.Set
 	runner  *detect.Runner
-	watches []string // what the sources read, for humans
+	watches []string       // what the sources read, for humans
+	items   []content.Item // the hub items loaded (usage metrics)
 
 	// The scenario files, described for the dashboard on first use.
 	scenSrc  []scenario.Source
@@ -79,7 +80,7 @@ func (a *App) buildPipeline(r *resolved) (*pipeline, error) {
 		}
 	}
 	p := &pipeline{rt: rt, set: acquire.NewSet(srcs, a.acqMetrics, a.log), scenSrc: ccfg.Scenarios, scenHub: ccfg.ScenarioInfo,
-		explain: newExplainer(ccfg, a.log)}
+		explain: newExplainer(ccfg, a.log), items: ccfg.Items}
 	for _, s := range srcs {
 		p.watches = append(p.watches, describeSource(s))
 	}

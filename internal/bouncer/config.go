@@ -12,6 +12,7 @@ import (
 
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/models"
+	"github.com/phalanx-ids/phalanx/internal/usagemetrics"
 	"github.com/phalanx-ids/phalanx/internal/yamlerr"
 )
 
@@ -57,6 +58,11 @@ type Config struct {
 	RetryMaxInterval time.Duration `yaml:"retry_max_interval"`
 	// UserAgent is "name/version" (default set by the bouncer command).
 	UserAgent string `yaml:"user_agent"`
+	// UsageMetricsInterval: a stream bouncer sends its usage metrics
+	// (active decisions, what it dropped, by origin) to the LAPI this
+	// often, the first after one interval (default 15m, as CrowdSec's
+	// bouncers; < 0: never).
+	UsageMetricsInterval time.Duration `yaml:"usage_metrics_interval"`
 }
 
 // Modes.
@@ -98,6 +104,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.UserAgent == "" {
 		c.UserAgent = "phalanx-bouncer/dev"
+	}
+	if c.UsageMetricsInterval == 0 {
+		c.UsageMetricsInterval = usagemetrics.Bouncer.Interval
 	}
 	return c
 }

@@ -12,6 +12,12 @@
 //     good set; pulls are retried with exponential backoff and jitter.
 //   - Live: live mode. One query per address, answers cached with a TTL;
 //     a failed query serves the last cached answer.
+//   - Usage metrics: a Stream reports to the LAPI (POST
+//     /v1/usage-metrics) every usage_metrics_interval (default 15 min, the
+//     first after one interval, as CrowdSec's bouncers) its type and
+//     version (from user_agent), its active decisions by origin and
+//     family, and the component's own counters (WithUsage: what it
+//     dropped and processed), each window's increments once.
 //   - Set: the in-memory decision set, scopes Ip and Range, IPv4 and IPv6
 //     (IPv4-mapped IPv6 normalised), Contains in tens of nanoseconds with
 //     a million decisions.

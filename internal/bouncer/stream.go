@@ -13,6 +13,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/retry"
+	"github.com/phalanx-ids/phalanx/internal/usagemetrics"
 )
 
 // Checker answers whether an address is under a decision. Stream and Live
@@ -50,6 +51,7 @@ type deps struct {
 	now    func() time.Time
 	jitter func(time.Duration) time.Duration
 	client []apiclient.Option
+	usage  func() []UsageCounter
 }
 
 // WithLogger sets the logger (default: discard).
@@ -157,6 +159,17 @@ func (s *Stream) Run(ctx context.Context, updates chan<- Update) error {
 		return errors.New("bouncer: stream: Run called twice")
 	}
 	defer s.client.Close()
+	if every := s.cfg.UsageMetricsInterval; every > 0 {
+		// Stopped before the client closes (deferred after it).
+		uctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		u := newUsageReport(s.cfg.UserAgent, s.d.now(), s.set, s.d.usage)
+		go func() {
+			defer close(done)
+			usagemetrics.Run(uctx, s.client, usagemetrics.Schedule{First: every, Interval: every}, u.build, s.d.now, s.d.logger)
+		}()
+		defer func() { stop(); <-done }()
+	}
 	startup, first, fails := true, true, 0
 	for {
 		s.pulls.Add(1)

@@ -1,7 +1,6 @@
 package capi
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"os"
-	"runtime"
 	"strings"
 	"time"
 
@@ -18,6 +15,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/models"
 	"github.com/phalanx-ids/phalanx/internal/store"
 	"github.com/phalanx-ids/phalanx/internal/textsafe"
+	"github.com/phalanx-ids/phalanx/internal/usagemetrics"
 )
 
 // Usage metrics, as CrowdSec's LAPI forwards them (POST
@@ -181,13 +179,8 @@ func (s *Service) UsageMetrics(ctx context.Context) (m *models.AllMetrics, ids [
 			})
 		m.LogProcessors = append(m.LogProcessors, lp)
 	}
-	now := s.now().UTC().Unix()
-	window := int64(s.set.UsageMetricsInterval / time.Second)
-	osName, osVersion := detectOS()
-	m.Lapi = &models.LapiMetrics{ConsoleOptions: s.set.Consent.ConsoleOptions()}
-	m.Lapi.BaseMetrics = models.BaseMetrics{Version: &s.set.Version, Os: &models.OSversion{Name: &osName, Version: &osVersion},
-		FeatureFlags: []string{}, UtcStartupTimestamp: &s.started,
-		Metrics: []*models.DetailedMetrics{{Meta: &models.MetricsMeta{WindowSizeSeconds: &window, UtcNowTimestamp: &now}, Items: []*models.MetricsDetailItem{}}}}
+	m.Lapi = &models.LapiMetrics{ConsoleOptions: s.set.Consent.ConsoleOptions(),
+		BaseMetrics: usagemetrics.NewIdentity(s.set.Version, time.Unix(s.started, 0)).Base(s.now(), s.set.UsageMetricsInterval, nil)}
 	return m, ids, nil
 }
 
@@ -235,37 +228,6 @@ func overrideBase(dst, rep *models.BaseMetrics) {
 	if rep.UtcStartupTimestamp != nil {
 		dst.UtcStartupTimestamp = rep.UtcStartupTimestamp
 	}
-}
-
-// detectOS names this host's OS from /etc/os-release (ID and VERSION_ID,
-// as CrowdSec reports it), else Go's GOOS.
-func detectOS() (name, version string) {
-	f, err := os.Open("/etc/os-release")
-	if err != nil {
-		return runtime.GOOS, "?"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
-		if !ok {
-			continue
-		}
-		v = strings.Trim(v, `"'`)
-		switch k {
-		case "ID":
-			name = v
-		case "VERSION_ID":
-			version = v
-		}
-	}
-	if name == "" {
-		name = runtime.GOOS
-	}
-	if version == "" {
-		version = "?"
-	}
-	return textsafe.Terminal(name), textsafe.Terminal(version)
 }
 
 // usageLoop sends a usage report UsageMetricsFirst after start, then

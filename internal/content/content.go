@@ -46,9 +46,26 @@ type Config struct {
 	// Community is the community blocklist (IsInCommunityList, the
 	// CommunityList enricher); nil: nothing is listed.
 	Community exprenv.CommunityList
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// Items are the hub items selected (Select, SelectInstalled), for
+	// the usage metrics' hub_items; loading does not use them.
+	Items  []Item
+	Now    func() time.Time
+	Logger *slog.Logger
 }
+
+// Item is a hub item of the content: its type (parsers, scenarios,
+// postoverflows, contexts, collections...), name, version and status as
+// CrowdSec reports it (official, custom: a local file, tainted: edited).
+type Item struct {
+	Type, Name, Version, Status string
+}
+
+// Hub item statuses.
+const (
+	StatusOfficial = "official"
+	StatusCustom   = "custom"
+	StatusTainted  = "tainted"
+)
 
 // Runtime is loaded content.
 type Runtime struct {

@@ -33,6 +33,10 @@ func Select(hubDir string, collections []string, withScenarios bool) (Config, er
 			if cfg.Scenarios, cfg.ScenarioInfo, err = defaults.Scenarios(); err != nil {
 				return cfg, err
 			}
+			for name, info := range cfg.ScenarioInfo {
+				cfg.Items = append(cfg.Items, Item{Type: hub.Scenarios, Name: name, Version: info.Version, Status: StatusOfficial})
+			}
+			sortItems(cfg.Items)
 			if cfg.Contexts, err = defaults.Contexts(); err != nil {
 				return cfg, err
 			}
@@ -66,9 +70,25 @@ func Select(hubDir string, collections []string, withScenarios bool) (Config, er
 		parsers, posts, scens, ctxs = all(hub.Parsers), all(hub.PostOverflows), all(hub.Scenarios), all(hub.Contexts)
 	}
 	cfg.Parsers = itemFiles(idx, parsers)
+	official := func(typ string, its []*hub.Item) {
+		for _, it := range its {
+			cfg.Items = append(cfg.Items, Item{Type: typ, Name: it.Name, Version: it.Version, Status: StatusOfficial})
+		}
+	}
+	official(hub.Parsers, parsers)
 	if !withScenarios {
+		sortItems(cfg.Items)
 		return cfg, nil
 	}
+	official(hub.PostOverflows, posts)
+	official(hub.Scenarios, scens)
+	official(hub.Contexts, ctxs)
+	for _, c := range collections {
+		if it, ok := idx.Get(hub.Collections, c); ok {
+			official(hub.Collections, []*hub.Item{it})
+		}
+	}
+	sortItems(cfg.Items)
 	cfg.PostOverflows = itemFiles(idx, posts)
 	for _, it := range ctxs {
 		cfg.Contexts = append(cfg.Contexts, alertctx.Source{Name: idx.FilePath(it)})
@@ -130,6 +150,9 @@ func SelectInstalled(dataDir string, withScenarios bool) (cfg Config, ok bool, e
 		if s.Broken {
 			return cfg, false, fmt.Errorf("content: installed %s %s: %s leads to no file (phalanx %s install --force %s)", s.Type, s.Name, s.Path, s.Type, s.Name)
 		}
+		if withScenarios || s.Type == hub.Parsers {
+			cfg.Items = append(cfg.Items, installedItem(s))
+		}
 		switch s.Type {
 		case hub.Parsers:
 			parsers = append(parsers, parse.File{Stage: filepath.Base(filepath.Dir(s.Path)), Path: s.Path})
@@ -160,6 +183,7 @@ func SelectInstalled(dataDir string, withScenarios bool) (cfg Config, ok bool, e
 	}
 	sortFiles(parsers)
 	sortFiles(posts)
+	sortItems(cfg.Items)
 	cfg.Parsers = parsers
 	if !withScenarios {
 		cfg.Scenarios, cfg.ScenarioInfo, cfg.Contexts = nil, nil, nil
@@ -167,4 +191,26 @@ func SelectInstalled(dataDir string, withScenarios bool) (cfg Config, ok bool, e
 	}
 	cfg.PostOverflows = posts
 	return cfg, true, nil
+}
+
+// installedItem is an installed item as the usage metrics report it.
+func installedItem(s *install.ItemState) Item {
+	it := Item{Type: s.Type, Name: s.Name, Version: s.LocalVersion, Status: StatusOfficial}
+	switch {
+	case s.Local:
+		it.Status = StatusCustom
+	case s.Tainted:
+		it.Status = StatusTainted
+	}
+	return it
+}
+
+// sortItems orders items by type, then name.
+func sortItems(items []Item) {
+	sort.Slice(items, func(i, j int) bool {
+		if items[i].Type != items[j].Type {
+			return items[i].Type < items[j].Type
+		}
+		return items[i].Name < items[j].Name
+	})
 }

@@ -43,6 +43,11 @@ func TestSelectInstalled(t *testing.T) {
 	require.Equal(t, scen, cfg.Scenarios[0].Name)
 	require.Equal(t, "", cfg.ScenarioInfo["me/mine"].Version, "a local scenario has no hub version")
 	require.Equal(t, []string{filepath.Join(dir, "hub/patterns")}, cfg.PatternDirs)
+	require.Equal(t, []Item{
+		{Type: "parsers", Name: "me/a", Status: StatusCustom}, {Type: "parsers", Name: "me/b", Status: StatusCustom},
+		{Type: "parsers", Name: "me/z", Status: StatusCustom}, {Type: "postoverflows", Name: "me/w", Status: StatusCustom},
+		{Type: "scenarios", Name: "me/mine", Status: StatusCustom},
+	}, cfg.Items, "local items are custom (usage metrics' hub_items)")
 
 	parsersOnly, _, err := SelectInstalled(dir, false)
 	require.NoError(t, err)
@@ -52,4 +57,36 @@ func TestSelectInstalled(t *testing.T) {
 	require.NoError(t, os.Symlink("../../hub/parsers/s01-parse/gone/x.yaml", filepath.Join(dir, "parsers/s01-parse/x.yaml")))
 	_, _, err = SelectInstalled(dir, true)
 	require.ErrorContains(t, err, "leads to no file")
+}
+
+// The hub items of a hub tree are reported as official, with their
+// version, sorted by type and name; the embedded defaults report their
+// scenarios.
+func TestSelectItems(t *testing.T) {
+	t.Parallel()
+	hubDir := filepath.Join("..", "..", "..", "shared", "hub")
+	if _, err := os.Stat(filepath.Join(hubDir, "index.json")); err != nil {
+		t.Fatalf("the shared hub is missing: %v", err)
+	}
+	cfg, err := Select(hubDir, []string{"crowdsecurity/sshd"}, true)
+	require.NoError(t, err)
+	byType := map[string][]Item{}
+	for _, it := range cfg.Items {
+		require.Equal(t, StatusOfficial, it.Status)
+		require.NotEmpty(t, it.Version, it.Name)
+		byType[it.Type] = append(byType[it.Type], it)
+	}
+	require.Equal(t, []Item{byType["collections"][0]}, byType["collections"])
+	require.Equal(t, "crowdsecurity/sshd", byType["collections"][0].Name)
+	require.Len(t, byType["scenarios"], len(cfg.Scenarios))
+	require.Len(t, byType["parsers"], len(cfg.Parsers))
+
+	def, err := Select("", nil, true)
+	require.NoError(t, err)
+	require.NotEmpty(t, def.Items)
+	require.Len(t, def.Items, len(def.ScenarioInfo))
+	for _, it := range def.Items {
+		require.Equal(t, "scenarios", it.Type)
+		require.Equal(t, def.ScenarioInfo[it.Name].Version, it.Version)
+	}
 }

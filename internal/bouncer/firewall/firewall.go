@@ -114,7 +114,9 @@ func New(cfg Config, opts ...Option) (*Firewall, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := bouncer.NewStream(cfg.Config, append([]bouncer.Option{bouncer.WithLogger(d.log), bouncer.WithClock(d.now)}, d.bopts...)...)
+	var f *Firewall // its counters, for the stream's usage reports (read after New)
+	usage := bouncer.WithUsage(func() []bouncer.UsageCounter { return f.usageCounters() })
+	st, err := bouncer.NewStream(cfg.Config, append([]bouncer.Option{bouncer.WithLogger(d.log), bouncer.WithClock(d.now), usage}, d.bopts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("firewall: %w", err)
 	}
@@ -124,7 +126,7 @@ func New(cfg Config, opts ...Option) (*Firewall, error) {
 			return nil, err
 		}
 	}
-	f := &Firewall{cfg: cfg, be: be, stream: st, log: d.log, now: d.now, types: map[string]bool{},
+	f = &Firewall{cfg: cfg, be: be, stream: st, log: d.log, now: d.now, types: map[string]bool{},
 		installed: map[netip.Prefix]time.Time{}, applied: make(chan struct{}),
 		lapiHost: host, lookup: d.lookup, holes: holes(nil), reported: map[netip.Prefix]string{}}
 	for _, t := range cfg.SupportedDecisionsTypes {

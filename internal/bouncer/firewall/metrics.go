@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/phalanx-ids/phalanx/internal/bouncer"
 )
 
 // metrics are the firewall bouncer's Prometheus metrics. The kernel
@@ -72,4 +74,16 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.applySeconds.Collect(ch)
 	m.drift.Collect(ch)
 	m.protected.Collect(ch)
+}
+
+// usageCounters are the firewall's own figures in its usage reports (the
+// stream adds the active decisions): what its rules dropped, in packets
+// and bytes, as CrowdSec's firewall bouncer reports them. The kernel
+// counts the drops of every origin and family together, so they carry no
+// origin or ip_type label.
+func (f *Firewall) usageCounters() []bouncer.UsageCounter {
+	return []bouncer.UsageCounter{
+		{Name: "dropped", Unit: "packet", Value: float64(f.met.packets.Load())},
+		{Name: "dropped", Unit: "byte", Value: float64(f.met.bytes.Load())},
+	}
 }

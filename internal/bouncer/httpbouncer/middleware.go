@@ -31,11 +31,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/phalanx-ids/phalanx/internal/bouncer"
 )
 
 // DecisionSource tells which remediation applies to an address.
@@ -48,6 +52,15 @@ type DecisionSource interface {
 	// active decision covering addr (an Ip or a Range decision); ok is
 	// false when none does. addr is never an IPv4-mapped IPv6 address.
 	Lookup(addr netip.Addr) (typ string, ok bool)
+}
+
+// OriginSource is a DecisionSource that also names the origin of the
+// decision (crowdsec, cscli, CAPI, lists...), so that the usage metrics
+// count what the bouncer stopped per origin, as CrowdSec's bouncers do
+// (SetSource implements it). The same contract as Lookup.
+type OriginSource interface {
+	DecisionSource
+	LookupOrigin(addr netip.Addr) (typ, origin string, ok bool)
 }
 
 // Remediations.
@@ -129,6 +142,9 @@ type Bouncer struct {
 	log      *slog.Logger
 
 	allowed, banned, challenged, solved, failed, passed atomic.Uint64
+	// dropped: requests answered with a ban or a challenge, by decision
+	// origin (string -> *atomic.Uint64).
+	dropped sync.Map
 }
 
 // New validates opts and builds a Bouncer.
@@ -215,6 +231,39 @@ func (b *Bouncer) Stats() Stats {
 		Failed: b.failed.Load(), Passed: b.passed.Load()}
 }
 
+// drop counts a request stopped by a decision of origin.
+func (b *Bouncer) drop(origin string) {
+	c, ok := b.dropped.Load(origin)
+	if !ok {
+		c, _ = b.dropped.LoadOrStore(origin, new(atomic.Uint64))
+	}
+	c.(*atomic.Uint64).Add(1)
+}
+
+// UsageCounters are the middleware's figures in its usage reports, as
+// CrowdSec's HTTP bouncers report them: the requests it stopped (a ban or
+// a challenge page) by decision origin ("dropped", unit request) and
+// every request it saw ("processed"). Pass it to bouncer.WithUsage of
+// the stream that feeds the middleware (the proxy does). Safe for
+// concurrent use.
+func (b *Bouncer) UsageCounters() []bouncer.UsageCounter {
+	st := b.Stats()
+	out := []bouncer.UsageCounter{{Name: "processed", Unit: "request",
+		Value: float64(st.Allowed + st.Banned + st.Challenged + st.Passed + st.Solved + st.Failed)}}
+	var origins []string
+	b.dropped.Range(func(k, _ any) bool {
+		origins = append(origins, k.(string))
+		return true
+	})
+	sort.Strings(origins)
+	for _, o := range origins {
+		c, _ := b.dropped.Load(o)
+		out = append(out, bouncer.UsageCounter{Name: "dropped", Unit: "request", Labels: map[string]string{"origin": o},
+			Value: float64(c.(*atomic.Uint64).Load())})
+	}
+	return out
+}
+
 // ClientIP returns the client address of r as the bouncer sees it.
 func (b *Bouncer) ClientIP(r *http.Request) (netip.Addr, bool) { return b.ips.Resolve(r) }
 
@@ -254,7 +303,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.next.ServeHTTP(w, r)
 		return
 	}
-	typ, found := b.src.Lookup(ip)
+	var typ, origin string
+	var found bool
+	if osrc, ok := b.src.(OriginSource); ok {
+		typ, origin, found = osrc.LookupOrigin(ip)
+	} else {
+		typ, found = b.src.Lookup(ip)
+	}
 	if r.Method == http.MethodPost && r.URL.Path == b.path {
 		b.serveAnswer(w, r, ip, typ, found)
 		return
@@ -266,6 +321,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch b.remedy(typ) {
 	case RemedyBan:
+		b.drop(origin)
 		b.serveBan(w, r, ip)
 	case RemedyCaptcha:
 		if c, err := r.Cookie(b.cookie); err == nil && b.ch.validPass(ip, c.Value) {
@@ -273,6 +329,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.next.ServeHTTP(w, r)
 			return
 		}
+		b.drop(origin)
 		b.serveChallenge(w, r, ip, r.URL.RequestURI(), false)
 	default:
 		b.allowed.Add(1)

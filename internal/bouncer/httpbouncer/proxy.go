@@ -206,7 +206,10 @@ func NewProxy(cfg ProxyConfig, opts ...ProxyOption) (*Proxy, error) {
 	}
 	p := &Proxy{cfg: cfg, log: d.logger}
 	var err error
-	if p.stream, err = bouncer.NewStream(cfg.Config, append([]bouncer.Option{bouncer.WithLogger(d.logger)}, d.stream...)...); err != nil {
+	// The middleware's counters, for the stream's usage reports (read
+	// after NewProxy).
+	usage := bouncer.WithUsage(func() []bouncer.UsageCounter { return p.bouncer.UsageCounters() })
+	if p.stream, err = bouncer.NewStream(cfg.Config, append([]bouncer.Option{bouncer.WithLogger(d.logger), usage}, d.stream...)...); err != nil {
 		return nil, fmt.Errorf("httpbouncer: %w", err)
 	}
 	var secret []byte

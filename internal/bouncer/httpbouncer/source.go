@@ -8,7 +8,7 @@ import (
 
 // SetSource looks decisions up in a bouncer.Set (the set a bouncer.Stream
 // keeps current): no I/O, no allocation, safe for concurrent use.
-func SetSource(s *bouncer.Set) DecisionSource { return setSource{s} }
+func SetSource(s *bouncer.Set) OriginSource { return setSource{s} }
 
 type setSource struct{ s *bouncer.Set }
 
@@ -18,6 +18,15 @@ func (s setSource) Lookup(addr netip.Addr) (string, bool) {
 		return "", false
 	}
 	return d.Type, true
+}
+
+// LookupOrigin implements OriginSource.
+func (s setSource) LookupOrigin(addr netip.Addr) (string, string, bool) {
+	d, ok := s.s.Contains(addr)
+	if !ok {
+		return "", "", false
+	}
+	return d.Type, d.Origin, true
 }
 
 // Len is the number of decisions in the set (the active-decisions gauge).
