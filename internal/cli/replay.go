@@ -37,6 +37,7 @@ type replayFlags struct {
 	parseOnly  bool
 	statsFile  string
 	cpuProfile string
+	memProfile string
 }
 
 func newReplayCmd(a *app) *cobra.Command {
@@ -66,6 +67,7 @@ hub tree with --hub (and --collection to pick collections).`,
 	c.Flags().BoolVar(&f.summaryOut, "summary", true, "print a summary on stderr at the end")
 	c.Flags().BoolVar(&f.parseOnly, "parse-only", false, "run the parsers only (no scenario): measures parsing")
 	c.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the replay to this file (go tool pprof)")
+	c.Flags().StringVar(&f.memProfile, "memprofile", "", "write an allocation profile of the replay to this file at its end (go tool pprof -sample_index=alloc_space)")
 	c.Flags().StringVar(&f.statsFile, "stats", "", "write the run's figures as JSON to this file (lines, seconds, lines_per_sec, peak_rss_bytes, ...)")
 	f.content.register(c)
 	return c
@@ -157,6 +159,11 @@ func runReplay(ctx context.Context, a *app, f *replayFlags, args []string) error
 	if err != nil {
 		return err
 	}
+	if f.memProfile != "" {
+		if err := writeHeapProfile(f.memProfile); err != nil {
+			return err
+		}
+	}
 	sortAlerts(alerts)
 	if f.jsonOut {
 		if err := writeAlertsJSON(a.out, alerts); err != nil {
@@ -184,6 +191,24 @@ func runReplay(ctx context.Context, a *app, f *replayFlags, args []string) error
 		if err := os.WriteFile(f.statsFile, append(b, '\n'), 0o644); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// writeHeapProfile writes the heap profile, which holds what was allocated
+// since the process started (alloc_space, alloc_objects) as well as what is
+// in use, to path.
+func writeHeapProfile(path string) error {
+	pf, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("replay: memprofile: %w", err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(pf, 0); err != nil {
+		pf.Close()
+		return fmt.Errorf("replay: memprofile: %w", err)
+	}
+	if err := pf.Close(); err != nil {
+		return fmt.Errorf("replay: memprofile: %w", err)
 	}
 	return nil
 }

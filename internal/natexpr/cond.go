@@ -1,29 +1,26 @@
 package natexpr
 
 import (
-	"errors"
 	"regexp"
 	"strconv"
 	"time"
-
-	"github.com/phalanx-ids/phalanx/internal/event"
 )
 
 // Queue is the event queue of a bucket as a condition reads it, oldest
-// first. At returns nil for an item whose event was not kept. The event At
-// returns may be overwritten by the next call to At: a condition reads it
-// before asking for another, and keeps none.
+// first: the fields a compiled condition reads, one at a time, so that a
+// queue whose items keep their events packed (scenario's records) answers
+// without building an event for each.
 type Queue interface {
 	Len() int
-	At(i int) *event.Event
+	// Meta returns the i-th event's Meta[key] ("" when it has none).
+	Meta(i int, key string) string
+	// Time returns the i-th event's Time.
+	Time(i int) time.Time
 }
 
 // QueueCond is a compiled condition over a bucket's queue. Safe for
 // concurrent use.
 type QueueCond func(q Queue) (bool, error)
-
-// ErrNotKept: a queued item without its event (the VM fails on it too).
-var ErrNotKept = errors.New("natexpr: condition: queued event not kept")
 
 var medianCondRe = regexp.MustCompile(`^let ([A-Za-z_]\w*) = filter\(queue\.Queue, \.Meta\.([A-Za-z_]\w*) == ("(?:[^"\\]|\\.)*")\); ` +
 	`len\(([A-Za-z_]\w*)\) >= (\d+) && MedianInterval\(map\(([A-Za-z_]\w*)\[-(\d+):\], \.Time\)\) > duration\(("(?:[^"\\]|\\.)*")\)$`)
@@ -67,19 +64,16 @@ func (c *Compiler) Condition(src string) QueueCond {
 	}
 	median := c.h.MedianInterval
 	return func(q Queue) (bool, error) {
-		var last []time.Time // the last k matches, newest first
+		var buf [8]time.Time
+		last := buf[:0] // the last k matches, newest first
 		count := 0
 		for i := q.Len() - 1; i >= 0 && count < want; i-- {
-			e := q.At(i)
-			if e == nil {
-				return false, ErrNotKept
-			}
-			if v, _ := e.Lookup(event.Meta, key); v != val {
+			if q.Meta(i, key) != val {
 				continue
 			}
 			count++
 			if len(last) < k {
-				last = append(last, e.Time)
+				last = append(last, q.Time(i))
 			}
 		}
 		if count < want {

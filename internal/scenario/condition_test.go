@@ -17,7 +17,8 @@ import (
 
 // TestNativeConditionMatchesVM compares, for every hub scenario with a
 // native condition or cancel_on, the native answer with the VM's on random
-// queues and events.
+// queues and events (queued whole, or packed in records as the pour path
+// queues them for a native condition).
 func TestNativeConditionMatchesVM(t *testing.T) {
 	files := hubScenarioFiles(t, nil)
 	store := datafile.NewStore(t.TempDir())
@@ -48,7 +49,12 @@ func TestNativeConditionMatchesVM(t *testing.T) {
 						at = at.Add(-time.Duration(r.IntN(3000)) * time.Second) // out of order
 					}
 					e.Time = at
-					q[i] = &item{full: e}
+					if r.IntN(2) == 0 {
+						q[i] = &item{full: e}
+					} else { // a record, as itemFor keeps for a native condition
+						q[i] = newItem(e, nil)
+						q[i].rec = packRecord(w.keys.get(e), e, "", nil)
+					}
 					qq.its = append(qq.its, q[i])
 				}
 				b := &bucket{sc: sc, q: qq}
@@ -83,5 +89,5 @@ func lastEvent(q []*item) *event.Event {
 	if len(q) == 0 {
 		return nil
 	}
-	return q[len(q)-1].full
+	return q[len(q)-1].event()
 }

@@ -157,6 +157,7 @@ type scen struct {
 	writes      natexpr.Writes // what its expressions may write: only that is copied
 	needFull    bool           // queue keeps whole events: expressions may read more than a view (readsWhole)
 	scansQueue  bool           // the condition or bayesian conditions read the queue at every pour: items get their view at once
+	nativeScan  bool           // ... but for a native condition, which reads the items' records (itemQueue): no view
 	packs       bool           // nothing reads the queue before the overflow: older entries are deltas (queue)
 	remediation bool
 	hash        string
@@ -406,6 +407,7 @@ func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen,
 	// need their views from the start (Engine.Prepare).
 	sc.queueViews = sc.needFull && sc.readsViews != 0
 	sc.scansQueue = sc.condition != nil || len(sc.bayes) > 0
+	sc.nativeScan = sc.condition != nil && sc.condition.nat != nil && len(sc.bayes) == 0
 	sc.packs = !sc.needFull && !sc.scansQueue
 	if v, ok := spec.Labels["remediation"].(bool); ok && v {
 		sc.remediation = true

@@ -555,12 +555,11 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 			return
 		}
 	}
-	it := w.itemFor(sc, evt, cloned, shared)
 	st := &w.e.stats[sc.idx]
 	if sc.kind == KindTrigger {
 		st.poured.Add(1)
 		st.instantiated.Add(1)
-		w.overflow(sc, key, env.t, env.t, env.t, 1, []*item{it})
+		w.overflow(sc, key, env.t, env.t, env.t, 1, []*item{w.itemFor(sc, evt, cloned, shared)})
 		return
 	}
 	if fresh {
@@ -572,6 +571,10 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 	if !w.admit(b, fresh, evt, cloned) {
 		return
 	}
+	// The item only once the event is poured: an event that distinct
+	// drops or that cancels the bucket (sshd's successful logins, for the
+	// time-based scenarios) is not kept.
+	it := w.itemFor(sc, evt, cloned, shared)
 	if fresh {
 		st.instantiated.Add(1)
 		st.live.Add(1)
@@ -636,8 +639,9 @@ func (w *worker) bucketFor(sc *scen, key string, t time.Time) (b *bucket, fresh 
 
 // itemFor returns the item that sc's bucket queues for evt: the shared one
 // unless evt is a private copy, holding the whole event if sc's queue
-// expressions need it, a view if its condition scans the queue, else a
-// record.
+// expressions need it, a view if the expression VM scans the queue at
+// every pour, else a record (a native condition reads the record's fields:
+// itemQueue).
 func (w *worker) itemFor(sc *scen, evt *event.Event, cloned bool, shared **item) *item {
 	var it *item
 	if cloned {
@@ -652,11 +656,11 @@ func (w *worker) itemFor(sc *scen, evt *event.Event, cloned bool, shared **item)
 	case it.full != nil:
 	case sc.needFull:
 		it.full = evt
-	case sc.scansQueue:
+	case sc.scansQueue && !sc.nativeScan:
 		if it.view == nil {
 			it.view = viewOf(evt)
 		}
-	case it.rec.keys == nil: // sc.packs: the record, even when the item has a view
+	case it.rec.keys == nil: // the record, even when the item has a view
 		it.rec = packRecord(w.keys.get(evt), evt, it.rec.raw, &w.recBuf)
 	}
 	if it.full != nil {
@@ -863,15 +867,24 @@ func cloneForWrite(e *event.Event, writes natexpr.Writes, reads event.PartSet) *
 	return &c
 }
 
-// itemQueue shows a bucket's queue to native conditions (natexpr.Queue).
-// The items of a scenario whose condition scans its queue have their view
-// from the start (itemFor), so At builds nothing on the pour path.
+// itemQueue shows a bucket's queue to native conditions (natexpr.Queue):
+// each field is read from the item as it keeps it (its record, its view or
+// its whole event), so the pour path builds nothing.
 type itemQueue struct {
 	q *queue
 }
 
 func (v *itemQueue) Len() int { return v.q.len() }
 
-func (v *itemQueue) At(i int) *event.Event {
-	return v.q.at(i).event()
+func (v *itemQueue) Meta(i int, key string) string {
+	s, _ := v.q.at(i).metaValue(key)
+	return s
+}
+
+func (v *itemQueue) Time(i int) time.Time {
+	it := v.q.at(i)
+	if e := it.mapped(); e != nil {
+		return e.Time
+	}
+	return it.etime
 }
