@@ -43,6 +43,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -302,12 +303,13 @@ func run(o options) error {
 		what string
 		ks   []string
 	}{{"only in replay", onlyReplay}, {"only in live", onlyLive}} {
-		for i, k := range l.ks {
-			if i == 10 {
-				fmt.Fprintf(os.Stderr, "live:   ... %d more\n", len(l.ks)-i)
-				break
-			}
-			fmt.Fprintf(os.Stderr, "live:   %s: %s\n", l.what, k)
+		by := map[string]int{}
+		for _, k := range l.ks {
+			sc, _, _ := strings.Cut(k, " ")
+			by[sc]++
+		}
+		for _, sc := range slices.Sorted(maps.Keys(by)) {
+			fmt.Fprintf(os.Stderr, "live:   %s: %s x%d\n", l.what, sc, by[sc])
 		}
 	}
 
@@ -331,6 +333,7 @@ func run(o options) error {
 	var sent atomic.Int64
 	backlog := make(chan int, 1)
 	go func() { backlog <- watchBacklog(hc, rs.MetricsURL, base+lines, &sent, writing) }()
+	fmt.Fprintf(os.Stderr, "live: the paced phase starts (%.0f lines/s for %s)\n", rate, o.latencyFor)
 	written, err := paced(f, corpus, rate, o.markers, o.latencyFor, markers, &sent)
 	close(writing)
 	r.MaxBacklog = <-backlog
