@@ -11,6 +11,14 @@
 //     seen every line (cs_parser_hits_ok_total + _ko_total on /metrics)
 //     gives the live rate, /proc gives the daemon's peak RSS (VmHWM);
 //
+//     Once the burst's alerts are pushed (the agent's pushed counter equals
+//     its received one and the overflow counters stopped moving), the
+//     LAPI's alerts are compared with replay's as (scenario, source)
+//     pairs: live buckets run on the wall clock and replay's on the
+//     lines' own times, so the pairs that differ are listed, not hidden;
+//     both CPU times are read too (CPU per line does not depend on how
+//     much of the machine the other processes took);
+//
 //  3. latency: the corpus is appended again, paced at -pace of the live
 //     rate for -latency-for, with -markers per second of marker lines, each
 //     from a new address and taken by a one-line trigger scenario
@@ -28,12 +36,14 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,11 +52,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/phalanx-ids/phalanx/bench/internal/procstat"
 	"github.com/phalanx-ids/phalanx/internal/apiclient"
 	"github.com/phalanx-ids/phalanx/internal/app"
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 type options struct {
@@ -60,6 +72,11 @@ type options struct {
 	jsonOut     bool
 	heapProfile string
 	cpuProfile  string
+	profileFor  time.Duration
+	trace       string
+	pollWindow  int
+	pacedProf   string
+	metricsOut  string
 	agentExtra  string
 	daemonEnv   string
 }
@@ -78,7 +95,12 @@ func main() {
 	flag.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
 	flag.StringVar(&o.agentExtra, "agent", "", "more agent settings, YAML flow style without braces (e.g. \"bucket_workers: 2\")")
 	flag.StringVar(&o.daemonEnv, "daemon-env", "", "environment of the daemon only (not of the replay), comma-separated (e.g. \"GOGC=200,GOMEMLIMIT=130MiB\")")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the daemon's first 5 s of the burst to this file")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the daemon's first -profile-for of the burst to this file")
+	flag.DurationVar(&o.profileFor, "profile-for", 5*time.Second, "length of -cpuprofile (whole seconds)")
+	flag.StringVar(&o.trace, "trace", "", "write an execution trace of the daemon's latency phase (go tool trace) to this file")
+	flag.IntVar(&o.pollWindow, "poll-window", 8, "latency phase: the newest marker alerts asked for at each poll (0: all of them, every time)")
+	flag.StringVar(&o.pacedProf, "paced-cpuprofile", "", "write a CPU profile of the daemon's latency phase to this file")
+	flag.StringVar(&o.metricsOut, "metrics-out", "", "write the daemon's /metrics, scraped at the end, to this file")
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "write the daemon's heap profile, taken when half the corpus is parsed, to this file")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -91,16 +113,23 @@ type result struct {
 	Lines            int     `json:"lines"`
 	ReplayLinesPerS  float64 `json:"replay_lines_per_s"`
 	ReplayPeakRSSMB  float64 `json:"replay_peak_rss_mb"`
+	ReplayCPUus      float64 `json:"replay_cpu_us_per_line"`
 	LiveLinesPerS    float64 `json:"live_lines_per_s"`
+	LiveCPUus        float64 `json:"live_cpu_us_per_line"`
 	LiveRatio        float64 `json:"live_to_replay"`
 	LivePeakRSSMB    float64 `json:"live_peak_rss_mb"`
 	PacedLinesPerS   float64 `json:"paced_lines_per_s"`
+	MaxBacklog       int     `json:"paced_max_backlog_lines"`
 	Markers          int     `json:"markers"`
 	MarkersAlerted   int     `json:"markers_alerted"`
 	LatencyP50ms     float64 `json:"latency_p50_ms"`
 	LatencyP99ms     float64 `json:"latency_p99_ms"`
 	LatencyMaxms     float64 `json:"latency_max_ms"`
 	AlertsInLAPI     int     `json:"alerts_in_lapi"`
+	ReplayAlerts     int     `json:"replay_alerts"`
+	BurstAlerts      int     `json:"burst_alerts"`
+	OnlyReplay       int     `json:"alerts_only_in_replay"`
+	OnlyLive         int     `json:"alerts_only_in_live"`
 	DaemonCPUSeconds float64 `json:"daemon_cpu_s"`
 }
 
@@ -126,11 +155,18 @@ func run(o options) error {
 	for _, c := range cols {
 		args = append(args, "--collection", c)
 	}
-	rp := exec.Command(o.phalanx, append(args, o.corpus)...)
-	rp.Stdout, rp.Stderr = io.Discard, os.Stderr
+	rp := exec.Command(o.phalanx, append(args, "--json", o.corpus)...)
+	var replayOut bytes.Buffer
+	rp.Stdout, rp.Stderr = &replayOut, os.Stderr
 	if err := rp.Run(); err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
+	var replayAlerts []*models.Alert
+	if err := json.Unmarshal(replayOut.Bytes(), &replayAlerts); err != nil {
+		return fmt.Errorf("replay: alerts: %w", err)
+	}
+	r.ReplayAlerts = len(replayAlerts)
+	r.ReplayCPUus = float64((rp.ProcessState.UserTime()+rp.ProcessState.SystemTime())/time.Microsecond) / float64(lines)
 	var st struct {
 		LinesPerSec  float64 `json:"lines_per_sec"`
 		PeakRSSBytes float64 `json:"peak_rss_bytes"`
@@ -143,7 +179,8 @@ func run(o options) error {
 		return err
 	}
 	r.ReplayLinesPerS, r.ReplayPeakRSSMB = st.LinesPerSec, st.PeakRSSBytes/(1<<20)
-	fmt.Fprintf(os.Stderr, "live: replay %.0f lines/s, peak RSS %.0f MB\n", r.ReplayLinesPerS, r.ReplayPeakRSSMB)
+	fmt.Fprintf(os.Stderr, "live: replay %.0f lines/s, %.1f µs CPU a line, peak RSS %.0f MB, %d alerts\n",
+		r.ReplayLinesPerS, r.ReplayCPUus, r.ReplayPeakRSSMB, r.ReplayAlerts)
 
 	// 2. The daemon.
 	logf := filepath.Join(dir, "access.log")
@@ -199,7 +236,9 @@ func run(o options) error {
 	if err := client.Login(ctx); err != nil {
 		return err
 	}
-	hc := &http.Client{Timeout: 10 * time.Second}
+	// Uncompressed scrapes: gzip was a share of the daemon's CPU at 10
+	// scrapes a second.
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableCompression: true}}
 	// The tailer must have opened the file before lines arrive.
 	time.Sleep(2 * time.Second)
 	cpu0 := procstat.CPU(d.Process.Pid)
@@ -217,7 +256,12 @@ func run(o options) error {
 	cpuDone := make(chan error, 1)
 	if o.cpuProfile != "" {
 		go func() {
-			cpuDone <- fetch(&http.Client{Timeout: time.Minute}, strings.TrimSuffix(rs.MetricsURL, "metrics")+"debug/pprof/profile?seconds=5", o.cpuProfile)
+			err := fetch(&http.Client{Timeout: o.profileFor + time.Minute}, strings.TrimSuffix(rs.MetricsURL, "metrics")+
+				fmt.Sprintf("debug/pprof/profile?seconds=%d", max(int(o.profileFor.Seconds()), 1)), o.cpuProfile)
+			if n, perr := parsedLines(hc, rs.MetricsURL); err == nil && perr == nil {
+				fmt.Fprintf(os.Stderr, "live: the CPU profile covers the burst's first %d lines\n", n-base)
+			}
+			cpuDone <- err
 		}()
 	} else {
 		cpuDone <- nil
@@ -237,27 +281,81 @@ func run(o options) error {
 		return err
 	}
 	live := time.Since(start)
+	r.LiveCPUus = float64((procstat.CPU(d.Process.Pid)-cpu0)/time.Microsecond) / float64(lines)
 	if err := <-cpuDone; err != nil {
 		return err
 	}
 	r.LiveLinesPerS = float64(lines) / live.Seconds()
 	r.LiveRatio = r.LiveLinesPerS / r.ReplayLinesPerS
 	r.LivePeakRSSMB = float64(procstat.PeakRSSKiB(d.Process.Pid)) / 1024
-	fmt.Fprintf(os.Stderr, "live: %d lines parsed in %.2f s = %.0f lines/s (%.0f %% of replay), peak RSS %.0f MB\n",
-		lines, live.Seconds(), r.LiveLinesPerS, 100*r.LiveRatio, r.LivePeakRSSMB)
+	fmt.Fprintf(os.Stderr, "live: %d lines parsed in %.2f s = %.0f lines/s (%.0f %% of replay), %.1f µs CPU a line, peak RSS %.0f MB\n",
+		lines, live.Seconds(), r.LiveLinesPerS, 100*r.LiveRatio, r.LiveCPUus, r.LivePeakRSSMB)
+	burst, err := settledAlerts(ctx, hc, rs.MetricsURL, client, 2*time.Minute)
+	if err != nil {
+		return err
+	}
+	r.BurstAlerts = len(burst)
+	onlyReplay, onlyLive := alertDiff(replayAlerts, burst)
+	r.OnlyReplay, r.OnlyLive = len(onlyReplay), len(onlyLive)
+	fmt.Fprintf(os.Stderr, "live: the burst's alerts in the LAPI: %d (replay %d); (scenario, source) only in replay: %d, only in live: %d\n",
+		r.BurstAlerts, r.ReplayAlerts, r.OnlyReplay, r.OnlyLive)
+	for _, l := range []struct {
+		what string
+		ks   []string
+	}{{"only in replay", onlyReplay}, {"only in live", onlyLive}} {
+		by := map[string]int{}
+		for _, k := range l.ks {
+			sc, _, _ := strings.Cut(k, " ")
+			by[sc]++
+		}
+		for _, sc := range slices.Sorted(maps.Keys(by)) {
+			fmt.Fprintf(os.Stderr, "live:   %s: %s x%d\n", l.what, sc, by[sc])
+		}
+	}
 
 	// 3. Latency under a paced load.
 	rate := o.pace * r.LiveLinesPerS
 	markers := &markerLog{written: map[string]time.Time{}}
 	writing := make(chan struct{})
-	latc := make(chan []time.Duration, 1)
-	go func() { latc <- awaitMarkers(ctx, client, markers, writing, 30*time.Second) }()
-	written, err := paced(f, corpus, rate, o.markers, o.latencyFor, markers)
+	latc := make(chan []markerLatency, 1)
+	go func() { latc <- awaitMarkers(ctx, client, markers, writing, 30*time.Second, o.pollWindow) }()
+	traceDone := make(chan error, 2)
+	for _, p := range []struct{ file, what string }{{o.trace, "trace"}, {o.pacedProf, "profile"}} {
+		if p.file == "" {
+			traceDone <- nil
+			continue
+		}
+		go func() {
+			traceDone <- fetch(&http.Client{Timeout: o.latencyFor + time.Minute}, strings.TrimSuffix(rs.MetricsURL, "metrics")+
+				fmt.Sprintf("debug/pprof/%s?seconds=%d", p.what, max(int(o.latencyFor.Seconds()), 1)), p.file)
+		}()
+	}
+	var sent atomic.Int64
+	backlog := make(chan int, 1)
+	go func() { backlog <- watchBacklog(hc, rs.MetricsURL, base+lines, &sent, writing) }()
+	fmt.Fprintf(os.Stderr, "live: the paced phase starts (%.0f lines/s for %s)\n", rate, o.latencyFor)
+	written, err := paced(f, corpus, rate, o.markers, o.latencyFor, markers, &sent)
 	close(writing)
+	r.MaxBacklog = <-backlog
 	if err != nil {
 		return err
 	}
-	lat := <-latc
+	ml := <-latc
+	lat := make([]time.Duration, len(ml))
+	for i, m := range ml {
+		lat[i] = m.latency
+	}
+	if len(ml) > 0 {
+		worst := slices.Clone(ml)
+		slices.SortFunc(worst, func(a, b markerLatency) int { return cmp.Compare(b.latency, a.latency) })
+		for _, m := range worst[:min(5, len(worst))] {
+			fmt.Fprintf(os.Stderr, "live: slow marker written %.2f s into the phase: %.0f ms\n",
+				m.written.Sub(ml[0].written).Seconds(), float64(m.latency)/float64(time.Millisecond))
+		}
+	}
+	if err := errors.Join(<-traceDone, <-traceDone); err != nil {
+		return err
+	}
 	r.PacedLinesPerS, r.Markers = rate, markers.count()
 	r.MarkersAlerted = len(lat)
 	r.LatencyP50ms, r.LatencyP99ms, r.LatencyMaxms = quantiles(lat)
@@ -266,6 +364,11 @@ func run(o options) error {
 	}
 	r.LivePeakRSSMB = max(r.LivePeakRSSMB, float64(procstat.PeakRSSKiB(d.Process.Pid))/1024)
 	r.DaemonCPUSeconds = (procstat.CPU(d.Process.Pid) - cpu0).Seconds()
+	if o.metricsOut != "" {
+		if err := fetch(hc, rs.MetricsURL, o.metricsOut); err != nil {
+			return err
+		}
+	}
 	zero := 0
 	all, err := client.ListAlerts(ctx, apiclient.AlertFilter{Limit: &zero})
 	if err == nil {
@@ -274,11 +377,15 @@ func run(o options) error {
 	if o.jsonOut {
 		return json.NewEncoder(os.Stdout).Encode(r)
 	}
-	fmt.Printf("replay: %d lines, %.0f lines/s, peak RSS %.0f MB\n", r.Lines, r.ReplayLinesPerS, r.ReplayPeakRSSMB)
-	fmt.Printf("live:   %.0f lines/s (%.0f %% of replay), peak RSS %.0f MB, %d alerts in the LAPI\n",
-		r.LiveLinesPerS, 100*r.LiveRatio, r.LivePeakRSSMB, r.AlertsInLAPI)
-	fmt.Printf("latency at %.0f lines/s (%.0f %% of live): %d/%d markers alerted, line written -> alert in LAPI p50 %.0f ms, p99 %.0f ms, max %.0f ms\n",
-		r.PacedLinesPerS, 100*o.pace, r.MarkersAlerted, r.Markers, r.LatencyP50ms, r.LatencyP99ms, r.LatencyMaxms)
+	fmt.Printf("replay: %d lines, %.0f lines/s, %.1f µs CPU a line, peak RSS %.0f MB, %d alerts\n",
+		r.Lines, r.ReplayLinesPerS, r.ReplayCPUus, r.ReplayPeakRSSMB, r.ReplayAlerts)
+	fmt.Printf("live:   %.0f lines/s (%.0f %% of replay), %.1f µs CPU a line (%.2fx replay's), peak RSS %.0f MB, %d alerts in the LAPI\n",
+		r.LiveLinesPerS, 100*r.LiveRatio, r.LiveCPUus, r.LiveCPUus/r.ReplayCPUus, r.LivePeakRSSMB, r.AlertsInLAPI)
+	fmt.Printf("alerts: burst %d, replay %d; (scenario, source) pairs only in replay %d, only in live %d\n",
+		r.BurstAlerts, r.ReplayAlerts, r.OnlyReplay, r.OnlyLive)
+	fmt.Printf("latency at %.0f lines/s (%.0f %% of live): %d/%d markers alerted, line written -> alert in LAPI p50 %.0f ms, p99 %.0f ms, max %.0f ms; largest backlog %d lines (%.0f ms at that pace)\n",
+		r.PacedLinesPerS, 100*o.pace, r.MarkersAlerted, r.Markers, r.LatencyP50ms, r.LatencyP99ms, r.LatencyMaxms,
+		r.MaxBacklog, 1000*float64(r.MaxBacklog)/r.PacedLinesPerS)
 	return nil
 }
 
@@ -311,7 +418,7 @@ func (m *markerLog) count() int {
 // paced appends the corpus (from its start, wrapping) at rate lines/s for
 // d, with perSec marker lines a second, recorded in markers; it returns
 // the lines written (markers included).
-func paced(f *os.File, corpus []byte, rate float64, perSec int, d time.Duration, markers *markerLog) (int, error) {
+func paced(f *os.File, corpus []byte, rate float64, perSec int, d time.Duration, markers *markerLog, sent *atomic.Int64) (int, error) {
 	const tick = 10 * time.Millisecond
 	perTick := rate * tick.Seconds()
 	markerEvery := time.Second / time.Duration(max(perSec, 1))
@@ -353,17 +460,44 @@ func paced(f *os.File, corpus []byte, rate float64, perSec int, d time.Duration,
 		if _, err := f.Write(buf); err != nil {
 			return written, err
 		}
+		sent.Store(int64(written))
 		time.Sleep(time.Until(now.Add(tick)))
 	}
 	return written, nil
 }
 
+// watchBacklog samples, every 100 ms until done is closed, how many of
+// the lines written in the paced phase (sent, counted from base parsed
+// lines) the daemon has not parsed yet, and returns the largest.
+func watchBacklog(hc *http.Client, url string, base int, sent *atomic.Int64, done <-chan struct{}) int {
+	most := 0
+	for {
+		select {
+		case <-done:
+			return most
+		case <-time.After(100 * time.Millisecond):
+		}
+		w := int(sent.Load())
+		if n, err := parsedLines(hc, url); err == nil {
+			most = max(most, w-(n-base))
+		}
+	}
+}
+
 // awaitMarkers polls the LAPI's marker alerts while the markers are
 // written (until writing is closed) and then until every marker has one
 // or timeout passes, and returns the latencies.
-func awaitMarkers(ctx context.Context, c *apiclient.Client, markers *markerLog, writing <-chan struct{}, timeout time.Duration) []time.Duration {
-	seen := map[string]time.Duration{}
+//
+// A poll asks for the newest window alerts only (the LAPI lists newest
+// first), and for all of them after a poll whose oldest alert was new (a
+// stall longer than the window may have hidden some): listing every marker
+// alert 50 times a second made the LAPI's listing a large part of the
+// daemon's CPU by the end of the phase, a load on the measured pipeline
+// that no real client puts. window 0 lists all of them at every poll.
+func awaitMarkers(ctx context.Context, c *apiclient.Client, markers *markerLog, writing <-chan struct{}, timeout time.Duration, window int) []markerLatency {
+	seen := map[string]markerLatency{}
 	zero := 0
+	full := true
 	var deadline time.Time
 	for {
 		select {
@@ -376,27 +510,43 @@ func awaitMarkers(ctx context.Context, c *apiclient.Client, markers *markerLog, 
 		if !deadline.IsZero() && (len(seen) >= markers.count() || time.Now().After(deadline)) {
 			break
 		}
-		alerts, err := c.ListAlerts(ctx, apiclient.AlertFilter{Scenario: markerScenario, Limit: &zero})
+		f := apiclient.AlertFilter{Scenario: markerScenario, Limit: &window}
+		if full || window == 0 {
+			f.Limit = &zero
+		}
+		alerts, err := c.ListAlerts(ctx, f)
 		now := time.Now()
 		if err == nil {
+			oldestNew := false
 			for _, a := range alerts {
+				oldestNew = false
 				if a.Source == nil {
 					continue
 				}
 				if w, ok := markers.get(a.Source.IP); ok {
 					if _, done := seen[a.Source.IP]; !done {
-						seen[a.Source.IP] = now.Sub(w)
+						seen[a.Source.IP] = markerLatency{written: w, latency: now.Sub(w)}
+						oldestNew = true
 					}
 				}
 			}
+			full = window > 0 && len(alerts) >= window && oldestNew
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	out := make([]time.Duration, 0, len(seen))
+	out := make([]markerLatency, 0, len(seen))
 	for _, d := range seen {
 		out = append(out, d)
 	}
+	slices.SortFunc(out, func(a, b markerLatency) int { return a.written.Compare(b.written) })
 	return out
+}
+
+// markerLatency is when a marker was written and how long its alert took
+// to be listed.
+type markerLatency struct {
+	written time.Time
+	latency time.Duration
 }
 
 func quantiles(ds []time.Duration) (p50, p99, mx float64) {
@@ -411,27 +561,98 @@ func quantiles(ds []time.Duration) (p50, p99, mx float64) {
 
 // parsedLines is the daemon's cs_parser_hits_ok_total + _ko_total.
 func parsedLines(hc *http.Client, url string) (int, error) {
+	m, err := scrape(hc, url, "cs_parser_hits_ok_total", "cs_parser_hits_ko_total")
+	return int(m[0] + m[1]), err
+}
+
+// scrape returns the values of the named metrics on url, each summed over
+// its label sets.
+func scrape(hc *http.Client, url string, names ...string) ([]float64, error) {
+	out := make([]float64, len(names))
 	resp, err := hc.Get(url)
 	if err != nil {
-		return 0, err
+		return out, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("metrics: %s", resp.Status)
+		return out, fmt.Errorf("metrics: %s", resp.Status)
 	}
-	n := 0
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		l := sc.Text()
-		for _, m := range []string{"cs_parser_hits_ok_total", "cs_parser_hits_ko_total"} {
-			if v, ok := strings.CutPrefix(l, m+" "); ok {
-				f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
-				n += int(f)
+		for i, m := range names {
+			rest, ok := strings.CutPrefix(l, m)
+			if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+				continue
+			}
+			if j := strings.LastIndexByte(rest, ' '); j >= 0 {
+				f, _ := strconv.ParseFloat(strings.TrimSpace(rest[j+1:]), 64)
+				out[i] += f
 			}
 		}
 	}
-	return n, sc.Err()
+	return out, sc.Err()
+}
+
+// settledAlerts waits until the daemon's agent has pushed every alert it
+// received and the scenarios' overflow counter has not moved for a second,
+// then returns the LAPI's alerts.
+func settledAlerts(ctx context.Context, hc *http.Client, url string, c *apiclient.Client, timeout time.Duration) ([]*models.Alert, error) {
+	deadline := time.Now().Add(timeout)
+	last, since := -1.0, time.Now()
+	for {
+		m, err := scrape(hc, url, "phalanx_agent_alerts_received_total", "phalanx_agent_alerts_pushed_total", "cs_bucket_overflowed_total")
+		if err != nil {
+			return nil, err
+		}
+		recv, pushed, ovf := m[0], m[1], m[2]
+		if ovf != last {
+			last, since = ovf, time.Now()
+		}
+		if recv == pushed && time.Since(since) >= time.Second {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("alerts did not settle in %s: %v received, %v pushed", timeout, recv, pushed)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	zero := 0
+	return c.ListAlerts(ctx, apiclient.AlertFilter{Limit: &zero})
+}
+
+// alertDiff compares two alert lists as multisets of "scenario source"
+// and returns what only one of them holds, sorted.
+func alertDiff(a, b []*models.Alert) (onlyA, onlyB []string) {
+	key := func(al *models.Alert) string {
+		src := ""
+		if al.Source != nil {
+			src = al.Source.IP
+			if src == "" && al.Source.Value != nil {
+				src = *al.Source.Value
+			}
+		}
+		return al.GetScenario() + " " + src
+	}
+	n := map[string]int{}
+	for _, al := range a {
+		n[key(al)]++
+	}
+	for _, al := range b {
+		n[key(al)]--
+	}
+	for k, v := range n {
+		for ; v > 0; v-- {
+			onlyA = append(onlyA, k)
+		}
+		for ; v < 0; v++ {
+			onlyB = append(onlyB, k)
+		}
+	}
+	slices.Sort(onlyA)
+	slices.Sort(onlyB)
+	return onlyA, onlyB
 }
 
 func waitParsed(hc *http.Client, url string, want int, timeout time.Duration) error {

@@ -98,6 +98,7 @@ type Agent struct {
 
 	mu    sync.Mutex
 	buf   []*models.Alert
+	added map[string]time.Time // by UUID: when alerts of this run were added (delivery metric)
 	full  chan struct{}
 	ready chan struct{} // alerts added, or a batch left the spool: spool now if nothing is pending
 	acked chan struct{} // signalled after each delivered batch (tests, Flush)
@@ -139,7 +140,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, deps: deps, log: log, spool: sp, full: make(chan struct{}, 1), ready: make(chan struct{}, 1),
-		acked: make(chan struct{}, 1)}
+		acked: make(chan struct{}, 1), added: map[string]time.Time{}}
 	if a.m, err = newMetrics(deps.Registerer, sp); err != nil {
 		_ = sp.Close()
 		return nil, err
@@ -161,7 +162,13 @@ func (a *Agent) Add(alerts ...*models.Alert) {
 			al.UUID = models.NewUUID()
 		}
 	}
+	now := time.Now()
 	a.mu.Lock()
+	for _, al := range alerts {
+		if al != nil && len(a.added) < maxTimed {
+			a.added[al.UUID] = now
+		}
+	}
 	a.buf = append(a.buf, alerts...)
 	n := len(a.buf)
 	a.mu.Unlock()
@@ -170,6 +177,27 @@ func (a *Agent) Add(alerts ...*models.Alert) {
 		signal(a.full)
 	}
 	signal(a.ready)
+}
+
+// maxTimed bounds the alerts whose delivery is timed at once (alerts
+// dropped from a full spool are never delivered and would stay timed).
+const maxTimed = 1 << 16
+
+// delivered observes the delivery time of the alerts of this run among
+// alerts and forgets them.
+func (a *Agent) delivered(alerts []*models.Alert) {
+	now := time.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, al := range alerts {
+		if al == nil {
+			continue
+		}
+		if t, ok := a.added[al.UUID]; ok {
+			a.m.delivery.Observe(now.Sub(t).Seconds())
+			delete(a.added, al.UUID)
+		}
+	}
 }
 
 // signal wakes c's reader without blocking (c has room for one wake-up).
@@ -321,6 +349,7 @@ func (a *Agent) push(ctx context.Context, rec Record) error {
 		return err
 	}
 	a.m.pushed.Add(float64(len(alerts)))
+	a.delivered(alerts)
 	if err := a.spool.Ack(rec); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
@@ -196,4 +197,44 @@ func TestBatchingAddsNoLatency(t *testing.T) {
 	alerts, err := l.st.ListAlerts(context.Background(), store.AlertFilter{IncludeSimulated: true})
 	require.NoError(t, err)
 	require.Len(t, alerts, 6)
+}
+
+// TestDeliveryTimed: an alert's delivery time, from Add to the LAPI's
+// acknowledgement, is observed once, and covers a push held back.
+func TestDeliveryTimed(t *testing.T) {
+	l := newLossyLAPI(t, 0)
+	g := &gatedPusher{Pusher: l.client(t), gate: make(chan struct{}), batches: make(chan int, 10)}
+	reg := prometheus.NewRegistry()
+	a, err := agent.New(agent.Config{SpoolDir: t.TempDir(), HeartbeatInterval: -1}, agent.Deps{Client: g, Registerer: reg})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	a.Add(overflow("192.0.2.40"))
+	select {
+	case <-g.batches:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no push started")
+	}
+	const held = 150 * time.Millisecond
+	time.Sleep(held) // the push is held: the delivery time must include it
+	g.gate <- struct{}{}
+	var count uint64
+	var sum float64
+	for deadline := time.Now().Add(20 * time.Second); count == 0; time.Sleep(5 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "no delivery observed")
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			if mf.GetName() == "phalanx_agent_alert_delivery_seconds" {
+				h := mf.GetMetric()[0].GetHistogram()
+				count, sum = h.GetSampleCount(), h.GetSampleSum()
+			}
+		}
+	}
+	cancel()
+	require.NoError(t, <-done)
+	require.NoError(t, a.Close())
+	require.EqualValues(t, 1, count)
+	require.GreaterOrEqual(t, sum, held.Seconds())
 }

@@ -11,6 +11,7 @@ type metrics struct {
 	received, pushed, rejected prometheus.Counter
 	pushErrors                 prometheus.Counter
 	pushSeconds                prometheus.Histogram
+	delivery                   prometheus.Histogram
 }
 
 // newMetrics registers the agent's metrics; the spool gauges read sp at
@@ -28,11 +29,14 @@ func newMetrics(reg prometheus.Registerer, sp *Spool) (*metrics, error) {
 		pushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "phalanx_agent_push_duration_seconds", Help: "Duration of alert batch pushes.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8)}),
+		delivery: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "phalanx_agent_alert_delivery_seconds", Help: "Time from an alert being handed to the agent to the LAPI acknowledging it.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	cs := []prometheus.Collector{m.received, m.pushed, m.rejected, m.pushErrors, m.pushSeconds,
+	cs := []prometheus.Collector{m.received, m.pushed, m.rejected, m.pushErrors, m.pushSeconds, m.delivery,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "phalanx_agent_spool_bytes", Help: "Size of the alert spool on disk."},
 			func() float64 { return float64(sp.Stats().Bytes) }),

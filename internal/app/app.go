@@ -99,6 +99,7 @@ type App struct {
 	acqReg     *acquire.Registry
 	acqMetrics *acquire.Metrics
 	pipeMet    *pipelineCollector
+	latMet     *latencyMetrics
 
 	st           store.Store
 	srv          *lapi.Server
@@ -152,6 +153,7 @@ func New(cfg Config, opts ...Option) (_ *App, err error) {
 		return nil, fmt.Errorf("app: data dir: %w", err)
 	}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.pipeMet)
+	a.latMet = newLatencyMetrics(a.reg)
 	if a.acqMetrics, err = acquire.NewMetrics(a.reg, a.acqReg); err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
@@ -385,6 +387,7 @@ func (a *App) startAgent(ctx context.Context, r *resolved) error {
 
 // onAlert hands the alerts of one overflow to the agent (detect goroutine).
 func (a *App) onAlert(ev *event.Event) {
+	a.latMet.alerted(ev.MarshaledTime)
 	for i := range ev.Overflow.APIAlerts {
 		al := ev.Overflow.APIAlerts[i]
 		a.pipeMet.countAlert(al.GetScenario())

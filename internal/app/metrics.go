@@ -2,6 +2,7 @@ package app
 
 import (
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -177,5 +178,48 @@ func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 		if live[name] {
 			ch <- prometheus.MustNewConstMetric(c.buckets, prometheus.GaugeValue, float64(s.Live), name)
 		}
+	}
+}
+
+// latencyMetrics are where a live line's time goes on its way to an alert
+// (the agent's phalanx_agent_alert_delivery_seconds is the last leg).
+//
+// Concurrency: prometheus histograms, safe for concurrent use.
+type latencyMetrics struct {
+	// lineWait: from a batch's first line being read by its source to the
+	// batch being poured into the scenarios (queues and parsing).
+	lineWait prometheus.Histogram
+	// alertWait: from an overflow to its alerts being handed to the agent
+	// (the overflow queue, postoverflows, alert context).
+	alertWait prometheus.Histogram
+}
+
+// latencyBuckets span a millisecond to a minute.
+var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+
+func newLatencyMetrics(reg prometheus.Registerer) *latencyMetrics {
+	m := &latencyMetrics{
+		lineWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "phalanx_pipeline_line_wait_seconds",
+			Help:    "Time from a batch's first line being read to the batch being poured into the scenarios.",
+			Buckets: latencyBuckets}),
+		alertWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "phalanx_pipeline_alert_wait_seconds",
+			Help:    "Time from an overflow to its alerts being handed to the agent.",
+			Buckets: latencyBuckets}),
+	}
+	reg.MustRegister(m.lineWait, m.alertWait)
+	return m
+}
+
+// poured observes a poured batch whose first line was read at read.
+func (m *latencyMetrics) poured(read time.Time) {
+	if !read.IsZero() {
+		m.lineWait.Observe(time.Since(read).Seconds())
+	}
+}
+
+// alerted observes an overflow (at its time, RFC 3339) handed to the agent.
+func (m *latencyMetrics) alerted(at string) {
+	if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
+		m.alertWait.Observe(time.Since(t).Seconds())
 	}
 }

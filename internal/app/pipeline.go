@@ -98,6 +98,7 @@ func (a *App) buildPipeline(r *resolved) (*pipeline, error) {
 		BatchSize: 128,
 		RawLines:  scenario.RawLineLimit{MaxLines: max(r.Agent.RawLines.MaxLines, 0), MaxBytes: r.Agent.RawLines.MaxBytes},
 		OnAlert:   a.onAlert,
+		OnPoured:  a.latMet.poured,
 	})
 	return p, nil
 }

@@ -68,6 +68,10 @@ type Config struct {
 	// OnAlert receives each overflow that is not whitelisted (one overflow
 	// may carry several APIAlerts, one per source). It owns the event.
 	OnAlert func(*event.Event)
+	// OnPoured, if set, is called once a batch is poured with the time its
+	// first line was read (event.Line.Time): live input's wait between the
+	// source and the scenarios. Called from the goroutine that called Run.
+	OnPoured func(read time.Time)
 }
 
 // Stats counts what went through a run.
@@ -151,6 +155,7 @@ type batch struct {
 	seq                     int
 	lines                   []event.Line   // nil once parsed (lineBufs)
 	n                       int            // lines in the batch
+	read                    time.Time      // when the first line was read (Line.Time)
 	events                  []*event.Event // parsed, not whitelisted, in input order
 	fields                  []string       // the scenarios' fields of events[i]: [i*nf, (i+1)*nf)
 	parsed, unparsed, white int64
@@ -335,6 +340,7 @@ func (x *run) pour(b *batch) {
 	x.st.Unparsed += b.unparsed
 	x.st.Whitelisted += b.white
 	if x.eng == nil {
+		x.poured(b)
 		return
 	}
 	nf := x.eng.FieldCount()
@@ -345,7 +351,15 @@ func (x *run) pour(b *batch) {
 	clear(b.fields)
 	x.r.fieldBufs.Put(b.fields[:0])
 	b.fields = nil
+	x.poured(b)
 	x.drain()
+}
+
+// poured reports a poured batch to OnPoured.
+func (x *run) poured(b *batch) {
+	if f := x.r.cfg.OnPoured; f != nil && b.n > 0 {
+		f(b.read)
+	}
 }
 
 // drain handles the overflows reported so far, on the Run goroutine.
@@ -446,6 +460,9 @@ func (r *Runner) parseBatch(b *batch) {
 		r.recycle(spare)
 	}
 	b.n = len(b.lines)
+	if b.n > 0 {
+		b.read = b.lines[0].Time
+	}
 	clear(b.lines)
 	r.lineBufs.Put(b.lines[:0])
 	b.lines = nil

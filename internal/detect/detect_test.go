@@ -238,3 +238,25 @@ func TestLiveReusesEvents(t *testing.T) {
 	t.Logf("%d events made for %d lines, %d kept by the scenarios", st.NewEvents, st.Lines, st.KeptEvents)
 	require.LessOrEqual(t, st.NewEvents, int64(inFlight)+st.KeptEvents)
 }
+
+// TestOnPouredReadTimes: OnPoured is called once per poured batch, in
+// input order, with the read time of the batch's first line.
+func TestOnPouredReadTimes(t *testing.T) {
+	rt := hubRuntime(t, "crowdsecurity/linux")
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var got []time.Time
+	r := detect.New(detect.Config{Runtime: rt, Mode: event.LIVE, ParseWorkers: 2, BucketWorkers: 1, BatchSize: 4,
+		OnPoured: func(read time.Time) { got = append(got, read) }})
+	_, _, err := r.Run(context.Background(), func(ctx context.Context, emit func(event.Line) error) error {
+		for i := range 10 {
+			raw := fmt.Sprintf("Jan  2 03:04:05 web01 sshd[%d]: Connection closed by 198.51.100.%d port 22", 100+i, i)
+			if err := emit(event.Line{Raw: raw, Src: "auth.log", Module: "file", Time: base.Add(time.Duration(i) * time.Second),
+				Labels: map[string]string{"type": "syslog"}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, []time.Time{base, base.Add(4 * time.Second), base.Add(8 * time.Second)}, got)
+}
