@@ -195,7 +195,7 @@ func TestStreamAnswerMatchesContract(t *testing.T) {
 
 	require.NoError(t, c.st.AddDelist(context.Background(), "1.2.3.4", "appeal upheld"))
 	var inc map[string]any
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if inc = checked("/v3/decisions/stream"); len(inc["deleted"].([]any)) > 0 {
 			break
 		}

@@ -60,7 +60,7 @@ func TestDelistSurvivesRestart(t *testing.T) {
 			}
 			require.True(t, consumer.listedSoon("1.2.3.4", 5*time.Second))
 			require.NoError(t, c.st.AddDelist(ctx, "1.2.3.4", "appeal upheld"))
-			eventually(t, 3*time.Second, func() bool { a, _ := consumer.pull(true); return a["1.2.3.4"] == "" }, "not delisted")
+			eventually(t, 10*time.Second, func() bool { a, _ := consumer.pull(true); return a["1.2.3.4"] == "" }, "not delisted")
 
 			c.clock.add(2 * time.Minute) // the reporters' quarantine ends
 			c.restart(t)
@@ -96,7 +96,7 @@ func TestSignalsStoredWhileNoCuratorRanCount(t *testing.T) {
 			_, b, _, _ := crowd(t, c)
 			require.NoError(t, c.st.AddCanary(ctx, "8.8.4.4"))
 			b.report("1.2.3.4") // taken by the running curator
-			eventually(t, 3*time.Second, func() bool {
+			eventually(t, 10*time.Second, func() bool {
 				last, err := c.st.LastSignalID(ctx)
 				if err != nil {
 					return false

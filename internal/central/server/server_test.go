@@ -394,7 +394,7 @@ func TestC6DelistRemovesAndRefutes(t *testing.T) {
 	require.True(t, consumer.listedSoon("1.2.3.4", 5*time.Second))
 	consumer.pull(false)
 	require.NoError(t, c.st.AddDelist(context.Background(), "1.2.3.4", "appeal upheld"))
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	var deleted []string
 	for time.Now().Before(deadline) && len(deleted) == 0 {
 		_, deleted = consumer.pull(false)
@@ -417,7 +417,7 @@ func TestC7ExpiryEscalatesAndIsReported(t *testing.T) {
 	consumer.pull(false)
 	c.clock.add(4*time.Hour + time.Minute)
 	consumer.login(sshBF) // the token expired too
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	var deleted []string
 	for time.Now().Before(deadline) && len(deleted) == 0 {
 		_, deleted = consumer.pull(false)
