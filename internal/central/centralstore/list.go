@@ -296,39 +296,44 @@ func (s *Store) CuratedSignal(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// GetHold returns the hold on ip in force at now (ErrNotFound: none).
-func (s *Store) GetHold(ctx context.Context, ip string, now time.Time) (Hold, error) {
-	h := Hold{IP: ip}
+const holdCols = `ip, held_since, held_until, appealed`
+
+func scanHold(sc interface{ Scan(...any) error }) (Hold, error) {
+	var h Hold
 	var since, until int64
 	var appealed int
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT held_since, held_until, appealed FROM holds WHERE ip = ? AND held_until > ?`), ip, ms(now)).
-		Scan(&since, &until, &appealed)
+	if err := sc.Scan(&h.IP, &since, &until, &appealed); err != nil {
+		return h, err
+	}
+	h.Since, h.Until, h.Appealed = fromMS(since), fromMS(until), appealed != 0
+	return h, nil
+}
+
+// GetHold returns the hold on ip in force at now (ErrNotFound: none).
+func (s *Store) GetHold(ctx context.Context, ip string, now time.Time) (Hold, error) {
+	h, err := scanHold(s.r.QueryRowContext(ctx, s.q(`SELECT `+holdCols+` FROM holds WHERE ip = ? AND held_until > ?`), ip, ms(now)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return h, ErrNotFound
 	}
 	if err != nil {
 		return h, fmt.Errorf("centralstore: hold: %w", err)
 	}
-	h.Since, h.Until, h.Appealed = fromMS(since), fromMS(until), appealed != 0
 	return h, nil
 }
 
 // Holds returns the holds in force at now, by address.
 func (s *Store) Holds(ctx context.Context, now time.Time) ([]Hold, error) {
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT ip, held_since, held_until, appealed FROM holds WHERE held_until > ? ORDER BY ip`), ms(now))
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+holdCols+` FROM holds WHERE held_until > ? ORDER BY ip`), ms(now))
 	if err != nil {
 		return nil, fmt.Errorf("centralstore: holds: %w", err)
 	}
 	defer rows.Close()
 	var out []Hold
 	for rows.Next() {
-		var h Hold
-		var since, until int64
-		var appealed int
-		if err := rows.Scan(&h.IP, &since, &until, &appealed); err != nil {
+		h, err := scanHold(rows)
+		if err != nil {
 			return nil, fmt.Errorf("centralstore: holds: %w", err)
 		}
-		h.Since, h.Until, h.Appealed = fromMS(since), fromMS(until), appealed != 0
 		out = append(out, h)
 	}
 	return out, rows.Err()
