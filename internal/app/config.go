@@ -321,10 +321,13 @@ func loopbackHost(hostport string) bool {
 
 func on(b *bool) bool { return b == nil || *b }
 
-// DefaultMemoryLimitMiB is the default soft memory limit of the daemon: with
-// the ~21 MB of program text and the heap the collector leaves between two
-// cycles, a peak RSS under 160 MB.
-const DefaultMemoryLimitMiB = 120
+// DefaultMemoryLimitMiB is the default soft memory limit of the daemon. A
+// burst's peak RSS is this limit (the Go runtime's memory, which the heap
+// reaches as a burst's buckets pile up) plus the ~27 MB of program text
+// mapped: bench/live's 1M-line nginx burst peaked at 153-160 MB with 120
+// MiB, 145-147 MB with 112 (the limit is soft: the collector's CPU is
+// capped, and a fast burst overshoots it by a few MB).
+const DefaultMemoryLimitMiB = 112
 
 // GCPolicy is the garbage collector's policy for a process that runs the
 // daemon of c: GOGC as is, and c's soft memory limit.
