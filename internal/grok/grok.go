@@ -441,7 +441,14 @@ func (p *Pattern) MatchInto(s string, dst map[string]string) bool {
 // field slots) writes each capture where it goes, without a map. set must
 // not keep s's substrings beyond what it keeps of s.
 func (p *Pattern) MatchEach(s string, set func(i int, v string)) bool {
-	if len(p.names) == 0 || !p.prefilter(s) {
+	return p.prefilter(s) && p.MatchEachPrefiltered(s, set)
+}
+
+// MatchEachPrefiltered is MatchEach for a caller that has checked that s
+// holds every literal of Prefilter (a parser stage finds those of all its
+// patterns in one pass over the line).
+func (p *Pattern) MatchEachPrefiltered(s string, set func(i int, v string)) bool {
+	if len(p.names) == 0 {
 		return false
 	}
 	if p.bt != nil {
@@ -515,6 +522,10 @@ func (p *Pattern) String() string { return p.src }
 
 // Regexp returns the expanded regular expression that is executed.
 func (p *Pattern) Regexp() string { return p.re.String() }
+
+// Prefilter returns the literals MatchEach checks s for before matching:
+// s holds them all, or the pattern does not match it.
+func (p *Pattern) Prefilter() []string { return slices.Clone(p.checked) }
 
 // RequiredLiterals returns the substrings any matching input contains
 // (the prefilter checks the longest before running the matcher: all of them,

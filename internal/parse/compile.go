@@ -114,6 +114,7 @@ func (c *compiler) node(cfg *NodeConfig, stage, parent string) (*node, error) {
 		n.children = append(n.children, cn)
 		valid = true
 	}
+	groupLiterals(n.children)
 	statics, err := c.statics(cfg.Statics, label, "statics")
 	if err != nil {
 		return nil, err

@@ -52,6 +52,9 @@ type grokStep struct {
 	keys    []event.Key // the slot of each of pat's Names()
 	input   *valueExpr  // when applyOn == ""
 	statics []static
+
+	litGroup *litGroup // nil: the pattern checks its own literals
+	lits     []int     // pat's literals in litGroup
 }
 
 type whitelist struct {
@@ -86,6 +89,8 @@ type runState struct {
 	nc natexpr.Ctx // native evaluation, no memo (the event changes between nodes)
 
 	enriched []string // an enrichment method's results (static.apply)
+
+	lits litScan // sibling groks' literals found in their input
 }
 
 // forget drops the cached apply_on input: evt may have changed.
@@ -300,7 +305,15 @@ func (g *grokStep) process(rs *runState, evt *event.Event) (bool, error) {
 			rs.p.logger.Error("parse: unexpected grok expression result", "expression", g.input.src, "type", typeName(out))
 		}
 	}
-	matched := !g.noNames && g.pat.MatchEach(in, func(i int, v string) { evt.Set(g.keys[i], v) })
+	set := func(i int, v string) { evt.Set(g.keys[i], v) }
+	var matched bool
+	switch {
+	case g.noNames:
+	case g.litGroup != nil:
+		matched = rs.lits.holds(g.litGroup, in, g.lits) && g.pat.MatchEachPrefiltered(in, set)
+	default:
+		matched = g.pat.MatchEach(in, set)
+	}
 	if matched {
 		rs.forget()
 	}

@@ -53,7 +53,7 @@ func TestNativeConditionMatchesVM(t *testing.T) {
 						q[i] = &item{full: e}
 					} else { // a record, as itemFor keeps for a native condition
 						q[i] = newItem(e, nil)
-						q[i].rec = packRecord(w.keys.get(e), e, "", nil)
+						q[i].rec = w.keys.record(e, "", nil)
 					}
 					qq.its = append(qq.its, q[i])
 				}

@@ -41,7 +41,7 @@ func (q *qitems) make(raw, src string, meta map[string]string, mt string, etime,
 	e.MarshaledTime = mt
 	e.Time = etime
 	it := newItem(e, q.origins)
-	it.rec = packRecord(q.keys.get(e), e, it.rec.raw, nil)
+	it.rec = q.keys.record(e, it.rec.raw, nil)
 	return it
 }
 

@@ -63,11 +63,27 @@ func (ks *keySet) count() int { return len(ks.meta) + len(ks.enriched) + 1 }
 // user. It forgets everything past maxKeySets sets (events whose keys are
 // chosen at run time could otherwise grow it without bound); records keep
 // their sets.
+//
+// The events of a stream have the same keys, written in the same order
+// (one parser's captures and statics), so record first compares the keys
+// of an event, in the order the event gives them, with those of the
+// previous one: when they are the same, so are the set and the order of
+// its sorted keys (perm), and the event's values go to the record without
+// a sort, a hash or a lookup by name.
 type keySets struct {
-	seed    maphash.Seed
-	sets    map[uint64][]*keySet
-	n       int
-	scratch []string
+	seed maphash.Seed
+	sets map[uint64][]*keySet
+	n    int
+
+	// The previous event's keys in its order (Meta, then Enriched: lastNM
+	// of them Meta), its set, and perm: for each key of the set, in the
+	// set's order, its index in that order.
+	last      *keySet
+	lastNames []string
+	lastNM    int
+	perm      []int
+
+	names, vals, sorted []string // scratch
 }
 
 const maxKeySets = 1024
@@ -76,31 +92,80 @@ func newKeySets() *keySets {
 	return &keySets{seed: maphash.MakeSeed(), sets: map[uint64][]*keySet{}}
 }
 
-// get returns the set of e's Meta and Enriched keys.
-func (k *keySets) get(e *event.Event) *keySet {
+// record packs e's Meta, Enriched and MarshaledTime under the set of its
+// keys. raw is the log line the record keeps ("" for none): values inside
+// it are stored as spans. scratch (nil: none) is a buffer of the caller's,
+// reused: the record's data is then one allocation of its exact size.
+func (k *keySets) record(e *event.Event, raw string, scratch *[]byte) record {
 	noMeta := !e.HasMeta()
-	s := k.scratch[:0]
-	e.Each(event.Meta, func(key, _ string) { s = append(s, key) })
-	nm := len(s)
-	e.Each(event.Enriched, func(key, _ string) { s = append(s, key) })
-	slices.Sort(s[:nm])
-	slices.Sort(s[nm:])
-	k.scratch = s
+	names, vals := k.names[:0], k.vals[:0]
+	e.Each(event.Meta, func(key, v string) {
+		names = append(names, key)
+		vals = append(vals, v)
+	})
+	nm := len(names)
+	e.Each(event.Enriched, func(key, v string) {
+		names = append(names, key)
+		vals = append(vals, v)
+	})
+	k.names, k.vals = names, vals
+	if k.last == nil || k.last.noMeta != noMeta || k.lastNM != nm || !slices.Equal(k.lastNames, names) {
+		k.learn(names, vals, nm, noMeta)
+	}
+	sorted := k.sorted[:0]
+	for _, i := range k.perm {
+		sorted = append(sorted, vals[i])
+	}
+	sorted = append(sorted, e.MarshaledTime)
+	k.sorted = sorted
+	return packValues(k.last, sorted, raw, scratch)
+}
+
+// learn sets last, lastNames, lastNM and perm for an event whose keys are
+// names (nm of them Meta) and values vals, in the event's order.
+func (k *keySets) learn(names, vals []string, nm int, noMeta bool) {
+	perm := k.perm[:0]
+	for i := range names {
+		perm = append(perm, i)
+	}
+	byName := func(a, b int) int { return strings.Compare(names[a], names[b]) }
+	slices.SortFunc(perm[:nm], byName)
+	slices.SortFunc(perm[nm:], byName)
+	k.perm = perm
+	k.last = k.set(names, vals, perm, nm, noMeta)
+	k.lastNames = append(k.lastNames[:0], names...)
+	k.lastNM = nm
+}
+
+// set returns the interned set of the keys names[perm[i]] (the first nm
+// Meta, sorted, then Enriched, sorted), making it from vals if it is new.
+func (k *keySets) set(names, vals []string, perm []int, nm int, noMeta bool) *keySet {
 	var h maphash.Hash
 	h.SetSeed(k.seed)
 	if noMeta {
 		h.WriteByte(2)
 	}
-	for i, key := range s {
+	for i, j := range perm {
 		if i == nm {
 			h.WriteByte(1)
 		}
-		h.WriteString(key)
+		h.WriteString(names[j])
 		h.WriteByte(0)
 	}
 	sum := h.Sum64()
+	same := func(keys []string, perm []int) bool {
+		if len(keys) != len(perm) {
+			return false
+		}
+		for i, j := range perm {
+			if keys[i] != names[j] {
+				return false
+			}
+		}
+		return true
+	}
 	for _, ks := range k.sets[sum] {
-		if ks.noMeta == noMeta && slices.Equal(ks.meta, s[:nm]) && slices.Equal(ks.enriched, s[nm:]) {
+		if ks.noMeta == noMeta && same(ks.meta, perm[:nm]) && same(ks.enriched, perm[nm:]) {
 			return ks
 		}
 	}
@@ -108,50 +173,22 @@ func (k *keySets) get(e *event.Event) *keySet {
 		clear(k.sets)
 		k.n = 0
 	}
-	own := make([]string, 2*len(s))
-	for i, key := range s {
-		own[i] = strings.Clone(key)
-		part := event.Enriched
-		if i < nm {
-			part = event.Meta
-		}
-		v, _ := e.Lookup(part, key)
-		if len(v) <= maxUsual {
-			own[len(s)+i] = strings.Clone(v)
+	n := len(perm)
+	own := make([]string, 2*n)
+	for i, j := range perm {
+		own[i] = strings.Clone(names[j])
+		if v := vals[j]; len(v) <= maxUsual {
+			own[n+i] = strings.Clone(v)
 		}
 	}
-	ks := &keySet{meta: own[:nm:nm], enriched: own[nm:len(s):len(s)], usual: own[len(s):], noMeta: noMeta}
+	ks := &keySet{meta: own[:nm:nm], enriched: own[nm:n:n], usual: own[n:], noMeta: noMeta}
 	k.sets[sum] = append(k.sets[sum], ks)
 	k.n++
 	return ks
 }
 
-// packRecord packs e's Meta, Enriched and MarshaledTime under ks (ks's
-// keys are those of e). raw is the log line the record keeps ("" for
-// none): values inside it are stored as spans. scratch (nil: none) is a
-// buffer of the caller's, reused: the record's data is then one allocation
-// of its exact size.
-func packRecord(ks *keySet, e *event.Event, raw string, scratch *[]byte) record {
-	n := ks.count()
-	var stack [24]string
-	vals := stack[:0]
-	if n > len(stack) {
-		vals = make([]string, 0, n)
-	}
-	for _, key := range ks.meta {
-		v, _ := e.Lookup(event.Meta, key)
-		vals = append(vals, v)
-	}
-	for _, key := range ks.enriched {
-		v, _ := e.Lookup(event.Enriched, key)
-		vals = append(vals, v)
-	}
-	vals = append(vals, e.MarshaledTime)
-	return packValues(ks, vals, raw, scratch)
-}
-
 // packValues packs vals (ks's values in order: Meta by sorted key,
-// Enriched by sorted key, MarshaledTime) as packRecord does.
+// Enriched by sorted key, MarshaledTime) as keySets.record does.
 func packValues(ks *keySet, vals []string, raw string, scratch *[]byte) record {
 	var rawStart, rawEnd uintptr
 	if raw != "" {
@@ -240,7 +277,7 @@ func (r *record) values(fn func(i int, v string) bool) {
 	}
 }
 
-// uvarint decodes the uvarint at the start of s (written by packRecord,
+// uvarint decodes the uvarint at the start of s (written by packValues,
 // so well formed) and returns it and its length.
 func uvarint(s string) (uint64, int) {
 	var x uint64

@@ -45,7 +45,7 @@ func recEvent(meta, enriched map[string]string, mt string) *event.Event {
 // pack packs an event of meta and enriched under ks.
 func pack(ks *keySets, meta, enriched map[string]string, mt, raw string, scratch *[]byte) record {
 	e := recEvent(meta, enriched, mt)
-	return packRecord(ks.get(e), e, raw, scratch)
+	return ks.record(e, raw, scratch)
 }
 
 // checkRecord packs meta, enriched and mt (with raw) and checks that every
@@ -122,12 +122,70 @@ func TestRecord(t *testing.T) {
 	r = pack(ks, map[string]string{"ua": ua}, nil, "", raw, &buf)
 	require.Greater(t, len(r.data), len(ua))
 	// Records of the same keys share their key set.
-	get := func(meta, enriched map[string]string) *keySet { return ks.get(recEvent(meta, enriched, "")) }
+	get := func(meta, enriched map[string]string) *keySet {
+		return ks.record(recEvent(meta, enriched, ""), "", nil).keys
+	}
 	a := get(map[string]string{"x": "1", "y": "2"}, map[string]string{"z": "3"})
 	b := get(map[string]string{"y": "4", "x": "5"}, map[string]string{"z": "6"})
 	require.Same(t, a, b)
 	require.NotSame(t, a, get(map[string]string{"x": "1", "y": "2"}, nil))
 	require.NotSame(t, get(map[string]string{}, nil), get(nil, nil))
+}
+
+// TestKeySetsStream: a stream of events, most with the keys of the one
+// before in the same order (the case record takes without sorting), some
+// in another order, with a key more or less, or without Meta: every record
+// gives back its own event's values, and the events of the same keys share
+// their set whatever their order.
+func TestKeySetsStream(t *testing.T) {
+	t.Parallel()
+	s := event.NewSchema()
+	for _, k := range []string{"log_type", "source_ip", "service", "target_user"} {
+		s.Key(event.Meta, k)
+	}
+	s.Key(event.Enriched, "IsoCode")
+	ks := newKeySets()
+	type kv struct{ k, v string }
+	var sets []*keySet
+	for i := range 40 {
+		meta := []kv{{"service", "ssh"}, {"log_type", "ssh_failed-auth"}, {"source_ip", fmt.Sprintf("10.0.0.%d", i)}, {"target_user", fmt.Sprint("u", i)}}
+		switch i % 10 {
+		case 3: // another order
+			meta[0], meta[2] = meta[2], meta[0]
+		case 5: // a key less
+			meta = meta[:3]
+		case 7: // a key outside the schema
+			meta = append(meta, kv{"extra", fmt.Sprint(i)})
+		}
+		e := s.New(event.Line{})
+		if i%10 == 9 {
+			e = event.FromMaps(nil, map[string]string{})
+		}
+		want := map[string]string{}
+		for _, m := range meta {
+			if i%10 != 9 {
+				e.SetMeta(m.k, m.v)
+				want[m.k] = m.v
+			}
+		}
+		e.Put(event.Enriched, "IsoCode", fmt.Sprint("C", i))
+		e.MarshaledTime = fmt.Sprint("t", i)
+		r := ks.record(e, "", nil)
+		gm, ge, gmt := r.maps()
+		if i%10 == 9 {
+			require.Nil(t, gm, i)
+		} else {
+			require.Equal(t, want, gm, i)
+		}
+		require.Equal(t, map[string]string{"IsoCode": fmt.Sprint("C", i)}, ge, i)
+		require.Equal(t, fmt.Sprint("t", i), gmt, i)
+		if i%10 == 0 || i%10 == 3 {
+			sets = append(sets, r.keys)
+		}
+	}
+	for _, set := range sets[1:] {
+		require.Same(t, sets[0], set, "the same keys in any order share their set")
+	}
 }
 
 func FuzzRecord(f *testing.F) {
@@ -165,7 +223,7 @@ func TestKeySetsBounded(t *testing.T) {
 	t.Parallel()
 	ks := newKeySets()
 	for i := range 3 * maxKeySets {
-		ks.get(recEvent(map[string]string{fmt.Sprint(i): "v"}, nil, ""))
+		ks.record(recEvent(map[string]string{fmt.Sprint(i): "v"}, nil, ""), "", nil)
 	}
 	require.LessOrEqual(t, ks.n, maxKeySets)
 	n := 0

@@ -297,7 +297,7 @@ type worker struct {
 	qv      itemQueue    // the queue a native condition reads
 	keys    *keySets     // the key sets of the records of this worker's items
 	kept    bool         // process queued the whole event (Config.Done)
-	recBuf  []byte       // packRecord's scratch
+	recBuf  []byte       // keySets.record's scratch
 	dBuf    []byte       // encodeDelta's scratch
 	origins *lineOrigins // the origins of their lines (nil: no raw line kept)
 	scratch []uint64
@@ -661,7 +661,7 @@ func (w *worker) itemFor(sc *scen, evt *event.Event, cloned bool, shared **item)
 			it.view = viewOf(evt)
 		}
 	case it.rec.keys == nil: // the record, even when the item has a view
-		it.rec = packRecord(w.keys.get(evt), evt, it.rec.raw, &w.recBuf)
+		it.rec = w.keys.record(evt, it.rec.raw, &w.recBuf)
 	}
 	if it.full != nil {
 		w.kept = true // the poured event, or a copy sharing its maps
