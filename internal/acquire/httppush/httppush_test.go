@@ -29,6 +29,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/netguard/guardtest"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 type sink struct {
@@ -168,12 +169,7 @@ func TestRunFailsBeforeListening(t *testing.T) {
 	runErr := src.Run(ctx, (&sink{}).emit)
 	require.ErrorContains(t, runErr, "http: listen: ")
 	require.ErrorIs(t, runErr, syscall.EADDRINUSE)
-	select {
-	case err := <-addr:
-		require.Equal(t, runErr, err, "Addr returns Run's error")
-	case <-ctx.Done():
-		t.Fatal("Addr still waiting 10 s after Run returned")
-	}
+	require.Equal(t, runErr, testutil.Recv(t, addr, "Addr returns once Run has"), "Addr returns Run's error")
 }
 
 func TestNewErrors(t *testing.T) {

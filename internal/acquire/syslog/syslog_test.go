@@ -19,6 +19,7 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/netguard"
 	"github.com/phalanx-ids/phalanx/internal/netguard/guardtest"
+	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
 var now = time.Date(2024, time.March, 5, 10, 0, 0, 0, time.UTC)
@@ -248,12 +249,7 @@ func TestRunFailsBeforeBinding(t *testing.T) {
 			runErr := src.Run(ctx, (&sink{ch: make(chan struct{}, 1)}).emit)
 			require.ErrorContains(t, runErr, tc.want)
 			require.ErrorIs(t, runErr, syscall.EADDRINUSE)
-			select {
-			case err := <-addrs:
-				require.Equal(t, runErr, err, "Addrs returns Run's error")
-			case <-ctx.Done():
-				t.Fatal("Addrs still waiting 10 s after Run returned")
-			}
+			require.Equal(t, runErr, testutil.Recv(t, addrs, "Addrs returns once Run has"), "Addrs returns Run's error")
 			if tc.udpInUse {
 				require.Equal(t, pairTries, udpTries, "a new port per try, then it gives up")
 			}
@@ -304,12 +300,7 @@ func TestPortZeroRetriesTakenUDPPort(t *testing.T) {
 		require.ErrorIs(t, err, net.ErrClosed, "try %d: the TCP listener is closed", i)
 	}
 	stop()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-ctx.Done():
-		t.Fatal("Run did not stop within 10 s")
-	}
+	require.NoError(t, testutil.Recv(t, done, "Run stops"))
 }
 
 func TestNewErrors(t *testing.T) {
