@@ -125,7 +125,11 @@ func (c *central) do(t testing.TB, method, path, egress, token string, body any)
 // returns the status, the answer's header and its body.
 func (c *central) send(t testing.TB, method, path, egress, token string, raw []byte) (int, http.Header, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, c.url+path, bytes.NewReader(raw))
+	// Bounded: a request the server queues instead of answering fails the
+	// test instead of hanging the package until go test's timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, c.url+path, bytes.NewReader(raw))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	if egress != "" {
