@@ -76,7 +76,7 @@ func TestDelistSurvivesRestart(t *testing.T) {
 				in, err := c.st.GetInstall(ctx, b.id)
 				return err == nil && in.Beta > before.Beta
 			}, "reporting the appealed address after the restart did not refute")
-			require.False(t, consumer.listedSoon("1.2.3.4", time.Second), "the old evidence listed the delisted address again")
+			c.neverListed(t, consumer, "1.2.3.4", "the old evidence listed the delisted address again")
 			ls, err := c.st.Listings(ctx)
 			require.NoError(t, err)
 			require.Empty(t, ls)
