@@ -11,6 +11,12 @@
 // redelivers whatever was not acknowledged. The agent also sends a
 // heartbeat every HeartbeatInterval.
 //
+// A batch is spooled as the JSON array that POST /v1/alerts takes and is
+// pushed as those very bytes (checked with json.Valid, never decoded and
+// encoded again). A spooled batch that is not a JSON array (corrupted
+// past the spool's checksum, or written by a bug) is logged, counted and
+// set aside (Spool.SetAside) instead of being sent.
+//
 // Delivery is at-least-once: a batch is acknowledged in the spool only
 // after the LAPI answered 201, so a crash between the answer and the
 // acknowledgement, or an answer lost on the way, pushes that batch again.
@@ -27,6 +33,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -66,11 +73,12 @@ type Config struct {
 }
 
 // Pusher is what the agent needs from a LAPI client; *apiclient.Client
-// implements it. PushAlerts is called under apiclient.SingleAttempt (the
-// agent retries); errors that apiclient.IsRetryable accepts, and 401/403,
-// are retried.
+// implements it. PushAlertsJSON (body: a JSON array of alerts, sent as it
+// is) is called under apiclient.SingleAttempt (the agent retries); errors
+// that apiclient.IsRetryable accepts, and 401/403, are retried. The agent
+// calls PushAlertsJSON from one goroutine and Heartbeat from another.
 type Pusher interface {
-	PushAlerts(ctx context.Context, alerts []*models.Alert) ([]string, error)
+	PushAlertsJSON(ctx context.Context, body []byte) ([]string, error)
 	Heartbeat(ctx context.Context) error
 }
 
@@ -98,10 +106,14 @@ type Agent struct {
 
 	mu    sync.Mutex
 	buf   []*models.Alert
-	added map[string]time.Time // by UUID: when alerts of this run were added (delivery metric)
-	full  chan struct{}
-	ready chan struct{} // alerts added, or a batch left the spool: spool now if nothing is pending
-	acked chan struct{} // signalled after each delivered batch (tests, Flush)
+	added map[string]time.Time // by UUID: when buffered alerts of this run were added (delivery metric)
+	// timed: when the alerts of the batches spooled by this run were
+	// added (delivery metric); nTimed counts its times.
+	timed  map[RecordID][]time.Time
+	nTimed int
+	full   chan struct{}
+	ready  chan struct{} // alerts added, or a batch left the spool: spool now if nothing is pending
+	acked  chan struct{} // signalled after each delivered batch (tests, Flush)
 }
 
 // New opens the spool (recovering batches left by an earlier run) and
@@ -140,7 +152,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, deps: deps, log: log, spool: sp, full: make(chan struct{}, 1), ready: make(chan struct{}, 1),
-		acked: make(chan struct{}, 1), added: map[string]time.Time{}}
+		acked: make(chan struct{}, 1), added: map[string]time.Time{}, timed: map[RecordID][]time.Time{}}
 	if a.m, err = newMetrics(deps.Registerer, sp); err != nil {
 		_ = sp.Close()
 		return nil, err
@@ -165,7 +177,7 @@ func (a *Agent) Add(alerts ...*models.Alert) {
 	now := time.Now()
 	a.mu.Lock()
 	for _, al := range alerts {
-		if al != nil && len(a.added) < maxTimed {
+		if al != nil && len(a.added)+a.nTimed < maxTimed {
 			a.added[al.UUID] = now
 		}
 	}
@@ -183,21 +195,42 @@ func (a *Agent) Add(alerts ...*models.Alert) {
 // dropped from a full spool are never delivered and would stay timed).
 const maxTimed = 1 << 16
 
-// delivered observes the delivery time of the alerts of this run among
-// alerts and forgets them.
-func (a *Agent) delivered(alerts []*models.Alert) {
-	now := time.Now()
+// spooled moves the add times of alerts, just spooled as record id (or
+// dropped, when id is nil), from added to timed.
+func (a *Agent) spooled(alerts []*models.Alert, id *RecordID) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	var ts []time.Time
 	for _, al := range alerts {
 		if al == nil {
 			continue
 		}
 		if t, ok := a.added[al.UUID]; ok {
-			a.m.delivery.Observe(now.Sub(t).Seconds())
+			ts = append(ts, t)
 			delete(a.added, al.UUID)
 		}
 	}
+	if id != nil && len(ts) > 0 {
+		a.timed[*id] = ts
+		a.nTimed += len(ts)
+	}
+}
+
+// delivered observes the delivery time of the alerts of record id when it
+// was spooled by this run (observe false: it left the spool undelivered),
+// and forgets them.
+func (a *Agent) delivered(id RecordID, observe bool) {
+	now := time.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ts := a.timed[id]
+	if observe {
+		for _, t := range ts {
+			a.m.delivery.Observe(now.Sub(t).Seconds())
+		}
+	}
+	delete(a.timed, id)
+	a.nTimed -= len(ts)
 }
 
 // signal wakes c's reader without blocking (c has room for one wake-up).
@@ -220,9 +253,11 @@ func (a *Agent) spoolBuffer() error {
 		if err != nil {
 			return fmt.Errorf("agent: encode alerts: %w", err)
 		}
-		if err := a.spool.Append(b, n); err != nil {
+		id, err := a.spool.Append(b, n)
+		if err != nil {
 			if errors.Is(err, ErrTooLarge) {
 				a.log.Error("agent: alert batch dropped", "alerts", n, "err", err)
+				a.spooled(buf[:n], nil)
 				buf = buf[n:]
 				continue
 			}
@@ -232,6 +267,7 @@ func (a *Agent) spoolBuffer() error {
 			a.mu.Unlock()
 			return err
 		}
+		a.spooled(buf[:n], &id)
 		buf = buf[n:]
 	}
 	return nil
@@ -330,32 +366,44 @@ func (a *Agent) sender(ctx context.Context, stop <-chan struct{}) {
 // push delivers one record; a nil error means it left the spool
 // (delivered, or dropped as permanently refused).
 func (a *Agent) push(ctx context.Context, rec Record) error {
-	var alerts []*models.Alert
-	if err := json.Unmarshal(rec.Payload, &alerts); err != nil {
-		a.log.Error("agent: undecodable spooled batch dropped", "err", err)
-		a.m.rejected.Add(float64(rec.Items))
-		return a.spool.Ack(rec)
+	if !isJSONArray(rec.Payload) {
+		path, err := a.spool.SetAside(rec)
+		if err != nil {
+			return err
+		}
+		a.log.Error("agent: spooled alert batch is not a JSON array; set aside, not sent", "alerts", rec.Items, "file", path)
+		a.m.setAside.Add(float64(rec.Items))
+		a.delivered(rec.ID(), false)
+		return nil
 	}
 	start := time.Now()
-	_, err := a.deps.Client.PushAlerts(apiclient.SingleAttempt(ctx), alerts)
+	_, err := a.deps.Client.PushAlertsJSON(apiclient.SingleAttempt(ctx), rec.Payload)
 	a.m.pushSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		a.m.pushErrors.Inc()
 		if permanent(err) {
-			a.log.Error("agent: LAPI refused an alert batch; dropped", "alerts", len(alerts), "err", err)
-			a.m.rejected.Add(float64(len(alerts)))
+			a.log.Error("agent: LAPI refused an alert batch; dropped", "alerts", rec.Items, "err", err)
+			a.m.rejected.Add(float64(rec.Items))
+			a.delivered(rec.ID(), false)
 			return a.spool.Ack(rec)
 		}
 		return err
 	}
-	a.m.pushed.Add(float64(len(alerts)))
-	a.delivered(alerts)
+	a.m.pushed.Add(float64(rec.Items))
+	a.delivered(rec.ID(), true)
 	if err := a.spool.Ack(rec); err != nil {
 		return err
 	}
 	signal(a.ready)
 	signal(a.acked)
 	return nil
+}
+
+// isJSONArray says whether b is valid JSON whose value is an array
+// (json.Valid scans; nothing is decoded).
+func isJSONArray(b []byte) bool {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	return len(t) > 0 && t[0] == '[' && json.Valid(b)
 }
 
 // permanent says whether the LAPI refused the batch itself.

@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -145,14 +146,18 @@ type gatedPusher struct {
 	batches chan int
 }
 
-func (g *gatedPusher) PushAlerts(ctx context.Context, alerts []*models.Alert) ([]string, error) {
+func (g *gatedPusher) PushAlertsJSON(ctx context.Context, body []byte) ([]string, error) {
+	var alerts []json.RawMessage
+	if err := json.Unmarshal(body, &alerts); err != nil {
+		return nil, err
+	}
 	g.batches <- len(alerts)
 	select {
 	case <-g.gate:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	return g.Pusher.PushAlerts(ctx, alerts)
+	return g.Pusher.PushAlertsJSON(ctx, body)
 }
 
 // TestBatchingAddsNoLatency: with a flush interval of an hour, an alert

@@ -9,7 +9,7 @@ import (
 
 type metrics struct {
 	received, pushed, rejected prometheus.Counter
-	pushErrors                 prometheus.Counter
+	pushErrors, setAside       prometheus.Counter
 	pushSeconds                prometheus.Histogram
 	delivery                   prometheus.Histogram
 }
@@ -26,6 +26,8 @@ func newMetrics(reg prometheus.Registerer, sp *Spool) (*metrics, error) {
 			Name: "phalanx_agent_alerts_rejected_total", Help: "Alerts the LAPI refused for good (dropped)."}),
 		pushErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "phalanx_agent_push_errors_total", Help: "Failed pushes of an alert batch."}),
+		setAside: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "phalanx_agent_spool_set_aside_alerts_total", Help: "Alerts of spooled batches set aside, not sent, because the batch was not a JSON array."}),
 		pushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "phalanx_agent_push_duration_seconds", Help: "Duration of alert batch pushes.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8)}),
@@ -36,7 +38,7 @@ func newMetrics(reg prometheus.Registerer, sp *Spool) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	cs := []prometheus.Collector{m.received, m.pushed, m.rejected, m.pushErrors, m.pushSeconds, m.delivery,
+	cs := []prometheus.Collector{m.received, m.pushed, m.rejected, m.pushErrors, m.setAside, m.pushSeconds, m.delivery,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "phalanx_agent_spool_bytes", Help: "Size of the alert spool on disk."},
 			func() float64 { return float64(sp.Stats().Bytes) }),

@@ -74,11 +74,23 @@ type Record struct {
 	off     int64
 }
 
+// RecordID names a record of a spool (comparable; opaque).
+type RecordID struct {
+	seg uint64
+	off int64
+}
+
+// ID returns the record's name, the one Append returned for it.
+func (r Record) ID() RecordID { return RecordID{seg: r.seg, off: r.off} }
+
 const (
 	headerLen  = 12
 	segPrefix  = "seg-"
 	segSuffix  = ".spool"
 	cursorName = "cursor"
+	// asideDir (below the spool's directory) keeps the records SetAside
+	// took out of the queue.
+	asideDir = "set-aside"
 	// DefaultSpoolBytes bounds a spool when SpoolOptions.MaxBytes is 0.
 	DefaultSpoolBytes = 64 << 20
 )
@@ -269,23 +281,24 @@ func (s *Spool) NotEmpty() <-chan struct{} { return s.notEmpty }
 // ErrTooLarge: a record larger than the whole spool.
 var ErrTooLarge = errors.New("record larger than the spool")
 
-// Append writes one record holding items items and fsyncs it. When the
-// spool is full the oldest segments are dropped (see DroppedItems).
-func (s *Spool) Append(payload []byte, items int) error {
+// Append writes one record holding items items, fsyncs it and returns its
+// ID. When the spool is full the oldest segments are dropped (see
+// DroppedItems).
+func (s *Spool) Append(payload []byte, items int) (RecordID, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return errors.New("agent: spool: closed")
+		return RecordID{}, errors.New("agent: spool: closed")
 	}
 	need := int64(headerLen + len(payload))
 	if need > s.maxSize {
 		s.dropped += int64(items)
-		return fmt.Errorf("agent: spool: %d bytes: %w", need, ErrTooLarge)
+		return RecordID{}, fmt.Errorf("agent: spool: %d bytes: %w", need, ErrTooLarge)
 	}
 	last := s.segs[len(s.segs)-1]
 	if last.size > 0 && last.size+need > s.segSize {
 		if err := s.openSegment(last.id + 1); err != nil {
-			return fmt.Errorf("agent: spool: %w", err)
+			return RecordID{}, fmt.Errorf("agent: spool: %w", err)
 		}
 		last = s.segs[len(s.segs)-1]
 	}
@@ -298,18 +311,19 @@ func (s *Spool) Append(payload []byte, items int) error {
 	binary.BigEndian.PutUint32(buf[8:12], crc32.Checksum(payload, crcTable))
 	copy(buf[headerLen:], payload)
 	if _, err := s.cur.Write(buf); err != nil {
-		return fmt.Errorf("agent: spool: write: %w", err)
+		return RecordID{}, fmt.Errorf("agent: spool: write: %w", err)
 	}
 	if err := s.cur.Sync(); err != nil {
-		return fmt.Errorf("agent: spool: fsync: %w", err)
+		return RecordID{}, fmt.Errorf("agent: spool: fsync: %w", err)
 	}
+	id := RecordID{seg: last.id, off: last.size}
 	last.recs = append(last.recs, recInfo{off: last.size, n: len(payload), items: int32(items)})
 	last.size += need
 	s.size += need
 	s.pending++
 	s.items += int64(items)
 	s.signal()
-	return nil
+	return id, nil
 }
 
 // dropOldest removes the oldest segment, counting its unacknowledged items.
@@ -393,24 +407,50 @@ func (s *Spool) Ack(rec Record) error {
 	return nil
 }
 
+// SetAside takes rec (one that must not be delivered: its payload is
+// not what it should be) out of the queue: its payload is kept, fsynced, in
+// the file whose path it returns (below the spool's directory, outside its
+// bound), then rec is acknowledged. The file is written first, so a crash
+// in between sets the record aside again at the next start.
+func (s *Spool) SetAside(rec Record) (string, error) {
+	dir := filepath.Join(s.dir, asideDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("agent: spool: set aside: %w", err)
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%016d-%016d.record", rec.seg, rec.off))
+	if err := writeSynced(path, rec.Payload); err != nil {
+		return "", fmt.Errorf("agent: spool: set aside: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return "", fmt.Errorf("agent: spool: set aside: %w", err)
+	}
+	return path, s.Ack(rec)
+}
+
+// writeSynced writes b to the file path (created or truncated) and fsyncs
+// it.
+func writeSynced(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 func (s *Spool) writeCursor() error {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], s.acked.seg)
 	binary.BigEndian.PutUint64(b[8:], uint64(s.acked.off))
 	tmp := filepath.Join(s.dir, cursorName+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("agent: spool: cursor: %w", err)
-	}
-	if _, err := f.Write(b[:]); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("agent: spool: cursor: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("agent: spool: cursor: %w", err)
-	}
-	if err := f.Close(); err != nil {
+	if err := writeSynced(tmp, b[:]); err != nil {
 		return fmt.Errorf("agent: spool: cursor: %w", err)
 	}
 	if err := os.Rename(tmp, filepath.Join(s.dir, cursorName)); err != nil {

@@ -49,7 +49,8 @@ func TestSpool(t *testing.T) {
 			s, err := OpenSpool(dir, tc.opts)
 			require.NoError(t, err)
 			for i := range tc.appends {
-				require.NoError(t, s.Append(fmt.Appendf(nil, "r%d", i), 1))
+				_, err := s.Append(fmt.Appendf(nil, "r%d", i), 1)
+				require.NoError(t, err)
 			}
 			for range tc.ackFirst {
 				rec, ok, err := s.Peek()
@@ -76,7 +77,8 @@ func TestSpool(t *testing.T) {
 			require.Zero(t, st.Records)
 			require.Zero(t, st.Items)
 			// Appending after a drain (and after a torn tail) works.
-			require.NoError(t, s.Append([]byte("late"), 1))
+			_, err = s.Append([]byte("late"), 1)
+			require.NoError(t, err)
 			require.Equal(t, []string{"late"}, drain(t, s))
 			require.NoError(t, s.Close())
 		})
@@ -87,7 +89,8 @@ func TestSpoolTooLarge(t *testing.T) {
 	s, err := OpenSpool(t.TempDir(), SpoolOptions{MaxBytes: 100})
 	require.NoError(t, err)
 	defer s.Close()
-	require.ErrorIs(t, s.Append(make([]byte, 200), 3), ErrTooLarge)
+	_, err = s.Append(make([]byte, 200), 3)
+	require.ErrorIs(t, err, ErrTooLarge)
 	require.EqualValues(t, 3, s.Stats().DroppedItems)
 }
 
@@ -100,7 +103,8 @@ func FuzzSpoolRecover(f *testing.F) {
 		s, err := OpenSpool(dir, SpoolOptions{})
 		require.NoError(t, err)
 		drain(t, s)
-		require.NoError(t, s.Append([]byte("x"), 1))
+		_, err = s.Append([]byte("x"), 1)
+		require.NoError(t, err)
 		require.Equal(t, []string{"x"}, drain(t, s))
 		require.NoError(t, s.Close())
 	})

@@ -95,12 +95,22 @@ func (c *Client) PushAlerts(ctx context.Context, alerts []*models.Alert) ([]stri
 			a.UUID = models.NewUUID()
 		}
 	}
+	return c.pushAlerts(ctx, call{body: models.AddAlertsRequest(alerts)})
+}
+
+// PushAlertsJSON sends body, already the JSON array of alerts that POST
+// /v1/alerts takes, as it is (no decoding, no re-encoding), and returns the
+// ids the LAPI gave the alerts. The caller sets the alerts' UUIDs (see
+// PushAlerts) and vouches that body is valid JSON.
+func (c *Client) PushAlertsJSON(ctx context.Context, body []byte) ([]string, error) {
+	return c.pushAlerts(ctx, call{rawBody: body})
+}
+
+func (c *Client) pushAlerts(ctx context.Context, cl call) ([]string, error) {
 	var ids models.AddAlertsResponse
-	_, err := c.do(ctx, call{
-		op: "push alerts", method: http.MethodPost, path: "/v1/alerts", auth: authJWT,
-		body: models.AddAlertsRequest(alerts), ok: []int{http.StatusCreated, http.StatusOK}, out: &ids,
-	})
-	if err != nil {
+	cl.op, cl.method, cl.path, cl.auth = "push alerts", http.MethodPost, "/v1/alerts", authJWT
+	cl.ok, cl.out = []int{http.StatusCreated, http.StatusOK}, &ids
+	if _, err := c.do(ctx, cl); err != nil {
 		return nil, err
 	}
 	return ids, nil

@@ -190,6 +190,9 @@ type call struct {
 	bearer     string
 	ok         []int // accepted statuses, default {200}
 	out        any   // decoded from a JSON answer when non-nil
+	// rawBody, when non-nil, is sent as it is (already JSON); body is
+	// then nil.
+	rawBody []byte
 }
 
 const (
@@ -199,20 +202,20 @@ const (
 
 // do runs c with retries and returns the accepted status.
 func (c *Client) do(ctx context.Context, cl call) (int, error) {
-	var body []byte
+	body := cl.rawBody
 	if cl.body != nil {
 		b, err := json.Marshal(cl.body)
 		if err != nil {
 			return 0, &Error{Op: cl.op, Method: cl.method, Path: cl.path, Err: fmt.Errorf("encode request: %w", err)}
 		}
-		if c.cfg.GzipRequests {
-			var buf bytes.Buffer
-			zw := gzip.NewWriter(&buf)
-			_, _ = zw.Write(b)
-			_ = zw.Close()
-			b = buf.Bytes()
-		}
 		body = b
+	}
+	if body != nil && c.cfg.GzipRequests {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		_, _ = zw.Write(body)
+		_ = zw.Close()
+		body = buf.Bytes()
 	}
 	if len(cl.ok) == 0 {
 		cl.ok = []int{http.StatusOK}
