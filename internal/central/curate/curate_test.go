@@ -28,6 +28,12 @@ func add(e *Engine, id, org, net string) {
 	e.UpsertInstall(Install{ID: id, Org: org, Seed: org == "seed", Net: netip.MustParsePrefix(net)}, false)
 }
 
+// trusted registers a trusted install of its own organisation on net
+// (30 confirmed reports, trust 30/34).
+func trusted(e *Engine, id, net string) {
+	e.UpsertInstall(Install{ID: id, Org: id, Net: netip.MustParsePrefix(net), Alpha: 30, Beta: 4, Confirmed: 30}, true)
+}
+
 func sig(id, ip string) Signal {
 	return Signal{Install: id, IP: netip.MustParseAddr(ip), Scenario: "crowdsecurity/ssh-bf", Version: "1.0", Hash: goodHash, Trust: "certified"}
 }
@@ -264,14 +270,11 @@ func TestWeakClassesAloneNeverList(t *testing.T) {
 // nothing.
 func TestUpheldAppealBurnsTheClique(t *testing.T) {
 	e, c := newEngine(t)
-	trusted := func(id, net string) {
-		e.UpsertInstall(Install{ID: id, Org: id, Net: netip.MustParsePrefix(net), Alpha: 30, Beta: 4, Confirmed: 30}, true)
-	}
 	for i := range 8 {
-		trusted(fmt.Sprintf("s%d", i), fmt.Sprintf("%d.0.0.0/24", 21+i))
+		trusted(e, fmt.Sprintf("s%d", i), fmt.Sprintf("%d.0.0.0/24", 21+i))
 	}
-	trusted("h0", "31.0.0.0/24")
-	trusted("h1", "32.0.0.0/24")
+	trusted(e, "h0", "31.0.0.0/24")
+	trusted(e, "h1", "32.0.0.0/24")
 	order := []string{"1.0.0.1", "1.0.0.2", "1.0.0.6", "1.0.0.5", "1.0.0.4", "1.0.0.3", "7.7.7.7"}
 	reports := map[string][]string{
 		"1.0.0.1": {"s0", "s1", "s2"},       // v1, appealed
@@ -310,7 +313,7 @@ func TestUpheldAppealBurnsTheClique(t *testing.T) {
 	}
 	// The real attacker lost s0's vote: two clusters left, off the list;
 	// a third honest report lists it again.
-	trusted("h2", "33.0.0.0/24")
+	trusted(e, "h2", "33.0.0.0/24")
 	e.Ingest(sig("h2", "7.7.7.7"))
 	_, ok := e.Listed(netip.MustParseAddr("7.7.7.7"))
 	require.True(t, ok)
@@ -406,13 +409,10 @@ func TestRefutedCliqueGoesTogether(t *testing.T) {
 	for _, shared := range []int{7, 8} {
 		t.Run(fmt.Sprint(shared), func(t *testing.T) {
 			e, c := newEngine(t)
-			trusted := func(id, net string) {
-				e.UpsertInstall(Install{ID: id, Org: id, Net: netip.MustParsePrefix(net), Alpha: 30, Beta: 4, Confirmed: 30}, true)
-			}
-			trusted("s0", "21.0.0.0/24")
-			trusted("s1", "22.0.0.0/24")
-			trusted("h0", "31.0.0.0/24")
-			trusted("h1", "32.0.0.0/24")
+			trusted(e, "s0", "21.0.0.0/24")
+			trusted(e, "s1", "22.0.0.0/24")
+			trusted(e, "h0", "31.0.0.0/24")
+			trusted(e, "h1", "32.0.0.0/24")
 			e.SetCanaries([]netip.Addr{netip.MustParseAddr("8.8.4.4")})
 			for k := range shared {
 				ip := fmt.Sprintf("1.0.1.%d", k+1)
@@ -447,11 +447,8 @@ func TestRefutedCliqueGoesTogether(t *testing.T) {
 // and after DelistHold it is an address like any other.
 func TestReportingAnAppealedAddressRefutes(t *testing.T) {
 	e, c := newEngine(t)
-	trusted := func(id, net string) {
-		e.UpsertInstall(Install{ID: id, Org: id, Net: netip.MustParsePrefix(net), Alpha: 30, Beta: 4, Confirmed: 30}, true)
-	}
 	for i := range 5 {
-		trusted(fmt.Sprintf("s%d", i), fmt.Sprintf("%d.0.0.0/24", 21+i))
+		trusted(e, fmt.Sprintf("s%d", i), fmt.Sprintf("%d.0.0.0/24", 21+i))
 	}
 	add(e, "seed", "seed", "10.9.0.0/24")
 	quarantined := func(id string) bool {
@@ -478,7 +475,7 @@ func TestReportingAnAppealedAddressRefutes(t *testing.T) {
 	crawl.Scenario = "crowdsecurity/http-crawl-non_statics"
 	require.Equal(t, Counted, e.Ingest(crawl))
 	require.False(t, quarantined("s4"), "an FP-prone report of an appealed address costs nothing")
-	trusted("s5", "26.0.0.0/24")
+	trusted(e, "s5", "26.0.0.0/24")
 	e.Ingest(sig("s5", "1.0.0.2"))
 	require.True(t, listed("1.0.0.2"), "s3, s4, s5")
 	require.Equal(t, Appealed, e.Ingest(sig("s3", "1.0.0.1")))
@@ -675,10 +672,7 @@ func TestUnvouchedMassNeedsTwoTrusted(t *testing.T) {
 // stays out twice as long.
 func TestRefutationBurnsTenure(t *testing.T) {
 	e, c := newEngine(t)
-	trusted := func(id, net string) {
-		e.UpsertInstall(Install{ID: id, Org: id, Net: netip.MustParsePrefix(net), Alpha: 300, Beta: 4, Confirmed: 300}, true)
-	}
-	trusted("m", "21.0.0.0/24")
+	trusted(e, "m", "21.0.0.0/24")
 	add(e, "o1", "o1", "22.0.0.0/24")
 	add(e, "o2", "o2", "23.0.0.0/24")
 	add(e, "seed", "seed", "24.0.0.0/24")
