@@ -51,6 +51,53 @@ func (e *Env) FileMatch(file, op, transform string) (match func(x string) bool, 
 	return idx.match, true
 }
 
+// foldContainsOp is the index operator of FoldFileMatch: contains, ASCII
+// letters matching regardless of case.
+const foldContainsOp = "contains (ASCII case folded)"
+
+// FoldFileMatch returns a function answering
+//
+//	any(File(file), {H(x) contains T(#)})
+//
+// for the case helper H (name: "Upper" or "Lower") without building H(x):
+// its result is that answer when ascii is true (x is ASCII); for any other
+// x, ascii is false and the caller computes H(x) and asks FileMatch. ok is
+// false (use FileMatch) as for FileMatch, for an op other than "contains",
+// another helper name, or when H changes some T(entry).
+//
+// Exactness: H(x) and every T(entry) hold no letter of the case H folds,
+// and on such strings ASCII case folding is one-to-one, so H(x) contains
+// T(entry) exactly when their folded forms do, which the index answers.
+// The function is safe for concurrent use.
+func (e *Env) FoldFileMatch(file, op, transform, name string) (match func(x string) (result, ascii bool), ok bool) {
+	_, fn, ok := caseFirst(name)
+	if !ok || op != "contains" || e.d.PlainFilters || e.d.Data == nil {
+		return nil, false
+	}
+	strs := e.d.Data.Strings(file)
+	if len(strs) == 0 {
+		return nil, false
+	}
+	if transform == "" {
+		transform = "#"
+	}
+	idx, err := e.fileIndex(file, strs, foldContainsOp, transform, "")
+	if err != nil {
+		return nil, false
+	}
+	for _, v := range idx.vals {
+		if fn(v) != v {
+			return nil, false
+		}
+	}
+	return func(x string) (bool, bool) {
+		if !isASCII(x) {
+			return false, false
+		}
+		return idx.match(x), true
+	}, true
+}
+
 // RegexpInFileMatch returns RegexpInFile(x, file) as a function of x, with
 // the helper's behaviour (result cache, literal prefilter, an unloaded file
 // answers false). It is safe for concurrent use.
