@@ -68,14 +68,14 @@ func foldCompareWant(name, op, x, lit string) bool {
 	return strings.HasSuffix(v, lit)
 }
 
-// checkFoldCompare checks FoldCompare(name, op, lit) on x: declined for a
-// literal the helper changes or a non-ASCII one, the helper's answer on
+// checkFoldCompare checks FoldCompare(name, op, lit) on x: declined for
+// contains, a literal the helper changes or a non-ASCII one, the helper's answer on
 // ASCII x, declined (ascii false) on any other x.
 func checkFoldCompare(t *testing.T, e *Env, name, op, x, lit string) {
 	t.Helper()
 	_, fn, _ := caseFirst(name)
 	match, ok := e.FoldCompare(name, op, lit)
-	require.Equal(t, fn(lit) == lit && isASCII(lit), ok, "%s %s %q", name, op, lit)
+	require.Equal(t, fn(lit) == lit && isASCII(lit) && op != "contains", ok, "%s %s %q", name, op, lit)
 	if !ok {
 		return
 	}

@@ -34,6 +34,16 @@ var (
 // entry, or when Deps.PlainFilters is set. The function is safe for
 // concurrent use.
 func (e *Env) FileMatch(file, op, transform string) (match func(x string) bool, ok bool) {
+	idx, ok := e.nativeIndex(file, op, transform)
+	if !ok {
+		return nil, false
+	}
+	return idx.match, true
+}
+
+// nativeIndex is the index of file for op over transform (FileMatch), ok
+// false in the cases FileMatch declines.
+func (e *Env) nativeIndex(file, op, transform string) (*entryIndex, bool) {
 	if e.d.PlainFilters || e.d.Data == nil {
 		return nil, false
 	}
@@ -45,10 +55,7 @@ func (e *Env) FileMatch(file, op, transform string) (match func(x string) bool, 
 		transform = "#"
 	}
 	idx, err := e.fileIndex(file, strs, op, transform, "")
-	if err != nil {
-		return nil, false
-	}
-	return idx.match, true
+	return idx, err == nil
 }
 
 // foldContainsOp is the index operator of FoldFileMatch: contains, ASCII
@@ -71,18 +78,11 @@ const foldContainsOp = "contains (ASCII case folded)"
 // The function is safe for concurrent use.
 func (e *Env) FoldFileMatch(file, op, transform, name string) (match func(x string) (result, ascii bool), ok bool) {
 	_, fn, ok := caseFirst(name)
-	if !ok || op != "contains" || e.d.PlainFilters || e.d.Data == nil {
+	if !ok || op != "contains" {
 		return nil, false
 	}
-	strs := e.d.Data.Strings(file)
-	if len(strs) == 0 {
-		return nil, false
-	}
-	if transform == "" {
-		transform = "#"
-	}
-	idx, err := e.fileIndex(file, strs, foldContainsOp, transform, "")
-	if err != nil {
+	idx, ok := e.nativeIndex(file, foldContainsOp, transform)
+	if !ok {
 		return nil, false
 	}
 	for _, v := range idx.vals {
