@@ -91,3 +91,83 @@ func foldASCII(s string, first byte, slow func(string) string) string {
 	}
 	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not written again
 }
+
+// caseFirst returns the first letter the case helper name folds (see
+// foldASCII: Upper folds a-z, Lower A-Z) and the helper itself.
+func caseFirst(name string) (first byte, fn func(string) string, ok bool) {
+	switch name {
+	case "Upper":
+		return 'a', upper, true
+	case "Lower":
+		return 'A', lower, true
+	}
+	return 0, nil, false
+}
+
+// isASCII reports whether s has no byte >= 0x80.
+func isASCII(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if load64(s, i)&highs != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// foldEqual reports whether a, folded as foldASCII(a, first) would (a
+// ASCII), equals lit (of a's length).
+func foldEqual(a, lit string, first byte) bool {
+	for i := 0; i < len(lit); i++ {
+		c := a[i]
+		if c-first < 26 {
+			c ^= 0x20
+		}
+		if c != lit[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// FoldCompare returns a function answering H(x) op lit without building
+// H(x), for the case helper H (name: "Upper" or "Lower"), op "==", "!=",
+// "startsWith" or "endsWith", and an ASCII lit that H leaves unchanged:
+// its result is that answer when ascii is true (x is ASCII); for any other
+// x, ascii is false and the caller computes H(x) op lit itself. ok is
+// false (compare the folded value) for any other name, op or lit.
+//
+// "contains" is declined: the hub's scenarios test one event's
+// Upper(http_path) against dozens of literals, and one folded copy shared
+// through natexpr's memo, searched with strings.Contains, costs fewer
+// instructions than a case-folding search each (bench/icount nginx: 4.7%
+// more per line with it). The function is safe for concurrent use.
+func (e *Env) FoldCompare(name, op, lit string) (match func(x string) (result, ascii bool), ok bool) {
+	first, fn, ok := caseFirst(name)
+	if !ok || !isASCII(lit) || fn(lit) != lit {
+		return nil, false
+	}
+	var cmp func(x string) bool
+	switch op {
+	case "==", "!=":
+		cmp = func(x string) bool { return len(x) == len(lit) && foldEqual(x, lit, first) }
+	case "startsWith":
+		cmp = func(x string) bool { return len(x) >= len(lit) && foldEqual(x, lit, first) }
+	case "endsWith":
+		cmp = func(x string) bool { return len(x) >= len(lit) && foldEqual(x[len(x)-len(lit):], lit, first) }
+	default:
+		return nil, false
+	}
+	neg := op == "!="
+	return func(x string) (bool, bool) {
+		if !isASCII(x) {
+			return false, false
+		}
+		return cmp(x) != neg, true
+	}, true
+}

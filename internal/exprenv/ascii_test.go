@@ -1,6 +1,7 @@
 package exprenv
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,4 +48,81 @@ func BenchmarkCaseFold(b *testing.B) {
 			}
 		})
 	}
+}
+
+// foldCompareWant is H(x) op lit through the helper and the strings
+// functions: what FoldCompare must answer.
+func foldCompareWant(name, op, x, lit string) bool {
+	_, fn, _ := caseFirst(name)
+	v := fn(x)
+	switch op {
+	case "==":
+		return v == lit
+	case "!=":
+		return v != lit
+	case "contains":
+		return strings.Contains(v, lit)
+	case "startsWith":
+		return strings.HasPrefix(v, lit)
+	}
+	return strings.HasSuffix(v, lit)
+}
+
+// checkFoldCompare checks FoldCompare(name, op, lit) on x: declined for
+// contains, a literal the helper changes or a non-ASCII one, the helper's answer on
+// ASCII x, declined (ascii false) on any other x.
+func checkFoldCompare(t *testing.T, e *Env, name, op, x, lit string) {
+	t.Helper()
+	_, fn, _ := caseFirst(name)
+	match, ok := e.FoldCompare(name, op, lit)
+	require.Equal(t, fn(lit) == lit && isASCII(lit) && op != "contains", ok, "%s %s %q", name, op, lit)
+	if !ok {
+		return
+	}
+	got, ascii := match(x)
+	require.Equal(t, isASCII(x), ascii, "%q", x)
+	if ascii {
+		require.Equal(t, foldCompareWant(name, op, x, lit), got, "%s(%q) %s %q", name, x, op, lit)
+	}
+}
+
+var foldOps = []string{"==", "!=", "contains", "startsWith", "endsWith"}
+
+func TestFoldCompare(t *testing.T) {
+	t.Parallel()
+	e := New(Deps{})
+	xs := []string{"", "a", "Z", "zZ", "@[`{", "/Index.PHP?Q=1&x", "/index.php?q=", "x/INDEX.PHP?q=1", "index",
+		"powerShell -c", "POWERSHELL", "ſsh", "\u212a", "ı", "é/INDEX"}
+	for _, name := range []string{"Upper", "Lower"} {
+		_, fn, _ := caseFirst(name)
+		for _, op := range foldOps {
+			for _, lit := range append(slices.Clone(xs), "/INDEX.PHP?Q=1", "/index.php?q=1", "INDEX", "index", "POWERSHELL", "ZZ", "zz") {
+				for _, x := range xs {
+					checkFoldCompare(t, e, name, op, x, lit)
+					checkFoldCompare(t, e, name, op, x, fn(lit))
+				}
+			}
+		}
+	}
+	_, ok := e.FoldCompare("TrimSpace", "==", "A")
+	require.False(t, ok)
+	_, ok = e.FoldCompare("Upper", "matches", "A")
+	require.False(t, ok)
+}
+
+// FuzzFoldCompare checks FoldCompare against the helpers and the strings
+// functions.
+func FuzzFoldCompare(f *testing.F) {
+	f.Add("/Index.PHP?Q=1", "INDEX.PHP", uint8(2))
+	f.Add("abc", "abc", uint8(0))
+	f.Add("ſ", "S", uint8(1))
+	e := New(Deps{})
+	f.Fuzz(func(t *testing.T, x, lit string, k uint8) {
+		op := foldOps[int(k)%len(foldOps)]
+		for _, name := range []string{"Upper", "Lower"} {
+			_, fn, _ := caseFirst(name)
+			checkFoldCompare(t, e, name, op, x, fn(lit))
+			checkFoldCompare(t, e, name, op, x, lit)
+		}
+	})
 }

@@ -172,6 +172,9 @@ func (e *Env) buildIndex(strs []string, op, tsrc, gsrc string) (*entryIndex, err
 	case "contains":
 		x.sub = datafile.NewSubstrings(x.vals, false)
 		x.match = x.sub.MatchString
+	case foldContainsOp:
+		x.sub = datafile.NewSubstrings(x.vals, true)
+		x.match = x.sub.MatchString
 	case "startsWith":
 		x.match = datafile.NewPrefixes(x.vals).MatchString
 	case "endsWith":

@@ -34,6 +34,16 @@ var (
 // entry, or when Deps.PlainFilters is set. The function is safe for
 // concurrent use.
 func (e *Env) FileMatch(file, op, transform string) (match func(x string) bool, ok bool) {
+	idx, ok := e.nativeIndex(file, op, transform)
+	if !ok {
+		return nil, false
+	}
+	return idx.match, true
+}
+
+// nativeIndex is the index of file for op over transform (FileMatch), ok
+// false in the cases FileMatch declines.
+func (e *Env) nativeIndex(file, op, transform string) (*entryIndex, bool) {
 	if e.d.PlainFilters || e.d.Data == nil {
 		return nil, false
 	}
@@ -45,10 +55,47 @@ func (e *Env) FileMatch(file, op, transform string) (match func(x string) bool, 
 		transform = "#"
 	}
 	idx, err := e.fileIndex(file, strs, op, transform, "")
-	if err != nil {
+	return idx, err == nil
+}
+
+// foldContainsOp is the index operator of FoldFileMatch: contains, ASCII
+// letters matching regardless of case.
+const foldContainsOp = "contains (ASCII case folded)"
+
+// FoldFileMatch returns a function answering
+//
+//	any(File(file), {H(x) contains T(#)})
+//
+// for the case helper H (name: "Upper" or "Lower") without building H(x):
+// its result is that answer when ascii is true (x is ASCII); for any other
+// x, ascii is false and the caller computes H(x) and asks FileMatch. ok is
+// false (use FileMatch) as for FileMatch, for an op other than "contains",
+// another helper name, or when H changes some T(entry).
+//
+// Exactness: H(x) and every T(entry) hold no letter of the case H folds,
+// and on such strings ASCII case folding is one-to-one, so H(x) contains
+// T(entry) exactly when their folded forms do, which the index answers.
+// The function is safe for concurrent use.
+func (e *Env) FoldFileMatch(file, op, transform, name string) (match func(x string) (result, ascii bool), ok bool) {
+	_, fn, ok := caseFirst(name)
+	if !ok || op != "contains" {
 		return nil, false
 	}
-	return idx.match, true
+	idx, ok := e.nativeIndex(file, foldContainsOp, transform)
+	if !ok {
+		return nil, false
+	}
+	for _, v := range idx.vals {
+		if fn(v) != v {
+			return nil, false
+		}
+	}
+	return func(x string) (bool, bool) {
+		if !isASCII(x) {
+			return false, false
+		}
+		return idx.match(x), true
+	}, true
 }
 
 // RegexpInFileMatch returns RegexpInFile(x, file) as a function of x, with

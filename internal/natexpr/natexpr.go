@@ -74,6 +74,15 @@ type Helpers interface {
 	// FileMatch answers any(File(file), {x op T(#)}) (T given by its
 	// source, "#" for the entry itself); ok false: left to the VM.
 	FileMatch(file, op, transform string) (match func(x string) bool, ok bool)
+	// FoldFileMatch answers any(File(file), {H(x) op T(#)}) for the case
+	// helper H (name: Upper, Lower) from x itself, without building H(x):
+	// when ascii is false, the caller asks FileMatch with H(x). ok false:
+	// use FileMatch.
+	FoldFileMatch(file, op, transform, name string) (match func(x string) (result, ascii bool), ok bool)
+	// FoldCompare answers H(x) op lit for the case helper H (name: Upper,
+	// Lower) from x itself, without building H(x): when ascii is false,
+	// the caller compares H(x). ok false: compare H(x).
+	FoldCompare(name, op, lit string) (match func(x string) (result, ascii bool), ok bool)
 	// RegexpInFileMatch answers RegexpInFile(x, file).
 	RegexpInFileMatch(file string) func(x string) bool
 	// MedianInterval is the MedianInterval helper on times.
@@ -594,10 +603,46 @@ func (c *Compiler) anyFile(n *ast.BuiltinNode) (Bool, bool) {
 	if !ok {
 		return nil, false
 	}
-	return func(ctx *Ctx) (bool, error) {
+	general := func(ctx *Ctx) (bool, error) {
 		v, err := s.Eval(ctx)
 		return match(v), err
-	}, true
+	}
+	if name, ok := c.caseCall(x, s); ok {
+		if fold, ok := c.h.FoldFileMatch(file.Value, b.Operator, t.String(), name); ok {
+			return foldOr(s, fold, general), true
+		}
+	}
+	return general, true
+}
+
+// caseCall reports whether n, compiled to s, is a case helper call (Upper,
+// Lower) on a value known at run time only, and returns the helper's name.
+func (c *Compiler) caseCall(n ast.Node, s *Str) (string, bool) {
+	call, ok := n.(*ast.CallNode)
+	if !ok || s.kind != kCall || !(c.helper(call, "Upper", 1) || c.helper(call, "Lower", 1)) {
+		return "", false
+	}
+	return call.Callee.(*ast.IdentifierNode).Value, true
+}
+
+// foldOr answers a comparison of the case helper call h with fold (the
+// Helpers' Fold* functions, given h's argument) and general (given h's
+// value) otherwise: when fold declines the argument (not ASCII), and when
+// the memo already holds h's value (the comparison on it is cheaper).
+func foldOr(h *Str, fold func(string) (bool, bool), general Bool) Bool {
+	return func(ctx *Ctx) (bool, error) {
+		if uint(h.slot) < uint(len(ctx.memo)) && ctx.memo[h.slot].gen == ctx.gen {
+			return general(ctx)
+		}
+		x, err := h.arg.Eval(ctx)
+		if err != nil {
+			return false, err
+		}
+		if r, ok := fold(x); ok {
+			return r, nil
+		}
+		return general(ctx)
+	}
 }
 
 // entryTransform: n is # or Upper/Lower calls over # (pure, string-typed).
@@ -739,7 +784,13 @@ func (c *Compiler) binary(t *ast.BinaryNode) (Bool, bool) {
 			return nil, false
 		}
 		if r.kind == kLit {
-			return litCompare(t.Operator, l, r.lit), true
+			general := litCompare(t.Operator, l, r.lit)
+			if name, ok := c.caseCall(t.Left, l); ok && c.h != nil {
+				if fold, ok := c.h.FoldCompare(name, t.Operator, r.lit); ok {
+					return foldOr(l, fold, general), true
+				}
+			}
+			return general, true
 		}
 		var op func(a, b string) bool
 		switch t.Operator {

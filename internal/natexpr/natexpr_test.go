@@ -320,3 +320,57 @@ const geoipFilter = `let ipv6Check = IsIPV6(evt.Meta.source_ip);
   ipv6Check &&
   not (IpInRange(evt.Meta.source_ip, "::1/128") || IpInRange(evt.Meta.source_ip, "fd00::/8") || IpInRange(evt.Meta.source_ip, "fc00::/7"))
 )`
+
+// TestFoldMatchesVM checks the comparisons of a case helper's value that
+// run without building it (Helpers.FoldCompare, FoldFileMatch) against
+// the VM, on values in mixed case, empty, and non-ASCII (whose Unicode
+// case mappings reach ASCII letters: ſ, K, ı, İ).
+func TestFoldMatchesVM(t *testing.T) {
+	t.Parallel()
+	env, store := testEnv(t, false)
+	vals := []string{"", "nginx", "NGINX", "NgInX", "xNGINXy", "ssh", "SSH", "ſsh", "ſSH", "\u212a", "k",
+		"ıNDEX", "İndex", "ǅ", "é", "nginx-é", "NGİNX", "/Index.PHP?Q=1&x", "/index.php?q=1", "/INDEX.PHP?Q=", "gin-", "@a[b]`{", "zZ", "Zz-aA", "ZZ-AA"}
+	for i, e := range store.Strings("bad_user_agents.txt") {
+		if i%97 == 0 {
+			vals = append(vals, e, strings.ToUpper(e), strings.ToLower(e), "Mozilla "+strings.ToUpper(e)+" x", "ſ"+e)
+		}
+	}
+	srcs := []string{
+		"Upper(evt.Parsed.program) == 'SSH'", "Upper(evt.Parsed.program) != 'SSH'", "Upper(evt.Parsed.program) == ''",
+		"Upper(evt.Parsed.program) contains 'SH'", "Upper(evt.Parsed.program) contains ''", "Upper(evt.Parsed.program) contains 'GIN-'",
+		"Upper(evt.Parsed.program) contains '/INDEX.PHP?Q=1'", "Upper(evt.Parsed.program) contains 'INDEX'",
+		"Upper(evt.Parsed.program) contains '@A[B]`{'", "Upper(evt.Parsed.program) startsWith 'NG'",
+		"Upper(evt.Parsed.program) endsWith 'NX'", "Upper(evt.Parsed.program) endsWith ''", "Upper(evt.Parsed.program) contains 'sh'",
+		"Upper(evt.Parsed.program) == 'NGİNX'", "Upper(evt.Parsed.program) contains 'ZZ-AA'", "Lower(evt.Parsed.program) == 'zz'",
+		"Lower(evt.Parsed.program) == 'ssh'", "Lower(evt.Parsed.program) contains 'k'",
+		"Lower(evt.Parsed.program) contains 'gin'", "Lower(evt.Parsed.program) startsWith 'ng'", "Lower(evt.Parsed.program) endsWith '-é'",
+		"Lower(evt.Parsed.program) contains 'NG'", "Lower(evt.Parsed.program) startsWith '/index.php?q'",
+		"Upper(evt.Parsed.program) matches 'NG' || Upper(evt.Parsed.program) contains 'GIN'", // memo filled first
+		"Upper(Lower(evt.Parsed.program)) contains 'SS'", "Upper(evt.Parsed.program + evt.Line.Raw) contains 'XA'",
+		"any(File('bad_user_agents.txt'), {Upper(evt.Parsed.program) contains Upper(#)})",
+		"any(File('bad_user_agents.txt'), {Lower(evt.Parsed.program) contains Lower(#)})",
+		"any(File('bad_user_agents.txt'), {Lower(evt.Parsed.program) contains #})",
+		"Upper(evt.Parsed.program) contains 'NGINX' && any(File('bad_user_agents.txt'), {Upper(evt.Parsed.program) contains Upper(#)})",
+	}
+	var events []*event.Event
+	for _, v := range vals {
+		e := event.New(event.Line{Raw: "a", Labels: map[string]string{}})
+		e.SetParsed("program", v)
+		events = append(events, e)
+	}
+	for _, src := range srcs {
+		t.Run(src, func(t *testing.T) {
+			t.Parallel()
+			prog, err := env.Compile(src, vmEnv{}, exprenvAsBool()...)
+			require.NoError(t, err)
+			tab := natexpr.NewTable()
+			b := natexpr.New(tab, env).Bool(src)
+			aheadAll(tab, src)
+			require.NotNil(t, b)
+			kept := natexpr.NewCtx(tab)
+			for _, e := range events {
+				checkBool(t, tab, b, prog, e, src, kept)
+			}
+		})
+	}
+}
