@@ -273,6 +273,7 @@ func (c *compiler) statics(cfgs []StaticConfig, label, field string) ([]static, 
 				return nil, err
 			}
 			s.expr = v
+			s.copyField(c.opts.Schema)
 		}
 		out = append(out, s)
 	}
