@@ -275,6 +275,7 @@ func (c *compiler) statics(cfgs []StaticConfig, label, field string) ([]static, 
 			s.expr = v
 			s.copyField(c.opts.Schema)
 		}
+		s.setDirect()
 		out = append(out, s)
 	}
 	return out, nil

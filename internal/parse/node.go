@@ -265,6 +265,17 @@ func applyStatics(rs *runState, evt *event.Event, statics []static) error {
 	}
 	for i := range statics {
 		s := &statics[i]
+		if s.direct && rs.dt == nil {
+			// a literal or a field copied to a field: apply's work, inline
+			v := s.literal
+			if !s.hasLiteral {
+				v, _ = evt.Get(s.from)
+			}
+			if v != "" {
+				evt.Set(s.fkey, v)
+			}
+			continue
+		}
 		v, written, err := s.apply(rs, evt)
 		if err != nil {
 			return err

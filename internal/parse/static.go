@@ -57,6 +57,9 @@ type static struct {
 	copyOf natexpr.Field
 	from   event.Key
 	slot   bool // copyOf is a Parsed, Meta or Enriched field: read from
+	// direct: a parsed/meta/enriched static whose value is a literal or a
+	// slot copy (applyStatics runs it inline when nothing traces).
+	direct bool
 }
 
 var errBadResult = errors.New("unexpected expression result type")
@@ -155,6 +158,12 @@ func (s *static) copyField(sc *event.Schema) {
 	if p, ok := f.Part(); ok {
 		s.slot, s.from = true, sc.Key(p, f.Key)
 	}
+}
+
+// setDirect sets s.direct once s is compiled.
+func (s *static) setDirect() {
+	field := s.kind == staticParsed || s.kind == staticMeta || s.kind == staticEnriched
+	s.direct = field && (s.hasLiteral || s.slot)
 }
 
 // setter writes a string somewhere in an Event; false when the path cannot

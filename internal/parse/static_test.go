@@ -108,6 +108,8 @@ statics:
 			st := &p.nodes[1][0].statics[3]
 			require.Equal(t, tc.copies, st.copies, "copies")
 			require.Equal(t, tc.slot, st.slot, "slot")
+			require.Equal(t, tc.slot, st.direct, "direct: a slot copied to a meta")
+			require.True(t, p.nodes[1][0].statics[0].direct, "direct: a literal meta")
 			for _, mk := range []func(event.Line) *event.Event{event.New, p.Schema().New} {
 				evt := mk(event.Line{Raw: "app user bob", Labels: map[string]string{"type": "test"}})
 				require.True(t, p.Parse(evt, nil))
@@ -142,7 +144,7 @@ func BenchmarkStatics(b *testing.B) {
 			for i := range statics {
 				require.True(b, statics[i].copies)
 				if !bc.copy {
-					statics[i].copies, statics[i].slot = false, false
+					statics[i].copies, statics[i].slot, statics[i].direct = false, false, false
 				}
 			}
 			rs := &runState{p: p}
