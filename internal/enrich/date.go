@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/phalanx-ids/phalanx/internal/event"
@@ -73,7 +74,25 @@ var errNoDate = errors.New("enrich: no date layout matches")
 // UTC. Milliseconds are not detected: a 13-digit value is taken as seconds,
 // like upstream.
 func ParseDate(s, format string, now time.Time) (time.Time, error) {
-	year := now.UTC().Year()
+	return parseDate(s, format, &yearOf{year: now.UTC().Year(), used: true})
+}
+
+// yearOf is the year yearless dates take: now's, read on first need (most
+// timestamps carry their year), and whether a parse needed it.
+type yearOf struct {
+	now  func() time.Time
+	year int
+	used bool
+}
+
+func (y *yearOf) get() int {
+	if !y.used {
+		y.year, y.used = y.now().UTC().Year(), true
+	}
+	return y.year
+}
+
+func parseDate(s, format string, year *yearOf) (time.Time, error) {
 	if format != "" {
 		if t, ok := parseLayout(format, s, year); ok {
 			return t, nil
@@ -93,25 +112,65 @@ func ParseDate(s, format string, now time.Time) (time.Time, error) {
 // carried, UTC otherwise) and, in time-machine mode, sets evt.Time. When
 // nothing parses, MarshaledTime is now (UTC) and evt.Time is left alone, as
 // upstream does.
+//
+// Consecutive lines mostly carry the same timestamp (a busy log writes
+// many lines a second): the last date parsed is kept (dateMemo, one per
+// P through a sync.Pool, so parse workers do not evict each other's), and
+// the same value and format give the same time without parsing or
+// formatting again. A yearless date is reused only in the same year.
 func parseDateMethod(now func() time.Time) Method {
+	var memos sync.Pool // *dateMemo
 	return Method{Outputs: []string{"MarshaledTime"}, Run: func(value string, evt *event.Event, out []string) (bool, error) {
-		n := now()
+		year := yearOf{now: now}
 		if value != "" {
 			format := ""
 			if evt != nil {
 				format = evt.StrTimeFormat
 			}
-			if t, err := ParseDate(value, format, n); err == nil {
+			m, _ := memos.Get().(*dateMemo)
+			if m == nil {
+				m = &dateMemo{}
+			}
+			t, marshaled, ok := m.parse(value, format, &year)
+			memos.Put(m)
+			if ok {
 				if evt != nil && evt.ExpectMode == event.TIMEMACHINE {
 					evt.Time = t
 				}
-				out[0] = marshalTime(t)
+				out[0] = marshaled
 				return true, nil
 			}
 		}
-		out[0] = marshalTime(n.UTC())
+		out[0] = marshalTime(now().UTC())
 		return true, nil
 	}}
+}
+
+// dateMemo is the last date a ParseDate method parsed: its input (value,
+// format, and the year it took when it had none: yearless) and its
+// results.
+type dateMemo struct {
+	value, format string
+	yearless      bool
+	year          int
+	set           bool
+	t             time.Time
+	marshaled     string
+}
+
+// parse is parseDate and marshalTime, answered from m when value and
+// format are the last ones (and, for a yearless date, the year is the
+// same); ok false: nothing parses (not kept).
+func (m *dateMemo) parse(value, format string, year *yearOf) (time.Time, string, bool) {
+	if m.set && m.value == value && m.format == format && (!m.yearless || year.get() == m.year) {
+		return m.t, m.marshaled, true
+	}
+	t, err := parseDate(value, format, year)
+	if err != nil {
+		return time.Time{}, "", false
+	}
+	*m = dateMemo{value: value, format: format, yearless: year.used, year: year.year, set: true, t: t, marshaled: marshalTime(t)}
+	return t, m.marshaled, true
 }
 
 // marshalTime formats t like time.Time.MarshalText (RFC3339 with as many
@@ -123,7 +182,7 @@ func marshalTime(t time.Time) string {
 
 // parseLayout parses s with one layout, CrowdSec style: a zero result is a
 // failure, and year 0 (layouts without a year) becomes year.
-func parseLayout(layout, s string, year int) (time.Time, bool) {
+func parseLayout(layout, s string, year *yearOf) (time.Time, bool) {
 	t, err := time.Parse(layout, s)
 	if err != nil || t.IsZero() {
 		return time.Time{}, false
@@ -131,9 +190,9 @@ func parseLayout(layout, s string, year int) (time.Time, bool) {
 	return fixYear(t, year), true
 }
 
-func fixYear(t time.Time, year int) time.Time {
+func fixYear(t time.Time, year *yearOf) time.Time {
 	if t.Year() == 0 {
-		return t.AddDate(year, 0, 0)
+		return t.AddDate(year.get(), 0, 0)
 	}
 	return t
 }
@@ -141,7 +200,7 @@ func fixYear(t time.Time, year int) time.Time {
 // parseKnown tries the known layouts, with hand-written parsers for the hot
 // shapes first. A fast parser only answers when its answer is the one the
 // layout list would give; otherwise it declines and the list decides.
-func parseKnown(s string, year int) (time.Time, bool) {
+func parseKnown(s string, year *yearOf) (time.Time, bool) {
 	if s == "" {
 		return time.Time{}, false
 	}
@@ -349,7 +408,7 @@ func fastNginx(s string) (time.Time, bool) {
 // fastSyslog parses "Jan _2 15:04:05" with an optional fraction (the
 // "Jan  2 15:04:05" layout). The only layout before it needs a weekday
 // name first, which a month name is not.
-func fastSyslog(s string, year int) (time.Time, bool) {
+func fastSyslog(s string, year *yearOf) (time.Time, bool) {
 	if len(s) < 15 || s[3] != ' ' || s[6] != ' ' {
 		return time.Time{}, false
 	}
@@ -378,7 +437,7 @@ func fastSyslog(s string, year int) (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	return t.AddDate(year, 0, 0), true
+	return t.AddDate(year.get(), 0, 0), true
 }
 
 // fastISOSpace parses "2006-01-02 15:04:05" with an optional fraction (the

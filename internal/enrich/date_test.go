@@ -244,17 +244,99 @@ func BenchmarkParseDate(b *testing.B) {
 	}
 }
 
+// TestParseDateMethodMemo runs sequences of dates through one method (its
+// memo of the last date) and checks every result against a fresh parse,
+// across repeated values, format changes, failures and a new year.
+func TestParseDateMethodMemo(t *testing.T) {
+	t.Parallel()
+	type step struct {
+		in, format string
+		year       int // the clock's year (0: 2026)
+		want       string
+	}
+	cases := []struct {
+		name  string
+		steps []step
+	}{
+		{name: "repeated nginx", steps: []step{
+			{in: "12/Feb/2024:14:10:21 +0100", want: "2024-02-12T14:10:21+01:00"},
+			{in: "12/Feb/2024:14:10:21 +0100", want: "2024-02-12T14:10:21+01:00"},
+			{in: "12/Feb/2024:14:10:22 +0100", want: "2024-02-12T14:10:22+01:00"},
+			{in: "12/Feb/2024:14:10:21 +0100", want: "2024-02-12T14:10:21+01:00"},
+		}},
+		{name: "yearless takes the clock's year each time", steps: []step{
+			{in: "Feb 12 14:10:21", want: "2026-02-12T14:10:21Z"},
+			{in: "Feb 12 14:10:21", want: "2026-02-12T14:10:21Z"},
+			{in: "Feb 12 14:10:21", year: 2027, want: "2027-02-12T14:10:21Z"},
+			{in: "Feb 12 14:10:21", year: 2027, want: "2027-02-12T14:10:21Z"},
+		}},
+		{name: "same value other format", steps: []step{
+			{in: "01/02/2024 15:04:05", want: "2024-01-02T15:04:05Z"},
+			{in: "01/02/2024 15:04:05", format: "02/01/2006 15:04:05", want: "2024-02-01T15:04:05Z"},
+			{in: "01/02/2024 15:04:05", want: "2024-01-02T15:04:05Z"},
+		}},
+		{name: "a failure is not kept", steps: []step{
+			{in: "2024-01-31 15:04:05", want: "2024-01-31T15:04:05Z"},
+			{in: "not a date", want: "2026-03-01T12:00:00Z"},
+			{in: "not a date", year: 2027, want: "2027-03-01T12:00:00Z"},
+			{in: "2024-01-31 15:04:05", want: "2024-01-31T15:04:05Z"},
+		}},
+		{name: "yearless format", steps: []step{
+			{in: "31.01 15:04", format: "02.01 15:04", want: "2026-01-31T15:04:00Z"},
+			{in: "31.01 15:04", format: "02.01 15:04", year: 2030, want: "2030-01-31T15:04:00Z"},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			now := testNow
+			set, err := New(Config{Now: func() time.Time { return now }})
+			require.NoError(t, err)
+			m, ok := set.Method(MethodParseDate)
+			require.True(t, ok)
+			for i, st := range tc.steps {
+				now = testNow
+				if st.year != 0 {
+					now = testNow.AddDate(st.year-testNow.Year(), 0, 0)
+				}
+				evt := event.New(event.Line{Raw: "x"})
+				evt.ExpectMode = event.TIMEMACHINE
+				evt.StrTimeFormat = st.format
+				out, err := results(m, st.in, evt)
+				require.NoError(t, err)
+				require.Equal(t, map[string]string{"MarshaledTime": st.want}, out, "step %d", i)
+			}
+		})
+	}
+}
+
+// BenchmarkParseDateMethod: "repeated" is a busy log (the same timestamp
+// line after line: the memo answers), "changing" a new timestamp on every
+// call (a parse and a format each time).
 func BenchmarkParseDateMethod(b *testing.B) {
-	set, err := New(Config{Now: func() time.Time { return testNow }})
-	require.NoError(b, err)
-	m, _ := set.Method(MethodParseDate)
-	evt := event.New(event.Line{})
-	evt.ExpectMode = event.TIMEMACHINE
-	out := make([]string, len(m.Outputs))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := m.Run("12/Feb/2024:14:10:21 +0100", evt, out); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name string
+		ins  []string
+	}{
+		{name: "repeated", ins: []string{"12/Feb/2024:14:10:21 +0100"}},
+		{name: "changing", ins: []string{"12/Feb/2024:14:10:21 +0100", "12/Feb/2024:14:10:22 +0100"}},
+		{name: "syslog-repeated", ins: []string{"Feb 12 14:10:21"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			set, err := New(Config{Now: func() time.Time { return testNow }})
+			require.NoError(b, err)
+			m, _ := set.Method(MethodParseDate)
+			evt := event.New(event.Line{})
+			evt.ExpectMode = event.TIMEMACHINE
+			out := make([]string, len(m.Outputs))
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := m.Run(bc.ins[i%len(bc.ins)], evt, out); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
 	}
 }

@@ -471,8 +471,11 @@ func (e *Event) Unshare(s PartSet) {
 
 // ParseIPSources returns the source addresses of the event: Meta.source_ip
 // for a log event, every source IP for an overflow.
-func (e *Event) ParseIPSources() []netip.Addr {
-	var out []netip.Addr
+func (e *Event) ParseIPSources() []netip.Addr { return e.AppendIPSources(nil) }
+
+// AppendIPSources appends the addresses ParseIPSources returns to out (a
+// caller's buffer: no allocation for a log event when it has room).
+func (e *Event) AppendIPSources(out []netip.Addr) []netip.Addr {
 	switch e.Type {
 	case LOG:
 		if v, ok := e.fs[Meta].name("source_ip"); ok {

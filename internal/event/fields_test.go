@@ -3,10 +3,13 @@ package event
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 // TestFields checks the slotted storage of evt.Parsed, evt.Map(event.Meta) and
@@ -291,6 +294,36 @@ func TestPartsCopy(t *testing.T) {
 			if c.MetaView["log_type"] != "ssh_failed-auth" || c.EnrichedView["ASNumber"] != "64496" || len(c.MetaView) != 2 {
 				t.Fatalf("views %v %v", c.MetaView, c.EnrichedView)
 			}
+		})
+	}
+}
+
+func TestAppendIPSources(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		evt  func() *Event
+		want string
+	}{
+		{name: "log v4", evt: func() *Event { e := New(Line{}); e.SetMeta("source_ip", "1.2.3.4"); return e }, want: "[9.9.9.9 1.2.3.4]"},
+		{name: "log mapped v6 unmapped", evt: func() *Event { e := New(Line{}); e.SetMeta("source_ip", "::ffff:1.2.3.4"); return e }, want: "[9.9.9.9 1.2.3.4]"},
+		{name: "log bad address", evt: func() *Event { e := New(Line{}); e.SetMeta("source_ip", "nope"); return e }, want: "[9.9.9.9]"},
+		{name: "log without source", evt: func() *Event { return New(Line{}) }, want: "[9.9.9.9]"},
+		{name: "overflow", evt: func() *Event {
+			e := &Event{Type: OVFLW}
+			e.Overflow.Sources = map[string]models.Source{"5.6.7.8": {}}
+			return e
+		}, want: "[9.9.9.9 5.6.7.8]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := tc.evt()
+			buf := make([]netip.Addr, 1, 4)
+			buf[0] = netip.MustParseAddr("9.9.9.9")
+			got := e.AppendIPSources(buf)
+			require.Equal(t, tc.want, fmt.Sprint(got))
+			require.Equal(t, fmt.Sprint(got[1:]), fmt.Sprint(e.ParseIPSources()))
 		})
 	}
 }

@@ -65,6 +65,10 @@ func (f Field) Get(e *event.Event) string {
 	return ""
 }
 
+// Part returns the event part of a Meta, Parsed or Enriched field; ok
+// false for the plain string fields.
+func (f Field) Part() (event.Part, bool) { return f.part() }
+
 // part returns the event part of a Meta, Parsed or Enriched field.
 func (f Field) part() (event.Part, bool) {
 	switch f.Src {

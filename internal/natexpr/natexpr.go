@@ -173,21 +173,31 @@ const (
 // Str is a compiled string expression. Safe for concurrent use with
 // distinct Ctx values.
 type Str struct {
-	kind  strKind
-	key   string // canonical form (memo slot sharing); "" when not memoised
-	lit   string
-	fno   int                       // field number (Table.Freeze; MaxInt: not a field, or not read ahead)
-	get   func(*event.Event) string // the field's direct read
-	slot  int                       // memo slot; -1: not memoised (literals, concatenations...)
-	fn    func(string) string
-	arg   *Str
-	parts []*Str
-	cond  Bool
-	a, b  *Str
+	kind   strKind
+	key    string // canonical form (memo slot sharing); "" when not memoised
+	lit    string
+	fno    int                       // field number (Table.Freeze; MaxInt: not a field, or not read ahead)
+	get    func(*event.Event) string // the field's direct read
+	field0 Field                     // kField: the field read
+	slot   int                       // memo slot; -1: not memoised (literals, concatenations...)
+	fn     func(string) string
+	arg    *Str
+	parts  []*Str
+	cond   Bool
+	a, b   *Str
 }
 
 // Literal returns the value of a constant expression.
 func (s *Str) Literal() (string, bool) { return s.lit, s.kind == kLit }
+
+// Field returns the event field a plain field read (evt.Parsed.x,
+// evt.Meta.y, evt.Line.Raw...) reads; ok false for any other expression.
+func (s *Str) Field() (f Field, ok bool) {
+	if s.kind != kField {
+		return Field{}, false
+	}
+	return s.field0, true
+}
 
 // Numeric reports whether the expression is len(S): expr's value is then
 // an int, of which Eval gives the decimal form.
@@ -1004,7 +1014,7 @@ func (c *Compiler) str(n ast.Node) (*Str, bool) {
 		fi.get = f.getter(c.schema)
 	}
 	key := f.String()
-	out := &Str{kind: kField, key: key, fno: math.MaxInt, get: fi.get, slot: c.t.slot(key)}
+	out := &Str{kind: kField, key: key, fno: math.MaxInt, get: fi.get, field0: f, slot: c.t.slot(key)}
 	fi.users = append(fi.users, out)
 	return out, true
 }

@@ -273,7 +273,9 @@ func (c *compiler) statics(cfgs []StaticConfig, label, field string) ([]static, 
 				return nil, err
 			}
 			s.expr = v
+			s.copyField(c.opts.Schema)
 		}
+		s.setDirect()
 		out = append(out, s)
 	}
 	return out, nil

@@ -88,7 +88,8 @@ type runState struct {
 
 	nc natexpr.Ctx // native evaluation, no memo (the event changes between nodes)
 
-	enriched []string // an enrichment method's results (static.apply)
+	enriched []string     // an enrichment method's results (static.apply)
+	ips      []netip.Addr // the event's source addresses (whitelist.check)
 
 	lits litScan // sibling groks' literals found in their input
 }
@@ -264,6 +265,17 @@ func applyStatics(rs *runState, evt *event.Event, statics []static) error {
 	}
 	for i := range statics {
 		s := &statics[i]
+		if s.direct && rs.dt == nil {
+			// a literal or a field copied to a field: apply's work, inline
+			v := s.literal
+			if !s.hasLiteral {
+				v, _ = evt.Get(s.from)
+			}
+			if v != "" {
+				evt.Set(s.fkey, v)
+			}
+			continue
+		}
 		v, written, err := s.apply(rs, evt)
 		if err != nil {
 			return err
@@ -335,7 +347,8 @@ func (g *grokStep) process(rs *runState, evt *event.Event) (bool, error) {
 
 func (w *whitelist) check(rs *runState, evt *event.Event) bool {
 	if len(w.ips) > 0 || len(w.cidrs) > 0 {
-		for _, src := range evt.ParseIPSources() {
+		rs.ips = evt.AppendIPSources(rs.ips[:0])
+		for _, src := range rs.ips {
 			for _, ip := range w.ips {
 				if ip == src {
 					return true

@@ -49,6 +49,17 @@ type static struct {
 	literal    string
 	hasLiteral bool
 	expr       *valueExpr
+	// copyOf, when copies, is the field expr reads (most statics copy one
+	// field, `meta: source_ip` from evt.Parsed.remote_addr): read directly,
+	// not through an evaluation. Parsed, Meta and Enriched fields by slot
+	// (from), the others (evt.StrTime...) by copyOf.Get.
+	copies bool
+	copyOf natexpr.Field
+	from   event.Key
+	slot   bool // copyOf is a Parsed, Meta or Enriched field: read from
+	// direct: a parsed/meta/enriched static whose value is a literal or a
+	// slot copy (applyStatics runs it inline when nothing traces).
+	direct bool
 }
 
 var errBadResult = errors.New("unexpected expression result type")
@@ -79,6 +90,10 @@ func (s *static) apply(rs *runState, evt *event.Event) (string, bool, error) {
 	switch {
 	case s.hasLiteral:
 		value = s.literal
+	case s.slot:
+		value, _ = evt.Get(s.from)
+	case s.copies:
+		value = s.copyOf.Get(evt)
 	case s.expr != nil:
 		if v, ok := rs.native(s.expr, evt); ok {
 			value = v
@@ -127,6 +142,28 @@ func (s *static) apply(rs *runState, evt *event.Event) (string, bool, error) {
 		clear(out) // hold no value past the line
 	}
 	return value, true, nil
+}
+
+// copyField makes s read its expression's field directly when the
+// expression is a plain field read (natexpr.Str.Field).
+func (s *static) copyField(sc *event.Schema) {
+	if s.expr == nil || s.expr.get == nil {
+		return
+	}
+	f, ok := s.expr.get.Field()
+	if !ok {
+		return
+	}
+	s.copies, s.copyOf = true, f
+	if p, ok := f.Part(); ok {
+		s.slot, s.from = true, sc.Key(p, f.Key)
+	}
+}
+
+// setDirect sets s.direct once s is compiled.
+func (s *static) setDirect() {
+	field := s.kind == staticParsed || s.kind == staticMeta || s.kind == staticEnriched
+	s.direct = field && (s.hasLiteral || s.slot)
 }
 
 // setter writes a string somewhere in an Event; false when the path cannot

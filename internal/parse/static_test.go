@@ -1,6 +1,8 @@
 package parse
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -58,4 +60,102 @@ func TestCompileTarget(t *testing.T) {
 	e.Overflow.Alert = &models.Alert{Source: &models.Source{Value: &val}}
 	require.True(t, set(e, "1.2.3.4"))
 	require.Equal(t, "1.2.3.4", val)
+}
+
+// TestStaticCopies: statics whose expression is a plain field read copy
+// the field directly (static.copies); the result is the expression's, on
+// events of the pipeline's schema and on events without one.
+func TestStaticCopies(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		expr   string
+		copies bool
+		slot   bool
+		want   string // "": the static writes nothing
+	}{
+		{name: "parsed", expr: "evt.Parsed.user", copies: true, slot: true, want: "bob"},
+		{name: "parsed index", expr: `evt.Parsed["user"]`, copies: true, slot: true, want: "bob"},
+		{name: "meta", expr: "evt.Meta.log_type", copies: true, slot: true, want: "app"},
+		{name: "enriched", expr: "evt.Enriched.x", copies: true, slot: true, want: "enr"},
+		{name: "missing", expr: "evt.Parsed.nope", copies: true, slot: true},
+		{name: "line raw", expr: "evt.Line.Raw", copies: true, want: "app user bob"},
+		{name: "label", expr: "evt.Line.Labels.type", copies: true, want: "test"},
+		{name: "strtime", expr: "evt.StrTime", copies: true, want: "Mar  4 05:06:07"},
+		{name: "concatenation", expr: "evt.Parsed.user + '!'", want: "bob!"},
+		{name: "helper", expr: "Upper(evt.Parsed.user)", want: "BOB"},
+		{name: "vm only", expr: "evt.Parsed.user + string(len(evt.Parsed.user))", want: "bob3"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := Load([]File{vf("s00-raw", "raw", rawStage), vf("s01-parse", "p", `
+name: test/p
+grok:
+  pattern: 'user %{WORD:user}'
+  apply_on: message
+statics:
+  - meta: log_type
+    value: app
+  - enriched: x
+    value: enr
+  - target: evt.StrTime
+    value: "Mar  4 05:06:07"
+  - meta: out
+    expression: `+tc.expr+`
+`)}, testOptions(t))
+			require.NoError(t, err)
+			st := &p.nodes[1][0].statics[3]
+			require.Equal(t, tc.copies, st.copies, "copies")
+			require.Equal(t, tc.slot, st.slot, "slot")
+			require.Equal(t, tc.slot, st.direct, "direct: a slot copied to a meta")
+			require.True(t, p.nodes[1][0].statics[0].direct, "direct: a literal meta")
+			for _, mk := range []func(event.Line) *event.Event{event.New, p.Schema().New} {
+				evt := mk(event.Line{Raw: "app user bob", Labels: map[string]string{"type": "test"}})
+				require.True(t, p.Parse(evt, nil))
+				v, ok := evt.Lookup(event.Meta, "out")
+				require.Equal(t, tc.want != "", ok, "written")
+				require.Equal(t, tc.want, v)
+			}
+		})
+	}
+}
+
+// BenchmarkStatics applies a node's seven `meta:` statics (nginx-logs'
+// shape, `expression: evt.Parsed.x`) to a parsed event: copied directly
+// (copy, as loaded), or with the copy turned off so that they run as
+// before it, through the native evaluation (native).
+func BenchmarkStatics(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		copy bool
+	}{{"copy", true}, {"native", false}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var sb strings.Builder
+			sb.WriteString("name: test/p\ngrok:\n  pattern: '%{WORD:a} %{WORD:b} %{WORD:c} %{WORD:d}'\n  apply_on: message\nstatics:\n")
+			for i, f := range []string{"a", "b", "c", "d", "a", "b", "c"} {
+				fmt.Fprintf(&sb, "  - meta: m%d\n    expression: evt.Parsed.%s\n", i, f)
+			}
+			p, err := Load([]File{vf("s00-raw", "raw", rawStage), vf("s01-parse", "p", sb.String())}, testOptions(b))
+			require.NoError(b, err)
+			evt := p.Schema().New(event.Line{Raw: "app one two three four", Labels: map[string]string{"type": "test"}})
+			require.True(b, p.Parse(evt, nil))
+			statics := p.nodes[1][0].statics
+			for i := range statics {
+				require.True(b, statics[i].copies)
+				if !bc.copy {
+					statics[i].copies, statics[i].slot, statics[i].direct = false, false, false
+				}
+			}
+			rs := &runState{p: p}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := applyStatics(rs, evt, statics); err != nil {
+					b.Fatal(err)
+				}
+			}
+			v, _ := evt.Lookup(event.Meta, "m6")
+			require.Equal(b, "three", v)
+		})
+	}
 }
