@@ -18,12 +18,19 @@ import (
 
 // filterExpr is a scenario's filter. A filter natexpr could not compile
 // whole still often has native conjuncts (pre): conditions the filter
-// needs, checked before the VM runs.
+// needs, checked before the VM runs. A native filter has a residual form
+// too (rest, or always): what is left to check of it once the scenario
+// index selected the scenario, which it does only for events that meet
+// every positive Pred of the filter (index.build), so those are not
+// checked twice (an nginx line meets the log_type test of some forty
+// http scenarios).
 type filterExpr struct {
-	prog *vm.Program
-	pv   event.PartSet  // the parts prog may read as maps (readsViews)
-	nat  natexpr.Bool   // the whole filter, native (nil: the VM decides)
-	pre  []natexpr.Bool // native necessary conditions (when nat is nil)
+	prog   *vm.Program
+	pv     event.PartSet  // the parts prog may read as maps (readsViews)
+	nat    natexpr.Bool   // the whole filter, native (nil: the VM decides)
+	rest   natexpr.Bool   // nat less the Preds the index checks (nil: see always, else use nat)
+	always bool           // nothing is left once the index selected the scenario: the filter is true
+	pre    []natexpr.Bool // native necessary conditions (when nat is nil)
 }
 
 // rejects reports whether a native necessary condition is false (or
@@ -45,6 +52,14 @@ func (f *filterExpr) rejects(w *worker) bool {
 // is why a scenario that writes has no native filter).
 func (f *filterExpr) eval(w *worker, evt *event.Event) (bool, error) {
 	if f.nat != nil && !w.e.cfg.DisableNative {
+		if !w.e.cfg.DisableIndex {
+			if f.always {
+				return true, nil
+			}
+			if f.rest != nil {
+				return f.rest(w.nc)
+			}
+		}
 		return f.nat(w.nc)
 	}
 	return w.runBool(f.prog, FilterEnv{Evt: w.forVM(evt, f.pv)})

@@ -332,9 +332,10 @@ func newWorker(e *Engine, scens []*scen) *worker {
 	return w
 }
 
-// build indexes the usable conjuncts of scens: all positive ones, or only
-// the chosen one (indexPred) for a filter that writes the event (a later
-// conjunct could read what SetMeta wrote).
+// build indexes the positive conjuncts of scens (those natexpr.Preds
+// finds, which read the event as poured: none comes after an operand
+// that writes the event). A native filter's residual form (filterExpr)
+// leaves them out: keep the two in step.
 func (x *index) build(scens []*scen, slots *natexpr.Table) {
 	type cons map[natexpr.Field]map[string]bool
 	per := make([]cons, len(scens))
@@ -343,7 +344,7 @@ func (x *index) build(scens []*scen, slots *natexpr.Table) {
 		c := cons{}
 		for pi := range sc.preds {
 			p := &sc.preds[pi]
-			if !p.Positive() || (sc.mutates && pi != sc.indexPred) {
+			if !p.Positive() {
 				continue
 			}
 			allowed := map[string]bool{}
