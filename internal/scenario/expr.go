@@ -51,18 +51,38 @@ func (f *filterExpr) rejects(w *worker) bool {
 // scenario that writes to it; native code reads the poured event, which
 // is why a scenario that writes has no native filter).
 func (f *filterExpr) eval(w *worker, evt *event.Event) (bool, error) {
-	if f.nat != nil && !w.e.cfg.DisableNative {
-		if !w.e.cfg.DisableIndex {
-			if f.always {
-				return true, nil
-			}
-			if f.rest != nil {
-				return f.rest(w.nc)
-			}
+	if nf := f.native(&w.e.cfg); nf.ok {
+		if nf.f == nil {
+			return true, nil
 		}
-		return f.nat(w.nc)
+		return nf.f(w.nc)
 	}
 	return w.runBool(f.prog, FilterEnv{Evt: w.forVM(evt, f.pv)})
+}
+
+// natFilter is a filter as native code on the poured event (ok): f, or
+// nothing when the index's selection is enough (f nil). Workers keep one
+// per scenario (worker.process calls f directly).
+type natFilter struct {
+	f  natexpr.Bool
+	ok bool
+}
+
+// native returns the filter's native form under cfg: the residual one
+// when the index runs, the whole filter else; ok false: the VM decides.
+func (f *filterExpr) native(cfg *Config) natFilter {
+	if f.nat == nil || cfg.DisableNative {
+		return natFilter{}
+	}
+	if !cfg.DisableIndex {
+		if f.always {
+			return natFilter{ok: true}
+		}
+		if f.rest != nil {
+			return natFilter{f: f.rest, ok: true}
+		}
+	}
+	return natFilter{f: f.nat, ok: true}
 }
 
 // boolExpr is an expression on evt giving a bool (cancel_on).
