@@ -23,7 +23,8 @@
 // (Compiler.Condition, cond.go), and, for the programs the VM still runs,
 // an AST patch replacing scans of data files by index lookups
 // (FilePatch, patch.go). Preds (preds.go) reads the field == literal
-// conjuncts a scenario index selects on.
+// conjuncts a scenario index selects on, and Residual compiles what is
+// left of a filter once the index has checked them.
 //
 // Helper semantics are not copied here: every helper call goes to the
 // function exprenv registers for it (Helpers, implemented by
