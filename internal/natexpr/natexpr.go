@@ -23,7 +23,8 @@
 // (Compiler.Condition, cond.go), and, for the programs the VM still runs,
 // an AST patch replacing scans of data files by index lookups
 // (FilePatch, patch.go). Preds (preds.go) reads the field == literal
-// conjuncts a scenario index selects on.
+// conjuncts a scenario index selects on, and Residual compiles what is
+// left of a filter once the index has checked them.
 //
 // Helper semantics are not copied here: every helper call goes to the
 // function exprenv registers for it (Helpers, implemented by
@@ -373,47 +374,21 @@ func (c *Compiler) Value(src string) *Str {
 }
 
 // Conjuncts compiles the parts of a filter that must all be true for it to
-// be true: the operands of top-level ands, and the condition and value of
-// a top-level `C ? A : false`. Those that compile are returned: a
-// pre-check (if one is false, the filter is false) before the VM runs.
-// Operands are taken in evaluation order up to the first one that writes
-// the event (SetMeta, SetParsed): later ones may read what it wrote, and a
-// pre-check reads the event as poured.
+// be true (operands: up to the first one that writes the event, as a
+// pre-check reads the event as poured). Those that compile are returned:
+// a pre-check (if one is false, the filter is false) before the VM runs.
 func (c *Compiler) Conjuncts(src string) []Bool {
 	n, ok := parse(src)
 	if !ok {
 		return nil
 	}
+	ops, _ := operands(n)
 	var out []Bool
-	stopped := false // at the first conjunct that writes (see Conjuncts)
-	var walk func(n ast.Node)
-	walk = func(n ast.Node) {
-		if stopped {
-			return
-		}
-		switch t := n.(type) {
-		case *ast.BinaryNode:
-			if t.Operator == "&&" || t.Operator == "and" {
-				walk(t.Left)
-				walk(t.Right)
-				return
-			}
-		case *ast.ConditionalNode:
-			if b, ok := t.Exp2.(*ast.BoolNode); ok && !b.Value {
-				walk(t.Cond)
-				walk(t.Exp1)
-				return
-			}
-		}
-		if writesOf(n) != 0 {
-			stopped = true
-			return
-		}
-		if f, ok := c.boolean(n); ok {
+	for _, op := range ops {
+		if f, ok := c.boolean(op); ok {
 			out = append(out, f)
 		}
 	}
-	walk(n)
 	return out
 }
 

@@ -51,40 +51,103 @@ func (p *Pred) Eval(e *event.Event) bool {
 // (usable as an index key).
 func (p *Pred) Positive() bool { return p.Op == OpEq || p.Op == OpIn }
 
-// Preds returns the Pred conjuncts of src (its top-level and operands) and
-// whether they are the whole filter (exact). A parse error yields none.
-// Operands from the first one that writes the event (SetMeta, SetParsed)
-// on are left out: they may read what it wrote, and a Pred reads the
-// event as poured.
+// Preds returns the Pred conjuncts of src (its top-level and operands, see
+// operands) and whether they are the whole filter (exact). A parse error
+// yields none.
 func Preds(src string) (preds []Pred, exact bool) {
 	n, ok := parse(src)
 	if !ok {
 		return nil, false
 	}
-	exact = true
-	stopped := false // at the first conjunct that writes
+	ops, stopped := operands(n)
+	exact = !stopped
+	for _, op := range ops {
+		if p, ok := predOf(op); ok {
+			preds = append(preds, p)
+		} else {
+			exact = false
+		}
+	}
+	return preds, exact
+}
+
+// operands returns the parts of a filter that must all be true for it to
+// be true, in evaluation order: the operands of top-level ands, and the
+// condition and value of a top-level `C ? A : false` (which is C && A).
+// It stops at the first operand that writes the event (SetMeta,
+// SetParsed), left out with everything after it (stopped): later ones may
+// read what it wrote, and what reads ahead of a filter (an index's Preds,
+// native pre-checks) reads the event as poured.
+func operands(n ast.Node) (ops []ast.Node, stopped bool) {
 	var walk func(n ast.Node)
 	walk = func(n ast.Node) {
 		if stopped {
 			return
 		}
-		if b, ok := n.(*ast.BinaryNode); ok && (b.Operator == "&&" || b.Operator == "and") {
-			walk(b.Left)
-			walk(b.Right)
-			return
+		switch t := n.(type) {
+		case *ast.BinaryNode:
+			if t.Operator == "&&" || t.Operator == "and" {
+				walk(t.Left)
+				walk(t.Right)
+				return
+			}
+		case *ast.ConditionalNode:
+			if b, ok := t.Exp2.(*ast.BoolNode); ok && !b.Value {
+				walk(t.Cond)
+				walk(t.Exp1)
+				return
+			}
 		}
 		if writesOf(n) != 0 {
-			stopped, exact = true, false
+			stopped = true
 			return
 		}
-		if p, ok := predOf(n); ok {
-			preds = append(preds, p)
-			return
-		}
-		exact = false
+		ops = append(ops, n)
 	}
 	walk(n)
-	return preds, exact
+	return ops, stopped
+}
+
+// Residual compiles what is left of the filter src to check once every
+// positive Pred of it (Preds: field == 'v', field in [...]) is known to
+// hold, as a scenario index knows of the scenarios it selects: the
+// other operands, in order. always reports that nothing is left (the
+// filter is true). nil, false: src writes the event, or an operand does
+// not compile.
+func (c *Compiler) Residual(src string) (f Bool, always bool) {
+	n, ok := parse(src)
+	if !ok {
+		return nil, false
+	}
+	ops, stopped := operands(n)
+	if stopped {
+		return nil, false
+	}
+	var rest []Bool
+	for _, op := range ops {
+		if p, ok := predOf(op); ok && p.Positive() {
+			continue
+		}
+		b, ok := c.boolean(op)
+		if !ok {
+			return nil, false
+		}
+		rest = append(rest, b)
+	}
+	switch len(rest) {
+	case 0:
+		return nil, true
+	case 1:
+		return rest[0], false
+	}
+	return func(ctx *Ctx) (bool, error) {
+		for _, b := range rest {
+			if v, err := b(ctx); err != nil || !v {
+				return false, err
+			}
+		}
+		return true, nil
+	}, false
 }
 
 // indexField is FieldOf restricted to evt.Meta and evt.Parsed.

@@ -49,11 +49,16 @@
 //  3. Pour (Engine.PourFields). The event, its field vector and its time go
 //     in batches to the workers; each worker owns some scenarios and all
 //     their buckets. The worker's index (bitsets per value of each indexed
-//     field) selects the scenarios whose filter can be true: an event with
-//     Meta.log_type "http_access-log" never reaches the ssh scenarios.
+//     field: every `field == 'v'` / `field in [...]` conjunct of a filter,
+//     natexpr.Preds) selects the scenarios whose filter can be true: an
+//     event with Meta.log_type "http_access-log" never reaches the ssh
+//     scenarios, one with http_status 200 not those that want a 404.
 //  4. Filter. Each selected scenario's filter is one compiled expression
 //     (filterExpr): native code over the field vector when natexpr could
-//     compile it, else the expr VM on FilterEnv{Evt: evt}. The poured
+//     compile it, else the expr VM on FilterEnv{Evt: evt}. Native code
+//     checks only what the index left (natexpr.Residual: the filter less
+//     the conjuncts the index checked; nothing at all for a filter made of
+//     such conjuncts), in one call from the worker's loop. The poured
 //     event is shared by the workers and never written, so a VM program
 //     that reads evt.Parsed, evt.Meta or evt.Enriched as a map
 //     (readsViews, decided at load) gets a copy of the event with views

@@ -18,12 +18,19 @@ import (
 
 // filterExpr is a scenario's filter. A filter natexpr could not compile
 // whole still often has native conjuncts (pre): conditions the filter
-// needs, checked before the VM runs.
+// needs, checked before the VM runs. A native filter has a residual form
+// too (rest, or always): what is left to check of it once the scenario
+// index selected the scenario, which it does only for events that meet
+// every positive Pred of the filter (index.build), so those are not
+// checked twice (an nginx line meets the log_type test of some forty
+// http scenarios).
 type filterExpr struct {
-	prog *vm.Program
-	pv   event.PartSet  // the parts prog may read as maps (readsViews)
-	nat  natexpr.Bool   // the whole filter, native (nil: the VM decides)
-	pre  []natexpr.Bool // native necessary conditions (when nat is nil)
+	prog   *vm.Program
+	pv     event.PartSet  // the parts prog may read as maps (readsViews)
+	nat    natexpr.Bool   // the whole filter, native (nil: the VM decides)
+	rest   natexpr.Bool   // nat less the Preds the index checks (nil: see always, else use nat)
+	always bool           // nothing is left once the index selected the scenario: the filter is true
+	pre    []natexpr.Bool // native necessary conditions (when nat is nil)
 }
 
 // rejects reports whether a native necessary condition is false (or
@@ -44,10 +51,38 @@ func (f *filterExpr) rejects(w *worker) bool {
 // scenario that writes to it; native code reads the poured event, which
 // is why a scenario that writes has no native filter).
 func (f *filterExpr) eval(w *worker, evt *event.Event) (bool, error) {
-	if f.nat != nil && !w.e.cfg.DisableNative {
-		return f.nat(w.nc)
+	if nf := f.native(&w.e.cfg); nf.ok {
+		if nf.f == nil {
+			return true, nil
+		}
+		return nf.f(w.nc)
 	}
 	return w.runBool(f.prog, FilterEnv{Evt: w.forVM(evt, f.pv)})
+}
+
+// natFilter is a filter as native code on the poured event (ok): f, or
+// nothing when the index's selection is enough (f nil). Workers keep one
+// per scenario (worker.process calls f directly).
+type natFilter struct {
+	f  natexpr.Bool
+	ok bool
+}
+
+// native returns the filter's native form under cfg: the residual one
+// when the index runs, the whole filter else; ok false: the VM decides.
+func (f *filterExpr) native(cfg *Config) natFilter {
+	if f.nat == nil || cfg.DisableNative {
+		return natFilter{}
+	}
+	if !cfg.DisableIndex {
+		if f.always {
+			return natFilter{ok: true}
+		}
+		if f.rest != nil {
+			return natFilter{f: f.rest, ok: true}
+		}
+	}
+	return natFilter{f: f.nat, ok: true}
 }
 
 // boolExpr is an expression on evt giving a bool (cancel_on).

@@ -365,6 +365,9 @@ func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen,
 	if !sc.mutates {
 		sc.filter.nat = nc.Bool(spec.Filter)
 	}
+	if sc.filter.nat != nil {
+		sc.filter.rest, sc.filter.always = nc.Residual(spec.Filter)
+	}
 	if sc.filter.nat == nil {
 		sc.filter.pre = nc.Conjuncts(spec.Filter)
 	}

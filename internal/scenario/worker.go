@@ -284,24 +284,25 @@ type index struct {
 // worker owns a subset of the scenarios and all their buckets. Only its
 // goroutine touches its state (counters are atomics read by Stats).
 type worker struct {
-	e       *Engine
-	scens   []*scen
-	idx     index
-	buckets map[bkey]*bucket
-	heap    bheap
-	bh      map[bkey]time.Time
-	bhSweep int
-	vm      vm.VM
-	nc      *natexpr.Ctx // memoised native evaluation of the poured event
-	sx      natexpr.Ctx  // native evaluation without memo (groupby, distinct)
-	qv      itemQueue    // the queue a native condition reads
-	keys    *keySets     // the key sets of the records of this worker's items
-	kept    bool         // process queued the whole event (Config.Done)
-	recBuf  []byte       // keySets.record's scratch
-	dBuf    []byte       // encodeDelta's scratch
-	origins *lineOrigins // the origins of their lines (nil: no raw line kept)
-	scratch []uint64
-	ch      chan *batch
+	e          *Engine
+	scens      []*scen
+	natFilters []natFilter // by position in scens
+	idx        index
+	buckets    map[bkey]*bucket
+	heap       bheap
+	bh         map[bkey]time.Time
+	bhSweep    int
+	vm         vm.VM
+	nc         *natexpr.Ctx // memoised native evaluation of the poured event
+	sx         natexpr.Ctx  // native evaluation without memo (groupby, distinct)
+	qv         itemQueue    // the queue a native condition reads
+	keys       *keySets     // the key sets of the records of this worker's items
+	kept       bool         // process queued the whole event (Config.Done)
+	recBuf     []byte       // keySets.record's scratch
+	dBuf       []byte       // encodeDelta's scratch
+	origins    *lineOrigins // the origins of their lines (nil: no raw line kept)
+	scratch    []uint64
+	ch         chan *batch
 
 	// The poured event as the VM reads it (forVM): a copy with a
 	// ParsedView of the worker's own, built once per event.
@@ -320,6 +321,10 @@ func newWorker(e *Engine, scens []*scen) *worker {
 	}
 	w.nc = natexpr.NewCtx(e.set.slots)
 	n := len(scens)
+	w.natFilters = make([]natFilter, n)
+	for i, sc := range scens {
+		w.natFilters[i] = sc.filter.native(&e.cfg)
+	}
 	w.idx.words = (n + 63) / 64
 	w.scratch = make([]uint64, w.idx.words)
 	w.idx.all = make([]uint64, w.idx.words)
@@ -332,9 +337,10 @@ func newWorker(e *Engine, scens []*scen) *worker {
 	return w
 }
 
-// build indexes the usable conjuncts of scens: all positive ones, or only
-// the chosen one (indexPred) for a filter that writes the event (a later
-// conjunct could read what SetMeta wrote).
+// build indexes the positive conjuncts of scens (those natexpr.Preds
+// finds, which read the event as poured: none comes after an operand
+// that writes the event). A native filter's residual form (filterExpr)
+// leaves them out: keep the two in step.
 func (x *index) build(scens []*scen, slots *natexpr.Table) {
 	type cons map[natexpr.Field]map[string]bool
 	per := make([]cons, len(scens))
@@ -343,7 +349,7 @@ func (x *index) build(scens []*scen, slots *natexpr.Table) {
 		c := cons{}
 		for pi := range sc.preds {
 			p := &sc.preds[pi]
-			if !p.Positive() || (sc.mutates && pi != sc.indexPred) {
+			if !p.Positive() {
 				continue
 			}
 			allowed := map[string]bool{}
@@ -488,8 +494,30 @@ func (w *worker) process(env *envelope) {
 		for word != 0 {
 			bit := bits.TrailingZeros64(word)
 			word &^= 1 << bit
-			sc := w.scens[wi*64+bit]
-			w.pourScenario(sc, env, &shared)
+			i := wi*64 + bit
+			sc := w.scens[i]
+			nf := &w.natFilters[i]
+			if !nf.ok {
+				w.pourScenario(sc, env, &shared)
+				continue
+			}
+			// The filter is native code on the poured event (most events
+			// meet none of the filters the index lets through: no call
+			// but this one for them).
+			if env.wall && sc.kind != KindTrigger {
+				continue
+			}
+			if nf.f != nil {
+				ok, err := nf.f(w.nc)
+				if err != nil {
+					w.e.stats[sc.idx].filterErr.Add(1)
+					continue
+				}
+				if !ok {
+					continue
+				}
+			}
+			w.pourAccepted(sc, env, env.evt, false, &shared)
 		}
 	}
 }
@@ -544,6 +572,12 @@ func (w *worker) pourScenario(sc *scen, env *envelope, shared **item) {
 	if !ok {
 		return
 	}
+	w.pourAccepted(sc, env, evt, cloned, shared)
+}
+
+// pourAccepted is pourScenario once sc's filter accepted evt (env's
+// event, or sc's private copy: cloned).
+func (w *worker) pourAccepted(sc *scen, env *envelope, evt *event.Event, cloned bool, shared **item) {
 	key, ok := w.partition(sc, evt, cloned)
 	if !ok {
 		return
