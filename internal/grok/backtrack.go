@@ -70,8 +70,11 @@ type btInst struct {
 // btClassSet is a rune class: a bitmap for ASCII and a matcher for the rest.
 type btClassSet struct {
 	ascii [2]uint64
-	hi    bool         // some rune >= 0x80 (or U+FFFD) may match
-	rune  *syntax.Inst // matcher for runes >= 0x80 (nil when !hi)
+	// run[c] reports an ASCII byte c of the class: the tight loops of
+	// btStar scan with one load per byte (bytes >= 0x80 are never set).
+	run  [256]bool
+	hi   bool         // some rune >= 0x80 (or U+FFFD) may match
+	rune *syntax.Inst // matcher for runes >= 0x80 (nil when !hi)
 }
 
 // btGuard holds the bytes each branch of an alternation can start with; a
@@ -264,6 +267,9 @@ func compileBacktrack(expr string, pool *sync.Pool) (*btProg, error) {
 			}
 			if cl.hi {
 				cl.rune = in
+			}
+			for c := 0; c < utf8.RuneSelf; c++ {
+				cl.run[c] = cl.ascii[c>>6]&(1<<(c&63)) != 0
 			}
 		default:
 			return nil, fmt.Errorf("grok: backtrack: unexpected instruction %v", in.Op)
@@ -737,11 +743,7 @@ func (bp *btProg) try(s string, pos int, sc *btScratch) bool {
 				ci := &insts[in.out]
 				cl := &classes[ci.aux]
 				lo := pos
-				for pos < len(s) {
-					c := s[pos]
-					if c >= utf8.RuneSelf || cl.ascii[c>>6]&(1<<(c&63)) == 0 {
-						break
-					}
+				for pos < len(s) && cl.run[s[pos]] {
 					pos++
 				}
 				// The states the loop went through: C at lo..pos-1 and L at
