@@ -54,6 +54,12 @@ const (
 	// ASCII bytes in a tight loop instead of alternating btAlt/btClass.
 	btStar
 	btLazy
+	// btSwitch is a tree of alternations (a root btAlt and the btAlt
+	// instructions below it that have no other predecessor) flattened into
+	// one dispatch on the next byte: the branches that can start with it,
+	// in priority order (aux: the switch). One step instead of one per
+	// alternation walked.
+	btSwitch
 )
 
 // btInst is one instruction of a compiled program, kept small so that
@@ -70,8 +76,15 @@ type btInst struct {
 // btClassSet is a rune class: a bitmap for ASCII and a matcher for the rest.
 type btClassSet struct {
 	ascii [2]uint64
-	hi    bool         // some rune >= 0x80 (or U+FFFD) may match
-	rune  *syntax.Inst // matcher for runes >= 0x80 (nil when !hi)
+	// run[c] reports an ASCII byte c of the class: the tight loops of
+	// btStar scan with one load per byte (bytes >= 0x80 are never set).
+	run [256]bool
+	// dot: the ASCII bytes of the class are all but '\n' (the class of
+	// `.`, which GREEDYDATA and DATA loop over): btStar finds the end of
+	// the run eight bytes at a time.
+	dot  bool
+	hi   bool         // some rune >= 0x80 (or U+FFFD) may match
+	rune *syntax.Inst // matcher for runes >= 0x80 (nil when !hi)
 }
 
 // btGuard holds the bytes each branch of an alternation can start with; a
@@ -90,6 +103,21 @@ type btNode struct {
 	lit   string
 	guard btGuard
 }
+
+// btSwitchTab is a btSwitch's dispatch: lists[next[c]] are the branches
+// to try, in order, when the next byte is c (next[256]: at the end of the
+// input). lists[0] is empty (no branch can match).
+type btSwitchTab struct {
+	next  [257]uint8
+	lists [][]uint32
+}
+
+// Switch tuning: a tree of fewer than minSwitchLeaves branches stays a
+// chain of btAlt; one of more than maxSwitchLeaves is not flattened.
+const (
+	minSwitchLeaves = 3
+	maxSwitchLeaves = 64
+)
 
 // byteSet is a set of bytes; any means "always try" (the branch can match
 // without consuming, or its closure was too large to walk).
@@ -112,6 +140,7 @@ type btProg struct {
 	classes  []btClassSet
 	lits     []string
 	guards   []btGuard
+	switches []btSwitchTab
 	start    uint32
 	nmemo    int
 	ncap     int // number of capture slots (2 × groups, group 0 included)
@@ -265,6 +294,10 @@ func compileBacktrack(expr string, pool *sync.Pool) (*btProg, error) {
 			if cl.hi {
 				cl.rune = in
 			}
+			for c := 0; c < utf8.RuneSelf; c++ {
+				cl.run[c] = cl.ascii[c>>6]&(1<<(c&63)) != 0
+			}
+			cl.dot = cl.ascii == [2]uint64{^uint64(0) &^ (1 << '\n'), ^uint64(0)}
 		default:
 			return nil, fmt.Errorf("grok: backtrack: unexpected instruction %v", in.Op)
 		}
@@ -310,7 +343,9 @@ func compileBacktrack(expr string, pool *sync.Pool) (*btProg, error) {
 	}
 	computeGuards(nodes, seen)
 	markLoops(nodes, seen)
+	switches := buildSwitches(nodes, seen)
 	bp.pack(nodes)
+	bp.switches = switches
 	if !epsilonCycle(prog) {
 		bp.live = &lazyLive{expr: expr, ncap: bp.ncap}
 		bp.choice = &engineChoice{}
@@ -336,6 +371,95 @@ func markLoops(nodes []btNode, reachable []bool) {
 			nd.op = btLazy
 		}
 	}
+}
+
+// buildSwitches turns every root of a tree of at least minSwitchLeaves
+// alternation branches into a btSwitch and returns the switch tables (the
+// index of a node's table is its arg). A btAlt below the root is part of
+// the tree when it has no other predecessor (no memo): flattening skips no
+// visited-table check, and each branch keeps its own. A branch is tried
+// for the next byte when its first set holds it (or is any), the same
+// test the btAlt guards make, so the branches tried and their order are
+// those of the chain of btAlt.
+func buildSwitches(nodes []btNode, reachable []bool) []btSwitchTab {
+	inner := make([]bool, len(nodes))
+	for pc := range nodes {
+		nd := &nodes[pc]
+		if !reachable[pc] || nd.op != btAlt {
+			continue
+		}
+		for _, c := range [2]uint32{nd.out, nd.arg} {
+			if nodes[c].op == btAlt && nodes[c].memo < 0 {
+				inner[c] = true
+			}
+		}
+	}
+	var tabs []btSwitchTab
+	var roots []int // converted after all tables are built: firstSet reads btAlt
+	mark := make([]uint32, len(nodes))
+	gen := uint32(1)
+	for pc := range nodes {
+		nd := &nodes[pc]
+		if !reachable[pc] || nd.op != btAlt || inner[pc] {
+			continue
+		}
+		var leaves []uint32
+		// A branch that leads back to the root (an empty-width loop) is a
+		// leaf: the root's visited-table check prunes it as before.
+		var walk func(c uint32)
+		walk = func(c uint32) {
+			if nodes[c].op == btAlt && nodes[c].memo < 0 && c != uint32(pc) && len(leaves) <= maxSwitchLeaves {
+				walk(nodes[c].out)
+				walk(nodes[c].arg)
+				return
+			}
+			leaves = append(leaves, c)
+		}
+		walk(nd.out)
+		walk(nd.arg)
+		if len(leaves) < minSwitchLeaves || len(leaves) > maxSwitchLeaves {
+			continue
+		}
+		sets := make([]byteSet, len(leaves))
+		for i, l := range leaves {
+			gen++
+			sets[i] = firstSet(nodes, l, mark, gen, maxGuardWalk)
+		}
+		tab := btSwitchTab{lists: [][]uint32{nil}}
+		index := map[string]uint8{"": 0}
+		ok := true
+		for c := 0; c <= 256; c++ {
+			var lst []uint32
+			var key []byte
+			for i, l := range leaves {
+				if sets[i].any || c < 256 && sets[i].has(byte(c)) {
+					lst = append(lst, l)
+					key = append(key, byte(i))
+				}
+			}
+			k, seen := index[string(key)]
+			if !seen {
+				if len(tab.lists) > 255 {
+					ok = false
+					break
+				}
+				k = uint8(len(tab.lists))
+				index[string(key)] = k
+				tab.lists = append(tab.lists, lst)
+			}
+			tab.next[c] = k
+		}
+		if !ok {
+			continue
+		}
+		roots = append(roots, pc)
+		tabs = append(tabs, tab)
+	}
+	for i, pc := range roots {
+		nodes[pc].op = btSwitch
+		nodes[pc].arg = uint32(i)
+	}
+	return tabs
 }
 
 // pack builds the compact instruction array and its side tables.
@@ -421,7 +545,7 @@ func firstSet(nodes []btNode, pc uint32, mark []uint32, gen uint32, limit int) b
 		switch in.op {
 		case btMatch:
 			set.any = true
-		case btAlt:
+		case btAlt, btStar, btLazy:
 			stack = append(stack, in.arg, in.out)
 		case btCap, btEmpty:
 			stack = append(stack, in.out)
@@ -737,12 +861,12 @@ func (bp *btProg) try(s string, pos int, sc *btScratch) bool {
 				ci := &insts[in.out]
 				cl := &classes[ci.aux]
 				lo := pos
-				for pos < len(s) {
-					c := s[pos]
-					if c >= utf8.RuneSelf || cl.ascii[c>>6]&(1<<(c&63)) == 0 {
-						break
+				if cl.dot {
+					pos = dotRun(s, pos)
+				} else {
+					for pos < len(s) && cl.run[s[pos]] {
+						pos++
 					}
-					pos++
 				}
 				// The states the loop went through: C at lo..pos-1 and L at
 				// lo+1..pos, in the order C(lo), L(lo+1), C(lo+1), ... A
@@ -814,6 +938,20 @@ func (bp *btProg) try(s string, pos int, sc *btScratch) bool {
 				}
 				stack = append(stack, btJob{pc: in.arg, slot: -1, pos: pos})
 				pc = in.out
+			case btSwitch:
+				tab := &bp.switches[in.arg]
+				k := 256
+				if pos < len(s) {
+					k = int(s[pos])
+				}
+				lst := tab.lists[tab.next[k]]
+				if len(lst) == 0 {
+					goto fail
+				}
+				for i := len(lst) - 1; i > 0; i-- {
+					stack = append(stack, btJob{pc: lst[i], slot: -1, pos: pos})
+				}
+				pc = lst[0]
 			case btCap:
 				if int(in.arg) < len(caps) {
 					stack = append(stack, btJob{slot: int32(in.arg), pos: caps[in.arg]})
@@ -841,6 +979,27 @@ func (bp *btProg) try(s string, pos int, sc *btScratch) bool {
 	sc.stack = stack
 	sc.steps += steps
 	return false
+}
+
+// dotRun returns the first position from pos of a '\n' or a byte >= 0x80
+// in s (len(s) if none), reading eight bytes at a time.
+func dotRun(s string, pos int) int {
+	const ones, highs, nls = 0x0101010101010101, 0x8080808080808080, 0x0a0a0a0a0a0a0a0a
+	for ; pos+8 <= len(s); pos += 8 {
+		x := uint64(s[pos]) | uint64(s[pos+1])<<8 | uint64(s[pos+2])<<16 | uint64(s[pos+3])<<24 |
+			uint64(s[pos+4])<<32 | uint64(s[pos+5])<<40 | uint64(s[pos+6])<<48 | uint64(s[pos+7])<<56
+		// A byte >= 0x80 has its high bit; a '\n' becomes a zero byte of
+		// y, whose lowest one the borrow trick flags exactly (bytes above
+		// it may be flagged too, never those below).
+		y := x ^ nls
+		if m := (x | (y-ones)&^y) & highs; m != 0 {
+			return pos + bits.TrailingZeros64(m)/8
+		}
+	}
+	for pos < len(s) && s[pos] != '\n' && s[pos] < utf8.RuneSelf {
+		pos++
+	}
+	return pos
 }
 
 // emptyAt returns the empty-width conditions that hold at pos, as

@@ -326,3 +326,91 @@ func FuzzBacktrack(f *testing.F) {
 		checkSame(t, re, bp, input)
 	})
 }
+
+// TestDotRun checks the eight-bytes-at-a-time scan of `.` runs against a
+// byte loop, with the stop byte at every offset of a word.
+func TestDotRun(t *testing.T) {
+	t.Parallel()
+	naive := func(s string, pos int) int {
+		for pos < len(s) && s[pos] != '\n' && s[pos] < 0x80 {
+			pos++
+		}
+		return pos
+	}
+	cases := []struct {
+		name string
+		s    string
+	}{
+		{"empty", ""},
+		{"short", "abc"},
+		{"no stop", strings.Repeat("x", 37)},
+		{"newline", "0123456789abcdef\nxyz"},
+		{"high byte", "0123456789abc\xffdef"},
+		{"utf8", "Mar  1 caf\u00e9 ok"},
+		{"zero bytes", "\x00\x00\x00\x00\x00\x00\x00\x00\x00\n"},
+		{"borrow", "\x0b\x0b\x0a\x0b\x0b\x0b\x0b\x0b\x0b"},
+		{"del and 0x80", "\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x80"},
+	}
+	for i := 0; i < 24; i++ {
+		for _, stop := range []string{"\n", "\x80", "\xc3\xa9"} {
+			s := strings.Repeat("a", i) + stop + strings.Repeat("\n", 9)
+			cases = append(cases, struct {
+				name string
+				s    string
+			}{"stop at offset", s})
+		}
+	}
+	for _, tc := range cases {
+		for pos := 0; pos <= len(tc.s); pos++ {
+			require.Equal(t, naive(tc.s, pos), dotRun(tc.s, pos), "%s: %q from %d", tc.name, tc.s, pos)
+		}
+	}
+}
+
+// FuzzDotRun compares dotRun with a byte loop on fuzzed input.
+func FuzzDotRun(f *testing.F) {
+	f.Add("abc\ndef", 0)
+	f.Add("0123456789\xff", 2)
+	f.Fuzz(func(t *testing.T, s string, pos int) {
+		if pos < 0 || pos > len(s) {
+			return
+		}
+		want := pos
+		for want < len(s) && s[want] != '\n' && s[want] < 0x80 {
+			want++
+		}
+		require.Equal(t, want, dotRun(s, pos))
+	})
+}
+
+// TestBacktrackSwitch checks that trees of alternations are flattened
+// into btSwitch dispatches (the syslog header's MONTH and IPORHOST) and
+// that they keep Go's submatches, order of branches included.
+func TestBacktrackSwitch(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		expr     string
+		switches int // at least
+		inputs   []string
+	}{
+		{"priority", `(\w|ab|[a-c]bc)(c?)`, 1, []string{"abc", "ab", "a", "x", "bbcc", ""}},
+		{"first byte shared", `^(?:(ab)|(a)|(b)|(ac))c`, 1, []string{"abc", "ac", "acc", "bc", "c"}},
+		{"empty branch", `x(?:ab|bc|cd|)y`, 1, []string{"xy", "xay", "xdy", "xcy"}},
+		{"non ascii", `(é+|e\d|\xffa|.)+$`, 1, []string{"éé", "e1\xff", "\xc3", "ab\n", "\xffa"}},
+		{"nested", `(?:(?:a|b)c|d|(?:e|f)+)g`, 1, []string{"acg", "dg", "efeg", "bg", "g"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			re, bp := mustBacktrack(t, tc.expr)
+			require.GreaterOrEqual(t, len(bp.switches), tc.switches)
+			for _, in := range tc.inputs {
+				checkSame(t, re, bp, in)
+			}
+		})
+	}
+	lib := hubLibrary(t)
+	p := lib.MustCompile(`^%{SYSLOGLINE}`)
+	require.NotEmpty(t, p.bt.switches)
+}

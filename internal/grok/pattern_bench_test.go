@@ -122,3 +122,38 @@ func (c cpuClock) report(b *testing.B) {
 		b.ReportMetric(float64(t-c.start)/float64(b.N), "cpu-ns/op")
 	}
 }
+
+// BenchmarkHubMatchEach measures the two groks every replayed line of the
+// bench corpora runs, called as the parser calls them: MatchEach writing
+// each capture by index (no map), on the engine the pattern chooses. Under
+// cachegrind (`go test -c`, then valgrind --tool=cachegrind on the test
+// binary with -test.bench HubMatchEach -test.benchtime 30000x) its
+// instruction count is a figure the machine's load does not move.
+//
+//	go test ./internal/grok/ -run '^$' -bench HubMatchEach
+func BenchmarkHubMatchEach(b *testing.B) {
+	nginxLib, nginxGroks := parserGroks(b, "s01-parse/crowdsecurity/nginx-logs.yaml")
+	cases := []struct {
+		name  string
+		p     *Pattern
+		lines []string
+	}{
+		{"syslog-logs/SYSLOGLINE", hubLibrary(b).MustCompile(`^%{SYSLOGLINE}`), benchLines(b, "bench_sshd.log")},
+		{"nginx-logs/access", nginxLib.MustCompile(nginxGroks[0]), benchLines(b, "bench_nginx.log")},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			vals := make([]string, len(tc.p.Names()))
+			set := func(i int, v string) { vals[i] = v }
+			for _, l := range tc.lines { // warm up: the engine choice samples
+				require.True(b, tc.p.MatchEach(l, set), l)
+			}
+			b.ReportAllocs()
+			cpu := startCPU()
+			for i := 0; b.Loop(); i++ {
+				tc.p.MatchEach(tc.lines[i%len(tc.lines)], set)
+			}
+			cpu.report(b)
+		})
+	}
+}
