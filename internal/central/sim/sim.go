@@ -124,7 +124,11 @@ type Result struct {
 	DelistLate int
 	// Adds and Deletes: list changes in the measured days (churn).
 	Adds, Deletes int
-	Days          int
+	// AttackersBurned: attackers (not benign IPs) whose listing a
+	// refutation burned in the measured days (reason "suspect", see
+	// curate's propagate): what the poisoners' refutations cost.
+	AttackersBurned int
+	Days            int
 }
 
 type installSim struct {
@@ -217,7 +221,7 @@ func Run(cfg Config) Result {
 	var detections int
 	var delistMax time.Duration
 	delistLate := 0
-	adds, deletes := 0, 0
+	adds, deletes, attackersBurned := 0, 0, 0
 	detected := func(at time.Time, what string) {
 		if !at.Before(measureFrom) {
 			detections++
@@ -288,6 +292,8 @@ func Run(cfg Config) Result {
 			if ch.Op == curate.Delete {
 				if isBenign[ch.IP] {
 					gone(ch.IP, ch.At, ch.Reason)
+				} else if measured && ch.Reason == "suspect" {
+					attackersBurned++
 				}
 				continue
 			}
@@ -475,9 +481,12 @@ func Run(cfg Config) Result {
 			gone(ip, now, "end") // still listed at the end
 		}
 	}
+	if cfg.Trace != nil {
+		fmt.Fprintf(cfg.Trace, "attacker listings burned (suspect): %d\n", attackersBurned)
+	}
 	res := Result{Strategy: cfg.Strategy, Share: cfg.PoisonShare, BenignListed: len(benignListed), ListSize: eng.Len(),
 		Appeals: appeals, BenignLater: len(benignLater), Detections: detections, DelistMax: delistMax, DelistLate: delistLate,
-		Adds: adds, Deletes: deletes, Days: cfg.Days}
+		Adds: adds, Deletes: deletes, AttackersBurned: attackersBurned, Days: cfg.Days}
 	if cfg.AppealAfter == 0 {
 		res.Appeals, res.BenignLater = -1, -1
 	}

@@ -59,4 +59,5 @@ func TestSleepersAndAppeals(t *testing.T) {
 	require.Less(t, with.BenignLater, with.BenignListed)
 	require.Contains(t, b.String(), "delist")
 	require.GreaterOrEqual(t, float64(with.Recalled)/float64(with.Eligible), 0.9, "recall")
+	require.LessOrEqual(t, with.AttackersBurned, with.Recalled/10, "the clique burn spares real attackers")
 }
