@@ -164,12 +164,23 @@ func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	cnt(c.parserOK, float64(parsed))
 	cnt(c.parserKO, float64(unparsed))
 	cnt(c.lineCount, float64(lines))
+	// As CrowdSec's counter vectors: a node's or a scenario's series
+	// exist once it counted something. The content loads tens of scenarios
+	// and nodes that a host's logs never reach, and their zeros were most
+	// of a scrape (two thirds of the series on bench/live's nginx burst,
+	// and as much of the allocations a scrape costs the daemon).
 	for _, n := range nodes {
+		if n.Hits == 0 && n.OK == 0 && n.KO == 0 {
+			continue
+		}
 		cnt(c.nodeHits, float64(n.Hits), n.Name, n.Stage)
 		cnt(c.nodeOK, float64(n.OK), n.Name, n.Stage)
 		cnt(c.nodeKO, float64(n.KO), n.Name, n.Stage)
 	}
 	for name, s := range scens {
+		if s == (scenario.ScenarioStats{}) {
+			continue
+		}
 		cnt(c.poured, float64(s.Poured), name)
 		cnt(c.overflowed, float64(s.Overflowed), name)
 		cnt(c.underflow, float64(s.Underflowed), name)
