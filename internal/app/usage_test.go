@@ -54,7 +54,7 @@ func TestAgentSendsUsageMetrics(t *testing.T) {
 		return out
 	}
 	// The first report goes as the agent starts.
-	require.Eventually(t, func() bool { return len(reports()) >= 1 }, 10*time.Second, 50*time.Millisecond, "no report at start")
+	require.Eventually(t, func() bool { return len(reports()) >= 1 }, 60*time.Second, 50*time.Millisecond, "no report at start")
 	first := reports()[0]
 	require.NotEmpty(t, first.Machine)
 	lp := first.LP
