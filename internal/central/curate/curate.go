@@ -21,7 +21,9 @@
 //     weights sum to MinScore, and one of them is trusted (a seed, or an
 //     enrolled install with TrustedConfirmations confirmed reports); two
 //     trusted clusters when clusters without a confirmed report make up
-//     MinClusters on their own;
+//     MinClusters on their own; two clusters with a strong-class report
+//     of a vouched install (a seed, or one with a confirmed report) when
+//     weak classes (FP-prone, spoofable) fill the rest (see strongPair);
 //   - a listing lives FirstTTL, doubled for each EscalateAfter period with
 //     fresh qualifying evidence, capped at MaxTTL, and is deleted when it
 //     expires or when its evidence is withdrawn (quarantine, delisting,
@@ -614,9 +616,14 @@ type tally struct {
 	// unvouched: clusters none of whose reporters has a confirmed report.
 	trustedClusters int
 	unvouched       int
-	seedSaw         bool
-	scenarios       []string
-	reports         int
+	// strongClusters: clusters with a strong-class report of at least
+	// MinVote; vouchedStrong: those of them where that report is a seed's
+	// or an install's with a confirmed report (see strongPair).
+	strongClusters int
+	vouchedStrong  int
+	seedSaw        bool
+	scenarios      []string
+	reports        int
 }
 
 // tallyOf computes the evidence of st (the state of ip) at now. With
@@ -703,6 +710,10 @@ func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) 
 	type agg struct {
 		best, class             float64
 		trusted, tstrg, vouched bool
+		// sbest: the best strong-class vote; svouched: a strong-class
+		// report of a vouched install (seed, or a confirmed report).
+		sbest    float64
+		svouched bool
 	}
 	roots := make([]agg, len(ms))
 	for i, m := range ms {
@@ -711,6 +722,12 @@ func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) 
 		a.class = max(a.class, m.class)
 		if in := e.installs[m.idx]; in.Seed || in.Confirmed > 0 {
 			a.vouched = true
+			if m.class >= 1 && m.vote >= e.cfg.MinVote {
+				a.svouched = true
+			}
+		}
+		if m.class >= 1 {
+			a.sbest = max(a.sbest, m.vote)
 		}
 		if e.trusted(e.installs[m.idx], now) {
 			a.trusted = true
@@ -733,6 +750,12 @@ func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) 
 		}
 		if !a.vouched {
 			t.unvouched++
+		}
+		if a.sbest >= e.cfg.MinVote {
+			t.strongClusters++
+			if a.svouched {
+				t.vouchedStrong++
+			}
 		}
 	}
 	for _, s := range scen {
@@ -830,10 +853,29 @@ func (e *Engine) qualifies(ip netip.Addr, t tally, now time.Time) bool {
 	if t.trustedClusters < 2 && t.unvouched >= e.cfg.MinClusters {
 		return false
 	}
+	if !e.strongPair(t) {
+		return false
+	}
 	if h, ok := e.holds[ip]; ok && now.Before(h.Until) && !t.seedSaw {
 		return false
 	}
 	return true
+}
+
+// strongPair reports whether t has the strong-class evidence a listing
+// needs when weak classes fill its clusters. When fewer than MinClusters
+// clusters reported a strong class (brute force, exploits), the rest are
+// FP-prone or spoofable reports (crawling, HTTP probing, port scans): a
+// scan spoofed with a victim's source address reaches any number of
+// honest installs, which report it in good faith, and one trusted false
+// positive on the victim (a seed's brute force) was all that stood
+// between it and the list. Then it takes two clusters with a strong-class
+// report of a vouched install (a seed, or one with a confirmed report):
+// a framer with no history cannot be the second one. Listings made of
+// strong classes only keep the usual rule (C.1: a seed and two new
+// installs).
+func (e *Engine) strongPair(t tally) bool {
+	return t.strongClusters >= e.cfg.MinClusters || t.vouchedStrong >= 2
 }
 
 func tier(t tally, cfg Config) string {

@@ -225,12 +225,13 @@ func TestDelistFPProneDiscredits(t *testing.T) {
 func TestWeakClassesAloneNeverList(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		strong string // "", "trusted", "untrusted": who adds a brute-force report
+		strong []string // who adds a brute-force report: "trusted" (a seed), "untrusted" (a new install)
 		listed bool
 	}{
-		{"weak only", "", false},
-		{"plus a trusted brute force", "trusted", true},
-		{"plus an untrusted brute force", "untrusted", false},
+		{"weak only", nil, false},
+		{"plus a trusted brute force", []string{"trusted"}, false},
+		{"plus two trusted brute forces", []string{"trusted", "trusted"}, true},
+		{"plus an untrusted brute force", []string{"untrusted"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, _ := newEngine(t)
@@ -243,13 +244,69 @@ func TestWeakClassesAloneNeverList(t *testing.T) {
 					require.Equal(t, Counted, e.Ingest(s))
 				}
 			}
-			switch tc.strong {
-			case "trusted":
-				e.UpsertInstall(Install{ID: "t", Org: "t", Seed: true, Net: netip.MustParsePrefix("40.0.0.0/24")}, false)
-				e.Ingest(sig("t", "1.2.3.4"))
-			case "untrusted":
-				add(e, "u", "u", "40.0.0.0/24")
-				e.Ingest(sig("u", "1.2.3.4"))
+			for i, who := range tc.strong {
+				id, net := fmt.Sprintf("t%d", i), fmt.Sprintf("%d.0.0.0/24", 40+i)
+				if who == "trusted" {
+					e.UpsertInstall(Install{ID: id, Org: id, Seed: true, Net: netip.MustParsePrefix(net)}, false)
+				} else {
+					add(e, id, id, net)
+				}
+				e.Ingest(sig(id, "1.2.3.4"))
+			}
+			_, ok := e.Listed(netip.MustParseAddr("1.2.3.4"))
+			require.Equal(t, tc.listed, ok)
+		})
+	}
+}
+
+// TestSpoofedScansNeedTwoStrong performs the spoof-framer attack: scans
+// spoofed with a victim's source address reach many honest installs
+// (trusted, each its own organisation and /16), which report them in
+// good faith, and a seed reports the victim once by a brute-force false
+// positive. One strong-class cluster and any number of weak ones do not
+// list; a second strong-class cluster does, when its reporter is vouched
+// (a seed, or an install with a confirmed report): a framer with no
+// history cannot be it. Strong classes alone list as before (C.1: a seed
+// and two new installs).
+func TestSpoofedScansNeedTwoStrong(t *testing.T) {
+	tests := []struct {
+		name   string
+		scans  int      // trusted honest installs reporting a (spoofed) port scan
+		strong []string // brute-force reporters, last: "seed", "honest" (trusted), "vouched" (one confirmed report), "framer" (none), "new" (none)
+		listed bool
+	}{
+		{"spoofed scans alone", 40, nil, false},
+		{"a seed's false positive and spoofed scans", 40, []string{"seed"}, false},
+		{"plus a framer's brute force", 40, []string{"framer", "seed"}, false},
+		{"plus a trusted honest brute force", 40, []string{"seed", "honest"}, true},
+		{"plus a vouched untrusted brute force", 40, []string{"vouched", "seed"}, true},
+		{"a seed and two new installs (C.1)", 0, []string{"new", "new", "seed"}, true},
+		{"a seed, two new installs and scans", 40, []string{"new", "new", "seed"}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, _ := newEngine(t)
+			net := func(n int) string { return fmt.Sprintf("%d.%d.0.0/24", 20+n/200, n%200) }
+			for i := range tc.scans {
+				id := fmt.Sprintf("h%d", i)
+				trusted(e, id, net(i))
+				s := sig(id, "1.2.3.4")
+				s.Scenario = "crowdsecurity/iptables-scan-multi_ports"
+				require.Equal(t, Counted, e.Ingest(s))
+			}
+			for i, who := range tc.strong {
+				id, n := fmt.Sprintf("%s%d", who, i), netip.MustParsePrefix(net(500+i))
+				switch who {
+				case "seed":
+					e.UpsertInstall(Install{ID: id, Org: "seed", Seed: true, Net: n}, false)
+				case "honest":
+					trusted(e, id, n.String())
+				case "vouched":
+					e.UpsertInstall(Install{ID: id, Org: id, Net: n, Alpha: 2, Beta: 4, Confirmed: 1}, true)
+				default:
+					add(e, id, id, n.String())
+				}
+				require.Equal(t, Counted, e.Ingest(sig(id, "1.2.3.4")))
 			}
 			_, ok := e.Listed(netip.MustParseAddr("1.2.3.4"))
 			require.Equal(t, tc.listed, ok)
