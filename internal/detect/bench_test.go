@@ -19,19 +19,29 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
+// benchCorpus is a genlogs corpus kind, its acquisition type and the hub
+// collections a real install would run on it.
+type benchCorpus struct {
+	kind, typ   string
+	collections []string
+}
+
+// benchCorpora are the two corpora the replay benchmarks run: nginx with
+// the linux and nginx collections, sshd with the linux collection.
+func benchCorpora() []benchCorpus {
+	return []benchCorpus{
+		{"nginx", "nginx", []string{"crowdsecurity/linux", "crowdsecurity/nginx"}},
+		{"sshd", "syslog", []string{"crowdsecurity/linux"}},
+	}
+}
+
 // BenchmarkReplay replays 20k-line genlogs corpora through the whole
 // pipeline with a real install's content; lines/s is the figure of
 // issue 3 (bench/run measures the 1M-line corpora).
 //
 //	go test ./internal/detect/ -run '^$' -bench Replay -benchtime 3x -cpuprofile /tmp/cpu.prof
 func BenchmarkReplay(b *testing.B) {
-	for _, tc := range []struct {
-		kind, typ   string
-		collections []string
-	}{
-		{"nginx", "nginx", []string{"crowdsecurity/linux", "crowdsecurity/nginx"}},
-		{"sshd", "syslog", []string{"crowdsecurity/linux"}},
-	} {
+	for _, tc := range benchCorpora() {
 		b.Run(tc.kind, func(b *testing.B) {
 			logPath, _ := testutil.GenLogs(b, tc.kind, 20000, 1)
 			rt := hubRuntime(b, tc.collections...)
@@ -183,13 +193,7 @@ func samplePeakLive(stop <-chan struct{}) uint64 {
 //
 //	go test ./internal/detect/ -run '^$' -bench Scenarios -benchtime 5x
 func BenchmarkScenarios(b *testing.B) {
-	for _, tc := range []struct {
-		kind, typ   string
-		collections []string
-	}{
-		{"nginx", "nginx", []string{"crowdsecurity/linux", "crowdsecurity/nginx"}},
-		{"sshd", "syslog", []string{"crowdsecurity/linux"}},
-	} {
+	for _, tc := range benchCorpora() {
 		b.Run(tc.kind, func(b *testing.B) {
 			logPath, _ := testutil.GenLogs(b, tc.kind, 20000, 1)
 			rt := hubRuntime(b, tc.collections...)
