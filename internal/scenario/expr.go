@@ -47,16 +47,12 @@ func (f *filterExpr) rejects(w *worker) bool {
 	return false
 }
 
-// eval runs the filter on evt (the poured event, or the private copy of a
-// scenario that writes to it; native code reads the poured event, which
-// is why a scenario that writes has no native filter).
+// eval runs the filter on the VM, on evt (the poured event, or the private
+// copy of a scenario that writes to it). A filter with a native form under
+// the engine's config never gets here: worker.process runs that form
+// (worker.natFilters) on the poured event, which is why a scenario that
+// writes has no native filter.
 func (f *filterExpr) eval(w *worker, evt *event.Event) (bool, error) {
-	if nf := f.native(&w.e.cfg); nf.ok {
-		if nf.f == nil {
-			return true, nil
-		}
-		return nf.f(w.nc)
-	}
 	return w.runBool(f.prog, FilterEnv{Evt: w.forVM(evt, f.pv)})
 }
 
