@@ -107,7 +107,7 @@ stage "go test (the hub suite, the CLI; grok and natexpr whole)"
 # shellcheck disable=SC2086
 time go test -count=1 -timeout 20m -json $plain_pkgs 2>&1 | tee /tmp/phalanx-test.json | "$tools/testcount" -stage "go test" -tally "$tally"
 
-stage "fuzz smoke (3s per target, two at a time)"
+stage "fuzz smoke (3s per target; one instrumented test binary per package, two packages at a time)"
 time scripts/fuzz.sh 3s
 
 stage "packages (.deb, .rpm) and unit files"
