@@ -71,12 +71,11 @@ fuzz_one() {
   done
 }
 
-# fuzz_pkg PKG TARGET...: builds PKG's instrumented test binary, then fuzzes
-# each target; every target runs even when one fails.
+# fuzz_pkg PKG DIR TARGET...: builds PKG's instrumented test binary, then
+# fuzzes each target; every target runs even when one fails.
 fuzz_pkg() {
-  local pkg="$1" dir bin log failed=0 t
-  shift
-  dir="$(go list -f '{{.Dir}}' "$pkg")"
+  local pkg="$1" dir="$2" bin log failed=0 t
+  shift 2
   bin="$work/$(echo "${pkg#"$module"/}" | tr / _).test"
   log="$bin.build.log"
   # -ldflags: go test strips the test binaries it runs itself, not those of -c.
@@ -92,24 +91,22 @@ fuzz_pkg() {
   return "$failed"
 }
 
-# One line per package with targets: "COUNT PKG TARGET...", most targets first.
-for pkg in $(go list "$@"); do
-  dir="$(go list -f '{{.Dir}}' "$pkg")"
+# One line per package with targets: "COUNT PKG DIR TARGET...", most
+# targets first.
+go list -f '{{.ImportPath}} {{.Dir}}' "$@" | while read -r pkg dir; do
   ts="$(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u | tr '\n' ' ')" || true
   if [ -n "$ts" ]; then
-    # shellcheck disable=SC2086 # one target per word
-    set -- $ts
-    echo "$# $pkg $ts"
+    echo "$(wc -w <<<"$ts") $pkg $dir $ts"
   fi
 done | sort -k1,1nr -k2,2 > "$work/plan"
 
 ntargets=0
 failed=0
 running=0
-while read -r n pkg ts; do
+while read -r n pkg dir ts; do
   ntargets=$((ntargets + n))
   # shellcheck disable=SC2086 # one target per word
-  fuzz_pkg "$pkg" $ts < /dev/null &
+  fuzz_pkg "$pkg" "$dir" $ts < /dev/null &
   running=$((running + 1))
   if [ "$running" -ge "$jobs" ]; then
     wait -n || failed=1
