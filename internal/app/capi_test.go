@@ -60,7 +60,9 @@ func TestDaemonSharesAndPulls(t *testing.T) {
 	// Push: an SSH brute force detected here becomes a signal.
 	waitWatching(t, a, e.log)
 	appendLines(t, e.log, sshFailures("198.51.100.23", 8)...)
-	require.Eventually(t, func() bool { return len(central.Signals()) > 0 }, 15*time.Second, 100*time.Millisecond)
+	// Waited for up to a minute: the chain (file, detection, alert, LAPI,
+	// push) took over 15 s under -race at load ~25.
+	require.Eventually(t, func() bool { return len(central.Signals()) > 0 }, time.Minute, 100*time.Millisecond)
 	sig := central.Signals()[0]
 	require.Equal(t, "198.51.100.23", sig.Source.Value)
 	require.Equal(t, "phalanx/ssh-bruteforce", sig.Scenario)

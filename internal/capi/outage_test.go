@@ -85,7 +85,9 @@ func (c *vclock) Advance(d time.Duration) {
 // did what the last step asked.
 func (c *vclock) WaitSleepers(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	// A minute: more than the installs' 10 s HTTP timeout (a loop sleeps
+	// once its try in flight ends); 10 s failed under -race at load ~28.
+	deadline := time.Now().Add(time.Minute)
 	for {
 		c.mu.Lock()
 		k := len(c.sleepers)

@@ -241,7 +241,15 @@ func TestFirewallSlowLAPI(t *testing.T) {
 	eventually(t, func() bool { return r.proxy.Hits() > hits }, "a slow pull is in flight")
 	start := time.Now()
 	require.NoError(t, r.stop())
-	require.Less(t, time.Since(start), 5*time.Second, "stopping does not wait for the slow LAPI")
+	// A bouncer that kept pulling from the slow LAPI after the cancel
+	// (a pull timing out every second, retried) would never stop; one
+	// that let the pull in flight end would stop within its 1 s timeout,
+	// which no wall-clock bound can tell from a loaded machine's pauses.
+	// The bound is generous (stopping takes well under a second here,
+	// removing the table included) so that only a hang fails it.
+	took := time.Since(start)
+	t.Logf("stopped in %v with a slow pull in flight", took)
+	require.Less(t, took, 20*time.Second, "stopping does not wait for the slow LAPI")
 }
 
 // TestFirewallFailClosed: with fail_mode closed and the LAPI unreachable

@@ -23,5 +23,9 @@ func TestHTTPEndToEnd(t *testing.T) {
 	t.Log("\n" + b.String())
 	require.Equal(t, 10, r.Listed)
 	require.Equal(t, 10*20, r.Pairs)
+	// The bound, kept as the test's: a wall-clock figure, but a
+	// generous one (max ~1 s under -race at load ~10, the pull interval
+	// being 1 s), so that only a central or client that misses pulls
+	// fails it, not a loaded machine's pauses.
 	require.Less(t, r.Max, 15*time.Second)
 }
