@@ -347,6 +347,28 @@ func (e *Event) Get(k Key) (v string, ok bool) {
 	return f.key(k)
 }
 
+// GetAll sets dst[i] to the field keys[i] ("" when absent) for every key:
+// Get for a batch, without a call per field (dst has at least len(keys)
+// elements).
+func (e *Event) GetAll(keys []Key, dst []string) {
+	dst = dst[:len(keys)]
+	for i := range keys {
+		k := &keys[i]
+		f := &e.fs[k.p]
+		if k.t == f.t && uint(k.slot) < uint(len(f.pos)) {
+			if p := f.pos[k.slot]; p != 0 {
+				dst[i] = f.ent[p-1].v
+				continue
+			}
+			if len(f.ent) < maxEntries {
+				dst[i] = ""
+				continue
+			}
+		}
+		dst[i], _ = f.key(*k)
+	}
+}
+
 // Lookup returns the field name of part p; ok is false when it is absent.
 func (e *Event) Lookup(p Part, name string) (v string, ok bool) { return e.fs[p].name(name) }
 
