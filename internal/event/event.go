@@ -302,11 +302,20 @@ func (e *Event) Put(p Part, name, value string) {
 	}
 }
 
-// Set sets the field k (Put for a name resolved at load time).
+// Set sets the field k (Put for a name resolved at load time). Its fast
+// path (the event's schema is k's, no view to keep in step, room for a
+// new entry) is small enough to be inlined where Set is called.
 func (e *Event) Set(k Key, value string) {
 	f := &e.fs[k.p]
-	if k.t == f.t && k.t != nil && e.exposed&(1<<k.p) == 0 && f.setFast(k.slot, value) {
-		return
+	if k.t == f.t && e.exposed&(1<<k.p) == 0 && uint(k.slot) < uint(len(f.pos)) {
+		if p := f.pos[k.slot]; p != 0 {
+			f.ent[p-1].v = value
+			return
+		}
+		if n := len(f.ent); n < cap(f.ent) {
+			f.add(n, k.slot, value)
+			return
+		}
 	}
 	e.setSlow(k, value)
 }
@@ -322,8 +331,43 @@ func (e *Event) setSlow(k Key, value string) {
 	}
 }
 
-// Get returns the field k; ok is false when it is absent.
-func (e *Event) Get(k Key) (v string, ok bool) { return e.fs[k.p].key(k) }
+// Get returns the field k; ok is false when it is absent. Its fast path
+// (the event's schema is k's) is small enough to be inlined where Get is
+// called.
+func (e *Event) Get(k Key) (v string, ok bool) {
+	f := &e.fs[k.p]
+	if k.t == f.t && uint(k.slot) < uint(len(f.pos)) {
+		if p := f.pos[k.slot]; p != 0 {
+			return f.ent[p-1].v, true
+		}
+		if len(f.ent) < maxEntries {
+			return "", false
+		}
+	}
+	return f.key(k)
+}
+
+// GetAll sets dst[i] to the field keys[i] ("" when absent) for every key:
+// Get for a batch, without a call per field (dst has at least len(keys)
+// elements).
+func (e *Event) GetAll(keys []Key, dst []string) {
+	dst = dst[:len(keys)]
+	for i := range keys {
+		k := &keys[i]
+		f := &e.fs[k.p]
+		if k.t == f.t && uint(k.slot) < uint(len(f.pos)) {
+			if p := f.pos[k.slot]; p != 0 {
+				dst[i] = f.ent[p-1].v
+				continue
+			}
+			if len(f.ent) < maxEntries {
+				dst[i] = ""
+				continue
+			}
+		}
+		dst[i], _ = f.key(*k)
+	}
+}
 
 // Lookup returns the field name of part p; ok is false when it is absent.
 func (e *Event) Lookup(p Part, name string) (v string, ok bool) { return e.fs[p].name(name) }

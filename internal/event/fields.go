@@ -84,11 +84,14 @@ func (s *Schema) Key(p Part, name string) Key {
 		if s.frozen {
 			return Key{p: p, slot: -1, name: name}
 		}
+		if len(t.names) > maxSlots {
+			return Key{p: p, slot: -1, name: name} // goes by name
+		}
 		i = len(t.names)
 		t.slots[name] = i
 		t.names = append(t.names, name)
 	}
-	return Key{t: t, p: p, slot: i, name: name}
+	return Key{t: t, p: p, slot: int32(i), name: name}
 }
 
 // Len is the number of slots of part p.
@@ -145,12 +148,20 @@ func entryHint(p Part, n int) int {
 // the event belongs to the key's schema, and falls back to the name
 // otherwise (an event built by hand, by another schema, an overflow), so a
 // Key is always correct and fast in the common case.
+//
+// A Key is 32 bytes, four fields: the compiler keeps a value of that size
+// in registers (SSA), where a 40-byte one (an int slot) was spilled to the
+// stack at each Get and Set and read back from there.
 type Key struct {
 	t    *nameTable
-	p    Part
-	slot int
 	name string
+	slot int32 // -1: no slot (by name)
+	p    Part
 }
+
+// maxSlots bounds a part's slots (a Key's int32); names beyond it go by
+// name.
+const maxSlots = 1<<31 - 2
 
 // Name returns the field name.
 func (k Key) Name() string { return k.name }
@@ -199,24 +210,12 @@ func (f *fields) getSlow(i int) (string, bool) {
 	return "", false
 }
 
-// setFast sets slot i when that needs no allocation (the common case);
-// false: use putSlot.
-func (f *fields) setFast(i int, v string) bool {
-	if i >= len(f.pos) {
-		return false
-	}
-	if p := f.pos[i]; p != 0 {
-		f.ent[p-1].v = v
-		return true
-	}
-	n := len(f.ent)
-	if n == cap(f.ent) || n == maxEntries {
-		return false
-	}
+// add appends the entry of slot i, absent, at n = len(f.ent) < cap(f.ent)
+// (which is at most maxEntries: see grow).
+func (f *fields) add(n int, i int32, v string) {
 	f.ent = f.ent[:n+1]
-	f.ent[n] = entry{slot: i, v: v}
+	f.ent[n] = entry{slot: int(i), v: v}
 	f.pos[i] = uint8(n + 1)
-	return true
 }
 
 func (f *fields) putSlot(i int, v string) {
@@ -225,13 +224,24 @@ func (f *fields) putSlot(i int, v string) {
 			f.ent[p-1].v = v
 			return
 		}
-		if len(f.ent) < maxEntries {
-			f.ent = append(f.ent, entry{slot: i, v: v})
-			f.pos[i] = uint8(len(f.ent))
+		if n := len(f.ent); n < maxEntries {
+			if n == cap(f.ent) {
+				f.grow()
+			}
+			f.add(n, int32(i), v)
 			return
 		}
 	}
 	f.putSlow(i, v)
+}
+
+// grow doubles the room of f.ent, to maxEntries at most: the entries'
+// capacity never exceeds what pos can index, so that Set's fast path
+// needs no test of maxEntries.
+func (f *fields) grow() {
+	ent := make([]entry, len(f.ent), min(max(2*cap(f.ent), 4), maxEntries))
+	copy(ent, f.ent)
+	f.ent = ent
 }
 
 // putSlow adds slot i: it sizes pos and ent on first use (or when the
@@ -243,7 +253,7 @@ func (f *fields) putSlow(i int, v string) {
 		copy(pos, f.pos)
 		f.pos = pos
 		if f.ent == nil {
-			f.ent = make([]entry, 0, min(16, len(pos)))
+			f.ent = make([]entry, 0, min(16, len(pos), maxEntries))
 		}
 		f.putSlot(i, v)
 		return
@@ -258,12 +268,12 @@ func (f *fields) key(k Key) (string, bool) {
 	if k.t != f.t || k.t == nil {
 		return f.name(k.name)
 	}
-	return f.getSlot(k.slot)
+	return f.getSlot(int(k.slot))
 }
 
 func (f *fields) putKey(k Key, v string) {
 	if k.t == f.t && k.t != nil {
-		f.putSlot(k.slot, v)
+		f.putSlot(int(k.slot), v)
 		return
 	}
 	f.putName(k.name, v)
@@ -331,7 +341,7 @@ func (f *fields) copyOf(n int) fields {
 	c := fields{t: f.t}
 	if f.pos != nil {
 		c.pos = append([]uint8(nil), f.pos...)
-		c.ent = append(make([]entry, 0, n), f.ent...)
+		c.ent = append(make([]entry, 0, min(n, maxEntries)), f.ent...)
 	}
 	if len(f.extra) > 0 {
 		c.extra = make(map[string]string, len(f.extra))

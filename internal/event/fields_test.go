@@ -71,6 +71,7 @@ func testFields(t *testing.T, p Part) {
 			}
 			v, _ = e.Get(b)
 			require.Equal(t, "2", v)
+			checkGetAll(t, e, []Key{b, s.Key(p, "absent"), a, other.Key(p, "zz")})
 
 			// The view, once exposed, follows every write.
 			e.Expose(p)
@@ -106,6 +107,22 @@ func testFields(t *testing.T, p Part) {
 	}
 }
 
+// checkGetAll checks that GetAll reads each key as Get does.
+func checkGetAll(t *testing.T, e *Event, keys []Key) {
+	t.Helper()
+	got := make([]string, len(keys)+1)
+	got[len(keys)] = "untouched"
+	for i := range got[:len(keys)] {
+		got[i] = "stale"
+	}
+	e.GetAll(keys, got)
+	for i, k := range keys {
+		want, _ := e.Get(k)
+		require.Equal(t, want, got[i], "%s (key %d)", k.Name(), i)
+	}
+	require.Equal(t, "untouched", got[len(keys)])
+}
+
 // TestParsedSlotsGrow: an event created before the schema got more names
 // grows its index on write, and entries beyond what a byte indexes go to
 // the overflow map, still found by key and by name.
@@ -136,6 +153,7 @@ func TestParsedSlotsGrow(t *testing.T) {
 		}
 	}
 	require.Equal(t, 300, n)
+	checkGetAll(t, e, keys)
 	require.Equal(t, n, e.Len(Parsed))
 	require.Len(t, e.Map(Parsed), n)
 	c := e.Clone()

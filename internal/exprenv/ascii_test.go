@@ -2,6 +2,7 @@ package exprenv
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -31,6 +32,48 @@ func FuzzCaseFold(f *testing.F) {
 		require.Equal(t, strings.ToUpper(s), upper(s), "%q", s)
 		require.Equal(t, strings.ToLower(s), lower(s), "%q", s)
 	})
+}
+
+// TestIsASCII puts one byte >= 0x80 at every position of strings of every
+// length to 70 (each of isASCII's three loops, and their joins, sees it).
+func TestIsASCII(t *testing.T) {
+	t.Parallel()
+	for n := range 70 {
+		b := []byte(strings.Repeat("a~\x7f", n)[:n])
+		require.True(t, isASCII(string(b)), "len %d", n)
+		for i := range n {
+			for _, c := range []byte{0x80, 0xc3, 0xff} {
+				old := b[i]
+				b[i] = c
+				require.False(t, isASCII(string(b)), "len %d, %#x at %d", n, c, i)
+				b[i] = old
+			}
+		}
+	}
+}
+
+// BenchmarkIsASCII: the test the fold comparisons make of a field value
+// (natexpr's foldOr: Upper(evt.Parsed.http_user_agent) contains ...), on
+// a user agent and a short path:
+//
+//	go test ./internal/exprenv -run X -bench IsASCII
+func BenchmarkIsASCII(b *testing.B) {
+	for _, s := range []string{
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36",
+		"/static/js/app.js",
+	} {
+		b.Run(strconv.Itoa(len(s)), func(b *testing.B) {
+			n := 0
+			for b.Loop() {
+				if isASCII(s) {
+					n++
+				}
+			}
+			if n == 0 {
+				b.Fatal("not ASCII")
+			}
+		})
+	}
 }
 
 // BenchmarkCaseFold: Upper on an ASCII user agent, the helper against

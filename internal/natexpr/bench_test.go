@@ -1,9 +1,14 @@
 package natexpr_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/parser"
+
+	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
 	"github.com/phalanx-ids/phalanx/internal/natexpr"
 )
@@ -56,4 +61,54 @@ func BenchmarkHubScenarioFilters(b *testing.B) {
 			_, _ = f(p.ctx)
 		}
 	}
+}
+
+// BenchmarkTableRead reads ahead, as the scenario engine does for every
+// event it pours, 24 fields of evt.Parsed and evt.Meta (slotted by the
+// event's schema, 16 of them set) and evt.Line.Raw:
+//
+//	go test ./internal/natexpr/ -run '^$' -bench TableRead
+func BenchmarkTableRead(b *testing.B) {
+	s := event.NewSchema()
+	tab := natexpr.NewTable()
+	c := natexpr.New(tab, nil).WithSchema(s)
+	var srcs []string
+	for i := range 24 {
+		part := "Parsed"
+		if i%3 == 0 {
+			part = "Meta"
+		}
+		srcs = append(srcs, fmt.Sprintf("evt.%s.f%d", part, i))
+	}
+	srcs = append(srcs, "evt.Line.Raw")
+	for _, src := range srcs {
+		f, ok := natexpr.FieldOf(mustParse(b, src))
+		if !ok || c.String(src) == nil {
+			b.Fatalf("%s: not a field", src)
+		}
+		tab.Ahead(f)
+	}
+	tab.Freeze()
+	s.Freeze()
+	e := s.New(event.Line{Raw: "raw line"})
+	for i := range 16 {
+		e.SetParsed(fmt.Sprintf("f%d", i), "value")
+		e.SetMeta(fmt.Sprintf("f%d", i), "value")
+	}
+	dst := make([]string, tab.NumFields())
+	b.ReportAllocs()
+	for b.Loop() {
+		tab.Read(e, dst)
+	}
+	if dst[0] != "value" || dst[len(dst)-1] != "raw line" {
+		b.Fatalf("read %q", dst)
+	}
+}
+
+func mustParse(b *testing.B, src string) ast.Node {
+	tree, err := parser.Parse(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tree.Node
 }

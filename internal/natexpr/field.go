@@ -200,6 +200,10 @@ type Table struct {
 	fields []*fieldInfo // by number once frozen
 	byF    map[Field]*fieldInfo
 	ahead  int // fields [0, ahead) are read ahead (after Freeze)
+	// keys are the event keys of fields [0, len(keys)), the read-ahead
+	// fields of the event's parts read by slot, which Freeze numbers
+	// first: Read gets them in one event.GetAll call.
+	keys []event.Key
 }
 
 // fieldInfo is one numbered field; compiled expressions hold it, so that
@@ -207,6 +211,8 @@ type Table struct {
 type fieldInfo struct {
 	f     Field
 	get   func(*event.Event) string // f.getter (by slot for parsed fields)
+	key   event.Key                 // get's key, when keyed
+	keyed bool                      // get reads key (f is a part's field, read by slot)
 	fno   int
 	refs  int    // references by compiled expressions
 	hot   bool   // Ahead: always read ahead
@@ -245,16 +251,23 @@ func (t *Table) Ahead(f Field) { t.info(f).hot = true }
 func (t *Table) Field(f Field) int { return t.info(f).fno }
 
 // Freeze numbers the fields: first those to read ahead (marked Ahead, or
-// read by two expressions or more), in first-use order, then the others.
+// read by two expressions or more), those read by key first, each kind in
+// first-use order, then the others.
 func (t *Table) Freeze() {
-	var hot, cold []*fieldInfo
+	var keyed, hot, cold []*fieldInfo
+	t.keys = nil
 	for _, fi := range t.fields {
-		if fi.hot || fi.refs >= 2 {
+		switch {
+		case (fi.hot || fi.refs >= 2) && fi.keyed:
+			keyed = append(keyed, fi)
+			t.keys = append(t.keys, fi.key)
+		case fi.hot || fi.refs >= 2:
 			hot = append(hot, fi)
-		} else {
+		default:
 			cold = append(cold, fi)
 		}
 	}
+	hot = append(keyed, hot...)
 	t.fields = append(hot, cold...)
 	for i, fi := range t.fields {
 		fi.fno = i
@@ -279,8 +292,9 @@ func (t *Table) NumSlots() int { return len(t.ids) }
 // demand and memoised): they allocate, and many are needed for some events
 // only.
 func (t *Table) Read(e *event.Event, dst []string) {
-	for i, fi := range t.fields[:t.ahead] {
-		if fi.get != nil {
+	e.GetAll(t.keys, dst)
+	for i := len(t.keys); i < t.ahead; i++ {
+		if fi := t.fields[i]; fi.get != nil {
 			dst[i] = fi.get(e)
 		} else {
 			dst[i] = fi.f.Get(e)

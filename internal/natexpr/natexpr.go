@@ -987,6 +987,9 @@ func (c *Compiler) str(n ast.Node) (*Str, bool) {
 	fi.refs++
 	if fi.get == nil {
 		fi.get = f.getter(c.schema)
+		if p, ok := f.part(); ok && c.schema != nil {
+			fi.key, fi.keyed = c.schema.Key(p, f.Key), true
+		}
 	}
 	key := f.String()
 	out := &Str{kind: kField, key: key, fno: math.MaxInt, get: fi.get, field0: f, slot: c.t.slot(key)}
