@@ -103,8 +103,48 @@ func TestMatchers(t *testing.T) {
 		{"binary", []string{"\x00\xff", "\xff"}, []string{"\x00", "a\xff", "\x00\xffz"}},
 		{"suffixes", []string{".sql", ".sql.gz", ".git/config", "~"}, []string{"/a.sql", "/a.sql.gz", "/a.sql.gzz", "x~", ".git/config", "config"}},
 		{"prefixes", []string{"/admin", "/a", "/wp-"}, []string{"/", "/b", "/admin", "/a", "/wp", "/wp-login"}},
+		// Inputs longer than MatchString's blocks of 8 and 4 bytes, the
+		// match in each position of a block, after it, at the very end.
+		{"blocks", []string{"${jndi:", "%24%7b", "zq"}, blockInputs("${jndi:", "%24%7B", "zq", "${jnd", "zQ")},
+		{"one start byte", []string{"/.git/", "/.env"}, blockInputs("/.git/", "/.ENV", "/.gi", "/.en")},
+		{"many start bytes", []string{"union", "select", "../", "%00"}, blockInputs("UNION", "select", "../", "%00", "..%2f")},
 	} {
 		t.Run(c.name, func(t *testing.T) { checkMatchers(t, c.pats, c.inputs) })
+	}
+}
+
+// blockInputs embeds each needle at every offset of a 40-byte filler
+// (also cut at every length), and adds the filler alone.
+func blockInputs(needles ...string) []string {
+	const filler = "/products/397?ref=home&page=2 Mozilla/5.0"
+	out := []string{filler}
+	for _, n := range needles {
+		for i := 0; i <= len(filler); i++ {
+			out = append(out, filler[:i]+n+filler[i:], filler[:i]+n)
+		}
+	}
+	return out
+}
+
+// TestSubstringsStarts checks which automata start at the first byte
+// leaving their root (the other cases are in TestMatchers).
+func TestSubstringsStarts(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		pats   []string
+		fold   bool
+		starts string
+	}{
+		{"two bytes", []string{"${a", "%24"}, false, "$%"},
+		{"folded letter", []string{"ab", "Ac"}, true, "Aa"},
+		{"too many", []string{"a", "b", "c", "d"}, false, ""},
+		{"folded too many", []string{"a", "b"}, true, ""},
+		{"none", nil, false, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := NewSubstrings(c.pats, c.fold)
+			require.Equal(t, c.starts, string(m.starts[:m.nstarts]))
+		})
 	}
 }
 
@@ -306,4 +346,33 @@ func BenchmarkLookup(b *testing.B) {
 			idx.lookup(path)
 		}
 	})
+}
+
+// BenchmarkSubstrings scans the values the hub's http scenarios scan with
+// the automata of their data files (exact and ASCII-folded), none matching:
+// the common case of a line.
+func BenchmarkSubstrings(b *testing.B) {
+	const (
+		ua   = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36"
+		path = "/products/397?ref=home&page=2"
+	)
+	for _, c := range []struct {
+		name, file, value string
+		fold              bool
+	}{
+		{"log4j-ua-fold", "web/log4j2_cve_2021_44228.txt", ua, true},
+		{"log4j-path-fold", "web/log4j2_cve_2021_44228.txt", path, true},
+		{"admin-path-fold", "web/admin_interfaces.txt", path, true},
+		{"sqli-path-fold", "web/sqli_probe_patterns.txt", path, true},
+		{"traversal-path", "web/path_traversal.txt", path, false},
+	} {
+		m := NewSubstrings(hubLines(b, c.file), c.fold)
+		require.False(b, m.MatchString(c.value))
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.value)))
+			for b.Loop() {
+				m.MatchString(c.value)
+			}
+		})
+	}
 }
