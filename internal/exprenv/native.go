@@ -152,3 +152,16 @@ func (e *Env) StringPredicate(name string) (fn func(string) bool, ok bool) {
 func (e *Env) IPRange(cidr string) (parse func(x string) (netip.Addr, bool), contains func(netip.Addr) bool) {
 	return parseIP, rangeOf(cidr)
 }
+
+// IPPredicate returns the registered address predicate name (IsIPV4,
+// IsIPV6, IsIP) in the two halves its registered function composes
+// (stringPredicates): it is ok && test(a) where a, ok := parse(x). parse
+// is IPRange's parser, so a caller may share one parse of x between
+// them. ok is false for any other name. Both are safe for concurrent use.
+func (e *Env) IPPredicate(name string) (parse func(x string) (netip.Addr, bool), test func(netip.Addr) bool, ok bool) {
+	test, ok = addrPredicates()[name]
+	if !ok {
+		return nil, nil, false
+	}
+	return parseIP, test, true
+}

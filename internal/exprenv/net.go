@@ -29,8 +29,44 @@ func (e *Env) netHelpers() []helper {
 // parseIP parses an address as net.ParseIP would (models.ParseIP): no
 // zone; 4-in-6 forms are unmapped (net.IP treats them as IPv4).
 func parseIP(s string) (netip.Addr, bool) {
+	if a, ok := parseDottedQuad(s); ok {
+		return a, true
+	}
 	a, err := models.ParseIP(s)
 	return a, err == nil
+}
+
+// parseDottedQuad parses the common form of an IPv4 address, four decimal
+// fields of 0-255 without leading zeros (netip.ParseAddr's rules), in one
+// pass and without netip's general parser. ok false: s is not in that form
+// (perhaps an address in another, which parseIP leaves to netip).
+func parseDottedQuad(s string) (netip.Addr, bool) {
+	var ip [4]byte
+	field, digits, val := 0, 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9':
+			if digits == 1 && val == 0 {
+				return netip.Addr{}, false // leading zero
+			}
+			val = val*10 + int(c-'0')
+			digits++
+			if val > 255 {
+				return netip.Addr{}, false
+			}
+		case c == '.' && digits > 0 && field < 3:
+			ip[field] = byte(val)
+			field, digits, val = field+1, 0, 0
+		default:
+			return netip.Addr{}, false
+		}
+	}
+	if field != 3 || digits == 0 {
+		return netip.Addr{}, false
+	}
+	ip[3] = byte(val)
+	return netip.AddrFrom4(ip), true
 }
 
 // ParseRange parses a range as IpInRange does (net.ParseCIDR, read by
@@ -85,15 +121,29 @@ func ipToRange(p ...any) (any, error) {
 	return pfx.String(), nil
 }
 
-// stringPredicates are the pure helpers of one string returning a bool:
-// each is registered (onePredicate) as exactly this Go function, and
-// StringPredicate hands out the same function to native evaluators.
-func stringPredicates() map[string]func(string) bool {
-	return map[string]func(string) bool{
-		"IsIPV4": func(s string) bool { a, ok := parseIP(s); return ok && a.Is4() },
-		"IsIPV6": func(s string) bool { a, ok := parseIP(s); return ok && !a.Is4() },
-		"IsIP":   func(s string) bool { _, ok := parseIP(s); return ok },
+// addrPredicates are the address halves of the pure helpers of one string
+// returning a bool: helper(s) is ok && test(a) where a, ok := parseIP(s).
+func addrPredicates() map[string]func(netip.Addr) bool {
+	return map[string]func(netip.Addr) bool{
+		"IsIPV4": netip.Addr.Is4,
+		"IsIPV6": func(a netip.Addr) bool { return !a.Is4() },
+		"IsIP":   func(netip.Addr) bool { return true },
 	}
+}
+
+// stringPredicates are the pure helpers of one string returning a bool:
+// each is registered (onePredicate) as exactly this Go function (parseIP
+// composed with its addrPredicates half), and StringPredicate hands out
+// the same function to native evaluators (IPPredicate: its two halves).
+func stringPredicates() map[string]func(string) bool {
+	out := make(map[string]func(string) bool)
+	for name, test := range addrPredicates() {
+		out[name] = func(s string) bool {
+			a, ok := parseIP(s)
+			return ok && test(a)
+		}
+	}
+	return out
 }
 
 // onePredicate is the registered helper name of stringPredicates.

@@ -72,6 +72,11 @@ type Helpers interface {
 	// function for every cidr (a Ctx keeps its last result: the hub tests
 	// one address against several ranges in a row).
 	IPRange(cidr string) (parse func(x string) (netip.Addr, bool), contains func(netip.Addr) bool)
+	// IPPredicate returns the address predicate helper name (IsIPV4,
+	// IsIPV6, IsIP) in two halves: it is ok && test(a) where a, ok :=
+	// parse(x), parse being IPRange's (the Ctx's last parsed address
+	// serves both). ok false: not such a helper.
+	IPPredicate(name string) (parse func(x string) (netip.Addr, bool), test func(netip.Addr) bool, ok bool)
 	// FileMatch answers any(File(file), {x op T(#)}) (T given by its
 	// source, "#" for the entry itself); ok false: left to the VM.
 	FileMatch(file, op, transform string) (match func(x string) bool, ok bool)
@@ -102,15 +107,16 @@ type Ctx struct {
 	gen  uint32
 	memo []memoSlot
 
-	// The last address parsed for IpInRange (keyed by its text: valid
-	// across events).
+	// The last address parsed for IpInRange and the address predicates
+	// (keyed by its text: valid across events).
 	ipText string
 	ipAddr netip.Addr
 	ipOK   bool
 	ipSet  bool
 }
 
-// addr parses x with parse (Helpers.IPRange), reusing the last result.
+// addr parses x with parse (Helpers.IPRange, IPPredicate: one function),
+// reusing the last result.
 func (c *Ctx) addr(x string, parse func(string) (netip.Addr, bool)) (netip.Addr, bool) {
 	if !c.ipSet || c.ipText != x {
 		c.ipAddr, c.ipOK = parse(x)
@@ -524,6 +530,20 @@ func (c *Compiler) call(n *ast.CallNode) (Bool, bool) {
 		}
 		match = c.h.RegexpInFileMatch(lit.Value)
 	case len(n.Arguments) == 1:
+		if parse, test, ok := c.h.IPPredicate(id.Value); ok {
+			s, ok := c.str(n.Arguments[0])
+			if !ok {
+				return nil, false
+			}
+			return func(ctx *Ctx) (bool, error) {
+				v, err := s.Eval(ctx)
+				if err != nil {
+					return false, err
+				}
+				a, ok := ctx.addr(v, parse)
+				return ok && test(a), nil
+			}, true
+		}
 		fn, ok := c.h.StringPredicate(id.Value)
 		if !ok {
 			return nil, false
