@@ -42,30 +42,39 @@ func parseIP(s string) (netip.Addr, bool) {
 // (perhaps an address in another, which parseIP leaves to netip).
 func parseDottedQuad(s string) (netip.Addr, bool) {
 	var ip [4]byte
-	field, digits, val := 0, 0, 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case '0' <= c && c <= '9':
-			if digits == 1 && val == 0 {
-				return netip.Addr{}, false // leading zero
-			}
-			val = val*10 + int(c-'0')
-			digits++
-			if val > 255 {
+	i := 0
+	for f := range 4 {
+		if f > 0 {
+			if i >= len(s) || s[i] != '.' {
 				return netip.Addr{}, false
 			}
-		case c == '.' && digits > 0 && field < 3:
-			ip[field] = byte(val)
-			field, digits, val = field+1, 0, 0
-		default:
+			i++
+		}
+		// One to three digits, no leading zero, at most 255.
+		if i >= len(s) || s[i]-'0' > 9 {
 			return netip.Addr{}, false
 		}
+		v := uint(s[i] - '0')
+		i++
+		if i < len(s) && s[i]-'0' <= 9 {
+			if v == 0 {
+				return netip.Addr{}, false
+			}
+			v = v*10 + uint(s[i]-'0')
+			i++
+			if i < len(s) && s[i]-'0' <= 9 {
+				v = v*10 + uint(s[i]-'0')
+				i++
+				if v > 255 {
+					return netip.Addr{}, false
+				}
+			}
+		}
+		ip[f] = byte(v)
 	}
-	if field != 3 || digits == 0 {
+	if i != len(s) {
 		return netip.Addr{}, false
 	}
-	ip[3] = byte(val)
 	return netip.AddrFrom4(ip), true
 }
 
