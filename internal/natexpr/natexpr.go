@@ -565,6 +565,70 @@ func (c *Compiler) call(n *ast.CallNode) (Bool, bool) {
 	}, true
 }
 
+// ipRanges compiles a disjunction of IpInRange(S, 'range') over one S (the
+// same source in every term), such as geoip-enrich's private ranges, to
+// one evaluation of S, one parse (the Ctx's last address) and the range
+// tests in order: the terms' own halves (Helpers.IPRange), so the result
+// is theirs; S is evaluated first in both forms, and its error is the
+// first term's.
+func (c *Compiler) ipRanges(t *ast.BinaryNode) (Bool, bool) {
+	if c.h == nil {
+		return nil, false
+	}
+	var terms []ast.Node
+	var flatten func(n ast.Node)
+	flatten = func(n ast.Node) {
+		if b, ok := n.(*ast.BinaryNode); ok && (b.Operator == "||" || b.Operator == "or") {
+			flatten(b.Left)
+			flatten(b.Right)
+			return
+		}
+		terms = append(terms, n)
+	}
+	flatten(t)
+	var arg ast.Node
+	var parse func(string) (netip.Addr, bool)
+	contains := make([]func(netip.Addr) bool, 0, len(terms))
+	for _, n := range terms {
+		call, ok := n.(*ast.CallNode)
+		if !ok || !c.helper(call, "IpInRange", 2) {
+			return nil, false
+		}
+		lit, ok := call.Arguments[1].(*ast.StringNode)
+		if !ok {
+			return nil, false
+		}
+		if arg == nil {
+			arg = call.Arguments[0]
+		} else if call.Arguments[0].String() != arg.String() {
+			return nil, false
+		}
+		p, in := c.h.IPRange(lit.Value)
+		parse = p // the same for every range (Helpers.IPRange)
+		contains = append(contains, in)
+	}
+	s, ok := c.str(arg)
+	if !ok {
+		return nil, false
+	}
+	return func(ctx *Ctx) (bool, error) {
+		v, err := s.Eval(ctx)
+		if err != nil {
+			return false, err
+		}
+		a, ok := ctx.addr(v, parse)
+		if !ok {
+			return false, nil
+		}
+		for _, in := range contains {
+			if in(a) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}, true
+}
+
 // anyFile compiles any(File('f'), {S op T(#)}) (and {T(#) == S}) to one
 // lookup in the helpers' index of the file.
 func (c *Compiler) anyFile(n *ast.BuiltinNode) (Bool, bool) {
@@ -707,6 +771,9 @@ func twoStr(ctx *Ctx, l, r *Str) (string, string, error) {
 func (c *Compiler) binary(t *ast.BinaryNode) (Bool, bool) {
 	switch t.Operator {
 	case "&&", "and", "||", "or":
+		if f, ok := c.ipRanges(t); ok {
+			return f, true
+		}
 		l, ok1 := c.boolean(t.Left)
 		r, ok2 := c.boolean(t.Right)
 		if !ok1 || !ok2 {
