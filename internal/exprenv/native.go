@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/phalanx-ids/phalanx/internal/natexpr"
 )
@@ -100,9 +101,22 @@ func (e *Env) FoldFileMatch(file, op, transform, name string) (match func(x stri
 
 // RegexpInFileMatch returns RegexpInFile(x, file) as a function of x, with
 // the helper's behaviour (result cache, literal prefilter, an unloaded file
-// answers false). It is safe for concurrent use.
+// answers false). It looks the file up until it is loaded, then keeps what
+// the helper would look up on every call (a loaded file does not change).
+// It is safe for concurrent use.
 func (e *Env) RegexpInFileMatch(file string) func(x string) bool {
-	return func(x string) bool { return e.regexpMatch(x, file) }
+	var resolved atomic.Pointer[regexpFile]
+	return func(x string) bool {
+		f := resolved.Load()
+		if f == nil {
+			var ok bool
+			if f, ok = e.regexpFileOf(file); !ok {
+				return false
+			}
+			resolved.Store(f)
+		}
+		return e.matchRegexpFile(f, x)
+	}
 }
 
 // stringFuncs are the pure helpers of one string: each is registered
