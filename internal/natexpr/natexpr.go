@@ -15,7 +15,9 @@
 //	   'key' in evt.Parsed|Meta|Enriched, S matches 'literal regexp',
 //	   int(S) <op> integer literal, IsIPV4/IsIPV6/IsIP(S),
 //	   IpInRange(S, 'range'), RegexpInFile(S, 'file'),
-//	   any(File('file'), {S op T(#)}) (T: #, Upper(#), Lower(#))
+//	   any(File('file'), {S op T(#)}) (T: #, Upper(#), Lower(#));
+//	   the address helpers share one parse of S (the Ctx's last address),
+//	   and IpInRange(S, 'a') || IpInRange(S, 'b') || ... evaluates S once
 //	top-level len(S) as a value (Compiler.Value)
 //
 // Two more forms live here (one compiler, one package): a conditional
