@@ -376,3 +376,33 @@ func BenchmarkSubstrings(b *testing.B) {
 		})
 	}
 }
+
+// FuzzHubSubstrings checks the automata of the hub's string data files
+// (exact and ASCII-folded, as the http scenarios scan them) against the
+// plain loop on arbitrary values.
+func FuzzHubSubstrings(f *testing.F) {
+	type auto struct {
+		pats []string
+		m, f *Substrings
+	}
+	var autos []auto
+	for _, rel := range []string{"web/log4j2_cve_2021_44228.txt", "web/admin_interfaces.txt", "web/sqli_probe_patterns.txt",
+		"web/xss_probe_patterns.txt", "web/path_traversal.txt", "web/jira_cve_2021-26086.txt", "web/backdoors.txt", "web/sensitive_data.txt"} {
+		pats := hubLines(f, rel)
+		autos = append(autos, auto{pats, NewSubstrings(pats, false), NewSubstrings(pats, true)})
+	}
+	for _, s := range []string{"", "/products/397?ref=home&page=2", "${jndi:ldap://x}", "/%24%7Bjndi:", "/phpMyAdmin/", "/a/../../etc/passwd",
+		"1 UNION SELECT", "<script>", "/_/;/WEB-INF/web.xml", "/.git/config", "Mozilla/5.0 ${${::-j}ndi"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, a := range autos {
+			if want := anyContains(a.pats, s, false); a.m.MatchString(s) != want {
+				t.Fatalf("contains %q: want %v", s, want)
+			}
+			if want := anyContains(a.pats, s, true); a.f.MatchString(s) != want {
+				t.Fatalf("folded contains %q: want %v", s, want)
+			}
+		}
+	})
+}
