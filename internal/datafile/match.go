@@ -1,5 +1,7 @@
 package datafile
 
+import "strings"
+
 // Multi-pattern string matchers used to index data files: an Aho-Corasick
 // automaton (Substrings) for "does any entry occur in s", byte tries
 // (Prefixes, Suffixes) for startsWith/endsWith, and a hash set (Set) for
@@ -63,7 +65,22 @@ type Substrings struct {
 	lens      []int
 	empty     []int32 // ids of empty patterns (they occur everywhere)
 	fold      bool
+
+	// sticky is delta with every terminal state made absorbing (all its
+	// transitions lead to itself): MatchString only asks whether a
+	// terminal state was reached, so it checks once per block of bytes.
+	sticky []uint32
+	// starts holds the bytes that leave the root state, when there are at
+	// most len(starts) of them (nstarts; 0: more): MatchString starts at
+	// the first of them in its input (IndexByte), as the bytes before it
+	// keep the automaton at the root.
+	starts  [maxStarts]byte
+	nstarts int
 }
+
+// maxStarts is the most bytes leaving the root for which MatchString
+// searches the first with IndexByte.
+const maxStarts = 3
 
 // NewSubstrings builds the automaton. With foldASCII, ASCII letters match
 // regardless of case (the patterns and the text are both folded).
@@ -172,7 +189,33 @@ func NewSubstrings(patterns []string, foldASCII bool) *Substrings {
 		}
 	}
 	m.termBase = m.firstTerm * int32(n)
+	m.buildSticky()
 	return m
+}
+
+// buildSticky fills sticky and starts from delta.
+func (m *Substrings) buildSticky() {
+	n := m.alpha.n
+	m.sticky = make([]uint32, len(m.delta))
+	for i, d := range m.delta {
+		m.sticky[i] = uint32(d)
+	}
+	for st := int(m.termBase); st < len(m.sticky); st += n {
+		for c := range n {
+			m.sticky[st+c] = uint32(st)
+		}
+	}
+	for b := range 256 {
+		if m.delta[m.alpha.class[b]] == 0 {
+			continue // back to the root
+		}
+		if m.nstarts == maxStarts {
+			m.nstarts = 0
+			return
+		}
+		m.starts[m.nstarts] = byte(b)
+		m.nstarts++
+	}
 }
 
 // MatchString reports whether any pattern occurs in s.
@@ -183,14 +226,52 @@ func (m *Substrings) MatchString(s string) bool {
 	if int(m.firstTerm)*m.alpha.n == len(m.delta) {
 		return false // no non-empty pattern
 	}
-	st, delta, cls, tb := int32(0), m.delta, &m.alpha.class, m.termBase
-	for i := 0; i < len(s); i++ {
-		st = delta[st+int32(cls[s[i]])]
-		if st >= tb {
-			return true
+	i := 0
+	if m.nstarts > 0 {
+		// Every byte before the first that leaves the root keeps the
+		// automaton at the root: start there.
+		i = len(s)
+		for _, b := range m.starts[:m.nstarts] {
+			if j := strings.IndexByte(s[:i], b); j >= 0 {
+				i = j
+			}
 		}
 	}
-	return false
+	st := m.run(s, i)
+	return st >= uint32(m.termBase)
+}
+
+// run steps the sticky automaton from the root over s[i:], eight bytes at a
+// time, and returns the state it ends in (or the terminal state a block
+// ended in).
+func (m *Substrings) run(s string, i int) uint32 {
+	st, d, cls, tb := uint32(0), m.sticky, &m.alpha.class, uint32(m.termBase)
+	for ; i+8 <= len(s); i += 8 {
+		b := s[i : i+8]
+		st = d[st+uint32(cls[b[0]])]
+		st = d[st+uint32(cls[b[1]])]
+		st = d[st+uint32(cls[b[2]])]
+		st = d[st+uint32(cls[b[3]])]
+		st = d[st+uint32(cls[b[4]])]
+		st = d[st+uint32(cls[b[5]])]
+		st = d[st+uint32(cls[b[6]])]
+		st = d[st+uint32(cls[b[7]])]
+		if st >= tb {
+			return st
+		}
+	}
+	if i+4 <= len(s) {
+		b := s[i : i+4]
+		st = d[st+uint32(cls[b[0]])]
+		st = d[st+uint32(cls[b[1]])]
+		st = d[st+uint32(cls[b[2]])]
+		st = d[st+uint32(cls[b[3]])]
+		i += 4
+	}
+	for ; i < len(s); i++ {
+		st = d[st+uint32(cls[s[i]])]
+	}
+	return st
 }
 
 // Each calls fn(id, end) for every occurrence of a pattern in s, in order of

@@ -103,8 +103,48 @@ func TestMatchers(t *testing.T) {
 		{"binary", []string{"\x00\xff", "\xff"}, []string{"\x00", "a\xff", "\x00\xffz"}},
 		{"suffixes", []string{".sql", ".sql.gz", ".git/config", "~"}, []string{"/a.sql", "/a.sql.gz", "/a.sql.gzz", "x~", ".git/config", "config"}},
 		{"prefixes", []string{"/admin", "/a", "/wp-"}, []string{"/", "/b", "/admin", "/a", "/wp", "/wp-login"}},
+		// Inputs longer than MatchString's blocks of 8 and 4 bytes, the
+		// match in each position of a block, after it, at the very end.
+		{"blocks", []string{"${jndi:", "%24%7b", "zq"}, blockInputs("${jndi:", "%24%7B", "zq", "${jnd", "zQ")},
+		{"one start byte", []string{"/.git/", "/.env"}, blockInputs("/.git/", "/.ENV", "/.gi", "/.en")},
+		{"many start bytes", []string{"union", "select", "../", "%00"}, blockInputs("UNION", "select", "../", "%00", "..%2f")},
 	} {
 		t.Run(c.name, func(t *testing.T) { checkMatchers(t, c.pats, c.inputs) })
+	}
+}
+
+// blockInputs embeds each needle at every offset of a 40-byte filler
+// (also cut at every length), and adds the filler alone.
+func blockInputs(needles ...string) []string {
+	const filler = "/products/397?ref=home&page=2 Mozilla/5.0"
+	out := []string{filler}
+	for _, n := range needles {
+		for i := 0; i <= len(filler); i++ {
+			out = append(out, filler[:i]+n+filler[i:], filler[:i]+n)
+		}
+	}
+	return out
+}
+
+// TestSubstringsStarts checks which automata start at the first byte
+// leaving their root (the other cases are in TestMatchers).
+func TestSubstringsStarts(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		pats   []string
+		fold   bool
+		starts string
+	}{
+		{"two bytes", []string{"${a", "%24"}, false, "$%"},
+		{"folded letter", []string{"ab", "Ac"}, true, "Aa"},
+		{"too many", []string{"a", "b", "c", "d"}, false, ""},
+		{"folded too many", []string{"a", "b"}, true, ""},
+		{"none", nil, false, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := NewSubstrings(c.pats, c.fold)
+			require.Equal(t, c.starts, string(m.starts[:m.nstarts]))
+		})
 	}
 }
 
@@ -304,6 +344,65 @@ func BenchmarkLookup(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			idx.lookup(path)
+		}
+	})
+}
+
+// BenchmarkSubstrings scans the values the hub's http scenarios scan with
+// the automata of their data files (exact and ASCII-folded), none matching:
+// the common case of a line.
+func BenchmarkSubstrings(b *testing.B) {
+	const (
+		ua   = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36"
+		path = "/products/397?ref=home&page=2"
+	)
+	for _, c := range []struct {
+		name, file, value string
+		fold              bool
+	}{
+		{"log4j-ua-fold", "web/log4j2_cve_2021_44228.txt", ua, true},
+		{"log4j-path-fold", "web/log4j2_cve_2021_44228.txt", path, true},
+		{"admin-path-fold", "web/admin_interfaces.txt", path, true},
+		{"sqli-path-fold", "web/sqli_probe_patterns.txt", path, true},
+		{"traversal-path", "web/path_traversal.txt", path, false},
+	} {
+		m := NewSubstrings(hubLines(b, c.file), c.fold)
+		require.False(b, m.MatchString(c.value))
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.value)))
+			for b.Loop() {
+				m.MatchString(c.value)
+			}
+		})
+	}
+}
+
+// FuzzHubSubstrings checks the automata of the hub's string data files
+// (exact and ASCII-folded, as the http scenarios scan them) against the
+// plain loop on arbitrary values.
+func FuzzHubSubstrings(f *testing.F) {
+	type auto struct {
+		pats []string
+		m, f *Substrings
+	}
+	var autos []auto
+	for _, rel := range []string{"web/log4j2_cve_2021_44228.txt", "web/admin_interfaces.txt", "web/sqli_probe_patterns.txt",
+		"web/xss_probe_patterns.txt", "web/path_traversal.txt", "web/jira_cve_2021-26086.txt", "web/backdoors.txt", "web/sensitive_data.txt"} {
+		pats := hubLines(f, rel)
+		autos = append(autos, auto{pats, NewSubstrings(pats, false), NewSubstrings(pats, true)})
+	}
+	for _, s := range []string{"", "/products/397?ref=home&page=2", "${jndi:ldap://x}", "/%24%7Bjndi:", "/phpMyAdmin/", "/a/../../etc/passwd",
+		"1 UNION SELECT", "<script>", "/_/;/WEB-INF/web.xml", "/.git/config", "Mozilla/5.0 ${${::-j}ndi"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, a := range autos {
+			if want := anyContains(a.pats, s, false); a.m.MatchString(s) != want {
+				t.Fatalf("contains %q: want %v", s, want)
+			}
+			if want := anyContains(a.pats, s, true); a.f.MatchString(s) != want {
+				t.Fatalf("folded contains %q: want %v", s, want)
+			}
 		}
 	})
 }

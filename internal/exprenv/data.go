@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/maphash"
 	"net/netip"
+	"regexp"
 	"strings"
 	"time"
 
@@ -67,35 +68,62 @@ func (e *Env) regexpInFile(p ...any) (any, error) {
 
 // regexpMatch is RegexpInFile(s, name).
 func (e *Env) regexpMatch(s, name string) bool {
-	if e.d.Data == nil {
+	f, ok := e.regexpFileOf(name)
+	if !ok {
 		return false
+	}
+	return e.matchRegexpFile(f, s)
+}
+
+// regexpFile is what RegexpInFile reads of one loaded regexp file: its
+// patterns, their indexed form (nil: try them in order, Deps.PlainFilters)
+// and its result cache (nil: none). Immutable.
+type regexpFile struct {
+	res   []*regexp.Regexp
+	set   *datafile.RegexpSet
+	cache *lru[uint64, bool]
+}
+
+// regexpFileOf returns the RegexpInFile state of name; ok false when the
+// file is not loaded (RegexpInFile is then false).
+func (e *Env) regexpFileOf(name string) (*regexpFile, bool) {
+	if e.d.Data == nil {
+		return nil, false
 	}
 	res := e.d.Data.Regexps(name)
 	if res == nil {
 		e.log.Debug("RegexpInFile: data file not loaded", "file", name)
-		return false
+		return nil, false
 	}
-	c := e.regexpCache(name)
+	f := &regexpFile{res: res, cache: e.regexpCache(name)}
+	if !e.d.PlainFilters {
+		f.set = e.d.Data.RegexpSet(name)
+	}
+	return f, true
+}
+
+// matchRegexpFile answers RegexpInFile(s, name) from name's state.
+func (e *Env) matchRegexpFile(f *regexpFile, s string) bool {
 	var h uint64
-	if c != nil {
+	if f.cache != nil {
 		h = maphash.String(e.seed, s)
-		if v, ok := c.Get(h); ok {
+		if v, ok := f.cache.Get(h); ok {
 			return v
 		}
 	}
 	matched := false
-	if set := e.d.Data.RegexpSet(name); set != nil && !e.d.PlainFilters {
-		matched = set.MatchString(s)
+	if f.set != nil {
+		matched = f.set.MatchString(s)
 	} else {
-		for _, re := range res {
+		for _, re := range f.res {
 			if re.MatchString(s) {
 				matched = true
 				break
 			}
 		}
 	}
-	if c != nil {
-		c.Set(h, matched)
+	if f.cache != nil {
+		f.cache.Set(h, matched)
 	}
 	return matched
 }

@@ -88,3 +88,55 @@ func TestRegexpInFileCache(t *testing.T) {
 	}
 	require.Equal(t, 1, c.Len())
 }
+
+// TestRegexpInFileMatch: the native form answers as the helper, shares its
+// result cache, and answers false until its file is loaded, then matches.
+func TestRegexpInFileMatch(t *testing.T) {
+	s := dataStore(t)
+	e := New(Deps{Data: s})
+	for _, c := range []struct{ file, in string }{
+		{"ua.regex", "curl/8.0"}, {"ua.regex", "SQLMAP"}, {"ua.regex", "Mozilla"}, {"ua.regex", ""},
+		{"bad_user_agents.regex.txt", "Mozilla/5.0 (compatible; Nmap Scripting Engine)"},
+		{"bad_user_agents.regex.txt", "Mozilla/5.0 (X11; Linux x86_64)"}, {"nope", "x"},
+	} {
+		m := e.RegexpInFileMatch(c.file)
+		want, err := e.regexpInFile(c.in, c.file)
+		require.NoError(t, err)
+		require.Equal(t, want, m(c.in), "%s on %q", c.file, c.in)
+		require.Equal(t, want, m(c.in), "%s on %q, again", c.file, c.in)
+	}
+	require.Equal(t, 4, e.regexpCache("ua.regex").Len(), "the native form fills the helper's cache")
+
+	dir := t.TempDir()
+	late := datafile.NewStore(dir)
+	e = New(Deps{Data: late})
+	m := e.RegexpInFileMatch("late.regex")
+	require.False(t, m("abc"), "not loaded yet")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "late.regex"), []byte("^ab\n"), 0o644))
+	require.NoError(t, late.Load(datafile.Spec{DestFile: "late.regex", Type: "regexp"}))
+	require.True(t, m("abc"), "loaded since")
+	require.False(t, m("xabc"))
+}
+
+// BenchmarkRegexpInFileMatch: RegexpInFile on a user agent, as the
+// helper (looks the file and its cache up per call) and in its native
+// form (looked up once), with and without a result cache.
+//
+//	go test ./internal/exprenv -run '^$' -bench RegexpInFileMatch
+func BenchmarkRegexpInFileMatch(b *testing.B) {
+	e := New(Deps{Data: dataStore(b)})
+	const ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36"
+	for _, file := range []string{"ua.regex", "bad_user_agents.regex.txt"} {
+		b.Run(file+"/helper", func(b *testing.B) {
+			for b.Loop() {
+				e.regexpMatch(ua, file)
+			}
+		})
+		m := e.RegexpInFileMatch(file)
+		b.Run(file+"/native", func(b *testing.B) {
+			for b.Loop() {
+				m(ua)
+			}
+		})
+	}
+}

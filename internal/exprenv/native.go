@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/phalanx-ids/phalanx/internal/natexpr"
 )
@@ -100,9 +101,22 @@ func (e *Env) FoldFileMatch(file, op, transform, name string) (match func(x stri
 
 // RegexpInFileMatch returns RegexpInFile(x, file) as a function of x, with
 // the helper's behaviour (result cache, literal prefilter, an unloaded file
-// answers false). It is safe for concurrent use.
+// answers false). It looks the file up until it is loaded, then keeps what
+// the helper would look up on every call (a loaded file does not change).
+// It is safe for concurrent use.
 func (e *Env) RegexpInFileMatch(file string) func(x string) bool {
-	return func(x string) bool { return e.regexpMatch(x, file) }
+	var resolved atomic.Pointer[regexpFile]
+	return func(x string) bool {
+		f := resolved.Load()
+		if f == nil {
+			var ok bool
+			if f, ok = e.regexpFileOf(file); !ok {
+				return false
+			}
+			resolved.Store(f)
+		}
+		return e.matchRegexpFile(f, x)
+	}
 }
 
 // stringFuncs are the pure helpers of one string: each is registered
@@ -151,4 +165,17 @@ func (e *Env) StringPredicate(name string) (fn func(string) bool, ok bool) {
 // are safe for concurrent use.
 func (e *Env) IPRange(cidr string) (parse func(x string) (netip.Addr, bool), contains func(netip.Addr) bool) {
 	return parseIP, rangeOf(cidr)
+}
+
+// IPPredicate returns the registered address predicate name (IsIPV4,
+// IsIPV6, IsIP) in the two halves its registered function composes
+// (stringPredicates): it is ok && test(a) where a, ok := parse(x). parse
+// is IPRange's parser, so a caller may share one parse of x between
+// them. ok is false for any other name. Both are safe for concurrent use.
+func (e *Env) IPPredicate(name string) (parse func(x string) (netip.Addr, bool), test func(netip.Addr) bool, ok bool) {
+	test, ok = addrPredicates()[name]
+	if !ok {
+		return nil, nil, false
+	}
+	return parseIP, test, true
 }

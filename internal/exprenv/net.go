@@ -29,8 +29,53 @@ func (e *Env) netHelpers() []helper {
 // parseIP parses an address as net.ParseIP would (models.ParseIP): no
 // zone; 4-in-6 forms are unmapped (net.IP treats them as IPv4).
 func parseIP(s string) (netip.Addr, bool) {
+	if a, ok := parseDottedQuad(s); ok {
+		return a, true
+	}
 	a, err := models.ParseIP(s)
 	return a, err == nil
+}
+
+// parseDottedQuad parses the common form of an IPv4 address, four decimal
+// fields of 0-255 without leading zeros (netip.ParseAddr's rules), in one
+// pass and without netip's general parser. ok false: s is not in that form
+// (perhaps an address in another, which parseIP leaves to netip).
+func parseDottedQuad(s string) (netip.Addr, bool) {
+	var ip [4]byte
+	i := 0
+	for f := range 4 {
+		if f > 0 {
+			if i >= len(s) || s[i] != '.' {
+				return netip.Addr{}, false
+			}
+			i++
+		}
+		// One to three digits, no leading zero, at most 255.
+		if i >= len(s) || s[i]-'0' > 9 {
+			return netip.Addr{}, false
+		}
+		v := uint(s[i] - '0')
+		i++
+		if i < len(s) && s[i]-'0' <= 9 {
+			if v == 0 {
+				return netip.Addr{}, false
+			}
+			v = v*10 + uint(s[i]-'0')
+			i++
+			if i < len(s) && s[i]-'0' <= 9 {
+				v = v*10 + uint(s[i]-'0')
+				i++
+				if v > 255 {
+					return netip.Addr{}, false
+				}
+			}
+		}
+		ip[f] = byte(v)
+	}
+	if i != len(s) {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4(ip), true
 }
 
 // ParseRange parses a range as IpInRange does (net.ParseCIDR, read by
@@ -85,15 +130,29 @@ func ipToRange(p ...any) (any, error) {
 	return pfx.String(), nil
 }
 
-// stringPredicates are the pure helpers of one string returning a bool:
-// each is registered (onePredicate) as exactly this Go function, and
-// StringPredicate hands out the same function to native evaluators.
-func stringPredicates() map[string]func(string) bool {
-	return map[string]func(string) bool{
-		"IsIPV4": func(s string) bool { a, ok := parseIP(s); return ok && a.Is4() },
-		"IsIPV6": func(s string) bool { a, ok := parseIP(s); return ok && !a.Is4() },
-		"IsIP":   func(s string) bool { _, ok := parseIP(s); return ok },
+// addrPredicates are the address halves of the pure helpers of one string
+// returning a bool: helper(s) is ok && test(a) where a, ok := parseIP(s).
+func addrPredicates() map[string]func(netip.Addr) bool {
+	return map[string]func(netip.Addr) bool{
+		"IsIPV4": netip.Addr.Is4,
+		"IsIPV6": func(a netip.Addr) bool { return !a.Is4() },
+		"IsIP":   func(netip.Addr) bool { return true },
 	}
+}
+
+// stringPredicates are the pure helpers of one string returning a bool:
+// each is registered (onePredicate) as exactly this Go function (parseIP
+// composed with its addrPredicates half), and StringPredicate hands out
+// the same function to native evaluators (IPPredicate: its two halves).
+func stringPredicates() map[string]func(string) bool {
+	out := make(map[string]func(string) bool)
+	for name, test := range addrPredicates() {
+		out[name] = func(s string) bool {
+			a, ok := parseIP(s)
+			return ok && test(a)
+		}
+	}
+	return out
 }
 
 // onePredicate is the registered helper name of stringPredicates.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/netip"
 	"testing"
+
+	"github.com/phalanx-ids/phalanx/internal/models"
 )
 
 type fakeGeo struct{}
@@ -104,4 +106,41 @@ func TestNetHelpersWithoutDeps(t *testing.T) {
 		{"city no geoip", `GeoIPEnrich("1.2.3.4") == nil`, true, false},
 		{"range no geoip", `GeoIPRangeEnrich("1.2.3.4") == nil`, true, false},
 	})
+}
+
+// checkParseIP compares parseIP (and its dotted-quad fast path) with
+// models.ParseIP, the parser it stands for.
+func checkParseIP(t *testing.T, s string) {
+	t.Helper()
+	want, err := models.ParseIP(s)
+	got, ok := parseIP(s)
+	if ok != (err == nil) || got != want {
+		t.Fatalf("parseIP(%q) = %v, %v; models.ParseIP: %v, %v", s, got, ok, want, err)
+	}
+	if q, ok := parseDottedQuad(s); ok && q != want {
+		t.Fatalf("parseDottedQuad(%q) = %v, models.ParseIP: %v", s, q, want)
+	}
+}
+
+func TestParseIP(t *testing.T) {
+	for _, s := range []string{
+		"1.2.3.4", "0.0.0.0", "255.255.255.255", "10.0.0.1", "192.168.1.100", "83.68.16.228",
+		"256.1.1.1", "1.2.3.256", "01.2.3.4", "1.02.3.4", "1.2.3.04", "00.1.1.1", "1.2.3.0",
+		"1.2.3", "1.2.3.4.5", "1..3.4", ".1.2.3", "1.2.3.", "", ".", "1234.1.1.1", "1.2.3.4 ",
+		" 1.2.3.4", "1.2.3.-4", "1.2.3.4/8", "::1", "::ffff:1.2.3.4", "fe80::1%eth0", "2001:db8::1",
+		"1.2.3.4%x", "999.999.999.999", "1.2.3.255", "1.2.3.2555",
+	} {
+		checkParseIP(t, s)
+	}
+	_, ok := parseDottedQuad("83.68.16.228")
+	if !ok {
+		t.Fatal("the fast path declines a dotted quad")
+	}
+}
+
+func FuzzParseIP(f *testing.F) {
+	for _, s := range []string{"1.2.3.4", "01.2.3.4", "::ffff:1.2.3.4", "1.2.3.256", "1..2.3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) { checkParseIP(t, s) })
 }

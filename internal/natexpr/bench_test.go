@@ -112,3 +112,31 @@ func mustParse(b *testing.B, src string) ast.Node {
 	}
 	return tree.Node
 }
+
+// BenchmarkGeoIPFilter evaluates the hub's geoip-enrich filter (IsIPV6 and
+// seven IpInRange of one address) the way a parser does: a Ctx kept
+// across events, each event with another address.
+//
+//	go test ./internal/natexpr/ -run '^$' -bench GeoIPFilter
+func BenchmarkGeoIPFilter(b *testing.B) {
+	env := exprenv.New(exprenv.Deps{})
+	tab := natexpr.NewTable()
+	f := natexpr.New(tab, env).Bool(geoipFilter)
+	if f == nil {
+		b.Fatal("the geoip filter does not compile natively")
+	}
+	var evs []*event.Event
+	for _, ip := range []string{"83.68.16.228", "186.181.105.61", "10.1.2.3", "2001:db8::1", "218.58.206.106"} {
+		e := event.New(event.Line{Raw: "a", Labels: map[string]string{}})
+		e.SetMeta("source_ip", ip)
+		evs = append(evs, e)
+	}
+	ctx := natexpr.NewCtx(tab)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		ctx.Reset(evs[i%len(evs)], nil)
+		if _, err := f(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -15,7 +15,9 @@
 //	   'key' in evt.Parsed|Meta|Enriched, S matches 'literal regexp',
 //	   int(S) <op> integer literal, IsIPV4/IsIPV6/IsIP(S),
 //	   IpInRange(S, 'range'), RegexpInFile(S, 'file'),
-//	   any(File('file'), {S op T(#)}) (T: #, Upper(#), Lower(#))
+//	   any(File('file'), {S op T(#)}) (T: #, Upper(#), Lower(#));
+//	   the address helpers share one parse of S (the Ctx's last address),
+//	   and IpInRange(S, 'a') || IpInRange(S, 'b') || ... evaluates S once
 //	top-level len(S) as a value (Compiler.Value)
 //
 // Two more forms live here (one compiler, one package): a conditional
@@ -72,6 +74,11 @@ type Helpers interface {
 	// function for every cidr (a Ctx keeps its last result: the hub tests
 	// one address against several ranges in a row).
 	IPRange(cidr string) (parse func(x string) (netip.Addr, bool), contains func(netip.Addr) bool)
+	// IPPredicate returns the address predicate helper name (IsIPV4,
+	// IsIPV6, IsIP) in two halves: it is ok && test(a) where a, ok :=
+	// parse(x), parse being IPRange's (the Ctx's last parsed address
+	// serves both). ok false: not such a helper.
+	IPPredicate(name string) (parse func(x string) (netip.Addr, bool), test func(netip.Addr) bool, ok bool)
 	// FileMatch answers any(File(file), {x op T(#)}) (T given by its
 	// source, "#" for the entry itself); ok false: left to the VM.
 	FileMatch(file, op, transform string) (match func(x string) bool, ok bool)
@@ -102,15 +109,16 @@ type Ctx struct {
 	gen  uint32
 	memo []memoSlot
 
-	// The last address parsed for IpInRange (keyed by its text: valid
-	// across events).
+	// The last address parsed for IpInRange and the address predicates
+	// (keyed by its text: valid across events).
 	ipText string
 	ipAddr netip.Addr
 	ipOK   bool
 	ipSet  bool
 }
 
-// addr parses x with parse (Helpers.IPRange), reusing the last result.
+// addr parses x with parse (Helpers.IPRange, IPPredicate: one function),
+// reusing the last result.
 func (c *Ctx) addr(x string, parse func(string) (netip.Addr, bool)) (netip.Addr, bool) {
 	if !c.ipSet || c.ipText != x {
 		c.ipAddr, c.ipOK = parse(x)
@@ -524,6 +532,20 @@ func (c *Compiler) call(n *ast.CallNode) (Bool, bool) {
 		}
 		match = c.h.RegexpInFileMatch(lit.Value)
 	case len(n.Arguments) == 1:
+		if parse, test, ok := c.h.IPPredicate(id.Value); ok {
+			s, ok := c.str(n.Arguments[0])
+			if !ok {
+				return nil, false
+			}
+			return func(ctx *Ctx) (bool, error) {
+				v, err := s.Eval(ctx)
+				if err != nil {
+					return false, err
+				}
+				a, ok := ctx.addr(v, parse)
+				return ok && test(a), nil
+			}, true
+		}
 		fn, ok := c.h.StringPredicate(id.Value)
 		if !ok {
 			return nil, false
@@ -542,6 +564,70 @@ func (c *Compiler) call(n *ast.CallNode) (Bool, bool) {
 			return false, err
 		}
 		return match(v), nil
+	}, true
+}
+
+// ipRanges compiles a disjunction of IpInRange(S, 'range') over one S (the
+// same source in every term), such as geoip-enrich's private ranges, to
+// one evaluation of S, one parse (the Ctx's last address) and the range
+// tests in order: the terms' own halves (Helpers.IPRange), so the result
+// is theirs; S is evaluated first in both forms, and its error is the
+// first term's.
+func (c *Compiler) ipRanges(t *ast.BinaryNode) (Bool, bool) {
+	if c.h == nil {
+		return nil, false
+	}
+	var terms []ast.Node
+	var flatten func(n ast.Node)
+	flatten = func(n ast.Node) {
+		if b, ok := n.(*ast.BinaryNode); ok && (b.Operator == "||" || b.Operator == "or") {
+			flatten(b.Left)
+			flatten(b.Right)
+			return
+		}
+		terms = append(terms, n)
+	}
+	flatten(t)
+	var arg ast.Node
+	var parse func(string) (netip.Addr, bool)
+	contains := make([]func(netip.Addr) bool, 0, len(terms))
+	for _, n := range terms {
+		call, ok := n.(*ast.CallNode)
+		if !ok || !c.helper(call, "IpInRange", 2) {
+			return nil, false
+		}
+		lit, ok := call.Arguments[1].(*ast.StringNode)
+		if !ok {
+			return nil, false
+		}
+		if arg == nil {
+			arg = call.Arguments[0]
+		} else if call.Arguments[0].String() != arg.String() {
+			return nil, false
+		}
+		p, in := c.h.IPRange(lit.Value)
+		parse = p // the same for every range (Helpers.IPRange)
+		contains = append(contains, in)
+	}
+	s, ok := c.str(arg)
+	if !ok {
+		return nil, false
+	}
+	return func(ctx *Ctx) (bool, error) {
+		v, err := s.Eval(ctx)
+		if err != nil {
+			return false, err
+		}
+		a, ok := ctx.addr(v, parse)
+		if !ok {
+			return false, nil
+		}
+		for _, in := range contains {
+			if in(a) {
+				return true, nil
+			}
+		}
+		return false, nil
 	}, true
 }
 
@@ -687,6 +773,9 @@ func twoStr(ctx *Ctx, l, r *Str) (string, string, error) {
 func (c *Compiler) binary(t *ast.BinaryNode) (Bool, bool) {
 	switch t.Operator {
 	case "&&", "and", "||", "or":
+		if f, ok := c.ipRanges(t); ok {
+			return f, true
+		}
 		l, ok1 := c.boolean(t.Left)
 		r, ok2 := c.boolean(t.Right)
 		if !ok1 || !ok2 {

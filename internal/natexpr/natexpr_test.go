@@ -60,7 +60,8 @@ func tableEvents() []*event.Event {
 	out[1].SetMeta("n", "x")
 	// addresses for the IP helpers; "-" removes the key
 	for _, ip := range []string{"127.0.0.1", "10.1.2.3", "172.31.0.1", "172.32.0.1", "192.168.1.1", "::1", "fd00::1",
-		"fc00::1", "2001:db8::1", "::ffff:10.0.0.1", "::ffff:8.8.8.8", "fe80::1%eth0", "", "garbage", "1.2.3", "-"} {
+		"fc00::1", "2001:db8::1", "::ffff:10.0.0.1", "::ffff:8.8.8.8", "fe80::1%eth0", "", "garbage", "1.2.3", "-",
+		"010.1.2.3", "10.1.2.256", "10.1.2.3.4", "10.255.255.255"} {
 		out = append(out, mkMeta("nginx", "nginx", ip, ip, "12"))
 	}
 	return out
@@ -141,6 +142,13 @@ func TestBoolMatchesVM(t *testing.T) {
 		{"IsIPV6(evt.Meta.source_ip)", true},
 		{"IsIPV4(evt.Meta.source_ip) || IsIP(evt.Line.Raw)", true},
 		{"IpInRange(evt.Meta.source_ip, '10.0.0.0/8')", true},
+		{"IsIPV4(evt.Meta.source_ip) && IpInRange(evt.Meta.source_ip, '10.0.0.0/8')", true},
+		{"IpInRange(evt.Meta.source_ip, '127.0.0.0/8') || IpInRange(evt.Meta.source_ip, '::1/128') or IpInRange(evt.Meta.source_ip, 'bad') || IpInRange(evt.Meta.source_ip, '10.0.0.0/8')", true},
+		{"not (IpInRange(evt.Meta.source_ip, 'fd00::/8') || IpInRange(evt.Meta.source_ip, 'fc00::/7'))", true},
+		{"IpInRange(evt.Meta.source_ip, '10.0.0.0/8') || IpInRange(evt.Line.Raw, '172.16.0.0/12')", true},
+		{"IpInRange(evt.Meta.source_ip, '10.0.0.0/8') || evt.Line.Raw == 'z' || IpInRange(evt.Meta.source_ip, '::/0')", true},
+		{"IpInRange(Lower(evt.Line.Raw), '10.0.0.0/8') || IpInRange(Lower(evt.Line.Raw), 'fc00::/7')", true},
+		{"(IsIPV6(evt.Line.Raw) && !IsIPV6(evt.Meta.source_ip)) || IsIP(evt.Parsed.program) || IsIPV4(evt.Line.Raw)", true},
 		{"IpInRange(evt.Meta.source_ip, '::ffff:10.0.0.0/104')", true},
 		{"IpInRange(evt.Meta.source_ip, 'not a range')", true},
 		{"IpInRange(evt.Meta.source_ip, evt.Parsed.program)", false},
