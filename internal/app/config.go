@@ -144,7 +144,7 @@ type AgentConfig struct {
 	SpoolDir      string `yaml:"spool_dir"`
 	SpoolMaxBytes int64  `yaml:"spool_max_bytes"`
 	// BatchSize, FlushInterval and PushesInFlight: with fewer than
-	// PushesInFlight (default 4) pushes pending an alert is pushed at once;
+	// PushesInFlight (default 1) pushes pending an alert is pushed at once;
 	// while that many are pending, alerts wait until one is done, until
 	// BatchSize (default 100) wait, or FlushInterval (default 1s) at most.
 	BatchSize      int           `yaml:"batch_size"`
