@@ -1,12 +1,14 @@
 package agent_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -160,14 +162,15 @@ func (g *gatedPusher) PushAlertsJSON(ctx context.Context, body []byte) ([]string
 	return g.Pusher.PushAlertsJSON(ctx, body)
 }
 
-// TestBatchingAddsNoLatency: with a flush interval of an hour, an alert
-// added while nothing is pending is pushed at once; alerts added while
-// that push is pending wait and go together as the next batch as soon as
-// it is delivered (not an hour later).
+// TestBatchingAddsNoLatency: with a flush interval of an hour and one
+// push in flight at most, an alert added while nothing is pending is
+// pushed at once; alerts added while that push is pending wait and go
+// together as the next batch as soon as it is delivered (not an hour
+// later).
 func TestBatchingAddsNoLatency(t *testing.T) {
 	l := newLossyLAPI(t, 0)
 	g := &gatedPusher{Pusher: l.client(t), gate: make(chan struct{}), batches: make(chan int, 10)}
-	a, err := agent.New(agent.Config{SpoolDir: t.TempDir(), FlushInterval: time.Hour, HeartbeatInterval: -1},
+	a, err := agent.New(agent.Config{SpoolDir: t.TempDir(), FlushInterval: time.Hour, HeartbeatInterval: -1, PushesInFlight: 1},
 		agent.Deps{Client: g})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -242,4 +245,97 @@ func TestDeliveryTimed(t *testing.T) {
 	require.NoError(t, a.Close())
 	require.EqualValues(t, 1, count)
 	require.GreaterOrEqual(t, sum, held.Seconds())
+}
+
+// heldPusher passes pushes to a real client, holding a push whose body
+// holds one of the held addresses until the test releases it.
+type heldPusher struct {
+	agent.Pusher
+	mu      sync.Mutex
+	held    map[string]chan struct{}
+	started chan string // the held address of each push that started
+}
+
+func (h *heldPusher) hold(ip string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.held[ip] = make(chan struct{})
+}
+
+func (h *heldPusher) release(ip string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	close(h.held[ip])
+}
+
+func (h *heldPusher) PushAlertsJSON(ctx context.Context, body []byte) ([]string, error) {
+	h.mu.Lock()
+	var gate chan struct{}
+	var who string
+	for ip, g := range h.held {
+		if bytes.Contains(body, []byte(`"`+ip+`"`)) {
+			gate, who = g, ip
+		}
+	}
+	h.mu.Unlock()
+	h.started <- who
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return h.Pusher.PushAlertsJSON(ctx, body)
+}
+
+// TestPushesOverlap: an alert added while a push is pending is pushed at
+// once in a push of its own (it does not wait behind the slow one), and
+// delivered batches are acknowledged in spool order: the second, delivered
+// first, stays in the spool until the first is delivered too (a restart in
+// between would push both again).
+func TestPushesOverlap(t *testing.T) {
+	l := newLossyLAPI(t, 0)
+	h := &heldPusher{Pusher: l.client(t), held: map[string]chan struct{}{}, started: make(chan string, 10)}
+	h.hold("192.0.2.50")
+	a, err := agent.New(agent.Config{SpoolDir: t.TempDir(), FlushInterval: time.Hour, HeartbeatInterval: -1, PushesInFlight: 2},
+		agent.Deps{Client: h})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	started := func(what string) string {
+		t.Helper()
+		select {
+		case who := <-h.started:
+			return who
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: no push started", what)
+			return ""
+		}
+	}
+	a.Add(overflow("192.0.2.50"))
+	require.Equal(t, "192.0.2.50", started("first alert"))
+	a.Add(overflow("192.0.2.51"))
+	require.Equal(t, "", started("second alert, while the first is held"), "the second goes at once, alone")
+	// The second is delivered, the first still held: both stay spooled.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		alerts, err := l.st.ListAlerts(context.Background(), store.AlertFilter{IncludeSimulated: true})
+		require.NoError(t, err)
+		if len(alerts) == 1 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the second alert was not stored")
+	}
+	require.Equal(t, 2, a.Stats().Spool.Records, "a batch is acknowledged only after the ones spooled before it")
+	h.release("192.0.2.50")
+	for deadline := time.Now().Add(20 * time.Second); a.Stats().Spool.Records > 0; time.Sleep(5 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the spool did not drain: %+v", a.Stats())
+	}
+	cancel()
+	require.NoError(t, <-done)
+	require.NoError(t, a.Close())
+	alerts, err := l.st.ListAlerts(context.Background(), store.AlertFilter{IncludeSimulated: true})
+	require.NoError(t, err)
+	require.Len(t, alerts, 2)
 }

@@ -347,10 +347,25 @@ func (s *Spool) dropOldest() {
 
 // Peek returns the oldest unacknowledged record; ok is false when there
 // is none.
-func (s *Spool) Peek() (rec Record, ok bool, err error) {
+func (s *Spool) Peek() (rec Record, ok bool, err error) { return s.PeekAfter(nil) }
+
+// PeekAfter returns the oldest unacknowledged record that was appended
+// after the record named after (nil: the oldest of all); ok is false when
+// there is none. A consumer with several records in flight reads them
+// with it, and acknowledges them oldest first (Ack).
+func (s *Spool) PeekAfter(after *RecordID) (rec Record, ok bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	seg, ri, found := s.nextLocked()
+	var (
+		seg   *segment
+		ri    recInfo
+		found bool
+	)
+	if after == nil {
+		seg, ri, found = s.nextLocked()
+	} else {
+		seg, ri, found = s.nextAfterLocked(*after)
+	}
 	if !found {
 		return Record{}, false, nil
 	}
@@ -373,6 +388,22 @@ func (s *Spool) nextLocked() (*segment, recInfo, bool) {
 		}
 		for _, r := range seg.recs {
 			if seg.id == s.acked.seg && r.off < s.acked.off {
+				continue
+			}
+			return seg, r, true
+		}
+	}
+	return nil, recInfo{}, false
+}
+
+// nextAfterLocked is the oldest unacknowledged record after id.
+func (s *Spool) nextAfterLocked(id RecordID) (*segment, recInfo, bool) {
+	for _, seg := range s.segs {
+		if seg.id < s.acked.seg || seg.id < id.seg {
+			continue
+		}
+		for _, r := range seg.recs {
+			if seg.id == s.acked.seg && r.off < s.acked.off || seg.id == id.seg && r.off <= id.off {
 				continue
 			}
 			return seg, r, true
@@ -413,6 +444,17 @@ func (s *Spool) Ack(rec Record) error {
 // bound), then rec is acknowledged. The file is written first, so a crash
 // in between sets the record aside again at the next start.
 func (s *Spool) SetAside(rec Record) (string, error) {
+	path, err := s.SaveAside(rec)
+	if err != nil {
+		return "", err
+	}
+	return path, s.Ack(rec)
+}
+
+// SaveAside is the first half of SetAside: it keeps rec's payload in the
+// set-aside file whose path it returns, and leaves rec in the queue (a
+// consumer with several records in flight acknowledges them in order).
+func (s *Spool) SaveAside(rec Record) (string, error) {
 	dir := filepath.Join(s.dir, asideDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("agent: spool: set aside: %w", err)
@@ -424,7 +466,7 @@ func (s *Spool) SetAside(rec Record) (string, error) {
 	if err := syncDir(dir); err != nil {
 		return "", fmt.Errorf("agent: spool: set aside: %w", err)
 	}
-	return path, s.Ack(rec)
+	return path, nil
 }
 
 // writeSynced writes b to the file path (created or truncated) and fsyncs

@@ -374,7 +374,7 @@ func (a *App) startAgent(ctx context.Context, r *resolved) error {
 		return fmt.Errorf("app: agent: %w", err)
 	}
 	a.agent, err = agent.New(agent.Config{
-		BatchSize: r.Agent.BatchSize, FlushInterval: r.Agent.FlushInterval,
+		BatchSize: r.Agent.BatchSize, FlushInterval: r.Agent.FlushInterval, PushesInFlight: r.Agent.PushesInFlight,
 		HeartbeatInterval: r.Agent.HeartbeatInterval, RetryMax: r.Agent.RetryMaxInterval,
 		RetryMin: min(time.Second, max(r.Agent.RetryMaxInterval, 0)),
 		SpoolDir: r.Agent.SpoolDir, SpoolMaxBytes: r.Agent.SpoolMaxBytes,

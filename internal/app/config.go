@@ -143,11 +143,13 @@ type AgentConfig struct {
 	// when full, the oldest batches are dropped (and counted).
 	SpoolDir      string `yaml:"spool_dir"`
 	SpoolMaxBytes int64  `yaml:"spool_max_bytes"`
-	// BatchSize and FlushInterval: with no push pending an alert is pushed
-	// at once; while one is pending, alerts wait until it is done, until
+	// BatchSize, FlushInterval and PushesInFlight: with fewer than
+	// PushesInFlight (default 1) pushes pending an alert is pushed at once;
+	// while that many are pending, alerts wait until one is done, until
 	// BatchSize (default 100) wait, or FlushInterval (default 1s) at most.
-	BatchSize     int           `yaml:"batch_size"`
-	FlushInterval time.Duration `yaml:"flush_interval"`
+	BatchSize      int           `yaml:"batch_size"`
+	FlushInterval  time.Duration `yaml:"flush_interval"`
+	PushesInFlight int           `yaml:"pushes_in_flight"`
 	// HeartbeatInterval (default 1m).
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
 	// UsageMetricsInterval: the agent sends its usage metrics (datasources,

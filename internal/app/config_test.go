@@ -72,6 +72,7 @@ func TestExampleConfig(t *testing.T) {
 	require.Equal(t, filepath.Join(r.DataDir, "online_api_credentials.yaml"), r.capi.CredentialsPath)
 	require.Zero(t, r.capi.PullInterval)
 	require.Equal(t, RawLinesConfig{MaxLines: 20, MaxBytes: 16384}, r.Agent.RawLines)
+	require.Equal(t, 1, r.Agent.PushesInFlight)
 }
 
 func TestMemoryLimitConfig(t *testing.T) {

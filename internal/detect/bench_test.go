@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -189,12 +190,22 @@ func samplePeakLive(stop <-chan struct{}) uint64 {
 // scenarios of a real install's content, with one engine worker and the
 // fields read ahead as a pipeline does: the cost of the scenario side
 // alone (index, filters, groupby, buckets), without parsing. ns/op is per
-// corpus; events/s is the figure to compare.
+// corpus; events/s is the figure to compare. "live" pours the nginx
+// corpus as the daemon's burst does: live mode on a clock that moves 50 µs
+// an event (the buckets stay alive), with raw lines kept; compare it with
+// "nginx" (run the test binary under cachegrind for instructions an event).
 //
 //	go test ./internal/detect/ -run '^$' -bench Scenarios -benchtime 5x
 func BenchmarkScenarios(b *testing.B) {
-	for _, tc := range benchCorpora() {
-		b.Run(tc.kind, func(b *testing.B) {
+	cases := benchCorpora()
+	cases = append(cases, benchCorpus{"nginx", "nginx", cases[0].collections})
+	for ci, tc := range cases {
+		live := ci == len(cases)-1
+		name := tc.kind
+		if live {
+			name = "live"
+		}
+		b.Run(name, func(b *testing.B) {
 			logPath, _ := testutil.GenLogs(b, tc.kind, 20000, 1)
 			rt := hubRuntime(b, tc.collections...)
 			evs, vals := parseAll(b, rt, logPath, tc.typ)
@@ -202,9 +213,17 @@ func BenchmarkScenarios(b *testing.B) {
 			b.ResetTimer()
 			overflows := 0
 			for b.Loop() {
-				eng := scenario.NewEngine(rt.Scenarios, scenario.Config{Workers: 1, Mode: event.TIMEMACHINE,
-					OnOverflow: func(*scenario.Overflow) { overflows++ }})
+				cfg := scenario.Config{Workers: 1, Mode: event.TIMEMACHINE,
+					OnOverflow: func(*scenario.Overflow) { overflows++ }}
+				var tick atomic.Int64
+				if live {
+					t0 := time.Now()
+					cfg.Mode, cfg.RawLines = event.LIVE, scenario.RawLineLimit{MaxLines: 20, MaxBytes: 16384}
+					cfg.Now = func() time.Time { return t0.Add(time.Duration(tick.Load()) * 50 * time.Microsecond) }
+				}
+				eng := scenario.NewEngine(rt.Scenarios, cfg)
 				for i, e := range evs {
+					tick.Add(1)
 					eng.PourFields(e, vals[i])
 				}
 				require.NoError(b, eng.Close())

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -234,4 +235,60 @@ func FuzzDelta(f *testing.F) {
 		}
 		requireSameItem(t, o, decodeDelta(string(d), n))
 	})
+}
+
+// TestCommonEnds: the word-at-a-time commonEnds agrees with a byte loop,
+// on named cases around the eight-byte steps and on random pairs of
+// similar strings.
+func TestCommonEnds(t *testing.T) {
+	naive := func(a, b string) (p, s int) {
+		m := min(len(a), len(b))
+		for p < m && a[p] == b[p] {
+			p++
+		}
+		for s < m-p && a[len(a)-1-s] == b[len(b)-1-s] {
+			s++
+		}
+		return p, s
+	}
+	cases := []struct {
+		name, a, b string
+		p, s       int
+	}{
+		{"empty", "", "", 0, 0},
+		{"one empty", "abc", "", 0, 0},
+		{"equal, 7 bytes", "abcdefg", "abcdefg", 7, 0},
+		{"equal, 16 bytes", "abcdefghijklmnop", "abcdefghijklmnop", 16, 0},
+		{"prefix of the other", "abcdefghij", "abcdefghijkl", 10, 0},
+		{"differ at 8", "abcdefghXjklmnopq", "abcdefghYjklmnopq", 8, 8},
+		{"differ at 9", "abcdefghiXklmnopq", "abcdefghiYklmnopq", 9, 7},
+		{"overlap cut by the prefix", "aaaaaaaaaa", "aaaaaaaaaaaaaaaaaaaa", 10, 0},
+		{"log lines", `1.2.3.4 - - [01/Mar/2024:00:00:01 +0000] "GET /a HTTP/1.1" 200 12 "-" "curl"`,
+			`1.2.3.4 - - [01/Mar/2024:00:00:02 +0000] "GET /bc HTTP/1.1" 404 0 "-" "curl"`, 32, 11},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, s := commonEnds(tc.a, tc.b)
+			require.Equal(t, [2]int{tc.p, tc.s}, [2]int{p, s})
+			np, ns := naive(tc.a, tc.b)
+			require.Equal(t, [2]int{np, ns}, [2]int{p, s}, "the byte loop")
+		})
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 5000 {
+		base := make([]byte, rnd.IntN(64))
+		for i := range base {
+			base[i] = "ab"[rnd.IntN(2)]
+		}
+		a, b := []byte(string(base)), []byte(string(base))
+		for range rnd.IntN(3) {
+			if len(a) > 0 {
+				a[rnd.IntN(len(a))] = 'c'
+			}
+		}
+		b = b[:rnd.IntN(len(b)+1)]
+		p, s := commonEnds(string(a), string(b))
+		np, ns := naive(string(a), string(b))
+		require.Equal(t, [2]int{np, ns}, [2]int{p, s}, "%q %q", a, b)
+	}
 }
