@@ -11,6 +11,9 @@ import (
 // chooses, choice.go; the copy samples afresh).
 func withEngine(p *Pattern, engine string) *Pattern {
 	c := *p
+	if engine != "chosen" && engine != "lookahead" {
+		c.la = nil
+	}
 	if c.bt == nil || engine == "regexp" {
 		c.bt = nil
 		return &c

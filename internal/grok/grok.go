@@ -354,6 +354,7 @@ func (l *Library) compile(pattern string) (*Pattern, error) {
 		src:      pattern,
 		re:       re,
 		bt:       bt,
+		la:       lookaheadFor(final),
 		literals: requiredLiterals(ast),
 		scan:     newStartScan(ast, final),
 	}
@@ -413,6 +414,7 @@ type Pattern struct {
 	src      string
 	re       *regexp.Regexp
 	bt       *btProg  // backtracking engine; nil: Go's regexp only
+	la       *laProg  // lookahead engine (start-anchored patterns); nil: none
 	names    []string // semantic names, capture order
 	groups   []int    // submatch index of each name
 	literals []string // substrings every match contains
@@ -451,6 +453,17 @@ func (p *Pattern) MatchEachPrefiltered(s string, set func(i int, v string)) bool
 	if len(p.names) == 0 {
 		return false
 	}
+	if p.la != nil && p.bt != nil {
+		sc := p.bt.get()
+		ok, decided := p.la.find(s, sc)
+		if ok {
+			p.deliver(s, sc.caps, set)
+		}
+		p.bt.release(sc)
+		if decided {
+			return ok
+		}
+	}
 	if p.bt != nil {
 		sc := p.bt.get()
 		ok, decided := p.bt.find(s, sc)
@@ -487,6 +500,14 @@ func (p *Pattern) deliver(s string, loc []int, set func(i int, v string)) {
 func (p *Pattern) Match(s string) bool {
 	if !p.prefilter(s) {
 		return false
+	}
+	if p.la != nil && p.bt != nil {
+		sc := p.bt.get()
+		ok, decided := p.la.find(s, sc)
+		p.bt.release(sc)
+		if decided {
+			return ok
+		}
 	}
 	if p.bt != nil {
 		sc := p.bt.get()
