@@ -1,7 +1,9 @@
 package grok
 
 import (
+	"encoding/binary"
 	"regexp/syntax"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -81,7 +83,16 @@ type laInst struct {
 	arg  uint32 // see laOp
 	exit uint32 // laOpAlt, laOpStar: the other branch
 	tab  uint32 // laOpAlt, laOpStar: offset of the decision table in dec
+	// laOpAlt: offset of the jump table in jumps, and its row stride
+	// (0 when the previous byte's context never matters).
+	jump, jrow uint32
 }
+
+// Jump table cells besides instruction numbers.
+const (
+	jumpFail = ^uint32(0)     // no branch can succeed
+	jumpBoth = ^uint32(0) - 1 // try out, resume at exit
+)
 
 // laClass is an ASCII byte class; hi marks a class that runes >= 0x80 may
 // match (a line reaching it with such a byte is left undecided).
@@ -94,9 +105,16 @@ type laClass struct {
 // laProg is a compiled lookahead program; immutable, safe for concurrent
 // use (its per-call state is a btScratch).
 type laProg struct {
-	inst      []laInst
-	classes   []laClass
-	dec       []uint8 // decision tables, laNumCtx rows of stride cells
+	inst    []laInst
+	classes []laClass
+	dec     []uint8 // decision tables, laNumCtx rows of stride cells
+	runs    []bool  // runs[class<<8|c]: the run tables of the classes, flat
+	// jumps holds, for an alternation and a (context, column), the
+	// instruction where the chain of alternations it heads leads (each
+	// deciding one branch), or jumpFail, or jumpBoth (this alternation
+	// is ambiguous there). One load replaces a walk down an alternation
+	// tree.
+	jumps     []uint32
 	byteClass [256]uint8
 	ctxOf     [256]uint8
 	stride    int // columns: the byte classes, then the end of text
@@ -382,6 +400,7 @@ func compileLookahead(prog *syntax.Prog) *laProg {
 				cl.dot = set == [2]uint64{^uint64(0) &^ (1 << '\n'), ^uint64(0)}
 				cl.hi = setHi[instSet[pc]]
 				lp.classes = append(lp.classes, cl)
+				lp.runs = append(lp.runs, cl.run[:]...)
 			}
 			li.op, li.out, li.arg = laOpClass, resolve(in.Out), i
 		case syntax.InstAlt, syntax.InstAltMatch:
@@ -441,6 +460,68 @@ func compileLookahead(prog *syntax.Prog) *laProg {
 			}
 		}
 	}
+	// Jump tables of the alternations (stars keep their cell table).
+	jumpIdx := map[string]uint32{}
+	jt := make([]uint32, laNumCtx*ncol)
+	key := make([]byte, 0, 4*len(jt))
+	for pc := range prog.Inst {
+		li := &lp.inst[pc]
+		if li.op != laOpAlt {
+			continue
+		}
+		for ctx := range laNumCtx {
+			for col := range ncol {
+				cur, t := uint32(pc), uint32(0)
+				for {
+					ci := &lp.inst[cur]
+					if ci.op != laOpAlt && ci.op != laOpStar {
+						t = cur
+						break
+					}
+					cell := lp.dec[int(ci.tab)+ctx*ncol+col]
+					if cell == laBoth {
+						t = cur
+						if cur == uint32(pc) {
+							t = jumpBoth
+						}
+						break
+					}
+					if cell == laFail {
+						t = jumpFail
+						break
+					}
+					if ci.op == laOpStar {
+						t = cur // the star scans its run itself
+						break
+					}
+					if cell == laOut {
+						cur = ci.out
+					} else {
+						cur = ci.exit
+					}
+				}
+				jt[ctx*ncol+col] = t
+			}
+		}
+		rows := laNumCtx
+		if slices.Equal(jt[:ncol], jt[ncol:2*ncol]) && slices.Equal(jt[:ncol], jt[2*ncol:3*ncol]) && slices.Equal(jt[:ncol], jt[3*ncol:]) {
+			rows = 1
+		}
+		key = key[:0]
+		for _, v := range jt[:rows*ncol] {
+			key = binary.LittleEndian.AppendUint32(key, v)
+		}
+		off, ok := jumpIdx[string(key)]
+		if !ok {
+			off = uint32(len(lp.jumps))
+			jumpIdx[string(key)] = off
+			lp.jumps = append(lp.jumps, jt[:rows*ncol]...)
+		}
+		li.jump = off
+		if rows > 1 {
+			li.jrow = uint32(ncol)
+		}
+	}
 	return lp
 }
 
@@ -462,7 +543,7 @@ func (lp *laProg) find(s string, sc *btScratch) (matched, decided bool) {
 	if len(caps) > 0 {
 		caps[0] = 0
 	}
-	insts, dec, stride := lp.inst, lp.dec, lp.stride
+	insts, dec, stride, jumps, runs := lp.inst, lp.dec, lp.stride, lp.jumps, lp.runs
 	left := -1 // steps left; negative: no budget
 	if !lp.onePass {
 		left = lookaheadStepsPerByte * (len(s) + 1)
@@ -498,7 +579,7 @@ func (lp *laProg) find(s string, sc *btScratch) (matched, decided bool) {
 			if pos >= len(s) {
 				goto fail
 			}
-			if c := s[pos]; !lp.classes[in.arg].run[c] {
+			if c := s[pos]; !runs[in.arg<<8|uint32(c)] {
 				if c >= utf8.RuneSelf && lp.classes[in.arg].hi {
 					sc.stack = stack[:0]
 					return false, false
@@ -509,21 +590,27 @@ func (lp *laProg) find(s string, sc *btScratch) (matched, decided bool) {
 			pc = in.out
 			continue
 		case laOpAlt:
-			d, ok := cell(in, pos)
-			if !ok {
-				sc.stack = stack[:0]
-				return false, false
+			ctx := laCtxBegin
+			if pos > 0 {
+				ctx = int(lp.ctxOf[s[pos-1]])
 			}
-			switch d {
-			case laOut:
-				pc = in.out
-			case laArg:
-				pc = in.exit
-			case laBoth:
+			col := lp.endCol
+			if pos < len(s) {
+				c := s[pos]
+				if c >= utf8.RuneSelf && lp.hiAbort {
+					sc.stack = stack[:0]
+					return false, false
+				}
+				col = lp.byteClass[c]
+			}
+			switch t := jumps[in.jump+uint32(ctx)*in.jrow+uint32(col)]; t {
+			case jumpFail:
+				goto fail
+			case jumpBoth:
 				stack = append(stack, btJob{pc: in.exit, slot: -1, pos: pos})
 				pc = in.out
 			default:
-				goto fail
+				pc = t
 			}
 			continue
 		case laOpStar:
