@@ -7,8 +7,11 @@ import (
 // withEngine returns a copy of p that runs on the named engine: "regexp"
 // (Go's regexp behind the prefilter and start scan), "backtrack" (the
 // memoised backtracker alone), "live" (the two-pass engine, backtracker as
-// fallback) or "chosen" (the production path: the engine the pattern
-// chooses, choice.go; the copy samples afresh).
+// fallback), "lookahead" (the lookahead engine of a start-anchored
+// pattern, then the backtracker or two-pass engine as chosen) or "chosen"
+// (the production path: the lookahead engine when the pattern has one,
+// else the engine the pattern chooses, choice.go; the copy samples
+// afresh). All but "lookahead" and "chosen" turn the lookahead engine off.
 func withEngine(p *Pattern, engine string) *Pattern {
 	c := *p
 	if engine != "chosen" && engine != "lookahead" {

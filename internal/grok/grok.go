@@ -15,8 +15,12 @@
 //     string) and an earlier group of the same name did.
 //   - Matching is unanchored unless the pattern anchors itself.
 //
-// Engine: after a required-literal prefilter, a pattern runs on one of
-// two engines, chosen per pattern from the cost it measures on its first
+// Engine: after a required-literal prefilter, a start-anchored pattern
+// runs first on the lookahead engine (onepass.go), which decides each
+// alternation by one table load on the next byte and the one before and
+// backtracks, within a step budget, only over the few ambiguous ones; a
+// line it leaves undecided (budget, a byte >= 0x80 a rune class may take),
+// and every other pattern, runs on one of two engines, chosen per pattern from the cost it measures on its first
 // lines (choice.go): the memoised backtracker (backtrack.go), cheapest when
 // the next byte or two decide each alternation, or the two-pass engine
 // (live.go), where a lazily built reverse DFA marks the instructions that
@@ -354,7 +358,7 @@ func (l *Library) compile(pattern string) (*Pattern, error) {
 		src:      pattern,
 		re:       re,
 		bt:       bt,
-		la:       lookaheadFor(final),
+		la:       newLazyLookahead(final, bt.anchored),
 		literals: requiredLiterals(ast),
 		scan:     newStartScan(ast, final),
 	}
@@ -413,12 +417,12 @@ func prune(re *syntax.Regexp, bound map[int]string, order *[]string) *syntax.Reg
 type Pattern struct {
 	src      string
 	re       *regexp.Regexp
-	bt       *btProg  // backtracking engine; nil: Go's regexp only
-	la       *laProg  // lookahead engine (start-anchored patterns); nil: none
-	names    []string // semantic names, capture order
-	groups   []int    // submatch index of each name
-	literals []string // substrings every match contains
-	checked  []string // the literals the prefilter checks
+	bt       *btProg        // backtracking engine; nil: Go's regexp only
+	la       *lazyLookahead // lookahead engine (start-anchored patterns); nil: none
+	names    []string       // semantic names, capture order
+	groups   []int          // submatch index of each name
+	literals []string       // substrings every match contains
+	checked  []string       // the literals the prefilter checks
 	scan     *startScan
 }
 
@@ -453,9 +457,9 @@ func (p *Pattern) MatchEachPrefiltered(s string, set func(i int, v string)) bool
 	if len(p.names) == 0 {
 		return false
 	}
-	if p.la != nil && p.bt != nil {
+	if la := p.la.get(); la != nil && p.bt != nil {
 		sc := p.bt.get()
-		ok, decided := p.la.find(s, sc)
+		ok, decided := la.find(s, sc)
 		if ok {
 			p.deliver(s, sc.caps, set)
 		}
@@ -501,9 +505,9 @@ func (p *Pattern) Match(s string) bool {
 	if !p.prefilter(s) {
 		return false
 	}
-	if p.la != nil && p.bt != nil {
+	if la := p.la.get(); la != nil && p.bt != nil {
 		sc := p.bt.get()
-		ok, decided := p.la.find(s, sc)
+		ok, decided := la.find(s, sc)
 		p.bt.release(sc)
 		if decided {
 			return ok

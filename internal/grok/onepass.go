@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"regexp/syntax"
 	"slices"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -705,6 +706,31 @@ func (lp *laProg) find(s string, sc *btScratch) (matched, decided bool) {
 			left--
 		}
 	}
+}
+
+// lazyLookahead builds a start-anchored pattern's lookahead program on
+// first use (a library compiles many patterns, a replay runs a few).
+type lazyLookahead struct {
+	once sync.Once
+	expr string
+	prog *laProg
+}
+
+// newLazyLookahead returns nil for a pattern that is not start-anchored.
+func newLazyLookahead(expr string, anchored bool) *lazyLookahead {
+	if !anchored {
+		return nil
+	}
+	return &lazyLookahead{expr: expr}
+}
+
+// get returns the program, nil when there is none. Safe for concurrent use.
+func (l *lazyLookahead) get() *laProg {
+	if l == nil {
+		return nil
+	}
+	l.once.Do(func() { l.prog = lookaheadFor(l.expr) })
+	return l.prog
 }
 
 // lookaheadFor compiles expr (as regexp.Compile does) for the lookahead

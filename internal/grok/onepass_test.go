@@ -151,12 +151,12 @@ func TestLookaheadHubEquivalence(t *testing.T) {
 	for i, p := range ps {
 		name, _ := filepath.Rel(hub, files[i])
 		name += " " + abbrev(p.String())
-		if p.la == nil {
+		if p.la.get() == nil {
 			t.Logf("not taken: %s", name)
 			continue
 		}
 		taken = append(taken, name)
-		if p.la.onePass {
+		if p.la.get().onePass {
 			onePass = append(onePass, name)
 		} else {
 			t.Logf("taken, not one-pass: %s", name)
@@ -166,7 +166,7 @@ func TestLookaheadHubEquivalence(t *testing.T) {
 		}
 		for _, l := range lines {
 			runs++
-			if checkLookahead(t, p.re, p.la, l) {
+			if checkLookahead(t, p.re, p.la.get(), l) {
 				decided++
 				if p.re.MatchString(l) {
 					matches++
@@ -194,7 +194,7 @@ func FuzzLookahead(f *testing.F) {
 	ps, _ := hubAnchored(f)
 	var taken []*Pattern
 	for _, p := range ps {
-		if p.la != nil {
+		if p.la.get() != nil {
 			taken = append(taken, p)
 		}
 	}
@@ -214,7 +214,43 @@ func FuzzLookahead(f *testing.F) {
 			return
 		}
 		for _, p := range taken {
-			checkLookahead(t, p.re, p.la, s)
+			checkLookahead(t, p.re, p.la.get(), s)
 		}
 	})
+}
+
+// TestLookaheadBudget: a line that makes a pattern that is not one-pass
+// backtrack exponentially exceeds the step budget and is left to the
+// other engines, whose answer (Go's) the pattern returns.
+func TestLookaheadBudget(t *testing.T) {
+	t.Parallel()
+	lib := NewEmptyLibrary()
+	require.NoError(t, lib.Add("ABC", `(?:a|ab|b)*c`))
+	require.NoError(t, lib.Add("AS", `a+`))
+	p := lib.MustCompile(`^(?:%{ABC:x}|%{AS:y})`)
+	require.NotNil(t, p.la.get())
+	require.False(t, p.la.get().onePass)
+	cases := []struct {
+		name    string
+		line    string
+		decided bool
+	}{
+		{"short match", "abac", true},
+		{"short miss", "abax", true},
+		{"hostile", strings.Repeat("ab", 40) + "x", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, decided := laIndex(p.la.get(), p.bt.ncap, tc.line)
+			require.Equal(t, tc.decided, decided)
+			want := p.re.FindStringSubmatch(tc.line)
+			got := map[string]string{}
+			require.Equal(t, want != nil, p.MatchInto(tc.line, got))
+			if want != nil {
+				require.Equal(t, want[1], got["x"])
+				require.Equal(t, want[2], got["y"])
+			}
+		})
+	}
 }
