@@ -8,10 +8,10 @@ import (
 // (Go's regexp behind the prefilter and start scan), "backtrack" (the
 // memoised backtracker alone), "live" (the two-pass engine, backtracker as
 // fallback), "lookahead" (the lookahead engine of a start-anchored
-// pattern, then the backtracker or two-pass engine as chosen) or "chosen"
-// (the production path: the lookahead engine when the pattern has one,
-// else the engine the pattern chooses, choice.go; the copy samples
-// afresh). All but "lookahead" and "chosen" turn the lookahead engine off.
+// pattern, then the backtracker) or "chosen" (the production path: the
+// engine the pattern chooses, choice.go, the lookahead engine first when
+// that is the backtracker; the copy samples afresh). The others turn the
+// lookahead engine off.
 func withEngine(p *Pattern, engine string) *Pattern {
 	c := *p
 	if engine != "chosen" && engine != "lookahead" {
@@ -24,6 +24,11 @@ func withEngine(p *Pattern, engine string) *Pattern {
 	bt := *c.bt
 	c.bt = &bt
 	switch engine {
+	case "lookahead":
+		if bt.choice != nil {
+			bt.choice = &engineChoice{}
+			bt.choice.mode.Store(modeBacktrack)
+		}
 	case "backtrack":
 		bt.live, bt.choice = nil, nil
 	case "live":

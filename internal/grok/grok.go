@@ -16,7 +16,8 @@
 //   - Matching is unanchored unless the pattern anchors itself.
 //
 // Engine: after a required-literal prefilter, a start-anchored pattern
-// runs first on the lookahead engine (onepass.go), which decides each
+// whose engine choice (below) is the backtracker runs first on the
+// lookahead engine (onepass.go), which decides each
 // alternation by one table load on the next byte and the one before and
 // backtracks, within a step budget, only over the few ambiguous ones; a
 // line it leaves undecided (budget, a byte >= 0x80 a rune class may take),
@@ -457,7 +458,7 @@ func (p *Pattern) MatchEachPrefiltered(s string, set func(i int, v string)) bool
 	if len(p.names) == 0 {
 		return false
 	}
-	if la := p.la.get(); la != nil && p.bt != nil {
+	if la := p.lookahead(); la != nil {
 		sc := p.bt.get()
 		ok, decided := la.find(s, sc)
 		if ok {
@@ -487,6 +488,18 @@ func (p *Pattern) MatchEachPrefiltered(s string, set func(i int, v string)) bool
 	return true
 }
 
+// lookahead returns the lookahead program when the pattern runs on it:
+// it is start-anchored and its engine choice (choice.go) settled on the
+// backtracker. A pattern that samples, or that backtracks enough to run
+// on the two-pass engine (http-logs' file grok: the lookahead engine
+// backtracks over the same branches, without memoisation), does not.
+func (p *Pattern) lookahead() *laProg {
+	if p.la == nil || p.bt == nil || p.bt.choice == nil || p.bt.choice.mode.Load() != modeBacktrack {
+		return nil
+	}
+	return p.la.get()
+}
+
 // deliver hands the semantic captures of loc (a submatch index vector) to
 // set.
 func (p *Pattern) deliver(s string, loc []int, set func(i int, v string)) {
@@ -505,7 +518,7 @@ func (p *Pattern) Match(s string) bool {
 	if !p.prefilter(s) {
 		return false
 	}
-	if la := p.la.get(); la != nil && p.bt != nil {
+	if la := p.lookahead(); la != nil {
 		sc := p.bt.get()
 		ok, decided := la.find(s, sc)
 		p.bt.release(sc)

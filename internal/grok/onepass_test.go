@@ -254,3 +254,41 @@ func TestLookaheadBudget(t *testing.T) {
 		})
 	}
 }
+
+// TestLookaheadChoice: the lookahead engine runs a start-anchored
+// pattern once its engine choice settled on the backtracker (the syslog
+// header), not while it samples nor when it chose the two-pass engine
+// (http-logs' file grok, which backtracks over many branches).
+func TestLookaheadChoice(t *testing.T) {
+	t.Parallel()
+	httpLib, httpGroks := parserGroks(t, "s02-enrich/crowdsecurity/http-logs.yaml")
+	nginxLib, nginxGroks := parserGroks(t, "s01-parse/crowdsecurity/nginx-logs.yaml")
+	access := nginxLib.MustCompile(nginxGroks[0])
+	var requests []string
+	for _, l := range benchLines(t, "bench_nginx.log") {
+		m := map[string]string{}
+		require.True(t, access.MatchInto(l, m), l)
+		requests = append(requests, m["request"])
+	}
+	cases := []struct {
+		name  string
+		p     *Pattern
+		lines []string
+		want  bool
+	}{
+		{"syslog header", hubLibrary(t).MustCompile(`^%{SYSLOGLINE}`), benchLines(t, "bench_sshd.log"), true},
+		{"http file", httpLib.MustCompile(httpGroks[1]), requests, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			require.NotNil(t, tc.p.la.get())
+			require.Nil(t, tc.p.lookahead(), "sampling")
+			dst := map[string]string{}
+			for i := range chooseSample {
+				tc.p.MatchInto(tc.lines[i%len(tc.lines)], dst)
+			}
+			require.Equal(t, tc.want, tc.p.lookahead() != nil)
+		})
+	}
+}
