@@ -7,10 +7,16 @@ import (
 // withEngine returns a copy of p that runs on the named engine: "regexp"
 // (Go's regexp behind the prefilter and start scan), "backtrack" (the
 // memoised backtracker alone), "live" (the two-pass engine, backtracker as
-// fallback) or "chosen" (the production path: the engine the pattern
-// chooses, choice.go; the copy samples afresh).
+// fallback), "lookahead" (the lookahead engine of a start-anchored
+// pattern, then the backtracker) or "chosen" (the production path: the
+// engine the pattern chooses, choice.go, the lookahead engine first when
+// that is the backtracker; the copy samples afresh). The others turn the
+// lookahead engine off.
 func withEngine(p *Pattern, engine string) *Pattern {
 	c := *p
+	if engine != "chosen" && engine != "lookahead" {
+		c.la = nil
+	}
 	if c.bt == nil || engine == "regexp" {
 		c.bt = nil
 		return &c
@@ -18,6 +24,11 @@ func withEngine(p *Pattern, engine string) *Pattern {
 	bt := *c.bt
 	c.bt = &bt
 	switch engine {
+	case "lookahead":
+		if bt.choice != nil {
+			bt.choice = &engineChoice{}
+			bt.choice.mode.Store(modeBacktrack)
+		}
 	case "backtrack":
 		bt.live, bt.choice = nil, nil
 	case "live":

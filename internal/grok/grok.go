@@ -15,8 +15,13 @@
 //     string) and an earlier group of the same name did.
 //   - Matching is unanchored unless the pattern anchors itself.
 //
-// Engine: after a required-literal prefilter, a pattern runs on one of
-// two engines, chosen per pattern from the cost it measures on its first
+// Engine: after a required-literal prefilter, a start-anchored pattern
+// whose engine choice (below) is the backtracker runs first on the
+// lookahead engine (onepass.go), which decides each
+// alternation by one table load on the next byte and the one before and
+// backtracks, within a step budget, only over the few ambiguous ones; a
+// line it leaves undecided (budget, a byte >= 0x80 a rune class may take),
+// and every other pattern, runs on one of two engines, chosen per pattern from the cost it measures on its first
 // lines (choice.go): the memoised backtracker (backtrack.go), cheapest when
 // the next byte or two decide each alternation, or the two-pass engine
 // (live.go), where a lazily built reverse DFA marks the instructions that
@@ -354,6 +359,7 @@ func (l *Library) compile(pattern string) (*Pattern, error) {
 		src:      pattern,
 		re:       re,
 		bt:       bt,
+		la:       newLazyLookahead(final, bt.anchored),
 		literals: requiredLiterals(ast),
 		scan:     newStartScan(ast, final),
 	}
@@ -412,11 +418,12 @@ func prune(re *syntax.Regexp, bound map[int]string, order *[]string) *syntax.Reg
 type Pattern struct {
 	src      string
 	re       *regexp.Regexp
-	bt       *btProg  // backtracking engine; nil: Go's regexp only
-	names    []string // semantic names, capture order
-	groups   []int    // submatch index of each name
-	literals []string // substrings every match contains
-	checked  []string // the literals the prefilter checks
+	bt       *btProg        // backtracking engine; nil: Go's regexp only
+	la       *lazyLookahead // lookahead engine (start-anchored patterns); nil: none
+	names    []string       // semantic names, capture order
+	groups   []int          // submatch index of each name
+	literals []string       // substrings every match contains
+	checked  []string       // the literals the prefilter checks
 	scan     *startScan
 }
 
@@ -451,6 +458,17 @@ func (p *Pattern) MatchEachPrefiltered(s string, set func(i int, v string)) bool
 	if len(p.names) == 0 {
 		return false
 	}
+	if la := p.lookahead(); la != nil {
+		sc := p.bt.get()
+		ok, decided := la.find(s, sc)
+		if ok {
+			p.deliver(s, sc.caps, set)
+		}
+		p.bt.release(sc)
+		if decided {
+			return ok
+		}
+	}
 	if p.bt != nil {
 		sc := p.bt.get()
 		ok, decided := p.bt.find(s, sc)
@@ -470,6 +488,18 @@ func (p *Pattern) MatchEachPrefiltered(s string, set func(i int, v string)) bool
 	return true
 }
 
+// lookahead returns the lookahead program when the pattern runs on it:
+// it is start-anchored and its engine choice (choice.go) settled on the
+// backtracker. A pattern that samples, or that backtracks enough to run
+// on the two-pass engine (http-logs' file grok: the lookahead engine
+// backtracks over the same branches, without memoisation), does not.
+func (p *Pattern) lookahead() *laProg {
+	if p.la == nil || p.bt == nil || p.bt.choice == nil || p.bt.choice.mode.Load() != modeBacktrack {
+		return nil
+	}
+	return p.la.get()
+}
+
 // deliver hands the semantic captures of loc (a submatch index vector) to
 // set.
 func (p *Pattern) deliver(s string, loc []int, set func(i int, v string)) {
@@ -487,6 +517,14 @@ func (p *Pattern) deliver(s string, loc []int, set func(i int, v string)) {
 func (p *Pattern) Match(s string) bool {
 	if !p.prefilter(s) {
 		return false
+	}
+	if la := p.lookahead(); la != nil {
+		sc := p.bt.get()
+		ok, decided := la.find(s, sc)
+		p.bt.release(sc)
+		if decided {
+			return ok
+		}
 	}
 	if p.bt != nil {
 		sc := p.bt.get()

@@ -48,7 +48,7 @@ func BenchmarkHubPattern(b *testing.B) {
 		}
 		cpu.report(b)
 	}
-	engines := []string{"backtrack", "live", "chosen"}
+	engines := []string{"backtrack", "live", "lookahead", "chosen"}
 	for i, g := range nginxGroks {
 		p := nginxLib.MustCompile(g)
 		for _, e := range engines {
