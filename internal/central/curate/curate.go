@@ -31,6 +31,7 @@
 package curate
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"math"
 	"net/netip"
@@ -89,6 +90,14 @@ type Config struct {
 	// which nobody outside its reporters vouches for, are one cluster
 	// (see Engine.coReports; default 8, negative: off).
 	CoReports int `yaml:"co_reports"`
+	// WideShare: two wide networks (/16, IPv6 /32) whose installs, taken
+	// together, reported at least CoReports addresses no seed saw in
+	// common, and at least this share of the addresses each reported, are
+	// one cluster for an address no seed saw that their installs without
+	// a confirmed report reported (see Engine.wideLinked: a Sybil farm
+	// spread over a few networks). Off by default (0 or negative; 0.5
+	// tried: see README "Run a crowd").
+	WideShare float64 `yaml:"wide_share"`
 }
 
 // Defaults are the production thresholds.
@@ -297,7 +306,10 @@ type Engine struct {
 
 	installs []*inst
 	byID     map[string]int32
-	egress   map[EgressKey]struct{}
+	// byWide: the installs of each wide network (clusterKeys), in index
+	// order, for wideLinked.
+	byWide map[netip.Prefix][]int32
+	egress map[EgressKey]struct{}
 
 	scen    []string
 	classW  []float64 // ClassWeight of scen[i]
@@ -340,7 +352,7 @@ func New(cfg Config, now func() time.Time, check HashChecker) *Engine {
 	}
 	return &Engine{cfg: cfg.Or(Defaults()), now: now, check: check, byID: map[string]int32{},
 		egress: map[EgressKey]struct{}{}, scenIdx: map[string]int32{}, ips: map[netip.Addr]*ipState{},
-		holds: map[netip.Addr]Hold{}, heldDirty: map[netip.Addr]struct{}{}, canry: map[netip.Addr]struct{}{}, listed: map[netip.Addr]*Listing{},
+		byWide: map[netip.Prefix][]int32{}, holds: map[netip.Addr]Hold{}, heldDirty: map[netip.Addr]struct{}{}, canry: map[netip.Addr]struct{}{}, listed: map[netip.Addr]*Listing{},
 		dirty: map[int32]struct{}{}, recent: map[int32][]sighting{}}
 }
 
@@ -365,6 +377,7 @@ func (e *Engine) SetReplay(on bool) { e.replay = on }
 func (e *Engine) UpsertInstall(in Install, restore bool) {
 	if i, ok := e.byID[in.ID]; ok {
 		cur := e.installs[i]
+		_, was := clusterKeys(cur)
 		if restore {
 			cur.Install = in
 		} else {
@@ -372,6 +385,13 @@ func (e *Engine) UpsertInstall(in Install, restore bool) {
 			if len(in.Egress) > 0 {
 				cur.Egress = in.Egress
 			}
+		}
+		if _, wide := clusterKeys(cur); wide != was {
+			e.byWide[was] = slices.DeleteFunc(e.byWide[was], func(x int32) bool { return x == i })
+			if len(e.byWide[was]) == 0 {
+				delete(e.byWide, was)
+			}
+			e.addWide(cur)
 		}
 		for _, k := range cur.Egress {
 			e.egress[k] = struct{}{}
@@ -387,8 +407,18 @@ func (e *Engine) UpsertInstall(in Install, restore bool) {
 	idx := int32(len(e.installs))
 	e.installs = append(e.installs, &inst{Install: in, idx: idx})
 	e.byID[in.ID] = idx
+	e.addWide(e.installs[idx])
 	for _, k := range in.Egress {
 		e.egress[k] = struct{}{}
+	}
+}
+
+// addWide puts in in the index of its wide network (byWide), in order.
+func (e *Engine) addWide(in *inst) {
+	if _, wide := clusterKeys(in); wide.IsValid() {
+		l := e.byWide[wide]
+		k, _ := slices.BinarySearch(l, in.idx)
+		e.byWide[wide] = slices.Insert(l, k, in.idx)
 	}
 }
 
@@ -706,6 +736,48 @@ func (e *Engine) tallyOf(ip netip.Addr, st *ipState, now time.Time, links bool) 
 				}
 			}
 		}
+		if e.cfg.WideShare > 0 {
+			// Wide networks co-reporting as wholes (wideLinked), among
+			// those whose strong-class reporters of ip have no confirmed
+			// report (a farm without history; an install with one is
+			// vouched for by the seeds, see confirm).
+			var wides, vouched []netip.Prefix
+			var first []int // a strong-class member of each wide
+			for i := range ms {
+				if ms[i].class < 1 || !ms[i].wide.IsValid() {
+					continue
+				}
+				if in := e.installs[ms[i].idx]; in.Confirmed > 0 || in.Seed {
+					vouched = append(vouched, ms[i].wide)
+				} else if !slices.Contains(wides, ms[i].wide) {
+					wides = append(wides, ms[i].wide)
+					first = append(first, i)
+				}
+			}
+			for k := len(wides) - 1; k >= 0; k-- {
+				if slices.Contains(vouched, wides[k]) {
+					wides, first = slices.Delete(wides, k, k+1), slices.Delete(first, k, k+1)
+				}
+			}
+			if len(wides) >= 2 {
+				sets := make([]map[netip.Addr]struct{}, len(wides))
+				for a := range wides {
+					for b := range a {
+						if find(first[a]) == find(first[b]) {
+							continue
+						}
+						for _, k := range []int{a, b} {
+							if sets[k] == nil {
+								sets[k] = e.wideReports(wides[k], ip, unseeded, now)
+							}
+						}
+						if e.wideLinked(sets[a], sets[b]) {
+							parent[find(first[a])] = find(first[b])
+						}
+					}
+				}
+			}
+		}
 	}
 	type agg struct {
 		best, class             float64
@@ -806,6 +878,112 @@ func (e *Engine) coReports(a int32, x netip.Addr, among []int32, unseeded map[ne
 		}
 	}
 	return count
+}
+
+// wideReports returns the addresses no seed saw (see unseeded), except
+// x, that the installs of wide reported (eligible, strong class) in the
+// window: what its installs, taken together, co-report (wideLinked).
+func (e *Engine) wideReports(wide netip.Prefix, x netip.Addr, unseeded map[netip.Addr]bool, now time.Time) map[netip.Addr]struct{} {
+	floor := now.Add(-e.cfg.Window).Unix()
+	out := map[netip.Addr]struct{}{}
+	for _, idx := range e.byWide[wide] {
+		for _, sg := range e.recent[idx] {
+			if sg.ip == x || sg.at < floor {
+				continue
+			}
+			if _, ok := out[sg.ip]; ok || !e.unseeded(sg.ip, unseeded, now) {
+				continue
+			}
+			out[sg.ip] = struct{}{}
+		}
+	}
+	return out
+}
+
+// wideLinked reports whether two wide networks, by what their installs
+// reported (wideReports), are one co-reporting clique: at least
+// CoReports addresses in common, and at least WideShare of the addresses
+// each reported. A Sybil farm spread over a few networks turns its
+// installs on the same victims: pair by pair they share too few of them
+// for coReports (each reports a part), the networks as wholes share
+// most. Honest networks share addresses no seed saw by chance (mass
+// scanners that missed the seeds), a small part of what each reports.
+func (e *Engine) wideLinked(a, b map[netip.Addr]struct{}) bool {
+	return e.wideLinkedAt(a, b, e.cfg.WideShare)
+}
+
+func (e *Engine) wideLinkedAt(a, b map[netip.Addr]struct{}, share float64) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	if len(a) < e.cfg.CoReports {
+		return false
+	}
+	n := 0
+	for y := range a {
+		if _, ok := b[y]; ok {
+			n++
+		}
+	}
+	return n >= e.cfg.CoReports && float64(n) >= share*float64(len(b))
+}
+
+// MeasureWideShare is the share CoReportLinks measures the wide-network
+// relation at when WideShare is off.
+const MeasureWideShare = 0.5
+
+// CoReportLinks returns the co-report relation at the engine's clock
+// (what the simulator measures): the pairs of installs (not seeds)
+// linked by coReports, by install ID, and the pairs of wide networks
+// linked as wholes (wideLinked; with WideShare off, those it would link
+// at MeasureWideShare), each pair and the lists in order.
+func (e *Engine) CoReportLinks() (installs [][2]string, wides [][2]netip.Prefix) {
+	now := e.now()
+	unseeded := map[netip.Addr]bool{}
+	if e.cfg.CoReports > 0 {
+		for a := range e.installs {
+			if e.installs[a].Seed {
+				continue
+			}
+			for b, n := range e.coReports(int32(a), netip.Addr{}, nil, unseeded, now) {
+				if b > int32(a) && n >= e.cfg.CoReports && !e.installs[b].Seed {
+					installs = append(installs, [2]string{e.installs[a].ID, e.installs[b].ID})
+				}
+			}
+		}
+	}
+	for k := range installs {
+		if installs[k][0] > installs[k][1] {
+			installs[k][0], installs[k][1] = installs[k][1], installs[k][0]
+		}
+	}
+	slices.SortFunc(installs, func(x, y [2]string) int {
+		return cmp.Or(strings.Compare(x[0], y[0]), strings.Compare(x[1], y[1]))
+	})
+	if e.cfg.CoReports <= 0 {
+		return installs, nil
+	}
+	share := e.cfg.WideShare
+	if share <= 0 {
+		share = MeasureWideShare
+	}
+	keys := make([]netip.Prefix, 0, len(e.byWide))
+	for w := range e.byWide {
+		keys = append(keys, w)
+	}
+	slices.SortFunc(keys, func(x, y netip.Prefix) int { return x.Addr().Compare(y.Addr()) })
+	sets := make([]map[netip.Addr]struct{}, len(keys))
+	for k, w := range keys {
+		sets[k] = e.wideReports(w, netip.Addr{}, unseeded, now)
+	}
+	for a := range keys {
+		for b := a + 1; b < len(keys); b++ {
+			if e.wideLinkedAt(sets[a], sets[b], share) {
+				wides = append(wides, [2]netip.Prefix{keys[a], keys[b]})
+			}
+		}
+	}
+	return installs, wides
 }
 
 // unseeded reports whether no seed reported y in the window (with

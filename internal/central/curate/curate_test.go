@@ -3,6 +3,7 @@ package curate
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -757,4 +758,93 @@ func TestRefutationBurnsTenure(t *testing.T) {
 	require.Equal(t, CanaryHit, e.Ingest(sig("m", "8.8.4.4")))
 	m, _ = e.Install("m")
 	require.Equal(t, c.t.Add(2*q), m.QuarantinedUntil, "a repeat offender stays out twice as long")
+}
+
+// TestFarmNetworksAreOneCluster: the installs of two wide networks (a
+// Sybil farm, each install its own organisation) that pair by pair share
+// fewer than CoReports addresses no seed saw, but whose networks as
+// wholes reported most of them in common, are one cluster for an address
+// no seed saw: with one trusted honest report they no longer make the
+// three clusters; networks sharing fewer, or a small part of what they
+// reported, or addresses a seed saw, list as before, and so do networks
+// whose installs have a confirmed report, and the rule off (the default).
+func TestFarmNetworksAreOneCluster(t *testing.T) {
+	tests := []struct {
+		name    string
+		shared  int     // victims both networks reported (each install a quarter of them)
+		own     int     // addresses each network reported alone
+		seedSaw bool    // a seed reported the victims too
+		share   float64 // Config.WideShare (0: off, the default)
+		listed  bool
+	}{
+		{"farm: the networks share most", 12, 0, false, 0.5, false},
+		{"below co_reports in common", 7, 0, false, 0.5, true},
+		{"a small part of what each reported", 8, 12, false, 0.5, true},
+		{"shared addresses a seed saw", 12, 0, true, 0.5, true},
+		{"rule off (the default)", 12, 0, false, 0, true},
+		{"networks with a history", 12, 0, false, 0.5, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+			e := New(Config{WideShare: tc.share}, c.now, check)
+			add(e, "seed", "seed", "10.9.0.0/24")
+			trusted(e, "h", "31.0.0.0/24")
+			for _, n := range []string{"a", "b"} {
+				for k := range 4 {
+					id := fmt.Sprintf("%s%d", n, k)
+					net := netip.MustParsePrefix(fmt.Sprintf("%d.0.%d.0/24", map[string]int{"a": 21, "b": 22}[n], k))
+					in := Install{ID: id, Org: id, Net: net}
+					if tc.name == "networks with a history" {
+						in.Alpha, in.Beta, in.Confirmed = 2, 4, 1 // vouched, not trusted
+					}
+					e.UpsertInstall(in, true)
+				}
+			}
+			for v := range tc.shared {
+				ip := fmt.Sprintf("1.0.1.%d", v+1)
+				if tc.seedSaw {
+					e.Ingest(sig("seed", ip))
+				}
+				for _, n := range []string{"a", "b"} {
+					require.Equal(t, Counted, e.Ingest(sig(fmt.Sprintf("%s%d", n, v%4), ip)))
+				}
+				c.t = c.t.Add(time.Minute)
+			}
+			for v := range tc.own {
+				e.Ingest(sig(fmt.Sprintf("a%d", v%4), fmt.Sprintf("1.0.2.%d", v+1)))
+				e.Ingest(sig(fmt.Sprintf("b%d", v%4), fmt.Sprintf("1.0.3.%d", v+1)))
+			}
+			pairs, wides := e.CoReportLinks()
+			require.Empty(t, pairs, "pair by pair the farm's installs share fewer than co_reports")
+			farm := [2]netip.Prefix{netip.MustParsePrefix("21.0.0.0/16"), netip.MustParsePrefix("22.0.0.0/16")}
+			require.Equal(t, tc.shared >= 12 && tc.own == 0 && !tc.seedSaw, slices.Contains(wides, farm), "the networks linked as wholes")
+			for _, id := range []string{"h", "a0", "b1"} {
+				require.Equal(t, Counted, e.Ingest(sig(id, "9.9.9.9")))
+			}
+			_, ok := e.Listed(netip.MustParseAddr("9.9.9.9"))
+			require.Equal(t, tc.listed, ok)
+		})
+	}
+}
+
+// TestWideIndexFollowsMoves: an install that moves to another wide
+// network counts with its new network's reports, not its old one's.
+func TestWideIndexFollowsMoves(t *testing.T) {
+	e, c := newEngine(t)
+	for _, id := range []string{"a0", "a1", "b0"} {
+		net := map[string]string{"a0": "21.0.0.0/24", "a1": "21.0.1.0/24", "b0": "22.0.0.0/24"}[id]
+		add(e, id, id, net)
+	}
+	for v := range 10 {
+		ip := fmt.Sprintf("1.0.1.%d", v+1)
+		e.Ingest(sig("a1", ip))
+		e.Ingest(sig("b0", ip))
+		c.t = c.t.Add(time.Minute)
+	}
+	_, wides := e.CoReportLinks()
+	require.Equal(t, [][2]netip.Prefix{{netip.MustParsePrefix("21.0.0.0/16"), netip.MustParsePrefix("22.0.0.0/16")}}, wides)
+	add(e, "a1", "a1", "23.0.0.0/24")
+	_, wides = e.CoReportLinks()
+	require.Equal(t, [][2]netip.Prefix{{netip.MustParsePrefix("22.0.0.0/16"), netip.MustParsePrefix("23.0.0.0/16")}}, wides)
 }

@@ -128,7 +128,14 @@ type Result struct {
 	// refutation burned in the measured days (reason "suspect", see
 	// curate's propagate): what the poisoners' refutations cost.
 	AttackersBurned int
-	Days            int
+	// With Trace, at the end of each measured day: pairs of honest wide
+	// networks (/16s without a poisoner) linked by the co-report relation
+	// (curate's CoReportLinks), summed over the days: through a linked
+	// pair of their installs (LinkedByInstalls), as wholes
+	// (LinkedAsWholes), and as wholes only (LinkedNew); and pairs of
+	// poisoners' /16s linked as wholes (PoisonWholes).
+	LinkedByInstalls, LinkedAsWholes, LinkedNew, PoisonWholes int
+	Days                                                      int
 }
 
 type installSim struct {
@@ -196,6 +203,49 @@ func Run(cfg Config) Result {
 		third     time.Time
 		listedAt  time.Time
 		naive     map[int]bool
+	}
+	wideOf := func(p netip.Prefix) netip.Prefix { w, _ := p.Addr().Prefix(16); return w }
+	poisonedWide := map[netip.Prefix]bool{}
+	insWide := map[string]netip.Prefix{}
+	for _, is := range ins {
+		insWide[is.id] = wideOf(is.net)
+		poisonedWide[wideOf(is.net)] = poisonedWide[wideOf(is.net)] || is.poisoner
+	}
+	var linkedByInstalls, linkedAsWholes, linkedNew, poisonWholes int
+	// links counts the co-report links of the day (see Result).
+	links := func(day int) {
+		pairs, wholes := eng.CoReportLinks()
+		key := func(a, b netip.Prefix) [2]netip.Prefix {
+			if b.Addr().Less(a.Addr()) {
+				a, b = b, a
+			}
+			return [2]netip.Prefix{a, b}
+		}
+		byIns := map[[2]netip.Prefix]bool{}
+		for _, p := range pairs {
+			a, b := insWide[p[0]], insWide[p[1]]
+			if a != b && !poisonedWide[a] && !poisonedWide[b] {
+				byIns[key(a, b)] = true
+			}
+		}
+		whole, fresh, poison := 0, 0, 0
+		for _, w := range wholes {
+			switch {
+			case poisonedWide[w[0]] && poisonedWide[w[1]]:
+				poison++
+			case !poisonedWide[w[0]] && !poisonedWide[w[1]]:
+				whole++
+				if !byIns[key(w[0], w[1])] {
+					fresh++
+				}
+			}
+		}
+		linkedByInstalls += len(byIns)
+		linkedAsWholes += whole
+		linkedNew += fresh
+		poisonWholes += poison
+		fmt.Fprintf(cfg.Trace, "day %d: honest /16 pairs linked by installs' co-reports %d, as wholes %d (%d not by installs); poisoners' /16 pairs as wholes %d\n",
+			day, len(byIns), whole, fresh, poison)
 	}
 	track := map[netip.Addr]*attackerTrack{}
 	type sawBy struct {
@@ -475,6 +525,9 @@ func Run(cfg Config) Result {
 		appealDue(now)
 		eng.Tick()
 		changes()
+		if cfg.Trace != nil && hour%24 == 23 && hour >= cfg.WarmupDays*24 {
+			links(hour/24 - cfg.WarmupDays + 1)
+		}
 	}
 	for ip := range benignSince {
 		if _, ok := benignDetected[ip]; ok {
@@ -486,7 +539,8 @@ func Run(cfg Config) Result {
 	}
 	res := Result{Strategy: cfg.Strategy, Share: cfg.PoisonShare, BenignListed: len(benignListed), ListSize: eng.Len(),
 		Appeals: appeals, BenignLater: len(benignLater), Detections: detections, DelistMax: delistMax, DelistLate: delistLate,
-		Adds: adds, Deletes: deletes, AttackersBurned: attackersBurned, Days: cfg.Days}
+		Adds: adds, Deletes: deletes, AttackersBurned: attackersBurned, Days: cfg.Days,
+		LinkedByInstalls: linkedByInstalls, LinkedAsWholes: linkedAsWholes, LinkedNew: linkedNew, PoisonWholes: poisonWholes}
 	if cfg.AppealAfter == 0 {
 		res.Appeals, res.BenignLater = -1, -1
 	}
