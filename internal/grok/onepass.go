@@ -252,123 +252,90 @@ func compileLookahead(prog *syntax.Prog) *laProg {
 		}
 		return op
 	}
-	// viable[(pc*laNumCtx+ctx)*words ...]: the columns from which the
-	// program at pc can succeed, the previous byte being of context ctx.
-	viable := make([]uint64, (n+1)*laNumCtx*words)
-	done := make([]bool, n+1)
-	row := func(pc uint32, ctx int) []uint64 {
-		o := (int(pc)*laNumCtx + ctx) * words
-		return viable[o : o+words]
-	}
-	var visit func(pc uint32)
-	visit = func(pc uint32) {
-		if done[pc] {
-			return
+	// closure builds a table of column sets, one row per (pc, context of
+	// the previous byte), that propagates through the instructions that
+	// consume nothing: leaf fills the row of a rune or the match
+	// instruction; an alternation takes the union of its branches, a
+	// capture or nop what follows it, an empty-width assertion the columns
+	// whose context satisfies it. visit computes the rows of pc and of all
+	// it reaches, once.
+	closure := func(leaf func(pc uint32, in *syntax.Inst, ctx int, r []uint64)) (visit func(pc uint32), row func(pc uint32, ctx int) []uint64) {
+		bits := make([]uint64, (n+1)*laNumCtx*words)
+		done := make([]bool, n+1)
+		row = func(pc uint32, ctx int) []uint64 {
+			o := (int(pc)*laNumCtx + ctx) * words
+			return bits[o : o+words]
 		}
-		done[pc] = true
-		if pc == failPC {
-			return
-		}
-		in := &prog.Inst[pc]
-		switch in.Op {
-		case syntax.InstMatch:
-			for ctx := range laNumCtx {
-				r := row(pc, ctx)
-				for col := range ncol {
-					r[col>>6] |= 1 << (col & 63)
-				}
+		visit = func(pc uint32) {
+			if done[pc] {
+				return
 			}
-		case syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
-			set := sets[instSet[pc]]
-			for ctx := range laNumCtx {
-				r := row(pc, ctx)
-				for k, b := range reps {
-					if set[b>>6]>>(b&63)&1 != 0 {
-						r[k>>6] |= 1 << (k & 63)
+			done[pc] = true
+			if pc == failPC {
+				return
+			}
+			in := &prog.Inst[pc]
+			switch in.Op {
+			case syntax.InstMatch, syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
+				for ctx := range laNumCtx {
+					leaf(pc, in, ctx, row(pc, ctx))
+				}
+			case syntax.InstAlt, syntax.InstAltMatch:
+				o, a := resolve(in.Out), resolve(in.Arg)
+				visit(o)
+				visit(a)
+				for ctx := range laNumCtx {
+					r, ro, ra := row(pc, ctx), row(o, ctx), row(a, ctx)
+					for w := range r {
+						r[w] = ro[w] | ra[w]
 					}
 				}
-			}
-		case syntax.InstAlt, syntax.InstAltMatch:
-			o, a := resolve(in.Out), resolve(in.Arg)
-			visit(o)
-			visit(a)
-			for ctx := range laNumCtx {
-				r, ro, ra := row(pc, ctx), row(o, ctx), row(a, ctx)
-				for w := range r {
-					r[w] = ro[w] | ra[w]
+			case syntax.InstCapture, syntax.InstNop:
+				o := resolve(in.Out)
+				visit(o)
+				for ctx := range laNumCtx {
+					copy(row(pc, ctx), row(o, ctx))
 				}
-			}
-		case syntax.InstCapture, syntax.InstNop:
-			o := resolve(in.Out)
-			visit(o)
-			for ctx := range laNumCtx {
-				copy(row(pc, ctx), row(o, ctx))
-			}
-		case syntax.InstEmptyWidth:
-			o := resolve(in.Out)
-			visit(o)
-			for ctx := range laNumCtx {
-				r, ro := row(pc, ctx), row(o, ctx)
-				for col := range ncol {
-					if syntax.EmptyOp(in.Arg)&^colOps(ctx, col) == 0 {
-						r[col>>6] |= ro[col>>6] & (1 << (col & 63))
+			case syntax.InstEmptyWidth:
+				o := resolve(in.Out)
+				visit(o)
+				for ctx := range laNumCtx {
+					r, ro := row(pc, ctx), row(o, ctx)
+					for col := range ncol {
+						if syntax.EmptyOp(in.Arg)&^colOps(ctx, col) == 0 {
+							r[col>>6] |= ro[col>>6] & (1 << (col & 63))
+						}
 					}
 				}
 			}
 		}
+		return visit, row
 	}
-	// consumes reports whether the closure of pc can consume column col
-	// (as opposed to only reaching the match).
-	consumable := make([]uint64, (n+1)*laNumCtx*words)
-	cdone := make([]bool, n+1)
-	crow := func(pc uint32, ctx int) []uint64 {
-		o := (int(pc)*laNumCtx + ctx) * words
-		return consumable[o : o+words]
-	}
-	var cvisit func(pc uint32)
-	cvisit = func(pc uint32) {
-		if cdone[pc] {
+	// viable: the columns from which the program at pc can succeed, the
+	// previous byte being of context ctx (a rune: the columns it takes).
+	visit, row := closure(func(pc uint32, in *syntax.Inst, _ int, r []uint64) {
+		if in.Op == syntax.InstMatch {
+			for col := range ncol {
+				r[col>>6] |= 1 << (col & 63)
+			}
 			return
 		}
-		cdone[pc] = true
-		if pc == failPC {
+		set := sets[instSet[pc]]
+		for k, b := range reps {
+			if set[b>>6]>>(b&63)&1 != 0 {
+				r[k>>6] |= 1 << (k & 63)
+			}
+		}
+	})
+	// consumable: the columns from which the closure of pc can consume a
+	// byte (as opposed to only reaching the match).
+	cvisit, crow := closure(func(pc uint32, in *syntax.Inst, ctx int, r []uint64) {
+		if in.Op == syntax.InstMatch {
 			return
 		}
-		in := &prog.Inst[pc]
-		switch in.Op {
-		case syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
-			for ctx := range laNumCtx {
-				copy(crow(pc, ctx), row(pc, ctx))
-			}
-		case syntax.InstAlt, syntax.InstAltMatch:
-			o, a := resolve(in.Out), resolve(in.Arg)
-			cvisit(o)
-			cvisit(a)
-			for ctx := range laNumCtx {
-				r, ro, ra := crow(pc, ctx), crow(o, ctx), crow(a, ctx)
-				for w := range r {
-					r[w] = ro[w] | ra[w]
-				}
-			}
-		case syntax.InstCapture, syntax.InstNop:
-			o := resolve(in.Out)
-			cvisit(o)
-			for ctx := range laNumCtx {
-				copy(crow(pc, ctx), crow(o, ctx))
-			}
-		case syntax.InstEmptyWidth:
-			o := resolve(in.Out)
-			cvisit(o)
-			for ctx := range laNumCtx {
-				r, ro := crow(pc, ctx), crow(o, ctx)
-				for col := range ncol {
-					if syntax.EmptyOp(in.Arg)&^colOps(ctx, col) == 0 {
-						r[col>>6] |= ro[col>>6] & (1 << (col & 63))
-					}
-				}
-			}
-		}
-	}
+		visit(pc)
+		copy(r, row(pc, ctx))
+	})
 	has := func(r []uint64, col int) bool { return r[col>>6]>>(col&63)&1 != 0 }
 
 	lp.inst = make([]laInst, n+1)
