@@ -272,6 +272,12 @@ func (h *bheap) Pop() any {
 // indexed field constrains its scenario: an event reaches the scenarios
 // that every field either does not constrain (free) or allows with the
 // event's value (maps).
+//
+// An event's fields mostly repeat the previous event's (the log type, the
+// service, the verb), so each field remembers its last value and what the
+// lookup gave for it (last), and a field that constrains none of the
+// scenarios still selected is not looked up at all (an nginx line, once
+// the log type left the ssh scenarios out, skips the ssh fields).
 type index struct {
 	words  int
 	all    []uint64 // every scenario of the worker
@@ -279,6 +285,28 @@ type index struct {
 	fnos   []int                 // field numbers of fields (natexpr.Table)
 	free   [][]uint64            // per field: the scenarios it does not constrain
 	maps   []map[string][]uint64 // per field: value -> constrained scenarios allowing it
+	last   []lastLookup          // per field: its previous lookup
+}
+
+// lastLookup is an index field's previous lookup: its value v and what
+// maps gave for it (bs, nil when v is not a key). set is false before the
+// first one.
+type lastLookup struct {
+	v   string
+	bs  []uint64
+	set bool
+}
+
+// lookup returns maps[i][v] (nil when v is not a key), from the field's
+// previous lookup when v is the same value.
+func (x *index) lookup(i int, v string) []uint64 {
+	l := &x.last[i]
+	if l.set && l.v == v {
+		return l.bs
+	}
+	bs := x.maps[i][v]
+	l.v, l.bs, l.set = v, bs, true
+	return bs
 }
 
 // worker owns a subset of the scenarios and all their buckets. Only its
@@ -369,6 +397,7 @@ func (x *index) build(scens []*scen, slots *natexpr.Table) {
 	}
 	x.free = make([][]uint64, len(x.fields))
 	x.maps = make([]map[string][]uint64, len(x.fields))
+	x.last = make([]lastLookup, len(x.fields))
 	for fi, f := range x.fields {
 		x.free[fi] = make([]uint64, x.words)
 		x.maps[fi] = map[string][]uint64{}
@@ -458,18 +487,24 @@ func (w *worker) expire(b *bucket) {
 	w.e.stats[b.sc.idx].underflowed.Add(1)
 }
 
+// candidates returns the scenarios of the worker (bits by position in
+// scens) that the index lets e reach (see index).
 func (w *worker) candidates(e *event.Event, vals []string) []uint64 {
+	x := &w.idx
 	s := w.scratch
-	copy(s, w.idx.all)
-	for i, f := range w.idx.fields {
+	copy(s, x.all)
+	for i, f := range x.fields {
+		free := x.free[i]
+		if !constrains(s, free) {
+			continue // every scenario still selected is free on this field
+		}
 		var v string
 		if vals != nil {
-			v = vals[w.idx.fnos[i]]
+			v = vals[x.fnos[i]]
 		} else {
 			v = f.Get(e)
 		}
-		free := w.idx.free[i]
-		if bs, ok := w.idx.maps[i][v]; ok {
+		if bs := x.lookup(i, v); bs != nil {
 			for j := range s {
 				s[j] &= free[j] | bs[j]
 			}
@@ -480,6 +515,16 @@ func (w *worker) candidates(e *event.Event, vals []string) []uint64 {
 		}
 	}
 	return s
+}
+
+// constrains reports whether some scenario of s is not in free.
+func constrains(s, free []uint64) bool {
+	for j := range s {
+		if s[j]&^free[j] != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *worker) process(env *envelope) {
