@@ -14,7 +14,8 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/natexpr"
 )
 
-// bkey identifies a bucket: scenario and partition (groupby value).
+// bkey identifies a partition (groupby value) of a scenario: blackhole
+// entries (buckets are found by scenario alias, then partition).
 type bkey struct {
 	sc  int
 	key string
@@ -316,7 +317,7 @@ type worker struct {
 	scens      []*scen
 	natFilters []natFilter // by position in scens
 	idx        index
-	buckets    map[bkey]*bucket
+	buckets    []map[string]*bucket // by scenario alias, then partition (nil: none yet)
 	heap       bheap
 	bh         map[bkey]time.Time
 	bhSweep    int
@@ -327,6 +328,7 @@ type worker struct {
 	keys       *keySets     // the key sets of the records of this worker's items
 	kept       bool         // process queued the whole event (Config.Done)
 	recBuf     []byte       // keySets.record's scratch
+	keyBuf     []byte       // partition's scratch (strExpr.evalKey)
 	dBuf       []byte       // encodeDelta's scratch
 	origins    *lineOrigins // the origins of their lines (nil: no raw line kept)
 	scratch    []uint64
@@ -342,7 +344,7 @@ type worker struct {
 }
 
 func newWorker(e *Engine, scens []*scen) *worker {
-	w := &worker{e: e, scens: scens, buckets: map[bkey]*bucket{}, bh: map[bkey]time.Time{}, bhSweep: 1024, lateness: e.cfg.Lateness,
+	w := &worker{e: e, scens: scens, buckets: make([]map[string]*bucket, len(e.set.scens)), bh: map[bkey]time.Time{}, bhSweep: 1024, lateness: e.cfg.Lateness,
 		keys: newKeySets()}
 	if e.cfg.RawLines.MaxLines > 0 {
 		w.origins = newLineOrigins()
@@ -352,6 +354,7 @@ func newWorker(e *Engine, scens []*scen) *worker {
 	w.natFilters = make([]natFilter, n)
 	for i, sc := range scens {
 		w.natFilters[i] = sc.filter.native(&e.cfg)
+		w.natFilters[i].trigger = sc.kind == KindTrigger
 	}
 	w.idx.words = (n + 63) / 64
 	w.scratch = make([]uint64, w.idx.words)
@@ -472,7 +475,7 @@ func (w *worker) remove(b *bucket) {
 	if b.hidx >= 0 {
 		heap.Remove(&w.heap, int(b.hidx))
 	}
-	delete(w.buckets, bkey{b.sc.alias, b.key})
+	delete(w.buckets[b.sc.alias], b.key)
 	w.e.stats[b.sc.idx].live.Add(-1)
 }
 
@@ -535,34 +538,33 @@ func (w *worker) process(env *envelope) {
 	w.pvSrc = nil
 	cand := w.candidates(env.evt, env.vals)
 	var shared *item
+	nc, nfs := w.nc, w.natFilters
 	for wi, word := range cand {
 		for word != 0 {
-			bit := bits.TrailingZeros64(word)
-			word &^= 1 << bit
-			i := wi*64 + bit
-			sc := w.scens[i]
-			nf := &w.natFilters[i]
+			i := wi*64 + bits.TrailingZeros64(word)
+			word &= word - 1
+			nf := &nfs[i]
 			if !nf.ok {
-				w.pourScenario(sc, env, &shared)
+				w.pourScenario(w.scens[i], env, &shared)
 				continue
 			}
 			// The filter is native code on the poured event (most events
 			// meet none of the filters the index lets through: no call
 			// but this one for them).
-			if env.wall && sc.kind != KindTrigger {
+			if env.wall && !nf.trigger {
 				continue
 			}
 			if nf.f != nil {
-				ok, err := nf.f(w.nc)
+				ok, err := nf.f(nc)
 				if err != nil {
-					w.e.stats[sc.idx].filterErr.Add(1)
+					w.e.stats[w.scens[i].idx].filterErr.Add(1)
 					continue
 				}
 				if !ok {
 					continue
 				}
 			}
-			w.pourAccepted(sc, env, env.evt, false, &shared)
+			w.pourAccepted(w.scens[i], env, env.evt, false, &shared)
 		}
 	}
 }
@@ -638,7 +640,7 @@ func (w *worker) pourAccepted(sc *scen, env *envelope, evt *event.Event, cloned 
 	if sc.kind == KindTrigger {
 		st.poured.Add(1)
 		st.instantiated.Add(1)
-		w.overflow(sc, key, env.t, env.t, env.t, 1, []*item{w.itemFor(sc, evt, cloned, shared)})
+		w.overflow(sc, strings.Clone(key), env.t, env.t, env.t, 1, []*item{w.itemFor(sc, evt, cloned, shared)})
 		return
 	}
 	if fresh {
@@ -657,11 +659,16 @@ func (w *worker) pourAccepted(sc *scen, env *envelope, evt *event.Event, cloned 
 	if fresh {
 		st.instantiated.Add(1)
 		st.live.Add(1)
-		w.buckets[bkey{sc.alias, key}] = b
+		m := w.buckets[sc.alias]
+		if m == nil {
+			m = map[string]*bucket{}
+			w.buckets[sc.alias] = m
+		}
+		m[key] = b
 	}
 	if w.fill(b, it, evt, env.t) {
 		w.remove(b)
-		w.overflow(sc, key, b.first, b.lastTs, env.t, b.total, b.q.items())
+		w.overflow(sc, b.key, b.first, b.lastTs, env.t, b.total, b.q.items())
 		return
 	}
 	w.schedule(b, fresh)
@@ -687,11 +694,12 @@ func (w *worker) accept(sc *scen, evt *event.Event) (_ *event.Event, cloned, ok 
 
 // partition returns the groupby value of evt ("" without groupby); false
 // when it fails or is not a string (counted; the event is not poured).
+// The value may be the worker's keyBuf: valid until the next partition.
 func (w *worker) partition(sc *scen, evt *event.Event, cloned bool) (string, bool) {
 	if sc.groupby == nil {
 		return "", true
 	}
-	key, isStr, err := sc.groupby.eval(w, evt, cloned)
+	key, isStr, err := sc.groupby.evalKey(w, evt, cloned, &w.keyBuf)
 	if err != nil || !isStr {
 		w.e.stats[sc.idx].groupbyErr.Add(1)
 		return "", false
@@ -708,7 +716,7 @@ func (w *worker) bucketFor(sc *scen, key string, t time.Time) (b *bucket, fresh 
 	if sc.kind == KindTrigger && !sc.shared {
 		return nil, true
 	}
-	b = w.buckets[bkey{sc.alias, key}]
+	b = w.buckets[sc.alias][key]
 	if b != nil && t.After(b.deadline) {
 		w.expire(b)
 		b = nil
