@@ -278,18 +278,7 @@ func (r *Runner) startParsers(ctx context.Context, eng *scenario.Engine, work <-
 					<-slots
 					return
 				}
-				r.parseBatch(b)
-				if eng != nil {
-					// Read the fields the scenarios test here, in parallel
-					// and while the event is hot, not once per bucket worker
-					// (and build the map view queued events need, if any).
-					nf := eng.FieldCount()
-					b.fields = r.newFields(nf * len(b.events))
-					for i, ev := range b.events {
-						eng.Prepare(ev)
-						eng.ReadFields(ev, b.fields[i*nf:(i+1)*nf:(i+1)*nf])
-					}
-				}
+				r.parseBatch(b, eng)
 				done <- b
 			}
 		})
@@ -430,8 +419,19 @@ func (r *Runner) newEvent(l event.Line) *event.Event {
 	}
 }
 
-func (r *Runner) parseBatch(b *batch) {
+// parseBatch parses b's lines into b.events and, when there are scenarios
+// (eng), reads the fields they test into b.fields: in parallel, not once
+// per bucket worker, and for each event just after it is parsed, while it
+// is in this core's cache (read after the whole batch, a 512-line batch's
+// later events had pushed it out: the read then cost as much again), and
+// builds the map views queued events need, if any (Prepare).
+func (r *Runner) parseBatch(b *batch, eng *scenario.Engine) {
 	p := r.cfg.Runtime.Parsers
+	nf := 0
+	if eng != nil {
+		nf = eng.FieldCount()
+		b.fields = r.newFields(nf * len(b.lines))[:0]
+	}
 	var spare *event.Event // an unparsed line's event, reused for the next line
 	for i := range b.lines {
 		evt := spare
@@ -455,6 +455,12 @@ func (r *Runner) parseBatch(b *batch) {
 			continue
 		}
 		b.events = append(b.events, evt)
+		if eng != nil {
+			eng.Prepare(evt)
+			n := len(b.fields)
+			b.fields = b.fields[:n+nf]
+			eng.ReadFields(evt, b.fields[n:n+nf:n+nf])
+		}
 	}
 	if spare != nil {
 		r.recycle(spare)
