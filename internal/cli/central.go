@@ -168,7 +168,7 @@ to every install's pulled stream (wall clock).`,
 	c.Flags().StringSliceVar(&strategies, "strategies", []string{"naive", "coordinated", "sybil-farm", "spread", "sleeper", "mixed", "spoof-framer"}, "strategies")
 	c.Flags().IntVar(&parallel, "parallel", runtime.NumCPU(), "runs at once")
 	c.Flags().BoolVar(&trace, "trace", false, "print each benign listing and its reporters to stderr, and each measured day the networks linked by co-reports (runs one at a time)")
-	c.Flags().Float64Var(&cfg.Curation.WideShare, "wide-share", 0, "curation.wide_share: two /16s sharing at least this share of what each reported (no seed saw) are one cluster (0: off)")
+	c.Flags().Float64Var(&cfg.Curation.WideShare, "wide-share", 0.5, "curation.wide_share: two /16s sharing at least this share of what each reported (no seed saw) are one cluster (negative: off)")
 	c.Flags().BoolVar(&httpMode, "http", false, "end-to-end latency over loopback HTTP instead (wall clock)")
 	c.Flags().IntVar(&hcfg.Attackers, "http-attackers", 200, "--http: attacker IPs, each pushed by 3 installs")
 	c.Flags().Float64Var(&hcfg.Rate, "http-rate", 10, "--http: attackers per second")

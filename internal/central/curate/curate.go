@@ -95,8 +95,7 @@ type Config struct {
 	// common, and at least this share of the addresses each reported, are
 	// one cluster for an address no seed saw that their installs without
 	// a confirmed report reported (see Engine.wideLinked: a Sybil farm
-	// spread over a few networks). Off by default (0 or negative; 0.5
-	// tried: see README "Run a crowd").
+	// spread over a few networks). Default 0.5, negative: off.
 	WideShare float64 `yaml:"wide_share"`
 }
 
@@ -106,7 +105,7 @@ func Defaults() Config {
 		FirstTTL: 4 * time.Hour, EscalateAfter: 24 * time.Hour, MaxTTL: 7 * 24 * time.Hour,
 		QuarantineFor: 7 * 24 * time.Hour, DelistHold: 7 * 24 * time.Hour,
 		TrustedConfirmations: 10, TrustedMinTrust: 0.5, AnonymousCap: 0.4, RefutePenalty: 10,
-		Forget: 0.99, ReportsPerAddress: 64, SuspectShare: 0.5, CoReports: 8}
+		Forget: 0.99, ReportsPerAddress: 64, SuspectShare: 0.5, CoReports: 8, WideShare: 0.5}
 }
 
 // Or fills c's zero fields from d.
@@ -150,6 +149,9 @@ func (c Config) Or(d Config) Config {
 	}
 	if c.CoReports == 0 {
 		c.CoReports = d.CoReports
+	}
+	if c.WideShare == 0 {
+		c.WideShare = d.WideShare
 	}
 	return c
 }
@@ -928,15 +930,11 @@ func (e *Engine) wideLinkedAt(a, b map[netip.Addr]struct{}, share float64) bool 
 	return n >= e.cfg.CoReports && float64(n) >= share*float64(len(b))
 }
 
-// MeasureWideShare is the share CoReportLinks measures the wide-network
-// relation at when WideShare is off.
-const MeasureWideShare = 0.5
-
 // CoReportLinks returns the co-report relation at the engine's clock
 // (what the simulator measures): the pairs of installs (not seeds)
 // linked by coReports, by install ID, and the pairs of wide networks
 // linked as wholes (wideLinked; with WideShare off, those it would link
-// at MeasureWideShare), each pair and the lists in order.
+// at the default share), each pair and the lists in order.
 func (e *Engine) CoReportLinks() (installs [][2]string, wides [][2]netip.Prefix) {
 	now := e.now()
 	unseeded := map[netip.Addr]bool{}
@@ -965,7 +963,7 @@ func (e *Engine) CoReportLinks() (installs [][2]string, wides [][2]netip.Prefix)
 	}
 	share := e.cfg.WideShare
 	if share <= 0 {
-		share = MeasureWideShare
+		share = Defaults().WideShare
 	}
 	keys := make([]netip.Prefix, 0, len(e.byWide))
 	for w := range e.byWide {

@@ -767,21 +767,23 @@ func TestRefutationBurnsTenure(t *testing.T) {
 // no seed saw: with one trusted honest report they no longer make the
 // three clusters; networks sharing fewer, or a small part of what they
 // reported, or addresses a seed saw, list as before, and so do networks
-// whose installs have a confirmed report, and the rule off (the default).
+// whose installs have a confirmed report, and the rule off (negative);
+// the default (0) is the rule at 0.5.
 func TestFarmNetworksAreOneCluster(t *testing.T) {
 	tests := []struct {
 		name    string
 		shared  int     // victims both networks reported (each install a quarter of them)
 		own     int     // addresses each network reported alone
 		seedSaw bool    // a seed reported the victims too
-		share   float64 // Config.WideShare (0: off, the default)
+		share   float64 // Config.WideShare (0: the default, 0.5; negative: off)
 		listed  bool
 	}{
 		{"farm: the networks share most", 12, 0, false, 0.5, false},
 		{"below co_reports in common", 7, 0, false, 0.5, true},
 		{"a small part of what each reported", 8, 12, false, 0.5, true},
 		{"shared addresses a seed saw", 12, 0, true, 0.5, true},
-		{"rule off (the default)", 12, 0, false, 0, true},
+		{"the default: the rule at 0.5", 12, 0, false, 0, false},
+		{"rule off", 12, 0, false, -1, true},
 		{"networks with a history", 12, 0, false, 0.5, true},
 	}
 	for _, tc := range tests {
