@@ -200,22 +200,28 @@ func packValues(ks *keySet, vals []string, raw string, scratch *[]byte) record {
 		buf = (*scratch)[:0]
 	}
 	for i, v := range vals {
-		if i < len(ks.usual) && len(v) > 0 && v == ks.usual[i] {
+		if len(v) == 0 {
+			buf = append(buf, valLiteral) // uvarint(0<<2|valLiteral)
+			continue
+		}
+		if i < len(ks.usual) && v == ks.usual[i] {
 			buf = append(buf, valUsual)
 			continue
 		}
-		if j := indexOf(vals[:i], v); j >= 0 && len(v) > 0 {
-			buf = binary.AppendUvarint(buf, uint64(len(v))<<2|valSame)
-			buf = binary.AppendUvarint(buf, uint64(j))
-			continue
-		}
-		if len(v) > 0 && raw != "" {
+		// A span first: one pointer test, where a value equal to an
+		// earlier one costs a scan of them.
+		if raw != "" {
 			p := uintptr(unsafe.Pointer(unsafe.StringData(v)))
 			if p >= rawStart && p+uintptr(len(v)) <= rawEnd {
 				buf = binary.AppendUvarint(buf, uint64(len(v))<<2|valSpan)
 				buf = binary.AppendUvarint(buf, uint64(p-rawStart))
 				continue
 			}
+		}
+		if j := indexOf(vals[:i], v); j >= 0 {
+			buf = binary.AppendUvarint(buf, uint64(len(v))<<2|valSame)
+			buf = binary.AppendUvarint(buf, uint64(j))
+			continue
 		}
 		buf = binary.AppendUvarint(buf, uint64(len(v))<<2|valLiteral)
 		buf = append(buf, v...)
