@@ -76,6 +76,8 @@ type options struct {
 	trace       string
 	pollWindow  int
 	pacedProf   string
+	pacedAllocs string
+	pacedHeap   string
 	metricsOut  string
 	agentExtra  string
 	daemonEnv   string
@@ -100,6 +102,8 @@ func main() {
 	flag.StringVar(&o.trace, "trace", "", "write an execution trace of the daemon's latency phase (go tool trace) to this file")
 	flag.IntVar(&o.pollWindow, "poll-window", 8, "latency phase: the newest marker alerts asked for at each poll (0: all of them, every time)")
 	flag.StringVar(&o.pacedProf, "paced-cpuprofile", "", "write a CPU profile of the daemon's latency phase to this file")
+	flag.StringVar(&o.pacedAllocs, "paced-allocprofile", "", "write the daemon's allocations during the latency phase (a delta allocs profile) to this file")
+	flag.StringVar(&o.pacedHeap, "paced-heapprofile", "", "write the daemon's heap profile, taken at the end of the latency phase, to this file")
 	flag.StringVar(&o.metricsOut, "metrics-out", "", "write the daemon's /metrics, scraped at the end, to this file")
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "write the daemon's heap profile, taken when half the corpus is parsed, to this file")
 	flag.Parse()
@@ -319,8 +323,8 @@ func run(o options) error {
 	writing := make(chan struct{})
 	latc := make(chan []markerLatency, 1)
 	go func() { latc <- awaitMarkers(ctx, client, markers, writing, 30*time.Second, o.pollWindow) }()
-	traceDone := make(chan error, 2)
-	for _, p := range []struct{ file, what string }{{o.trace, "trace"}, {o.pacedProf, "profile"}} {
+	traceDone := make(chan error, 3)
+	for _, p := range []struct{ file, what string }{{o.trace, "trace"}, {o.pacedProf, "profile"}, {o.pacedAllocs, "allocs"}} {
 		if p.file == "" {
 			traceDone <- nil
 			continue
@@ -336,6 +340,11 @@ func run(o options) error {
 	fmt.Fprintf(os.Stderr, "live: the paced phase starts (%.0f lines/s for %s)\n", rate, o.latencyFor)
 	written, err := paced(f, corpus, rate, o.markers, o.latencyFor, markers, &sent)
 	close(writing)
+	if o.pacedHeap != "" {
+		if err := fetch(hc, strings.TrimSuffix(rs.MetricsURL, "metrics")+"debug/pprof/heap", o.pacedHeap); err != nil {
+			return err
+		}
+	}
 	r.MaxBacklog = <-backlog
 	if err != nil {
 		return err
@@ -353,7 +362,7 @@ func run(o options) error {
 				m.written.Sub(ml[0].written).Seconds(), float64(m.latency)/float64(time.Millisecond))
 		}
 	}
-	if err := errors.Join(<-traceDone, <-traceDone); err != nil {
+	if err := errors.Join(<-traceDone, <-traceDone, <-traceDone); err != nil {
 		return err
 	}
 	r.PacedLinesPerS, r.Markers = rate, markers.count()

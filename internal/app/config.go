@@ -326,10 +326,14 @@ func on(b *bool) bool { return b == nil || *b }
 // DefaultMemoryLimitMiB is the default soft memory limit of the daemon. A
 // burst's peak RSS is this limit (the Go runtime's memory, which the heap
 // reaches as a burst's buckets pile up) plus the ~27 MB of program text
-// mapped: bench/live's 1M-line nginx burst peaked at 153-160 MB with 120
-// MiB, 145-147 MB with 112 (the limit is soft: the collector's CPU is
-// capped, and a fast burst overshoots it by a few MB).
-const DefaultMemoryLimitMiB = 112
+// mapped. It must also leave the GC headroom after a burst: the burst's
+// buckets stay alive on the wall clock for minutes, and with 112 MiB the
+// runtime's memory (live heap plus the spans the burst left partly used)
+// sat at the limit while bench/live's paced phase ran, so the collector
+// marked 63 % of the time, a cycle every ~4 MB allocated, and its assists
+// stalled the parse and scenario goroutines (backlogs of 1-3k lines, p99
+// line -> alert 0.5-0.9 s on a loaded machine; README, bench/live).
+const DefaultMemoryLimitMiB = 128
 
 // GCPolicy is the garbage collector's policy for a process that runs the
 // daemon of c: GOGC as is, and c's soft memory limit.

@@ -482,11 +482,8 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request, _ *caller) e
 	for _, a := range alerts {
 		wireAlert(a)
 	}
-	if len(alerts) == 0 {
-		alerts = nil // CrowdSec answers null, not []
-	}
-	writeJSON(w, http.StatusOK, alerts)
-	return nil
+	// CrowdSec answers null, not [], for none.
+	return writeJSONList(w, http.StatusOK, alerts)
 }
 
 func (s *Server) trusted(c *caller) error {

@@ -1,6 +1,7 @@
 package lapi
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
@@ -185,6 +186,40 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// writeJSONList answers items as a JSON array, the bytes json.Marshal
+// gives for the slice ("null" for none), encoded one item at a time
+// through a small buffer: a long list (every alert, each with its events
+// and raw lines) is not held a second time as one encoded body, whose
+// buffer grows by doubling (an answer of a few MB was a peak of the
+// daemon's RSS). An item that fails to encode after the answer started
+// ends it, and the error is returned (the wrapper logs it).
+func writeJSONList[T any](w http.ResponseWriter, status int, items []T) error {
+	if len(items) == 0 {
+		writeJSON(w, status, []T(nil))
+		return nil
+	}
+	first, err := json.Marshal(items[0])
+	if err != nil {
+		http.Error(w, `{"message":"encode answer"}`, http.StatusInternalServerError)
+		return nil
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	_ = bw.WriteByte('[')
+	_, _ = bw.Write(first)
+	for _, it := range items[1:] {
+		b, err := json.Marshal(it)
+		if err != nil {
+			return fmt.Errorf("encode answer: %w", err)
+		}
+		_ = bw.WriteByte(',')
+		_, _ = bw.Write(b)
+	}
+	_ = bw.WriteByte(']')
+	return bw.Flush()
 }
 
 // decodeBody reads a JSON body (gzip accepted) into v. The body is already
