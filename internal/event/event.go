@@ -553,6 +553,16 @@ func (e *Event) Unshare(s PartSet) {
 	e.spare = [numParts]map[string]string{}
 }
 
+// SourceIP returns Meta.source_ip, the source address of a log event
+// as text (by its slot when the schema has one).
+func (e *Event) SourceIP() (string, bool) {
+	f := &e.fs[Meta]
+	if f.t != nil && f.t.srcIP > 0 {
+		return f.getSlot(f.t.srcIP - 1)
+	}
+	return f.name(sourceIPName)
+}
+
 // ParseIPSources returns the source addresses of the event: Meta.source_ip
 // for a log event, every source IP for an overflow.
 func (e *Event) ParseIPSources() []netip.Addr { return e.AppendIPSources(nil) }
@@ -562,7 +572,7 @@ func (e *Event) ParseIPSources() []netip.Addr { return e.AppendIPSources(nil) }
 func (e *Event) AppendIPSources(out []netip.Addr) []netip.Addr {
 	switch e.Type {
 	case LOG:
-		if v, ok := e.fs[Meta].name("source_ip"); ok {
+		if v, ok := e.SourceIP(); ok {
 			if a, err := netip.ParseAddr(v); err == nil {
 				out = append(out, a.Unmap())
 			}

@@ -60,7 +60,14 @@ type Schema struct {
 type nameTable struct {
 	slots map[string]int
 	names []string
+	// srcIP is 1 + the slot of Meta's source_ip (0: none), which
+	// SourceIP and AppendIPSources read on every line without a lookup
+	// by name.
+	srcIP int
 }
+
+// sourceIPName is the Meta field holding a log event's source address.
+const sourceIPName = "source_ip"
 
 // Freeze ends interning: Key no longer adds names.
 func (s *Schema) Freeze() { s.frozen = true }
@@ -90,6 +97,9 @@ func (s *Schema) Key(p Part, name string) Key {
 		i = len(t.names)
 		t.slots[name] = i
 		t.names = append(t.names, name)
+		if p == Meta && name == sourceIPName {
+			t.srcIP = i + 1
+		}
 	}
 	return Key{t: t, p: p, slot: int32(i), name: name}
 }

@@ -328,14 +328,14 @@ func (c *compiler) whitelist(wc *WhitelistConfig, label string) (*whitelist, err
 		if err != nil {
 			return nil, c.wrapf(wc.pos.item("ip", i), label, "whitelist.ip", err, "bad ip %q", s)
 		}
-		w.ips = append(w.ips, a)
+		w.addrs.addAddr(a)
 	}
 	for i, s := range wc.CIDR {
 		p, err := models.ParseRange(strings.TrimSpace(s))
 		if err != nil {
 			return nil, c.wrapf(wc.pos.item("cidr", i), label, "whitelist.cidr", err, "bad cidr %q", s)
 		}
-		w.cidrs = append(w.cidrs, p)
+		w.addrs.addPrefix(p)
 	}
 	for i, s := range wc.Expression {
 		cond, err := c.condition(s, wc.pos.item("expression", i), label, "whitelist.expression")
@@ -344,7 +344,8 @@ func (c *compiler) whitelist(wc *WhitelistConfig, label string) (*whitelist, err
 		}
 		w.exprs = append(w.exprs, *cond)
 	}
-	if len(w.ips) == 0 && len(w.cidrs) == 0 && len(w.exprs) == 0 {
+	w.addrs.sort()
+	if w.addrs.empty() && len(w.exprs) == 0 {
 		return nil, nil
 	}
 	return w, nil
