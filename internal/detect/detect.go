@@ -431,7 +431,8 @@ func (r *Runner) newEvent(l event.Line) *event.Event {
 }
 
 func (r *Runner) parseBatch(b *batch) {
-	p := r.cfg.Runtime.Parsers
+	ps := r.cfg.Runtime.Parsers.Session() // one scratch for the batch
+	defer ps.Close()
 	var spare *event.Event // an unparsed line's event, reused for the next line
 	for i := range b.lines {
 		evt := spare
@@ -443,7 +444,7 @@ func (r *Runner) parseBatch(b *batch) {
 		}
 		evt.ExpectMode = int(r.cfg.Mode)
 		evt.Process = true
-		if !p.Parse(evt, nil) {
+		if !ps.Parse(evt, nil) {
 			b.unparsed++
 			spare = evt
 			continue

@@ -236,21 +236,26 @@ func (rs *runState) test(c *condition, evt *event.Event) (bool, error) {
 }
 
 // process runs the node on evt (inventory section 3, node evaluation order).
-// An error means the event must be dropped.
+// An error means the event must be dropped. Without a detail tracer it is
+// run itself (small enough to be inlined: no frame with a defer per node).
 func (n *node) process(rs *runState, evt *event.Event) (bool, error) {
-	if rs.dt != nil {
-		rs.path = append(rs.path, n.name)
-		rs.dt.NodeStart(rs.stage, rs.path, evt)
-		rs.forget() // tracers see the event; trust no one
-		defer func() { rs.path = rs.path[:len(rs.path)-1] }()
+	if rs.dt == nil {
+		return n.run(rs, evt)
 	}
+	return n.processTraced(rs, evt)
+}
+
+// processTraced is process with a detail tracer.
+func (n *node) processTraced(rs *runState, evt *event.Event) (bool, error) {
+	rs.path = append(rs.path, n.name)
+	rs.dt.NodeStart(rs.stage, rs.path, evt)
+	rs.forget() // tracers see the event; trust no one
+	defer func() { rs.path = rs.path[:len(rs.path)-1] }()
 	ok, err := n.run(rs, evt)
-	if rs.dt != nil {
-		if err != nil {
-			rs.step(Step{Kind: StepError, Detail: err.Error()})
-		}
-		rs.dt.NodeEnd(rs.stage, rs.path, ok && err == nil, evt)
+	if err != nil {
+		rs.step(Step{Kind: StepError, Detail: err.Error()})
 	}
+	rs.dt.NodeEnd(rs.stage, rs.path, ok && err == nil, evt)
 	return ok, err
 }
 

@@ -577,3 +577,47 @@ func TestLoadOrder(t *testing.T) {
 	}
 	require.Equal(t, []string{"n/z", "n/a", "n/a2", "n/b"}, names)
 }
+
+// TestSession: a session parses a run of events as Pipeline.Parse does
+// (results, fields, traces, counters), with and without a tracer.
+func TestSession(t *testing.T) {
+	t.Parallel()
+	p, err := Load([]File{vf("s00-raw", "raw", rawStage), vf("s01-parse", "p", `name: test/p
+filter: "evt.Parsed.program == 'app'"
+statics:
+  - meta: msg
+    expression: evt.Parsed.message
+`)}, testOptions(t))
+	require.NoError(t, err)
+	lines := []string{"app one", "other two", "app three", "", "app four"}
+	type result struct {
+		ok    bool
+		msg   string
+		trace int
+	}
+	run := func(parse func(*event.Event, Tracer) bool) []result {
+		var out []result
+		for i, l := range lines {
+			evt := p.Schema().New(event.Line{Raw: l, Labels: map[string]string{"type": "test"}})
+			var tr Tracer
+			rec := &recorder{}
+			if i%2 == 1 {
+				tr = rec
+			}
+			ok := parse(evt, tr)
+			msg, _ := evt.Lookup(event.Meta, "msg")
+			out = append(out, result{ok, msg, len(rec.got)})
+		}
+		return out
+	}
+	want := run(p.Parse)
+	before := p.Stats()
+	s := p.Session()
+	got := run(s.Parse)
+	s.Close()
+	require.Equal(t, want, got)
+	require.Equal(t, []result{{true, "one", 0}, {false, "", 2}, {true, "three", 0}, {false, "", 1}, {true, "four", 0}}, got)
+	after := p.Stats()
+	require.Equal(t, 2*before.Parsed, after.Parsed)
+	require.Equal(t, 2*before.Unparsed, after.Unparsed)
+}
