@@ -254,13 +254,11 @@ func (c *compiler) statics(cfgs []StaticConfig, label, field string) ([]static, 
 			s.kind, s.key, s.desc = staticEnriched, sc.Enriched, "evt.Enriched."+sc.Enriched
 			s.fkey = c.opts.Schema.Key(event.Enriched, sc.Enriched)
 		case sc.Target != "":
-			s.kind, s.desc = staticTarget, "evt."+strings.TrimPrefix(sc.Target, "evt.")
-			set, err := compileTarget(sc.Target, c.opts.Schema)
-			if err != nil {
+			s.desc = "evt." + strings.TrimPrefix(sc.Target, "evt.")
+			if err := s.target(sc.Target, c.opts.Schema); err != nil {
 				// CrowdSec only fails when the static runs; keep a no-op.
 				c.logger.Warn("parse: static target cannot be set", "file", c.file, "line", sc.pos.at("target"), "target", sc.Target, "error", err)
 			}
-			s.set = set
 		default:
 			return nil, c.errf(sc.pos.line, label, f, "needs one of meta, parsed, enriched, target or method")
 		}

@@ -353,13 +353,18 @@ func applyStatics(rs *runState, evt *event.Event, statics []static) error {
 	for i := range statics {
 		s := &statics[i]
 		if s.direct && rs.dt == nil {
-			// a literal or a field copied to a field: apply's work, inline
+			// a literal or a field copied to a field or a time string:
+			// apply's work, inline
 			v := s.literal
 			if !s.hasLiteral {
 				v, _ = evt.Get(s.from)
 			}
 			if v != "" {
-				evt.Set(s.fkey, v)
+				if s.str == strNone {
+					evt.Set(s.fkey, v)
+				} else {
+					setStr(evt, s.str, v)
+				}
 			}
 			continue
 		}
