@@ -250,10 +250,10 @@ func (p *Pipeline) parse(rs *runState, evt *event.Event, tr Tracer) bool {
 	evt.Init()
 	rs.forget()
 	for i, stage := range p.stages {
-		if p.stageIndex(evt.Stage) > i {
-			continue // injected past this stage
-		}
-		if evt.Stage != stage {
+		if evt.Stage != stage { // (stage names are unique: equal, its index is i)
+			if p.stageIndex(evt.Stage) > i {
+				continue // injected past this stage
+			}
 			return false // the previous stage did not reach next_stage
 		}
 		rs.stage = stage
