@@ -352,21 +352,28 @@ func applyStatics(rs *runState, evt *event.Event, statics []static) error {
 	}
 	for i := range statics {
 		s := &statics[i]
-		if s.direct && rs.dt == nil {
-			// a literal or a field copied to a field or a time string:
-			// apply's work, inline
-			v := s.literal
-			if !s.hasLiteral {
+		if (s.direct || s.native) && rs.dt == nil {
+			// a literal, a field copied or a native expression's value
+			// to a field or a time string: apply's work, inline
+			v, ok := s.literal, true
+			switch {
+			case s.native:
+				v, ok = rs.native(s.expr, evt)
+			case !s.hasLiteral:
 				v, _ = evt.Get(s.from)
 			}
-			if v != "" {
-				if s.str == strNone {
-					evt.Set(s.fkey, v)
-				} else {
-					setStr(evt, s.str, v)
+			if ok {
+				if v != "" {
+					if s.str == strNone {
+						evt.Set(s.fkey, v)
+					} else {
+						setStr(evt, s.str, v)
+					}
 				}
+				continue
 			}
-			continue
+			// the native evaluation failed: apply runs the VM, which
+			// gives the value or the error
 		}
 		v, written, err := s.apply(rs, evt)
 		if err != nil {

@@ -65,6 +65,10 @@ type static struct {
 	// string (str) whose value is a literal or a slot copy (applyStatics
 	// runs it inline when nothing traces).
 	direct bool
+	// native: a static writing what direct ones write whose value is an
+	// expression with a native form (applyStatics evaluates it inline when
+	// nothing traces, and leaves a failed evaluation to apply).
+	native bool
 }
 
 // strField names the string fields of Event a target static may write
@@ -193,6 +197,7 @@ func (s *static) setDirect() {
 	field := s.kind == staticParsed || s.kind == staticMeta || s.kind == staticEnriched
 	str := s.kind == staticTarget && s.str != strNone
 	s.direct = (field || str) && (s.hasLiteral || s.slot)
+	s.native = (field || str) && !s.direct && !s.copies && s.expr != nil && s.expr.get != nil
 }
 
 // target sets the destination of a `target:` static: a field of

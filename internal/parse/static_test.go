@@ -170,7 +170,7 @@ func TestTargetStatics(t *testing.T) {
 	cases := []struct {
 		name, target, value, expr string
 		kind                      staticKind
-		direct                    bool
+		direct, native            bool
 		get                       func(*event.Event) (string, bool)
 		want                      string // "": nothing written
 	}{
@@ -180,7 +180,7 @@ func TestTargetStatics(t *testing.T) {
 			get: func(e *event.Event) (string, bool) { return e.Lookup(event.Meta, "m") }, want: "bob"},
 		{name: "enriched, map walk ends on the key", target: "evt.Enriched.e.f", value: "v", kind: staticEnriched, direct: true,
 			get: func(e *event.Event) (string, bool) { return e.Lookup(event.Enriched, "e") }, want: "v"},
-		{name: "parsed from an expression", target: "evt.Parsed.x", expr: "Upper(evt.Parsed.user)", kind: staticParsed,
+		{name: "parsed from an expression", target: "evt.Parsed.x", expr: "Upper(evt.Parsed.user)", kind: staticParsed, native: true,
 			get: func(e *event.Event) (string, bool) { return e.Lookup(event.Parsed, "x") }, want: "BOB"},
 		{name: "strtime copy", target: "evt.StrTime", expr: "evt.Parsed.user", kind: staticTarget, direct: true,
 			get: func(e *event.Event) (string, bool) { return e.StrTime, e.StrTime != "" }, want: "bob"},
@@ -190,6 +190,10 @@ func TestTargetStatics(t *testing.T) {
 			get: func(e *event.Event) (string, bool) { return e.MarshaledTime, e.MarshaledTime != "" }},
 		{name: "strtime from the line", target: "evt.StrTime", expr: "evt.Line.Raw", kind: staticTarget,
 			get: func(e *event.Event) (string, bool) { return e.StrTime, e.StrTime != "" }, want: "app user bob"},
+		{name: "strtime from an expression", target: "evt.StrTime", expr: "Lower(evt.Parsed.user) + '!'", kind: staticTarget, native: true,
+			get: func(e *event.Event) (string, bool) { return e.StrTime, e.StrTime != "" }, want: "bob!"},
+		{name: "meta from a vm-only expression", target: "evt.Meta.m", expr: "evt.Parsed.user + string(len(evt.Parsed.user))", kind: staticMeta,
+			get: func(e *event.Event) (string, bool) { return e.Lookup(event.Meta, "m") }, want: "bob3"},
 		{name: "another string field", target: "evt.WhitelistReason", value: "why", kind: staticTarget,
 			get: func(e *event.Event) (string, bool) { return e.WhitelistReason, e.WhitelistReason != "" }, want: "why"},
 	}
@@ -213,6 +217,7 @@ statics:
 			st := &p.nodes[1][0].statics[0]
 			require.Equal(t, tc.kind, st.kind, "kind")
 			require.Equal(t, tc.direct, st.direct, "direct")
+			require.Equal(t, tc.native, st.native, "native")
 			for _, mk := range []func(event.Line) *event.Event{event.New, p.Schema().New} {
 				for _, tr := range []Tracer{nil, &detail{}} {
 					evt := mk(event.Line{Raw: "app user bob", Labels: map[string]string{"type": "test"}})
