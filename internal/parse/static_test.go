@@ -230,3 +230,45 @@ statics:
 		})
 	}
 }
+
+// BenchmarkTargetStatics applies the shapes of statics that were not
+// written inline before they were (http-logs', nginx-logs' and
+// dateparse-enrich's): a literal `target: evt.Parsed.x`, `target:
+// evt.StrTime` and `target: evt.MarshaledTime` copied from a field, and
+// three parsed fields from expressions with a native form:
+//
+//	go test -run X -bench TargetStatics -benchmem ./internal/parse
+func BenchmarkTargetStatics(b *testing.B) {
+	p, err := Load([]File{vf("s00-raw", "raw", rawStage), vf("s01-parse", "p", `name: test/p
+grok:
+  pattern: '%{WORD:a} %{WORD:b} %{WORD:c}'
+  apply_on: message
+statics:
+  - target: evt.Parsed.static_ressource
+    value: 'false'
+  - target: evt.StrTime
+    expression: evt.Parsed.a
+  - target: evt.MarshaledTime
+    expression: evt.Parsed.b
+  - parsed: impact
+    expression: "evt.Parsed.c in ['404', '403', '502'] ? 'false' : 'true'"
+  - parsed: file_name
+    expression: evt.Parsed.a + evt.Parsed.b
+  - meta: args_len
+    expression: "len(evt.Parsed.c)"
+`)}, testOptions(b))
+	require.NoError(b, err)
+	evt := p.Schema().New(event.Line{Raw: "app one two three", Labels: map[string]string{"type": "test"}})
+	require.True(b, p.Parse(evt, nil))
+	statics := p.nodes[1][0].statics
+	rs := &runState{p: p}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := applyStatics(rs, evt, statics); err != nil {
+			b.Fatal(err)
+		}
+	}
+	v, _ := evt.Lookup(event.Parsed, "file_name")
+	require.Equal(b, "onetwo", v)
+	require.Equal(b, "one", evt.StrTime)
+}
