@@ -3,11 +3,16 @@ package app
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/phalanx-ids/phalanx/internal/agent"
+	"github.com/phalanx-ids/phalanx/internal/lapi"
+	"github.com/phalanx-ids/phalanx/internal/netguard"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -206,4 +211,69 @@ func TestFreshMachineDiscovery(t *testing.T) {
 	require.NoError(t, err)
 	defer a.Close()
 	require.Equal(t, []string{"file " + log + " (type nginx)"}, a.Watching())
+}
+
+// readmeConfig is the YAML block of the README's "Running the daemon"
+// section, with its commented-out keys ("  # key: value") uncommented, and
+// how many lines were uncommented.
+func readmeConfig(t *testing.T) (string, int) {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	s := string(b)
+	i := strings.Index(s, "\n## Running the daemon")
+	require.NotEqual(t, -1, i, "README: no 'Running the daemon' section")
+	s = s[i:]
+	if j := strings.Index(s[1:], "\n## "); j >= 0 {
+		s = s[:j+1]
+	}
+	i = strings.Index(s, "\n```yaml\n")
+	require.NotEqual(t, -1, i, "README: no yaml block in 'Running the daemon'")
+	s = s[i+len("\n```yaml\n"):]
+	j := strings.Index(s, "\n```")
+	require.NotEqual(t, -1, j, "README: unterminated yaml block")
+	commented := regexp.MustCompile(`^(\s*)# ([a-z_]+: .*)$`)
+	lines := strings.Split(s[:j+1], "\n")
+	n := 0
+	for k, l := range lines {
+		if m := commented.FindStringSubmatch(l); m != nil {
+			lines[k] = m[1] + m[2]
+			n++
+		}
+	}
+	return strings.Join(lines, "\n"), n
+}
+
+// The README's config block names only keys the daemon knows (strict
+// decoding, the commented-out ones included), and the defaults it shows
+// are the code's.
+func TestReadmeConfig(t *testing.T) {
+	y, uncommented := readmeConfig(t)
+	require.Positive(t, uncommented, "the commented-out keys were not found")
+	c, err := ParseConfig("README.md", []byte(y))
+	require.NoError(t, err)
+	r, err := c.resolve()
+	require.NoError(t, err)
+	require.Equal(t, DefaultMemoryLimitMiB, c.MemoryLimitMiB)
+	require.Equal(t, lapi.DefaultListen, c.LAPI.ListenURI)
+	require.Equal(t, lapi.DefaultFlushMaxAge, c.LAPI.Flush.MaxAge)
+	require.Equal(t, lapi.DefaultFlushMaxItems, c.LAPI.Flush.MaxItems)
+	require.Equal(t, lapi.DefaultMaxAlertsPerRequest, c.LAPI.MaxAlertsPerRequest)
+	require.Equal(t, lapi.DefaultMaxEventsPerAlert, c.LAPI.MaxEventsPerAlert)
+	require.Equal(t, lapi.DefaultMaxRawLinesPerAlert, c.LAPI.MaxRawLinesPerAlert)
+	require.Equal(t, lapi.DefaultMaxRawBytesPerAlert, c.LAPI.MaxRawBytesPerAlert)
+	require.Equal(t, lapi.DefaultMaxAlertsLimit, c.LAPI.MaxAlertsLimit)
+	require.Equal(t, lapi.DefaultMinPrefixV4, *c.LAPI.MinDecisionPrefix.IPv4)
+	require.Equal(t, lapi.DefaultMinPrefixV6, *c.LAPI.MinDecisionPrefix.IPv6)
+	require.Equal(t, lapi.DefaultMaxPending, c.LAPI.Registration.MaxPending)
+	require.Equal(t, lapi.DefaultRegistrationRate, c.LAPI.Registration.Rate)
+	require.Equal(t, lapi.DefaultLoginFreeFailures, c.LAPI.Login.FreeFailures)
+	require.Equal(t, lapi.DefaultLoginMaxBackoff, c.LAPI.Login.MaxBackoff)
+	require.Equal(t, int64(agent.DefaultSpoolBytes), c.Agent.SpoolMaxBytes)
+	require.Equal(t, RawLinesConfig{MaxLines: DefaultRawLines, MaxBytes: DefaultRawLineBytes}, c.Agent.RawLines)
+	g := netguard.Defaults()
+	require.Equal(t, g.ReadTimeout, c.LAPI.Limits.ReadTimeout)
+	require.Equal(t, g.MaxConns, c.LAPI.Limits.MaxConns)
+	require.Equal(t, g.MaxConnsPerAddress, c.LAPI.Limits.MaxConnsPerAddress)
+	require.Equal(t, filepath.Join(r.DataDir, "phalanx.db"), r.LAPI.Database.DBPath)
 }

@@ -105,7 +105,7 @@ type Runner struct {
 	// It is bounded (a sync.Pool kept thousands of events alive across a
 	// GC cycle: +17 MB of a replay's peak live heap); what does not fit is
 	// left to the GC. Set by Run before the stages start.
-	free chan *event.Event
+	free *freeList
 	// lineBufs are batches' line slices, reused once parsed (the events
 	// hold copies of their lines).
 	lineBufs sync.Pool
@@ -234,7 +234,7 @@ func (r *Runner) window() int { return r.cfg.Depth + 2*r.cfg.ParseWorkers }
 func (r *Runner) newRun() *run {
 	x := &run{r: r, rt: r.cfg.Runtime}
 	if x.rt.Scenarios == nil || x.rt.Scenarios.Len() == 0 {
-		r.free = make(chan *event.Event, 2*r.cfg.BatchSize) // unparsed lines' events
+		r.free = newFreeList(2 * r.cfg.BatchSize) // unparsed lines' events
 		return x
 	}
 	x.eng = scenario.NewEngine(x.rt.Scenarios, scenario.Config{
@@ -256,7 +256,7 @@ func (r *Runner) newRun() *run {
 	r.engine.Store(x.eng)
 	// The events in flight: the parse workers' window, then what the
 	// engine holds.
-	r.free = make(chan *event.Event, r.window()*r.cfg.BatchSize+x.eng.MaxPending())
+	r.free = newFreeList(r.window()*r.cfg.BatchSize + x.eng.MaxPending())
 	return x
 }
 
@@ -269,6 +269,7 @@ func (r *Runner) startParsers(ctx context.Context, eng *scenario.Engine, work <-
 		wg.Add(1)
 		go pprof.Do(ctx, pprof.Labels("phalanx", "parse-worker"), func(context.Context) {
 			defer wg.Done()
+			var scratch []*event.Event
 			for {
 				// The batch the collector waits for was taken before any
 				// later one, so the slots never all wait on it.
@@ -278,18 +279,7 @@ func (r *Runner) startParsers(ctx context.Context, eng *scenario.Engine, work <-
 					<-slots
 					return
 				}
-				r.parseBatch(b)
-				if eng != nil {
-					// Read the fields the scenarios test here, in parallel
-					// and while the event is hot, not once per bucket worker
-					// (and build the map view queued events need, if any).
-					nf := eng.FieldCount()
-					b.fields = r.newFields(nf * len(b.events))
-					for i, ev := range b.events {
-						eng.Prepare(ev)
-						eng.ReadFields(ev, b.fields[i*nf:(i+1)*nf:(i+1)*nf])
-					}
-				}
+				r.parseBatch(b, eng, &scratch)
 				done <- b
 			}
 		})
@@ -412,33 +402,82 @@ func (r *Runner) recycle(evt *event.Event) {
 	if evt.Type != event.LOG {
 		return
 	}
-	select {
-	case r.free <- evt:
-	default:
-	}
+	r.free.put(evt)
 }
 
-// newEvent returns the event of l: a recycled one if there is one.
-func (r *Runner) newEvent(l event.Line) *event.Event {
-	select {
-	case evt := <-r.free:
+// freeList is a bounded stack of events to reuse (Runner.free), last in
+// first out: the event reused is the one handed back last, still in a
+// cache, not the one that waited longest (a queue of thousands of events,
+// megabytes, that Reset then read from memory). Parse workers take what a
+// batch needs at once (take); the scenario workers put events back one by
+// one (put, from several goroutines).
+type freeList struct {
+	mu  sync.Mutex
+	evs []*event.Event
+}
+
+func newFreeList(n int) *freeList { return &freeList{evs: make([]*event.Event, 0, n)} }
+
+// put adds evt, unless the list is full (it is then left to the GC).
+func (f *freeList) put(evt *event.Event) {
+	f.mu.Lock()
+	if len(f.evs) < cap(f.evs) {
+		f.evs = append(f.evs, evt)
+	}
+	f.mu.Unlock()
+}
+
+// take moves up to n events, the last put first, onto dst.
+func (f *freeList) take(dst []*event.Event, n int) []*event.Event {
+	f.mu.Lock()
+	k := max(len(f.evs)-n, 0)
+	for i := len(f.evs) - 1; i >= k; i-- {
+		dst = append(dst, f.evs[i])
+	}
+	clear(f.evs[k:])
+	f.evs = f.evs[:k]
+	f.mu.Unlock()
+	return dst
+}
+
+// newEvent returns the event of l: the next of reuse (recycled events,
+// which it consumes) if there is one, else a new one.
+func (r *Runner) newEvent(l event.Line, reuse *[]*event.Event) *event.Event {
+	if evs := *reuse; len(evs) > 0 {
+		evt := evs[0]
+		evs[0] = nil
+		*reuse = evs[1:]
 		evt.Reset(l)
 		return evt
-	default:
-		r.made.Add(1)
-		return r.cfg.Runtime.Parsers.Schema().New(l)
 	}
+	r.made.Add(1)
+	return r.cfg.Runtime.Parsers.Schema().New(l)
 }
 
-func (r *Runner) parseBatch(b *batch) {
+// parseBatch parses b's lines into b.events and, when there are scenarios
+// (eng), reads the fields they test into b.fields: in parallel, not once
+// per bucket worker, and for each event just after it is parsed, while it
+// is in this core's cache (read after the whole batch, a 512-line batch's
+// later events had pushed it out: the read then cost as much again), and
+// builds the map views queued events need, if any (Prepare).
+// scratch is the calling worker's buffer for recycled events.
+func (r *Runner) parseBatch(b *batch, eng *scenario.Engine, scratch *[]*event.Event) {
 	ps := r.cfg.Runtime.Parsers.Session() // one scratch for the batch
 	defer ps.Close()
+	nf := 0
+	if eng != nil {
+		nf = eng.FieldCount()
+		b.fields = r.newFields(nf * len(b.lines))[:0]
+	}
 	var spare *event.Event // an unparsed line's event, reused for the next line
+	// The recycled events the batch needs, taken at once.
+	reuse := r.free.take((*scratch)[:0], len(b.lines))
+	*scratch = reuse
 	for i := range b.lines {
 		evt := spare
 		spare = nil
 		if evt == nil {
-			evt = r.newEvent(b.lines[i])
+			evt = r.newEvent(b.lines[i], &reuse)
 		} else {
 			evt.Reset(b.lines[i])
 		}
@@ -456,10 +495,20 @@ func (r *Runner) parseBatch(b *batch) {
 			continue
 		}
 		b.events = append(b.events, evt)
+		if eng != nil {
+			eng.Prepare(evt)
+			n := len(b.fields)
+			b.fields = b.fields[:n+nf]
+			eng.ReadFields(evt, b.fields[n:n+nf:n+nf])
+		}
 	}
 	if spare != nil {
 		r.recycle(spare)
 	}
+	for i := len(reuse) - 1; i >= 0; i-- { // lines no parser took reused spare
+		r.free.put(reuse[i])
+	}
+	clear(*scratch)
 	b.n = len(b.lines)
 	if b.n > 0 {
 		b.read = b.lines[0].Time

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
-	"time"
+	"sync/atomic"
 
 	"github.com/phalanx-ids/phalanx/internal/datafile"
 )
@@ -36,32 +36,91 @@ func (e *Env) file(p ...any) (any, error) {
 
 // regexpCache returns the RegexpInFile result cache of a data file, or nil
 // when its spec asks for none (no cache/strategy/size/ttl, or cache: false).
-func (e *Env) regexpCache(name string) *lru[uint64, bool] {
+func (e *Env) regexpCache(name string) *resultCache {
 	if v, ok := e.reCaches.Load(name); ok {
-		c, _ := v.(*lru[uint64, bool])
+		c, _ := v.(*resultCache)
 		return c
 	}
 	spec, ok := e.d.Data.Spec(name)
 	if !ok {
 		return nil
 	}
-	var c *lru[uint64, bool]
+	var c *resultCache
 	if (spec.Cache == nil || *spec.Cache) && (spec.Strategy != "" || spec.TTL != "" || spec.Size != nil) {
 		size := 50
 		if spec.Size != nil && *spec.Size > 0 {
 			size = *spec.Size
 		}
-		ttl, _ := time.ParseDuration(spec.TTL)
-		c = newLRU[uint64, bool](size, ttl, e.now)
+		c = newResultCache(size)
 	}
 	v, _ := e.reCaches.LoadOrStore(name, c)
-	c, _ = v.(*lru[uint64, bool])
+	c, _ = v.(*resultCache)
 	return c
+}
+
+// resultCache remembers RegexpInFile results by the hash of the string
+// matched (maphash, the Env's seed), in a direct-mapped table: a slot
+// holds the hash's upper 62 bits, a set bit and the result. A result
+// depends on the string and the loaded file only, so which results the
+// cache holds changes nothing but the time taken; CrowdSec's strategy
+// and TTL (an LRU evicting after ttl) are not kept: a lookup is one
+// atomic load, a store one atomic store, without a lock, an allocation
+// or a clock read, and a miss costs what the prefiltered match costs.
+// Safe for concurrent use.
+type resultCache struct {
+	slots []atomic.Uint64
+	mask  uint64
+}
+
+const (
+	rcSet    = 2 // the slot holds a result
+	rcResult = 1 // ... which is true
+	rcMinLen = 64
+	rcMaxLen = 1 << 16
+)
+
+// newResultCache returns a cache with room for about size results (at
+// least rcMinLen slots, four per result against collisions).
+func newResultCache(size int) *resultCache {
+	n := rcMinLen
+	for n < 4*size && n < rcMaxLen {
+		n <<= 1
+	}
+	return &resultCache{slots: make([]atomic.Uint64, n), mask: uint64(n - 1)}
+}
+
+// Get returns the result stored for hash h.
+func (c *resultCache) Get(h uint64) (result, ok bool) {
+	v := c.slots[h&c.mask].Load()
+	if v&rcSet == 0 || v>>2 != h>>2 {
+		return false, false
+	}
+	return v&rcResult != 0, true
+}
+
+// Set stores the result for hash h (in place of the slot's previous one).
+func (c *resultCache) Set(h uint64, result bool) {
+	v := h>>2<<2 | rcSet
+	if result {
+		v |= rcResult
+	}
+	c.slots[h&c.mask].Store(v)
+}
+
+// Len returns the number of results held.
+func (c *resultCache) Len() int {
+	n := 0
+	for i := range c.slots {
+		if c.slots[i].Load()&rcSet != 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // RegexpInFile(s, name) bool: whether any pattern of a regexp data file
 // matches s. Results are cached per file when its data spec configures a
-// cache (LRU; LFU/ARC map to LRU).
+// cache (resultCache: the results, not the spec's strategy and TTL).
 func (e *Env) regexpInFile(p ...any) (any, error) {
 	return e.regexpMatch(argStr(p, 0), argStr(p, 1)), nil
 }
@@ -81,7 +140,7 @@ func (e *Env) regexpMatch(s, name string) bool {
 type regexpFile struct {
 	res   []*regexp.Regexp
 	set   *datafile.RegexpSet
-	cache *lru[uint64, bool]
+	cache *resultCache
 }
 
 // regexpFileOf returns the RegexpInFile state of name; ok false when the

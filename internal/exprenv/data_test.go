@@ -1,6 +1,7 @@
 package exprenv
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -139,4 +140,55 @@ func BenchmarkRegexpInFileMatch(b *testing.B) {
 			}
 		})
 	}
+	// Values that seldom repeat (request paths, as thinkphp-cve-2018-20062
+	// matches them): the cache mostly misses.
+	paths := make([]string, 1000)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("/products/%d?page=%d", i, i%7)
+	}
+	m := e.RegexpInFileMatch("ua.regex")
+	b.Run("ua.regex/native-many", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			m(paths[i])
+			i = (i + 1) % len(paths)
+		}
+	})
+}
+
+// TestResultCache: a result is found under its hash only; a hash mapped
+// to the same slot replaces it; the table has room for four entries per
+// result asked for, within its bounds.
+func TestResultCache(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		size, want int
+	}{
+		{"small", 10, rcMinLen},
+		{"size 20", 20, 128},
+		{"size 40", 40, 256},
+		{"huge", 1 << 20, rcMaxLen},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			require.Len(t, newResultCache(c.size).slots, c.want)
+		})
+	}
+	rc := newResultCache(16)
+	const h = 0x1234_5678_9abc_def0
+	_, ok := rc.Get(h)
+	require.False(t, ok, "empty")
+	rc.Set(h, true)
+	r, ok := rc.Get(h)
+	require.True(t, ok)
+	require.True(t, r)
+	_, ok = rc.Get(h ^ 1<<40)
+	require.False(t, ok, "another hash in the same slot")
+	rc.Set(h^1<<40, false)
+	r, ok = rc.Get(h ^ 1<<40)
+	require.True(t, ok)
+	require.False(t, r)
+	_, ok = rc.Get(h)
+	require.False(t, ok, "replaced")
+	rc.Set(h+1, true)
+	require.Equal(t, 2, rc.Len())
 }

@@ -98,7 +98,7 @@ type Env struct {
 	jsonPaths sync.Map // string -> []string (split JsonExtract paths)
 	xpaths    sync.Map // string -> *xpath.Expr (or error)
 	xmlDocs   *docCache
-	reCaches  sync.Map // data file name -> *lru[uint64, bool] (RegexpInFile)
+	reCaches  sync.Map // data file name -> *resultCache (RegexpInFile)
 
 	helperOpts []expr.Option      // the helpers alone (no patch)
 	helperPtrs map[string]uintptr // helper name -> code pointer of its func

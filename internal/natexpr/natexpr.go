@@ -229,6 +229,29 @@ func (s *Str) Eval(c *Ctx) (string, error) {
 	return s.eval(c)
 }
 
+// Concat reports whether s is a concatenation (S + S ...): AppendEval
+// then builds no string.
+func (s *Str) Concat() bool { return s.kind == kConcat }
+
+// AppendEval appends s's value on c's event to dst and returns it, or the
+// error Eval gives: a concatenation's parts one by one, without the string
+// Eval builds (a groupby such as `evt.Meta.source_ip + '/' +
+// evt.Parsed.target_fqdn` is looked up, not kept, for most events).
+func (s *Str) AppendEval(c *Ctx, dst []byte) ([]byte, error) {
+	if s.kind != kConcat {
+		v, err := s.Eval(c)
+		return append(dst, v...), err
+	}
+	for _, p := range s.parts {
+		v, err := p.Eval(c)
+		if err != nil {
+			return dst, err
+		}
+		dst = append(dst, v...)
+	}
+	return dst, nil
+}
+
 // field reads the field s: from the vector read ahead, directly (no memo:
 // a parser's evaluation), or through the memo. A field read cannot fail.
 func (s *Str) field(c *Ctx) string {

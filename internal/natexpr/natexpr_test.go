@@ -223,6 +223,7 @@ func TestValueMatchesVM(t *testing.T) {
 			aheadAll(tab, src)
 			require.NotNil(t, s)
 			require.Equal(t, strings.HasPrefix(src, "len("), s.Numeric())
+			require.Equal(t, strings.Contains(src, "+") && !strings.Contains(src, "(") && src != "'a' + 'b'", s.Concat(), "Concat")
 			for _, e := range tableEvents() {
 				out, err := vm.Run(prog, vmEnv{Evt: e})
 				require.NoError(t, err)
@@ -235,6 +236,11 @@ func TestValueMatchesVM(t *testing.T) {
 					got, err := s.Eval(c)
 					require.NoError(t, err)
 					require.Equal(t, want, got)
+					if !s.Numeric() {
+						b, err := s.AppendEval(c, []byte("prefix:"))
+						require.NoError(t, err)
+						require.Equal(t, "prefix:"+want, string(b), "AppendEval")
+					}
 				}
 			}
 		})

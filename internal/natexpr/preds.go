@@ -59,8 +59,9 @@ func Preds(src string) (preds []Pred, exact bool) {
 	if !ok {
 		return nil, false
 	}
+	n, bound := throughLets(n)
 	ops, stopped := operands(n)
-	exact = !stopped
+	exact = !stopped && !bound
 	for _, op := range ops {
 		if p, ok := predOf(op); ok {
 			preds = append(preds, p)
@@ -69,6 +70,51 @@ func Preds(src string) (preds []Pred, exact bool) {
 		}
 	}
 	return preds, exact
+}
+
+// throughLets returns the body under the top-level lets of n whose values
+// are plain (letValue), and whether there was one: `let r =
+// Lower(evt.Parsed.request); evt.Meta.log_type in [...] && ...` is true
+// only when its body is, with r bound, and the body's Preds (which read
+// evt fields, never r) are conditions of the filter as much as of the
+// body. The value is not evaluated when the index leaves the scenario
+// out: it must not write, fail or have effects, which letValue ensures.
+func throughLets(n ast.Node) (ast.Node, bool) {
+	bound := false
+	for {
+		t, ok := n.(*ast.VariableDeclaratorNode)
+		if !ok || plainHelper(t.Name) || t.Name == "evt" || !letValue(t.Value) {
+			return n, bound
+		}
+		n, bound = t.Expr, true
+	}
+}
+
+// plainHelper reports whether name is a helper a let value may call
+// (letValue): a pure, infallible function of one string.
+func plainHelper(name string) bool {
+	switch name {
+	case "Upper", "Lower", "TrimSpace":
+		return true
+	}
+	return false
+}
+
+// letValue reports whether n is made of evt fields, string literals,
+// concatenations and plainHelper calls only (pure, infallible, writing
+// nothing).
+func letValue(n ast.Node) bool {
+	switch t := n.(type) {
+	case *ast.StringNode:
+		return true
+	case *ast.BinaryNode:
+		return t.Operator == "+" && letValue(t.Left) && letValue(t.Right)
+	case *ast.CallNode:
+		id, ok := t.Callee.(*ast.IdentifierNode)
+		return ok && plainHelper(id.Value) && len(t.Arguments) == 1 && letValue(t.Arguments[0])
+	}
+	_, ok := FieldOf(n)
+	return ok
 }
 
 // operands returns the parts of a filter that must all be true for it to

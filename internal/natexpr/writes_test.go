@@ -45,6 +45,15 @@ func TestReadAheadStopsAtFirstWrite(t *testing.T) {
 		{`evt.SetParsed('s', 'v') && evt.Parsed.s == 'v'`, 0, false, 0},
 		{`evt.Meta.a == 'x' ? evt.SetMeta('k', 'v') : false`, 1, false, 1},
 		{`evt.Meta.a == 'x' ? evt.Meta.b in ['1', '2'] : false`, 2, true, 2},
+		// Through top-level lets of plain values (the let is one conjunct,
+		// compiled when its helpers are: none here).
+		{`let r = Lower(evt.Meta.c); evt.Meta.a == 'x' && evt.Meta.b in ['1'] && r contains 'z'`, 2, false, 0},
+		{`let r = Upper(evt.Meta.c + 'x'); let s = 'k'; evt.Meta.a == 'x' && r == s`, 1, false, 0},
+		{`let r = int(evt.Meta.c); evt.Meta.a == 'x' && r > 1`, 0, false, 0},                 // may fail
+		{`let r = evt.SetMeta('a', 'y'); evt.Meta.a == 'x' && r`, 0, false, 0},               // writes
+		{`let r = Trim(evt.Meta.c); evt.Meta.a == 'x' && r == 'z'`, 0, false, 0},             // not a plain helper
+		{`let Lower = evt.Meta.c; evt.Meta.a == 'x' && Lower == 'z'`, 0, false, 1},           // shadows one
+		{`let r = evt.Meta.c; let s = Upper(r); evt.Meta.a == 'x' && s == 'Z'`, 0, false, 0}, // r is no field
 	} {
 		preds, exact := natexpr.Preds(tc.src)
 		require.Len(t, preds, tc.preds, tc.src)
@@ -70,6 +79,7 @@ func TestResidual(t *testing.T) {
 		{"ternary", `evt.Meta.a == 'x' ? evt.Meta.c endsWith 'z' : false`, false, false, 9},
 		{"or is one operand", `evt.Meta.a == 'x' or evt.Meta.b == '1'`, false, false, 27},
 		{"writes", `evt.Meta.a == 'x' && evt.SetMeta('b', 'y')`, false, true, 9},
+		{"let", `let r = evt.Meta.c + 'Z'; evt.Meta.a == 'x' && r contains 'zZ'`, false, false, 9},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -309,3 +309,54 @@ func TestPourAfterClose(t *testing.T) {
 	eng.Pour(event.New(event.Line{}))
 	require.Equal(t, int64(1), eng.Stats().AfterClose)
 }
+
+// TestEventTime: an event's MarshaledTime parses as time.Parse does it,
+// the previous text's result reused, an error never remembered.
+func TestEventTime(t *testing.T) {
+	eng := NewEngine(&Set{}, Config{Mode: event.TIMEMACHINE})
+	defer eng.Close()
+	for _, c := range []struct{ name, mt string }{
+		{"first", "2024-03-01T00:00:00Z"},
+		{"same", "2024-03-01T00:00:00Z"},
+		{"next second", "2024-03-01T00:00:01Z"},
+		{"offset", "2024-03-01T01:00:01+01:00"},
+		{"offset again", "2024-03-01T01:00:01+01:00"},
+		{"nanoseconds", "2024-03-01T00:00:01.123456789Z"},
+		{"bad", "2024-03-01 00:00:01"},
+		{"bad again", "2024-03-01 00:00:01"},
+		{"empty", ""},
+		{"good after bad", "2024-03-01T00:00:01Z"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			want, wantErr := time.Parse(time.RFC3339Nano, c.mt)
+			got, err := eng.eventTime(c.mt)
+			if wantErr != nil {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.True(t, want.Equal(got), "%v != %v", got, want)
+			require.Equal(t, want.Format(time.RFC3339Nano), got.Format(time.RFC3339Nano))
+		})
+	}
+}
+
+// BenchmarkEventTime: the bucket time of events stamped to the second,
+// dozens a second (a log's lines), as PourFields reads it.
+//
+//	go test ./internal/scenario -run '^$' -bench EventTime
+func BenchmarkEventTime(b *testing.B) {
+	eng := NewEngine(&Set{}, Config{Mode: event.TIMEMACHINE})
+	defer eng.Close()
+	mts := make([]string, 4096)
+	for i := range mts {
+		mts[i] = time.Date(2024, 3, 1, 0, 0, i/40, 0, time.UTC).Format(time.RFC3339)
+	}
+	i := 0
+	for b.Loop() {
+		if _, err := eng.eventTime(mts[i]); err != nil {
+			b.Fatal(err)
+		}
+		i = (i + 1) % len(mts)
+	}
+}

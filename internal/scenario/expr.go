@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"time"
+	"unsafe"
 
 	"github.com/expr-lang/expr/vm"
 
@@ -60,8 +61,9 @@ func (f *filterExpr) eval(w *worker, evt *event.Event) (bool, error) {
 // nothing when the index's selection is enough (f nil). Workers keep one
 // per scenario (worker.process calls f directly).
 type natFilter struct {
-	f  natexpr.Bool
-	ok bool
+	f       natexpr.Bool
+	ok      bool
+	trigger bool // the scenario is a trigger (the only kind an event without a usable time reaches)
 }
 
 // native returns the filter's native form under cfg: the residual one
@@ -121,6 +123,21 @@ func (x *strExpr) eval(w *worker, evt *event.Event, cloned bool) (s string, isSt
 	}
 	s, isStr = out.(string)
 	return s, isStr, nil
+}
+
+// evalKey is eval for a groupby: a native concatenation is built in buf
+// (the worker's, reused) and the string returned is buf's bytes, valid
+// until the next evalKey: the caller copies what it keeps (a new bucket's
+// key, a trigger's overflow).
+func (x *strExpr) evalKey(w *worker, evt *event.Event, cloned bool, buf *[]byte) (s string, isStr bool, err error) {
+	if x.nat != nil && x.nat.Concat() && !w.e.cfg.DisableNative {
+		w.sx.Reset(evt, w.fieldVals(cloned))
+		if b, err := x.nat.AppendEval(&w.sx, (*buf)[:0]); err == nil {
+			*buf = b
+			return unsafe.String(unsafe.SliceData(b), len(b)), true, nil
+		}
+	}
+	return x.eval(w, evt, cloned)
 }
 
 // condExpr is a condition on the bucket's queue (conditional buckets).

@@ -14,7 +14,8 @@ import (
 	"github.com/phalanx-ids/phalanx/internal/natexpr"
 )
 
-// bkey identifies a bucket: scenario and partition (groupby value).
+// bkey identifies a partition (groupby value) of a scenario: blackhole
+// entries (buckets are found by scenario alias, then partition).
 type bkey struct {
 	sc  int
 	key string
@@ -272,6 +273,12 @@ func (h *bheap) Pop() any {
 // indexed field constrains its scenario: an event reaches the scenarios
 // that every field either does not constrain (free) or allows with the
 // event's value (maps).
+//
+// An event's fields mostly repeat the previous event's (the log type, the
+// service, the verb), so each field remembers its last value and what the
+// lookup gave for it (last), and a field that constrains none of the
+// scenarios still selected is not looked up at all (an nginx line, once
+// the log type left the ssh scenarios out, skips the ssh fields).
 type index struct {
 	words  int
 	all    []uint64 // every scenario of the worker
@@ -279,6 +286,28 @@ type index struct {
 	fnos   []int                 // field numbers of fields (natexpr.Table)
 	free   [][]uint64            // per field: the scenarios it does not constrain
 	maps   []map[string][]uint64 // per field: value -> constrained scenarios allowing it
+	last   []lastLookup          // per field: its previous lookup
+}
+
+// lastLookup is an index field's previous lookup: its value v and what
+// maps gave for it (bs, nil when v is not a key). set is false before the
+// first one.
+type lastLookup struct {
+	v   string
+	bs  []uint64
+	set bool
+}
+
+// lookup returns maps[i][v] (nil when v is not a key), from the field's
+// previous lookup when v is the same value.
+func (x *index) lookup(i int, v string) []uint64 {
+	l := &x.last[i]
+	if l.set && l.v == v {
+		return l.bs
+	}
+	bs := x.maps[i][v]
+	l.v, l.bs, l.set = v, bs, true
+	return bs
 }
 
 // worker owns a subset of the scenarios and all their buckets. Only its
@@ -288,7 +317,7 @@ type worker struct {
 	scens      []*scen
 	natFilters []natFilter // by position in scens
 	idx        index
-	buckets    map[bkey]*bucket
+	buckets    []map[string]*bucket // by scenario alias, then partition (nil: none yet)
 	heap       bheap
 	bh         map[bkey]time.Time
 	bhSweep    int
@@ -299,6 +328,7 @@ type worker struct {
 	keys       *keySets     // the key sets of the records of this worker's items
 	kept       bool         // process queued the whole event (Config.Done)
 	recBuf     []byte       // keySets.record's scratch
+	keyBuf     []byte       // partition's scratch (strExpr.evalKey)
 	dBuf       []byte       // encodeDelta's scratch
 	origins    *lineOrigins // the origins of their lines (nil: no raw line kept)
 	scratch    []uint64
@@ -314,7 +344,7 @@ type worker struct {
 }
 
 func newWorker(e *Engine, scens []*scen) *worker {
-	w := &worker{e: e, scens: scens, buckets: map[bkey]*bucket{}, bh: map[bkey]time.Time{}, bhSweep: 1024, lateness: e.cfg.Lateness,
+	w := &worker{e: e, scens: scens, buckets: make([]map[string]*bucket, len(e.set.scens)), bh: map[bkey]time.Time{}, bhSweep: 1024, lateness: e.cfg.Lateness,
 		keys: newKeySets()}
 	if e.cfg.RawLines.MaxLines > 0 {
 		w.origins = newLineOrigins()
@@ -324,6 +354,7 @@ func newWorker(e *Engine, scens []*scen) *worker {
 	w.natFilters = make([]natFilter, n)
 	for i, sc := range scens {
 		w.natFilters[i] = sc.filter.native(&e.cfg)
+		w.natFilters[i].trigger = sc.kind == KindTrigger
 	}
 	w.idx.words = (n + 63) / 64
 	w.scratch = make([]uint64, w.idx.words)
@@ -369,6 +400,7 @@ func (x *index) build(scens []*scen, slots *natexpr.Table) {
 	}
 	x.free = make([][]uint64, len(x.fields))
 	x.maps = make([]map[string][]uint64, len(x.fields))
+	x.last = make([]lastLookup, len(x.fields))
 	for fi, f := range x.fields {
 		x.free[fi] = make([]uint64, x.words)
 		x.maps[fi] = map[string][]uint64{}
@@ -443,7 +475,7 @@ func (w *worker) remove(b *bucket) {
 	if b.hidx >= 0 {
 		heap.Remove(&w.heap, int(b.hidx))
 	}
-	delete(w.buckets, bkey{b.sc.alias, b.key})
+	delete(w.buckets[b.sc.alias], b.key)
 	w.e.stats[b.sc.idx].live.Add(-1)
 }
 
@@ -458,18 +490,24 @@ func (w *worker) expire(b *bucket) {
 	w.e.stats[b.sc.idx].underflowed.Add(1)
 }
 
+// candidates returns the scenarios of the worker (bits by position in
+// scens) that the index lets e reach (see index).
 func (w *worker) candidates(e *event.Event, vals []string) []uint64 {
+	x := &w.idx
 	s := w.scratch
-	copy(s, w.idx.all)
-	for i, f := range w.idx.fields {
+	copy(s, x.all)
+	for i, f := range x.fields {
+		free := x.free[i]
+		if !constrains(s, free) {
+			continue // every scenario still selected is free on this field
+		}
 		var v string
 		if vals != nil {
-			v = vals[w.idx.fnos[i]]
+			v = vals[x.fnos[i]]
 		} else {
 			v = f.Get(e)
 		}
-		free := w.idx.free[i]
-		if bs, ok := w.idx.maps[i][v]; ok {
+		if bs := x.lookup(i, v); bs != nil {
 			for j := range s {
 				s[j] &= free[j] | bs[j]
 			}
@@ -482,6 +520,16 @@ func (w *worker) candidates(e *event.Event, vals []string) []uint64 {
 	return s
 }
 
+// constrains reports whether some scenario of s is not in free.
+func constrains(s, free []uint64) bool {
+	for j := range s {
+		if s[j]&^free[j] != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (w *worker) process(env *envelope) {
 	if len(w.heap) > 0 {
 		w.collect(env.wm, true)
@@ -490,34 +538,33 @@ func (w *worker) process(env *envelope) {
 	w.pvSrc = nil
 	cand := w.candidates(env.evt, env.vals)
 	var shared *item
+	nc, nfs := w.nc, w.natFilters
 	for wi, word := range cand {
 		for word != 0 {
-			bit := bits.TrailingZeros64(word)
-			word &^= 1 << bit
-			i := wi*64 + bit
-			sc := w.scens[i]
-			nf := &w.natFilters[i]
+			i := wi*64 + bits.TrailingZeros64(word)
+			word &= word - 1
+			nf := &nfs[i]
 			if !nf.ok {
-				w.pourScenario(sc, env, &shared)
+				w.pourScenario(w.scens[i], env, &shared)
 				continue
 			}
 			// The filter is native code on the poured event (most events
 			// meet none of the filters the index lets through: no call
 			// but this one for them).
-			if env.wall && sc.kind != KindTrigger {
+			if env.wall && !nf.trigger {
 				continue
 			}
 			if nf.f != nil {
-				ok, err := nf.f(w.nc)
+				ok, err := nf.f(nc)
 				if err != nil {
-					w.e.stats[sc.idx].filterErr.Add(1)
+					w.e.stats[w.scens[i].idx].filterErr.Add(1)
 					continue
 				}
 				if !ok {
 					continue
 				}
 			}
-			w.pourAccepted(sc, env, env.evt, false, &shared)
+			w.pourAccepted(w.scens[i], env, env.evt, false, &shared)
 		}
 	}
 }
@@ -593,7 +640,7 @@ func (w *worker) pourAccepted(sc *scen, env *envelope, evt *event.Event, cloned 
 	if sc.kind == KindTrigger {
 		st.poured.Add(1)
 		st.instantiated.Add(1)
-		w.overflow(sc, key, env.t, env.t, env.t, 1, []*item{w.itemFor(sc, evt, cloned, shared)})
+		w.overflow(sc, strings.Clone(key), env.t, env.t, env.t, 1, []*item{w.itemFor(sc, evt, cloned, shared)})
 		return
 	}
 	if fresh {
@@ -612,11 +659,16 @@ func (w *worker) pourAccepted(sc *scen, env *envelope, evt *event.Event, cloned 
 	if fresh {
 		st.instantiated.Add(1)
 		st.live.Add(1)
-		w.buckets[bkey{sc.alias, key}] = b
+		m := w.buckets[sc.alias]
+		if m == nil {
+			m = map[string]*bucket{}
+			w.buckets[sc.alias] = m
+		}
+		m[key] = b
 	}
 	if w.fill(b, it, evt, env.t) {
 		w.remove(b)
-		w.overflow(sc, key, b.first, b.lastTs, env.t, b.total, b.q.items())
+		w.overflow(sc, b.key, b.first, b.lastTs, env.t, b.total, b.q.items())
 		return
 	}
 	w.schedule(b, fresh)
@@ -642,11 +694,12 @@ func (w *worker) accept(sc *scen, evt *event.Event) (_ *event.Event, cloned, ok 
 
 // partition returns the groupby value of evt ("" without groupby); false
 // when it fails or is not a string (counted; the event is not poured).
+// The value may be the worker's keyBuf: valid until the next partition.
 func (w *worker) partition(sc *scen, evt *event.Event, cloned bool) (string, bool) {
 	if sc.groupby == nil {
 		return "", true
 	}
-	key, isStr, err := sc.groupby.eval(w, evt, cloned)
+	key, isStr, err := sc.groupby.evalKey(w, evt, cloned, &w.keyBuf)
 	if err != nil || !isStr {
 		w.e.stats[sc.idx].groupbyErr.Add(1)
 		return "", false
@@ -663,7 +716,7 @@ func (w *worker) bucketFor(sc *scen, key string, t time.Time) (b *bucket, fresh 
 	if sc.kind == KindTrigger && !sc.shared {
 		return nil, true
 	}
-	b = w.buckets[bkey{sc.alias, key}]
+	b = w.buckets[sc.alias][key]
 	if b != nil && t.After(b.deadline) {
 		w.expire(b)
 		b = nil
