@@ -462,7 +462,8 @@ func (r *Runner) newEvent(l event.Line, reuse *[]*event.Event) *event.Event {
 // builds the map views queued events need, if any (Prepare).
 // scratch is the calling worker's buffer for recycled events.
 func (r *Runner) parseBatch(b *batch, eng *scenario.Engine, scratch *[]*event.Event) {
-	p := r.cfg.Runtime.Parsers
+	ps := r.cfg.Runtime.Parsers.Session() // one scratch for the batch
+	defer ps.Close()
 	nf := 0
 	if eng != nil {
 		nf = eng.FieldCount()
@@ -482,7 +483,7 @@ func (r *Runner) parseBatch(b *batch, eng *scenario.Engine, scratch *[]*event.Ev
 		}
 		evt.ExpectMode = int(r.cfg.Mode)
 		evt.Process = true
-		if !p.Parse(evt, nil) {
+		if !ps.Parse(evt, nil) {
 			b.unparsed++
 			spare = evt
 			continue

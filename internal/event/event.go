@@ -190,19 +190,59 @@ func FromMaps(meta, enriched map[string]string) *Event {
 // Reset makes e a fresh log event for l, as New(l) or Schema.New(l)
 // would, reusing its storage (cleared). Only for an event nothing else
 // refers to any more (for example a line no parser took).
+//
+// It is on the path of every line (the detect runner recycles events), so
+// it clears what a line wrote and no more: the fields' index and entries
+// (fields.reset), a view only if one was built, a map only if it holds
+// something, and every other field of Event one by one
+// instead of assigning a whole new Event (a 600-byte copy with pointers,
+// and the write barriers that go with it). TestResetClearsEveryField
+// fails when a field added to Event is not cleared here.
 func (e *Event) Reset(l Line) {
-	u := e.Unmarshaled
-	clear(u)
-	fs, spare := e.fs, e.spare
-	for p := range fs {
-		f := &fs[p]
-		f.reset() // an event without schema: its view is f.extra
-		if v := *e.view(Part(p)); v != nil && f.t != nil {
-			clear(v)
-			spare[p] = v
-		}
+	if len(e.Unmarshaled) > 0 {
+		clear(e.Unmarshaled)
 	}
-	*e = Event{Type: LOG, Line: l, Unmarshaled: u, fs: fs, spare: spare, hasMeta: true}
+	if e.exposed != 0 || e.ParsedView != nil || e.MetaView != nil || e.EnrichedView != nil ||
+		e.fs[Parsed].t == nil || e.fs[Meta].t == nil || e.fs[Enriched].t == nil {
+		e.resetViews()
+	}
+	for p := range e.fs {
+		e.fs[p].reset()
+	}
+	e.Type = LOG
+	e.ExpectMode = 0
+	e.Whitelisted = false
+	e.WhitelistReason = ""
+	e.Stage = ""
+	e.Line = l
+	if o := &e.Overflow; o.Alert != nil || o.Sources != nil || o.APIAlerts != nil ||
+		o.Mapkey != "" || o.BucketId != "" || o.Whitelisted || o.Reprocess {
+		e.Overflow = RuntimeAlert{}
+	}
+	e.Time = time.Time{}
+	e.StrTime = ""
+	e.StrTimeFormat = ""
+	e.MarshaledTime = ""
+	e.Process = false
+	if a := &e.Appsec; a.MatchedRules != nil || a.Vars != nil || a.HasInBandMatches || a.HasOutBandMatches {
+		e.Appsec = Appsec{}
+	}
+	e.hasMeta = true
+}
+
+// resetViews drops the views of a Reset: a slotted part's view, cleared,
+// becomes the part's spare (Expose refills it); a part without schema is
+// shown as its map, cleared by fields.reset, and exposed again.
+func (e *Event) resetViews() {
+	for p := range numParts {
+		v := e.view(p)
+		if *v != nil && e.fs[p].t != nil {
+			clear(*v)
+			e.spare[p] = *v
+		}
+		*v = nil
+	}
+	e.exposed = 0
 	e.exposeUnslotted() // only what has no schema: as New
 }
 
@@ -513,6 +553,16 @@ func (e *Event) Unshare(s PartSet) {
 	e.spare = [numParts]map[string]string{}
 }
 
+// SourceIP returns Meta.source_ip, the source address of a log event
+// as text (by its slot when the schema has one).
+func (e *Event) SourceIP() (string, bool) {
+	f := &e.fs[Meta]
+	if f.t != nil && f.t.srcIP > 0 {
+		return f.getSlot(f.t.srcIP - 1)
+	}
+	return f.name(sourceIPName)
+}
+
 // ParseIPSources returns the source addresses of the event: Meta.source_ip
 // for a log event, every source IP for an overflow.
 func (e *Event) ParseIPSources() []netip.Addr { return e.AppendIPSources(nil) }
@@ -522,7 +572,7 @@ func (e *Event) ParseIPSources() []netip.Addr { return e.AppendIPSources(nil) }
 func (e *Event) AppendIPSources(out []netip.Addr) []netip.Addr {
 	switch e.Type {
 	case LOG:
-		if v, ok := e.fs[Meta].name("source_ip"); ok {
+		if v, ok := e.SourceIP(); ok {
 			if a, err := netip.ParseAddr(v); err == nil {
 				out = append(out, a.Unmap())
 			}

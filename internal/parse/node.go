@@ -3,6 +3,7 @@ package parse
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 
 	"github.com/expr-lang/expr/vm"
@@ -59,9 +60,85 @@ type grokStep struct {
 
 type whitelist struct {
 	reason string
-	ips    []netip.Addr
-	cidrs  []netip.Prefix
+	addrs  addrSet
 	exprs  []condition
+}
+
+// addrSet is a whitelist's ips and cidrs, compiled at load into one test
+// per address family: an IPv4 address is searched as a number among the
+// IPv4 ips (sorted) and masked against the IPv4 cidrs; any other address
+// (IPv6, zoned) is searched among the other ips (sorted by
+// netip.Addr.Compare) and tested against the other cidrs. A prefix of
+// one family never contains an address of the other (netip.Prefix.Contains),
+// so the split keeps its results.
+type addrSet struct {
+	v4     []uint32 // IPv4 ips, sorted
+	net4   []net4   // IPv4 cidrs
+	other  []netip.Addr
+	others []netip.Prefix
+}
+
+type net4 struct{ addr, mask uint32 }
+
+// addAddr and addPrefix add an ip and a cidr (at load).
+func (s *addrSet) addAddr(a netip.Addr) {
+	if a.Is4() {
+		s.v4 = append(s.v4, v4num(a))
+		return
+	}
+	s.other = append(s.other, a)
+}
+
+func (s *addrSet) addPrefix(p netip.Prefix) {
+	if p.Addr().Is4() && p.IsValid() {
+		mask := ^uint32(0)
+		if p.Bits() < 32 {
+			mask = ^(mask >> p.Bits())
+		}
+		s.net4 = append(s.net4, net4{addr: v4num(p.Addr()) & mask, mask: mask})
+		return
+	}
+	s.others = append(s.others, p)
+}
+
+// sort ends the load: the ips sorted for the binary searches.
+func (s *addrSet) sort() {
+	slices.Sort(s.v4)
+	slices.SortFunc(s.other, netip.Addr.Compare)
+}
+
+func (s *addrSet) empty() bool {
+	return len(s.v4) == 0 && len(s.net4) == 0 && len(s.other) == 0 && len(s.others) == 0
+}
+
+func v4num(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// has reports whether a is one of the ips or in one of the cidrs.
+func (s *addrSet) has(a netip.Addr) bool {
+	if a.Is4() {
+		x := v4num(a)
+		if _, ok := slices.BinarySearch(s.v4, x); ok {
+			return true
+		}
+		for _, n := range s.net4 {
+			if x&n.mask == n.addr {
+				return true
+			}
+		}
+		return false
+	}
+	if _, ok := slices.BinarySearchFunc(s.other, a, netip.Addr.Compare); ok {
+		return true
+	}
+	for _, c := range s.others {
+		if c.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 type stash struct {
@@ -90,6 +167,11 @@ type runState struct {
 
 	enriched []string     // an enrichment method's results (static.apply)
 	ips      []netip.Addr // the event's source addresses (whitelist.check)
+	// The last log event source address parsed (sources): a line meets
+	// several whitelists with the same Meta.source_ip.
+	srcText string
+	srcAddr netip.Addr
+	srcOK   bool
 
 	lits litScan // sibling groks' literals found in their input
 }
@@ -154,21 +236,26 @@ func (rs *runState) test(c *condition, evt *event.Event) (bool, error) {
 }
 
 // process runs the node on evt (inventory section 3, node evaluation order).
-// An error means the event must be dropped.
+// An error means the event must be dropped. Without a detail tracer it is
+// run itself (small enough to be inlined: no frame with a defer per node).
 func (n *node) process(rs *runState, evt *event.Event) (bool, error) {
-	if rs.dt != nil {
-		rs.path = append(rs.path, n.name)
-		rs.dt.NodeStart(rs.stage, rs.path, evt)
-		rs.forget() // tracers see the event; trust no one
-		defer func() { rs.path = rs.path[:len(rs.path)-1] }()
+	if rs.dt == nil {
+		return n.run(rs, evt)
 	}
+	return n.processTraced(rs, evt)
+}
+
+// processTraced is process with a detail tracer.
+func (n *node) processTraced(rs *runState, evt *event.Event) (bool, error) {
+	rs.path = append(rs.path, n.name)
+	rs.dt.NodeStart(rs.stage, rs.path, evt)
+	rs.forget() // tracers see the event; trust no one
+	defer func() { rs.path = rs.path[:len(rs.path)-1] }()
 	ok, err := n.run(rs, evt)
-	if rs.dt != nil {
-		if err != nil {
-			rs.step(Step{Kind: StepError, Detail: err.Error()})
-		}
-		rs.dt.NodeEnd(rs.stage, rs.path, ok && err == nil, evt)
+	if err != nil {
+		rs.step(Step{Kind: StepError, Detail: err.Error()})
 	}
+	rs.dt.NodeEnd(rs.stage, rs.path, ok && err == nil, evt)
 	return ok, err
 }
 
@@ -265,16 +352,28 @@ func applyStatics(rs *runState, evt *event.Event, statics []static) error {
 	}
 	for i := range statics {
 		s := &statics[i]
-		if s.direct && rs.dt == nil {
-			// a literal or a field copied to a field: apply's work, inline
-			v := s.literal
-			if !s.hasLiteral {
+		if (s.direct || s.native) && rs.dt == nil {
+			// a literal, a field copied or a native expression's value
+			// to a field or a time string: apply's work, inline
+			v, ok := s.literal, true
+			switch {
+			case s.native:
+				v, ok = rs.native(s.expr, evt)
+			case !s.hasLiteral:
 				v, _ = evt.Get(s.from)
 			}
-			if v != "" {
-				evt.Set(s.fkey, v)
+			if ok {
+				if v != "" {
+					if s.str == strNone {
+						evt.Set(s.fkey, v)
+					} else {
+						setStr(evt, s.str, v)
+					}
+				}
+				continue
 			}
-			continue
+			// the native evaluation failed: apply runs the VM, which
+			// gives the value or the error
 		}
 		v, written, err := s.apply(rs, evt)
 		if err != nil {
@@ -346,16 +445,15 @@ func (g *grokStep) process(rs *runState, evt *event.Event) (bool, error) {
 }
 
 func (w *whitelist) check(rs *runState, evt *event.Event) bool {
-	if len(w.ips) > 0 || len(w.cidrs) > 0 {
-		rs.ips = evt.AppendIPSources(rs.ips[:0])
-		for _, src := range rs.ips {
-			for _, ip := range w.ips {
-				if ip == src {
-					return true
-				}
+	if !w.addrs.empty() {
+		if evt.Type == event.LOG {
+			if a, ok := rs.sourceIP(evt); ok && w.addrs.has(a) {
+				return true
 			}
-			for _, c := range w.cidrs {
-				if c.Contains(src) {
+		} else {
+			rs.ips = evt.AppendIPSources(rs.ips[:0])
+			for _, src := range rs.ips {
+				if w.addrs.has(src) {
 					return true
 				}
 			}
@@ -377,6 +475,21 @@ func (w *whitelist) check(rs *runState, evt *event.Event) bool {
 		}
 	}
 	return false
+}
+
+// sourceIP returns the address of a log event's Meta.source_ip, as
+// event.Event.AppendIPSources reads it (unmapped; ok false when absent or
+// not an address), parsed once for consecutive calls with the same text.
+func (rs *runState) sourceIP(evt *event.Event) (netip.Addr, bool) {
+	v, ok := evt.SourceIP()
+	if !ok {
+		return netip.Addr{}, false
+	}
+	if v != rs.srcText {
+		a, err := netip.ParseAddr(v)
+		rs.srcText, rs.srcAddr, rs.srcOK = v, a.Unmap(), err == nil
+	}
+	return rs.srcAddr, rs.srcOK
 }
 
 func (s *stash) apply(rs *runState, evt *event.Event) {

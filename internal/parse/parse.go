@@ -193,12 +193,35 @@ func (p *Pipeline) Stages() []string { return append([]string(nil), p.stages...)
 // through every stage (evt.Process is then true). tr may be nil.
 func (p *Pipeline) Parse(evt *event.Event, tr Tracer) bool {
 	rs := p.pool.Get().(*runState)
+	ok := rs.parseOne(evt, tr)
+	p.pool.Put(rs)
+	return ok
+}
+
+// Session is a pipeline's scratch held by one goroutine for a run of
+// events (a batch): Parse without taking it from and giving it back to
+// the pipeline's pool for every event. Not safe for concurrent use; Close
+// gives it back, after which it must not be used.
+type Session struct{ rs *runState }
+
+// Session returns a session of p.
+func (p *Pipeline) Session() Session { return Session{rs: p.pool.Get().(*runState)} }
+
+// Parse is Pipeline.Parse.
+func (s Session) Parse(evt *event.Event, tr Tracer) bool { return s.rs.parseOne(evt, tr) }
+
+// Close gives the session's scratch back to its pipeline.
+func (s Session) Close() { s.rs.p.pool.Put(s.rs) }
+
+func (rs *runState) parseOne(evt *event.Event, tr Tracer) bool {
+	p := rs.p
 	if tr != nil {
 		rs.dt, _ = tr.(DetailTracer)
 	}
 	ok := p.parse(rs, evt, tr)
-	rs.dt, rs.path = nil, rs.path[:0]
-	p.pool.Put(rs)
+	if tr != nil {
+		rs.dt, rs.path = nil, rs.path[:0]
+	}
 	if ok {
 		p.parsed.Add(1)
 	} else {
@@ -227,10 +250,10 @@ func (p *Pipeline) parse(rs *runState, evt *event.Event, tr Tracer) bool {
 	evt.Init()
 	rs.forget()
 	for i, stage := range p.stages {
-		if p.stageIndex(evt.Stage) > i {
-			continue // injected past this stage
-		}
-		if evt.Stage != stage {
+		if evt.Stage != stage { // (stage names are unique: equal, its index is i)
+			if p.stageIndex(evt.Stage) > i {
+				continue // injected past this stage
+			}
 			return false // the previous stage did not reach next_stage
 		}
 		rs.stage = stage

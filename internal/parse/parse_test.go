@@ -374,6 +374,65 @@ whitelist:
 	}
 }
 
+// TestLogWhitelistIPs: a log event's Meta.source_ip against whitelists
+// of ips (in no order, v4 and v6, searched in sorted order) and cidrs, two
+// whitelists in a row (the address is parsed once for both), events in a
+// row with different sources on one pipeline.
+func TestLogWhitelistIPs(t *testing.T) {
+	t.Parallel()
+	files := []File{
+		vf("s00-raw", "raw", "name: test/raw\nonsuccess: next_stage\nstatics:\n  - meta: source_ip\n    expression: evt.Line.Raw\n"),
+		vf("s01-parse", "wl1", `name: test/wl1
+whitelist:
+  reason: first
+  ip: ["9.9.9.9", "2620:fe::fe", "1.1.1.1", "::1", "8.8.4.4", "149.112.112.112", "::ffff:5.5.5.5"]
+  cidr: ["10.0.0.0/8", "fd00::/8", "2001:db8::/32"]
+`),
+		vf("s01-parse", "wl2", `name: test/wl2
+whitelist:
+  reason: second
+  ip: ["4.4.4.4"]
+  cidr: ["172.16.0.0/12", "100.64.3.3/10", "192.0.2.1/32"]
+`),
+	}
+	p, err := Load(files, testOptions(t))
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		src, reason string
+	}{
+		{"9.9.9.9", "first"},
+		{"1.1.1.1", "first"},
+		{"149.112.112.112", "first"},
+		{"::1", "first"},
+		{"2620:fe::fe", "first"},
+		{"2620:fe::ff", ""},
+		{"::ffff:1.1.1.1", "first"}, // unmapped before the search
+		{"5.5.5.5", "first"},        // the list's ::ffff:5.5.5.5, unmapped at load
+		{"10.2.3.4", "first"},
+		{"fd12::1", "first"},
+		{"4.4.4.4", "second"},
+		{"172.20.1.1", "second"},
+		{"8.8.8.8", ""},
+		{"::ffff:8.8.8.8", ""}, // unmapped: in no IPv6 prefix
+		{"100.100.1.1", "second"},
+		{"100.128.0.1", ""},
+		{"192.0.2.1", "second"},
+		{"192.0.2.2", ""},
+		{"fe80::1%eth0", ""},
+		{"2001:db8::5", "first"},
+		{"0.0.0.0", ""},
+		{"255.255.255.255", ""},
+		{"not an address", ""},
+		{"", ""},
+		{"9.9.9.9", "first"},
+	} {
+		evt := event.New(event.Line{Raw: tc.src})
+		p.Parse(evt, nil)
+		require.Equal(t, tc.reason != "", evt.Whitelisted, tc.src)
+		require.Equal(t, tc.reason, evt.WhitelistReason, tc.src)
+	}
+}
+
 func TestChildNamesAndStats(t *testing.T) {
 	t.Parallel()
 	p, err := Load([]File{vf("s00-raw", "raw", `name: test/raw
@@ -517,4 +576,48 @@ func TestLoadOrder(t *testing.T) {
 		names = append(names, n.Name)
 	}
 	require.Equal(t, []string{"n/z", "n/a", "n/a2", "n/b"}, names)
+}
+
+// TestSession: a session parses a run of events as Pipeline.Parse does
+// (results, fields, traces, counters), with and without a tracer.
+func TestSession(t *testing.T) {
+	t.Parallel()
+	p, err := Load([]File{vf("s00-raw", "raw", rawStage), vf("s01-parse", "p", `name: test/p
+filter: "evt.Parsed.program == 'app'"
+statics:
+  - meta: msg
+    expression: evt.Parsed.message
+`)}, testOptions(t))
+	require.NoError(t, err)
+	lines := []string{"app one", "other two", "app three", "", "app four"}
+	type result struct {
+		ok    bool
+		msg   string
+		trace int
+	}
+	run := func(parse func(*event.Event, Tracer) bool) []result {
+		var out []result
+		for i, l := range lines {
+			evt := p.Schema().New(event.Line{Raw: l, Labels: map[string]string{"type": "test"}})
+			var tr Tracer
+			rec := &recorder{}
+			if i%2 == 1 {
+				tr = rec
+			}
+			ok := parse(evt, tr)
+			msg, _ := evt.Lookup(event.Meta, "msg")
+			out = append(out, result{ok, msg, len(rec.got)})
+		}
+		return out
+	}
+	want := run(p.Parse)
+	before := p.Stats()
+	s := p.Session()
+	got := run(s.Parse)
+	s.Close()
+	require.Equal(t, want, got)
+	require.Equal(t, []result{{true, "one", 0}, {false, "", 2}, {true, "three", 0}, {false, "", 1}, {true, "four", 0}}, got)
+	after := p.Stats()
+	require.Equal(t, 2*before.Parsed, after.Parsed)
+	require.Equal(t, 2*before.Unparsed, after.Unparsed)
 }

@@ -57,9 +57,41 @@ type static struct {
 	copyOf natexpr.Field
 	from   event.Key
 	slot   bool // copyOf is a Parsed, Meta or Enriched field: read from
-	// direct: a parsed/meta/enriched static whose value is a literal or a
-	// slot copy (applyStatics runs it inline when nothing traces).
+	// str: a target static writing one of the event's time strings
+	// (evt.StrTime...), which applyStatics writes inline when direct.
+	str strField
+	// direct: a static writing a parsed/meta/enriched field (`parsed:`...
+	// or a `target:` in evt.Parsed, evt.Meta, evt.Enriched) or a time
+	// string (str) whose value is a literal or a slot copy (applyStatics
+	// runs it inline when nothing traces).
 	direct bool
+	// native: a static writing what direct ones write whose value is an
+	// expression with a native form (applyStatics evaluates it inline when
+	// nothing traces, and leaves a failed evaluation to apply).
+	native bool
+}
+
+// strField names the string fields of Event a target static may write
+// without its setter.
+type strField uint8
+
+const (
+	strNone strField = iota
+	strTime
+	strTimeFormat
+	strMarshaledTime
+)
+
+// setStr writes v to the string field f of evt.
+func setStr(evt *event.Event, f strField, v string) {
+	switch f {
+	case strTime:
+		evt.StrTime = v
+	case strTimeFormat:
+		evt.StrTimeFormat = v
+	case strMarshaledTime:
+		evt.MarshaledTime = v
+	}
 }
 
 var errBadResult = errors.New("unexpected expression result type")
@@ -163,7 +195,35 @@ func (s *static) copyField(sc *event.Schema) {
 // setDirect sets s.direct once s is compiled.
 func (s *static) setDirect() {
 	field := s.kind == staticParsed || s.kind == staticMeta || s.kind == staticEnriched
-	s.direct = field && (s.hasLiteral || s.slot)
+	str := s.kind == staticTarget && s.str != strNone
+	s.direct = (field || str) && (s.hasLiteral || s.slot)
+	s.native = (field || str) && !s.direct && !s.copies && s.expr != nil && s.expr.get != nil
+}
+
+// target sets the destination of a `target:` static: a field of
+// evt.Parsed, evt.Meta or evt.Enriched makes it a field static (the key
+// CrowdSec's map walk ends on: the component after the map), one of the
+// time strings a target writing it directly (str), anything else a
+// setter. A target that can never be set gives an error (and no setter).
+func (s *static) target(target string, sc *event.Schema) error {
+	path := strings.Split(strings.TrimPrefix(target, "evt."), ".")
+	if len(path) >= 2 {
+		kinds := map[string]struct {
+			k staticKind
+			p event.Part
+		}{"Parsed": {staticParsed, event.Parsed}, "Meta": {staticMeta, event.Meta}, "Enriched": {staticEnriched, event.Enriched}}
+		if k, ok := kinds[path[0]]; ok {
+			s.kind, s.key, s.fkey = k.k, path[1], sc.Key(k.p, path[1])
+			return nil
+		}
+	}
+	s.kind = staticTarget
+	if len(path) == 1 {
+		s.str = map[string]strField{"StrTime": strTime, "StrTimeFormat": strTimeFormat, "MarshaledTime": strMarshaledTime}[path[0]]
+	}
+	set, err := compileTarget(target, sc)
+	s.set = set
+	return err
 }
 
 // setter writes a string somewhere in an Event; false when the path cannot

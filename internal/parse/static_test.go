@@ -159,3 +159,116 @@ func BenchmarkStatics(b *testing.B) {
 		})
 	}
 }
+
+// TestTargetStatics: `target:` statics into evt.Parsed, evt.Meta,
+// evt.Enriched are field statics, and those into the time strings with a
+// literal or slot-copied value are direct; each writes what its setter
+// writes, run inline (no tracer) or through apply (a detail tracer), on
+// events of the pipeline's schema and on events without one.
+func TestTargetStatics(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, target, value, expr string
+		kind                      staticKind
+		direct, native            bool
+		get                       func(*event.Event) (string, bool)
+		want                      string // "": nothing written
+	}{
+		{name: "parsed literal", target: "evt.Parsed.x", value: "v", kind: staticParsed, direct: true,
+			get: func(e *event.Event) (string, bool) { return e.Lookup(event.Parsed, "x") }, want: "v"},
+		{name: "meta copy, no evt. prefix", target: "Meta.m", expr: "evt.Parsed.user", kind: staticMeta, direct: true,
+			get: func(e *event.Event) (string, bool) { return e.Lookup(event.Meta, "m") }, want: "bob"},
+		{name: "enriched, map walk ends on the key", target: "evt.Enriched.e.f", value: "v", kind: staticEnriched, direct: true,
+			get: func(e *event.Event) (string, bool) { return e.Lookup(event.Enriched, "e") }, want: "v"},
+		{name: "parsed from an expression", target: "evt.Parsed.x", expr: "Upper(evt.Parsed.user)", kind: staticParsed, native: true,
+			get: func(e *event.Event) (string, bool) { return e.Lookup(event.Parsed, "x") }, want: "BOB"},
+		{name: "strtime copy", target: "evt.StrTime", expr: "evt.Parsed.user", kind: staticTarget, direct: true,
+			get: func(e *event.Event) (string, bool) { return e.StrTime, e.StrTime != "" }, want: "bob"},
+		{name: "strtimeformat literal", target: "StrTimeFormat", value: "2006", kind: staticTarget, direct: true,
+			get: func(e *event.Event) (string, bool) { return e.StrTimeFormat, e.StrTimeFormat != "" }, want: "2006"},
+		{name: "marshaledtime missing field", target: "evt.MarshaledTime", expr: "evt.Parsed.nope", kind: staticTarget, direct: true,
+			get: func(e *event.Event) (string, bool) { return e.MarshaledTime, e.MarshaledTime != "" }},
+		{name: "strtime from the line", target: "evt.StrTime", expr: "evt.Line.Raw", kind: staticTarget,
+			get: func(e *event.Event) (string, bool) { return e.StrTime, e.StrTime != "" }, want: "app user bob"},
+		{name: "strtime from an expression", target: "evt.StrTime", expr: "Lower(evt.Parsed.user) + '!'", kind: staticTarget, native: true,
+			get: func(e *event.Event) (string, bool) { return e.StrTime, e.StrTime != "" }, want: "bob!"},
+		{name: "meta from a vm-only expression", target: "evt.Meta.m", expr: "evt.Parsed.user + string(len(evt.Parsed.user))", kind: staticMeta,
+			get: func(e *event.Event) (string, bool) { return e.Lookup(event.Meta, "m") }, want: "bob3"},
+		{name: "another string field", target: "evt.WhitelistReason", value: "why", kind: staticTarget,
+			get: func(e *event.Event) (string, bool) { return e.WhitelistReason, e.WhitelistReason != "" }, want: "why"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			val := "value: " + tc.value
+			if tc.expr != "" {
+				val = "expression: " + tc.expr
+			}
+			p, err := Load([]File{vf("s00-raw", "raw", rawStage), vf("s01-parse", "p", `
+name: test/p
+grok:
+  pattern: 'user %{WORD:user}'
+  apply_on: message
+statics:
+  - target: `+tc.target+`
+    `+val+`
+`)}, testOptions(t))
+			require.NoError(t, err)
+			st := &p.nodes[1][0].statics[0]
+			require.Equal(t, tc.kind, st.kind, "kind")
+			require.Equal(t, tc.direct, st.direct, "direct")
+			require.Equal(t, tc.native, st.native, "native")
+			for _, mk := range []func(event.Line) *event.Event{event.New, p.Schema().New} {
+				for _, tr := range []Tracer{nil, &detail{}} {
+					evt := mk(event.Line{Raw: "app user bob", Labels: map[string]string{"type": "test"}})
+					require.True(t, p.Parse(evt, tr))
+					v, ok := tc.get(evt)
+					require.Equal(t, tc.want != "", ok, "written (tracer %T)", tr)
+					require.Equal(t, tc.want, v)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkTargetStatics applies the shapes of statics that were not
+// written inline before they were (http-logs', nginx-logs' and
+// dateparse-enrich's): a literal `target: evt.Parsed.x`, `target:
+// evt.StrTime` and `target: evt.MarshaledTime` copied from a field, and
+// three parsed fields from expressions with a native form:
+//
+//	go test -run X -bench TargetStatics -benchmem ./internal/parse
+func BenchmarkTargetStatics(b *testing.B) {
+	p, err := Load([]File{vf("s00-raw", "raw", rawStage), vf("s01-parse", "p", `name: test/p
+grok:
+  pattern: '%{WORD:a} %{WORD:b} %{WORD:c}'
+  apply_on: message
+statics:
+  - target: evt.Parsed.static_ressource
+    value: 'false'
+  - target: evt.StrTime
+    expression: evt.Parsed.a
+  - target: evt.MarshaledTime
+    expression: evt.Parsed.b
+  - parsed: impact
+    expression: "evt.Parsed.c in ['404', '403', '502'] ? 'false' : 'true'"
+  - parsed: file_name
+    expression: evt.Parsed.a + evt.Parsed.b
+  - meta: args_len
+    expression: "len(evt.Parsed.c)"
+`)}, testOptions(b))
+	require.NoError(b, err)
+	evt := p.Schema().New(event.Line{Raw: "app one two three", Labels: map[string]string{"type": "test"}})
+	require.True(b, p.Parse(evt, nil))
+	statics := p.nodes[1][0].statics
+	rs := &runState{p: p}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := applyStatics(rs, evt, statics); err != nil {
+			b.Fatal(err)
+		}
+	}
+	v, _ := evt.Lookup(event.Parsed, "file_name")
+	require.Equal(b, "onetwo", v)
+	require.Equal(b, "one", evt.StrTime)
+}
