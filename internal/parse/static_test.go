@@ -89,12 +89,7 @@ func TestStaticCopies(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := Load([]File{vf("s00-raw", "raw", rawStage), vf("s01-parse", "p", `
-name: test/p
-grok:
-  pattern: 'user %{WORD:user}'
-  apply_on: message
-statics:
+			p := loadUserStatics(t, `
   - meta: log_type
     value: app
   - enriched: x
@@ -103,8 +98,7 @@ statics:
     value: "Mar  4 05:06:07"
   - meta: out
     expression: `+tc.expr+`
-`)}, testOptions(t))
-			require.NoError(t, err)
+`)
 			st := &p.nodes[1][0].statics[3]
 			require.Equal(t, tc.copies, st.copies, "copies")
 			require.Equal(t, tc.slot, st.slot, "slot")
@@ -198,16 +192,10 @@ func TestTargetStatics(t *testing.T) {
 			if tc.expr != "" {
 				val = "expression: " + tc.expr
 			}
-			p, err := Load([]File{vf("s00-raw", "raw", rawStage), vf("s01-parse", "p", `
-name: test/p
-grok:
-  pattern: 'user %{WORD:user}'
-  apply_on: message
-statics:
+			p := loadUserStatics(t, `
   - target: `+tc.target+`
     `+val+`
-`)}, testOptions(t))
-			require.NoError(t, err)
+`)
 			st := &p.nodes[1][0].statics[0]
 			require.Equal(t, tc.kind, st.kind, "kind")
 			require.Equal(t, tc.direct, st.direct, "direct")
@@ -272,4 +260,19 @@ func loopStatics(b *testing.B, p *Pipeline, evt *event.Event, statics []static) 
 			b.Fatal(err)
 		}
 	}
+}
+
+// loadUserStatics loads a pipeline whose one s01 node captures
+// "user %{WORD:user}" from the message and applies the statics given (the
+// YAML list items under `statics:`).
+func loadUserStatics(t *testing.T, statics string) *Pipeline {
+	t.Helper()
+	p, err := Load([]File{vf("s00-raw", "raw", rawStage), vf("s01-parse", "p", `
+name: test/p
+grok:
+  pattern: 'user %{WORD:user}'
+  apply_on: message
+statics:`+statics)}, testOptions(t))
+	require.NoError(t, err)
+	return p
 }
