@@ -701,7 +701,11 @@ func (bp *btProg) find(s string, sc *btScratch) (matched, decided bool) {
 	}
 	matched, done := bp.runBacktrack(s, sc, limit)
 	if mode == modeSampling {
-		bp.choice.record(sc.steps, len(s))
+		live := liveStepsPerByte
+		if !bp.anchored {
+			live = unanchoredLiveStepsPerByte
+		}
+		bp.choice.record(sc.steps, len(s), live)
 	}
 	if done {
 		return matched, true

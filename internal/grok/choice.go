@@ -21,7 +21,8 @@ import "sync/atomic"
 //
 // A pattern starts on the backtracker and counts its steps per input byte
 // over the first chooseSample lines it searches; from then on it runs on
-// the two-pass engine when that ratio is at least liveStepsPerByte, else
+// the two-pass engine when that ratio is at least liveStepsPerByte (or
+// unanchoredLiveStepsPerByte), else
 // on the backtracker (the two-pass program is then never built). The
 // counters are written only while sampling; afterwards the choice is one
 // atomic load of a read-only word. Whoever writes the first lines steers
@@ -35,6 +36,16 @@ const chooseSample = 64
 // which the two-pass engine runs instead; measured on the hub's hot groks
 // in a replay (see BenchmarkHubPattern).
 const liveStepsPerByte = 1.2
+
+// unanchoredLiveStepsPerByte is liveStepsPerByte for a pattern that is not
+// start-anchored. The backtracker mode of an anchored pattern runs it on
+// the lookahead engine (onepass.go), whose steps cost a table load; that
+// of an unanchored one on the memoised backtracker, whose steps (visited
+// bits, the alternatives a switch pushes and pops) cost more:
+// sshd-success-logs' "Accepted ..." grok takes ~0.75 steps a byte on the
+// backtracker, ~9,700 instructions a line, and ~4,800 on the two-pass
+// engine.
+const unanchoredLiveStepsPerByte = 0.6
 
 // Engine modes.
 const (
@@ -52,15 +63,16 @@ type engineChoice struct {
 }
 
 // record adds one sampled line's cost and, on the line that completes the
-// sample, sets the mode.
-func (c *engineChoice) record(steps, n int) {
+// sample, sets the mode: the two-pass engine when the steps per byte are
+// at least live.
+func (c *engineChoice) record(steps, n int, live float64) {
 	c.steps.Add(int64(steps))
 	c.bytes.Add(int64(n + 1))
 	if c.lines.Add(1) != chooseSample {
 		return
 	}
 	mode := modeBacktrack
-	if float64(c.steps.Load()) >= liveStepsPerByte*float64(c.bytes.Load()) {
+	if float64(c.steps.Load()) >= live*float64(c.bytes.Load()) {
 		mode = modeLive
 	}
 	c.mode.Store(mode)

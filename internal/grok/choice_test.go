@@ -1,6 +1,7 @@
 package grok
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -24,6 +25,16 @@ func TestEngineChoice(t *testing.T) {
 		require.True(t, access.MatchInto(l, m), l)
 		requests = append(requests, m["request"])
 	}
+	// sshd-success-logs' grok (not start-anchored) on the accepted-login
+	// messages of a sshd log.
+	successLib, successGroks := parserGroks(t, "s01-parse/crowdsecurity/sshd-success-logs.yaml")
+	users := []string{"alice", "bob", "deploy", "monitor", "ci", "jenkins"}
+	var accepted []string
+	for i := range 2 * chooseSample {
+		accepted = append(accepted, fmt.Sprintf("Accepted publickey for %s from %d.%d.%d.%d port %d ssh2: ED25519 SHA256:%s",
+			users[i%len(users)], 1+i*37%223, i*91%256, i*53%256, 1+i*29%254, 1024+i*997%60000,
+			strings.Repeat("Um6QoCe8c+iIwaG0kWKA4y", 3)[i%8:i%8+43]))
+	}
 	cases := []struct {
 		name  string
 		p     *Pattern
@@ -36,6 +47,10 @@ func TestEngineChoice(t *testing.T) {
 		{"nginx access", withEngine(access, "chosen"), nginx, modeLive},
 		// DATA and NOTSPACE runs backtracked into: ~3.2.
 		{"http request", httpLib.MustCompile(httpGroks[1]), requests, modeLive},
+		// ~0.75, but the steps of the memoised backtracker (the lookahead
+		// engine takes only start-anchored patterns) cost twice the
+		// two-pass engine's line (unanchoredLiveStepsPerByte).
+		{"sshd accepted", successLib.MustCompile(successGroks[0]), accepted, modeLive},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -60,7 +60,14 @@ func groupLiterals(children []*node) {
 		grp := &litGroup{m: datafile.NewSubstrings(lits, false), lits: lits}
 		for _, g := range steps {
 			g.litGroup = grp
+			// one key value for the group's input: parsedInput's cache
+			// then compares the same name string, not equal copies
+			g.inKey = steps[0].inKey
 		}
+	}
+	for _, c := range children {
+		c.skip = c.grok != nil && c.grok.litGroup != nil && c.filter == nil && c.wl == nil &&
+			len(c.stashes) == 0 && len(c.children) == 0
 	}
 }
 

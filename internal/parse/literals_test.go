@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/testutil"
 )
 
@@ -86,4 +88,57 @@ func TestLiteralGroupsMatchPrefilter(t *testing.T) {
 	t.Logf("%d literal groups, %d grok steps in them", groups, steps)
 	require.GreaterOrEqual(t, groups, 1, "sshd-logs' groks on message share one")
 	require.GreaterOrEqual(t, steps, minLitGroup)
+}
+
+// TestSkipMatchesTraced runs genlogs sshd lines through the linux
+// collection's parsers twice: in a session without a tracer, where the
+// groks of sshd-logs' literal group whose input lacks a literal are
+// counted by their parent without being run (node.skip), and with a detail
+// tracer, which runs every node. Results, fields and every node's counters
+// must be the same.
+func TestSkipMatchesTraced(t *testing.T) {
+	t.Parallel()
+	files := hubFiles(t, "s00-raw/crowdsecurity/syslog-logs.yaml",
+		"s01-parse/crowdsecurity/sshd-logs.yaml",
+		"s01-parse/crowdsecurity/sshd-success-logs.yaml",
+		"s02-enrich/crowdsecurity/dateparse-enrich.yaml")
+	fast, err := Load(files, testOptions(t))
+	require.NoError(t, err)
+	slow, err := Load(files, testOptions(t))
+	require.NoError(t, err)
+	skips := 0
+	for _, n := range fast.all {
+		if n.skip {
+			skips++
+		}
+	}
+	require.GreaterOrEqual(t, skips, 16, "sshd-logs' groks on message")
+	path, _ := testutil.GenLogs(t, "sshd", 3000, 1)
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	dump := func(evt *event.Event) string {
+		var b strings.Builder
+		for _, part := range []event.Part{event.Parsed, event.Meta, event.Enriched} {
+			evt.Each(part, func(name, v string) { fmt.Fprintf(&b, "%d %s=%s\n", part, name, v) })
+		}
+		return b.String()
+	}
+	s := fast.Session()
+	parsed := 0
+	for _, l := range lines {
+		a := fast.Schema().New(event.Line{Raw: l, Labels: map[string]string{"type": "syslog"}})
+		b := slow.Schema().New(event.Line{Raw: l, Labels: map[string]string{"type": "syslog"}})
+		okA := s.Parse(a, nil)
+		okB := slow.Parse(b, &detail{})
+		require.Equal(t, okB, okA, l)
+		require.Equal(t, dump(b), dump(a), l)
+		if okA {
+			parsed++
+		}
+	}
+	s.Close()
+	require.Positive(t, parsed)
+	require.Less(t, parsed, len(lines), "some lines no parser takes")
+	require.Equal(t, slow.Stats(), fast.Stats())
 }

@@ -41,8 +41,23 @@ type node struct {
 	children []*node
 	statics  []static
 
+	// id indexes the node's counters in a runState (Pipeline.all).
+	id int
+	// skip: the node is a grok of a literal group and nothing else (no
+	// filter, whitelist, stash or children): when its input lacks one of
+	// its literals, visiting it only counts a hit and a failure, which the
+	// parent does without calling it (node.runChildren).
+	skip bool
+
+	// The counters, summed from the runStates' (runState.flush).
 	hits, ok, ko atomic.Uint64
 }
+
+// nodeCount is a runState's counters of one node, not yet added to the
+// node's: two parse workers adding to the same shared counters for every
+// node they visit (16 sibling groks a sshd line) took the cache line from
+// each other at every add.
+type nodeCount struct{ hits, ok, ko uint64 }
 
 type grokStep struct {
 	pat     *grok.Pattern
@@ -173,7 +188,42 @@ type runState struct {
 	srcAddr netip.Addr
 	srcOK   bool
 
-	lits litScan // sibling groks' literals found in their input
+	lits    litScan   // sibling groks' literals found in their input
+	checked *grokStep // the grok whose literals mayMatch just found
+
+	// The counters of this scratch's parses since its last flush: per
+	// node (by node.id), and of lines parsed and not.
+	counts           []nodeCount
+	parsed, unparsed uint64
+}
+
+// flush adds the scratch's counters to the pipeline's (and zeroes them).
+func (rs *runState) flush() {
+	p := rs.p
+	if rs.parsed != 0 {
+		p.parsed.Add(rs.parsed)
+	}
+	if rs.unparsed != 0 {
+		p.unparsed.Add(rs.unparsed)
+	}
+	rs.parsed, rs.unparsed = 0, 0
+	for i := range rs.counts {
+		c := &rs.counts[i]
+		if *c == (nodeCount{}) {
+			continue
+		}
+		n := p.all[i]
+		if c.hits != 0 {
+			n.hits.Add(c.hits)
+		}
+		if c.ok != 0 {
+			n.ok.Add(c.ok)
+		}
+		if c.ko != 0 {
+			n.ko.Add(c.ko)
+		}
+		*c = nodeCount{}
+	}
 }
 
 // forget drops the cached apply_on input: evt may have changed.
@@ -272,7 +322,8 @@ func (n *node) run(rs *runState, evt *event.Event) (bool, error) {
 		}
 	}
 	// 2. hits
-	n.hits.Add(1)
+	cnt := &rs.counts[n.id]
+	cnt.hits++
 	// 3. whitelist
 	whitelisted := false
 	if n.wl != nil {
@@ -303,9 +354,38 @@ func (n *node) run(rs *runState, evt *event.Event) (bool, error) {
 		}
 	}
 	// 6. children
+	// The input of the last literal group a skip child read (nil: none
+	// read since evt may have changed; every grok of a group reads the
+	// same input) and whether it is there.
+	var grp *litGroup
+	var gin string
+	var gok bool
 	for _, c := range n.children {
-		ret, err := c.process(rs, evt)
-		if err != nil {
+		ret := false
+		if c.skip && rs.dt == nil {
+			g := c.grok
+			if grp != g.litGroup {
+				grp, gin, gok = g.litGroup, evt.Line.Raw, true
+				if g.applyOn != "Line.Raw" {
+					gin, gok = rs.parsedInput(evt, g.inKey)
+				}
+			}
+			if !gok || !rs.lits.holds(grp, gin, g.lits) {
+				// c's grok cannot match (no input, or a literal
+				// missing): what running c would do
+				cc := &rs.counts[c.id]
+				cc.hits++
+				cc.ko++
+				if !grokOK {
+					state = false
+				}
+				continue
+			}
+			rs.checked = g // its grok step need not look again
+		}
+		grp = nil // c may change evt
+		var err error
+		if ret, err = c.process(rs, evt); err != nil {
 			return false, err
 		}
 		if ret {
@@ -319,10 +399,10 @@ func (n *node) run(rs *runState, evt *event.Event) (bool, error) {
 	}
 	// 7. failure
 	if !state {
-		n.ko.Add(1)
+		cnt.ko++
 		return false, nil
 	}
-	n.ok.Add(1)
+	cnt.ok++
 	// 8. statics, only for whitelisted events or nodes without whitelist
 	if whitelisted || n.wl == nil {
 		if err := applyStatics(rs, evt, n.statics); err != nil {
@@ -421,7 +501,9 @@ func (g *grokStep) process(rs *runState, evt *event.Event) (bool, error) {
 	switch {
 	case g.noNames:
 	case g.litGroup != nil:
-		matched = rs.lits.holds(g.litGroup, in, g.lits) && g.pat.MatchEachPrefiltered(in, set)
+		checked := rs.checked == g // mayMatch found the literals
+		rs.checked = nil
+		matched = (checked || rs.lits.holds(g.litGroup, in, g.lits)) && g.pat.MatchEachPrefiltered(in, set)
 	default:
 		matched = g.pat.MatchEach(in, set)
 	}

@@ -68,6 +68,7 @@ type Tracer interface {
 type Pipeline struct {
 	stages []string
 	nodes  [][]*node // per stage, in file then document order
+	all    []*node   // every node, children included, by node.id
 	logger *slog.Logger
 	stash  *exprenv.Stash
 	now    func() time.Time
@@ -152,7 +153,15 @@ func Load(files []File, opts Options) (*Pipeline, error) {
 	for _, s := range p.stages {
 		p.nodes = append(p.nodes, byStage[s])
 	}
-	p.pool.New = func() any { return &runState{p: p} }
+	for _, stage := range p.nodes {
+		for _, top := range stage {
+			top.walk(func(n *node) {
+				n.id = len(p.all)
+				p.all = append(p.all, n)
+			})
+		}
+	}
+	p.pool.New = func() any { return &runState{p: p, counts: make([]nodeCount, len(p.all))} }
 	return p, nil
 }
 
@@ -194,6 +203,7 @@ func (p *Pipeline) Stages() []string { return append([]string(nil), p.stages...)
 func (p *Pipeline) Parse(evt *event.Event, tr Tracer) bool {
 	rs := p.pool.Get().(*runState)
 	ok := rs.parseOne(evt, tr)
+	rs.flush()
 	p.pool.Put(rs)
 	return ok
 }
@@ -201,7 +211,8 @@ func (p *Pipeline) Parse(evt *event.Event, tr Tracer) bool {
 // Session is a pipeline's scratch held by one goroutine for a run of
 // events (a batch): Parse without taking it from and giving it back to
 // the pipeline's pool for every event. Not safe for concurrent use; Close
-// gives it back, after which it must not be used.
+// gives it back, after which it must not be used. The session's counts
+// (Stats) are added to the pipeline's at Close.
 type Session struct{ rs *runState }
 
 // Session returns a session of p.
@@ -210,8 +221,12 @@ func (p *Pipeline) Session() Session { return Session{rs: p.pool.Get().(*runStat
 // Parse is Pipeline.Parse.
 func (s Session) Parse(evt *event.Event, tr Tracer) bool { return s.rs.parseOne(evt, tr) }
 
-// Close gives the session's scratch back to its pipeline.
-func (s Session) Close() { s.rs.p.pool.Put(s.rs) }
+// Close adds the session's counts to the pipeline's and gives its scratch
+// back.
+func (s Session) Close() {
+	s.rs.flush()
+	s.rs.p.pool.Put(s.rs)
+}
 
 func (rs *runState) parseOne(evt *event.Event, tr Tracer) bool {
 	p := rs.p
@@ -223,9 +238,9 @@ func (rs *runState) parseOne(evt *event.Event, tr Tracer) bool {
 		rs.dt, rs.path = nil, rs.path[:0]
 	}
 	if ok {
-		p.parsed.Add(1)
+		rs.parsed++
 	} else {
-		p.unparsed.Add(1)
+		rs.unparsed++
 	}
 	return ok
 }
@@ -302,6 +317,7 @@ type Stats struct {
 }
 
 // Stats returns a snapshot of the counters; safe to call while parsing.
+// The events of a Session still open are not counted yet (Session.Close).
 func (p *Pipeline) Stats() Stats {
 	st := Stats{Parsed: p.parsed.Load(), Unparsed: p.unparsed.Load()}
 	idx := map[[2]string]int{}
