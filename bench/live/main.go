@@ -27,8 +27,13 @@
 //     its alert being listed by the LAPI (GET /v1/alerts, polled every
 //     20 ms by a machine of its own).
 //
-//     go build -o /tmp/phalanx ./cmd/phalanx
-//     go run ./bench/live -phalanx /tmp/phalanx -hub ../shared/hub -corpus bench/out/nginx-1000000-s1.log
+// -perf FILE records the burst's first -profile-for with perf (`perf
+// report -i FILE --no-children`); on some VMs Go's own profiler
+// (-cpuprofile) charges a large share of its samples to the first
+// instruction of runtime.asyncPreempt.
+//
+//	go build -o /tmp/phalanx ./cmd/phalanx
+//	go run ./bench/live -phalanx /tmp/phalanx -hub ../shared/hub -corpus bench/out/nginx-1000000-s1.log
 //
 // bench/run generates the corpus (bench/out/nginx-1000000-s1.log).
 package main
@@ -81,6 +86,7 @@ type options struct {
 	metricsOut  string
 	agentExtra  string
 	daemonEnv   string
+	perfOut     string
 }
 
 const markerScenario = "crowdsecurity/http-generic-test"
@@ -97,6 +103,7 @@ func main() {
 	flag.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
 	flag.StringVar(&o.agentExtra, "agent", "", "more agent settings, YAML flow style without braces (e.g. \"bucket_workers: 2\")")
 	flag.StringVar(&o.daemonEnv, "daemon-env", "", "environment of the daemon only (not of the replay), comma-separated (e.g. \"GOGC=200,GOMEMLIMIT=130MiB\")")
+	flag.StringVar(&o.perfOut, "perf", "", "record the daemon's first -profile-for of the burst with perf record -e cpu-clock -g to this file (Go's profiler charges a share of samples to runtime.asyncPreempt on some VMs)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the daemon's first -profile-for of the burst to this file")
 	flag.DurationVar(&o.profileFor, "profile-for", 5*time.Second, "length of -cpuprofile (whole seconds)")
 	flag.StringVar(&o.trace, "trace", "", "write an execution trace of the daemon's latency phase (go tool trace) to this file")
@@ -270,6 +277,20 @@ func run(o options) error {
 	} else {
 		cpuDone <- nil
 	}
+	perfDone := make(chan error, 1)
+	if o.perfOut != "" {
+		pr := exec.Command("perf", "record", "-q", "-e", "cpu-clock", "-g", "-p", strconv.Itoa(d.Process.Pid), "-o", o.perfOut,
+			"--", "sleep", strconv.Itoa(max(int(o.profileFor.Seconds()), 1)))
+		pr.Stdout, pr.Stderr = io.Discard, os.Stderr
+		if err := pr.Start(); err != nil {
+			return fmt.Errorf("perf: %w", err)
+		}
+		// perf attaches before the burst is written.
+		time.Sleep(200 * time.Millisecond)
+		go func() { perfDone <- pr.Wait() }()
+	} else {
+		perfDone <- nil
+	}
 	if _, err := f.Write(corpus); err != nil {
 		return err
 	}
@@ -286,7 +307,7 @@ func run(o options) error {
 	}
 	live := time.Since(start)
 	r.LiveCPUus = float64((procstat.CPU(d.Process.Pid)-cpu0)/time.Microsecond) / float64(lines)
-	if err := <-cpuDone; err != nil {
+	if err := errors.Join(<-cpuDone, <-perfDone); err != nil {
 		return err
 	}
 	r.LiveLinesPerS = float64(lines) / live.Seconds()
