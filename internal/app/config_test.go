@@ -100,7 +100,11 @@ func TestMemoryLimitConfig(t *testing.T) {
 		}
 		require.NoError(t, err)
 		require.Equal(t, tc.want, c.GCPolicy().Limit, tc.yaml)
-		require.Zero(t, c.GCPolicy().Percent)
+		if tc.want > 0 {
+			require.Equal(t, LimitedGCPercent, c.GCPolicy().Percent, tc.yaml)
+		} else {
+			require.Zero(t, c.GCPolicy().Percent, "no limit: GOGC as is")
+		}
 	}
 }
 
