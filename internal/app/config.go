@@ -335,24 +335,14 @@ func on(b *bool) bool { return b == nil || *b }
 // line -> alert 0.5-0.9 s on a loaded machine; README, bench/live).
 const DefaultMemoryLimitMiB = 128
 
-// LimitedGCPercent is the daemon's GOGC under a memory limit, replay's:
-// the limit bounds the heap, so GOGC only sets how often the collector runs
-// while the heap is far below it (a burst's start, a quiet daemon). 200
-// against Go's 100 took 4 % off the daemon's instructions a line in a burst
-// (bench/live-icount: 58,200-58,350 -> 56,100) and kept bench/live's peak
-// RSS at 153 MB.
-const LimitedGCPercent = 200
-
 // GCPolicy is the garbage collector's policy for a process that runs the
-// daemon of c: c's soft memory limit with GOGC LimitedGCPercent, or GOGC as
-// is without a limit (the heap would then grow to three times the live
-// heap).
+// daemon of c: GOGC as is, and c's soft memory limit.
 func (c Config) GCPolicy() gcpolicy.Policy {
 	switch {
 	case c.MemoryLimitMiB == 0:
-		return gcpolicy.Policy{Percent: LimitedGCPercent, Limit: DefaultMemoryLimitMiB << 20}
+		return gcpolicy.Policy{Limit: DefaultMemoryLimitMiB << 20}
 	case c.MemoryLimitMiB > 0:
-		return gcpolicy.Policy{Percent: LimitedGCPercent, Limit: int64(c.MemoryLimitMiB) << 20}
+		return gcpolicy.Policy{Limit: int64(c.MemoryLimitMiB) << 20}
 	}
 	return gcpolicy.Policy{}
 }
