@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -215,4 +216,97 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+// listDS emits its lines in order (from a goroutine of its own when
+// ownGoroutine), stops at the first emit error and returns it, else
+// returns err.
+type listDS struct {
+	lines        []string
+	err          error
+	ownGoroutine bool
+}
+
+func (d listDS) Run(_ context.Context, emit acquire.Emit) error {
+	run := func() error {
+		for _, l := range d.lines {
+			if err := emit(event.Line{Raw: l, Src: "list"}); err != nil {
+				return err
+			}
+		}
+		return d.err
+	}
+	if !d.ownGoroutine {
+		return run()
+	}
+	done := make(chan error, 1)
+	go func() { done <- run() }()
+	return <-done
+}
+
+// TestSetRun runs sets of one source (called on the caller's goroutine, no
+// channel) and of two through the same cases: every line delivered in
+// order per source, emit's error returned and the sources stopped, a
+// source's error returned with its component prefix.
+func TestSetRun(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("consumer gone")
+	broken := errors.New("disk gone")
+	cases := []struct {
+		name      string
+		ds        []listDS
+		failAt    int      // emit fails on this call (1-based); 0: never
+		want      []string // lines emit took, in order (one source) or sorted (several)
+		wantErrIs error
+		wantErr   string
+	}{
+		{name: "one source", ds: []listDS{{lines: []string{"a", "b", "c"}}}, want: []string{"a", "b", "c"}},
+		{name: "one source emitting from its own goroutine", ds: []listDS{{lines: []string{"a", "b"}, ownGoroutine: true}},
+			want: []string{"a", "b"}},
+		{name: "one source, emit fails", ds: []listDS{{lines: []string{"a", "b", "c"}}}, failAt: 2,
+			want: []string{"a"}, wantErrIs: boom},
+		{name: "one source fails", ds: []listDS{{lines: []string{"a"}, err: broken}}, want: []string{"a"},
+			wantErrIs: broken, wantErr: "acquire: "},
+		{name: "two sources", ds: []listDS{{lines: []string{"a", "b"}}, {lines: []string{"c"}, ownGoroutine: true}},
+			want: []string{"a", "b", "c"}},
+		{name: "two sources, emit fails", ds: []listDS{{lines: []string{"a", "b"}}, {lines: []string{"c"}}}, failAt: 1,
+			wantErrIs: boom},
+		{name: "two sources, one fails", ds: []listDS{{lines: []string{"a"}, err: broken}, {lines: []string{"b"}}},
+			want: []string{"a", "b"}, wantErrIs: broken, wantErr: "acquire: "},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var srcs []*acquire.Source
+			for _, d := range tc.ds {
+				srcs = append(srcs, &acquire.Source{Module: "list", DS: d, Common: acquire.CommonConfig{Labels: map[string]string{"type": "t"}}})
+			}
+			var got []string
+			calls := 0
+			err := acquire.NewSet(srcs, nil, nil).Run(context.Background(), func(l event.Line) error {
+				calls++
+				require.True(t, l.Process)
+				require.Equal(t, "list", l.Module)
+				require.Equal(t, "t", l.Labels["type"])
+				if calls == tc.failAt {
+					return boom
+				}
+				got = append(got, l.Raw)
+				return nil
+			})
+			if tc.wantErrIs != nil {
+				require.ErrorIs(t, err, tc.wantErrIs)
+				require.Contains(t, err.Error(), tc.wantErr)
+			} else {
+				require.NoError(t, err)
+			}
+			if tc.failAt > 0 {
+				require.Equal(t, tc.failAt, calls, "emit called after it failed")
+			}
+			if len(tc.ds) > 1 {
+				slices.Sort(got)
+			}
+			require.Equal(t, tc.want, got)
+		})
+	}
 }

@@ -90,15 +90,23 @@ func NewSet(sources []*Source, metrics *Metrics, logger *slog.Logger) *Set {
 func (s *Set) Sources() []*Source { return s.sources }
 
 // Run runs every source and calls emit for each line (after the source's
-// transform), serially, from the goroutine that called Run. It returns when
-// every source has returned (cat sources end on their own; tail sources on
-// ctx cancel) or emit fails (the sources are then cancelled and emit's
-// error is returned). Errors of single sources are logged and returned
-// joined once all have ended; the other sources keep running meanwhile.
-// The signature fits detect.Source.
+// transform), serially. It returns when every source has returned (cat
+// sources end on their own; tail sources on ctx cancel) or emit fails (the
+// sources are then cancelled and emit's error is returned). Errors of
+// single sources are logged and returned joined once all have ended; the
+// other sources keep running meanwhile. The signature fits detect.Source.
+//
+// Several sources send their lines through one channel to the goroutine
+// that called Run, which calls emit. A set of one source runs it on the
+// calling goroutine and emit is called from wherever the source emits (one
+// call at a time, by the Datasource contract): no channel and no goroutine
+// handoff a line, which cost a busy tailed file a share of its CPU.
 func (s *Set) Run(ctx context.Context, emit func(event.Line) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if len(s.sources) == 1 {
+		return s.runOne(ctx, cancel, s.sources[0], emit)
+	}
 	lines := make(chan event.Line, 64)
 	var (
 		wg   sync.WaitGroup
@@ -158,6 +166,33 @@ func (s *Set) Run(ctx context.Context, emit func(event.Line) error) error {
 			}
 		}
 	}
+}
+
+// runOne runs the set's only source, calling emit from this goroutine,
+// with the errors of Run's several-source path: emit's own error when it
+// failed, else the source's (logged), none once ctx is done.
+func (s *Set) runOne(ctx context.Context, cancel context.CancelFunc, src *Source, emit func(event.Line) error) error {
+	var emitErr error
+	send := func(l event.Line) error {
+		if emitErr != nil {
+			return emitErr
+		}
+		if err := emit(l); err != nil {
+			emitErr = err
+			cancel()
+			return err
+		}
+		return nil
+	}
+	err := src.DS.Run(ctx, s.wrap(src, send))
+	if emitErr != nil {
+		return emitErr
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("acquire: datasource stopped", "source", src.String(), "err", err)
+		return errors.Join(fmt.Errorf("acquire: %s: %w", src, err))
+	}
+	return nil
 }
 
 // wrap fills the Line defaults, counts it and applies the transform.

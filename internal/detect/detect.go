@@ -60,8 +60,8 @@ type Config struct {
 	// CloseIdle closes a batch as soon as the source has no further line
 	// ready, instead of when it holds BatchSize lines (live input: a quiet
 	// log's last line is parsed at once, never held back waiting for more,
-	// while a busy one still gets full batches). It costs one channel
-	// operation per line between the source and the batcher.
+	// while a busy one still gets full batches). It costs a lock per line
+	// between the source and the batcher (lineQueue).
 	CloseIdle bool
 	// RawLines bounds the raw log lines each alert carries (zero: none).
 	RawLines scenario.RawLineLimit
@@ -528,11 +528,15 @@ func (r *Runner) newFields(n int) []string {
 
 // newBatch returns batch seq with room for BatchSize lines.
 func (r *Runner) newBatch(seq int) *batch {
-	lines, ok := r.lineBufs.Get().([]event.Line)
-	if !ok {
-		lines = make([]event.Line, 0, r.cfg.BatchSize)
+	return &batch{seq: seq, lines: r.lineBuf()}
+}
+
+// lineBuf returns an empty line slice with room for BatchSize lines.
+func (r *Runner) lineBuf() []event.Line {
+	if lines, ok := r.lineBufs.Get().([]event.Line); ok {
+		return lines
 	}
-	return &batch{seq: seq, lines: lines}
+	return make([]event.Line, 0, r.cfg.BatchSize)
 }
 
 // readFull reads src into batches of BatchSize lines (the last one
@@ -565,57 +569,33 @@ func (r *Runner) readFull(ctx context.Context, src Source, work chan<- *batch) e
 	return err
 }
 
-// readIdle reads src through a queue of BatchSize lines; a batcher takes
-// the first line waiting, then every line already queued (at most
-// BatchSize), and hands the batch on: a batch closes when the input has
-// nothing more ready. It closes work when the input ends.
+// readIdle reads src through a lineQueue of BatchSize lines; a batcher
+// takes every line waiting at once (at least one, at most BatchSize) and
+// hands them on as a batch: a batch closes when the input has nothing more
+// ready. It closes work when the input ends.
 func (r *Runner) readIdle(ctx context.Context, src Source, work chan<- *batch) error {
-	queue := make(chan event.Line, r.cfg.BatchSize)
+	q := newLineQueue(r.lineBuf(), r.cfg.BatchSize)
 	batched := make(chan struct{})
 	go func() {
 		defer close(batched)
 		defer close(work)
 		for seq := 0; ; seq++ {
-			l, ok := <-queue
-			if !ok {
+			lines := q.take(r.lineBuf())
+			if lines == nil {
 				return
-			}
-			cur := r.newBatch(seq)
-			cur.lines = append(cur.lines, l)
-			open := true
-		fill:
-			for open && len(cur.lines) < r.cfg.BatchSize {
-				select {
-				case l, open = <-queue:
-					if open {
-						cur.lines = append(cur.lines, l)
-					}
-				default:
-					break fill
-				}
 			}
 			select {
-			case work <- cur:
+			case work <- &batch{seq: seq, lines: lines}:
 			case <-ctx.Done():
-				for range queue { // let the source's sends end
-				}
-				return
-			}
-			if !open {
-				return
+				return // the source's next push that finds no room ends
 			}
 		}
 	}()
 	err := src(ctx, func(l event.Line) error {
 		r.lines.Add(1)
-		select {
-		case queue <- l:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return q.push(ctx, l)
 	})
-	close(queue)
+	q.close()
 	<-batched
 	return err
 }

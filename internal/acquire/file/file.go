@@ -212,12 +212,13 @@ func (s *Source) excluded(p string) bool {
 	return false
 }
 
-func (s *Source) line(path string, raw []byte) event.Line {
+// line is the event.Line of raw (its \r cut), read from path at read.
+func (s *Source) line(path string, raw []byte, read time.Time) event.Line {
 	raw = bytes.TrimSuffix(raw, []byte{'\r'})
 	return event.Line{
 		Raw:     string(raw),
 		Src:     path,
-		Time:    s.now(),
+		Time:    read,
 		Labels:  s.cfg.Labels,
 		Module:  Name,
 		Process: true,
@@ -277,7 +278,7 @@ func (s *Source) catOne(ctx context.Context, path string, emit acquire.Emit) err
 			raw = cut(raw, s.maxLine)
 		}
 		if len(bytes.TrimSuffix(raw, []byte{'\r'})) > 0 {
-			if e := emit(s.line(path, raw)); e != nil {
+			if e := emit(s.line(path, raw, s.now())); e != nil {
 				return e
 			}
 		}

@@ -271,7 +271,7 @@ func (t *tailRun) finish(path string, r *reader) error {
 	}
 	if !r.doneLast && len(r.partial) > 0 && !r.discard {
 		r.doneLast = true
-		if err := t.emit(t.s.line(path, r.partial)); err != nil {
+		if err := t.emit(t.s.line(path, r.partial, t.s.now())); err != nil {
 			return err
 		}
 	}
@@ -320,8 +320,10 @@ func (t *tailRun) read(path string, r *reader) (bool, error) {
 	return progressed, nil
 }
 
-// consume splits data (read at r.readOff) into lines and emits them.
+// consume splits data (read at r.readOff) into lines and emits them,
+// each with the time data was read (one clock read a chunk, not a line).
 func (t *tailRun) consume(path string, r *reader, data []byte) error {
+	read := t.s.now()
 	start := r.readOff
 	r.readOff += int64(len(data))
 	r.fp = appendFP(r.fp, data)
@@ -334,7 +336,7 @@ func (t *tailRun) consume(path string, r *reader, data []byte) error {
 					raw := cut(r.partial, t.s.maxLine)
 					r.partial = r.partial[:0]
 					r.discard = true
-					if err := t.emit(t.s.line(path, raw)); err != nil {
+					if err := t.emit(t.s.line(path, raw, read)); err != nil {
 						return err
 					}
 				}
@@ -358,7 +360,7 @@ func (t *tailRun) consume(path string, r *reader, data []byte) error {
 		}
 		r.partial = r.partial[:0]
 		if len(raw) > 0 && !(len(raw) == 1 && raw[0] == '\r') {
-			if err := t.emit(t.s.line(path, raw)); err != nil {
+			if err := t.emit(t.s.line(path, raw, read)); err != nil {
 				return err
 			}
 		}
@@ -394,7 +396,7 @@ func (t *tailRun) truncated(path string, r *reader) error {
 		}
 	}
 	if len(r.partial) > 0 && !r.discard {
-		if err := t.emit(t.s.line(path, r.partial)); err != nil {
+		if err := t.emit(t.s.line(path, r.partial, t.s.now())); err != nil {
 			return err
 		}
 	}
