@@ -192,8 +192,8 @@ func FromMaps(meta, enriched map[string]string) *Event {
 // refers to any more (for example a line no parser took).
 //
 // It is on the path of every line (the detect runner recycles events), so
-// it clears what a line wrote and no more: the fields' index and entries
-// (fields.reset), a view only if one was built, a map only if it holds
+// it clears what a line wrote and no more: the fields' entries are
+// truncated, not cleared (fields.reset), a view only if one was built, a map only if it holds
 // something, and every other field of Event one by one
 // instead of assigning a whole new Event (a 600-byte copy with pointers,
 // and the write barriers that go with it). TestResetClearsEveryField
@@ -348,8 +348,8 @@ func (e *Event) Put(p Part, name, value string) {
 func (e *Event) Set(k Key, value string) {
 	f := &e.fs[k.p]
 	if k.t == f.t && e.exposed&(1<<k.p) == 0 && uint(k.slot) < uint(len(f.pos)) {
-		if p := f.pos[k.slot]; p != 0 {
-			f.ent[p-1].v = value
+		if p := int(f.pos[k.slot]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == int(k.slot) {
+			f.ent[p].v = value
 			return
 		}
 		if n := len(f.ent); n < cap(f.ent) {
@@ -377,8 +377,8 @@ func (e *Event) setSlow(k Key, value string) {
 func (e *Event) Get(k Key) (v string, ok bool) {
 	f := &e.fs[k.p]
 	if k.t == f.t && uint(k.slot) < uint(len(f.pos)) {
-		if p := f.pos[k.slot]; p != 0 {
-			return f.ent[p-1].v, true
+		if p := int(f.pos[k.slot]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == int(k.slot) {
+			return f.ent[p].v, true
 		}
 		if len(f.ent) < maxEntries {
 			return "", false
@@ -396,8 +396,8 @@ func (e *Event) GetAll(keys []Key, dst []string) {
 		k := &keys[i]
 		f := &e.fs[k.p]
 		if k.t == f.t && uint(k.slot) < uint(len(f.pos)) {
-			if p := f.pos[k.slot]; p != 0 {
-				dst[i] = f.ent[p-1].v
+			if p := int(f.pos[k.slot]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == int(k.slot) {
+				dst[i] = f.ent[p].v
 				continue
 			}
 			if len(f.ent) < maxEntries {

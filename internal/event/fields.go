@@ -181,11 +181,18 @@ func (k Key) Part() Part { return k.p }
 
 // fields is a set of named string fields. The values of slotted names
 // are entries in write order, found through a byte index by slot (pos:
-// 1 + the entry's index, 0 absent: an absent field differs from one set to
-// "", as a map key does for expr's `in`); other names, and any beyond the
-// 255 entries a byte indexes, go to an overflow map. An event uses a few
-// of the schema's names (nginx's ~20 of ~60): the index costs a byte per
-// name and holds no pointers, the entries only what was written.
+// 1 + the entry's index); other names, and any beyond the 255 entries a
+// byte indexes, go to an overflow map. An event uses a few of the
+// schema's names (nginx's ~20 of ~60): the index costs a byte per name
+// and holds no pointers, the entries only what was written.
+//
+// The index is a sparse set: slot i is present when pos[i] = p, p-1 <
+// len(ent) and ent[p-1].slot == i (has), so an index byte left over from
+// an earlier line is no entry, and reset truncates the entries without
+// clearing the index or the entries (what every line's Reset would
+// otherwise clear, with a write barrier per string while the collector
+// marks). An absent field differs from one set to "", as a map key does
+// for expr's `in`.
 type fields struct {
 	t     *nameTable
 	pos   []uint8 // by slot
@@ -201,10 +208,19 @@ type entry struct {
 // maxEntries is the number of entries pos can index.
 const maxEntries = 255
 
+// has returns the index in ent of slot i's entry (i < len(f.pos)), -1
+// when it has none.
+func (f *fields) has(i int) int {
+	if p := int(f.pos[i]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == i {
+		return p
+	}
+	return -1
+}
+
 func (f *fields) getSlot(i int) (string, bool) {
 	if i < len(f.pos) {
-		if p := f.pos[i]; p != 0 {
-			return f.ent[p-1].v, true
+		if p := f.has(i); p >= 0 {
+			return f.ent[p].v, true
 		}
 	}
 	return f.getSlow(i)
@@ -230,8 +246,8 @@ func (f *fields) add(n int, i int32, v string) {
 
 func (f *fields) putSlot(i int, v string) {
 	if i < len(f.pos) {
-		if p := f.pos[i]; p != 0 {
-			f.ent[p-1].v = v
+		if p := f.has(i); p >= 0 {
+			f.ent[p].v = v
 			return
 		}
 		if n := len(f.ent); n < maxEntries {
@@ -331,14 +347,13 @@ func (f *fields) fill(m map[string]string) {
 	f.each(func(k, v string) { m[k] = v })
 }
 
-// reset empties f, keeping its storage: the index and the entries
-// written are cleared (memclr: cheaper than clearing the index bytes of
-// the entries one by one, measured: ~290 instructions a line for an
-// nginx line's ~40 fields), the overflow map only when it holds
-// something.
+// reset empties f, keeping its storage: the entries are truncated (the
+// index is a sparse set: see fields), the overflow map cleared only when
+// it holds something. The strings of the truncated entries stay in the
+// backing array until the next line overwrites them: they keep at most
+// that event's previous line alive, which the collector scans anyway (it
+// scans the array to its capacity).
 func (f *fields) reset() {
-	clear(f.pos)
-	clear(f.ent)
 	f.ent = f.ent[:0]
 	if len(f.extra) > 0 {
 		clear(f.extra)
