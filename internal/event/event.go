@@ -207,7 +207,7 @@ func (e *Event) Reset(l Line) {
 		e.resetViews()
 	}
 	for p := range e.fs {
-		e.fs[p].reset()
+		e.fs[p].reset(l.Raw)
 	}
 	e.Type = LOG
 	e.ExpectMode = 0
@@ -348,8 +348,8 @@ func (e *Event) Put(p Part, name, value string) {
 func (e *Event) Set(k Key, value string) {
 	f := &e.fs[k.p]
 	if k.t == f.t && e.exposed&(1<<k.p) == 0 && uint(k.slot) < uint(len(f.pos)) {
-		if p := int(f.pos[k.slot]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == int(k.slot) {
-			f.ent[p].v = value
+		if p := int(f.pos[k.slot]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == k.slot {
+			f.set(&f.ent[p], value, false)
 			return
 		}
 		if n := len(f.ent); n < cap(f.ent) {
@@ -377,8 +377,8 @@ func (e *Event) setSlow(k Key, value string) {
 func (e *Event) Get(k Key) (v string, ok bool) {
 	f := &e.fs[k.p]
 	if k.t == f.t && uint(k.slot) < uint(len(f.pos)) {
-		if p := int(f.pos[k.slot]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == int(k.slot) {
-			return f.ent[p].v, true
+		if p := int(f.pos[k.slot]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == k.slot {
+			return f.value(&f.ent[p]), true
 		}
 		if len(f.ent) < maxEntries {
 			return "", false
@@ -396,8 +396,8 @@ func (e *Event) GetAll(keys []Key, dst []string) {
 		k := &keys[i]
 		f := &e.fs[k.p]
 		if k.t == f.t && uint(k.slot) < uint(len(f.pos)) {
-			if p := int(f.pos[k.slot]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == int(k.slot) {
-				dst[i] = f.ent[p].v
+			if p := int(f.pos[k.slot]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == k.slot {
+				dst[i] = f.value(&f.ent[p])
 				continue
 			}
 			if len(f.ent) < maxEntries {
