@@ -344,16 +344,29 @@ func (e *Event) Put(p Part, name, value string) {
 
 // Set sets the field k (Put for a name resolved at load time). Its fast
 // path (the event's schema is k's, no view to keep in step, room for a
-// new entry) is small enough to be inlined where Set is called.
+// new entry) writes the entry in place (fields.add and fields.set,
+// inlined by hand).
 func (e *Event) Set(k Key, value string) {
 	f := &e.fs[k.p]
 	if k.t == f.t && e.exposed&(1<<k.p) == 0 && uint(k.slot) < uint(len(f.pos)) {
+		d, span := f.span(value)
 		if p := int(f.pos[k.slot]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == k.slot {
-			f.set(&f.ent[p], value, false)
+			if span {
+				f.ent[p] = entry{slot: k.slot, off: uint32(d), n: uint32(len(value)), span: true}
+				return
+			}
+			f.setStr(&f.ent[p], value)
 			return
 		}
 		if n := len(f.ent); n < cap(f.ent) {
-			f.add(n, k.slot, value)
+			f.ent = f.ent[:n+1]
+			f.pos[k.slot] = uint8(n + 1)
+			if span {
+				f.ent[n] = entry{slot: k.slot, off: uint32(d), n: uint32(len(value)), span: true}
+				return
+			}
+			f.ent[n] = entry{slot: k.slot}
+			f.setStr(&f.ent[n], value)
 			return
 		}
 	}
@@ -371,9 +384,7 @@ func (e *Event) setSlow(k Key, value string) {
 	}
 }
 
-// Get returns the field k; ok is false when it is absent. Its fast path
-// (the event's schema is k's) is small enough to be inlined where Get is
-// called.
+// Get returns the field k; ok is false when it is absent.
 func (e *Event) Get(k Key) (v string, ok bool) {
 	f := &e.fs[k.p]
 	if k.t == f.t && uint(k.slot) < uint(len(f.pos)) {

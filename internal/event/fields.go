@@ -259,25 +259,40 @@ func (f *fields) value(en *entry) string {
 	return f.strs[en.off]
 }
 
+// span returns v's offset in the line, ok false when v does not lie in
+// it.
+func (f *fields) span(v string) (off uintptr, ok bool) {
+	d := uintptr(unsafe.Pointer(unsafe.StringData(v))) - uintptr(f.base)
+	return d, d < f.blen && uintptr(len(v)) <= f.blen-d
+}
+
 // set makes en, an entry of f, hold v: a span when v lies in the line,
-// else a string of strs (en's own when it has one: fresh is false and it
-// is no span).
-func (f *fields) set(en *entry, v string, fresh bool) {
-	if len(v) == 0 {
-		en.off, en.n, en.span = 0, 0, true
-		return
-	}
-	if d := uintptr(unsafe.Pointer(unsafe.StringData(v))) - uintptr(f.base); d < f.blen && uintptr(len(v)) <= f.blen-d {
+// else a string of strs (setStr).
+func (f *fields) set(en *entry, v string) {
+	if d, ok := f.span(v); ok {
 		en.off, en.n, en.span = uint32(d), uint32(len(v)), true
 		return
 	}
-	if !fresh && !en.span {
-		f.strs[en.off] = v
-		return
-	}
-	en.off, en.span = uint32(len(f.strs)), false
-	f.strs = append(f.strs, v)
+	f.setStr(en, v)
 }
+
+// setStr is set for a value that is not in the line: its own string in
+// strs (en's if it has one), or an empty span for "".
+func (f *fields) setStr(en *entry, v string) {
+	switch {
+	case len(v) == 0:
+		en.off, en.n, en.span = 0, 0, true
+	case !en.span && en.n == noSpan:
+		f.strs[en.off] = v
+	default:
+		en.off, en.n, en.span = uint32(len(f.strs)), noSpan, false
+		f.strs = append(f.strs, v)
+	}
+}
+
+// noSpan is the n of an entry whose value is a string of strs: an entry
+// that add has just made (n 0, span false) has none yet.
+const noSpan = 1<<32 - 1
 
 // maxEntries is the number of entries pos can index.
 const maxEntries = 255
@@ -314,16 +329,19 @@ func (f *fields) getSlow(i int) (string, bool) {
 // (which is at most maxEntries: see grow).
 func (f *fields) add(n int, i int32, v string) {
 	f.ent = f.ent[:n+1]
-	en := &f.ent[n]
-	en.slot = i
-	f.set(en, v, true)
 	f.pos[i] = uint8(n + 1)
+	if d, ok := f.span(v); ok {
+		f.ent[n] = entry{slot: i, off: uint32(d), n: uint32(len(v)), span: true}
+		return
+	}
+	f.ent[n] = entry{slot: i}
+	f.setStr(&f.ent[n], v)
 }
 
 func (f *fields) putSlot(i int, v string) {
 	if i < len(f.pos) {
 		if p := f.has(i); p >= 0 {
-			f.set(&f.ent[p], v, false)
+			f.set(&f.ent[p], v)
 			return
 		}
 		if n := len(f.ent); n < maxEntries {
