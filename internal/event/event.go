@@ -365,6 +365,12 @@ func (e *Event) Set(k Key, value string) {
 				f.ent[n] = entry{slot: k.slot, off: uint32(d), n: uint32(len(value)), span: true}
 				return
 			}
+			if i := len(f.strs); i < cap(f.strs) && len(value) > 0 {
+				f.strs = f.strs[:i+1]
+				f.strs[i] = value
+				f.ent[n] = entry{slot: k.slot, off: uint32(i), n: noSpan}
+				return
+			}
 			f.ent[n] = entry{slot: k.slot}
 			f.setStr(&f.ent[n], value)
 			return
