@@ -192,8 +192,8 @@ func FromMaps(meta, enriched map[string]string) *Event {
 // refers to any more (for example a line no parser took).
 //
 // It is on the path of every line (the detect runner recycles events), so
-// it clears what a line wrote and no more: the fields' index and entries
-// (fields.reset), a view only if one was built, a map only if it holds
+// it clears what a line wrote and no more: the fields' entries are
+// truncated, not cleared (fields.reset), a view only if one was built, a map only if it holds
 // something, and every other field of Event one by one
 // instead of assigning a whole new Event (a 600-byte copy with pointers,
 // and the write barriers that go with it). TestResetClearsEveryField
@@ -207,7 +207,7 @@ func (e *Event) Reset(l Line) {
 		e.resetViews()
 	}
 	for p := range e.fs {
-		e.fs[p].reset()
+		e.fs[p].reset(l.Raw)
 	}
 	e.Type = LOG
 	e.ExpectMode = 0
@@ -344,16 +344,35 @@ func (e *Event) Put(p Part, name, value string) {
 
 // Set sets the field k (Put for a name resolved at load time). Its fast
 // path (the event's schema is k's, no view to keep in step, room for a
-// new entry) is small enough to be inlined where Set is called.
+// new entry) writes the entry in place (fields.add and fields.set,
+// inlined by hand).
 func (e *Event) Set(k Key, value string) {
 	f := &e.fs[k.p]
 	if k.t == f.t && e.exposed&(1<<k.p) == 0 && uint(k.slot) < uint(len(f.pos)) {
-		if p := f.pos[k.slot]; p != 0 {
-			f.ent[p-1].v = value
+		d, span := f.span(value)
+		if p := int(f.pos[k.slot]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == k.slot {
+			if span {
+				f.ent[p] = entry{slot: k.slot, off: uint32(d), n: uint32(len(value)), span: true}
+				return
+			}
+			f.setStr(&f.ent[p], value)
 			return
 		}
 		if n := len(f.ent); n < cap(f.ent) {
-			f.add(n, k.slot, value)
+			f.ent = f.ent[:n+1]
+			f.pos[k.slot] = uint8(n + 1)
+			if span {
+				f.ent[n] = entry{slot: k.slot, off: uint32(d), n: uint32(len(value)), span: true}
+				return
+			}
+			if i := len(f.strs); i < cap(f.strs) && len(value) > 0 {
+				f.strs = f.strs[:i+1]
+				f.strs[i] = value
+				f.ent[n] = entry{slot: k.slot, off: uint32(i), n: noSpan}
+				return
+			}
+			f.ent[n] = entry{slot: k.slot}
+			f.setStr(&f.ent[n], value)
 			return
 		}
 	}
@@ -371,14 +390,12 @@ func (e *Event) setSlow(k Key, value string) {
 	}
 }
 
-// Get returns the field k; ok is false when it is absent. Its fast path
-// (the event's schema is k's) is small enough to be inlined where Get is
-// called.
+// Get returns the field k; ok is false when it is absent.
 func (e *Event) Get(k Key) (v string, ok bool) {
 	f := &e.fs[k.p]
 	if k.t == f.t && uint(k.slot) < uint(len(f.pos)) {
-		if p := f.pos[k.slot]; p != 0 {
-			return f.ent[p-1].v, true
+		if p := int(f.pos[k.slot]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == k.slot {
+			return f.value(&f.ent[p]), true
 		}
 		if len(f.ent) < maxEntries {
 			return "", false
@@ -396,8 +413,8 @@ func (e *Event) GetAll(keys []Key, dst []string) {
 		k := &keys[i]
 		f := &e.fs[k.p]
 		if k.t == f.t && uint(k.slot) < uint(len(f.pos)) {
-			if p := f.pos[k.slot]; p != 0 {
-				dst[i] = f.ent[p-1].v
+			if p := int(f.pos[k.slot]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == k.slot {
+				dst[i] = f.value(&f.ent[p])
 				continue
 			}
 			if len(f.ent) < maxEntries {

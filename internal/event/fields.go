@@ -1,5 +1,7 @@
 package event
 
+import "unsafe"
+
 // Part is one of the string maps of an event that a Schema slots:
 // evt.Parsed, evt.Meta, evt.Enriched. Each has its own names.
 type Part uint8
@@ -124,17 +126,22 @@ func (s *Schema) New(l Line) *Event {
 	// The parts' indexes and entries are carved out of two allocations
 	// (three-index slices: a part that outgrows its entries reallocates
 	// them alone).
-	npos, nent := 0, 0
+	// The strings of the values that are not spans of the line (strs)
+	// are a third.
+	npos, nent, nstr := 0, 0, 0
 	for i := range s.parts {
 		npos += len(s.parts[i].names)
 		nent += entryHint(Part(i), len(s.parts[i].names))
+		nstr += strHint(Part(i), len(s.parts[i].names))
 	}
 	pos := make([]uint8, npos)
 	ent := make([]entry, 0, nent)
+	strs := make([]string, 0, nstr)
 	for i := range e.fs {
-		n, c := len(s.parts[i].names), entryHint(Part(i), len(s.parts[i].names))
-		e.fs[i] = fields{t: &s.parts[i], pos: pos[:n:n], ent: ent[:0:c]}
-		pos, ent = pos[n:], ent[c:c]
+		n, c, sc := len(s.parts[i].names), entryHint(Part(i), len(s.parts[i].names)), strHint(Part(i), len(s.parts[i].names))
+		e.fs[i] = fields{t: &s.parts[i], pos: pos[:n:n], ent: ent[:0:c], strs: strs[:0:sc]}
+		e.fs[i].setBase(l.Raw)
+		pos, ent, strs = pos[n:], ent[c:c], strs[sc:sc]
 	}
 	return e
 }
@@ -149,6 +156,19 @@ func entryHint(p Part, n int) int {
 		return min(n, 24)
 	case Meta:
 		return min(n, 16)
+	}
+	return min(n, 8)
+}
+
+// strHint is the number of values that are no span of the line (see
+// fields) an event reserves room for in part p, of n names: grok captures
+// (most of Parsed, and the Meta fields copied from them) are spans; the
+// parsers' constant statics (Meta's log type, service), the enrichers'
+// results (Enriched) are not.
+func strHint(p Part, n int) int {
+	switch p {
+	case Parsed:
+		return min(n, 4)
 	}
 	return min(n, 8)
 }
@@ -181,30 +201,115 @@ func (k Key) Part() Part { return k.p }
 
 // fields is a set of named string fields. The values of slotted names
 // are entries in write order, found through a byte index by slot (pos:
-// 1 + the entry's index, 0 absent: an absent field differs from one set to
-// "", as a map key does for expr's `in`); other names, and any beyond the
-// 255 entries a byte indexes, go to an overflow map. An event uses a few
-// of the schema's names (nginx's ~20 of ~60): the index costs a byte per
-// name and holds no pointers, the entries only what was written.
+// 1 + the entry's index); other names, and any beyond the 255 entries a
+// byte indexes, go to an overflow map. An event uses a few of the
+// schema's names (nginx's ~20 of ~60): the index costs a byte per name
+// and holds no pointers, the entries only what was written.
+//
+// The index is a sparse set: slot i is present when pos[i] = p, p-1 <
+// len(ent) and ent[p-1].slot == i (has), so an index byte left over from
+// an earlier line is no entry, and reset truncates the entries without
+// clearing the index or the entries (what every line's Reset would
+// otherwise clear, with a write barrier per string while the collector
+// marks). An absent field differs from one set to "", as a map key does
+// for expr's `in`.
+//
+// An entry holds no pointer, so that the collector does not scan the
+// entries of the thousands of events in flight, and writing one needs no
+// write barrier: a value that lies inside the event's line (base: the
+// bytes of Line.Raw when the event was made or Reset; grok captures, and
+// the fields copied from them, do) is its offset and length there (a
+// span), any other value a string of strs. Reading a span makes a string
+// of the line's bytes (no copy): the same string, pointer included, that
+// was written. base is the fields' own pointer, not Line.Raw read again,
+// so a span stays right if the event's line changes.
 type fields struct {
 	t     *nameTable
 	pos   []uint8 // by slot
 	ent   []entry
+	strs  []string       // the values that are no span, by entry.off
+	base  unsafe.Pointer // the line's bytes (nil: none)
+	blen  uintptr        // their length
 	extra map[string]string
 }
 
+// entry is a slotted field: its value is base[off:off+n] (span), or
+// strs[off].
 type entry struct {
-	slot int
-	v    string
+	slot int32
+	off  uint32
+	n    uint32
+	span bool
 }
+
+// setBase makes raw the line whose bytes values may be spans of.
+func (f *fields) setBase(raw string) {
+	if uint64(len(raw)) > 1<<32-1 {
+		f.base, f.blen = nil, 0 // beyond an entry's offsets: no span
+		return
+	}
+	f.base, f.blen = unsafe.Pointer(unsafe.StringData(raw)), uintptr(len(raw))
+}
+
+// value returns the value of en, an entry of f.
+func (f *fields) value(en *entry) string {
+	if en.span {
+		return unsafe.String((*byte)(unsafe.Add(f.base, en.off)), en.n)
+	}
+	return f.strs[en.off]
+}
+
+// span returns v's offset in the line, ok false when v does not lie in
+// it.
+func (f *fields) span(v string) (off uintptr, ok bool) {
+	d := uintptr(unsafe.Pointer(unsafe.StringData(v))) - uintptr(f.base)
+	return d, d < f.blen && uintptr(len(v)) <= f.blen-d
+}
+
+// set makes en, an entry of f, hold v: a span when v lies in the line,
+// else a string of strs (setStr).
+func (f *fields) set(en *entry, v string) {
+	if d, ok := f.span(v); ok {
+		en.off, en.n, en.span = uint32(d), uint32(len(v)), true
+		return
+	}
+	f.setStr(en, v)
+}
+
+// setStr is set for a value that is not in the line: its own string in
+// strs (en's if it has one), or an empty span for "".
+func (f *fields) setStr(en *entry, v string) {
+	switch {
+	case len(v) == 0:
+		en.off, en.n, en.span = 0, 0, true
+	case !en.span && en.n == noSpan:
+		f.strs[en.off] = v
+	default:
+		en.off, en.n, en.span = uint32(len(f.strs)), noSpan, false
+		f.strs = append(f.strs, v)
+	}
+}
+
+// noSpan is the n of an entry whose value is a string of strs: an entry
+// that add has just made (n 0, span false) has none yet.
+const noSpan = 1<<32 - 1
 
 // maxEntries is the number of entries pos can index.
 const maxEntries = 255
 
+// has returns the index in ent of slot i's entry (i < len(f.pos)), -1
+// when it has none.
+func (f *fields) has(i int) int {
+	if p := int(f.pos[i]) - 1; uint(p) < uint(len(f.ent)) && int(f.ent[p].slot) == i {
+		return p
+	}
+	return -1
+}
+
 func (f *fields) getSlot(i int) (string, bool) {
 	if i < len(f.pos) {
-		if p := f.pos[i]; p != 0 {
-			return f.ent[p-1].v, true
+		if p := f.has(i); p >= 0 {
+			return f.value(&f.ent[p]), true
 		}
 	}
 	return f.getSlow(i)
@@ -224,14 +329,19 @@ func (f *fields) getSlow(i int) (string, bool) {
 // (which is at most maxEntries: see grow).
 func (f *fields) add(n int, i int32, v string) {
 	f.ent = f.ent[:n+1]
-	f.ent[n] = entry{slot: int(i), v: v}
 	f.pos[i] = uint8(n + 1)
+	if d, ok := f.span(v); ok {
+		f.ent[n] = entry{slot: i, off: uint32(d), n: uint32(len(v)), span: true}
+		return
+	}
+	f.ent[n] = entry{slot: i}
+	f.setStr(&f.ent[n], v)
 }
 
 func (f *fields) putSlot(i int, v string) {
 	if i < len(f.pos) {
-		if p := f.pos[i]; p != 0 {
-			f.ent[p-1].v = v
+		if p := f.has(i); p >= 0 {
+			f.set(&f.ent[p], v)
 			return
 		}
 		if n := len(f.ent); n < maxEntries {
@@ -318,8 +428,9 @@ func (f *fields) len() int { return len(f.ent) + len(f.extra) }
 // each calls fn for every field present: slotted ones in write order, then
 // the others in map order.
 func (f *fields) each(fn func(name, v string)) {
-	for _, e := range f.ent {
-		fn(f.t.names[e.slot], e.v)
+	for i := range f.ent {
+		en := &f.ent[i]
+		fn(f.t.names[en.slot], f.value(en))
 	}
 	for k, v := range f.extra {
 		fn(k, v)
@@ -331,15 +442,15 @@ func (f *fields) fill(m map[string]string) {
 	f.each(func(k, v string) { m[k] = v })
 }
 
-// reset empties f, keeping its storage: the index and the entries
-// written are cleared (memclr: cheaper than clearing the index bytes of
-// the entries one by one, measured: ~290 instructions a line for an
-// nginx line's ~40 fields), the overflow map only when it holds
-// something.
-func (f *fields) reset() {
-	clear(f.pos)
-	clear(f.ent)
+// reset empties f, keeping its storage: the entries and strings are
+// truncated (the index is a sparse set: see fields), the overflow map
+// cleared only when it holds something. The truncated strings stay in
+// strs's array until the next lines overwrite them (the collector scans
+// it to its capacity anyway); raw is the new line (setBase).
+func (f *fields) reset(raw string) {
 	f.ent = f.ent[:0]
+	f.strs = f.strs[:0]
+	f.setBase(raw)
 	if len(f.extra) > 0 {
 		clear(f.extra)
 	}
@@ -354,10 +465,13 @@ func (f *fields) exactClone() fields { return f.copyOf(len(f.ent)) }
 
 // copyOf is a copy of f whose entries have room for n.
 func (f *fields) copyOf(n int) fields {
-	c := fields{t: f.t}
+	c := fields{t: f.t, base: f.base, blen: f.blen}
 	if f.pos != nil {
 		c.pos = append([]uint8(nil), f.pos...)
 		c.ent = append(make([]entry, 0, min(n, maxEntries)), f.ent...)
+	}
+	if len(f.strs) > 0 {
+		c.strs = append([]string(nil), f.strs...)
 	}
 	if len(f.extra) > 0 {
 		c.extra = make(map[string]string, len(f.extra))

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
@@ -372,4 +374,75 @@ func TestAppendIPSources(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSpans: a value that lies in the event's line is kept as a span of it
+// (an entry without pointer) and read back as the same string, pointer
+// included; any other value as a string of its own. Overwriting switches
+// between the two, Reset makes the new line the base, copies keep their
+// values, and a span stays right when the event's line changes.
+func TestSpans(t *testing.T) {
+	s := NewSchema()
+	a, b, c := s.Key(Parsed, "a"), s.Key(Parsed, "b"), s.Key(Meta, "c")
+	line := "GET /index.html 200"
+	other := "elsewhere"
+	cases := []struct {
+		name     string
+		v        string
+		wantSpan bool
+	}{
+		{"capture", line[4:15], true},
+		{"whole line", line, true},
+		{"line end", line[16:], true},
+		{"empty", "", true},
+		{"constant", "http_access-log", false},
+		{"copy of a capture", strings.Clone(line[4:15]), false},
+		{"other line", other[:4], false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := s.New(Line{Raw: line})
+			e.Set(a, tc.v)
+			en := &e.fs[Parsed].ent[0]
+			require.Equal(t, tc.wantSpan, en.span)
+			got, ok := e.Get(a)
+			require.True(t, ok)
+			require.Equal(t, tc.v, got)
+			if tc.wantSpan && len(tc.v) > 0 {
+				require.Equal(t, unsafe.StringData(tc.v), unsafe.StringData(got))
+			}
+		})
+	}
+
+	e := s.New(Line{Raw: line})
+	e.Set(a, line[:3])         // span
+	e.Set(b, "constant")       // string
+	e.Set(c, line[4:15])       // span of Meta
+	e.Set(a, "now a constant") // span -> string
+	e.Set(b, line[16:])        // string -> span
+	e.Set(b, "again a string") // span -> string
+	e.Set(b, "third string")   // its own string, overwritten
+	want := map[string]string{"a": "now a constant", "b": "third string"}
+	require.Equal(t, want, e.Map(Parsed))
+	require.Equal(t, map[string]string{"c": "/index.html"}, e.Map(Meta))
+
+	// The line changes under the event: its spans still read the old one.
+	e.Line.Raw = "something else entirely"
+	e.Set(c, e.Line.Raw[:9]) // not the base: a string
+	require.Equal(t, map[string]string{"c": "something"}, e.Map(Meta))
+	e.Set(c, line[4:15])
+	require.Equal(t, map[string]string{"c": "/index.html"}, e.Map(Meta))
+
+	// Copies keep their values after the original is Reset and reused.
+	cl, pc := e.Clone(), e.PartsCopy(AllParts)
+	next := "POST /login 401"
+	e.Reset(Line{Raw: next})
+	e.Set(a, next[:4])
+	e.Set(b, "x")
+	require.True(t, e.fs[Parsed].ent[0].span)
+	require.Equal(t, map[string]string{"a": "POST", "b": "x"}, e.Map(Parsed))
+	require.Equal(t, want, cl.Map(Parsed))
+	require.Equal(t, want, pc.Map(Parsed))
+	require.Equal(t, map[string]string{"c": "/index.html"}, cl.Map(Meta))
+	require.Equal(t, map[string]string{"c": "/index.html"}, pc.Map(Meta))
 }

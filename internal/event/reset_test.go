@@ -137,3 +137,66 @@ func TestResetClearsEveryField(t *testing.T) {
 func viewName(name string) bool {
 	return name == "ParsedView" || name == "MetaView" || name == "EnrichedView"
 }
+
+// TestResetStaleIndex: Reset leaves the slot index as the last line wrote
+// it (a sparse set); a field that line wrote and the next one does not is
+// absent for every reader, whatever entry its stale index byte points at.
+func TestResetStaleIndex(t *testing.T) {
+	s := NewSchema()
+	keys := map[string]Key{}
+	for _, n := range []string{"a", "b", "c", "d"} {
+		keys[n] = s.Key(Parsed, n)
+	}
+	cases := []struct {
+		name          string
+		before, after []string
+	}{
+		{"fewer", []string{"a", "b", "c"}, []string{"a"}},
+		{"stale byte inside the new entries", []string{"a", "b", "c"}, []string{"c", "a"}},
+		{"reordered", []string{"a", "b", "c", "d"}, []string{"d", "c", "b", "a"}},
+		{"disjoint", []string{"a", "b"}, []string{"c", "d"}},
+		{"none after", []string{"a", "b", "c", "d"}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := s.New(Line{Raw: "old"})
+			for _, n := range c.before {
+				e.Set(keys[n], "old-"+n)
+			}
+			e.Reset(Line{Raw: "new"})
+			want := map[string]string{}
+			for _, n := range c.after {
+				e.Set(keys[n], "new-"+n)
+				want[n] = "new-" + n
+			}
+			all := []Key{keys["a"], keys["b"], keys["c"], keys["d"]}
+			got := make([]string, len(all))
+			e.GetAll(all, got)
+			for i, k := range all {
+				v, ok := e.Get(k)
+				w, in := want[k.Name()]
+				require.Equal(t, in, ok, "Get %s", k.Name())
+				require.Equal(t, w, v, "Get %s", k.Name())
+				require.Equal(t, w, got[i], "GetAll %s", k.Name())
+				v, ok = e.Lookup(Parsed, k.Name())
+				require.Equal(t, in, ok, "Lookup %s", k.Name())
+				require.Equal(t, w, v, "Lookup %s", k.Name())
+			}
+			require.Equal(t, len(want), e.Len(Parsed))
+			var order []string
+			e.Each(Parsed, func(name, _ string) { order = append(order, name) })
+			require.Equal(t, c.after, order)
+			if len(want) == 0 {
+				want = nil
+			}
+			require.Equal(t, want, e.Map(Parsed))
+			// A field written again after the Reset takes its new value in
+			// place (no second entry).
+			for _, n := range c.after {
+				e.Set(keys[n], "again-"+n)
+				e.Put(Parsed, n, "put-"+n)
+			}
+			require.Equal(t, len(c.after), e.Len(Parsed))
+		})
+	}
+}

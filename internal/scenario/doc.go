@@ -21,7 +21,10 @@
 //     loads later (scenarios) only looks names up. Events are created by
 //     the schema (Schema.New): each part's fields are entries found
 //     through a byte index by slot (an absent field differs from an empty
-//     one, as a map key does for expr's `in`), plus a small map for names
+//     one, as a map key does for expr's `in`); an entry holds no pointer:
+//     a value inside the event's line (a grok capture, a field copied from
+//     one) is its offset and length there, any other a string kept aside,
+//     plus a small map for names
 //     that only appear at run time (SetMeta with a computed key, an
 //     enricher's output).
 //  1. Parse (package parse). The nginx parser node's grok pattern matches

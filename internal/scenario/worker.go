@@ -333,6 +333,7 @@ type worker struct {
 	origins    *lineOrigins // the origins of their lines (nil: no raw line kept)
 	scratch    []uint64
 	ch         chan *batch
+	spare      []*bucket // ended buckets, for reuse (newBucket, recycle)
 
 	// The poured event as the VM reads it (forVM): a copy with a
 	// ParsedView of the worker's own, built once per event.
@@ -449,6 +450,7 @@ func (w *worker) control(b *batch) {
 			bk := heap.Pop(&w.heap).(*bucket)
 			w.remove(bk)
 			w.e.stats[bk.sc.idx].discarded.Add(1)
+			w.recycle(bk, true)
 		}
 	case b.tick:
 		w.collect(b.wm, true)
@@ -485,9 +487,56 @@ func (w *worker) expire(b *bucket) {
 	w.remove(b)
 	if b.sc.kind == KindCounter {
 		w.overflow(b.sc, b.key, b.first, b.lastTs, b.deadline, b.total, b.q.items())
+		w.recycle(b, false)
 		return
 	}
 	w.e.stats[b.sc.idx].underflowed.Add(1)
+	w.recycle(b, true)
+}
+
+// maxSpareBuckets bounds a worker's ended buckets kept for reuse, and
+// maxSpareQueue the queue storage one keeps (items, delta bytes).
+const (
+	maxSpareBuckets = 256
+	maxSpareQueue   = 16
+)
+
+// newBucket returns a new bucket of sc for the partition key: an ended
+// one of the worker's (recycle) when it has one. Most buckets of a replay
+// live for a few events (a source seen once, then gone): reusing their
+// structs, and the storage of their queues, spares an allocation of ~200
+// bytes with pointers per bucket, and the collector's work on it.
+func (w *worker) newBucket(sc *scen, key string) *bucket {
+	n := len(w.spare)
+	if n == 0 {
+		return &bucket{sc: sc, key: key, tokens: sc.burst, hidx: -1}
+	}
+	b := w.spare[n-1]
+	w.spare[n-1] = nil
+	w.spare = w.spare[:n-1]
+	b.sc, b.key, b.tokens = sc, key, sc.burst
+	return b
+}
+
+// recycle keeps b, a bucket that ended (removed, or never stored), for
+// reuse by newBucket, cleared: its queue's storage too when keepQueue
+// (no overflow took the queue's items) and it is small.
+func (w *worker) recycle(b *bucket, keepQueue bool) {
+	if len(w.spare) >= maxSpareBuckets {
+		return
+	}
+	var q queue
+	if keepQueue {
+		if cap(b.q.its) <= maxSpareQueue {
+			clear(b.q.its)
+			q.its = b.q.its[:0]
+		}
+		if cap(b.q.older) <= maxSpareQueue*64 {
+			q.older = b.q.older[:0]
+		}
+	}
+	*b = bucket{q: q, hidx: -1}
+	w.spare = append(w.spare, b)
 }
 
 // candidates returns the scenarios of the worker (bits by position in
@@ -647,9 +696,12 @@ func (w *worker) pourAccepted(sc *scen, env *envelope, evt *event.Event, cloned 
 		// The bucket's own copies of the strings it keeps: the event's are
 		// often parts of its log line, which they would keep alive.
 		key = strings.Clone(key)
-		b = &bucket{sc: sc, key: key, tokens: sc.burst, hidx: -1}
+		b = w.newBucket(sc, key)
 	}
 	if !w.admit(b, fresh, evt, cloned) {
+		if fresh {
+			w.recycle(b, true) // never stored: nothing refers to it
+		}
 		return
 	}
 	// The item only once the event is poured: an event that distinct
@@ -669,6 +721,7 @@ func (w *worker) pourAccepted(sc *scen, env *envelope, evt *event.Event, cloned 
 	if w.fill(b, it, evt, env.t) {
 		w.remove(b)
 		w.overflow(sc, b.key, b.first, b.lastTs, env.t, b.total, b.q.items())
+		w.recycle(b, false) // the overflow may keep the queue's items
 		return
 	}
 	w.schedule(b, fresh)
@@ -777,6 +830,7 @@ func (w *worker) admit(b *bucket, fresh bool, evt *event.Event, cloned bool) boo
 				st.instantiated.Add(1)
 			} else {
 				w.remove(b)
+				w.recycle(b, true)
 			}
 			return false
 		}
