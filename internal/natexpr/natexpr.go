@@ -329,6 +329,7 @@ func (s *Str) eval(c *Ctx) (string, error) {
 type binding struct {
 	s *Str
 	b Bool
+	n ast.Node // the value's expression (Guards: seen through)
 }
 
 // Compiler compiles expressions against a Table and a helper set. Used at

@@ -322,15 +322,16 @@ type worker struct {
 	bh         map[bkey]time.Time
 	bhSweep    int
 	vm         vm.VM
-	nc         *natexpr.Ctx // memoised native evaluation of the poured event
-	sx         natexpr.Ctx  // native evaluation without memo (groupby, distinct)
-	qv         itemQueue    // the queue a native condition reads
-	keys       *keySets     // the key sets of the records of this worker's items
-	kept       bool         // process queued the whole event (Config.Done)
-	recBuf     []byte       // keySets.record's scratch
-	keyBuf     []byte       // partition's scratch (strExpr.evalKey)
-	dBuf       []byte       // encodeDelta's scratch
-	origins    *lineOrigins // the origins of their lines (nil: no raw line kept)
+	nc         *natexpr.Ctx       // memoised native evaluation of the poured event
+	pre        *natexpr.Prefilter // the native filters' guards, by position in scens (nil: none)
+	sx         natexpr.Ctx        // native evaluation without memo (groupby, distinct)
+	qv         itemQueue          // the queue a native condition reads
+	keys       *keySets           // the key sets of the records of this worker's items
+	kept       bool               // process queued the whole event (Config.Done)
+	recBuf     []byte             // keySets.record's scratch
+	keyBuf     []byte             // partition's scratch (strExpr.evalKey)
+	dBuf       []byte             // encodeDelta's scratch
+	origins    *lineOrigins       // the origins of their lines (nil: no raw line kept)
 	scratch    []uint64
 	ch         chan *batch
 
@@ -352,9 +353,18 @@ func newWorker(e *Engine, scens []*scen) *worker {
 	w.nc = natexpr.NewCtx(e.set.slots)
 	n := len(scens)
 	w.natFilters = make([]natFilter, n)
+	guards := make([][]natexpr.Guard, n)
+	anyGuard := false
 	for i, sc := range scens {
-		w.natFilters[i] = sc.filter.native(&e.cfg)
-		w.natFilters[i].trigger = sc.kind == KindTrigger
+		nf := &w.natFilters[i]
+		*nf = sc.filter.native(&e.cfg)
+		nf.trigger = sc.kind == KindTrigger
+		if nf.f != nil && !e.cfg.DisablePrefilter && len(sc.filter.guards) > 0 {
+			guards[i], nf.guarded, anyGuard = sc.filter.guards, true, true
+		}
+	}
+	if anyGuard {
+		w.pre = natexpr.NewPrefilter(guards)
 	}
 	w.idx.words = (n + 63) / 64
 	w.scratch = make([]uint64, w.idx.words)
@@ -535,6 +545,9 @@ func (w *worker) process(env *envelope) {
 		w.collect(env.wm, true)
 	}
 	w.nc.Reset(env.evt, env.vals)
+	if w.pre != nil {
+		w.pre.Reset()
+	}
 	w.pvSrc = nil
 	cand := w.candidates(env.evt, env.vals)
 	var shared *item
@@ -555,6 +568,11 @@ func (w *worker) process(env *envelope) {
 				continue
 			}
 			if nf.f != nil {
+				// A filter whose literals the event lacks is false
+				// (natexpr.Guard): one pass over each field for all.
+				if nf.guarded && !w.pre.Pass(nc, i) {
+					continue
+				}
 				ok, err := nf.f(nc)
 				if err != nil {
 					w.e.stats[w.scens[i].idx].filterErr.Add(1)
