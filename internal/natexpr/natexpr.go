@@ -91,6 +91,9 @@ type Helpers interface {
 	// Lower) from x itself, without building H(x): when ascii is false,
 	// the caller compares H(x). ok false: compare H(x).
 	FoldCompare(name, op, lit string) (match func(x string) (result, ascii bool), ok bool)
+	// FileStrings returns the entries File(file) gives (nil: none, or
+	// not loaded). The caller does not modify them.
+	FileStrings(file string) []string
 	// RegexpInFileMatch answers RegexpInFile(x, file).
 	RegexpInFileMatch(file string) func(x string) bool
 	// MedianInterval is the MedianInterval helper on times.

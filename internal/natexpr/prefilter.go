@@ -35,13 +35,22 @@ type Guard struct {
 // non-ASCII letters to ASCII ones, K to the Kelvin sign).
 type atom struct {
 	base  *Str
-	lit   string
+	lits  []string // base contains one of them
 	ascii bool
+}
+
+// key identifies a for sharing between guards.
+func (a *atom) key() string {
+	k := a.base.key + "\x00" + strconv.FormatBool(a.ascii)
+	for _, l := range a.lits {
+		k += "\x00" + l
+	}
+	return k
 }
 
 // minAtom is the shortest literal an atom keeps: shorter ones are in
 // most values (a guard with one is dropped).
-const minAtom = 3
+const minAtom = 2
 
 // Guards returns necessary conditions of the boolean expression src (nil
 // when none is found, or when src may fail at run time: skipping it would
@@ -71,6 +80,8 @@ func (c *Compiler) guards(n ast.Node) []Guard {
 		out := c.guards(t.Expr)
 		c.scope = saved
 		return out
+	case *ast.BuiltinNode:
+		return c.fileGuards(t)
 	case *ast.ConditionalNode:
 		if b, ok := t.Exp2.(*ast.BoolNode); ok && !b.Value { // C ? A : false is C && A
 			return append(c.guards(t.Cond), c.guards(t.Exp1)...)
@@ -157,11 +168,64 @@ func (c *Compiler) guard(x ast.Node, lits []string, caseFold bool) []Guard {
 	if !ok || base.key == "" || base.kind == kLit || base.slot < 0 {
 		return nil
 	}
-	g := Guard{atoms: make([]atom, len(lits))}
+	a := atom{base: base, lits: make([]string, len(lits)), ascii: ascii}
 	for i, l := range lits {
-		g.atoms[i] = atom{base: base, lit: strings.ToLower(l), ascii: ascii}
+		a.lits[i] = strings.ToLower(l)
 	}
-	return []Guard{g}
+	return []Guard{{atoms: []atom{a}}}
+}
+
+// fileGuards is the guard of any(File('f'), {S op T(#)}) (the shapes
+// anyFile compiles): S contains one of the file's entries (the index
+// anyFile uses answers the filter itself when the guard holds).
+func (c *Compiler) fileGuards(n *ast.BuiltinNode) []Guard {
+	if c.h == nil || n.Name != "any" || len(n.Arguments) != 2 {
+		return nil
+	}
+	call, ok := n.Arguments[0].(*ast.CallNode)
+	if !ok || !c.helper(call, "File", 1) {
+		return nil
+	}
+	file, ok := call.Arguments[0].(*ast.StringNode)
+	if !ok {
+		return nil
+	}
+	pred, ok := n.Arguments[1].(*ast.PredicateNode)
+	if !ok {
+		return nil
+	}
+	b, ok := pred.Node.(*ast.BinaryNode)
+	if !ok {
+		return nil
+	}
+	x, t := b.Left, b.Right
+	switch b.Operator {
+	case "contains", "startsWith", "endsWith":
+	case "==":
+		if c.entryTransform(x) {
+			x, t = t, x
+		}
+	default:
+		return nil
+	}
+	if !c.entryTransform(t) || !c.caseTransform(t) {
+		return nil
+	}
+	return c.guard(x, c.h.FileStrings(file.Value), false)
+}
+
+// caseTransform reports whether the entry transform n (entryTransform)
+// calls only helpers that exprenv folds as case helpers (FoldCompare): on
+// an ASCII entry, their value is the entry with its letters' case changed.
+func (c *Compiler) caseTransform(n ast.Node) bool {
+	call, ok := n.(*ast.CallNode)
+	if !ok {
+		return true // #
+	}
+	if _, ok := c.h.FoldCompare(call.Callee.(*ast.IdentifierNode).Value, "==", ""); !ok {
+		return false
+	}
+	return c.caseTransform(call.Arguments[0])
 }
 
 // orGuards is a guard of A || B from guards of A and B: the union of the
@@ -180,7 +244,22 @@ func orGuards(a, b []Guard) []Guard {
 		return best
 	}
 	x, y := small(a), small(b)
-	return []Guard{{atoms: append(append([]atom(nil), x.atoms...), y.atoms...)}}
+	// Atoms on the same string merge: one atom, their literals.
+	var out []atom
+	for _, at := range append(append([]atom(nil), x.atoms...), y.atoms...) {
+		merged := false
+		for i := range out {
+			if out[i].base.key == at.base.key && out[i].ascii == at.ascii {
+				out[i].lits = append(append([]string(nil), out[i].lits...), at.lits...)
+				merged = true
+				break
+			}
+		}
+		if !merged {
+			out = append(out, at)
+		}
+	}
+	return []Guard{{atoms: out}}
 }
 
 // required returns literals one of which every match of r contains
@@ -246,174 +325,138 @@ func isASCII(s string) bool {
 
 // Prefilter tests the guards of a set of filters (see Guard) on one event
 // at a time. Build one per goroutine (NewPrefilter): it keeps the event's
-// state (not safe for concurrent use).
+// state (not safe for concurrent use). It tests up to maxAtoms atoms (a
+// guard past them is not tested: its filter runs).
 type Prefilter struct {
-	bases []pfBase
-	sets  [][]pfGuard // by filter: its guards
-	hits  []uint64    // atoms found in the event's bases evaluated so far
-	gen   uint32      // the event's generation (Reset)
+	bases  []pfBase
+	guards []pfGuard
+	first  []int32 // filter i's guards are guards[first[i]:first[i+1]]
+	hits   uint64  // atoms found in the bases evaluated for the event
+	done   uint64  // the bases evaluated for the event
 }
+
+// maxAtoms is the most atoms a Prefilter tests (one word of bits).
+const maxAtoms = 64
 
 type pfBase struct {
 	s      *Str
 	m      *datafile.Substrings
-	atomOf []int32  // pattern id -> atom bit
-	ascii  []uint64 // atoms implied only when the value is ASCII
-	all    []uint64 // every atom of the base (its value cannot be read)
-	gen    uint32   // evaluated for the event of this generation
+	atomOf []uint64 // pattern id -> its atom's bit
+	ascii  uint64   // atoms implied only when the value is ASCII
+	all    uint64   // every atom of the base (its value cannot be read)
 }
 
 type pfGuard struct {
-	bases []int32  // the bases its atoms read
-	mask  []uint64 // its atoms
+	bases uint64 // the bases its atoms read (bits by base number)
+	mask  uint64 // its atoms
 }
 
 // NewPrefilter builds the prefilter of filters' guards (by filter number:
 // Pass(ctx, i) tests guards[i]; nil: none).
 func NewPrefilter(guards [][]Guard) *Prefilter {
-	p := &Prefilter{sets: make([][]pfGuard, len(guards))}
-	type akey struct {
-		base  string
-		lit   string
-		ascii bool
-	}
-	atomIDs := map[akey]int{}
+	p := &Prefilter{first: make([]int32, len(guards)+1)}
+	atomIDs := map[string]int{}
 	baseIDs := map[string]int{}
-	var atomBase []int
-	var atoms []atom
-	for _, gs := range guards {
-		for _, g := range gs {
-			for _, a := range g.atoms {
-				k := akey{a.base.key, a.lit, a.ascii}
-				if _, ok := atomIDs[k]; ok {
-					continue
-				}
-				atomIDs[k] = len(atoms)
-				atoms = append(atoms, a)
-				b, ok := baseIDs[a.base.key]
-				if !ok {
-					b = len(p.bases)
-					baseIDs[a.base.key] = b
-					p.bases = append(p.bases, pfBase{s: a.base})
-				}
-				atomBase = append(atomBase, b)
-			}
+	lits := map[int][]string{}
+	// id returns the bit of atom a (-1: past maxAtoms).
+	id := func(a *atom) int {
+		k := a.key()
+		if id, ok := atomIDs[k]; ok {
+			return id
 		}
-	}
-	words := (len(atoms) + 63) / 64
-	p.hits = make([]uint64, words)
-	lits := make([][]string, len(p.bases))
-	for i, a := range atoms {
-		b := &p.bases[atomBase[i]]
-		if b.all == nil {
-			b.all, b.ascii = make([]uint64, words), make([]uint64, words)
+		if len(atomIDs) == maxAtoms {
+			return -1
 		}
-		b.all[i/64] |= 1 << (i % 64)
+		n := len(atomIDs)
+		atomIDs[k] = n
+		b, ok := baseIDs[a.base.key]
+		if !ok {
+			b = len(p.bases)
+			baseIDs[a.base.key] = b
+			p.bases = append(p.bases, pfBase{s: a.base})
+		}
+		base := &p.bases[b]
+		base.all |= 1 << n
 		if a.ascii {
-			b.ascii[i/64] |= 1 << (i % 64)
+			base.ascii |= 1 << n
 		}
-		lits[atomBase[i]] = append(lits[atomBase[i]], a.lit)
-		b.atomOf = append(b.atomOf, int32(i))
-	}
-	for i := range p.bases {
-		p.bases[i].m = datafile.NewSubstrings(lits[i], true)
+		for _, l := range a.lits {
+			lits[b] = append(lits[b], l)
+			base.atomOf = append(base.atomOf, 1<<n)
+		}
+		return n
 	}
 	for fi, gs := range guards {
+	next:
 		for _, g := range gs {
-			pg := pfGuard{mask: make([]uint64, words)}
-			for _, a := range g.atoms {
-				id := atomIDs[akey{a.base.key, a.lit, a.ascii}]
-				pg.mask[id/64] |= 1 << (id % 64)
-				b := int32(atomBase[id])
-				if !containsInt32(pg.bases, b) {
-					pg.bases = append(pg.bases, b)
+			var pg pfGuard
+			for i := range g.atoms {
+				n := id(&g.atoms[i])
+				if n < 0 {
+					continue next // not tested
 				}
+				pg.mask |= 1 << n
+				pg.bases |= 1 << baseIDs[g.atoms[i].base.key]
 			}
-			p.sets[fi] = append(p.sets[fi], pg)
+			p.guards = append(p.guards, pg)
 		}
+		p.first[fi+1] = int32(len(p.guards))
+	}
+	for b := range p.bases {
+		p.bases[b].m = datafile.NewSubstrings(lits[b], true)
 	}
 	return p
 }
 
-func containsInt32(xs []int32, x int32) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
-}
-
 // Guarded reports whether filter i has guards (Pass may be false).
-func (p *Prefilter) Guarded(i int) bool { return len(p.sets[i]) > 0 }
+func (p *Prefilter) Guarded(i int) bool { return p.first[i+1] > p.first[i] }
 
 // Reset starts a new event: the bases are evaluated again when asked.
-func (p *Prefilter) Reset() {
-	if p.gen++; p.gen == 0 {
-		for i := range p.bases {
-			p.bases[i].gen = 0
-		}
-		p.gen = 1
-	}
-	clear(p.hits)
-}
+func (p *Prefilter) Reset() { p.hits, p.done = 0, 0 }
 
 // Pass reports whether every guard of filter i holds on ctx's event (false:
 // the filter is false there). Call Reset before the first Pass of each
 // event.
 func (p *Prefilter) Pass(ctx *Ctx, i int) bool {
-	for gi := range p.sets[i] {
-		g := &p.sets[i][gi]
-		for _, b := range g.bases {
-			if p.bases[b].gen != p.gen {
-				p.eval(ctx, int(b))
-			}
+	for _, g := range p.guards[p.first[i]:p.first[i+1]] {
+		if need := g.bases &^ p.done; need != 0 {
+			p.eval(ctx, need)
 		}
-		hit := false
-		for w, m := range g.mask {
-			if p.hits[w]&m != 0 {
-				hit = true
-				break
-			}
-		}
-		if !hit {
+		if p.hits&g.mask == 0 {
 			return false
 		}
 	}
 	return true
 }
 
-// eval evaluates base b on ctx's event and records the atoms it holds.
-func (p *Prefilter) eval(ctx *Ctx, b int) {
-	base := &p.bases[b]
-	base.gen = p.gen
-	v, err := base.s.Eval(ctx)
-	if err != nil {
-		orInto(p.hits, base.all)
-		return
-	}
-	if !isASCII(v) {
-		orInto(p.hits, base.ascii)
-	}
-	base.m.Each(v, func(id, _ int) bool {
-		a := base.atomOf[id]
-		p.hits[a/64] |= 1 << (a % 64)
-		return true
-	})
-}
-
-func orInto(dst, src []uint64) {
-	for i := range dst {
-		dst[i] |= src[i]
+// eval evaluates the bases need on ctx's event and records the atoms they
+// hold.
+func (p *Prefilter) eval(ctx *Ctx, need uint64) {
+	p.done |= need
+	for ; need != 0; need &= need - 1 {
+		base := &p.bases[bits.TrailingZeros64(need)]
+		v, err := base.s.Eval(ctx)
+		if err != nil {
+			p.hits |= base.all
+			continue
+		}
+		if !isASCII(v) {
+			p.hits |= base.ascii
+		}
+		if !base.m.MatchString(v) { // most values hold none: one fast scan
+			continue
+		}
+		base.m.Each(v, func(id, _ int) bool {
+			p.hits |= base.atomOf[id]
+			return true
+		})
 	}
 }
 
 // Atoms returns the number of atoms p tests and of the strings it reads.
 func (p *Prefilter) Atoms() (atoms, bases int) {
 	for i := range p.bases {
-		for _, w := range p.bases[i].all {
-			atoms += bits.OnesCount64(w)
-		}
+		atoms += bits.OnesCount64(p.bases[i].all)
 	}
 	return atoms, len(p.bases)
 }
@@ -432,7 +475,12 @@ func (g Guard) String() string {
 		} else {
 			b.WriteString(" ∋ ")
 		}
-		b.WriteString(strconv.Quote(a.lit))
+		for j, l := range a.lits {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strconv.Quote(l))
+		}
 	}
 	return b.String()
 }

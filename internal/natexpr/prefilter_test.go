@@ -2,12 +2,15 @@ package natexpr_test
 
 import (
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/expr-lang/expr/vm"
 	"github.com/stretchr/testify/require"
 
+	"github.com/phalanx-ids/phalanx/internal/datafile"
 	"github.com/phalanx-ids/phalanx/internal/event"
 	"github.com/phalanx-ids/phalanx/internal/exprenv"
 	"github.com/phalanx-ids/phalanx/internal/natexpr"
@@ -16,7 +19,16 @@ import (
 
 // TestGuards lists the guards found in filters of the hub's shapes.
 func TestGuards(t *testing.T) {
-	env, _ := testEnv(t, false)
+	mirror := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(mirror, "web"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(mirror, "web", "shells.txt"), []byte("C99.php\nshell.php\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(mirror, "web", "short.txt"), []byte("x\nshell.php\n"), 0o644))
+	store := datafile.NewStore(t.TempDir())
+	store.SetMirror(mirror)
+	for _, f := range []string{"shells.txt", "short.txt"} {
+		require.NoError(t, store.Load(datafile.Spec{DestFile: f, SourceURL: "https://x/web/" + f, Type: "string"}))
+	}
+	env := exprenv.New(exprenv.Deps{Data: store})
 	const path, req, args = `1"http_path"`, `2"request"`, `2"http_args"`
 	cases := []struct {
 		name, src string
@@ -26,14 +38,19 @@ func TestGuards(t *testing.T) {
 		{"index preds left out", `evt.Meta.log_type in ['a', 'b'] && evt.Meta.http_path endsWith '.php'`, []string{path + ` ∋ ".php"`}},
 		{"case helper", `Upper(evt.Meta.http_path) contains Upper('/etc/passwd')`, []string{path + ` ∋a "/etc/passwd"`}},
 		{"unescaped", `Upper(PathUnescape(evt.Meta.http_path)) contains '${URL:'`, []string{`PathUnescape(` + path + `) ∋a "${url:"`}},
-		{"or", `Upper(evt.Meta.http_path) contains 'ABC' or Upper(evt.Meta.http_path) contains 'DEF'`, []string{path + ` ∋a "abc" | ` + path + ` ∋a "def"`}},
+		{"or", `Upper(evt.Meta.http_path) contains 'ABC' or Upper(evt.Meta.http_path) contains 'DEF'`, []string{path + ` ∋a "abc", "def"`}},
+		{"or on two strings", `Upper(evt.Meta.http_path) contains 'ABC' or evt.Meta.http_path contains 'def' or evt.Parsed.request endsWith 'ghi'`, []string{path + ` ∋a "abc" | ` + path + ` ∋ "def" | ` + req + ` ∋ "ghi"`}},
 		{"and", `evt.Parsed.request startsWith '/api' && Lower(evt.Parsed.http_args) contains 'host_id'`, []string{req + ` ∋ "/api"`, args + ` ∋a "host_id"`}},
 		{"or without guard", `evt.Meta.http_path contains 'abc' or evt.Meta.http_status == '404'`, nil},
 		{"let", `let r = Lower(evt.Parsed.request); r endsWith '%3f'`, []string{req + ` ∋a "%3f"`}},
 		{"regexp alternatives", `Lower(evt.Parsed.request) matches '(?i)(/wp-.*\\.php|/wp-content/plugins/.*\\.(txt|md))$'`, []string{req + ` ∋a "/wp-"`}}, // the alternatives' common prefix
 		{"regexp literal", `evt.Meta.http_path matches '/ui/vcav-bootstrap/rest/vcav-providers/provider-logo\\?url=(file|http)'`, []string{path + ` ∋ "/ui/vcav-bootstrap/rest/vcav-providers/provider-logo?url="`}},
 		{"regexp without literal", `evt.Meta.http_path matches '.*'`, nil},
-		{"short literal", `evt.Meta.http_path contains 'ab'`, nil},
+		{"short literal", `evt.Meta.http_path contains 'a'`, nil},
+		{"file", `any(File('shells.txt'), {evt.Parsed.file_name == #})`, []string{`2"file_name" ∋ "c99.php", "shell.php"`}},
+		{"file under case helpers", `any(File('shells.txt'), {Upper(evt.Meta.http_path) contains Upper(#)})`, []string{path + ` ∋a "c99.php", "shell.php"`}},
+		{"file with a short entry", `any(File('short.txt'), {evt.Meta.http_path contains #})`, nil},
+		{"file not loaded", `any(File('nothere.txt'), {evt.Meta.http_path contains #})`, nil},
 		{"not", `!(evt.Meta.http_path contains 'abc')`, nil},
 		{"fallible", `evt.Meta.http_path contains 'abc' && int(evt.Meta.http_status) > 3`, nil},
 		{"conditional", `evt.Meta.http_path contains 'abc' ? evt.Parsed.request contains 'def' : false`, []string{path + ` ∋ "abc"`, req + ` ∋ "def"`}},
@@ -102,12 +119,20 @@ func TestPrefilterSkipsOnlyFalseFilters(t *testing.T) {
 			reqs = append(reqs, q.newEvent())
 		}
 	}
-	pf := natexpr.NewPrefilter(guards)
-	atoms, bases := pf.Atoms()
-	t.Logf("%d guarded filters: %d atoms over %d strings", len(filters), atoms, bases)
+	// A prefilter per group of filters (as a worker has one for its
+	// scenarios: up to 64 atoms each).
+	const group = 16
+	var pfs []*natexpr.Prefilter
+	for i := 0; i < len(guards); i += group {
+		pf := natexpr.NewPrefilter(guards[i:min(i+group, len(guards))])
+		atoms, bases := pf.Atoms()
+		require.Less(t, atoms, 64, "filters %d-%d", i, i+group-1)
+		t.Logf("filters %d-%d: %d atoms over %d strings", i, i+group-1, atoms, bases)
+		pfs = append(pfs, pf)
+	}
 	skipped, passed := 0, 0
 	check := func(e *event.Event, ctx *natexpr.Ctx, i int) {
-		if pf.Pass(ctx, i) {
+		if pfs[i/group].Pass(ctx, i%group) {
 			passed++
 			return
 		}
@@ -121,7 +146,7 @@ func TestPrefilterSkipsOnlyFalseFilters(t *testing.T) {
 		for _, e := range evs {
 			e.ExposeAll()
 			for _, ctx := range contexts(tab, e)[1:] { // with memo (a worker's), fields read ahead or not
-				pf.Reset()
+				pfs[i/group].Reset()
 				check(e, ctx, i)
 			}
 		}
@@ -129,7 +154,9 @@ func TestPrefilterSkipsOnlyFalseFilters(t *testing.T) {
 	for k, e := range reqs {
 		e.ExposeAll()
 		ctx := contexts(tab, e)[1+k%2]
-		pf.Reset()
+		for _, pf := range pfs {
+			pf.Reset()
+		}
 		for i := range filters {
 			check(e, ctx, i)
 		}
