@@ -26,7 +26,9 @@
 // an AST patch replacing scans of data files by index lookups
 // (FilePatch, patch.go). Preds (preds.go) reads the field == literal
 // conjuncts a scenario index selects on, and Residual compiles what is
-// left of a filter once the index has checked them.
+// left of a filter once the index has checked them; Guards (prefilter.go)
+// finds the literals a filter needs, which a Prefilter tests for many
+// filters in one pass over each string.
 //
 // Helper semantics are not copied here: every helper call goes to the
 // function exprenv registers for it (Helpers, implemented by

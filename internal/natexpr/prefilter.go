@@ -329,7 +329,7 @@ func isASCII(s string) bool {
 // guard past them is not tested: its filter runs).
 type Prefilter struct {
 	bases  []pfBase
-	guards []pfGuard
+	guards []GuardBits
 	first  []int32 // filter i's guards are guards[first[i]:first[i+1]]
 	hits   uint64  // atoms found in the bases evaluated for the event
 	done   uint64  // the bases evaluated for the event
@@ -346,7 +346,8 @@ type pfBase struct {
 	all    uint64   // every atom of the base (its value cannot be read)
 }
 
-type pfGuard struct {
+// GuardBits is a guard as a Prefilter tests it (First, Holds).
+type GuardBits struct {
 	bases uint64 // the bases its atoms read (bits by base number)
 	mask  uint64 // its atoms
 }
@@ -389,7 +390,7 @@ func NewPrefilter(guards [][]Guard) *Prefilter {
 	for fi, gs := range guards {
 	next:
 		for _, g := range gs {
-			var pg pfGuard
+			var pg GuardBits
 			for i := range g.atoms {
 				n := id(&g.atoms[i])
 				if n < 0 {
@@ -414,11 +415,42 @@ func (p *Prefilter) Guarded(i int) bool { return p.first[i+1] > p.first[i] }
 // Reset starts a new event: the bases are evaluated again when asked.
 func (p *Prefilter) Reset() { p.hits, p.done = 0, 0 }
 
+// First returns filter i's first guard (ok false: none) and whether it
+// has more (test them all with Pass): a caller holding the guard tests it
+// with Holds, without a call for most filters.
+func (p *Prefilter) First(i int) (g GuardBits, ok, more bool) {
+	n := p.first[i+1] - p.first[i]
+	if n == 0 {
+		return GuardBits{}, false, false
+	}
+	return p.guards[p.first[i]], true, n > 1
+}
+
+// Holds reports whether the guard g (First) holds on ctx's event. Call
+// Reset before the first Holds or Pass of each event.
+func (p *Prefilter) Holds(ctx *Ctx, g GuardBits) bool {
+	if g.bases&^p.done != 0 {
+		return p.holdsEval(ctx, g)
+	}
+	return p.hits&g.mask != 0
+}
+
+// holdsEval is Holds when g reads bases not evaluated yet (not inlined:
+// Holds is, in the caller's loop).
+//
+//go:noinline
+func (p *Prefilter) holdsEval(ctx *Ctx, g GuardBits) bool {
+	p.eval(ctx, g.bases&^p.done)
+	return p.hits&g.mask != 0
+}
+
 // Pass reports whether every guard of filter i holds on ctx's event (false:
 // the filter is false there). Call Reset before the first Pass of each
 // event.
 func (p *Prefilter) Pass(ctx *Ctx, i int) bool {
-	for _, g := range p.guards[p.first[i]:p.first[i+1]] {
+	gs := p.guards[p.first[i]:p.first[i+1]]
+	for k := range gs {
+		g := &gs[k]
 		if need := g.bases &^ p.done; need != 0 {
 			p.eval(ctx, need)
 		}

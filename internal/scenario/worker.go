@@ -360,11 +360,20 @@ func newWorker(e *Engine, scens []*scen) *worker {
 		*nf = sc.filter.native(&e.cfg)
 		nf.trigger = sc.kind == KindTrigger
 		if nf.f != nil && !e.cfg.DisablePrefilter && len(sc.filter.guards) > 0 {
-			guards[i], nf.guarded, anyGuard = sc.filter.guards, true, true
+			guards[i], anyGuard = sc.filter.guards, true
 		}
 	}
 	if anyGuard {
 		w.pre = natexpr.NewPrefilter(guards)
+		for i := range w.natFilters {
+			nf := &w.natFilters[i]
+			if g, ok, more := w.pre.First(i); ok {
+				nf.guard, nf.guards = g, 1
+				if more {
+					nf.guards = 2
+				}
+			}
+		}
 	}
 	w.idx.words = (n + 63) / 64
 	w.scratch = make([]uint64, w.idx.words)
@@ -570,7 +579,7 @@ func (w *worker) process(env *envelope) {
 			if nf.f != nil {
 				// A filter whose literals the event lacks is false
 				// (natexpr.Guard): one pass over each field for all.
-				if nf.guarded && !w.pre.Pass(nc, i) {
+				if nf.guards != 0 && (!w.pre.Holds(nc, nf.guard) || nf.guards > 1 && !w.pre.Pass(nc, i)) {
 					continue
 				}
 				ok, err := nf.f(nc)
