@@ -26,7 +26,9 @@
 // an AST patch replacing scans of data files by index lookups
 // (FilePatch, patch.go). Preds (preds.go) reads the field == literal
 // conjuncts a scenario index selects on, and Residual compiles what is
-// left of a filter once the index has checked them.
+// left of a filter once the index has checked them; Guards (prefilter.go)
+// finds the literals a filter needs, which a Prefilter tests for many
+// filters in one pass over each string.
 //
 // Helper semantics are not copied here: every helper call goes to the
 // function exprenv registers for it (Helpers, implemented by
@@ -91,6 +93,9 @@ type Helpers interface {
 	// Lower) from x itself, without building H(x): when ascii is false,
 	// the caller compares H(x). ok false: compare H(x).
 	FoldCompare(name, op, lit string) (match func(x string) (result, ascii bool), ok bool)
+	// FileStrings returns the entries File(file) gives (nil: none, or
+	// not loaded). The caller does not modify them.
+	FileStrings(file string) []string
 	// RegexpInFileMatch answers RegexpInFile(x, file).
 	RegexpInFileMatch(file string) func(x string) bool
 	// MedianInterval is the MedianInterval helper on times.
@@ -329,6 +334,7 @@ func (s *Str) eval(c *Ctx) (string, error) {
 type binding struct {
 	s *Str
 	b Bool
+	n ast.Node // the value's expression (Guards: seen through)
 }
 
 // Compiler compiles expressions against a Table and a helper set. Used at

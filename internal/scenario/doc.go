@@ -61,7 +61,11 @@
 //     compile it, else the expr VM on FilterEnv{Evt: evt}. Native code
 //     checks only what the index left (natexpr.Residual: the filter less
 //     the conjuncts the index checked; nothing at all for a filter made of
-//     such conjuncts), in one call from the worker's loop. The poured
+//     such conjuncts), in one call from the worker's loop, unless the
+//     worker's prefilter (natexpr.Prefilter, over the filters' Guards)
+//     finds a literal the filter needs absent from the event: one
+//     Aho-Corasick pass per field (and transform) for all the worker's
+//     filters tells an ordinary request from a CVE probe. The poured
 //     event is shared by the workers and never written, so a VM program
 //     that reads evt.Parsed, evt.Meta or evt.Enriched as a map
 //     (readsViews, decided at load) gets a copy of the event with views

@@ -65,9 +65,12 @@ type Config struct {
 	RawLines RawLineLimit
 
 	// DisableIndex and DisableNative turn off the scenario index and the
-	// native filter pre-check (diagnostics and equivalence tests).
-	DisableIndex  bool
-	DisableNative bool
+	// native filter pre-check (diagnostics and equivalence tests);
+	// DisablePrefilter the shared test of native filters' literals
+	// (natexpr.Prefilter).
+	DisableIndex     bool
+	DisableNative    bool
+	DisablePrefilter bool
 }
 
 // RawLineLimit bounds the raw lines kept with an alert: at most MaxLines

@@ -27,11 +27,12 @@ import (
 // http scenarios).
 type filterExpr struct {
 	prog   *vm.Program
-	pv     event.PartSet  // the parts prog may read as maps (readsViews)
-	nat    natexpr.Bool   // the whole filter, native (nil: the VM decides)
-	rest   natexpr.Bool   // nat less the Preds the index checks (nil: see always, else use nat)
-	always bool           // nothing is left once the index selected the scenario: the filter is true
-	pre    []natexpr.Bool // native necessary conditions (when nat is nil)
+	pv     event.PartSet   // the parts prog may read as maps (readsViews)
+	nat    natexpr.Bool    // the whole filter, native (nil: the VM decides)
+	rest   natexpr.Bool    // nat less the Preds the index checks (nil: see always, else use nat)
+	always bool            // nothing is left once the index selected the scenario: the filter is true
+	pre    []natexpr.Bool  // native necessary conditions (when nat is nil)
+	guards []natexpr.Guard // necessary literals of nat (the worker's Prefilter tests them)
 }
 
 // rejects reports whether a native necessary condition is false (or
@@ -63,7 +64,9 @@ func (f *filterExpr) eval(w *worker, evt *event.Event) (bool, error) {
 type natFilter struct {
 	f       natexpr.Bool
 	ok      bool
-	trigger bool // the scenario is a trigger (the only kind an event without a usable time reaches)
+	guard   natexpr.GuardBits // f's first guard (the worker's Prefilter tests it first)
+	guards  uint8             // 0: f has no guard, 1: one (guard), 2: more (Prefilter.Pass tests them all)
+	trigger bool              // the scenario is a trigger (the only kind an event without a usable time reaches)
 }
 
 // native returns the filter's native form under cfg: the residual one

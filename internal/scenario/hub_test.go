@@ -132,6 +132,7 @@ func TestIndexNeverChangesResults(t *testing.T) {
 	variants := []variant{
 		{"plain", Config{Workers: 1, DisableIndex: true, DisableNative: true}, false},
 		{"index", Config{Workers: 1}, false},
+		{"index-noprefilter", Config{Workers: 1, DisablePrefilter: true}, false},
 		{"index-2workers", Config{Workers: 2}, false},
 		{"noindex-native-2workers", Config{Workers: 2, DisableIndex: true}, false},
 		{"index-2workers-readfields", Config{Workers: 2}, true},

@@ -367,6 +367,7 @@ func compile(spec Spec, file string, opts Options, slots *natexpr.Table) (*scen,
 	}
 	if sc.filter.nat != nil {
 		sc.filter.rest, sc.filter.always = nc.Residual(spec.Filter)
+		sc.filter.guards = nc.Guards(spec.Filter)
 	}
 	if sc.filter.nat == nil {
 		sc.filter.pre = nc.Conjuncts(spec.Filter)

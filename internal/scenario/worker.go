@@ -322,15 +322,16 @@ type worker struct {
 	bh         map[bkey]time.Time
 	bhSweep    int
 	vm         vm.VM
-	nc         *natexpr.Ctx // memoised native evaluation of the poured event
-	sx         natexpr.Ctx  // native evaluation without memo (groupby, distinct)
-	qv         itemQueue    // the queue a native condition reads
-	keys       *keySets     // the key sets of the records of this worker's items
-	kept       bool         // process queued the whole event (Config.Done)
-	recBuf     []byte       // keySets.record's scratch
-	keyBuf     []byte       // partition's scratch (strExpr.evalKey)
-	dBuf       []byte       // encodeDelta's scratch
-	origins    *lineOrigins // the origins of their lines (nil: no raw line kept)
+	nc         *natexpr.Ctx       // memoised native evaluation of the poured event
+	pre        *natexpr.Prefilter // the native filters' guards, by position in scens (nil: none)
+	sx         natexpr.Ctx        // native evaluation without memo (groupby, distinct)
+	qv         itemQueue          // the queue a native condition reads
+	keys       *keySets           // the key sets of the records of this worker's items
+	kept       bool               // process queued the whole event (Config.Done)
+	recBuf     []byte             // keySets.record's scratch
+	keyBuf     []byte             // partition's scratch (strExpr.evalKey)
+	dBuf       []byte             // encodeDelta's scratch
+	origins    *lineOrigins       // the origins of their lines (nil: no raw line kept)
 	scratch    []uint64
 	ch         chan *batch
 	spare      []*bucket // ended buckets, for reuse (newBucket, recycle)
@@ -353,9 +354,27 @@ func newWorker(e *Engine, scens []*scen) *worker {
 	w.nc = natexpr.NewCtx(e.set.slots)
 	n := len(scens)
 	w.natFilters = make([]natFilter, n)
+	guards := make([][]natexpr.Guard, n)
+	anyGuard := false
 	for i, sc := range scens {
-		w.natFilters[i] = sc.filter.native(&e.cfg)
-		w.natFilters[i].trigger = sc.kind == KindTrigger
+		nf := &w.natFilters[i]
+		*nf = sc.filter.native(&e.cfg)
+		nf.trigger = sc.kind == KindTrigger
+		if nf.f != nil && !e.cfg.DisablePrefilter && len(sc.filter.guards) > 0 {
+			guards[i], anyGuard = sc.filter.guards, true
+		}
+	}
+	if anyGuard {
+		w.pre = natexpr.NewPrefilter(guards)
+		for i := range w.natFilters {
+			nf := &w.natFilters[i]
+			if g, ok, more := w.pre.First(i); ok {
+				nf.guard, nf.guards = g, 1
+				if more {
+					nf.guards = 2
+				}
+			}
+		}
 	}
 	w.idx.words = (n + 63) / 64
 	w.scratch = make([]uint64, w.idx.words)
@@ -584,6 +603,9 @@ func (w *worker) process(env *envelope) {
 		w.collect(env.wm, true)
 	}
 	w.nc.Reset(env.evt, env.vals)
+	if w.pre != nil {
+		w.pre.Reset()
+	}
 	w.pvSrc = nil
 	cand := w.candidates(env.evt, env.vals)
 	var shared *item
@@ -604,6 +626,11 @@ func (w *worker) process(env *envelope) {
 				continue
 			}
 			if nf.f != nil {
+				// A filter whose literals the event lacks is false
+				// (natexpr.Guard): one pass over each field for all.
+				if nf.guards != 0 && (!w.pre.Holds(nc, nf.guard) || nf.guards > 1 && !w.pre.Pass(nc, i)) {
+					continue
+				}
 				ok, err := nf.f(nc)
 				if err != nil {
 					w.e.stats[w.scens[i].idx].filterErr.Add(1)
