@@ -68,9 +68,6 @@ const (
 	ctxEnd
 )
 
-// classNonASCII is the class of bytes >= 0x80 (the backtracker's).
-const classNonASCII = 0xff
-
 // A cell packs the next row and the live set's id + 1: at most maxRows
 // cells (liveBudget allows no more) and maxLiveSets sets per program;
 // lines that need more go to the backtracker.
@@ -97,9 +94,13 @@ type liveProg struct {
 	walkStart uint32
 	startTest walkInst // tests the start instruction in a live set
 
-	byteClass [256]uint8 // column of each byte; classNonASCII for >= 0x80
-	classRep  []byte     // a byte of each class
-	stride    int        // columns per state: the classes, then the start of text
+	// byteClass is the column of each byte: its class for ASCII bytes,
+	// nonASCII (a column whose cells stay 0) for bytes >= 0x80.
+	byteClass [256]uint8
+	classRep  []byte // a byte of each class
+	begin     int    // the column of the start of text (after the classes)
+	nonASCII  int    // the column of bytes >= 0x80 (the last)
+	stride    int    // columns per state
 
 	snap atomic.Pointer[liveSnap]
 
@@ -118,8 +119,9 @@ type liveProg struct {
 // liveSnap is a published view of the DFA; its slices are never shrunk or
 // moved, and cells past a snapshot's end appear in a later snapshot.
 type liveSnap struct {
-	// cells[row+k] is the edge of the state at row on byte class k (the
-	// last column: the start of text): 0 while not computed, else the
+	// cells[row+k] is the edge of the state at row on byte class k (or
+	// on the start of text, column begin; the column nonASCII stays 0):
+	// 0 while not computed, else the
 	// next state's row << liveIDBits | (the live set's id + 1). Four
 	// bytes a cell keep a hot row in a cache line or two.
 	cells []atomic.Uint32
@@ -381,10 +383,12 @@ func (lp *liveProg) buildClasses() {
 		}
 		lp.byteClass[c] = k
 	}
+	lp.begin = len(lp.classRep)
+	lp.nonASCII = lp.begin + 1
 	for c := utf8.RuneSelf; c < 256; c++ {
-		lp.byteClass[c] = classNonASCII
+		lp.byteClass[c] = uint8(lp.nonASCII)
 	}
-	lp.stride = len(lp.classRep) + 1
+	lp.stride = lp.nonASCII + 1
 }
 
 // state returns the row of the state (seeds, ctx), adding it (and
@@ -458,8 +462,8 @@ func setKey(set []uint64) string {
 	return string(unsafe.Slice((*byte)(unsafe.Pointer(&set[0])), 8*len(set)))
 }
 
-// step computes the cell of the state at row for column k (the last
-// column: the start of text). It returns 0 when the budget (or the cell
+// step computes the cell of the state at row for column k (a class, or
+// begin: the start of text). It returns 0 when the budget (or the cell
 // format) is spent.
 func (lp *liveProg) step(row, k int) uint32 {
 	lp.mu.Lock()
@@ -472,7 +476,7 @@ func (lp *liveProg) step(row, k int) uint32 {
 	}
 	st := row / lp.stride
 	stSeeds, stCtx := lp.seeds[st], lp.ctxs[st]
-	begin := k == lp.stride-1
+	begin := k == lp.begin
 	c := 0
 	if !begin {
 		c = int(lp.classRep[k])
@@ -555,59 +559,83 @@ func (lp *liveProg) step(row, k int) uint32 {
 	return v
 }
 
+// liveRun is a run of positions that share one live set, as the
+// right-to-left scan records it: the run's last position and the offset
+// of its live set in the snapshot's sets.
+type liveRun struct {
+	last int32
+	off  int32
+}
+
 // find runs the two passes on s. ok is false when the engine cannot decide
 // (a non-ASCII byte, or the DFA budget is spent): the caller runs the
 // backtracker. On a match, sc.caps holds the submatch positions.
+//
+// The scan records the live sets as runs (sc.runs, from the end of s
+// back): inside a field such as `[^"]*` or `\S+` the live set stays the
+// same from byte to byte, so a line of ~200 bytes has a few dozen runs,
+// and the walk crosses a loop over such a field one run at a time.
 func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 	n := len(s)
-	if cap(sc.live) < n+1 {
-		sc.live = make([]int32, n+1)
+	if cap(sc.runs) < n+1 {
+		sc.runs = make([]liveRun, n+1)
 	}
-	live := sc.live[:n+1] // live[i]: the offset of L(i) in the sets
+	runs := sc.runs[:n+1]
 	words := int32(lp.words)
 	cells := lp.snap.Load().cells
-	row := 0
+	row, m := 0, 0
+	prev := uint32(0) // the live set's id + 1 of the run being scanned
 	for j := n - 1; j >= 0; j-- {
-		k := lp.byteClass[s[j]]
-		if k == classNonASCII {
-			return false, false
+		i := row + int(lp.byteClass[s[j]])
+		var v uint32
+		if uint(i) < uint(len(cells)) {
+			v = cells[i].Load()
 		}
-		i := row + int(k)
-		if i >= len(cells) {
-			cells = lp.snap.Load().cells
-		}
-		v := cells[i].Load()
 		if v == 0 {
-			if v = lp.step(row, int(k)); v == 0 {
+			k := int(lp.byteClass[s[j]])
+			if k == lp.nonASCII {
+				return false, false
+			}
+			if v = lp.cell(row, k); v == 0 {
 				return false, false
 			}
 			cells = lp.snap.Load().cells
 		}
-		live[j+1] = int32(v&maxLiveSets-1) * words
+		// v's set is L(j+1).
+		if id := v & maxLiveSets; id != prev {
+			runs[m] = liveRun{last: int32(j + 1), off: int32(id-1) * words}
+			m++
+			prev = id
+		}
 		row = int(v >> liveIDBits)
 	}
-	i := row + lp.stride - 1
-	if i >= len(cells) {
-		cells = lp.snap.Load().cells
-	}
-	v := cells[i].Load()
+	v := lp.cell(row, lp.begin)
 	if v == 0 {
-		if v = lp.step(row, lp.stride-1); v == 0 {
-			return false, false
-		}
+		return false, false
 	}
-	live[0] = int32(v&maxLiveSets-1) * words
+	if id := v & maxLiveSets; id != prev {
+		runs[m] = liveRun{last: 0, off: int32(id-1) * words}
+		m++
+	}
+	// runs[r] covers the positions (runs[r+1].last, runs[r].last], the
+	// last run from 0; runs[0].last is n.
+	runs = runs[:m]
 	// Every set a cell refers to was published before the cell.
 	sets := lp.snap.Load().sets
+	// r is the run of pos: runs[r].last >= pos (runs[r+1].last < pos).
+	r := m - 1
 	start := -1
 	if lp.anchored {
-		if lp.startTest.live(sets, live[0]) {
+		if lp.startTest.live(sets, runs[r].off) {
 			start = 0
 		}
 	} else {
-		for p := 0; p <= n; p++ {
-			if lp.startTest.live(sets, live[p]) {
-				start = p
+		for ; r >= 0; r-- {
+			if lp.startTest.live(sets, runs[r].off) {
+				start = 0
+				if r < m-1 {
+					start = int(runs[r+1].last) + 1
+				}
 				break
 			}
 		}
@@ -623,41 +651,70 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 		caps[0] = start
 	}
 	walk := lp.walk
-	pc, pos := lp.walkStart, start
+	pc, pos := lp.walkStart, int32(start)
 	for {
 		w := &walk[pc]
 		switch w.op {
 		case walkAlt:
-			if w.live(sets, live[pos]) {
+			for runs[r].last < pos {
+				r--
+			}
+			if w.live(sets, runs[r].off) {
 				pc = w.out
 			} else {
 				pc = w.arg
 			}
 		case walkStar:
-			for w.live(sets, live[pos]) {
-				pos++
+			// Live at pos: s[pos] is consumed; the test holds over the
+			// rest of the run.
+			for {
+				for runs[r].last < pos {
+					r--
+				}
+				if !w.live(sets, runs[r].off) {
+					break
+				}
+				pos = runs[r].last + 1
 			}
 			pc = w.arg
 		case walkLazy:
-			for !w.live(sets, live[pos]) {
-				pos++
+			for {
+				for runs[r].last < pos {
+					r--
+				}
+				if w.live(sets, runs[r].off) {
+					break
+				}
+				pos = runs[r].last + 1
 			}
 			pc = w.out
 		case walkRun:
-			pos += int(w.n)
+			pos += int32(w.n)
 			pc = w.out
 		case walkCap:
 			if int(w.n) < len(caps) {
-				caps[w.n] = pos
+				caps[w.n] = int(pos)
 			}
 			pc = w.out
 		default: // walkMatch
 			if len(caps) > 1 {
-				caps[1] = pos
+				caps[1] = int(pos)
 			}
 			return true, true
 		}
 	}
+}
+
+// cell returns the cell of the state at row for column k, computing it
+// when new; 0 when the DFA cannot (its budget is spent).
+func (lp *liveProg) cell(row, k int) uint32 {
+	cells := lp.snap.Load().cells
+	if i := row + k; i < len(cells) {
+		if v := cells[i].Load(); v != 0 {
+			return v
+		}
+	}
+	return lp.step(row, k)
 }
 
 // Walk operations: the program of the left-to-right pass, with Nop and
