@@ -582,40 +582,29 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 	}
 	runs := sc.runs[:n+1]
 	words := int32(lp.words)
-	cells := lp.snap.Load().cells
-	row, m := 0, 0
-	prev := uint32(0) // the live set's id + 1 of the run being scanned
-	for j := n - 1; j >= 0; j-- {
-		i := row + int(lp.byteClass[s[j]])
-		var v uint32
-		if uint(i) < uint(len(cells)) {
-			v = cells[i].Load()
-		}
-		if v == 0 {
-			k := int(lp.byteClass[s[j]])
-			if k == lp.nonASCII {
+	j, row, m, prev := n-1, 0, 0, noRun
+	v := uint32(0)
+	for {
+		j, row, m, prev = scanKnown(lp.snap.Load().cells, &lp.byteClass, s, runs, j, row, m, prev, words)
+		k := lp.begin // j = -1: L(0), on the start of text
+		if j >= 0 {
+			if k = int(lp.byteClass[s[j]]); k == lp.nonASCII {
 				return false, false
 			}
-			if v = lp.cell(row, k); v == 0 {
-				return false, false
-			}
-			cells = lp.snap.Load().cells
 		}
-		// v's set is L(j+1).
+		if v = lp.cell(row, k); v == 0 {
+			return false, false
+		}
 		if id := v & maxLiveSets; id != prev {
 			runs[m] = liveRun{last: int32(j + 1), off: int32(id-1) * words}
 			m++
 			prev = id
 		}
+		if j < 0 {
+			break
+		}
 		row = int(v >> liveIDBits)
-	}
-	v := lp.cell(row, lp.begin)
-	if v == 0 {
-		return false, false
-	}
-	if id := v & maxLiveSets; id != prev {
-		runs[m] = liveRun{last: 0, off: int32(id-1) * words}
-		m++
+		j--
 	}
 	// runs[r] covers the positions (runs[r+1].last, runs[r].last], the
 	// last run from 0; runs[0].last is n.
@@ -652,48 +641,56 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 	}
 	walk := lp.walk
 	pc, pos := lp.walkStart, int32(start)
+	// The run of pos: last and off are runs[r]'s.
+	last, off := runs[r].last, runs[r].off
 	for {
 		w := &walk[pc]
 		switch w.op {
 		case walkAlt:
-			for runs[r].last < pos {
-				r--
+			if last < pos {
+				for r--; runs[r].last < pos; r-- {
+				}
+				last, off = runs[r].last, runs[r].off
 			}
-			if w.live(sets, runs[r].off) {
+			if w.live(sets, off) {
 				pc = w.out
 			} else {
 				pc = w.arg
 			}
-		case walkStar:
-			// Live at pos: s[pos] is consumed; the test holds over the
-			// rest of the run.
-			for {
-				for runs[r].last < pos {
-					r--
-				}
-				if !w.live(sets, runs[r].off) {
-					break
-				}
-				pos = runs[r].last + 1
-			}
-			pc = w.arg
-		case walkLazy:
-			for {
-				for runs[r].last < pos {
-					r--
-				}
-				if w.live(sets, runs[r].off) {
-					break
-				}
-				pos = runs[r].last + 1
-			}
-			pc = w.out
 		case walkRun:
 			pos += int32(w.n)
 			pc = w.out
+		case walkStar:
+			// Live at pos: s[pos] is consumed, and so is the rest of the
+			// run, whose live set is the same.
+			for {
+				if last < pos {
+					for r--; runs[r].last < pos; r-- {
+					}
+					last, off = runs[r].last, runs[r].off
+				}
+				if !w.live(sets, off) {
+					break
+				}
+				pos = last + 1
+			}
+			pc = w.arg
 		case walkCap:
 			if int(w.n) < len(caps) {
 				caps[w.n] = int(pos)
+			}
+			pc = w.out
+		case walkLazy:
+			for {
+				if last < pos {
+					for r--; runs[r].last < pos; r-- {
+					}
+					last, off = runs[r].last, runs[r].off
+				}
+				if w.live(sets, off) {
+					break
+				}
+				pos = last + 1
 			}
 			pc = w.out
 		default: // walkMatch
@@ -703,6 +700,43 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 			return true, true
 		}
 	}
+}
+
+// noRun is the id + 1 of the run before the first: no live set's (and
+// not 0, the id of a cell not computed).
+const noRun = ^uint32(0)
+
+// scanKnown runs the scan over s[:j+1], right to left, from the state at
+// row, while the cells it needs are known (in cells), recording in runs
+// (from runs[m] on) the runs of live sets as offsets in the sets (prev:
+// the id + 1 of the last run's set). It stops at the first byte whose
+// cell is not known, and returns it (j; -1 at the start of s) with the
+// state there. It calls nothing and keeps few values live, so that they
+// stay in registers: a byte costs about fifteen instructions.
+func scanKnown(cells []atomic.Uint32, class *[256]uint8, s string, runs []liveRun, j, row, m int, prev uint32, words int32) (int, int, int, uint32) {
+	_ = class[0] // its nil check, out of the loop
+	s = s[:j+1]
+	for j = len(s) - 1; j >= 0; j-- {
+		i := row + int(class[s[j]])
+		if uint(i) >= uint(len(cells)) {
+			break
+		}
+		// v's set is L(j+1). A cell not computed yet (0) has id 0,
+		// never prev (a computed cell's is its set's id + 1): the test
+		// is on the path of a new run.
+		v := cells[i].Load()
+		id := v & maxLiveSets
+		if id != prev {
+			if id == 0 {
+				break
+			}
+			runs[m] = liveRun{last: int32(j + 1), off: int32(id-1) * words}
+			m++
+		}
+		prev = id
+		row = int(v >> liveIDBits)
+	}
+	return j, row, m, prev
 }
 
 // cell returns the cell of the state at row for column k, computing it
