@@ -68,12 +68,15 @@ const (
 	ctxEnd
 )
 
-// A cell packs the next row and the live set's id + 1: at most maxRows
-// cells (liveBudget allows no more) and maxLiveSets sets per program;
-// lines that need more go to the backtracker.
+// A cell packs the next row, loopFlag when the next state has a loop
+// (liveLoop) and the live set's id + 1: at most maxRows cells (liveBudget
+// allows no more) and maxLiveSets sets per program; lines that need more
+// go to the backtracker.
 const (
 	liveIDBits  = 12
-	maxLiveSets = 1<<liveIDBits - 1
+	idMask      = 1<<liveIDBits - 1
+	loopFlag    = 1 << (liveIDBits - 1)
+	maxLiveSets = loopFlag - 1
 	maxRows     = 1 << (32 - liveIDBits)
 )
 
@@ -91,6 +94,7 @@ type liveProg struct {
 	consPred  graph // consuming instructions whose out is pc
 	matches   []uint32
 	walk      []walkInst
+	walkCaps  []walkCapAt // the captures of fused chains (walkInst)
 	walkStart uint32
 	startTest walkInst // tests the start instruction in a live set
 
@@ -99,7 +103,8 @@ type liveProg struct {
 	byteClass [256]uint8
 	classRep  []byte // a byte of each class
 	begin     int    // the column of the start of text (after the classes)
-	nonASCII  int    // the column of bytes >= 0x80 (the last)
+	nonASCII  int    // the column of bytes >= 0x80 (its cells stay 0)
+	loopCol   int    // the column of the state's loop (its index + 1 in liveSnap.loops; 0: none)
 	stride    int    // columns per state
 
 	snap atomic.Pointer[liveSnap]
@@ -127,6 +132,18 @@ type liveSnap struct {
 	cells []atomic.Uint32
 	// sets holds the live sets, words apiece, one bit per instruction.
 	sets []uint64
+	// loops are the states' loops (the loopCol column indexes them).
+	loops []*liveLoop
+}
+
+// liveLoop is the loop of a DFA state S whose live set does not depend on
+// the byte read (no empty-width instruction in it): on each byte of skip,
+// S goes back to S, and the live set before the byte is the one of id.
+// Inside a field such as `[^"]*` the scan crosses the whole field on
+// skip, a table lookup a byte, instead of the cells.
+type liveLoop struct {
+	skip [256]bool
+	id   uint32 // the live set's id + 1
 }
 
 // condBit marks an empty-width instruction in liveProg.cond.
@@ -255,7 +272,7 @@ func compileLive(prog *syntax.Prog, ncap int) *liveProg {
 	lp.buildClasses()
 	lp.snap.Store(&liveSnap{})
 	lp.mu.Lock()
-	lp.state(make([]uint64, lp.words), ctxEnd) // row 0: the end of text
+	lp.state(make([]uint64, lp.words), ctxEnd, nil) // row 0: the end of text
 	lp.mu.Unlock()
 	return lp
 }
@@ -388,12 +405,17 @@ func (lp *liveProg) buildClasses() {
 	for c := utf8.RuneSelf; c < 256; c++ {
 		lp.byteClass[c] = uint8(lp.nonASCII)
 	}
-	lp.stride = lp.nonASCII + 1
+	lp.loopCol = lp.nonASCII + 1
+	lp.stride = lp.loopCol + 1
 }
 
 // state returns the row of the state (seeds, ctx), adding it (and
 // publishing a snapshot with its row) when new; mu held.
-func (lp *liveProg) state(seeds []uint64, ctx uint8) int {
+//
+// free, when not nil, is the live set of the state's cells, which hold no
+// empty-width instruction: the state's ctx does not matter (the caller
+// passes ctxOther), and the state may have a loop (addLoop).
+func (lp *liveProg) state(seeds []uint64, ctx uint8, free []uint64) int {
 	key := setKey(seeds) + string(rune(ctx))
 	if st, ok := lp.states[key]; ok {
 		return int(st) * lp.stride
@@ -417,9 +439,128 @@ func (lp *liveProg) state(seeds []uint64, ctx uint8) int {
 			}
 			cells = grown
 		}
-		lp.publish(&liveSnap{cells: cells[:need], sets: sn.sets})
+		lp.publish(&liveSnap{cells: cells[:need], sets: sn.sets, loops: sn.loops})
+	}
+	if free != nil {
+		lp.addLoop(row, seeds, free)
 	}
 	return row
+}
+
+// closure returns the instructions from which a match is reached on
+// epsilon edges from seeds or a match, passing every empty-width
+// instruction, and whether it holds none: then it is the live set of
+// every cell of the state with these seeds (no condition to test).
+func (lp *liveProg) closure(seeds []uint64) (live []uint64, free bool) {
+	live = make([]uint64, lp.words)
+	work := slices.Clone(lp.matches)
+	for w, x := range seeds {
+		for x != 0 {
+			b := x & -x
+			x &^= b
+			work = append(work, uint32(w*64+bits.TrailingZeros64(b)))
+		}
+	}
+	for _, pc := range work {
+		live[pc>>6] |= 1 << (pc & 63)
+	}
+	free = true
+	for len(work) > 0 {
+		pc := work[len(work)-1]
+		work = work[:len(work)-1]
+		for _, p := range lp.epsPred.of(pc) {
+			if live[p>>6]&(1<<(p&63)) != 0 {
+				continue
+			}
+			if lp.cond[p]&condBit != 0 {
+				free = false
+			}
+			live[p>>6] |= 1 << (p & 63)
+			work = append(work, p)
+		}
+	}
+	return live, free
+}
+
+// seedsOn returns the consuming instructions that match c and lead into
+// live: the seeds of the state after c.
+func (lp *liveProg) seedsOn(live []uint64, c int) []uint64 {
+	seeds := make([]uint64, lp.words)
+	for w, x := range live {
+		for x != 0 {
+			b := x & -x
+			x &^= b
+			pc := w*64 + bits.TrailingZeros64(b)
+			for _, q := range lp.consPred.of(uint32(pc)) {
+				if lp.sets[lp.class[q]][c>>6]&(1<<(c&63)) != 0 {
+					seeds[q>>6] |= 1 << (q & 63)
+				}
+			}
+		}
+	}
+	return seeds
+}
+
+// addLoop gives the new state at row (seeds; live, free of conditions,
+// its live set) its loop when it has one: the bytes on which it goes back
+// to itself. mu held.
+func (lp *liveProg) addLoop(row int, seeds, live []uint64) {
+	var lo liveLoop
+	any := false
+	for k, c := range lp.classRep {
+		if !slices.Equal(lp.seedsOn(live, int(c)), seeds) {
+			continue
+		}
+		for b := range utf8.RuneSelf {
+			if int(lp.byteClass[b]) == k {
+				lo.skip[b] = true
+				any = true
+			}
+		}
+	}
+	if !any {
+		return
+	}
+	id := lp.liveID(live)
+	if id < 0 {
+		return
+	}
+	lo.id = uint32(id + 1)
+	lp.index += int(unsafe.Sizeof(lo)) + 8
+	sn := lp.snap.Load()
+	// A new array: a reader of an older snapshot keeps its own.
+	loops := append(slices.Clip(sn.loops), &lo)
+	lp.publish(&liveSnap{cells: sn.cells, sets: sn.sets, loops: loops})
+	sn.cells[row+lp.loopCol].Store(uint32(len(loops)))
+}
+
+// cross returns the last position of s whose byte the loop does not
+// skip, -1 when it skips them all: four bytes a test while it can.
+func (lo *liveLoop) cross(s string) int {
+	sk := &lo.skip
+	j := len(s) - 1
+	for ; j >= 3; j -= 4 {
+		if !(sk[s[j]] && sk[s[j-1]] && sk[s[j-2]] && sk[s[j-3]]) {
+			break
+		}
+	}
+	for ; j >= 0 && sk[s[j]]; j-- {
+	}
+	return j
+}
+
+// loop returns the loop of the state at row, nil when it has none.
+func (lp *liveProg) loop(row int) *liveLoop {
+	sn := lp.snap.Load()
+	i := row + lp.loopCol
+	if i >= len(sn.cells) {
+		return nil
+	}
+	x := int(sn.cells[i].Load())
+	if x == 0 || x > len(sn.loops) {
+		return nil
+	}
+	return sn.loops[x-1]
 }
 
 // liveID returns the id of the live set (its offset in the snapshot's
@@ -445,7 +586,7 @@ func (lp *liveProg) liveID(live []uint64) int {
 	}
 	// Past every published snapshot's end: no reader looks there yet.
 	sets = append(sets, live...)
-	lp.publish(&liveSnap{cells: sn.cells, sets: sets})
+	lp.publish(&liveSnap{cells: sn.cells, sets: sets, loops: sn.loops})
 	return id
 }
 
@@ -537,24 +678,22 @@ func (lp *liveProg) step(row, k int) uint32 {
 	}
 	next := 0
 	if !begin {
-		seeds := make([]uint64, lp.words)
-		for w, x := range live {
-			for x != 0 {
-				b := x & -x
-				x &^= b
-				pc := w*64 + bits.TrailingZeros64(b)
-				for _, q := range lp.consPred.of(uint32(pc)) {
-					if lp.sets[lp.class[q]][c>>6]&(1<<(c&63)) != 0 {
-						seeds[q>>6] |= 1 << (q & 63)
-					}
-				}
-			}
+		seeds := lp.seedsOn(live, c)
+		ctx := ctxOf(byte(c))
+		nextLive, free := lp.closure(seeds)
+		if !free {
+			nextLive = nil
+		} else {
+			ctx = ctxOther
 		}
-		if next = lp.state(seeds, ctxOf(byte(c))); next < 0 {
+		if next = lp.state(seeds, ctx, nextLive); next < 0 {
 			return 0
 		}
 	}
 	v := uint32(next)<<liveIDBits | uint32(id+1)
+	if lp.snap.Load().cells[next+lp.loopCol].Load() != 0 {
+		v |= loopFlag
+	}
 	lp.snap.Load().cells[row+k].Store(v)
 	return v
 }
@@ -576,39 +715,13 @@ type liveRun struct {
 // same from byte to byte, so a line of ~200 bytes has a few dozen runs,
 // and the walk crosses a loop over such a field one run at a time.
 func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
-	n := len(s)
-	if cap(sc.runs) < n+1 {
-		sc.runs = make([]liveRun, n+1)
+	runs, ok := lp.scan(s, sc)
+	if !ok {
+		return false, false
 	}
-	runs := sc.runs[:n+1]
-	words := int32(lp.words)
-	j, row, m, prev := n-1, 0, 0, noRun
-	v := uint32(0)
-	for {
-		j, row, m, prev = scanKnown(lp.snap.Load().cells, &lp.byteClass, s, runs, j, row, m, prev, words)
-		k := lp.begin // j = -1: L(0), on the start of text
-		if j >= 0 {
-			if k = int(lp.byteClass[s[j]]); k == lp.nonASCII {
-				return false, false
-			}
-		}
-		if v = lp.cell(row, k); v == 0 {
-			return false, false
-		}
-		if id := v & maxLiveSets; id != prev {
-			runs[m] = liveRun{last: int32(j + 1), off: int32(id-1) * words}
-			m++
-			prev = id
-		}
-		if j < 0 {
-			break
-		}
-		row = int(v >> liveIDBits)
-		j--
-	}
+	m := len(runs)
 	// runs[r] covers the positions (runs[r+1].last, runs[r].last], the
-	// last run from 0; runs[0].last is n.
-	runs = runs[:m]
+	// last run from 0; runs[0].last is len(s).
 	// Every set a cell refers to was published before the cell.
 	sets := lp.snap.Load().sets
 	// r is the run of pos: runs[r].last >= pos (runs[r+1].last < pos).
@@ -639,12 +752,18 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 	if len(caps) > 0 {
 		caps[0] = start
 	}
-	walk := lp.walk
+	walk, wcaps := lp.walk, lp.walkCaps
 	pc, pos := lp.walkStart, int32(start)
 	// The run of pos: last and off are runs[r]'s.
 	last, off := runs[r].last, runs[r].off
 	for {
 		w := &walk[pc]
+		if w.capN != 0 {
+			for _, c := range wcaps[w.capLo : int(w.capLo)+int(w.capN)] {
+				caps[c.slot] = int(pos + c.off)
+			}
+		}
+		pos += int32(w.adv)
 		switch w.op {
 		case walkAlt:
 			if last < pos {
@@ -702,6 +821,55 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 	}
 }
 
+// scan is find's first pass: it returns the runs of live sets of s
+// (in sc.runs), from the end of s back; ok is false when the DFA cannot
+// decide s.
+func (lp *liveProg) scan(s string, sc *btScratch) (runs []liveRun, ok bool) {
+	n := len(s)
+	if cap(sc.runs) < n+1 {
+		sc.runs = make([]liveRun, n+1)
+	}
+	runs = sc.runs[:n+1]
+	words := int32(lp.words)
+	j, row, m, prev := n-1, 0, 0, noRun
+	v := uint32(0)
+	for {
+		j, row, m, prev = scanKnown(lp.snap.Load().cells, &lp.byteClass, s, runs, j, row, m, prev, words)
+		k := lp.begin // j = -1: L(0), on the start of text
+		if j >= 0 {
+			if k = int(lp.byteClass[s[j]]); k == lp.nonASCII {
+				return nil, false
+			}
+		}
+		if v = lp.cell(row, k); v == 0 {
+			return nil, false
+		}
+		if id := v & maxLiveSets; id != prev {
+			runs[m] = liveRun{last: int32(j + 1), off: int32(id-1) * words}
+			m++
+			prev = id
+		}
+		if j < 0 {
+			break
+		}
+		row = int(v >> liveIDBits)
+		j--
+		if v&loopFlag == 0 || j < 0 {
+			continue
+		}
+		// The state at row has a loop: cross the bytes it skips.
+		if lo := lp.loop(row); lo != nil && lo.skip[s[j]] {
+			if lo.id != prev {
+				runs[m] = liveRun{last: int32(j + 1), off: int32(lo.id-1) * words}
+				m++
+				prev = lo.id
+			}
+			j = lo.cross(s[:j])
+		}
+	}
+	return runs[:m], true
+}
+
 // noRun is the id + 1 of the run before the first: no live set's (and
 // not 0, the id of a cell not computed).
 const noRun = ^uint32(0)
@@ -725,9 +893,9 @@ func scanKnown(cells []atomic.Uint32, class *[256]uint8, s string, runs []liveRu
 		// never prev (a computed cell's is its set's id + 1): the test
 		// is on the path of a new run.
 		v := cells[i].Load()
-		id := v & maxLiveSets
+		id := v & idMask
 		if id != prev {
-			if id == 0 {
+			if id == 0 || id&loopFlag != 0 {
 				break
 			}
 			runs[m] = liveRun{last: int32(j + 1), off: int32(id-1) * words}
@@ -766,12 +934,27 @@ const (
 // walkInst is one instruction of the walk; out and arg index walk; the
 // test (word, mask) is an instruction of the original program, a bit of
 // the live sets.
+//
+// A chain of walkCap and walkRun instructions is fused into the
+// instruction that ends it (fuseWalk): before its op, the instruction
+// records pos + off in the slots of walkCaps[capLo:capLo+capN], then
+// consumes adv bytes.
 type walkInst struct {
 	op       uint8
+	capN     uint8
+	capLo    uint16
 	n        uint32
 	word     uint32 // the test instruction's word in a live set
 	out, arg uint32
+	adv      uint32
 	mask     uint64 // and its bit
+}
+
+// walkCapAt records a capture of a fused chain: slot, at off bytes past
+// the chain's start.
+type walkCapAt struct {
+	slot uint32
+	off  int32
 }
 
 // live reports whether the test instruction is in the live set at off in
@@ -843,4 +1026,41 @@ func (lp *liveProg) buildWalk(prog *syntax.Prog) {
 		}
 	}
 	lp.walkStart = skip(lp.start)
+	lp.fuseWalk()
+}
+
+// fuseWalk replaces each walkCap or walkRun instruction by the
+// instruction ending its chain, the chain's captures and bytes as its
+// prefix (captures of slots past ncap dropped: nobody reads them).
+func (lp *liveProg) fuseWalk() {
+	orig := slices.Clone(lp.walk)
+	var recs []walkCapAt
+	for pc := range orig {
+		op := orig[pc].op
+		if op != walkCap && op != walkRun {
+			continue
+		}
+		lo := len(recs)
+		adv := uint32(0)
+		t := uint32(pc)
+		for steps := 0; (orig[t].op == walkCap || orig[t].op == walkRun) && steps < len(orig); steps++ {
+			w := &orig[t]
+			if w.op == walkRun {
+				adv += w.n
+			} else if int(w.n) < lp.ncap {
+				recs = append(recs, walkCapAt{slot: w.n, off: int32(adv)})
+			}
+			t = w.out
+		}
+		end := &orig[t]
+		if end.op == walkCap || end.op == walkRun || end.capN != 0 || end.adv != 0 ||
+			len(recs)-lo > 255 || len(recs) > 1<<16 {
+			recs = recs[:lo] // a chain too long to fuse: keep pc as it is
+			continue
+		}
+		w := *end
+		w.capLo, w.capN, w.adv = uint16(lo), uint8(len(recs)-lo), adv
+		lp.walk[pc] = w
+	}
+	lp.walkCaps = recs
 }
