@@ -759,7 +759,10 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 	for {
 		w := &walk[pc]
 		if w.capN != 0 {
-			for _, c := range wcaps[w.capLo : int(w.capLo)+int(w.capN)] {
+			c := wcaps[w.capLo]
+			caps[c.slot] = int(pos + c.off)
+			for k := 1; k < int(w.capN); k++ {
+				c = wcaps[int(w.capLo)+k]
 				caps[c.slot] = int(pos + c.off)
 			}
 		}
@@ -878,8 +881,8 @@ const noRun = ^uint32(0)
 // row, while the cells it needs are known (in cells), recording in runs
 // (from runs[m] on) the runs of live sets as offsets in the sets (prev:
 // the id + 1 of the last run's set). It stops at the first byte whose
-// cell is not known, and returns it (j; -1 at the start of s) with the
-// state there. It calls nothing and keeps few values live, so that they
+// cell is not known or goes round a state's loop (liveLoop), and returns
+// it (j; -1 at the start of s) with the state there. It calls nothing and keeps few values live, so that they
 // stay in registers: a byte costs about fifteen instructions.
 func scanKnown(cells []atomic.Uint32, class *[256]uint8, s string, runs []liveRun, j, row, m int, prev uint32, words int32) (int, int, int, uint32) {
 	_ = class[0] // its nil check, out of the loop
@@ -895,11 +898,21 @@ func scanKnown(cells []atomic.Uint32, class *[256]uint8, s string, runs []liveRu
 		v := cells[i].Load()
 		id := v & idMask
 		if id != prev {
-			if id == 0 || id&loopFlag != 0 {
+			if id == 0 {
 				break
 			}
-			runs[m] = liveRun{last: int32(j + 1), off: int32(id-1) * words}
-			m++
+			// Into a state with a loop: when it is this state (the
+			// byte is one of the loop's), the caller crosses the loop.
+			if id&loopFlag != 0 {
+				if int(v>>liveIDBits) == row {
+					break
+				}
+				id &^= loopFlag
+			}
+			if id != prev {
+				runs[m] = liveRun{last: int32(j + 1), off: int32(id-1) * words}
+				m++
+			}
 		}
 		prev = id
 		row = int(v >> liveIDBits)
