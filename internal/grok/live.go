@@ -99,6 +99,7 @@ type liveProg struct {
 	cond      []uint8     // empty-width instructions: condBit | their syntax.EmptyOp
 	start     uint32
 	ncap      int
+	unset     []int // ncap times -1: the captures before the walk
 	anchored  bool
 	words     int   // bitset words per set (one bit per instruction)
 	epsPred   graph // instructions with an epsilon edge to pc
@@ -276,6 +277,7 @@ func compileLive(prog *syntax.Prog, ncap int) *liveProg {
 			return nil
 		}
 	}
+	lp.unset = slices.Repeat([]int{-1}, max(ncap, 0))
 	lp.epsPred = newGraph(n, eps)
 	lp.consPred = newGraph(n, cons)
 	lp.buildWalk(prog)
@@ -781,8 +783,10 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 		return false, true
 	}
 	caps := sc.caps
-	for i := range caps {
-		caps[i] = -1
+	if copy(caps, lp.unset) < len(caps) {
+		for i := len(lp.unset); i < len(caps); i++ {
+			caps[i] = -1
+		}
 	}
 	if len(caps) > 0 {
 		caps[0] = start
