@@ -154,8 +154,8 @@ type liveSnap struct {
 // Inside a field such as `[^"]*` the scan crosses the whole field on
 // skip, a table lookup a byte, instead of the cells.
 type liveLoop struct {
-	skip [256]uint8 // 1: a byte of the loop
-	id   uint32     // the live set's id + 1
+	skip [256]bool
+	id   uint32 // the live set's id + 1
 }
 
 // condBit marks an empty-width instruction in liveProg.cond.
@@ -550,7 +550,7 @@ func (lp *liveProg) addLoop(row int, seeds, live []uint64) {
 		}
 		for b := range utf8.RuneSelf {
 			if int(lp.byteClass[b]) == k {
-				lo.skip[b] = 1
+				lo.skip[b] = true
 				any = true
 			}
 		}
@@ -572,17 +572,16 @@ func (lp *liveProg) addLoop(row int, seeds, live []uint64) {
 }
 
 // cross returns the last position of s whose byte the loop does not
-// skip, -1 when it skips them all: eight bytes a test while it can.
+// skip, -1 when it skips them all: four bytes a test while it can.
 func (lo *liveLoop) cross(s string) int {
 	sk := &lo.skip
 	j := len(s) - 1
-	for ; j >= 7; j -= 8 {
-		w := s[j-7 : j+1]
-		if sk[w[0]]&sk[w[1]]&sk[w[2]]&sk[w[3]]&sk[w[4]]&sk[w[5]]&sk[w[6]]&sk[w[7]] == 0 {
+	for ; j >= 3; j -= 4 {
+		if !(sk[s[j]] && sk[s[j-1]] && sk[s[j-2]] && sk[s[j-3]]) {
 			break
 		}
 	}
-	for ; j >= 0 && sk[s[j]] != 0; j-- {
+	for ; j >= 0 && sk[s[j]]; j-- {
 	}
 	return j
 }
@@ -901,7 +900,7 @@ func (lp *liveProg) scan(s string, sc *btScratch) (runs []liveRun, ok bool) {
 			continue
 		}
 		// The state at row has a loop: cross the bytes it skips.
-		if lo := lp.loop(row); lo != nil && lo.skip[s[j]] != 0 {
+		if lo := lp.loop(row); lo != nil && lo.skip[s[j]] {
 			if lo.id != prev {
 				runs[m] = liveRun{last: int32(j + 1), off: int32(lo.id-1) * words}
 				m++
