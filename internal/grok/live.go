@@ -129,6 +129,7 @@ type liveProg struct {
 	seeds   [][]uint64       // by state number
 	ctxs    []uint8          // by state number
 	liveIDs map[string]int32 // live set -> its id (offset in liveSnap.sets / words)
+	free    map[string]bool  // seeds -> whether their state is free of context (closure)
 	index   int              // bytes held by the maps and seeds
 	size    int              // index + table + sets
 }
@@ -240,6 +241,7 @@ func compileLive(prog *syntax.Prog, ncap int) *liveProg {
 		maxSets:  maxLiveSets,
 		states:   map[string]int32{},
 		liveIDs:  map[string]int32{},
+		free:     map[string]bool{},
 	}
 	var eps, cons [][2]uint32
 	setIdx := map[[2]uint64]uint16{}
@@ -544,8 +546,37 @@ func (lp *liveProg) seedsOn(live []uint64, c int) []uint64 {
 func (lp *liveProg) addLoop(row int, seeds, live []uint64) {
 	var lo liveLoop
 	any := false
+	// The consuming instructions that lead into live: on byte c the next
+	// seeds are those that match c. The seeds must all be among them.
+	var qs []uint32
+	in := make([]uint64, lp.words)
+	for w, x := range live {
+		for x != 0 {
+			b := x & -x
+			x &^= b
+			for _, q := range lp.consPred.of(uint32(w*64 + bits.TrailingZeros64(b))) {
+				if in[q>>6]&(1<<(q&63)) == 0 {
+					in[q>>6] |= 1 << (q & 63)
+					qs = append(qs, q)
+				}
+			}
+		}
+	}
+	for w := range seeds {
+		if seeds[w]&^in[w] != 0 {
+			return
+		}
+	}
 	for k, c := range lp.classRep {
-		if !slices.Equal(lp.seedsOn(live, int(c)), seeds) {
+		same := true
+		for _, q := range qs {
+			matches := lp.sets[lp.class[q]][c>>6]&(1<<(c&63)) != 0
+			if matches != (seeds[q>>6]&(1<<(q&63)) != 0) {
+				same = false
+				break
+			}
+		}
+		if !same {
 			continue
 		}
 		for b := range utf8.RuneSelf {
@@ -717,7 +748,13 @@ func (lp *liveProg) step(row, k int) uint32 {
 	if !begin {
 		seeds := lp.seedsOn(live, c)
 		ctx := ctxOf(byte(c))
-		nextLive, free := lp.closure(seeds)
+		var nextLive []uint64
+		free, known := lp.free[setKey(seeds)]
+		if !known {
+			nextLive, free = lp.closure(seeds)
+			lp.free[setKey(seeds)] = free
+			lp.index += 8*len(seeds) + 64
+		}
 		if !free {
 			nextLive = nil
 		} else {
