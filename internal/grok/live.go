@@ -41,7 +41,7 @@ import (
 //     at a time, and a chain of captures and literal bytes is one step.
 //
 // On the hub's nginx access grok and the bench lines (~210 bytes), the
-// two passes take ~7,400 instructions a line (from ~10,200 with a live
+// two passes take ~7,400 instructions a line (from ~9,400 with a live
 // set per position and per-byte loops in the walk), about 60 % in the
 // scan (`go test ./internal/grok -bench LiveFind`, under cachegrind).
 //
