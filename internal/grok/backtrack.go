@@ -158,9 +158,9 @@ type btScratch struct {
 	dirty   []int32
 	stack   []btJob
 	caps    []int
-	// live is the two-pass engine's live set at each position (its offset
-	// in the DFA's sets; every call writes the positions it reads).
-	live  []int32
+	// runs are the two-pass engine's live sets, as runs of positions
+	// (every call writes the runs it reads).
+	runs  []liveRun
 	steps int // backtracking steps of the last runBacktrack (choice.go)
 	// limit bounds steps in one backtrack call (0: none); aborted reports
 	// that the call stopped there, undecided.

@@ -83,3 +83,36 @@ func BenchmarkGrokEngine(b *testing.B) {
 		b.Run("sshd/"+engine+"/nomatch", func(b *testing.B) { run(b, nginx) })
 	}
 }
+
+// BenchmarkLiveFind runs the two-pass engine alone (liveProg.find, no
+// prefilter, no map writes) on the hub's nginx access grok over the nginx
+// bench lines: the figure to follow when changing live.go. Under
+// cachegrind (`go test -c`, then valgrind --tool=cachegrind --cache-sim=no
+// on the binary with -test.bench LiveFind -test.benchtime 30000x, and
+// cg_annotate on live.go) it splits the instructions between the
+// right-to-left scan and the walk.
+//
+//	go test ./internal/grok/ -run '^$' -bench LiveFind
+func BenchmarkLiveFind(b *testing.B) {
+	lib, groks := parserGroks(b, "s01-parse/crowdsecurity/nginx-logs.yaml")
+	lines := benchLines(b, "bench_nginx.log")
+	p := lib.MustCompile(groks[0])
+	lp := p.bt.live.get()
+	if lp == nil {
+		b.Fatal("no two-pass program")
+	}
+	sc := p.bt.get()
+	defer p.bt.release(sc)
+	bytes := 0
+	for _, l := range lines { // warm up: the DFA grows lazily
+		if matched, ok := lp.find(l, sc); !matched || !ok {
+			b.Fatalf("no match on %q", l)
+		}
+		bytes += len(l)
+	}
+	b.SetBytes(int64(bytes / len(lines)))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		lp.find(lines[i%len(lines)], sc)
+	}
+}

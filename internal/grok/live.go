@@ -28,11 +28,22 @@ import (
 //     a byte costs one load from a flat table (row of the state, column of
 //     the byte's class), whose cell holds both the next state's row and
 //     the id of L(i): one dependent load per byte, no pointer chasing.
+//     The scan keeps L as runs (liveRun): a new entry only where the set
+//     changes, which inside a field such as `[^"]*` or `\S+` it does not.
+//     A state whose live set no byte or context changes can have a loop
+//     (liveLoop): the bytes on which it goes back to itself, which the
+//     scan crosses on a table without the cells (a user agent in one go).
 //  2. A match starts at the first candidate position p whose live set holds
 //     the start instruction (none: no match). A left-to-right walk from
 //     there takes, at every alternation, the first branch that is live, and
 //     records capture positions as it passes them; it never fails and never
-//     backtracks.
+//     backtracks. A loop over one instruction (`[^"]*`) is crossed a run
+//     at a time, and a chain of captures and literal bytes is one step.
+//
+// On the hub's nginx access grok and the bench lines (~210 bytes), the
+// two passes take ~7,400 instructions a line (from ~9,400 with a live
+// set per position and per-byte loops in the walk), about 60 % in the
+// scan (`go test ./internal/grok -bench LiveFind`, under cachegrind).
 //
 // Go's submatches are those of a backtracker that explores branches in
 // priority order and returns the first path reaching a match (leftmost
@@ -68,15 +79,15 @@ const (
 	ctxEnd
 )
 
-// classNonASCII is the class of bytes >= 0x80 (the backtracker's).
-const classNonASCII = 0xff
-
-// A cell packs the next row and the live set's id + 1: at most maxRows
-// cells (liveBudget allows no more) and maxLiveSets sets per program;
-// lines that need more go to the backtracker.
+// A cell packs the next row, loopFlag when the next state has a loop
+// (liveLoop) and the live set's id + 1: at most maxRows cells (liveBudget
+// allows no more) and maxLiveSets sets per program; lines that need more
+// go to the backtracker.
 const (
 	liveIDBits  = 12
-	maxLiveSets = 1<<liveIDBits - 1
+	idMask      = 1<<liveIDBits - 1
+	loopFlag    = 1 << (liveIDBits - 1)
+	maxLiveSets = loopFlag - 1
 	maxRows     = 1 << (32 - liveIDBits)
 )
 
@@ -88,18 +99,25 @@ type liveProg struct {
 	cond      []uint8     // empty-width instructions: condBit | their syntax.EmptyOp
 	start     uint32
 	ncap      int
+	unset     []int // ncap times -1: the captures before the walk
 	anchored  bool
 	words     int   // bitset words per set (one bit per instruction)
 	epsPred   graph // instructions with an epsilon edge to pc
 	consPred  graph // consuming instructions whose out is pc
 	matches   []uint32
 	walk      []walkInst
+	walkCaps  []walkCapAt // the captures of fused chains (walkInst)
 	walkStart uint32
 	startTest walkInst // tests the start instruction in a live set
 
-	byteClass [256]uint8 // column of each byte; classNonASCII for >= 0x80
-	classRep  []byte     // a byte of each class
-	stride    int        // columns per state: the classes, then the start of text
+	// byteClass is the column of each byte: its class for ASCII bytes,
+	// nonASCII (a column whose cells stay 0) for bytes >= 0x80.
+	byteClass [256]uint8
+	classRep  []byte // a byte of each class
+	begin     int    // the column of the start of text (after the classes)
+	nonASCII  int    // the column of bytes >= 0x80 (its cells stay 0)
+	loopCol   int    // the column of the state's loop (its index + 1 in liveSnap.loops; 0: none)
+	stride    int    // columns per state
 
 	snap atomic.Pointer[liveSnap]
 
@@ -111,6 +129,7 @@ type liveProg struct {
 	seeds   [][]uint64       // by state number
 	ctxs    []uint8          // by state number
 	liveIDs map[string]int32 // live set -> its id (offset in liveSnap.sets / words)
+	free    map[string]bool  // seeds -> whether their state is free of context (closure)
 	index   int              // bytes held by the maps and seeds
 	size    int              // index + table + sets
 }
@@ -118,13 +137,26 @@ type liveProg struct {
 // liveSnap is a published view of the DFA; its slices are never shrunk or
 // moved, and cells past a snapshot's end appear in a later snapshot.
 type liveSnap struct {
-	// cells[row+k] is the edge of the state at row on byte class k (the
-	// last column: the start of text): 0 while not computed, else the
+	// cells[row+k] is the edge of the state at row on byte class k (or
+	// on the start of text, column begin; the column nonASCII stays 0):
+	// 0 while not computed, else the
 	// next state's row << liveIDBits | (the live set's id + 1). Four
 	// bytes a cell keep a hot row in a cache line or two.
 	cells []atomic.Uint32
 	// sets holds the live sets, words apiece, one bit per instruction.
 	sets []uint64
+	// loops are the states' loops (the loopCol column indexes them).
+	loops []*liveLoop
+}
+
+// liveLoop is the loop of a DFA state S whose live set does not depend on
+// the byte read (no empty-width instruction in it): on each byte of skip,
+// S goes back to S, and the live set before the byte is the one of id.
+// Inside a field such as `[^"]*` the scan crosses the whole field on
+// skip, a table lookup a byte, instead of the cells.
+type liveLoop struct {
+	skip [256]bool
+	id   uint32 // the live set's id + 1
 }
 
 // condBit marks an empty-width instruction in liveProg.cond.
@@ -209,6 +241,7 @@ func compileLive(prog *syntax.Prog, ncap int) *liveProg {
 		maxSets:  maxLiveSets,
 		states:   map[string]int32{},
 		liveIDs:  map[string]int32{},
+		free:     map[string]bool{},
 	}
 	var eps, cons [][2]uint32
 	setIdx := map[[2]uint64]uint16{}
@@ -246,6 +279,7 @@ func compileLive(prog *syntax.Prog, ncap int) *liveProg {
 			return nil
 		}
 	}
+	lp.unset = slices.Repeat([]int{-1}, max(ncap, 0))
 	lp.epsPred = newGraph(n, eps)
 	lp.consPred = newGraph(n, cons)
 	lp.buildWalk(prog)
@@ -253,7 +287,7 @@ func compileLive(prog *syntax.Prog, ncap int) *liveProg {
 	lp.buildClasses()
 	lp.snap.Store(&liveSnap{})
 	lp.mu.Lock()
-	lp.state(make([]uint64, lp.words), ctxEnd) // row 0: the end of text
+	lp.state(make([]uint64, lp.words), ctxEnd, nil) // row 0: the end of text
 	lp.mu.Unlock()
 	return lp
 }
@@ -381,15 +415,22 @@ func (lp *liveProg) buildClasses() {
 		}
 		lp.byteClass[c] = k
 	}
+	lp.begin = len(lp.classRep)
+	lp.nonASCII = lp.begin + 1
 	for c := utf8.RuneSelf; c < 256; c++ {
-		lp.byteClass[c] = classNonASCII
+		lp.byteClass[c] = uint8(lp.nonASCII)
 	}
-	lp.stride = len(lp.classRep) + 1
+	lp.loopCol = lp.nonASCII + 1
+	lp.stride = lp.loopCol + 1
 }
 
 // state returns the row of the state (seeds, ctx), adding it (and
 // publishing a snapshot with its row) when new; mu held.
-func (lp *liveProg) state(seeds []uint64, ctx uint8) int {
+//
+// free, when not nil, is the live set of the state's cells, which hold no
+// empty-width instruction: the state's ctx does not matter (the caller
+// passes ctxOther), and the state may have a loop (addLoop).
+func (lp *liveProg) state(seeds []uint64, ctx uint8, free []uint64) int {
 	key := setKey(seeds) + string(rune(ctx))
 	if st, ok := lp.states[key]; ok {
 		return int(st) * lp.stride
@@ -413,9 +454,181 @@ func (lp *liveProg) state(seeds []uint64, ctx uint8) int {
 			}
 			cells = grown
 		}
-		lp.publish(&liveSnap{cells: cells[:need], sets: sn.sets})
+		lp.publish(&liveSnap{cells: cells[:need], sets: sn.sets, loops: sn.loops})
+	}
+	if free != nil {
+		lp.addLoop(row, seeds, free)
 	}
 	return row
+}
+
+// closure returns the instructions from which a match is reached on
+// epsilon edges from seeds or a match, passing no empty-width instruction,
+// and whether the state with these seeds is free of context: each
+// empty-width instruction reached (passing them all) tests only the start
+// or the end of the text. Then, for a state that is not the end of text,
+// these tests fail in every byte's column, and live is the live set of
+// each: neither the byte read nor the state's ctx changes it.
+func (lp *liveProg) closure(seeds []uint64) (live []uint64, free bool) {
+	const textOnly = condBit | uint8(syntax.EmptyBeginText|syntax.EmptyEndText)
+	all := make([]uint64, lp.words)
+	live = make([]uint64, lp.words)
+	work := slices.Clone(lp.matches)
+	for w, x := range seeds {
+		for x != 0 {
+			b := x & -x
+			x &^= b
+			work = append(work, uint32(w*64+bits.TrailingZeros64(b)))
+		}
+	}
+	for _, pc := range work {
+		live[pc>>6] |= 1 << (pc & 63)
+		all[pc>>6] |= 1 << (pc & 63)
+	}
+	free = true
+	// blocked: reached only past an empty-width instruction.
+	type item struct {
+		pc      uint32
+		blocked bool
+	}
+	items := make([]item, 0, len(work))
+	for _, pc := range work {
+		items = append(items, item{pc: pc})
+	}
+	for len(items) > 0 {
+		it := items[len(items)-1]
+		items = items[:len(items)-1]
+		for _, p := range lp.epsPred.of(it.pc) {
+			blocked := it.blocked
+			if cond := lp.cond[p]; cond&condBit != 0 {
+				if cond&^textOnly != 0 {
+					free = false
+				}
+				blocked = true
+			}
+			if !blocked && live[p>>6]&(1<<(p&63)) == 0 {
+				live[p>>6] |= 1 << (p & 63)
+				all[p>>6] |= 1 << (p & 63)
+				items = append(items, item{pc: p})
+				continue
+			}
+			if all[p>>6]&(1<<(p&63)) == 0 {
+				all[p>>6] |= 1 << (p & 63)
+				items = append(items, item{pc: p, blocked: true})
+			}
+		}
+	}
+	return live, free
+}
+
+// seedsOn returns the consuming instructions that match c and lead into
+// live: the seeds of the state after c.
+func (lp *liveProg) seedsOn(live []uint64, c int) []uint64 {
+	seeds := make([]uint64, lp.words)
+	for w, x := range live {
+		for x != 0 {
+			b := x & -x
+			x &^= b
+			pc := w*64 + bits.TrailingZeros64(b)
+			for _, q := range lp.consPred.of(uint32(pc)) {
+				if lp.sets[lp.class[q]][c>>6]&(1<<(c&63)) != 0 {
+					seeds[q>>6] |= 1 << (q & 63)
+				}
+			}
+		}
+	}
+	return seeds
+}
+
+// addLoop gives the new state at row (seeds; live, free of conditions,
+// its live set) its loop when it has one: the bytes on which it goes back
+// to itself. mu held.
+func (lp *liveProg) addLoop(row int, seeds, live []uint64) {
+	var lo liveLoop
+	any := false
+	// The consuming instructions that lead into live: on byte c the next
+	// seeds are those that match c. The seeds must all be among them.
+	var qs []uint32
+	in := make([]uint64, lp.words)
+	for w, x := range live {
+		for x != 0 {
+			b := x & -x
+			x &^= b
+			for _, q := range lp.consPred.of(uint32(w*64 + bits.TrailingZeros64(b))) {
+				if in[q>>6]&(1<<(q&63)) == 0 {
+					in[q>>6] |= 1 << (q & 63)
+					qs = append(qs, q)
+				}
+			}
+		}
+	}
+	for w := range seeds {
+		if seeds[w]&^in[w] != 0 {
+			return
+		}
+	}
+	for k, c := range lp.classRep {
+		same := true
+		for _, q := range qs {
+			matches := lp.sets[lp.class[q]][c>>6]&(1<<(c&63)) != 0
+			if matches != (seeds[q>>6]&(1<<(q&63)) != 0) {
+				same = false
+				break
+			}
+		}
+		if !same {
+			continue
+		}
+		for b := range utf8.RuneSelf {
+			if int(lp.byteClass[b]) == k {
+				lo.skip[b] = true
+				any = true
+			}
+		}
+	}
+	if !any {
+		return
+	}
+	id := lp.liveID(live)
+	if id < 0 {
+		return
+	}
+	lo.id = uint32(id + 1)
+	lp.index += int(unsafe.Sizeof(lo)) + 8
+	sn := lp.snap.Load()
+	// A new array: a reader of an older snapshot keeps its own.
+	loops := append(slices.Clip(sn.loops), &lo)
+	lp.publish(&liveSnap{cells: sn.cells, sets: sn.sets, loops: loops})
+	sn.cells[row+lp.loopCol].Store(uint32(len(loops)))
+}
+
+// cross returns the last position of s whose byte the loop does not
+// skip, -1 when it skips them all: four bytes a test while it can.
+func (lo *liveLoop) cross(s string) int {
+	sk := &lo.skip
+	j := len(s) - 1
+	for ; j >= 3; j -= 4 {
+		if !(sk[s[j]] && sk[s[j-1]] && sk[s[j-2]] && sk[s[j-3]]) {
+			break
+		}
+	}
+	for ; j >= 0 && sk[s[j]]; j-- {
+	}
+	return j
+}
+
+// loop returns the loop of the state at row, nil when it has none.
+func (lp *liveProg) loop(row int) *liveLoop {
+	sn := lp.snap.Load()
+	i := row + lp.loopCol
+	if i >= len(sn.cells) {
+		return nil
+	}
+	x := int(sn.cells[i].Load())
+	if x == 0 || x > len(sn.loops) {
+		return nil
+	}
+	return sn.loops[x-1]
 }
 
 // liveID returns the id of the live set (its offset in the snapshot's
@@ -441,7 +654,7 @@ func (lp *liveProg) liveID(live []uint64) int {
 	}
 	// Past every published snapshot's end: no reader looks there yet.
 	sets = append(sets, live...)
-	lp.publish(&liveSnap{cells: sn.cells, sets: sets})
+	lp.publish(&liveSnap{cells: sn.cells, sets: sets, loops: sn.loops})
 	return id
 }
 
@@ -458,8 +671,8 @@ func setKey(set []uint64) string {
 	return string(unsafe.Slice((*byte)(unsafe.Pointer(&set[0])), 8*len(set)))
 }
 
-// step computes the cell of the state at row for column k (the last
-// column: the start of text). It returns 0 when the budget (or the cell
+// step computes the cell of the state at row for column k (a class, or
+// begin: the start of text). It returns 0 when the budget (or the cell
 // format) is spent.
 func (lp *liveProg) step(row, k int) uint32 {
 	lp.mu.Lock()
@@ -472,7 +685,7 @@ func (lp *liveProg) step(row, k int) uint32 {
 	}
 	st := row / lp.stride
 	stSeeds, stCtx := lp.seeds[st], lp.ctxs[st]
-	begin := k == lp.stride-1
+	begin := k == lp.begin
 	c := 0
 	if !begin {
 		c = int(lp.classRep[k])
@@ -533,81 +746,72 @@ func (lp *liveProg) step(row, k int) uint32 {
 	}
 	next := 0
 	if !begin {
-		seeds := make([]uint64, lp.words)
-		for w, x := range live {
-			for x != 0 {
-				b := x & -x
-				x &^= b
-				pc := w*64 + bits.TrailingZeros64(b)
-				for _, q := range lp.consPred.of(uint32(pc)) {
-					if lp.sets[lp.class[q]][c>>6]&(1<<(c&63)) != 0 {
-						seeds[q>>6] |= 1 << (q & 63)
-					}
-				}
-			}
+		seeds := lp.seedsOn(live, c)
+		ctx := ctxOf(byte(c))
+		var nextLive []uint64
+		free, known := lp.free[setKey(seeds)]
+		if !known {
+			nextLive, free = lp.closure(seeds)
+			lp.free[setKey(seeds)] = free
+			lp.index += 8*len(seeds) + 64
 		}
-		if next = lp.state(seeds, ctxOf(byte(c))); next < 0 {
+		if !free {
+			nextLive = nil
+		} else {
+			ctx = ctxOther
+		}
+		if next = lp.state(seeds, ctx, nextLive); next < 0 {
 			return 0
 		}
 	}
 	v := uint32(next)<<liveIDBits | uint32(id+1)
+	if lp.snap.Load().cells[next+lp.loopCol].Load() != 0 {
+		v |= loopFlag
+	}
 	lp.snap.Load().cells[row+k].Store(v)
 	return v
+}
+
+// liveRun is a run of positions that share one live set, as the
+// right-to-left scan records it: the run's last position and the offset
+// of its live set in the snapshot's sets.
+type liveRun struct {
+	last int32
+	off  int32
 }
 
 // find runs the two passes on s. ok is false when the engine cannot decide
 // (a non-ASCII byte, or the DFA budget is spent): the caller runs the
 // backtracker. On a match, sc.caps holds the submatch positions.
+//
+// The scan records the live sets as runs (sc.runs, from the end of s
+// back): inside a field such as `[^"]*` or `\S+` the live set stays the
+// same from byte to byte, so a line of ~200 bytes has a few dozen runs,
+// and the walk crosses a loop over such a field one run at a time.
 func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
-	n := len(s)
-	if cap(sc.live) < n+1 {
-		sc.live = make([]int32, n+1)
+	runs, ok := lp.scan(s, sc)
+	if !ok {
+		return false, false
 	}
-	live := sc.live[:n+1] // live[i]: the offset of L(i) in the sets
-	words := int32(lp.words)
-	cells := lp.snap.Load().cells
-	row := 0
-	for j := n - 1; j >= 0; j-- {
-		k := lp.byteClass[s[j]]
-		if k == classNonASCII {
-			return false, false
-		}
-		i := row + int(k)
-		if i >= len(cells) {
-			cells = lp.snap.Load().cells
-		}
-		v := cells[i].Load()
-		if v == 0 {
-			if v = lp.step(row, int(k)); v == 0 {
-				return false, false
-			}
-			cells = lp.snap.Load().cells
-		}
-		live[j+1] = int32(v&maxLiveSets-1) * words
-		row = int(v >> liveIDBits)
-	}
-	i := row + lp.stride - 1
-	if i >= len(cells) {
-		cells = lp.snap.Load().cells
-	}
-	v := cells[i].Load()
-	if v == 0 {
-		if v = lp.step(row, lp.stride-1); v == 0 {
-			return false, false
-		}
-	}
-	live[0] = int32(v&maxLiveSets-1) * words
+	m := len(runs)
+	// runs[r] covers the positions (runs[r+1].last, runs[r].last], the
+	// last run from 0; runs[0].last is len(s).
 	// Every set a cell refers to was published before the cell.
 	sets := lp.snap.Load().sets
+	// r is the run of pos: runs[r].last >= pos (runs[r+1].last < pos).
+	r := m - 1
 	start := -1
 	if lp.anchored {
-		if lp.startTest.live(sets, live[0]) {
+		if lp.startTest.live(sets, runs[r].off) {
 			start = 0
 		}
 	} else {
-		for p := 0; p <= n; p++ {
-			if lp.startTest.live(sets, live[p]) {
-				start = p
+		for ; r >= 0; r-- {
+			if lp.startTest.live(sets, runs[r].off) {
+				start = 0
+				if r < m-1 {
+					start = int(runs[r+1].last) + 1
+				}
 				break
 			}
 		}
@@ -616,48 +820,192 @@ func (lp *liveProg) find(s string, sc *btScratch) (matched, ok bool) {
 		return false, true
 	}
 	caps := sc.caps
-	for i := range caps {
-		caps[i] = -1
+	if copy(caps, lp.unset) < len(caps) {
+		for i := len(lp.unset); i < len(caps); i++ {
+			caps[i] = -1
+		}
 	}
 	if len(caps) > 0 {
 		caps[0] = start
 	}
-	walk := lp.walk
-	pc, pos := lp.walkStart, start
+	walk, wcaps := lp.walk, lp.walkCaps
+	pc, pos := lp.walkStart, int32(start)
+	// The run of pos: last and off are runs[r]'s.
+	last, off := runs[r].last, runs[r].off
 	for {
 		w := &walk[pc]
+		if w.capN != 0 {
+			c := wcaps[w.capLo]
+			caps[c.slot] = int(pos + c.off)
+			for k := 1; k < int(w.capN); k++ {
+				c = wcaps[int(w.capLo)+k]
+				caps[c.slot] = int(pos + c.off)
+			}
+		}
+		pos += int32(w.adv)
 		switch w.op {
 		case walkAlt:
-			if w.live(sets, live[pos]) {
+			if last < pos {
+				for r--; runs[r].last < pos; r-- {
+				}
+				last, off = runs[r].last, runs[r].off
+			}
+			if w.live(sets, off) {
 				pc = w.out
 			} else {
 				pc = w.arg
 			}
+		case walkRun:
+			pos += int32(w.n)
+			pc = w.out
 		case walkStar:
-			for w.live(sets, live[pos]) {
-				pos++
+			// Live at pos: s[pos] is consumed, and so is the rest of the
+			// run, whose live set is the same.
+			for {
+				if last < pos {
+					for r--; runs[r].last < pos; r-- {
+					}
+					last, off = runs[r].last, runs[r].off
+				}
+				if !w.live(sets, off) {
+					break
+				}
+				pos = last + 1
 			}
 			pc = w.arg
-		case walkLazy:
-			for !w.live(sets, live[pos]) {
-				pos++
-			}
-			pc = w.out
-		case walkRun:
-			pos += int(w.n)
-			pc = w.out
 		case walkCap:
 			if int(w.n) < len(caps) {
-				caps[w.n] = pos
+				caps[w.n] = int(pos)
+			}
+			pc = w.out
+		case walkLazy:
+			for {
+				if last < pos {
+					for r--; runs[r].last < pos; r-- {
+					}
+					last, off = runs[r].last, runs[r].off
+				}
+				if w.live(sets, off) {
+					break
+				}
+				pos = last + 1
 			}
 			pc = w.out
 		default: // walkMatch
 			if len(caps) > 1 {
-				caps[1] = pos
+				caps[1] = int(pos)
 			}
 			return true, true
 		}
 	}
+}
+
+// scan is find's first pass: it returns the runs of live sets of s
+// (in sc.runs), from the end of s back; ok is false when the DFA cannot
+// decide s.
+func (lp *liveProg) scan(s string, sc *btScratch) (runs []liveRun, ok bool) {
+	n := len(s)
+	if cap(sc.runs) < n+1 {
+		sc.runs = make([]liveRun, n+1)
+	}
+	runs = sc.runs[:n+1]
+	words := int32(lp.words)
+	j, row, m, prev := n-1, 0, 0, noRun
+	v := uint32(0)
+	for {
+		j, row, m, prev = scanKnown(lp.snap.Load().cells, &lp.byteClass, s, runs, j, row, m, prev, words)
+		k := lp.begin // j = -1: L(0), on the start of text
+		if j >= 0 {
+			if k = int(lp.byteClass[s[j]]); k == lp.nonASCII {
+				return nil, false
+			}
+		}
+		if v = lp.cell(row, k); v == 0 {
+			return nil, false
+		}
+		if id := v & maxLiveSets; id != prev {
+			runs[m] = liveRun{last: int32(j + 1), off: int32(id-1) * words}
+			m++
+			prev = id
+		}
+		if j < 0 {
+			break
+		}
+		row = int(v >> liveIDBits)
+		j--
+		if v&loopFlag == 0 || j < 0 {
+			continue
+		}
+		// The state at row has a loop: cross the bytes it skips.
+		if lo := lp.loop(row); lo != nil && lo.skip[s[j]] {
+			if lo.id != prev {
+				runs[m] = liveRun{last: int32(j + 1), off: int32(lo.id-1) * words}
+				m++
+				prev = lo.id
+			}
+			j = lo.cross(s[:j])
+		}
+	}
+	return runs[:m], true
+}
+
+// noRun is the id + 1 of the run before the first: no live set's (and
+// not 0, the id of a cell not computed).
+const noRun = ^uint32(0)
+
+// scanKnown runs the scan over s[:j+1], right to left, from the state at
+// row, while the cells it needs are known (in cells), recording in runs
+// (from runs[m] on) the runs of live sets as offsets in the sets (prev:
+// the id + 1 of the last run's set). It stops at the first byte whose
+// cell is not known or goes round a state's loop (liveLoop), and returns
+// it (j; -1 at the start of s) with the state there. It calls nothing and keeps few values live, so that they
+// stay in registers: a byte costs about fifteen instructions.
+func scanKnown(cells []atomic.Uint32, class *[256]uint8, s string, runs []liveRun, j, row, m int, prev uint32, words int32) (int, int, int, uint32) {
+	_ = class[0] // its nil check, out of the loop
+	s = s[:j+1]
+	for j = len(s) - 1; j >= 0; j-- {
+		i := row + int(class[s[j]])
+		if uint(i) >= uint(len(cells)) {
+			break
+		}
+		// v's set is L(j+1). A cell not computed yet (0) has id 0,
+		// never prev (a computed cell's is its set's id + 1): the test
+		// is on the path of a new run.
+		v := cells[i].Load()
+		id := v & idMask
+		if id != prev {
+			if id == 0 {
+				break
+			}
+			// Into a state with a loop: when it is this state (the
+			// byte is one of the loop's), the caller crosses the loop.
+			if id&loopFlag != 0 {
+				if int(v>>liveIDBits) == row {
+					break
+				}
+				id &^= loopFlag
+			}
+			if id != prev {
+				runs[m] = liveRun{last: int32(j + 1), off: int32(id-1) * words}
+				m++
+			}
+		}
+		prev = id
+		row = int(v >> liveIDBits)
+	}
+	return j, row, m, prev
+}
+
+// cell returns the cell of the state at row for column k, computing it
+// when new; 0 when the DFA cannot (its budget is spent).
+func (lp *liveProg) cell(row, k int) uint32 {
+	cells := lp.snap.Load().cells
+	if i := row + k; i < len(cells) {
+		if v := cells[i].Load(); v != 0 {
+			return v
+		}
+	}
+	return lp.step(row, k)
 }
 
 // Walk operations: the program of the left-to-right pass, with Nop and
@@ -675,12 +1023,27 @@ const (
 // walkInst is one instruction of the walk; out and arg index walk; the
 // test (word, mask) is an instruction of the original program, a bit of
 // the live sets.
+//
+// A chain of walkCap and walkRun instructions is fused into the
+// instruction that ends it (fuseWalk): before its op, the instruction
+// records pos + off in the slots of walkCaps[capLo:capLo+capN], then
+// consumes adv bytes.
 type walkInst struct {
 	op       uint8
+	capN     uint8
+	capLo    uint16
 	n        uint32
 	word     uint32 // the test instruction's word in a live set
 	out, arg uint32
+	adv      uint32
 	mask     uint64 // and its bit
+}
+
+// walkCapAt records a capture of a fused chain: slot, at off bytes past
+// the chain's start.
+type walkCapAt struct {
+	slot uint32
+	off  int32
 }
 
 // live reports whether the test instruction is in the live set at off in
@@ -752,4 +1115,41 @@ func (lp *liveProg) buildWalk(prog *syntax.Prog) {
 		}
 	}
 	lp.walkStart = skip(lp.start)
+	lp.fuseWalk()
+}
+
+// fuseWalk replaces each walkCap or walkRun instruction by the
+// instruction ending its chain, the chain's captures and bytes as its
+// prefix (captures of slots past ncap dropped: nobody reads them).
+func (lp *liveProg) fuseWalk() {
+	orig := slices.Clone(lp.walk)
+	var recs []walkCapAt
+	for pc := range orig {
+		op := orig[pc].op
+		if op != walkCap && op != walkRun {
+			continue
+		}
+		lo := len(recs)
+		adv := uint32(0)
+		t := uint32(pc)
+		for steps := 0; (orig[t].op == walkCap || orig[t].op == walkRun) && steps < len(orig); steps++ {
+			w := &orig[t]
+			if w.op == walkRun {
+				adv += w.n
+			} else if int(w.n) < lp.ncap {
+				recs = append(recs, walkCapAt{slot: w.n, off: int32(adv)})
+			}
+			t = w.out
+		}
+		end := &orig[t]
+		if end.op == walkCap || end.op == walkRun || end.capN != 0 || end.adv != 0 ||
+			len(recs)-lo > 255 || len(recs) > 1<<16 {
+			recs = recs[:lo] // a chain too long to fuse: keep pc as it is
+			continue
+		}
+		w := *end
+		w.capLo, w.capN, w.adv = uint16(lo), uint8(len(recs)-lo), adv
+		lp.walk[pc] = w
+	}
+	lp.walkCaps = recs
 }

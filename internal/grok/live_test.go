@@ -192,3 +192,67 @@ func TestLiveConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveLoops runs patterns whose DFA states have loops (a field such as
+// `[^"]*` that the scan crosses on a skip table) on lines that enter,
+// leave and break them (a stop byte, a non-ASCII byte, a word boundary
+// next to the field): the two-pass engine must agree with regexp, decide
+// the ASCII lines, and have built the loops it is meant to.
+func TestLiveLoops(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("Mozilla/5.0 (X11; Linux x86_64) ", 8)
+	cases := []struct {
+		name  string
+		expr  string
+		lines []string
+		loops bool // the DFA must hold a loop
+		ascii int  // lines the engine must decide: the first ascii
+	}{
+		{
+			name:  "quoted fields",
+			expr:  `^(\S+) "([^"]*)" "([^"]*)"( \[(.*?)\])?$`,
+			lines: []string{`a "b" "c"`, `x "" ""`, `host "` + long + `" "` + long + `"`, `h "a]b" "c" [d]`, `h "a b" "c] [d]" [e]`, `h "a" "b`, `h "é` + long + `" "c"`, `h "a" "b" [` + long + `é]`},
+			loops: true,
+			ascii: 6,
+		},
+		{
+			name:  "lazy request",
+			expr:  `"(\w+) (.*?) HTTP/(\d+\.\d+)" (\d+)`,
+			lines: []string{`"GET /a/b?c=d HTTP/1.1" 200`, `x "GET / HTTP/1.1 HTTP/2.0" 404 y`, `"GET ` + long + ` HTTP/1.0" 1`, `"GET /a HTTP/1.1" x`, `"GET /` + "\u00e9" + ` HTTP/1.1" 200`},
+			loops: true,
+			ascii: 4,
+		},
+		{
+			name:  "word boundaries beside the field",
+			expr:  `\b(\w+)\b:([^:]*):\b(\d+)\b`,
+			lines: []string{`user:some field:42`, `a:b::c:7`, `-x:` + long + `:12 tail`, `x:y:12z`, `:` + long + `:`},
+			ascii: 5,
+		},
+		{
+			name:  "digits",
+			expr:  `(\d+)\.(\d+) ([^ ]+)$`,
+			lines: []string{`12345678901234.5 abc`, `1.2 ` + long, `x 1.2  y`, `99999999999999999999.0 ` + strings.Repeat("z", 300)},
+			loops: true,
+			ascii: 4,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			re, bp := mustBacktrack(t, tc.expr)
+			lp := bp.live.get()
+			require.NotNil(t, lp)
+			for i, l := range tc.lines {
+				for _, s := range []string{l, l + l, "  " + l} {
+					live, _ := checkSame(t, re, bp, s)
+					if i < tc.ascii {
+						require.True(t, live, "%q left to the backtracker", s)
+					}
+				}
+			}
+			if tc.loops {
+				require.NotEmpty(t, lp.snap.Load().loops, "no state with a loop")
+			}
+		})
+	}
+}
