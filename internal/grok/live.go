@@ -462,6 +462,21 @@ func (lp *liveProg) state(seeds []uint64, ctx uint8, free []uint64) int {
 	return row
 }
 
+// seedWork is the work list a live-set computation starts from: the
+// program's match instructions, then each instruction whose bit is set in
+// seeds.
+func (lp *liveProg) seedWork(seeds []uint64) []uint32 {
+	work := slices.Clone(lp.matches)
+	for w, x := range seeds {
+		for x != 0 {
+			b := x & -x
+			x &^= b
+			work = append(work, uint32(w*64+bits.TrailingZeros64(b)))
+		}
+	}
+	return work
+}
+
 // closure returns the instructions from which a match is reached on
 // epsilon edges from seeds or a match, passing no empty-width instruction,
 // and whether the state with these seeds is free of context: each
@@ -473,14 +488,7 @@ func (lp *liveProg) closure(seeds []uint64) (live []uint64, free bool) {
 	const textOnly = condBit | uint8(syntax.EmptyBeginText|syntax.EmptyEndText)
 	all := make([]uint64, lp.words)
 	live = make([]uint64, lp.words)
-	work := slices.Clone(lp.matches)
-	for w, x := range seeds {
-		for x != 0 {
-			b := x & -x
-			x &^= b
-			work = append(work, uint32(w*64+bits.TrailingZeros64(b)))
-		}
-	}
+	work := lp.seedWork(seeds)
 	for _, pc := range work {
 		live[pc>>6] |= 1 << (pc & 63)
 		all[pc>>6] |= 1 << (pc & 63)
@@ -715,14 +723,7 @@ func (lp *liveProg) step(row, k int) uint32 {
 	// L(i): the epsilon predecessors, transitively, of the matches and the
 	// seeds.
 	live := make([]uint64, lp.words)
-	work := slices.Clone(lp.matches)
-	for w, x := range stSeeds {
-		for x != 0 {
-			b := x & -x
-			x &^= b
-			work = append(work, uint32(w*64+bits.TrailingZeros64(b)))
-		}
-	}
+	work := lp.seedWork(stSeeds)
 	for _, pc := range work {
 		live[pc>>6] |= 1 << (pc & 63)
 	}

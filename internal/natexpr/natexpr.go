@@ -663,43 +663,15 @@ func (c *Compiler) ipRanges(t *ast.BinaryNode) (Bool, bool) {
 // anyFile compiles any(File('f'), {S op T(#)}) (and {T(#) == S}) to one
 // lookup in the helpers' index of the file.
 func (c *Compiler) anyFile(n *ast.BuiltinNode) (Bool, bool) {
-	if c.h == nil || n.Name != "any" || len(n.Arguments) != 2 {
-		return nil, false
-	}
-	call, ok := n.Arguments[0].(*ast.CallNode)
-	if !ok || !c.helper(call, "File", 1) {
-		return nil, false
-	}
-	file, ok := call.Arguments[0].(*ast.StringNode)
-	if !ok {
-		return nil, false
-	}
-	pred, ok := n.Arguments[1].(*ast.PredicateNode)
-	if !ok {
-		return nil, false
-	}
-	b, ok := pred.Node.(*ast.BinaryNode)
-	if !ok {
-		return nil, false
-	}
-	x, t := b.Left, b.Right
-	switch b.Operator {
-	case "contains", "startsWith", "endsWith":
-	case "==":
-		if c.entryTransform(x) {
-			x, t = t, x
-		}
-	default:
-		return nil, false
-	}
-	if !c.entryTransform(t) || fallible(x) {
+	file, op, x, t, ok := c.anyFileShape(n)
+	if !ok || fallible(x) {
 		return nil, false
 	}
 	s, ok := c.str(x) // never reads # (str has no case for it)
 	if !ok {
 		return nil, false
 	}
-	match, ok := c.h.FileMatch(file.Value, b.Operator, t.String())
+	match, ok := c.h.FileMatch(file, op, t.String())
 	if !ok {
 		return nil, false
 	}
@@ -708,11 +680,51 @@ func (c *Compiler) anyFile(n *ast.BuiltinNode) (Bool, bool) {
 		return match(v), err
 	}
 	if name, ok := c.caseCall(x, s); ok {
-		if fold, ok := c.h.FoldFileMatch(file.Value, b.Operator, t.String(), name); ok {
+		if fold, ok := c.h.FoldFileMatch(file, op, t.String(), name); ok {
 			return foldOr(s, fold, general), true
 		}
 	}
 	return general, true
+}
+
+// anyFileShape takes any(File('f'), {S op T(#)}) (and {T(#) == S}) apart:
+// the file, the operator (contains, startsWith, endsWith, ==), S and the
+// entry transform T(#) (entryTransform). anyFile compiles the shape and
+// fileGuards finds its guard; ok is false for any other node.
+func (c *Compiler) anyFileShape(n *ast.BuiltinNode) (file, op string, x, t ast.Node, ok bool) {
+	if c.h == nil || n.Name != "any" || len(n.Arguments) != 2 {
+		return "", "", nil, nil, false
+	}
+	call, ok := n.Arguments[0].(*ast.CallNode)
+	if !ok || !c.helper(call, "File", 1) {
+		return "", "", nil, nil, false
+	}
+	f, ok := call.Arguments[0].(*ast.StringNode)
+	if !ok {
+		return "", "", nil, nil, false
+	}
+	pred, ok := n.Arguments[1].(*ast.PredicateNode)
+	if !ok {
+		return "", "", nil, nil, false
+	}
+	b, ok := pred.Node.(*ast.BinaryNode)
+	if !ok {
+		return "", "", nil, nil, false
+	}
+	x, t = b.Left, b.Right
+	switch b.Operator {
+	case "contains", "startsWith", "endsWith":
+	case "==":
+		if c.entryTransform(x) {
+			x, t = t, x
+		}
+	default:
+		return "", "", nil, nil, false
+	}
+	if !c.entryTransform(t) {
+		return "", "", nil, nil, false
+	}
+	return f.Value, b.Operator, x, t, true
 }
 
 // caseCall reports whether n, compiled to s, is a case helper call (Upper,

@@ -179,39 +179,11 @@ func (c *Compiler) guard(x ast.Node, lits []string, caseFold bool) []Guard {
 // anyFile compiles): S contains one of the file's entries (the index
 // anyFile uses answers the filter itself when the guard holds).
 func (c *Compiler) fileGuards(n *ast.BuiltinNode) []Guard {
-	if c.h == nil || n.Name != "any" || len(n.Arguments) != 2 {
+	file, _, x, t, ok := c.anyFileShape(n)
+	if !ok || !c.caseTransform(t) {
 		return nil
 	}
-	call, ok := n.Arguments[0].(*ast.CallNode)
-	if !ok || !c.helper(call, "File", 1) {
-		return nil
-	}
-	file, ok := call.Arguments[0].(*ast.StringNode)
-	if !ok {
-		return nil
-	}
-	pred, ok := n.Arguments[1].(*ast.PredicateNode)
-	if !ok {
-		return nil
-	}
-	b, ok := pred.Node.(*ast.BinaryNode)
-	if !ok {
-		return nil
-	}
-	x, t := b.Left, b.Right
-	switch b.Operator {
-	case "contains", "startsWith", "endsWith":
-	case "==":
-		if c.entryTransform(x) {
-			x, t = t, x
-		}
-	default:
-		return nil
-	}
-	if !c.entryTransform(t) || !c.caseTransform(t) {
-		return nil
-	}
-	return c.guard(x, c.h.FileStrings(file.Value), false)
+	return c.guard(x, c.h.FileStrings(file), false)
 }
 
 // caseTransform reports whether the entry transform n (entryTransform)
