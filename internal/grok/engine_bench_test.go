@@ -116,3 +116,34 @@ func BenchmarkLiveFind(b *testing.B) {
 		lp.find(lines[i%len(lines)], sc)
 	}
 }
+
+// BenchmarkLookaheadFind runs the lookahead engine alone (laProg.find, no
+// prefilter, no captures delivered) on the syslog header grok over the
+// sshd bench lines, with one scratch: the figure to follow when changing
+// onepass.go. Under cachegrind, read the self instructions of
+// laProg.find and what it calls (indexbytebody, emptyAt) over N
+// operations; the difference of two whole runs is noisier (the GC).
+//
+//	go test ./internal/grok/ -run '^$' -bench LookaheadFind
+func BenchmarkLookaheadFind(b *testing.B) {
+	p := hubLibrary(b).MustCompile(`^%{SYSLOGLINE}`)
+	lp := p.la.get()
+	if lp == nil {
+		b.Fatal("no lookahead program")
+	}
+	lines := benchLines(b, "bench_sshd.log")
+	sc := p.bt.get()
+	defer p.bt.release(sc)
+	bytes := 0
+	for _, l := range lines {
+		if matched, decided := lp.find(l, sc); !matched || !decided {
+			b.Fatalf("not matched or not decided: %q", l)
+		}
+		bytes += len(l)
+	}
+	b.SetBytes(int64(bytes / len(lines)))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		lp.find(lines[i%len(lines)], sc)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"regexp/syntax"
 	"slices"
+	"strings"
 	"sync"
 	"unicode/utf8"
 )
@@ -78,8 +79,16 @@ const (
 )
 
 type laInst struct {
-	op   laOp
-	uni  uint8  // laOpStar: laBoth when an exit inside the run may be viable
+	op  laOp
+	uni uint8 // laOpStar: laBoth when an exit inside the run may be viable
+	// toNL (laOpStar): the loop is `.`'s (any rune but '\n'): its run
+	// ends at the first '\n' (or the end), whatever the bytes before it
+	// (a message's `.*`), and one IndexByte finds it. Its exits inside
+	// the run are tried, latest first, only when the one at its end
+	// fails; one before a byte >= 0x80 leaves the line undecided. (When
+	// uni is laOut no exit is pushed: the exit must then take no rune
+	// >= 0x80, which the decision tables do not see.)
+	toNL bool
 	out  uint32 // next instruction
 	arg  uint32 // see laOp
 	exit uint32 // laOpAlt, laOpStar: the other branch
@@ -427,6 +436,8 @@ func compileLookahead(prog *syntax.Prog) *laProg {
 				}
 			}
 		}
+		// (a run with exits not pushed must have none at a rune >= 0x80)
+		li.toNL = prog.Inst[li.out].Op == syntax.InstRuneAnyNotNL && (li.uni == laBoth || !takesHi(prog, li.exit))
 	}
 	// Jump tables of the alternations (stars keep their cell table).
 	jumpIdx := map[string]uint32{}
@@ -491,6 +502,33 @@ func compileLookahead(prog *syntax.Prog) *laProg {
 		}
 	}
 	return lp
+}
+
+// takesHi reports whether the program from pc may consume a rune >= 0x80
+// before it consumes any other: some consuming instruction that its
+// empty-width closure reaches (whatever the conditions) takes one.
+func takesHi(prog *syntax.Prog, pc uint32) bool {
+	seen := make([]bool, len(prog.Inst))
+	var walk func(pc uint32) bool
+	walk = func(pc uint32) bool {
+		if seen[pc] {
+			return false
+		}
+		seen[pc] = true
+		in := &prog.Inst[pc]
+		switch in.Op {
+		case syntax.InstAlt, syntax.InstAltMatch:
+			return walk(in.Out) || walk(in.Arg)
+		case syntax.InstCapture, syntax.InstEmptyWidth, syntax.InstNop:
+			return walk(in.Out)
+		case syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
+			return true
+		case syntax.InstRune, syntax.InstRune1:
+			return matchesNonASCII(in)
+		}
+		return false
+	}
+	return walk(pc)
 }
 
 func b2u(b bool) byte {
@@ -582,9 +620,15 @@ func (lp *laProg) find(s string, sc *btScratch) (matched, decided bool) {
 			}
 			continue
 		case laOpStar:
-			cl := &lp.classes[insts[in.out].arg]
 			lo := pos
-			if cl.dot {
+			var cl *laClass
+			if in.toNL {
+				if i := strings.IndexByte(s[pos:], '\n'); i >= 0 {
+					pos += i
+				} else {
+					pos = len(s)
+				}
+			} else if cl = &lp.classes[insts[in.out].arg]; cl.dot {
 				pos = dotRun(s, pos)
 			} else {
 				for pos < len(s) && cl.run[s[pos]] {
@@ -655,7 +699,11 @@ func (lp *laProg) find(s string, sc *btScratch) (matched, decided bool) {
 			lo := int(-2 - j.slot)
 			p := j.pos
 			for ; p >= lo; p-- {
-				d, _ := cell(in, p) // bytes of the run: ASCII
+				d, ok := cell(in, p) // a byte >= 0x80: only in a toNL run
+				if !ok {
+					sc.stack = stack[:0]
+					return false, false
+				}
 				if d == laBoth {
 					break
 				}

@@ -89,6 +89,48 @@ func TestLookaheadCases(t *testing.T) {
 	}
 }
 
+// TestLookaheadToNL: the run of a `.*` (not (?s)) ends at '\n' or the end
+// over any bytes, found by one IndexByte: the engine decides lines with
+// non-ASCII messages, unless it must backtrack into the run past a byte
+// >= 0x80. A program without rune classes decides every line.
+func TestLookaheadToNL(t *testing.T) {
+	t.Parallel()
+	// (the last: a byte >= 0x80 where `\w+` stops is left undecided)
+	inputs := []string{"ab é\xffx", "ab x\ny", "ab ", "ab", "ab é\n", "a\xff b x"}
+	cases := []struct {
+		name    string
+		expr    string
+		toNL    bool
+		decided []bool // on inputs
+	}{
+		{"message tail", `^(\w+) (.*)`, true, []bool{true, true, true, true, true, false}},
+		{"end anchored", `^(\w+) (.*)$`, true, []bool{true, true, true, true, true, false}},
+		// an exit inside the run may take é: the decision tables cannot
+		// tell where, so the run stops at bytes >= 0x80 as before
+		{"exit takes a rune", `^(\w+) (.*)é`, false, []bool{false, true, true, true, false, false}},
+		{"exit inside the run", `^(\w+) (.*)x`, true, []bool{true, true, true, true, false, false}},
+		{"dot matches newline", `^(\w+) (?s:(.*))`, false, []bool{false, true, true, true, false, false}},
+		{"ascii class", `^(\w+) ([ -~]*)`, false, []bool{true, true, true, true, true, true}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			re, lp := mustLookahead(t, tc.expr)
+			require.NotNil(t, lp)
+			stars := 0
+			for _, in := range lp.inst {
+				if in.toNL {
+					stars++
+				}
+			}
+			require.Equal(t, tc.toNL, stars > 0)
+			for i, in := range inputs {
+				require.Equal(t, tc.decided[i], checkLookahead(t, re, lp, in), "%q", in)
+			}
+		})
+	}
+}
+
 // TestLookaheadRandom compares the engine with Go's regexp on random
 // anchored expressions and inputs.
 func TestLookaheadRandom(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/expr-lang/expr/vm"
 
@@ -195,6 +196,11 @@ type runState struct {
 	// node (by node.id), and of lines parsed and not.
 	counts           []nodeCount
 	parsed, unparsed uint64
+
+	// clock is the session's reading of Pipeline.now (zero: not read yet),
+	// the Time of the events it parses that have none: one clock read a
+	// batch, not one a line.
+	clock time.Time
 }
 
 // flush adds the scratch's counters to the pipeline's (and zeroes them).

@@ -54,6 +54,8 @@ type Options struct {
 	// postoverflows) and create events with it (Pipeline.Schema().New).
 	Schema *event.Schema
 	// Now is the clock giving Time to events that have none (nil: time.Now).
+	// A Session reads it once, for the first such event it parses: the
+	// events of a batch get the time its parsing began.
 	Now func() time.Time
 }
 
@@ -202,6 +204,7 @@ func (p *Pipeline) Stages() []string { return append([]string(nil), p.stages...)
 // through every stage (evt.Process is then true). tr may be nil.
 func (p *Pipeline) Parse(evt *event.Event, tr Tracer) bool {
 	rs := p.pool.Get().(*runState)
+	rs.clock = time.Time{}
 	ok := rs.parseOne(evt, tr)
 	rs.flush()
 	p.pool.Put(rs)
@@ -216,7 +219,11 @@ func (p *Pipeline) Parse(evt *event.Event, tr Tracer) bool {
 type Session struct{ rs *runState }
 
 // Session returns a session of p.
-func (p *Pipeline) Session() Session { return Session{rs: p.pool.Get().(*runState)} }
+func (p *Pipeline) Session() Session {
+	rs := p.pool.Get().(*runState)
+	rs.clock = time.Time{}
+	return Session{rs: rs}
+}
 
 // Parse is Pipeline.Parse.
 func (s Session) Parse(evt *event.Event, tr Tracer) bool { return s.rs.parseOne(evt, tr) }
@@ -260,7 +267,10 @@ func (p *Pipeline) parse(rs *runState, evt *event.Event, tr Tracer) bool {
 	}
 	evt.Process = false
 	if evt.Time.IsZero() {
-		evt.Time = p.now().UTC()
+		if rs.clock.IsZero() {
+			rs.clock = p.now().UTC()
+		}
+		evt.Time = rs.clock
 	}
 	evt.Init()
 	rs.forget()

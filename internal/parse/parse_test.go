@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -620,4 +621,42 @@ statics:
 	after := p.Stats()
 	require.Equal(t, 2*before.Parsed, after.Parsed)
 	require.Equal(t, 2*before.Unparsed, after.Unparsed)
+}
+
+// TestSessionClock: events without a time get the clock's reading; a
+// session reads it once, for its first such event, and Pipeline.Parse
+// once a call; an event with a time keeps it.
+func TestSessionClock(t *testing.T) {
+	t.Parallel()
+	opts := testOptions(t)
+	reads := 0
+	opts.Now = func() time.Time {
+		reads++
+		return testNow.Add(time.Duration(reads) * time.Second)
+	}
+	p, err := Load([]File{vf("s00-raw", "raw", rawStage)}, opts)
+	require.NoError(t, err)
+	timed := testNow.Add(-time.Hour)
+	run := func(parse func(*event.Event, Tracer) bool, withTime []bool) []time.Duration {
+		var out []time.Duration
+		for _, w := range withTime {
+			evt := p.Schema().New(event.Line{Raw: "app x", Labels: map[string]string{"type": "test"}})
+			if w {
+				evt.Time = timed
+			}
+			parse(evt, nil)
+			out = append(out, evt.Time.Sub(testNow))
+		}
+		return out
+	}
+	require.Equal(t, []time.Duration{time.Second, 2 * time.Second, -time.Hour}, run(p.Parse, []bool{false, false, true}))
+	s := p.Session()
+	got := run(s.Parse, []bool{true, false, false, false})
+	s.Close()
+	require.Equal(t, []time.Duration{-time.Hour, 3 * time.Second, 3 * time.Second, 3 * time.Second}, got)
+	s = p.Session()
+	got = run(s.Parse, []bool{false})
+	s.Close()
+	require.Equal(t, []time.Duration{4 * time.Second}, got)
+	require.Equal(t, 4, reads)
 }

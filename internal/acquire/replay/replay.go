@@ -65,7 +65,11 @@ type Source struct {
 	LogLevel string
 	// Stdin is read for Path "-" (nil: os.Stdin).
 	Stdin io.Reader
-	// Now stamps Line.Time (nil: time.Now).
+	// Now stamps Line.Time (nil: time.Now). It is read when the input is
+	// opened and whenever the reader's buffer is empty, before the read
+	// that refills it: the lines of a buffer (up to 256 KiB of a file)
+	// share one reading, and a line that arrives alone (a pipe) gets its
+	// own.
 	Now func() time.Time
 	// BytesRead, if set, is increased as input bytes (compressed bytes for
 	// .gz files) are read, so another goroutine can show progress.
@@ -253,6 +257,7 @@ type reader struct {
 	stats   *Stats
 	max     int
 	now     func() time.Time
+	stamp   time.Time // Line.Time of the lines of the current buffer
 	logger  *slog.Logger
 	br      *bufio.Reader // over the raw input
 	gzbr    *bufio.Reader // over the decompressor, made on first use
@@ -349,7 +354,11 @@ func (e errStop) Unwrap() error { return e.err }
 
 func (r *reader) readLines(ctx context.Context, br *bufio.Reader, src string, out func(event.Line) error) error {
 	done := ctx.Done()
+	r.stamp = r.now() // (the input's first bytes may be buffered: gzip's magic)
 	for n := 1; ; n++ {
+		if n > 1 && br.Buffered() == 0 {
+			r.stamp = r.now()
+		}
 		head, clen, isLine, err := r.next(br)
 		if isLine {
 			if e := r.emit(head, clen, src, out); e != nil {
@@ -450,7 +459,7 @@ func (r *reader) emit(head []byte, clen int, src string, out func(event.Line) er
 		head = cutRune(head[:r.max])
 	}
 	r.stats.Lines++
-	l := event.Line{Raw: string(head), Src: src, Time: r.now(), Labels: r.labels, Process: true, Module: Module}
+	l := event.Line{Raw: string(head), Src: src, Time: r.stamp, Labels: r.labels, Process: true, Module: Module}
 	if err := out(l); err != nil {
 		return errStop{err}
 	}

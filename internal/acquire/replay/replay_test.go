@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -331,4 +333,56 @@ func BenchmarkRead(b *testing.B) {
 		lines += st.Lines
 	}
 	b.ReportMetric(float64(lines)/time.Since(start).Seconds(), "lines/s")
+}
+
+// oneLineReader returns one line per Read, as a pipe written a line at a
+// time does.
+type oneLineReader struct{ lines []string }
+
+func (r *oneLineReader) Read(p []byte) (int, error) {
+	if len(r.lines) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.lines[0])
+	r.lines[0] = r.lines[0][n:]
+	if r.lines[0] == "" {
+		r.lines = r.lines[1:]
+	}
+	return n, nil
+}
+
+// TestReadClock: Line.Time is the clock read before the read of the input
+// that brought the line: one read for the lines of a buffer, one a line
+// for lines that arrive one at a time.
+func TestReadClock(t *testing.T) {
+	t.Parallel()
+	many := strings.Repeat("Mar  1 00:00:00 web01 sshd[1]: x\n", 1000)
+	cases := []struct {
+		name  string
+		stdin io.Reader
+		want  []int // each line's clock reading (1: the first)
+	}{
+		{"one buffer", strings.NewReader(many), slices.Repeat([]int{1}, 1000)},
+		{"a line a read", &oneLineReader{lines: []string{"a\n", "b\n", "c\n"}}, []int{1, 2, 3}},
+		// The buffer never ran empty: b keeps the stamp of the read that
+		// began a's.
+		{"a line in two reads", &oneLineReader{lines: []string{"a", "a\nb\n"}}, []int{1, 1}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			reads := 0
+			s := &Source{Path: "-", Stdin: tc.stdin, Now: func() time.Time {
+				reads++
+				return fixedNow.Add(time.Duration(reads) * time.Second)
+			}}
+			_, lines, _, err := collect(t, s)
+			require.NoError(t, err)
+			got := make([]int, len(lines))
+			for i, l := range lines {
+				got[i] = int(l.Time.Sub(fixedNow) / time.Second)
+			}
+			require.Equal(t, tc.want, got)
+		})
+	}
 }
