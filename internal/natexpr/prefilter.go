@@ -305,6 +305,16 @@ type Prefilter struct {
 	first  []int32 // filter i's guards are guards[first[i]:first[i+1]]
 	hits   uint64  // atoms found in the bases evaluated for the event
 	done   uint64  // the bases evaluated for the event
+
+	// The filters' first guards as bitsets of filters (bit i: filter i),
+	// for Select: the filters that have one (guarded), by base the filters
+	// whose first guard reads it (baseFilters), by atom those whose first
+	// guard has it (atomFilters).
+	words       int
+	guarded     []uint64
+	baseFilters [][]uint64
+	atomFilters [][]uint64
+	pass        []uint64 // Select's scratch
 }
 
 // maxAtoms is the most atoms a Prefilter tests (one word of bits).
@@ -378,7 +388,70 @@ func NewPrefilter(guards [][]Guard) *Prefilter {
 	for b := range p.bases {
 		p.bases[b].m = datafile.NewSubstrings(lits[b], true)
 	}
+	p.words = (len(guards) + 63) / 64
+	p.guarded = make([]uint64, p.words)
+	p.pass = make([]uint64, p.words)
+	p.baseFilters = make([][]uint64, len(p.bases))
+	for b := range p.baseFilters {
+		p.baseFilters[b] = make([]uint64, p.words)
+	}
+	p.atomFilters = make([][]uint64, len(atomIDs))
+	for a := range p.atomFilters {
+		p.atomFilters[a] = make([]uint64, p.words)
+	}
+	for i := range guards {
+		g, ok, _ := p.First(i)
+		if !ok {
+			continue
+		}
+		w, bit := i/64, uint64(1)<<(i%64)
+		p.guarded[w] |= bit
+		for bs := g.bases; bs != 0; bs &= bs - 1 {
+			p.baseFilters[bits.TrailingZeros64(bs)][w] |= bit
+		}
+		for as := g.mask; as != 0; as &= as - 1 {
+			p.atomFilters[bits.TrailingZeros64(as)][w] |= bit
+		}
+	}
 	return p
+}
+
+// Select clears, in sel (a set of filters, bit i for filter i, as many
+// words as the filters need), the filters whose first guard (First) does
+// not hold on ctx's event: what Holds answers for each, in one pass. The
+// bases the first guards of sel's filters read are evaluated (the others
+// are left for Holds and Pass); a filter without guards stays. Call Reset
+// before, once per event, as for Holds.
+func (p *Prefilter) Select(ctx *Ctx, sel []uint64) {
+	var need uint64
+	for b, fs := range p.baseFilters {
+		if p.done&(1<<b) != 0 {
+			continue
+		}
+		for j, w := range fs {
+			if sel[j]&w != 0 {
+				need |= 1 << b
+				break
+			}
+		}
+	}
+	if need != 0 {
+		p.eval(ctx, need)
+	}
+	pass := p.pass
+	copy(pass, p.guarded)
+	for j := range pass {
+		pass[j] = ^pass[j] // the filters without guard pass
+	}
+	for as := p.hits; as != 0; as &= as - 1 {
+		fs := p.atomFilters[bits.TrailingZeros64(as)]
+		for j := range pass {
+			pass[j] |= fs[j]
+		}
+	}
+	for j := range pass {
+		sel[j] &= pass[j]
+	}
 }
 
 // Guarded reports whether filter i has guards (Pass may be false).

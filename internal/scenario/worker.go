@@ -368,8 +368,8 @@ func newWorker(e *Engine, scens []*scen) *worker {
 		w.pre = natexpr.NewPrefilter(guards)
 		for i := range w.natFilters {
 			nf := &w.natFilters[i]
-			if g, ok, more := w.pre.First(i); ok {
-				nf.guard, nf.guards = g, 1
+			if _, ok, more := w.pre.First(i); ok {
+				nf.guards = 1
 				if more {
 					nf.guards = 2
 				}
@@ -603,11 +603,15 @@ func (w *worker) process(env *envelope) {
 		w.collect(env.wm, true)
 	}
 	w.nc.Reset(env.evt, env.vals)
-	if w.pre != nil {
-		w.pre.Reset()
-	}
 	w.pvSrc = nil
 	cand := w.candidates(env.evt, env.vals)
+	if w.pre != nil {
+		// The native filters whose literals the event lacks are false
+		// (natexpr.Guard): one pass over each string their first guards
+		// read, and they leave the selection at once.
+		w.pre.Reset()
+		w.pre.Select(w.nc, cand)
+	}
 	var shared *item
 	nc, nfs := w.nc, w.natFilters
 	for wi, word := range cand {
@@ -626,9 +630,9 @@ func (w *worker) process(env *envelope) {
 				continue
 			}
 			if nf.f != nil {
-				// A filter whose literals the event lacks is false
-				// (natexpr.Guard): one pass over each field for all.
-				if nf.guards != 0 && (!w.pre.Holds(nc, nf.guard) || nf.guards > 1 && !w.pre.Pass(nc, i)) {
+				// Select left the filter's first guard holding: its
+				// others, if it has more.
+				if nf.guards > 1 && !w.pre.Pass(nc, i) {
 					continue
 				}
 				ok, err := nf.f(nc)
