@@ -1,10 +1,13 @@
 package natexpr
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"regexp/syntax"
+	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/expr-lang/expr/ast"
 
@@ -287,7 +290,16 @@ func shortest(lits []string) int {
 }
 
 func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
+	// Eight bytes at a time: the bytes of s as a slice (only read), for
+	// binary's one-load read of a word.
+	b := unsafe.Slice(unsafe.StringData(s), len(s))
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
 		if s[i] >= 0x80 {
 			return false
 		}
@@ -315,6 +327,12 @@ type Prefilter struct {
 	baseFilters [][]uint64
 	atomFilters [][]uint64
 	pass        []uint64 // Select's scratch
+
+	// Select's previous selection and the bases it needed: an event's
+	// selection is most often the previous one's (same log type, same
+	// service).
+	lastSel  []uint64
+	lastNeed uint64
 }
 
 // maxAtoms is the most atoms a Prefilter tests (one word of bits).
@@ -391,6 +409,7 @@ func NewPrefilter(guards [][]Guard) *Prefilter {
 	p.words = (len(guards) + 63) / 64
 	p.guarded = make([]uint64, p.words)
 	p.pass = make([]uint64, p.words)
+	p.lastSel = make([]uint64, p.words) // nothing selected: no base needed
 	p.baseFilters = make([][]uint64, len(p.bases))
 	for b := range p.baseFilters {
 		p.baseFilters[b] = make([]uint64, p.words)
@@ -423,19 +442,20 @@ func NewPrefilter(guards [][]Guard) *Prefilter {
 // are left for Holds and Pass); a filter without guards stays. Call Reset
 // before, once per event, as for Holds.
 func (p *Prefilter) Select(ctx *Ctx, sel []uint64) {
-	var need uint64
-	for b, fs := range p.baseFilters {
-		if p.done&(1<<b) != 0 {
-			continue
-		}
-		for j, w := range fs {
-			if sel[j]&w != 0 {
-				need |= 1 << b
-				break
+	if !slices.Equal(sel, p.lastSel) {
+		var need uint64
+		for b, fs := range p.baseFilters {
+			for j, w := range fs {
+				if sel[j]&w != 0 {
+					need |= 1 << b
+					break
+				}
 			}
 		}
+		copy(p.lastSel, sel)
+		p.lastNeed = need
 	}
-	if need != 0 {
+	if need := p.lastNeed &^ p.done; need != 0 {
 		p.eval(ctx, need)
 	}
 	pass := p.pass
