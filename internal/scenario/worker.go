@@ -286,8 +286,21 @@ type index struct {
 	fnos   []int                 // field numbers of fields (natexpr.Table)
 	free   [][]uint64            // per field: the scenarios it does not constrain
 	maps   []map[string][]uint64 // per field: value -> constrained scenarios allowing it
+	few    [][]fewKey            // per field with at most maxFewKeys values: maps's entries (nil: use maps)
 	last   []lastLookup          // per field: its previous lookup
 }
+
+// fewKey is a value of an index field and the constrained scenarios
+// allowing it: a field with few values (the http verbs, a file name, a
+// path) is looked up by comparing them, which costs less than hashing a
+// value that changes with every line.
+type fewKey struct {
+	v  string
+	bs []uint64
+}
+
+// maxFewKeys is the most values an index field compares (index.few).
+const maxFewKeys = 4
 
 // lastLookup is an index field's previous lookup: its value v and what
 // maps gave for it (bs, nil when v is not a key). set is false before the
@@ -305,7 +318,17 @@ func (x *index) lookup(i int, v string) []uint64 {
 	if l.set && l.v == v {
 		return l.bs
 	}
-	bs := x.maps[i][v]
+	var bs []uint64
+	if few := x.few[i]; few != nil {
+		for k := range few {
+			if few[k].v == v {
+				bs = few[k].bs
+				break
+			}
+		}
+	} else {
+		bs = x.maps[i][v]
+	}
 	l.v, l.bs, l.set = v, bs, true
 	return bs
 }
@@ -438,6 +461,15 @@ func (x *index) build(scens []*scen, slots *natexpr.Table) {
 				}
 				bs[i/64] |= 1 << (i % 64)
 			}
+		}
+	}
+	x.few = make([][]fewKey, len(x.fields))
+	for fi, m := range x.maps {
+		if len(m) == 0 || len(m) > maxFewKeys {
+			continue // an empty map: a lookup costs no hash
+		}
+		for v, bs := range m {
+			x.few[fi] = append(x.few[fi], fewKey{v: v, bs: bs})
 		}
 	}
 }
