@@ -1,10 +1,13 @@
 package natexpr
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"regexp/syntax"
+	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/expr-lang/expr/ast"
 
@@ -287,7 +290,16 @@ func shortest(lits []string) int {
 }
 
 func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
+	// Eight bytes at a time: the bytes of s as a slice (only read), for
+	// binary's one-load read of a word.
+	b := unsafe.Slice(unsafe.StringData(s), len(s))
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
 		if s[i] >= 0x80 {
 			return false
 		}
@@ -305,6 +317,22 @@ type Prefilter struct {
 	first  []int32 // filter i's guards are guards[first[i]:first[i+1]]
 	hits   uint64  // atoms found in the bases evaluated for the event
 	done   uint64  // the bases evaluated for the event
+
+	// The filters' first guards as bitsets of filters (bit i: filter i),
+	// for Select: the filters that have one (guarded), by base the filters
+	// whose first guard reads it (baseFilters), by atom those whose first
+	// guard has it (atomFilters).
+	words       int
+	guarded     []uint64
+	baseFilters [][]uint64
+	atomFilters [][]uint64
+	pass        []uint64 // Select's scratch
+
+	// Select's previous selection and the bases it needed: an event's
+	// selection is most often the previous one's (same log type, same
+	// service).
+	lastSel  []uint64
+	lastNeed uint64
 }
 
 // maxAtoms is the most atoms a Prefilter tests (one word of bits).
@@ -378,7 +406,72 @@ func NewPrefilter(guards [][]Guard) *Prefilter {
 	for b := range p.bases {
 		p.bases[b].m = datafile.NewSubstrings(lits[b], true)
 	}
+	p.words = (len(guards) + 63) / 64
+	p.guarded = make([]uint64, p.words)
+	p.pass = make([]uint64, p.words)
+	p.lastSel = make([]uint64, p.words) // nothing selected: no base needed
+	p.baseFilters = make([][]uint64, len(p.bases))
+	for b := range p.baseFilters {
+		p.baseFilters[b] = make([]uint64, p.words)
+	}
+	p.atomFilters = make([][]uint64, len(atomIDs))
+	for a := range p.atomFilters {
+		p.atomFilters[a] = make([]uint64, p.words)
+	}
+	for i := range guards {
+		g, ok, _ := p.First(i)
+		if !ok {
+			continue
+		}
+		w, bit := i/64, uint64(1)<<(i%64)
+		p.guarded[w] |= bit
+		for bs := g.bases; bs != 0; bs &= bs - 1 {
+			p.baseFilters[bits.TrailingZeros64(bs)][w] |= bit
+		}
+		for as := g.mask; as != 0; as &= as - 1 {
+			p.atomFilters[bits.TrailingZeros64(as)][w] |= bit
+		}
+	}
 	return p
+}
+
+// Select clears, in sel (a set of filters, bit i for filter i, as many
+// words as the filters need), the filters whose first guard (First) does
+// not hold on ctx's event: what Holds answers for each, in one pass. The
+// bases the first guards of sel's filters read are evaluated (the others
+// are left for Holds and Pass); a filter without guards stays. Call Reset
+// before, once per event, as for Holds.
+func (p *Prefilter) Select(ctx *Ctx, sel []uint64) {
+	if !slices.Equal(sel, p.lastSel) {
+		var need uint64
+		for b, fs := range p.baseFilters {
+			for j, w := range fs {
+				if sel[j]&w != 0 {
+					need |= 1 << b
+					break
+				}
+			}
+		}
+		copy(p.lastSel, sel)
+		p.lastNeed = need
+	}
+	if need := p.lastNeed &^ p.done; need != 0 {
+		p.eval(ctx, need)
+	}
+	pass := p.pass
+	copy(pass, p.guarded)
+	for j := range pass {
+		pass[j] = ^pass[j] // the filters without guard pass
+	}
+	for as := p.hits; as != 0; as &= as - 1 {
+		fs := p.atomFilters[bits.TrailingZeros64(as)]
+		for j := range pass {
+			pass[j] |= fs[j]
+		}
+	}
+	for j := range pass {
+		sel[j] &= pass[j]
+	}
 }
 
 // Guarded reports whether filter i has guards (Pass may be false).

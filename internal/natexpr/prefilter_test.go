@@ -130,17 +130,45 @@ func TestPrefilterSkipsOnlyFalseFilters(t *testing.T) {
 		t.Logf("filters %d-%d: %d atoms over %d strings", i, i+group-1, atoms, bases)
 		pfs = append(pfs, pf)
 	}
-	skipped, passed := 0, 0
+	skipped, passed, selDropped := 0, 0, 0
+	mustBeFalse := func(e *event.Event, i int, how string) {
+		f := &filters[i]
+		want, err := vm.Run(f.prog, vmEnv{Evt: e})
+		require.NoError(t, err, f.x.where)
+		require.Equal(t, false, want, "%s: %s %s on %v %v", f.x.where, f.x.src, how, e.Map(event.Meta), e.Map(event.Parsed))
+	}
 	check := func(e *event.Event, ctx *natexpr.Ctx, i int) {
 		if pfs[i/group].Pass(ctx, i%group) {
 			passed++
 			return
 		}
 		skipped++
-		f := &filters[i]
-		want, err := vm.Run(f.prog, vmEnv{Evt: e})
-		require.NoError(t, err, f.x.where)
-		require.Equal(t, false, want, "%s: %s skipped on %v %v", f.x.where, f.x.src, e.Map(event.Meta), e.Map(event.Parsed))
+		mustBeFalse(e, i, "skipped")
+	}
+	// selectAll checks Select on the filters of group g (all selected, a
+	// fresh event for the prefilter): it keeps a filter exactly when its
+	// first guard holds (Holds, on another fresh start), and a filter it
+	// drops is false.
+	selectAll := func(e *event.Event, ctx *natexpr.Ctx, g int) {
+		pf := pfs[g]
+		n := min(group, len(filters)-g*group)
+		sel := []uint64{1<<n - 1}
+		pf.Reset()
+		pf.Select(ctx, sel)
+		pf.Reset()
+		for k := range n {
+			kept := sel[0]&(1<<k) != 0
+			want := true
+			if first, ok, _ := pf.First(k); ok {
+				want = pf.Holds(ctx, first)
+			}
+			require.Equal(t, want, kept, "filter %d: Select and Holds disagree", g*group+k)
+			if !kept {
+				selDropped++
+				mustBeFalse(e, g*group+k, "dropped by Select")
+			}
+		}
+		pf.Reset()
 	}
 	for i, evs := range own {
 		for _, e := range evs {
@@ -148,6 +176,7 @@ func TestPrefilterSkipsOnlyFalseFilters(t *testing.T) {
 			for _, ctx := range contexts(tab, e)[1:] { // with memo (a worker's), fields read ahead or not
 				pfs[i/group].Reset()
 				check(e, ctx, i)
+				selectAll(e, ctx, i/group)
 			}
 		}
 	}
@@ -160,7 +189,11 @@ func TestPrefilterSkipsOnlyFalseFilters(t *testing.T) {
 		for i := range filters {
 			check(e, ctx, i)
 		}
+		for g := range pfs {
+			selectAll(e, ctx, g)
+		}
 	}
-	t.Logf("%d + %d events: %d filters skipped, %d passed", len(own)*len(own[0]), len(reqs), skipped, passed)
+	t.Logf("%d + %d events: %d filters skipped, %d passed; Select dropped %d", len(own)*len(own[0]), len(reqs), skipped, passed, selDropped)
 	require.Greater(t, skipped, passed)
+	require.Greater(t, selDropped, 0)
 }

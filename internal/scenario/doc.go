@@ -65,7 +65,9 @@
 //     worker's prefilter (natexpr.Prefilter, over the filters' Guards)
 //     finds a literal the filter needs absent from the event: one
 //     Aho-Corasick pass per field (and transform) for all the worker's
-//     filters tells an ordinary request from a CVE probe. The poured
+//     filters tells an ordinary request from a CVE probe; the filters
+//     whose first guard fails leave the index's selection before the
+//     loop, as bitsets (Prefilter.Select). The poured
 //     event is shared by the workers and never written, so a VM program
 //     that reads evt.Parsed, evt.Meta or evt.Enriched as a map
 //     (readsViews, decided at load) gets a copy of the event with views

@@ -64,9 +64,8 @@ func (f *filterExpr) eval(w *worker, evt *event.Event) (bool, error) {
 type natFilter struct {
 	f       natexpr.Bool
 	ok      bool
-	guard   natexpr.GuardBits // f's first guard (the worker's Prefilter tests it first)
-	guards  uint8             // 0: f has no guard, 1: one (guard), 2: more (Prefilter.Pass tests them all)
-	trigger bool              // the scenario is a trigger (the only kind an event without a usable time reaches)
+	guards  uint8 // 0: f has no guard, 1: one (the worker's Prefilter.Select tests it), 2: more (Prefilter.Pass tests them all)
+	trigger bool  // the scenario is a trigger (the only kind an event without a usable time reaches)
 }
 
 // native returns the filter's native form under cfg: the residual one

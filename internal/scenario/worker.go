@@ -1,7 +1,6 @@
 package scenario
 
 import (
-	"container/heap"
 	"encoding/binary"
 	"maps"
 	"math/bits"
@@ -243,22 +242,57 @@ func (d *distinctSet) add(v string) bool {
 	return true
 }
 
-// bheap orders buckets by deadline.
+// bheap orders buckets by deadline: a binary min-heap with
+// container/heap's algorithms (the same order of expiry, hence of
+// counters' overflows), on the buckets directly: no interface call per
+// comparison or swap. Each bucket knows its place (hidx, -1: none).
 type bheap []*bucket
 
-func (h bheap) Len() int           { return len(h) }
-func (h bheap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
-func (h bheap) Swap(i, j int) {
+func (h bheap) less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
+
+func (h bheap) swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].hidx = int32(i)
 	h[j].hidx = int32(j)
 }
-func (h *bheap) Push(x any) {
-	b := x.(*bucket)
+
+// push adds b (container/heap.Push).
+func (h *bheap) push(b *bucket) {
 	b.hidx = int32(len(*h))
 	*h = append(*h, b)
+	h.up(len(*h) - 1)
 }
-func (h *bheap) Pop() any {
+
+// pop removes and returns the bucket of the earliest deadline
+// (container/heap.Pop).
+func (h *bheap) pop() *bucket {
+	n := len(*h) - 1
+	h.swap(0, n)
+	h.down(0, n)
+	return h.popLast()
+}
+
+// remove removes the bucket at i (container/heap.Remove).
+func (h *bheap) remove(i int) {
+	n := len(*h) - 1
+	if n != i {
+		h.swap(i, n)
+		if !h.down(i, n) {
+			h.up(i)
+		}
+	}
+	h.popLast()
+}
+
+// fix restores the order after the deadline of the bucket at i changed
+// (container/heap.Fix).
+func (h *bheap) fix(i int) {
+	if !h.down(i, len(*h)) {
+		h.up(i)
+	}
+}
+
+func (h *bheap) popLast() *bucket {
 	old := *h
 	n := len(old)
 	b := old[n-1]
@@ -266,6 +300,37 @@ func (h *bheap) Pop() any {
 	*h = old[:n-1]
 	b.hidx = -1
 	return b
+}
+
+func (h bheap) up(j int) {
+	for {
+		i := (j - 1) / 2 // parent
+		if i == j || !h.less(j, i) {
+			break
+		}
+		h.swap(i, j)
+		j = i
+	}
+}
+
+func (h bheap) down(i0, n int) bool {
+	i := i0
+	for {
+		j1 := 2*i + 1
+		if j1 >= n || j1 < 0 { // j1 < 0 after int overflow
+			break
+		}
+		j := j1 // left child
+		if j2 := j1 + 1; j2 < n && h.less(j2, j1) {
+			j = j2 // right child
+		}
+		if !h.less(j, i) {
+			break
+		}
+		h.swap(i, j)
+		i = j
+	}
+	return i > i0
 }
 
 // index selects the scenarios of a worker an event can reach. Every
@@ -286,8 +351,21 @@ type index struct {
 	fnos   []int                 // field numbers of fields (natexpr.Table)
 	free   [][]uint64            // per field: the scenarios it does not constrain
 	maps   []map[string][]uint64 // per field: value -> constrained scenarios allowing it
+	few    [][]fewKey            // per field with at most maxFewKeys values: maps's entries (nil: use maps)
 	last   []lastLookup          // per field: its previous lookup
 }
+
+// fewKey is a value of an index field and the constrained scenarios
+// allowing it: a field with few values (the http verbs, a file name, a
+// path) is looked up by comparing them, which costs less than hashing a
+// value that changes with every line.
+type fewKey struct {
+	v  string
+	bs []uint64
+}
+
+// maxFewKeys is the most values an index field compares (index.few).
+const maxFewKeys = 4
 
 // lastLookup is an index field's previous lookup: its value v and what
 // maps gave for it (bs, nil when v is not a key). set is false before the
@@ -305,7 +383,17 @@ func (x *index) lookup(i int, v string) []uint64 {
 	if l.set && l.v == v {
 		return l.bs
 	}
-	bs := x.maps[i][v]
+	var bs []uint64
+	if few := x.few[i]; few != nil {
+		for k := range few {
+			if few[k].v == v {
+				bs = few[k].bs
+				break
+			}
+		}
+	} else {
+		bs = x.maps[i][v]
+	}
 	l.v, l.bs, l.set = v, bs, true
 	return bs
 }
@@ -368,8 +456,8 @@ func newWorker(e *Engine, scens []*scen) *worker {
 		w.pre = natexpr.NewPrefilter(guards)
 		for i := range w.natFilters {
 			nf := &w.natFilters[i]
-			if g, ok, more := w.pre.First(i); ok {
-				nf.guard, nf.guards = g, 1
+			if _, ok, more := w.pre.First(i); ok {
+				nf.guards = 1
 				if more {
 					nf.guards = 2
 				}
@@ -440,6 +528,15 @@ func (x *index) build(scens []*scen, slots *natexpr.Table) {
 			}
 		}
 	}
+	x.few = make([][]fewKey, len(x.fields))
+	for fi, m := range x.maps {
+		if len(m) == 0 || len(m) > maxFewKeys {
+			continue // an empty map: a lookup costs no hash
+		}
+		for v, bs := range m {
+			x.few[fi] = append(x.few[fi], fewKey{v: v, bs: bs})
+		}
+	}
 }
 
 func (w *worker) run() {
@@ -466,7 +563,7 @@ func (w *worker) control(b *batch) {
 	case b.final:
 		w.collect(b.wm, w.e.mode == event.TIMEMACHINE)
 		for len(w.heap) > 0 {
-			bk := heap.Pop(&w.heap).(*bucket)
+			bk := w.heap.pop()
 			w.remove(bk)
 			w.e.stats[bk.sc.idx].discarded.Add(1)
 			w.recycle(bk, true)
@@ -486,7 +583,7 @@ func (w *worker) collect(now time.Time, useLateness bool) {
 		limit = now.Add(-w.lateness)
 	}
 	for len(w.heap) > 0 && limit.After(w.heap[0].deadline) {
-		b := heap.Pop(&w.heap).(*bucket)
+		b := w.heap.pop()
 		w.expire(b)
 	}
 }
@@ -494,7 +591,7 @@ func (w *worker) collect(now time.Time, useLateness bool) {
 // remove forgets a bucket (already out of the heap or still in it).
 func (w *worker) remove(b *bucket) {
 	if b.hidx >= 0 {
-		heap.Remove(&w.heap, int(b.hidx))
+		w.heap.remove(int(b.hidx))
 	}
 	delete(w.buckets[b.sc.alias], b.key)
 	w.e.stats[b.sc.idx].live.Add(-1)
@@ -603,11 +700,15 @@ func (w *worker) process(env *envelope) {
 		w.collect(env.wm, true)
 	}
 	w.nc.Reset(env.evt, env.vals)
-	if w.pre != nil {
-		w.pre.Reset()
-	}
 	w.pvSrc = nil
 	cand := w.candidates(env.evt, env.vals)
+	if w.pre != nil {
+		// The native filters whose literals the event lacks are false
+		// (natexpr.Guard): one pass over each string their first guards
+		// read, and they leave the selection at once.
+		w.pre.Reset()
+		w.pre.Select(w.nc, cand)
+	}
 	var shared *item
 	nc, nfs := w.nc, w.natFilters
 	for wi, word := range cand {
@@ -626,9 +727,9 @@ func (w *worker) process(env *envelope) {
 				continue
 			}
 			if nf.f != nil {
-				// A filter whose literals the event lacks is false
-				// (natexpr.Guard): one pass over each field for all.
-				if nf.guards != 0 && (!w.pre.Holds(nc, nf.guard) || nf.guards > 1 && !w.pre.Pass(nc, i)) {
+				// Select left the filter's first guard holding: its
+				// others, if it has more.
+				if nf.guards > 1 && !w.pre.Pass(nc, i) {
 					continue
 				}
 				ok, err := nf.f(nc)
@@ -901,9 +1002,9 @@ func (w *worker) schedule(b *bucket, fresh bool) {
 		b.deadline = b.first.Add(sc.lifetime)
 	}
 	if b.hidx < 0 {
-		heap.Push(&w.heap, b)
+		w.heap.push(b)
 	} else {
-		heap.Fix(&w.heap, int(b.hidx))
+		w.heap.fix(int(b.hidx))
 	}
 }
 
