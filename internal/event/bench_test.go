@@ -130,3 +130,66 @@ func BenchmarkReset(b *testing.B) {
 		e.Reset(l)
 	}
 }
+
+// BenchmarkCaptures is what a grok match writes to a recycled event: 20
+// captures of the line (spans, one of them empty) to evt.Parsed, by one
+// Set each and by one SetAll, then 10 statics copying a parsed field to
+// evt.Meta (Get and Set, and Copy):
+//
+//	go test -run X -bench Captures -benchmem ./internal/event
+func BenchmarkCaptures(b *testing.B) {
+	s := NewSchema()
+	var pk, mk []Key
+	for i := range 60 {
+		k := s.Key(Parsed, fmt.Sprintf("field_%d", i))
+		if i%3 == 0 {
+			pk = append(pk, k)
+		}
+	}
+	for i := range 40 {
+		k := s.Key(Meta, fmt.Sprintf("meta_%d", i))
+		if i%4 == 0 {
+			mk = append(mk, k)
+		}
+	}
+	var raw string
+	for i := range pk {
+		raw += fmt.Sprintf("value-%d ", i)
+	}
+	l := Line{Raw: raw}
+	caps := make([]string, len(pk))
+	for i, at := 0, 0; i < len(pk); i++ {
+		n := len(fmt.Sprintf("value-%d", i))
+		if i != 7 {
+			caps[i] = raw[at : at+n]
+		}
+		at += n + 1
+	}
+	list := NewKeyList(pk)
+	e := s.New(l)
+	b.Run("Set", func(b *testing.B) {
+		for b.Loop() {
+			e.Reset(l)
+			for i := range pk {
+				e.Set(pk[i], caps[i])
+			}
+			for i := range mk {
+				if v, _ := e.Get(pk[i]); v != "" {
+					e.Set(mk[i], v)
+				}
+			}
+		}
+	})
+	b.Run("SetAll", func(b *testing.B) {
+		for b.Loop() {
+			e.Reset(l)
+			e.SetAll(&list, caps)
+			for i := range mk {
+				e.Copy(mk[i], pk[i])
+			}
+		}
+	})
+	if v, _ := e.Get(mk[9]); v != caps[9] {
+		b.Fatalf("meta %q, want %q", v, caps[9])
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/phalanx-ids/phalanx/internal/models"
 )
@@ -377,6 +378,98 @@ func (e *Event) Set(k Key, value string) {
 		}
 	}
 	e.setSlow(k, value)
+}
+
+// KeyList is a list of keys resolved at load time that an event is
+// written with in one call (SetAll): a grok's captures, all of
+// evt.Parsed.
+type KeyList struct {
+	keys  []Key
+	slots []int32    // the keys' slots, when t slots them all
+	t     *nameTable // the table of every key (nil: keys of several parts or tables, or unslotted)
+	p     Part
+}
+
+// NewKeyList returns the list of keys.
+func NewKeyList(keys []Key) KeyList {
+	l := KeyList{keys: keys}
+	if len(keys) == 0 || keys[0].t == nil {
+		return l
+	}
+	l.t, l.p = keys[0].t, keys[0].p
+	for _, k := range keys {
+		if k.t != l.t || k.p != l.p {
+			l.t = nil
+			return l
+		}
+		l.slots = append(l.slots, k.slot)
+	}
+	return l
+}
+
+// Len is the number of keys.
+func (l *KeyList) Len() int { return len(l.keys) }
+
+// SetAll sets the field l's i-th key to vals[i] for every key, in order:
+// Set for a batch (a grok's captures), without a call per field (vals has
+// at least l.Len() elements). When the list's keys are the slots of one
+// part of the event's schema, a value that is a span of the line ("" too)
+// is written in place; any other goes through Set.
+func (e *Event) SetAll(l *KeyList, vals []string) {
+	vals = vals[:len(l.keys)]
+	f := &e.fs[l.p]
+	if l.t == nil || l.t != f.t || e.exposed&(1<<l.p) != 0 {
+		for i := range l.keys {
+			e.Set(l.keys[i], vals[i])
+		}
+		return
+	}
+	slots := l.slots[:len(vals)]
+	base, blen := uintptr(f.base), f.blen
+	for i, v := range vals {
+		slot := slots[i]
+		d := uintptr(unsafe.Pointer(unsafe.StringData(v))) - base
+		if len(v) == 0 {
+			d = 0
+		} else if d >= blen || uintptr(len(v)) > blen-d {
+			e.Set(l.keys[i], v)
+			continue
+		}
+		if uint(slot) >= uint(len(f.pos)) || !f.putSpan(slot, uint32(d), uint32(len(v))) {
+			e.Set(l.keys[i], v)
+		}
+	}
+}
+
+// Copy sets the field dst to the value of the field src when src is
+// present and not empty, and reports whether it did: what a static copying
+// one field to another does (`meta: source_ip` from
+// evt.Parsed.remote_addr), without making a string of a value that is a
+// span of the line (the span is copied).
+func (e *Event) Copy(dst, src Key) bool {
+	fs, fd := &e.fs[src.p], &e.fs[dst.p]
+	if src.t == fs.t && uint(src.slot) < uint(len(fs.pos)) {
+		p := int(fs.pos[src.slot]) - 1
+		if uint(p) >= uint(len(fs.ent)) || fs.ent[p].slot != src.slot {
+			if len(fs.ent) < maxEntries {
+				return false // absent
+			}
+		} else if en := fs.ent[p]; en.span {
+			if en.n == 0 {
+				return false
+			}
+			if dst.t == fd.t && e.exposed&(1<<dst.p) == 0 && uint(dst.slot) < uint(len(fd.pos)) &&
+				fd.base == fs.base && fd.blen == fs.blen && fd.putSpan(dst.slot, en.off, en.n) {
+				return true
+			}
+		}
+	}
+	v, _ := e.Get(src)
+	if v == "" {
+		return false
+	}
+	e.Set(dst, v)
+	return true
 }
 
 func (e *Event) setSlow(k Key, value string) {

@@ -266,6 +266,23 @@ func (f *fields) span(v string) (off uintptr, ok bool) {
 	return d, d < f.blen && uintptr(len(v)) <= f.blen-d
 }
 
+// putSpan makes base[off:off+n] the value of slot (< len(f.pos)) in
+// place; false when the slot has no entry and the entries no room for one
+// (the caller falls back to Set).
+func (f *fields) putSpan(slot int32, off, n uint32) bool {
+	p := int(f.pos[slot]) - 1
+	if uint(p) >= uint(len(f.ent)) || f.ent[p].slot != slot {
+		p = len(f.ent)
+		if p == cap(f.ent) {
+			return false
+		}
+		f.ent = f.ent[:p+1]
+		f.pos[slot] = uint8(p + 1)
+	}
+	f.ent[p] = entry{slot: slot, off: off, n: n, span: true}
+	return true
+}
+
 // set makes en, an entry of f, hold v: a span when v lies in the line,
 // else a string of strs (setStr).
 func (f *fields) set(en *entry, v string) {

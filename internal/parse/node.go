@@ -62,11 +62,11 @@ type nodeCount struct{ hits, ok, ko uint64 }
 type grokStep struct {
 	pat     *grok.Pattern
 	label   string
-	noNames bool        // pattern has no semantic: it never yields data
-	applyOn string      // "Line.Raw", a Parsed key, or "" (expression)
-	inKey   event.Key   // applyOn's slot (a Parsed key)
-	keys    []event.Key // the slot of each of pat's Names()
-	input   *valueExpr  // when applyOn == ""
+	noNames bool          // pattern has no semantic: it never yields data
+	applyOn string        // "Line.Raw", a Parsed key, or "" (expression)
+	inKey   event.Key     // applyOn's slot (a Parsed key)
+	keys    event.KeyList // the slot of each of pat's Names()
+	input   *valueExpr    // when applyOn == ""
 	statics []static
 
 	litGroup *litGroup // nil: the pattern checks its own literals
@@ -181,6 +181,7 @@ type runState struct {
 	nc natexpr.Ctx // native evaluation, no memo (the event changes between nodes)
 
 	enriched []string     // an enrichment method's results (static.apply)
+	caps     []string     // a grok's captures, by name index (grokStep.process)
 	ips      []netip.Addr // the event's source addresses (whitelist.check)
 	// The last log event source address parsed (sources): a line meets
 	// several whitelists with the same Meta.source_ip.
@@ -432,6 +433,10 @@ func applyStatics(rs *runState, evt *event.Event, statics []static) error {
 	}
 	for i := range statics {
 		s := &statics[i]
+		if s.copySlot && rs.dt == nil {
+			evt.Copy(s.fkey, s.from) // a field copied: apply's work, inline
+			continue
+		}
 		if (s.direct || s.native) && rs.dt == nil {
 			// a literal, a field copied or a native expression's value
 			// to a field or a time string: apply's work, inline
@@ -496,7 +501,14 @@ func (g *grokStep) process(rs *runState, evt *event.Event) (bool, error) {
 			rs.p.logger.Error("parse: unexpected grok expression result", "expression", g.input.src, "type", typeName(out))
 		}
 	}
-	set := func(i int, v string) { evt.Set(g.keys[i], v) }
+	// The captures are gathered, then written in one batch (SetAll).
+	caps := rs.caps[:0]
+	if cap(caps) < g.keys.Len() {
+		caps = make([]string, g.keys.Len())
+		rs.caps = caps
+	}
+	caps = caps[:g.keys.Len()]
+	set := func(i int, v string) { caps[i] = v }
 	var matched bool
 	switch {
 	case g.noNames:
@@ -509,6 +521,8 @@ func (g *grokStep) process(rs *runState, evt *event.Event) (bool, error) {
 	}
 	if matched {
 		rs.forget()
+		evt.SetAll(&g.keys, caps)
+		clear(caps) // hold no value past the line
 	}
 	if rs.dt != nil {
 		target := g.applyOn

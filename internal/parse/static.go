@@ -69,6 +69,9 @@ type static struct {
 	// expression with a native form (applyStatics evaluates it inline when
 	// nothing traces, and leaves a failed evaluation to apply).
 	native bool
+	// copySlot: a direct static copying one field of evt.Parsed,
+	// evt.Meta or evt.Enriched to another (event.Event.Copy).
+	copySlot bool
 }
 
 // strField names the string fields of Event a target static may write
@@ -198,6 +201,7 @@ func (s *static) setDirect() {
 	str := s.kind == staticTarget && s.str != strNone
 	s.direct = (field || str) && (s.hasLiteral || s.slot)
 	s.native = (field || str) && !s.direct && !s.copies && s.expr != nil && s.expr.get != nil
+	s.copySlot = field && s.direct && !s.hasLiteral && s.slot
 }
 
 // target sets the destination of a `target:` static: a field of
