@@ -166,6 +166,10 @@ func BenchmarkCaptures(b *testing.B) {
 		at += n + 1
 	}
 	list := NewKeyList(pk)
+	copies := make([]FieldCopy, len(mk))
+	for i := range mk {
+		copies[i] = FieldCopy{Dst: mk[i], Src: pk[i]}
+	}
 	e := s.New(l)
 	b.Run("Set", func(b *testing.B) {
 		for b.Loop() {
@@ -184,8 +188,8 @@ func BenchmarkCaptures(b *testing.B) {
 		for b.Loop() {
 			e.Reset(l)
 			e.SetAll(&list, caps)
-			for i := range mk {
-				e.Copy(mk[i], pk[i])
+			for i := range copies {
+				e.Copy(&copies[i])
 			}
 		}
 	})

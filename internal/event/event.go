@@ -344,38 +344,26 @@ func (e *Event) Put(p Part, name, value string) {
 }
 
 // Set sets the field k (Put for a name resolved at load time). Its fast
-// path (the event's schema is k's, no view to keep in step, room for a
-// new entry) writes the entry in place (fields.add and fields.set,
-// inlined by hand).
+// path (the event's schema is k's, no view to keep in step) writes the
+// slot's word in place.
 func (e *Event) Set(k Key, value string) {
 	f := &e.fs[k.p]
-	if k.t == f.t && e.exposed&(1<<k.p) == 0 && uint(k.slot) < uint(len(f.pos)) {
-		d, span := f.span(value)
-		if p := int(f.pos[k.slot]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == k.slot {
-			if span {
-				f.ent[p] = entry{slot: k.slot, off: uint32(d), n: uint32(len(value)), span: true}
-				return
-			}
-			f.setStr(&f.ent[p], value)
+	if k.t == f.t && e.exposed&(1<<k.p) == 0 && uint(k.slot) < uint(len(f.val)) {
+		var w uint64
+		if d := uintptr(unsafe.Pointer(unsafe.StringData(value))) - uintptr(f.base); d < f.blen && uintptr(len(value)) <= f.blen-d {
+			w = spanWord(d, uintptr(len(value)))
+		} else if len(value) == 0 {
+			w = present // an empty span
+		} else {
+			f.setStr(k.slot, value)
 			return
 		}
-		if n := len(f.ent); n < cap(f.ent) {
-			f.ent = f.ent[:n+1]
-			f.pos[k.slot] = uint8(n + 1)
-			if span {
-				f.ent[n] = entry{slot: k.slot, off: uint32(d), n: uint32(len(value)), span: true}
-				return
-			}
-			if i := len(f.strs); i < cap(f.strs) && len(value) > 0 {
-				f.strs = f.strs[:i+1]
-				f.strs[i] = value
-				f.ent[n] = entry{slot: k.slot, off: uint32(i), n: noSpan}
-				return
-			}
-			f.ent[n] = entry{slot: k.slot}
-			f.setStr(&f.ent[n], value)
-			return
+		p := &f.val[k.slot]
+		if *p == 0 {
+			f.n++
 		}
+		*p = w
+		return
 	}
 	e.setSlow(k, value)
 }
@@ -413,8 +401,8 @@ func (l *KeyList) Len() int { return len(l.keys) }
 // SetAll sets the field l's i-th key to vals[i] for every key, in order:
 // Set for a batch (a grok's captures), without a call per field (vals has
 // at least l.Len() elements). When the list's keys are the slots of one
-// part of the event's schema, a value that is a span of the line ("" too)
-// is written in place; any other goes through Set.
+// part of the event's schema, a value that is a span of the line is
+// written in place; any other goes through Set.
 func (e *Event) SetAll(l *KeyList, vals []string) {
 	vals = vals[:len(l.keys)]
 	f := &e.fs[l.p]
@@ -425,50 +413,60 @@ func (e *Event) SetAll(l *KeyList, vals []string) {
 		return
 	}
 	slots := l.slots[:len(vals)]
+	val, n := f.val, f.n
 	base, blen := uintptr(f.base), f.blen
 	for i, v := range vals {
 		slot := slots[i]
 		d := uintptr(unsafe.Pointer(unsafe.StringData(v))) - base
-		if len(v) == 0 {
-			d = 0
-		} else if d >= blen || uintptr(len(v)) > blen-d {
-			e.Set(l.keys[i], v)
+		var w uint64 // 0: through Set
+		switch {
+		case uint(slot) >= uint(len(val)):
+		case d < blen && uintptr(len(v)) <= blen-d:
+			w = spanWord(d, uintptr(len(v)))
+		case len(v) == 0:
+			w = present // an empty span
+		}
+		if w != 0 {
+			p := &val[slot]
+			if *p == 0 {
+				n++
+			}
+			*p = w
 			continue
 		}
-		if uint(slot) >= uint(len(f.pos)) || !f.putSpan(slot, uint32(d), uint32(len(v))) {
-			e.Set(l.keys[i], v)
-		}
+		f.n = n
+		e.Set(l.keys[i], v)
+		val, n = f.val, f.n
 	}
+	f.n = n
 }
 
-// Copy sets the field dst to the value of the field src when src is
-// present and not empty, and reports whether it did: what a static copying
-// one field to another does (`meta: source_ip` from
-// evt.Parsed.remote_addr), without making a string of a value that is a
-// span of the line (the span is copied).
-func (e *Event) Copy(dst, src Key) bool {
+// FieldCopy is a copy of one field to another (Copy), resolved at load
+// time: a static `meta: source_ip` from evt.Parsed.remote_addr.
+type FieldCopy struct{ Dst, Src Key }
+
+// Copy sets the field c.Dst to the value of the field c.Src when it is
+// present and not empty, and reports whether it did, without making a
+// string of a value that is a span of the line (its word is copied).
+func (e *Event) Copy(c *FieldCopy) bool {
+	src, dst := &c.Src, &c.Dst
 	fs, fd := &e.fs[src.p], &e.fs[dst.p]
-	if src.t == fs.t && uint(src.slot) < uint(len(fs.pos)) {
-		p := int(fs.pos[src.slot]) - 1
-		if uint(p) >= uint(len(fs.ent)) || fs.ent[p].slot != src.slot {
-			if len(fs.ent) < maxEntries {
-				return false // absent
-			}
-		} else if en := fs.ent[p]; en.span {
-			if en.n == 0 {
-				return false
-			}
-			if dst.t == fd.t && e.exposed&(1<<dst.p) == 0 && uint(dst.slot) < uint(len(fd.pos)) &&
-				fd.base == fs.base && fd.blen == fs.blen && fd.putSpan(dst.slot, en.off, en.n) {
-				return true
-			}
+	if src.t == fs.t && uint(src.slot) < uint(len(fs.val)) {
+		w := fs.val[src.slot]
+		if w&^present == 0 {
+			return false // absent, or ""
+		}
+		if w&isStr == 0 && dst.t == fd.t && e.exposed&(1<<dst.p) == 0 && uint(dst.slot) < uint(len(fd.val)) &&
+			fd.base == fs.base && fd.blen == fs.blen {
+			fd.putWord(dst.slot, w)
+			return true
 		}
 	}
-	v, _ := e.Get(src)
+	v, _ := e.Get(*src)
 	if v == "" {
 		return false
 	}
-	e.Set(dst, v)
+	e.Set(*dst, v)
 	return true
 }
 
@@ -486,13 +484,11 @@ func (e *Event) setSlow(k Key, value string) {
 // Get returns the field k; ok is false when it is absent.
 func (e *Event) Get(k Key) (v string, ok bool) {
 	f := &e.fs[k.p]
-	if k.t == f.t && uint(k.slot) < uint(len(f.pos)) {
-		if p := int(f.pos[k.slot]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == k.slot {
-			return f.value(&f.ent[p]), true
+	if k.t == f.t && uint(k.slot) < uint(len(f.val)) {
+		if w := f.val[k.slot]; w != 0 {
+			return f.value(w), true
 		}
-		if len(f.ent) < maxEntries {
-			return "", false
-		}
+		return "", false
 	}
 	return f.key(k)
 }
@@ -505,15 +501,13 @@ func (e *Event) GetAll(keys []Key, dst []string) {
 	for i := range keys {
 		k := &keys[i]
 		f := &e.fs[k.p]
-		if k.t == f.t && uint(k.slot) < uint(len(f.pos)) {
-			if p := int(f.pos[k.slot]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == k.slot {
-				dst[i] = f.value(&f.ent[p])
-				continue
-			}
-			if len(f.ent) < maxEntries {
+		if k.t == f.t && uint(k.slot) < uint(len(f.val)) {
+			if w := f.val[k.slot]; w != 0 {
+				dst[i] = f.value(w)
+			} else {
 				dst[i] = ""
-				continue
 			}
+			continue
 		}
 		dst[i], _ = f.key(*k)
 	}
@@ -525,7 +519,7 @@ func (e *Event) Lookup(p Part, name string) (v string, ok bool) { return e.fs[p]
 // Len is the number of fields of part p.
 func (e *Event) Len(p Part) int { return e.fs[p].len() }
 
-// Each calls fn for every field of part p: slotted ones in write order,
+// Each calls fn for every field of part p: slotted ones in slot order,
 // then the others in map order.
 func (e *Event) Each(p Part, fn func(name, v string)) { e.fs[p].each(fn) }
 
@@ -592,7 +586,7 @@ func (e *Event) PartsCopy(s PartSet) *Event {
 	c := &Event{Type: e.Type, Time: e.Time, MarshaledTime: e.MarshaledTime, hasMeta: e.HasMeta()}
 	for p := range numParts {
 		if s.Has(p) {
-			c.fs[p] = e.fs[p].exactClone()
+			c.fs[p] = e.fs[p].clone()
 			if c.fs[p].t == nil {
 				c.Expose(p)
 			}

@@ -403,8 +403,8 @@ func TestSpans(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := s.New(Line{Raw: line})
 			e.Set(a, tc.v)
-			en := &e.fs[Parsed].ent[0]
-			require.Equal(t, tc.wantSpan, en.span)
+			w := e.fs[Parsed].val[a.slot]
+			require.Equal(t, tc.wantSpan, w&isStr == 0)
 			got, ok := e.Get(a)
 			require.True(t, ok)
 			require.Equal(t, tc.v, got)
@@ -439,7 +439,7 @@ func TestSpans(t *testing.T) {
 	e.Reset(Line{Raw: next})
 	e.Set(a, next[:4])
 	e.Set(b, "x")
-	require.True(t, e.fs[Parsed].ent[0].span)
+	require.Zero(t, e.fs[Parsed].val[a.slot]&isStr)
 	require.Equal(t, map[string]string{"a": "POST", "b": "x"}, e.Map(Parsed))
 	require.Equal(t, want, cl.Map(Parsed))
 	require.Equal(t, want, pc.Map(Parsed))

@@ -428,43 +428,54 @@ func (n *node) run(rs *runState, evt *event.Event) (bool, error) {
 }
 
 func applyStatics(rs *runState, evt *event.Event, statics []static) error {
-	if len(statics) > 0 {
-		rs.forget()
+	if len(statics) == 0 {
+		return nil
 	}
+	rs.forget()
+	traced := rs.dt != nil
 	for i := range statics {
 		s := &statics[i]
-		if s.copySlot && rs.dt == nil {
-			evt.Copy(s.fkey, s.from) // a field copied: apply's work, inline
-			continue
-		}
-		if (s.direct || s.native) && rs.dt == nil {
-			// a literal, a field copied or a native expression's value
-			// to a field or a time string: apply's work, inline
-			v, ok := s.literal, true
-			switch {
-			case s.native:
-				v, ok = rs.native(s.expr, evt)
-			case !s.hasLiteral:
-				v, _ = evt.Get(s.from)
-			}
-			if ok {
-				if v != "" {
-					if s.str == strNone {
-						evt.Set(s.fkey, v)
-					} else {
-						setStr(evt, s.str, v)
-					}
+		if !traced {
+			// apply's work, inline: a field copied, a literal, or a
+			// direct or native static's value, to a field or a time
+			// string
+			switch s.op {
+			case opCopy:
+				evt.Copy(&s.cp)
+				continue
+			case opLiteral:
+				if s.literal != "" {
+					evt.Set(s.fkey, s.literal)
 				}
 				continue
 			}
-			// the native evaluation failed: apply runs the VM, which
-			// gives the value or the error
+			if s.direct || s.native {
+				v, ok := s.literal, true
+				switch {
+				case s.native:
+					v, ok = rs.native(s.expr, evt)
+				case !s.hasLiteral:
+					v, _ = evt.Get(s.from)
+				}
+				if ok {
+					if v != "" {
+						if s.str == strNone {
+							evt.Set(s.fkey, v)
+						} else {
+							setStr(evt, s.str, v)
+						}
+					}
+					continue
+				}
+				// the native evaluation failed: apply runs the VM, which
+				// gives the value or the error
+			}
 		}
 		v, written, err := s.apply(rs, evt)
 		if err != nil {
 			return err
 		}
-		if rs.dt != nil {
+		if traced {
 			rs.step(Step{Kind: StepStatic, OK: written, Target: s.desc, Value: v})
 		}
 	}

@@ -69,10 +69,21 @@ type static struct {
 	// expression with a native form (applyStatics evaluates it inline when
 	// nothing traces, and leaves a failed evaluation to apply).
 	native bool
-	// copySlot: a direct static copying one field of evt.Parsed,
-	// evt.Meta or evt.Enriched to another (event.Event.Copy).
-	copySlot bool
+	// op is how applyStatics runs the static when nothing traces.
+	op staticOp
+	// cp is the copy of an opCopy static.
+	cp event.FieldCopy
 }
+
+// staticOp is how applyStatics runs a static when nothing traces, chosen
+// at load (setDirect).
+type staticOp uint8
+
+const (
+	opGeneral staticOp = iota // the direct, native and apply cases
+	opCopy                    // a field copied to a field: event.Event.Copy
+	opLiteral                 // a literal written to a field
+)
 
 // strField names the string fields of Event a target static may write
 // without its setter.
@@ -201,7 +212,12 @@ func (s *static) setDirect() {
 	str := s.kind == staticTarget && s.str != strNone
 	s.direct = (field || str) && (s.hasLiteral || s.slot)
 	s.native = (field || str) && !s.direct && !s.copies && s.expr != nil && s.expr.get != nil
-	s.copySlot = field && s.direct && !s.hasLiteral && s.slot
+	switch {
+	case field && s.direct && !s.hasLiteral && s.slot:
+		s.op, s.cp = opCopy, event.FieldCopy{Dst: s.fkey, Src: s.from}
+	case field && s.direct && s.hasLiteral:
+		s.op = opLiteral
+	}
 }
 
 // target sets the destination of a `target:` static: a field of
