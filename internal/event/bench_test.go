@@ -56,7 +56,7 @@ func BenchmarkParsedFields(b *testing.B) {
 
 // BenchmarkKeyAccess is the per-line field traffic of a parsed nginx line
 // on a recycled event (Reset, as the detect runner reuses them): 20
-// captures set (new entries), 10 of them overwritten (statics), 30 reads
+// captures set (new fields), 10 of them overwritten (statics), 30 reads
 // of present fields and 5 of absent ones, all by Key. It measures what a
 // Key costs to pass and resolve (Get and Set are called through a Key
 // held in memory, as compiled statics and natexpr's getters hold theirs):

@@ -193,9 +193,9 @@ func FromMaps(meta, enriched map[string]string) *Event {
 // refers to any more (for example a line no parser took).
 //
 // It is on the path of every line (the detect runner recycles events), so
-// it clears what a line wrote and no more: the fields' entries are
-// truncated, not cleared (fields.reset), a view only if one was built, a map only if it holds
-// something, and every other field of Event one by one
+// it clears what a line wrote and no more: the fields' words when some
+// were written (fields.reset), a view only if one was built, a map only
+// if it holds something, and every other field of Event one by one
 // instead of assigning a whole new Event (a 600-byte copy with pointers,
 // and the write barriers that go with it). TestResetClearsEveryField
 // fails when a field added to Event is not cleared here.

@@ -126,8 +126,8 @@ func checkGetAll(t *testing.T, e *Event, keys []Key) {
 }
 
 // TestParsedSlotsGrow: an event created before the schema got more names
-// grows its index on write, and entries beyond what a byte indexes go to
-// the overflow map, still found by key and by name.
+// grows its words on write (600 slots, 300 of them written, from the
+// last), found by key and by name.
 func TestParsedSlotsGrow(t *testing.T) {
 	s := NewSchema()
 	e := s.New(Line{})
@@ -138,7 +138,7 @@ func TestParsedSlotsGrow(t *testing.T) {
 	for i := len(keys) - 1; i >= 0; i -= 2 {
 		e.Set(keys[i], keys[i].Name())
 	}
-	e.Set(keys[1], "again") // an update, not a new entry
+	e.Set(keys[1], "again") // an update, not a new field
 	n := 0
 	for i := range keys {
 		v, ok := e.Get(keys[i])
@@ -377,7 +377,7 @@ func TestAppendIPSources(t *testing.T) {
 }
 
 // TestSpans: a value that lies in the event's line is kept as a span of it
-// (an entry without pointer) and read back as the same string, pointer
+// (a word without pointer) and read back as the same string, pointer
 // included; any other value as a string of its own. Overwriting switches
 // between the two, Reset makes the new line the base, copies keep their
 // values, and a span stays right when the event's line changes.

@@ -153,7 +153,7 @@ func TestResetStaleIndex(t *testing.T) {
 		before, after []string
 	}{
 		{"fewer", []string{"a", "b", "c"}, []string{"a"}},
-		{"stale byte inside the new entries", []string{"a", "b", "c"}, []string{"c", "a"}},
+		{"fewer, reordered", []string{"a", "b", "c"}, []string{"c", "a"}},
 		{"reordered", []string{"a", "b", "c", "d"}, []string{"d", "c", "b", "a"}},
 		{"disjoint", []string{"a", "b"}, []string{"c", "d"}},
 		{"none after", []string{"a", "b", "c", "d"}, nil},
@@ -192,7 +192,7 @@ func TestResetStaleIndex(t *testing.T) {
 			}
 			require.Equal(t, want, e.Map(Parsed))
 			// A field written again after the Reset takes its new value in
-			// place (no second entry).
+			// place (no second field).
 			for _, n := range c.after {
 				e.Set(keys[n], "again-"+n)
 				e.Put(Parsed, n, "put-"+n)
