@@ -171,11 +171,10 @@ func (s *static) apply(rs *runState, evt *event.Event) (string, bool, error) {
 		if s.method.Run == nil {
 			return value, false, nil
 		}
-		out := rs.enriched[:0]
-		for range s.mkeys {
-			out = append(out, "")
+		if cap(rs.enriched) < len(s.mkeys) {
+			rs.enriched = make([]string, len(s.mkeys))
 		}
-		rs.enriched = out
+		out := rs.enriched[:len(s.mkeys)] // all "": cleared after each use
 		set, err := s.method.Run(value, evt, out)
 		if err != nil {
 			rs.p.logger.Error("parse: enrichment method failed", "method", s.key, "error", err)
