@@ -56,7 +56,7 @@ func BenchmarkParsedFields(b *testing.B) {
 
 // BenchmarkKeyAccess is the per-line field traffic of a parsed nginx line
 // on a recycled event (Reset, as the detect runner reuses them): 20
-// captures set (new entries), 10 of them overwritten (statics), 30 reads
+// captures set (new fields), 10 of them overwritten (statics), 30 reads
 // of present fields and 5 of absent ones, all by Key. It measures what a
 // Key costs to pass and resolve (Get and Set are called through a Key
 // held in memory, as compiled statics and natexpr's getters hold theirs):
@@ -128,5 +128,72 @@ func BenchmarkReset(b *testing.B) {
 		e.Stage = "s02-enrich"
 		e.Process = true
 		e.Reset(l)
+	}
+}
+
+// BenchmarkCaptures is what a grok match writes to a recycled event: 20
+// captures of the line (spans, one of them empty) to evt.Parsed, by one
+// Set each and by one SetAll, then 10 statics copying a parsed field to
+// evt.Meta (Get and Set, and Copy):
+//
+//	go test -run X -bench Captures -benchmem ./internal/event
+func BenchmarkCaptures(b *testing.B) {
+	s := NewSchema()
+	var pk, mk []Key
+	for i := range 60 {
+		k := s.Key(Parsed, fmt.Sprintf("field_%d", i))
+		if i%3 == 0 {
+			pk = append(pk, k)
+		}
+	}
+	for i := range 40 {
+		k := s.Key(Meta, fmt.Sprintf("meta_%d", i))
+		if i%4 == 0 {
+			mk = append(mk, k)
+		}
+	}
+	var raw string
+	for i := range pk {
+		raw += fmt.Sprintf("value-%d ", i)
+	}
+	l := Line{Raw: raw}
+	caps := make([]string, len(pk))
+	for i, at := 0, 0; i < len(pk); i++ {
+		n := len(fmt.Sprintf("value-%d", i))
+		if i != 7 {
+			caps[i] = raw[at : at+n]
+		}
+		at += n + 1
+	}
+	list := NewKeyList(pk)
+	copies := make([]FieldCopy, len(mk))
+	for i := range mk {
+		copies[i] = FieldCopy{Dst: mk[i], Src: pk[i]}
+	}
+	e := s.New(l)
+	b.Run("Set", func(b *testing.B) {
+		for b.Loop() {
+			e.Reset(l)
+			for i := range pk {
+				e.Set(pk[i], caps[i])
+			}
+			for i := range mk {
+				if v, _ := e.Get(pk[i]); v != "" {
+					e.Set(mk[i], v)
+				}
+			}
+		}
+	})
+	b.Run("SetAll", func(b *testing.B) {
+		for b.Loop() {
+			e.Reset(l)
+			e.SetAll(&list, caps)
+			for i := range copies {
+				e.Copy(&copies[i])
+			}
+		}
+	})
+	if v, _ := e.Get(mk[9]); v != caps[9] {
+		b.Fatalf("meta %q, want %q", v, caps[9])
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/phalanx-ids/phalanx/internal/models"
 )
@@ -192,9 +193,9 @@ func FromMaps(meta, enriched map[string]string) *Event {
 // refers to any more (for example a line no parser took).
 //
 // It is on the path of every line (the detect runner recycles events), so
-// it clears what a line wrote and no more: the fields' entries are
-// truncated, not cleared (fields.reset), a view only if one was built, a map only if it holds
-// something, and every other field of Event one by one
+// it clears what a line wrote and no more: the fields' words when some
+// were written (fields.reset), a view only if one was built, a map only
+// if it holds something, and every other field of Event one by one
 // instead of assigning a whole new Event (a 600-byte copy with pointers,
 // and the write barriers that go with it). TestResetClearsEveryField
 // fails when a field added to Event is not cleared here.
@@ -343,40 +344,130 @@ func (e *Event) Put(p Part, name, value string) {
 }
 
 // Set sets the field k (Put for a name resolved at load time). Its fast
-// path (the event's schema is k's, no view to keep in step, room for a
-// new entry) writes the entry in place (fields.add and fields.set,
-// inlined by hand).
+// path (the event's schema is k's, no view to keep in step) writes the
+// slot's word in place.
 func (e *Event) Set(k Key, value string) {
 	f := &e.fs[k.p]
-	if k.t == f.t && e.exposed&(1<<k.p) == 0 && uint(k.slot) < uint(len(f.pos)) {
-		d, span := f.span(value)
-		if p := int(f.pos[k.slot]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == k.slot {
-			if span {
-				f.ent[p] = entry{slot: k.slot, off: uint32(d), n: uint32(len(value)), span: true}
-				return
-			}
-			f.setStr(&f.ent[p], value)
+	if k.t == f.t && e.exposed&(1<<k.p) == 0 && uint(k.slot) < uint(len(f.val)) {
+		var w uint64
+		if d := uintptr(unsafe.Pointer(unsafe.StringData(value))) - uintptr(f.base); d < f.blen && uintptr(len(value)) <= f.blen-d {
+			w = spanWord(d, uintptr(len(value)))
+		} else if len(value) == 0 {
+			w = present // an empty span
+		} else {
+			f.setStr(k.slot, value)
 			return
 		}
-		if n := len(f.ent); n < cap(f.ent) {
-			f.ent = f.ent[:n+1]
-			f.pos[k.slot] = uint8(n + 1)
-			if span {
-				f.ent[n] = entry{slot: k.slot, off: uint32(d), n: uint32(len(value)), span: true}
-				return
-			}
-			if i := len(f.strs); i < cap(f.strs) && len(value) > 0 {
-				f.strs = f.strs[:i+1]
-				f.strs[i] = value
-				f.ent[n] = entry{slot: k.slot, off: uint32(i), n: noSpan}
-				return
-			}
-			f.ent[n] = entry{slot: k.slot}
-			f.setStr(&f.ent[n], value)
-			return
+		p := &f.val[k.slot]
+		if *p == 0 {
+			f.n++
 		}
+		*p = w
+		return
 	}
 	e.setSlow(k, value)
+}
+
+// KeyList is a list of keys resolved at load time that an event is
+// written with in one call (SetAll): a grok's captures, all of
+// evt.Parsed.
+type KeyList struct {
+	keys  []Key
+	slots []int32    // the keys' slots, when t slots them all
+	t     *nameTable // the table of every key (nil: keys of several parts or tables, or unslotted)
+	p     Part
+}
+
+// NewKeyList returns the list of keys.
+func NewKeyList(keys []Key) KeyList {
+	l := KeyList{keys: keys}
+	if len(keys) == 0 || keys[0].t == nil {
+		return l
+	}
+	l.t, l.p = keys[0].t, keys[0].p
+	for _, k := range keys {
+		if k.t != l.t || k.p != l.p {
+			l.t = nil
+			return l
+		}
+		l.slots = append(l.slots, k.slot)
+	}
+	return l
+}
+
+// Len is the number of keys.
+func (l *KeyList) Len() int { return len(l.keys) }
+
+// SetAll sets the field l's i-th key to vals[i] for every key, in order:
+// Set for a batch (a grok's captures), without a call per field (vals has
+// at least l.Len() elements). When the list's keys are the slots of one
+// part of the event's schema, a value that is a span of the line is
+// written in place; any other goes through Set.
+func (e *Event) SetAll(l *KeyList, vals []string) {
+	vals = vals[:len(l.keys)]
+	f := &e.fs[l.p]
+	if l.t == nil || l.t != f.t || e.exposed&(1<<l.p) != 0 {
+		for i := range l.keys {
+			e.Set(l.keys[i], vals[i])
+		}
+		return
+	}
+	slots := l.slots[:len(vals)]
+	val, n := f.val, f.n
+	base, blen := uintptr(f.base), f.blen
+	for i, v := range vals {
+		slot := slots[i]
+		d := uintptr(unsafe.Pointer(unsafe.StringData(v))) - base
+		var w uint64 // 0: through Set
+		switch {
+		case uint(slot) >= uint(len(val)):
+		case d < blen && uintptr(len(v)) <= blen-d:
+			w = spanWord(d, uintptr(len(v)))
+		case len(v) == 0:
+			w = present // an empty span
+		}
+		if w != 0 {
+			p := &val[slot]
+			if *p == 0 {
+				n++
+			}
+			*p = w
+			continue
+		}
+		f.n = n
+		e.Set(l.keys[i], v)
+		val, n = f.val, f.n
+	}
+	f.n = n
+}
+
+// FieldCopy is a copy of one field to another (Copy), resolved at load
+// time: a static `meta: source_ip` from evt.Parsed.remote_addr.
+type FieldCopy struct{ Dst, Src Key }
+
+// Copy sets the field c.Dst to the value of the field c.Src when it is
+// present and not empty, and reports whether it did, without making a
+// string of a value that is a span of the line (its word is copied).
+func (e *Event) Copy(c *FieldCopy) bool {
+	src, dst := &c.Src, &c.Dst
+	fs, fd := &e.fs[src.p], &e.fs[dst.p]
+	if src.t == fs.t && uint(src.slot) < uint(len(fs.val)) {
+		w := fs.val[src.slot]
+		if w&^present == 0 {
+			return false // absent, or ""
+		}
+		if w&isStr == 0 && dst.t == fd.t && e.exposed&(1<<dst.p) == 0 && uint(dst.slot) < uint(len(fd.val)) &&
+			fd.base == fs.base && fd.blen == fs.blen {
+			fd.putWord(dst.slot, w)
+			return true
+		}
+	}
+	v, _ := e.Get(*src)
+	if v == "" {
+		return false
+	}
+	e.Set(*dst, v)
+	return true
 }
 
 func (e *Event) setSlow(k Key, value string) {
@@ -393,13 +484,11 @@ func (e *Event) setSlow(k Key, value string) {
 // Get returns the field k; ok is false when it is absent.
 func (e *Event) Get(k Key) (v string, ok bool) {
 	f := &e.fs[k.p]
-	if k.t == f.t && uint(k.slot) < uint(len(f.pos)) {
-		if p := int(f.pos[k.slot]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == k.slot {
-			return f.value(&f.ent[p]), true
+	if k.t == f.t && uint(k.slot) < uint(len(f.val)) {
+		if w := f.val[k.slot]; w != 0 {
+			return f.value(w), true
 		}
-		if len(f.ent) < maxEntries {
-			return "", false
-		}
+		return "", false
 	}
 	return f.key(k)
 }
@@ -412,15 +501,13 @@ func (e *Event) GetAll(keys []Key, dst []string) {
 	for i := range keys {
 		k := &keys[i]
 		f := &e.fs[k.p]
-		if k.t == f.t && uint(k.slot) < uint(len(f.pos)) {
-			if p := int(f.pos[k.slot]) - 1; uint(p) < uint(len(f.ent)) && f.ent[p].slot == k.slot {
-				dst[i] = f.value(&f.ent[p])
-				continue
-			}
-			if len(f.ent) < maxEntries {
+		if k.t == f.t && uint(k.slot) < uint(len(f.val)) {
+			if w := f.val[k.slot]; w != 0 {
+				dst[i] = f.value(w)
+			} else {
 				dst[i] = ""
-				continue
 			}
+			continue
 		}
 		dst[i], _ = f.key(*k)
 	}
@@ -432,7 +519,7 @@ func (e *Event) Lookup(p Part, name string) (v string, ok bool) { return e.fs[p]
 // Len is the number of fields of part p.
 func (e *Event) Len(p Part) int { return e.fs[p].len() }
 
-// Each calls fn for every field of part p: slotted ones in write order,
+// Each calls fn for every field of part p: slotted ones in slot order,
 // then the others in map order.
 func (e *Event) Each(p Part, fn func(name, v string)) { e.fs[p].each(fn) }
 
@@ -499,7 +586,7 @@ func (e *Event) PartsCopy(s PartSet) *Event {
 	c := &Event{Type: e.Type, Time: e.Time, MarshaledTime: e.MarshaledTime, hasMeta: e.HasMeta()}
 	for p := range numParts {
 		if s.Has(p) {
-			c.fs[p] = e.fs[p].exactClone()
+			c.fs[p] = e.fs[p].clone()
 			if c.fs[p].t == nil {
 				c.Expose(p)
 			}

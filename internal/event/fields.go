@@ -123,41 +123,24 @@ func (s *Schema) New(l Line) *Event {
 		return New(l)
 	}
 	e := newEvent(l) // no views: built on demand
-	// The parts' indexes and entries are carved out of two allocations
-	// (three-index slices: a part that outgrows its entries reallocates
-	// them alone).
-	// The strings of the values that are not spans of the line (strs)
-	// are a third.
-	npos, nent, nstr := 0, 0, 0
+	// The parts' values are carved out of one allocation (three-index
+	// slices: a part that the schema outgrows reallocates its own), the
+	// strings of the values that are not spans of the line (strs) out of
+	// a second.
+	nval, nstr := 0, 0
 	for i := range s.parts {
-		npos += len(s.parts[i].names)
-		nent += entryHint(Part(i), len(s.parts[i].names))
+		nval += len(s.parts[i].names)
 		nstr += strHint(Part(i), len(s.parts[i].names))
 	}
-	pos := make([]uint8, npos)
-	ent := make([]entry, 0, nent)
+	val := make([]uint64, nval)
 	strs := make([]string, 0, nstr)
 	for i := range e.fs {
-		n, c, sc := len(s.parts[i].names), entryHint(Part(i), len(s.parts[i].names)), strHint(Part(i), len(s.parts[i].names))
-		e.fs[i] = fields{t: &s.parts[i], pos: pos[:n:n], ent: ent[:0:c], strs: strs[:0:sc]}
+		n, sc := len(s.parts[i].names), strHint(Part(i), len(s.parts[i].names))
+		e.fs[i] = fields{t: &s.parts[i], val: val[:n:n], strs: strs[:0:sc]}
 		e.fs[i].setBase(l.Raw)
-		pos, ent, strs = pos[n:], ent[c:c], strs[sc:sc]
+		val, strs = val[n:], strs[sc:sc]
 	}
 	return e
-}
-
-// entryHint is the number of entries an event reserves for part p, of n
-// names: what a line of the busiest log types writes (an nginx access line
-// sets ~20 parsed fields and ~12 meta ones, its enrichers a few), so that
-// a fresh event grows no slice.
-func entryHint(p Part, n int) int {
-	switch p {
-	case Parsed:
-		return min(n, 24)
-	case Meta:
-		return min(n, 16)
-	}
-	return min(n, 8)
 }
 
 // strHint is the number of values that are no span of the line (see
@@ -199,64 +182,60 @@ func (k Key) Name() string { return k.name }
 // Part returns the part the field belongs to.
 func (k Key) Part() Part { return k.p }
 
-// fields is a set of named string fields. The values of slotted names
-// are entries in write order, found through a byte index by slot (pos:
-// 1 + the entry's index); other names, and any beyond the 255 entries a
-// byte indexes, go to an overflow map. An event uses a few of the
-// schema's names (nginx's ~20 of ~60): the index costs a byte per name
-// and holds no pointers, the entries only what was written.
+// fields is a set of named string fields. The value of a slotted name is
+// a word of val, indexed by slot (0: absent); other names go to an
+// overflow map. A read or a write by Key is an index into val, no search;
+// reset clears val (memclr: a part of nginx's ~60 names is 480 bytes)
+// when something was written.
 //
-// The index is a sparse set: slot i is present when pos[i] = p, p-1 <
-// len(ent) and ent[p-1].slot == i (has), so an index byte left over from
-// an earlier line is no entry, and reset truncates the entries without
-// clearing the index or the entries (what every line's Reset would
-// otherwise clear, with a write barrier per string while the collector
-// marks). An absent field differs from one set to "", as a map key does
-// for expr's `in`.
-//
-// An entry holds no pointer, so that the collector does not scan the
-// entries of the thousands of events in flight, and writing one needs no
-// write barrier: a value that lies inside the event's line (base: the
-// bytes of Line.Raw when the event was made or Reset; grok captures, and
-// the fields copied from them, do) is its offset and length there (a
-// span), any other value a string of strs. Reading a span makes a string
-// of the line's bytes (no copy): the same string, pointer included, that
-// was written. base is the fields' own pointer, not Line.Raw read again,
-// so a span stays right if the event's line changes.
+// A word holds no pointer, so that the collector does not scan the values
+// of the thousands of events in flight, and writing one needs no write
+// barrier: a value that lies inside the event's line (base: the bytes of
+// Line.Raw when the event was made or Reset; grok captures, and the
+// fields copied from them, do) is its offset and length there (a span),
+// any other value a string of strs, by index. Reading a span makes a
+// string of the line's bytes (no copy): the same string, pointer
+// included, that was written. base is the fields' own pointer, not
+// Line.Raw read again, so a span stays right if the event's line changes.
+// An absent field differs from one set to "" (an empty span), as a map
+// key does for expr's `in`.
 type fields struct {
 	t     *nameTable
-	pos   []uint8 // by slot
-	ent   []entry
-	strs  []string       // the values that are no span, by entry.off
-	base  unsafe.Pointer // the line's bytes (nil: none)
-	blen  uintptr        // their length
+	val   []uint64 // by slot: the value's word (0: absent)
+	n     int      // the slots present
+	strs  []string // the values that are no span, by index
+	base  unsafe.Pointer
+	blen  uintptr // base's length, at most maxSpan (else no span)
 	extra map[string]string
 }
 
-// entry is a slotted field: its value is base[off:off+n] (span), or
-// strs[off].
-type entry struct {
-	slot int32
-	off  uint32
-	n    uint32
-	span bool
-}
+// A value's word: present, isStr (the low 32 bits index strs) or not (a
+// span: the length in bits 32 to 61, the offset in the low 32 bits).
+const (
+	present  = 1 << 63
+	isStr    = 1 << 62
+	maxSpan  = 1<<30 - 1
+	lenShift = 32
+)
+
+// spanWord is the word of the span base[off:off+n].
+func spanWord(off, n uintptr) uint64 { return present | uint64(n)<<lenShift | uint64(off) }
 
 // setBase makes raw the line whose bytes values may be spans of.
 func (f *fields) setBase(raw string) {
-	if uint64(len(raw)) > 1<<32-1 {
-		f.base, f.blen = nil, 0 // beyond an entry's offsets: no span
+	if len(raw) > maxSpan {
+		f.base, f.blen = nil, 0 // beyond a word's lengths: no span
 		return
 	}
 	f.base, f.blen = unsafe.Pointer(unsafe.StringData(raw)), uintptr(len(raw))
 }
 
-// value returns the value of en, an entry of f.
-func (f *fields) value(en *entry) string {
-	if en.span {
-		return unsafe.String((*byte)(unsafe.Add(f.base, en.off)), en.n)
+// value returns the value of w, a word of f present.
+func (f *fields) value(w uint64) string {
+	if w&isStr != 0 {
+		return f.strs[uint32(w)]
 	}
-	return f.strs[en.off]
+	return unsafe.String((*byte)(unsafe.Add(f.base, uint32(w))), int(w>>lenShift&maxSpan))
 }
 
 // span returns v's offset in the line, ok false when v does not lie in
@@ -266,122 +245,64 @@ func (f *fields) span(v string) (off uintptr, ok bool) {
 	return d, d < f.blen && uintptr(len(v)) <= f.blen-d
 }
 
-// set makes en, an entry of f, hold v: a span when v lies in the line,
-// else a string of strs (setStr).
-func (f *fields) set(en *entry, v string) {
-	if d, ok := f.span(v); ok {
-		en.off, en.n, en.span = uint32(d), uint32(len(v)), true
-		return
+// putWord makes w the word of slot i (< len(f.val)).
+func (f *fields) putWord(i int32, w uint64) {
+	p := &f.val[i]
+	if *p == 0 {
+		f.n++
 	}
-	f.setStr(en, v)
+	*p = w
 }
 
-// setStr is set for a value that is not in the line: its own string in
-// strs (en's if it has one), or an empty span for "".
-func (f *fields) setStr(en *entry, v string) {
+// setStr sets slot i (< len(f.val)) to v, a value that is not in the
+// line: its own string in strs (the slot's if it has one), or an empty
+// span for "".
+func (f *fields) setStr(i int32, v string) {
+	p := &f.val[i]
 	switch {
 	case len(v) == 0:
-		en.off, en.n, en.span = 0, 0, true
-	case !en.span && en.n == noSpan:
-		f.strs[en.off] = v
+		if *p == 0 {
+			f.n++
+		}
+		*p = present
+	case *p&isStr != 0:
+		f.strs[uint32(*p)] = v
 	default:
-		en.off, en.n, en.span = uint32(len(f.strs)), noSpan, false
+		if *p == 0 {
+			f.n++
+		}
+		*p = present | isStr | uint64(len(f.strs))
 		f.strs = append(f.strs, v)
 	}
 }
 
-// noSpan is the n of an entry whose value is a string of strs: an entry
-// that add has just made (n 0, span false) has none yet.
-const noSpan = 1<<32 - 1
-
-// maxEntries is the number of entries pos can index.
-const maxEntries = 255
-
-// has returns the index in ent of slot i's entry (i < len(f.pos)), -1
-// when it has none.
-func (f *fields) has(i int) int {
-	if p := int(f.pos[i]) - 1; uint(p) < uint(len(f.ent)) && int(f.ent[p].slot) == i {
-		return p
+// set sets slot i (< len(f.val)) to v: a span when v lies in the line,
+// else a string of strs.
+func (f *fields) set(i int32, v string) {
+	if d, ok := f.span(v); ok {
+		f.putWord(i, spanWord(d, uintptr(len(v))))
+		return
 	}
-	return -1
+	f.setStr(i, v)
 }
 
 func (f *fields) getSlot(i int) (string, bool) {
-	if i < len(f.pos) {
-		if p := f.has(i); p >= 0 {
-			return f.value(&f.ent[p]), true
+	if uint(i) < uint(len(f.val)) {
+		if w := f.val[i]; w != 0 {
+			return f.value(w), true
 		}
-	}
-	return f.getSlow(i)
-}
-
-// getSlow is getSlot for a slot without entry: absent, unless the entries
-// overflowed to the map.
-func (f *fields) getSlow(i int) (string, bool) {
-	if len(f.ent) == maxEntries {
-		v, ok := f.extra[f.t.names[i]]
-		return v, ok
 	}
 	return "", false
 }
 
-// add appends the entry of slot i, absent, at n = len(f.ent) < cap(f.ent)
-// (which is at most maxEntries: see grow).
-func (f *fields) add(n int, i int32, v string) {
-	f.ent = f.ent[:n+1]
-	f.pos[i] = uint8(n + 1)
-	if d, ok := f.span(v); ok {
-		f.ent[n] = entry{slot: i, off: uint32(d), n: uint32(len(v)), span: true}
-		return
-	}
-	f.ent[n] = entry{slot: i}
-	f.setStr(&f.ent[n], v)
-}
-
 func (f *fields) putSlot(i int, v string) {
-	if i < len(f.pos) {
-		if p := f.has(i); p >= 0 {
-			f.set(&f.ent[p], v)
-			return
-		}
-		if n := len(f.ent); n < maxEntries {
-			if n == cap(f.ent) {
-				f.grow()
-			}
-			f.add(n, int32(i), v)
-			return
-		}
+	if i >= len(f.val) {
+		// the schema grew after the event was made
+		val := make([]uint64, max(len(f.t.names), i+1))
+		copy(val, f.val)
+		f.val = val
 	}
-	f.putSlow(i, v)
-}
-
-// grow doubles the room of f.ent, to maxEntries at most: the entries'
-// capacity never exceeds what pos can index, so that Set's fast path
-// needs no test of maxEntries.
-func (f *fields) grow() {
-	ent := make([]entry, len(f.ent), min(max(2*cap(f.ent), 4), maxEntries))
-	copy(ent, f.ent)
-	f.ent = ent
-}
-
-// putSlow adds slot i: it sizes pos and ent on first use (or when the
-// schema grew after the event was made), and sends the entries a byte
-// cannot index to the overflow map.
-func (f *fields) putSlow(i int, v string) {
-	if i >= len(f.pos) {
-		pos := make([]uint8, max(len(f.t.names), i+1))
-		copy(pos, f.pos)
-		f.pos = pos
-		if f.ent == nil {
-			f.ent = make([]entry, 0, min(16, len(pos), maxEntries))
-		}
-		f.putSlot(i, v)
-		return
-	}
-	if f.extra == nil {
-		f.extra = make(map[string]string, 2)
-	}
-	f.extra[f.t.names[i]] = v
+	f.set(int32(i), v)
 }
 
 func (f *fields) key(k Key) (string, bool) {
@@ -423,14 +344,18 @@ func (f *fields) putName(name, v string) {
 }
 
 // len is the number of fields present.
-func (f *fields) len() int { return len(f.ent) + len(f.extra) }
+func (f *fields) len() int { return f.n + len(f.extra) }
 
-// each calls fn for every field present: slotted ones in write order, then
+// each calls fn for every field present: slotted ones in slot order, then
 // the others in map order.
 func (f *fields) each(fn func(name, v string)) {
-	for i := range f.ent {
-		en := &f.ent[i]
-		fn(f.t.names[en.slot], f.value(en))
+	if f.n > 0 {
+		names := f.t.names[:len(f.val)]
+		for i, w := range f.val {
+			if w != 0 {
+				fn(names[i], f.value(w))
+			}
+		}
 	}
 	for k, v := range f.extra {
 		fn(k, v)
@@ -442,13 +367,16 @@ func (f *fields) fill(m map[string]string) {
 	f.each(func(k, v string) { m[k] = v })
 }
 
-// reset empties f, keeping its storage: the entries and strings are
-// truncated (the index is a sparse set: see fields), the overflow map
-// cleared only when it holds something. The truncated strings stay in
-// strs's array until the next lines overwrite them (the collector scans
-// it to its capacity anyway); raw is the new line (setBase).
+// reset empties f, keeping its storage: the words cleared (when some
+// are set), the strings truncated, the overflow map cleared only when it
+// holds something. The truncated strings stay in strs's array until the
+// next lines overwrite them (the collector scans it to its capacity
+// anyway); raw is the new line (setBase).
 func (f *fields) reset(raw string) {
-	f.ent = f.ent[:0]
+	if f.n > 0 {
+		clear(f.val)
+		f.n = 0
+	}
 	f.strs = f.strs[:0]
 	f.setBase(raw)
 	if len(f.extra) > 0 {
@@ -457,18 +385,10 @@ func (f *fields) reset(raw string) {
 }
 
 // clone returns a copy sharing nothing with f.
-func (f *fields) clone() fields { return f.copyOf(cap(f.ent)) }
-
-// exactClone is clone sized to what f holds (no room kept for writes):
-// for a copy that is only read.
-func (f *fields) exactClone() fields { return f.copyOf(len(f.ent)) }
-
-// copyOf is a copy of f whose entries have room for n.
-func (f *fields) copyOf(n int) fields {
-	c := fields{t: f.t, base: f.base, blen: f.blen}
-	if f.pos != nil {
-		c.pos = append([]uint8(nil), f.pos...)
-		c.ent = append(make([]entry, 0, min(n, maxEntries)), f.ent...)
+func (f *fields) clone() fields {
+	c := fields{t: f.t, n: f.n, base: f.base, blen: f.blen}
+	if f.val != nil {
+		c.val = append([]uint64(nil), f.val...)
 	}
 	if len(f.strs) > 0 {
 		c.strs = append([]string(nil), f.strs...)

@@ -126,8 +126,8 @@ func checkGetAll(t *testing.T, e *Event, keys []Key) {
 }
 
 // TestParsedSlotsGrow: an event created before the schema got more names
-// grows its index on write, and entries beyond what a byte indexes go to
-// the overflow map, still found by key and by name.
+// grows its words on write (600 slots, 300 of them written, from the
+// last), found by key and by name.
 func TestParsedSlotsGrow(t *testing.T) {
 	s := NewSchema()
 	e := s.New(Line{})
@@ -138,7 +138,7 @@ func TestParsedSlotsGrow(t *testing.T) {
 	for i := len(keys) - 1; i >= 0; i -= 2 {
 		e.Set(keys[i], keys[i].Name())
 	}
-	e.Set(keys[1], "again") // an update, not a new entry
+	e.Set(keys[1], "again") // an update, not a new field
 	n := 0
 	for i := range keys {
 		v, ok := e.Get(keys[i])
@@ -377,7 +377,7 @@ func TestAppendIPSources(t *testing.T) {
 }
 
 // TestSpans: a value that lies in the event's line is kept as a span of it
-// (an entry without pointer) and read back as the same string, pointer
+// (a word without pointer) and read back as the same string, pointer
 // included; any other value as a string of its own. Overwriting switches
 // between the two, Reset makes the new line the base, copies keep their
 // values, and a span stays right when the event's line changes.
@@ -403,8 +403,8 @@ func TestSpans(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := s.New(Line{Raw: line})
 			e.Set(a, tc.v)
-			en := &e.fs[Parsed].ent[0]
-			require.Equal(t, tc.wantSpan, en.span)
+			w := e.fs[Parsed].val[a.slot]
+			require.Equal(t, tc.wantSpan, w&isStr == 0)
 			got, ok := e.Get(a)
 			require.True(t, ok)
 			require.Equal(t, tc.v, got)
@@ -439,10 +439,132 @@ func TestSpans(t *testing.T) {
 	e.Reset(Line{Raw: next})
 	e.Set(a, next[:4])
 	e.Set(b, "x")
-	require.True(t, e.fs[Parsed].ent[0].span)
+	require.Zero(t, e.fs[Parsed].val[a.slot]&isStr)
 	require.Equal(t, map[string]string{"a": "POST", "b": "x"}, e.Map(Parsed))
 	require.Equal(t, want, cl.Map(Parsed))
 	require.Equal(t, want, pc.Map(Parsed))
 	require.Equal(t, map[string]string{"c": "/index.html"}, cl.Map(Meta))
 	require.Equal(t, map[string]string{"c": "/index.html"}, pc.Map(Meta))
+}
+
+// TestSetAll: a batch write gives what a Set per key gives, on the fast
+// path (spans of the line, "") and off it (values outside the line, keys
+// of several parts, an exposed view to keep in step, slots the event was
+// made without).
+func TestSetAll(t *testing.T) {
+	line := "GET /index.html 200 agent"
+	cases := []struct {
+		name   string
+		parts  []Part // of each key (Parsed when nil)
+		vals   []string
+		expose bool
+		grow   bool // the keys get their slots after the event is made
+	}{
+		{name: "spans", vals: []string{line[:3], line[4:15], line[16:19]}},
+		{name: "empty and spans", vals: []string{"", line[4:15], ""}},
+		{name: "outside the line", vals: []string{"constant", line[:3], strings.Clone(line[16:19])}},
+		{name: "several parts", parts: []Part{Parsed, Meta, Parsed}, vals: []string{line[:3], line[4:15], "x"}},
+		{name: "exposed", vals: []string{line[:3], "y", ""}, expose: true},
+		{name: "schema grown", vals: []string{line[:3], line[4:15], line[20:]}, grow: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewSchema()
+			s.Key(Parsed, "other")
+			var e, ref *Event
+			if tc.grow {
+				e, ref = s.New(Line{Raw: line}), s.New(Line{Raw: line})
+			}
+			var keys []Key
+			for i := range tc.vals {
+				p := Parsed
+				if tc.parts != nil {
+					p = tc.parts[i]
+				}
+				keys = append(keys, s.Key(p, fmt.Sprintf("k%d", i)))
+			}
+			if !tc.grow {
+				e, ref = s.New(Line{Raw: line}), s.New(Line{Raw: line})
+			}
+			if tc.expose {
+				e.ExposeAll()
+				ref.ExposeAll()
+			}
+			e.Set(keys[0], "before") // overwritten
+			ref.Set(keys[0], "before")
+			l := NewKeyList(keys)
+			e.SetAll(&l, tc.vals)
+			for i, k := range keys {
+				ref.Set(k, tc.vals[i])
+			}
+			for p := range numParts {
+				require.Equal(t, ref.Map(p), e.Map(p), "part %s", p)
+				require.Equal(t, ref.Len(p), e.Len(p), "part %s", p)
+			}
+			for i, k := range keys {
+				v, ok := e.Get(k)
+				require.True(t, ok, k.Name())
+				require.Equal(t, tc.vals[i], v, k.Name())
+			}
+			if tc.expose {
+				require.Equal(t, ref.ParsedView, e.ParsedView)
+				require.Equal(t, ref.MetaView, e.MetaView)
+			}
+		})
+	}
+}
+
+// TestCopy: a field copied keeps its value (a span as a span, the same
+// string), an absent or empty source writes nothing, and the slow cases
+// (a source that is a string of its own, a key by name, an exposed
+// destination) give what Get and Set give.
+func TestCopy(t *testing.T) {
+	line := "1.2.3.4 - GET /"
+	s := NewSchema()
+	src, dst := s.Key(Parsed, "remote_addr"), s.Key(Meta, "source_ip")
+	cases := []struct {
+		name    string
+		set     func(e *Event) // the source's value
+		expose  bool
+		want    string
+		written bool
+	}{
+		{name: "span", set: func(e *Event) { e.Set(src, line[:7]) }, want: "1.2.3.4", written: true},
+		{name: "own string", set: func(e *Event) { e.Set(src, "5.6.7.8") }, want: "5.6.7.8", written: true},
+		{name: "absent", set: func(*Event) {}},
+		{name: "empty", set: func(e *Event) { e.Set(src, "") }},
+		{name: "exposed destination", set: func(e *Event) { e.Set(src, line[:7]) }, expose: true, want: "1.2.3.4", written: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := s.New(Line{Raw: line})
+			if tc.expose {
+				e.Expose(Meta)
+			}
+			tc.set(e)
+			c := FieldCopy{Dst: dst, Src: src}
+			require.Equal(t, tc.written, e.Copy(&c))
+			v, ok := e.Get(dst)
+			require.Equal(t, tc.written, ok)
+			require.Equal(t, tc.want, v)
+			if tc.written {
+				sv, _ := e.Get(src)
+				if e.fs[Parsed].val[src.slot]&isStr == 0 {
+					require.Equal(t, unsafe.StringData(sv), unsafe.StringData(v), "a span stays a span")
+				}
+				require.Equal(t, 1, e.Len(Meta))
+			}
+			if tc.expose {
+				require.Equal(t, tc.want, e.MetaView["source_ip"])
+			}
+		})
+	}
+	// Keys of another schema go by name.
+	other := NewSchema()
+	e := other.New(Line{Raw: line})
+	e.Put(Parsed, "remote_addr", line[:7])
+	c := FieldCopy{Dst: dst, Src: src}
+	require.True(t, e.Copy(&c))
+	v, _ := e.Lookup(Meta, "source_ip")
+	require.Equal(t, "1.2.3.4", v)
 }

@@ -203,9 +203,11 @@ func (c *compiler) grok(g *GrokConfig, label string) (*grokStep, error) {
 	}
 	st.pat = pat
 	st.noNames = len(pat.Names()) == 0
+	var keys []event.Key
 	for _, n := range pat.Names() {
-		st.keys = append(st.keys, c.opts.Schema.Key(event.Parsed, n))
+		keys = append(keys, c.opts.Schema.Key(event.Parsed, n))
 	}
+	st.keys = event.NewKeyList(keys)
 	if g.ApplyOn == "" {
 		v, err := c.value(g.Expression, g.pos.at("expression"), label, "grok.expression")
 		if err != nil {

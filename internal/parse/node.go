@@ -63,11 +63,11 @@ type nodeCount struct{ hits, ok, ko uint64 }
 type grokStep struct {
 	pat     *grok.Pattern
 	label   string
-	noNames bool        // pattern has no semantic: it never yields data
-	applyOn string      // "Line.Raw", a Parsed key, or "" (expression)
-	inKey   event.Key   // applyOn's slot (a Parsed key)
-	keys    []event.Key // the slot of each of pat's Names()
-	input   *valueExpr  // when applyOn == ""
+	noNames bool          // pattern has no semantic: it never yields data
+	applyOn string        // "Line.Raw", a Parsed key, or "" (expression)
+	inKey   event.Key     // applyOn's slot (a Parsed key)
+	keys    event.KeyList // the slot of each of pat's Names()
+	input   *valueExpr    // when applyOn == ""
 	statics []static
 
 	litGroup *litGroup // nil: the pattern checks its own literals
@@ -182,6 +182,7 @@ type runState struct {
 	nc natexpr.Ctx // native evaluation, no memo (the event changes between nodes)
 
 	enriched []string     // an enrichment method's results (static.apply)
+	caps     []string     // a grok's captures, by name index (grokStep.process)
 	ips      []netip.Addr // the event's source addresses (whitelist.check)
 	// The last log event source address parsed (sources): a line meets
 	// several whitelists with the same Meta.source_ip.
@@ -433,39 +434,54 @@ func (n *node) run(rs *runState, evt *event.Event) (bool, error) {
 }
 
 func applyStatics(rs *runState, evt *event.Event, statics []static) error {
-	if len(statics) > 0 {
-		rs.forget()
+	if len(statics) == 0 {
+		return nil
 	}
+	rs.forget()
+	traced := rs.dt != nil
 	for i := range statics {
 		s := &statics[i]
-		if (s.direct || s.native) && rs.dt == nil {
-			// a literal, a field copied or a native expression's value
-			// to a field or a time string: apply's work, inline
-			v, ok := s.literal, true
-			switch {
-			case s.native:
-				v, ok = rs.native(s.expr, evt)
-			case !s.hasLiteral:
-				v, _ = evt.Get(s.from)
-			}
-			if ok {
-				if v != "" {
-					if s.str == strNone {
-						evt.Set(s.fkey, v)
-					} else {
-						setStr(evt, s.str, v)
-					}
+		if !traced {
+			// apply's work, inline: a field copied, a literal, or a
+			// direct or native static's value, to a field or a time
+			// string
+			switch s.op {
+			case opCopy:
+				evt.Copy(&s.cp)
+				continue
+			case opLiteral:
+				if s.literal != "" {
+					evt.Set(s.fkey, s.literal)
 				}
 				continue
 			}
-			// the native evaluation failed: apply runs the VM, which
-			// gives the value or the error
+			if s.direct || s.native {
+				v, ok := s.literal, true
+				switch {
+				case s.native:
+					v, ok = rs.native(s.expr, evt)
+				case !s.hasLiteral:
+					v, _ = evt.Get(s.from)
+				}
+				if ok {
+					if v != "" {
+						if s.str == strNone {
+							evt.Set(s.fkey, v)
+						} else {
+							setStr(evt, s.str, v)
+						}
+					}
+					continue
+				}
+				// the native evaluation failed: apply runs the VM, which
+				// gives the value or the error
+			}
 		}
 		v, written, err := s.apply(rs, evt)
 		if err != nil {
 			return err
 		}
-		if rs.dt != nil {
+		if traced {
 			rs.step(Step{Kind: StepStatic, OK: written, Target: s.desc, Value: v})
 		}
 	}
@@ -502,7 +518,14 @@ func (g *grokStep) process(rs *runState, evt *event.Event) (bool, error) {
 			rs.p.logger.Error("parse: unexpected grok expression result", "expression", g.input.src, "type", typeName(out))
 		}
 	}
-	set := func(i int, v string) { evt.Set(g.keys[i], v) }
+	// The captures are gathered, then written in one batch (SetAll).
+	caps := rs.caps[:0]
+	if cap(caps) < g.keys.Len() {
+		caps = make([]string, g.keys.Len())
+		rs.caps = caps
+	}
+	caps = caps[:g.keys.Len()]
+	set := func(i int, v string) { caps[i] = v }
 	var matched bool
 	switch {
 	case g.noNames:
@@ -515,6 +538,10 @@ func (g *grokStep) process(rs *runState, evt *event.Event) (bool, error) {
 	}
 	if matched {
 		rs.forget()
+		evt.SetAll(&g.keys, caps)
+		// caps keeps the captures (substrings of the input) until the
+		// next match: clearing them would cost a bulk write barrier a
+		// match.
 	}
 	if rs.dt != nil {
 		target := g.applyOn

@@ -69,7 +69,21 @@ type static struct {
 	// expression with a native form (applyStatics evaluates it inline when
 	// nothing traces, and leaves a failed evaluation to apply).
 	native bool
+	// op is how applyStatics runs the static when nothing traces.
+	op staticOp
+	// cp is the copy of an opCopy static.
+	cp event.FieldCopy
 }
+
+// staticOp is how applyStatics runs a static when nothing traces, chosen
+// at load (setDirect).
+type staticOp uint8
+
+const (
+	opGeneral staticOp = iota // the direct, native and apply cases
+	opCopy                    // a field copied to a field: event.Event.Copy
+	opLiteral                 // a literal written to a field
+)
 
 // strField names the string fields of Event a target static may write
 // without its setter.
@@ -157,11 +171,10 @@ func (s *static) apply(rs *runState, evt *event.Event) (string, bool, error) {
 		if s.method.Run == nil {
 			return value, false, nil
 		}
-		out := rs.enriched[:0]
-		for range s.mkeys {
-			out = append(out, "")
+		if cap(rs.enriched) < len(s.mkeys) {
+			rs.enriched = make([]string, len(s.mkeys))
 		}
-		rs.enriched = out
+		out := rs.enriched[:len(s.mkeys)] // all "": cleared after each use
 		set, err := s.method.Run(value, evt, out)
 		if err != nil {
 			rs.p.logger.Error("parse: enrichment method failed", "method", s.key, "error", err)
@@ -198,6 +211,12 @@ func (s *static) setDirect() {
 	str := s.kind == staticTarget && s.str != strNone
 	s.direct = (field || str) && (s.hasLiteral || s.slot)
 	s.native = (field || str) && !s.direct && !s.copies && s.expr != nil && s.expr.get != nil
+	switch {
+	case field && s.direct && !s.hasLiteral && s.slot:
+		s.op, s.cp = opCopy, event.FieldCopy{Dst: s.fkey, Src: s.from}
+	case field && s.direct && s.hasLiteral:
+		s.op = opLiteral
+	}
 }
 
 // target sets the destination of a `target:` static: a field of

@@ -19,21 +19,22 @@
 //     apply_on fields and the evt.Parsed.x / evt.Meta.y that natexpr
 //     compiles natively. The schema is frozen before events flow; what
 //     loads later (scenarios) only looks names up. Events are created by
-//     the schema (Schema.New): each part's fields are entries found
-//     through a byte index by slot (an absent field differs from an empty
-//     one, as a map key does for expr's `in`); an entry holds no pointer:
-//     a value inside the event's line (a grok capture, a field copied from
-//     one) is its offset and length there, any other a string kept aside,
-//     plus a small map for names
+//     the schema (Schema.New): each part's fields are words indexed by
+//     slot (0: absent, so an absent field differs from an empty one, as a
+//     map key does for expr's `in`); a word holds no pointer: a value
+//     inside the event's line (a grok capture, a field copied from one) is
+//     its offset and length there, any other an index of a string kept
+//     aside, plus a small map for names
 //     that only appear at run time (SetMeta with a computed key, an
 //     enricher's output).
 //  1. Parse (package parse). The nginx parser node's grok pattern matches
-//     and hands its captures by index (grok.Pattern.MatchEach): capture i
-//     is written to its key (Event.Set with keys[i], an event.Key
-//     resolved at load), `remote_addr` = "1.2.3.4" into Parsed slot 3, no
-//     map, no hashing. The node's statics then copy it: `meta: source_ip,
-//     expression: evt.Parsed.remote_addr` is compiled natively to a read
-//     of Parsed slot 3 (Event.Get) and a write of Meta slot 0 (Event.Set);
+//     and hands its captures by index (grok.Pattern.MatchEach); the node
+//     writes them in one call (Event.SetAll with an event.KeyList, the
+//     captures' keys resolved at load): capture i to its slot,
+//     `remote_addr` = "1.2.3.4" into Parsed slot 3, no map, no hashing.
+//     The node's statics then copy it: `meta: source_ip, expression:
+//     evt.Parsed.remote_addr` is compiled to a copy of Parsed slot 3's
+//     word to Meta slot 0 (Event.Copy with an event.FieldCopy);
 //     `meta: log_type, value: http_access-log` sets another Meta slot.
 //     Enrichers (package enrich) add evt.Enriched fields (GeoIP, ...) and
 //     evt.MarshaledTime, the time a replay follows. The maps hub
