@@ -914,7 +914,23 @@ func (lp *liveProg) scan(s string, sc *btScratch) (runs []liveRun, ok bool) {
 	j, row, m, prev := n-1, 0, 0, noRun
 	v := uint32(0)
 	for {
-		j, row, m, prev = scanKnown(lp.snap.Load().cells, &lp.byteClass, s, runs, j, row, m, prev, words)
+		var looped bool
+		j, row, m, prev, looped = scanKnown(lp.snap.Load().cells, &lp.byteClass, s, runs, j, row, m, prev, words)
+		if looped {
+			// The state at row went back to itself: cross the bytes
+			// its loop skips.
+			if j >= 0 {
+				if lo := lp.loop(row); lo != nil && lo.skip[s[j]] {
+					if lo.id != prev {
+						runs[m] = liveRun{last: int32(j + 1), off: int32(lo.id-1) * words}
+						m++
+						prev = lo.id
+					}
+					j = lo.cross(s[:j])
+				}
+			}
+			continue
+		}
 		k := lp.begin // j = -1: L(0), on the start of text
 		if j >= 0 {
 			if k = int(lp.byteClass[s[j]]); k == lp.nonASCII {
@@ -959,9 +975,11 @@ const noRun = ^uint32(0)
 // (from runs[m] on) the runs of live sets as offsets in the sets (prev:
 // the id + 1 of the last run's set). It stops at the first byte whose
 // cell is not known or goes round a state's loop (liveLoop), and returns
-// it (j; -1 at the start of s) with the state there. It calls nothing and keeps few values live, so that they
-// stay in registers: a byte costs about fifteen instructions.
-func scanKnown(cells []atomic.Uint32, class *[256]uint8, s string, runs []liveRun, j, row, m int, prev uint32, words int32) (int, int, int, uint32) {
+// it (j; -1 at the start of s) with the state there; looped when the
+// state went back to itself on the byte after j (its run recorded): the
+// caller crosses the loop. It calls nothing and keeps few values live, so
+// that they stay in registers: a byte costs about fifteen instructions.
+func scanKnown(cells []atomic.Uint32, class *[256]uint8, s string, runs []liveRun, j, row, m int, prev uint32, words int32) (int, int, int, uint32, bool) {
 	_ = class[0] // its nil check, out of the loop
 	s = s[:j+1]
 	for j = len(s) - 1; j >= 0; j-- {
@@ -981,10 +999,14 @@ func scanKnown(cells []atomic.Uint32, class *[256]uint8, s string, runs []liveRu
 			// Into a state with a loop: when it is this state (the
 			// byte is one of the loop's), the caller crosses the loop.
 			if id&loopFlag != 0 {
-				if int(v>>liveIDBits) == row {
-					break
-				}
 				id &^= loopFlag
+				if int(v>>liveIDBits) == row {
+					if id != prev {
+						runs[m] = liveRun{last: int32(j + 1), off: int32(id-1) * words}
+						m++
+					}
+					return j - 1, row, m, id, true
+				}
 			}
 			if id != prev {
 				runs[m] = liveRun{last: int32(j + 1), off: int32(id-1) * words}
@@ -994,7 +1016,7 @@ func scanKnown(cells []atomic.Uint32, class *[256]uint8, s string, runs []liveRu
 		prev = id
 		row = int(v >> liveIDBits)
 	}
-	return j, row, m, prev
+	return j, row, m, prev, false
 }
 
 // cell returns the cell of the state at row for column k, computing it
