@@ -32,7 +32,9 @@ import (
 //     changes, which inside a field such as `[^"]*` or `\S+` it does not.
 //     A state whose live set no byte or context changes can have a loop
 //     (liveLoop): the bytes on which it goes back to itself, which the
-//     scan crosses on a table without the cells (a user agent in one go).
+//     scan crosses on a table without the cells (a user agent in one go),
+//     when they are many (minLoopBytes: not a run of digits, which the
+//     cells cross for less than a return to the crossing costs).
 //  2. A match starts at the first candidate position p whose live set holds
 //     the start instruction (none: no match). A left-to-right walk from
 //     there takes, at every alternation, the first branch that is live, and
@@ -594,7 +596,7 @@ func (lp *liveProg) addLoop(row int, seeds, live []uint64) {
 			}
 		}
 	}
-	if !any {
+	if !any || lo.skipped() < minLoopBytes {
 		return
 	}
 	id := lp.liveID(live)
@@ -608,6 +610,23 @@ func (lp *liveProg) addLoop(row int, seeds, live []uint64) {
 	loops := append(slices.Clip(sn.loops), &lo)
 	lp.publish(&liveSnap{cells: sn.cells, sets: sn.sets, loops: loops})
 	sn.cells[row+lp.loopCol].Store(uint32(len(loops)))
+}
+
+// minLoopBytes is the number of bytes a state's loop must skip for the
+// scan to cross it: a loop over a class of a few bytes (digits: a status,
+// a year) spans a few bytes, which the scan takes one cell at a time for
+// less than returning to cross them costs.
+const minLoopBytes = 32
+
+// skipped returns the number of bytes the loop skips.
+func (lo *liveLoop) skipped() int {
+	n := 0
+	for _, b := range lo.skip {
+		if b {
+			n++
+		}
+	}
+	return n
 }
 
 // cross returns the last position of s whose byte the loop does not

@@ -256,3 +256,44 @@ func TestLiveLoops(t *testing.T) {
 		})
 	}
 }
+
+// TestLiveLoopWidth checks which DFA states get a loop (minLoopBytes): a
+// field over a wide class (`[^"]*`, `\S+`) does, one over a narrow class
+// (digits) does not, its bytes taken a cell at a time; the two-pass engine
+// agrees with regexp either way, on short and long fields.
+func TestLiveLoopWidth(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		expr  string
+		lines []string
+		// field: a byte of the field and the byte that ends it; the DFA
+		// holds a loop over the field (skips in, not end) when loop.
+		in, end byte
+		loop    bool
+	}{
+		{"digits", `(\d+) (\d+)\.(\d+)`, []string{"1 2.3", "x 200 4658.12 y", strings.Repeat("9", 200) + " 1." + strings.Repeat("0", 90), "12 x.3"}, '5', ' ', false},
+		{"quoted", `"([^"]*)" (\d+)`, []string{`"a" 1`, `x "` + strings.Repeat("ab c", 40) + `" 200 z`, `"" 7`, `"a 1`}, 'a', '"', true},
+		{"non-space", `(\S+) (\S+)$`, []string{"a b", strings.Repeat("x", 100) + " " + strings.Repeat("y", 100), "a  b"}, 'x', ' ', true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			re, bp := mustBacktrack(t, tc.expr)
+			lp := bp.live.get()
+			require.NotNil(t, lp)
+			for _, l := range tc.lines {
+				for _, s := range []string{l, l + l, "  " + l} {
+					live, _ := checkSame(t, re, bp, s)
+					require.True(t, live, "%q left to the backtracker", s)
+				}
+			}
+			field := false
+			for _, lo := range lp.snap.Load().loops {
+				require.GreaterOrEqual(t, lo.skipped(), minLoopBytes, "a loop over a narrow class")
+				field = field || lo.skip[tc.in] && !lo.skip[tc.end]
+			}
+			require.Equal(t, tc.loop, field, "a loop over the field")
+		})
+	}
+}
