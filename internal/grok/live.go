@@ -1,6 +1,7 @@
 package grok
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"regexp/syntax"
 	"slices"
@@ -159,6 +160,10 @@ type liveSnap struct {
 type liveLoop struct {
 	skip [256]bool
 	id   uint32 // the live set's id + 1
+	// swar: cross tests eight bytes at a time (stopIn, setSWAR).
+	swar bool
+	lt   uint64    // the bytes below lt's byte are stops (0 or 0x20), times swarOnes
+	eq   [2]uint64 // stop bytes, times swarOnes
 }
 
 // condBit marks an empty-width instruction in liveProg.cond.
@@ -604,6 +609,7 @@ func (lp *liveProg) addLoop(row int, seeds, live []uint64) {
 		return
 	}
 	lo.id = uint32(id + 1)
+	lo.setSWAR()
 	lp.index += int(unsafe.Sizeof(lo)) + 8
 	sn := lp.snap.Load()
 	// A new array: a reader of an older snapshot keeps its own.
@@ -630,10 +636,20 @@ func (lo *liveLoop) skipped() int {
 }
 
 // cross returns the last position of s whose byte the loop does not
-// skip, -1 when it skips them all: four bytes a test while it can.
+// skip, -1 when it skips them all: eight bytes a test (word-at-a-time,
+// swar) when the loop stops on few bytes, four bytes a test while it can.
 func (lo *liveLoop) cross(s string) int {
 	sk := &lo.skip
 	j := len(s) - 1
+	if lo.swar && j >= 7 {
+		b := unsafe.Slice(unsafe.StringData(s), len(s))
+		lt, e0, e1 := lo.lt, lo.eq[0], lo.eq[1]
+		for ; j >= 7; j -= 8 {
+			if stopIn(binary.LittleEndian.Uint64(b[j-7:j+1]), lt, e0, e1) {
+				break
+			}
+		}
+	}
 	for ; j >= 3; j -= 4 {
 		if !(sk[s[j]] && sk[s[j-1]] && sk[s[j-2]] && sk[s[j-3]]) {
 			break
@@ -642,6 +658,49 @@ func (lo *liveLoop) cross(s string) int {
 	for ; j >= 0 && sk[s[j]]; j-- {
 	}
 	return j
+}
+
+// Word-at-a-time constants: a one and a high bit in each byte of a word.
+const (
+	swarOnes  = 0x0101010101010101
+	swarHighs = 0x8080808080808080
+)
+
+// stopIn reports whether the eight bytes of x may hold one that a loop
+// (swar set) does not skip: a byte >= 0x80, below lt's byte, or equal to
+// e0's or e1's. It is exact for the loops setSWAR accepts but for the
+// bytes below lt, which the loop may skip (control bytes, rare in a log
+// line): cross then tests the word's bytes one by one.
+func stopIn(x, lt, e0, e1 uint64) bool {
+	y, z := x^e0, x^e1
+	t := x | (x-lt)&^x | (y-swarOnes)&^y | (z-swarOnes)&^z
+	return t&swarHighs != 0
+}
+
+// setSWAR turns on the word-at-a-time test (stopIn) when the ASCII bytes
+// from 0x20 up that the loop does not skip are at most two (`[^"]*`,
+// `[^\]]*`): the bytes below 0x20 and from 0x80 are tested by range.
+func (lo *liveLoop) setSWAR() {
+	var stops []byte
+	lt := uint64(0)
+	for c := range utf8.RuneSelf {
+		switch {
+		case lo.skip[c]:
+		case c < 0x20:
+			lt = 0x20 * swarOnes
+		default:
+			stops = append(stops, byte(c))
+		}
+	}
+	if len(stops) > len(lo.eq) {
+		return
+	}
+	// 0x80 stands for no stop byte: a byte equal to it is high anyway.
+	stops = append(stops, 0x80, 0x80)
+	lo.swar, lo.lt = true, lt
+	for i := range lo.eq {
+		lo.eq[i] = uint64(stops[i]) * swarOnes
+	}
 }
 
 // loop returns the loop of the state at row, nil when it has none.

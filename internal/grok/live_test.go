@@ -1,11 +1,13 @@
 package grok
 
 import (
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -294,6 +296,54 @@ func TestLiveLoopWidth(t *testing.T) {
 				field = field || lo.skip[tc.in] && !lo.skip[tc.end]
 			}
 			require.Equal(t, tc.loop, field, "a loop over the field")
+		})
+	}
+}
+
+// TestLiveLoopCross checks a loop's crossing (cross, with the word-at-a-time
+// test where setSWAR turns it on) against a byte-by-byte scan, on skip sets
+// with one or two stop bytes, control bytes among the stops, and too many
+// stops for the word test, over strings of every byte value and length.
+func TestLiveLoopCross(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		stops string // the ASCII bytes the loop does not skip
+		swar  bool
+	}{
+		{"quote", `"`, true},
+		{"quote and bracket", `"]`, true},
+		{"control bytes", "\n\x00\x1f\"", true},
+		{"space and control bytes", " \t\n\r\v\f", true},
+		{"three stops", `" ]`, false},
+		{"none", "", true},
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var lo liveLoop
+			for c := range utf8.RuneSelf {
+				lo.skip[c] = !strings.ContainsRune(tc.stops, rune(c))
+			}
+			lo.setSWAR()
+			require.Equal(t, tc.swar, lo.swar)
+			alphabet := []byte("ab/ (;.0" + tc.stops + "\x00\x7f\x80\xc3\xa9\xff\x1f\x20\x21")
+			for range 3000 {
+				b := make([]byte, rng.IntN(40))
+				for i := range b {
+					if rng.IntN(8) == 0 {
+						b[i] = alphabet[rng.IntN(len(alphabet))]
+					} else {
+						b[i] = 'a' + byte(rng.IntN(26))
+					}
+				}
+				s := string(b)
+				want := len(s) - 1
+				for ; want >= 0 && lo.skip[s[want]]; want-- {
+				}
+				require.Equal(t, want, lo.cross(s), "%q", s)
+			}
 		})
 	}
 }
