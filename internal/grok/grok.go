@@ -370,6 +370,14 @@ func (l *Library) compile(pattern string) (*Pattern, error) {
 		// than they save on those that do not.
 		p.checked = p.checked[:maxLiveLiterals]
 	}
+	if len(p.checked) == 0 && bt.anchored {
+		// A start-anchored pattern runs on the lookahead engine, which
+		// crosses a `.*` to the end of the input and comes back to look
+		// for what follows it (http-logs' `^%{GREEDYDATA}\?...$`, on
+		// every request of an access log): one byte that a match must
+		// hold rejects most inputs for one IndexByte.
+		p.checked = requiredByte(ast)
+	}
 	groups := map[string]int{}
 	for i, n := range re.SubexpNames() {
 		if n != "" {

@@ -404,3 +404,36 @@ func TestMatchEach(t *testing.T) {
 		})
 	}
 }
+
+// TestPrefilterAnchoredByte checks the prefilter of a start-anchored
+// pattern without a literal of minLiteral bytes: one byte that every match
+// holds (http-logs' `?`), and that MatchInto agrees with regexp on inputs
+// with and without it.
+func TestPrefilterAnchoredByte(t *testing.T) {
+	t.Parallel()
+	l := NewLibrary()
+	cases := []struct {
+		name    string
+		pattern string
+		want    []string
+		inputs  []string
+	}{
+		{"query split", `^%{GREEDYDATA:path}\?%{GREEDYDATA:args}$`, []string{"?"}, []string{"/a?b=c", "/a", "?", "/a?b?c", ""}},
+		{"longer literal kept", `^%{INT:n}ab%{WORD:w}`, []string{"ab"}, []string{"12abx", "12ax"}},
+		{"not anchored", `%{GREEDYDATA:path}\?%{GREEDYDATA:args}`, nil, []string{"/a?b", "/a"}},
+		{"optional byte", `^%{WORD:w}(?:\?%{INT:n})?`, nil, []string{"a?1", "a"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := l.Compile(tc.pattern)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, p.Prefilter())
+			for _, in := range tc.inputs {
+				got := map[string]string{}
+				ok := p.MatchInto(in, got)
+				require.Equal(t, p.re.MatchString(in), ok, "%q", in)
+			}
+		})
+	}
+}

@@ -86,3 +86,16 @@ func collect(re *syntax.Regexp, out *[]string) {
 		}
 	}
 }
+
+// requiredByte returns the first one-byte literal every string matched by
+// re contains (as requiredLiterals finds them), nil when there is none.
+func requiredByte(re *syntax.Regexp) []string {
+	var out []string
+	collect(re, &out)
+	for _, l := range out {
+		if len(l) == 1 {
+			return []string{l}
+		}
+	}
+	return nil
+}

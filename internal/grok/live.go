@@ -1,6 +1,7 @@
 package grok
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"regexp/syntax"
 	"slices"
@@ -32,7 +33,9 @@ import (
 //     changes, which inside a field such as `[^"]*` or `\S+` it does not.
 //     A state whose live set no byte or context changes can have a loop
 //     (liveLoop): the bytes on which it goes back to itself, which the
-//     scan crosses on a table without the cells (a user agent in one go).
+//     scan crosses on a table without the cells (a user agent in one go),
+//     when they are many (minLoopBytes: not a run of digits, which the
+//     cells cross for less than a return to the crossing costs).
 //  2. A match starts at the first candidate position p whose live set holds
 //     the start instruction (none: no match). A left-to-right walk from
 //     there takes, at every alternation, the first branch that is live, and
@@ -41,8 +44,9 @@ import (
 //     at a time, and a chain of captures and literal bytes is one step.
 //
 // On the hub's nginx access grok and the bench lines (~210 bytes), the
-// two passes take ~7,400 instructions a line (from ~9,400 with a live
-// set per position and per-byte loops in the walk), about 60 % in the
+// two passes take ~6,760 instructions a line (from ~9,400 with a live
+// set per position and per-byte loops in the walk, ~7,470 with loops over
+// digits and a user agent crossed four bytes a test), about 55 % in the
 // scan (`go test ./internal/grok -bench LiveFind`, under cachegrind).
 //
 // Go's submatches are those of a backtracker that explores branches in
@@ -157,6 +161,10 @@ type liveSnap struct {
 type liveLoop struct {
 	skip [256]bool
 	id   uint32 // the live set's id + 1
+	// swar: cross tests eight bytes at a time (stopIn, setSWAR).
+	swar bool
+	lt   uint64    // the bytes below lt's byte are stops (0 or 0x20), times swarOnes
+	eq   [2]uint64 // stop bytes, times swarOnes
 }
 
 // condBit marks an empty-width instruction in liveProg.cond.
@@ -594,7 +602,7 @@ func (lp *liveProg) addLoop(row int, seeds, live []uint64) {
 			}
 		}
 	}
-	if !any {
+	if !any || lo.skipped() < minLoopBytes {
 		return
 	}
 	id := lp.liveID(live)
@@ -602,6 +610,7 @@ func (lp *liveProg) addLoop(row int, seeds, live []uint64) {
 		return
 	}
 	lo.id = uint32(id + 1)
+	lo.setSWAR()
 	lp.index += int(unsafe.Sizeof(lo)) + 8
 	sn := lp.snap.Load()
 	// A new array: a reader of an older snapshot keeps its own.
@@ -610,11 +619,38 @@ func (lp *liveProg) addLoop(row int, seeds, live []uint64) {
 	sn.cells[row+lp.loopCol].Store(uint32(len(loops)))
 }
 
+// minLoopBytes is the number of bytes a state's loop must skip for the
+// scan to cross it: a loop over a class of a few bytes (digits: a status,
+// a year) spans a few bytes, which the scan takes one cell at a time for
+// less than returning to cross them costs.
+const minLoopBytes = 32
+
+// skipped returns the number of bytes the loop skips.
+func (lo *liveLoop) skipped() int {
+	n := 0
+	for _, b := range lo.skip {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
 // cross returns the last position of s whose byte the loop does not
-// skip, -1 when it skips them all: four bytes a test while it can.
+// skip, -1 when it skips them all: eight bytes a test (word-at-a-time,
+// swar) when the loop stops on few bytes, four bytes a test while it can.
 func (lo *liveLoop) cross(s string) int {
 	sk := &lo.skip
 	j := len(s) - 1
+	if lo.swar && j >= 7 {
+		b := unsafe.Slice(unsafe.StringData(s), len(s))
+		lt, e0, e1 := lo.lt, lo.eq[0], lo.eq[1]
+		for ; j >= 7; j -= 8 {
+			if stopIn(binary.LittleEndian.Uint64(b[j-7:j+1]), lt, e0, e1) {
+				break
+			}
+		}
+	}
 	for ; j >= 3; j -= 4 {
 		if !(sk[s[j]] && sk[s[j-1]] && sk[s[j-2]] && sk[s[j-3]]) {
 			break
@@ -623,6 +659,49 @@ func (lo *liveLoop) cross(s string) int {
 	for ; j >= 0 && sk[s[j]]; j-- {
 	}
 	return j
+}
+
+// Word-at-a-time constants: a one and a high bit in each byte of a word.
+const (
+	swarOnes  = 0x0101010101010101
+	swarHighs = 0x8080808080808080
+)
+
+// stopIn reports whether the eight bytes of x may hold one that a loop
+// (swar set) does not skip: a byte >= 0x80, below lt's byte, or equal to
+// e0's or e1's. It is exact for the loops setSWAR accepts but for the
+// bytes below lt, which the loop may skip (control bytes, rare in a log
+// line): cross then tests the word's bytes one by one.
+func stopIn(x, lt, e0, e1 uint64) bool {
+	y, z := x^e0, x^e1
+	t := x | (x-lt)&^x | (y-swarOnes)&^y | (z-swarOnes)&^z
+	return t&swarHighs != 0
+}
+
+// setSWAR turns on the word-at-a-time test (stopIn) when the ASCII bytes
+// from 0x20 up that the loop does not skip are at most two (`[^"]*`,
+// `[^\]]*`): the bytes below 0x20 and from 0x80 are tested by range.
+func (lo *liveLoop) setSWAR() {
+	var stops []byte
+	lt := uint64(0)
+	for c := range utf8.RuneSelf {
+		switch {
+		case lo.skip[c]:
+		case c < 0x20:
+			lt = 0x20 * swarOnes
+		default:
+			stops = append(stops, byte(c))
+		}
+	}
+	if len(stops) > len(lo.eq) {
+		return
+	}
+	// 0x80 stands for no stop byte: a byte equal to it is high anyway.
+	stops = append(stops, 0x80, 0x80)
+	lo.swar, lo.lt = true, lt
+	for i := range lo.eq {
+		lo.eq[i] = uint64(stops[i]) * swarOnes
+	}
 }
 
 // loop returns the loop of the state at row, nil when it has none.
@@ -914,7 +993,23 @@ func (lp *liveProg) scan(s string, sc *btScratch) (runs []liveRun, ok bool) {
 	j, row, m, prev := n-1, 0, 0, noRun
 	v := uint32(0)
 	for {
-		j, row, m, prev = scanKnown(lp.snap.Load().cells, &lp.byteClass, s, runs, j, row, m, prev, words)
+		var looped bool
+		j, row, m, prev, looped = scanKnown(lp.snap.Load().cells, &lp.byteClass, s, runs, j, row, m, prev, words)
+		if looped {
+			// The state at row went back to itself: cross the bytes
+			// its loop skips.
+			if j >= 0 {
+				if lo := lp.loop(row); lo != nil && lo.skip[s[j]] {
+					if lo.id != prev {
+						runs[m] = liveRun{last: int32(j + 1), off: int32(lo.id-1) * words}
+						m++
+						prev = lo.id
+					}
+					j = lo.cross(s[:j])
+				}
+			}
+			continue
+		}
 		k := lp.begin // j = -1: L(0), on the start of text
 		if j >= 0 {
 			if k = int(lp.byteClass[s[j]]); k == lp.nonASCII {
@@ -959,9 +1054,11 @@ const noRun = ^uint32(0)
 // (from runs[m] on) the runs of live sets as offsets in the sets (prev:
 // the id + 1 of the last run's set). It stops at the first byte whose
 // cell is not known or goes round a state's loop (liveLoop), and returns
-// it (j; -1 at the start of s) with the state there. It calls nothing and keeps few values live, so that they
-// stay in registers: a byte costs about fifteen instructions.
-func scanKnown(cells []atomic.Uint32, class *[256]uint8, s string, runs []liveRun, j, row, m int, prev uint32, words int32) (int, int, int, uint32) {
+// it (j; -1 at the start of s) with the state there; looped when the
+// state went back to itself on the byte after j (its run recorded): the
+// caller crosses the loop. It calls nothing and keeps few values live, so
+// that they stay in registers: a byte costs about fifteen instructions.
+func scanKnown(cells []atomic.Uint32, class *[256]uint8, s string, runs []liveRun, j, row, m int, prev uint32, words int32) (int, int, int, uint32, bool) {
 	_ = class[0] // its nil check, out of the loop
 	s = s[:j+1]
 	for j = len(s) - 1; j >= 0; j-- {
@@ -981,10 +1078,14 @@ func scanKnown(cells []atomic.Uint32, class *[256]uint8, s string, runs []liveRu
 			// Into a state with a loop: when it is this state (the
 			// byte is one of the loop's), the caller crosses the loop.
 			if id&loopFlag != 0 {
-				if int(v>>liveIDBits) == row {
-					break
-				}
 				id &^= loopFlag
+				if int(v>>liveIDBits) == row {
+					if id != prev {
+						runs[m] = liveRun{last: int32(j + 1), off: int32(id-1) * words}
+						m++
+					}
+					return j - 1, row, m, id, true
+				}
 			}
 			if id != prev {
 				runs[m] = liveRun{last: int32(j + 1), off: int32(id-1) * words}
@@ -994,7 +1095,7 @@ func scanKnown(cells []atomic.Uint32, class *[256]uint8, s string, runs []liveRu
 		prev = id
 		row = int(v >> liveIDBits)
 	}
-	return j, row, m, prev
+	return j, row, m, prev, false
 }
 
 // cell returns the cell of the state at row for column k, computing it

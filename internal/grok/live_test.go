@@ -1,11 +1,13 @@
 package grok
 
 import (
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -252,6 +254,95 @@ func TestLiveLoops(t *testing.T) {
 			}
 			if tc.loops {
 				require.NotEmpty(t, lp.snap.Load().loops, "no state with a loop")
+			}
+		})
+	}
+}
+
+// TestLiveLoopWidth checks which DFA states get a loop (minLoopBytes): a
+// field over a wide class (`[^"]*`, `\S+`) does, one over a narrow class
+// (digits) does not, its bytes taken a cell at a time; the two-pass engine
+// agrees with regexp either way, on short and long fields.
+func TestLiveLoopWidth(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		expr  string
+		lines []string
+		// field: a byte of the field and the byte that ends it; the DFA
+		// holds a loop over the field (skips in, not end) when loop.
+		in, end byte
+		loop    bool
+	}{
+		{"digits", `(\d+) (\d+)\.(\d+)`, []string{"1 2.3", "x 200 4658.12 y", strings.Repeat("9", 200) + " 1." + strings.Repeat("0", 90), "12 x.3"}, '5', ' ', false},
+		{"quoted", `"([^"]*)" (\d+)`, []string{`"a" 1`, `x "` + strings.Repeat("ab c", 40) + `" 200 z`, `"" 7`, `"a 1`}, 'a', '"', true},
+		{"non-space", `(\S+) (\S+)$`, []string{"a b", strings.Repeat("x", 100) + " " + strings.Repeat("y", 100), "a  b"}, 'x', ' ', true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			re, bp := mustBacktrack(t, tc.expr)
+			lp := bp.live.get()
+			require.NotNil(t, lp)
+			for _, l := range tc.lines {
+				for _, s := range []string{l, l + l, "  " + l} {
+					live, _ := checkSame(t, re, bp, s)
+					require.True(t, live, "%q left to the backtracker", s)
+				}
+			}
+			field := false
+			for _, lo := range lp.snap.Load().loops {
+				require.GreaterOrEqual(t, lo.skipped(), minLoopBytes, "a loop over a narrow class")
+				field = field || lo.skip[tc.in] && !lo.skip[tc.end]
+			}
+			require.Equal(t, tc.loop, field, "a loop over the field")
+		})
+	}
+}
+
+// TestLiveLoopCross checks a loop's crossing (cross, with the word-at-a-time
+// test where setSWAR turns it on) against a byte-by-byte scan, on skip sets
+// with one or two stop bytes, control bytes among the stops, and too many
+// stops for the word test, over strings of every byte value and length.
+func TestLiveLoopCross(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		stops string // the ASCII bytes the loop does not skip
+		swar  bool
+	}{
+		{"quote", `"`, true},
+		{"quote and bracket", `"]`, true},
+		{"control bytes", "\n\x00\x1f\"", true},
+		{"space and control bytes", " \t\n\r\v\f", true},
+		{"three stops", `" ]`, false},
+		{"none", "", true},
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var lo liveLoop
+			for c := range utf8.RuneSelf {
+				lo.skip[c] = !strings.ContainsRune(tc.stops, rune(c))
+			}
+			lo.setSWAR()
+			require.Equal(t, tc.swar, lo.swar)
+			alphabet := []byte("ab/ (;.0" + tc.stops + "\x00\x7f\x80\xc3\xa9\xff\x1f\x20\x21")
+			for range 3000 {
+				b := make([]byte, rng.IntN(40))
+				for i := range b {
+					if rng.IntN(8) == 0 {
+						b[i] = alphabet[rng.IntN(len(alphabet))]
+					} else {
+						b[i] = 'a' + byte(rng.IntN(26))
+					}
+				}
+				s := string(b)
+				want := len(s) - 1
+				for ; want >= 0 && lo.skip[s[want]]; want-- {
+				}
+				require.Equal(t, want, lo.cross(s), "%q", s)
 			}
 		})
 	}
