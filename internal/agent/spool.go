@@ -18,13 +18,15 @@ import (
 // Spool is a bounded on-disk FIFO of records (alert batches): append-only
 // segment files, each record fsynced before Append returns, consumed in
 // order with Peek and Ack. The position of the oldest unacknowledged
-// record is kept in a small cursor file (written to a temporary file and
-// renamed over it, with a CRC-32C), so a restart redelivers every record
-// that was not acknowledged, and after a clean Close nothing that was.
+// record is kept in a small cursor file (with a CRC-32C), so a restart
+// redelivers every record that was not acknowledged, and after a clean
+// Close nothing that was.
 //
-// An acknowledgement does not fsync the cursor (Close does): a crash of
-// the machine may leave the previous cursor, or a cursor whose checksum
-// fails, which is read as "from the oldest record still on disk". Either
+// An acknowledgement overwrites the cursor in place (one write to the
+// file kept open) and does not fsync it (Close does): a crash of the
+// machine may leave the previous cursor, or one torn between the two,
+// whose checksum fails and which is read as "from the oldest record still
+// on disk". Either
 // way the cursor only moves back, so records are delivered again, never
 // skipped: the at-least-once guarantee holds without an fsync a batch (the
 // records themselves are fsynced before Append returns, before any
@@ -56,7 +58,8 @@ type Spool struct {
 	items    int64      // items not acknowledged
 	dropped  int64      // items dropped because the spool was full
 	closed   bool
-	unsynced bool // the cursor was written since it was last fsynced
+	curs     *os.File // the cursor file, open once the first acknowledgement wrote it
+	unsynced bool     // the cursor was written since it was last fsynced
 	notEmpty chan struct{}
 }
 
@@ -481,12 +484,6 @@ func (s *Spool) SaveAside(rec Record) (string, error) {
 	return path, nil
 }
 
-// writeFile writes b to the file path (created or truncated), without
-// fsync.
-func writeFile(path string, b []byte) error {
-	return os.WriteFile(path, b, 0o600)
-}
-
 // writeSynced writes b to the file path (created or truncated) and fsyncs
 // it.
 func writeSynced(path string, b []byte) error {
@@ -529,20 +526,33 @@ func decodeCursor(b []byte) (c cursor, ok bool) {
 	return cursor{seg: binary.BigEndian.Uint64(b[:8]), off: int64(binary.BigEndian.Uint64(b[8:16]))}, true
 }
 
-// writeCursor replaces the cursor file; synced, it fsyncs it before the
-// rename (Close), otherwise not (Ack: see Spool).
+// writeCursor overwrites the cursor file in place, opening it at the
+// first call; synced, it fsyncs it too (Close), otherwise not (Ack: see
+// Spool).
 func (s *Spool) writeCursor(synced bool) error {
+	if s.curs == nil {
+		f, err := os.OpenFile(filepath.Join(s.dir, cursorName), os.O_RDWR|os.O_CREATE, 0o600)
+		if err == nil {
+			// A file of another length (a former cursor of 16 bytes, or
+			// what is not a cursor) is cut to the cursor's.
+			err = f.Truncate(cursorLen)
+		}
+		if err != nil {
+			if f != nil {
+				_ = f.Close()
+			}
+			return fmt.Errorf("agent: spool: cursor: %w", err)
+		}
+		s.curs = f
+	}
 	b := encodeCursor(s.acked)
-	tmp := filepath.Join(s.dir, cursorName+".tmp")
-	write := writeSynced
-	if !synced {
-		write = writeFile
-	}
-	if err := write(tmp, b[:]); err != nil {
+	if _, err := s.curs.WriteAt(b[:], 0); err != nil {
 		return fmt.Errorf("agent: spool: cursor: %w", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(s.dir, cursorName)); err != nil {
-		return fmt.Errorf("agent: spool: cursor: %w", err)
+	if synced {
+		if err := s.curs.Sync(); err != nil {
+			return fmt.Errorf("agent: spool: cursor: %w", err)
+		}
 	}
 	return nil
 }
@@ -577,6 +587,9 @@ func (s *Spool) Close() error {
 			err = syncDir(s.dir)
 		}
 		s.unsynced = false
+	}
+	if s.curs != nil {
+		err = errors.Join(err, s.curs.Close())
 	}
 	if s.cur != nil {
 		err = errors.Join(err, s.cur.Close())

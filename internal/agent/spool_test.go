@@ -167,6 +167,7 @@ func TestSpoolCursorCrash(t *testing.T) {
 			}
 			// The crash: no Close (the cursor was never fsynced).
 			require.NoError(t, s.cur.Close())
+			require.NoError(t, s.curs.Close())
 			tc.cursor(t, dir, older)
 			s, err = OpenSpool(dir, SpoolOptions{})
 			require.NoError(t, err)
@@ -202,4 +203,54 @@ func TestSpoolCloseSyncsCursor(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"r1", "r2"}, drain(t, s))
 	require.NoError(t, s.Close())
+}
+
+// TestSpoolCursorInPlace: acknowledgements overwrite the cursor file in
+// place (no temporary file), a file that was not a cursor of the current
+// length is cut to one, and a crash after the acknowledgements (no Close)
+// resumes after the last.
+func TestSpoolCursorInPlace(t *testing.T) {
+	cases := []struct {
+		name   string
+		before []byte // the cursor file before the spool opens (nil: none)
+		want   []string
+	}{
+		{name: "no cursor", want: []string{"r2", "r3"}},
+		{name: "longer garbage", before: make([]byte, 100), want: []string{"r2", "r3"}},
+		{name: "former 16-byte cursor", before: make([]byte, 16), want: []string{"r2", "r3"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, cursorName)
+			if tc.before != nil {
+				require.NoError(t, os.WriteFile(path, tc.before, 0o600))
+			}
+			s, err := OpenSpool(dir, SpoolOptions{})
+			require.NoError(t, err)
+			for i := range 4 {
+				_, err := s.Append(fmt.Appendf(nil, "r%d", i), 1)
+				require.NoError(t, err)
+			}
+			for range 2 {
+				rec, ok, err := s.Peek()
+				require.NoError(t, err)
+				require.True(t, ok)
+				require.NoError(t, s.Ack(rec))
+				st, err := os.Stat(path)
+				require.NoError(t, err)
+				require.EqualValues(t, cursorLen, st.Size())
+			}
+			_, err = os.Stat(path + ".tmp")
+			require.ErrorIs(t, err, os.ErrNotExist)
+			// The crash: no Close.
+			require.NoError(t, s.cur.Close())
+			require.NoError(t, s.curs.Close())
+			s, err = OpenSpool(dir, SpoolOptions{})
+			require.NoError(t, err)
+			require.Equal(t, tc.want, drain(t, s))
+			require.NoError(t, s.Close())
+		})
+	}
 }
