@@ -254,3 +254,29 @@ func TestSpoolCursorInPlace(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkSpoolAck measures one acknowledgement (the record appended and
+// read back before the timer's share of it): what the sender does per
+// delivered batch besides the push.
+func BenchmarkSpoolAck(b *testing.B) {
+	s, err := OpenSpool(b.TempDir(), SpoolOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	payload := []byte(`[{"scenario":"x"}]`)
+	for b.Loop() {
+		b.StopTimer()
+		if _, err := s.Append(payload, 1); err != nil {
+			b.Fatal(err)
+		}
+		rec, ok, err := s.Peek()
+		if err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+		b.StartTimer()
+		if err := s.Ack(rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
