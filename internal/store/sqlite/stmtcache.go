@@ -42,20 +42,30 @@ func newStmtCache(db *sql.DB) *stmtCache {
 // prepareWanted. Reader: it is prepared now.
 func (c *stmtCache) get(ctx context.Context, query string, later bool) *sql.Stmt {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st := c.m[query]; st != nil {
+	if st := c.m[query]; st != nil || len(c.m)+len(c.want) >= maxCachedStmts {
+		c.mu.Unlock()
 		return st
-	}
-	if len(c.m)+len(c.want) >= maxCachedStmts {
-		return nil
 	}
 	if later {
 		c.want[query] = struct{}{}
+		c.mu.Unlock()
 		return nil
 	}
+	c.mu.Unlock()
+	// Prepared without the lock: it waits for a connection of the pool.
 	st, err := c.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil // the caller runs it unprepared, and gets the error
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.m[query]; old != nil { // prepared meanwhile by another reader
+		_ = st.Close()
+		return old
+	}
+	if len(c.m)+len(c.want) >= maxCachedStmts {
+		_ = st.Close()
+		return nil
 	}
 	c.m[query] = st
 	return st

@@ -98,3 +98,46 @@ func TestStmtCache(t *testing.T) {
 	require.NoError(t, c.close())
 	require.Empty(t, c.m)
 }
+
+// TestStmtCacheReaders: readers preparing the same texts at once share
+// one statement each, and every run gives the right answer.
+func TestStmtCacheReaders(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "r.db"))
+	require.NoError(t, err)
+	db.SetMaxOpenConns(3)
+	t.Cleanup(func() { _ = db.Close() })
+	c := newStmtCache(db)
+	var closed atomic.Bool
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			q := &querier{q: db, stmts: c, closed: &closed}
+			for i := range 50 {
+				want := (g + i) % 5
+				rows, err := q.Query(ctx, fmt.Sprintf("SELECT %d + ?1", want), 1)
+				if err != nil {
+					errs <- err
+					return
+				}
+				var n int
+				rows.Next()
+				err = rows.Scan(&n)
+				rows.Close()
+				if err == nil && n != want+1 {
+					err = fmt.Errorf("SELECT %d + 1 gave %d", want, n)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		require.NoError(t, <-errs)
+	}
+	require.Len(t, c.m, 5)
+	require.NoError(t, c.close())
+}
