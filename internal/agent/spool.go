@@ -18,8 +18,20 @@ import (
 // Spool is a bounded on-disk FIFO of records (alert batches): append-only
 // segment files, each record fsynced before Append returns, consumed in
 // order with Peek and Ack. The position of the oldest unacknowledged
-// record is kept in a small cursor file (written atomically), so a restart
-// redelivers every record that was not acknowledged, and nothing that was.
+// record is kept in a small cursor file (with a CRC-32C), so a restart
+// redelivers every record that was not acknowledged, and after a clean
+// Close nothing that was.
+//
+// An acknowledgement overwrites the cursor in place (one write to the
+// file kept open) and does not fsync it (Close does): a crash of the
+// machine may leave the previous cursor, or one torn between the two,
+// whose checksum fails and which is read as "from the oldest record still
+// on disk". Either
+// way the cursor only moves back, so records are delivered again, never
+// skipped: the at-least-once guarantee holds without an fsync a batch (the
+// records themselves are fsynced before Append returns, before any
+// acknowledgement can name them, and Phalanx's LAPI stores a redelivered
+// alert once, by its UUID).
 //
 // Record framing: 4-byte big-endian payload length, 4-byte item count,
 // 4-byte CRC-32C of the payload, then the payload. A torn record at the end
@@ -46,6 +58,8 @@ type Spool struct {
 	items    int64      // items not acknowledged
 	dropped  int64      // items dropped because the spool was full
 	closed   bool
+	curs     *os.File // the cursor file, open once the first acknowledgement wrote it
+	unsynced bool     // the cursor was written since it was last fsynced
 	notEmpty chan struct{}
 }
 
@@ -147,8 +161,8 @@ func (s *Spool) recover() error {
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	if c, err := os.ReadFile(filepath.Join(s.dir, cursorName)); err == nil && len(c) == 16 {
-		s.acked = cursor{seg: binary.BigEndian.Uint64(c[:8]), off: int64(binary.BigEndian.Uint64(c[8:]))}
+	if c, err := os.ReadFile(filepath.Join(s.dir, cursorName)); err == nil {
+		s.acked, _ = decodeCursor(c)
 	}
 	for i, id := range ids {
 		seg, err := scanSegment(s.segPath(id), i == len(ids)-1)
@@ -425,9 +439,10 @@ func (s *Spool) Ack(rec Record) error {
 	s.acked = cursor{seg: seg.id, off: ri.off + headerLen + int64(ri.n)}
 	s.pending--
 	s.items -= int64(ri.items)
-	if err := s.writeCursor(); err != nil {
+	if err := s.writeCursor(false); err != nil {
 		return err
 	}
+	s.unsynced = true
 	// Remove sealed segments that are fully acknowledged.
 	for len(s.segs) > 1 && (s.segs[0].id < s.acked.seg || s.segs[0].id == s.acked.seg && s.acked.off >= s.segs[0].size) {
 		old := s.segs[0]
@@ -487,16 +502,57 @@ func writeSynced(path string, b []byte) error {
 	return f.Close()
 }
 
-func (s *Spool) writeCursor() error {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], s.acked.seg)
-	binary.BigEndian.PutUint64(b[8:], uint64(s.acked.off))
-	tmp := filepath.Join(s.dir, cursorName+".tmp")
-	if err := writeSynced(tmp, b[:]); err != nil {
+// cursorLen is a cursor file's length: segment, offset, CRC-32C of both.
+// A file of 16 bytes is the former format, without the CRC.
+const cursorLen = 20
+
+func encodeCursor(c cursor) [cursorLen]byte {
+	var b [cursorLen]byte
+	binary.BigEndian.PutUint64(b[:8], c.seg)
+	binary.BigEndian.PutUint64(b[8:16], uint64(c.off))
+	binary.BigEndian.PutUint32(b[16:], crc32.Checksum(b[:16], crcTable))
+	return b
+}
+
+// decodeCursor reads a cursor file; ok is false (and the cursor the zero
+// one: from the oldest record) when it is not one.
+func decodeCursor(b []byte) (c cursor, ok bool) {
+	switch {
+	case len(b) == cursorLen && crc32.Checksum(b[:16], crcTable) == binary.BigEndian.Uint32(b[16:]):
+	case len(b) == 16:
+	default:
+		return cursor{}, false
+	}
+	return cursor{seg: binary.BigEndian.Uint64(b[:8]), off: int64(binary.BigEndian.Uint64(b[8:16]))}, true
+}
+
+// writeCursor overwrites the cursor file in place, opening it at the
+// first call; synced, it fsyncs it too (Close), otherwise not (Ack: see
+// Spool).
+func (s *Spool) writeCursor(synced bool) error {
+	if s.curs == nil {
+		f, err := os.OpenFile(filepath.Join(s.dir, cursorName), os.O_RDWR|os.O_CREATE, 0o600)
+		if err == nil {
+			// A file of another length (a former cursor of 16 bytes, or
+			// what is not a cursor) is cut to the cursor's.
+			err = f.Truncate(cursorLen)
+		}
+		if err != nil {
+			if f != nil {
+				_ = f.Close()
+			}
+			return fmt.Errorf("agent: spool: cursor: %w", err)
+		}
+		s.curs = f
+	}
+	b := encodeCursor(s.acked)
+	if _, err := s.curs.WriteAt(b[:], 0); err != nil {
 		return fmt.Errorf("agent: spool: cursor: %w", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(s.dir, cursorName)); err != nil {
-		return fmt.Errorf("agent: spool: cursor: %w", err)
+	if synced {
+		if err := s.curs.Sync(); err != nil {
+			return fmt.Errorf("agent: spool: cursor: %w", err)
+		}
 	}
 	return nil
 }
@@ -516,7 +572,8 @@ func (s *Spool) Stats() SpoolStats {
 	return SpoolStats{Bytes: s.size, Records: s.pending, Items: s.items, DroppedItems: s.dropped}
 }
 
-// Close closes the segment being written. Records stay on disk.
+// Close makes the cursor durable (fsynced) and closes the segment being
+// written. Records stay on disk.
 func (s *Spool) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -524,8 +581,18 @@ func (s *Spool) Close() error {
 		return nil
 	}
 	s.closed = true
-	if s.cur != nil {
-		return s.cur.Close()
+	var err error
+	if s.unsynced {
+		if err = s.writeCursor(true); err == nil {
+			err = syncDir(s.dir)
+		}
+		s.unsynced = false
 	}
-	return nil
+	if s.curs != nil {
+		err = errors.Join(err, s.curs.Close())
+	}
+	if s.cur != nil {
+		err = errors.Join(err, s.cur.Close())
+	}
+	return err
 }

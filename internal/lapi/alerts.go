@@ -191,7 +191,7 @@ func (b *alertBatch) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if tok == nil { // JSON null: no alerts
-		return nil
+		return onlySpaceAfter(dec, data)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '[' {
 		return &json.UnmarshalTypeError{Value: "object", Type: reflect.TypeFor[models.AddAlertsRequest]()}
@@ -207,8 +207,21 @@ func (b *alertBatch) UnmarshalJSON(data []byte) error {
 		}
 		b.alerts = append(b.alerts, a)
 	}
-	_, err = dec.Token()
-	return err
+	if _, err := dec.Token(); err != nil {
+		return err
+	}
+	return onlySpaceAfter(dec, data)
+}
+
+// onlySpaceAfter checks that nothing but space follows the value dec read
+// from data: decodeBody calls UnmarshalJSON without json.Unmarshal's check
+// of the whole body.
+func onlySpaceAfter(dec *json.Decoder, data []byte) error {
+	rest := bytes.TrimLeft(data[min(dec.InputOffset(), int64(len(data))):], " \t\r\n")
+	if len(rest) > 0 {
+		return fmt.Errorf("invalid character %q after top-level value", rest[0])
+	}
+	return nil
 }
 
 // POST /v1/alerts: validation, allowlist, profiles, the decision guard, one

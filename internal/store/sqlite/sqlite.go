@@ -91,7 +91,7 @@ func Open(ctx context.Context, cfg Config) (store.Store, error) {
 	}
 	r.SetMaxOpenConns(cfg.MaxReaders)
 	r.SetMaxIdleConns(cfg.MaxReaders)
-	b := &backend{w: w, r: r, reqs: make(chan *writeReq), quit: make(chan struct{}), maxBatch: cfg.MaxBatch}
+	b := &backend{w: w, r: r, ws: newStmtCache(w), rs: newStmtCache(r), reqs: make(chan *writeReq), quit: make(chan struct{}), maxBatch: cfg.MaxBatch}
 	b.wg.Add(1)
 	go b.writer()
 	if err := sqlcore.Migrate(ctx, b, migrations, "migrations", ""); err != nil {
@@ -131,6 +131,7 @@ func restrictMode(path string) error {
 // backend implements sqlcore.Backend.
 type backend struct {
 	w, r     *sql.DB
+	ws, rs   *stmtCache // prepared statements of w and r
 	reqs     chan *writeReq
 	quit     chan struct{}
 	wg       sync.WaitGroup
@@ -150,7 +151,7 @@ func (b *backend) Placeholder(n int) string  { return "?" + strconv.Itoa(n) }
 func (b *backend) SeqPlaceholder(int) string { return "?" }
 func (b *backend) LockSuffix() string        { return "" }
 
-func (b *backend) Read() sqlcore.Querier { return &querier{q: b.r, closed: &b.closed} }
+func (b *backend) Read() sqlcore.Querier { return &querier{q: b.r, stmts: b.rs, closed: &b.closed} }
 
 func (b *backend) IsUnique(err error) bool {
 	var se *sqlite.Error
@@ -239,6 +240,9 @@ func (b *backend) run(batch []*writeReq) {
 	if len(live) == 0 {
 		return
 	}
+	// The statements this batch ran first are prepared once its
+	// transaction ended (the connection is the transaction's until then).
+	defer b.ws.prepareWanted()
 	tx, err := b.w.BeginTx(context.Background(), nil)
 	if err != nil {
 		for _, r := range live {
@@ -249,7 +253,7 @@ func (b *backend) run(batch []*writeReq) {
 	results := make([]error, len(live))
 	single := len(live) == 1
 	for i, r := range live {
-		q := &querier{q: tx, closed: &b.closed}
+		q := &querier{q: tx, tx: tx, stmts: b.ws, closed: &b.closed}
 		if single {
 			results[i] = callFn(r, q)
 			continue
@@ -312,7 +316,7 @@ func (b *backend) Close() error {
 		b.wg.Wait()
 		// Requests that raced with Close are still blocked in Write's send:
 		// quit is closed, so they return ErrClosed by themselves.
-		err = errors.Join(b.r.Close(), b.w.Close())
+		err = errors.Join(b.rs.close(), b.ws.close(), b.r.Close(), b.w.Close())
 	})
 	return err
 }
@@ -322,17 +326,46 @@ type execQuerier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// querier adapts database/sql to sqlcore.Querier.
+// querier adapts database/sql to sqlcore.Querier, running the statements
+// stmts holds prepared (in the transaction tx, when not nil).
 type querier struct {
 	q      execQuerier
+	tx     *sql.Tx
+	stmts  *stmtCache
 	closed *atomic.Bool
+}
+
+// prepared returns q's query as a prepared statement (of the
+// transaction's, if q has one), or q.q when it has none.
+func (q *querier) prepared(ctx context.Context, query string) execQuerier {
+	st := q.stmts.get(ctx, query, q.tx != nil)
+	if st == nil {
+		return q.q
+	}
+	if q.tx != nil {
+		st = q.tx.StmtContext(ctx, st)
+	}
+	return stmtQuerier{st}
+}
+
+// stmtQuerier runs a prepared statement (the query text it is given is
+// that statement's).
+type stmtQuerier struct{ st *sql.Stmt }
+
+func (s stmtQuerier) ExecContext(ctx context.Context, _ string, args ...any) (sql.Result, error) {
+	return s.st.ExecContext(ctx, args...)
+}
+
+func (s stmtQuerier) QueryContext(ctx context.Context, _ string, args ...any) (*sql.Rows, error) {
+	return s.st.QueryContext(ctx, args...)
 }
 
 func (q *querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
 	if q.closed.Load() {
 		return 0, store.ErrClosed
 	}
-	res, err := q.q.ExecContext(ctx, query, args...)
+	eq := q.prepared(ctx, query)
+	res, err := eq.ExecContext(ctx, query, args...)
 	if err != nil {
 		return 0, err
 	}
@@ -343,7 +376,8 @@ func (q *querier) Query(ctx context.Context, query string, args ...any) (sqlcore
 	if q.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	rows, err := q.q.QueryContext(ctx, query, args...)
+	eq := q.prepared(ctx, query)
+	rows, err := eq.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
