@@ -73,8 +73,10 @@
 //     that reads evt.Parsed, evt.Meta or evt.Enriched as a map
 //     (readsViews, decided at load) gets a copy of the event with views
 //     built by its worker (worker.forVM, once per event); a scenario that
-//     writes to events (SetMeta, SetParsed) works on a private copy with
-//     its own fields and views (cloneForWrite); whole events kept in
+//     writes to events (SetMeta, SetParsed) runs its filter on the
+//     worker's scratch copy, its written fields its own, its views in the
+//     worker's maps (worker.scratchForWrite), and an event it accepts goes
+//     on as a private copy of that (ownCopy); whole events kept in
 //     queues for such programs get their views when poured
 //     (Engine.Prepare).
 //  5. Groupby. The scenario's groupby (strExpr), native when it can be,

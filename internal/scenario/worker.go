@@ -430,6 +430,11 @@ type worker struct {
 	pvEvt   event.Event
 	pvViews event.Views
 
+	// The scratch copy a writing filter runs on (tryWrite): its written
+	// parts its own, its views in the worker's maps.
+	wEvt   event.Event
+	wViews event.Views
+
 	lateness time.Duration
 }
 
@@ -760,7 +765,8 @@ func (w *worker) fieldVals(cloned bool) []string {
 // need is empty), else a read-only copy of evt with the views built by
 // this worker, once per event (poured events are shared between workers:
 // they are read, never written). A program that writes to the event runs
-// on a private copy whose views are built (cloneForWrite).
+// on a copy whose written parts are its own and whose views are built
+// (scratchForWrite, then ownCopy).
 func (w *worker) forVM(evt *event.Event, need event.PartSet) *event.Event {
 	if evt.Exposed(need) {
 		return evt
@@ -863,14 +869,57 @@ func (w *worker) accept(sc *scen, evt *event.Event) (_ *event.Event, cloned, ok 
 		return nil, false, false
 	}
 	if sc.mutates {
-		evt, cloned = cloneForWrite(evt, sc.writes, sc.readsViews), true
+		evt, cloned = w.scratchForWrite(evt, sc.writes, sc.readsViews), true
 	}
 	ok, err := sc.filter.eval(w, evt)
 	if err != nil {
 		w.e.stats[sc.idx].filterErr.Add(1)
 		return nil, false, false
 	}
+	if ok && cloned {
+		evt = ownCopy(evt, sc.writes, sc.readsViews)
+	}
 	return evt, cloned, ok
+}
+
+// scratchForWrite is cloneForWrite in the worker's scratch event (wEvt):
+// its written parts are its own (Unshare), its views are built in the
+// worker's maps (wViews), reused from event to event. Most events a
+// writing filter sees it rejects (http-cve-probing and
+// http-technology-probing read every 404 and 403 and write to the few
+// probes they accept), and what it wrote to a rejected event nobody
+// reads; an accepted one leaves the scratch for a copy of its own
+// (ownCopy), with what the filter wrote.
+func (w *worker) scratchForWrite(e *event.Event, writes natexpr.Writes, reads event.PartSet) *event.Event {
+	own := writtenParts(writes)
+	e.ViewCopy(&w.wEvt, &w.wViews, reads&^own)
+	w.wEvt.Unshare(own)
+	e.AddViews(&w.wEvt, &w.wViews, reads&own)
+	return &w.wEvt
+}
+
+// ownCopy returns a copy of the scratch event s (scratchForWrite) that
+// shares nothing the worker reuses: the written parts and the views of
+// reads are copied again (the parts it does not write stay shared,
+// read-only, with the poured event, as in cloneForWrite).
+func ownCopy(s *event.Event, writes natexpr.Writes, reads event.PartSet) *event.Event {
+	c := new(event.Event)
+	*c = *s
+	c.Unshare(writtenParts(writes) | reads)
+	return c
+}
+
+// writtenParts returns the parts an expression that writes writes
+// changes.
+func writtenParts(writes natexpr.Writes) event.PartSet {
+	var own event.PartSet
+	if writes&natexpr.WritesMeta != 0 {
+		own |= event.Meta.Set()
+	}
+	if writes&natexpr.WritesParsed != 0 {
+		own |= event.Parsed.Set()
+	}
+	return own
 }
 
 // partition returns the groupby value of evt ("" without groupby); false
@@ -1124,14 +1173,7 @@ func (w *worker) sweepBlackholes(now time.Time) {
 // maps (reads) are built: the VM then reads and writes the copy itself.
 func cloneForWrite(e *event.Event, writes natexpr.Writes, reads event.PartSet) *event.Event {
 	c := *e
-	var own event.PartSet
-	if writes&natexpr.WritesMeta != 0 {
-		own |= event.Meta.Set()
-	}
-	if writes&natexpr.WritesParsed != 0 {
-		own |= event.Parsed.Set()
-	}
-	c.Unshare(own)
+	c.Unshare(writtenParts(writes))
 	c.ExposeSet(reads)
 	return &c
 }
