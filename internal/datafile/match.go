@@ -76,10 +76,10 @@ type Substrings struct {
 	// keep the automaton at the root.
 	starts  [maxStarts]byte
 	nstarts int
-	// leaves holds the bytes that leave the root; with skipRoot, Each
-	// skips the others while at the root (see maxLeaves).
-	leaves   [256]bool
-	skipRoot bool
+	// leaves holds the bytes that leave the root: Each skips the others
+	// while at the root. With more than maxLeaves of them, it holds every
+	// byte (no skipping).
+	leaves [256]bool
 }
 
 // maxStarts is the most bytes leaving the root for which MatchString
@@ -221,7 +221,11 @@ func (m *Substrings) buildSticky() {
 			nleaves++
 		}
 	}
-	m.skipRoot = nleaves <= maxLeaves
+	if nleaves > maxLeaves {
+		for b := range 256 {
+			m.leaves[b] = true
+		}
+	}
 	for b := range 256 {
 		if m.delta[m.alpha.class[b]] == 0 {
 			continue // back to the root
@@ -304,9 +308,9 @@ func (m *Substrings) Each(s string, fn func(id, end int) bool) {
 	// sign extension.
 	n := uint32(m.alpha.n)
 	st, delta, cls, tb := uint32(0), m.delta, &m.alpha.class, uint32(m.termBase)
-	leaves, skip := &m.leaves, m.skipRoot
+	leaves := &m.leaves
 	for i := 0; i < len(s); i++ {
-		if st == 0 && skip {
+		if st == 0 {
 			// At the root, the bytes that do not leave it need no
 			// transition: skip them with independent loads.
 			for !leaves[s[i]] {
