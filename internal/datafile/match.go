@@ -76,11 +76,20 @@ type Substrings struct {
 	// keep the automaton at the root.
 	starts  [maxStarts]byte
 	nstarts int
+	// leaves holds the bytes that leave the root: Each skips the others
+	// while at the root. With more than maxLeaves of them, it holds every
+	// byte (no skipping).
+	leaves [256]bool
 }
 
 // maxStarts is the most bytes leaving the root for which MatchString
 // searches the first with IndexByte.
 const maxStarts = 3
+
+// maxLeaves is the most bytes leaving the root for which Each skips the
+// bytes that keep it there: with more, the root is rarely occupied long
+// and the check costs more than it saves.
+const maxLeaves = 64
 
 // NewSubstrings builds the automaton. With foldASCII, ASCII letters match
 // regardless of case (the patterns and the text are both folded).
@@ -205,6 +214,18 @@ func (m *Substrings) buildSticky() {
 			m.sticky[st+c] = uint32(st)
 		}
 	}
+	nleaves := 0
+	for b := range 256 {
+		m.leaves[b] = m.delta[m.alpha.class[b]] != 0
+		if m.leaves[b] {
+			nleaves++
+		}
+	}
+	if nleaves > maxLeaves {
+		for b := range 256 {
+			m.leaves[b] = true
+		}
+	}
 	for b := range 256 {
 		if m.delta[m.alpha.class[b]] == 0 {
 			continue // back to the root
@@ -283,12 +304,24 @@ func (m *Substrings) Each(s string, fn func(id, end int) bool) {
 			return
 		}
 	}
-	n := int32(m.alpha.n)
-	st, delta, cls, tb := int32(0), m.delta, &m.alpha.class, m.termBase
+	// Unsigned state arithmetic: the index of the dependent load needs no
+	// sign extension.
+	n := uint32(m.alpha.n)
+	st, delta, cls, tb := uint32(0), m.delta, &m.alpha.class, uint32(m.termBase)
+	leaves := &m.leaves
 	for i := 0; i < len(s); i++ {
-		st = delta[st+int32(cls[s[i]])]
+		if st == 0 {
+			// At the root, the bytes that do not leave it need no
+			// transition: skip them with independent loads.
+			for !leaves[s[i]] {
+				if i++; i == len(s) {
+					return
+				}
+			}
+		}
+		st = uint32(delta[st+uint32(cls[s[i]])])
 		if st >= tb {
-			for _, id := range m.out[st/n-m.firstTerm] {
+			for _, id := range m.out[st/n-uint32(m.firstTerm)] {
 				if !fn(int(id), i+1) {
 					return
 				}

@@ -2,9 +2,11 @@ package datafile
 
 import (
 	"bufio"
+	"cmp"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,6 +67,49 @@ func anyRegexp(res []*regexp.Regexp, s string) bool {
 	return false
 }
 
+// occurrence is a pattern id and the end offset of one of its occurrences.
+type occurrence struct{ id, end int }
+
+// allOccurrences lists every occurrence of pats in s (empty patterns once,
+// at end 0), sorted by end then id.
+func allOccurrences(pats []string, s string, fold bool) []occurrence {
+	if fold {
+		s = asciiLower(s)
+	}
+	out := []occurrence{}
+	for id, p := range pats {
+		if fold {
+			p = asciiLower(p)
+		}
+		if p == "" {
+			out = append(out, occurrence{id, 0})
+			continue
+		}
+		for i := 0; i+len(p) <= len(s); i++ {
+			if s[i:i+len(p)] == p {
+				out = append(out, occurrence{id, i + len(p)})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b occurrence) int { return cmp.Or(cmp.Compare(a.end, b.end), cmp.Compare(a.id, b.id)) })
+	return out
+}
+
+// eachOccurrences lists what m.Each reports, checking that it comes in
+// order of end, sorted by end then id.
+func eachOccurrences(t testing.TB, m *Substrings, s string) []occurrence {
+	out := []occurrence{}
+	m.Each(s, func(id, end int) bool {
+		if n := len(out); n > 0 && out[n-1].end > end {
+			t.Fatalf("Each on %q: end %d after %d", s, end, out[n-1].end)
+		}
+		out = append(out, occurrence{id, end})
+		return true
+	})
+	slices.SortFunc(out, func(a, b occurrence) int { return cmp.Or(cmp.Compare(a.end, b.end), cmp.Compare(a.id, b.id)) })
+	return out
+}
+
 // checkMatchers compares every matcher built from pats with the reference.
 func checkMatchers(t *testing.T, pats []string, inputs []string) {
 	t.Helper()
@@ -80,11 +125,9 @@ func checkMatchers(t *testing.T, pats []string, inputs []string) {
 			in = in || p == s
 		}
 		require.Equal(t, in, set.MatchString(s), "set %q has %q", pats, s)
-		// Each reports exactly the occurrences.
-		sub.Each(s, func(id, end int) bool {
-			require.Equal(t, pats[id], s[end-sub.Len(id):end], "occurrence of pattern %d in %q", id, s)
-			return true
-		})
+		// Each reports exactly the occurrences, in order of end.
+		require.Equal(t, allOccurrences(pats, s, false), eachOccurrences(t, sub, s), "occurrences of %q in %q", pats, s)
+		require.Equal(t, allOccurrences(pats, s, true), eachOccurrences(t, subF, s), "fold occurrences of %q in %q", pats, s)
 	}
 }
 
@@ -124,6 +167,39 @@ func blockInputs(needles ...string) []string {
 		}
 	}
 	return out
+}
+
+// TestSubstringsSkipRoot checks which automata let Each skip the bytes
+// that keep them at the root, and that Each then finds every occurrence
+// (at the start and end of the input, after a return to the root).
+func TestSubstringsSkipRoot(t *testing.T) {
+	var many []string // 100 bytes leave the root
+	for b := byte(' '); b < ' '+100; b++ {
+		many = append(many, string([]byte{b, 'q'}))
+	}
+	for _, c := range []struct {
+		name   string
+		pats   []string
+		fold   bool
+		skip   bool
+		inputs []string
+	}{
+		{"sshd literals", sshdLiterals, false, true, append(blockInputs("Failed ", "Invalid user", ": message authentication code incorrect [preauth]", "refused connect from"), sshdMessages...)},
+		{"folded", []string{"ab", "Cd"}, true, true, blockInputs("AB", "cD", "aC", "abcd")},
+		{"root self loop", []string{"aab", "b"}, false, true, []string{"aaab", "aaaa", "ab", "b", "xaabx", "aabaab"}},
+		{"too many", many, false, false, blockInputs("!q", "qq", "q")},
+		{"none", nil, false, true, []string{"", "abc"}},
+		{"empty pattern", []string{"", "a"}, false, true, []string{"", "a", "ba"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := NewSubstrings(c.pats, c.fold)
+			skips := slices.Contains(m.leaves[:], false)
+			require.Equal(t, c.skip, skips)
+			for _, s := range c.inputs {
+				require.Equal(t, allOccurrences(c.pats, s, c.fold), eachOccurrences(t, m, s), "%q", s)
+			}
+		})
+	}
 }
 
 // TestSubstringsStarts checks which automata start at the first byte
@@ -403,6 +479,51 @@ func FuzzHubSubstrings(f *testing.F) {
 			if want := anyContains(a.pats, s, true); a.f.MatchString(s) != want {
 				t.Fatalf("folded contains %q: want %v", s, want)
 			}
+			if want, got := allOccurrences(a.pats, s, false), eachOccurrences(t, a.m, s); !slices.Equal(want, got) {
+				t.Fatalf("occurrences in %q: want %v, got %v", s, want, got)
+			}
+			if want, got := allOccurrences(a.pats, s, true), eachOccurrences(t, a.f, s); !slices.Equal(want, got) {
+				t.Fatalf("folded occurrences in %q: want %v, got %v", s, want, got)
+			}
 		}
 	})
+}
+
+// sshdLiterals are the required literals of the sshd message groks that
+// the parser scans in one Each pass per message (parse.litGroup).
+var sshdLiterals = []string{"Failed ", "Disconnected from ", "Connection ", "Bad protocol version identification '",
+	"Invalid user", "Failed keyboard-interactive/pam for invalid user ", " not allowed because not listed in AllowUsers",
+	"banner exchange: Connection from ", "Failed password for invalid user ", "(sshd:auth): authentication failure; logname= uid=",
+	") on obfuscated handshake from ", "Unable to negotiate with ", "Timeout before authentication for ",
+	": message authentication code incorrect [preauth]", "refused connect from"}
+
+// sshdMessages are the common sshd messages of the bench corpus: none
+// holds a literal of the group but the last.
+var sshdMessages = []string{
+	"Accepted publickey for erin from 162.48.80.153 port 46564 ssh2: ED25519 SHA256:Yq+UsGiAgCmM0eK4oaOE82ywwy28EOao4Ke0MmCgAiG",
+	"pam_unix(sshd:session): session closed for user erin",
+	"Received disconnect from 1.207.73.220 port 29898:11: disconnected by user",
+	"pam_unix(sshd:session): session opened for user dave(uid=1003) by (uid=0)",
+	"Failed password for invalid user admin from 1.207.73.220 port 29898 ssh2",
+}
+
+// BenchmarkSubstringsEach scans sshd messages for the literals of the
+// sshd groks, as the parser's literal groups do.
+func BenchmarkSubstringsEach(b *testing.B) {
+	m := NewSubstrings(sshdLiterals, false)
+	n := 0
+	for _, s := range sshdMessages {
+		n += len(s)
+	}
+	b.SetBytes(int64(n))
+	found := 0
+	for b.Loop() {
+		for _, s := range sshdMessages {
+			m.Each(s, func(id, _ int) bool {
+				found |= 1 << id
+				return true
+			})
+		}
+	}
+	require.NotZero(b, found)
 }
