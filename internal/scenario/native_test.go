@@ -59,7 +59,7 @@ func TestNativeExprMatchesVM(t *testing.T) {
 			w.nc.Reset(e, vals)
 			ve := e
 			if sc.mutates {
-				ve = cloneForWrite(e, sc.writes, sc.readsViews)
+				ve = w.scratchForWrite(e, sc.writes, sc.readsViews)
 			}
 			want, werr := w.runBool(ref.filter.prog, FilterEnv{Evt: ve})
 			if sc.filter.nat != nil {

@@ -66,7 +66,7 @@ func TestReadsWhole(t *testing.T) {
 }
 
 // TestReadsViews: the parts of the event a VM program reads as maps, which
-// the worker then builds views of (forVM, cloneForWrite).
+// the worker then builds views of (forVM, scratchForWrite).
 func TestReadsViews(t *testing.T) {
 	c := testCompiler()
 	const (

@@ -882,9 +882,11 @@ func (w *worker) accept(sc *scen, evt *event.Event) (_ *event.Event, cloned, ok 
 	return evt, cloned, ok
 }
 
-// scratchForWrite is cloneForWrite in the worker's scratch event (wEvt):
-// its written parts are its own (Unshare), its views are built in the
-// worker's maps (wViews), reused from event to event. Most events a
+// scratchForWrite copies e, for a filter that calls SetMeta/SetParsed, into
+// the worker's scratch event (wEvt): the parts the filter writes (writes)
+// are the copy's own (Unshare), the rest is shared read-only, and the
+// views of the parts it reads as maps (reads) are built in the worker's
+// maps (wViews), reused from event to event. Most events a
 // writing filter sees it rejects (http-cve-probing and
 // http-technology-probing read every 404 and 403 and write to the few
 // probes they accept), and what it wrote to a rejected event nobody
@@ -901,7 +903,7 @@ func (w *worker) scratchForWrite(e *event.Event, writes natexpr.Writes, reads ev
 // ownCopy returns a copy of the scratch event s (scratchForWrite) that
 // shares nothing the worker reuses: the written parts and the views of
 // reads are copied again (the parts it does not write stay shared,
-// read-only, with the poured event, as in cloneForWrite).
+// read-only, with the poured event).
 func ownCopy(s *event.Event, writes natexpr.Writes, reads event.PartSet) *event.Event {
 	c := new(event.Event)
 	*c = *s
@@ -1165,17 +1167,6 @@ func (w *worker) sweepBlackholes(now time.Time) {
 	if w.bhSweep < 1024 {
 		w.bhSweep = 1024
 	}
-}
-
-// cloneForWrite copies an event for a filter that calls SetMeta/SetParsed:
-// only the parts those write (writes) are copied; the rest is shared
-// read-only. The copy's views of the parts its expressions may read as
-// maps (reads) are built: the VM then reads and writes the copy itself.
-func cloneForWrite(e *event.Event, writes natexpr.Writes, reads event.PartSet) *event.Event {
-	c := *e
-	c.Unshare(writtenParts(writes))
-	c.ExposeSet(reads)
-	return &c
 }
 
 // itemQueue shows a bucket's queue to native conditions (natexpr.Queue):
